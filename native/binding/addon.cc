@@ -1,0 +1,455 @@
+// The N-API edge: thin, mechanical wrappers over native/core. The TypeScript wrapper in
+// src/native/binding.ts checks arguments before they get here; these checks are the
+// backstop. A core Status becomes a JS exception only here, with err.code
+// "HP_ERR_NATIVE_<STATUS>". Built with NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS.
+#include <napi.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "../core/cuda_backend.h"
+#include "../core/feature_store.h"
+#include "../core/hash.h"
+#include "../core/kernels.h"
+
+namespace hotpath {
+namespace {
+
+Napi::Value ThrowStatus(Napi::Env env, const Status& s) {
+  Napi::Error err = Napi::Error::New(env, s.message());
+  err.Set("code", Napi::String::New(env, std::string("HP_ERR_NATIVE_") + s.code_name()));
+  err.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+Napi::Value ThrowArg(Napi::Env env, const std::string& msg) {
+  return ThrowStatus(env, Status::InvalidArg(msg));
+}
+
+template <typename T, napi_typedarray_type kType>
+bool GetTyped(const Napi::Value& v, T** data, size_t* len) {
+  if (!v.IsTypedArray()) return false;
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != kType) return false;
+  *data = reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+  *len = ta.ElementLength();
+  return true;
+}
+
+// Reads a JS string id into buf and hashes it. Ids longer than kMaxIdBytes are refused.
+bool HashIdValue(napi_env env, napi_value v, uint64_t* out, std::string* why) {
+  char buf[kMaxIdBytes + 2];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, buf, sizeof buf, &len) != napi_ok) {
+    *why = "id is not a string";
+    return false;
+  }
+  if (len == 0 || len > size_t(kMaxIdBytes)) {
+    *why = len == 0 ? "id is empty" : "id is longer than " + std::to_string(kMaxIdBytes) + " bytes";
+    return false;
+  }
+  *out = HashBytes(buf, len);
+  return true;
+}
+
+// Either a BigUint64Array of hashes (from hashIds) or an Array of string ids.
+bool GetKeys(Napi::Env env, const Napi::Value& v, size_t n, std::vector<uint64_t>* scratch,
+             const uint64_t** keys, std::string* why) {
+  uint64_t* data;
+  size_t len;
+  if (GetTyped<uint64_t, napi_biguint64_array>(v, &data, &len)) {
+    if (len != n) {
+      *why = "key column length " + std::to_string(len) + " != " + std::to_string(n);
+      return false;
+    }
+    *keys = data;
+    return true;
+  }
+  if (!v.IsArray()) {
+    *why = "keys must be an Array of strings or a BigUint64Array";
+    return false;
+  }
+  Napi::Array arr = v.As<Napi::Array>();
+  if (arr.Length() != n) {
+    *why = "key column length " + std::to_string(arr.Length()) + " != " + std::to_string(n);
+    return false;
+  }
+  scratch->resize(n);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value el;
+    napi_get_element(env, arr, i, &el);
+    if (!HashIdValue(env, el, &(*scratch)[i], why)) {
+      *why = "event " + std::to_string(i) + ": " + *why;
+      return false;
+    }
+  }
+  *keys = scratch->data();
+  return true;
+}
+
+class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "FeatureStore",
+                       {
+                           InstanceAccessor<&FeatureStoreWrap::Id>("id"),
+                           InstanceAccessor<&FeatureStoreWrap::Writable>("writable"),
+                           InstanceMethod<&FeatureStoreWrap::Ingest>("ingest"),
+                           InstanceMethod<&FeatureStoreWrap::Read>("read"),
+                           InstanceMethod<&FeatureStoreWrap::ReadMany>("readMany"),
+                           InstanceMethod<&FeatureStoreWrap::Layout>("layout"),
+                           InstanceMethod<&FeatureStoreWrap::Stats>("stats"),
+                           InstanceMethod<&FeatureStoreWrap::Sweep>("sweep"),
+                       });
+  }
+
+  // new FeatureStore(spec): creates a store owned (and written) by this thread.
+  // new FeatureStore(id): attaches read-only to a store created elsewhere in the process.
+  FeatureStoreWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FeatureStoreWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() >= 1 && info[0].IsNumber()) {
+      store_ = Store::Lookup(info[0].As<Napi::Number>().Uint32Value());
+      if (!store_) ThrowStatus(env, Status::NotFound("no live feature store with that id"));
+      return;
+    }
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      ThrowArg(env, "FeatureStore expects a spec object or a store id");
+      return;
+    }
+    StoreSpec spec;
+    std::string why;
+    if (!ParseSpec(info[0].As<Napi::Object>(), &spec, &why)) {
+      ThrowArg(env, "bad store spec: " + why);
+      return;
+    }
+    Status s = Store::Create(spec, &store_);
+    if (!s.ok()) {
+      ThrowStatus(env, s);
+      return;
+    }
+    writable_ = true;
+  }
+
+ private:
+  static bool ParseSpec(Napi::Object o, StoreSpec* spec, std::string* why) {
+    auto num = [](Napi::Object obj, const char* k, double dflt) {
+      Napi::Value v = obj.Get(k);
+      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+    };
+    auto str = [](Napi::Object obj, const char* k) {
+      Napi::Value v = obj.Get(k);
+      return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+    };
+    spec->max_future_ms = int64_t(num(o, "maxFutureMs", double(spec->max_future_ms)));
+    Napi::Value tables = o.Get("tables"), streams = o.Get("streams");
+    if (!tables.IsArray() || !streams.IsArray()) {
+      *why = "tables and streams must be arrays";
+      return false;
+    }
+    Napi::Array ta = tables.As<Napi::Array>(), sa = streams.As<Napi::Array>();
+    for (uint32_t i = 0; i < sa.Length(); i++) {
+      if (!sa.Get(i).IsObject()) {
+        *why = "stream " + std::to_string(i) + " is not an object";
+        return false;
+      }
+      Napi::Object so = sa.Get(i).As<Napi::Object>();
+      StreamSpec s;
+      s.name = str(so, "name");
+      s.nfields = int(num(so, "fields", 0));
+      s.lateness_ms = int64_t(num(so, "latenessMs", 0));
+      Napi::Value st = so.Get("tables");
+      if (!st.IsArray()) {
+        *why = "stream " + s.name + ": tables must be an array";
+        return false;
+      }
+      Napi::Array sta = st.As<Napi::Array>();
+      for (uint32_t k = 0; k < sta.Length(); k++) s.tables.push_back(sta.Get(k).As<Napi::Number>().Int32Value());
+      spec->streams.push_back(std::move(s));
+    }
+    for (uint32_t i = 0; i < ta.Length(); i++) {
+      if (!ta.Get(i).IsObject()) {
+        *why = "table " + std::to_string(i) + " is not an object";
+        return false;
+      }
+      Napi::Object to = ta.Get(i).As<Napi::Object>();
+      TableSpec t;
+      t.name = str(to, "name");
+      t.ttl_ms = int64_t(num(to, "ttlMs", 0));
+      t.memory_bytes = uint64_t(num(to, "memoryBytes", double(t.memory_bytes)));
+      t.shards = int(num(to, "shards", t.shards));
+      Napi::Value fv = to.Get("features");
+      if (!fv.IsArray()) {
+        *why = "table " + t.name + ": features must be an array";
+        return false;
+      }
+      Napi::Array fa = fv.As<Napi::Array>();
+      for (uint32_t k = 0; k < fa.Length(); k++) {
+        if (!fa.Get(k).IsObject()) {
+          *why = "table " + t.name + ": feature " + std::to_string(k) + " is not an object";
+          return false;
+        }
+        Napi::Object fo = fa.Get(k).As<Napi::Object>();
+        FeatureSpec f;
+        f.name = str(fo, "name");
+        f.agg = Agg(uint8_t(num(fo, "agg", 255)));
+        f.stream = int(num(fo, "stream", -1));
+        f.field = int(num(fo, "field", -1));
+        f.window_ms = int64_t(num(fo, "windowMs", 0));
+        f.tile_ms = int64_t(num(fo, "tileMs", 0));
+        f.param = num(fo, "param", 0);
+        t.features.push_back(std::move(f));
+      }
+      spec->tables.push_back(std::move(t));
+    }
+    return true;
+  }
+
+  Napi::Value Id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), store_ ? store_->id() : 0); }
+  Napi::Value Writable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), writable_); }
+
+  bool TableArg(const Napi::CallbackInfo& info, int* t) {
+    if (!store_ || !info[0].IsNumber()) return false;
+    *t = info[0].As<Napi::Number>().Int32Value();
+    return *t >= 0 && *t < store_->table_count();
+  }
+
+  // ingest(stream, keyColumns[], ts: Float64Array, values: Float64Array, nowMs)
+  //   -> [accepted, late]
+  Napi::Value Ingest(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!writable_) return ThrowStatus(env, Status::Unavailable("this store handle is read-only"));
+    if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsArray() || !info[4].IsNumber())
+      return ThrowArg(env, "ingest(stream, keyColumns, ts, values, nowMs)");
+    const int stream = info[0].As<Napi::Number>().Int32Value();
+    if (stream < 0 || size_t(stream) >= store_->spec().streams.size()) return ThrowArg(env, "unknown stream");
+    const StreamSpec& st = store_->spec().streams[stream];
+    double *ts, *values;
+    size_t n, nv;
+    if (!GetTyped<double, napi_float64_array>(info[2], &ts, &n) ||
+        !GetTyped<double, napi_float64_array>(info[3], &values, &nv))
+      return ThrowArg(env, "ts and values must be Float64Arrays");
+    if (nv != n * size_t(st.nfields)) return ThrowArg(env, "values length must be events x fields");
+    Napi::Array cols = info[1].As<Napi::Array>();
+    if (cols.Length() != st.tables.size())
+      return ThrowArg(env, "stream '" + st.name + "' needs " + std::to_string(st.tables.size()) + " key columns");
+    // Scratch for string ids, reused across calls: grows to the largest batch once.
+    thread_local std::vector<std::vector<uint64_t>> scratch;
+    if (scratch.size() < st.tables.size()) scratch.resize(st.tables.size());
+    const uint64_t* keys[16];
+    if (st.tables.size() > 16) return ThrowArg(env, "too many key columns");
+    std::string why;
+    for (uint32_t k = 0; k < cols.Length(); k++)
+      if (!GetKeys(env, cols.Get(k), n, &scratch[k], &keys[k], &why)) return ThrowArg(env, why);
+    IngestResult r;
+    Status s = store_->Ingest(stream, n, keys, ts, values, info[4].As<Napi::Number>().DoubleValue(), &r);
+    if (!s.ok()) return ThrowStatus(env, s);
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(uint32_t(0), Napi::Number::New(env, double(r.accepted)));
+    out.Set(uint32_t(1), Napi::Number::New(env, double(r.late)));
+    return out;
+  }
+
+  // read(table, id: string | bigint, nowMs, out: Float64Array) -> age in ms, NaN if absent
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    const Table& table = store_->table(t);
+    double* out;
+    size_t len;
+    if (!GetTyped<double, napi_float64_array>(info[3], &out, &len) || len < size_t(table.width()))
+      return ThrowArg(env, "out must be a Float64Array of the table's width");
+    uint64_t key;
+    if (info[1].IsBigInt()) {
+      bool lossless;
+      key = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+    } else {
+      std::string why;
+      if (!HashIdValue(env, info[1], &key, &why)) return ThrowArg(env, why);
+    }
+    double age;
+    table.Read(key, info[2].As<Napi::Number>().DoubleValue(), out, &age);
+    return Napi::Number::New(env, age);
+  }
+
+  // readMany(table, ids: string[] | BigUint64Array, nowMs, out: Float64Array (n x width),
+  //          ages: Float64Array (n)) -> number found
+  Napi::Value ReadMany(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    const Table& table = store_->table(t);
+    double *out, *ages;
+    size_t len, nages;
+    if (!GetTyped<double, napi_float64_array>(info[3], &out, &len) ||
+        !GetTyped<double, napi_float64_array>(info[4], &ages, &nages))
+      return ThrowArg(env, "out and ages must be Float64Arrays");
+    size_t n = nages;
+    if (len < n * size_t(table.width())) return ThrowArg(env, "out is shorter than ids x width");
+    thread_local std::vector<uint64_t> scratch;
+    const uint64_t* keys;
+    std::string why;
+    if (!GetKeys(env, info[1], n, &scratch, &keys, &why)) return ThrowArg(env, why);
+    const double now = info[2].As<Napi::Number>().DoubleValue();
+    uint32_t found = 0;
+    for (size_t i = 0; i < n; i++)
+      found += table.Read(keys[i], now, out + i * size_t(table.width()), &ages[i]);
+    return Napi::Number::New(env, found);
+  }
+
+  // layout(table) -> { width, offsets: number[], widths: number[] }
+  Napi::Value Layout(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    const Table& table = store_->table(t);
+    const size_t nf = table.spec().features.size();
+    Napi::Array offs = Napi::Array::New(env, nf), widths = Napi::Array::New(env, nf);
+    for (size_t f = 0; f < nf; f++) {
+      offs.Set(uint32_t(f), table.feature_offset(int(f)));
+      widths.Set(uint32_t(f), table.feature_width(int(f)));
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("width", table.width());
+    o.Set("offsets", offs);
+    o.Set("widths", widths);
+    return o;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    TableStats s = store_->table(t).Stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("live", double(s.live));
+    o.Set("capacity", double(s.capacity));
+    o.Set("rowBytes", double(s.row_bytes));
+    o.Set("bytesPerEntity", double(s.bytes_per_entity));
+    o.Set("allocatedBytes", double(s.allocated_bytes));
+    o.Set("evictedTtl", double(s.evicted_ttl));
+    o.Set("evictedLru", double(s.evicted_lru));
+    o.Set("updates", double(s.updates));
+    o.Set("watermarkMs", s.watermark_ms);
+    return o;
+  }
+
+  // sweep(nowMs, maxRowsPerTable) -> entities expired by TTL
+  Napi::Value Sweep(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!writable_) return ThrowStatus(env, Status::Unavailable("this store handle is read-only"));
+    if (!info[0].IsNumber() || !info[1].IsNumber()) return ThrowArg(env, "sweep(nowMs, maxRows)");
+    return Napi::Number::New(env, double(store_->Sweep(info[0].As<Napi::Number>().DoubleValue(),
+                                                      uint64_t(info[1].As<Napi::Number>().DoubleValue()))));
+  }
+
+  std::shared_ptr<Store> store_;
+  bool writable_ = false;
+};
+
+// hashIds(ids: string[]) -> BigUint64Array
+Napi::Value HashIds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) return ThrowArg(env, "hashIds(ids: string[])");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  Napi::BigUint64Array out = Napi::BigUint64Array::New(env, arr.Length());
+  std::string why;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    napi_value el;
+    napi_get_element(env, arr, i, &el);
+    if (!HashIdValue(env, el, &out[i], &why)) return ThrowArg(env, "id " + std::to_string(i) + ": " + why);
+  }
+  return out;
+}
+
+// denseForward(x, w, bias | null, batch, in, out, act, backend: "cpu" | "cuda", y)
+Napi::Value DenseForward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float *x, *w, *b = nullptr, *y;
+  size_t nx, nw, nb = 0, ny;
+  if (info.Length() < 9 || !GetTyped<float, napi_float32_array>(info[0], &x, &nx) ||
+      !GetTyped<float, napi_float32_array>(info[1], &w, &nw) ||
+      !(info[2].IsNull() || GetTyped<float, napi_float32_array>(info[2], &b, &nb)) ||
+      !GetTyped<float, napi_float32_array>(info[8], &y, &ny) || !info[7].IsString())
+    return ThrowArg(env, "denseForward(x, w, bias|null, batch, in, out, act, backend, y) with Float32Arrays");
+  const int batch = info[3].As<Napi::Number>().Int32Value(), in = info[4].As<Napi::Number>().Int32Value(),
+            out = info[5].As<Napi::Number>().Int32Value(), act = info[6].As<Napi::Number>().Int32Value();
+  if (batch < 0 || in <= 0 || out <= 0 || act < 0 || act >= int(Act::kCount)) return ThrowArg(env, "bad shape or activation");
+  if (nx < size_t(batch) * in || nw < size_t(out) * in || (b && nb < size_t(out)) || ny < size_t(batch) * out)
+    return ThrowArg(env, "array shorter than its shape");
+  const std::string backend = info[7].As<Napi::String>().Utf8Value();
+  Status s = backend == "cuda" ? DenseForwardCuda(x, w, b, batch, in, out, Act(act), y)
+             : backend == "cpu" ? DenseForwardCpu(x, w, b, batch, in, out, Act(act), y)
+                                : Status::InvalidArg("backend must be cpu or cuda");
+  if (!s.ok()) return ThrowStatus(env, s);
+  return env.Undefined();
+}
+
+Napi::Value Backends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CudaInfo& c = CudaProbe();
+  Napi::Object cuda = Napi::Object::New(env);
+  cuda.Set("compiled", c.compiled);
+  cuda.Set("devices", c.devices);
+  cuda.Set("name", c.name);
+  cuda.Set("error", c.error);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("cpu", true);
+  o.Set("cuda", cuda);
+  return o;
+}
+
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object aggs = Napi::Object::New(env);
+#define HP_X(e, name, f, w) aggs.Set(name, int(Agg::e));
+  HP_AGG_LIST(HP_X)
+#undef HP_X
+  Napi::Object acts = Napi::Object::New(env);
+#define HP_X(e, name) acts.Set(name, int(Act::e));
+  HP_ACT_LIST(HP_X)
+#undef HP_X
+  Napi::Array statuses = Napi::Array::New(env);
+  uint32_t i = 0;
+#define HP_X(e, name) statuses.Set(i++, name);
+  HP_STATUS_LIST(HP_X)
+#undef HP_X
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("maxIdBytes", kMaxIdBytes);
+  limits.Set("maxTilesPerWindow", kMaxTilesPerWindow);
+  limits.Set("maxLastN", kMaxLastN);
+  limits.Set("minHllPrecision", kMinHllPrecision);
+  limits.Set("maxHllPrecision", kMaxHllPrecision);
+  limits.Set("maxFeaturesPerTable", kMaxFeaturesPerTable);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("aggs", aggs);
+  o.Set("acts", acts);
+  o.Set("statuses", statuses);
+  o.Set("limits", limits);
+  return o;
+}
+
+// Context-aware: one instance (and one class constructor) per environment, so the addon
+// loads in the main thread and in any number of worker_threads at once.
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+                             InstanceValue("FeatureStore", FeatureStoreWrap::Init(env)),
+                             InstanceValue("constants", Constants(env)),
+                             InstanceMethod<&Addon::CallHashIds>("hashIds"),
+                             InstanceMethod<&Addon::CallDense>("denseForward"),
+                             InstanceMethod<&Addon::CallBackends>("backends"),
+                         });
+  }
+
+ private:
+  Napi::Value CallHashIds(const Napi::CallbackInfo& info) { return HashIds(info); }
+  Napi::Value CallDense(const Napi::CallbackInfo& info) { return DenseForward(info); }
+  Napi::Value CallBackends(const Napi::CallbackInfo& info) { return Backends(info); }
+};
+
+}  // namespace
+}  // namespace hotpath
+
+using HotpathAddon = hotpath::Addon;
+NODE_API_ADDON(HotpathAddon)

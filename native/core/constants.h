@@ -1,0 +1,62 @@
+// Constants shared by the C++ core and TypeScript. This file is the single definition:
+// the binding exports every list below as `constants`, and src/native/binding.ts reads
+// them from the addon at load time (test/native/constants.test.ts checks the TypeScript
+// side's names against it).
+#pragma once
+#include <cstdint>
+
+namespace hotpath {
+
+// Window aggregates. X(ENUM, "config name", needs_field, windowed)
+#define HP_AGG_LIST(X)                    \
+  X(COUNT, "count", false, true)          \
+  X(SUM, "sum", true, true)               \
+  X(MEAN, "mean", true, true)             \
+  X(MIN, "min", true, true)               \
+  X(MAX, "max", true, true)               \
+  X(STDDEV, "stddev", true, true)         \
+  X(LAST, "last", true, false)            \
+  X(DISTINCT, "distinct", true, true)     \
+  X(LAST_N, "last_n", true, false)        \
+  X(EWM, "ewm", true, false)
+
+enum class Agg : uint8_t {
+#define HP_X(e, name, f, w) e,
+  HP_AGG_LIST(HP_X)
+#undef HP_X
+  kCount
+};
+
+// Status codes (Triton-style small set). X(ENUM, "NAME")
+#define HP_STATUS_LIST(X)              \
+  X(OK, "OK")                          \
+  X(INVALID_ARG, "INVALID_ARG")        \
+  X(NOT_FOUND, "NOT_FOUND")            \
+  X(UNAVAILABLE, "UNAVAILABLE")        \
+  X(UNSUPPORTED, "UNSUPPORTED")        \
+  X(RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED") \
+  X(INTERNAL, "INTERNAL")
+
+// Dense-layer activations for the inference kernels. X(ENUM, "name")
+#define HP_ACT_LIST(X) \
+  X(NONE, "none")      \
+  X(RELU, "relu")      \
+  X(SIGMOID, "sigmoid")\
+  X(TANH, "tanh")
+
+enum class Act : uint8_t {
+#define HP_X(e, name) e,
+  HP_ACT_LIST(HP_X)
+#undef HP_X
+  kCount
+};
+
+// Limits of the store, also enforced by the config schema.
+constexpr int kMaxIdBytes = 256;           // longest entity id, in UTF-8 bytes
+constexpr int kMaxTilesPerWindow = 16384;  // window / tile; HLL epochs are 16-bit
+constexpr int kMaxLastN = 64;
+constexpr int kMinHllPrecision = 4;
+constexpr int kMaxHllPrecision = 12;
+constexpr int kMaxFeaturesPerTable = 256;
+
+}  // namespace hotpath

@@ -1,0 +1,848 @@
+#include "feature_store.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <unordered_map>
+
+#include "hash.h"
+
+namespace hotpath {
+namespace {
+
+constexpr int64_t kEmptyEpoch = std::numeric_limits<int64_t>::min();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr uint32_t kHeaderBytes = 24;  // u64 key, f64 newest event time, u64 write clock
+constexpr uint32_t kOffKey = 0, kOffLastTs = 8, kOffTouch = 16;
+
+template <typename T>
+inline T& At(uint8_t* row, uint32_t off) {
+  return *reinterpret_cast<T*>(row + off);
+}
+template <typename T>
+inline const T& At(const uint8_t* row, uint32_t off) {
+  return *reinterpret_cast<const T*>(row + off);
+}
+inline uint32_t Align8(uint32_t x) { return (x + 7u) & ~7u; }
+inline int64_t Epoch(double ts, int64_t tile) { return int64_t(std::floor(ts / double(tile))); }
+inline uint32_t Slot(int64_t e, int n) { return uint32_t(((e % n) + n) % n); }
+inline uint64_t NextPow2(uint64_t x) {
+  uint64_t p = 1;
+  while (p < x) p <<= 1;
+  return p;
+}
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+bool NeedsField(Agg a) {
+  switch (a) {
+#define HP_X(e, name, f, w) \
+  case Agg::e:              \
+    return f;
+    HP_AGG_LIST(HP_X)
+#undef HP_X
+    default:
+      return false;
+  }
+}
+bool Windowed(Agg a) {
+  switch (a) {
+#define HP_X(e, name, f, w) \
+  case Agg::e:              \
+    return w;
+    HP_AGG_LIST(HP_X)
+#undef HP_X
+    default:
+      return false;
+  }
+}
+
+// Distinct-count state: a sliding HyperLogLog. Each register keeps up to two
+// (rank, tile epoch) entries from the "list of future possible maxima" of Chabchoub &
+// Hebrail's sliding HLL: the largest rank seen in the window and the largest one seen
+// after it. Truncating the list to two makes the estimate a slight underestimate right
+// after a register's maximum expires; docs/config.md states the measured error.
+struct HllView {
+  int64_t* head;
+  uint16_t *e1, *e2;
+  uint8_t *r1, *r2;
+  HllView(uint8_t* base, int m)
+      : head(reinterpret_cast<int64_t*>(base)),
+        e1(reinterpret_cast<uint16_t*>(base + 8)),
+        e2(e1 + m),
+        r1(reinterpret_cast<uint8_t*>(e2 + m)),
+        r2(r1 + m) {}
+};
+inline uint32_t HllBytes(int p) { return Align8(8 + (1u << p) * 6u); }
+inline int64_t FullEpoch(int64_t head, uint16_t e16) {
+  return head - int64_t(uint16_t(uint16_t(head) - e16));
+}
+
+std::mutex g_registry_mu;
+std::unordered_map<uint32_t, std::weak_ptr<Store>>& Registry() {
+  static auto* m = new std::unordered_map<uint32_t, std::weak_ptr<Store>>();
+  return *m;
+}
+std::atomic<uint32_t> g_next_store_id{1};
+
+}  // namespace
+
+double HllEstimate(const uint8_t* ranks, int p) {
+  const int m = 1 << p;
+  double z = 0;
+  int zeros = 0;
+  for (int i = 0; i < m; i++) {
+    z += std::ldexp(1.0, -int(ranks[i]));
+    zeros += ranks[i] == 0;
+  }
+  if (zeros == m) return 0;
+  double alpha = m == 16 ? 0.673 : m == 32 ? 0.697 : m == 64 ? 0.709 : 0.7213 / (1 + 1.079 / m);
+  double e = alpha * m * m / z;
+  if (e <= 2.5 * m && zeros > 0) e = m * std::log(double(m) / zeros);
+  return std::round(e);
+}
+
+// ---------------------------------------------------------------------------------------
+// Table construction
+
+Status Table::Create(const TableSpec& spec, const StoreSpec& store,
+                     std::unique_ptr<Table>* out) {
+  std::unique_ptr<Table> t(new Table(spec));
+  HP_RETURN_IF_ERROR(t->Layout(store));
+  HP_RETURN_IF_ERROR(t->Allocate());
+  *out = std::move(t);
+  return Status::Ok();
+}
+
+Status Table::Layout(const StoreSpec& store) {
+  const std::string where = "table '" + spec_.name + "': ";
+  if (spec_.features.size() > size_t(kMaxFeaturesPerTable))
+    return Status::InvalidArg(where + "too many features");
+  if (spec_.ttl_ms < 0) return Status::InvalidArg(where + "ttl must be >= 0");
+  stream_groups_.assign(store.streams.size(), {});
+  stream_feats_.assign(store.streams.size(), {});
+
+  for (const FeatureSpec& fs : spec_.features) {
+    const std::string fw = where + "feature '" + fs.name + "': ";
+    if (uint8_t(fs.agg) >= uint8_t(Agg::kCount)) return Status::InvalidArg(fw + "unknown aggregate");
+    if (fs.stream < 0 || size_t(fs.stream) >= store.streams.size())
+      return Status::InvalidArg(fw + "unknown stream");
+    const StreamSpec& st = store.streams[fs.stream];
+    if (NeedsField(fs.agg) ? (fs.field < 0 || fs.field >= st.nfields) : fs.field != -1)
+      return Status::InvalidArg(fw + "bad field index");
+    Feat f;
+    f.agg = fs.agg;
+    f.stream = fs.stream;
+    f.field = fs.field;
+    if (Windowed(fs.agg)) {
+      if (fs.tile_ms <= 0 || fs.window_ms < fs.tile_ms || fs.window_ms % fs.tile_ms != 0)
+        return Status::InvalidArg(fw + "window must be a positive multiple of the tile");
+      int64_t nt = fs.window_ms / fs.tile_ms;
+      if (nt > kMaxTilesPerWindow) return Status::InvalidArg(fw + "too many tiles in window");
+      f.ntiles = int(nt);
+      f.tile_ms = fs.tile_ms;
+    }
+    if (fs.agg == Agg::LAST_N) {
+      f.last_n = int(fs.param);
+      if (f.last_n < 1 || f.last_n > kMaxLastN) return Status::InvalidArg(fw + "bad n");
+      f.width = uint32_t(f.last_n);
+    }
+    if (fs.agg == Agg::EWM) {
+      f.half_life = fs.param;
+      if (!(f.half_life > 0) || !std::isfinite(f.half_life))
+        return Status::InvalidArg(fw + "half-life must be > 0");
+    }
+    if (fs.agg == Agg::DISTINCT) {
+      f.hll_p = int(fs.param);
+      if (f.hll_p < kMinHllPrecision || f.hll_p > kMaxHllPrecision)
+        return Status::InvalidArg(fw + "bad HLL precision");
+    }
+    if (Windowed(fs.agg) && fs.agg != Agg::DISTINCT) {
+      int gi = -1;
+      for (size_t i = 0; i < groups_.size(); i++)
+        if (groups_[i].stream == f.stream && groups_[i].tile_ms == f.tile_ms) gi = int(i);
+      if (gi < 0) {
+        groups_.push_back(Group{f.stream, f.tile_ms, 0, 0, 0, {}});
+        gi = int(groups_.size() - 1);
+        stream_groups_[f.stream].push_back(gi);
+      }
+      Group& g = groups_[gi];
+      g.ntiles = std::max(g.ntiles, f.ntiles);
+      auto col = [&](ColKind k) {
+        for (size_t i = 0; i < g.cols.size(); i++)
+          if (g.cols[i].field == f.field && g.cols[i].kind == k) return;
+        g.cols.push_back(Col{f.field, k, 0});
+      };
+      if (f.agg == Agg::SUM || f.agg == Agg::MEAN || f.agg == Agg::STDDEV) col(kSum);
+      if (f.agg == Agg::STDDEV) col(kM2);
+      if (f.agg == Agg::MIN) col(kMin);
+      if (f.agg == Agg::MAX) col(kMax);
+      f.group = gi;
+    }
+    feats_.push_back(f);
+  }
+
+  // Offsets. Columns are column-major arrays of ntiles; M2 columns are updated first,
+  // while their field's sum still holds the value before the event.
+  uint32_t off = kHeaderBytes;
+  for (Group& g : groups_) {
+    std::stable_sort(g.cols.begin(), g.cols.end(),
+                     [](const Col& a, const Col& b) { return a.kind == kM2 && b.kind != kM2; });
+    g.off_head = off;
+    off += 8;
+    g.off_count = off;
+    off = Align8(off + 4u * uint32_t(g.ntiles));
+    for (Col& c : g.cols) {
+      c.off = off;
+      off += 8u * uint32_t(g.ntiles);
+    }
+  }
+  for (Feat& f : feats_) {
+    if (f.group >= 0) {
+      const Group& g = groups_[f.group];
+      for (size_t i = 0; i < g.cols.size(); i++) {
+        if (g.cols[i].field != f.field) continue;
+        if (g.cols[i].kind == kSum) f.col_sum = int(i);
+        if (g.cols[i].kind == kM2) f.col_m2 = int(i);
+        if (g.cols[i].kind == kMin) f.col_min = int(i);
+        if (g.cols[i].kind == kMax) f.col_max = int(i);
+      }
+      continue;
+    }
+    f.off = off;
+    switch (f.agg) {
+      case Agg::LAST: off += 16; break;
+      case Agg::EWM: off += 24; break;
+      case Agg::LAST_N: off += 8 + 16u * uint32_t(f.last_n); break;
+      case Agg::DISTINCT: off += HllBytes(f.hll_p); break;
+      default: return Status::Internal("unplaced aggregate");
+    }
+    stream_feats_[f.stream].push_back(int(&f - feats_.data()));
+  }
+  row_bytes_ = Align8(off);
+  uint32_t out = 0;
+  for (Feat& f : feats_) {
+    f.out_off = out;
+    out += f.width;
+  }
+  width_ = int(out);
+
+  // The fresh-row image every new row starts from, and the one absent entities read.
+  template_.assign(row_bytes_, 0);
+  uint8_t* r = template_.data();
+  At<double>(r, kOffLastTs) = -kInf;
+  for (const Group& g : groups_) {
+    At<int64_t>(r, g.off_head) = kEmptyEpoch;
+    for (const Col& c : g.cols)
+      for (int i = 0; i < g.ntiles; i++)
+        reinterpret_cast<double*>(r + c.off)[i] = c.kind == kMin ? kInf : c.kind == kMax ? -kInf : 0;
+  }
+  for (const Feat& f : feats_) {
+    if (f.group >= 0) continue;
+    if (f.agg == Agg::LAST) {
+      At<double>(r, f.off) = -kInf;
+      At<double>(r, f.off + 8) = kNaN;
+    } else if (f.agg == Agg::EWM) {
+      At<double>(r, f.off) = -kInf;
+    } else if (f.agg == Agg::DISTINCT) {
+      At<int64_t>(r, f.off) = kEmptyEpoch;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Table::Allocate() {
+  const uint64_t per_entity = row_bytes_ + 2 * sizeof(IndexSlot);
+  uint64_t capacity = spec_.memory_bytes / per_entity;
+  if (capacity < 1)
+    return Status::InvalidArg("table '" + spec_.name + "': memory budget is smaller than one entity (" +
+                              std::to_string(per_entity) + " bytes)");
+  if (capacity > (uint64_t(1) << 40)) capacity = uint64_t(1) << 40;
+  uint64_t ns = 1;
+  int bits = 0;
+  while (ns * 2 <= uint64_t(std::max(spec_.shards, 1)) && ns * 2 <= capacity) {
+    ns *= 2;
+    bits++;
+  }
+  nshards_ = uint32_t(ns);
+  shard_shift_ = bits == 0 ? 64 : 64 - bits;
+  const uint64_t cap = capacity / ns;
+  if (cap > 0xFFFFFFF0ull) return Status::InvalidArg("table '" + spec_.name + "': too many entities per shard");
+  rows_per_chunk_ = uint32_t(std::min<uint64_t>(1024, NextPow2(cap)));
+  shards_.reset(new Shard[ns]);
+  for (uint64_t i = 0; i < ns; i++) {
+    Shard& s = shards_[i];
+    s.cap = uint32_t(cap);
+    const uint64_t slots = std::max<uint64_t>(2, NextPow2(2 * cap));
+    s.mask = uint32_t(slots - 1);
+    s.index = static_cast<IndexSlot*>(std::calloc(slots, sizeof(IndexSlot)));
+    if (!s.index) return Status::Exhausted("table '" + spec_.name + "': cannot allocate index");
+    s.chunk_count = uint32_t((cap + rows_per_chunk_ - 1) / rows_per_chunk_);
+    s.chunks.reset(new std::atomic<uint8_t*>[s.chunk_count]);
+    for (uint32_t c = 0; c < s.chunk_count; c++) s.chunks[c].store(nullptr, std::memory_order_relaxed);
+    s.rng = Mix64(i + 0x1234567ull);
+  }
+  return Status::Ok();
+}
+
+Table::~Table() {
+  if (!shards_) return;
+  for (uint32_t i = 0; i < nshards_; i++) {
+    Shard& s = shards_[i];
+    std::free(s.index);
+    for (uint32_t c = 0; c < s.chunk_count; c++) std::free(s.chunks[c].load(std::memory_order_relaxed));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Index and rows
+
+uint8_t* Table::RowPtr(const Shard& s, uint32_t row) const {
+  const uint32_t chunk = row / rows_per_chunk_;
+  if (row >= s.cap || chunk >= s.chunk_count) return nullptr;
+  uint8_t* base = s.chunks[chunk].load(std::memory_order_acquire);
+  if (!base) return nullptr;
+  return base + size_t(row % rows_per_chunk_) * row_bytes_;
+}
+
+const uint8_t* Table::FindRow(const Shard& s, uint64_t key) const {
+  uint32_t i = uint32_t(key) & s.mask;
+  for (uint32_t probe = 0; probe <= s.mask; probe++) {
+    const IndexSlot& sl = s.index[i];
+    if (sl.row1 == 0) return nullptr;
+    if (sl.key == key) return RowPtr(s, sl.row1 - 1);
+    i = (i + 1) & s.mask;
+  }
+  return nullptr;
+}
+
+uint8_t* Table::FindOrInsert(Shard& s, uint64_t key, double ts) {
+  uint32_t i = uint32_t(key) & s.mask;
+  for (;;) {
+    const IndexSlot& sl = s.index[i];
+    if (sl.row1 == 0) break;
+    if (sl.key == key) return RowPtr(s, sl.row1 - 1);
+    i = (i + 1) & s.mask;
+  }
+  if (s.live >= s.cap) {
+    EvictOne(s);
+    i = uint32_t(key) & s.mask;  // eviction may have shifted entries
+    while (s.index[i].row1 != 0) i = (i + 1) & s.mask;
+  }
+  uint32_t row;
+  if (s.free_head != 0) {
+    row = s.free_head - 1;
+    s.free_head = At<uint32_t>(RowPtr(s, row), kOffKey);
+  } else {
+    row = s.next_unused;
+    const uint32_t chunk = row / rows_per_chunk_;
+    if (row % rows_per_chunk_ == 0 && !s.chunks[chunk].load(std::memory_order_relaxed)) {
+      void* mem = std::malloc(size_t(rows_per_chunk_) * row_bytes_);
+      if (!mem) return nullptr;
+      s.chunks[chunk].store(static_cast<uint8_t*>(mem), std::memory_order_release);
+    }
+    s.next_unused++;
+  }
+  uint8_t* p = RowPtr(s, row);
+  std::memcpy(p, template_.data(), row_bytes_);
+  At<uint64_t>(p, kOffKey) = key;
+  (void)ts;
+  s.index[i] = IndexSlot{key, row + 1, 0};
+  s.live++;
+  return p;
+}
+
+void Table::Remove(Shard& s, uint64_t key, uint32_t row) {
+  uint32_t i = uint32_t(key) & s.mask;
+  while (!(s.index[i].row1 == row + 1)) {
+    if (s.index[i].row1 == 0) return;
+    i = (i + 1) & s.mask;
+  }
+  // Backward-shift deletion keeps every probe chain unbroken without tombstones.
+  uint32_t j = i;
+  for (;;) {
+    j = (j + 1) & s.mask;
+    if (s.index[j].row1 == 0) break;
+    const uint32_t home = uint32_t(s.index[j].key) & s.mask;
+    const bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+    if (!stays) {
+      s.index[i] = s.index[j];
+      i = j;
+    }
+  }
+  s.index[i] = IndexSlot{0, 0, 0};
+  uint8_t* p = RowPtr(s, row);
+  At<uint64_t>(p, kOffTouch) = 0;  // dead rows have clock 0
+  At<uint32_t>(p, kOffKey) = s.free_head;
+  s.free_head = row + 1;
+  s.live--;
+}
+
+// At the shard's budget: sample live rows (as Redis' approximate LRU does) and evict one
+// whose TTL has run out relative to the table's newest event, else the least recently
+// written one.
+void Table::EvictOne(Shard& s) {
+  uint32_t best = UINT32_MAX;
+  uint64_t best_touch = UINT64_MAX;
+  bool best_expired = false;
+  const double expire_before = spec_.ttl_ms > 0 ? watermark_ - double(spec_.ttl_ms) : -kInf;
+  int seen = 0;
+  for (int tries = 0; tries < 64 && seen < 8; tries++) {
+    s.rng = Mix64(s.rng + 0x9e3779b97f4a7c15ull);
+    const uint32_t r = uint32_t(s.rng % s.next_unused);
+    const uint8_t* p = RowPtr(s, r);
+    const uint64_t touch = At<uint64_t>(p, kOffTouch);
+    if (touch == 0) continue;
+    seen++;
+    const bool expired = At<double>(p, kOffLastTs) < expire_before;
+    if ((expired && !best_expired) || (expired == best_expired && touch < best_touch)) {
+      best = r;
+      best_touch = touch;
+      best_expired = expired;
+    }
+  }
+  if (best == UINT32_MAX) {  // unlucky sampling: fall back to a scan
+    for (uint32_t r = 0; r < s.next_unused; r++) {
+      const uint64_t touch = At<uint64_t>(RowPtr(s, r), kOffTouch);
+      if (touch != 0 && touch < best_touch) {
+        best = r;
+        best_touch = touch;
+      }
+    }
+  }
+  if (best == UINT32_MAX) return;
+  Remove(s, At<uint64_t>(RowPtr(s, best), kOffKey), best);
+  (best_expired ? evicted_ttl_ : evicted_lru_)++;
+}
+
+// ---------------------------------------------------------------------------------------
+// Writes
+
+void Table::UpdateGroup(uint8_t* row, const Group& g, double ts, const double* values) const {
+  const int64_t e = Epoch(ts, g.tile_ms);
+  int64_t& head = At<int64_t>(row, g.off_head);
+  const int n = g.ntiles;
+  auto clear = [&](uint32_t slot) {
+    At<uint32_t>(row, g.off_count + 4 * slot) = 0;
+    for (const Col& c : g.cols)
+      reinterpret_cast<double*>(row + c.off)[slot] = c.kind == kMin ? kInf : c.kind == kMax ? -kInf : 0;
+  };
+  if (head == kEmptyEpoch) {
+    head = e;
+  } else if (e > head) {
+    const int64_t adv = e - head;
+    if (adv >= n) {
+      for (int s = 0; s < n; s++) clear(uint32_t(s));
+    } else {
+      for (int64_t k = 1; k <= adv; k++) clear(Slot(head + k, n));
+    }
+    head = e;
+  } else if (e <= head - n) {
+    return;  // older than anything this ring still holds
+  }
+  const uint32_t slot = Slot(e, n);
+  uint32_t& count = At<uint32_t>(row, g.off_count + 4 * slot);
+  const uint32_t n0 = count;
+  count = n0 + 1;
+  const Col* sum_of_field = nullptr;
+  for (const Col& c : g.cols) {
+    double& v = reinterpret_cast<double*>(row + c.off)[slot];
+    const double x = values[c.field];
+    switch (c.kind) {
+      case kM2: {  // Welford, using the tile's sum before this event
+        for (const Col& s : g.cols)
+          if (s.kind == kSum && s.field == c.field) sum_of_field = &s;
+        if (n0 > 0 && sum_of_field) {
+          const double s0 = reinterpret_cast<double*>(row + sum_of_field->off)[slot];
+          const double mean0 = s0 / n0, mean1 = (s0 + x) / (n0 + 1);
+          v += (x - mean0) * (x - mean1);
+        }
+        break;
+      }
+      case kSum: v += x; break;
+      case kMin: v = std::min(v, x); break;
+      case kMax: v = std::max(v, x); break;
+    }
+  }
+}
+
+void Table::UpdateFeat(uint8_t* row, const Feat& f, double ts, const double* values) const {
+  const double x = values[f.field];
+  switch (f.agg) {
+    case Agg::LAST: {
+      double& t = At<double>(row, f.off);
+      if (ts >= t) {
+        t = ts;
+        At<double>(row, f.off + 8) = x;
+      }
+      break;
+    }
+    case Agg::EWM: {
+      // Value = sum(x_i w_i) / sum(w_i), w_i = 2^((t_i - t_ref) / half_life): order
+      // independent, so late events fold in with their own (smaller) weight.
+      double& tref = At<double>(row, f.off);
+      double& s = At<double>(row, f.off + 8);
+      double& w = At<double>(row, f.off + 16);
+      if (tref == -kInf) {
+        tref = ts;
+        s = x;
+        w = 1;
+      } else if (ts >= tref) {
+        const double d = std::exp2(-(ts - tref) / f.half_life);
+        s = s * d + x;
+        w = w * d + 1;
+        tref = ts;
+      } else {
+        const double d = std::exp2(-(tref - ts) / f.half_life);
+        s += x * d;
+        w += d;
+      }
+      break;
+    }
+    case Agg::LAST_N: {
+      // Kept sorted by event time, oldest first; equal times keep arrival order.
+      uint32_t& len = At<uint32_t>(row, f.off);
+      double* tv = reinterpret_cast<double*>(row + f.off + 8);
+      double* xv = tv + f.last_n;
+      const uint32_t n = uint32_t(f.last_n);
+      if (len == n) {
+        if (ts < tv[0]) break;
+        std::memmove(tv, tv + 1, 8 * (n - 1));
+        std::memmove(xv, xv + 1, 8 * (n - 1));
+        len--;
+      }
+      uint32_t pos = len;
+      while (pos > 0 && tv[pos - 1] > ts) {
+        tv[pos] = tv[pos - 1];
+        xv[pos] = xv[pos - 1];
+        pos--;
+      }
+      tv[pos] = ts;
+      xv[pos] = x;
+      len++;
+      break;
+    }
+    case Agg::DISTINCT: {
+      const int m = 1 << f.hll_p;
+      HllView h(row + f.off, m);
+      const int64_t e = Epoch(ts, f.tile_ms);
+      const int n = f.ntiles;
+      if (*h.head == kEmptyEpoch) {
+        *h.head = e;
+      } else if (e > *h.head) {
+        // Drop entries that leave the window, so every stored epoch stays within
+        // [head - n + 1, head] and its 16-bit form never aliases (n <= 16384).
+        const int64_t old = *h.head, lo = e - n + 1;
+        for (int i = 0; i < m; i++) {
+          if (h.r2[i] && FullEpoch(old, h.e2[i]) < lo) h.r2[i] = 0;
+          if (h.r1[i] && FullEpoch(old, h.e1[i]) < lo) {
+            h.r1[i] = h.r2[i];
+            h.e1[i] = h.e2[i];
+            h.r2[i] = 0;
+          }
+        }
+        *h.head = e;
+      } else if (e <= *h.head - n) {
+        break;
+      }
+      const uint64_t hv = HashDouble(x);
+      const uint32_t reg = uint32_t(hv >> (64 - f.hll_p));
+      const uint64_t w = hv << f.hll_p;
+      const uint8_t rank = uint8_t(w == 0 ? 64 - f.hll_p + 1 : __builtin_clzll(w) + 1);
+      struct E {
+        uint8_t r;
+        int64_t e;
+      } c[3];
+      int k = 0;
+      if (h.r1[reg]) c[k++] = {h.r1[reg], FullEpoch(*h.head, h.e1[reg])};
+      if (h.r2[reg]) c[k++] = {h.r2[reg], FullEpoch(*h.head, h.e2[reg])};
+      c[k++] = {rank, e};
+      // Keep the Pareto front (no other entry both ranks >= and is at least as new),
+      // highest rank first, then its two best.
+      std::sort(c, c + k, [](const E& a, const E& b) { return a.r != b.r ? a.r > b.r : a.e > b.e; });
+      E front[3];
+      int nf = 0;
+      for (int i = 0; i < k; i++)
+        if (nf == 0 || c[i].e > front[nf - 1].e) front[nf++] = c[i];
+      h.r1[reg] = front[0].r;
+      h.e1[reg] = uint16_t(front[0].e);
+      h.r2[reg] = nf > 1 ? front[1].r : 0;
+      h.e2[reg] = nf > 1 ? uint16_t(front[1].e) : 0;
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Table::Apply(uint64_t key, int stream, double ts, const double* values) {
+  Shard& s = ShardFor(key);
+  const uint32_t seq = s.seq.load(std::memory_order_relaxed);
+  s.seq.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  uint8_t* row = FindOrInsert(s, key, ts);
+  if (row) {
+    double& last = At<double>(row, kOffLastTs);
+    if (ts > last) last = ts;
+    At<uint64_t>(row, kOffTouch) = ++clock_;
+    for (int gi : stream_groups_[stream]) UpdateGroup(row, groups_[gi], ts, values);
+    for (int fi : stream_feats_[stream]) UpdateFeat(row, feats_[fi], ts, values);
+  }
+  s.seq.store(seq + 2, std::memory_order_release);
+  if (ts > watermark_) watermark_ = ts;
+  updates_++;
+}
+
+uint64_t Table::Sweep(double now_ms, uint64_t max_rows) {
+  if (spec_.ttl_ms <= 0) return 0;
+  const double expire_before = now_ms - double(spec_.ttl_ms);
+  uint64_t evicted = 0;
+  for (uint64_t seen = 0; seen < max_rows; seen++) {
+    Shard& s = shards_[sweep_shard_];
+    if (sweep_row_ >= s.next_unused) {
+      sweep_row_ = 0;
+      sweep_shard_ = (sweep_shard_ + 1) % nshards_;
+      continue;
+    }
+    const uint32_t r = sweep_row_++;
+    uint8_t* p = RowPtr(s, r);
+    if (At<uint64_t>(p, kOffTouch) == 0 || !(At<double>(p, kOffLastTs) < expire_before)) continue;
+    const uint32_t seq = s.seq.load(std::memory_order_relaxed);
+    s.seq.store(seq + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    Remove(s, At<uint64_t>(p, kOffKey), r);
+    s.seq.store(seq + 2, std::memory_order_release);
+    evicted_ttl_++;
+    evicted++;
+  }
+  return evicted;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads
+
+void Table::Compute(const uint8_t* row, double now_ms, double* out) const {
+  for (const Feat& f : feats_) {
+    double* o = out + f.out_off;
+    if (f.group >= 0) {
+      const Group& g = groups_[f.group];
+      const int64_t head = At<int64_t>(row, g.off_head);
+      double cnt = 0, sum = 0, mn = kInf, mx = -kInf, m2 = 0;
+      if (head != kEmptyEpoch) {
+        const int64_t cur = Epoch(now_ms, g.tile_ms);
+        const int64_t lo = std::max(cur - f.ntiles + 1, head - g.ntiles + 1);
+        const int64_t hi = std::min(cur, head);
+        const uint32_t* counts = reinterpret_cast<const uint32_t*>(row + g.off_count);
+        const double* sums = f.col_sum >= 0 ? reinterpret_cast<const double*>(row + g.cols[f.col_sum].off) : nullptr;
+        for (int64_t e = lo; e <= hi; e++) {
+          const uint32_t s = Slot(e, g.ntiles);
+          cnt += counts[s];
+          if (sums) sum += sums[s];
+          if (f.col_min >= 0) mn = std::min(mn, reinterpret_cast<const double*>(row + g.cols[f.col_min].off)[s]);
+          if (f.col_max >= 0) mx = std::max(mx, reinterpret_cast<const double*>(row + g.cols[f.col_max].off)[s]);
+        }
+        if (f.agg == Agg::STDDEV && cnt > 0) {  // Chan et al.: combine per-tile (n, mean, M2)
+          const double mean = sum / cnt;
+          const double* m2s = reinterpret_cast<const double*>(row + g.cols[f.col_m2].off);
+          for (int64_t e = lo; e <= hi; e++) {
+            const uint32_t s = Slot(e, g.ntiles);
+            if (counts[s] == 0) continue;
+            const double d = sums[s] / counts[s] - mean;
+            m2 += m2s[s] + counts[s] * d * d;
+          }
+        }
+      }
+      switch (f.agg) {
+        case Agg::COUNT: *o = cnt; break;
+        case Agg::SUM: *o = sum; break;
+        case Agg::MEAN: *o = cnt > 0 ? sum / cnt : kNaN; break;
+        case Agg::MIN: *o = cnt > 0 ? mn : kNaN; break;
+        case Agg::MAX: *o = cnt > 0 ? mx : kNaN; break;
+        case Agg::STDDEV: *o = cnt > 0 ? std::sqrt(std::max(0.0, m2 / cnt)) : kNaN; break;
+        default: *o = kNaN;
+      }
+      continue;
+    }
+    switch (f.agg) {
+      case Agg::LAST:
+        *o = At<double>(row, f.off) == -kInf ? kNaN : At<double>(row, f.off + 8);
+        break;
+      case Agg::EWM: {
+        const double w = At<double>(row, f.off + 16);
+        *o = w > 0 ? At<double>(row, f.off + 8) / w : kNaN;
+        break;
+      }
+      case Agg::LAST_N: {
+        const uint32_t n = uint32_t(f.last_n);
+        const uint32_t len = std::min(At<uint32_t>(row, f.off), n);
+        const double* xv = reinterpret_cast<const double*>(row + f.off + 8) + n;
+        for (uint32_t i = 0; i < n; i++) o[i] = i < len ? xv[len - 1 - i] : kNaN;  // newest first
+        break;
+      }
+      case Agg::DISTINCT: {
+        const int m = 1 << f.hll_p;
+        HllView h(const_cast<uint8_t*>(row + f.off), m);
+        const int64_t head = *h.head;
+        if (head == kEmptyEpoch) {
+          *o = 0;
+          break;
+        }
+        const int64_t cur = Epoch(now_ms, f.tile_ms);
+        const int64_t lo = cur - f.ntiles + 1;
+        uint8_t ranks[1 << kMaxHllPrecision];
+        for (int i = 0; i < m; i++) {
+          uint8_t r = 0;
+          if (h.r1[i]) {
+            const int64_t e = FullEpoch(head, h.e1[i]);
+            if (e >= lo && e <= cur) r = h.r1[i];
+          }
+          if (h.r2[i] && h.r2[i] > r) {
+            const int64_t e = FullEpoch(head, h.e2[i]);
+            if (e >= lo && e <= cur) r = h.r2[i];
+          }
+          ranks[i] = r;
+        }
+        *o = HllEstimate(ranks, f.hll_p);
+        break;
+      }
+      default:
+        *o = kNaN;
+    }
+  }
+}
+
+bool Table::Read(uint64_t key, double now_ms, double* out, double* age_ms) const {
+  const Shard& s = ShardFor(key);
+  for (;;) {
+    const uint32_t s1 = s.seq.load(std::memory_order_acquire);
+    if (s1 & 1) {
+      CpuRelax();
+      continue;
+    }
+    const uint8_t* row = FindRow(s, key);
+    Compute(row ? row : template_.data(), now_ms, out);
+    const double last = row ? At<double>(row, kOffLastTs) : kNaN;
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (s.seq.load(std::memory_order_relaxed) == s1) {
+      *age_ms = row ? now_ms - last : kNaN;
+      return row != nullptr;
+    }
+  }
+}
+
+TableStats Table::Stats() const {
+  TableStats st;
+  uint64_t index_bytes = 0, chunk_bytes = 0, cap = 0;
+  for (uint32_t i = 0; i < nshards_; i++) {
+    const Shard& s = shards_[i];
+    st.live += s.live;
+    cap += s.cap;
+    index_bytes += uint64_t(s.mask + 1) * sizeof(IndexSlot);
+    const uint64_t chunks = (uint64_t(s.next_unused) + rows_per_chunk_ - 1) / rows_per_chunk_;
+    chunk_bytes += chunks * rows_per_chunk_ * row_bytes_;
+  }
+  st.capacity = cap;
+  st.row_bytes = row_bytes_;
+  st.bytes_per_entity = row_bytes_ + (cap ? index_bytes / cap : 0);
+  st.allocated_bytes = index_bytes + chunk_bytes;
+  st.evicted_ttl = evicted_ttl_;
+  st.evicted_lru = evicted_lru_;
+  st.updates = updates_;
+  st.watermark_ms = watermark_;
+  return st;
+}
+
+// ---------------------------------------------------------------------------------------
+// Store
+
+Status Store::Create(const StoreSpec& spec, std::shared_ptr<Store>* out) {
+  std::shared_ptr<Store> st(new Store());
+  st->spec_ = spec;
+  if (spec.max_future_ms < 0) return Status::InvalidArg("max_future_ms must be >= 0");
+  for (size_t si = 0; si < spec.streams.size(); si++) {
+    const StreamSpec& s = spec.streams[si];
+    if (s.nfields < 0 || s.lateness_ms < 0) return Status::InvalidArg("stream '" + s.name + "': bad fields or lateness");
+    for (int t : s.tables)
+      if (t < 0 || size_t(t) >= spec.tables.size()) return Status::InvalidArg("stream '" + s.name + "': unknown table");
+  }
+  for (size_t ti = 0; ti < spec.tables.size(); ti++) {
+    for (const FeatureSpec& f : spec.tables[ti].features) {
+      if (f.stream < 0 || size_t(f.stream) >= spec.streams.size()) continue;  // Layout reports it
+      const auto& ts = spec.streams[f.stream].tables;
+      if (std::find(ts.begin(), ts.end(), int(ti)) == ts.end())
+        return Status::InvalidArg("table '" + spec.tables[ti].name + "' feature '" + f.name +
+                                  "': its stream has no key for this table");
+    }
+    std::unique_ptr<Table> t;
+    HP_RETURN_IF_ERROR(Table::Create(spec.tables[ti], spec, &t));
+    st->tables_.push_back(std::move(t));
+  }
+  st->stream_watermark_.assign(spec.streams.size(), -kInf);
+  st->id_ = g_next_store_id.fetch_add(1);
+  {
+    std::lock_guard<std::mutex> lock(g_registry_mu);
+    Registry()[st->id_] = st;
+  }
+  *out = std::move(st);
+  return Status::Ok();
+}
+
+Store::~Store() {
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  auto it = Registry().find(id_);
+  if (it != Registry().end() && it->second.expired()) Registry().erase(it);
+}
+
+std::shared_ptr<Store> Store::Lookup(uint32_t id) {
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  auto it = Registry().find(id);
+  return it == Registry().end() ? nullptr : it->second.lock();
+}
+
+Status Store::Ingest(int stream, size_t n, const uint64_t* const* keys, const double* ts,
+                     const double* values, double now_ms, IngestResult* result) {
+  *result = IngestResult{};
+  if (stream < 0 || size_t(stream) >= spec_.streams.size()) return Status::InvalidArg("unknown stream");
+  const StreamSpec& st = spec_.streams[stream];
+  const size_t nf = size_t(st.nfields);
+  const double max_ts = now_ms + double(spec_.max_future_ms);
+  for (size_t i = 0; i < n; i++) {
+    if (!std::isfinite(ts[i]) || ts[i] < 0)
+      return Status::InvalidArg("event " + std::to_string(i) + ": timestamp is not a finite time >= 0");
+    if (ts[i] > max_ts)
+      return Status::InvalidArg("event " + std::to_string(i) + ": timestamp is more than " +
+                                std::to_string(spec_.max_future_ms) + " ms in the future");
+    for (size_t j = 0; j < nf; j++)
+      if (!std::isfinite(values[i * nf + j]))
+        return Status::InvalidArg("event " + std::to_string(i) + ": field " + std::to_string(j) +
+                                  " is not a finite number");
+  }
+  double& wm = stream_watermark_[stream];
+  const double lateness = double(st.lateness_ms);
+  for (size_t i = 0; i < n; i++) {
+    if (ts[i] < wm - lateness) {
+      result->late++;
+      continue;
+    }
+    if (ts[i] > wm) wm = ts[i];
+    for (size_t k = 0; k < st.tables.size(); k++)
+      tables_[st.tables[k]]->Apply(keys[k][i], stream, ts[i], values + i * nf);
+    result->accepted++;
+  }
+  return Status::Ok();
+}
+
+uint64_t Store::Sweep(double now_ms, uint64_t max_rows_per_table) {
+  uint64_t n = 0;
+  for (auto& t : tables_) n += t->Sweep(now_ms, max_rows_per_table);
+  return n;
+}
+
+}  // namespace hotpath

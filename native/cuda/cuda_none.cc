@@ -1,0 +1,15 @@
+// CPU-only builds (node-gyp): the CUDA backend reports itself absent.
+#include "../core/cuda_backend.h"
+
+namespace hotpath {
+
+const CudaInfo& CudaProbe() {
+  static const CudaInfo info{};
+  return info;
+}
+
+Status DenseForwardCuda(const float*, const float*, const float*, int, int, int, Act, float*) {
+  return Status::Unsupported("this build of hotpath has no CUDA backend (build with npm run build:cuda)");
+}
+
+}  // namespace hotpath

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// hotpath command line: `hotpath serve [--config F] [--port P] [--host H] [--demo]`.
+import { parseArgs } from 'node:util';
+
+import { loadConfigFile } from '../config/load.js';
+import { HotpathError } from '../errors.js';
+import { backends } from '../native/binding.js';
+import { startServer } from '../server/app.js';
+
+const USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--host H] [--demo]
+
+  --config F   config file (default hotpath.yaml)
+  --port P     listen port (default: server.port, or $HOTPATH_PORT); 0 picks a free one
+  --host H     listen address (default: server.host)
+  --demo       feed the config's demo stream with synthetic events
+`;
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', default: 'hotpath.yaml' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      demo: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const portText = values.port ?? process.env.HOTPATH_PORT;
+  const port = portText === undefined ? undefined : Number(portText);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    throw new HotpathError('HP_ERR_CONFIG_INVALID', `--port / HOTPATH_PORT must be an integer 0..65535, got '${portText}'`);
+  }
+  const config = loadConfigFile(values.config!);
+  const server = await startServer({ config, port, host: values.host, demo: values.demo });
+  const b = backends();
+  const cuda = b.cuda.compiled ? `cuda: ${b.cuda.devices} device(s)${b.cuda.name ? ` (${b.cuda.name})` : ''}` : 'cuda: not built';
+  console.log(`hotpath listening on http://${values.host ?? config.server.host}:${server.port} (backends: cpu, ${cuda})`);
+  console.log(`entities: ${config.entities.map((e) => `${e.name} [${e.features.map((f) => f.name).join(', ')}]`).join('; ')}`);
+  const stop = async () => {
+    await server.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === 'serve') return serve(rest);
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  process.stderr.write(`hotpath: unknown command '${command}'\n${USAGE}`);
+  process.exit(2);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof HotpathError) {
+    process.stderr.write(`hotpath: ${err.code}: ${err.message}\n`);
+  } else {
+    process.stderr.write(`hotpath: ${(err as Error)?.message ?? err}\n`);
+  }
+  process.exit(2);
+});

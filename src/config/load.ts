@@ -1,0 +1,295 @@
+// hotpath.yaml: read, validate (schema, then cross-references), and compile into the
+// native store spec plus what the front end needs to decode events. Every problem is
+// reported with the path of the field at fault, e.g. `/entities/user/features/x/window`.
+import { readFileSync } from 'node:fs';
+
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+
+import { HotpathError } from '../errors.js';
+import { type AggName, type Binding, constants, limits } from '../native/binding.js';
+import { configSchema, DURATION_RE, SIZE_RE } from './schema.js';
+
+export type FieldType = 'number' | 'category';
+
+export interface FeatureDef {
+  name: string;
+  agg: AggName;
+  stream: string;
+  field?: string;
+  windowMs?: number;
+  tileMs?: number;
+  n?: number;
+  halfLifeMs?: number;
+  precision?: number;
+}
+
+export interface EntityDef {
+  name: string;
+  index: number;
+  ttlMs: number;
+  memoryBytes: number;
+  shards: number;
+  features: FeatureDef[];
+  featureIndex: Map<string, number>;
+}
+
+export interface StreamDef {
+  name: string;
+  index: number;
+  /** entity table indices keyed by this stream, and the event field holding each id */
+  tables: number[];
+  keyFields: string[];
+  timeField?: string;
+  latenessMs: number;
+  fields: { name: string; type: FieldType }[];
+}
+
+export interface Config {
+  server: { host: string; port: number; maxBodyBytes: number; maxBatch: number };
+  store: { maxFutureMs: number; sweepIntervalMs: number };
+  entities: EntityDef[];
+  entityIndex: Map<string, number>;
+  streams: StreamDef[];
+  streamIndex: Map<string, number>;
+  demo?: { stream: string; rate: number; ids: number };
+  storeSpec: Binding.StoreSpec;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validate = ajv.compile(configSchema);
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+export function parseDuration(v: number | string): number {
+  if (typeof v === 'number') return v;
+  const m = DURATION_RE.exec(v)!;
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]]);
+}
+
+export function parseSize(v: number | string): number {
+  if (typeof v === 'number') return v;
+  const m = SIZE_RE.exec(v)!;
+  return Math.floor(Number(m[1]) * SIZE_UNITS[m[2]]);
+}
+
+function fail(path: string, message: string): never {
+  throw new HotpathError('HP_ERR_CONFIG_INVALID', `${path}: ${message}`, { path });
+}
+
+function describe(e: ErrorObject): string {
+  const path = e.instancePath || '/';
+  if (e.keyword === 'additionalProperties') return `${path}: unknown key '${(e.params as { additionalProperty: string }).additionalProperty}'`;
+  if (e.keyword === 'enum') return `${path}: ${e.message} (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})`;
+  if (e.keyword === 'anyOf') return `${path}: must be a number or a string like "10s", "5m", "1h", "7d" (durations) or "64MiB" (sizes)`;
+  if (e.keyword === 'propertyNames') return `${path}: bad name '${(e.params as { propertyName: string }).propertyName}' (letters, digits and _, not starting with a digit)`;
+  return `${path}: ${e.message}`;
+}
+
+// The raw YAML shape, after schema validation.
+interface RawFeature {
+  agg: AggName;
+  stream?: string;
+  field?: string;
+  window?: number | string;
+  tile?: number | string;
+  n?: number;
+  half_life?: number | string;
+  precision?: number;
+}
+interface RawConfig {
+  server?: { host?: string; port?: number; max_body_bytes?: number | string; max_batch?: number };
+  store?: { max_future?: number | string; sweep_interval?: number | string };
+  entities: Record<string, { ttl?: number | string; memory?: number | string; shards?: number; features: Record<string, RawFeature> }>;
+  streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; fields?: Record<string, FieldType> }>;
+  demo?: { stream: string; rate?: number; ids?: number };
+}
+
+const WINDOWED = new Set<AggName>(['count', 'sum', 'mean', 'min', 'max', 'stddev', 'distinct']);
+
+/** Validates a parsed config object and compiles it. Throws HP_ERR_CONFIG_INVALID. */
+export function compileConfig(raw: unknown): Config {
+  if (!validate(raw)) {
+    const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if');
+    // anyOf reports each branch too; the anyOf line says it better.
+    const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+    const shown = errors.filter((e) => e.keyword === 'anyOf' || !anyOfPaths.has(e.instancePath));
+    const first = shown[0];
+    throw new HotpathError('HP_ERR_CONFIG_INVALID', shown.slice(0, 5).map(describe).join('; '), {
+      path: first?.instancePath || '/',
+    });
+  }
+  const c = raw as RawConfig;
+
+  const entities: EntityDef[] = Object.entries(c.entities).map(([name, e], index) => ({
+    name,
+    index,
+    ttlMs: e.ttl === undefined ? 0 : parseDuration(e.ttl),
+    memoryBytes: e.memory === undefined ? 64 * 1024 ** 2 : parseSize(e.memory),
+    shards: e.shards ?? 64,
+    features: [],
+    featureIndex: new Map(),
+  }));
+  const entityIndex = new Map(entities.map((e) => [e.name, e.index]));
+
+  const streams: StreamDef[] = Object.entries(c.streams).map(([name, s], index) => {
+    const fields = Object.entries(s.fields ?? {}).map(([f, type]) => ({ name: f, type }));
+    const tables: number[] = [];
+    const keyFields: string[] = [];
+    for (const [entity, field] of Object.entries(s.keys)) {
+      const t = entityIndex.get(entity);
+      if (t === undefined) fail(`/streams/${name}/keys/${entity}`, `no entity '${entity}' is declared under /entities`);
+      if (fields.some((f) => f.name === field && f.type !== 'category'))
+        fail(`/streams/${name}/fields/${field}`, `'${field}' is the key of '${entity}'; as a value field it can only be a category`);
+      tables.push(t);
+      keyFields.push(field);
+    }
+    if (s.time_field && (fields.some((f) => f.name === s.time_field) || keyFields.includes(s.time_field)))
+      fail(`/streams/${name}/time_field`, `'${s.time_field}' is also a key or value field`);
+    return {
+      name,
+      index,
+      tables,
+      keyFields,
+      timeField: s.time_field,
+      latenessMs: s.allowed_lateness === undefined ? 0 : parseDuration(s.allowed_lateness),
+      fields,
+    };
+  });
+  const streamIndex = new Map(streams.map((s) => [s.name, s.index]));
+
+  for (const [ename, e] of Object.entries(c.entities)) {
+    const entity = entities[entityIndex.get(ename)!];
+    if (Object.keys(e.features).length > limits.maxFeaturesPerTable)
+      fail(`/entities/${ename}/features`, `at most ${limits.maxFeaturesPerTable} features per entity`);
+    for (const [fname, f] of Object.entries(e.features)) {
+      const path = `/entities/${ename}/features/${fname}`;
+      const keyed = streams.filter((s) => s.tables.includes(entity.index));
+      let streamName = f.stream;
+      if (streamName === undefined) {
+        if (keyed.length !== 1) fail(`${path}/stream`, `required: ${keyed.length} streams carry a '${ename}' key`);
+        streamName = keyed[0].name;
+      }
+      const stream = streams[streamIndex.get(streamName) ?? -1];
+      if (!stream) fail(`${path}/stream`, `no stream '${streamName}' is declared under /streams`);
+      if (!stream.tables.includes(entity.index)) fail(`${path}/stream`, `stream '${streamName}' has no key for entity '${ename}'`);
+      const def: FeatureDef = { name: fname, agg: f.agg, stream: stream.name };
+      if (f.agg === 'count') {
+        if (f.field !== undefined) fail(`${path}/field`, 'count takes no field');
+      } else {
+        if (f.field === undefined) fail(`${path}/field`, `required for ${f.agg}`);
+        const fd = stream.fields.find((x) => x.name === f.field);
+        if (!fd) fail(`${path}/field`, `stream '${stream.name}' has no field '${f.field}'`);
+        if (fd.type === 'category' && !['distinct', 'last', 'last_n'].includes(f.agg))
+          fail(`${path}/field`, `'${f.field}' is a category; ${f.agg} needs a number field`);
+        def.field = f.field;
+      }
+      if (WINDOWED.has(f.agg)) {
+        if (f.window === undefined) fail(`${path}/window`, `required for ${f.agg}`);
+        const windowMs = parseDuration(f.window);
+        let tileMs: number;
+        if (f.tile !== undefined) tileMs = parseDuration(f.tile);
+        else if (windowMs % 60_000 === 0) tileMs = windowMs / 60;
+        else tileMs = 1000;
+        if (!(windowMs > 0)) fail(`${path}/window`, 'must be > 0');
+        if (!(tileMs > 0) || !Number.isInteger(tileMs)) fail(`${path}/tile`, 'must be a whole number of ms > 0');
+        if (windowMs % tileMs !== 0) fail(f.tile === undefined ? `${path}/window` : `${path}/tile`, `window ${windowMs} ms is not a multiple of the tile (${tileMs} ms); set tile`);
+        if (windowMs / tileMs > limits.maxTilesPerWindow) fail(`${path}/tile`, `window / tile must be <= ${limits.maxTilesPerWindow}`);
+        def.windowMs = windowMs;
+        def.tileMs = tileMs;
+      } else {
+        if (f.window !== undefined) fail(`${path}/window`, `${f.agg} takes no window`);
+        if (f.tile !== undefined) fail(`${path}/tile`, `${f.agg} takes no tile`);
+      }
+      if (f.agg === 'last_n') {
+        if (f.n === undefined) fail(`${path}/n`, 'required for last_n');
+        def.n = f.n;
+      } else if (f.n !== undefined) fail(`${path}/n`, 'only last_n takes n');
+      if (f.agg === 'ewm') {
+        if (f.half_life === undefined) fail(`${path}/half_life`, 'required for ewm');
+        def.halfLifeMs = parseDuration(f.half_life);
+        if (!(def.halfLifeMs > 0)) fail(`${path}/half_life`, 'must be > 0');
+      } else if (f.half_life !== undefined) fail(`${path}/half_life`, 'only ewm takes half_life');
+      if (f.agg === 'distinct') def.precision = f.precision ?? 6;
+      else if (f.precision !== undefined) fail(`${path}/precision`, 'only distinct takes precision');
+      entity.featureIndex.set(fname, entity.features.length);
+      entity.features.push(def);
+    }
+  }
+
+  const demo = c.demo && { stream: c.demo.stream, rate: c.demo.rate ?? 1000, ids: c.demo.ids ?? 1000 };
+  if (demo && !streamIndex.has(demo.stream)) fail('/demo/stream', `no stream '${demo.stream}' is declared under /streams`);
+
+  const config: Config = {
+    server: {
+      host: c.server?.host ?? '0.0.0.0',
+      port: c.server?.port ?? 8080,
+      maxBodyBytes: c.server?.max_body_bytes === undefined ? 1024 ** 2 : parseSize(c.server.max_body_bytes),
+      maxBatch: c.server?.max_batch ?? 10_000,
+    },
+    store: {
+      maxFutureMs: c.store?.max_future === undefined ? 5 * 60_000 : parseDuration(c.store.max_future),
+      sweepIntervalMs: c.store?.sweep_interval === undefined ? 1000 : parseDuration(c.store.sweep_interval),
+    },
+    entities,
+    entityIndex,
+    streams,
+    streamIndex,
+    demo,
+    storeSpec: { tables: [], streams: [], maxFutureMs: 0 },
+  };
+  config.storeSpec = toStoreSpec(config);
+  return config;
+}
+
+/** The native spec: tables in entity order, streams in declaration order. */
+function toStoreSpec(c: Config): Binding.StoreSpec {
+  return {
+    maxFutureMs: c.store.maxFutureMs,
+    streams: c.streams.map((s) => ({ name: s.name, fields: s.fields.length, latenessMs: s.latenessMs, tables: s.tables })),
+    tables: c.entities.map((e) => ({
+      name: e.name,
+      ttlMs: e.ttlMs,
+      memoryBytes: e.memoryBytes,
+      shards: e.shards,
+      features: e.features.map((f) => {
+        const stream = c.streams[c.streamIndex.get(f.stream)!];
+        return {
+          name: f.name,
+          agg: constants.aggs[f.agg],
+          stream: stream.index,
+          field: f.field === undefined ? -1 : stream.fields.findIndex((x) => x.name === f.field),
+          windowMs: f.windowMs ?? 0,
+          tileMs: f.tileMs ?? 0,
+          param: f.n ?? f.halfLifeMs ?? f.precision ?? 0,
+        };
+      }),
+    })),
+  };
+}
+
+export function loadConfigText(text: string, source = 'config'): Config {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (err) {
+    throw new HotpathError('HP_ERR_CONFIG_INVALID', `${source}: not valid YAML: ${(err as Error).message}`, { path: '/' });
+  }
+  return compileConfig(raw);
+}
+
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new HotpathError('HP_ERR_CONFIG_INVALID', `cannot read ${path}: ${(err as Error).message}`, { path: '/' });
+  }
+  try {
+    return loadConfigText(text, path);
+  } catch (err) {
+    if (err instanceof HotpathError) throw new HotpathError(err.code, `${path}: ${err.message}`, err.details);
+    throw err;
+  }
+}

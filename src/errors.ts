@@ -1,0 +1,61 @@
+// Every error hotpath reports, defined once: a stable code, its HTTP status and what it
+// means. docs/errors.md documents each code (test/unit/errors.test.ts checks that).
+// Callers match on `code`, never on message text.
+
+export const ERRORS = {
+  HP_ERR_BAD_JSON: { status: 400, about: 'The request body is not valid JSON (or NDJSON).' },
+  HP_ERR_BODY_EMPTY: { status: 400, about: 'The request needs a body and it was empty.' },
+  HP_ERR_BODY_TOO_LARGE: { status: 413, about: 'The request body is larger than server.max_body_bytes.' },
+  HP_ERR_BATCH_EMPTY: { status: 400, about: 'A batch (events or ids) had no elements.' },
+  HP_ERR_BATCH_TOO_LARGE: { status: 413, about: 'A batch has more elements than server.max_batch.' },
+  HP_ERR_EVENT_INVALID: { status: 400, about: 'An event is not an object, lacks a key or field, or a value has the wrong type. Nothing in the batch was applied.' },
+  HP_ERR_EVENT_TIMESTAMP: { status: 400, about: 'An event timestamp is not a time, is negative, or is further in the future than store.max_future. Nothing in the batch was applied.' },
+  HP_ERR_STREAM_UNKNOWN: { status: 400, about: 'An event names a stream the config does not declare, or names none while several exist.' },
+  HP_ERR_ENTITY_UNKNOWN: { status: 404, about: 'The entity type is not declared in the config.' },
+  HP_ERR_FEATURE_UNKNOWN: { status: 400, about: 'A requested feature name is not declared for the entity.' },
+  HP_ERR_ID_INVALID: { status: 400, about: 'An entity id is empty, not a string or integer, or longer than 256 UTF-8 bytes.' },
+  HP_ERR_QUERY_INVALID: { status: 400, about: 'A query parameter or request field has the wrong form (e.g. `at` is not a time).' },
+  HP_ERR_ROUTE_NOT_FOUND: { status: 404, about: 'No route matches the method and path.' },
+  HP_ERR_NOT_READY: { status: 503, about: 'The server is starting or shutting down.' },
+  HP_ERR_CONFIG_INVALID: { status: 400, about: 'The config file is missing, not YAML, or fails validation; the message names the field.' },
+  HP_ERR_NATIVE_INVALID_ARG: { status: 400, about: 'The native engine refused an argument (a backstop behind the TypeScript checks).' },
+  HP_ERR_NATIVE_NOT_FOUND: { status: 404, about: 'The native engine could not find the object asked for.' },
+  HP_ERR_NATIVE_UNAVAILABLE: { status: 503, about: 'A native resource is unavailable (read-only handle, no CUDA device).' },
+  HP_ERR_NATIVE_UNSUPPORTED: { status: 501, about: 'The operation is not supported by this build (e.g. CUDA on a CPU-only build).' },
+  HP_ERR_NATIVE_RESOURCE_EXHAUSTED: { status: 503, about: 'The native engine ran out of memory or capacity.' },
+  HP_ERR_NATIVE_INTERNAL: { status: 500, about: 'An internal error in the native engine.' },
+  HP_ERR_INTERNAL: { status: 500, about: 'An unexpected server error; it is logged.' },
+} as const satisfies Record<string, { status: number; about: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class HotpathError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'HotpathError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.details = details;
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string } & Record<string, unknown> } {
+    return { error: { code: this.code, message: this.message, ...this.details } };
+  }
+}
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code);
+}
+
+/** Any thrown value as a HotpathError: native errors keep their HP_ERR_NATIVE_* code. */
+export function toHotpathError(err: unknown): HotpathError {
+  if (err instanceof HotpathError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (isErrorCode(code)) return new HotpathError(code, message);
+  return new HotpathError('HP_ERR_INTERNAL', message);
+}

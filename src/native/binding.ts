@@ -1,0 +1,228 @@
+// The one loader of the native addon, and its typed wrapper. Nothing else in hotpath
+// requires the .node file: everything imports FeatureStore, hashIds, denseForward,
+// backends and constants from here.
+//
+// Both native builds (node-gyp from binding.gyp, cmake-js from CMakeLists.txt) write
+// build/Release/hotpath.node, so there is one place to look. HOTPATH_ADDON overrides the
+// path (a single-executable build unpacks the addon elsewhere).
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+import { HotpathError, toHotpathError } from '../errors.js';
+
+/** The raw shape of the addon, as native/binding/addon.cc defines it. */
+export namespace Binding {
+  export interface FeatureSpec {
+    name: string;
+    agg: number;
+    stream: number;
+    field: number;
+    windowMs: number;
+    tileMs: number;
+    param: number;
+  }
+  export interface TableSpec {
+    name: string;
+    ttlMs: number;
+    memoryBytes: number;
+    shards: number;
+    features: FeatureSpec[];
+  }
+  export interface StreamSpec {
+    name: string;
+    fields: number;
+    latenessMs: number;
+    tables: number[];
+  }
+  export interface StoreSpec {
+    tables: TableSpec[];
+    streams: StreamSpec[];
+    maxFutureMs: number;
+  }
+  export interface TableStats {
+    live: number;
+    capacity: number;
+    rowBytes: number;
+    bytesPerEntity: number;
+    allocatedBytes: number;
+    evictedTtl: number;
+    evictedLru: number;
+    updates: number;
+    watermarkMs: number;
+  }
+  export interface Layout {
+    width: number;
+    offsets: number[];
+    widths: number[];
+  }
+  export type KeyColumn = string[] | BigUint64Array;
+  export interface NativeStore {
+    readonly id: number;
+    readonly writable: boolean;
+    ingest(stream: number, keys: KeyColumn[], ts: Float64Array, values: Float64Array, nowMs: number): [number, number];
+    read(table: number, id: string | bigint, nowMs: number, out: Float64Array): number;
+    readMany(table: number, ids: KeyColumn, nowMs: number, out: Float64Array, ages: Float64Array): number;
+    layout(table: number): Layout;
+    stats(table: number): TableStats;
+    sweep(nowMs: number, maxRowsPerTable: number): number;
+  }
+  export interface CudaInfo {
+    compiled: boolean;
+    devices: number;
+    name: string;
+    error: string;
+  }
+  export interface Constants {
+    aggs: Record<string, number>;
+    acts: Record<string, number>;
+    statuses: string[];
+    limits: {
+      maxIdBytes: number;
+      maxTilesPerWindow: number;
+      maxLastN: number;
+      minHllPrecision: number;
+      maxHllPrecision: number;
+      maxFeaturesPerTable: number;
+    };
+  }
+  export interface Addon {
+    FeatureStore: new (specOrId: StoreSpec | number) => NativeStore;
+    constants: Constants;
+    hashIds(ids: string[]): BigUint64Array;
+    denseForward(
+      x: Float32Array, w: Float32Array, bias: Float32Array | null, batch: number, inDim: number,
+      outDim: number, act: number, backend: 'cpu' | 'cuda', y: Float32Array,
+    ): void;
+    backends(): { cpu: true; cuda: CudaInfo };
+  }
+}
+
+export const ADDON_PATH =
+  process.env.HOTPATH_ADDON ?? fileURLToPath(new URL('../../build/Release/hotpath.node', import.meta.url));
+
+function load(): Binding.Addon {
+  try {
+    return createRequire(import.meta.url)(ADDON_PATH) as Binding.Addon;
+  } catch (err) {
+    throw new Error(
+      `hotpath: cannot load the native addon at ${ADDON_PATH} (${(err as Error).message}). ` +
+        'Build it with `npm install` (CPU) or `npm run build:cuda`.',
+    );
+  }
+}
+
+const addon = load();
+
+/** Aggregate names in the order of native/core/constants.h (test/native checks it). */
+export const AGG_NAMES = ['count', 'sum', 'mean', 'min', 'max', 'stddev', 'last', 'distinct', 'last_n', 'ewm'] as const;
+export type AggName = (typeof AGG_NAMES)[number];
+export const ACT_NAMES = ['none', 'relu', 'sigmoid', 'tanh'] as const;
+export type ActName = (typeof ACT_NAMES)[number];
+
+export const constants: Binding.Constants = addon.constants;
+export const limits = constants.limits;
+
+/** Runs fn, turning a native exception into a HotpathError with its HP_ERR_NATIVE_* code. */
+function call<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw toHotpathError(err);
+  }
+}
+
+export interface IngestResult {
+  accepted: number;
+  late: number;
+}
+
+export interface ReadResult {
+  found: boolean;
+  /** now - newest event time of the entity, in ms; NaN when absent */
+  ageMs: number;
+}
+
+/**
+ * A native feature store. `FeatureStore.create(spec)` makes one owned by the calling thread,
+ * the only thread that may ingest or sweep. `FeatureStore.attach(id)` opens the same store
+ * read-only from another thread (worker_threads): reads never block the writer.
+ */
+export class FeatureStore {
+  readonly #native: Binding.NativeStore;
+  readonly #layouts: Binding.Layout[];
+
+  private constructor(native: Binding.NativeStore, tables: number) {
+    this.#native = native;
+    this.#layouts = Array.from({ length: tables }, (_, t) => native.layout(t));
+  }
+
+  static create(spec: Binding.StoreSpec): FeatureStore {
+    return new FeatureStore(call(() => new addon.FeatureStore(spec)), spec.tables.length);
+  }
+
+  static attach(id: number, tables: number): FeatureStore {
+    return new FeatureStore(call(() => new addon.FeatureStore(id)), tables);
+  }
+
+  get id(): number {
+    return this.#native.id;
+  }
+
+  get writable(): boolean {
+    return this.#native.writable;
+  }
+
+  layout(table: number): Binding.Layout {
+    return this.#layouts[table];
+  }
+
+  /**
+   * Applies a batch of events of one stream. keys[k] holds the ids for the stream's k-th
+   * entity table (strings, or hashes from hashIds); values is events x fields, row-major.
+   * The whole batch is validated first: on an error nothing is applied.
+   */
+  ingest(stream: number, keys: Binding.KeyColumn[], ts: Float64Array, values: Float64Array, nowMs = Date.now()): IngestResult {
+    const [accepted, late] = call(() => this.#native.ingest(stream, keys, ts, values, nowMs));
+    return { accepted, late };
+  }
+
+  /** Reads one entity's feature vector into out (length >= layout(table).width). */
+  read(table: number, id: string | bigint, nowMs: number, out: Float64Array): ReadResult {
+    const ageMs = call(() => this.#native.read(table, id, nowMs, out));
+    return { found: !Number.isNaN(ageMs), ageMs };
+  }
+
+  /** Reads many entities: out is ids x width, ages gets one age per id (NaN if absent). */
+  readMany(table: number, ids: Binding.KeyColumn, nowMs: number, out: Float64Array, ages: Float64Array): number {
+    if (ages.length !== ids.length) throw new HotpathError('HP_ERR_NATIVE_INVALID_ARG', 'ages must have one slot per id');
+    return call(() => this.#native.readMany(table, ids, nowMs, out, ages));
+  }
+
+  stats(table: number): Binding.TableStats {
+    return call(() => this.#native.stats(table));
+  }
+
+  /** Expires entities idle for longer than their table's TTL; examines at most maxRows rows per table. */
+  sweep(nowMs: number, maxRowsPerTable: number): number {
+    return call(() => this.#native.sweep(nowMs, maxRowsPerTable));
+  }
+}
+
+/** 64-bit hashes of entity ids, as the store keys them. */
+export function hashIds(ids: string[]): BigUint64Array {
+  return call(() => addon.hashIds(ids));
+}
+
+/** One dense layer: y = act(x W^T + b), x batch x inDim, W outDim x inDim. */
+export function denseForward(
+  x: Float32Array, w: Float32Array, bias: Float32Array | null, batch: number, inDim: number, outDim: number,
+  act: ActName, backend: 'cpu' | 'cuda' = 'cpu',
+): Float32Array {
+  const y = new Float32Array(batch * outDim);
+  call(() => addon.denseForward(x, w, bias, batch, inDim, outDim, constants.acts[act], backend, y));
+  return y;
+}
+
+export function backends(): { cpu: true; cuda: Binding.CudaInfo } {
+  return addon.backends();
+}

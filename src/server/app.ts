@@ -1,0 +1,194 @@
+// The HTTP front end on uWebSockets.js. Event ingest and feature reads run inline on this
+// thread, each through one native call: a thread hop would cost more than the work.
+//
+// uWS rules followed here: a handler reads everything it needs from `req` before
+// returning (req is stack-allocated); `res.onAborted` is set before any body is read; body
+// chunks are copied as they arrive (uWS neuters the ArrayBuffer after the callback);
+// responses are written inside `res.cork`, and never after an abort.
+import uWS from 'uWebSockets.js';
+
+import type { Config } from '../config/load.js';
+import { HotpathError, toHotpathError } from '../errors.js';
+import { FeatureStore } from '../native/binding.js';
+import { startDemo } from './demo.js';
+import { ingestEvents, parseEventBody } from './events.js';
+import { checkId, entityOf, FeatureReader, readTime, selectFeatures } from './features.js';
+
+export interface ServerOptions {
+  config: Config;
+  port?: number;
+  host?: string;
+  demo?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface Server {
+  readonly port: number;
+  readonly config: Config;
+  readonly store: FeatureStore;
+  close(): Promise<void>;
+}
+
+/** True when uWS loaded its native build rather than its slow fallback. */
+export function uwsIsNative(): boolean {
+  const u = uWS as unknown as Record<string, unknown>;
+  return typeof u.SSLApp === 'function' && typeof u.getParts === 'function';
+}
+
+type Res = uWS.HttpResponse & { aborted?: boolean };
+
+const STATUS_TEXT: Record<number, string> = {
+  200: '200 OK', 400: '400 Bad Request', 404: '404 Not Found', 405: '405 Method Not Allowed',
+  413: '413 Payload Too Large', 500: '500 Internal Server Error', 501: '501 Not Implemented', 503: '503 Service Unavailable',
+};
+
+function send(res: Res, status: number, body: string): void {
+  if (res.aborted) return;
+  res.cork(() => {
+    res.writeStatus(STATUS_TEXT[status] ?? `${status} Error`).writeHeader('content-type', 'application/json').end(body);
+  });
+}
+
+function sendError(res: Res, err: unknown, log: (line: string) => void): void {
+  const e = toHotpathError(err);
+  if (e.code === 'HP_ERR_INTERNAL' || e.code === 'HP_ERR_NATIVE_INTERNAL') log(`internal error: ${(err as Error)?.stack ?? err}`);
+  send(res, e.status, JSON.stringify(e.toJSON()));
+}
+
+/**
+ * Reads the whole body, copying each chunk, and refuses it with 413 as soon as it passes
+ * maxBytes (the connection is closed so the client stops sending).
+ */
+function readBody(res: Res, maxBytes: number, done: (body: Buffer) => void, log: (line: string) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let refused = false;
+  res.onAborted(() => {
+    res.aborted = true;
+  });
+  res.onData((chunk, isLast) => {
+    if (refused) return;
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      refused = true;
+      sendError(res, new HotpathError('HP_ERR_BODY_TOO_LARGE', `body is larger than ${maxBytes} bytes (server.max_body_bytes)`), log);
+      if (!res.aborted) {
+        res.aborted = true;
+        res.close();
+      }
+      return;
+    }
+    chunks.push(Buffer.from(new Uint8Array(chunk.slice(0))));
+    if (isLast) done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+  });
+}
+
+export async function startServer(opts: ServerOptions): Promise<Server> {
+  const { config } = opts;
+  const log = opts.log ?? ((line: string) => console.error(line));
+  if (!uwsIsNative() && process.env.HOTPATH_ALLOW_UWS_FALLBACK !== '1')
+    throw new Error('uWebSockets.js loaded its slow JavaScript fallback instead of its native build; set HOTPATH_ALLOW_UWS_FALLBACK=1 to run anyway');
+
+  const store = FeatureStore.create(config.storeSpec);
+  const reader = new FeatureReader(store, config);
+  let ready = false;
+  const app = uWS.App();
+
+  app.post('/v1/events', (res: Res, req) => {
+    const contentType = req.getHeader('content-type');
+    const stream = new URLSearchParams(req.getQuery() ?? '').get('stream') ?? undefined;
+    readBody(res, config.server.maxBodyBytes, (body) => {
+      try {
+        const events = parseEventBody(body.toString('utf8'), contentType);
+        const r = ingestEvents(store, config, events, Date.now(), stream);
+        send(res, 200, JSON.stringify(r));
+      } catch (err) {
+        sendError(res, err, log);
+      }
+    }, log);
+  });
+
+  app.get('/v1/features/:entity/:id', (res: Res, req) => {
+    try {
+      const entity = entityOf(config, req.getParameter(0));
+      let rawId: string;
+      try {
+        rawId = decodeURIComponent(req.getParameter(1) ?? '');
+      } catch {
+        throw new HotpathError('HP_ERR_ID_INVALID', 'the id in the path is not valid percent-encoding');
+      }
+      const id = checkId(rawId);
+      const q = new URLSearchParams(req.getQuery() ?? '');
+      const names = q.get('features');
+      const select = selectFeatures(entity, names === null ? undefined : names.split(',').filter((s) => s.length > 0));
+      const now = Date.now();
+      const at = readTime(q.get('at') ?? undefined, now);
+      const [r] = reader.read(entity, [id], select, at);
+      send(res, 200, JSON.stringify({ entity: entity.name, at, ...r }));
+    } catch (err) {
+      sendError(res, err, log);
+    }
+  });
+
+  app.post('/v1/features', (res: Res) => {
+    readBody(res, config.server.maxBodyBytes, (body) => {
+      try {
+        const text = body.toString('utf8').trim();
+        if (text.length === 0) throw new HotpathError('HP_ERR_BODY_EMPTY', 'the request body is empty');
+        let q: { entity?: unknown; ids?: unknown; features?: unknown; at?: unknown };
+        try {
+          q = JSON.parse(text);
+        } catch (err) {
+          throw new HotpathError('HP_ERR_BAD_JSON', `body is not valid JSON: ${(err as Error).message}`);
+        }
+        if (typeof q !== 'object' || q === null || Array.isArray(q))
+          throw new HotpathError('HP_ERR_QUERY_INVALID', 'body must be an object {"entity", "ids", "features"?, "at"?}');
+        const entity = entityOf(config, q.entity);
+        if (!Array.isArray(q.ids)) throw new HotpathError('HP_ERR_QUERY_INVALID', '`ids` must be an array of entity ids');
+        if (q.ids.length === 0) throw new HotpathError('HP_ERR_BATCH_EMPTY', '`ids` is empty');
+        if (q.ids.length > config.server.maxBatch)
+          throw new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${q.ids.length} ids; at most ${config.server.maxBatch} per request (server.max_batch)`);
+        const ids = q.ids.map(checkId);
+        const select = selectFeatures(entity, q.features);
+        const now = Date.now();
+        const at = readTime(q.at, now);
+        send(res, 200, JSON.stringify({ entity: entity.name, at, results: reader.read(entity, ids, select, at) }));
+      } catch (err) {
+        sendError(res, err, log);
+      }
+    }, log);
+  });
+
+  app.get('/healthz', (res: Res) => send(res, 200, '{"status":"ok"}'));
+  app.get('/readyz', (res: Res) => {
+    if (ready) send(res, 200, '{"status":"ready"}');
+    else sendError(res, new HotpathError('HP_ERR_NOT_READY', 'starting or shutting down'), log);
+  });
+  app.any('/*', (res: Res, req) => {
+    sendError(res, new HotpathError('HP_ERR_ROUTE_NOT_FOUND', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`), log);
+  });
+
+  const host = opts.host ?? config.server.host;
+  const wanted = opts.port ?? config.server.port;
+  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
+    app.listen(host, wanted, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${host}:${wanted}`))));
+  });
+  const port = uWS.us_socket_local_port(listenSocket);
+
+  const sweep = setInterval(() => store.sweep(Date.now(), 10_000), config.store.sweepIntervalMs);
+  sweep.unref();
+  const demo = opts.demo ? startDemo(store, config, log) : undefined;
+  ready = true;
+
+  return {
+    port,
+    config,
+    store,
+    async close() {
+      ready = false;
+      demo?.stop();
+      clearInterval(sweep);
+      uWS.us_listen_socket_close(listenSocket);
+    },
+  };
+}

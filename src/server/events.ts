@@ -1,0 +1,173 @@
+// Turns event objects (from JSON, NDJSON, the demo generator) into columnar batches for
+// the native store, one per stream, and applies them. Everything is checked here, before
+// the first native call, so a bad event anywhere refuses the whole request and nothing
+// is applied; the native engine repeats the numeric checks as a backstop.
+import type { Config, StreamDef } from '../config/load.js';
+import { HotpathError } from '../errors.js';
+import { type FeatureStore, type IngestResult, limits } from '../native/binding.js';
+
+const utf8 = new TextEncoder();
+
+/** Entity ids are strings; integer ids are taken as their decimal form. */
+export function idOf(v: unknown): string | undefined {
+  if (typeof v === 'string') return v.length > 0 && utf8ByteLength(v) <= limits.maxIdBytes ? v : undefined;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
+  return undefined;
+}
+
+function utf8ByteLength(s: string): number {
+  // Fast path: ASCII strings are their length; only longer candidates are encoded.
+  if (s.length * 3 <= limits.maxIdBytes) return s.length;
+  return utf8.encode(s).length;
+}
+
+/**
+ * A category value as a number: integers stay themselves (so integer ids come back from
+ * last_n unchanged), strings become a 53-bit hash (cyrb53).
+ */
+export function categoryValue(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < v.length; i++) {
+    const ch = v.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
+export function timeOf(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : undefined;
+  if (typeof v === 'string') {
+    const t = Date.parse(v);
+    return Number.isFinite(t) && t >= 0 ? t : undefined;
+  }
+  return undefined;
+}
+
+export interface StreamBatch {
+  stream: StreamDef;
+  keys: string[][];
+  ts: Float64Array;
+  values: Float64Array;
+}
+
+function invalid(i: number, message: string): never {
+  throw new HotpathError('HP_ERR_EVENT_INVALID', `event ${i}: ${message}`, { index: i });
+}
+
+/**
+ * Groups and checks events. `stream` names the stream for events that carry none (from
+ * ?stream=); with a single declared stream it may be omitted everywhere.
+ */
+export function decodeEvents(config: Config, events: unknown[], nowMs: number, stream?: string): StreamBatch[] {
+  if (events.length === 0) throw new HotpathError('HP_ERR_BATCH_EMPTY', 'no events in the request');
+  if (events.length > config.server.maxBatch)
+    throw new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${events.length} events; at most ${config.server.maxBatch} per request (server.max_batch)`);
+  const maxTs = nowMs + config.store.maxFutureMs;
+  const byStream = new Map<number, number[]>();
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i];
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) invalid(i, 'must be a JSON object');
+    const named = (e as { stream?: unknown }).stream ?? stream;
+    let s: number | undefined;
+    if (named === undefined) {
+      if (config.streams.length !== 1)
+        throw new HotpathError('HP_ERR_STREAM_UNKNOWN', `event ${i}: names no stream and the config declares ${config.streams.length}`, { index: i });
+      s = 0;
+    } else {
+      s = typeof named === 'string' ? config.streamIndex.get(named) : undefined;
+      if (s === undefined) throw new HotpathError('HP_ERR_STREAM_UNKNOWN', `event ${i}: unknown stream ${JSON.stringify(named)}`, { index: i });
+    }
+    let list = byStream.get(s);
+    if (!list) byStream.set(s, (list = []));
+    list.push(i);
+  }
+
+  const batches: StreamBatch[] = [];
+  for (const [s, indices] of byStream) {
+    const def = config.streams[s];
+    const n = indices.length;
+    const nf = def.fields.length;
+    const keys = def.keyFields.map(() => new Array<string>(n));
+    const ts = new Float64Array(n);
+    const values = new Float64Array(n * nf);
+    for (let j = 0; j < n; j++) {
+      const i = indices[j];
+      const e = events[i] as Record<string, unknown>;
+      for (let k = 0; k < def.keyFields.length; k++) {
+        const raw = e[def.keyFields[k]];
+        if (raw === undefined) invalid(i, `missing key field '${def.keyFields[k]}'`);
+        const id = idOf(raw);
+        if (id === undefined)
+          throw new HotpathError('HP_ERR_ID_INVALID', `event ${i}: '${def.keyFields[k]}' must be a non-empty string of at most ${limits.maxIdBytes} bytes or an integer`, { index: i });
+        keys[k][j] = id;
+      }
+      if (def.timeField !== undefined && e[def.timeField] !== undefined) {
+        const t = timeOf(e[def.timeField]);
+        if (t === undefined)
+          throw new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${def.timeField}' must be epoch milliseconds >= 0 or an ISO-8601 string`, { index: i });
+        if (t > maxTs)
+          throw new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${def.timeField}' is more than ${config.store.maxFutureMs} ms in the future (store.max_future)`, { index: i });
+        ts[j] = t;
+      } else {
+        ts[j] = nowMs;
+      }
+      for (let f = 0; f < nf; f++) {
+        const field = def.fields[f];
+        const raw = e[field.name];
+        if (raw === undefined || raw === null) invalid(i, `missing field '${field.name}'`);
+        let v: number | undefined;
+        if (field.type === 'number') v = typeof raw === 'number' && Number.isFinite(raw) ? raw : undefined;
+        else v = categoryValue(raw);
+        if (v === undefined) invalid(i, `field '${field.name}' must be ${field.type === 'number' ? 'a finite number' : 'a string or an integer'}`);
+        values[j * nf + f] = v;
+      }
+    }
+    batches.push({ stream: def, keys, ts, values });
+  }
+  return batches;
+}
+
+/** Checks every event, then applies each stream's batch with one native call. */
+export function ingestEvents(store: FeatureStore, config: Config, events: unknown[], nowMs = Date.now(), stream?: string): IngestResult {
+  const batches = decodeEvents(config, events, nowMs, stream);
+  const total = { accepted: 0, late: 0 };
+  for (const b of batches) {
+    const r = store.ingest(b.stream.index, b.keys, b.ts, b.values, nowMs);
+    total.accepted += r.accepted;
+    total.late += r.late;
+  }
+  return total;
+}
+
+/** Parses a request body: one JSON object, a JSON array of them, or NDJSON. */
+export function parseEventBody(body: string, contentType: string): unknown[] {
+  const text = body.trim();
+  if (text.length === 0) throw new HotpathError('HP_ERR_BODY_EMPTY', 'the request body is empty');
+  if (contentType.includes('ndjson') || contentType.includes('jsonl')) {
+    const out: unknown[] = [];
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i].trim();
+      if (line.length === 0) continue;
+      try {
+        out.push(JSON.parse(line));
+      } catch (err) {
+        throw new HotpathError('HP_ERR_BAD_JSON', `NDJSON line ${i + 1}: ${(err as Error).message}`, { line: i + 1 });
+      }
+    }
+    return out;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new HotpathError('HP_ERR_BAD_JSON', `body is not valid JSON: ${(err as Error).message}`);
+  }
+  return Array.isArray(parsed) ? parsed : [parsed];
+}

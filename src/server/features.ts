@@ -1,0 +1,91 @@
+// Feature reads: one entity or a batch, all features or named ones, as named JSON values.
+import type { Config, EntityDef } from '../config/load.js';
+import { HotpathError } from '../errors.js';
+import type { FeatureStore } from '../native/binding.js';
+import { idOf, timeOf } from './events.js';
+
+export type FeatureValue = number | null | number[];
+
+export interface EntityFeatures {
+  id: string;
+  found: boolean;
+  /** ms between the entity's newest event and the read time; null when absent */
+  freshness_ms: number | null;
+  features: Record<string, FeatureValue>;
+}
+
+export function entityOf(config: Config, name: unknown): EntityDef {
+  const i = typeof name === 'string' ? config.entityIndex.get(name) : undefined;
+  if (i === undefined) throw new HotpathError('HP_ERR_ENTITY_UNKNOWN', `unknown entity ${JSON.stringify(name)}; declared: ${config.entities.map((e) => e.name).join(', ')}`);
+  return config.entities[i];
+}
+
+/** Feature indices to return: all when names is undefined. */
+export function selectFeatures(entity: EntityDef, names: unknown): number[] {
+  if (names === undefined || names === null) return entity.features.map((_, i) => i);
+  if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string'))
+    throw new HotpathError('HP_ERR_QUERY_INVALID', '`features` must be a non-empty list of feature names');
+  return names.map((n: string) => {
+    const i = entity.featureIndex.get(n);
+    if (i === undefined) throw new HotpathError('HP_ERR_FEATURE_UNKNOWN', `entity '${entity.name}' has no feature '${n}'`);
+    return i;
+  });
+}
+
+export function readTime(v: unknown, nowMs: number): number {
+  if (v === undefined || v === null || v === '') return nowMs;
+  const t = timeOf(typeof v === 'string' && /^\d+(\.\d+)?$/.test(v) ? Number(v) : v);
+  if (t === undefined) throw new HotpathError('HP_ERR_QUERY_INVALID', '`at` must be epoch milliseconds or an ISO-8601 time');
+  return t;
+}
+
+export function checkId(v: unknown): string {
+  const id = idOf(v);
+  if (id === undefined) throw new HotpathError('HP_ERR_ID_INVALID', 'an entity id must be a non-empty string of at most 256 bytes or an integer');
+  return id;
+}
+
+/** Reads entities through one native call and shapes them as named values. */
+export class FeatureReader {
+  readonly #store: FeatureStore;
+  readonly #config: Config;
+  #out = new Float64Array(0);
+  #ages = new Float64Array(0);
+
+  constructor(store: FeatureStore, config: Config) {
+    this.#store = store;
+    this.#config = config;
+  }
+
+  read(entity: EntityDef, ids: string[], select: number[], atMs: number): EntityFeatures[] {
+    const layout = this.#store.layout(entity.index);
+    const need = ids.length * layout.width;
+    if (this.#out.length < need) this.#out = new Float64Array(need);
+    if (this.#ages.length !== ids.length) this.#ages = new Float64Array(ids.length);
+    this.#store.readMany(entity.index, ids, atMs, this.#out, this.#ages);
+    const results: EntityFeatures[] = new Array(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const base = i * layout.width;
+      const features: Record<string, FeatureValue> = {};
+      for (const f of select) {
+        const off = base + layout.offsets[f];
+        const width = layout.widths[f];
+        if (entity.features[f].agg === 'last_n') {
+          const list: number[] = [];
+          for (let k = 0; k < width && !Number.isNaN(this.#out[off + k]); k++) list.push(this.#out[off + k]);
+          features[entity.features[f].name] = list;
+        } else {
+          const v = this.#out[off];
+          features[entity.features[f].name] = Number.isNaN(v) ? null : v;
+        }
+      }
+      const age = this.#ages[i];
+      results[i] = { id: ids[i], found: !Number.isNaN(age), freshness_ms: Number.isNaN(age) ? null : age, features };
+    }
+    return results;
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+}
