@@ -35,6 +35,7 @@ export function uwsIsNative(): boolean {
   return typeof u.SSLApp === 'function' && typeof u.getParts === 'function';
 }
 
+/** aborted: the client went away, or we have answered; either way res is off limits. */
 type Res = uWS.HttpResponse & { aborted?: boolean };
 
 const STATUS_TEXT: Record<number, string> = {
@@ -42,17 +43,18 @@ const STATUS_TEXT: Record<number, string> = {
   413: '413 Payload Too Large', 500: '500 Internal Server Error', 501: '501 Not Implemented', 503: '503 Service Unavailable',
 };
 
-function send(res: Res, status: number, body: string): void {
+function send(res: Res, status: number, body: string, closeConnection = false): void {
   if (res.aborted) return;
+  res.aborted = true; // answered: nothing may touch res again
   res.cork(() => {
-    res.writeStatus(STATUS_TEXT[status] ?? `${status} Error`).writeHeader('content-type', 'application/json').end(body);
+    res.writeStatus(STATUS_TEXT[status] ?? `${status} Error`).writeHeader('content-type', 'application/json').end(body, closeConnection);
   });
 }
 
-function sendError(res: Res, err: unknown, log: (line: string) => void): void {
+function sendError(res: Res, err: unknown, log: (line: string) => void, closeConnection = false): void {
   const e = toHotpathError(err);
   if (e.code === 'HP_ERR_INTERNAL' || e.code === 'HP_ERR_NATIVE_INTERNAL') log(`internal error: ${(err as Error)?.stack ?? err}`);
-  send(res, e.status, JSON.stringify(e.toJSON()));
+  send(res, e.status, JSON.stringify(e.toJSON()), closeConnection);
 }
 
 /**
@@ -71,11 +73,8 @@ function readBody(res: Res, maxBytes: number, done: (body: Buffer) => void, log:
     size += chunk.byteLength;
     if (size > maxBytes) {
       refused = true;
-      sendError(res, new HotpathError('HP_ERR_BODY_TOO_LARGE', `body is larger than ${maxBytes} bytes (server.max_body_bytes)`), log);
-      if (!res.aborted) {
-        res.aborted = true;
-        res.close();
-      }
+      // Answer, then close the connection so the client stops sending.
+      sendError(res, new HotpathError('HP_ERR_BODY_TOO_LARGE', `body is larger than ${maxBytes} bytes (server.max_body_bytes)`), log, true);
       return;
     }
     chunks.push(Buffer.from(new Uint8Array(chunk.slice(0))));
