@@ -318,6 +318,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (!writable_) return ThrowStatus(env, Status::Unavailable("stats are read on the writer's handle"));
     int t;
     if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
     TableStats s = store_->table(t).Stats();

@@ -189,6 +189,17 @@ Status Table::Layout(const StoreSpec& store) {
     feats_.push_back(f);
   }
 
+  // Rings also hold the tiles that max_future spans: an accepted event from a clock that
+  // runs ahead must not push tiles that are still inside a window out of the ring.
+  auto future_tiles = [&](int64_t tile) { return int((store.max_future_ms + tile - 1) / tile); };
+  for (Group& g : groups_) {
+    if (int64_t(g.ntiles) + future_tiles(g.tile_ms) > kMaxTilesPerWindow + 64)
+      return Status::InvalidArg(where + "window plus max_future spans too many tiles");
+    g.ntiles += future_tiles(g.tile_ms);
+  }
+  for (Feat& f : feats_)
+    if (f.agg == Agg::DISTINCT) f.keep_tiles = f.ntiles + future_tiles(f.tile_ms);
+
   // Offsets. Columns are column-major arrays of ntiles; M2 columns are updated first,
   // while their field's sum still holds the value before the event.
   uint32_t off = kHeaderBytes;
@@ -259,28 +270,39 @@ Status Table::Layout(const StoreSpec& store) {
 }
 
 Status Table::Allocate() {
+  // The budget covers the index and the rows: per shard, pick the index size (a power of
+  // two, load <= 0.5) and the row count that fit its share, and size the last chunk of
+  // rows to the shard's capacity so nothing is allocated beyond it.
   const uint64_t per_entity = row_bytes_ + 2 * sizeof(IndexSlot);
-  uint64_t capacity = spec_.memory_bytes / per_entity;
-  if (capacity < 1)
-    return Status::InvalidArg("table '" + spec_.name + "': memory budget is smaller than one entity (" +
-                              std::to_string(per_entity) + " bytes)");
-  if (capacity > (uint64_t(1) << 40)) capacity = uint64_t(1) << 40;
+  const std::string too_small = "table '" + spec_.name + "': memory budget is smaller than one entity (" +
+                                std::to_string(per_entity) + " bytes)";
+  if (spec_.memory_bytes < per_entity) return Status::InvalidArg(too_small);
   uint64_t ns = 1;
   int bits = 0;
-  while (ns * 2 <= uint64_t(std::max(spec_.shards, 1)) && ns * 2 <= capacity) {
+  while (ns * 2 <= uint64_t(std::max(spec_.shards, 1)) && ns * 2 <= spec_.memory_bytes / per_entity) {
     ns *= 2;
     bits++;
   }
+  const uint64_t share = spec_.memory_bytes / ns;
+  uint64_t cap = 0, slots = 0;
+  const uint64_t ideal = NextPow2(std::max<uint64_t>(2, 2 * (share / per_entity)));
+  for (uint64_t cand : {ideal, ideal / 2, ideal / 4}) {
+    if (cand < 2 || cand * sizeof(IndexSlot) >= share) continue;
+    const uint64_t c = std::min(cand / 2, (share - cand * sizeof(IndexSlot)) / row_bytes_);
+    if (c > cap) {
+      cap = c;
+      slots = cand;
+    }
+  }
+  if (cap == 0) return Status::InvalidArg(too_small);
+  if (cap > 0xFFFFFFF0ull) return Status::InvalidArg("table '" + spec_.name + "': too many entities per shard");
   nshards_ = uint32_t(ns);
   shard_shift_ = bits == 0 ? 64 : 64 - bits;
-  const uint64_t cap = capacity / ns;
-  if (cap > 0xFFFFFFF0ull) return Status::InvalidArg("table '" + spec_.name + "': too many entities per shard");
   rows_per_chunk_ = uint32_t(std::min<uint64_t>(1024, NextPow2(cap)));
   shards_.reset(new Shard[ns]);
   for (uint64_t i = 0; i < ns; i++) {
     Shard& s = shards_[i];
     s.cap = uint32_t(cap);
-    const uint64_t slots = std::max<uint64_t>(2, NextPow2(2 * cap));
     s.mask = uint32_t(slots - 1);
     s.index = static_cast<IndexSlot*>(std::calloc(slots, sizeof(IndexSlot)));
     if (!s.index) return Status::Exhausted("table '" + spec_.name + "': cannot allocate index");
@@ -290,6 +312,10 @@ Status Table::Allocate() {
     s.rng = Mix64(i + 0x1234567ull);
   }
   return Status::Ok();
+}
+
+uint32_t Table::ChunkRows(const Shard& s, uint32_t chunk) const {
+  return std::min(rows_per_chunk_, s.cap - chunk * rows_per_chunk_);
 }
 
 Table::~Table() {
@@ -323,7 +349,7 @@ const uint8_t* Table::FindRow(const Shard& s, uint64_t key) const {
   return nullptr;
 }
 
-uint8_t* Table::FindOrInsert(Shard& s, uint64_t key, double ts) {
+uint8_t* Table::FindOrInsert(Shard& s, uint64_t key, double now_ms) {
   uint32_t i = uint32_t(key) & s.mask;
   for (;;) {
     const IndexSlot& sl = s.index[i];
@@ -332,7 +358,7 @@ uint8_t* Table::FindOrInsert(Shard& s, uint64_t key, double ts) {
     i = (i + 1) & s.mask;
   }
   if (s.live >= s.cap) {
-    EvictOne(s);
+    EvictOne(s, now_ms);
     i = uint32_t(key) & s.mask;  // eviction may have shifted entries
     while (s.index[i].row1 != 0) i = (i + 1) & s.mask;
   }
@@ -344,7 +370,7 @@ uint8_t* Table::FindOrInsert(Shard& s, uint64_t key, double ts) {
     row = s.next_unused;
     const uint32_t chunk = row / rows_per_chunk_;
     if (row % rows_per_chunk_ == 0 && !s.chunks[chunk].load(std::memory_order_relaxed)) {
-      void* mem = std::malloc(size_t(rows_per_chunk_) * row_bytes_);
+      void* mem = std::malloc(size_t(ChunkRows(s, chunk)) * row_bytes_);
       if (!mem) return nullptr;
       s.chunks[chunk].store(static_cast<uint8_t*>(mem), std::memory_order_release);
     }
@@ -353,7 +379,6 @@ uint8_t* Table::FindOrInsert(Shard& s, uint64_t key, double ts) {
   uint8_t* p = RowPtr(s, row);
   std::memcpy(p, template_.data(), row_bytes_);
   At<uint64_t>(p, kOffKey) = key;
-  (void)ts;
   s.index[i] = IndexSlot{key, row + 1, 0};
   s.live++;
   return p;
@@ -386,13 +411,12 @@ void Table::Remove(Shard& s, uint64_t key, uint32_t row) {
 }
 
 // At the shard's budget: sample live rows (as Redis' approximate LRU does) and evict one
-// whose TTL has run out relative to the table's newest event, else the least recently
-// written one.
-void Table::EvictOne(Shard& s) {
+// whose TTL has run out, else the least recently written one.
+void Table::EvictOne(Shard& s, double now_ms) {
   uint32_t best = UINT32_MAX;
   uint64_t best_touch = UINT64_MAX;
   bool best_expired = false;
-  const double expire_before = spec_.ttl_ms > 0 ? watermark_ - double(spec_.ttl_ms) : -kInf;
+  const double expire_before = spec_.ttl_ms > 0 ? now_ms - double(spec_.ttl_ms) : -kInf;
   int seen = 0;
   for (int tries = 0; tries < 64 && seen < 8; tries++) {
     s.rng = Mix64(s.rng + 0x9e3779b97f4a7c15ull);
@@ -533,12 +557,12 @@ void Table::UpdateFeat(uint8_t* row, const Feat& f, double ts, const double* val
       const int m = 1 << f.hll_p;
       HllView h(row + f.off, m);
       const int64_t e = Epoch(ts, f.tile_ms);
-      const int n = f.ntiles;
+      const int n = f.keep_tiles;
       if (*h.head == kEmptyEpoch) {
         *h.head = e;
       } else if (e > *h.head) {
-        // Drop entries that leave the window, so every stored epoch stays within
-        // [head - n + 1, head] and its 16-bit form never aliases (n <= 16384).
+        // Drop entries that leave the retained span, so every stored epoch stays within
+        // [head - n + 1, head] and its 16-bit form never aliases (n <= 16384 + 64).
         const int64_t old = *h.head, lo = e - n + 1;
         for (int i = 0; i < m; i++) {
           if (h.r2[i] && FullEpoch(old, h.e2[i]) < lo) h.r2[i] = 0;
@@ -582,12 +606,12 @@ void Table::UpdateFeat(uint8_t* row, const Feat& f, double ts, const double* val
   }
 }
 
-void Table::Apply(uint64_t key, int stream, double ts, const double* values) {
+void Table::Apply(uint64_t key, int stream, double ts, const double* values, double now_ms) {
   Shard& s = ShardFor(key);
   const uint32_t seq = s.seq.load(std::memory_order_relaxed);
   s.seq.store(seq + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
-  uint8_t* row = FindOrInsert(s, key, ts);
+  uint8_t* row = FindOrInsert(s, key, now_ms);
   if (row) {
     double& last = At<double>(row, kOffLastTs);
     if (ts > last) last = ts;
@@ -603,14 +627,18 @@ void Table::Apply(uint64_t key, int stream, double ts, const double* values) {
 uint64_t Table::Sweep(double now_ms, uint64_t max_rows) {
   if (spec_.ttl_ms <= 0) return 0;
   const double expire_before = now_ms - double(spec_.ttl_ms);
+  uint64_t total_rows = 0;
+  for (uint32_t i = 0; i < nshards_; i++) total_rows += shards_[i].next_unused;
+  max_rows = std::min(max_rows, total_rows);  // at most one full pass per call
   uint64_t evicted = 0;
-  for (uint64_t seen = 0; seen < max_rows; seen++) {
+  for (uint64_t seen = 0; seen < max_rows;) {
     Shard& s = shards_[sweep_shard_];
     if (sweep_row_ >= s.next_unused) {
       sweep_row_ = 0;
       sweep_shard_ = (sweep_shard_ + 1) % nshards_;
       continue;
     }
+    seen++;
     const uint32_t r = sweep_row_++;
     uint8_t* p = RowPtr(s, r);
     if (At<uint64_t>(p, kOffTouch) == 0 || !(At<double>(p, kOffLastTs) < expire_before)) continue;
@@ -745,8 +773,8 @@ TableStats Table::Stats() const {
     st.live += s.live;
     cap += s.cap;
     index_bytes += uint64_t(s.mask + 1) * sizeof(IndexSlot);
-    const uint64_t chunks = (uint64_t(s.next_unused) + rows_per_chunk_ - 1) / rows_per_chunk_;
-    chunk_bytes += chunks * rows_per_chunk_ * row_bytes_;
+    const uint32_t chunks = uint32_t((uint64_t(s.next_unused) + rows_per_chunk_ - 1) / rows_per_chunk_);
+    for (uint32_t c = 0; c < chunks; c++) chunk_bytes += uint64_t(ChunkRows(s, c)) * row_bytes_;
   }
   st.capacity = cap;
   st.row_bytes = row_bytes_;
@@ -824,6 +852,8 @@ Status Store::Ingest(int stream, size_t n, const uint64_t* const* keys, const do
         return Status::InvalidArg("event " + std::to_string(i) + ": field " + std::to_string(j) +
                                   " is not a finite number");
   }
+  // The watermark follows event time but never passes the wall clock, so one event from
+  // a clock running ahead cannot make on-time events late.
   double& wm = stream_watermark_[stream];
   const double lateness = double(st.lateness_ms);
   for (size_t i = 0; i < n; i++) {
@@ -831,9 +861,10 @@ Status Store::Ingest(int stream, size_t n, const uint64_t* const* keys, const do
       result->late++;
       continue;
     }
-    if (ts[i] > wm) wm = ts[i];
+    const double advance = std::min(ts[i], now_ms);
+    if (advance > wm) wm = advance;
     for (size_t k = 0; k < st.tables.size(); k++)
-      tables_[st.tables[k]]->Apply(keys[k][i], stream, ts[i], values + i * nf);
+      tables_[st.tables[k]]->Apply(keys[k][i], stream, ts[i], values + i * nf, now_ms);
     result->accepted++;
   }
   return Status::Ok();

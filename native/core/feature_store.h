@@ -9,7 +9,9 @@
 // aggregate state of every feature, at offsets computed once from the spec.
 //
 // Windows. Windowed aggregates that share a stream and a tile length share one ring of
-// tiles per row ("group"), sized for the longest of their windows; each tile keeps only
+// tiles per row ("group"), sized for the longest of their windows plus the tiles that
+// max_future spans (so an event from a skewed clock does not push live tiles out of the
+// ring); each tile keeps only
 // the columns its features need (event count, and per field sum, M2, min, max), stored
 // column-major. A window of W ms with tile T covers the tile holding the read time and
 // the W/T - 1 tiles before it, i.e. between W - T and W of event time.
@@ -61,7 +63,7 @@ struct StreamSpec {
 struct StoreSpec {
   std::vector<TableSpec> tables;
   std::vector<StreamSpec> streams;
-  int64_t max_future_ms = 5 * 60 * 1000;
+  int64_t max_future_ms = 10 * 1000;
 };
 
 struct TableStats {
@@ -90,13 +92,14 @@ class Table {
   int feature_offset(int f) const { return feats_[f].out_off; }
   int feature_width(int f) const { return feats_[f].width; }
 
-  // Writer only.
-  void Apply(uint64_t key, int stream, double ts, const double* values);
+  // Writer only. now_ms is the wall clock: TTL is measured against it.
+  void Apply(uint64_t key, int stream, double ts, const double* values, double now_ms);
   uint64_t Sweep(double now_ms, uint64_t max_rows);
 
   // Any thread. Writes width() values to out; returns whether the entity exists and sets
   // *age_ms to now_ms - newest event time (NaN when absent).
   bool Read(uint64_t key, double now_ms, double* out, double* age_ms) const;
+  // Writer thread only (the counters are the writer's plain fields).
   TableStats Stats() const;
 
  private:
@@ -121,6 +124,7 @@ class Table {
     uint32_t off = 0;  // state offset for non-group aggregates (and distinct)
     int col_sum = -1, col_m2 = -1, col_min = -1, col_max = -1;
     int hll_p = 0, last_n = 0;
+    int keep_tiles = 0;  // distinct: tiles retained, window + max_future
     double half_life = 0;
     uint32_t out_off = 0, width = 1;
   };
@@ -141,13 +145,16 @@ class Table {
   Status Layout(const StoreSpec& store);
   Status Allocate();
 
-  Shard& ShardFor(uint64_t key) { return shards_[key >> shard_shift_]; }
-  const Shard& ShardFor(uint64_t key) const { return shards_[key >> shard_shift_]; }
+  // High bits pick the shard (shift 64 = one shard: `key >> 64` would be undefined).
+  uint32_t ShardIndex(uint64_t key) const { return shard_shift_ >= 64 ? 0 : uint32_t(key >> shard_shift_); }
+  Shard& ShardFor(uint64_t key) { return shards_[ShardIndex(key)]; }
+  const Shard& ShardFor(uint64_t key) const { return shards_[ShardIndex(key)]; }
   uint8_t* RowPtr(const Shard& s, uint32_t row) const;
   const uint8_t* FindRow(const Shard& s, uint64_t key) const;
-  uint8_t* FindOrInsert(Shard& s, uint64_t key, double ts);
+  uint8_t* FindOrInsert(Shard& s, uint64_t key, double now_ms);
+  uint32_t ChunkRows(const Shard& s, uint32_t chunk) const;
   void Remove(Shard& s, uint64_t key, uint32_t row);
-  void EvictOne(Shard& s);
+  void EvictOne(Shard& s, double now_ms);
   void Compute(const uint8_t* row, double now_ms, double* out) const;
   void UpdateGroup(uint8_t* row, const Group& g, double ts, const double* values) const;
   void UpdateFeat(uint8_t* row, const Feat& f, double ts, const double* values) const;

@@ -38,16 +38,16 @@ async function serve(argv: string[]): Promise<void> {
   }
   const config = loadConfigFile(values.config!);
   const server = await startServer({ config, port, host: values.host, demo: values.demo });
-  const b = backends();
-  const cuda = b.cuda.compiled ? `cuda: ${b.cuda.devices} device(s)${b.cuda.name ? ` (${b.cuda.name})` : ''}` : 'cuda: not built';
-  console.log(`hotpath listening on http://${values.host ?? config.server.host}:${server.port} (backends: cpu, ${cuda})`);
-  console.log(`entities: ${config.entities.map((e) => `${e.name} [${e.features.map((f) => f.name).join(', ')}]`).join('; ')}`);
   const stop = async () => {
     await server.close();
     process.exit(0);
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const b = backends();
+  const cuda = b.cuda.compiled ? `cuda: ${b.cuda.devices} device(s)${b.cuda.name ? ` (${b.cuda.name})` : ''}` : 'cuda: not built';
+  console.log(`hotpath listening on http://${values.host ?? config.server.host}:${server.port} (backends: cpu, ${cuda})`);
+  console.log(`entities: ${config.entities.map((e) => `${e.name} [${e.features.map((f) => f.name).join(', ')}]`).join('; ')}`);
 }
 
 async function main(): Promise<void> {

@@ -62,17 +62,24 @@ const validate = ajv.compile(configSchema);
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
+/** "10s", "5m", "1h", "7d", "250ms" or a number of ms, as whole milliseconds. */
 export function parseDuration(v: number | string): number {
-  if (typeof v === 'number') return v;
-  const m = DURATION_RE.exec(v)!;
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return Math.round(v);
+  const m = typeof v === 'string' ? DURATION_RE.exec(v) : null;
+  if (!m) throw new HotpathError('HP_ERR_CONFIG_INVALID', `not a duration: ${JSON.stringify(v)} (use e.g. "250ms", "10s", "5m", "1h", "7d")`);
   return Math.round(Number(m[1]) * DURATION_UNITS[m[2]]);
 }
 
+/** "64MiB", "1GiB", "512KB" or a number of bytes, as whole bytes. */
 export function parseSize(v: number | string): number {
-  if (typeof v === 'number') return v;
-  const m = SIZE_RE.exec(v)!;
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 1) return Math.floor(v);
+  const m = typeof v === 'string' ? SIZE_RE.exec(v) : null;
+  if (!m) throw new HotpathError('HP_ERR_CONFIG_INVALID', `not a size: ${JSON.stringify(v)} (use e.g. "64MiB", "1GiB", or bytes)`);
   return Math.floor(Number(m[1]) * SIZE_UNITS[m[2]]);
 }
+
+/** `stream` in an event names its stream, so no key or field may be called that. */
+const RESERVED_FIELD = 'stream';
 
 function fail(path: string, message: string): never {
   throw new HotpathError('HP_ERR_CONFIG_INVALID', `${path}: ${message}`, { path });
@@ -135,11 +142,14 @@ export function compileConfig(raw: unknown): Config {
 
   const streams: StreamDef[] = Object.entries(c.streams).map(([name, s], index) => {
     const fields = Object.entries(s.fields ?? {}).map(([f, type]) => ({ name: f, type }));
+    if (fields.some((f) => f.name === RESERVED_FIELD)) fail(`/streams/${name}/fields/${RESERVED_FIELD}`, `'${RESERVED_FIELD}' is reserved: in an event it names the stream`);
+    if (s.time_field === RESERVED_FIELD) fail(`/streams/${name}/time_field`, `'${RESERVED_FIELD}' is reserved: in an event it names the stream`);
     const tables: number[] = [];
     const keyFields: string[] = [];
     for (const [entity, field] of Object.entries(s.keys)) {
       const t = entityIndex.get(entity);
       if (t === undefined) fail(`/streams/${name}/keys/${entity}`, `no entity '${entity}' is declared under /entities`);
+      if (field === RESERVED_FIELD) fail(`/streams/${name}/keys/${entity}`, `'${RESERVED_FIELD}' is reserved: in an event it names the stream`);
       if (fields.some((f) => f.name === field && f.type !== 'category'))
         fail(`/streams/${name}/fields/${field}`, `'${field}' is the key of '${entity}'; as a value field it can only be a category`);
       tables.push(t);
@@ -229,7 +239,7 @@ export function compileConfig(raw: unknown): Config {
       maxBatch: c.server?.max_batch ?? 10_000,
     },
     store: {
-      maxFutureMs: c.store?.max_future === undefined ? 5 * 60_000 : parseDuration(c.store.max_future),
+      maxFutureMs: c.store?.max_future === undefined ? 10_000 : parseDuration(c.store.max_future),
       sweepIntervalMs: c.store?.sweep_interval === undefined ? 1000 : parseDuration(c.store.sweep_interval),
     },
     entities,
@@ -269,12 +279,12 @@ function toStoreSpec(c: Config): Binding.StoreSpec {
   };
 }
 
-export function loadConfigText(text: string, source = 'config'): Config {
+export function loadConfigText(text: string): Config {
   let raw: unknown;
   try {
     raw = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (err) {
-    throw new HotpathError('HP_ERR_CONFIG_INVALID', `${source}: not valid YAML: ${(err as Error).message}`, { path: '/' });
+    throw new HotpathError('HP_ERR_CONFIG_INVALID', `not valid YAML: ${(err as Error).message}`, { path: '/' });
   }
   return compileConfig(raw);
 }
@@ -287,7 +297,7 @@ export function loadConfigFile(path: string): Config {
     throw new HotpathError('HP_ERR_CONFIG_INVALID', `cannot read ${path}: ${(err as Error).message}`, { path: '/' });
   }
   try {
-    return loadConfigText(text, path);
+    return loadConfigText(text);
   } catch (err) {
     if (err instanceof HotpathError) throw new HotpathError(err.code, `${path}: ${err.message}`, err.details);
     throw err;

@@ -82,13 +82,24 @@ function readBody(res: Res, maxBytes: number, done: (body: Buffer) => void, log:
   });
 }
 
+/** The store for a config; the engine's refusals (a budget below one row) are config errors. */
+export function createStore(config: Config): FeatureStore {
+  try {
+    return FeatureStore.create(config.storeSpec);
+  } catch (err) {
+    const e = toHotpathError(err);
+    if (e.code !== 'HP_ERR_NATIVE_INVALID_ARG') throw e;
+    throw new HotpathError('HP_ERR_CONFIG_INVALID', `/entities: the engine refused the store: ${e.message}`, { path: '/entities' });
+  }
+}
+
 export async function startServer(opts: ServerOptions): Promise<Server> {
   const { config } = opts;
   const log = opts.log ?? ((line: string) => console.error(line));
   if (!uwsIsNative() && process.env.HOTPATH_ALLOW_UWS_FALLBACK !== '1')
     throw new Error('uWebSockets.js loaded its slow JavaScript fallback instead of its native build; set HOTPATH_ALLOW_UWS_FALLBACK=1 to run anyway');
 
-  const store = FeatureStore.create(config.storeSpec);
+  const store = createStore(config);
   const reader = new FeatureReader(store, config);
   let ready = false;
   const app = uWS.App();

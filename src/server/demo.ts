@@ -33,6 +33,7 @@ export function startDemo(store: FeatureStore, config: Config, log: (line: strin
       });
       if (stream.timeField) e[stream.timeField] = now - Math.floor(rand() * 2000);
       for (const f of stream.fields) {
+        if (e[f.name] !== undefined) continue; // a key field also declared as a category
         if (f.type === 'number') e[f.name] = Math.round(Math.exp(3 + 1.2 * (rand() + rand() + rand() - 1.5)) * 100) / 100;
         else e[f.name] = f.name.includes('channel') ? CHANNELS[Math.floor(rand() * CHANNELS.length)] : COUNTRIES[Math.floor(rand() ** 2 * COUNTRIES.length)];
       }

@@ -28,6 +28,11 @@ function utf8ByteLength(s: string): number {
 export function categoryValue(v: unknown): number | undefined {
   if (typeof v === 'number') return Number.isSafeInteger(v) ? v : undefined;
   if (typeof v !== 'string') return undefined;
+  // "42" and 42 are the same id (as entity keys are), so the same category value.
+  if (INTEGER_RE.test(v)) {
+    const n = Number(v);
+    if (Number.isSafeInteger(n)) return n;
+  }
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
   for (let i = 0; i < v.length; i++) {
@@ -40,12 +45,18 @@ export function categoryValue(v: unknown): number | undefined {
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
+const INTEGER_RE = /^(0|-?[1-9]\d*)$/;
+const EPOCH_MS_RE = /^\d+(\.\d+)?$/;
+const ISO_8601_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** A time as epoch milliseconds: a number, a string of digits, or an ISO-8601 string. */
 export function timeOf(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : undefined;
   if (typeof v === 'string') {
-    const t = Date.parse(v);
-    return Number.isFinite(t) && t >= 0 ? t : undefined;
+    if (EPOCH_MS_RE.test(v)) v = Number(v);
+    else if (ISO_8601_RE.test(v)) v = Date.parse(v);
+    else return undefined;
   }
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : undefined;
   return undefined;
 }
 
@@ -110,7 +121,7 @@ export function decodeEvents(config: Config, events: unknown[], nowMs: number, s
       if (def.timeField !== undefined && e[def.timeField] !== undefined) {
         const t = timeOf(e[def.timeField]);
         if (t === undefined)
-          throw new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${def.timeField}' must be epoch milliseconds >= 0 or an ISO-8601 string`, { index: i });
+          throw new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${def.timeField}' must be epoch milliseconds >= 0 (a number or digits) or an ISO-8601 time`, { index: i });
         if (t > maxTs)
           throw new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${def.timeField}' is more than ${config.store.maxFutureMs} ms in the future (store.max_future)`, { index: i });
         ts[j] = t;

@@ -34,7 +34,7 @@ export function selectFeatures(entity: EntityDef, names: unknown): number[] {
 
 export function readTime(v: unknown, nowMs: number): number {
   if (v === undefined || v === null || v === '') return nowMs;
-  const t = timeOf(typeof v === 'string' && /^\d+(\.\d+)?$/.test(v) ? Number(v) : v);
+  const t = timeOf(v);
   if (t === undefined) throw new HotpathError('HP_ERR_QUERY_INVALID', '`at` must be epoch milliseconds or an ISO-8601 time');
   return t;
 }

@@ -1,0 +1,29 @@
+// The shipped config with --demo: live features for the demo ids a README reader curls.
+import { fileURLToPath } from 'node:url';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { loadConfigFile } from '../../src/config/load.js';
+import { type Server, startServer } from '../../src/server/app.js';
+
+let server: Server;
+beforeAll(async () => {
+  const config = loadConfigFile(fileURLToPath(new URL('../../hotpath.yaml', import.meta.url)));
+  server = await startServer({ config, port: 0, host: '127.0.0.1', demo: true, log: () => {} });
+});
+afterAll(async () => server.close());
+
+describe('demo generator', () => {
+  it('feeds user-N and merchant-N ids, and distinct users per merchant', async () => {
+    await new Promise((r) => setTimeout(r, 600));
+    const get = async (p: string) => (await fetch(`http://127.0.0.1:${server.port}${p}`)).json();
+    const user = await get('/v1/features/user/user-1');
+    expect(user.found).toBe(true);
+    expect(user.features.txn_count_1h).toBeGreaterThan(0);
+    expect(user.freshness_ms).toBeLessThan(5_000);
+    const merchant = await get('/v1/features/merchant/merchant-1?features=txn_count_1h,users_1h');
+    expect(merchant.found).toBe(true);
+    // more distinct users than there are demo countries or channels: the key was not overwritten
+    expect(merchant.features.users_1h).toBeGreaterThan(15);
+  });
+});

@@ -1,0 +1,499 @@
+// hotpath.yaml loading: the shipped config, every kind of rejection (each with
+// HP_ERR_CONFIG_INVALID and the path of the field at fault), defaults, and the duration and
+// size parsers. docs/config.md documents what is checked here.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { describe, expect, it } from 'vitest';
+
+import { compileConfig, loadConfigFile, loadConfigText, parseDuration, parseSize } from '../../src/config/load.js';
+import { HotpathError } from '../../src/errors.js';
+
+const SHIPPED = fileURLToPath(new URL('../../hotpath.yaml', import.meta.url));
+
+/** A small valid config; every test gets a fresh copy to break. */
+function base(): any {
+  return {
+    streams: {
+      tx: {
+        keys: { user: 'user_id' },
+        time_field: 'ts',
+        fields: { amount: 'number', country: 'category' },
+      },
+    },
+    entities: {
+      user: {
+        features: {
+          n_1h: { agg: 'count', window: '1h' },
+        },
+      },
+    },
+  };
+}
+
+/** Runs fn, expects HP_ERR_CONFIG_INVALID whose message names `path`; returns the error. */
+function rejects(fn: () => unknown, path: string): HotpathError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, 'expected the config to be rejected').toBeInstanceOf(HotpathError);
+  const err = caught as HotpathError;
+  expect(err.code).toBe('HP_ERR_CONFIG_INVALID');
+  expect(err.status).toBe(400);
+  expect(err.message).toContain(path);
+  return err;
+}
+
+function withFeature(feature: Record<string, unknown>, name = 'f'): any {
+  const c = base();
+  c.entities.user.features[name] = feature;
+  return c;
+}
+
+describe('the shipped hotpath.yaml', () => {
+  it('loads', () => {
+    const c = loadConfigFile(SHIPPED);
+    expect(c.entities.map((e) => e.name)).toEqual(['user', 'merchant']);
+    expect(c.streams.map((s) => s.name)).toEqual(['transactions']);
+    expect(c.server).toEqual({ host: '0.0.0.0', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000 });
+    expect(c.store).toEqual({ maxFutureMs: 10_000, sweepIntervalMs: 1000 });
+    expect(c.demo).toEqual({ stream: 'transactions', rate: 2000, ids: 1000 });
+    const tx = c.streams[0];
+    expect(tx.keyFields).toEqual(['user_id', 'merchant_id']);
+    expect(tx.latenessMs).toBe(10 * 60_000);
+    expect(tx.timeField).toBe('ts');
+    const user = c.entities[c.entityIndex.get('user')!];
+    expect(user.ttlMs).toBe(7 * 86_400_000);
+    expect(user.memoryBytes).toBe(256 * 1024 ** 2);
+    const f = (name: string) => user.features[user.featureIndex.get(name)!];
+    expect(f('txn_count_10m')).toMatchObject({ agg: 'count', stream: 'transactions', windowMs: 600_000, tileMs: 60_000 });
+    expect(f('txn_count_1h')).toMatchObject({ windowMs: 3_600_000, tileMs: 60_000 });
+    expect(f('countries_24h')).toMatchObject({ agg: 'distinct', field: 'country', tileMs: 3_600_000, precision: 6 });
+    expect(f('last_5_amounts')).toMatchObject({ agg: 'last_n', n: 5 });
+    expect(f('amount_ewm_10m')).toMatchObject({ agg: 'ewm', halfLifeMs: 600_000 });
+    const merchant = c.entities[c.entityIndex.get('merchant')!];
+    expect(merchant.features[merchant.featureIndex.get('users_1h')!]).toMatchObject({ field: 'user_id', precision: 8 });
+    // The native spec follows the declaration order.
+    expect(c.storeSpec.tables.map((t) => t.name)).toEqual(['user', 'merchant']);
+    expect(c.storeSpec.streams[0]).toMatchObject({ name: 'transactions', fields: 4, latenessMs: 600_000, tables: [0, 1] });
+  });
+
+  it('reports a missing file as HP_ERR_CONFIG_INVALID', () => {
+    rejects(() => loadConfigFile('/nonexistent/hotpath.yaml'), 'cannot read /nonexistent/hotpath.yaml');
+  });
+
+  it('prefixes errors from a file with its path', () => {
+    // loadConfigFile wraps loadConfigText, so the file name leads the message.
+    const err = rejects(() => loadConfigFile(SHIPPED.replace(/hotpath\.yaml$/, 'package.json')), '/');
+    expect(err.message.startsWith(SHIPPED.replace(/hotpath\.yaml$/, 'package.json'))).toBe(true);
+  });
+});
+
+describe('rejections', () => {
+  it('the base config used below is valid', () => {
+    expect(() => compileConfig(base())).not.toThrow();
+  });
+
+  it('unknown top-level key', () => {
+    const c = base();
+    c.bogus = 1;
+    const err = rejects(() => compileConfig(c), "/: unknown key 'bogus'");
+    expect(err.details).toEqual({ path: '/' });
+  });
+
+  it('unknown key inside a feature', () => {
+    const err = rejects(
+      () => compileConfig(withFeature({ agg: 'count', windw: '1h' })),
+      "/entities/user/features/f: unknown key 'windw'",
+    );
+    expect(err.details).toEqual({ path: '/entities/user/features/f' });
+  });
+
+  it('unknown key in server, store, an entity, a stream', () => {
+    for (const [where, mutate] of [
+      ['/server', (c: any) => (c.server = { prot: 1 })],
+      ['/store', (c: any) => (c.store = { max_futur: '1m' })],
+      ['/entities/user', (c: any) => (c.entities.user.tll = '1d')],
+      ['/streams/tx', (c: any) => (c.streams.tx.time = 'ts')],
+    ] as const) {
+      const c = base();
+      mutate(c);
+      rejects(() => compileConfig(c), `${where}: unknown key`);
+    }
+  });
+
+  it('bad agg name', () => {
+    const err = rejects(() => compileConfig(withFeature({ agg: 'median', field: 'amount', window: '1h' })), '/entities/user/features/f/agg');
+    expect(err.message).toContain('count, sum, mean, min, max, stddev, last, distinct, last_n, ewm');
+  });
+
+  it('feature without agg', () => {
+    rejects(() => compileConfig(withFeature({ window: '1h' })), "/entities/user/features/f: must have required property 'agg'");
+  });
+
+  it('window missing for count', () => {
+    const err = rejects(() => compileConfig(withFeature({ agg: 'count' })), '/entities/user/features/f/window');
+    expect(err.message).toContain('required for count');
+    expect(err.details).toEqual({ path: '/entities/user/features/f/window' });
+  });
+
+  it('window missing for every windowed aggregate', () => {
+    for (const agg of ['sum', 'mean', 'min', 'max', 'stddev', 'distinct'])
+      rejects(() => compileConfig(withFeature({ agg, field: agg === 'distinct' ? 'country' : 'amount' })), '/entities/user/features/f/window');
+  });
+
+  it('window on a non-windowed aggregate', () => {
+    rejects(() => compileConfig(withFeature({ agg: 'last', field: 'amount', window: '1h' })), '/entities/user/features/f/window');
+    rejects(() => compileConfig(withFeature({ agg: 'ewm', field: 'amount', half_life: '1m', tile: '1s' })), '/entities/user/features/f/tile');
+  });
+
+  it('window not a multiple of the tile', () => {
+    const err = rejects(() => compileConfig(withFeature({ agg: 'count', window: '10m', tile: '7s' })), '/entities/user/features/f/tile');
+    expect(err.message).toContain('not a multiple of the tile');
+  });
+
+  it('window not a multiple of the default tile is reported on the window', () => {
+    // 1500 ms is not whole minutes, so the tile defaults to 1 s.
+    rejects(() => compileConfig(withFeature({ agg: 'count', window: 1500 })), '/entities/user/features/f/window');
+  });
+
+  it('window of zero, too many tiles', () => {
+    rejects(() => compileConfig(withFeature({ agg: 'count', window: 0 })), '/entities/user/features/f/window');
+    rejects(() => compileConfig(withFeature({ agg: 'count', window: '1d', tile: '1s' })), '/entities/user/features/f/tile');
+  });
+
+  it('field missing for sum', () => {
+    const err = rejects(() => compileConfig(withFeature({ agg: 'sum', window: '1h' })), '/entities/user/features/f/field');
+    expect(err.message).toContain('required for sum');
+  });
+
+  it('field given to count', () => {
+    rejects(() => compileConfig(withFeature({ agg: 'count', field: 'amount', window: '1h' })), '/entities/user/features/f/field');
+  });
+
+  it('field not in the stream', () => {
+    const err = rejects(() => compileConfig(withFeature({ agg: 'sum', field: 'price', window: '1h' })), '/entities/user/features/f/field');
+    expect(err.message).toContain("no field 'price'");
+  });
+
+  it('category field used with sum (and the other numeric aggregates)', () => {
+    for (const agg of ['sum', 'mean', 'min', 'max', 'stddev']) {
+      const err = rejects(() => compileConfig(withFeature({ agg, field: 'country', window: '1h' })), '/entities/user/features/f/field');
+      expect(err.message).toContain('is a category');
+    }
+    rejects(() => compileConfig(withFeature({ agg: 'ewm', field: 'country', half_life: '1m' })), '/entities/user/features/f/field');
+  });
+
+  it('category fields are fine for distinct, last and last_n', () => {
+    const c = base();
+    c.entities.user.features.a = { agg: 'distinct', field: 'country', window: '1h' };
+    c.entities.user.features.b = { agg: 'last', field: 'country' };
+    c.entities.user.features.c = { agg: 'last_n', field: 'country', n: 3 };
+    expect(() => compileConfig(c)).not.toThrow();
+  });
+
+  it('stream with a key for an undeclared entity', () => {
+    const c = base();
+    c.streams.tx.keys.account = 'account_id';
+    const err = rejects(() => compileConfig(c), '/streams/tx/keys/account');
+    expect(err.message).toContain("no entity 'account'");
+  });
+
+  it('key field declared as a number value field', () => {
+    const c = base();
+    c.streams.tx.fields.user_id = 'number';
+    rejects(() => compileConfig(c), '/streams/tx/fields/user_id');
+  });
+
+  it('time_field that is also a value field', () => {
+    const c = base();
+    c.streams.tx.fields.ts = 'number';
+    rejects(() => compileConfig(c), '/streams/tx/time_field');
+  });
+
+  it('feature naming an unknown stream', () => {
+    const err = rejects(() => compileConfig(withFeature({ agg: 'count', stream: 'clicks', window: '1h' })), '/entities/user/features/f/stream');
+    expect(err.message).toContain("no stream 'clicks'");
+  });
+
+  it('feature naming a stream that has no key for its entity', () => {
+    const c = base();
+    c.entities.merchant = { features: { n: { agg: 'count', window: '1h' } } };
+    c.streams.tx.keys.merchant = 'merchant_id';
+    c.streams.views = { keys: { merchant: 'merchant_id' } };
+    c.entities.user.features.v = { agg: 'count', stream: 'views', window: '1h' };
+    const err = rejects(() => compileConfig(c), '/entities/user/features/v/stream');
+    expect(err.message).toContain('has no key');
+  });
+
+  it('entity keyed by no stream', () => {
+    const c = base();
+    c.entities.device = { features: { n: { agg: 'count', window: '1h' } } };
+    rejects(() => compileConfig(c), '/entities/device/features/n/stream');
+  });
+
+  it('last_n without n', () => {
+    const err = rejects(() => compileConfig(withFeature({ agg: 'last_n', field: 'amount' })), '/entities/user/features/f/n');
+    expect(err.message).toContain('required for last_n');
+  });
+
+  it('n out of range, n on another aggregate', () => {
+    rejects(() => compileConfig(withFeature({ agg: 'last_n', field: 'amount', n: 65 })), '/entities/user/features/f/n');
+    rejects(() => compileConfig(withFeature({ agg: 'last', field: 'amount', n: 3 })), '/entities/user/features/f/n');
+  });
+
+  it('ewm without half_life', () => {
+    const err = rejects(() => compileConfig(withFeature({ agg: 'ewm', field: 'amount' })), '/entities/user/features/f/half_life');
+    expect(err.message).toContain('required for ewm');
+  });
+
+  it('half_life of zero, half_life on another aggregate', () => {
+    rejects(() => compileConfig(withFeature({ agg: 'ewm', field: 'amount', half_life: 0 })), '/entities/user/features/f/half_life');
+    rejects(() => compileConfig(withFeature({ agg: 'last', field: 'amount', half_life: '1m' })), '/entities/user/features/f/half_life');
+  });
+
+  it('precision out of range, precision on another aggregate', () => {
+    rejects(() => compileConfig(withFeature({ agg: 'distinct', field: 'country', window: '1h', precision: 13 })), '/entities/user/features/f/precision');
+    rejects(() => compileConfig(withFeature({ agg: 'distinct', field: 'country', window: '1h', precision: 3 })), '/entities/user/features/f/precision');
+    rejects(() => compileConfig(withFeature({ agg: 'count', window: '1h', precision: 8 })), '/entities/user/features/f/precision');
+  });
+
+  it('bad duration string "10 parsecs"', () => {
+    const err = rejects(() => compileConfig(withFeature({ agg: 'count', window: '10 parsecs' })), '/entities/user/features/f/window');
+    expect(err.details).toEqual({ path: '/entities/user/features/f/window' });
+  });
+
+  it('bad durations elsewhere', () => {
+    const c = base();
+    c.entities.user.ttl = '7 days';
+    rejects(() => compileConfig(c), '/entities/user/ttl');
+    const d = base();
+    d.store = { max_future: -1 };
+    rejects(() => compileConfig(d), '/store/max_future');
+  });
+
+  it('bad size', () => {
+    const c = base();
+    c.entities.user.memory = '64 megs';
+    rejects(() => compileConfig(c), '/entities/user/memory');
+    const d = base();
+    d.server = { max_body_bytes: '1TB' };
+    rejects(() => compileConfig(d), '/server/max_body_bytes');
+    const e = base();
+    e.entities.user.memory = 0;
+    rejects(() => compileConfig(e), '/entities/user/memory');
+  });
+
+  it('bad names', () => {
+    const c = base();
+    c.entities.user.features['1st'] = { agg: 'count', window: '1h' };
+    rejects(() => compileConfig(c), "bad name '1st'");
+  });
+
+  it('demo naming an unknown stream', () => {
+    const c = base();
+    c.demo = { stream: 'clicks' };
+    rejects(() => compileConfig(c), '/demo/stream');
+  });
+
+  it('missing entities or streams', () => {
+    const c = base();
+    delete c.streams;
+    rejects(() => compileConfig(c), "/: must have required property 'streams'");
+  });
+
+  it('not-YAML text', () => {
+    const err = rejects(() => loadConfigText('entities: {user: [1, 2\n'), 'not valid YAML');
+    expect(err.details).toEqual({ path: '/' });
+  });
+
+  it('a YAML document that is not a mapping', () => {
+    rejects(() => loadConfigText('just some text\n'), '/: must be object');
+  });
+
+  it('duplicate YAML keys', () => {
+    const text = `
+streams:
+  tx: { keys: { user: user_id } }
+entities:
+  user:
+    features:
+      n: { agg: count, window: 1h }
+      n: { agg: count, window: 10m }
+`;
+    const err = rejects(() => loadConfigText(text), 'not valid YAML');
+    expect(err.message).toMatch(/unique/i);
+  });
+
+  it('reports several schema errors at once', () => {
+    const c = base();
+    c.bogus = 1;
+    c.entities.user.memory = 'lots';
+    const err = rejects(() => compileConfig(c), "unknown key 'bogus'");
+    expect(err.message).toContain('/entities/user/memory');
+  });
+});
+
+describe('defaults', () => {
+  it('tile is window/60 for whole minutes, 1 s otherwise', () => {
+    const c = base();
+    const features = c.entities.user.features;
+    features.a = { agg: 'count', window: '1h' };
+    features.b = { agg: 'count', window: '10m' };
+    features.c = { agg: 'count', window: '1d' };
+    features.d = { agg: 'count', window: '90s' };
+    features.e = { agg: 'count', window: '30s' };
+    features.g = { agg: 'count', window: 120_000 };
+    features.h = { agg: 'distinct', field: 'country', window: '2m' };
+    features.i = { agg: 'count', window: '1h', tile: '5m' };
+    const user = compileConfig(c).entities[0];
+    const tile = (n: string) => user.features[user.featureIndex.get(n)!].tileMs;
+    expect(tile('a')).toBe(60_000);
+    expect(tile('b')).toBe(10_000);
+    expect(tile('c')).toBe(1_440_000);
+    expect(tile('d')).toBe(1000);
+    expect(tile('e')).toBe(1000);
+    expect(tile('g')).toBe(2000);
+    expect(tile('h')).toBe(2000);
+    expect(tile('i')).toBe(300_000);
+  });
+
+  it('stream is inferred when only one stream keys the entity', () => {
+    const c = base();
+    c.entities.merchant = { features: { n: { agg: 'count', window: '1h' } } };
+    c.streams.views = { keys: { merchant: 'merchant_id' } };
+    const cfg = compileConfig(c);
+    expect(cfg.entities[0].features[0].stream).toBe('tx');
+    expect(cfg.entities[1].features[0].stream).toBe('views');
+  });
+
+  it('stream is required when several streams key the entity', () => {
+    const c = base();
+    c.streams.logins = { keys: { user: 'uid' } };
+    const err = rejects(() => compileConfig(c), '/entities/user/features/n_1h/stream');
+    expect(err.message).toContain('2 streams');
+    c.entities.user.features.n_1h.stream = 'logins';
+    expect(compileConfig(c).entities[0].features[0].stream).toBe('logins');
+  });
+
+  it('server, store, entity, stream, feature and demo defaults', () => {
+    const c = base();
+    c.entities.user.features.d = { agg: 'distinct', field: 'country', window: '1h' };
+    c.demo = { stream: 'tx' };
+    const cfg = compileConfig(c);
+    expect(cfg.server).toEqual({ host: '0.0.0.0', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000 });
+    expect(cfg.store).toEqual({ maxFutureMs: 10_000, sweepIntervalMs: 1000 });
+    expect(cfg.entities[0]).toMatchObject({ ttlMs: 0, memoryBytes: 64 * 1024 ** 2, shards: 64 });
+    expect(cfg.streams[0]).toMatchObject({ latenessMs: 0, timeField: 'ts' });
+    expect(cfg.entities[0].features[1].precision).toBe(6);
+    expect(cfg.demo).toEqual({ stream: 'tx', rate: 1000, ids: 1000 });
+  });
+
+  it('a stream without fields has none', () => {
+    const c = base();
+    delete c.streams.tx.fields;
+    delete c.streams.tx.time_field;
+    const cfg = compileConfig(c);
+    expect(cfg.streams[0].fields).toEqual([]);
+    expect(cfg.streams[0].timeField).toBeUndefined();
+  });
+
+  it('a key field may also be a category value field', () => {
+    const c = base();
+    c.streams.tx.fields.user_id = 'category';
+    c.entities.user.features.u = { agg: 'distinct', field: 'user_id', window: '1h' };
+    expect(() => compileConfig(c)).not.toThrow();
+  });
+
+  it('compiles the native spec', () => {
+    const c = base();
+    c.entities.user.features.l = { agg: 'last_n', field: 'country', n: 4 };
+    c.entities.user.features.e = { agg: 'ewm', field: 'amount', half_life: '2s' };
+    const spec = compileConfig(c).storeSpec;
+    expect(spec.maxFutureMs).toBe(10_000);
+    expect(spec.tables[0].features).toEqual([
+      { name: 'n_1h', agg: 0, stream: 0, field: -1, windowMs: 3_600_000, tileMs: 60_000, param: 0 },
+      { name: 'l', agg: 8, stream: 0, field: 1, windowMs: 0, tileMs: 0, param: 4 },
+      { name: 'e', agg: 9, stream: 0, field: 0, windowMs: 0, tileMs: 0, param: 2000 },
+    ]);
+  });
+});
+
+describe('parseDuration', () => {
+  it('parses each unit', () => {
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('10s')).toBe(10_000);
+    expect(parseDuration('5m')).toBe(300_000);
+    expect(parseDuration('1h')).toBe(3_600_000);
+    expect(parseDuration('7d')).toBe(604_800_000);
+  });
+
+  it('takes decimals, a space before the unit, and plain milliseconds', () => {
+    expect(parseDuration('1.5h')).toBe(5_400_000);
+    expect(parseDuration('0.5s')).toBe(500);
+    expect(parseDuration('10 s')).toBe(10_000);
+    expect(parseDuration(1234)).toBe(1234);
+    expect(parseDuration(0)).toBe(0);
+  });
+
+  it('rounds a string duration to whole milliseconds', () => {
+    expect(parseDuration('1.0004s')).toBe(1000);
+    expect(parseDuration('0.0006s')).toBe(1);
+  });
+});
+
+describe('parseSize', () => {
+  it('parses decimal and binary units', () => {
+    expect(parseSize('100B')).toBe(100);
+    expect(parseSize('512KB')).toBe(512_000);
+    expect(parseSize('2MB')).toBe(2_000_000);
+    expect(parseSize('1GB')).toBe(1_000_000_000);
+    expect(parseSize('512KiB')).toBe(512 * 1024);
+    expect(parseSize('64MiB')).toBe(64 * 1024 ** 2);
+    expect(parseSize('1GiB')).toBe(1024 ** 3);
+  });
+
+  it('takes decimals (rounded down), a space before the unit, and plain bytes', () => {
+    expect(parseSize('1.5KiB')).toBe(1536);
+    expect(parseSize('0.3KB')).toBe(300);
+    expect(parseSize('1.0001KB')).toBe(1000);
+    expect(parseSize('10 MiB')).toBe(10 * 1024 ** 2);
+    expect(parseSize(4096)).toBe(4096);
+  });
+});
+
+describe('review fixes', () => {
+  const base = () => ({
+    streams: { s: { keys: { e: 'id' }, fields: { v: 'number' } } },
+    entities: { e: { features: { c: { agg: 'count', window: '1m' } } } },
+  });
+  it("reserves 'stream' as a field, key or time field name", () => {
+    const d1 = base();
+    (d1.streams.s.fields as Record<string, string>).stream = 'number';
+    expect(() => compileConfig(d1)).toThrow(/\/streams\/s\/fields\/stream: 'stream' is reserved/);
+    const d2 = base();
+    d2.streams.s.keys = { e: 'stream' };
+    expect(() => compileConfig(d2)).toThrow(/\/streams\/s\/keys\/e: 'stream' is reserved/);
+  });
+  it('rounds numeric durations to whole milliseconds', () => {
+    expect(parseDuration(1.6)).toBe(2);
+    const d = base() as ReturnType<typeof base> & { entities: { e: { ttl?: number } } };
+    d.entities.e.ttl = 1500.4;
+    expect(compileConfig(d).entities[0].ttlMs).toBe(1500);
+  });
+  it('parseDuration and parseSize refuse bad input with the config error code', () => {
+    expect(() => parseDuration('10 parsecs')).toThrow(expect.objectContaining({ code: 'HP_ERR_CONFIG_INVALID' }));
+    expect(() => parseSize('lots')).toThrow(expect.objectContaining({ code: 'HP_ERR_CONFIG_INVALID' }));
+  });
+  it('names the file once in a YAML error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hp-cfg-'));
+    const f = join(dir, 'bad.yaml');
+    writeFileSync(f, 'entities: {user: [1, 2\n');
+    expect(() => loadConfigFile(f)).toThrow(new RegExp(`^${f}: not valid YAML`));
+  });
+});
