@@ -26,13 +26,16 @@ Napi::Value ThrowArg(Napi::Env env, const std::string& msg) {
   return ThrowStatus(env, Status::InvalidArg(msg));
 }
 
+// Raw N-API: one call gives type, length and data (node-addon-api's TypedArray would
+// also create ArrayBuffer handles, which showed up in the read path's profile).
 template <typename T, napi_typedarray_type kType>
 bool GetTyped(const Napi::Value& v, T** data, size_t* len) {
-  if (!v.IsTypedArray()) return false;
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != kType) return false;
-  *data = reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-  *len = ta.ElementLength();
+  bool is_typed = false;
+  if (napi_is_typedarray(v.Env(), v, &is_typed) != napi_ok || !is_typed) return false;
+  napi_typedarray_type type;
+  void* p = nullptr;
+  if (napi_get_typedarray_info(v.Env(), v, &type, len, &p, nullptr, nullptr) != napi_ok || type != kType) return false;
+  *data = static_cast<T*>(p);
   return true;
 }
 

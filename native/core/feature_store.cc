@@ -18,6 +18,42 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr uint32_t kHeaderBytes = 24;  // u64 key, f64 newest event time, u64 write clock
 constexpr uint32_t kOffKey = 0, kOffLastTs = 8, kOffTouch = 16;
+constexpr uint32_t kMaxAcc = 1024;         // read scratch (doubles on the reader's stack)
+constexpr size_t kMaxColsPerCalc = 64;      // columns one window reduces
+
+// 2^-r for HyperLogLog ranks 0..64.
+struct Pow2Neg {
+  double v[65];
+  Pow2Neg() {
+    for (int r = 0; r <= 64; r++) v[r] = std::ldexp(1.0, -r);
+  }
+};
+const Pow2Neg kPow2Neg;
+
+// Calls f(slot) for each occupied ring slot of epochs lo..hi (at most n of them): the
+// range is at most two contiguous slot segments, walked 64 slots at a time through the
+// occupancy bitmap, so empty tiles cost nothing and no tile needs a division.
+template <typename F>
+inline void ForOccupied(const uint64_t* bits, int64_t lo, int64_t hi, int n, F&& f) {
+  if (hi < lo) return;
+  const uint32_t len = uint32_t(std::min<int64_t>(hi - lo + 1, n));
+  const uint32_t s0 = uint32_t(((lo % n) + n) % n);
+  const uint32_t first = std::min<uint32_t>(len, uint32_t(n) - s0);
+  auto segment = [&](uint32_t a, uint32_t b) {  // slots [a, b)
+    for (uint32_t w = a / 64; w * 64 < b; w++) {
+      uint64_t word = bits[w];
+      const uint32_t base = w * 64;
+      if (base < a) word &= ~uint64_t(0) << (a - base);
+      if (b - base < 64) word &= (uint64_t(1) << (b - base)) - 1;
+      while (word) {
+        f(base + uint32_t(__builtin_ctzll(word)));
+        word &= word - 1;
+      }
+    }
+  };
+  segment(s0, s0 + first);
+  if (first < len) segment(0u, len - first);
+}
 
 template <typename T>
 inline T& At(uint8_t* row, uint32_t off) {
@@ -99,7 +135,7 @@ double HllEstimate(const uint8_t* ranks, int p) {
   double z = 0;
   int zeros = 0;
   for (int i = 0; i < m; i++) {
-    z += std::ldexp(1.0, -int(ranks[i]));
+    z += kPow2Neg.v[ranks[i] & 63];
     zeros += ranks[i] == 0;
   }
   if (zeros == m) return 0;
@@ -169,7 +205,7 @@ Status Table::Layout(const StoreSpec& store) {
       for (size_t i = 0; i < groups_.size(); i++)
         if (groups_[i].stream == f.stream && groups_[i].tile_ms == f.tile_ms) gi = int(i);
       if (gi < 0) {
-        groups_.push_back(Group{f.stream, f.tile_ms, 0, 0, 0, {}});
+        groups_.push_back(Group{f.stream, f.tile_ms, 0, 0, 0, 0, {}});
         gi = int(groups_.size() - 1);
         stream_groups_[f.stream].push_back(gi);
       }
@@ -210,6 +246,8 @@ Status Table::Layout(const StoreSpec& store) {
     off += 8;
     g.off_count = off;
     off = Align8(off + 4u * uint32_t(g.ntiles));
+    g.off_bits = off;
+    off += 8u * uint32_t((g.ntiles + 63) / 64);
     for (Col& c : g.cols) {
       c.off = off;
       off += 8u * uint32_t(g.ntiles);
@@ -238,6 +276,41 @@ Status Table::Layout(const StoreSpec& store) {
     stream_feats_[f.stream].push_back(int(&f - feats_.data()));
   }
   row_bytes_ = Align8(off);
+
+  // Read plan: one Calc per distinct (group, window length).
+  for (Feat& f : feats_) {
+    if (f.group < 0) continue;
+    int ci = -1;
+    for (size_t i = 0; i < calcs_.size(); i++)
+      if (calcs_[i].group == f.group && calcs_[i].ntiles == f.ntiles) ci = int(i);
+    if (ci < 0) {
+      calcs_.push_back(Calc{f.group, f.ntiles, {}, 0});
+      ci = int(calcs_.size() - 1);
+    }
+    f.calc = ci;
+    for (int col : {f.col_sum, f.col_min, f.col_max}) {
+      std::vector<int>& cols = calcs_[ci].cols;
+      if (col >= 0 && std::find(cols.begin(), cols.end(), col) == cols.end()) cols.push_back(col);
+    }
+  }
+  for (Calc& c : calcs_) {
+    if (c.cols.size() > kMaxColsPerCalc) return Status::InvalidArg(where + "too many aggregated fields in one window");
+    c.acc = acc_size_;
+    acc_size_ += 1 + uint32_t(c.cols.size());
+  }
+  if (acc_size_ > kMaxAcc) return Status::InvalidArg(where + "too many windowed aggregates");
+  for (Feat& f : feats_) {
+    if (f.calc < 0) continue;
+    const Calc& c = calcs_[f.calc];
+    auto at = [&](int col) {
+      if (col < 0) return -1;
+      return int(c.acc + 1 + (std::find(c.cols.begin(), c.cols.end(), col) - c.cols.begin()));
+    };
+    f.acc_sum = at(f.col_sum);
+    f.acc_min = at(f.col_min);
+    f.acc_max = at(f.col_max);
+  }
+
   uint32_t out = 0;
   for (Feat& f : feats_) {
     f.out_off = out;
@@ -453,7 +526,9 @@ void Table::UpdateGroup(uint8_t* row, const Group& g, double ts, const double* v
   const int64_t e = Epoch(ts, g.tile_ms);
   int64_t& head = At<int64_t>(row, g.off_head);
   const int n = g.ntiles;
+  uint64_t* bits = reinterpret_cast<uint64_t*>(row + g.off_bits);
   auto clear = [&](uint32_t slot) {
+    bits[slot / 64] &= ~(uint64_t(1) << (slot % 64));
     At<uint32_t>(row, g.off_count + 4 * slot) = 0;
     for (const Col& c : g.cols)
       reinterpret_cast<double*>(row + c.off)[slot] = c.kind == kMin ? kInf : c.kind == kMax ? -kInf : 0;
@@ -472,6 +547,7 @@ void Table::UpdateGroup(uint8_t* row, const Group& g, double ts, const double* v
     return;  // older than anything this ring still holds
   }
   const uint32_t slot = Slot(e, n);
+  bits[slot / 64] |= uint64_t(1) << (slot % 64);
   uint32_t& count = At<uint32_t>(row, g.off_count + 4 * slot);
   const uint32_t n0 = count;
   count = n0 + 1;
@@ -657,43 +733,82 @@ uint64_t Table::Sweep(double now_ms, uint64_t max_rows) {
 // Reads
 
 void Table::Compute(const uint8_t* row, double now_ms, double* out) const {
+  // Window reductions first, one pass per (window, column); empty tiles hold the neutral
+  // element of each column (0, +inf, -inf), so no tile needs a branch.
+  double acc[kMaxAcc];
+  int64_t lo_of[kMaxFeaturesPerTable], hi_of[kMaxFeaturesPerTable];
+  uint16_t occupied[kMaxTilesPerWindow + 128];
+  for (size_t ci = 0; ci < calcs_.size(); ci++) {
+    const Calc& c = calcs_[ci];
+    const Group& g = groups_[c.group];
+    const int64_t head = At<int64_t>(row, g.off_head);
+    int64_t lo = 0, hi = -1;
+    if (head != kEmptyEpoch) {
+      const int64_t cur = Epoch(now_ms, g.tile_ms);
+      lo = std::max(cur - c.ntiles + 1, head - g.ntiles + 1);
+      hi = std::min(cur, head);
+    }
+    lo_of[ci] = lo;
+    hi_of[ci] = hi;
+    const uint32_t* counts = reinterpret_cast<const uint32_t*>(row + g.off_count);
+    const uint64_t* bits = reinterpret_cast<const uint64_t*>(row + g.off_bits);
+    double* r = acc + c.acc;
+    const size_t ncols = c.cols.size();
+    const Col* cols[kMaxColsPerCalc];
+    const double* vals[kMaxColsPerCalc];
+    for (size_t k = 0; k < ncols; k++) {
+      cols[k] = &g.cols[c.cols[k]];
+      vals[k] = reinterpret_cast<const double*>(row + cols[k]->off);
+      r[1 + k] = cols[k]->kind == kMin ? kInf : cols[k]->kind == kMax ? -kInf : 0;
+    }
+    // The occupied slots once, then one tight loop per column over them.
+    uint16_t* occ = occupied;
+    uint32_t nocc = 0;
+    ForOccupied(bits, lo, hi, g.ntiles, [&](uint32_t s) { occ[nocc++] = uint16_t(s); });
+    uint64_t cnt = 0;
+    for (uint32_t i = 0; i < nocc; i++) cnt += counts[occ[i]];
+    r[0] = double(cnt);
+    for (size_t k = 0; k < ncols; k++) {
+      const double* v = vals[k];
+      double x = r[1 + k];
+      switch (cols[k]->kind) {
+        case kMin: for (uint32_t i = 0; i < nocc; i++) x = std::min(x, v[occ[i]]); break;
+        case kMax: for (uint32_t i = 0; i < nocc; i++) x = std::max(x, v[occ[i]]); break;
+        default: for (uint32_t i = 0; i < nocc; i++) x += v[occ[i]];
+      }
+      r[1 + k] = x;
+    }
+  }
   for (const Feat& f : feats_) {
     double* o = out + f.out_off;
     if (f.group >= 0) {
-      const Group& g = groups_[f.group];
-      const int64_t head = At<int64_t>(row, g.off_head);
-      double cnt = 0, sum = 0, mn = kInf, mx = -kInf, m2 = 0;
-      if (head != kEmptyEpoch) {
-        const int64_t cur = Epoch(now_ms, g.tile_ms);
-        const int64_t lo = std::max(cur - f.ntiles + 1, head - g.ntiles + 1);
-        const int64_t hi = std::min(cur, head);
-        const uint32_t* counts = reinterpret_cast<const uint32_t*>(row + g.off_count);
-        const double* sums = f.col_sum >= 0 ? reinterpret_cast<const double*>(row + g.cols[f.col_sum].off) : nullptr;
-        for (int64_t e = lo; e <= hi; e++) {
-          const uint32_t s = Slot(e, g.ntiles);
-          cnt += counts[s];
-          if (sums) sum += sums[s];
-          if (f.col_min >= 0) mn = std::min(mn, reinterpret_cast<const double*>(row + g.cols[f.col_min].off)[s]);
-          if (f.col_max >= 0) mx = std::max(mx, reinterpret_cast<const double*>(row + g.cols[f.col_max].off)[s]);
-        }
-        if (f.agg == Agg::STDDEV && cnt > 0) {  // Chan et al.: combine per-tile (n, mean, M2)
-          const double mean = sum / cnt;
-          const double* m2s = reinterpret_cast<const double*>(row + g.cols[f.col_m2].off);
-          for (int64_t e = lo; e <= hi; e++) {
-            const uint32_t s = Slot(e, g.ntiles);
-            if (counts[s] == 0) continue;
-            const double d = sums[s] / counts[s] - mean;
-            m2 += m2s[s] + counts[s] * d * d;
-          }
-        }
-      }
+      const double cnt = acc[calcs_[f.calc].acc];
       switch (f.agg) {
         case Agg::COUNT: *o = cnt; break;
-        case Agg::SUM: *o = sum; break;
-        case Agg::MEAN: *o = cnt > 0 ? sum / cnt : kNaN; break;
-        case Agg::MIN: *o = cnt > 0 ? mn : kNaN; break;
-        case Agg::MAX: *o = cnt > 0 ? mx : kNaN; break;
-        case Agg::STDDEV: *o = cnt > 0 ? std::sqrt(std::max(0.0, m2 / cnt)) : kNaN; break;
+        case Agg::SUM: *o = acc[f.acc_sum]; break;
+        case Agg::MEAN: *o = cnt > 0 ? acc[f.acc_sum] / cnt : kNaN; break;
+        case Agg::MIN: *o = cnt > 0 ? acc[f.acc_min] : kNaN; break;
+        case Agg::MAX: *o = cnt > 0 ? acc[f.acc_max] : kNaN; break;
+        case Agg::STDDEV: {
+          if (cnt == 0) {
+            *o = kNaN;
+            break;
+          }
+          // Chan et al.: combine the tiles' (n, mean, M2) around the window mean.
+          const Group& g = groups_[f.group];
+          const uint32_t* counts = reinterpret_cast<const uint32_t*>(row + g.off_count);
+          const double* sums = reinterpret_cast<const double*>(row + g.cols[f.col_sum].off);
+          const double* m2s = reinterpret_cast<const double*>(row + g.cols[f.col_m2].off);
+          const double mean = acc[f.acc_sum] / cnt;
+          double m2 = 0;
+          ForOccupied(reinterpret_cast<const uint64_t*>(row + g.off_bits), lo_of[f.calc], hi_of[f.calc], g.ntiles,
+                      [&](uint32_t s) {
+                        const double d = sums[s] / counts[s] - mean;
+                        m2 += m2s[s] + counts[s] * d * d;
+                      });
+          *o = std::sqrt(std::max(0.0, m2 / cnt));
+          break;
+        }
         default: *o = kNaN;
       }
       continue;
@@ -838,6 +953,7 @@ Status Store::Ingest(int stream, size_t n, const uint64_t* const* keys, const do
                      const double* values, double now_ms, IngestResult* result) {
   *result = IngestResult{};
   if (stream < 0 || size_t(stream) >= spec_.streams.size()) return Status::InvalidArg("unknown stream");
+  if (!std::isfinite(now_ms)) return Status::InvalidArg("now is not a finite time");
   const StreamSpec& st = spec_.streams[stream];
   const size_t nf = size_t(st.nfields);
   const double max_ts = now_ms + double(spec_.max_future_ms);

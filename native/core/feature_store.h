@@ -13,7 +13,8 @@
 // max_future spans (so an event from a skewed clock does not push live tiles out of the
 // ring); each tile keeps only
 // the columns its features need (event count, and per field sum, M2, min, max), stored
-// column-major. A window of W ms with tile T covers the tile holding the read time and
+// column-major, with a bitmap of the tiles that hold events so reads skip empty ones. A
+// window of W ms with tile T covers the tile holding the read time and
 // the W/T - 1 tiles before it, i.e. between W - T and W of event time.
 //
 // Concurrency. One writer (the thread that ingests) and many readers. Each shard has a
@@ -115,11 +116,20 @@ class Table {
     int ntiles;
     uint32_t off_head;   // int64 newest epoch in the ring, kEmptyEpoch when none
     uint32_t off_count;  // uint32[ntiles]
+    uint32_t off_bits;   // uint64[ceil(ntiles / 64)]: which tiles hold events
     std::vector<Col> cols;
+  };
+  // One window over one group: the reads of every feature with the same (group, ntiles)
+  // share a single pass per column over the ring.
+  struct Calc {
+    int group, ntiles;
+    std::vector<int> cols;  // group columns reduced for this window
+    uint32_t acc;           // scratch offset: [count, one value per col]
   };
   struct Feat {
     Agg agg;
-    int stream, field, group = -1, ntiles = 0;
+    int stream, field, group = -1, ntiles = 0, calc = -1;
+    int acc_sum = -1, acc_min = -1, acc_max = -1;  // scratch offsets of this feature's reductions
     int64_t tile_ms = 0;
     uint32_t off = 0;  // state offset for non-group aggregates (and distinct)
     int col_sum = -1, col_m2 = -1, col_min = -1, col_max = -1;
@@ -161,6 +171,8 @@ class Table {
 
   TableSpec spec_;
   std::vector<Group> groups_;
+  std::vector<Calc> calcs_;
+  uint32_t acc_size_ = 0;
   std::vector<Feat> feats_;
   std::vector<std::vector<int>> stream_groups_, stream_feats_;
   std::vector<uint8_t> template_;  // a fresh row
