@@ -77,7 +77,7 @@ function readBody(res: Res, maxBytes: number, done: (body: Buffer) => void, log:
       sendError(res, new HotpathError('HP_ERR_BODY_TOO_LARGE', `body is larger than ${maxBytes} bytes (server.max_body_bytes)`), log, true);
       return;
     }
-    chunks.push(Buffer.from(new Uint8Array(chunk.slice(0))));
+    chunks.push(Buffer.from(chunk.slice(0))); // slice copies (uWS neuters chunk); Buffer.from(ArrayBuffer) wraps it
     if (isLast) done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
   });
 }
