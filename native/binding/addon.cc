@@ -295,8 +295,11 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     if (!GetKeys(env, info[1], n, &scratch, &keys, &why)) return ThrowArg(env, why);
     const double now = info[2].As<Napi::Number>().DoubleValue();
     uint32_t found = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+      if (i + 16 < n) table.PrefetchSlot(keys[i + 16]);
+      if (i + 8 < n) table.PrefetchRow(keys[i + 8], -1, now);
       found += table.Read(keys[i], now, out + i * size_t(table.width()), &ages[i]);
+    }
     return Napi::Number::New(env, found);
   }
 

@@ -105,16 +105,15 @@ bool Windowed(Agg a) {
 // Hebrail's sliding HLL: the largest rank seen in the window and the largest one seen
 // after it. Truncating the list to two makes the estimate a slight underestimate right
 // after a register's maximum expires; docs/config.md states the measured error.
+struct HllReg {  // one register: its two entries, packed so an update touches one line
+  uint16_t e1, e2;
+  uint8_t r1, r2;
+};
+static_assert(sizeof(HllReg) == 6, "HLL register is 6 bytes");
 struct HllView {
   int64_t* head;
-  uint16_t *e1, *e2;
-  uint8_t *r1, *r2;
-  HllView(uint8_t* base, int m)
-      : head(reinterpret_cast<int64_t*>(base)),
-        e1(reinterpret_cast<uint16_t*>(base + 8)),
-        e2(e1 + m),
-        r1(reinterpret_cast<uint8_t*>(e2 + m)),
-        r2(r1 + m) {}
+  HllReg* reg;
+  explicit HllView(uint8_t* base) : head(reinterpret_cast<int64_t*>(base)), reg(reinterpret_cast<HllReg*>(base + 8)) {}
 };
 inline uint32_t HllBytes(int p) { return Align8(8 + (1u << p) * 6u); }
 inline int64_t FullEpoch(int64_t head, uint16_t e16) {
@@ -205,7 +204,7 @@ Status Table::Layout(const StoreSpec& store) {
       for (size_t i = 0; i < groups_.size(); i++)
         if (groups_[i].stream == f.stream && groups_[i].tile_ms == f.tile_ms) gi = int(i);
       if (gi < 0) {
-        groups_.push_back(Group{f.stream, f.tile_ms, 0, 0, 0, 0, {}});
+        groups_.push_back(Group{f.stream, f.tile_ms, 0, 0, 0, 0, 0, {}});
         gi = int(groups_.size() - 1);
         stream_groups_[f.stream].push_back(gi);
       }
@@ -244,14 +243,15 @@ Status Table::Layout(const StoreSpec& store) {
                      [](const Col& a, const Col& b) { return a.kind == kM2 && b.kind != kM2; });
     g.off_head = off;
     off += 8;
-    g.off_count = off;
-    off = Align8(off + 4u * uint32_t(g.ntiles));
     g.off_bits = off;
     off += 8u * uint32_t((g.ntiles + 63) / 64);
+    g.tile_bytes = 8;  // uint32 count + pad
     for (Col& c : g.cols) {
-      c.off = off;
-      off += 8u * uint32_t(g.ntiles);
+      c.off = g.tile_bytes;
+      g.tile_bytes += 8;
     }
+    g.off_tiles = off;
+    off += g.tile_bytes * uint32_t(g.ntiles);
   }
   for (Feat& f : feats_) {
     if (f.group >= 0) {
@@ -324,9 +324,9 @@ Status Table::Layout(const StoreSpec& store) {
   At<double>(r, kOffLastTs) = -kInf;
   for (const Group& g : groups_) {
     At<int64_t>(r, g.off_head) = kEmptyEpoch;
-    for (const Col& c : g.cols)
-      for (int i = 0; i < g.ntiles; i++)
-        reinterpret_cast<double*>(r + c.off)[i] = c.kind == kMin ? kInf : c.kind == kMax ? -kInf : 0;
+    for (int i = 0; i < g.ntiles; i++)
+      for (const Col& c : g.cols)
+        At<double>(r, g.off_tiles + uint32_t(i) * g.tile_bytes + c.off) = c.kind == kMin ? kInf : c.kind == kMax ? -kInf : 0;
   }
   for (const Feat& f : feats_) {
     if (f.group >= 0) continue;
@@ -529,9 +529,9 @@ void Table::UpdateGroup(uint8_t* row, const Group& g, double ts, const double* v
   uint64_t* bits = reinterpret_cast<uint64_t*>(row + g.off_bits);
   auto clear = [&](uint32_t slot) {
     bits[slot / 64] &= ~(uint64_t(1) << (slot % 64));
-    At<uint32_t>(row, g.off_count + 4 * slot) = 0;
-    for (const Col& c : g.cols)
-      reinterpret_cast<double*>(row + c.off)[slot] = c.kind == kMin ? kInf : c.kind == kMax ? -kInf : 0;
+    uint8_t* tile = row + g.off_tiles + slot * g.tile_bytes;
+    At<uint32_t>(tile, 0) = 0;
+    for (const Col& c : g.cols) At<double>(tile, c.off) = c.kind == kMin ? kInf : c.kind == kMax ? -kInf : 0;
   };
   if (head == kEmptyEpoch) {
     head = e;
@@ -548,19 +548,20 @@ void Table::UpdateGroup(uint8_t* row, const Group& g, double ts, const double* v
   }
   const uint32_t slot = Slot(e, n);
   bits[slot / 64] |= uint64_t(1) << (slot % 64);
-  uint32_t& count = At<uint32_t>(row, g.off_count + 4 * slot);
+  uint8_t* tile = row + g.off_tiles + slot * g.tile_bytes;
+  uint32_t& count = At<uint32_t>(tile, 0);
   const uint32_t n0 = count;
   count = n0 + 1;
   const Col* sum_of_field = nullptr;
   for (const Col& c : g.cols) {
-    double& v = reinterpret_cast<double*>(row + c.off)[slot];
+    double& v = At<double>(tile, c.off);
     const double x = values[c.field];
     switch (c.kind) {
       case kM2: {  // Welford, using the tile's sum before this event
         for (const Col& s : g.cols)
           if (s.kind == kSum && s.field == c.field) sum_of_field = &s;
         if (n0 > 0 && sum_of_field) {
-          const double s0 = reinterpret_cast<double*>(row + sum_of_field->off)[slot];
+          const double s0 = At<double>(tile, sum_of_field->off);
           const double mean0 = s0 / n0, mean1 = (s0 + x) / (n0 + 1);
           v += (x - mean0) * (x - mean1);
         }
@@ -631,7 +632,7 @@ void Table::UpdateFeat(uint8_t* row, const Feat& f, double ts, const double* val
     }
     case Agg::DISTINCT: {
       const int m = 1 << f.hll_p;
-      HllView h(row + f.off, m);
+      HllView h(row + f.off);
       const int64_t e = Epoch(ts, f.tile_ms);
       const int n = f.keep_tiles;
       if (*h.head == kEmptyEpoch) {
@@ -641,11 +642,12 @@ void Table::UpdateFeat(uint8_t* row, const Feat& f, double ts, const double* val
         // [head - n + 1, head] and its 16-bit form never aliases (n <= 16384 + 64).
         const int64_t old = *h.head, lo = e - n + 1;
         for (int i = 0; i < m; i++) {
-          if (h.r2[i] && FullEpoch(old, h.e2[i]) < lo) h.r2[i] = 0;
-          if (h.r1[i] && FullEpoch(old, h.e1[i]) < lo) {
-            h.r1[i] = h.r2[i];
-            h.e1[i] = h.e2[i];
-            h.r2[i] = 0;
+          HllReg& g = h.reg[i];
+          if (g.r2 && FullEpoch(old, g.e2) < lo) g.r2 = 0;
+          if (g.r1 && FullEpoch(old, g.e1) < lo) {
+            g.r1 = g.r2;
+            g.e1 = g.e2;
+            g.r2 = 0;
           }
         }
         *h.head = e;
@@ -661,8 +663,9 @@ void Table::UpdateFeat(uint8_t* row, const Feat& f, double ts, const double* val
         int64_t e;
       } c[3];
       int k = 0;
-      if (h.r1[reg]) c[k++] = {h.r1[reg], FullEpoch(*h.head, h.e1[reg])};
-      if (h.r2[reg]) c[k++] = {h.r2[reg], FullEpoch(*h.head, h.e2[reg])};
+      HllReg& rg = h.reg[reg];
+      if (rg.r1) c[k++] = {rg.r1, FullEpoch(*h.head, rg.e1)};
+      if (rg.r2) c[k++] = {rg.r2, FullEpoch(*h.head, rg.e2)};
       c[k++] = {rank, e};
       // Keep the Pareto front (no other entry both ranks >= and is at least as new),
       // highest rank first, then its two best.
@@ -671,10 +674,10 @@ void Table::UpdateFeat(uint8_t* row, const Feat& f, double ts, const double* val
       int nf = 0;
       for (int i = 0; i < k; i++)
         if (nf == 0 || c[i].e > front[nf - 1].e) front[nf++] = c[i];
-      h.r1[reg] = front[0].r;
-      h.e1[reg] = uint16_t(front[0].e);
-      h.r2[reg] = nf > 1 ? front[1].r : 0;
-      h.e2[reg] = nf > 1 ? uint16_t(front[1].e) : 0;
+      rg.r1 = front[0].r;
+      rg.e1 = uint16_t(front[0].e);
+      rg.r2 = nf > 1 ? front[1].r : 0;
+      rg.e2 = nf > 1 ? uint16_t(front[1].e) : 0;
       break;
     }
     default:
@@ -737,7 +740,7 @@ void Table::Compute(const uint8_t* row, double now_ms, double* out) const {
   // element of each column (0, +inf, -inf), so no tile needs a branch.
   double acc[kMaxAcc];
   int64_t lo_of[kMaxFeaturesPerTable], hi_of[kMaxFeaturesPerTable];
-  uint16_t occupied[kMaxTilesPerWindow + 128];
+  const uint8_t* occupied[kMaxTilesPerWindow + 128];
   for (size_t ci = 0; ci < calcs_.size(); ci++) {
     const Calc& c = calcs_[ci];
     const Group& g = groups_[c.group];
@@ -750,31 +753,25 @@ void Table::Compute(const uint8_t* row, double now_ms, double* out) const {
     }
     lo_of[ci] = lo;
     hi_of[ci] = hi;
-    const uint32_t* counts = reinterpret_cast<const uint32_t*>(row + g.off_count);
+    const uint8_t* tiles = row + g.off_tiles;
     const uint64_t* bits = reinterpret_cast<const uint64_t*>(row + g.off_bits);
     double* r = acc + c.acc;
     const size_t ncols = c.cols.size();
-    const Col* cols[kMaxColsPerCalc];
-    const double* vals[kMaxColsPerCalc];
-    for (size_t k = 0; k < ncols; k++) {
-      cols[k] = &g.cols[c.cols[k]];
-      vals[k] = reinterpret_cast<const double*>(row + cols[k]->off);
-      r[1 + k] = cols[k]->kind == kMin ? kInf : cols[k]->kind == kMax ? -kInf : 0;
-    }
-    // The occupied slots once, then one tight loop per column over them.
-    uint16_t* occ = occupied;
+    // The occupied tiles once, then one tight loop per column over them.
+    const uint8_t** occ = occupied;
     uint32_t nocc = 0;
-    ForOccupied(bits, lo, hi, g.ntiles, [&](uint32_t s) { occ[nocc++] = uint16_t(s); });
+    ForOccupied(bits, lo, hi, g.ntiles, [&](uint32_t s) { occ[nocc++] = tiles + s * g.tile_bytes; });
     uint64_t cnt = 0;
-    for (uint32_t i = 0; i < nocc; i++) cnt += counts[occ[i]];
+    for (uint32_t i = 0; i < nocc; i++) cnt += At<uint32_t>(occ[i], 0);
     r[0] = double(cnt);
     for (size_t k = 0; k < ncols; k++) {
-      const double* v = vals[k];
-      double x = r[1 + k];
-      switch (cols[k]->kind) {
-        case kMin: for (uint32_t i = 0; i < nocc; i++) x = std::min(x, v[occ[i]]); break;
-        case kMax: for (uint32_t i = 0; i < nocc; i++) x = std::max(x, v[occ[i]]); break;
-        default: for (uint32_t i = 0; i < nocc; i++) x += v[occ[i]];
+      const Col& col = g.cols[c.cols[k]];
+      const uint32_t off = col.off;
+      double x = col.kind == kMin ? kInf : col.kind == kMax ? -kInf : 0;
+      switch (col.kind) {
+        case kMin: for (uint32_t i = 0; i < nocc; i++) x = std::min(x, At<double>(occ[i], off)); break;
+        case kMax: for (uint32_t i = 0; i < nocc; i++) x = std::max(x, At<double>(occ[i], off)); break;
+        default: for (uint32_t i = 0; i < nocc; i++) x += At<double>(occ[i], off);
       }
       r[1 + k] = x;
     }
@@ -796,15 +793,16 @@ void Table::Compute(const uint8_t* row, double now_ms, double* out) const {
           }
           // Chan et al.: combine the tiles' (n, mean, M2) around the window mean.
           const Group& g = groups_[f.group];
-          const uint32_t* counts = reinterpret_cast<const uint32_t*>(row + g.off_count);
-          const double* sums = reinterpret_cast<const double*>(row + g.cols[f.col_sum].off);
-          const double* m2s = reinterpret_cast<const double*>(row + g.cols[f.col_m2].off);
+          const uint32_t sum_off = g.cols[f.col_sum].off, m2_off = g.cols[f.col_m2].off;
+          const uint8_t* tiles = row + g.off_tiles;
           const double mean = acc[f.acc_sum] / cnt;
           double m2 = 0;
           ForOccupied(reinterpret_cast<const uint64_t*>(row + g.off_bits), lo_of[f.calc], hi_of[f.calc], g.ntiles,
                       [&](uint32_t s) {
-                        const double d = sums[s] / counts[s] - mean;
-                        m2 += m2s[s] + counts[s] * d * d;
+                        const uint8_t* t = tiles + s * g.tile_bytes;
+                        const double n = At<uint32_t>(t, 0);
+                        const double d = At<double>(t, sum_off) / n - mean;
+                        m2 += At<double>(t, m2_off) + n * d * d;
                       });
           *o = std::sqrt(std::max(0.0, m2 / cnt));
           break;
@@ -831,7 +829,7 @@ void Table::Compute(const uint8_t* row, double now_ms, double* out) const {
       }
       case Agg::DISTINCT: {
         const int m = 1 << f.hll_p;
-        HllView h(const_cast<uint8_t*>(row + f.off), m);
+        HllView h(const_cast<uint8_t*>(row + f.off));
         const int64_t head = *h.head;
         if (head == kEmptyEpoch) {
           *o = 0;
@@ -842,13 +840,14 @@ void Table::Compute(const uint8_t* row, double now_ms, double* out) const {
         uint8_t ranks[1 << kMaxHllPrecision];
         for (int i = 0; i < m; i++) {
           uint8_t r = 0;
-          if (h.r1[i]) {
-            const int64_t e = FullEpoch(head, h.e1[i]);
-            if (e >= lo && e <= cur) r = h.r1[i];
+          const HllReg& g = h.reg[i];
+          if (g.r1) {
+            const int64_t e = FullEpoch(head, g.e1);
+            if (e >= lo && e <= cur) r = g.r1;
           }
-          if (h.r2[i] && h.r2[i] > r) {
-            const int64_t e = FullEpoch(head, h.e2[i]);
-            if (e >= lo && e <= cur) r = h.r2[i];
+          if (g.r2 && g.r2 > r) {
+            const int64_t e = FullEpoch(head, g.e2);
+            if (e >= lo && e <= cur) r = g.r2;
           }
           ranks[i] = r;
         }
@@ -878,6 +877,29 @@ bool Table::Read(uint64_t key, double now_ms, double* out, double* age_ms) const
       return row != nullptr;
     }
   }
+}
+
+void Table::PrefetchSlot(uint64_t key) const {
+  const Shard& s = ShardFor(key);
+  __builtin_prefetch(&s.index[uint32_t(key) & s.mask]);
+}
+
+void Table::PrefetchRow(uint64_t key, int stream, double ts) const {
+  const uint8_t* row = FindRow(ShardFor(key), key);
+  if (!row) return;
+  __builtin_prefetch(row);
+  if (stream >= 0) {  // a write touches the ring's head, the event's tile, and each other state
+    for (int gi : stream_groups_[stream]) {
+      const Group& g = groups_[gi];
+      __builtin_prefetch(row + g.off_head);
+      __builtin_prefetch(row + g.off_tiles + Slot(Epoch(ts, g.tile_ms), g.ntiles) * g.tile_bytes);
+    }
+    for (int fi : stream_feats_[stream]) __builtin_prefetch(row + feats_[fi].off);
+    return;
+  }
+  for (const Group& g : groups_) __builtin_prefetch(row + g.off_head);
+  for (const Feat& f : feats_)
+    if (f.group < 0) __builtin_prefetch(row + f.off);
 }
 
 TableStats Table::Stats() const {
@@ -972,7 +994,13 @@ Status Store::Ingest(int stream, size_t n, const uint64_t* const* keys, const do
   // a clock running ahead cannot make on-time events late.
   double& wm = stream_watermark_[stream];
   const double lateness = double(st.lateness_ms);
+  constexpr size_t kSlotAhead = 16, kRowAhead = 8;
   for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < st.tables.size(); k++) {
+      const Table& t = *tables_[st.tables[k]];
+      if (i + kSlotAhead < n) t.PrefetchSlot(keys[k][i + kSlotAhead]);
+      if (i + kRowAhead < n) t.PrefetchRow(keys[k][i + kRowAhead], stream, ts[i + kRowAhead]);
+    }
     if (ts[i] < wm - lateness) {
       result->late++;
       continue;

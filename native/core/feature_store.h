@@ -13,8 +13,9 @@
 // max_future spans (so an event from a skewed clock does not push live tiles out of the
 // ring); each tile keeps only
 // the columns its features need (event count, and per field sum, M2, min, max), stored
-// column-major, with a bitmap of the tiles that hold events so reads skip empty ones. A
-// window of W ms with tile T covers the tile holding the read time and
+// tile-major (a tile's count and columns are adjacent, so an event or a read of one tile
+// touches one cache line), with a bitmap of the tiles that hold events so reads skip
+// empty ones. A window of W ms with tile T covers the tile holding the read time and
 // the W/T - 1 tiles before it, i.e. between W - T and W of event time.
 //
 // Concurrency. One writer (the thread that ingests) and many readers. Each shard has a
@@ -103,20 +104,27 @@ class Table {
   // Writer thread only (the counters are the writer's plain fields).
   TableStats Stats() const;
 
+  // Cache hints for batches (any thread; they read nothing they rely on). A batch loop
+  // calls PrefetchSlot a few keys ahead, then PrefetchRow once that slot has arrived:
+  // with 1M entities nearly every key misses the cache, and this overlaps the misses.
+  void PrefetchSlot(uint64_t key) const;
+  void PrefetchRow(uint64_t key, int stream, double ts) const;  // stream < 0: for a read
+
  private:
   enum ColKind : uint8_t { kSum, kM2, kMin, kMax };
   struct Col {
     int field;
     ColKind kind;
-    uint32_t off;
+    uint32_t off;  // within a tile
   };
   struct Group {
     int stream;
     int64_t tile_ms;
     int ntiles;
-    uint32_t off_head;   // int64 newest epoch in the ring, kEmptyEpoch when none
-    uint32_t off_count;  // uint32[ntiles]
-    uint32_t off_bits;   // uint64[ceil(ntiles / 64)]: which tiles hold events
+    uint32_t off_head;    // int64 newest epoch in the ring, kEmptyEpoch when none
+    uint32_t off_bits;    // uint64[ceil(ntiles / 64)]: which tiles hold events
+    uint32_t off_tiles;   // ntiles tiles of tile_bytes: uint32 count, pad, double per column
+    uint32_t tile_bytes;
     std::vector<Col> cols;
   };
   // One window over one group: the reads of every feature with the same (group, ntiles)
