@@ -8,6 +8,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include <sys/mman.h>
+
 #include "hash.h"
 
 namespace hotpath {
@@ -344,8 +346,8 @@ Status Table::Layout(const StoreSpec& store) {
 
 Status Table::Allocate() {
   // The budget covers the index and the rows: per shard, pick the index size (a power of
-  // two, load <= 0.5) and the row count that fit its share, and size the last chunk of
-  // rows to the shard's capacity so nothing is allocated beyond it.
+  // two, load <= 0.5) and the row count that fit its share; rows are only ever used up
+  // to that capacity, so nothing beyond the budget is touched.
   const uint64_t per_entity = row_bytes_ + 2 * sizeof(IndexSlot);
   const std::string too_small = "table '" + spec_.name + "': memory budget is smaller than one entity (" +
                                 std::to_string(per_entity) + " bytes)";
@@ -371,44 +373,49 @@ Status Table::Allocate() {
   if (cap > 0xFFFFFFF0ull) return Status::InvalidArg("table '" + spec_.name + "': too many entities per shard");
   nshards_ = uint32_t(ns);
   shard_shift_ = bits == 0 ? 64 : 64 - bits;
-  rows_per_chunk_ = uint32_t(std::min<uint64_t>(1024, NextPow2(cap)));
   shards_.reset(new Shard[ns]);
   for (uint64_t i = 0; i < ns; i++) {
     Shard& s = shards_[i];
     s.cap = uint32_t(cap);
     s.mask = uint32_t(slots - 1);
-    s.index = static_cast<IndexSlot*>(std::calloc(slots, sizeof(IndexSlot)));
-    if (!s.index) return Status::Exhausted("table '" + spec_.name + "': cannot allocate index");
-    s.chunk_count = uint32_t((cap + rows_per_chunk_ - 1) / rows_per_chunk_);
-    s.chunks.reset(new std::atomic<uint8_t*>[s.chunk_count]);
-    for (uint32_t c = 0; c < s.chunk_count; c++) s.chunks[c].store(nullptr, std::memory_order_relaxed);
+    s.index = reinterpret_cast<IndexSlot*>(s.index_region.Map(slots * sizeof(IndexSlot)));
+    s.rows = s.rows_region.Map(cap * row_bytes_);
+    if (!s.index || !s.rows) return Status::Exhausted("table '" + spec_.name + "': cannot reserve memory");
     s.rng = Mix64(i + 0x1234567ull);
   }
   return Status::Ok();
 }
 
-uint32_t Table::ChunkRows(const Shard& s, uint32_t chunk) const {
-  return std::min(rows_per_chunk_, s.cap - chunk * rows_per_chunk_);
+uint8_t* Table::Region::Map(size_t bytes) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  const bool huge = bytes >= kHuge;
+  len = bytes + (huge ? kHuge : 0);  // room to start on a 2 MiB boundary
+  base = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED) {
+    base = nullptr;
+    return nullptr;
+  }
+  uint8_t* p = static_cast<uint8_t*>(base);
+  if (huge) {
+    p = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~uintptr_t(kHuge - 1));
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+  }
+  return p;
 }
 
-Table::~Table() {
-  if (!shards_) return;
-  for (uint32_t i = 0; i < nshards_; i++) {
-    Shard& s = shards_[i];
-    std::free(s.index);
-    for (uint32_t c = 0; c < s.chunk_count; c++) std::free(s.chunks[c].load(std::memory_order_relaxed));
-  }
+Table::Region::~Region() {
+  if (base) munmap(base, len);
 }
+
+Table::~Table() = default;
 
 // ---------------------------------------------------------------------------------------
 // Index and rows
 
 uint8_t* Table::RowPtr(const Shard& s, uint32_t row) const {
-  const uint32_t chunk = row / rows_per_chunk_;
-  if (row >= s.cap || chunk >= s.chunk_count) return nullptr;
-  uint8_t* base = s.chunks[chunk].load(std::memory_order_acquire);
-  if (!base) return nullptr;
-  return base + size_t(row % rows_per_chunk_) * row_bytes_;
+  return row < s.cap ? s.rows + size_t(row) * row_bytes_ : nullptr;
 }
 
 const uint8_t* Table::FindRow(const Shard& s, uint64_t key) const {
@@ -440,14 +447,7 @@ uint8_t* Table::FindOrInsert(Shard& s, uint64_t key, double now_ms) {
     row = s.free_head - 1;
     s.free_head = At<uint32_t>(RowPtr(s, row), kOffKey);
   } else {
-    row = s.next_unused;
-    const uint32_t chunk = row / rows_per_chunk_;
-    if (row % rows_per_chunk_ == 0 && !s.chunks[chunk].load(std::memory_order_relaxed)) {
-      void* mem = std::malloc(size_t(ChunkRows(s, chunk)) * row_bytes_);
-      if (!mem) return nullptr;
-      s.chunks[chunk].store(static_cast<uint8_t*>(mem), std::memory_order_release);
-    }
-    s.next_unused++;
+    row = s.next_unused++;
   }
   uint8_t* p = RowPtr(s, row);
   std::memcpy(p, template_.data(), row_bytes_);
@@ -904,19 +904,18 @@ void Table::PrefetchRow(uint64_t key, int stream, double ts) const {
 
 TableStats Table::Stats() const {
   TableStats st;
-  uint64_t index_bytes = 0, chunk_bytes = 0, cap = 0;
+  uint64_t index_bytes = 0, row_bytes = 0, cap = 0;
   for (uint32_t i = 0; i < nshards_; i++) {
     const Shard& s = shards_[i];
     st.live += s.live;
     cap += s.cap;
     index_bytes += uint64_t(s.mask + 1) * sizeof(IndexSlot);
-    const uint32_t chunks = uint32_t((uint64_t(s.next_unused) + rows_per_chunk_ - 1) / rows_per_chunk_);
-    for (uint32_t c = 0; c < chunks; c++) chunk_bytes += uint64_t(ChunkRows(s, c)) * row_bytes_;
+    row_bytes += uint64_t(s.next_unused) * row_bytes_;
   }
   st.capacity = cap;
   st.row_bytes = row_bytes_;
   st.bytes_per_entity = row_bytes_ + (cap ? index_bytes / cap : 0);
-  st.allocated_bytes = index_bytes + chunk_bytes;
+  st.allocated_bytes = index_bytes + row_bytes;
   st.evicted_ttl = evicted_ttl_;
   st.evicted_lru = evicted_lru_;
   st.updates = updates_;

@@ -4,8 +4,11 @@
 // Layout. A Store holds entity Tables; a Table is split into Shards by the high bits of
 // the entity id's 64-bit hash. Each shard owns an open-addressing index (linear probing,
 // load factor <= 0.5, backward-shift deletion) from id hash to a row number, and a slab
-// of fixed-size rows allocated in chunks that never move or get freed while the table
-// lives. A row is a header (id hash, newest event time, last-write clock) followed by the
+// of fixed-size rows. Both are reserved once for the shard's capacity (pages are
+// committed as rows are first used) and never move or get freed while the table lives,
+// so a row is base + index * row_bytes with no pointer to chase. Regions of 2 MiB and
+// more are 2 MiB-aligned and advised for transparent huge pages (used where the kernel
+// grants them; fewer TLB misses on large tables). A row is a header (id hash, newest event time, last-write clock) followed by the
 // aggregate state of every feature, at offsets computed once from the spec.
 //
 // Windows. Windowed aggregates that share a stream and a tile length share one ring of
@@ -73,7 +76,7 @@ struct TableStats {
   uint64_t capacity = 0;
   uint64_t row_bytes = 0;
   uint64_t bytes_per_entity = 0;  // row + its share of the index
-  uint64_t allocated_bytes = 0;   // index + row chunks allocated so far
+  uint64_t allocated_bytes = 0;   // index + rows used so far
   uint64_t evicted_ttl = 0;
   uint64_t evicted_lru = 0;
   uint64_t updates = 0;
@@ -151,11 +154,19 @@ class Table {
     uint32_t row1;  // row number + 1; 0 = empty slot
     uint32_t pad;
   };
+  // Zeroed anonymous memory, reserved up front and committed page by page on first touch.
+  struct Region {
+    void* base = nullptr;
+    size_t len = 0;
+    uint8_t* Map(size_t bytes);  // nullptr on failure
+    ~Region();
+  };
   struct alignas(64) Shard {
     std::atomic<uint32_t> seq{0};
-    uint32_t cap = 0, mask = 0, next_unused = 0, free_head = 0, live = 0, chunk_count = 0;
-    IndexSlot* index = nullptr;
-    std::unique_ptr<std::atomic<uint8_t*>[]> chunks;
+    uint32_t cap = 0, mask = 0, next_unused = 0, free_head = 0, live = 0;
+    IndexSlot* index = nullptr;  // mask + 1 slots
+    uint8_t* rows = nullptr;     // cap rows
+    Region index_region, rows_region;
     uint64_t rng = 0;
   };
 
@@ -170,7 +181,6 @@ class Table {
   uint8_t* RowPtr(const Shard& s, uint32_t row) const;
   const uint8_t* FindRow(const Shard& s, uint64_t key) const;
   uint8_t* FindOrInsert(Shard& s, uint64_t key, double now_ms);
-  uint32_t ChunkRows(const Shard& s, uint32_t chunk) const;
   void Remove(Shard& s, uint64_t key, uint32_t row);
   void EvictOne(Shard& s, double now_ms);
   void Compute(const uint8_t* row, double now_ms, double* out) const;
@@ -184,7 +194,7 @@ class Table {
   std::vector<Feat> feats_;
   std::vector<std::vector<int>> stream_groups_, stream_feats_;
   std::vector<uint8_t> template_;  // a fresh row
-  uint32_t row_bytes_ = 0, rows_per_chunk_ = 0;
+  uint32_t row_bytes_ = 0;
   int width_ = 0;
   int shard_shift_ = 64;
   uint32_t nshards_ = 0;
