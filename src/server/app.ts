@@ -169,6 +169,27 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     }, log);
   });
 
+  // Per entity table: live entities, capacity, bytes per entity and in total, evictions.
+  app.get('/v1/stats', (res: Res) => {
+    const entities: Record<string, object> = {};
+    for (const e of config.entities) {
+      const st = store.stats(e.index);
+      entities[e.name] = {
+        live: st.live,
+        capacity: st.capacity,
+        row_bytes: st.rowBytes,
+        bytes_per_entity: st.bytesPerEntity,
+        allocated_bytes: st.allocatedBytes,
+        memory_budget_bytes: e.memoryBytes,
+        evicted_ttl: st.evictedTtl,
+        evicted_lru: st.evictedLru,
+        updates: st.updates,
+        newest_event_ms: Number.isFinite(st.watermarkMs) && st.updates > 0 ? st.watermarkMs : null,
+      };
+    }
+    send(res, 200, JSON.stringify({ entities }));
+  });
+
   app.get('/healthz', (res: Res) => send(res, 200, '{"status":"ok"}'));
   app.get('/readyz', (res: Res) => {
     if (ready) send(res, 200, '{"status":"ready"}');

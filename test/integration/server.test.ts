@@ -85,6 +85,21 @@ describe('events in, features out', () => {
   });
 });
 
+describe('stats', () => {
+  it('reports entities, capacity and bytes per entity table', async () => {
+    const r = await get('/v1/stats');
+    expect(r.status).toBe(200);
+    const user = r.body.entities.user;
+    expect(user.live).toBeGreaterThan(0);
+    expect(user.capacity).toBeGreaterThanOrEqual(user.live);
+    expect(user.bytes_per_entity).toBeGreaterThan(user.row_bytes);
+    expect(user.allocated_bytes).toBeLessThanOrEqual(user.memory_budget_bytes);
+    expect(user.updates).toBeGreaterThan(0);
+    expect(typeof user.newest_event_ms).toBe('number');
+    expect(Object.keys(r.body.entities).sort()).toEqual(['merchant', 'user']);
+  });
+});
+
 describe('bad input', () => {
   const good = () => ({ stream: 'tx', user_id: 'dave', merchant_id: 'm1', amount: 5, country: 'FR', ts: now() });
   const cases: [string, string, number, string, string?][] = [
