@@ -1,7 +1,10 @@
-// The N-API edge: thin, mechanical wrappers over native/core. The TypeScript wrapper in
-// src/native/binding.ts checks arguments before they get here; these checks are the
-// backstop. A core Status becomes a JS exception only here, with err.code
-// "HP_ERR_NATIVE_<STATUS>". Built with NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS.
+// The N-API edge: thin, mechanical wrappers over native/core. The TypeScript layers
+// (config compiler, event decoding) check values before they get here; these checks are
+// the backstop, and must hold against any JS caller: every argument's type is checked
+// before it is converted, all JS that can run (getters) runs before typed-array pointers
+// are taken, and nothing throws while an exception is already pending. A core Status
+// becomes a JS exception only here, with err.code "HP_ERR_NATIVE_<STATUS>". Built with
+// NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS.
 #include <napi.h>
 
 #include <cmath>
@@ -17,6 +20,7 @@ namespace hotpath {
 namespace {
 
 Napi::Value ThrowStatus(Napi::Env env, const Status& s) {
+  if (env.IsExceptionPending()) return env.Undefined();  // keep the first error
   Napi::Error err = Napi::Error::New(env, s.message());
   err.Set("code", Napi::String::New(env, std::string("HP_ERR_NATIVE_") + s.code_name()));
   err.ThrowAsJavaScriptException();
@@ -41,7 +45,9 @@ bool GetTyped(const Napi::Value& v, T** data, size_t* len) {
 
 // Reads a JS string id into buf and hashes it. Ids longer than kMaxIdBytes are refused.
 bool HashIdValue(napi_env env, napi_value v, uint64_t* out, std::string* why) {
-  char buf[kMaxIdBytes + 2];
+  // N-API never writes part of a character, so leave room for a whole one (4 bytes)
+  // past the limit: any id over kMaxIdBytes then copies more than kMaxIdBytes bytes.
+  char buf[kMaxIdBytes + 5];
   size_t len = 0;
   if (napi_get_value_string_utf8(env, v, buf, sizeof buf, &len) != napi_ok) {
     *why = "id is not a string";
@@ -55,9 +61,10 @@ bool HashIdValue(napi_env env, napi_value v, uint64_t* out, std::string* why) {
   return true;
 }
 
-// Either a BigUint64Array of hashes (from hashIds) or an Array of string ids.
+// Either a BigUint64Array of hashes (from hashIds) or an Array of string ids. With
+// strings_done, a string column was already hashed into scratch by an earlier call.
 bool GetKeys(Napi::Env env, const Napi::Value& v, size_t n, std::vector<uint64_t>* scratch,
-             const uint64_t** keys, std::string* why) {
+             const uint64_t** keys, std::string* why, bool strings_done = false) {
   uint64_t* data;
   size_t len;
   if (GetTyped<uint64_t, napi_biguint64_array>(v, &data, &len)) {
@@ -72,6 +79,14 @@ bool GetKeys(Napi::Env env, const Napi::Value& v, size_t n, std::vector<uint64_t
     *why = "keys must be an Array of strings or a BigUint64Array";
     return false;
   }
+  if (strings_done) {
+    if (scratch->size() != n) {
+      *why = "key column length changed";
+      return false;
+    }
+    *keys = scratch->data();
+    return true;
+  }
   Napi::Array arr = v.As<Napi::Array>();
   if (arr.Length() != n) {
     *why = "key column length " + std::to_string(arr.Length()) + " != " + std::to_string(n);
@@ -79,8 +94,11 @@ bool GetKeys(Napi::Env env, const Napi::Value& v, size_t n, std::vector<uint64_t
   }
   scratch->resize(n);
   for (uint32_t i = 0; i < n; i++) {
-    napi_value el;
-    napi_get_element(env, arr, i, &el);
+    napi_value el = nullptr;
+    if (napi_get_element(env, arr, i, &el) != napi_ok) {
+      *why = "cannot read id " + std::to_string(i);
+      return false;
+    }
     if (!HashIdValue(env, el, &(*scratch)[i], why)) {
       *why = "event " + std::to_string(i) + ": " + *why;
       return false;
@@ -89,6 +107,24 @@ bool GetKeys(Napi::Env env, const Napi::Value& v, size_t n, std::vector<uint64_t
   *keys = scratch->data();
   return true;
 }
+
+bool TimeArg(const Napi::Value& v, double* out) {
+  if (!v.IsNumber()) return false;
+  *out = v.As<Napi::Number>().DoubleValue();
+  return std::fabs(*out) <= kMaxTimeMs;
+}
+
+// Getters on an id array could call back into the addon mid-call; the thread-local
+// scratch must not be resized under a caller that still holds pointers into it.
+struct ReentryGuard {
+  static thread_local bool busy;
+  bool ok;
+  ReentryGuard() : ok(!busy) { busy = true; }
+  ~ReentryGuard() {
+    if (ok) busy = false;
+  }
+};
+thread_local bool ReentryGuard::busy = false;
 
 class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
  public:
@@ -121,7 +157,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     }
     StoreSpec spec;
     std::string why;
-    if (!ParseSpec(info[0].As<Napi::Object>(), &spec, &why)) {
+    if (!ParseSpec(info[0].As<Napi::Object>(), &spec, &why) || env.IsExceptionPending()) {
       ThrowArg(env, "bad store spec: " + why);
       return;
     }
@@ -135,9 +171,12 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
 
  private:
   static bool ParseSpec(Napi::Object o, StoreSpec* spec, std::string* why) {
+    // Numbers are clamped into range before any integer cast (an out-of-range cast is
+    // undefined); the core then refuses values that make no sense.
     auto num = [](Napi::Object obj, const char* k, double dflt) {
       Napi::Value v = obj.Get(k);
-      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+      const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+      return std::isfinite(d) ? std::max(-1e15, std::min(1e15, d)) : dflt;
     };
     auto str = [](Napi::Object obj, const char* k) {
       Napi::Value v = obj.Get(k);
@@ -166,7 +205,14 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
         return false;
       }
       Napi::Array sta = st.As<Napi::Array>();
-      for (uint32_t k = 0; k < sta.Length(); k++) s.tables.push_back(sta.Get(k).As<Napi::Number>().Int32Value());
+      for (uint32_t k = 0; k < sta.Length(); k++) {
+        Napi::Value tv = sta.Get(k);
+        if (!tv.IsNumber()) {
+          *why = "stream " + s.name + ": table indices must be numbers";
+          return false;
+        }
+        s.tables.push_back(tv.As<Napi::Number>().Int32Value());
+      }
       spec->streams.push_back(std::move(s));
     }
     for (uint32_t i = 0; i < ta.Length(); i++) {
@@ -194,7 +240,12 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
         Napi::Object fo = fa.Get(k).As<Napi::Object>();
         FeatureSpec f;
         f.name = str(fo, "name");
-        f.agg = Agg(uint8_t(num(fo, "agg", 255)));
+        const double agg = num(fo, "agg", -1);
+        if (!(agg >= 0 && agg < double(Agg::kCount))) {
+          *why = "table " + t.name + ": feature " + f.name + ": unknown aggregate";
+          return false;
+        }
+        f.agg = Agg(uint8_t(agg));
         f.stream = int(num(fo, "stream", -1));
         f.field = int(num(fo, "field", -1));
         f.window_ms = int64_t(num(fo, "windowMs", 0));
@@ -223,28 +274,43 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     if (!writable_) return ThrowStatus(env, Status::Unavailable("this store handle is read-only"));
     if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsArray() || !info[4].IsNumber())
       return ThrowArg(env, "ingest(stream, keyColumns, ts, values, nowMs)");
+    ReentryGuard guard;
+    if (!guard.ok) return ThrowStatus(env, Status::Unavailable("ingest called from inside an addon call"));
     const int stream = info[0].As<Napi::Number>().Int32Value();
     if (stream < 0 || size_t(stream) >= store_->spec().streams.size()) return ThrowArg(env, "unknown stream");
     const StreamSpec& st = store_->spec().streams[stream];
+    double now;
+    if (!TimeArg(info[4], &now)) return ThrowArg(env, "now must be a time within 2^53 ms");
     double *ts, *values;
     size_t n, nv;
+    if (!GetTyped<double, napi_float64_array>(info[2], &ts, &n)) return ThrowArg(env, "ts must be a Float64Array");
+    Napi::Array cols = info[1].As<Napi::Array>();
+    if (cols.Length() != st.tables.size())
+      return ThrowArg(env, "stream '" + st.name + "' needs " + std::to_string(st.tables.size()) + " key columns");
+    if (st.tables.size() > 16) return ThrowArg(env, "too many key columns");
+    // Scratch for string ids, reused across calls: grows to the largest batch once. Key
+    // columns are resolved first, since reading them can run JS (getters); typed-array
+    // pointers are taken after that, when no more JS can run.
+    thread_local std::vector<std::vector<uint64_t>> scratch;
+    if (scratch.size() < st.tables.size()) scratch.resize(st.tables.size());
+    napi_value colv[16];
+    const uint64_t* keys[16];
+    std::string why;
+    for (uint32_t k = 0; k < st.tables.size(); k++) {
+      if (napi_get_element(env, cols, k, &colv[k]) != napi_ok) return ThrowArg(env, "cannot read key column");
+      bool typed = false;
+      napi_is_typedarray(env, colv[k], &typed);
+      if (!typed && !GetKeys(env, Napi::Value(env, colv[k]), n, &scratch[k], &keys[k], &why)) return ThrowArg(env, why);
+    }
     if (!GetTyped<double, napi_float64_array>(info[2], &ts, &n) ||
         !GetTyped<double, napi_float64_array>(info[3], &values, &nv))
       return ThrowArg(env, "ts and values must be Float64Arrays");
     if (nv != n * size_t(st.nfields)) return ThrowArg(env, "values length must be events x fields");
-    Napi::Array cols = info[1].As<Napi::Array>();
-    if (cols.Length() != st.tables.size())
-      return ThrowArg(env, "stream '" + st.name + "' needs " + std::to_string(st.tables.size()) + " key columns");
-    // Scratch for string ids, reused across calls: grows to the largest batch once.
-    thread_local std::vector<std::vector<uint64_t>> scratch;
-    if (scratch.size() < st.tables.size()) scratch.resize(st.tables.size());
-    const uint64_t* keys[16];
-    if (st.tables.size() > 16) return ThrowArg(env, "too many key columns");
-    std::string why;
-    for (uint32_t k = 0; k < cols.Length(); k++)
-      if (!GetKeys(env, cols.Get(k), n, &scratch[k], &keys[k], &why)) return ThrowArg(env, why);
+    for (uint32_t k = 0; k < st.tables.size(); k++)  // no JS runs from here on
+      if (!GetKeys(env, Napi::Value(env, colv[k]), n, &scratch[k], &keys[k], &why, /*strings_done=*/true))
+        return ThrowArg(env, why);
     IngestResult r;
-    Status s = store_->Ingest(stream, n, keys, ts, values, info[4].As<Napi::Number>().DoubleValue(), &r);
+    Status s = store_->Ingest(stream, n, keys, ts, values, now, &r);
     if (!s.ok()) return ThrowStatus(env, s);
     Napi::Array out = Napi::Array::New(env, 2);
     out.Set(uint32_t(0), Napi::Number::New(env, double(r.accepted)));
@@ -258,10 +324,8 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     int t;
     if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
     const Table& table = store_->table(t);
-    double* out;
-    size_t len;
-    if (!GetTyped<double, napi_float64_array>(info[3], &out, &len) || len < size_t(table.width()))
-      return ThrowArg(env, "out must be a Float64Array of the table's width");
+    double now;
+    if (!TimeArg(info[2], &now)) return ThrowArg(env, "now must be a time within 2^53 ms");
     uint64_t key;
     if (info[1].IsBigInt()) {
       bool lossless;
@@ -270,8 +334,12 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
       std::string why;
       if (!HashIdValue(env, info[1], &key, &why)) return ThrowArg(env, why);
     }
+    double* out;
+    size_t len;
+    if (!GetTyped<double, napi_float64_array>(info[3], &out, &len) || len < size_t(table.width()))
+      return ThrowArg(env, "out must be a Float64Array of the table's width");
     double age;
-    table.Read(key, info[2].As<Napi::Number>().DoubleValue(), out, &age);
+    table.Read(key, now, out, &age);
     return Napi::Number::New(env, age);
   }
 
@@ -282,18 +350,25 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     int t;
     if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
     const Table& table = store_->table(t);
+    ReentryGuard guard;
+    if (!guard.ok) return ThrowStatus(env, Status::Unavailable("readMany called from inside an addon call"));
+    double now;
+    if (!TimeArg(info[2], &now)) return ThrowArg(env, "now must be a time within 2^53 ms");
     double *out, *ages;
     size_t len, nages;
-    if (!GetTyped<double, napi_float64_array>(info[3], &out, &len) ||
-        !GetTyped<double, napi_float64_array>(info[4], &ages, &nages))
-      return ThrowArg(env, "out and ages must be Float64Arrays");
-    size_t n = nages;
-    if (len < n * size_t(table.width())) return ThrowArg(env, "out is shorter than ids x width");
+    if (!GetTyped<double, napi_float64_array>(info[4], &ages, &nages)) return ThrowArg(env, "ages must be a Float64Array");
+    const size_t n = nages;
     thread_local std::vector<uint64_t> scratch;
     const uint64_t* keys;
     std::string why;
-    if (!GetKeys(env, info[1], n, &scratch, &keys, &why)) return ThrowArg(env, why);
-    const double now = info[2].As<Napi::Number>().DoubleValue();
+    if (!GetKeys(env, info[1], n, &scratch, &keys, &why)) return ThrowArg(env, why);  // may run JS
+    // Pointers only now, after any JS: the ids' getters could have detached a buffer.
+    if (!GetTyped<double, napi_float64_array>(info[3], &out, &len) ||
+        !GetTyped<double, napi_float64_array>(info[4], &ages, &nages) || nages != n)
+      return ThrowArg(env, "out and ages must be Float64Arrays");
+    if (len < n * size_t(table.width())) return ThrowArg(env, "out is shorter than ids x width");
+    if (!GetKeys(env, info[1], n, &scratch, &keys, &why, /*strings_done=*/!info[1].IsTypedArray()))
+      return ThrowArg(env, why);
     uint32_t found = 0;
     for (size_t i = 0; i < n; i++) {
       if (i + 16 < n) table.PrefetchSlot(keys[i + 16]);
@@ -359,13 +434,16 @@ Napi::Value HashIds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsArray()) return ThrowArg(env, "hashIds(ids: string[])");
   Napi::Array arr = info[0].As<Napi::Array>();
-  Napi::BigUint64Array out = Napi::BigUint64Array::New(env, arr.Length());
+  const uint32_t n = arr.Length();
+  std::vector<uint64_t> hashes(n);  // getters may run while ids are read: fill a private copy
   std::string why;
-  for (uint32_t i = 0; i < arr.Length(); i++) {
-    napi_value el;
-    napi_get_element(env, arr, i, &el);
-    if (!HashIdValue(env, el, &out[i], &why)) return ThrowArg(env, "id " + std::to_string(i) + ": " + why);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value el = nullptr;
+    if (napi_get_element(env, arr, i, &el) != napi_ok) return ThrowArg(env, "cannot read id " + std::to_string(i));
+    if (!HashIdValue(env, el, &hashes[i], &why)) return ThrowArg(env, "id " + std::to_string(i) + ": " + why);
   }
+  Napi::BigUint64Array out = Napi::BigUint64Array::New(env, n);
+  for (uint32_t i = 0; i < n; i++) out[i] = hashes[i];
   return out;
 }
 
@@ -379,6 +457,8 @@ Napi::Value DenseForward(const Napi::CallbackInfo& info) {
       !(info[2].IsNull() || GetTyped<float, napi_float32_array>(info[2], &b, &nb)) ||
       !GetTyped<float, napi_float32_array>(info[8], &y, &ny) || !info[7].IsString())
     return ThrowArg(env, "denseForward(x, w, bias|null, batch, in, out, act, backend, y) with Float32Arrays");
+  for (int i = 3; i <= 6; i++)
+    if (!info[i].IsNumber()) return ThrowArg(env, "batch, in, out and act must be numbers");
   const int batch = info[3].As<Napi::Number>().Int32Value(), in = info[4].As<Napi::Number>().Int32Value(),
             out = info[5].As<Napi::Number>().Int32Value(), act = info[6].As<Napi::Number>().Int32Value();
   if (batch < 0 || in <= 0 || out <= 0 || act < 0 || act >= int(Act::kCount)) return ThrowArg(env, "bad shape or activation");

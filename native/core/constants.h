@@ -58,5 +58,6 @@ constexpr int kMaxLastN = 64;
 constexpr int kMinHllPrecision = 4;
 constexpr int kMaxHllPrecision = 12;
 constexpr int kMaxFeaturesPerTable = 256;
+constexpr double kMaxTimeMs = 9007199254740992.0;  // 2^53: times (ms) beyond are refused
 
 }  // namespace hotpath

@@ -66,7 +66,12 @@ inline const T& At(const uint8_t* row, uint32_t off) {
   return *reinterpret_cast<const T*>(row + off);
 }
 inline uint32_t Align8(uint32_t x) { return (x + 7u) & ~7u; }
-inline int64_t Epoch(double ts, int64_t tile) { return int64_t(std::floor(ts / double(tile))); }
+// Times are checked at the edge (finite, |t| <= 2^53 ms); the clamp keeps the cast defined
+// even for a racy or unchecked value.
+inline int64_t Epoch(double ts, int64_t tile) {
+  const double e = std::floor(ts / double(tile));
+  return e > -4e18 && e < 4e18 ? int64_t(e) : 0;
+}
 inline uint32_t Slot(int64_t e, int n) { return uint32_t(((e % n) + n) % n); }
 inline uint64_t NextPow2(uint64_t x) {
   uint64_t p = 1;
@@ -228,14 +233,20 @@ Status Table::Layout(const StoreSpec& store) {
 
   // Rings also hold the tiles that max_future spans: an accepted event from a clock that
   // runs ahead must not push tiles that are still inside a window out of the ring.
-  auto future_tiles = [&](int64_t tile) { return int((store.max_future_ms + tile - 1) / tile); };
+  // In int64 throughout: a large max_future with a small tile must be refused, not wrap.
+  auto future_tiles = [&](int64_t tile) { return store.max_future_ms / tile + (store.max_future_ms % tile != 0); };
+  constexpr int64_t kMaxRing = kMaxTilesPerWindow + 64;  // HLL epochs are 16-bit: keep well below 2^15
   for (Group& g : groups_) {
-    if (int64_t(g.ntiles) + future_tiles(g.tile_ms) > kMaxTilesPerWindow + 64)
-      return Status::InvalidArg(where + "window plus max_future spans too many tiles");
-    g.ntiles += future_tiles(g.tile_ms);
+    const int64_t total = int64_t(g.ntiles) + future_tiles(g.tile_ms);
+    if (total > kMaxRing) return Status::InvalidArg(where + "window plus max_future spans too many tiles");
+    g.ntiles = int(total);
   }
-  for (Feat& f : feats_)
-    if (f.agg == Agg::DISTINCT) f.keep_tiles = f.ntiles + future_tiles(f.tile_ms);
+  for (Feat& f : feats_) {
+    if (f.agg != Agg::DISTINCT) continue;
+    const int64_t keep = int64_t(f.ntiles) + future_tiles(f.tile_ms);
+    if (keep > kMaxRing) return Status::InvalidArg(where + "window plus max_future spans too many tiles");
+    f.keep_tiles = int(keep);
+  }
 
   // Offsets. Columns are column-major arrays of ntiles; M2 columns are updated first,
   // while their field's sum still holds the value before the event.
@@ -370,7 +381,7 @@ Status Table::Allocate() {
     }
   }
   if (cap == 0) return Status::InvalidArg(too_small);
-  if (cap > 0xFFFFFFF0ull) return Status::InvalidArg("table '" + spec_.name + "': too many entities per shard");
+  if (cap > (uint64_t(1) << 30)) return Status::InvalidArg("table '" + spec_.name + "': more than 2^30 entities per shard; use more shards");
   nshards_ = uint32_t(ns);
   shard_shift_ = bits == 0 ? 64 : 64 - bits;
   shards_.reset(new Shard[ns]);
@@ -507,10 +518,12 @@ void Table::EvictOne(Shard& s, double now_ms) {
   }
   if (best == UINT32_MAX) {  // unlucky sampling: fall back to a scan
     for (uint32_t r = 0; r < s.next_unused; r++) {
-      const uint64_t touch = At<uint64_t>(RowPtr(s, r), kOffTouch);
+      const uint8_t* p = RowPtr(s, r);
+      const uint64_t touch = At<uint64_t>(p, kOffTouch);
       if (touch != 0 && touch < best_touch) {
         best = r;
         best_touch = touch;
+        best_expired = At<double>(p, kOffLastTs) < expire_before;
       }
     }
   }
@@ -974,12 +987,12 @@ Status Store::Ingest(int stream, size_t n, const uint64_t* const* keys, const do
                      const double* values, double now_ms, IngestResult* result) {
   *result = IngestResult{};
   if (stream < 0 || size_t(stream) >= spec_.streams.size()) return Status::InvalidArg("unknown stream");
-  if (!std::isfinite(now_ms)) return Status::InvalidArg("now is not a finite time");
+  if (!(std::fabs(now_ms) <= kMaxTimeMs)) return Status::InvalidArg("now is not a time within 2^53 ms");
   const StreamSpec& st = spec_.streams[stream];
   const size_t nf = size_t(st.nfields);
   const double max_ts = now_ms + double(spec_.max_future_ms);
   for (size_t i = 0; i < n; i++) {
-    if (!std::isfinite(ts[i]) || ts[i] < 0)
+    if (!(ts[i] >= 0 && ts[i] <= kMaxTimeMs))
       return Status::InvalidArg("event " + std::to_string(i) + ": timestamp is not a finite time >= 0");
     if (ts[i] > max_ts)
       return Status::InvalidArg("event " + std::to_string(i) + ": timestamp is more than " +

@@ -49,6 +49,8 @@ const INTEGER_RE = /^(0|-?[1-9]\d*)$/;
 const EPOCH_MS_RE = /^\d+(\.\d+)?$/;
 const ISO_8601_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 
+const MAX_TIME_MS = 8.64e15; // the largest time a JavaScript Date holds
+
 /** A time as epoch milliseconds: a number, a string of digits, or an ISO-8601 string. */
 export function timeOf(v: unknown): number | undefined {
   if (typeof v === 'string') {
@@ -56,7 +58,7 @@ export function timeOf(v: unknown): number | undefined {
     else if (ISO_8601_RE.test(v)) v = Date.parse(v);
     else return undefined;
   }
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : undefined;
+  if (typeof v === 'number') return v >= 0 && v <= MAX_TIME_MS ? v : undefined;
   return undefined;
 }
 

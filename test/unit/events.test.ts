@@ -31,7 +31,8 @@ describe('timeOf', () => {
     expect(timeOf('2024-05-01T14:00:00+02:00')).toBe(Date.UTC(2024, 4, 1, 12));
   });
   it('refuses other date forms, negatives and non-finite numbers', () => {
-    for (const v of ['March 7, 2024', 'yesterday', '', '-5', -1, Infinity, NaN, null, {}]) expect(timeOf(v)).toBeUndefined();
+    for (const v of ['March 7, 2024', 'yesterday', '', '-5', -1, Infinity, NaN, null, {}, 1e300, 8.64e15 + 1]) expect(timeOf(v)).toBeUndefined();
+    expect(timeOf(8.64e15)).toBe(8.64e15);
   });
 });
 

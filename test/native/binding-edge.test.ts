@@ -1,0 +1,114 @@
+// The N-API edge against hostile or careless JS callers: each case once crashed the
+// process, wrote out of bounds, or was silently wrong (found in review). Every one must
+// now be a clean error with a code.
+import { createRequire } from 'node:module';
+
+import { describe, expect, it } from 'vitest';
+
+import { compileConfig } from '../../src/config/load.js';
+import { ADDON_PATH, type Binding, constants, FeatureStore, hashIds } from '../../src/native/binding.js';
+
+const raw = createRequire(import.meta.url)(ADDON_PATH) as Binding.Addon;
+const invalid = expect.objectContaining({ code: 'HP_ERR_NATIVE_INVALID_ARG' });
+
+function spec(features: object, maxFuture = '10s') {
+  return compileConfig({
+    store: { max_future: maxFuture },
+    streams: { s: { keys: { e: 'id' }, fields: { v: 'number' } } },
+    entities: { e: { memory: '1MiB', features } },
+  }).storeSpec;
+}
+
+describe('layout limits', () => {
+  it('refuses a ring that window plus max_future would make too long, instead of wrapping', () => {
+    expect(() => FeatureStore.create(spec({ c: { agg: 'count', window: '16ms', tile: '1ms' } }, '25d'))).toThrow(invalid);
+    expect(() => FeatureStore.create(spec({ d: { agg: 'distinct', field: 'v', window: '16s', tile: '1ms' } }, '2m'))).toThrow(invalid);
+  });
+
+  it('refuses an aggregate code out of range', () => {
+    const s = spec({ c: { agg: 'count', window: '1m' } });
+    s.tables[0].features[0].agg = 256;
+    expect(() => FeatureStore.create(s)).toThrow(invalid);
+  });
+
+  it('refuses a stream whose table index is not a number, without aborting', () => {
+    expect(() => new raw.FeatureStore({ tables: [], streams: [{ name: 's', fields: 0, latenessMs: 0, tables: ['0' as unknown as number] }], maxFutureMs: 0 })).toThrow();
+  });
+});
+
+describe('ids', () => {
+  it('refuses an id over 256 bytes even when its last character is multi-byte', () => {
+    const store = FeatureStore.create(spec({ c: { agg: 'count', window: '1m' } }));
+    const out = new Float64Array(1);
+    expect(() => store.read(0, `${'a'.repeat(255)}€`, Date.now(), out)).toThrow(invalid);
+    expect(() => hashIds([`${'a'.repeat(255)}€`])).toThrow(invalid);
+    expect(store.read(0, 'a'.repeat(256), Date.now(), out).found).toBe(false);
+  });
+
+  it('hashIds returns one hash per id even if a getter grows the array', () => {
+    const ids = ['a', 'b'];
+    Object.defineProperty(ids, 0, {
+      get() {
+        ids.push(...Array(1000).fill('x'));
+        return 'a';
+      },
+    });
+    const h = hashIds(ids);
+    expect(h.length).toBe(2);
+    expect(h[1]).toBe(hashIds(['b'])[0]);
+  });
+
+  it('a throwing getter becomes an error, not an abort', () => {
+    const store = FeatureStore.create(spec({ c: { agg: 'count', window: '1m' } }));
+    const ids = ['a', 'b'];
+    Object.defineProperty(ids, 1, {
+      get() {
+        throw new Error('boom');
+      },
+    });
+    expect(() => hashIds(ids)).toThrow();
+    expect(() => store.readMany(0, ids, Date.now(), new Float64Array(2), new Float64Array(2))).toThrow();
+    expect(() => store.ingest(0, [ids], new Float64Array(2).fill(Date.now()), new Float64Array(2))).toThrow();
+    expect(store.read(0, 'a', Date.now(), new Float64Array(1)).found).toBe(false); // nothing applied
+  });
+
+  it('refuses an ingest re-entered from an id getter', () => {
+    const store = FeatureStore.create(spec({ c: { agg: 'count', window: '1m' } }));
+    const now = Date.now();
+    let inner: unknown;
+    const ids = ['a'];
+    Object.defineProperty(ids, 0, {
+      get() {
+        try {
+          store.ingest(0, [['b']], new Float64Array([now]), new Float64Array([1]), now);
+        } catch (err) {
+          inner = err;
+        }
+        return 'a';
+      },
+    });
+    expect(store.ingest(0, [ids], new Float64Array([now]), new Float64Array([1]), now)).toEqual({ accepted: 1, late: 0 });
+    expect(inner).toEqual(expect.objectContaining({ code: 'HP_ERR_NATIVE_UNAVAILABLE' }));
+  });
+});
+
+describe('times', () => {
+  it('refuses read and ingest times that are not finite or beyond 2^53 ms', () => {
+    const store = FeatureStore.create(spec({ c: { agg: 'count', window: '1m' } }));
+    const out = new Float64Array(1);
+    for (const t of [NaN, Infinity, 1e300]) {
+      expect(() => store.read(0, 'a', t, out)).toThrow(invalid);
+      expect(() => store.readMany(0, ['a'], t, out, new Float64Array(1))).toThrow(invalid);
+      expect(() => store.ingest(0, [['a']], new Float64Array([1000]), new Float64Array([1]), t)).toThrow(invalid);
+    }
+    expect(() => store.ingest(0, [['a']], new Float64Array([1e300]), new Float64Array([1]), 1e300)).toThrow(invalid);
+  });
+});
+
+describe('dense kernel arguments', () => {
+  it('refuses a non-number activation without aborting', () => {
+    const x = new Float32Array(2);
+    expect(() => raw.denseForward(x, x, null, 1, 2, 1, 'gelu' as unknown as number, 'cpu', new Float32Array(0))).toThrow(invalid);
+    expect(constants.acts.relu).toBe(1);
+  });
+});
