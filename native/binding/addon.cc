@@ -372,7 +372,8 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     uint32_t found = 0;
     for (size_t i = 0; i < n; i++) {
       if (i + 16 < n) table.PrefetchSlot(keys[i + 16]);
-      if (i + 8 < n) table.PrefetchRow(keys[i + 8], -1, now);
+      if (i + 8 < n) table.PrefetchRow(keys[i + 8], -1, now, nullptr);
+      if (i + 4 < n) table.PrefetchReadState(keys[i + 4]);
       found += table.Read(keys[i], now, out + i * size_t(table.width()), &ages[i]);
     }
     return Napi::Number::New(env, found);

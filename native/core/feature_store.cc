@@ -117,12 +117,17 @@ struct HllReg {  // one register: its two entries, packed so an update touches o
   uint8_t r1, r2;
 };
 static_assert(sizeof(HllReg) == 6, "HLL register is 6 bytes");
+// State: newest epoch seen, the epoch of the last full expiry pass, then the registers.
 struct HllView {
   int64_t* head;
+  int64_t* pruned;
   HllReg* reg;
-  explicit HllView(uint8_t* base) : head(reinterpret_cast<int64_t*>(base)), reg(reinterpret_cast<HllReg*>(base + 8)) {}
+  explicit HllView(uint8_t* base)
+      : head(reinterpret_cast<int64_t*>(base)),
+        pruned(reinterpret_cast<int64_t*>(base + 8)),
+        reg(reinterpret_cast<HllReg*>(base + 16)) {}
 };
-inline uint32_t HllBytes(int p) { return Align8(8 + (1u << p) * 6u); }
+inline uint32_t HllBytes(int p) { return Align8(16 + (1u << p) * 6u); }
 inline int64_t FullEpoch(int64_t head, uint16_t e16) {
   return head - int64_t(uint16_t(uint16_t(head) - e16));
 }
@@ -350,6 +355,7 @@ Status Table::Layout(const StoreSpec& store) {
       At<double>(r, f.off) = -kInf;
     } else if (f.agg == Agg::DISTINCT) {
       At<int64_t>(r, f.off) = kEmptyEpoch;
+      At<int64_t>(r, f.off + 8) = kEmptyEpoch;
     }
   }
   return Status::Ok();
@@ -650,18 +656,24 @@ void Table::UpdateFeat(uint8_t* row, const Feat& f, double ts, const double* val
       const int n = f.keep_tiles;
       if (*h.head == kEmptyEpoch) {
         *h.head = e;
+        *h.pruned = e;
       } else if (e > *h.head) {
-        // Drop entries that leave the retained span, so every stored epoch stays within
-        // [head - n + 1, head] and its 16-bit form never aliases (n <= 16384 + 64).
-        const int64_t old = *h.head, lo = e - n + 1;
-        for (int i = 0; i < m; i++) {
-          HllReg& g = h.reg[i];
-          if (g.r2 && FullEpoch(old, g.e2) < lo) g.r2 = 0;
-          if (g.r1 && FullEpoch(old, g.e1) < lo) {
-            g.r1 = g.r2;
-            g.e1 = g.e2;
-            g.r2 = 0;
+        // Expired entries are ignored where they are read; a full pass that drops them
+        // runs only once the head has moved n tiles past the last pass. Every stored
+        // epoch then stays within 2n - 2 tiles of the head, so its 16-bit form never
+        // aliases (n <= 16384 + 64), at a fraction of a pass per tile advance.
+        if (e - *h.pruned >= n) {
+          const int64_t old = *h.head, lo = e - n + 1;
+          for (int i = 0; i < m; i++) {
+            HllReg& g = h.reg[i];
+            if (g.r2 && FullEpoch(old, g.e2) < lo) g.r2 = 0;
+            if (g.r1 && FullEpoch(old, g.e1) < lo) {
+              g.r1 = g.r2;
+              g.e1 = g.e2;
+              g.r2 = 0;
+            }
           }
+          *h.pruned = e;
         }
         *h.head = e;
       } else if (e <= *h.head - n) {
@@ -677,8 +689,9 @@ void Table::UpdateFeat(uint8_t* row, const Feat& f, double ts, const double* val
       } c[3];
       int k = 0;
       HllReg& rg = h.reg[reg];
-      if (rg.r1) c[k++] = {rg.r1, FullEpoch(*h.head, rg.e1)};
-      if (rg.r2) c[k++] = {rg.r2, FullEpoch(*h.head, rg.e2)};
+      const int64_t live_from = *h.head - n + 1;  // older entries have expired
+      if (rg.r1 && FullEpoch(*h.head, rg.e1) >= live_from) c[k++] = {rg.r1, FullEpoch(*h.head, rg.e1)};
+      if (rg.r2 && FullEpoch(*h.head, rg.e2) >= live_from) c[k++] = {rg.r2, FullEpoch(*h.head, rg.e2)};
       c[k++] = {rank, e};
       // Keep the Pareto front (no other entry both ranks >= and is at least as new),
       // highest rank first, then its two best.
@@ -849,7 +862,9 @@ void Table::Compute(const uint8_t* row, double now_ms, double* out) const {
           break;
         }
         const int64_t cur = Epoch(now_ms, f.tile_ms);
-        const int64_t lo = cur - f.ntiles + 1;
+        // Entries older than the retained span may still be stored (expiry is lazy): the
+        // same cutoff as the update's keeps reads identical to eager expiry.
+        const int64_t lo = std::max(cur - f.ntiles + 1, head - f.keep_tiles + 1);
         uint8_t ranks[1 << kMaxHllPrecision];
         for (int i = 0; i < m; i++) {
           uint8_t r = 0;
@@ -897,7 +912,7 @@ void Table::PrefetchSlot(uint64_t key) const {
   __builtin_prefetch(&s.index[uint32_t(key) & s.mask]);
 }
 
-void Table::PrefetchRow(uint64_t key, int stream, double ts) const {
+void Table::PrefetchRow(uint64_t key, int stream, double ts, const double* values) const {
   const uint8_t* row = FindRow(ShardFor(key), key);
   if (!row) return;
   __builtin_prefetch(row);
@@ -907,12 +922,40 @@ void Table::PrefetchRow(uint64_t key, int stream, double ts) const {
       __builtin_prefetch(row + g.off_head);
       __builtin_prefetch(row + g.off_tiles + Slot(Epoch(ts, g.tile_ms), g.ntiles) * g.tile_bytes);
     }
-    for (int fi : stream_feats_[stream]) __builtin_prefetch(row + feats_[fi].off);
+    for (int fi : stream_feats_[stream]) {
+      const Feat& f = feats_[fi];
+      __builtin_prefetch(row + f.off);
+      if (f.agg == Agg::DISTINCT) {  // the register this event's value lands in
+        const uint32_t reg = uint32_t(HashDouble(values[f.field]) >> (64 - f.hll_p));
+        __builtin_prefetch(row + f.off + 16 + 6 * reg);
+      } else if (f.agg == Agg::LAST_N) {
+        for (uint32_t o = 64; o < 8 + 16u * uint32_t(f.last_n); o += 64) __builtin_prefetch(row + f.off + o);
+      }
+    }
     return;
   }
   for (const Group& g : groups_) __builtin_prefetch(row + g.off_head);
   for (const Feat& f : feats_)
     if (f.group < 0) __builtin_prefetch(row + f.off);
+}
+
+// Second stage for reads, once the row's first lines have arrived: the occupied tiles and
+// all the lines of each state a read walks.
+void Table::PrefetchReadState(uint64_t key) const {
+  const uint8_t* row = FindRow(ShardFor(key), key);
+  if (!row) return;
+  for (const Group& g : groups_) {
+    const uint64_t* bits = reinterpret_cast<const uint64_t*>(row + g.off_bits);
+    const uint8_t* tiles = row + g.off_tiles;
+    for (int w = 0; w * 64 < g.ntiles; w++)
+      for (uint64_t word = bits[w]; word; word &= word - 1)
+        __builtin_prefetch(tiles + (uint32_t(w) * 64 + uint32_t(__builtin_ctzll(word))) * g.tile_bytes);
+  }
+  for (const Feat& f : feats_) {
+    if (f.group >= 0) continue;
+    const uint32_t bytes = f.agg == Agg::DISTINCT ? HllBytes(f.hll_p) : f.agg == Agg::LAST_N ? 8 + 16u * uint32_t(f.last_n) : 24;
+    for (uint32_t o = 64; o < bytes; o += 64) __builtin_prefetch(row + f.off + o);
+  }
 }
 
 TableStats Table::Stats() const {
@@ -1011,7 +1054,7 @@ Status Store::Ingest(int stream, size_t n, const uint64_t* const* keys, const do
     for (size_t k = 0; k < st.tables.size(); k++) {
       const Table& t = *tables_[st.tables[k]];
       if (i + kSlotAhead < n) t.PrefetchSlot(keys[k][i + kSlotAhead]);
-      if (i + kRowAhead < n) t.PrefetchRow(keys[k][i + kRowAhead], stream, ts[i + kRowAhead]);
+      if (i + kRowAhead < n) t.PrefetchRow(keys[k][i + kRowAhead], stream, ts[i + kRowAhead], values + (i + kRowAhead) * nf);
     }
     if (ts[i] < wm - lateness) {
       result->late++;

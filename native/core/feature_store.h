@@ -111,7 +111,8 @@ class Table {
   // calls PrefetchSlot a few keys ahead, then PrefetchRow once that slot has arrived:
   // with 1M entities nearly every key misses the cache, and this overlaps the misses.
   void PrefetchSlot(uint64_t key) const;
-  void PrefetchRow(uint64_t key, int stream, double ts) const;  // stream < 0: for a read
+  void PrefetchRow(uint64_t key, int stream, double ts, const double* values) const;  // stream < 0: a read
+  void PrefetchReadState(uint64_t key) const;
 
  private:
   enum ColKind : uint8_t { kSum, kM2, kMin, kMax };
