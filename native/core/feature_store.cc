@@ -21,7 +21,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr uint32_t kHeaderBytes = 24;  // u64 key, f64 newest event time, u64 write clock
 constexpr uint32_t kOffKey = 0, kOffLastTs = 8, kOffTouch = 16;
 constexpr uint32_t kMaxAcc = 1024;         // read scratch (doubles on the reader's stack)
-constexpr size_t kMaxColsPerCalc = 64;      // columns one window reduces
 
 // 2^-r for HyperLogLog ranks 0..64.
 struct Pow2Neg {
@@ -139,8 +138,6 @@ std::unordered_map<uint32_t, std::weak_ptr<Store>>& Registry() {
 }
 std::atomic<uint32_t> g_next_store_id{1};
 
-}  // namespace
-
 double HllEstimate(const uint8_t* ranks, int p) {
   const int m = 1 << p;
   double z = 0;
@@ -155,6 +152,8 @@ double HllEstimate(const uint8_t* ranks, int p) {
   if (e <= 2.5 * m && zeros > 0) e = m * std::log(double(m) / zeros);
   return std::round(e);
 }
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------
 // Table construction
@@ -312,7 +311,6 @@ Status Table::Layout(const StoreSpec& store) {
     }
   }
   for (Calc& c : calcs_) {
-    if (c.cols.size() > kMaxColsPerCalc) return Status::InvalidArg(where + "too many aggregated fields in one window");
     c.acc = acc_size_;
     acc_size_ += 1 + uint32_t(c.cols.size());
   }

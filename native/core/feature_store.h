@@ -239,7 +239,4 @@ class Store {
   uint32_t id_ = 0;
 };
 
-// Sliding HyperLogLog helpers, exposed for tests.
-double HllEstimate(const uint8_t* ranks, int p);
-
 }  // namespace hotpath

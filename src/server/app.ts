@@ -100,7 +100,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     throw new Error('uWebSockets.js loaded its slow JavaScript fallback instead of its native build; set HOTPATH_ALLOW_UWS_FALLBACK=1 to run anyway');
 
   const store = createStore(config);
-  const reader = new FeatureReader(store, config);
+  const reader = new FeatureReader(store);
   let ready = false;
   const app = uWS.App();
 

@@ -48,13 +48,11 @@ export function checkId(v: unknown): string {
 /** Reads entities through one native call and shapes them as named values. */
 export class FeatureReader {
   readonly #store: FeatureStore;
-  readonly #config: Config;
   #out = new Float64Array(0);
   #ages = new Float64Array(0);
 
-  constructor(store: FeatureStore, config: Config) {
+  constructor(store: FeatureStore) {
     this.#store = store;
-    this.#config = config;
   }
 
   read(entity: EntityDef, ids: string[], select: number[], atMs: number): EntityFeatures[] {
@@ -85,7 +83,4 @@ export class FeatureReader {
     return results;
   }
 
-  get config(): Config {
-    return this.#config;
-  }
 }
