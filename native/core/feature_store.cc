@@ -224,7 +224,7 @@ Status Table::Layout(const StoreSpec& store) {
       auto col = [&](ColKind k) {
         for (size_t i = 0; i < g.cols.size(); i++)
           if (g.cols[i].field == f.field && g.cols[i].kind == k) return;
-        g.cols.push_back(Col{f.field, k, 0});
+        g.cols.push_back(Col{f.field, k, 0, 0});
       };
       if (f.agg == Agg::SUM || f.agg == Agg::MEAN || f.agg == Agg::STDDEV) col(kSum);
       if (f.agg == Agg::STDDEV) col(kM2);
@@ -267,6 +267,10 @@ Status Table::Layout(const StoreSpec& store) {
       c.off = g.tile_bytes;
       g.tile_bytes += 8;
     }
+    for (Col& c : g.cols)  // STDDEV added its field's sum column along with the M2 one
+      if (c.kind == kM2)
+        for (const Col& s : g.cols)
+          if (s.kind == kSum && s.field == c.field) c.sum_off = s.off;
     g.off_tiles = off;
     off += g.tile_bytes * uint32_t(g.ntiles);
   }
@@ -569,16 +573,13 @@ void Table::UpdateGroup(uint8_t* row, const Group& g, double ts, const double* v
   uint32_t& count = At<uint32_t>(tile, 0);
   const uint32_t n0 = count;
   count = n0 + 1;
-  const Col* sum_of_field = nullptr;
   for (const Col& c : g.cols) {
     double& v = At<double>(tile, c.off);
     const double x = values[c.field];
     switch (c.kind) {
-      case kM2: {  // Welford, using the tile's sum before this event
-        for (const Col& s : g.cols)
-          if (s.kind == kSum && s.field == c.field) sum_of_field = &s;
-        if (n0 > 0 && sum_of_field) {
-          const double s0 = At<double>(tile, sum_of_field->off);
+      case kM2: {  // Welford, using the tile's sum before this event (M2 columns come first)
+        if (n0 > 0) {
+          const double s0 = At<double>(tile, c.sum_off);
           const double mean0 = s0 / n0, mean1 = (s0 + x) / (n0 + 1);
           v += (x - mean0) * (x - mean1);
         }

@@ -119,7 +119,8 @@ class Table {
   struct Col {
     int field;
     ColKind kind;
-    uint32_t off;  // within a tile
+    uint32_t off;      // within a tile
+    uint32_t sum_off;  // M2 columns: the offset of the same field's sum column
   };
   struct Group {
     int stream;

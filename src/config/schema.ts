@@ -1,6 +1,6 @@
 // JSON Schema of hotpath.yaml, checked with Ajv. Unknown keys are errors everywhere.
 // docs/config.md is the reference a user reads; keep the two in step.
-import { AGG_NAMES } from '../native/binding.js';
+import { AGG_NAMES, limits } from '../native/binding.js';
 
 const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
 // "250ms", "10s", "5m", "1h", "7d", or a number of milliseconds
@@ -20,9 +20,9 @@ const feature = {
     field: name,
     window: duration,
     tile: duration,
-    n: { type: 'integer', minimum: 1, maximum: 64 },
+    n: { type: 'integer', minimum: 1, maximum: limits.maxLastN },
     half_life: duration,
-    precision: { type: 'integer', minimum: 4, maximum: 12 },
+    precision: { type: 'integer', minimum: limits.minHllPrecision, maximum: limits.maxHllPrecision },
     description: { type: 'string' },
   },
 } as const;

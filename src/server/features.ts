@@ -1,7 +1,7 @@
 // Feature reads: one entity or a batch, all features or named ones, as named JSON values.
 import type { Config, EntityDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
-import type { FeatureStore } from '../native/binding.js';
+import { type FeatureStore, limits } from '../native/binding.js';
 import { idOf, timeOf } from './events.js';
 
 export type FeatureValue = number | null | number[];
@@ -41,7 +41,7 @@ export function readTime(v: unknown, nowMs: number): number {
 
 export function checkId(v: unknown): string {
   const id = idOf(v);
-  if (id === undefined) throw new HotpathError('HP_ERR_ID_INVALID', 'an entity id must be a non-empty string of at most 256 bytes or an integer');
+  if (id === undefined) throw new HotpathError('HP_ERR_ID_INVALID', `an entity id must be a non-empty string of at most ${limits.maxIdBytes} bytes or an integer`);
   return id;
 }
 
