@@ -5,6 +5,7 @@
       "sources": [
         "native/core/feature_store.cc",
         "native/core/kernels.cc",
+        "native/core/model.cc",
         "native/cuda/cuda_none.cc",
         "native/binding/addon.cc"
       ],

@@ -7,6 +7,7 @@
 // NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS.
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "../core/feature_store.h"
 #include "../core/hash.h"
 #include "../core/kernels.h"
+#include "../core/model.h"
 
 namespace hotpath {
 namespace {
@@ -448,6 +450,204 @@ Napi::Value HashIds(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Reads a finite number property, clamped to [lo, hi]; dflt when absent or not a number.
+double NumProp(Napi::Object o, const char* key, double dflt, double lo, double hi) {
+  Napi::Value v = o.Get(key);
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+  return std::isfinite(d) ? std::max(lo, std::min(hi, d)) : dflt;
+}
+
+// Copies a Float32Array property (or null/undefined -> empty). False if it is something else.
+bool FloatsProp(Napi::Object o, const char* key, std::vector<float>* out) {
+  Napi::Value v = o.Get(key);  // may run a getter: copy before anything else runs
+  if (v.IsNull() || v.IsUndefined()) return true;
+  float* p;
+  size_t n;
+  if (!GetTyped<float, napi_float32_array>(v, &p, &n)) return false;
+  out->assign(p, p + n);
+  return true;
+}
+
+// new NativeModel({ inDim, maxBatch, device: 'cpu' | 'cuda', layers: [{ kind, inDim, outDim,
+// w: Float32Array (out x in), b: Float32Array | null, act }] }). kind: 0 dense, 1 act, 2 softmax.
+// One per worker thread: forward() uses the model's own scratch buffers.
+class NativeModelWrap : public Napi::ObjectWrap<NativeModelWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "NativeModel",
+                       {
+                           InstanceAccessor<&NativeModelWrap::InDim>("inDim"),
+                           InstanceAccessor<&NativeModelWrap::OutDim>("outDim"),
+                           InstanceMethod<&NativeModelWrap::Forward>("forward"),
+                       });
+  }
+
+  NativeModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModelWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      ThrowArg(env, "NativeModel expects a spec object");
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    const int in_dim = int(NumProp(o, "inDim", 0, 0, 1 << 21));
+    const int max_batch = int(NumProp(o, "maxBatch", 0, 0, 1 << 17));
+    Napi::Value dv = o.Get("device");
+    const std::string device = dv.IsString() ? dv.As<Napi::String>().Utf8Value() : "cpu";
+    if (device != "cpu" && device != "cuda") {
+      ThrowArg(env, "device must be cpu or cuda");
+      return;
+    }
+    Napi::Value lv = o.Get("layers");
+    if (!lv.IsArray()) {
+      ThrowArg(env, "layers must be an array");
+      return;
+    }
+    Napi::Array la = lv.As<Napi::Array>();
+    std::vector<LayerSpec> layers;
+    for (uint32_t i = 0; i < la.Length() && !env.IsExceptionPending(); i++) {
+      Napi::Value v = la.Get(i);
+      if (!v.IsObject()) {
+        ThrowArg(env, "layer " + std::to_string(i) + " is not an object");
+        return;
+      }
+      Napi::Object lo = v.As<Napi::Object>();
+      LayerSpec l;
+      const double kind = NumProp(lo, "kind", -1, -1, 3);
+      if (!(kind == 0 || kind == 1 || kind == 2)) {
+        ThrowArg(env, "layer " + std::to_string(i) + ": unknown kind");
+        return;
+      }
+      l.kind = LayerSpec::Kind(int(kind));
+      l.in = int(NumProp(lo, "inDim", 0, 0, 1 << 21));
+      l.out = int(NumProp(lo, "outDim", 0, 0, 1 << 21));
+      l.act = Act(uint8_t(NumProp(lo, "act", 0, 0, double(Act::kCount))));
+      if (!FloatsProp(lo, "w", &l.w) || !FloatsProp(lo, "b", &l.b)) {
+        ThrowArg(env, "layer " + std::to_string(i) + ": w and b must be Float32Arrays");
+        return;
+      }
+      layers.push_back(std::move(l));
+    }
+    if (env.IsExceptionPending()) return;
+    Status s = Model::Create(in_dim, std::move(layers), max_batch, device == "cuda" ? Device::kCuda : Device::kCpu, &model_);
+    if (!s.ok()) ThrowStatus(env, s);
+  }
+
+ private:
+  Napi::Value InDim(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), model_ ? model_->in_dim() : 0); }
+  Napi::Value OutDim(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), model_ ? model_->out_dim() : 0); }
+
+  // forward(x: Float32Array (batch x inDim), batch, y: Float32Array (batch x outDim))
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!model_) return ThrowStatus(env, Status::Unavailable("model was not created"));
+    if (info.Length() < 3 || !info[1].IsNumber()) return ThrowArg(env, "forward(x, batch, y)");
+    const double batch = info[1].As<Napi::Number>().DoubleValue();
+    if (!(batch >= 0 && batch <= double(1 << 24)) || batch != std::floor(batch)) return ThrowArg(env, "batch out of range");
+    float *x, *y;
+    size_t nx, ny;
+    if (!GetTyped<float, napi_float32_array>(info[0], &x, &nx) || !GetTyped<float, napi_float32_array>(info[2], &y, &ny))
+      return ThrowArg(env, "x and y must be Float32Arrays");
+    const size_t b = size_t(batch);
+    if (nx < b * model_->in_dim() || ny < b * model_->out_dim()) return ThrowArg(env, "x or y is shorter than batch x width");
+    Status s = model_->Forward(x, int(b), y);
+    if (!s.ok()) return ThrowStatus(env, s);
+    return env.Undefined();
+  }
+
+  std::unique_ptr<Model> model_;
+};
+
+// new Gather(storeId, { tables: number[], fields: number, columns: [{ source (0 feature,
+// 1 field), key, offset, field, transform (0 none, 1 log1p), fill }] }). Attaches to the
+// store by id, like a read-only FeatureStore; one per worker thread (own scratch).
+class GatherWrap : public Napi::ObjectWrap<GatherWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Gather", {InstanceMethod<&GatherWrap::Run>("run")});
+  }
+
+  GatherWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GatherWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject()) {
+      ThrowArg(env, "Gather expects (storeId, spec)");
+      return;
+    }
+    std::shared_ptr<Store> store = Store::Lookup(info[0].As<Napi::Number>().Uint32Value());
+    if (!store) {
+      ThrowStatus(env, Status::NotFound("no live feature store with that id"));
+      return;
+    }
+    Napi::Object o = info[1].As<Napi::Object>();
+    const int fields = int(NumProp(o, "fields", 0, 0, 1 << 20));
+    Napi::Value tv = o.Get("tables"), cv = o.Get("columns");
+    if (!tv.IsArray() || !cv.IsArray()) {
+      ThrowArg(env, "tables and columns must be arrays");
+      return;
+    }
+    std::vector<int> tables;
+    Napi::Array ta = tv.As<Napi::Array>();
+    for (uint32_t i = 0; i < ta.Length() && !env.IsExceptionPending(); i++) {
+      Napi::Value v = ta.Get(i);
+      if (!v.IsNumber()) {
+        ThrowArg(env, "table indices must be numbers");
+        return;
+      }
+      tables.push_back(int(std::max(-1.0, std::min(1e6, v.As<Napi::Number>().DoubleValue()))));
+    }
+    std::vector<GatherColumn> columns;
+    Napi::Array ca = cv.As<Napi::Array>();
+    for (uint32_t i = 0; i < ca.Length() && !env.IsExceptionPending(); i++) {
+      Napi::Value v = ca.Get(i);
+      if (!v.IsObject()) {
+        ThrowArg(env, "column " + std::to_string(i) + " is not an object");
+        return;
+      }
+      Napi::Object co = v.As<Napi::Object>();
+      GatherColumn c;
+      c.source = GatherColumn::Source(uint8_t(NumProp(co, "source", 255, 0, 255)));
+      c.key = int(NumProp(co, "key", 0, -1, 1e6));
+      c.offset = int(NumProp(co, "offset", 0, -1, 1e6));
+      c.field = int(NumProp(co, "field", 0, -1, 1e6));
+      c.transform = GatherColumn::Transform(uint8_t(NumProp(co, "transform", 0, 0, 255)));
+      c.fill = float(NumProp(co, "fill", 0, -3.4e38, 3.4e38));
+      columns.push_back(c);
+    }
+    if (env.IsExceptionPending()) return;
+    Status s = Gather::Create(std::move(store), std::move(tables), fields, std::move(columns), &gather_);
+    if (!s.ok()) ThrowStatus(env, s);
+  }
+
+ private:
+  // run(ids: Uint8Array, refs: Uint32Array (batch x keys x 2), fields: Float32Array
+  //     (batch x fields), batch, nowMs, x: Float32Array (batch x columns))
+  Napi::Value Run(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!gather_) return ThrowStatus(env, Status::Unavailable("gather was not created"));
+    if (info.Length() < 6 || !info[3].IsNumber()) return ThrowArg(env, "run(ids, refs, fields, batch, nowMs, x)");
+    const double batch = info[3].As<Napi::Number>().DoubleValue();
+    if (!(batch >= 0 && batch <= double(1 << 24)) || batch != std::floor(batch)) return ThrowArg(env, "batch out of range");
+    double now;
+    if (!TimeArg(info[4], &now)) return ThrowArg(env, "now must be a time within 2^53 ms");
+    uint8_t* ids;
+    uint32_t* refs;
+    float *fields, *x;
+    size_t nids, nrefs, nfields, nx;
+    if (!GetTyped<uint8_t, napi_uint8_array>(info[0], &ids, &nids) ||
+        !GetTyped<uint32_t, napi_uint32_array>(info[1], &refs, &nrefs) ||
+        !GetTyped<float, napi_float32_array>(info[2], &fields, &nfields) ||
+        !GetTyped<float, napi_float32_array>(info[5], &x, &nx))
+      return ThrowArg(env, "ids: Uint8Array, refs: Uint32Array, fields and x: Float32Array");
+    const size_t b = size_t(batch);
+    if (nrefs < b * gather_->keys() * 2 || nfields < b * gather_->fields() || nx < b * gather_->columns())
+      return ThrowArg(env, "refs, fields or x is shorter than the batch");
+    Status s = gather_->Run(ids, nids, refs, fields, int(b), now, x);
+    if (!s.ok()) return ThrowStatus(env, s);
+    return env.Undefined();
+  }
+
+  std::unique_ptr<Gather> gather_;
+};
+
 // denseForward(x, w, bias | null, batch, in, out, act, backend: "cpu" | "cuda", y)
 Napi::Value DenseForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -523,6 +723,8 @@ class Addon : public Napi::Addon<Addon> {
   Addon(Napi::Env env, Napi::Object exports) {
     DefineAddon(exports, {
                              InstanceValue("FeatureStore", FeatureStoreWrap::Init(env)),
+                             InstanceValue("NativeModel", NativeModelWrap::Init(env)),
+                             InstanceValue("Gather", GatherWrap::Init(env)),
                              InstanceValue("constants", Constants(env)),
                              InstanceMethod<&Addon::CallHashIds>("hashIds"),
                              InstanceMethod<&Addon::CallDense>("denseForward"),

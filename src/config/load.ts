@@ -2,6 +2,8 @@
 // native store spec plus what the front end needs to decode events. Every problem is
 // reported with the path of the field at fault, e.g. `/entities/user/features/x/window`.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -45,14 +47,65 @@ export interface StreamDef {
   fields: { name: string; type: FieldType }[];
 }
 
+export interface ModelInputDef {
+  /** the column's name: `entity.feature` or `field` */
+  name: string;
+  source: 'feature' | 'field';
+  /** feature: index into the model's keys; field: index into the model's fields */
+  index: number;
+  /** feature only: the entity table and the feature's index in it */
+  table?: number;
+  feature?: number;
+  transform: 'none' | 'log1p';
+  fill: number;
+}
+
+export interface BreakerDef {
+  errorRate: number;
+  latencyMs: number;
+  windowMs: number;
+  minRequests: number;
+  openForMs: number;
+  halfOpenProbes: number;
+}
+
+export interface ModelDef {
+  name: string;
+  /** absolute path of the directory holding numbered version directories */
+  repository: string;
+  version: 'latest' | number;
+  runtime: 'auto' | 'native' | 'onnx';
+  device: 'cpu' | 'cuda';
+  /** the input matrix's columns for predict requests; null: the model only takes tensors */
+  inputs: ModelInputDef[] | null;
+  /** entities whose ids a predict request carries, in record order */
+  keys: { entity: string; table: number }[];
+  /** request fields a predict request carries, in record order */
+  fields: string[];
+  batching: { maxBatch: number; maxQueueDelayUs: number; preferred: number[] };
+  timeoutMs: number;
+  fallback?: { constant: number } | { model: string };
+  breaker?: BreakerDef;
+}
+
 export interface Config {
-  server: { host: string; port: number; maxBodyBytes: number; maxBatch: number };
+  server: {
+    host: string;
+    port: number;
+    maxBodyBytes: number;
+    maxBatch: number;
+    workers: number;
+    ringBytes: number;
+    waitQueue: number;
+  };
+  models: ModelDef[];
+  modelIndex: Map<string, number>;
   store: { maxFutureMs: number; sweepIntervalMs: number };
   entities: EntityDef[];
   entityIndex: Map<string, number>;
   streams: StreamDef[];
   streamIndex: Map<string, number>;
-  demo?: { stream: string; rate: number; ids: number };
+  demo?: { stream: string; rate: number; ids: number; model?: string };
   storeSpec: Binding.StoreSpec;
 }
 
@@ -105,18 +158,50 @@ interface RawFeature {
   half_life?: number | string;
   precision?: number;
 }
+interface RawModel {
+  repository: string;
+  version?: 'latest' | number;
+  runtime?: 'auto' | 'native' | 'onnx';
+  device?: 'cpu' | 'cuda';
+  inputs?: { feature?: string; field?: string; transform?: 'none' | 'log1p'; fill?: number }[];
+  batching?: { max_batch?: number; max_queue_delay_us?: number; preferred_batch_sizes?: number[] };
+  timeout?: number | string;
+  fallback?: { constant?: number; model?: string };
+  circuit_breaker?: {
+    error_rate?: number;
+    latency?: number | string;
+    window?: number | string;
+    min_requests?: number;
+    open_for?: number | string;
+    half_open_probes?: number;
+  };
+}
 interface RawConfig {
-  server?: { host?: string; port?: number; max_body_bytes?: number | string; max_batch?: number };
+  server?: {
+    host?: string;
+    port?: number;
+    max_body_bytes?: number | string;
+    max_batch?: number;
+    workers?: number;
+    ring_bytes?: number | string;
+    wait_queue?: number;
+  };
+  models?: Record<string, RawModel>;
   store?: { max_future?: number | string; sweep_interval?: number | string };
   entities: Record<string, { ttl?: number | string; memory?: number | string; shards?: number; features: Record<string, RawFeature> }>;
   streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; fields?: Record<string, FieldType> }>;
-  demo?: { stream: string; rate?: number; ids?: number };
+  demo?: { stream: string; rate?: number; ids?: number; model?: string };
 }
 
 const WINDOWED = new Set<AggName>(['count', 'sum', 'mean', 'min', 'max', 'stddev', 'distinct']);
 
+export interface CompileOptions {
+  /** model repositories are relative to this directory (the config file's); default: cwd */
+  baseDir?: string;
+}
+
 /** Validates a parsed config object and compiles it. Throws HP_ERR_CONFIG_INVALID. */
-export function compileConfig(raw: unknown): Config {
+export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
   if (!validate(raw)) {
     const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if');
     // anyOf reports each branch too; the anyOf line says it better.
@@ -228,8 +313,11 @@ export function compileConfig(raw: unknown): Config {
     }
   }
 
-  const demo = c.demo && { stream: c.demo.stream, rate: c.demo.rate ?? 1000, ids: c.demo.ids ?? 1000 };
+  const demo = c.demo && { stream: c.demo.stream, rate: c.demo.rate ?? 1000, ids: c.demo.ids ?? 1000, model: c.demo.model };
   if (demo && !streamIndex.has(demo.stream)) fail('/demo/stream', `no stream '${demo.stream}' is declared under /streams`);
+  if (demo?.model !== undefined && !c.models?.[demo.model]) fail('/demo/model', `no model '${demo.model}' is declared under /models`);
+
+  const models = compileModels(c.models ?? {}, entities, entityIndex, resolve(opts.baseDir ?? '.'));
 
   const config: Config = {
     server: {
@@ -237,7 +325,12 @@ export function compileConfig(raw: unknown): Config {
       port: c.server?.port ?? 8080,
       maxBodyBytes: c.server?.max_body_bytes === undefined ? 1024 ** 2 : parseSize(c.server.max_body_bytes),
       maxBatch: c.server?.max_batch ?? 10_000,
+      workers: c.server?.workers ?? Math.max(1, availableParallelism() - 1),
+      ringBytes: c.server?.ring_bytes === undefined ? 1024 ** 2 : parseSize(c.server.ring_bytes),
+      waitQueue: c.server?.wait_queue ?? 4096,
     },
+    models,
+    modelIndex: new Map(models.map((m, i) => [m.name, i])),
     store: {
       maxFutureMs: c.store?.max_future === undefined ? 10_000 : parseDuration(c.store.max_future),
       sweepIntervalMs: c.store?.sweep_interval === undefined ? 1000 : parseDuration(c.store.sweep_interval),
@@ -251,6 +344,80 @@ export function compileConfig(raw: unknown): Config {
   };
   config.storeSpec = toStoreSpec(config);
   return config;
+}
+
+function compileModels(raw: Record<string, RawModel>, entities: EntityDef[], entityIndex: Map<string, number>, baseDir: string): ModelDef[] {
+  const models: ModelDef[] = [];
+  for (const [name, m] of Object.entries(raw)) {
+    const path = `/models/${name}`;
+    const keys: ModelDef['keys'] = [];
+    const fields: string[] = [];
+    let inputs: ModelInputDef[] | null = null;
+    if (m.inputs) {
+      inputs = m.inputs.map((inp, i) => {
+        if ((inp.feature === undefined) === (inp.field === undefined))
+          fail(`${path}/inputs/${i}`, 'give exactly one of feature (entity.feature) or field (a request field)');
+        const transform = inp.transform ?? 'none';
+        const fill = inp.fill ?? 0;
+        if (inp.field !== undefined) {
+          let index = fields.indexOf(inp.field);
+          if (index < 0) index = fields.push(inp.field) - 1;
+          return { name: inp.field, source: 'field' as const, index, transform, fill };
+        }
+        const [ename, fname] = inp.feature!.split('.');
+        const table = entityIndex.get(ename);
+        if (table === undefined) fail(`${path}/inputs/${i}/feature`, `no entity '${ename}' is declared under /entities`);
+        const feature = entities[table].featureIndex.get(fname);
+        if (feature === undefined) fail(`${path}/inputs/${i}/feature`, `entity '${ename}' has no feature '${fname}'`);
+        if (entities[table].features[feature].agg === 'last_n')
+          fail(`${path}/inputs/${i}/feature`, `'${fname}' is a last_n list; a model input takes one number`);
+        let index = keys.findIndex((k) => k.entity === ename);
+        if (index < 0) index = keys.push({ entity: ename, table }) - 1;
+        return { name: inp.feature!, source: 'feature' as const, index, table, feature, transform, fill };
+      });
+    }
+    if (m.fallback && (m.fallback.constant === undefined) === (m.fallback.model === undefined))
+      fail(`${path}/fallback`, 'give exactly one of constant or model');
+    const b = m.batching ?? {};
+    const maxBatch = b.max_batch ?? 64;
+    const preferred = [...new Set(b.preferred_batch_sizes ?? [])].sort((x, y) => x - y);
+    if (preferred.some((p) => p > maxBatch)) fail(`${path}/batching/preferred_batch_sizes`, `sizes must be <= max_batch (${maxBatch})`);
+    const cb = m.circuit_breaker;
+    const def: ModelDef = {
+      name,
+      repository: resolve(baseDir, m.repository),
+      version: m.version ?? 'latest',
+      runtime: m.runtime ?? 'auto',
+      device: m.device ?? 'cpu',
+      inputs,
+      keys,
+      fields,
+      batching: { maxBatch, maxQueueDelayUs: b.max_queue_delay_us ?? 100, preferred },
+      timeoutMs: m.timeout === undefined ? 100 : parseDuration(m.timeout),
+      fallback: m.fallback?.model !== undefined ? { model: m.fallback.model } : m.fallback ? { constant: m.fallback.constant! } : undefined,
+      breaker: cb && {
+        errorRate: cb.error_rate ?? 0.5,
+        latencyMs: cb.latency === undefined ? Infinity : parseDuration(cb.latency),
+        windowMs: cb.window === undefined ? 10_000 : parseDuration(cb.window),
+        minRequests: cb.min_requests ?? 20,
+        openForMs: cb.open_for === undefined ? 5_000 : parseDuration(cb.open_for),
+        halfOpenProbes: cb.half_open_probes ?? 5,
+      },
+    };
+    if (!(def.timeoutMs > 0)) fail(`${path}/timeout`, 'must be > 0');
+    models.push(def);
+  }
+  for (const m of models) {
+    if (!m.fallback || !('model' in m.fallback)) continue;
+    const target = models.find((x) => x.name === (m.fallback as { model: string }).model);
+    const path = `/models/${m.name}/fallback/model`;
+    if (!target) fail(path, `no model '${(m.fallback as { model: string }).model}' is declared under /models`);
+    if (target === m) fail(path, 'a model cannot be its own fallback');
+    if (target.fallback && 'model' in target.fallback) fail(path, `'${target.name}' has a fallback model itself; chains are not allowed`);
+    const missing = [...target.keys.map((k) => k.entity).filter((e) => !m.keys.some((k) => k.entity === e)), ...target.fields.filter((f) => !m.fields.includes(f))];
+    if (missing.length) fail(path, `'${target.name}' needs ${missing.join(', ')}, which requests to '${m.name}' do not carry`);
+  }
+  return models;
 }
 
 /** The native spec: tables in entity order, streams in declaration order. */
@@ -279,14 +446,14 @@ function toStoreSpec(c: Config): Binding.StoreSpec {
   };
 }
 
-export function loadConfigText(text: string): Config {
+export function loadConfigText(text: string, opts: CompileOptions = {}): Config {
   let raw: unknown;
   try {
     raw = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (err) {
     throw new HotpathError('HP_ERR_CONFIG_INVALID', `not valid YAML: ${(err as Error).message}`, { path: '/' });
   }
-  return compileConfig(raw);
+  return compileConfig(raw, opts);
 }
 
 export function loadConfigFile(path: string): Config {
@@ -297,7 +464,7 @@ export function loadConfigFile(path: string): Config {
     throw new HotpathError('HP_ERR_CONFIG_INVALID', `cannot read ${path}: ${(err as Error).message}`, { path: '/' });
   }
   try {
-    return loadConfigText(text);
+    return loadConfigText(text, { baseDir: dirname(resolve(path)) });
   } catch (err) {
     if (err instanceof HotpathError) throw new HotpathError(err.code, `${path}: ${err.message}`, err.details);
     throw err;

@@ -27,6 +27,58 @@ const feature = {
   },
 } as const;
 
+const modelInput = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    feature: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*\\.[A-Za-z_][A-Za-z0-9_]*$' },
+    field: name,
+    transform: { enum: ['none', 'log1p'] },
+    fill: { type: 'number' },
+  },
+} as const;
+
+const model = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['repository'],
+  properties: {
+    repository: { type: 'string', minLength: 1 },
+    version: { anyOf: [{ const: 'latest' }, { type: 'integer', minimum: 1 }] },
+    runtime: { enum: ['auto', 'native', 'onnx'] },
+    device: { enum: ['cpu', 'cuda'] },
+    inputs: { type: 'array', minItems: 1, maxItems: 4096, items: modelInput },
+    batching: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        max_batch: { type: 'integer', minimum: 1, maximum: 65535 },
+        max_queue_delay_us: { type: 'integer', minimum: 0, maximum: 10_000_000 },
+        preferred_batch_sizes: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 } },
+      },
+    },
+    timeout: duration,
+    fallback: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { constant: { type: 'number' }, model: name },
+    },
+    circuit_breaker: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        error_rate: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+        latency: duration,
+        window: duration,
+        min_requests: { type: 'integer', minimum: 1 },
+        open_for: duration,
+        half_open_probes: { type: 'integer', minimum: 1 },
+      },
+    },
+    description: { type: 'string' },
+  },
+} as const;
+
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
@@ -40,6 +92,9 @@ export const configSchema = {
         port: { type: 'integer', minimum: 0, maximum: 65535 },
         max_body_bytes: size,
         max_batch: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+        workers: { type: 'integer', minimum: 1, maximum: 256 },
+        ring_bytes: size,
+        wait_queue: { type: 'integer', minimum: 0, maximum: 1_000_000 },
       },
     },
     store: {
@@ -84,6 +139,11 @@ export const configSchema = {
         },
       },
     },
+    models: {
+      type: 'object',
+      propertyNames: name,
+      additionalProperties: model,
+    },
     demo: {
       type: 'object',
       additionalProperties: false,
@@ -92,6 +152,7 @@ export const configSchema = {
         stream: name,
         rate: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 },
         ids: { type: 'integer', minimum: 1 },
+        model: name,
       },
     },
   },

@@ -85,8 +85,45 @@ export namespace Binding {
       maxFeaturesPerTable: number;
     };
   }
+  export interface LayerSpec {
+    kind: number; // 0 dense, 1 activation, 2 softmax
+    inDim?: number;
+    outDim?: number;
+    w?: Float32Array | null;
+    b?: Float32Array | null;
+    act?: number;
+  }
+  export interface ModelSpec {
+    inDim: number;
+    maxBatch: number;
+    device: 'cpu' | 'cuda';
+    layers: LayerSpec[];
+  }
+  export interface NativeModel {
+    readonly inDim: number;
+    readonly outDim: number;
+    forward(x: Float32Array, batch: number, y: Float32Array): void;
+  }
+  export interface GatherColumn {
+    source: number; // 0 feature, 1 request field
+    key: number;
+    offset: number;
+    field: number;
+    transform: number; // 0 none, 1 log1p
+    fill: number;
+  }
+  export interface GatherSpec {
+    tables: number[];
+    fields: number;
+    columns: GatherColumn[];
+  }
+  export interface Gather {
+    run(ids: Uint8Array, refs: Uint32Array, fields: Float32Array, batch: number, nowMs: number, x: Float32Array): void;
+  }
   export interface Addon {
     FeatureStore: new (specOrId: StoreSpec | number) => NativeStore;
+    NativeModel: new (spec: ModelSpec) => NativeModel;
+    Gather: new (storeId: number, spec: GatherSpec) => Gather;
     constants: Constants;
     hashIds(ids: string[]): BigUint64Array;
     denseForward(
@@ -205,6 +242,52 @@ export class FeatureStore {
   /** Expires entities idle for longer than their table's TTL; examines at most maxRows rows per table. */
   sweep(nowMs: number, maxRowsPerTable: number): number {
     return call(() => this.#native.sweep(nowMs, maxRowsPerTable));
+  }
+}
+
+/**
+ * A model the native runtime runs (a chain of dense layers, activations and softmax, as
+ * compiled from ONNX by src/runtime/onnx-graph.ts). Owned by one thread: forward() uses the
+ * model's own scratch buffers.
+ */
+export class NativeModel {
+  readonly #native: Binding.NativeModel;
+
+  constructor(spec: Binding.ModelSpec) {
+    this.#native = call(() => new addon.NativeModel(spec));
+  }
+
+  get inDim(): number {
+    return this.#native.inDim;
+  }
+
+  get outDim(): number {
+    return this.#native.outDim;
+  }
+
+  /** y (batch x outDim) = model(x (batch x inDim)). */
+  forward(x: Float32Array, batch: number, y: Float32Array): void {
+    call(() => this.#native.forward(x, batch, y));
+  }
+}
+
+/**
+ * Feature gather for a model: one native call turns a batch of entity ids and request
+ * fields into the model's input matrix, reading the store (by id, from any thread).
+ */
+export class Gather {
+  readonly #native: Binding.Gather;
+
+  constructor(storeId: number, spec: Binding.GatherSpec) {
+    this.#native = call(() => new addon.Gather(storeId, spec));
+  }
+
+  /**
+   * ids: UTF-8 bytes; refs: (offset, length) in ids per row and entity key; fields: batch x
+   * nFields; x: batch x columns, written.
+   */
+  run(ids: Uint8Array, refs: Uint32Array, fields: Float32Array, batch: number, nowMs: number, x: Float32Array): void {
+    call(() => this.#native.run(ids, refs, fields, batch, nowMs, x));
   }
 }
 

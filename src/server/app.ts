@@ -10,9 +10,15 @@ import uWS from 'uWebSockets.js';
 import type { Config } from '../config/load.js';
 import { HotpathError, toHotpathError } from '../errors.js';
 import { FeatureStore } from '../native/binding.js';
+import { Models } from '../runtime/models.js';
+import { Pool } from '../runtime/pool.js';
 import { startDemo } from './demo.js';
 import { ingestEvents, parseEventBody } from './events.js';
 import { checkId, entityOf, FeatureReader, readTime, selectFeatures } from './features.js';
+import { readBody, type Res, send, sendError } from './http.js';
+import { inferenceRoutes } from './inference-routes.js';
+import { Metrics } from './metrics.js';
+import { wsRoute } from './ws.js';
 
 export interface ServerOptions {
   config: Config;
@@ -26,6 +32,9 @@ export interface Server {
   readonly port: number;
   readonly config: Config;
   readonly store: FeatureStore;
+  readonly pool: Pool;
+  readonly models: Models;
+  readonly metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -33,53 +42,6 @@ export interface Server {
 export function uwsIsNative(): boolean {
   const u = uWS as unknown as Record<string, unknown>;
   return typeof u.SSLApp === 'function' && typeof u.getParts === 'function';
-}
-
-/** aborted: the client went away, or we have answered; either way res is off limits. */
-type Res = uWS.HttpResponse & { aborted?: boolean };
-
-const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK', 400: '400 Bad Request', 404: '404 Not Found', 405: '405 Method Not Allowed',
-  413: '413 Payload Too Large', 500: '500 Internal Server Error', 501: '501 Not Implemented', 503: '503 Service Unavailable',
-};
-
-function send(res: Res, status: number, body: string, closeConnection = false): void {
-  if (res.aborted) return;
-  res.aborted = true; // answered: nothing may touch res again
-  res.cork(() => {
-    res.writeStatus(STATUS_TEXT[status] ?? `${status} Error`).writeHeader('content-type', 'application/json').end(body, closeConnection);
-  });
-}
-
-function sendError(res: Res, err: unknown, log: (line: string) => void, closeConnection = false): void {
-  const e = toHotpathError(err);
-  if (e.code === 'HP_ERR_INTERNAL' || e.code === 'HP_ERR_NATIVE_INTERNAL') log(`internal error: ${(err as Error)?.stack ?? err}`);
-  send(res, e.status, JSON.stringify(e.toJSON()), closeConnection);
-}
-
-/**
- * Reads the whole body, copying each chunk, and refuses it with 413 as soon as it passes
- * maxBytes (the connection is closed so the client stops sending).
- */
-function readBody(res: Res, maxBytes: number, done: (body: Buffer) => void, log: (line: string) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let refused = false;
-  res.onAborted(() => {
-    res.aborted = true;
-  });
-  res.onData((chunk, isLast) => {
-    if (refused) return;
-    size += chunk.byteLength;
-    if (size > maxBytes) {
-      refused = true;
-      // Answer, then close the connection so the client stops sending.
-      sendError(res, new HotpathError('HP_ERR_BODY_TOO_LARGE', `body is larger than ${maxBytes} bytes (server.max_body_bytes)`), log, true);
-      return;
-    }
-    chunks.push(Buffer.from(chunk.slice(0))); // slice copies (uWS neuters chunk); Buffer.from(ArrayBuffer) wraps it
-    if (isLast) done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-  });
 }
 
 /** The store for a config; the engine's refusals (a budget below one row) are config errors. */
@@ -102,6 +64,16 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   const store = createStore(config);
   const reader = new FeatureReader(store);
   let ready = false;
+  const pool = new Pool({ workers: config.server.workers, ringBytes: config.server.ringBytes, waitQueue: config.server.waitQueue, storeId: store.id, log });
+  const models = new Models(config, pool, store, log);
+  const metrics = new Metrics(pool, models);
+  try {
+    await pool.start();
+    await models.loadAll();
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
   const app = uWS.App();
 
   app.post('/v1/events', (res: Res, req) => {
@@ -111,6 +83,8 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
       try {
         const events = parseEventBody(body.toString('utf8'), contentType);
         const r = ingestEvents(store, config, events, Date.now(), stream);
+        metrics.eventsIngested.inc({ stream: stream ?? 'all' }, r.accepted);
+        if (r.late > 0) metrics.eventsLate.inc({ stream: stream ?? 'all' }, r.late);
         send(res, 200, JSON.stringify(r));
       } catch (err) {
         sendError(res, err, log);
@@ -134,6 +108,8 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
       const now = Date.now();
       const at = readTime(q.get('at') ?? undefined, now);
       const [r] = reader.read(entity, [id], select, at);
+      metrics.featureReads.inc({ entity: entity.name });
+      if (r.freshness_ms !== null) metrics.freshness.observe({ entity: entity.name }, r.freshness_ms / 1000);
       send(res, 200, JSON.stringify({ entity: entity.name, at, ...r }));
     } catch (err) {
       sendError(res, err, log);
@@ -162,7 +138,10 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
         const select = selectFeatures(entity, q.features);
         const now = Date.now();
         const at = readTime(q.at, now);
-        send(res, 200, JSON.stringify({ entity: entity.name, at, results: reader.read(entity, ids, select, at) }));
+        const results = reader.read(entity, ids, select, at);
+        metrics.featureReads.inc({ entity: entity.name }, results.length);
+        for (const r of results) if (r.freshness_ms !== null) metrics.freshness.observe({ entity: entity.name }, r.freshness_ms / 1000);
+        send(res, 200, JSON.stringify({ entity: entity.name, at, results }));
       } catch (err) {
         sendError(res, err, log);
       }
@@ -190,6 +169,17 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     send(res, 200, JSON.stringify({ entities }));
   });
 
+  inferenceRoutes(app, config, models, reader, metrics, log);
+  wsRoute(app, config, store, models, metrics, log);
+
+  app.get('/metrics', (res: Res) => {
+    res.onAborted(() => (res.aborted = true));
+    metrics.text().then(
+      (text) => send(res, 200, text, { contentType: metrics.contentType }),
+      (err) => sendError(res, err, log),
+    );
+  });
+
   app.get('/healthz', (res: Res) => send(res, 200, '{"status":"ok"}'));
   app.get('/readyz', (res: Res) => {
     if (ready) send(res, 200, '{"status":"ready"}');
@@ -201,25 +191,35 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
 
   const host = opts.host ?? config.server.host;
   const wanted = opts.port ?? config.server.port;
-  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
-    app.listen(host, wanted, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${host}:${wanted}`))));
-  });
+  let listenSocket: uWS.us_listen_socket;
+  try {
+    listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
+      app.listen(host, wanted, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${host}:${wanted}`))));
+    });
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
   const port = uWS.us_socket_local_port(listenSocket);
 
   const sweep = setInterval(() => store.sweep(Date.now(), 10_000), config.store.sweepIntervalMs);
   sweep.unref();
-  const demo = opts.demo ? startDemo(store, config, log) : undefined;
+  const demo = opts.demo ? startDemo(store, config, log, models) : undefined;
   ready = true;
 
   return {
     port,
     config,
     store,
+    pool,
+    models,
+    metrics,
     async close() {
       ready = false;
       demo?.stop();
       clearInterval(sweep);
       uWS.us_listen_socket_close(listenSocket);
+      await pool.close();
     },
   };
 }

@@ -2,7 +2,7 @@
 // HP_ERR_CONFIG_INVALID and the path of the field at fault), defaults, and the duration and
 // size parsers. docs/config.md documents what is checked here.
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -60,9 +60,16 @@ describe('the shipped hotpath.yaml', () => {
     const c = loadConfigFile(SHIPPED);
     expect(c.entities.map((e) => e.name)).toEqual(['user', 'merchant']);
     expect(c.streams.map((s) => s.name)).toEqual(['transactions']);
-    expect(c.server).toEqual({ host: '0.0.0.0', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000 });
+    expect(c.server).toMatchObject({ host: '0.0.0.0', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000 });
     expect(c.store).toEqual({ maxFutureMs: 10_000, sweepIntervalMs: 1000 });
-    expect(c.demo).toEqual({ stream: 'transactions', rate: 2000, ids: 1000 });
+    expect(c.demo).toEqual({ stream: 'transactions', rate: 100, ids: 50000, model: 'fraud' });
+    expect(c.models.map((m) => m.name)).toEqual(['fraud', 'fraud_rules']);
+    const fraud = c.models[0];
+    expect(fraud.repository).toBe(fileURLToPath(new URL('../../models/fraud', import.meta.url)));
+    expect(fraud.keys.map((k) => k.entity)).toEqual(['user', 'merchant']);
+    expect(fraud.fields).toEqual(['amount']);
+    expect(fraud.inputs).toHaveLength(10);
+    expect(fraud.fallback).toEqual({ model: 'fraud_rules' });
     const tx = c.streams[0];
     expect(tx.keyFields).toEqual(['user_id', 'merchant_id']);
     expect(tx.latenessMs).toBe(10 * 60_000);
@@ -386,7 +393,11 @@ describe('defaults', () => {
     c.entities.user.features.d = { agg: 'distinct', field: 'country', window: '1h' };
     c.demo = { stream: 'tx' };
     const cfg = compileConfig(c);
-    expect(cfg.server).toEqual({ host: '0.0.0.0', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000 });
+    expect(cfg.server).toEqual({
+      host: '0.0.0.0', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000,
+      workers: Math.max(1, availableParallelism() - 1), ringBytes: 1024 ** 2, waitQueue: 4096,
+    });
+    expect(cfg.models).toEqual([]);
     expect(cfg.store).toEqual({ maxFutureMs: 10_000, sweepIntervalMs: 1000 });
     expect(cfg.entities[0]).toMatchObject({ ttlMs: 0, memoryBytes: 64 * 1024 ** 2, shards: 64 });
     expect(cfg.streams[0]).toMatchObject({ latenessMs: 0, timeField: 'ts' });

@@ -1,0 +1,197 @@
+#include "model.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cuda_backend.h"
+#include "hash.h"
+#include "kernels.h"
+
+namespace hotpath {
+
+Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, Device device,
+                     std::unique_ptr<Model>* out) {
+  if (in_dim <= 0 || in_dim > (1 << 20)) return Status::InvalidArg("model: input width out of range");
+  if (max_batch <= 0 || max_batch > (1 << 16)) return Status::InvalidArg("model: max_batch out of range");
+  if (layers.empty()) return Status::InvalidArg("model: no layers");
+  std::unique_ptr<Model> m(new Model());
+  m->in_dim_ = in_dim;
+  m->max_batch_ = max_batch;
+  m->device_ = device;
+  int width = in_dim, max_width = in_dim;
+  for (size_t i = 0; i < layers.size(); i++) {
+    LayerSpec& s = layers[i];
+    const std::string where = "model: layer " + std::to_string(i) + ": ";
+    if (uint8_t(s.act) >= uint8_t(Act::kCount)) return Status::InvalidArg(where + "unknown activation");
+    Layer l{s.kind, width, width, {}, {}, {}, s.act};
+    if (s.kind == LayerSpec::kDense) {
+      if (s.in != width) return Status::InvalidArg(where + "input width " + std::to_string(s.in) + " != " + std::to_string(width));
+      if (s.out <= 0 || s.out > (1 << 20)) return Status::InvalidArg(where + "output width out of range");
+      if (s.w.size() != size_t(s.in) * s.out) return Status::InvalidArg(where + "weights are not out x in");
+      if (!s.b.empty() && s.b.size() != size_t(s.out)) return Status::InvalidArg(where + "bias is not out long");
+      l.out = s.out;
+      l.wt.resize(s.w.size());
+      for (int o = 0; o < s.out; o++)
+        for (int k = 0; k < s.in; k++) l.wt[size_t(k) * s.out + o] = s.w[size_t(o) * s.in + k];
+      l.w = std::move(s.w);
+      l.b = s.b.empty() ? std::vector<float>(size_t(s.out), 0.0f) : std::move(s.b);
+      width = s.out;
+    } else if (s.kind != LayerSpec::kAct && s.kind != LayerSpec::kSoftmax) {
+      return Status::InvalidArg(where + "unknown kind");
+    }
+    max_width = std::max(max_width, width);
+    m->layers_.push_back(std::move(l));
+  }
+  if (device == Device::kCuda && CudaProbe().devices == 0)
+    return Status::Unavailable("model: device cuda requested but " +
+                               (CudaProbe().compiled ? CudaProbe().error : std::string("this build has no CUDA")));
+  m->out_dim_ = width;
+  m->max_width_ = max_width;
+  for (auto& s : m->scratch_) s.resize(size_t(max_batch) * max_width);
+  *out = std::move(m);
+  return Status::Ok();
+}
+
+Status Model::Forward(const float* x, int batch, float* y) {
+  if (batch < 0) return Status::InvalidArg("model: negative batch");
+  for (int done = 0; done < batch; done += max_batch_) {
+    const int n = std::min(max_batch_, batch - done);
+    HP_RETURN_IF_ERROR(Chunk(x + size_t(done) * in_dim_, n, y + size_t(done) * out_dim_));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// y[r, :] = act(b + sum_k x[r, k] * wt[k, :]): the inner loop runs over contiguous outputs
+// and vectorises without reassociating any sum, so results stay close to onnxruntime's.
+void DenseRows(const float* x, int batch, int in, int out, const float* wt, const float* b, Act act, float* y) {
+  for (int r = 0; r < batch; r++) {
+    const float* xr = x + size_t(r) * in;
+    float* yr = y + size_t(r) * out;
+    for (int o = 0; o < out; o++) yr[o] = b[o];
+    for (int k = 0; k < in; k++) {
+      const float xv = xr[k];
+      const float* wr = wt + size_t(k) * out;
+      for (int o = 0; o < out; o++) yr[o] += xv * wr[o];
+    }
+    if (act != Act::NONE)
+      for (int o = 0; o < out; o++) yr[o] = Activate(act, yr[o]);
+  }
+}
+
+void SoftmaxRows(float* v, int batch, int width) {
+  for (int r = 0; r < batch; r++) {
+    float* row = v + size_t(r) * width;
+    float mx = row[0];
+    for (int i = 1; i < width; i++) mx = std::max(mx, row[i]);
+    float sum = 0;
+    for (int i = 0; i < width; i++) sum += (row[i] = std::exp(row[i] - mx));
+    const float inv = 1.0f / sum;
+    for (int i = 0; i < width; i++) row[i] *= inv;
+  }
+}
+
+}  // namespace
+
+Status Model::Chunk(const float* x, int batch, float* y) {
+  // Layers ping-pong between the two scratch buffers; the last one writes y.
+  const float* src = x;
+  for (size_t i = 0; i < layers_.size(); i++) {
+    const Layer& l = layers_[i];
+    float* dst = i + 1 == layers_.size() ? y : scratch_[i % 2].data();
+    const size_t n = size_t(batch) * l.out;
+    if (l.kind == LayerSpec::kDense) {
+      if (device_ == Device::kCuda) {
+        HP_RETURN_IF_ERROR(DenseForwardCuda(src, l.w.data(), l.b.data(), batch, l.in, l.out, l.act, dst));
+      } else {
+        DenseRows(src, batch, l.in, l.out, l.wt.data(), l.b.data(), l.act, dst);
+      }
+    } else {
+      if (dst != src) std::copy(src, src + n, dst);
+      if (l.kind == LayerSpec::kSoftmax) {
+        SoftmaxRows(dst, batch, l.out);
+      } else {
+        for (size_t k = 0; k < n; k++) dst[k] = Activate(l.act, dst[k]);
+      }
+    }
+    src = dst;
+  }
+  return Status::Ok();
+}
+
+Status Gather::Create(std::shared_ptr<Store> store, std::vector<int> tables, int fields,
+                      std::vector<GatherColumn> columns, std::unique_ptr<Gather>* out) {
+  if (!store) return Status::InvalidArg("gather: no store");
+  if (fields < 0 || fields > 4096) return Status::InvalidArg("gather: field count out of range");
+  if (columns.empty()) return Status::InvalidArg("gather: no columns");
+  std::unique_ptr<Gather> g(new Gather());
+  int width = 0;
+  for (size_t k = 0; k < tables.size(); k++) {
+    if (tables[k] < 0 || tables[k] >= store->table_count())
+      return Status::InvalidArg("gather: unknown table " + std::to_string(tables[k]));
+    g->row_off_.push_back(width);
+    width += store->table(tables[k]).width();
+  }
+  for (size_t c = 0; c < columns.size(); c++) {
+    const GatherColumn& col = columns[c];
+    const std::string where = "gather: column " + std::to_string(c) + ": ";
+    if (col.transform > GatherColumn::kLog1p) return Status::InvalidArg(where + "unknown transform");
+    if (col.source == GatherColumn::kFeature) {
+      if (col.key < 0 || size_t(col.key) >= tables.size()) return Status::InvalidArg(where + "key out of range");
+      if (col.offset < 0 || col.offset >= store->table(tables[col.key]).width())
+        return Status::InvalidArg(where + "feature offset out of range");
+    } else if (col.source == GatherColumn::kField) {
+      if (col.field < 0 || col.field >= fields) return Status::InvalidArg(where + "field out of range");
+    } else {
+      return Status::InvalidArg(where + "unknown source");
+    }
+  }
+  g->store_ = std::move(store);
+  g->tables_ = std::move(tables);
+  g->fields_ = fields;
+  g->columns_ = std::move(columns);
+  g->row_.resize(size_t(std::max(width, 1)));
+  *out = std::move(g);
+  return Status::Ok();
+}
+
+Status Gather::Run(const uint8_t* ids, size_t ids_len, const uint32_t* refs, const float* fields,
+                   int batch, double now_ms, float* x) {
+  if (batch < 0) return Status::InvalidArg("gather: negative batch");
+  const size_t nk = tables_.size();
+  const size_t nkeys = size_t(batch) * nk;
+  // Validate every reference before reading anything; hash once per id.
+  if (hashes_.size() < nkeys) hashes_.resize(nkeys);  // grows to the largest batch, then stays
+  for (size_t i = 0; i < nkeys; i++) {
+    const uint32_t off = refs[2 * i], len = refs[2 * i + 1];
+    if (len == 0 || len > uint32_t(kMaxIdBytes) || size_t(off) + len > ids_len)
+      return Status::InvalidArg("gather: id " + std::to_string(i) + " is out of bounds or longer than " +
+                                std::to_string(kMaxIdBytes) + " bytes");
+    hashes_[i] = HashBytes(reinterpret_cast<const char*>(ids + off), len);
+  }
+  const size_t nc = columns_.size();
+  for (int r = 0; r < batch; r++) {
+    // Overlap the cache misses of later rows with this one's reads.
+    if (r + 2 < batch)
+      for (size_t k = 0; k < nk; k++) store_->table(tables_[k]).PrefetchSlot(hashes_[size_t(r + 2) * nk + k]);
+    if (r + 1 < batch)
+      for (size_t k = 0; k < nk; k++) store_->table(tables_[k]).PrefetchRow(hashes_[size_t(r + 1) * nk + k], -1, now_ms, nullptr);
+    for (size_t k = 0; k < nk; k++) {
+      double age;
+      store_->table(tables_[k]).Read(hashes_[size_t(r) * nk + k], now_ms, row_.data() + row_off_[k], &age);
+    }
+    float* xr = x + size_t(r) * nc;
+    const float* fr = fields + size_t(r) * fields_;
+    for (size_t c = 0; c < nc; c++) {
+      const GatherColumn& col = columns_[c];
+      double v = col.source == GatherColumn::kFeature ? row_[size_t(row_off_[col.key] + col.offset)] : double(fr[col.field]);
+      if (std::isnan(v)) v = col.fill;
+      if (col.transform == GatherColumn::kLog1p) v = std::log1p(std::max(v, 0.0));
+      xr[c] = float(v);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace hotpath

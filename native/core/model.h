@@ -1,0 +1,95 @@
+// Batched inference for models the native runtime fully supports: a chain of dense
+// layers (ONNX Gemm / MatMul + Add), activations and softmax. src/runtime/onnx-graph.ts
+// compiles an ONNX graph into this chain, or says why it cannot (the model then runs on
+// onnxruntime). Also the feature gather: entity ids of a batch -> store rows -> the model's
+// input matrix, in one call.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "constants.h"
+#include "feature_store.h"
+#include "status.h"
+
+namespace hotpath {
+
+struct LayerSpec {
+  enum Kind : uint8_t { kDense, kAct, kSoftmax };
+  Kind kind = kDense;
+  int in = 0, out = 0;    // kDense only
+  std::vector<float> w;   // kDense: out x in, row-major (ONNX Gemm transB=1, PyTorch Linear)
+  std::vector<float> b;   // kDense: out values, or empty
+  Act act = Act::NONE;    // kDense (fused) and kAct
+};
+
+enum class Device : uint8_t { kCpu, kCuda };
+
+class Model {
+ public:
+  // max_batch sizes the scratch buffers; Forward splits larger batches into chunks.
+  static Status Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, Device device,
+                       std::unique_ptr<Model>* out);
+  int in_dim() const { return in_dim_; }
+  int out_dim() const { return out_dim_; }
+
+  // x: batch x in_dim, y: batch x out_dim, row-major. No allocation on the CPU path. Not
+  // reentrant: each worker thread owns its models (the scratch buffers are per model).
+  Status Forward(const float* x, int batch, float* y);
+
+ private:
+  struct Layer {
+    LayerSpec::Kind kind;
+    int in, out;
+    std::vector<float> wt;  // in x out: the inner loop runs over contiguous outputs
+    std::vector<float> w;   // out x in, as given (the CUDA kernel's layout)
+    std::vector<float> b;
+    Act act;
+  };
+  Status Chunk(const float* x, int batch, float* y);
+  int in_dim_ = 0, out_dim_ = 0, max_batch_ = 0, max_width_ = 0;
+  Device device_ = Device::kCpu;
+  std::vector<Layer> layers_;
+  std::vector<float> scratch_[2];
+};
+
+// One column of a model's input matrix: a feature of an entity read from the store, or a
+// numeric field of the request; then a transform. Missing values (absent entity, empty
+// window) take `fill` before the transform.
+struct GatherColumn {
+  enum Source : uint8_t { kFeature, kField };
+  enum Transform : uint8_t { kNone, kLog1p };
+  Source source = kFeature;
+  int key = 0;     // kFeature: which of the request's entity ids (index into tables)
+  int offset = 0;  // kFeature: slot in the table's read vector (Table::feature_offset)
+  int field = 0;   // kField: index into the request's fields
+  Transform transform = kNone;
+  float fill = 0;
+};
+
+class Gather {
+ public:
+  // tables[k]: the store table of the request's k-th entity id.
+  static Status Create(std::shared_ptr<Store> store, std::vector<int> tables, int fields,
+                       std::vector<GatherColumn> columns, std::unique_ptr<Gather>* out);
+  int keys() const { return int(tables_.size()); }
+  int fields() const { return fields_; }
+  int columns() const { return int(columns_.size()); }
+
+  // Fills x (batch x columns). ids: UTF-8 bytes; refs[2*(r*keys+k)] and [...+1] are the
+  // offset and length in ids of row r's k-th entity id. fields: batch x fields. Reads take
+  // the shard seqlocks like any reader: safe from any thread while the writer ingests.
+  Status Run(const uint8_t* ids, size_t ids_len, const uint32_t* refs, const float* fields,
+             int batch, double now_ms, float* x);
+
+ private:
+  std::shared_ptr<Store> store_;
+  std::vector<int> tables_;
+  int fields_ = 0;
+  std::vector<GatherColumn> columns_;
+  std::vector<double> row_;       // keys x max table width, one row of reads
+  std::vector<int> row_off_;      // start of key k in row_
+  std::vector<uint64_t> hashes_;  // grows to the largest batch seen (not per call)
+};
+
+}  // namespace hotpath

@@ -1,0 +1,96 @@
+// A circuit breaker per model. Closed: requests pass, and outcomes are counted in a rolling
+// window of 10 buckets. It opens when the window holds at least minRequests outcomes and
+// the share of failures (errors, deadlines, crashes, or answers slower than latencyMs)
+// reaches errorRate. Open: requests go straight to the fallback for openForMs. Then
+// half-open: up to halfOpenProbes requests pass; if all of them succeed it closes, and any
+// failure opens it again.
+import type { BreakerDef } from '../config/load.js';
+
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+const BUCKETS = 10;
+
+export class Breaker {
+  readonly #def: BreakerDef;
+  #state: BreakerState = 'closed';
+  #openedAt = 0;
+  #probesSent = 0;
+  #probesOk = 0;
+  readonly #total = new Float64Array(BUCKETS);
+  readonly #bad = new Float64Array(BUCKETS);
+  #bucketAt = 0; // start time of the current bucket
+  #bucket = 0;
+  transitions = 0;
+
+  constructor(def: BreakerDef) {
+    this.#def = def;
+  }
+
+  get state(): BreakerState {
+    return this.#state;
+  }
+
+  /** Whether a request may go to the model now (else: the fallback). */
+  allow(now: number): boolean {
+    if (this.#state === 'closed') return true;
+    if (this.#state === 'open') {
+      if (now - this.#openedAt < this.#def.openForMs) return false;
+      this.#to('half_open');
+      this.#probesSent = 0;
+      this.#probesOk = 0;
+    }
+    if (this.#probesSent >= this.#def.halfOpenProbes) return false;
+    this.#probesSent++;
+    return true;
+  }
+
+  /** Records the outcome of a request that allow() let through. */
+  record(now: number, ok: boolean, latencyMs: number): void {
+    const good = ok && latencyMs <= this.#def.latencyMs;
+    if (this.#state === 'half_open') {
+      if (!good) this.#open(now);
+      else if (++this.#probesOk >= this.#def.halfOpenProbes) {
+        this.#to('closed');
+        this.#total.fill(0);
+        this.#bad.fill(0);
+      }
+      return;
+    }
+    if (this.#state === 'open') return; // a straggler from before it opened
+    this.#advance(now);
+    this.#total[this.#bucket]++;
+    if (!good) this.#bad[this.#bucket]++;
+    let total = 0;
+    let bad = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      total += this.#total[i];
+      bad += this.#bad[i];
+    }
+    if (total >= this.#def.minRequests && bad / total >= this.#def.errorRate) this.#open(now);
+  }
+
+  #open(now: number): void {
+    this.#to('open');
+    this.#openedAt = now;
+  }
+
+  #to(s: BreakerState): void {
+    if (this.#state !== s) this.transitions++;
+    this.#state = s;
+  }
+
+  /** Moves the window forward to now, clearing buckets that fell out of it. */
+  #advance(now: number): void {
+    const width = this.#def.windowMs / BUCKETS;
+    if (this.#bucketAt === 0) this.#bucketAt = now;
+    let steps = Math.floor((now - this.#bucketAt) / width);
+    if (steps <= 0) return;
+    this.#bucketAt += steps * width;
+    if (steps > BUCKETS) steps = BUCKETS;
+    for (let i = 0; i < steps; i++) {
+      this.#bucket = (this.#bucket + 1) % BUCKETS;
+      this.#total[this.#bucket] = 0;
+      this.#bad[this.#bucket] = 0;
+    }
+  }
+}

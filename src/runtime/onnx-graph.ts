@@ -1,0 +1,563 @@
+// Reads an ONNX model file and, where the graph is a plain chain of dense layers and
+// activations, compiles it to a NativePlan the native dense runtime can run without
+// onnxruntime.
+//
+// The protobuf decoder is hand-written: there is no well-kept ONNX protobuf package on npm
+// (`onnx-proto` was last published in 2021 and pulls protobufjs 6), and the subset of
+// onnx.proto hotpath needs is small: the wire format is ~100 lines below, the ONNX
+// messages ~200 more. Field numbers are those of onnx.proto (checked against the onnx
+// 1.12 Python package's descriptors). Every read is bounds-checked and every loop
+// advances, so malformed bytes throw HP_ERR_MODEL_LOAD_FAILED: they never hang or read out
+// of bounds.
+import { HotpathError } from '../errors.js';
+
+export interface OnnxValueInfo {
+  name: string;
+  elemType: number;
+  /** The KServe V2 datatype name: 'FP32', 'FP64', 'INT64', 'INT32', 'UINT8', 'BOOL', 'BYTES', ... */
+  datatype: string;
+  /** -1 for a symbolic or unknown dim; empty when the rank is unknown (or a scalar). */
+  shape: number[];
+}
+export interface OnnxTensor {
+  name: string;
+  dims: number[];
+  dataType: number;
+  /** FLOAT, DOUBLE and INT64 tensors; null for other types and external data. */
+  data: Float32Array | Float64Array | BigInt64Array | null;
+}
+export interface OnnxNode {
+  opType: string;
+  domain: string;
+  name: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Map<string, number | number[] | string | OnnxTensor>;
+}
+export interface OnnxGraph {
+  irVersion: number;
+  /** The opset of the default domain ('' or 'ai.onnx'). */
+  opset: number;
+  /** Graph inputs minus initializers. */
+  inputs: OnnxValueInfo[];
+  outputs: OnnxValueInfo[];
+  nodes: OnnxNode[];
+  initializers: Map<string, OnnxTensor>;
+}
+
+// TensorProto.DataType
+const FLOAT = 1;
+const INT64 = 7;
+const DOUBLE = 11;
+
+const KSERVE_DATATYPES: Record<number, string> = {
+  1: 'FP32', 2: 'UINT8', 3: 'INT8', 4: 'UINT16', 5: 'INT16', 6: 'INT32', 7: 'INT64', 8: 'BYTES',
+  9: 'BOOL', 10: 'FP16', 11: 'FP64', 12: 'UINT32', 13: 'UINT64', 16: 'BF16',
+};
+
+/** The KServe V2 datatype name of an ONNX element type ('UNKNOWN' for complex, float8, ...). */
+export function kserveDatatype(elemType: number): string {
+  return KSERVE_DATATYPES[elemType] ?? 'UNKNOWN';
+}
+
+// ---------------------------------------------------------------- protobuf wire format
+
+const WT_VARINT = 0;
+const WT_I64 = 1;
+const WT_LEN = 2;
+const WT_I32 = 5;
+
+class Malformed extends Error {}
+
+const utf8 = new TextDecoder('utf-8');
+
+/** One field of a message: its number, wire type and where its value lies. */
+interface Field {
+  no: number;
+  wt: number;
+  /** WT_VARINT: the value (as unsigned 64-bit). */
+  v: bigint;
+  /** WT_LEN, WT_I32, WT_I64: the value's bytes. */
+  bytes: Uint8Array;
+}
+
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Uint8Array) {}
+
+  varint(): bigint {
+    let result = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.buf.length) throw new Malformed('truncated varint');
+      const byte = this.buf[this.pos++];
+      result |= BigInt(byte & 0x7f) << BigInt(7 * i);
+      if ((byte & 0x80) === 0) return BigInt.asUintN(64, result);
+    }
+    throw new Malformed('varint longer than 10 bytes');
+  }
+
+  take(n: number): Uint8Array {
+    if (n > this.buf.length - this.pos) throw new Malformed(`field of ${n} bytes runs past the end`);
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  /** Every field of the message, in order. Groups (wire types 3, 4) and 6, 7 are malformed. */
+  fields(): Field[] {
+    const out: Field[] = [];
+    const none = this.buf.subarray(0, 0);
+    while (this.pos < this.buf.length) {
+      const tag = this.varint();
+      const wt = Number(tag & 7n);
+      const no = Number(tag >> 3n);
+      if (no === 0 || no > 0x1fffffff) throw new Malformed(`bad field number ${no}`);
+      if (wt === WT_VARINT) out.push({ no, wt, v: this.varint(), bytes: none });
+      else if (wt === WT_I64) out.push({ no, wt, v: 0n, bytes: this.take(8) });
+      else if (wt === WT_I32) out.push({ no, wt, v: 0n, bytes: this.take(4) });
+      else if (wt === WT_LEN) {
+        const len = this.varint();
+        if (len > BigInt(this.buf.length - this.pos)) throw new Malformed(`field of ${len} bytes runs past the end`);
+        out.push({ no, wt, v: 0n, bytes: this.take(Number(len)) });
+      } else throw new Malformed(`bad wire type ${wt} (field ${no})`);
+    }
+    return out;
+  }
+}
+
+function fieldsOf(bytes: Uint8Array): Field[] {
+  return new Reader(bytes).fields();
+}
+
+function expectWt(f: Field, wt: number, what: string): void {
+  if (f.wt !== wt) throw new Malformed(`${what}: wire type ${f.wt}, expected ${wt}`);
+}
+
+function str(f: Field, what: string): string {
+  expectWt(f, WT_LEN, what);
+  return utf8.decode(f.bytes);
+}
+
+/** An int64 / int32 field as a signed number (negative values are 10-byte varints). */
+function int(f: Field, what: string): number {
+  expectWt(f, WT_VARINT, what);
+  return Number(BigInt.asIntN(64, f.v));
+}
+
+/** A repeated varint field, packed or not, appended to out as signed 64-bit values. */
+function pushVarints(f: Field, out: bigint[], what: string): void {
+  if (f.wt === WT_VARINT) out.push(BigInt.asIntN(64, f.v));
+  else if (f.wt === WT_LEN) {
+    const r = new Reader(f.bytes);
+    while (r.pos < f.bytes.length) out.push(BigInt.asIntN(64, r.varint()));
+  } else throw new Malformed(`${what}: wire type ${f.wt}, expected a varint`);
+}
+
+/** A repeated fixed-width field (float: 4, double: 8), packed or not. */
+function pushFixed(f: Field, width: 4 | 8, out: number[], what: string): void {
+  const wt = width === 4 ? WT_I32 : WT_I64;
+  if (f.wt !== wt && f.wt !== WT_LEN) throw new Malformed(`${what}: wire type ${f.wt}`);
+  if (f.bytes.length % width !== 0) throw new Malformed(`${what}: ${f.bytes.length} bytes is not a multiple of ${width}`);
+  const view = new DataView(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength);
+  for (let o = 0; o < f.bytes.length; o += width) out.push(width === 4 ? view.getFloat32(o, true) : view.getFloat64(o, true));
+}
+
+// ---------------------------------------------------------------- ONNX messages
+
+function readTensor(bytes: Uint8Array): OnnxTensor {
+  const dims: bigint[] = [];
+  let dataType = 0;
+  let name = '';
+  const floats: number[] = [];
+  const doubles: number[] = [];
+  const int64s: bigint[] = [];
+  let raw: Uint8Array | null = null;
+  for (const f of fieldsOf(bytes)) {
+    if (f.no === 1) pushVarints(f, dims, 'TensorProto.dims');
+    else if (f.no === 2) dataType = int(f, 'TensorProto.data_type');
+    else if (f.no === 4) pushFixed(f, 4, floats, 'TensorProto.float_data');
+    else if (f.no === 7) pushVarints(f, int64s, 'TensorProto.int64_data');
+    else if (f.no === 8) name = str(f, 'TensorProto.name');
+    else if (f.no === 9) { expectWt(f, WT_LEN, 'TensorProto.raw_data'); raw = f.bytes; }
+    else if (f.no === 10) pushFixed(f, 8, doubles, 'TensorProto.double_data');
+  }
+  const dimsN = dims.map((d) => {
+    if (d < 0n || d > 0xffffffffn) throw new Malformed(`tensor ${name}: bad dim ${d}`);
+    return Number(d);
+  });
+  const count = dimsN.reduce((a, b) => a * b, 1);
+  let data: OnnxTensor['data'] = null;
+  const width = dataType === FLOAT ? 4 : dataType === DOUBLE || dataType === INT64 ? 8 : 0;
+  if (width > 0) {
+    const typed = dataType === FLOAT ? floats.length : dataType === DOUBLE ? doubles.length : int64s.length;
+    let n: number;
+    if (raw !== null) {
+      if (raw.length !== count * width) throw new Malformed(`tensor ${name}: raw_data has ${raw.length} bytes, dims ${JSON.stringify(dimsN)} need ${count * width}`);
+      n = count;
+    } else if (typed > 0 || count === 0) {
+      if (typed !== count) throw new Malformed(`tensor ${name}: ${typed} values, dims ${JSON.stringify(dimsN)} need ${count}`);
+      n = count;
+    } else n = -1; // no data in the file (external data): data stays null
+    if (n >= 0) {
+      if (raw !== null) {
+        const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+        if (dataType === FLOAT) { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = view.getFloat32(i * 4, true); data = a; }
+        else if (dataType === DOUBLE) { const a = new Float64Array(n); for (let i = 0; i < n; i++) a[i] = view.getFloat64(i * 8, true); data = a; }
+        else { const a = new BigInt64Array(n); for (let i = 0; i < n; i++) a[i] = view.getBigInt64(i * 8, true); data = a; }
+      } else if (dataType === FLOAT) data = Float32Array.from(floats);
+      else if (dataType === DOUBLE) data = Float64Array.from(doubles);
+      else data = BigInt64Array.from(int64s);
+    }
+  }
+  return { name, dims: dimsN, dataType, data };
+}
+
+// AttributeProto.AttributeType
+const ATTR_FLOAT = 1, ATTR_INT = 2, ATTR_STRING = 3, ATTR_TENSOR = 4, ATTR_FLOATS = 6, ATTR_INTS = 7;
+
+type AttrValue = number | number[] | string | OnnxTensor;
+
+function readAttribute(bytes: Uint8Array): { name: string; value: AttrValue | undefined } {
+  let name = '';
+  let type = 0;
+  let f32: number | undefined;
+  let i64: number | undefined;
+  let s: string | undefined;
+  let t: OnnxTensor | undefined;
+  const floats: number[] = [];
+  const ints: bigint[] = [];
+  for (const f of fieldsOf(bytes)) {
+    if (f.no === 1) name = str(f, 'AttributeProto.name');
+    else if (f.no === 2) { expectWt(f, WT_I32, 'AttributeProto.f'); f32 = new DataView(f.bytes.buffer, f.bytes.byteOffset, 4).getFloat32(0, true); }
+    else if (f.no === 3) i64 = int(f, 'AttributeProto.i');
+    else if (f.no === 4) s = str(f, 'AttributeProto.s');
+    else if (f.no === 5) { expectWt(f, WT_LEN, 'AttributeProto.t'); t = readTensor(f.bytes); }
+    else if (f.no === 7) pushFixed(f, 4, floats, 'AttributeProto.floats');
+    else if (f.no === 8) pushVarints(f, ints, 'AttributeProto.ints');
+    else if (f.no === 20) type = int(f, 'AttributeProto.type');
+  }
+  // Files from old exporters may omit `type`: then the value is whichever field is set.
+  if (type === 0) type = f32 !== undefined ? ATTR_FLOAT : i64 !== undefined ? ATTR_INT : s !== undefined ? ATTR_STRING
+    : t !== undefined ? ATTR_TENSOR : floats.length ? ATTR_FLOATS : ints.length ? ATTR_INTS : 0;
+  let value: AttrValue | undefined;
+  if (type === ATTR_FLOAT) value = f32 ?? 0;
+  else if (type === ATTR_INT) value = i64 ?? 0;
+  else if (type === ATTR_STRING) value = s ?? '';
+  else if (type === ATTR_TENSOR) value = t;
+  else if (type === ATTR_FLOATS) value = floats;
+  else if (type === ATTR_INTS) value = ints.map(Number);
+  // graphs, strings, tensors, sparse tensors, type protos: not kept (no supported op uses them)
+  return { name, value };
+}
+
+function readNode(bytes: Uint8Array): OnnxNode {
+  const node: OnnxNode = { opType: '', domain: '', name: '', inputs: [], outputs: [], attrs: new Map() };
+  for (const f of fieldsOf(bytes)) {
+    if (f.no === 1) node.inputs.push(str(f, 'NodeProto.input'));
+    else if (f.no === 2) node.outputs.push(str(f, 'NodeProto.output'));
+    else if (f.no === 3) node.name = str(f, 'NodeProto.name');
+    else if (f.no === 4) node.opType = str(f, 'NodeProto.op_type');
+    else if (f.no === 5) {
+      expectWt(f, WT_LEN, 'NodeProto.attribute');
+      const a = readAttribute(f.bytes);
+      if (a.value !== undefined) node.attrs.set(a.name, a.value);
+    } else if (f.no === 7) node.domain = str(f, 'NodeProto.domain');
+  }
+  return node;
+}
+
+function readDim(bytes: Uint8Array): number {
+  let dim = -1;
+  for (const f of fieldsOf(bytes)) {
+    if (f.no === 1) { const v = int(f, 'Dimension.dim_value'); dim = v >= 0 ? v : -1; }
+    else if (f.no === 2) { str(f, 'Dimension.dim_param'); dim = -1; }
+  }
+  return dim;
+}
+
+function readValueInfo(bytes: Uint8Array): OnnxValueInfo {
+  let name = '';
+  let elemType = 0;
+  const shape: number[] = [];
+  const sub = (f: Field, what: string): Field[] => { expectWt(f, WT_LEN, what); return fieldsOf(f.bytes); };
+  for (const f of fieldsOf(bytes)) {
+    if (f.no === 1) name = str(f, 'ValueInfoProto.name');
+    else if (f.no === 2) {
+      for (const tf of sub(f, 'ValueInfoProto.type')) {
+        if (tf.no !== 1) continue; // sequence, map, optional, sparse types: elemType stays 0
+        for (const tt of sub(tf, 'TypeProto.tensor_type')) {
+          if (tt.no === 1) elemType = int(tt, 'TypeProto.Tensor.elem_type');
+          else if (tt.no === 2) {
+            for (const sd of sub(tt, 'TypeProto.Tensor.shape')) {
+              if (sd.no === 1) { expectWt(sd, WT_LEN, 'TensorShapeProto.dim'); shape.push(readDim(sd.bytes)); }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { name, elemType, datatype: kserveDatatype(elemType), shape };
+}
+
+/**
+ * Decodes an ONNX ModelProto. Throws HotpathError HP_ERR_MODEL_LOAD_FAILED when the bytes
+ * are not a well-formed model (truncated, a bad wire type, no graph, no default opset).
+ */
+export function readOnnx(bytes: Uint8Array): OnnxGraph {
+  try {
+    return decodeModel(bytes);
+  } catch (err) {
+    // Malformed, or anything unforeseen (a RangeError): the file is not a model we can read.
+    const message = err instanceof Error ? err.message : String(err);
+    throw new HotpathError('HP_ERR_MODEL_LOAD_FAILED', `not a valid ONNX model: ${message}`);
+  }
+}
+
+function decodeModel(bytes: Uint8Array): OnnxGraph {
+  if (bytes.length === 0) throw new Malformed('the file is empty');
+  let irVersion = 0;
+  let opset = -1;
+  let graphBytes: Uint8Array | null = null;
+  for (const f of fieldsOf(bytes)) {
+    if (f.no === 1) irVersion = int(f, 'ModelProto.ir_version');
+    else if (f.no === 7) { expectWt(f, WT_LEN, 'ModelProto.graph'); graphBytes = f.bytes; }
+    else if (f.no === 8) {
+      expectWt(f, WT_LEN, 'ModelProto.opset_import');
+      let domain = '';
+      let version = 0;
+      for (const o of fieldsOf(f.bytes)) {
+        if (o.no === 1) domain = str(o, 'OperatorSetIdProto.domain');
+        else if (o.no === 2) version = int(o, 'OperatorSetIdProto.version');
+      }
+      if (domain === '' || domain === 'ai.onnx') opset = version;
+    }
+  }
+  if (graphBytes === null) throw new Malformed('no graph');
+  if (irVersion <= 0) throw new Malformed('no ir_version');
+  if (opset < 1) throw new Malformed('no opset_import for the default ONNX domain');
+
+  const nodes: OnnxNode[] = [];
+  const initializers = new Map<string, OnnxTensor>();
+  const allInputs: OnnxValueInfo[] = [];
+  const outputs: OnnxValueInfo[] = [];
+  for (const f of fieldsOf(graphBytes)) {
+    if (f.no === 1) { expectWt(f, WT_LEN, 'GraphProto.node'); nodes.push(readNode(f.bytes)); }
+    else if (f.no === 2) str(f, 'GraphProto.name');
+    else if (f.no === 5) { expectWt(f, WT_LEN, 'GraphProto.initializer'); const t = readTensor(f.bytes); initializers.set(t.name, t); }
+    else if (f.no === 11) { expectWt(f, WT_LEN, 'GraphProto.input'); allInputs.push(readValueInfo(f.bytes)); }
+    else if (f.no === 12) { expectWt(f, WT_LEN, 'GraphProto.output'); outputs.push(readValueInfo(f.bytes)); }
+  }
+  const inputs = allInputs.filter((i) => !initializers.has(i.name));
+  return { irVersion, opset, inputs, outputs, nodes, initializers };
+}
+
+// ---------------------------------------------------------------- native plan
+
+export type PlanAct = 'none' | 'relu' | 'sigmoid' | 'tanh';
+export type NativeLayer =
+  | { kind: 'dense'; inDim: number; outDim: number; w: Float32Array /* outDim x inDim row-major */; b: Float32Array | null /* outDim */; act: PlanAct }
+  | { kind: 'act'; act: PlanAct } // a standalone activation (e.g. two in a row)
+  | { kind: 'softmax' }; // over the last axis
+export interface NativePlan {
+  inDim: number;
+  outDim: number;
+  layers: NativeLayer[];
+  inputName: string;
+  outputName: string;
+}
+
+const ACTS: Record<string, PlanAct> = { Relu: 'relu', Sigmoid: 'sigmoid', Tanh: 'tanh' };
+
+class Unsupported extends Error {}
+
+/**
+ * Compiles a graph that is a chain of dense layers (Gemm, MatMul [+ Add]), Relu / Sigmoid /
+ * Tanh, Softmax and Identity over one float32 [N, D] input into a NativePlan; anything else
+ * is `{ unsupported: reason }` (the model then runs on onnxruntime).
+ */
+export function planNative(g: OnnxGraph): { plan: NativePlan } | { unsupported: string } {
+  try {
+    return { plan: compile(g) };
+  } catch (err) {
+    if (err instanceof Unsupported) return { unsupported: err.message };
+    throw err;
+  }
+}
+
+function compile(g: OnnxGraph): NativePlan {
+  const no = (why: string): never => { throw new Unsupported(why); };
+  if (g.inputs.length !== 1) no(`the graph has ${g.inputs.length} inputs (${g.inputs.map((i) => i.name).join(', ')}); the native runtime takes exactly one`);
+  if (g.outputs.length !== 1) no(`the graph has ${g.outputs.length} outputs; the native runtime gives exactly one`);
+  const input = g.inputs[0];
+  const output = g.outputs[0];
+  if (input.elemType !== FLOAT) no(`input ${input.name} is ${input.datatype}, not FP32`);
+  if (input.shape.length !== 2) no(`input ${input.name} has shape [${input.shape}], not [batch, D]`);
+  if (input.shape[1] <= 0) no(`input ${input.name} has an unknown feature dim`);
+  if (output.elemType !== FLOAT) no(`output ${output.name} is ${output.datatype}, not FP32`);
+  if (output.shape.length !== 2) no(`output ${output.name} has shape [${output.shape}], not [batch, K]`);
+
+  const layers: NativeLayer[] = [];
+  let cur = input.name;
+  let dim = input.shape[1];
+  const softmaxDefaultAxis = g.opset < 13 ? 1 : -1;
+
+  /** The float initializer `name` (with its dims), or unsupported. */
+  const weight = (node: OnnxNode, name: string): { dims: number[]; data: Float32Array } => {
+    const t = g.initializers.get(name);
+    if (!t) return no(`${describe(node)}: ${name} is not an initializer`);
+    if (t.dataType !== FLOAT) return no(`${describe(node)}: initializer ${name} is ${kserveDatatype(t.dataType)}, not FP32`);
+    if (!(t.data instanceof Float32Array)) return no(`${describe(node)}: initializer ${name} has no data in the file (external data)`);
+    return { dims: t.dims, data: t.data };
+  };
+  /** A bias of shape [K] or [1, K]. */
+  const bias = (node: OnnxNode, name: string, k: number, scale: number): Float32Array => {
+    const c = weight(node, name);
+    const ok = (c.dims.length === 1 && c.dims[0] === k) || (c.dims.length === 2 && c.dims[0] === 1 && c.dims[1] === k);
+    if (!ok) no(`${describe(node)}: bias ${name} has shape [${c.dims}], expected [${k}] or [1, ${k}]`);
+    return scale === 1 ? Float32Array.from(c.data) : Float32Array.from(c.data, (v) => v * scale);
+  };
+  const last = (): NativeLayer | undefined => layers[layers.length - 1];
+
+  for (const node of g.nodes) {
+    const what = describe(node);
+    if (node.domain !== '' && node.domain !== 'ai.onnx') no(`${what}: domain ${node.domain} is not supported`);
+    if (node.outputs.length !== 1) no(`${what}: ${node.outputs.length} outputs (the native runtime runs a single chain)`);
+    const data = node.inputs.filter((n) => n !== '' && !g.initializers.has(n));
+    if (data.length !== 1 || data[0] !== cur) {
+      no(`${what}: the graph is not a single chain (the node reads ${data.join(', ') || 'only initializers'}, not just ${cur})`);
+    }
+    const out = node.outputs[0];
+    switch (node.opType) {
+      case 'Gemm': {
+        const [a, bName, cName] = node.inputs;
+        if (node.inputs.length < 2) no(`${what}: expected 2 or 3 inputs`);
+        if (a !== cur) no(`${what}: the data input must be A`);
+        if (intAttr(node, 'transA', 0) !== 0) no(`${what}: transA=1 is not supported`);
+        const transB = intAttr(node, 'transB', 0);
+        if (transB !== 0 && transB !== 1) no(`${what}: bad transB ${transB}`);
+        const alpha = floatAttr(node, 'alpha', 1);
+        const beta = floatAttr(node, 'beta', 1);
+        const b = weight(node, bName);
+        if (b.dims.length !== 2) no(`${what}: B has shape [${b.dims}], not 2-D`);
+        const [inD, outD] = transB ? [b.dims[1], b.dims[0]] : [b.dims[0], b.dims[1]];
+        if (inD !== dim) no(`${what}: B takes ${inD} inputs but the previous layer gives ${dim}`);
+        const w = new Float32Array(outD * inD);
+        for (let o = 0; o < outD; o++) {
+          for (let i = 0; i < inD; i++) w[o * inD + i] = alpha * (transB ? b.data[o * inD + i] : b.data[i * outD + o]);
+        }
+        const bv = cName !== undefined && cName !== '' ? bias(node, cName, outD, beta) : null;
+        layers.push({ kind: 'dense', inDim: inD, outDim: outD, w, b: bv, act: 'none' });
+        dim = outD;
+        break;
+      }
+      case 'MatMul': {
+        if (node.inputs.length !== 2) no(`${what}: expected 2 inputs`);
+        if (node.inputs[0] !== cur) no(`${what}: the data input must come first`);
+        const b = weight(node, node.inputs[1]);
+        if (b.dims.length !== 2) no(`${what}: B has shape [${b.dims}], not 2-D`);
+        const [inD, outD] = b.dims;
+        if (inD !== dim) no(`${what}: B takes ${inD} inputs but the previous layer gives ${dim}`);
+        const w = new Float32Array(outD * inD);
+        for (let o = 0; o < outD; o++) for (let i = 0; i < inD; i++) w[o * inD + i] = b.data[i * outD + o];
+        layers.push({ kind: 'dense', inDim: inD, outDim: outD, w, b: null, act: 'none' });
+        dim = outD;
+        break;
+      }
+      case 'Add': {
+        if (node.inputs.length !== 2) no(`${what}: expected 2 inputs`);
+        const other = node.inputs[0] === cur ? node.inputs[1] : node.inputs[0];
+        const prev = last();
+        if (!prev || prev.kind !== 'dense' || prev.b !== null || prev.act !== 'none') {
+          no(`${what}: Add is supported only as the bias of a dense layer that has none`);
+        }
+        (prev as Extract<NativeLayer, { kind: 'dense' }>).b = bias(node, other, dim, 1);
+        break;
+      }
+      case 'Relu':
+      case 'Sigmoid':
+      case 'Tanh': {
+        const act = ACTS[node.opType];
+        const prev = last();
+        if (prev && prev.kind === 'dense' && prev.act === 'none') prev.act = act;
+        else layers.push({ kind: 'act', act });
+        break;
+      }
+      case 'Softmax': {
+        const axis = intAttr(node, 'axis', softmaxDefaultAxis);
+        if (axis !== -1 && axis !== 1) no(`${what}: axis ${axis} is not the last axis`);
+        layers.push({ kind: 'softmax' });
+        break;
+      }
+      case 'Identity':
+        break;
+      default:
+        no(`${what}: op ${node.opType} is not supported by the native runtime`);
+    }
+    cur = out;
+  }
+  if (layers.length === 0) no('the graph has no layers');
+  if (cur !== output.name) no(`the chain ends at ${cur}, not at the graph output ${output.name}`);
+  if (output.shape[1] > 0 && output.shape[1] !== dim) no(`output ${output.name} declares ${output.shape[1]} columns but the chain gives ${dim}`);
+  return { inDim: input.shape[1], outDim: dim, layers, inputName: input.name, outputName: output.name };
+}
+
+function describe(node: OnnxNode): string {
+  return node.name ? `node ${node.name} (${node.opType})` : `a ${node.opType} node`;
+}
+
+function intAttr(node: OnnxNode, name: string, dflt: number): number {
+  const v = node.attrs.get(name);
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number') throw new Unsupported(`${describe(node)}: attribute ${name} is not an int`);
+  return v;
+}
+
+function floatAttr(node: OnnxNode, name: string, dflt: number): number {
+  const v = node.attrs.get(name);
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number') throw new Unsupported(`${describe(node)}: attribute ${name} is not a float`);
+  return v;
+}
+
+// ---------------------------------------------------------------- reference
+
+function activate(v: number, act: PlanAct): number {
+  if (act === 'relu') return v > 0 ? v : 0;
+  if (act === 'sigmoid') return 1 / (1 + Math.exp(-v));
+  if (act === 'tanh') return Math.tanh(v);
+  return v;
+}
+
+/** Plain TypeScript reference (float64 accumulation) of a plan, for tests. */
+export function runPlanReference(plan: NativePlan, x: Float32Array, batch: number): Float32Array {
+  if (x.length !== batch * plan.inDim) throw new RangeError(`x has ${x.length} values, expected ${batch} x ${plan.inDim}`);
+  let cur = x;
+  let dim = plan.inDim;
+  for (const layer of plan.layers) {
+    if (layer.kind === 'dense') {
+      const next = new Float32Array(batch * layer.outDim);
+      for (let r = 0; r < batch; r++) {
+        for (let o = 0; o < layer.outDim; o++) {
+          let acc = layer.b ? layer.b[o] : 0;
+          for (let i = 0; i < layer.inDim; i++) acc += layer.w[o * layer.inDim + i] * cur[r * dim + i];
+          next[r * layer.outDim + o] = activate(acc, layer.act);
+        }
+      }
+      cur = next;
+      dim = layer.outDim;
+    } else if (layer.kind === 'act') {
+      cur = cur.map((v) => activate(v, layer.act));
+    } else {
+      const next = new Float32Array(cur.length);
+      for (let r = 0; r < batch; r++) {
+        let max = -Infinity;
+        for (let i = 0; i < dim; i++) max = Math.max(max, cur[r * dim + i]);
+        let sum = 0;
+        for (let i = 0; i < dim; i++) sum += Math.exp(cur[r * dim + i] - max);
+        for (let i = 0; i < dim; i++) next[r * dim + i] = Math.exp(cur[r * dim + i] - max) / sum;
+      }
+      cur = next;
+    }
+  }
+  return cur;
+}

@@ -1,0 +1,203 @@
+// A lock-free single-producer / single-consumer ring of variable-length records in a
+// SharedArrayBuffer: the request ring (main thread -> worker) and the response ring
+// (worker -> main thread) of each inference worker. Both ends are TypeScript, so the
+// layout is defined here once (RING below) and nowhere else.
+//
+// Layout. The control block is an Int32Array of RING.CONTROL_INTS slots, each index on its
+// own 64-byte cache line so the producer's and consumer's writes do not false-share:
+//   HEAD     bytes consumed so far (written by the consumer only)
+//   TAIL     bytes published so far (written by the producer only)
+//   SEQ      bumped by the producer after each publish; the consumer waits on it
+//   WAITING  1 while the consumer is (about to be) asleep in Atomics.wait / waitAsync
+// HEAD and TAIL are free-running byte counters that wrap at 2^32; (TAIL - HEAD) >>> 0 is
+// the bytes in use, correct across the wrap because the capacity is a power of two far
+// below 2^31. Data follows the control block. A record is a u32 length then the payload,
+// padded to 8 bytes; a record never straddles the end: when it does not fit before the
+// end, the producer writes a WRAP length there and starts the record at offset 0.
+//
+// Ordering. The producer writes the record bytes with plain stores, then Atomics.store(TAIL).
+// Atomics operations are sequentially consistent, so a consumer that reads the new TAIL
+// with Atomics.load also sees the bytes before it. Symmetrically the consumer finishes
+// reading a record before Atomics.store(HEAD) hands the space back.
+//
+// Wake-ups without lost signals. The consumer sets WAITING = 1, re-checks that the ring is
+// still empty, and waits on SEQ for the value it read before the check. The producer
+// publishes, bumps SEQ, then notifies only if WAITING is 1. Either the producer sees
+// WAITING = 1 and notifies, or its SEQ bump happened before the consumer's wait, which then
+// returns at once ("not-equal"). The producer therefore pays for Atomics.notify only when
+// the consumer sleeps.
+
+export const RING = {
+  HEAD: 0,
+  TAIL: 16,
+  SEQ: 32,
+  WAITING: 48,
+  CONTROL_INTS: 64, // 4 cache lines of 16 Int32s
+  HEADER_BYTES: 4, // u32 record length
+  ALIGN: 8,
+  WRAP: 0xffffffff,
+  MIN_CAPACITY: 4096,
+} as const;
+
+const CONTROL_BYTES = RING.CONTROL_INTS * 4;
+
+function align(n: number): number {
+  return (n + RING.ALIGN - 1) & ~(RING.ALIGN - 1);
+}
+
+/** One end of a ring. Create the SharedArrayBuffer with Ring.allocate, then wrap it on each side. */
+export class Ring {
+  readonly sab: SharedArrayBuffer;
+  readonly capacity: number;
+  readonly ctl: Int32Array;
+  /** The data region; the producer writes records into it, the consumer reads them. */
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  /** The data region as a Buffer, for writing strings in place (buffer.write). */
+  readonly buffer: Buffer;
+  #mask: number;
+
+  static allocate(capacityBytes: number): SharedArrayBuffer {
+    let cap = RING.MIN_CAPACITY;
+    while (cap < capacityBytes) cap *= 2;
+    if (cap > 1 << 30) throw new RangeError('ring capacity above 1 GiB');
+    return new SharedArrayBuffer(CONTROL_BYTES + cap);
+  }
+
+  constructor(sab: SharedArrayBuffer) {
+    this.sab = sab;
+    this.capacity = sab.byteLength - CONTROL_BYTES;
+    this.#mask = this.capacity - 1;
+    this.ctl = new Int32Array(sab, 0, RING.CONTROL_INTS);
+    this.bytes = new Uint8Array(sab, CONTROL_BYTES, this.capacity);
+    this.view = new DataView(sab, CONTROL_BYTES, this.capacity);
+    this.buffer = Buffer.from(sab, CONTROL_BYTES, this.capacity);
+  }
+
+  /** Bytes in use (records, padding and wrap gaps). */
+  used(): number {
+    return (Atomics.load(this.ctl, RING.TAIL) - Atomics.load(this.ctl, RING.HEAD)) >>> 0;
+  }
+
+  /** Largest payload that fits in an empty ring. */
+  get maxPayload(): number {
+    return this.capacity / 2 - RING.HEADER_BYTES;
+  }
+
+  // ---- producer side ----
+
+  /**
+   * Reserves room for a payload of `size` bytes and returns the payload's offset in
+   * `bytes`/`view`, or -1 when the ring is full (backpressure: the caller queues or sheds).
+   * The record is invisible to the consumer until publish().
+   */
+  reserve(size: number): number {
+    if (size > this.maxPayload) return -1;
+    const total = align(RING.HEADER_BYTES + size);
+    const tail = this.ctl[RING.TAIL] >>> 0; // only this side writes TAIL
+    const head = Atomics.load(this.ctl, RING.HEAD) >>> 0;
+    const free = this.capacity - ((tail - head) >>> 0);
+    const off = tail & this.#mask;
+    const toEnd = this.capacity - off;
+    if (toEnd >= total) {
+      if (free < total) return -1;
+      this.view.setUint32(off, size, true);
+      this.#pending = total;
+      return off + RING.HEADER_BYTES;
+    }
+    // Skip the gap at the end: it counts as used until the consumer passes it.
+    if (free < toEnd + total) return -1;
+    this.view.setUint32(off, RING.WRAP, true);
+    this.view.setUint32(0, size, true);
+    this.#pending = toEnd + total;
+    return RING.HEADER_BYTES;
+  }
+
+  #pending = 0;
+
+  /** Makes the reserved record visible; notify() wakes the consumer if it sleeps. */
+  publish(): void {
+    Atomics.store(this.ctl, RING.TAIL, (this.ctl[RING.TAIL] + this.#pending) | 0);
+    this.#pending = 0;
+  }
+
+  /** After one or more publish() calls: bump SEQ and wake a sleeping consumer. */
+  notify(): void {
+    Atomics.add(this.ctl, RING.SEQ, 1);
+    if (Atomics.load(this.ctl, RING.WAITING) === 1) Atomics.notify(this.ctl, RING.SEQ);
+  }
+
+  // ---- consumer side ----
+
+  #readPos = 0; // consumer-private: where the next record starts (free-running, like HEAD)
+  #readInit = false;
+
+  /**
+   * The next record's payload offset and length, or -1 when empty. The payload stays
+   * valid until release(); records are consumed in order.
+   */
+  peek(): { off: number; len: number } | null {
+    if (!this.#readInit) {
+      this.#readPos = Atomics.load(this.ctl, RING.HEAD) >>> 0;
+      this.#readInit = true;
+    }
+    const tail = Atomics.load(this.ctl, RING.TAIL) >>> 0;
+    if (tail === this.#readPos) return null;
+    let off = this.#readPos & this.#mask;
+    let len = this.view.getUint32(off, true);
+    if (len === RING.WRAP) {
+      this.#readPos = (this.#readPos + (this.capacity - off)) >>> 0;
+      off = 0;
+      len = this.view.getUint32(0, true);
+    }
+    this.#peeked = align(RING.HEADER_BYTES + len);
+    return { off: off + RING.HEADER_BYTES, len };
+  }
+
+  #peeked = 0;
+
+  /** Hands the space of the record returned by the last peek() back to the producer. */
+  release(): void {
+    this.#readPos = (this.#readPos + this.#peeked) >>> 0;
+    this.#peeked = 0;
+    Atomics.store(this.ctl, RING.HEAD, this.#readPos | 0);
+  }
+
+  /** Whether a record is waiting (consumer side; no side effects). */
+  hasData(): boolean {
+    return !this.#empty();
+  }
+
+  /**
+   * Blocks (worker threads only) until the producer publishes or timeoutMs passes.
+   * Returns at once when records are already there.
+   */
+  wait(timeoutMs: number): void {
+    const seq = Atomics.load(this.ctl, RING.SEQ);
+    Atomics.store(this.ctl, RING.WAITING, 1);
+    if (this.#empty()) Atomics.wait(this.ctl, RING.SEQ, seq, timeoutMs);
+    Atomics.store(this.ctl, RING.WAITING, 0);
+  }
+
+  /** The main thread's wait: resolves when the producer publishes (or at once if not empty). */
+  waitAsync(): Promise<unknown> | null {
+    const seq = Atomics.load(this.ctl, RING.SEQ);
+    Atomics.store(this.ctl, RING.WAITING, 1);
+    if (!this.#empty()) {
+      Atomics.store(this.ctl, RING.WAITING, 0);
+      return null;
+    }
+    const r = Atomics.waitAsync(this.ctl, RING.SEQ, seq);
+    return r.async ? r.value : null;
+  }
+
+  /** The consumer is awake again (call after waitAsync resolves). */
+  awake(): void {
+    Atomics.store(this.ctl, RING.WAITING, 0);
+  }
+
+  #empty(): boolean {
+    if (!this.#readInit) return Atomics.load(this.ctl, RING.TAIL) === Atomics.load(this.ctl, RING.HEAD);
+    return (Atomics.load(this.ctl, RING.TAIL) >>> 0) === this.#readPos;
+  }
+}

@@ -1,0 +1,48 @@
+// Messages between the main thread and an inference worker on the control plane (model
+// loads, unloads, test faults). The hot path never uses them: requests and responses go
+// through the rings (ring.ts, records.ts). Errors cross as {code, message}, never as Error
+// objects.
+import type { MessagePort } from 'node:worker_threads';
+
+import type { Binding } from '../native/binding.js';
+import type { NativePlan } from './onnx-graph.js';
+
+export interface WorkerData {
+  requestRing: SharedArrayBuffer;
+  responseRing: SharedArrayBuffer;
+  /** Float64Array of MAX_SLOTS x COUNTER.PER_SLOT; each slot written by this worker only */
+  counters: SharedArrayBuffer;
+  storeId: number;
+  controlPort: MessagePort;
+}
+
+export interface LoadMessage {
+  type: 'load';
+  slot: number;
+  name: string;
+  version: number;
+  runtime: 'native' | 'onnx';
+  plan?: NativePlan;
+  path: string;
+  device: 'cpu' | 'cuda';
+  inDim: number;
+  outDim: number;
+  inputName: string;
+  outputName: string;
+  maxBatch: number;
+  maxQueueDelayUs: number;
+  preferred: number[];
+  /** null: the model takes tensors only (no predict requests) */
+  gather: Binding.GatherSpec | null;
+}
+
+export type ControlMessage =
+  | LoadMessage
+  | { type: 'unload'; slot: number }
+  | { type: 'fault'; kind: 'crash' | 'stall' | 'fail'; slot?: number; ms?: number; count?: number }
+  | { type: 'stop' };
+
+export type WorkerReply =
+  | { type: 'ready' }
+  | { type: 'loaded'; slot: number; ok: true }
+  | { type: 'loaded'; slot: number; ok: false; error: { code: string; message: string } };

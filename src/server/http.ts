@@ -1,0 +1,82 @@
+// HTTP plumbing shared by the routes: answering (inside res.cork, never after an abort),
+// coded errors, and body reading with a size limit.
+import type uWS from 'uWebSockets.js';
+
+import { HotpathError, toHotpathError } from '../errors.js';
+
+/** aborted: the client went away, or we have answered; either way res is off limits. */
+export type Res = uWS.HttpResponse & { aborted?: boolean };
+
+export type Log = (line: string) => void;
+
+const STATUS_TEXT: Record<number, string> = {
+  200: '200 OK', 400: '400 Bad Request', 404: '404 Not Found', 405: '405 Method Not Allowed',
+  413: '413 Payload Too Large', 500: '500 Internal Server Error', 501: '501 Not Implemented', 503: '503 Service Unavailable',
+  504: '504 Gateway Timeout',
+};
+
+export interface SendOptions {
+  contentType?: string;
+  headers?: [string, string][];
+  closeConnection?: boolean;
+}
+
+export function send(res: Res, status: number, body: string | Uint8Array, opts: SendOptions = {}): void {
+  if (res.aborted) return;
+  res.aborted = true; // answered: nothing may touch res again
+  res.cork(() => {
+    res.writeStatus(STATUS_TEXT[status] ?? `${status} Error`).writeHeader('content-type', opts.contentType ?? 'application/json');
+    if (opts.headers) for (const [k, v] of opts.headers) res.writeHeader(k, v);
+    res.end(body, opts.closeConnection ?? false);
+  });
+}
+
+/** Headers an error adds: Retry-After when the server shed the request. */
+export function errorHeaders(code: string): [string, string][] | undefined {
+  return code === 'HP_ERR_OVERLOADED' || code === 'HP_ERR_CIRCUIT_OPEN' || code === 'HP_ERR_MODEL_NOT_READY' ? [['retry-after', '1']] : undefined;
+}
+
+export function sendError(res: Res, err: unknown, log: Log, closeConnection = false): void {
+  const e = toHotpathError(err);
+  if (e.code === 'HP_ERR_INTERNAL' || e.code === 'HP_ERR_NATIVE_INTERNAL') log(`internal error: ${(err as Error)?.stack ?? err}`);
+  send(res, e.status, JSON.stringify(e.toJSON()), { closeConnection, headers: errorHeaders(e.code) });
+}
+
+/** Parses a JSON body, with the registry's codes for an empty or malformed one. */
+export function parseJsonBody(body: Buffer): unknown {
+  const text = body.toString('utf8');
+  if (text.trim().length === 0) throw new HotpathError('HP_ERR_BODY_EMPTY', 'the request body is empty');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HotpathError('HP_ERR_BAD_JSON', `body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Reads the whole body, copying each chunk, and refuses it with 413 as soon as it passes
+ * maxBytes (the connection is closed so the client stops sending).
+ */
+export function readBody(res: Res, maxBytes: number, done: (body: Buffer) => void, log: Log, onTooLarge?: (err: HotpathError) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let refused = false;
+  res.onAborted(() => {
+    res.aborted = true;
+  });
+  res.onData((chunk, isLast) => {
+    if (refused) return;
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      refused = true;
+      // Answer, then close the connection so the client stops sending.
+      const err = new HotpathError('HP_ERR_BODY_TOO_LARGE', `body is larger than ${maxBytes} bytes (server.max_body_bytes)`);
+      if (onTooLarge) onTooLarge(err);
+      else sendError(res, err, log, true);
+      return;
+    }
+    chunks.push(Buffer.from(chunk.slice(0))); // slice copies (uWS neuters chunk); Buffer.from(ArrayBuffer) wraps it
+    if (isLast) done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+  });
+}
+
