@@ -28,6 +28,8 @@ export class Metrics implements InferenceObserver {
   constructor(pool: Pool | undefined, models: Models | undefined) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'hotpath_' });
+    // prom-client names three gauges *_total, which promtool (rightly) refuses.
+    for (const g of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`hotpath_nodejs_${g}`);
     this.#requests = new client.Counter({
       name: 'hotpath_model_requests_total',
       help: 'Model requests by outcome; a failure names its reason (it may still have been answered by the fallback)',

@@ -1,0 +1,154 @@
+// Builds a model repository in a temporary directory and a config around it, for the
+// inference integration tests: the demo fraud models and the ONNX fixtures, each as
+// <repo>/<name>/<version>/model.onnx.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { loadConfigText } from '../../src/config/load.js';
+import { type Server, startServer } from '../../src/server/app.js';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const FRAUD_V1 = join(ROOT, 'models/fraud/1/model.onnx');
+export const FRAUD_V2 = join(ROOT, 'models/fraud/2/model.onnx');
+export const RULES_V1 = join(ROOT, 'models/fraud_rules/1/model.onnx');
+export const fixtureModel = (name: string) => join(ROOT, 'test/fixtures/models', `${name}.onnx`);
+
+export function makeRepo(models: Record<string, Record<number, string>>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hotpath-models-'));
+  for (const [name, versions] of Object.entries(models)) for (const [v, src] of Object.entries(versions)) addVersion(dir, name, Number(v), src);
+  return dir;
+}
+
+export function addVersion(repo: string, name: string, version: number, src: string): void {
+  mkdirSync(join(repo, name, String(version)), { recursive: true });
+  copyFileSync(src, join(repo, name, String(version), 'model.onnx'));
+}
+
+export const FRAUD_INPUTS = `
+      - { field: amount, transform: log1p }
+      - { feature: user.txn_count_10m, transform: log1p }
+      - { feature: user.txn_count_1h, transform: log1p }
+      - { feature: user.amount_mean_1h, transform: log1p }
+      - { feature: user.amount_max_1h, transform: log1p }
+      - { feature: user.amount_std_1h, transform: log1p }
+      - { feature: user.countries_24h }
+      - { feature: merchant.txn_count_1m, transform: log1p }
+      - { feature: merchant.amount_mean_1h, transform: log1p }
+      - { feature: merchant.users_1h, transform: log1p }`;
+
+export const STORE_YAML = `
+streams:
+  tx:
+    keys: { user: user_id, merchant: merchant_id }
+    time_field: ts
+    allowed_lateness: 1h
+    fields: { amount: number, country: category, user_id: category }
+entities:
+  user:
+    memory: 8MiB
+    features:
+      txn_count_10m:  { agg: count, window: 10m, tile: 1m }
+      txn_count_1h:   { agg: count, window: 1h }
+      amount_mean_1h: { agg: mean, field: amount, window: 1h }
+      amount_max_1h:  { agg: max, field: amount, window: 1h }
+      amount_std_1h:  { agg: stddev, field: amount, window: 1h }
+      countries_24h:  { agg: distinct, field: country, window: 24h, tile: 1h }
+  merchant:
+    memory: 8MiB
+    features:
+      txn_count_1m:   { agg: count, window: 1m, tile: 5s }
+      amount_mean_1h: { agg: mean, field: amount, window: 1h }
+      users_1h:       { agg: distinct, field: user_id, window: 1h }
+`;
+
+export async function startWith(repo: string, yaml: string): Promise<{ server: Server; base: string }> {
+  const config = loadConfigText(yaml, { baseDir: repo });
+  const server = await startServer({ config, port: 0, host: '127.0.0.1', log: () => {} });
+  return { server, base: `http://127.0.0.1:${server.port}` };
+}
+
+export async function postJson(base: string, path: string, body: unknown, headers: Record<string, string> = {}) {
+  const r = await fetch(base + path, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+  const text = await r.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: r.status, body: json, headers: r.headers };
+}
+
+export async function getJson(base: string, path: string) {
+  const r = await fetch(base + path);
+  const text = await r.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: r.status, body: json };
+}
+
+/** The value of one sample in Prometheus text, or 0 when absent. */
+export function metric(text: string, name: string, labels = ''): number {
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const sp = line.lastIndexOf(' ');
+    const key = line.slice(0, sp);
+    if (key === (labels ? `${name}{${labels}}` : name)) return Number(line.slice(sp + 1));
+  }
+  return 0;
+}
+
+/**
+ * Sends `count` HTTP/1.1 requests pipelined on one keep-alive connection and resolves with
+ * the status codes, in order. Fast enough for 100k requests in a test.
+ */
+export function pipeline(port: number, requests: Buffer[], count: number): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const statuses: number[] = [];
+    const sock = connect(port, '127.0.0.1');
+    let buf = '';
+    let sent = 0;
+    const window = 256;
+    const pump = () => {
+      while (sent < count && sent - statuses.length < window) sock.write(requests[sent++ % requests.length]);
+    };
+    sock.on('connect', pump);
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      // Responses are "HTTP/1.1 <status> ...\r\n...content-length: n\r\n\r\n<body>".
+      for (;;) {
+        const head = buf.indexOf('\r\n\r\n');
+        if (head < 0) break;
+        const m = /content-length: (\d+)/i.exec(buf.slice(0, head));
+        const len = m ? Number(m[1]) : 0;
+        if (buf.length < head + 4 + len) break;
+        statuses.push(Number(buf.slice(9, 12)));
+        buf = buf.slice(head + 4 + len);
+      }
+      if (statuses.length >= count) {
+        sock.end();
+        resolve(statuses);
+      } else pump();
+    });
+    sock.on('error', reject);
+  });
+}
+
+export function httpRequest(method: string, path: string, body: string | Buffer, headers: Record<string, string> = {}): Buffer {
+  const b = typeof body === 'string' ? Buffer.from(body) : body;
+  const h = Object.entries({ host: 'x', 'content-length': String(b.length), ...headers })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  return Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\n${h}\r\n`), b]);
+}
+
+export function readModelBytes(path: string): Uint8Array {
+  return new Uint8Array(readFileSync(path));
+}
