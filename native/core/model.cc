@@ -9,6 +9,10 @@
 
 namespace hotpath {
 
+namespace {
+constexpr double kNaNValue = __builtin_nan("");
+}  // namespace
+
 Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, Device device,
                      std::unique_ptr<Model>* out) {
   if (in_dim <= 0 || in_dim > (1 << 20)) return Status::InvalidArg("model: input width out of range");
@@ -152,6 +156,7 @@ Status Gather::Create(std::shared_ptr<Store> store, std::vector<int> tables, int
   g->fields_ = fields;
   g->columns_ = std::move(columns);
   g->row_.resize(size_t(std::max(width, 1)));
+  g->found_.resize(g->tables_.size());
   *out = std::move(g);
   return Status::Ok();
 }
@@ -179,13 +184,17 @@ Status Gather::Run(const uint8_t* ids, size_t ids_len, const uint32_t* refs, con
       for (size_t k = 0; k < nk; k++) store_->table(tables_[k]).PrefetchRow(hashes_[size_t(r + 1) * nk + k], -1, now_ms, nullptr);
     for (size_t k = 0; k < nk; k++) {
       double age;
-      store_->table(tables_[k]).Read(hashes_[size_t(r) * nk + k], now_ms, row_.data() + row_off_[k], &age);
+      found_[k] = store_->table(tables_[k]).Read(hashes_[size_t(r) * nk + k], now_ms, row_.data() + row_off_[k], &age);
     }
     float* xr = x + size_t(r) * nc;
     const float* fr = fields + size_t(r) * fields_;
     for (size_t c = 0; c < nc; c++) {
       const GatherColumn& col = columns_[c];
-      double v = col.source == GatherColumn::kFeature ? row_[size_t(row_off_[col.key] + col.offset)] : double(fr[col.field]);
+      // An absent entity reads as the empty row (count 0, mean NaN): every one of its
+      // columns takes the fill, so a model sees one "unknown" value, not a mix.
+      double v = col.source == GatherColumn::kField ? double(fr[col.field])
+                 : found_[col.key]                  ? row_[size_t(row_off_[col.key] + col.offset)]
+                                                    : kNaNValue;
       if (std::isnan(v)) v = col.fill;
       if (col.transform == GatherColumn::kLog1p) v = std::log1p(std::max(v, 0.0));
       xr[c] = float(v);

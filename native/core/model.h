@@ -54,8 +54,9 @@ class Model {
 };
 
 // One column of a model's input matrix: a feature of an entity read from the store, or a
-// numeric field of the request; then a transform. Missing values (absent entity, empty
-// window) take `fill` before the transform.
+// numeric field of the request; then a transform. Missing values (an absent entity: all
+// of its columns; an empty window: NaN aggregates) take `fill` before the transform;
+// log1p takes max(v, 0), so a negative value becomes 0.
 struct GatherColumn {
   enum Source : uint8_t { kFeature, kField };
   enum Transform : uint8_t { kNone, kLog1p };
@@ -89,6 +90,7 @@ class Gather {
   std::vector<GatherColumn> columns_;
   std::vector<double> row_;       // keys x max table width, one row of reads
   std::vector<int> row_off_;      // start of key k in row_
+  std::vector<uint8_t> found_;   // whether key k of the current row exists
   std::vector<uint64_t> hashes_;  // grows to the largest batch seen (not per call)
 };
 

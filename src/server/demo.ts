@@ -115,13 +115,13 @@ export function startDemo(store: FeatureStore, config: Config, log: (line: strin
     if (model) for (const e of events) score(e, false, now);
     else ingest(events, now);
     if (!amountField) return;
-    // Card testing, every 5 s: one card, 15 small amounts at different merchants, 10 a second.
+    // Card testing, every 5 s: one card, 30 small amounts at different merchants, 10 a second.
     if (tick % 100 === 0) {
       const user = userOf();
       campaigns.push({
         step: 0,
         every: 2,
-        next: (i) => (i < 15 ? [{ [userField]: user, [amountField]: 1 + Math.round(rand() * 400) / 100 }, true] : null),
+        next: (i) => (i < 30 ? [{ [userField]: user, [amountField]: 1 + Math.round(rand() * 400) / 100 }, true] : null),
       });
     }
     // Account takeover, every 5 s: a user with a history (three ordinary purchases at home)

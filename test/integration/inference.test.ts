@@ -309,7 +309,7 @@ describe('dynamic batching and metrics', () => {
   });
 
   const promtool = spawnSync('promtool', ['--version']).status === 0;
-  it.skipIf(!promtool)('passes promtool check metrics', async () => {
+  it.skipIf(!promtool && process.env.HOTPATH_CI !== '1')('passes promtool check metrics', async () => {
     const text = await (await fetch(`${base}/metrics`)).text();
     const file = join(mkdtempSync(join(tmpdir(), 'hotpath-metrics-')), 'metrics.txt');
     writeFileSync(file, text);
