@@ -58,8 +58,9 @@ const text = require("fs").readFileSync(0, "utf8");
 const val = (re) => { const m = text.match(re); return m ? Number(m[1]) : NaN; };
 const rows = val(/^hotpath_model_inference_count_total\{model="fraud"\} (\S+)/m);
 const execs = val(/^hotpath_model_execution_count_total\{model="fraud"\} (\S+)/m);
-const buckets = [...text.matchAll(/^hotpath_model_request_duration_seconds_bucket\{le="([^"]+)",model="fraud"\} (\S+)/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+const buckets = [...text.matchAll(/^hotpath_model_request_duration_seconds_bucket\{model="fraud",le="([^"]+)"\} (\S+)/gm)].map((m) => [Number(m[1]), Number(m[2])]);
 const total = buckets.at(-1)[1];
 const q = (p) => buckets.find(([, c]) => c >= p * total)[0];
 console.log(`server side, fraud: ${rows} rows in ${execs} batches (mean batch ${(rows / execs).toFixed(1)}); ` +
-  `request duration p50 <= ${q(0.5) * 1e6} us, p99 <= ${q(0.99) * 1e6} us (histogram bucket bounds)`);'
+  `request duration p50 <= ${q(0.5) * 1e6} us, p99 <= ${q(0.99) * 1e6} us (histogram bucket bounds)`);
+console.log(buckets.map(([le, c]) => `${le}: ${c}`).join(", "));'

@@ -83,8 +83,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
       try {
         const events = parseEventBody(body.toString('utf8'), contentType);
         const r = ingestEvents(store, config, events, Date.now(), stream);
-        metrics.eventsIngested.inc({ stream: stream ?? 'all' }, r.accepted);
-        if (r.late > 0) metrics.eventsLate.inc({ stream: stream ?? 'all' }, r.late);
+        metrics.eventsIngested(stream ?? 'all', r.accepted, r.late);
         send(res, 200, JSON.stringify(r));
       } catch (err) {
         sendError(res, err, log);
@@ -108,8 +107,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
       const now = Date.now();
       const at = readTime(q.get('at') ?? undefined, now);
       const [r] = reader.read(entity, [id], select, at);
-      metrics.featureReads.inc({ entity: entity.name });
-      if (r.freshness_ms !== null) metrics.freshness.observe({ entity: entity.name }, r.freshness_ms / 1000);
+      metrics.featureRead(entity.name, r.freshness_ms);
       send(res, 200, JSON.stringify({ entity: entity.name, at, ...r }));
     } catch (err) {
       sendError(res, err, log);
@@ -139,8 +137,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
         const now = Date.now();
         const at = readTime(q.at, now);
         const results = reader.read(entity, ids, select, at);
-        metrics.featureReads.inc({ entity: entity.name }, results.length);
-        for (const r of results) if (r.freshness_ms !== null) metrics.freshness.observe({ entity: entity.name }, r.freshness_ms / 1000);
+        for (const r of results) metrics.featureRead(entity.name, r.freshness_ms);
         send(res, 200, JSON.stringify({ entity: entity.name, at, results }));
       } catch (err) {
         sendError(res, err, log);

@@ -259,7 +259,7 @@ export function inferenceRoutes(app: uWS.TemplatedApp, config: Config, models: M
             const ent = config.entities[w.table];
             const rs = reader.read(ent, w.col.ids, ent.features.map((_, i) => i), now);
             reads.set(w.table, rs);
-            metrics.featureReads.inc({ entity: ent.name }, rs.length);
+            for (const r of rs) metrics.featureRead(ent.name, r.freshness_ms);
           }
         }
         for (const w of wanted) {

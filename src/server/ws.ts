@@ -22,8 +22,7 @@ interface Conn {
 export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureStore, models: Models, metrics: Metrics, log: Log): void {
   const ingest = (events: unknown[], stream: string | undefined): { accepted: number; late: number } => {
     const r = ingestEvents(store, config, events, Date.now(), stream);
-    metrics.eventsIngested.inc({ stream: stream ?? config.streams[0].name }, r.accepted);
-    if (r.late > 0) metrics.eventsLate.inc({ stream: stream ?? config.streams[0].name }, r.late);
+    metrics.eventsIngested(stream ?? 'all', r.accepted, r.late);
     return r;
   };
 
