@@ -44,6 +44,12 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // SIGHUP: reload every model's configured version from its repository (hot, no failed
+  // request); a model that fails keeps serving its previous version.
+  process.on('SIGHUP', () => {
+    for (const name of server.models.entries.keys())
+      server.models.reload(name).catch((err) => console.error(`hotpath: reload of model '${name}' failed: ${(err as Error).message}`));
+  });
   const b = backends();
   const cuda = b.cuda.compiled ? `cuda: ${b.cuda.devices} device(s)${b.cuda.name ? ` (${b.cuda.name})` : ''}` : 'cuda: not built';
   console.log(`hotpath listening on http://${values.host ?? config.server.host}:${server.port} (backends: cpu, ${cuda})`);

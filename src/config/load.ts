@@ -34,6 +34,8 @@ export interface EntityDef {
   shards: number;
   features: FeatureDef[];
   featureIndex: Map<string, number>;
+  /** 0..features.length - 1: the selection "all features" */
+  allFeatures: number[];
 }
 
 export interface StreamDef {
@@ -222,6 +224,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     shards: e.shards ?? 64,
     features: [],
     featureIndex: new Map(),
+    allFeatures: [],
   }));
   const entityIndex = new Map(entities.map((e) => [e.name, e.index]));
 
@@ -309,6 +312,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
       if (f.agg === 'distinct') def.precision = f.precision ?? 6;
       else if (f.precision !== undefined) fail(`${path}/precision`, 'only distinct takes precision');
       entity.featureIndex.set(fname, entity.features.length);
+      entity.allFeatures.push(entity.features.length);
       entity.features.push(def);
     }
   }

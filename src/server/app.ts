@@ -94,18 +94,22 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   app.get('/v1/features/:entity/:id', (res: Res, req) => {
     try {
       const entity = entityOf(config, req.getParameter(0));
-      let rawId: string;
-      try {
-        rawId = decodeURIComponent(req.getParameter(1) ?? '');
-      } catch {
-        throw new HotpathError('HP_ERR_ID_INVALID', 'the id in the path is not valid percent-encoding');
+      const param = req.getParameter(1) ?? '';
+      let rawId = param;
+      if (param.includes('%')) {
+        try {
+          rawId = decodeURIComponent(param);
+        } catch {
+          throw new HotpathError('HP_ERR_ID_INVALID', 'the id in the path is not valid percent-encoding');
+        }
       }
       const id = checkId(rawId);
-      const q = new URLSearchParams(req.getQuery() ?? '');
-      const names = q.get('features');
-      const select = selectFeatures(entity, names === null ? undefined : names.split(',').filter((s) => s.length > 0));
+      const query = req.getQuery();
+      const q = query ? new URLSearchParams(query) : undefined;
+      const names = q?.get('features') ?? null;
+      const select = names === null ? entity.allFeatures : selectFeatures(entity, names.split(',').filter((s) => s.length > 0));
       const now = Date.now();
-      const at = readTime(q.get('at') ?? undefined, now);
+      const at = readTime(q?.get('at') ?? undefined, now);
       const [r] = reader.read(entity, [id], select, at);
       metrics.featureRead(entity.name, r.freshness_ms);
       send(res, 200, JSON.stringify({ entity: entity.name, at, ...r }));

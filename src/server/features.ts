@@ -60,7 +60,8 @@ export class FeatureReader {
     const need = ids.length * layout.width;
     if (this.#out.length < need) this.#out = new Float64Array(need);
     if (this.#ages.length !== ids.length) this.#ages = new Float64Array(ids.length);
-    this.#store.readMany(entity.index, ids, atMs, this.#out, this.#ages);
+    if (ids.length === 1) this.#ages[0] = this.#store.read(entity.index, ids[0], atMs, this.#out).ageMs; // no id array to cross N-API
+    else this.#store.readMany(entity.index, ids, atMs, this.#out, this.#ages);
     const results: EntityFeatures[] = new Array(ids.length);
     for (let i = 0; i < ids.length; i++) {
       const base = i * layout.width;
