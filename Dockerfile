@@ -14,6 +14,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/build/Release/hotpath.node ./build/Release/hotpath.node
 COPY --from=build /app/dist ./dist
 COPY package.json hotpath.yaml ./
+COPY models ./models
 EXPOSE 8080
 ENTRYPOINT ["node", "dist/cli/main.js"]
 CMD ["serve", "--config", "hotpath.yaml"]

@@ -20,7 +20,9 @@
 
 #include "../core/cuda_backend.h"
 #include "../core/feature_store.h"
+#include "../core/hash.h"
 #include "../core/kernels.h"
+#include "../core/model.h"
 
 using namespace hotpath;
 
@@ -1090,6 +1092,103 @@ void TestDenseCudaMatchesCpu() {
   CHECK_CODE(DenseForwardCuda(&one, &one, nullptr, 1, 0, 1, Act::NONE, &y), Code::INVALID_ARG);
 }
 
+// A two-layer model (dense relu, dense, then softmax) against the layer-by-layer kernel
+// with DenseForwardCpu, for batches below, at and above max_batch (chunking).
+void TestModelMatchesLayerByLayer() {
+  const DenseCase a = RandomDense(1, 9, 12, 5), b = RandomDense(1, 12, 4, 6);
+  std::vector<LayerSpec> layers(3);
+  layers[0].kind = LayerSpec::kDense;
+  layers[0].in = 9;
+  layers[0].out = 12;
+  layers[0].w = a.w;
+  layers[0].b = a.bias;
+  layers[0].act = Act::RELU;
+  layers[1].kind = LayerSpec::kDense;
+  layers[1].in = 12;
+  layers[1].out = 4;
+  layers[1].w = b.w;  // no bias: zeros
+  layers[2].kind = LayerSpec::kSoftmax;
+  std::unique_ptr<Model> m;
+  CHECK_OK(Model::Create(9, layers, 8, Device::kCpu, &m));
+  CHECK_EQ(m->out_dim(), 4);
+  for (int batch : {0, 1, 8, 21}) {
+    const DenseCase x = RandomDense(batch, 9, 1, uint64_t(batch) + 40);
+    std::vector<float> h(size_t(batch) * 12), z(size_t(batch) * 4), y(size_t(batch) * 4 + 1, -7.f);
+    CHECK_OK(DenseForwardCpu(x.x.data(), a.w.data(), a.bias.data(), batch, 9, 12, Act::RELU, h.data()));
+    CHECK_OK(DenseForwardCpu(h.data(), b.w.data(), nullptr, batch, 12, 4, Act::NONE, z.data()));
+    CHECK_OK(m->Forward(x.x.data(), batch, y.data()));
+    double worst = 0;
+    for (int r = 0; r < batch; r++) {
+      double mx = -kInf, sum = 0;
+      for (int k = 0; k < 4; k++) mx = std::max(mx, double(z[size_t(r) * 4 + k]));
+      for (int k = 0; k < 4; k++) sum += std::exp(double(z[size_t(r) * 4 + k]) - mx);
+      for (int k = 0; k < 4; k++)
+        worst = std::max(worst, std::fabs(std::exp(double(z[size_t(r) * 4 + k]) - mx) / sum - y[size_t(r) * 4 + k]));
+    }
+    Record(worst <= 1e-6, __FILE__, __LINE__, "model vs layer by layer, batch " + std::to_string(batch) + ": max error " + Num(worst));
+    CHECK_EQ(y[size_t(batch) * 4], -7.f);  // nothing written past the batch
+  }
+  // Refusals: widths that do not chain, weights of the wrong size, no layers, bad batch.
+  std::vector<LayerSpec> bad = layers;
+  bad[1].in = 11;
+  CHECK_CODE(Model::Create(9, bad, 8, Device::kCpu, &m), Code::INVALID_ARG);
+  bad = layers;
+  bad[0].w.pop_back();
+  CHECK_CODE(Model::Create(9, bad, 8, Device::kCpu, &m), Code::INVALID_ARG);
+  CHECK_CODE(Model::Create(9, {}, 8, Device::kCpu, &m), Code::INVALID_ARG);
+  CHECK_CODE(Model::Create(9, layers, 0, Device::kCpu, &m), Code::INVALID_ARG);
+  if (CudaProbe().devices == 0) CHECK_CODE(Model::Create(9, layers, 8, Device::kCuda, &m), Code::UNAVAILABLE);
+}
+
+// Gather reads each key's row, takes fields, fills absent entities and NaNs, applies log1p.
+void TestGatherFillsTheInputMatrix() {
+  StoreSpec spec = OneTable({Feature("n", Agg::COUNT, -1, 60000, 1000), Feature("mean", Agg::MEAN, 0, 60000, 1000)}, 1);
+  std::shared_ptr<Store> st = MakeStore(spec);
+  const std::string alice = "alice", bob = "bob", ghost = "ghost";
+  Batch b(1);
+  b.Add(HashBytes(alice.data(), alice.size()), 1000, {2}).Add(HashBytes(alice.data(), alice.size()), 2000, {4});
+  b.Add(HashBytes(bob.data(), bob.size()), 2500, {10});  // in time order: lateness is 0
+  CHECK_OK(b.Ingest(*st, 3000));
+  std::vector<GatherColumn> cols(4);
+  cols[0].source = GatherColumn::kFeature;  // n, raw, fill -1
+  cols[0].offset = st->table(0).feature_offset(0);
+  cols[0].fill = -1;
+  cols[1].source = GatherColumn::kFeature;  // mean, log1p, fill 0
+  cols[1].offset = st->table(0).feature_offset(1);
+  cols[1].transform = GatherColumn::kLog1p;
+  cols[2].source = GatherColumn::kField;  // the request field, raw
+  cols[3].source = GatherColumn::kField;  // the request field, log1p (negative -> 0)
+  cols[3].transform = GatherColumn::kLog1p;
+  std::unique_ptr<Gather> g;
+  CHECK_OK(Gather::Create(st, {0}, 1, cols, &g));
+  const std::string ids = "xx" + alice + bob + ghost;  // ids at an offset, back to back
+  const uint32_t refs[] = {2, 5, 7, 3, 10, 5};
+  const float fields[] = {1.5f, -3.f, 7.f};
+  std::vector<float> x(12 + 1, -9.f);
+  CHECK_OK(g->Run(reinterpret_cast<const uint8_t*>(ids.data()), ids.size(), refs, fields, 3, 3000, x.data()));
+  CHECK_EQ(x[0], 2.f);
+  CHECK_NEAR(x[1], std::log1p(3.0), 1e-6);
+  CHECK_EQ(x[2], 1.5f);
+  CHECK_NEAR(x[3], std::log1p(1.5), 1e-6);
+  CHECK_EQ(x[4], 1.f);
+  CHECK_NEAR(x[5], std::log1p(10.0), 1e-6);
+  CHECK_EQ(x[7], 0.f);       // log1p(max(-3, 0))
+  CHECK_EQ(x[8], -1.f);      // ghost: its count takes the fill too, not 0
+  CHECK_EQ(x[9], 0.f);       // ghost's mean: fill 0, log1p 0
+  CHECK_EQ(x[12], -9.f);     // nothing past the batch
+  // Ids past the buffer, empty, or over the limit are refused before anything is read.
+  const uint32_t past[] = {10, 6};
+  CHECK_CODE(g->Run(reinterpret_cast<const uint8_t*>(ids.data()), ids.size(), past, fields, 1, 3000, x.data()), Code::INVALID_ARG);
+  const uint32_t empty[] = {2, 0};
+  CHECK_CODE(g->Run(reinterpret_cast<const uint8_t*>(ids.data()), ids.size(), empty, fields, 1, 3000, x.data()), Code::INVALID_ARG);
+  const std::string big(300, 'a');
+  const uint32_t over[] = {0, 300};
+  CHECK_CODE(g->Run(reinterpret_cast<const uint8_t*>(big.data()), big.size(), over, fields, 1, 3000, x.data()), Code::INVALID_ARG);
+  CHECK_CODE(Gather::Create(st, {3}, 1, cols, &g), Code::INVALID_ARG);
+  cols[2].field = 1;
+  CHECK_CODE(Gather::Create(st, {0}, 1, cols, &g), Code::INVALID_ARG);
+}
+
 }  // namespace
 
 #define RUN(test)                      \
@@ -1120,6 +1219,8 @@ int main() {
   RUN(TestConcurrentReadsAreNeverTorn);
   RUN(TestDenseCpuMatchesReference);
   RUN(TestDenseCudaMatchesCpu);
+  RUN(TestModelMatchesLayerByLayer);
+  RUN(TestGatherFillsTheInputMatrix);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;
 }

@@ -87,6 +87,21 @@ export interface InferResult {
   batch: number;
 }
 
+/**
+ * A parsed predict request of one model, laid out for another (its fallback): the config
+ * compiler checked that `to` needs no entity or field that `from` lacks.
+ */
+function remap(from: ModelDef, to: ModelDef, req: { ids: string[]; idBytes: number[]; fields: number[] }): { ids: string[]; idBytes: number[]; fields: number[] } {
+  const ids: string[] = [];
+  const idBytes: number[] = [];
+  for (const k of to.keys) {
+    const i = from.keys.findIndex((x) => x.entity === k.entity);
+    ids.push(req.ids[i]);
+    idBytes.push(req.idBytes[i]);
+  }
+  return { ids, idBytes, fields: to.fields.map((f) => req.fields[from.fields.indexOf(f)]) };
+}
+
 /** What the metrics module observes; kept as an interface so the runtime does not import prom-client. */
 export interface InferenceObserver {
   request(model: string, outcome: 'success' | 'failure', reason: string): void;
@@ -326,13 +341,19 @@ export class Models {
         at += ring.buffer.write(req.ids[k], at, 'utf8');
       }
     };
-    return this.#run(e, undefined, OP.PREDICT, 1, size, write, () => (e.def.fallback && 'model' in e.def.fallback ? this.predict(this.get(e.def.fallback.model), req) : null));
+    return this.#run(e, undefined, OP.PREDICT, 1, size, write, () => {
+      if (!e.def.fallback || !('model' in e.def.fallback)) return null;
+      const f = this.get(e.def.fallback.model);
+      return this.predict(f, remap(e.def, f.def, req));
+    });
   }
 
   /** Runs rows of a ready input matrix (rows x inDim, FP32) on a version (default current). */
   infer(e: ModelEntry, version: number | undefined, x: Float32Array, rows: number): Promise<InferResult> {
+    if (x.byteLength > this.#pool.maxBody)
+      return Promise.reject(new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${rows} rows (${x.byteLength} bytes) do not fit a worker ring; at most ${this.#pool.maxBody} bytes (raise server.ring_bytes)`));
     const write = (ring: Ring, off: number): void => {
-      ring.bytes.set(new Uint8Array(x.buffer, x.byteOffset, rows * (x.length / rows) * 4), off);
+      ring.bytes.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), off);
     };
     const fallbackModel = (): Promise<InferResult> | null => {
       if (!e.def.fallback || !('model' in e.def.fallback)) return null;
@@ -370,7 +391,9 @@ export class Models {
           });
         }
         const p = fallbackModel();
-        if (p) return p.then((r) => ({ ...r, fallback: true, reason, variant: r.model }));
+        // Named after the model asked for; variant names what answered (the fallback
+        // model, or its own constant), and version is that answer's version.
+        if (p) return p.then((r) => ({ ...r, model: name, fallback: true, reason, variant: r.variant === 'primary' ? r.model : r.variant }));
       }
       const code = REASON_ERROR[reason];
       return Promise.reject(new HotpathError(code, message ?? `model '${name}': ${reason.replace('_', ' ')}`));

@@ -98,6 +98,11 @@ export class Pool {
     return this.#workers.length;
   }
 
+  /** The largest request body a worker ring takes. */
+  get maxBody(): number {
+    return new Ring(Ring.allocate(this.#opts.ringBytes)).maxPayload - REQ.BODY;
+  }
+
   #spawn(index: number): Promise<void> {
     const requests = new Ring(Ring.allocate(this.#opts.ringBytes));
     const responses = new Ring(Ring.allocate(this.#opts.ringBytes * 2));

@@ -83,7 +83,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
       try {
         const events = parseEventBody(body.toString('utf8'), contentType);
         const r = ingestEvents(store, config, events, Date.now(), stream);
-        metrics.eventsIngested(stream ?? 'all', r.accepted, r.late);
+        metrics.eventsIngested(stream ?? (config.streams.length === 1 ? config.streams[0].name : 'all'), r.accepted, r.late);
         send(res, 200, JSON.stringify(r));
       } catch (err) {
         sendError(res, err, log);

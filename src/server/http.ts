@@ -31,9 +31,11 @@ export function send(res: Res, status: number, body: string | Uint8Array, opts: 
   });
 }
 
-/** Headers an error adds: Retry-After when the server shed the request. */
+/** Headers an error adds: Retry-After when retrying soon can succeed. */
 export function errorHeaders(code: string): [string, string][] | undefined {
-  return code === 'HP_ERR_OVERLOADED' || code === 'HP_ERR_CIRCUIT_OPEN' || code === 'HP_ERR_MODEL_NOT_READY' ? [['retry-after', '1']] : undefined;
+  return code === 'HP_ERR_OVERLOADED' || code === 'HP_ERR_CIRCUIT_OPEN' || code === 'HP_ERR_MODEL_NOT_READY' || code === 'HP_ERR_WORKER_CRASHED'
+    ? [['retry-after', '1']]
+    : undefined;
 }
 
 export function sendError(res: Res, err: unknown, log: Log, closeConnection = false): void {

@@ -268,7 +268,7 @@ export function inferenceRoutes(app: uWS.TemplatedApp, config: Config, models: M
           results.push({
             values: rs.map((r) => r.features[w.feature] ?? null),
             statuses: rs.map((r) => (!r.found ? 'NOT_FOUND' : r.features[w.feature] === null ? 'NULL_VALUE' : 'PRESENT')),
-            event_timestamps: rs.map((r) => new Date(r.found && r.freshness_ms !== null ? now - r.freshness_ms : 0).toISOString().replace('.000Z', 'Z')),
+            event_timestamps: rs.map((r) => new Date(r.found && r.freshness_ms !== null ? now - r.freshness_ms : 0).toISOString()),
           });
         }
         send(res, 200, JSON.stringify({ metadata: { feature_names: names }, results }));

@@ -102,7 +102,7 @@ export class Metrics implements InferenceObserver {
   readonly #total = new FastMetric('hotpath_model_request_duration_seconds', 'Server-side time of a model request, end to end', ['model'], LATENCY_BUCKETS);
   readonly #ingested = new FastMetric('hotpath_events_ingested_total', 'Events applied to the feature store', ['stream']);
   readonly #late = new FastMetric('hotpath_events_late_total', 'Events dropped as later than the allowed lateness', ['stream']);
-  readonly #reads = new FastMetric('hotpath_feature_reads_total', 'Entity feature reads over HTTP, WebSocket and Feast routes', ['entity']);
+  readonly #reads = new FastMetric('hotpath_feature_reads_total', 'Entity feature reads (GET and POST /v1/features, Feast get-online-features)', ['entity']);
   readonly #freshness = new FastMetric('hotpath_feature_freshness_seconds', 'Age of the newest event of an entity when its features are read', ['entity'], FRESHNESS_BUCKETS);
   readonly #perModel = new Map<string, { ok: Series; queue: Series; compute: Series; total: Series }>();
   readonly #perEntity = new Map<string, { reads: Series; freshness: Series }>();

@@ -22,7 +22,7 @@ interface Conn {
 export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureStore, models: Models, metrics: Metrics, log: Log): void {
   const ingest = (events: unknown[], stream: string | undefined): { accepted: number; late: number } => {
     const r = ingestEvents(store, config, events, Date.now(), stream);
-    metrics.eventsIngested(stream ?? 'all', r.accepted, r.late);
+    metrics.eventsIngested(stream ?? (config.streams.length === 1 ? config.streams[0].name : 'all'), r.accepted, r.late);
     return r;
   };
 
@@ -52,6 +52,7 @@ export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureSto
           const f = decodeClientFrame(new Uint8Array(message)); // decodes fully before returning: uWS neuters message after
           id = f.id;
           if (f.op === 'events') {
+            if (f.events.length > config.server.maxBatch) throw new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${f.events.length} events; at most ${config.server.maxBatch}`);
             const r = ingest(f.events, f.stream);
             reply(encodeEventsResult(id, r.accepted, r.late), true);
             return;

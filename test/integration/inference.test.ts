@@ -302,7 +302,7 @@ describe('dynamic batching and metrics', () => {
     expect(batches).toBeLessThan(rows); // the mean batch is above 1
     expect(metric(after, 'hotpath_model_requests_total', 'model="fraud",outcome="success",reason=""')).toBeGreaterThanOrEqual(400);
     expect(metric(after, 'hotpath_model_request_duration_seconds_count', 'model="fraud"')).toBeGreaterThanOrEqual(400);
-    expect(metric(after, 'hotpath_events_ingested_total', 'stream="all"')).toBeGreaterThan(0);
+    expect(metric(after, 'hotpath_events_ingested_total', 'stream="tx"')).toBeGreaterThan(0);
     expect(metric(after, 'hotpath_feature_reads_total', 'entity="user"')).toBeGreaterThan(0);
     expect(after).toContain('hotpath_ring_occupancy_ratio{worker="0",ring="request"}');
     expect(metric(after, 'hotpath_model_ready', 'model="fraud"')).toBe(1);

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import type { Server } from '../../src/server/app.js';
 import {
-  addVersion, FRAUD_INPUTS, FRAUD_V1, FRAUD_V2, getJson, httpRequest, makeRepo, metric, pipeline, postJson, RULES_V1, startWith, STORE_YAML,
+  addVersion, FRAUD_INPUTS, FRAUD_V1, FRAUD_V2, fixtureModel, getJson, httpRequest, makeRepo, metric, pipeline, postJson, RULES_V1, startWith, STORE_YAML,
 } from '../support/inference-server.js';
 
 let server: Server | undefined;
@@ -87,7 +87,7 @@ models:
   });
 
   it('answers a model error with the fallback model, or a coded 500 without one', async () => {
-    const repo = makeRepo({ m: { 1: FRAUD_V1 }, r: { 1: RULES_V1 } });
+    const repo = makeRepo({ m: { 1: FRAUD_V1 }, r: { 1: RULES_V1 }, odd: { 1: fixtureModel('gemm_relu_sigmoid') } });
     const started = await startWith(repo, `
 server: { workers: 1 }
 ${STORE_YAML}
@@ -101,12 +101,35 @@ models:
     repository: r
     inputs: ${FRAUD_INPUTS}
     timeout: 2s
+  main2:
+    repository: m
+    inputs: ${FRAUD_INPUTS}
+    timeout: 2s
+    fallback: { model: odd }
+  odd:          # its entities and fields in another order, and fewer of them
+    repository: odd
+    inputs:
+      - { feature: merchant.txn_count_1m }
+      - { feature: merchant.users_1h }
+      - { field: amount }
+      - { feature: user.txn_count_1h }
+      - { feature: user.countries_24h }
+      - { feature: merchant.amount_mean_1h }
+      - { feature: user.amount_max_1h }
+    timeout: 2s
 `);
     server = started.server;
     const { base } = started;
     server.pool.fault({ type: 'fault', kind: 'fail', slot: slotOf(server, 'main'), count: 1 });
     const r = await postJson(base, '/v1/predict/main', body());
-    expect(r.body).toMatchObject({ fallback: true, reason: 'error', variant: 'rules', model: 'rules' });
+    expect(r.body).toMatchObject({ fallback: true, reason: 'error', variant: 'rules', model: 'main' });
+    // A fallback model whose request layout differs gets its own layout: the same score as asking it directly.
+    await postJson(base, '/v1/events', [{ user_id: 'u1', merchant_id: 'm1', amount: 30, country: 'FR', ts: Date.now() - 1000 }]);
+    server.pool.fault({ type: 'fault', kind: 'fail', slot: slotOf(server, 'main2'), count: 1 });
+    const viaFallback = await postJson(base, '/v1/predict/main2', { entities: { user: 'u1', merchant: 'm1' }, fields: { amount: 77 } });
+    const direct = await postJson(base, '/v1/predict/odd', { entities: { user: 'u1', merchant: 'm1' }, fields: { amount: 77 } });
+    expect(viaFallback.body).toMatchObject({ fallback: true, variant: 'odd', model: 'main2' });
+    expect(viaFallback.body.score).toBe(direct.body.score);
     server.pool.fault({ type: 'fault', kind: 'fail', slot: slotOf(server, 'rules'), count: 1 });
     const e = await postJson(base, '/v1/predict/rules', body());
     expect([e.status, e.body.error.code]).toEqual([500, 'HP_ERR_INFERENCE_FAILED']);
