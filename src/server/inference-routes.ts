@@ -118,11 +118,13 @@ export function inferenceRoutes(app: uWS.TemplatedApp, config: Config, models: M
       let rows: number;
       let x: Float32Array;
       let version: number | undefined;
+      let outputName: string; // the asked-for model's, also when a fallback answers
       try {
         e = models.get(name);
         version = versionParam(e, versionText);
         const target = version === undefined ? e.current : e.versions.get(version);
         if (!target) throw new HotpathError('HP_ERR_MODEL_NOT_READY', `model '${name}' is not ready`);
+        outputName = target.output.name;
         ks = parseInferRequest(body, headerLength);
         if (ks.inputs.length !== 1)
           throw new HotpathError('HP_ERR_TENSOR_INVALID', `model '${name}' takes one input, '${target.input.name}'; the request has ${ks.inputs.length}`);
@@ -149,7 +151,7 @@ export function inferenceRoutes(app: uWS.TemplatedApp, config: Config, models: M
                 model_version: String(r.version),
                 ...(ks.id !== undefined ? { id: ks.id } : {}),
                 ...(r.fallback ? { parameters: { fallback: true, fallback_reason: r.reason, variant: r.variant } } : {}),
-                outputs: [{ name: e.versions.get(r.version)?.output.name ?? e.current?.output.name ?? 'output', datatype: 'FP32', shape: [rows, r.values.length / rows], data: r.values }],
+                outputs: [{ name: outputName, datatype: 'FP32', shape: [rows, r.values.length / rows], data: r.values }],
               },
               ks,
             );
