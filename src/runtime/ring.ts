@@ -20,12 +20,13 @@
 // with Atomics.load also sees the bytes before it. Symmetrically the consumer finishes
 // reading a record before Atomics.store(HEAD) hands the space back.
 //
-// Wake-ups without lost signals. The consumer sets WAITING = 1, re-checks that the ring is
-// still empty, and waits on SEQ for the value it read before the check. The producer
-// publishes, bumps SEQ, then notifies only if WAITING is 1. Either the producer sees
-// WAITING = 1 and notifies, or its SEQ bump happened before the consumer's wait, which then
-// returns at once ("not-equal"). The producer therefore pays for Atomics.notify only when
-// the consumer sleeps.
+// Wake-ups without lost signals. The consumer reads SEQ, sets WAITING = 1, re-checks that
+// the ring is still empty, and waits on SEQ for the value it read first. The producer
+// publishes, bumps SEQ, then notifies only if it turns WAITING from 1 to 0. Either the
+// producer sees WAITING = 1 and notifies, or its SEQ bump came before the consumer's wait,
+// which then returns at once ("not-equal"), or before the consumer's emptiness check,
+// which then sees the record. The producer pays for Atomics.notify only when the consumer
+// sleeps, once per sleep.
 
 export const RING = {
   HEAD: 0,
@@ -121,10 +122,15 @@ export class Ring {
     this.#pending = 0;
   }
 
-  /** After one or more publish() calls: bump SEQ and wake a sleeping consumer. */
+  /**
+   * After one or more publish() calls: bump SEQ and wake a sleeping consumer. The producer
+   * takes WAITING back to 0 itself (compareExchange), so a burst of publishes pays for one
+   * Atomics.notify per sleep, not one each until the consumer has run.
+   */
   notify(): void {
     Atomics.add(this.ctl, RING.SEQ, 1);
-    if (Atomics.load(this.ctl, RING.WAITING) === 1) Atomics.notify(this.ctl, RING.SEQ);
+    if (Atomics.load(this.ctl, RING.WAITING) === 1 && Atomics.compareExchange(this.ctl, RING.WAITING, 1, 0) === 1)
+      Atomics.notify(this.ctl, RING.SEQ);
   }
 
   // ---- consumer side ----

@@ -56,8 +56,11 @@ export function parseJsonBody(body: Buffer): unknown {
 }
 
 /**
- * Reads the whole body, copying each chunk, and refuses it with 413 as soon as it passes
- * maxBytes (the connection is closed so the client stops sending).
+ * Reads the whole body and refuses it with 413 as soon as it passes maxBytes (the
+ * connection is closed so the client stops sending). `done` gets a Buffer that is valid
+ * only while it runs: a body that arrives in one chunk is passed as a view of uWS's
+ * chunk, which uWS neuters when the callback returns (no copy on the common path);
+ * longer bodies are copied chunk by chunk. Every route parses its body inside `done`.
  */
 export function readBody(res: Res, maxBytes: number, done: (body: Buffer) => void, log: Log, onTooLarge?: (err: HotpathError) => void): void {
   const chunks: Buffer[] = [];
@@ -77,8 +80,12 @@ export function readBody(res: Res, maxBytes: number, done: (body: Buffer) => voi
       else sendError(res, err, log, true);
       return;
     }
+    if (isLast && chunks.length === 0) {
+      done(Buffer.from(chunk)); // a view: valid during this callback only
+      return;
+    }
     chunks.push(Buffer.from(chunk.slice(0))); // slice copies (uWS neuters chunk); Buffer.from(ArrayBuffer) wraps it
-    if (isLast) done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    if (isLast) done(Buffer.concat(chunks, size));
   });
 }
 

@@ -20,13 +20,26 @@ export function predictJson(r: InferResult, startMs: number): Record<string, unk
   return {
     model: r.model,
     version: String(r.version),
-    score: scores[0],
+    score: scores.length ? scores[0] : null,
     scores,
     fallback: r.fallback,
     ...(r.fallback ? { reason: r.reason } : {}),
     variant: r.variant,
     latency_us: Math.round((nowMs() - startMs) * 1000),
   };
+}
+
+const num = (v: number): string => (Number.isFinite(v) ? String(v) : 'null');
+
+/** predictJson(r, start) as JSON text, written directly: the REST predict hot path. */
+export function predictText(r: InferResult, startMs: number): string {
+  let scores = '';
+  for (let i = 0; i < r.values.length; i++) scores += (i ? ',' : '') + num(r.values[i]);
+  return (
+    `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":${r.values.length ? num(r.values[0]) : 'null'},"scores":[${scores}],` +
+    `"fallback":${r.fallback},${r.fallback ? `"reason":"${r.reason}",` : ''}"variant":${JSON.stringify(r.variant)},` +
+    `"latency_us":${Math.round((nowMs() - startMs) * 1000)}}`
+  );
 }
 
 /** A KServe error: `{"error": "<message>"}` with the status of the hotpath code. */
@@ -56,7 +69,7 @@ export function inferenceRoutes(app: uWS.TemplatedApp, config: Config, models: M
         const e = models.get(name);
         const parsed = models.parsePredict(e, parseJsonBody(body));
         models.predict(e, parsed).then(
-          (r) => send(res, 200, JSON.stringify(predictJson(r, start))),
+          (r) => send(res, 200, predictText(r, start)),
           (err) => sendError(res, err, log),
         );
       } catch (err) {

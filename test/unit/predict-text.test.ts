@@ -1,0 +1,31 @@
+// The REST predict answer is written as text directly (the hot path); it must say exactly
+// what the object form (used on the WebSocket) says.
+import { describe, expect, it } from 'vitest';
+
+import type { InferResult } from '../../src/runtime/models.js';
+import { predictJson, predictText } from '../../src/server/inference-routes.js';
+
+const base: InferResult = {
+  model: 'fraud', version: 2, values: Float32Array.from([0.25]), rows: 1, outDim: 1, fallback: false,
+  variant: 'primary', queueUs: 1, computeUs: 2, batch: 3,
+};
+
+describe('predictText', () => {
+  it('matches predictJson for plain, fallback, multi-output and odd values', () => {
+    const cases: InferResult[] = [
+      base,
+      { ...base, fallback: true, reason: 'deadline', variant: 'constant' },
+      { ...base, values: Float32Array.from([0.1, 1e-30, -3.5, NaN, Infinity]), outDim: 5 },
+      { ...base, model: 'we"ird\\name', variant: 'fall"back' },
+      { ...base, values: new Float32Array(0), outDim: 0 },
+    ];
+    for (const r of cases) {
+      const t = 1000;
+      const text = JSON.parse(predictText(r, t));
+      const obj = JSON.parse(JSON.stringify(predictJson(r, t)));
+      delete text.latency_us;
+      delete obj.latency_us;
+      expect(text).toEqual(obj);
+    }
+  });
+});
