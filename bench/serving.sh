@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The serving benchmark of issue 3: feature reads and predictions over HTTP, closed-loop
-# with wrk on this machine, beside a uWebSockets.js hello world measured in the same run.
+# The serving benchmark: feature reads and predictions over HTTP, closed-loop with wrk on
+# this machine, beside uWebSockets.js servers that do no work (bench/uws-hello.mjs)
+# measured in the same run.
 #   bench/serving.sh [duration, default 10s] [connections, default 64]
 # Needs wrk (apt-get install wrk) and the built server (npm run prepare). Prints a markdown
 # table; the server's own view (batch sizes, server-side predict latency) comes from /metrics.
@@ -47,10 +48,11 @@ echo "wrk -t1 -c$CONN -d$DUR, $(nproc) cores, $(node --version), $(date -u +%Y-%
 echo
 echo "| target | req/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|"
-run "uWS hello world (transport ceiling)" "http://127.0.0.1:$HELLO_PORT/"
+run "uWS GET hello world (ceiling for reads)" "http://127.0.0.1:$HELLO_PORT/"
 run "hotpath GET /v1/features/user/{id}" "http://127.0.0.1:$HP_PORT/" bench/features.lua
+run "uWS POST, JSON body parsed (ceiling for predict)" "http://127.0.0.1:$HELLO_PORT/" bench/predict.lua
 run "hotpath POST /v1/predict/fraud" "http://127.0.0.1:$HP_PORT/" bench/predict.lua
-run "uWS hello world, again (noise)" "http://127.0.0.1:$HELLO_PORT/"
+run "uWS GET hello world, again (noise)" "http://127.0.0.1:$HELLO_PORT/"
 
 echo
 curl -s "localhost:$HP_PORT/metrics" | node -e '

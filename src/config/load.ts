@@ -317,11 +317,19 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     }
   }
 
+  const models = compileModels(c.models ?? {}, entities, entityIndex, resolve(opts.baseDir ?? '.'));
+
   const demo = c.demo && { stream: c.demo.stream, rate: c.demo.rate ?? 1000, ids: c.demo.ids ?? 1000, model: c.demo.model };
   if (demo && !streamIndex.has(demo.stream)) fail('/demo/stream', `no stream '${demo.stream}' is declared under /streams`);
-  if (demo?.model !== undefined && !c.models?.[demo.model]) fail('/demo/model', `no model '${demo.model}' is declared under /models`);
-
-  const models = compileModels(c.models ?? {}, entities, entityIndex, resolve(opts.baseDir ?? '.'));
+  if (demo?.model !== undefined) {
+    const m = models.find((x) => x.name === demo.model);
+    if (!m) fail('/demo/model', `no model '${demo.model}' is declared under /models`);
+    const ds = streams[streamIndex.get(demo.stream)!];
+    for (const k of m.keys)
+      if (!ds.tables.includes(k.table)) fail('/demo/model', `model '${m.name}' needs '${k.entity}' ids, which stream '${ds.name}' does not carry`);
+    for (const f of m.fields)
+      if (!ds.fields.some((x) => x.name === f && x.type === 'number')) fail('/demo/model', `model '${m.name}' needs the number field '${f}', which stream '${ds.name}' does not have`);
+  }
 
   const config: Config = {
     server: {

@@ -49,9 +49,7 @@ export const RES = {
 export const COUNTER = {
   EXECUTIONS: 0,
   INFERENCES: 1,
-  DEADLINE_DROPS: 2,
-  ERRORS: 3,
-  PER_SLOT: 4,
+  PER_SLOT: 2,
 } as const;
 
 export const MAX_SLOTS = 256;

@@ -221,7 +221,6 @@ async function execute(s: Slot, wantRows: number): Promise<void> {
     s.queue.shift();
     s.queuedRows -= p.rows;
     if (p.deadline < start) {
-      counters[s.slot * COUNTER.PER_SLOT + COUNTER.DEADLINE_DROPS]++;
       respondStatus(p, STATUS.DEADLINE, 0, start - p.enqueued, 0);
       continue;
     }
@@ -270,7 +269,6 @@ async function execute(s: Slot, wantRows: number): Promise<void> {
       row += p.rows;
     }
   } catch (err) {
-    counters[s.slot * COUNTER.PER_SLOT + COUNTER.ERRORS]++;
     const msg = new TextEncoder().encode(String((err as Error)?.message ?? err).slice(0, 500));
     for (const p of batch) respondStatus(p, STATUS.ERROR, rows, start - p.enqueued, (nowMs() - start) * 1000, msg);
   }

@@ -85,7 +85,9 @@ class FastMetric {
 
 type Series = ReturnType<FastMetric['series']>;
 
-const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+const LATENCY_BUCKETS = [
+  0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+];
 const FRESHNESS_BUCKETS = [0.001, 0.01, 0.1, 1, 10, 60, 600, 3600, 86400];
 const BREAKER_STATE = { closed: 0, half_open: 1, open: 2 } as const;
 

@@ -508,3 +508,56 @@ describe('review fixes', () => {
     expect(() => loadConfigFile(f)).toThrow(new RegExp(`^${f}: not valid YAML`));
   });
 });
+
+describe('models', () => {
+  const withModels = (models: Record<string, unknown>, demo?: Record<string, unknown>): any => {
+    const c = base();
+    c.entities.user.features.last3 = { agg: 'last_n', field: 'amount', n: 3 };
+    c.entities.user.features.mean_1h = { agg: 'mean', field: 'amount', window: '1h' };
+    c.models = models;
+    if (demo) c.demo = demo;
+    return c;
+  };
+  const m = (extra: Record<string, unknown> = {}) => ({ repository: 'models/m', inputs: [{ feature: 'user.n_1h' }, { field: 'amount', transform: 'log1p' }], ...extra });
+
+  it('compiles inputs into keys, fields and columns, with defaults', () => {
+    const cfg = compileConfig(withModels({ m: m() }), { baseDir: '/srv/hp' });
+    const def = cfg.models[0];
+    expect(def).toMatchObject({
+      name: 'm', repository: '/srv/hp/models/m', version: 'latest', runtime: 'auto', device: 'cpu', timeoutMs: 100,
+      batching: { maxBatch: 64, maxQueueDelayUs: 100, preferred: [] }, keys: [{ entity: 'user', table: 0 }], fields: ['amount'],
+    });
+    expect(def.inputs).toEqual([
+      { name: 'user.n_1h', source: 'feature', index: 0, table: 0, feature: 0, transform: 'none', fill: 0 },
+      { name: 'amount', source: 'field', index: 0, transform: 'log1p', fill: 0 },
+    ]);
+    expect(def.fallback).toBeUndefined();
+    expect(def.breaker).toBeUndefined();
+    const b = compileConfig(withModels({ m: m({ circuit_breaker: {} }) })).models[0].breaker;
+    expect(b).toEqual({ errorRate: 0.5, latencyMs: Infinity, windowMs: 10_000, minRequests: 20, openForMs: 5000, halfOpenProbes: 5 });
+  });
+
+  it('refuses bad inputs, batching, fallbacks and demo models, naming the field', () => {
+    rejects(() => compileConfig(withModels({ m: m({ inputs: [{ feature: 'shop.n' }] }) })), '/models/m/inputs/0/feature');
+    rejects(() => compileConfig(withModels({ m: m({ inputs: [{ feature: 'user.nope' }] }) })), '/models/m/inputs/0/feature');
+    rejects(() => compileConfig(withModels({ m: m({ inputs: [{ feature: 'user.last3' }] }) })), '/models/m/inputs/0/feature');
+    rejects(() => compileConfig(withModels({ m: m({ inputs: [{ feature: 'user.n_1h', field: 'amount' }] }) })), '/models/m/inputs/0');
+    rejects(() => compileConfig(withModels({ m: m({ inputs: [{}] }) })), '/models/m/inputs/0');
+    rejects(() => compileConfig(withModels({ m: m({ inputs: [{ feature: 'n_1h' }] }) })), '/models/m/inputs/0/feature');
+    rejects(() => compileConfig(withModels({ m: m({ batching: { max_batch: 8, preferred_batch_sizes: [4, 16] } }) })), '/models/m/batching/preferred_batch_sizes');
+    rejects(() => compileConfig(withModels({ m: m({ runtime: 'tensorrt' }) })), '/models/m/runtime');
+    rejects(() => compileConfig(withModels({ m: m({ timeout: 0 }) })), '/models/m/timeout');
+    rejects(() => compileConfig(withModels({ m: m({ fallback: {} }) })), '/models/m/fallback');
+    rejects(() => compileConfig(withModels({ m: m({ fallback: { constant: 1, model: 'x' } }) })), '/models/m/fallback');
+    rejects(() => compileConfig(withModels({ m: m({ fallback: { model: 'x' } }) })), '/models/m/fallback/model');
+    rejects(() => compileConfig(withModels({ m: m({ fallback: { model: 'm' } }) })), '/models/m/fallback/model');
+    rejects(() => compileConfig(withModels({ a: m({ fallback: { model: 'b' } }), b: m({ fallback: { model: 'c' } }), c: m() })), '/models/a/fallback/model');
+    // The fallback needs a field the primary's requests do not carry.
+    const needsMore = m({ inputs: [{ feature: 'user.n_1h' }, { field: 'tip' }] });
+    rejects(() => compileConfig(withModels({ a: m({ fallback: { model: 'b' } }), b: needsMore })), '/models/a/fallback/model');
+    rejects(() => compileConfig(withModels({ m: m() }, { stream: 'tx', model: 'nope' })), '/demo/model');
+    rejects(() => compileConfig(withModels({ m: m({ inputs: [{ field: 'tip' }] }) }, { stream: 'tx', model: 'm' })), '/demo/model');
+    rejects(() => compileConfig(withModels({ m: m({ inputs: [{ field: 'country' }] }) }, { stream: 'tx', model: 'm' })), '/demo/model');
+    expect(compileConfig(withModels({ m: m() }, { stream: 'tx', model: 'm' })).demo?.model).toBe('m');
+  });
+});
