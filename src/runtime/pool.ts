@@ -64,6 +64,11 @@ export interface PoolOptions {
   log: (line: string) => void;
 }
 
+const NO_DONE: Done = () => {};
+const NO_WRITE: BodyWriter = () => {};
+/** Stands in the deadline FIFO for requests the sweep has passed. */
+const DONE_REQUEST: Request = { id: 0, slot: 0, op: 0, rows: 0, size: 0, deadline: 0, enqueued: 0, write: NO_WRITE, done: NO_DONE, finished: true };
+
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker-entry.mjs' : './worker.js', import.meta.url);
 
 export class Pool {
@@ -334,7 +339,14 @@ export class Pool {
     if (r.finished) return;
     r.finished = true;
     this.#inflight[r.slot]--;
-    r.done(o);
+    const done = r.done;
+    // The deadline FIFO still holds r until the sweep passes it: drop what r refers to,
+    // or every request's closures and promise chain would survive young-generation GCs
+    // (measured: 5-8 ms scavenges, the predict p99).
+    r.done = NO_DONE;
+    r.write = NO_WRITE;
+    r.worker = undefined;
+    done(o);
   }
 
   /** The deadline sweep runs every millisecond while requests are in flight. */
@@ -348,7 +360,7 @@ export class Pool {
         while (fifo.head < q.length) {
           const r = q[fifo.head];
           if (!r.finished && r.deadline > now) break;
-          fifo.head++;
+          q[fifo.head++] = DONE_REQUEST;
           if (!r.finished) {
             r.worker?.pending.delete(r.id);
             this.#finish(r, { status: 'deadline', rows: 0, outDim: 0, queueUs: (now - r.enqueued) * 1000, computeUs: 0, batch: 0 });
