@@ -88,8 +88,11 @@ export class Pool {
   restarts = 0;
   shed = 0;
 
+  readonly #maxBody: number;
+
   constructor(opts: PoolOptions) {
     this.#opts = opts;
+    this.#maxBody = new Ring(Ring.allocate(opts.ringBytes)).maxPayload - REQ.BODY;
   }
 
   async start(): Promise<void> {
@@ -105,7 +108,7 @@ export class Pool {
 
   /** The largest request body a worker ring takes. */
   get maxBody(): number {
-    return new Ring(Ring.allocate(this.#opts.ringBytes)).maxPayload - REQ.BODY;
+    return this.#maxBody;
   }
 
   #spawn(index: number): Promise<void> {

@@ -44,19 +44,19 @@ models:
     repository: m
     inputs: ${FRAUD_INPUTS}
     batching: { max_batch: 8, max_queue_delay_us: 0 }
-    timeout: 40ms
+    timeout: 150ms
     fallback: { constant: 0.25 }
     circuit_breaker: { error_rate: 0.5, window: 10s, min_requests: 4, open_for: 300ms, half_open_probes: 2, latency: 1s }
   plain:
     repository: m
     inputs: ${FRAUD_INPUTS}
-    timeout: 40ms
+    timeout: 150ms
 `);
     server = started.server;
     const { base } = started;
     expect((await postJson(base, '/v1/predict/slow', body())).body).toMatchObject({ fallback: false, variant: 'primary' });
 
-    server.pool.fault({ type: 'fault', kind: 'stall', slot: slotOf(server, 'slow'), ms: 150 });
+    server.pool.fault({ type: 'fault', kind: 'stall', slot: slotOf(server, 'slow'), ms: 600 });
     const first = await postJson(base, '/v1/predict/slow', body());
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({ fallback: true, reason: 'deadline', variant: 'constant', score: 0.25 });
@@ -81,7 +81,7 @@ models:
     expect((await postJson(base, '/v1/predict/slow', body())).body.fallback).toBe(false);
 
     // Without a fallback, the deadline is a 504 with its code.
-    server.pool.fault({ type: 'fault', kind: 'stall', slot: slotOf(server, 'plain'), ms: 150 });
+    server.pool.fault({ type: 'fault', kind: 'stall', slot: slotOf(server, 'plain'), ms: 600 });
     const late = await postJson(base, '/v1/predict/plain', body());
     expect([late.status, late.body.error.code]).toEqual([504, 'HP_ERR_DEADLINE']);
   });
@@ -200,6 +200,10 @@ models:
     const text = await metricsText(base);
     expect(metric(text, 'hotpath_shed_requests_total')).toBe(shed.length + fb.filter((a) => a.body.reason === 'overloaded').length);
     await until(() => server!.pool.pendingCount === 0);
+    // A tensor request larger than a ring can ever hold is refused at once, not queued.
+    const big = await postJson(base, '/v2/models/m/infer', { inputs: [{ name: 'features', datatype: 'FP32', shape: [100, 10], data: new Array(1000).fill(0) }] });
+    expect(big.status).toBe(413);
+    expect(big.body.error).toMatch(/ring_bytes/);
   });
 });
 
