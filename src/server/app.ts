@@ -110,9 +110,9 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
       const select = names === null ? entity.allFeatures : selectFeatures(entity, names.split(',').filter((s) => s.length > 0));
       const now = Date.now();
       const at = readTime(q?.get('at') ?? undefined, now);
-      const [r] = reader.read(entity, [id], select, at);
-      metrics.featureRead(entity.name, r.freshness_ms);
-      send(res, 200, JSON.stringify({ entity: entity.name, at, ...r }));
+      const r = reader.readJson(entity, id, select, at);
+      metrics.featureRead(entity.name, r.ageMs);
+      send(res, 200, r.json);
     } catch (err) {
       sendError(res, err, log);
     }
