@@ -87,8 +87,9 @@ export class FeatureReader {
   /**
    * The GET answer for one entity, `{"entity", "at", "id", "found", "freshness_ms",
    * "features"}`, written as JSON text straight from the read buffer: the hot path of
-   * feature reads (building the object and JSON.stringify took 2.6 us of about 8 us per
-   * request). It says exactly what JSON.stringify of read()'s result says (a test checks).
+   * feature reads. Read, shape and JSON.stringify took 2.9 us for the demo user row; this
+   * takes 2.3 us, of which the native read is 0.6 us (measured in one process, 300k reads).
+   * It says exactly what JSON.stringify of read()'s result says (a test checks).
    */
   readJson(entity: EntityDef, id: string, select: number[], atMs: number): { json: string; ageMs: number | null } {
     const layout = this.#store.layout(entity.index);
