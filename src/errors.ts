@@ -16,7 +16,7 @@ export const ERRORS = {
   HP_ERR_ID_INVALID: { status: 400, about: 'An entity id is empty, not a string or integer, or longer than 256 UTF-8 bytes.' },
   HP_ERR_QUERY_INVALID: { status: 400, about: 'A query parameter or request field has the wrong form (e.g. `at` is not a time).' },
   HP_ERR_ROUTE_NOT_FOUND: { status: 404, about: 'No route matches the method and path.' },
-  HP_ERR_NOT_READY: { status: 503, about: 'The server is starting or shutting down.' },
+  HP_ERR_NOT_READY: { status: 503, about: 'The server is starting or shutting down, or a model is not ready.' },
   HP_ERR_CONFIG_INVALID: { status: 400, about: 'The config file is missing, not YAML, or fails validation; the message names the field.' },
   HP_ERR_MODEL_UNKNOWN: { status: 404, about: 'The model (or the model version) is not in the registry.' },
   HP_ERR_MODEL_NOT_READY: { status: 503, about: 'The model is loading, reloading after a worker restart, or failed to load.' },

@@ -182,9 +182,12 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   });
 
   app.get('/healthz', (res: Res) => send(res, 200, '{"status":"ok"}'));
+  // Ready: started, and every model has a version loaded in a live worker (a worker that
+  // died makes the server unready until its replacement has loaded the models).
   app.get('/readyz', (res: Res) => {
-    if (ready) send(res, 200, '{"status":"ready"}');
-    else sendError(res, new HotpathError('HP_ERR_NOT_READY', 'starting or shutting down'), log);
+    const waiting = [...models.entries.values()].filter((e) => !models.ready(e)).map((e) => e.def.name);
+    if (ready && waiting.length === 0) send(res, 200, '{"status":"ready"}');
+    else sendError(res, new HotpathError('HP_ERR_NOT_READY', ready ? `models not ready: ${waiting.join(', ')}` : 'starting or shutting down'), log);
   });
   app.any('/*', (res: Res, req) => {
     sendError(res, new HotpathError('HP_ERR_ROUTE_NOT_FOUND', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`), log);

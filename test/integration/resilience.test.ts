@@ -159,7 +159,7 @@ models:
     // replacement worker and succeed.
     for (const a of answers) expect([[200, undefined], [503, 'HP_ERR_WORKER_CRASHED']]).toContainEqual([a.status, a.body.error?.code]);
     expect(answers.filter((a) => a.status === 503).length).toBeGreaterThan(0);
-    await until(() => server!.models.ready(server!.models.get('m')));
+    await until(async () => (await getJson(base, '/readyz')).status === 200); // unready until the replacement loaded m
     expect((await postJson(base, '/v1/predict/m', body())).status).toBe(200);
     expect(metric(await metricsText(base), 'hotpath_worker_restarts_total')).toBe(1);
     expect(server.pool.pendingCount).toBe(0);
