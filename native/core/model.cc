@@ -49,6 +49,8 @@ Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, D
   if (device == Device::kCuda && CudaProbe().devices == 0)
     return Status::Unavailable("model: device cuda requested but " +
                                (CudaProbe().compiled ? CudaProbe().error : std::string("this build has no CUDA")));
+  if (size_t(max_batch) * size_t(max_width) > (size_t(1) << 26))
+    return Status::InvalidArg("model: max_batch x widest layer is over 2^26 values of scratch");
   m->out_dim_ = width;
   m->max_width_ = max_width;
   for (auto& s : m->scratch_) s.resize(size_t(max_batch) * max_width);

@@ -426,6 +426,7 @@ function compileModels(raw: Record<string, RawModel>, entities: EntityDef[], ent
     if (!target) fail(path, `no model '${(m.fallback as { model: string }).model}' is declared under /models`);
     if (target === m) fail(path, 'a model cannot be its own fallback');
     if (target.fallback && 'model' in target.fallback) fail(path, `'${target.name}' has a fallback model itself; chains are not allowed`);
+    if (m.inputs && !target.inputs) fail(path, `'${target.name}' has no inputs: list, so it cannot answer '${m.name}'s predict requests`);
     const missing = [...target.keys.map((k) => k.entity).filter((e) => !m.keys.some((k) => k.entity === e)), ...target.fields.filter((f) => !m.fields.includes(f))];
     if (missing.length) fail(path, `'${target.name}' needs ${missing.join(', ')}, which requests to '${m.name}' do not carry`);
   }

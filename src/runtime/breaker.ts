@@ -21,6 +21,8 @@ export class Breaker {
   #bucketAt = 0; // start time of the current bucket
   #bucket = 0;
   transitions = 0;
+  /** bumped on every state change: outcomes of requests let through before it are ignored */
+  generation = 0;
 
   constructor(def: BreakerDef) {
     this.#def = def;
@@ -44,8 +46,13 @@ export class Breaker {
     return true;
   }
 
-  /** Records the outcome of a request that allow() let through. */
-  record(now: number, ok: boolean, latencyMs: number): void {
+  /**
+   * Records the outcome of a request that allow() let through; `generation` is the value
+   * it had then. A request let in before the last state change (e.g. while closed, ending
+   * after the breaker opened) says nothing about the probes, and is ignored.
+   */
+  record(now: number, ok: boolean, latencyMs: number, generation = this.generation): void {
+    if (generation !== this.generation) return;
     const good = ok && latencyMs <= this.#def.latencyMs;
     if (this.#state === 'half_open') {
       if (!good) this.#open(now);
@@ -75,7 +82,10 @@ export class Breaker {
   }
 
   #to(s: BreakerState): void {
-    if (this.#state !== s) this.transitions++;
+    if (this.#state !== s) {
+      this.transitions++;
+      this.generation++;
+    }
     this.#state = s;
   }
 

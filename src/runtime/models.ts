@@ -167,13 +167,11 @@ export class Models {
       if (v === undefined) throw this.#loadError(e, `no version directory with a model.onnx in ${e.def.repository}`);
       const loaded = await this.#load(e, v);
       const old = e.current;
+      if (old) e.versions.delete(old.version); // before set: a reload of the same version replaces it
       e.versions.set(v, loaded);
       e.current = loaded;
       e.error = undefined;
-      if (old && old.slot !== loaded.slot) {
-        e.versions.delete(old.version);
-        void this.#retire(e, old);
-      }
+      if (old) void this.#retire(e, old);
       this.#log(`model ${name}: version ${v} serving (${loaded.runtime}${loaded.nativeUnsupported ? `: ${loaded.nativeUnsupported}` : ''})`);
       return loaded;
     };
@@ -246,6 +244,7 @@ export class Models {
     try {
       await this.#pool.load({
         type: 'load',
+        token: 0,
         slot,
         name: def.name,
         version,
@@ -350,8 +349,12 @@ export class Models {
 
   /** Runs rows of a ready input matrix (rows x inDim, FP32) on a version (default current). */
   infer(e: ModelEntry, version: number | undefined, x: Float32Array, rows: number): Promise<InferResult> {
-    if (x.byteLength > this.#pool.maxBody)
-      return Promise.reject(new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${rows} rows (${x.byteLength} bytes) do not fit a worker ring; at most ${this.#pool.maxBody} bytes (raise server.ring_bytes)`));
+    const outDim = (version === undefined ? e.current : e.versions.get(version))?.outDim ?? 0;
+    if (x.byteLength > this.#pool.maxBody || rows * outDim * 4 > this.#pool.maxAnswer)
+      return Promise.reject(new HotpathError(
+        'HP_ERR_BATCH_TOO_LARGE',
+        `${rows} rows do not fit a worker ring: a request takes at most ${this.#pool.maxBody} bytes of input and ${this.#pool.maxAnswer} of output (raise server.ring_bytes)`,
+      ));
     const write = (ring: Ring, off: number): void => {
       ring.bytes.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), off);
     };
@@ -400,12 +403,13 @@ export class Models {
     };
     if (!target || !this.#pool.ready(target.slot)) return fail('not_ready', `model '${name}' is not ready${e.error ? `: ${e.error}` : ''}`);
     if (e.breaker && !e.breaker.allow(start)) return fail('circuit_open', `model '${name}': circuit breaker open`);
+    const generation = e.breaker?.generation ?? 0;
     return new Promise<Outcome>((resolve) => {
       this.#pool.submit(target.slot, op, rows, size, e.def.timeoutMs, write, resolve);
     }).then((o) => {
       const end = nowMs();
       const ok = o.status === 'ok';
-      e.breaker?.record(end, ok, end - start);
+      e.breaker?.record(end, ok, end - start, generation);
       if (!ok) {
         if (o.status === 'error') this.#log(`model ${name}: inference failed: ${o.message}`);
         return fail(STATUS_REASON[o.status as Exclude<OutcomeStatus, 'ok'>], o.message && `model '${name}': ${o.message}`);

@@ -7,7 +7,7 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 
 import { HotpathError } from '../errors.js';
 import { COUNTER, MAX_SLOTS, nowMs, OP, REQ, RES, STATUS } from './records.js';
-import { Ring } from './ring.js';
+import { Ring, RING } from './ring.js';
 import type { ControlMessage, LoadMessage, WorkerData, WorkerReply } from './worker-protocol.js';
 
 export type OutcomeStatus = 'ok' | 'deadline' | 'error' | 'crashed' | 'overloaded' | 'not_loaded';
@@ -51,9 +51,13 @@ interface WorkerHandle {
   responses: Ring;
   port: MessagePort;
   alive: boolean;
+  exited: boolean;
   armed: boolean;
   pending: Map<number, Request>;
-  loads: Map<number, { resolve: () => void; reject: (e: HotpathError) => void }>;
+  /** control messages awaiting the worker's acknowledgement, by token */
+  acks: Map<number, { resolve: () => void; reject: (e: HotpathError) => void }>;
+  /** slots this worker has loaded (acknowledged) */
+  slots: Set<number>;
 }
 
 export interface PoolOptions {
@@ -78,6 +82,9 @@ export class Pool {
   readonly counters: Float64Array[] = [];
   /** the load message of every loaded slot, replayed into a restarted worker */
   readonly #loaded = new Map<number, LoadMessage>();
+  /** loads in progress: also replayed, so a worker restarting meanwhile gets them */
+  readonly #loading = new Map<number, LoadMessage>();
+  #nextToken = 1;
   readonly #waiting: Request[] = [];
   /** per slot, requests in submission order (so in deadline order): the deadline sweep */
   readonly #bySlot = new Map<number, { q: Request[]; head: number }>();
@@ -89,10 +96,12 @@ export class Pool {
   shed = 0;
 
   readonly #maxBody: number;
+  readonly #maxAnswer: number;
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
     this.#maxBody = new Ring(Ring.allocate(opts.ringBytes)).maxPayload - REQ.BODY;
+    this.#maxAnswer = new Ring(Ring.allocate(opts.ringBytes * 2)).maxPayload - RES.BODY;
   }
 
   async start(): Promise<void> {
@@ -111,6 +120,11 @@ export class Pool {
     return this.#maxBody;
   }
 
+  /** The largest answer (values) a response ring takes. */
+  get maxAnswer(): number {
+    return this.#maxAnswer;
+  }
+
   #spawn(index: number): Promise<void> {
     const requests = new Ring(Ring.allocate(this.#opts.ringBytes));
     const responses = new Ring(Ring.allocate(this.#opts.ringBytes * 2));
@@ -123,24 +137,31 @@ export class Pool {
       controlPort: port2,
     };
     const thread = new Worker(WORKER_URL, { workerData: data, transferList: [port2] });
-    const w: WorkerHandle = { index, thread, requests, responses, port: port1, alive: false, armed: false, pending: new Map(), loads: new Map() };
+    const w: WorkerHandle = {
+      index, thread, requests, responses, port: port1, alive: false, exited: false, armed: false, pending: new Map(), acks: new Map(), slots: new Set(),
+    };
     this.#workers[index] = w;
     return new Promise((resolve, reject) => {
       thread.on('message', (m: WorkerReply) => {
         if (m.type === 'ready') {
+          if (this.#closing) {
+            void thread.terminate(); // started while the pool closed: it holds no socket
+            return;
+          }
           w.alive = true;
           resolve();
-        } else if (m.type === 'loaded') {
-          const l = w.loads.get(m.slot);
-          w.loads.delete(m.slot);
-          if (m.ok) l?.resolve();
-          else l?.reject(new HotpathError('HP_ERR_MODEL_LOAD_FAILED', m.error.message));
+        } else if (m.type === 'ack') {
+          const a = w.acks.get(m.token);
+          w.acks.delete(m.token);
+          if (m.ok) a?.resolve();
+          else a?.reject(new HotpathError('HP_ERR_MODEL_LOAD_FAILED', m.error.message));
         }
       });
       thread.on('error', (err) => this.#opts.log(`inference worker ${index} failed: ${err.stack ?? err}`));
       thread.on('exit', (code) => {
         const wasAlive = w.alive;
         w.alive = false;
+        w.exited = true;
         if (!wasAlive) reject(new Error(`inference worker ${index} exited with ${code} before it was ready`));
         this.#onExit(w, code);
       });
@@ -149,8 +170,13 @@ export class Pool {
 
   /** Fails the dead worker's requests, then starts a replacement with the same models. */
   #onExit(w: WorkerHandle, code: number): void {
-    for (const l of w.loads.values()) l.reject(new HotpathError('HP_ERR_MODEL_LOAD_FAILED', 'the worker died while loading'));
-    w.loads.clear();
+    for (const a of w.acks.values()) a.reject(new HotpathError('HP_ERR_MODEL_LOAD_FAILED', 'the worker died while loading'));
+    w.acks.clear();
+    w.slots.clear();
+    // Answers the worker wrote before it died still count; then release the main thread's
+    // waitAsync on its ring (its callback holds the handle and both rings).
+    this.#collect(w);
+    Atomics.notify(w.responses.ctl, RING.SEQ);
     const lost = [...w.pending.values()];
     w.pending.clear();
     for (const r of lost) this.#finish(r, { status: 'crashed', rows: 0, outDim: 0, queueUs: 0, computeUs: 0, batch: 0, message: `inference worker exited with code ${code}` });
@@ -158,40 +184,63 @@ export class Pool {
     this.restarts++;
     this.#opts.log(`inference worker ${w.index} exited (code ${code}); restarting it`);
     this.#spawn(w.index)
-      .then(() => Promise.all([...this.#loaded.values()].map((m) => this.#loadOn(this.#workers[w.index], m))))
+      .then(() => Promise.all([...this.#loaded.values(), ...this.#loading.values()].map((m) => this.#loadOn(this.#workers[w.index], m))))
       .then(() => this.#flushWaiting())
       .catch((err) => this.#opts.log(`restarting inference worker ${w.index}: ${(err as Error).message}`));
   }
 
   /** True when a live worker has the slot loaded. */
   ready(slot: number): boolean {
-    return this.#loaded.has(slot) && this.#workers.some((w) => w.alive && !w.loads.has(slot));
+    return this.#loaded.has(slot) && this.#workers.some((w) => w.alive && w.slots.has(slot));
   }
 
   /** Loads a model version into every worker; rejects (and unloads it) if any worker fails. */
   async load(m: LoadMessage): Promise<void> {
+    this.#loading.set(m.slot, m);
     try {
       await Promise.all(this.#workers.map((w) => this.#loadOn(w, m)));
     } catch (err) {
-      this.#control({ type: 'unload', slot: m.slot });
+      this.#loading.delete(m.slot);
+      await this.#unloadAll(m.slot);
       throw err;
     }
+    this.#loading.delete(m.slot);
     this.#loaded.set(m.slot, m);
   }
 
   #loadOn(w: WorkerHandle, m: LoadMessage): Promise<void> {
-    if (!w.alive) return Promise.resolve(); // loaded when it restarts
-    return new Promise((resolve, reject) => {
-      w.loads.set(m.slot, { resolve, reject });
-      this.#send(w, m);
+    if (!w.alive) return Promise.resolve(); // a restarting worker replays #loading and #loaded
+    return this.#ask(w, { ...m, token: 0 }).then(() => {
+      if (w.alive) w.slots.add(m.slot);
     });
   }
 
-  /** Unloads a slot from every worker once no request for it is in flight. */
+  /** Sends a control message that the worker acknowledges; resolves on its ack. */
+  #ask(w: WorkerHandle, m: Extract<ControlMessage, { token: number }>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const token = this.#nextToken++;
+      w.acks.set(token, { resolve, reject });
+      this.#send(w, { ...m, token });
+    });
+  }
+
+  /**
+   * Unloads a slot from every worker once no request for it is in flight, and resolves
+   * when every live worker has acknowledged (so its counters are final).
+   */
   async unload(slot: number): Promise<void> {
     this.#loaded.delete(slot);
     while (this.#inflight[slot] > 0) await new Promise((r) => setTimeout(r, 1));
-    this.#control({ type: 'unload', slot });
+    await this.#unloadAll(slot);
+  }
+
+  async #unloadAll(slot: number): Promise<void> {
+    await Promise.all(
+      this.#workers.map((w) => {
+        w.slots.delete(slot);
+        return w.alive ? this.#ask(w, { type: 'unload', slot, token: 0 }).catch(() => undefined) : undefined;
+      }),
+    );
   }
 
   inflight(slot: number): number {
@@ -300,7 +349,15 @@ export class Pool {
 
   #drain(w: WorkerHandle): void {
     w.armed = false;
+    if (!w.alive || this.#workers[w.index] !== w) return; // a dead worker's ring: see #onExit
     w.responses.awake();
+    this.#collect(w);
+    if (this.#waiting.length > 0) this.#flushWaiting();
+    if (w.pending.size > 0) this.#arm(w);
+  }
+
+  /** Completes the requests whose answers are in the worker's response ring. */
+  #collect(w: WorkerHandle): void {
     const ring = w.responses;
     const v = ring.view;
     for (let rec = ring.peek(); rec; rec = ring.peek()) {
@@ -334,8 +391,6 @@ export class Pool {
         ring.release(); // answered already (deadline passed on this side)
       }
     }
-    if (this.#waiting.length > 0) this.#flushWaiting();
-    if (w.pending.size > 0) this.#arm(w);
   }
 
   #finish(r: Request, o: Outcome): void {
@@ -376,8 +431,12 @@ export class Pool {
         live += q.length - fifo.head;
       }
       if (this.#waiting.length > 0) {
+        // Requests that passed their deadline while waiting leave the queue, so that they
+        // neither count toward the shed limit nor stand in front of live ones.
+        let kept = 0;
+        for (const r of this.#waiting) if (!r.finished) this.#waiting[kept++] = r;
+        this.#waiting.length = kept;
         this.#flushWaiting();
-        if (this.#waiting.length > 0 && this.#waiting.every((r) => r.finished)) this.#waiting.length = 0;
       }
       if (live === 0) {
         clearInterval(this.#ticker);
@@ -418,7 +477,8 @@ export class Pool {
     this.#closing = true;
     if (this.#ticker) clearInterval(this.#ticker);
     this.#ticker = undefined;
-    const exits = this.#workers.map((w) => new Promise<void>((resolve) => (w.alive ? w.thread.once('exit', () => resolve()) : resolve())));
+    const exits = this.#workers.map((w) => new Promise<void>((resolve) => (w.exited ? resolve() : w.thread.once('exit', () => resolve()))));
+    for (const w of this.#workers) if (!w.alive) void w.thread.terminate(); // starting: no socket, no models yet
     this.#control({ type: 'stop' });
     const timer = setTimeout(() => {
       for (const w of this.#workers) void w.thread.terminate();

@@ -18,6 +18,8 @@ export interface WorkerData {
 
 export interface LoadMessage {
   type: 'load';
+  /** set by the pool per send: the worker's ack names it */
+  token: number;
   slot: number;
   name: string;
   version: number;
@@ -38,11 +40,11 @@ export interface LoadMessage {
 
 export type ControlMessage =
   | LoadMessage
-  | { type: 'unload'; slot: number }
+  | { type: 'unload'; slot: number; token: number }
   | { type: 'fault'; kind: 'crash' | 'stall' | 'fail'; slot?: number; ms?: number; count?: number }
   | { type: 'stop' };
 
 export type WorkerReply =
   | { type: 'ready' }
-  | { type: 'loaded'; slot: number; ok: true }
-  | { type: 'loaded'; slot: number; ok: false; error: { code: string; message: string } };
+  | { type: 'ack'; token: number; ok: true }
+  | { type: 'ack'; token: number; ok: false; error: { code: string; message: string } };

@@ -67,6 +67,7 @@ interface Slot {
  */
 const WAKE_EARLY_MS = 0.1;
 
+const ENCODER = new TextEncoder();
 const slots = new Map<number, Slot>();
 /** responses published since the last notify */
 let dirty = false;
@@ -127,10 +128,10 @@ async function load(m: LoadMessage): Promise<void> {
       });
     }
     slots.set(m.slot, s);
-    reply({ type: 'loaded', slot: m.slot, ok: true });
+    reply({ type: 'ack', token: m.token, ok: true });
   } catch (err) {
     const e = err as { code?: string; message?: string };
-    reply({ type: 'loaded', slot: m.slot, ok: false, error: { code: e.code ?? 'HP_ERR_MODEL_LOAD_FAILED', message: e.message ?? String(err) } });
+    reply({ type: 'ack', token: m.token, ok: false, error: { code: e.code ?? 'HP_ERR_MODEL_LOAD_FAILED', message: e.message ?? String(err) } });
   }
 }
 
@@ -149,6 +150,7 @@ async function handleControl(): Promise<void> {
         for (const p of s.queue) respondStatus(p, STATUS.NOT_LOADED, 0, 0, 0);
         await s.session?.release();
       }
+      reply({ type: 'ack', token: msg.token, ok: true }); // after this, no counter of the slot moves
       break;
     }
     case 'fault':
@@ -188,6 +190,9 @@ async function drain(): Promise<void> {
     const s = slots.get(v.getUint16(rec.off + REQ.SLOT, true));
     requests.release();
     if (!s) respondStatus(p, STATUS.NOT_LOADED, 0, 0, 0);
+    else if (op === OP.PREDICT && !s.gather) respondStatus(p, STATUS.ERROR, 0, 0, 0, ENCODER.encode(`model '${s.name}' takes tensors only (no inputs: in the config)`));
+    else if (RES.BODY + p.rows * s.outDim * 4 > responses.maxPayload)
+      respondStatus(p, STATUS.ERROR, 0, 0, 0, ENCODER.encode(`the answer (${p.rows} x ${s.outDim} values) is larger than a response ring`));
     else {
       s.queue.push(p);
       s.queuedRows += p.rows;
@@ -269,7 +274,7 @@ async function execute(s: Slot, wantRows: number): Promise<void> {
       row += p.rows;
     }
   } catch (err) {
-    const msg = new TextEncoder().encode(String((err as Error)?.message ?? err).slice(0, 500));
+    const msg = ENCODER.encode(String((err as Error)?.message ?? err).slice(0, 500));
     for (const p of batch) respondStatus(p, STATUS.ERROR, rows, start - p.enqueued, (nowMs() - start) * 1000, msg);
   }
   // Wake the main thread now: the next batch may take a while.

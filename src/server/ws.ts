@@ -60,7 +60,16 @@ export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureSto
           const e = models.get(f.model);
           const parsed = models.parsePredict(e, { entities: f.entities, fields: f.fields });
           models.predict(e, parsed).then(
-            (r) => reply(encodePredictResult(id, { scores: r.values, fallback: r.fallback, version: String(r.version), variant: r.variant, latencyUs: (nowMs() - start) * 1000 }), true),
+            (r) => {
+              let frame: Uint8Array;
+              try {
+                frame = encodePredictResult(id, { scores: r.values, fallback: r.fallback, version: String(r.version), variant: r.variant, latencyUs: (nowMs() - start) * 1000 });
+              } catch (err) {
+                const he = toHotpathError(err); // more scores or a longer name than the binary frame holds
+                frame = encodeError(id, he.code, he.message);
+              }
+              reply(frame, true);
+            },
             (err) => {
               const he = toHotpathError(err);
               reply(encodeError(id, he.code, he.message), true);

@@ -256,6 +256,10 @@ models:
     copyFileSync(FRAUD_V1, join(repo, 'm', '3', 'model.onnx'));
     expect((await postJson(base, '/v2/repository/models/m/load', { parameters: { version: 1 } })).status).toBe(200);
     expect((await postJson(base, '/v1/predict/m', body())).body.version).toBe('1');
+    // Reloading the version that serves keeps it listed and ready.
+    expect((await postJson(base, '/v2/repository/models/m/load', { parameters: { version: 1 } })).status).toBe(200);
+    expect((await getJson(base, '/v2/models/m')).body.versions).toEqual(['1']);
+    expect((await getJson(base, '/v2/models/m/versions/1/ready')).status).toBe(200);
   });
 });
 

@@ -189,4 +189,19 @@ describe('Breaker', () => {
     feed(b, t, 1, false); // 7 bad of 10
     expect(b.state).toBe('open');
   });
+
+  it('ignores outcomes of requests let in before the last state change', () => {
+    const b = new Breaker({ errorRate: 0.5, latencyMs: Infinity, windowMs: 10_000, minRequests: 2, openForMs: 100, halfOpenProbes: 1 });
+    const t = 1_000_000;
+    expect(b.allow(t)).toBe(true);
+    const before = b.generation; // a slow request let in while closed
+    b.record(t, false, 1);
+    b.record(t, false, 1); // opens
+    expect(b.state).toBe('open');
+    expect(b.allow(t + 200)).toBe(true); // half-open: the one probe
+    b.record(t + 201, false, 1, before); // the old request ends badly: not a probe result
+    expect(b.state).toBe('half_open');
+    b.record(t + 202, true, 1); // the probe succeeds
+    expect(b.state).toBe('closed');
+  });
 });

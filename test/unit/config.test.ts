@@ -555,6 +555,8 @@ describe('models', () => {
     // The fallback needs a field the primary's requests do not carry.
     const needsMore = m({ inputs: [{ feature: 'user.n_1h' }, { field: 'tip' }] });
     rejects(() => compileConfig(withModels({ a: m({ fallback: { model: 'b' } }), b: needsMore })), '/models/a/fallback/model');
+    const { inputs: _, ...tensorOnly } = m();
+    rejects(() => compileConfig(withModels({ a: m({ fallback: { model: 'b' } }), b: tensorOnly })), '/models/a/fallback/model');
     rejects(() => compileConfig(withModels({ m: m() }, { stream: 'tx', model: 'nope' })), '/demo/model');
     rejects(() => compileConfig(withModels({ m: m({ inputs: [{ field: 'tip' }] }) }, { stream: 'tx', model: 'm' })), '/demo/model');
     rejects(() => compileConfig(withModels({ m: m({ inputs: [{ field: 'country' }] }) }, { stream: 'tx', model: 'm' })), '/demo/model');

@@ -1,0 +1,72 @@
+// The worker pool on its own (no HTTP): races around worker restarts found in review, each
+// kept as a test. A model version loaded while a worker restarts reaches that worker; a
+// pool closed while a worker restarts leaves no thread behind; a dead worker's rings are
+// released; an answer larger than the response ring is refused, not left to hang the worker.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+import { describe, expect, it } from 'vitest';
+
+import type { LoadMessage } from '../../src/runtime/worker-protocol.js';
+import { Pool } from '../../src/runtime/pool.js';
+import { OP } from '../../src/runtime/records.js';
+
+/** y = x . w for a 1-wide input and `outDim` outputs, tensor-only. */
+function model(slot: number, outDim = 1): LoadMessage {
+  return {
+    type: 'load', token: 0, slot, name: `m${slot}`, version: 1, runtime: 'native', device: 'cpu', path: '', inDim: 1, outDim,
+    inputName: 'x', outputName: 'y', maxBatch: 64, maxQueueDelayUs: 0, preferred: [], gather: null,
+    plan: { inDim: 1, outDim, inputName: 'x', outputName: 'y', layers: [{ kind: 'dense', inDim: 1, outDim, w: new Float32Array(outDim).fill(2), b: null, act: 'none' }] },
+  };
+}
+
+function ask(pool: Pool, slot: number, rows = 1, timeoutMs = 3000): Promise<{ status: string; values?: Float32Array; message?: string }> {
+  const x = new Float32Array(rows).fill(1.5);
+  return new Promise((resolve) => pool.submit(slot, OP.INFER, rows, x.byteLength, timeoutMs, (ring, off) => ring.bytes.set(new Uint8Array(x.buffer), off), resolve));
+}
+
+describe('worker pool', () => {
+  it('loads a version into a worker that was restarting while the load ran', async () => {
+    const pool = new Pool({ workers: 2, ringBytes: 1 << 16, waitQueue: 64, storeId: 0, log: () => {} });
+    await pool.start();
+    try {
+      await pool.load(model(0));
+      pool.fault({ type: 'fault', kind: 'stall', slot: 0, ms: 600 }, 1); // worker 1 busy: the load waits on it
+      pool.fault({ type: 'fault', kind: 'crash' }, 0);
+      const crashed = ask(pool, 0); // to worker 0 (both idle): it dies
+      const stalled = ask(pool, 0); // to worker 1: it stalls
+      expect((await crashed).status).toBe('crashed');
+      await pool.load(model(1)); // worker 0 restarts meanwhile
+      expect((await stalled).status).toBe('ok');
+      await new Promise((r) => setTimeout(r, 100));
+      const answers = await Promise.all(Array.from({ length: 20 }, () => ask(pool, 1)));
+      expect(answers.map((a) => a.status)).toEqual(new Array(20).fill('ok'));
+      expect(answers[0].values![0]).toBe(3);
+      expect(pool.restarts).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('closes while a worker restarts, leaving no thread running', () => {
+    // In a child process: a worker left running would keep it alive past the timeout.
+    const script = fileURLToPath(new URL('../support/close-while-restarting.ts', import.meta.url));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { timeout: 20_000, encoding: 'utf8' });
+    expect(r.signal, r.stderr).toBeNull();
+    expect([r.status, r.stdout.trim()]).toEqual([0, 'answered crashed; closed']);
+  });
+
+  it('refuses an answer larger than the response ring instead of hanging the worker', async () => {
+    const pool = new Pool({ workers: 1, ringBytes: 4096, waitQueue: 64, storeId: 0, log: () => {} });
+    await pool.start();
+    try {
+      await pool.load(model(0, 64));
+      expect((await ask(pool, 0, 2)).status).toBe('ok');
+      const big = await ask(pool, 0, 500); // 500 x 64 values: more than the response ring holds
+      expect([big.status, big.message]).toEqual(['error', expect.stringMatching(/larger than a response ring/)]);
+      expect((await ask(pool, 0, 2)).status).toBe('ok'); // the worker still serves
+    } finally {
+      await pool.close();
+    }
+  });
+});
