@@ -7,7 +7,7 @@ export const ERRORS = {
   HP_ERR_BODY_EMPTY: { status: 400, about: 'The request needs a body and it was empty.' },
   HP_ERR_BODY_TOO_LARGE: { status: 413, about: 'The request body is larger than server.max_body_bytes.' },
   HP_ERR_BATCH_EMPTY: { status: 400, about: 'A batch (events or ids) had no elements.' },
-  HP_ERR_BATCH_TOO_LARGE: { status: 413, about: 'A batch has more elements than server.max_batch.' },
+  HP_ERR_BATCH_TOO_LARGE: { status: 413, about: 'A batch has more elements than server.max_batch, or a tensor request does not fit a worker ring.' },
   HP_ERR_EVENT_INVALID: { status: 400, about: 'An event is not an object, lacks a key or field, or a value has the wrong type. Nothing in the batch was applied.' },
   HP_ERR_EVENT_TIMESTAMP: { status: 400, about: 'An event timestamp is not a time, is negative, or is further in the future than store.max_future. Nothing in the batch was applied.' },
   HP_ERR_STREAM_UNKNOWN: { status: 400, about: 'An event names a stream the config does not declare, or names none while several exist.' },
