@@ -71,6 +71,11 @@ const STATUS_REASON: Record<Exclude<OutcomeStatus, 'ok'>, FailReason> = {
   not_loaded: 'not_ready',
 };
 
+export type ParsedPredict = { ids: string[]; idBytes: number[]; fields: number[] };
+
+/** How inference answers: an error, or a result. */
+export type Answer = (err: HotpathError | null, r?: InferResult) => void;
+
 export interface InferResult {
   model: string;
   version: number;
@@ -91,7 +96,7 @@ export interface InferResult {
  * A parsed predict request of one model, laid out for another (its fallback): the config
  * compiler checked that `to` needs no entity or field that `from` lacks.
  */
-function remap(from: ModelDef, to: ModelDef, req: { ids: string[]; idBytes: number[]; fields: number[] }): { ids: string[]; idBytes: number[]; fields: number[] } {
+function remap(from: ModelDef, to: ModelDef, req: ParsedPredict): ParsedPredict {
   const ids: string[] = [];
   const idBytes: number[] = [];
   for (const k of to.keys) {
@@ -290,7 +295,7 @@ export class Models {
    * Validates a predict body: {entities: {<entity>: id}, fields: {<field>: number}}. Returns
    * the ids (UTF-8 lengths known) and field values in the model's record order.
    */
-  parsePredict(e: ModelEntry, body: unknown): { ids: string[]; idBytes: number[]; fields: number[] } {
+  parsePredict(e: ModelEntry, body: unknown): ParsedPredict {
     const def = e.def;
     if (!def.inputs)
       throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' has no inputs: list in the config; send tensors to /v2/models/${def.name}/infer`);
@@ -325,7 +330,16 @@ export class Models {
   }
 
   /** Scores one predict request (already parsed) with fallbacks. */
-  predict(e: ModelEntry, req: { ids: string[]; idBytes: number[]; fields: number[] }): Promise<InferResult> {
+  predict(e: ModelEntry, req: ParsedPredict): Promise<InferResult> {
+    return new Promise((resolve, reject) => this.predictCb(e, req, (err, r) => (err ? reject(err) : resolve(r!))));
+  }
+
+  /**
+   * predict() with a callback: the REST and WebSocket hot paths, without the promise
+   * allocations. cb runs exactly once; synchronously when the request is refused before
+   * it reaches a worker (not ready, breaker open, shed), later otherwise.
+   */
+  predictCb(e: ModelEntry, req: ParsedPredict, cb: Answer): void {
     const nFields = e.def.fields.length;
     const lensAt = nFields * 4;
     const bytesAt = lensAt + ((req.ids.length * 2 + 3) & ~3);
@@ -340,33 +354,45 @@ export class Models {
         at += ring.buffer.write(req.ids[k], at, 'utf8');
       }
     };
-    return this.#run(e, undefined, OP.PREDICT, 1, size, write, () => {
-      if (!e.def.fallback || !('model' in e.def.fallback)) return null;
+    this.#run(e, undefined, OP.PREDICT, 1, size, write, cb, (answer) => {
+      if (!e.def.fallback || !('model' in e.def.fallback)) return false;
       const f = this.get(e.def.fallback.model);
-      return this.predict(f, remap(e.def, f.def, req));
+      this.predictCb(f, remap(e.def, f.def, req), answer);
+      return true;
     });
   }
 
   /** Runs rows of a ready input matrix (rows x inDim, FP32) on a version (default current). */
   infer(e: ModelEntry, version: number | undefined, x: Float32Array, rows: number): Promise<InferResult> {
+    return new Promise((resolve, reject) => this.#infer(e, version, x, rows, (err, r) => (err ? reject(err) : resolve(r!))));
+  }
+
+  #infer(e: ModelEntry, version: number | undefined, x: Float32Array, rows: number, cb: Answer): void {
     const outDim = (version === undefined ? e.current : e.versions.get(version))?.outDim ?? 0;
-    if (x.byteLength > this.#pool.maxBody || rows * outDim * 4 > this.#pool.maxAnswer)
-      return Promise.reject(new HotpathError(
+    if (x.byteLength > this.#pool.maxBody || rows * outDim * 4 > this.#pool.maxAnswer) {
+      cb(new HotpathError(
         'HP_ERR_BATCH_TOO_LARGE',
         `${rows} rows do not fit a worker ring: a request takes at most ${this.#pool.maxBody} bytes of input and ${this.#pool.maxAnswer} of output (raise server.ring_bytes)`,
       ));
+      return;
+    }
     const write = (ring: Ring, off: number): void => {
       ring.bytes.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), off);
     };
-    const fallbackModel = (): Promise<InferResult> | null => {
-      if (!e.def.fallback || !('model' in e.def.fallback)) return null;
+    this.#run(e, version, OP.INFER, rows, x.byteLength, write, cb, (answer) => {
+      if (!e.def.fallback || !('model' in e.def.fallback)) return false;
       const f = this.get(e.def.fallback.model);
-      if (!f.current || f.current.inDim !== x.length / rows) return null;
-      return this.infer(f, undefined, x, rows);
-    };
-    return this.#run(e, version, OP.INFER, rows, x.byteLength, write, fallbackModel);
+      if (!f.current || f.current.inDim !== x.length / rows) return false;
+      this.#infer(f, undefined, x, rows, answer);
+      return true;
+    });
   }
 
+  /**
+   * Submits one request and answers cb once: with the model's result, or with the
+   * fallback's (a constant, or the fallback model via `fallbackModel`, which returns false
+   * when there is none that fits), or with the error of the failure's reason.
+   */
   #run(
     e: ModelEntry,
     version: number | undefined,
@@ -374,52 +400,55 @@ export class Models {
     rows: number,
     size: number,
     write: (ring: Ring, off: number) => void,
-    fallbackModel: () => Promise<InferResult> | null,
-  ): Promise<InferResult> {
+    cb: Answer,
+    fallbackModel: (answer: Answer) => boolean,
+  ): void {
     const start = nowMs();
     const name = e.def.name;
     const target = version === undefined ? e.current : e.versions.get(version);
-    if (version !== undefined && !target)
-      return Promise.reject(new HotpathError('HP_ERR_MODEL_UNKNOWN', `model '${name}' has no loaded version ${version}; loaded: ${[...e.versions.keys()].join(', ') || 'none'}`));
-    const fail = (reason: FailReason, message?: string): Promise<InferResult> => {
+    if (version !== undefined && !target) {
+      cb(new HotpathError('HP_ERR_MODEL_UNKNOWN', `model '${name}' has no loaded version ${version}; loaded: ${[...e.versions.keys()].join(', ') || 'none'}`));
+      return;
+    }
+    const fail = (reason: FailReason, message?: string): void => {
       this.observer.request(name, 'failure', reason);
       const fb = e.def.fallback;
       if (fb) {
         this.observer.fallback(name, reason);
         if ('constant' in fb) {
           const outDim = target?.outDim ?? 1;
-          return Promise.resolve({
+          cb(null, {
             model: name, version: target?.version ?? 0, values: new Float32Array(rows * outDim).fill(fb.constant), rows, outDim,
             fallback: true, reason, variant: 'constant', queueUs: 0, computeUs: 0, batch: 0,
           });
+          return;
         }
-        const p = fallbackModel();
         // Named after the model asked for; variant names what answered (the fallback
         // model, or its own constant), and version is that answer's version.
-        if (p) return p.then((r) => ({ ...r, model: name, fallback: true, reason, variant: r.variant === 'primary' ? r.model : r.variant }));
+        const viaFallback: Answer = (err, r) =>
+          err ? cb(err) : cb(null, { ...r!, model: name, fallback: true, reason, variant: r!.variant === 'primary' ? r!.model : r!.variant });
+        if (fallbackModel(viaFallback)) return;
       }
-      const code = REASON_ERROR[reason];
-      return Promise.reject(new HotpathError(code, message ?? `model '${name}': ${reason.replace('_', ' ')}`));
+      cb(new HotpathError(REASON_ERROR[reason], message ?? `model '${name}': ${reason.replace('_', ' ')}`));
     };
     if (!target || !this.#pool.ready(target.slot)) return fail('not_ready', `model '${name}' is not ready${e.error ? `: ${e.error}` : ''}`);
     if (e.breaker && !e.breaker.allow(start)) return fail('circuit_open', `model '${name}': circuit breaker open`);
     const generation = e.breaker?.generation ?? 0;
-    return new Promise<Outcome>((resolve) => {
-      this.#pool.submit(target.slot, op, rows, size, e.def.timeoutMs, write, resolve);
-    }).then((o) => {
+    this.#pool.submit(target.slot, op, rows, size, e.def.timeoutMs, write, (o) => {
       const end = nowMs();
       const ok = o.status === 'ok';
       e.breaker?.record(end, ok, end - start, generation);
       if (!ok) {
         if (o.status === 'error') this.#log(`model ${name}: inference failed: ${o.message}`);
-        return fail(STATUS_REASON[o.status as Exclude<OutcomeStatus, 'ok'>], o.message && `model '${name}': ${o.message}`);
+        fail(STATUS_REASON[o.status as Exclude<OutcomeStatus, 'ok'>], o.message && `model '${name}': ${o.message}`);
+        return;
       }
       this.observer.request(name, 'success', '');
       this.observer.timings(name, o.queueUs, o.computeUs, (end - start) * 1000);
-      return {
+      cb(null, {
         model: name, version: target.version, values: o.values!, rows: o.rows, outDim: o.outDim,
         fallback: false, variant: 'primary', queueUs: o.queueUs, computeUs: o.computeUs, batch: o.batch,
-      };
+      });
     });
   }
 }

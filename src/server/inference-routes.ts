@@ -68,10 +68,7 @@ export function inferenceRoutes(app: uWS.TemplatedApp, config: Config, models: M
       try {
         const e = models.get(name);
         const parsed = models.parsePredict(e, parseJsonBody(body));
-        models.predict(e, parsed).then(
-          (r) => send(res, 200, predictText(r, start)),
-          (err) => sendError(res, err, log),
-        );
+        models.predictCb(e, parsed, (err, r) => (err ? sendError(res, err, log) : send(res, 200, predictText(r!, start))));
       } catch (err) {
         sendError(res, err, log);
       }

@@ -59,22 +59,17 @@ export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureSto
           }
           const e = models.get(f.model);
           const parsed = models.parsePredict(e, { entities: f.entities, fields: f.fields });
-          models.predict(e, parsed).then(
-            (r) => {
-              let frame: Uint8Array;
-              try {
-                frame = encodePredictResult(id, { scores: r.values, fallback: r.fallback, version: String(r.version), variant: r.variant, latencyUs: (nowMs() - start) * 1000 });
-              } catch (err) {
-                const he = toHotpathError(err); // more scores or a longer name than the binary frame holds
-                frame = encodeError(id, he.code, he.message);
-              }
-              reply(frame, true);
-            },
-            (err) => {
-              const he = toHotpathError(err);
-              reply(encodeError(id, he.code, he.message), true);
-            },
-          );
+          models.predictCb(e, parsed, (err, r) => {
+            let frame: Uint8Array;
+            try {
+              if (err) throw err;
+              frame = encodePredictResult(id, { scores: r!.values, fallback: r!.fallback, version: String(r!.version), variant: r!.variant, latencyUs: (nowMs() - start) * 1000 });
+            } catch (e2) {
+              const he = toHotpathError(e2); // the model's error, or more scores / a longer name than the binary frame holds
+              frame = encodeError(id, he.code, he.message);
+            }
+            reply(frame, true);
+          });
         } catch (err) {
           const he = toHotpathError(err);
           reply(encodeError(typeof he.details?.id === 'number' ? he.details.id : id, he.code, he.message), true);
@@ -106,10 +101,7 @@ export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureSto
           const e = models.get(f.model as string);
           const parsed = models.parsePredict(e, { entities: f.entities, fields: f.fields });
           const rid = id;
-          models.predict(e, parsed).then(
-            (r) => reply(JSON.stringify({ id: rid, ok: true, result: predictJson(r, start) }), false),
-            fail,
-          );
+          models.predictCb(e, parsed, (err, r) => (err ? fail(err) : reply(JSON.stringify({ id: rid, ok: true, result: predictJson(r!, start) }), false)));
         } else {
           throw new HotpathError('HP_ERR_WS_FRAME_INVALID', '`op` must be "predict" or "events"');
         }
