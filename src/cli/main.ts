@@ -1,19 +1,21 @@
 #!/usr/bin/env node
-// hotpath command line: `hotpath serve [--config F] [--port P] [--host H] [--demo]`.
+// hotpath command line: `hotpath serve ...` and `hotpath bench ...`.
 import { parseArgs } from 'node:util';
 
 import { loadConfigFile } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import { backends } from '../native/binding.js';
 import { startServer } from '../server/app.js';
+import { bench, BENCH_USAGE } from './bench.js';
 
-const USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--host H] [--demo]
+const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--host H] [--demo]
 
   --config F   config file (default hotpath.yaml)
   --port P     listen port (default: server.port, or $HOTPATH_PORT); 0 picks a free one
   --host H     listen address (default: server.host)
   --demo       feed the config's demo stream with synthetic events
 `;
+const USAGE = `${SERVE_USAGE}\n${BENCH_USAGE}`;
 
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -28,7 +30,7 @@ async function serve(argv: string[]): Promise<void> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write(USAGE);
+    process.stdout.write(SERVE_USAGE);
     return;
   }
   const portText = values.port ?? process.env.HOTPATH_PORT;
@@ -59,6 +61,7 @@ async function serve(argv: string[]): Promise<void> {
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   if (command === 'serve') return serve(rest);
+  if (command === 'bench') return bench(rest);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
     return;

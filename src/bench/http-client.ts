@@ -1,0 +1,126 @@
+// A minimal HTTP/1.1 keep-alive connection for the load generator: one request in flight,
+// requests pre-encoded as bytes, responses parsed just enough to find their status and
+// end (content-length or chunked). Hand-written because the generator must not be the
+// bottleneck: fetch (undici) costs tens of microseconds per request in this process, a
+// raw socket a few (bench/README.md has the comparison with wrk).
+import { connect, type Socket } from 'node:net';
+
+export type ErrorClass = 'connect' | 'reset' | 'timeout' | 'protocol';
+
+export interface Reply {
+  status: number;
+}
+
+const CRLF2 = Buffer.from('\r\n\r\n');
+
+export class Connection {
+  readonly #socket: Socket;
+  #buf: Buffer = Buffer.alloc(0);
+  #waiting: ((r: Reply | ErrorClass) => void) | null = null;
+  /** when the request in flight times out (performance.now() ms); checked by sweep() */
+  #deadline = Infinity;
+  #closed = false;
+  #connected: Promise<void>;
+
+  constructor(host: string, port: number, readonly timeoutMs: number) {
+    this.#socket = connect({ host, port, noDelay: true });
+    this.#connected = new Promise((resolve, reject) => {
+      this.#socket.once('connect', resolve);
+      this.#socket.once('error', reject);
+    });
+    this.#socket.on('data', (d) => this.#onData(d));
+    this.#socket.on('error', () => this.#fail('reset'));
+    this.#socket.on('close', () => {
+      this.#closed = true;
+      this.#fail('reset');
+    });
+  }
+
+  /** Resolves when connected; rejects (class 'connect') when refused or unreachable. */
+  async ready(): Promise<void> {
+    try {
+      await this.#connected;
+    } catch {
+      throw new Error('connect');
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends one request and waits for its response (or an error class). */
+  request(bytes: Buffer): Promise<Reply | ErrorClass> {
+    if (this.#closed) return Promise.resolve('reset');
+    return new Promise((resolve) => {
+      this.#waiting = resolve;
+      this.#deadline = performance.now() + this.timeoutMs;
+      this.#socket.write(bytes);
+    });
+  }
+
+  /**
+   * Times out the request in flight if its deadline passed (the generator calls this for
+   * every connection a few times a second: one timer per request would cost more than
+   * the request). A timed-out connection is closed: its late answer would be misread as
+   * the next request's.
+   */
+  sweep(now: number): void {
+    if (this.#waiting && now > this.#deadline) {
+      this.#fail('timeout');
+      this.close();
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#socket.destroy();
+  }
+
+  #fail(c: ErrorClass): void {
+    const w = this.#waiting;
+    if (!w) return;
+    this.#waiting = null;
+    this.#deadline = Infinity;
+    w(c);
+  }
+
+  #onData(d: Buffer): void {
+    this.#buf = this.#buf.length === 0 ? d : Buffer.concat([this.#buf, d]);
+    const head = this.#buf.indexOf(CRLF2);
+    if (head < 0) return;
+    if (this.#buf.toString('latin1', 0, 5) !== 'HTTP/') {
+      this.#fail('protocol');
+      this.close();
+      return;
+    }
+    const status = Number(this.#buf.toString('latin1', 9, 12));
+    const headers = this.#buf.toString('latin1', 0, head).toLowerCase();
+    let end: number;
+    const cl = /\r\ncontent-length: *(\d+)/.exec(headers);
+    if (cl) {
+      end = head + 4 + Number(cl[1]);
+      if (this.#buf.length < end) return;
+    } else if (headers.includes('\r\ntransfer-encoding: chunked')) {
+      const last = this.#buf.indexOf('\r\n0\r\n\r\n', head);
+      if (last < 0) return;
+      end = last + 7;
+    } else {
+      end = head + 4; // no body (204, 304)
+    }
+    this.#buf = this.#buf.subarray(end);
+    const w = this.#waiting;
+    this.#waiting = null;
+    this.#deadline = Infinity;
+    w?.({ status });
+  }
+}
+
+/** Encodes one request: method, path, headers and body, with content-length. */
+export function encodeRequest(method: string, host: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Buffer {
+  const b = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body;
+  let head = `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\n`;
+  for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+  if (b) head += `content-length: ${b.length}\r\n`;
+  return b ? Buffer.concat([Buffer.from(`${head}\r\n`), b]) : Buffer.from(`${head}\r\n`);
+}

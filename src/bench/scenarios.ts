@@ -1,0 +1,78 @@
+// Request sets for `hotpath bench`, shaped like the shipped demo's traffic (hotpath.yaml):
+// the same routes, ids and payloads as bench/serving.sh, so numbers compare across tools.
+import { readFileSync } from 'node:fs';
+
+import { HotpathError } from '../errors.js';
+import { encodeRequest } from './http-client.js';
+
+export const SCENARIOS = ['features', 'predict', 'events', 'infer', 'hello', 'file'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface ScenarioOptions {
+  host: string;
+  /** distinct entity ids to cycle through (user-1 .. user-N, merchant-1 .. merchant-N/10) */
+  ids: number;
+  model: string;
+  entity: string;
+  /** events per request for the events scenario */
+  batch: number;
+  /** input width for the infer scenario */
+  dim: number;
+  file?: string;
+}
+
+/** A few hundred distinct requests, cycled by the generator. */
+export function buildRequests(s: Scenario, o: ScenarioOptions): Buffer[] {
+  const n = Math.min(o.ids, 1000);
+  const out: Buffer[] = [];
+  switch (s) {
+    case 'hello':
+      out.push(encodeRequest('GET', o.host, '/'));
+      break;
+    case 'features':
+      for (let i = 1; i <= n; i++) out.push(encodeRequest('GET', o.host, `/v1/features/${o.entity}/${o.entity}-${i}`));
+      break;
+    case 'predict':
+      for (let i = 1; i <= n; i++)
+        out.push(encodeRequest('POST', o.host, `/v1/predict/${o.model}`, JSON.stringify({
+          entities: { user: `user-${i}`, merchant: `merchant-${(i % Math.max(1, Math.ceil(o.ids / 10))) + 1}` },
+          fields: { amount: (i % 500) + 1 },
+        }), { 'content-type': 'application/json' }));
+      break;
+    case 'events': {
+      for (let r = 0; r < 50; r++) {
+        const lines: string[] = [];
+        for (let k = 0; k < o.batch; k++) {
+          const i = r * o.batch + k;
+          lines.push(JSON.stringify({ user_id: `user-${(i % o.ids) + 1}`, merchant_id: `merchant-${(i % Math.max(1, Math.ceil(o.ids / 10))) + 1}`, amount: (i % 97) + 1, country: 'FR', channel: 'web' }));
+        }
+        out.push(encodeRequest('POST', o.host, '/v1/events', lines.join('\n'), { 'content-type': 'application/x-ndjson' }));
+      }
+      break;
+    }
+    case 'infer':
+      for (let r = 0; r < 50; r++) {
+        const data = Array.from({ length: o.dim }, (_, j) => Math.round(Math.sin(r * 7 + j) * 1000) / 1000);
+        out.push(encodeRequest('POST', o.host, `/v2/models/${o.model}/infer`, JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, o.dim], data }] }), { 'content-type': 'application/json' }));
+      }
+      break;
+    case 'file': {
+      if (!o.file) throw new HotpathError('HP_ERR_QUERY_INVALID', 'the file scenario needs --file with a JSON list of {method, path, body?, headers?}');
+      let list: { method?: unknown; path?: unknown; body?: unknown; headers?: unknown }[];
+      try {
+        list = JSON.parse(readFileSync(o.file, 'utf8'));
+      } catch (err) {
+        throw new HotpathError('HP_ERR_QUERY_INVALID', `--file ${o.file}: ${(err as Error).message}`);
+      }
+      if (!Array.isArray(list) || list.length === 0) throw new HotpathError('HP_ERR_QUERY_INVALID', `--file ${o.file}: expected a non-empty JSON list of requests`);
+      list.forEach((q, i) => {
+        if (typeof q?.method !== 'string' || typeof q.path !== 'string' || !q.path.startsWith('/'))
+          throw new HotpathError('HP_ERR_QUERY_INVALID', `--file ${o.file}: request ${i} needs a method and a path starting with /`);
+        const body = q.body === undefined ? undefined : typeof q.body === 'string' ? q.body : JSON.stringify(q.body);
+        out.push(encodeRequest(q.method.toUpperCase(), o.host, q.path, body, (q.headers ?? (body ? { 'content-type': 'application/json' } : {})) as Record<string, string>));
+      });
+      break;
+    }
+  }
+  return out;
+}
