@@ -33,6 +33,8 @@ export interface LoadResult {
   durationS: number;
   /** answers counted (after warm-up): 2xx and non-2xx */
   answered: number;
+  /** answers including the warm-up (for costs measured over the whole run) */
+  answeredTotal: number;
   ok: number;
   /** answered requests per second over the measured window */
   throughput: number;
@@ -56,6 +58,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const byStatus: Record<string, number> = {};
   const errors: Record<ErrorClass, number> = { connect: 0, reset: 0, timeout: 0, protocol: 0 };
   let answered = 0;
+  let answeredTotal = 0;
   let ok = 0;
   let next = 0; // index of the next request body
   const start = nowUs();
@@ -68,6 +71,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
   const record = (sentAt: number, r: { status: number } | ErrorClass): void => {
     const t = nowUs();
+    if (typeof r !== 'string') answeredTotal++;
     if (sentAt < measureFrom) return; // warm-up
     if (typeof r === 'string') {
       errors[r]++;
@@ -164,6 +168,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     connections: o.connections,
     durationS,
     answered,
+    answeredTotal,
     ok,
     throughput,
     byStatus,

@@ -9,6 +9,7 @@ import * as hdr from 'hdr-histogram-js';
 import { parseDuration } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import { type LoadResult, runLoad } from '../bench/loadgen.js';
+import { cpuSeconds, pidListeningOn } from '../bench/proc.js';
 import { buildRequests, type Scenario, SCENARIOS } from '../bench/scenarios.js';
 
 export const BENCH_USAGE = `usage: hotpath bench --url URL [--scenario S] [--rate R] [--connections C]
@@ -26,7 +27,14 @@ export const BENCH_USAGE = `usage: hotpath bench --url URL [--scenario S] [--rat
   --batch N          events per request for the events scenario (default 100)
   --dim N            input width for the infer scenario (default 10)
   --file F           the file scenario: a JSON list of {method, path, body?, headers?}
+  --compare URL2     also drive URL2 with the same requests, alternating rounds
+                     (A, B, A, B, ...), and print each one's median, the ratio, and
+                     each target's noise against itself (spread between its rounds)
+  --rounds N         rounds per target with --compare (default 3)
   --json FILE        also write the result as JSON
+
+A local target's CPU cost (seconds per 1,000 requests, from /proc of the process
+listening on its port) is reported when it can be found.
 `;
 
 function bad(message: string): never {
@@ -48,7 +56,12 @@ function duration(v: string | undefined, name: string, dflt: string): number {
   }
 }
 
-export function formatResult(r: LoadResult): string {
+export interface Measured extends LoadResult {
+  /** CPU seconds of the target's process per 1,000 answers, when it could be read */
+  cpuPer1000?: number;
+}
+
+export function formatResult(r: Measured): string {
   const us = (v: number) => (Number.isNaN(v) ? '-' : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v} us`);
   const errs = Object.entries(r.errors).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
   const statuses = Object.entries(r.byStatus).map(([k, n]) => `${k}: ${n}`).join(', ') || 'none';
@@ -59,6 +72,7 @@ export function formatResult(r: LoadResult): string {
     `  statuses    ${statuses}`,
     `  errors      ${errs}`,
   ];
+  if (r.cpuPer1000 !== undefined) lines.push(`  server CPU  ${r.cpuPer1000.toFixed(3)} s per 1,000 requests (from /proc)`);
   for (const n of r.notes) lines.push(`  NOTE        ${n}`);
   return lines.join('\n');
 }
@@ -81,6 +95,8 @@ function parseBenchArgs(argv: string[]) {
       dim: { type: 'string' },
       file: { type: 'string' },
       json: { type: 'string' },
+      compare: { type: 'string' },
+      rounds: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -120,25 +136,108 @@ export async function bench(argv: string[]): Promise<void> {
     file: values.file,
   });
   const tty = process.stderr.isTTY;
-  const result = await runLoad({
-    url: url.origin,
+  const load = {
     requests,
     connections: int(values.connections, 'connections', 64),
     durationMs: duration(values.duration, 'duration', '10s'),
     warmupMs: duration(values.warmup, 'warmup', '2s'),
     timeoutMs: duration(values.timeout, 'timeout', '5s'),
     rate,
-    onProgress: (p) => {
+    onProgress: (p: { elapsedMs: number; completed: number; errors: number }) => {
       const line = `  ${(p.elapsedMs / 1000).toFixed(0)} s: ${p.completed} answered, ${p.errors} errors`;
       if (tty) process.stderr.write(`\r${line}   `);
       else process.stderr.write(`${line}\n`);
     },
-  });
-  if (tty) process.stderr.write('\n');
-  process.stdout.write(`${formatResult(result)}\n`);
-  if (values.json) {
-    const { histogram, ...rest } = result;
-    writeFileSync(values.json, JSON.stringify({ scenario, ...rest, histogramUs: hdr.encodeIntoCompressedBase64(histogram) }, null, 2));
+  };
+  const measure = async (target: URL): Promise<Measured> => {
+    const local = ['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname);
+    const pid = local ? pidListeningOn(Number(target.port || 80)) : undefined;
+    const cpu0 = pid === undefined ? undefined : safeCpu(pid);
+    const r: Measured = await runLoad({ ...load, url: target.origin });
+    const cpu1 = pid === undefined ? undefined : safeCpu(pid);
+    if (cpu0 !== undefined && cpu1 !== undefined && r.answeredTotal > 0) r.cpuPer1000 = ((cpu1 - cpu0) / r.answeredTotal) * 1000;
+    if (tty) process.stderr.write('\n');
+    return r;
+  };
+
+  if (!values.compare) {
+    const result = await measure(url);
+    process.stdout.write(`${formatResult(result)}\n`);
+    if (values.json) writeJson(values.json, { scenario, ...strip(result) });
+    if (result.answered === 0) process.exitCode = 1;
+    return;
   }
-  if (result.answered === 0) process.exitCode = 1;
+  let other: URL;
+  try {
+    other = new URL(values.compare);
+  } catch {
+    return bad(`--compare is not a URL: '${values.compare}'`);
+  }
+  if (other.protocol !== 'http:') bad('--compare must be http://');
+  const rounds = int(values.rounds, 'rounds', 3);
+  const a: Measured[] = [];
+  const b: Measured[] = [];
+  for (let i = 0; i < rounds; i++) {
+    a.push(await measure(url));
+    b.push(await measure(other));
+  }
+  const summary = compareSummary(a, b);
+  process.stdout.write(`${formatComparison(url.origin, other.origin, a, b, summary)}\n`);
+  if (values.json) writeJson(values.json, { scenario, a: a.map(strip), b: b.map(strip), ...summary });
+  if (a.every((r) => r.answered === 0) || b.every((r) => r.answered === 0)) process.exitCode = 1;
+}
+
+function safeCpu(pid: number): number | undefined {
+  try {
+    return cpuSeconds(pid);
+  } catch {
+    return undefined;
+  }
+}
+
+function strip(r: Measured): Omit<Measured, 'histogram'> & { histogramUs: string } {
+  const { histogram, ...rest } = r;
+  return { ...rest, histogramUs: hdr.encodeIntoCompressedBase64(histogram) };
+}
+
+function writeJson(file: string, v: unknown): void {
+  writeFileSync(file, JSON.stringify(v, null, 2));
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** Medians per target, the A/B ratios, and each target's noise: (max - min) / median over its rounds. */
+export function compareSummary(a: LoadResult[], b: LoadResult[]) {
+  const stat = (rs: LoadResult[], f: (r: LoadResult) => number) => {
+    const xs = rs.map(f).filter((x) => !Number.isNaN(x));
+    if (xs.length === 0) return { median: NaN, noise: NaN };
+    const med = median(xs);
+    return { median: med, noise: med ? (Math.max(...xs) - Math.min(...xs)) / med : NaN };
+  };
+  const at = stat(a, (r) => r.throughput);
+  const bt = stat(b, (r) => r.throughput);
+  const ap = stat(a, (r) => r.latencyUs.p99);
+  const bp = stat(b, (r) => r.latencyUs.p99);
+  return {
+    throughput: { a: at.median, b: bt.median, ratio: at.median / bt.median, noiseA: at.noise, noiseB: bt.noise },
+    p99Us: { a: ap.median, b: bp.median, ratio: ap.median / bp.median, noiseA: ap.noise, noiseB: bp.noise },
+  };
+}
+
+function formatComparison(ua: string, ub: string, a: Measured[], b: Measured[], s: ReturnType<typeof compareSummary>): string {
+  const pct = (x: number) => (Number.isNaN(x) ? '-' : `${(x * 100).toFixed(1)} %`);
+  const cpu = (r: Measured) => (r.cpuPer1000 === undefined ? '' : `, ${r.cpuPer1000.toFixed(3)} CPU s/1k`);
+  const rows = a.map((r, i) => `  round ${i + 1}   A ${Math.round(r.throughput)} req/s, p99 ${r.latencyUs.p99} us${cpu(r)}   B ${Math.round(b[i].throughput)} req/s, p99 ${b[i].latencyUs.p99} us${cpu(b[i])}`);
+  return [
+    `A = ${ua}\nB = ${ub}\n${a[0].mode === 'open' ? `open loop at ${a[0].rate} req/s` : 'closed loop'}, ${a[0].connections} connections, ${a.length} alternating rounds`,
+    ...rows,
+    `  median      A ${Math.round(s.throughput.a)} req/s, p99 ${s.p99Us.a} us   B ${Math.round(s.throughput.b)} req/s, p99 ${s.p99Us.b} us`,
+    `  ratio A/B   throughput ${s.throughput.ratio.toFixed(2)}x, p99 ${s.p99Us.ratio.toFixed(2)}x`,
+    `  noise       A against itself: throughput ${pct(s.throughput.noiseA)}, p99 ${pct(s.p99Us.noiseA)}; B: ${pct(s.throughput.noiseB)}, ${pct(s.p99Us.noiseB)}`,
+    ...[...a, ...b].flatMap((r) => r.notes.map((n) => `  NOTE        ${n}`)),
+  ].join('\n');
 }

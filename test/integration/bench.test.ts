@@ -105,11 +105,33 @@ describe('hotpath bench (CLI)', () => {
     expect(r.stdout).toMatch(/statuses +200: \d+, 500: \d+/);
   });
 
+  it('compares two targets in alternating rounds, with ratios, noise and server CPU', async () => {
+    const r = await run('--url', base, '--compare', base, '--scenario', 'file', '--file', fileURLToPath(new URL('../fixtures/bench-requests.json', import.meta.url)),
+      '--duration', '0.3', '--warmup', '0', '--connections', '2', '--rounds', '2');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/2 alternating rounds/);
+    expect(r.stdout).toMatch(/round 2 +A \d+ req\/s/);
+    expect(r.stdout).toMatch(/ratio A\/B +throughput \d+\.\d\dx/);
+    expect(r.stdout).toMatch(/noise +A against itself: throughput \d+\.\d %/);
+    // The target is this test process: its CPU is read from /proc.
+    expect(r.stdout).toMatch(/CPU s\/1k/);
+  });
+
   it('refuses bad arguments with a code', async () => {
     for (const args of [[], ['--url', 'nope'], ['--url', base, '--scenario', 'x'], ['--url', base, '--rate', '-3'], ['--url', base, '--duration', 'soon']]) {
       const r = await run(...args);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/HP_ERR_QUERY_INVALID/);
     }
+  });
+});
+
+describe('compareSummary', () => {
+  it('takes medians, the A/B ratio and the spread of each side', async () => {
+    const { compareSummary } = await import('../../src/cli/bench.js');
+    const mk = (throughput: number, p99: number) => ({ throughput, latencyUs: { p99 } }) as never;
+    const s = compareSummary([mk(100, 10), mk(120, 30), mk(110, 20)], [mk(50, 5), mk(50, 5), mk(60, 5)]);
+    expect(s.throughput).toEqual({ a: 110, b: 50, ratio: 2.2, noiseA: 20 / 110, noiseB: 10 / 50 });
+    expect(s.p99Us).toEqual({ a: 20, b: 5, ratio: 4, noiseA: 1, noiseB: 0 });
   });
 });
