@@ -9,6 +9,7 @@ import * as hdr from 'hdr-histogram-js';
 import { parseDuration } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import { type LoadResult, runLoad } from '../bench/loadgen.js';
+import { batchSizes, scrapeCounts } from '../bench/metrics-scrape.js';
 import { cpuSeconds, pidListeningOn } from '../bench/proc.js';
 import { buildRequests, type Scenario, SCENARIOS } from '../bench/scenarios.js';
 
@@ -59,6 +60,8 @@ function duration(v: string | undefined, name: string, dflt: string): number {
 export interface Measured extends LoadResult {
   /** CPU seconds of the target's process per 1,000 answers, when it could be read */
   cpuPer1000?: number;
+  /** hotpath targets: batch sizes per model during the run, from /metrics */
+  batches?: Record<string, { rows: number; batches: number; mean: number }>;
 }
 
 export function formatResult(r: Measured): string {
@@ -73,6 +76,8 @@ export function formatResult(r: Measured): string {
     `  errors      ${errs}`,
   ];
   if (r.cpuPer1000 !== undefined) lines.push(`  server CPU  ${r.cpuPer1000.toFixed(3)} s per 1,000 requests (from /proc)`);
+  for (const [model, b] of Object.entries(r.batches ?? {}))
+    lines.push(`  batches     ${model}: ${b.rows} rows in ${b.batches} batches, mean ${b.mean.toFixed(1)} (from /metrics)`);
   for (const n of r.notes) lines.push(`  NOTE        ${n}`);
   return lines.join('\n');
 }
@@ -152,9 +157,13 @@ export async function bench(argv: string[]): Promise<void> {
   const measure = async (target: URL): Promise<Measured> => {
     const local = ['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname);
     const pid = local ? pidListeningOn(Number(target.port || 80)) : undefined;
+    const port = Number(target.port || 80);
+    const counts0 = await scrapeCounts(target.hostname, port);
     const cpu0 = pid === undefined ? undefined : safeCpu(pid);
     const r: Measured = await runLoad({ ...load, url: target.origin });
     const cpu1 = pid === undefined ? undefined : safeCpu(pid);
+    const counts1 = counts0 ? await scrapeCounts(target.hostname, port) : null;
+    if (counts0 && counts1) r.batches = batchSizes(counts0, counts1);
     if (cpu0 !== undefined && cpu1 !== undefined && r.answeredTotal > 0) r.cpuPer1000 = ((cpu1 - cpu0) / r.answeredTotal) * 1000;
     if (tty) process.stderr.write('\n');
     return r;

@@ -135,3 +135,34 @@ describe('compareSummary', () => {
     expect(s.p99Us).toEqual({ a: 20, b: 5, ratio: 4, noiseA: 1, noiseB: 0 });
   });
 });
+
+describe('hotpath bench against hotpath', () => {
+  it('reads batch sizes from /metrics and the server CPU from /proc', async () => {
+    const { FRAUD_INPUTS, FRAUD_V1, makeRepo, startWith, STORE_YAML } = await import('../support/inference-server.js');
+    const repo = makeRepo({ fraud: { 1: FRAUD_V1 } });
+    const { server, base: hp } = await startWith(repo, `
+server: { workers: 1 }
+${STORE_YAML}
+models:
+  fraud:
+    repository: fraud
+    inputs: ${FRAUD_INPUTS}
+    batching: { max_batch: 32, max_queue_delay_us: 500 }
+    timeout: 5s
+`);
+    try {
+      const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, ['--import', 'tsx', cli, 'bench', '--url', hp, '--scenario', 'predict', '--duration', '0.5', '--warmup', '0', '--connections', '16'],
+          { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })));
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/statuses +200: \d+$/m);
+      const m = /batches +fraud: (\d+) rows in (\d+) batches, mean ([\d.]+)/.exec(r.stdout);
+      expect(m, r.stdout).not.toBeNull();
+      expect(Number(m![1])).toBeGreaterThan(Number(m![2])); // 16 connections, a 500 us window: batches above 1
+      expect(r.stdout).toMatch(/server CPU +\d+\.\d{3} s per 1,000 requests/);
+    } finally {
+      await server.close();
+    }
+  });
+});
