@@ -9,6 +9,8 @@ export type ErrorClass = 'connect' | 'reset' | 'timeout' | 'protocol';
 
 export interface Reply {
   status: number;
+  /** set only for requestBody() */
+  body?: string;
 }
 
 const CRLF2 = Buffer.from('\r\n\r\n');
@@ -17,6 +19,7 @@ export class Connection {
   readonly #socket: Socket;
   #buf: Buffer = Buffer.alloc(0);
   #waiting: ((r: Reply | ErrorClass) => void) | null = null;
+  #wantBody = false;
   /** when the request in flight times out (performance.now() ms); checked by sweep() */
   #deadline = Infinity;
   #closed = false;
@@ -47,6 +50,12 @@ export class Connection {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** request(), keeping the response body (UTF-8). */
+  requestBody(bytes: Buffer): Promise<(Reply & { body: string }) | ErrorClass> {
+    this.#wantBody = true;
+    return this.request(bytes) as Promise<(Reply & { body: string }) | ErrorClass>;
   }
 
   /** Sends one request and waits for its response (or an error class). */
@@ -108,11 +117,13 @@ export class Connection {
     } else {
       end = head + 4; // no body (204, 304)
     }
+    const body = this.#wantBody ? this.#buf.toString('utf8', head + 4, end) : undefined;
+    this.#wantBody = false;
     this.#buf = this.#buf.subarray(end);
     const w = this.#waiting;
     this.#waiting = null;
     this.#deadline = Infinity;
-    w?.({ status });
+    w?.(body === undefined ? { status } : { status, body });
   }
 }
 

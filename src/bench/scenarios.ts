@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { HotpathError } from '../errors.js';
 import { encodeRequest } from './http-client.js';
 
-export const SCENARIOS = ['features', 'predict', 'events', 'infer', 'hello', 'file'] as const;
+export const SCENARIOS = ['features', 'predict', 'events', 'infer', 'hello', 'file', 'freshness'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface ScenarioOptions {
@@ -26,6 +26,8 @@ export function buildRequests(s: Scenario, o: ScenarioOptions): Buffer[] {
   const n = Math.min(o.ids, 1000);
   const out: Buffer[] = [];
   switch (s) {
+    case 'freshness': // runs its own loop (freshness.ts); no request set
+      break;
     case 'hello':
       out.push(encodeRequest('GET', o.host, '/'));
       break;

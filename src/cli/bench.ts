@@ -9,6 +9,7 @@ import * as hdr from 'hdr-histogram-js';
 import { parseDuration } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import { type LoadResult, runLoad } from '../bench/loadgen.js';
+import { runFreshness } from '../bench/freshness.js';
 import { batchSizes, scrapeCounts } from '../bench/metrics-scrape.js';
 import { cpuSeconds, pidListeningOn } from '../bench/proc.js';
 import { buildRequests, type Scenario, SCENARIOS } from '../bench/scenarios.js';
@@ -28,6 +29,9 @@ export const BENCH_USAGE = `usage: hotpath bench --url URL [--scenario S] [--rat
   --batch N          events per request for the events scenario (default 100)
   --dim N            input width for the infer scenario (default 10)
   --file F           the file scenario: a JSON list of {method, path, body?, headers?}
+  --samples N        the freshness scenario: write-then-read samples (default 2000); it
+                     posts demo transactions and reads user.<--feature> (default last_amount)
+                     until the new value shows
   --compare URL2     also drive URL2 with the same requests, alternating rounds
                      (A, B, A, B, ...), and print each one's median, the ratio, and
                      each target's noise against itself (spread between its rounds)
@@ -101,6 +105,8 @@ function parseBenchArgs(argv: string[]) {
       file: { type: 'string' },
       json: { type: 'string' },
       compare: { type: 'string' },
+      samples: { type: 'string' },
+      feature: { type: 'string', default: 'last_amount' },
       rounds: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -140,6 +146,25 @@ export async function bench(argv: string[]): Promise<void> {
     dim: int(values.dim, 'dim', 10),
     file: values.file,
   });
+  if (scenario === 'freshness') {
+    const f = await runFreshness({
+      url: url.origin,
+      samples: int(values.samples, 'samples', 2000),
+      entity: values.entity!,
+      feature: values.feature!,
+      timeoutMs: duration(values.timeout, 'timeout', '5s'),
+      event: (id, value) => ({ user_id: id, merchant_id: 'fresh-merchant', amount: value, country: 'FR', channel: 'web' }),
+    });
+    const us = (v: number) => (Number.isNaN(v) ? '-' : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v} us`);
+    process.stdout.write(
+      `${url.origin}  freshness: write an event, read until its value shows; ${f.samples} samples\n` +
+        `  latency     p50 ${us(f.latencyUs.p50)}  p99 ${us(f.latencyUs.p99)}  max ${us(f.latencyUs.max)}  (write sent -> first read that sees it)\n` +
+        `  re-reads    ${f.retries} (reads that did not see the value yet)\n  failures    ${f.failures}\n`,
+    );
+    if (values.json) writeJson(values.json, { scenario, ...f, histogram: undefined, histogramUs: hdr.encodeIntoCompressedBase64(f.histogram) });
+    if (f.samples === 0) process.exitCode = 1;
+    return;
+  }
   const tty = process.stderr.isTTY;
   const load = {
     requests,

@@ -161,6 +161,14 @@ models:
       expect(m, r.stdout).not.toBeNull();
       expect(Number(m![1])).toBeGreaterThan(Number(m![2])); // 16 connections, a 500 us window: batches above 1
       expect(r.stdout).toMatch(/server CPU +\d+\.\d{3} s per 1,000 requests/);
+      // Freshness: every write is visible to the next read (ingest is synchronous).
+      const f = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, ['--import', 'tsx', cli, 'bench', '--url', hp, '--scenario', 'freshness', '--samples', '200', '--feature', 'amount_max_1h'],
+          { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })));
+      expect(f.code, f.stderr).toBe(0);
+      expect(f.stdout).toMatch(/200 samples/);
+      expect(f.stdout).toMatch(/re-reads +0 /);
+      expect(f.stdout).toMatch(/failures +0/);
     } finally {
       await server.close();
     }
