@@ -182,12 +182,11 @@ export async function bench(argv: string[]): Promise<void> {
   const measure = async (target: URL): Promise<Measured> => {
     const local = ['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname);
     const pid = local ? pidListeningOn(Number(target.port || 80)) : undefined;
-    const port = Number(target.port || 80);
-    const counts0 = await scrapeCounts(target.hostname, port);
+    const counts0 = await scrapeCounts(target.origin);
     const cpu0 = pid === undefined ? undefined : safeCpu(pid);
     const r: Measured = await runLoad({ ...load, url: target.origin });
     const cpu1 = pid === undefined ? undefined : safeCpu(pid);
-    const counts1 = counts0 ? await scrapeCounts(target.hostname, port) : null;
+    const counts1 = counts0 ? await scrapeCounts(target.origin) : null;
     if (counts0 && counts1) r.batches = batchSizes(counts0, counts1);
     if (cpu0 !== undefined && cpu1 !== undefined && r.answeredTotal > 0) r.cpuPer1000 = ((cpu1 - cpu0) / r.answeredTotal) * 1000;
     if (tty) process.stderr.write('\n');

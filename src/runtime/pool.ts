@@ -100,8 +100,9 @@ export class Pool {
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
-    this.#maxBody = new Ring(Ring.allocate(opts.ringBytes)).maxPayload - REQ.BODY;
-    this.#maxAnswer = new Ring(Ring.allocate(opts.ringBytes * 2)).maxPayload - RES.BODY;
+    // The same sizes #spawn gives the rings: requests ringBytes, responses twice that.
+    this.#maxBody = Ring.maxPayloadFor(opts.ringBytes) - REQ.BODY;
+    this.#maxAnswer = Ring.maxPayloadFor(opts.ringBytes * 2) - RES.BODY;
   }
 
   async start(): Promise<void> {

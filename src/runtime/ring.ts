@@ -58,11 +58,21 @@ export class Ring {
   readonly buffer: Buffer;
   #mask: number;
 
-  static allocate(capacityBytes: number): SharedArrayBuffer {
+  /** The data capacity a ring asked for capacityBytes gets: a power of two, at least MIN_CAPACITY. */
+  static capacityFor(capacityBytes: number): number {
     let cap = RING.MIN_CAPACITY;
     while (cap < capacityBytes) cap *= 2;
     if (cap > 1 << 30) throw new RangeError('ring capacity above 1 GiB');
-    return new SharedArrayBuffer(CONTROL_BYTES + cap);
+    return cap;
+  }
+
+  /** The largest payload a ring of capacityFor(capacityBytes) takes. */
+  static maxPayloadFor(capacityBytes: number): number {
+    return Ring.capacityFor(capacityBytes) / 2 - RING.HEADER_BYTES;
+  }
+
+  static allocate(capacityBytes: number): SharedArrayBuffer {
+    return new SharedArrayBuffer(CONTROL_BYTES + Ring.capacityFor(capacityBytes));
   }
 
   constructor(sab: SharedArrayBuffer) {
@@ -80,9 +90,9 @@ export class Ring {
     return (Atomics.load(this.ctl, RING.TAIL) - Atomics.load(this.ctl, RING.HEAD)) >>> 0;
   }
 
-  /** Largest payload that fits in an empty ring. */
+  /** Largest payload that fits in an empty ring (and at any offset: see reserve). */
   get maxPayload(): number {
-    return this.capacity / 2 - RING.HEADER_BYTES;
+    return Ring.maxPayloadFor(this.capacity);
   }
 
   // ---- producer side ----
@@ -167,11 +177,6 @@ export class Ring {
     this.#readPos = (this.#readPos + this.#peeked) >>> 0;
     this.#peeked = 0;
     Atomics.store(this.ctl, RING.HEAD, this.#readPos | 0);
-  }
-
-  /** Whether a record is waiting (consumer side; no side effects). */
-  hasData(): boolean {
-    return !this.#empty();
   }
 
   /**

@@ -60,6 +60,8 @@ interface Slot {
 }
 
 const ENCODER = new TextEncoder();
+/** A word nobody notifies: Atomics.wait on it is a plain sleep. */
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 const slots = new Map<number, Slot>();
 /** responses published since the last notify */
 let dirty = false;
@@ -243,7 +245,7 @@ async function execute(s: Slot, wantRows: number): Promise<void> {
       s.x.set(new Float32Array(p.body.buffer, p.body.byteOffset, p.rows * s.inDim), row * s.inDim);
       row += p.rows;
     }
-    if (s.stallMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, s.stallMs);
+    if (s.stallMs > 0) Atomics.wait(SLEEPER, 0, 0, s.stallMs);
     let y: Float32Array;
     if (s.native) {
       s.native.forward(s.x, rows, s.y);
@@ -311,7 +313,7 @@ function reserveResponse(size: number): number {
     const off = responses.reserve(size);
     if (off >= 0) return off;
     responses.notify();
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 0.2);
+    Atomics.wait(SLEEPER, 0, 0, 0.2);
   }
 }
 

@@ -66,7 +66,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   let ready = false;
   const pool = new Pool({ workers: config.server.workers, ringBytes: config.server.ringBytes, waitQueue: config.server.waitQueue, storeId: store.id, log });
   const models = new Models(config, pool, store, log);
-  const metrics = new Metrics(pool, models);
+  const metrics = new Metrics(pool, models, config.streams);
   try {
     await pool.start();
     await models.loadAll();
@@ -83,7 +83,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
       try {
         const events = parseEventBody(body.toString('utf8'), contentType);
         const r = ingestEvents(store, config, events, Date.now(), stream);
-        metrics.eventsIngested(stream ?? (config.streams.length === 1 ? config.streams[0].name : 'all'), r.accepted, r.late);
+        metrics.eventsIngested(stream, r.accepted, r.late);
         send(res, 200, JSON.stringify(r));
       } catch (err) {
         sendError(res, err, log);

@@ -109,7 +109,10 @@ export class Metrics implements InferenceObserver {
   readonly #perModel = new Map<string, { ok: Series; queue: Series; compute: Series; total: Series }>();
   readonly #perEntity = new Map<string, { reads: Series; freshness: Series }>();
 
-  constructor(pool: Pool | undefined, models: Models | undefined) {
+  readonly #defaultStream: string;
+
+  constructor(pool: Pool | undefined, models: Models | undefined, streams: readonly { name: string }[] = []) {
+    this.#defaultStream = streams.length === 1 ? streams[0].name : 'all';
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'hotpath_' });
     // prom-client names three gauges *_total, which promtool (rightly) refuses.
@@ -229,7 +232,12 @@ export class Metrics implements InferenceObserver {
     this.#total.observe(m.total, totalUs / 1e6);
   }
 
-  eventsIngested(stream: string, accepted: number, late: number): void {
+  /**
+   * Events applied by one request. `stream` is the stream the request named; without one,
+   * the config's only stream, or 'all' when it declares several (the events may mix them).
+   */
+  eventsIngested(stream: string | undefined, accepted: number, late: number): void {
+    stream ??= this.#defaultStream;
     this.#ingested.inc(this.#ingested.series(stream), accepted);
     if (late > 0) this.#late.inc(this.#late.series(stream), late);
   }

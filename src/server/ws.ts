@@ -22,7 +22,7 @@ interface Conn {
 export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureStore, models: Models, metrics: Metrics, log: Log): void {
   const ingest = (events: unknown[], stream: string | undefined): { accepted: number; late: number } => {
     const r = ingestEvents(store, config, events, Date.now(), stream);
-    metrics.eventsIngested(stream ?? (config.streams.length === 1 ? config.streams[0].name : 'all'), r.accepted, r.late);
+    metrics.eventsIngested(stream, r.accepted, r.late);
     return r;
   };
 

@@ -138,18 +138,9 @@ describe('compareSummary', () => {
 
 describe('hotpath bench against hotpath', () => {
   it('reads batch sizes from /metrics and the server CPU from /proc', async () => {
-    const { FRAUD_INPUTS, FRAUD_V1, makeRepo, startWith, STORE_YAML } = await import('../support/inference-server.js');
+    const { FRAUD_V1, makeRepo, oneModelYaml, startWith } = await import('../support/inference-server.js');
     const repo = makeRepo({ fraud: { 1: FRAUD_V1 } });
-    const { server, base: hp } = await startWith(repo, `
-server: { workers: 1 }
-${STORE_YAML}
-models:
-  fraud:
-    repository: fraud
-    inputs: ${FRAUD_INPUTS}
-    batching: { max_batch: 32, max_queue_delay_us: 500 }
-    timeout: 5s
-`);
+    const { server, base: hp } = await startWith(repo, oneModelYaml('fraud', 'batching: { max_batch: 32, max_queue_delay_us: 500 }'));
     try {
       const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
       const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>

@@ -11,9 +11,10 @@ import { runInNewContext } from 'node:vm';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { encodeRequest } from '../../src/bench/http-client.js';
 import type { Server } from '../../src/server/app.js';
 import {
-  addVersion, FRAUD_INPUTS, FRAUD_V1, FRAUD_V2, fixtureModel, getJson, httpRequest, makeRepo, metric, pipeline, postJson, RULES_V1, startWith, STORE_YAML,
+  addVersion, FRAUD_INPUTS, FRAUD_V1, FRAUD_V2, fixtureModel, getJson, makeRepo, metric, oneModelYaml, pipeline, postJson, RULES_V1, startWith, STORE_YAML,
 } from '../support/inference-server.js';
 
 let server: Server | undefined;
@@ -140,16 +141,7 @@ models:
 describe('a worker that dies mid-batch', () => {
   it('answers every in-flight request, restarts the worker, and serves again', async () => {
     const repo = makeRepo({ m: { 1: FRAUD_V1 } });
-    const started = await startWith(repo, `
-server: { workers: 1 }
-${STORE_YAML}
-models:
-  m:
-    repository: m
-    inputs: ${FRAUD_INPUTS}
-    batching: { max_batch: 64, max_queue_delay_us: 20000 }
-    timeout: 5s
-`);
+    const started = await startWith(repo, oneModelYaml('m', 'batching: { max_batch: 64, max_queue_delay_us: 20000 }'));
     server = started.server;
     const { base } = started;
     // A 20 ms batch window: these requests are queued in the worker when it dies.
@@ -191,14 +183,21 @@ models:
     const all = await Promise.all(Array.from({ length: 150 }, (_, i) => fetch(`${base}/v1/predict/${i % 2 ? 'f' : 'm'}`, { method: 'POST', body: JSON.stringify(body()) })
       .then(async (r) => ({ model: i % 2 ? 'f' : 'm', status: r.status, retry: r.headers.get('retry-after'), body: await r.json() }))));
     const shed = all.filter((a) => a.model === 'm' && a.status === 503);
-    expect(shed.length).toBeGreaterThan(0);
+    // What each model got, for the failure message: status and code or fallback reason, counted.
+    const counts: Record<string, number> = {};
+    for (const a of all) {
+      const k = `${a.model} ${a.status} ${a.body.error?.code ?? a.body.reason ?? 'ok'}`;
+      counts[k] = (counts[k] ?? 0) + 1;
+    }
+    const seen = JSON.stringify(counts);
+    expect(shed.length, seen).toBeGreaterThan(0);
     for (const s of shed) expect([s.body.error.code, s.retry]).toEqual(['HP_ERR_OVERLOADED', '1']);
-    expect(all.filter((a) => a.model === 'm').every((a) => a.status === 200 || a.status === 503)).toBe(true);
+    expect(all.filter((a) => a.model === 'm').every((a) => a.status === 200 || a.status === 503), seen).toBe(true);
     const fb = all.filter((a) => a.model === 'f');
-    expect(fb.every((a) => a.status === 200)).toBe(true);
-    expect(fb.some((a) => a.body.fallback === true && a.body.reason === 'overloaded')).toBe(true);
+    expect(fb.every((a) => a.status === 200), seen).toBe(true);
+    expect(fb.some((a) => a.body.fallback === true && a.body.reason === 'overloaded'), seen).toBe(true);
     const text = await metricsText(base);
-    expect(metric(text, 'hotpath_shed_requests_total')).toBe(shed.length + fb.filter((a) => a.body.reason === 'overloaded').length);
+    expect(metric(text, 'hotpath_shed_requests_total'), seen).toBe(shed.length + fb.filter((a) => a.body.reason === 'overloaded').length);
     await until(() => server!.pool.pendingCount === 0);
     // A tensor request larger than a ring can ever hold is refused at once, not queued.
     const big = await postJson(base, '/v2/models/m/infer', { inputs: [{ name: 'features', datatype: 'FP32', shape: [100, 10], data: new Array(1000).fill(0) }] });
@@ -210,15 +209,7 @@ models:
 describe('hot reload', () => {
   it('swaps versions under load with zero failed requests, and keeps serving when a version is bad', async () => {
     const repo = makeRepo({ m: { 1: FRAUD_V1 } });
-    const started = await startWith(repo, `
-server: { workers: 1 }
-${STORE_YAML}
-models:
-  m:
-    repository: m
-    inputs: ${FRAUD_INPUTS}
-    timeout: 5s
-`);
+    const started = await startWith(repo, oneModelYaml('m'));
     server = started.server;
     const { base } = started;
     let stop = false;
@@ -268,26 +259,18 @@ describe('bad input at volume', () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const repo = makeRepo({ m: { 1: FRAUD_V1 } });
-    const started = await startWith(repo, `
-server: { workers: 1 }
-${STORE_YAML}
-models:
-  m:
-    repository: m
-    inputs: ${FRAUD_INPUTS}
-    timeout: 5s
-`);
+    const started = await startWith(repo, oneModelYaml('m'));
     server = started.server;
     const { base } = started;
     const bad = [
-      httpRequest('POST', '/v1/predict/m', '{"entities":'),
-      httpRequest('POST', '/v1/predict/nope', '{}'),
-      httpRequest('POST', '/v1/predict/m', '{"entities":{"user":"u"},"fields":{}}'),
-      httpRequest('POST', '/v2/models/m/infer', '{"inputs":[{"name":"features","datatype":"FP32","shape":[1,9],"data":[1,2,3,4,5,6,7,8,9]}]}'),
-      httpRequest('POST', '/v2/models/m/infer', '{}', { 'inference-header-content-length': '77' }),
-      httpRequest('POST', '/v1/events', '[{"user_id": 1}]'),
-      httpRequest('GET', '/v2/models/nope', ''),
-      httpRequest('POST', '/get-online-features', '{"features":["x:y"],"entities":{"user":["a"]}}'),
+      encodeRequest('POST', 'x', '/v1/predict/m', '{"entities":'),
+      encodeRequest('POST', 'x', '/v1/predict/nope', '{}'),
+      encodeRequest('POST', 'x', '/v1/predict/m', '{"entities":{"user":"u"},"fields":{}}'),
+      encodeRequest('POST', 'x', '/v2/models/m/infer', '{"inputs":[{"name":"features","datatype":"FP32","shape":[1,9],"data":[1,2,3,4,5,6,7,8,9]}]}'),
+      encodeRequest('POST', 'x', '/v2/models/m/infer', '{}', { 'inference-header-content-length': '77' }),
+      encodeRequest('POST', 'x', '/v1/events', '[{"user_id": 1}]'),
+      encodeRequest('GET', 'x', '/v2/models/nope'),
+      encodeRequest('POST', 'x', '/get-online-features', '{"features":["x:y"],"entities":{"user":["a"]}}'),
     ];
     // Warm up, then take the baseline.
     await pipeline(server.port, bad, 5000);

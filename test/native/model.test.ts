@@ -16,19 +16,9 @@ import { loadConfigText } from '../../src/config/load.js';
 import { HotpathError } from '../../src/errors.js';
 import { ADDON_PATH, backends, type Binding, constants, FeatureStore, Gather, NativeModel } from '../../src/native/binding.js';
 import { type NativePlan, planNative, readOnnx, runPlanReference } from '../../src/runtime/onnx-graph.js';
+import { mulberry32 as rng } from '../support/random.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The layer mapping of src/runtime/worker.ts load(). */
 function layersOf(plan: NativePlan): Binding.LayerSpec[] {

@@ -9,20 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { HotpathError } from '../../src/errors.js';
 import { ADDON_PATH, type AggName, type Binding, constants, FeatureStore, hashIds } from '../../src/native/binding.js';
 import { type RefFeature, ReferenceStore } from '../support/reference-store.js';
+import { mulberry32 } from '../support/random.js';
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = process.env.HOTPATH_REF_SEED === undefined ? 0x5eed2024 : Number(process.env.HOTPATH_REF_SEED);
 

@@ -64,14 +64,30 @@ entities:
       users_1h:       { agg: distinct, field: user_id, window: 1h }
 `;
 
+/**
+ * A config with the standard store and one model `name` reading the fraud inputs from
+ * repository `name`, with a 5 s timeout; `extra` adds keys to the model (indented 4).
+ */
+export function oneModelYaml(name: string, extra = ''): string {
+  return `
+server: { workers: 1 }
+${STORE_YAML}
+models:
+  ${name}:
+    repository: ${name}
+    inputs: ${FRAUD_INPUTS}
+    timeout: 5s
+${extra ? `    ${extra}\n` : ''}`;
+}
+
 export async function startWith(repo: string, yaml: string): Promise<{ server: Server; base: string }> {
   const config = loadConfigText(yaml, { baseDir: repo });
   const server = await startServer({ config, port: 0, host: '127.0.0.1', log: () => {} });
   return { server, base: `http://127.0.0.1:${server.port}` };
 }
 
-export async function postJson(base: string, path: string, body: unknown, headers: Record<string, string> = {}) {
-  const r = await fetch(base + path, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+/** The status, the body parsed as JSON (or the text when it is not JSON) and the headers. */
+async function answer(r: Response) {
   const text = await r.text();
   let json: any;
   try {
@@ -82,16 +98,13 @@ export async function postJson(base: string, path: string, body: unknown, header
   return { status: r.status, body: json, headers: r.headers };
 }
 
+export async function postJson(base: string, path: string, body: unknown, headers: Record<string, string> = {}) {
+  return answer(await fetch(base + path, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } }));
+}
+
 export async function getJson(base: string, path: string) {
-  const r = await fetch(base + path);
-  const text = await r.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: r.status, body: json };
+  const { status, body } = await answer(await fetch(base + path));
+  return { status, body };
 }
 
 /** The value of one sample in Prometheus text, or 0 when absent. */
@@ -139,14 +152,6 @@ export function pipeline(port: number, requests: Buffer[], count: number): Promi
     });
     sock.on('error', reject);
   });
-}
-
-export function httpRequest(method: string, path: string, body: string | Buffer, headers: Record<string, string> = {}): Buffer {
-  const b = typeof body === 'string' ? Buffer.from(body) : body;
-  const h = Object.entries({ host: 'x', 'content-length': String(b.length), ...headers })
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  return Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\n${h}\r\n`), b]);
 }
 
 export function readModelBytes(path: string): Uint8Array {

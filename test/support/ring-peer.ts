@@ -19,6 +19,23 @@ export interface ConsumeResult {
   errors: string[];
   maxLen: number;
   wraps: number;
+  /** offset of the last record read: a smaller next one means the ring wrapped */
+  lastOff: number;
+}
+
+export const newConsumeResult = (): ConsumeResult => ({ received: 0, errors: [], maxLen: 0, wraps: 0, lastOff: -1 });
+
+/** Reads every record waiting in the ring, checking each against its sequence number. */
+export function consumeWaiting(ring: Ring, r: ConsumeResult): void {
+  for (let rec = ring.peek(); rec; rec = ring.peek()) {
+    if (rec.off < r.lastOff) r.wraps++;
+    r.lastOff = rec.off;
+    const bad = checkRingRecord(ring.bytes, ring.view, rec.off, rec.len, r.received, ring.maxPayload);
+    if (bad && r.errors.length < 5) r.errors.push(bad);
+    r.maxLen = Math.max(r.maxLen, rec.len);
+    r.received++;
+    ring.release();
+  }
 }
 
 /** xorshift32 step; never returns 0 for a non-zero input. */
@@ -88,18 +105,9 @@ function produce(d: RingPeerData): void {
 
 function consume(d: RingPeerData): void {
   const ring = new Ring(d.sab);
-  const r: ConsumeResult = { received: 0, errors: [], maxLen: 0, wraps: 0 };
-  let lastOff = -1;
+  const r = newConsumeResult();
   while (r.received < d.count) {
-    for (let rec = ring.peek(); rec; rec = ring.peek()) {
-      if (rec.off < lastOff) r.wraps++;
-      lastOff = rec.off;
-      const bad = checkRingRecord(ring.bytes, ring.view, rec.off, rec.len, r.received, ring.maxPayload);
-      if (bad && r.errors.length < 5) r.errors.push(bad);
-      r.maxLen = Math.max(r.maxLen, rec.len);
-      r.received++;
-      ring.release();
-    }
+    consumeWaiting(ring, r);
     if (r.received < d.count) ring.wait(Infinity); // a lost wake-up hangs here (the test times out)
   }
   // Nothing beyond the last record.

@@ -17,23 +17,13 @@ import {
   readOnnx,
   runPlanReference,
 } from '../../src/runtime/onnx-graph.js';
+import { mulberry32 as rng } from '../support/random.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = (name: string): string => `${root}test/fixtures/models/${name}.onnx`;
 const FRAUD = ['models/fraud/1/model.onnx', 'models/fraud/2/model.onnx', 'models/fraud_rules/1/model.onnx'].map((p) => root + p);
 const SUPPORTED = ['gemm_relu_sigmoid', 'gemm_notrans_tanh', 'matmul_add_softmax', 'gemm_nobias_chain'].map(fixture);
 const ALL_FIXTURES = [...SUPPORTED, fixture('unsupported_leakyrelu')];
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randn(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
