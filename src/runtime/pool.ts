@@ -1,7 +1,8 @@
 // The main thread's side of the inference workers: one request ring and one response ring
 // per worker, request ids and their completions, deadlines, the bounded wait queue, and
-// restarts. Backpressure: a full request ring puts the request in the wait queue; a full
-// wait queue sheds it (status 'overloaded'). Every submitted request completes exactly
+// restarts. Backpressure: a worker takes at most two batches per model out of its ring,
+// so a slow model fills the ring; a full request ring puts the request in the wait queue;
+// a full wait queue sheds it (status 'overloaded'). Every submitted request completes exactly
 // once: with the worker's answer, at its deadline, or when its worker dies.
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 

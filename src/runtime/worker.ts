@@ -59,6 +59,8 @@ interface Slot {
   ids: Uint8Array;
 }
 
+/** How many batches of a model the worker takes out of the ring ahead of running them. */
+const QUEUED_BATCHES = 2;
 const ENCODER = new TextEncoder();
 /** A word nobody notifies: Atomics.wait on it is a plain sleep. */
 const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
@@ -173,6 +175,11 @@ async function drain(): Promise<void> {
       await handleControl();
       continue;
     }
+    // Backpressure lives in the ring: a model with QUEUED_BATCHES batches waiting here
+    // leaves the rest of the ring unread (in order, so later requests wait too). Its next
+    // batch is due at once (queuedRows >= max_batch), so the loop runs it, then drains on.
+    const queued = slots.get(v.getUint16(rec.off + REQ.SLOT, true));
+    if (queued && queued.queuedRows >= queued.maxBatch * QUEUED_BATCHES) return;
     const p: Pending = {
       id: v.getUint32(rec.off + REQ.ID, true),
       op,

@@ -56,6 +56,28 @@ describe('worker pool', () => {
     expect([r.status, r.stdout.trim()]).toEqual([0, 'answered crashed; closed']);
   });
 
+  it('leaves requests of a slow model in the ring, so that the ring fills and sheds', async () => {
+    // The worker takes at most two batches of a model out of its ring. Requests that arrive
+    // one by one while the model takes 30 ms each therefore fill the 4 KiB ring (about 70
+    // records) and are shed, rather than piling up unbounded inside the worker.
+    const pool = new Pool({ workers: 1, ringBytes: 4096, waitQueue: 0, storeId: 0, log: () => {} });
+    await pool.start();
+    try {
+      await pool.load({ ...model(0), maxBatch: 1 });
+      pool.fault({ type: 'fault', kind: 'stall', slot: 0, ms: 30 });
+      const answers: Promise<{ status: string }>[] = [];
+      for (let i = 0; i < 150; i++) {
+        answers.push(ask(pool, 0, 1, 400));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      const statuses = (await Promise.all(answers)).map((a) => a.status);
+      expect(statuses.filter((s) => s === 'overloaded').length).toBeGreaterThan(0);
+      expect(statuses.every((s) => ['ok', 'overloaded', 'deadline'].includes(s))).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('refuses an answer larger than the response ring instead of hanging the worker', async () => {
     const pool = new Pool({ workers: 1, ringBytes: 4096, waitQueue: 64, storeId: 0, log: () => {} });
     await pool.start();

@@ -179,6 +179,8 @@ models:
 `);
     server = started.server;
     const { base } = started;
+    // m takes 20 ms a request, and the worker takes at most two batches of it out of its
+    // ring: the ring (4 KiB, about 70 requests) stays full while the 150 requests arrive.
     server.pool.fault({ type: 'fault', kind: 'stall', slot: slotOf(server, 'm'), ms: 20 });
     const all = await Promise.all(Array.from({ length: 150 }, (_, i) => fetch(`${base}/v1/predict/${i % 2 ? 'f' : 'm'}`, { method: 'POST', body: JSON.stringify(body()) })
       .then(async (r) => ({ model: i % 2 ? 'f' : 'm', status: r.status, retry: r.headers.get('retry-after'), body: await r.json() }))));
