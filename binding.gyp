@@ -6,6 +6,7 @@
         "native/core/feature_store.cc",
         "native/core/kernels.cc",
         "native/core/model.cc",
+        "native/core/event_rows.cc",
         "native/cuda/cuda_none.cc",
         "native/binding/addon.cc"
       ],

@@ -134,7 +134,7 @@ if (redisOk) await ready(`http://127.0.0.1:${PEERS.fastifyRedis}/v1/features/use
 // 5. Alternating rounds, hotpath against each peer.
 interface Row { scenario: Scenario; peer: string; summary: ReturnType<typeof compareSummary>; cpuA: number[]; cpuB: number[] }
 const rows: Row[] = [];
-const opts = { ids: 1000, model: 'fraud', entity: 'user', batch: 100, dim: 10 };
+const opts = { ids: 1000, model: 'fraud', entity: 'user', batch: 100, dim: 10, stream: 'transactions' };
 const measure = async (port: number, pid: number | undefined, scenario: Scenario) => {
   const c0 = pid ? cpuSeconds(pid) : NaN;
   const r = await runLoad({ url: `http://127.0.0.1:${port}`, requests: buildRequests(scenario, { ...opts, host: `127.0.0.1:${port}` }), connections: CONNECTIONS, durationMs: DURATION_MS, warmupMs: 1000, timeoutMs: 5000 });

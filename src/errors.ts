@@ -62,6 +62,11 @@ export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERRORS, code);
 }
 
+/** The HTTP status of a code (500 for a code this build does not know, from another server). */
+export function errorStatus(code: string): number {
+  return isErrorCode(code) ? ERRORS[code].status : 500;
+}
+
 /** Any thrown value as a HotpathError: native errors keep their HP_ERR_NATIVE_* code. */
 export function toHotpathError(err: unknown): HotpathError {
   if (err instanceof HotpathError) return err;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../core/cuda_backend.h"
+#include "../core/event_rows.h"
 #include "../core/feature_store.h"
 #include "../core/hash.h"
 #include "../core/kernels.h"
@@ -136,6 +137,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
                            InstanceAccessor<&FeatureStoreWrap::Id>("id"),
                            InstanceAccessor<&FeatureStoreWrap::Writable>("writable"),
                            InstanceMethod<&FeatureStoreWrap::Ingest>("ingest"),
+                           InstanceMethod<&FeatureStoreWrap::IngestRows>("ingestRows"),
                            InstanceMethod<&FeatureStoreWrap::Read>("read"),
                            InstanceMethod<&FeatureStoreWrap::ReadMany>("readMany"),
                            InstanceMethod<&FeatureStoreWrap::Layout>("layout"),
@@ -318,6 +320,95 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     out.Set(uint32_t(0), Napi::Number::New(env, double(r.accepted)));
     out.Set(uint32_t(1), Napi::Number::New(env, double(r.late)));
     return out;
+  }
+
+  // ingestRows(stream, frame: Uint8Array, offset, n, plan: Int32Array, nowMs, out: Float64Array)
+  //   -> a RowError; OK: out = [accepted, late], else out = [event, column]
+  // The rows of a binary events frame from offset to its end, decoded by DecodeRows. plan
+  // holds (column, type, role, index) entries (RowColumn) and must feed every key and field.
+  Napi::Value IngestRows(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!writable_) return ThrowStatus(env, Status::Unavailable("this store handle is read-only"));
+    if (info.Length() < 7 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() || !info[5].IsNumber())
+      return ThrowArg(env, "ingestRows(stream, frame, offset, n, plan, nowMs, out)");
+    ReentryGuard guard;
+    if (!guard.ok) return ThrowStatus(env, Status::Unavailable("ingestRows called from inside an addon call"));
+    const int stream = info[0].As<Napi::Number>().Int32Value();
+    if (stream < 0 || size_t(stream) >= store_->spec().streams.size()) return ThrowArg(env, "unknown stream");
+    const StreamSpec& st = store_->spec().streams[stream];
+    uint8_t* frame;
+    int32_t* plan;
+    double* out;
+    size_t len, plen, olen;
+    if (!GetTyped<uint8_t, napi_uint8_array>(info[1], &frame, &len)) return ThrowArg(env, "frame must be a Uint8Array");
+    if (!GetTyped<int32_t, napi_int32_array>(info[4], &plan, &plen) || plen % 4 != 0)
+      return ThrowArg(env, "plan must be an Int32Array of (column, type, role, index) entries");
+    if (!GetTyped<double, napi_float64_array>(info[6], &out, &olen) || olen < 2) return ThrowArg(env, "out must be a Float64Array(2)");
+    const double offset = info[2].As<Napi::Number>().DoubleValue();
+    const double count = info[3].As<Napi::Number>().DoubleValue();
+    if (!(offset >= 0 && offset <= double(len) && offset == std::trunc(offset))) return ThrowArg(env, "offset is outside the frame");
+    if (!(count >= 0 && count <= double(len) && count == std::trunc(count))) return ThrowArg(env, "n must be a count no larger than the frame");
+    double now;
+    if (!TimeArg(info[5], &now)) return ThrowArg(env, "now must be a time within 2^53 ms");
+    const size_t n = size_t(count);
+    const int nplan = int(plen / 4);
+    const size_t nkeys = st.tables.size();
+    if (nkeys > 16) return ThrowArg(env, "too many key columns");
+    thread_local std::vector<RowColumn> cols;
+    cols.resize(size_t(nplan));
+    uint32_t key_seen = 0;
+    std::vector<uint8_t>& field_seen = FieldSeen(st.nfields);
+    for (int e = 0; e < nplan; e++) {
+      const int column = plan[e * 4], type = plan[e * 4 + 1], role = plan[e * 4 + 2], index = plan[e * 4 + 3];
+      const std::string at = "plan entry " + std::to_string(e);
+      if (column != (e == 0 ? 0 : cols[e - 1].column) && column != (e == 0 ? 0 : cols[e - 1].column + 1))
+        return ThrowArg(env, at + ": columns must run 0, 1, 2, ... in order");
+      if (e > 0 && column == cols[e - 1].column && type != cols[e - 1].type) return ThrowArg(env, at + ": one column, two types");
+      if ((type != kRowTypeF64 && type != kRowTypeStr16) || role < 0 || role >= int(RowRole::kCount))
+        return ThrowArg(env, at + ": bad type or role");
+      cols[e] = RowColumn{column, type, RowRole(role), index};
+      if (cols[e].role == RowRole::KEY) {
+        if (index < 0 || size_t(index) >= nkeys) return ThrowArg(env, at + ": no such key");
+        key_seen |= 1u << index;
+      } else if (cols[e].role == RowRole::NUMBER || cols[e].role == RowRole::CATEGORY) {
+        if (index < 0 || index >= st.nfields) return ThrowArg(env, at + ": no such field");
+        field_seen[index] = 1;
+      }
+    }
+    if (key_seen != (1u << nkeys) - 1 ||
+        std::count(field_seen.begin(), field_seen.end(), uint8_t(1)) != st.nfields)
+      return ThrowArg(env, "plan must feed every key and every field of the stream");
+    if (n > 0 && nplan == 0) return ThrowArg(env, "events need at least one column");
+    // Scratch, reused across calls: grows to the largest batch once.
+    thread_local std::vector<uint64_t> key_cols[16];
+    thread_local std::vector<double> ts, values;
+    uint64_t* keys[16];
+    for (size_t k = 0; k < nkeys; k++) {
+      if (key_cols[k].size() < n) key_cols[k].resize(n);
+      keys[k] = key_cols[k].data();
+    }
+    if (ts.size() < n) ts.resize(n);
+    if (values.size() < n * size_t(st.nfields)) values.resize(n * size_t(st.nfields));
+    const double max_ts = now + double(store_->spec().max_future_ms);
+    const RowFault f = DecodeRows(frame + size_t(offset), len - size_t(offset), n, cols.data(), nplan, st.nfields,
+                                  now, max_ts, keys, ts.data(), values.data());
+    if (f.error != RowError::OK) {
+      out[0] = f.event;
+      out[1] = f.column;
+      return Napi::Number::New(env, int(f.error));
+    }
+    IngestResult r;
+    Status s = store_->Ingest(stream, n, keys, ts.data(), values.data(), now, &r);
+    if (!s.ok()) return ThrowStatus(env, s);
+    out[0] = double(r.accepted);
+    out[1] = double(r.late);
+    return Napi::Number::New(env, 0);
+  }
+
+  static std::vector<uint8_t>& FieldSeen(int nfields) {
+    thread_local std::vector<uint8_t> seen;
+    seen.assign(size_t(nfields), 0);
+    return seen;
   }
 
   // read(table, id: string | bigint, nowMs, out: Float64Array) -> age in ms, NaN if absent
@@ -708,7 +799,22 @@ Napi::Object Constants(Napi::Env env) {
   limits.Set("minHllPrecision", kMinHllPrecision);
   limits.Set("maxHllPrecision", kMaxHllPrecision);
   limits.Set("maxFeaturesPerTable", kMaxFeaturesPerTable);
+  Napi::Object rowRoles = Napi::Object::New(env);
+#define HP_X(e, name) rowRoles.Set(name, int(RowRole::e));
+  HP_ROW_ROLE_LIST(HP_X)
+#undef HP_X
+  Napi::Array rowErrors = Napi::Array::New(env);
+  i = 0;
+#define HP_X(e, name) rowErrors.Set(i++, name);
+  HP_ROW_ERROR_LIST(HP_X)
+#undef HP_X
+  Napi::Object rowTypes = Napi::Object::New(env);
+  rowTypes.Set("f64", kRowTypeF64);
+  rowTypes.Set("str16", kRowTypeStr16);
   Napi::Object o = Napi::Object::New(env);
+  o.Set("rowRoles", rowRoles);
+  o.Set("rowErrors", rowErrors);
+  o.Set("rowTypes", rowTypes);
   o.Set("aggs", aggs);
   o.Set("acts", acts);
   o.Set("statuses", statuses);

@@ -51,6 +51,44 @@ enum class Act : uint8_t {
   kCount
 };
 
+// What a column of a binary events frame feeds (event_rows.h). X(ENUM, "name")
+#define HP_ROW_ROLE_LIST(X) \
+  X(SKIP, "skip")           \
+  X(KEY, "key")             \
+  X(TIME, "time")           \
+  X(NUMBER, "number")       \
+  X(CATEGORY, "category")
+
+enum class RowRole : uint8_t {
+#define HP_X(e, name) e,
+  HP_ROW_ROLE_LIST(HP_X)
+#undef HP_X
+  kCount
+};
+
+// Why the rows of a binary events frame were refused (event_rows.h). X(ENUM, "NAME")
+#define HP_ROW_ERROR_LIST(X)           \
+  X(OK, "OK")                          \
+  X(TRUNCATED, "TRUNCATED")            \
+  X(BAD_UTF8, "BAD_UTF8")              \
+  X(ID_INVALID, "ID_INVALID")          \
+  X(NOT_NUMBER, "NOT_NUMBER")          \
+  X(NOT_CATEGORY, "NOT_CATEGORY")      \
+  X(TIME_INVALID, "TIME_INVALID")      \
+  X(TIME_FUTURE, "TIME_FUTURE")        \
+  X(TRAILING, "TRAILING")
+
+enum class RowError : uint8_t {
+#define HP_X(e, name) e,
+  HP_ROW_ERROR_LIST(HP_X)
+#undef HP_X
+  kCount
+};
+
+// Column value types of a binary events frame: f64, or str16 (u16 length + UTF-8).
+constexpr int kRowTypeF64 = 1;
+constexpr int kRowTypeStr16 = 2;
+
 // Limits of the store, also enforced by the config schema.
 constexpr int kMaxIdBytes = 256;           // longest entity id, in UTF-8 bytes
 constexpr int kMaxTilesPerWindow = 16384;  // window / tile; HLL epochs are 16-bit
@@ -59,5 +97,6 @@ constexpr int kMinHllPrecision = 4;
 constexpr int kMaxHllPrecision = 12;
 constexpr int kMaxFeaturesPerTable = 256;
 constexpr double kMaxTimeMs = 9007199254740992.0;  // 2^53: times (ms) beyond are refused
+constexpr double kMaxEventTimeMs = 8.64e15;        // the largest time a JavaScript Date holds
 
 }  // namespace hotpath

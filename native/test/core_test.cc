@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "../core/cuda_backend.h"
+#include "../core/event_rows.h"
 #include "../core/feature_store.h"
 #include "../core/hash.h"
 #include "../core/kernels.h"
@@ -1215,6 +1217,83 @@ void TestGatherFillsTheInputMatrix() {
     test();                            \
   } while (0)
 
+// The binary events frame decoder: values as the TypeScript path reads them, strict UTF-8,
+// and the first fault in row order.
+void TestDecodeRows() {
+  // Two columns: uid (str16, key 0 and category field 0), amount (f64, number field 1).
+  const RowColumn plan[] = {{0, kRowTypeStr16, RowRole::KEY, 0},
+                            {0, kRowTypeStr16, RowRole::CATEGORY, 0},
+                            {1, kRowTypeF64, RowRole::NUMBER, 1}};
+  std::vector<uint8_t> frame;
+  auto str = [&](const std::string& s) {
+    frame.push_back(uint8_t(s.size()));
+    frame.push_back(uint8_t(s.size() >> 8));
+    frame.insert(frame.end(), s.begin(), s.end());
+  };
+  auto num = [&](double v) {
+    uint8_t b[8];
+    std::memcpy(b, &v, 8);
+    frame.insert(frame.end(), b, b + 8);
+  };
+  str("42");
+  num(1.5);
+  str("u\xC3\xA9");  // "ué"
+  num(-2);
+  uint64_t k0[2];
+  uint64_t* keys[] = {k0};
+  double ts[2], values[4];
+  RowFault f = DecodeRows(frame.data(), frame.size(), 2, plan, 3, 2, 1000, 2000, keys, ts, values);
+  CHECK(f.error == RowError::OK);
+  CHECK(k0[0] == HashBytes("42", 2));
+  CHECK(values[0] == 42);  // a decimal integer string is its number
+  CHECK(values[1] == 1.5 && values[3] == -2);
+  CHECK(ts[0] == 1000 && ts[1] == 1000);  // no time column: now
+  // cyrb53 of the UTF-16 code units of "ué", as JavaScript computes it
+  CHECK(values[2] == 4836065779909856.0);
+  uint64_t h;
+  CHECK(HashIntegerId(-0.0, &h) && h == HashBytes("0", 1));
+  CHECK(HashIntegerId(-12, &h) && h == HashBytes("-12", 3));
+  CHECK(!HashIntegerId(1.5, &h) && !HashIntegerId(9007199254740992.0, &h));
+
+  // Faults: truncated, trailing, each bad UTF-8 form, an empty id, a non-finite number.
+  f = DecodeRows(frame.data(), frame.size() - 1, 2, plan, 3, 2, 1000, 2000, keys, ts, values);
+  CHECK(f.error == RowError::TRUNCATED && f.event == 1 && f.column == 1);
+  f = DecodeRows(frame.data(), frame.size(), 1, plan, 3, 2, 1000, 2000, keys, ts, values);
+  CHECK(f.error == RowError::TRAILING);
+  const char* bad[] = {"\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xE2\x82", "\x80", "\xF8\x88\x80\x80\x80"};
+  for (const char* b : bad) {
+    frame.clear();
+    str(b);
+    num(1);
+    f = DecodeRows(frame.data(), frame.size(), 1, plan, 3, 2, 1000, 2000, keys, ts, values);
+    CHECK(f.error == RowError::BAD_UTF8 && f.event == 0 && f.column == 0);
+  }
+  double cat;
+  CHECK(CategoryOfUtf8(reinterpret_cast<const uint8_t*>("\xF0\x9F\x98\x80"), 4, &cat));  // U+1F600: a surrogate pair
+  CHECK(cat == 4725715722941614.0);
+  frame.clear();
+  str("");
+  num(1);
+  f = DecodeRows(frame.data(), frame.size(), 1, plan, 3, 2, 1000, 2000, keys, ts, values);
+  CHECK(f.error == RowError::ID_INVALID);
+  frame.clear();
+  str("a");
+  num(std::numeric_limits<double>::infinity());
+  f = DecodeRows(frame.data(), frame.size(), 1, plan, 3, 2, 1000, 2000, keys, ts, values);
+  CHECK(f.error == RowError::NOT_NUMBER && f.column == 1);
+  // A time column: refused below 0, beyond a JavaScript Date, and past max_ts.
+  const RowColumn timed[] = {{0, kRowTypeF64, RowRole::TIME, 0}};
+  const double times[] = {-1, 8.64e15 + 1, 2001, 1999};
+  const RowError want[] = {RowError::TIME_INVALID, RowError::TIME_INVALID, RowError::TIME_FUTURE, RowError::OK};
+  for (int i = 0; i < 4; i++) {
+    frame.clear();
+    num(times[i]);
+    f = DecodeRows(frame.data(), frame.size(), 1, timed, 1, 0, 1000, 2000, keys, ts, values);
+    CHECK(f.error == want[i]);
+  }
+  CHECK(ts[0] == 1999);
+}
+
 int main() {
   RUN(TestCreateWithEveryAggregate);
   RUN(TestSpecValidationFailures);
@@ -1238,6 +1317,7 @@ int main() {
   RUN(TestDenseCudaMatchesCpu);
   RUN(TestModelMatchesLayerByLayer);
   RUN(TestGatherFillsTheInputMatrix);
+  RUN(TestDecodeRows);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;
 }

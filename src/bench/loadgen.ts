@@ -11,6 +11,7 @@
 import * as hdr from 'hdr-histogram-js';
 
 import { Connection, type ErrorClass } from './http-client.js';
+import { WsConnection } from './ws-client.js';
 
 export interface LoadOptions {
   url: string;
@@ -22,6 +23,8 @@ export interface LoadOptions {
   /** requests per second in total (open loop); undefined: closed loop */
   rate?: number;
   timeoutMs: number;
+  /** a WebSocket path (e.g. /v1/ws): requests are client frames sent over it */
+  ws?: string;
   onProgress?: (p: { elapsedMs: number; completed: number; errors: number }) => void;
 }
 
@@ -85,15 +88,15 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     }
   };
 
-  const live = new Set<Connection>();
+  const live = new Set<Connection | WsConnection>();
   const sweeper = setInterval(() => {
     const now = performance.now();
     for (const c of live) c.sweep(now);
   }, Math.min(100, Math.max(5, o.timeoutMs / 10)));
-  const open = async (): Promise<Connection | null> => {
+  const open = async (): Promise<Connection | WsConnection | null> => {
     for (;;) {
       if (nowUs() >= end) return null;
-      const c = new Connection(host, port, o.timeoutMs);
+      const c = o.ws === undefined ? new Connection(host, port, o.timeoutMs) : new WsConnection(host, port, o.timeoutMs, o.ws);
       try {
         await c.ready();
         live.add(c);

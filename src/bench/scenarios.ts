@@ -3,10 +3,27 @@
 import { readFileSync } from 'node:fs';
 
 import { HotpathError } from '../errors.js';
+import { encodeEvents } from '../server/ws-protocol.js';
 import { encodeRequest } from './http-client.js';
+import { clientFrame } from './ws-client.js';
 
-export const SCENARIOS = ['features', 'predict', 'events', 'infer', 'hello', 'file', 'freshness'] as const;
+export const SCENARIOS = ['features', 'predict', 'events', 'ws-events', 'infer', 'hello', 'file', 'freshness'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
+
+/** The WebSocket path a scenario's requests go over (undefined: HTTP). */
+export function scenarioWsPath(s: Scenario): string | undefined {
+  return s === 'ws-events' ? '/v1/ws' : undefined;
+}
+
+/** Events carried by one request of a scenario (0: it sends none). */
+export function eventsPerRequest(s: Scenario, o: Pick<ScenarioOptions, 'batch'>): number {
+  return s === 'events' || s === 'ws-events' ? o.batch : 0;
+}
+
+/** The demo's transaction i, as the events scenarios send it. */
+function demoEvent(i: number, ids: number): { user_id: string; merchant_id: string; amount: number; country: string; channel: string } {
+  return { user_id: `user-${(i % ids) + 1}`, merchant_id: `merchant-${(i % Math.max(1, Math.ceil(ids / 10))) + 1}`, amount: (i % 97) + 1, country: 'FR', channel: 'web' };
+}
 
 export interface ScenarioOptions {
   host: string;
@@ -14,8 +31,10 @@ export interface ScenarioOptions {
   ids: number;
   model: string;
   entity: string;
-  /** events per request for the events scenario */
+  /** events per request for the events scenarios */
   batch: number;
+  /** the stream the ws-events frames name (the demo's: transactions) */
+  stream: string;
   /** input width for the infer scenario */
   dim: number;
   file?: string;
@@ -44,11 +63,28 @@ export function buildRequests(s: Scenario, o: ScenarioOptions): Buffer[] {
     case 'events': {
       for (let r = 0; r < 50; r++) {
         const lines: string[] = [];
-        for (let k = 0; k < o.batch; k++) {
-          const i = r * o.batch + k;
-          lines.push(JSON.stringify({ user_id: `user-${(i % o.ids) + 1}`, merchant_id: `merchant-${(i % Math.max(1, Math.ceil(o.ids / 10))) + 1}`, amount: (i % 97) + 1, country: 'FR', channel: 'web' }));
-        }
+        for (let k = 0; k < o.batch; k++) lines.push(JSON.stringify(demoEvent(r * o.batch + k, o.ids)));
         out.push(encodeRequest('POST', o.host, '/v1/events', lines.join('\n'), { 'content-type': 'application/x-ndjson' }));
+      }
+      break;
+    }
+    case 'ws-events': {
+      // Binary EVENTS frames (src/server/ws-protocol.ts) of the demo stream; no ts column,
+      // so events take their arrival time.
+      const columns = [
+        { name: 'user_id', type: 'string' as const },
+        { name: 'merchant_id', type: 'string' as const },
+        { name: 'amount', type: 'number' as const },
+        { name: 'country', type: 'string' as const },
+        { name: 'channel', type: 'string' as const },
+      ];
+      for (let r = 0; r < 50; r++) {
+        const rows: (string | number)[][] = [];
+        for (let k = 0; k < o.batch; k++) {
+          const e = demoEvent(r * o.batch + k, o.ids);
+          rows.push([e.user_id, e.merchant_id, e.amount, e.country, e.channel]);
+        }
+        out.push(clientFrame(encodeEvents(r + 1, o.stream, columns, rows)));
       }
       break;
     }

@@ -12,7 +12,7 @@ import { type LoadResult, runLoad } from '../bench/loadgen.js';
 import { runFreshness } from '../bench/freshness.js';
 import { batchSizes, scrapeCounts } from '../bench/metrics-scrape.js';
 import { cpuSeconds, pidListeningOn } from '../bench/proc.js';
-import { buildRequests, type Scenario, SCENARIOS } from '../bench/scenarios.js';
+import { buildRequests, eventsPerRequest, type Scenario, SCENARIOS, scenarioWsPath } from '../bench/scenarios.js';
 
 export const BENCH_USAGE = `usage: hotpath bench --url URL [--scenario S] [--rate R] [--connections C]
                      [--duration D] [--warmup D] [--timeout D] [--json FILE]
@@ -26,7 +26,8 @@ export const BENCH_USAGE = `usage: hotpath bench --url URL [--scenario S] [--rat
   --timeout D        a request not answered by then counts as a timeout (default 5s)
   --ids N            entity ids to cycle: user-1..user-N (default 1000)
   --model M          model for predict and infer (default fraud); --entity E for features (default user)
-  --batch N          events per request for the events scenario (default 100)
+  --batch N          events per request (or binary frame) for events and ws-events (default 100)
+  --stream S         the stream ws-events frames name (default transactions)
   --dim N            input width for the infer scenario (default 10)
   --file F           the file scenario: a JSON list of {method, path, body?, headers?}
   --samples N        the freshness scenario: write-then-read samples (default 2000); it
@@ -64,6 +65,8 @@ function duration(v: string | undefined, name: string, dflt: string): number {
 export interface Measured extends LoadResult {
   /** CPU seconds of the target's process per 1,000 answers, when it could be read */
   cpuPer1000?: number;
+  /** events scenarios: events in 2xx-answered requests per second */
+  eventsPerS?: number;
   /** hotpath targets: batch sizes per model during the run, from /metrics */
   batches?: Record<string, { rows: number; batches: number; mean: number }>;
 }
@@ -74,7 +77,7 @@ export function formatResult(r: Measured): string {
   const statuses = Object.entries(r.byStatus).map(([k, n]) => `${k}: ${n}`).join(', ') || 'none';
   const lines = [
     `${r.target}  ${r.mode === 'open' ? `open loop at ${r.rate} req/s` : 'closed loop'}, ${r.connections} connections, ${r.durationS.toFixed(1)} s measured`,
-    `  throughput  ${Math.round(r.throughput)} req/s answered (${r.ok} 2xx of ${r.answered})`,
+    `  throughput  ${Math.round(r.throughput)} req/s answered (${r.ok} 2xx of ${r.answered})${r.eventsPerS === undefined ? '' : `; ${Math.round(r.eventsPerS)} events/s accepted`}`,
     `  latency     p50 ${us(r.latencyUs.p50)}  p90 ${us(r.latencyUs.p90)}  p99 ${us(r.latencyUs.p99)}  p99.9 ${us(r.latencyUs.p999)}  max ${us(r.latencyUs.max)}  (2xx only${r.mode === 'open' ? ', from the due time' : ''})`,
     `  statuses    ${statuses}`,
     `  errors      ${errs}`,
@@ -101,6 +104,7 @@ function parseBenchArgs(argv: string[]) {
       model: { type: 'string', default: 'fraud' },
       entity: { type: 'string', default: 'user' },
       batch: { type: 'string' },
+      stream: { type: 'string', default: 'transactions' },
       dim: { type: 'string' },
       file: { type: 'string' },
       json: { type: 'string' },
@@ -143,9 +147,11 @@ export async function bench(argv: string[]): Promise<void> {
     model: values.model!,
     entity: values.entity!,
     batch: int(values.batch, 'batch', 100),
+    stream: values.stream!,
     dim: int(values.dim, 'dim', 10),
     file: values.file,
   });
+  const perRequest = eventsPerRequest(scenario, { batch: int(values.batch, 'batch', 100) });
   if (scenario === 'freshness') {
     const f = await runFreshness({
       url: url.origin,
@@ -173,6 +179,7 @@ export async function bench(argv: string[]): Promise<void> {
     warmupMs: duration(values.warmup, 'warmup', '2s'),
     timeoutMs: duration(values.timeout, 'timeout', '5s'),
     rate,
+    ws: scenarioWsPath(scenario),
     onProgress: (p: { elapsedMs: number; completed: number; errors: number }) => {
       const line = `  ${(p.elapsedMs / 1000).toFixed(0)} s: ${p.completed} answered, ${p.errors} errors`;
       if (tty) process.stderr.write(`\r${line}   `);
@@ -185,6 +192,7 @@ export async function bench(argv: string[]): Promise<void> {
     const counts0 = await scrapeCounts(target.origin);
     const cpu0 = pid === undefined ? undefined : safeCpu(pid);
     const r: Measured = await runLoad({ ...load, url: target.origin });
+    if (perRequest > 0) r.eventsPerS = (r.ok * perRequest) / r.durationS;
     const cpu1 = pid === undefined ? undefined : safeCpu(pid);
     const counts1 = counts0 ? await scrapeCounts(target.origin) : null;
     if (counts0 && counts1) r.batches = batchSizes(counts0, counts1);

@@ -60,6 +60,7 @@ export namespace Binding {
     readonly id: number;
     readonly writable: boolean;
     ingest(stream: number, keys: KeyColumn[], ts: Float64Array, values: Float64Array, nowMs: number): [number, number];
+    ingestRows(stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number, out: Float64Array): number;
     read(table: number, id: string | bigint, nowMs: number, out: Float64Array): number;
     readMany(table: number, ids: KeyColumn, nowMs: number, out: Float64Array, ages: Float64Array): number;
     layout(table: number): Layout;
@@ -76,6 +77,12 @@ export namespace Binding {
     aggs: Record<string, number>;
     acts: Record<string, number>;
     statuses: string[];
+    /** what a column of a binary events frame feeds (RowRole) */
+    rowRoles: { skip: number; key: number; time: number; number: number; category: number };
+    /** why ingestRows refused the rows, by the number it returns (RowError; 0 is OK) */
+    rowErrors: string[];
+    /** value types of a binary events frame's columns */
+    rowTypes: { f64: number; str16: number };
     limits: {
       maxIdBytes: number;
       maxTilesPerWindow: number;
@@ -168,6 +175,15 @@ function call<T>(fn: () => T): T {
   }
 }
 
+/** Why ingestRows refused a frame's rows: a rowErrors name, the event and the frame column. */
+export interface RowFault {
+  error: string;
+  event: number;
+  column: number;
+}
+
+const rowOut = new Float64Array(2);
+
 export interface IngestResult {
   accepted: number;
   late: number;
@@ -221,6 +237,18 @@ export class FeatureStore {
   ingest(stream: number, keys: Binding.KeyColumn[], ts: Float64Array, values: Float64Array, nowMs = Date.now()): IngestResult {
     const [accepted, late] = call(() => this.#native.ingest(stream, keys, ts, values, nowMs));
     return { accepted, late };
+  }
+
+  /**
+   * Decodes and applies the rows of a binary events frame (frame[offset..] holds n rows; plan
+   * has (column, type, role, index) per use of a column, see native/core/event_rows.h). On a
+   * refused value nothing is applied and the fault says which event and column.
+   */
+  ingestRows(stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number): IngestResult | RowFault {
+    const out = rowOut;
+    const code = call(() => this.#native.ingestRows(stream, frame, offset, n, plan, nowMs, out));
+    if (code === 0) return { accepted: out[0], late: out[1] };
+    return { error: constants.rowErrors[code], event: out[0], column: out[1] };
   }
 
   /** Reads one entity's feature vector into out (length >= layout(table).width). */

@@ -4,7 +4,8 @@
 // is applied; the native engine repeats the numeric checks as a backstop.
 import type { Config, StreamDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
-import { type FeatureStore, type IngestResult, limits } from '../native/binding.js';
+import { constants, type FeatureStore, type IngestResult, limits } from '../native/binding.js';
+import { WS_COLUMN, type WsEventsHeader } from './ws-protocol.js';
 
 const utf8 = new TextEncoder();
 
@@ -156,6 +157,62 @@ export function ingestEvents(store: FeatureStore, config: Config, events: unknow
     total.late += r.late;
   }
   return total;
+}
+
+const ROLE = constants.rowRoles;
+
+/**
+ * Applies a binary events frame (/v1/ws) by the native row decoder: no object per event.
+ * Refuses what decodeEvents refuses, with the same codes; a frame with several faults may
+ * name another of them first (the native decoder stops at the first in row order). Returns
+ * undefined for frames it leaves to decodeClientFrame + ingestEvents: string times (ISO-8601)
+ * and a column named `stream`.
+ */
+export function ingestFrame(store: FeatureStore, config: Config, h: WsEventsHeader, nowMs: number): IngestResult | undefined {
+  if (h.count === 0) throw new HotpathError('HP_ERR_BATCH_EMPTY', 'no events in the frame');
+  if (h.count > config.server.maxBatch)
+    throw new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${h.count} events; at most ${config.server.maxBatch} per frame (server.max_batch)`);
+  const s = config.streamIndex.get(h.stream);
+  if (s === undefined) throw new HotpathError('HP_ERR_STREAM_UNKNOWN', `event 0: unknown stream ${JSON.stringify(h.stream)}`, { index: 0 });
+  const def = config.streams[s];
+  const plan: number[] = [];
+  const fed = new Set<string>();
+  for (let c = 0; c < h.columns.length; c++) {
+    const { name, type } = h.columns[c];
+    if (name === 'stream' || (name === def.timeField && type === WS_COLUMN.STRING)) return undefined;
+    const start = plan.length;
+    def.keyFields.forEach((k, i) => k === name && plan.push(c, type, ROLE.key, i));
+    if (name === def.timeField) plan.push(c, type, ROLE.time, 0);
+    const f = def.fields.findIndex((x) => x.name === name);
+    if (f >= 0) plan.push(c, type, def.fields[f].type === 'number' ? ROLE.number : ROLE.category, f);
+    if (plan.length === start) plan.push(c, type, ROLE.skip, 0);
+    else fed.add(name);
+  }
+  for (const k of def.keyFields) if (!fed.has(k)) invalid(0, `missing key field '${k}'`);
+  for (const f of def.fields) if (!fed.has(f.name)) invalid(0, `missing field '${f.name}'`);
+  const r = store.ingestRows(def.index, h.bytes, h.rowsAt, h.count, Int32Array.from(plan), nowMs);
+  if ('accepted' in r) return r;
+  const i = r.event;
+  const name = h.columns[r.column]?.name;
+  switch (r.error) {
+    case 'TRUNCATED':
+      throw new HotpathError('HP_ERR_WS_FRAME_INVALID', `the frame ends inside event ${i}, column '${name}'`, { index: i });
+    case 'TRAILING':
+      throw new HotpathError('HP_ERR_WS_FRAME_INVALID', `bytes after the last of the ${h.count} events`);
+    case 'BAD_UTF8':
+      throw new HotpathError('HP_ERR_WS_FRAME_INVALID', `event ${i}: column '${name}' is not valid UTF-8`, { index: i });
+    case 'ID_INVALID':
+      throw new HotpathError('HP_ERR_ID_INVALID', `event ${i}: '${name}' must be a non-empty string of at most ${limits.maxIdBytes} bytes or an integer`, { index: i });
+    case 'NOT_NUMBER':
+      invalid(i, `field '${name}' must be a finite number`);
+    case 'NOT_CATEGORY':
+      invalid(i, `field '${name}' must be a string or an integer`);
+    case 'TIME_INVALID':
+      throw new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${name}' must be epoch milliseconds >= 0 (a number or digits) or an ISO-8601 time`, { index: i });
+    case 'TIME_FUTURE':
+      throw new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${name}' is more than ${config.store.maxFutureMs} ms in the future (store.max_future)`, { index: i });
+  }
+  throw new HotpathError('HP_ERR_INTERNAL', `the native row decoder answered ${r.error}`);
 }
 
 /** Parses a request body: one JSON object, a JSON array of them, or NDJSON. */

@@ -10,11 +10,12 @@
 //   ERROR           str8 code, str16 message
 // Values sit unaligned after the header and strings; everything goes through DataView.
 import { HotpathError } from '../errors.js';
+import { constants } from '../native/binding.js';
 
 export const WS_OP = { PREDICT: 1, EVENTS: 2, PREDICT_RESULT: 129, EVENTS_RESULT: 130, ERROR: 255 } as const;
 
-/** Column type bytes of an EVENTS frame. */
-export const WS_COLUMN = { NUMBER: 1, STRING: 2 } as const;
+/** Column type bytes of an EVENTS frame (native/core/constants.h: the native row decoder reads them too). */
+export const WS_COLUMN = { NUMBER: constants.rowTypes.f64, STRING: constants.rowTypes.str16 } as const;
 
 export const WS_HEADER_BYTES = 8;
 
@@ -31,12 +32,24 @@ export interface WsEvents {
   stream: string;
   events: Record<string, number | string>[];
 }
+/** An EVENTS frame read up to its rows: what the native row decoder needs. */
+export interface WsEventsHeader {
+  op: 'events';
+  id: number;
+  stream: string;
+  columns: { name: string; type: number }[];
+  count: number;
+  bytes: Uint8Array;
+  /** where the rows start in bytes */
+  rowsAt: number;
+}
 export type WsServerFrame =
   | { op: 'predict_result'; id: number; scores: number[]; fallback: boolean; version: string; variant: string; latencyUs: number }
   | { op: 'events_result'; id: number; accepted: number; late: number }
   | { op: 'error'; id: number; code: string; message: string };
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a string keeps a leading U+FEFF, as the native row decoder keeps its bytes.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 function frameError(message: string, id?: number): HotpathError {
@@ -159,6 +172,37 @@ class Reader {
   }
 }
 
+function eventsHeader(r: Reader, id: number): WsEventsHeader {
+  const stream = r.str8('the stream name');
+  const nColumns = r.byte('the column count');
+  const columns: { name: string; type: number }[] = new Array(nColumns);
+  const seen = new Set<string>();
+  let minRow = 0;
+  for (let c = 0; c < nColumns; c++) {
+    const name = r.str8('a column name');
+    r.key(seen, name, 'column');
+    const type = r.byte('a column type');
+    if (type !== WS_COLUMN.NUMBER && type !== WS_COLUMN.STRING) throw r.fail(`column '${name}' has type ${type}; expected ${WS_COLUMN.NUMBER} (f64) or ${WS_COLUMN.STRING} (str16)`);
+    columns[c] = { name, type };
+    minRow += type === WS_COLUMN.STRING ? 2 : 8;
+  }
+  const count = r.u32('the event count');
+  // Bound the count by the bytes left before allocating anything for it.
+  if (count > 0 && nColumns === 0) throw r.fail(`${count} events but no columns`);
+  if (count * minRow > r.end - r.pos) throw r.fail(`${count} events need at least ${count * minRow} bytes, the frame has ${r.end - r.pos} left`);
+  return { op: 'events', id, stream, columns, count, bytes: r.u8, rowsAt: r.pos };
+}
+
+/**
+ * Reads an EVENTS frame's header, stream and columns, leaving its rows to the native
+ * decoder (FeatureStore.ingestRows). Throws HP_ERR_WS_FRAME_INVALID as decodeClientFrame.
+ */
+export function decodeEventsHeader(buf: ArrayBuffer | Uint8Array): WsEventsHeader {
+  const r = new Reader(buf);
+  if (r.header() !== WS_OP.EVENTS) throw r.fail(`not an events frame (op ${WS_OP.EVENTS})`);
+  return eventsHeader(r, r.id!);
+}
+
 /** Decodes a frame sent by a client; throws HP_ERR_WS_FRAME_INVALID, with details.id once the header was read. */
 export function decodeClientFrame(buf: ArrayBuffer | Uint8Array): WsPredict | WsEvents {
   const r = new Reader(buf);
@@ -184,33 +228,17 @@ export function decodeClientFrame(buf: ArrayBuffer | Uint8Array): WsPredict | Ws
     return { op: 'predict', id, model, entities, fields };
   }
   if (op === WS_OP.EVENTS) {
-    const stream = r.str8('the stream name');
-    const nColumns = r.byte('the column count');
-    const names: string[] = new Array(nColumns);
-    const isString: boolean[] = new Array(nColumns);
-    const seen = new Set<string>();
-    let minRow = 0;
-    for (let c = 0; c < nColumns; c++) {
-      const name = r.str8('a column name');
-      r.key(seen, name, 'column');
-      const type = r.byte('a column type');
-      if (type !== WS_COLUMN.NUMBER && type !== WS_COLUMN.STRING) throw r.fail(`column '${name}' has type ${type}; expected 1 (f64) or 2 (str16)`);
-      names[c] = name;
-      isString[c] = type === WS_COLUMN.STRING;
-      minRow += isString[c] ? 2 : 8;
-    }
-    const nEvents = r.u32('the event count');
-    // Bound the count by the bytes left before allocating anything for it.
-    if (nEvents > 0 && nColumns === 0) throw r.fail(`${nEvents} events but no columns`);
-    if (nEvents * minRow > r.end - r.pos) throw r.fail(`${nEvents} events need at least ${nEvents * minRow} bytes, the frame has ${r.end - r.pos} left`);
-    const events: Record<string, number | string>[] = new Array(nEvents);
-    for (let e = 0; e < nEvents; e++) {
+    const h = eventsHeader(r, id);
+    const events: Record<string, number | string>[] = new Array(h.count);
+    const { columns } = h;
+    for (let e = 0; e < h.count; e++) {
       const ev: Record<string, number | string> = {};
-      for (let c = 0; c < nColumns; c++) ev[names[c]] = isString[c] ? r.str16('a string value') : r.f64('a number value');
+      for (let c = 0; c < columns.length; c++)
+        ev[columns[c].name] = columns[c].type === WS_COLUMN.STRING ? r.str16('a string value') : r.f64('a number value');
       events[e] = ev;
     }
     r.done();
-    return { op: 'events', id, stream, events };
+    return { op: 'events', id, stream: h.stream, events };
   }
   throw r.fail(`unknown client op ${op}; expected ${WS_OP.PREDICT} (predict) or ${WS_OP.EVENTS} (events)`);
 }

@@ -9,11 +9,11 @@ import { HotpathError, toHotpathError } from '../errors.js';
 import type { FeatureStore } from '../native/binding.js';
 import type { Models } from '../runtime/models.js';
 import { nowMs } from '../runtime/records.js';
-import { ingestEvents } from './events.js';
+import { ingestEvents, ingestFrame } from './events.js';
 import type { Log } from './http.js';
 import { predictJson } from './inference-routes.js';
 import type { Metrics } from './metrics.js';
-import { decodeClientFrame, encodeError, encodeEventsResult, encodePredictResult } from './ws-protocol.js';
+import { decodeClientFrame, decodeEventsHeader, encodeError, encodeEventsResult, encodePredictResult, WS_OP } from './ws-protocol.js';
 
 interface Conn {
   closed: boolean;
@@ -49,7 +49,20 @@ export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureSto
       if (isBinary) {
         let id = 0;
         try {
-          const f = decodeClientFrame(new Uint8Array(message)); // decodes fully before returning: uWS neuters message after
+          const bytes = new Uint8Array(message); // read fully before returning: uWS neuters message after
+          if (bytes[0] === WS_OP.EVENTS) {
+            // The rows go straight to the native decoder; what it leaves takes the object path.
+            const h = decodeEventsHeader(bytes);
+            id = h.id;
+            const now = Date.now();
+            const r = ingestFrame(store, config, h, now);
+            if (r) {
+              metrics.eventsIngested(h.stream, r.accepted, r.late);
+              reply(encodeEventsResult(id, r.accepted, r.late), true);
+              return;
+            }
+          }
+          const f = decodeClientFrame(bytes);
           id = f.id;
           if (f.op === 'events') {
             if (f.events.length > config.server.maxBatch) throw new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${f.events.length} events; at most ${config.server.maxBatch}`);

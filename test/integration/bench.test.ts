@@ -136,6 +136,42 @@ describe('compareSummary', () => {
   });
 });
 
+async function metricValue(base: string, series: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
+describe('WsConnection', () => {
+  it('counts error frames by their status, and a refused upgrade as a connect error', async () => {
+    const { WsConnection, clientFrame } = await import('../../src/bench/ws-client.js');
+    const { encodeError, encodeEventsResult } = await import('../../src/server/ws-protocol.js');
+    let n = 0;
+    const app = uWS.App().ws('/ws', {
+      message: (ws) => {
+        ws.send(n++ % 2 ? encodeError(1, 'HP_ERR_EVENT_INVALID', 'bad') : encodeEventsResult(1, 5, 0), true);
+      },
+    });
+    const sock: uWS.us_listen_socket = await new Promise((resolve) => app.listen('127.0.0.1', 0, (s) => resolve(s)));
+    const url = `http://127.0.0.1:${uWS.us_socket_local_port(sock)}`;
+    try {
+      const r = await runLoad({ url, ws: '/ws', requests: [clientFrame(new Uint8Array(300))], connections: 2, durationMs: 300, warmupMs: 0, timeoutMs: 1000 });
+      expect(r.ok).toBeGreaterThan(10);
+      expect(r.byStatus[400]).toBeGreaterThan(10); // HP_ERR_EVENT_INVALID is a 400
+      expect(Math.abs(r.byStatus[200] - r.byStatus[400])).toBeLessThanOrEqual(2);
+      expect(r.histogram.totalCount).toBe(r.ok);
+      // A path with no WebSocket route: not upgraded, so no connection.
+      const c = new WsConnection('127.0.0.1', uWS.us_socket_local_port(sock), 1000, '/nope');
+      await expect(c.ready()).rejects.toThrow(/not upgraded|connect/);
+      const none = await runLoad({ url, ws: '/nope', requests: [clientFrame(new Uint8Array(1))], connections: 1, durationMs: 200, warmupMs: 0, timeoutMs: 500 });
+      expect(none.answered).toBe(0);
+      expect(none.errors.connect).toBeGreaterThan(0);
+    } finally {
+      uWS.us_listen_socket_close(sock);
+    }
+  });
+});
+
 describe('hotpath bench against hotpath', () => {
   it('reads batch sizes from /metrics and the server CPU from /proc', async () => {
     const { FRAUD_V1, makeRepo, oneModelYaml, startWith } = await import('../support/inference-server.js');
@@ -160,6 +196,18 @@ describe('hotpath bench against hotpath', () => {
       expect(f.stdout).toMatch(/200 samples/);
       expect(f.stdout).toMatch(/re-reads +0 /);
       expect(f.stdout).toMatch(/failures +0/);
+      // Binary WebSocket events: every accepted event shows in /metrics.
+      const before = await metricValue(hp, 'hotpath_events_ingested_total{stream="tx"}');
+      const w = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, ['--import', 'tsx', cli, 'bench', '--url', hp, '--scenario', 'ws-events', '--stream', 'tx', '--batch', '50', '--duration', '0.5', '--warmup', '0', '--connections', '2'],
+          { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })));
+      expect(w.code, w.stderr).toBe(0);
+      const sent = /\((\d+) 2xx of (\d+)\); (\d+) events\/s accepted/.exec(w.stdout);
+      expect(sent, w.stdout).not.toBeNull();
+      expect(sent![1]).toBe(sent![2]);
+      expect(w.stdout).toMatch(/errors +none/);
+      const after = await metricValue(hp, 'hotpath_events_ingested_total{stream="tx"}');
+      expect(after - before).toBeGreaterThanOrEqual(Number(sent![1]) * 50); // at least the measured frames' events
     } finally {
       await server.close();
     }

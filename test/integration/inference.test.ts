@@ -268,11 +268,16 @@ describe('WebSocket /v1/ws', () => {
 
   it('speaks the binary encoding', async () => {
     const ws = await open();
-    const answers = collect(ws, 3);
+    const answers = collect(ws, 5);
     ws.send(encodePredict({ id: 7, model: 'fraud', entities: { user: 'u1', merchant: 'm2' }, fields: { amount: 900 } }));
     ws.send(encodeEvents(8, 'tx', [{ name: 'user_id', type: 'string' }, { name: 'merchant_id', type: 'string' }, { name: 'amount', type: 'number' }, { name: 'country', type: 'string' }, { name: 'ts', type: 'number' }],
       [['b1', 'm7', 4, 'FR', Date.now()], ['b1', 'm8', 6, 'DE', Date.now()]])); // not u1 or m2: the predict may run after them
     ws.send(Buffer.from([1, 0, 0, 0, 9, 0, 0, 0, 200]));
+    // A bad value in the second event refuses the frame; an ISO time takes the object path.
+    ws.send(encodeEvents(10, 'tx', [{ name: 'user_id', type: 'string' }, { name: 'merchant_id', type: 'string' }, { name: 'amount', type: 'number' }, { name: 'country', type: 'string' }],
+      [['b2', 'm7', 1, 'FR'], ['b2', 'm7', NaN, 'FR']]));
+    ws.send(encodeEvents(11, 'tx', [{ name: 'user_id', type: 'string' }, { name: 'merchant_id', type: 'string' }, { name: 'amount', type: 'number' }, { name: 'country', type: 'string' }, { name: 'ts', type: 'string' }],
+      [['b3', 'm7', 1, 'FR', new Date().toISOString()]]));
     const frames = (await answers).map((a) => decodeServerFrame(a as Buffer));
     const byId = new Map(frames.map((f) => [f.id, f]));
     const p = byId.get(7)!;
@@ -284,6 +289,9 @@ describe('WebSocket /v1/ws', () => {
     expect(byId.get(8)).toEqual({ op: 'events_result', id: 8, accepted: 2, late: 0 });
     expect(byId.get(9)).toMatchObject({ op: 'error', code: 'HP_ERR_WS_FRAME_INVALID' });
     expect((await getJson(base, '/v1/features/user/b1')).body.features.txn_count_1h).toBe(2);
+    expect(byId.get(10)).toEqual({ op: 'error', id: 10, code: 'HP_ERR_EVENT_INVALID', message: "event 1: field 'amount' must be a finite number" });
+    expect((await getJson(base, '/v1/features/user/b2')).body.found).toBe(false); // nothing of frame 10 applied
+    expect(byId.get(11)).toEqual({ op: 'events_result', id: 11, accepted: 1, late: 0 });
     ws.close();
   });
 });
