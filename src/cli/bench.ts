@@ -12,6 +12,7 @@ import { type LoadResult, runLoad } from '../bench/loadgen.js';
 import { runFreshness } from '../bench/freshness.js';
 import { batchSizes, scrapeCounts } from '../bench/metrics-scrape.js';
 import { cpuSeconds, pidListeningOn } from '../bench/proc.js';
+import { htmlReport, type PlotSeries } from '../bench/report-html.js';
 import { buildRequests, eventsPerRequest, type Scenario, SCENARIOS, scenarioWsPath } from '../bench/scenarios.js';
 
 export const BENCH_USAGE = `usage: hotpath bench --url URL [--scenario S] [--rate R] [--connections C]
@@ -38,6 +39,8 @@ export const BENCH_USAGE = `usage: hotpath bench --url URL [--scenario S] [--rat
                      each target's noise against itself (spread between its rounds)
   --rounds N         rounds per target with --compare (default 3)
   --json FILE        also write the result as JSON
+  --html FILE        also write an HTML page: the results table and the latency-by-
+                     percentile plot (inline SVG, viewable offline)
 
 A local target's CPU cost (seconds per 1,000 requests, from /proc of the process
 listening on its port) is reported when it can be found.
@@ -108,6 +111,7 @@ function parseBenchArgs(argv: string[]) {
       dim: { type: 'string' },
       file: { type: 'string' },
       json: { type: 'string' },
+      html: { type: 'string' },
       compare: { type: 'string' },
       samples: { type: 'string' },
       feature: { type: 'string', default: 'last_amount' },
@@ -168,6 +172,13 @@ export async function bench(argv: string[]): Promise<void> {
         `  re-reads    ${f.retries} (reads that did not see the value yet)\n  failures    ${f.failures}\n`,
     );
     if (values.json) writeJson(values.json, { scenario, ...f, histogram: undefined, histogramUs: hdr.encodeIntoCompressedBase64(f.histogram) });
+    if (values.html)
+      writeFileSync(values.html, htmlReport({
+        title: `hotpath bench: freshness of ${url.origin}`,
+        about: [`Write an event, read ${values.entity}.${values.feature} until its value shows; ${f.samples} samples. ${new Date().toISOString()}`],
+        table: { head: ['samples', 'p50 µs', 'p99 µs', 'max µs', 're-reads', 'failures'], rows: [[String(f.samples), String(f.latencyUs.p50), String(f.latencyUs.p99), String(f.latencyUs.max), String(f.retries), String(f.failures)]] },
+        series: [{ label: 'write -> first read that sees it', histogram: f.histogram }],
+      }));
     if (f.samples === 0) process.exitCode = 1;
     return;
   }
@@ -205,6 +216,7 @@ export async function bench(argv: string[]): Promise<void> {
     const result = await measure(url);
     process.stdout.write(`${formatResult(result)}\n`);
     if (values.json) writeJson(values.json, { scenario, ...strip(result) });
+    if (values.html) writeHtml(values.html, scenario, [[url.origin, result]]);
     if (result.answered === 0) process.exitCode = 1;
     return;
   }
@@ -225,6 +237,10 @@ export async function bench(argv: string[]): Promise<void> {
   const summary = compareSummary(a, b);
   process.stdout.write(`${formatComparison(url.origin, other.origin, a, b, summary)}\n`);
   if (values.json) writeJson(values.json, { scenario, a: a.map(strip), b: b.map(strip), ...summary });
+  if (values.html)
+    writeHtml(values.html, scenario, a.flatMap((r, i) => [[`A ${url.origin} round ${i + 1}`, r], [`B ${other.origin} round ${i + 1}`, b[i]]] as [string, Measured][]), [
+      `ratio A/B: throughput ${summary.throughput.ratio.toFixed(2)}x, p99 ${summary.p99Us.ratio.toFixed(2)}x (medians of ${rounds} alternating rounds)`,
+    ]);
   if (a.every((r) => r.answered === 0) || b.every((r) => r.answered === 0)) process.exitCode = 1;
 }
 
@@ -239,6 +255,29 @@ function safeCpu(pid: number): number | undefined {
 function strip(r: Measured): Omit<Measured, 'histogram'> & { histogramUs: string } {
   const { histogram, ...rest } = r;
   return { ...rest, histogramUs: hdr.encodeIntoCompressedBase64(histogram) };
+}
+
+/** The HTML page of one or more measured runs (label, result). */
+function writeHtml(file: string, scenario: string, runs: [string, Measured][], notes: string[] = []): void {
+  const r0 = runs[0][1];
+  const num = (v: number | undefined, d = 0) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d));
+  const series: PlotSeries[] = runs.map(([label, r]) => ({ label, histogram: r.histogram }));
+  writeFileSync(file, htmlReport({
+    title: `hotpath bench: ${scenario}`,
+    about: [
+      `${r0.mode === 'open' ? `Open loop at ${r0.rate} req/s, latency from the due time (coordinated omission corrected)` : 'Closed loop'}; ${r0.connections} connections; ${r0.durationS.toFixed(1)} s measured per run.`,
+      `${new Date().toISOString()}; generator on ${process.version}.`,
+    ],
+    table: {
+      head: ['run', 'req/s', 'events/s', 'p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs', 'max µs', '2xx', 'non-2xx', 'errors', 'server CPU s/1k'],
+      rows: runs.map(([label, r]) => [
+        label, num(r.throughput), num(r.eventsPerS), num(r.latencyUs.p50), num(r.latencyUs.p90), num(r.latencyUs.p99), num(r.latencyUs.p999), num(r.latencyUs.max),
+        String(r.ok), String(r.answered - r.ok), String(Object.values(r.errors).reduce((x, y) => x + y, 0)), num(r.cpuPer1000, 3),
+      ]),
+    },
+    series,
+    notes: [...notes, ...runs.flatMap(([, r]) => r.notes)],
+  }));
 }
 
 function writeJson(file: string, v: unknown): void {

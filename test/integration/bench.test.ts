@@ -2,6 +2,9 @@
 // loop, non-2xx answers and errors counted by class and kept out of the latencies, a
 // refused target, a server that stalls, and a rate that cannot be kept.
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import uWS from 'uWebSockets.js';
@@ -97,12 +100,19 @@ describe('hotpath bench (CLI)', () => {
         resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
     });
 
-  it('prints throughput, latency and errors', async () => {
-    const r = await run('--url', base, '--scenario', 'file', '--file', fileURLToPath(new URL('../fixtures/bench-requests.json', import.meta.url)), '--duration', '0.3', '--warmup', '0', '--connections', '2');
+  it('prints throughput, latency and errors, and writes the HTML page', async () => {
+    const html = join(mkdtempSync(join(tmpdir(), 'hp-bench-')), 'report.html');
+    const r = await run('--url', base, '--scenario', 'file', '--file', fileURLToPath(new URL('../fixtures/bench-requests.json', import.meta.url)), '--duration', '0.3', '--warmup', '0', '--connections', '2', '--html', html);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/closed loop, 2 connections/);
     expect(r.stdout).toMatch(/throughput +\d+ req\/s/);
     expect(r.stdout).toMatch(/statuses +200: \d+, 500: \d+/);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toMatch(/<svg[^>]*>[\s\S]*<polyline[^>]*points="[\d., ]+"/);
+    expect(page).toContain(`<td>${base}</td>`);
+    // Self-contained: nothing to fetch (the only URL is the SVG namespace).
+    expect(page.match(/(src|href)=/g)).toBeNull();
+    expect(page.replace('http://www.w3.org/2000/svg', '').replace(new RegExp(base, 'g'), '')).not.toMatch(/https?:\/\//);
   });
 
   it('compares two targets in alternating rounds, with ratios, noise and server CPU', async () => {
