@@ -82,6 +82,7 @@ export function formatResult(r: Measured): string {
     `${r.target}  ${r.mode === 'open' ? `open loop at ${r.rate} req/s` : 'closed loop'}, ${r.connections} connections, ${r.durationS.toFixed(1)} s measured`,
     `  throughput  ${Math.round(r.throughput)} req/s answered (${r.ok} 2xx of ${r.answered})${r.eventsPerS === undefined ? '' : `; ${Math.round(r.eventsPerS)} events/s accepted`}`,
     `  latency     p50 ${us(r.latencyUs.p50)}  p90 ${us(r.latencyUs.p90)}  p99 ${us(r.latencyUs.p99)}  p99.9 ${us(r.latencyUs.p999)}  max ${us(r.latencyUs.max)}  (2xx only${r.mode === 'open' ? ', from the due time' : ''})`,
+    ...(r.sendLagUs ? [`  send lag    p50 ${us(r.sendLagUs.p50)}  p99 ${us(r.sendLagUs.p99)}  max ${us(r.sendLagUs.max)}  (due time -> sent; part of the latency)`] : []),
     `  statuses    ${statuses}`,
     `  errors      ${errs}`,
   ];
