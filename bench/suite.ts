@@ -17,10 +17,14 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { runLoad } from '../src/bench/loadgen.js';
+import * as hdr from 'hdr-histogram-js';
+
+import { runFreshness } from '../src/bench/freshness.js';
+import { type LoadResult, runLoad } from '../src/bench/loadgen.js';
 import { cpuSeconds } from '../src/bench/proc.js';
-import { buildRequests, type Scenario } from '../src/bench/scenarios.js';
-import { compareSummary } from '../src/cli/bench.js';
+import { htmlReport } from '../src/bench/report-html.js';
+import { buildRequests, type Scenario, scenarioWsPath } from '../src/bench/scenarios.js';
+import { compareSummary, median as med, strip } from '../src/cli/bench.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values } = parseArgs({
@@ -132,12 +136,19 @@ await ready(`http://127.0.0.1:${PEERS.httpOrt}/`);
 if (redisOk) await ready(`http://127.0.0.1:${PEERS.fastifyRedis}/v1/features/user/user-1`);
 
 // 5. Alternating rounds, hotpath against each peer.
-interface Row { scenario: Scenario; peer: string; summary: ReturnType<typeof compareSummary>; cpuA: number[]; cpuB: number[] }
+const k = (v: number) => `${(v / 1000).toFixed(1)}k`;
+const ms = (us: number) => (Number.isNaN(us) ? '-' : `${(us / 1000).toFixed(2)} ms`);
+interface Run { r: LoadResult; cpu: number }
+interface Row { scenario: Scenario; peer: string; summary: ReturnType<typeof compareSummary>; cpuA: number[]; cpuB: number[]; a: Run[]; b: Run[] }
 const rows: Row[] = [];
 const opts = { ids: 1000, model: 'fraud', entity: 'user', batch: 100, dim: 10, stream: 'transactions' };
-const measure = async (port: number, pid: number | undefined, scenario: Scenario) => {
+const measure = async (port: number, pid: number | undefined, scenario: Scenario, more: { rate?: number; connections?: number; batch?: number } = {}): Promise<Run> => {
   const c0 = pid ? cpuSeconds(pid) : NaN;
-  const r = await runLoad({ url: `http://127.0.0.1:${port}`, requests: buildRequests(scenario, { ...opts, host: `127.0.0.1:${port}` }), connections: CONNECTIONS, durationMs: DURATION_MS, warmupMs: 1000, timeoutMs: 5000 });
+  const r = await runLoad({
+    url: `http://127.0.0.1:${port}`,
+    requests: buildRequests(scenario, { ...opts, batch: more.batch ?? opts.batch, host: `127.0.0.1:${port}` }),
+    connections: more.connections ?? CONNECTIONS, durationMs: DURATION_MS, warmupMs: 1000, timeoutMs: 5000, rate: more.rate, ws: scenarioWsPath(scenario),
+  });
   const cpu = pid ? ((cpuSeconds(pid) - c0) / Math.max(1, r.answeredTotal)) * 1000 : NaN;
   return { r, cpu };
 };
@@ -150,25 +161,76 @@ const pairs: [Scenario, string, number, ChildProcess | undefined, Scenario][] = 
 ];
 for (const [scenario, peer, port, proc, peerScenario] of pairs) {
   if (!proc) continue;
-  const a: Awaited<ReturnType<typeof measure>>[] = [];
-  const b: Awaited<ReturnType<typeof measure>>[] = [];
+  const a: Run[] = [];
+  const b: Run[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     a.push(await measure(HP, hp.pid, scenario));
     b.push(await measure(port, proc.pid, peerScenario));
   }
   const summary = compareSummary(a.map((x) => x.r), b.map((x) => x.r));
-  rows.push({ scenario, peer, summary, cpuA: a.map((x) => x.cpu), cpuB: b.map((x) => x.cpu) });
+  rows.push({ scenario, peer, summary, cpuA: a.map((x) => x.cpu), cpuB: b.map((x) => x.cpu), a, b });
   const bad = [...a, ...b].filter((x) => x.r.answered === 0 || x.r.ok < x.r.answered);
   if (bad.length) console.error(`${scenario} vs ${peer}: ${bad.length} rounds with errors or non-2xx answers`);
   console.error(`${scenario} vs ${peer}: ${summary.throughput.ratio.toFixed(2)}x throughput`);
 }
 
-// 6. The report.
+// 6. The generator's own ceiling: against the uWS hello world, beside wrk when installed.
+const wrkOk = (() => {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (err) {
+    return (err as { status?: number }).status === 1; // wrk --version exits 1
+  }
+})();
+const generator: { ours: number[]; wrk: number[]; wrkP99Us: number[] } = { ours: [], wrk: [], wrkP99Us: [] };
+for (let i = 0; i < ROUNDS; i++) {
+  generator.ours.push((await measure(PEERS.uws, undefined, 'hello')).r.throughput);
+  if (!wrkOk) continue;
+  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION_MS / 1000}s`, '--latency', `http://127.0.0.1:${PEERS.uws}/`], { encoding: 'utf8' });
+  generator.wrk.push(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]));
+  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  if (p99) generator.wrkP99Us.push(Number(p99[1]) * (p99[2] === 'us' ? 1 : p99[2] === 'ms' ? 1000 : 1e6));
+}
+console.error(`generator: ${k(med(generator.ours))} req/s${wrkOk ? `, wrk ${k(med(generator.wrk))}` : ' (wrk not installed)'}`);
+
+// 7. The targets of the issue: ingest, open-loop tails (beside the generator's own floor
+// against the uWS server at the same rate), freshness. hotpath only.
+interface Target { what: string; target: string; value: number; unit: 'events/s' | 'req/s' | 'us'; pass: boolean; runs: Run[]; floor?: Run[] }
+const targets: Target[] = [];
+const rounds = async (fn: () => Promise<Run>): Promise<Run[]> => {
+  const out: Run[] = [];
+  for (let i = 0; i < ROUNDS; i++) out.push(await fn());
+  return out;
+};
+const medianOf = (runs: Run[], f: (r: LoadResult) => number) => med(runs.map((x) => f(x.r)));
+for (const [scenario, target] of [['events', 200_000], ['ws-events', 1_000_000]] as const) {
+  const runs = await rounds(() => measure(HP, hp.pid, scenario, { connections: 8, batch: 1000 }));
+  const eps = medianOf(runs, (r) => (r.ok * 1000) / r.durationS);
+  targets.push({ what: `ingest, ${scenario === 'events' ? 'HTTP NDJSON' : 'binary WebSocket'}, 1,000 events per request, 8 connections`, target: `>= ${k(target)} events/s`, value: eps, unit: 'events/s', pass: eps >= target, runs });
+}
+for (const [scenario, target] of [['features', 100_000], ['predict', 50_000]] as const) {
+  const t = medianOf(rows.find((x) => x.scenario === scenario)?.a ?? [], (r) => r.throughput);
+  targets.push({ what: `${scenario}, closed loop, ${CONNECTIONS} connections (generator-bound: see its ceiling)`, target: `>= ${k(target)} req/s`, value: t, unit: 'req/s', pass: t >= target, runs: [] });
+}
+for (const [scenario, rate, p99] of [['features', 50_000, 1000], ['predict', 25_000, 2000]] as const) {
+  const runs = await rounds(() => measure(HP, hp.pid, scenario, { rate, connections: 256 }));
+  const floor = await rounds(() => measure(PEERS.uws, undefined, scenario === 'features' ? 'hello' : 'predict', { rate, connections: 256 }));
+  const v = medianOf(runs, (r) => r.latencyUs.p99);
+  targets.push({ what: `${scenario}, open loop at ${k(rate)} req/s, 256 connections: p99`, target: `<= ${p99 / 1000} ms`, value: v, unit: 'us', pass: v <= p99, runs, floor });
+}
+const fresh = await runFreshness({
+  url: `http://127.0.0.1:${HP}`, samples: 5000, entity: 'user', feature: 'last_amount', timeoutMs: 5000,
+  event: (id, value) => ({ user_id: id, merchant_id: 'fresh-merchant', amount: value, country: 'FR', channel: 'web' }),
+});
+targets.push({ what: `freshness: write an event, read until it shows (${fresh.samples} samples): p99`, target: '<= 1 ms', value: fresh.latencyUs.p99, unit: 'us', pass: fresh.latencyUs.p99 <= 1000, runs: [] });
+
+// 8. The report.
 const date = new Date().toISOString().slice(0, 10);
-const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
-const k = (v: number) => `${(v / 1000).toFixed(1)}k`;
-const ms = (us: number) => (Number.isNaN(us) ? '-' : `${(us / 1000).toFixed(2)} ms`);
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${process.version}, ${process.platform}`;
+const fmt = (t: Target) => (t.unit === 'us' ? ms(t.value) : t.unit === 'events/s' ? `${(t.value / 1e6).toFixed(2)} M events/s` : `${k(t.value)} req/s`);
+const floorOf = (t: Target) => (t.floor ? `${ms(medianOf(t.floor, (r) => r.latencyUs.p99))} (uWS server that does no work, same rate)` : '');
+const lagOf = (t: Target) => (t.runs[0]?.r.sendLagUs ? ms(medianOf(t.runs, (r) => r.sendLagUs?.p99 ?? NaN)) : '');
 const md = [
   `# hotpath against its peers (${date})`,
   '',
@@ -177,15 +239,60 @@ const md = [
   'Same model (models/fraud, newest version), same features (dumped from hotpath after 20,000 events for users 1..1000 and merchants 1..100), same payloads.',
   'Noise: the spread of a target\'s own rounds over their median. CPU: seconds of the server process per 1,000 requests (/proc).',
   '',
-  '| scenario | peer | hotpath req/s | peer req/s | ratio | hotpath p99 | peer p99 | hotpath CPU s/1k | peer CPU s/1k | noise (hotpath / peer) |',
-  '|---|---|---|---|---|---|---|---|---|---|',
+  '| scenario | peer | hotpath req/s | peer req/s | ratio | hotpath p99 | peer p99 | hotpath CPU s/1k | peer CPU s/1k | CPU ratio (peer / hotpath) | noise (hotpath / peer) |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
   ...rows.map((r) =>
-    `| ${r.scenario} | ${r.peer} | ${k(r.summary.throughput.a)} | ${k(r.summary.throughput.b)} | **${r.summary.throughput.ratio.toFixed(2)}×** | ${ms(r.summary.p99Us.a)} | ${ms(r.summary.p99Us.b)} | ${med(r.cpuA).toFixed(3)} | ${med(r.cpuB).toFixed(3)} | ${(r.summary.throughput.noiseA * 100).toFixed(0)} % / ${(r.summary.throughput.noiseB * 100).toFixed(0)} % |`),
+    `| ${r.scenario} | ${r.peer} | ${k(r.summary.throughput.a)} | ${k(r.summary.throughput.b)} | **${r.summary.throughput.ratio.toFixed(2)}×** | ${ms(r.summary.p99Us.a)} | ${ms(r.summary.p99Us.b)} | ${med(r.cpuA).toFixed(3)} | ${med(r.cpuB).toFixed(3)} | ${(med(r.cpuB) / med(r.cpuA)).toFixed(2)}× | ${(r.summary.throughput.noiseA * 100).toFixed(0)} % / ${(r.summary.throughput.noiseB * 100).toFixed(0)} % |`),
   '',
-  'Reproduce: `npm --prefix bench ci && npm run bench` (needs redis-server for the Redis peer).',
+  `**The generator's ceiling** (\`GET\` against the uWS server that does no work, ${CONNECTIONS} connections): ${k(med(generator.ours))} req/s` +
+    (wrkOk ? `; wrk \`-t1 -c${CONNECTIONS}\` on the same server in alternating rounds: ${k(med(generator.wrk))} req/s (p99 ${ms(med(generator.wrkP99Us))}). Ours reaches ${((med(generator.ours) / med(generator.wrk)) * 100).toFixed(0)} % of wrk's; a hotpath number near ${k(med(generator.ours))} is bounded by the generator (bench/serving.sh measures with wrk).` : '; wrk is not installed (apt-get install wrk) to compare with.'),
+  '',
+  '## Targets',
+  '',
+  '| what | target | hotpath | pass | send lag p99 | generator floor p99 |',
+  '|---|---|---|---|---|---|',
+  ...targets.map((t) => `| ${t.what} | ${t.target} | ${fmt(t)} | ${t.pass ? 'pass' : '**miss**'} | ${lagOf(t)} | ${floorOf(t)} |`),
+  '',
+  'Send lag: time from a request\'s due time to its send (a connection was not free, or the generator was late); it is part of the open-loop latency. Generator floor: the same open loop against a uWS server that does no work (GET constant, or POST that parses the predict body), so the part of the p99 that is this box and this generator.',
+  '',
+  'Reproduce: `npm --prefix bench ci && npm run bench` (needs redis-server for the Redis peer, wrk for the generator comparison). The HTML page beside this file has the latency-by-percentile plots.',
   '',
 ].join('\n');
+mkdirSync(`${ROOT}bench/results`, { recursive: true });
 writeFileSync(`${ROOT}bench/results/${date}.md`, md);
-writeFileSync(`${ROOT}bench/results/${date}.json`, JSON.stringify({ date, machine, rounds: ROUNDS, durationMs: DURATION_MS, connections: CONNECTIONS, rows }, null, 2));
+writeFileSync(`${ROOT}bench/results/${date}.json`, JSON.stringify({
+  date, machine, rounds: ROUNDS, durationMs: DURATION_MS, connections: CONNECTIONS,
+  rows: rows.map(({ a, b, ...r }) => ({ ...r, histogramsUs: { a: a.map((x) => hdr.encodeIntoCompressedBase64(x.r.histogram)), b: b.map((x) => hdr.encodeIntoCompressedBase64(x.r.histogram)) } })),
+  generator,
+  targets: targets.map(({ runs, floor, ...t }) => ({ ...t, runs: runs.map((x) => strip(x.r)), floor: floor?.map((x) => strip(x.r)) })),
+  freshness: { ...fresh, histogram: undefined },
+}, null, 2));
+const medianRun = (runs: Run[]) => [...runs].sort((x, y) => x.r.latencyUs.p99 - y.r.latencyUs.p99)[runs.length >> 1];
+writeFileSync(`${ROOT}bench/results/${date}.html`, htmlReport({
+  title: `hotpath against its peers (${date})`,
+  about: [`Machine: ${machine}.`, `${ROUNDS} alternating rounds of ${DURATION_MS / 1000} s per target; the plots show each side's median-p99 round.`],
+  tables: [
+    {
+      caption: 'Closed loop, against the peers',
+      head: ['scenario', 'peer', 'hotpath req/s', 'peer req/s', 'ratio', 'hotpath p99', 'peer p99', 'hotpath CPU s/1k', 'peer CPU s/1k'],
+      rows: rows.map((r) => [r.scenario, r.peer, k(r.summary.throughput.a), k(r.summary.throughput.b), `${r.summary.throughput.ratio.toFixed(2)}×`, ms(r.summary.p99Us.a), ms(r.summary.p99Us.b), med(r.cpuA).toFixed(3), med(r.cpuB).toFixed(3)]),
+    },
+    { caption: 'Targets', head: ['what', 'target', 'hotpath', 'pass', 'send lag p99', 'generator floor p99'], rows: targets.map((t) => [t.what, t.target, fmt(t), t.pass ? 'pass' : 'miss', lagOf(t), floorOf(t)]) },
+  ],
+  plots: [
+    ...['features', 'predict'].map((sc) => ({
+      title: `${sc}, closed loop`,
+      series: rows.filter((r) => r.scenario === sc).flatMap((r, i) => [
+        ...(i === 0 ? [{ label: 'hotpath', histogram: medianRun(r.a).r.histogram }] : []),
+        { label: r.peer, histogram: medianRun(r.b).r.histogram },
+      ]),
+    })),
+    ...targets.filter((t) => t.floor).map((t) => ({
+      title: t.what,
+      series: [{ label: 'hotpath', histogram: medianRun(t.runs).r.histogram }, { label: 'uWS server that does no work (generator floor)', histogram: medianRun(t.floor!).r.histogram }],
+    })),
+    { title: 'Freshness', series: [{ label: 'write -> first read that sees it', histogram: fresh.histogram }] },
+  ],
+}));
 process.stdout.write(md);
 process.exit(0);

@@ -9,12 +9,19 @@ export interface PlotSeries {
   histogram: hdr.Histogram;
 }
 
+export interface HtmlTable {
+  caption?: string;
+  head: string[];
+  rows: string[][];
+}
+
 export interface HtmlReport {
   title: string;
   /** lines of text under the title (method, machine) */
   about: string[];
-  table: { head: string[]; rows: string[][] };
-  series: PlotSeries[];
+  tables: HtmlTable[];
+  /** latency-by-percentile plots, each with its own title */
+  plots: { title: string; series: PlotSeries[] }[];
   notes?: string[];
 }
 
@@ -85,13 +92,17 @@ export function percentileSvg(series: PlotSeries[], width = 760, height = 380): 
   return out.join('\n');
 }
 
-export function htmlReport(r: HtmlReport): string {
-  const table = [
+function tableHtml(t: HtmlTable): string {
+  return [
+    ...(t.caption ? [`<h2>${esc(t.caption)}</h2>`] : []),
     '<table>',
-    `<tr>${r.table.head.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>`,
-    ...r.table.rows.map((row) => `<tr>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`),
+    `<tr>${t.head.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>`,
+    ...t.rows.map((row) => `<tr>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`),
     '</table>',
   ].join('\n');
+}
+
+export function htmlReport(r: HtmlReport): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -108,10 +119,10 @@ p.about { color: #57606a; margin: 0.2em 0; }
 <body>
 <h1>${esc(r.title)}</h1>
 ${r.about.map((a) => `<p class="about">${esc(a)}</p>`).join('\n')}
-${table}
-<h2>Latency by percentile</h2>
-<p class="about">2xx answers only${r.series.length > 1 ? '; one line per target and round' : ''}. The x axis is 1 / (1 − p) on a log scale, so each decade of the tail gets equal room.</p>
-${percentileSvg(r.series)}
+${r.tables.map(tableHtml).join('\n')}
+${r.plots.map((p) => `<h2>${esc(p.title)}</h2>
+<p class="about">Latency by percentile, 2xx answers only. The x axis is 1 / (1 − p) on a log scale, so each decade of the tail gets equal room.</p>
+${percentileSvg(p.series)}`).join('\n')}
 ${(r.notes ?? []).map((n) => `<p>${esc(n)}</p>`).join('\n')}
 </body>
 </html>

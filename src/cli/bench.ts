@@ -177,8 +177,8 @@ export async function bench(argv: string[]): Promise<void> {
       writeFileSync(values.html, htmlReport({
         title: `hotpath bench: freshness of ${url.origin}`,
         about: [`Write an event, read ${values.entity}.${values.feature} until its value shows; ${f.samples} samples. ${new Date().toISOString()}`],
-        table: { head: ['samples', 'p50 µs', 'p99 µs', 'max µs', 're-reads', 'failures'], rows: [[String(f.samples), String(f.latencyUs.p50), String(f.latencyUs.p99), String(f.latencyUs.max), String(f.retries), String(f.failures)]] },
-        series: [{ label: 'write -> first read that sees it', histogram: f.histogram }],
+        tables: [{ head: ['samples', 'p50 µs', 'p99 µs', 'max µs', 're-reads', 'failures'], rows: [[String(f.samples), String(f.latencyUs.p50), String(f.latencyUs.p99), String(f.latencyUs.max), String(f.retries), String(f.failures)]] }],
+        plots: [{ title: 'Freshness', series: [{ label: 'write -> first read that sees it', histogram: f.histogram }] }],
       }));
     if (f.samples === 0) process.exitCode = 1;
     return;
@@ -253,7 +253,7 @@ function safeCpu(pid: number): number | undefined {
   }
 }
 
-function strip(r: Measured): Omit<Measured, 'histogram'> & { histogramUs: string } {
+export function strip(r: Measured): Omit<Measured, 'histogram'> & { histogramUs: string } {
   const { histogram, ...rest } = r;
   return { ...rest, histogramUs: hdr.encodeIntoCompressedBase64(histogram) };
 }
@@ -269,14 +269,14 @@ function writeHtml(file: string, scenario: string, runs: [string, Measured][], n
       `${r0.mode === 'open' ? `Open loop at ${r0.rate} req/s, latency from the due time (coordinated omission corrected)` : 'Closed loop'}; ${r0.connections} connections; ${r0.durationS.toFixed(1)} s measured per run.`,
       `${new Date().toISOString()}; generator on ${process.version}.`,
     ],
-    table: {
-      head: ['run', 'req/s', 'events/s', 'p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs', 'max µs', '2xx', 'non-2xx', 'errors', 'server CPU s/1k'],
+    tables: [{
+      head: ['run', 'req/s', 'events/s', 'p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs', 'max µs', 'send lag p99 µs', '2xx', 'non-2xx', 'errors', 'server CPU s/1k'],
       rows: runs.map(([label, r]) => [
         label, num(r.throughput), num(r.eventsPerS), num(r.latencyUs.p50), num(r.latencyUs.p90), num(r.latencyUs.p99), num(r.latencyUs.p999), num(r.latencyUs.max),
-        String(r.ok), String(r.answered - r.ok), String(Object.values(r.errors).reduce((x, y) => x + y, 0)), num(r.cpuPer1000, 3),
+        num(r.sendLagUs?.p99), String(r.ok), String(r.answered - r.ok), String(Object.values(r.errors).reduce((x, y) => x + y, 0)), num(r.cpuPer1000, 3),
       ]),
-    },
-    series,
+    }],
+    plots: [{ title: scenario, series }],
     notes: [...notes, ...runs.flatMap(([, r]) => r.notes)],
   }));
 }
@@ -285,7 +285,7 @@ function writeJson(file: string, v: unknown): void {
   writeFileSync(file, JSON.stringify(v, null, 2));
 }
 
-const median = (xs: number[]): number => {
+export const median = (xs: number[]): number => {
   const s = [...xs].sort((x, y) => x - y);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;

@@ -37,7 +37,8 @@ describe('percentileSvg and htmlReport', () => {
     // B's line lies above A's: smaller y coordinates at the same x.
     const ys = [...svg.matchAll(/points="([^"]+)"/g)].map((m) => m[1].split(' ').map((p) => Number(p.split(',')[1])));
     expect(ys[1][0]).toBeLessThan(ys[0][0]);
-    const page = htmlReport({ title: 't<1>', about: ['x'], table: { head: ['run', 'p99'], rows: [['r"1', '5']] }, series: [{ label: 'A', histogram: a }] });
+    const page = htmlReport({ title: 't<1>', about: ['x'], tables: [{ caption: 'c', head: ['run', 'p99'], rows: [['r"1', '5']] }], plots: [{ title: 'p1', series: [{ label: 'A', histogram: a }] }, { title: 'p2', series: [{ label: 'B', histogram: b }] }] });
+    expect(page.match(/<svg/g)).toHaveLength(2);
     expect(page).toContain('<title>t&lt;1&gt;</title>');
     expect(page).toContain('<td>r&quot;1</td>');
     expect(esc('<&>"')).toBe('&lt;&amp;&gt;&quot;');
