@@ -192,28 +192,23 @@ export function ingestFrame(store: FeatureStore, config: Config, h: WsEventsHead
   for (const f of def.fields) if (!fed.has(f.name)) invalid(0, `missing field '${f.name}'`);
   const r = store.ingestRows(def.index, h.bytes, h.rowsAt, h.count, Int32Array.from(plan), nowMs);
   if ('accepted' in r) return r;
-  const i = r.event;
-  const name = h.columns[r.column]?.name;
-  switch (r.error) {
-    case 'TRUNCATED':
-      throw new HotpathError('HP_ERR_WS_FRAME_INVALID', `the frame ends inside event ${i}, column '${name}'`, { index: i });
-    case 'TRAILING':
-      throw new HotpathError('HP_ERR_WS_FRAME_INVALID', `bytes after the last of the ${h.count} events`);
-    case 'BAD_UTF8':
-      throw new HotpathError('HP_ERR_WS_FRAME_INVALID', `event ${i}: column '${name}' is not valid UTF-8`, { index: i });
-    case 'ID_INVALID':
-      throw new HotpathError('HP_ERR_ID_INVALID', `event ${i}: '${name}' must be a non-empty string of at most ${limits.maxIdBytes} bytes or an integer`, { index: i });
-    case 'NOT_NUMBER':
-      invalid(i, `field '${name}' must be a finite number`);
-    case 'NOT_CATEGORY':
-      invalid(i, `field '${name}' must be a string or an integer`);
-    case 'TIME_INVALID':
-      throw new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${name}' must be epoch milliseconds >= 0 (a number or digits) or an ISO-8601 time`, { index: i });
-    case 'TIME_FUTURE':
-      throw new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${name}' is more than ${config.store.maxFutureMs} ms in the future (store.max_future)`, { index: i });
-  }
-  throw new HotpathError('HP_ERR_INTERNAL', `the native row decoder answered ${r.error}`);
+  const refuse = ROW_ERRORS[r.error as RowErrorName];
+  if (!refuse) throw new HotpathError('HP_ERR_INTERNAL', `the native row decoder answered ${r.error}`);
+  throw refuse(r.event, h.columns[r.column]?.name ?? '', { count: h.count, maxFutureMs: config.store.maxFutureMs });
 }
+
+/** The errors of the native row decoder (native/core/constants.h, HP_ROW_ERROR_LIST), as the JSON path words them. */
+export const ROW_ERRORS = {
+  TRUNCATED: (i, name) => new HotpathError('HP_ERR_WS_FRAME_INVALID', `the frame ends inside event ${i}, column '${name}'`, { index: i }),
+  TRAILING: (_i, _name, f) => new HotpathError('HP_ERR_WS_FRAME_INVALID', `bytes after the last of the ${f.count} events`),
+  BAD_UTF8: (i, name) => new HotpathError('HP_ERR_WS_FRAME_INVALID', `event ${i}: column '${name}' is not valid UTF-8`, { index: i }),
+  ID_INVALID: (i, name) => new HotpathError('HP_ERR_ID_INVALID', `event ${i}: '${name}' must be a non-empty string of at most ${limits.maxIdBytes} bytes or an integer`, { index: i }),
+  NOT_NUMBER: (i, name) => new HotpathError('HP_ERR_EVENT_INVALID', `event ${i}: field '${name}' must be a finite number`, { index: i }),
+  NOT_CATEGORY: (i, name) => new HotpathError('HP_ERR_EVENT_INVALID', `event ${i}: field '${name}' must be a string or an integer`, { index: i }),
+  TIME_INVALID: (i, name) => new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${name}' must be epoch milliseconds >= 0 (a number or digits) or an ISO-8601 time`, { index: i }),
+  TIME_FUTURE: (i, name, f) => new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${name}' is more than ${f.maxFutureMs} ms in the future (store.max_future)`, { index: i }),
+} satisfies Record<string, (event: number, column: string, frame: { count: number; maxFutureMs: number }) => HotpathError>;
+type RowErrorName = keyof typeof ROW_ERRORS;
 
 /** Parses a request body: one JSON object, a JSON array of them, or NDJSON. */
 export function parseEventBody(body: string, contentType: string): unknown[] {
