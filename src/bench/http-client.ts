@@ -15,27 +15,89 @@ export interface Reply {
 
 const CRLF2 = Buffer.from('\r\n\r\n');
 
-export class Connection {
-  readonly #socket: Socket;
-  #buf: Buffer = Buffer.alloc(0);
+/**
+ * A socket with at most one request in flight: request() sends bytes and resolves with the
+ * answer (answer()) or an error class (fail()); sweep() times it out. The HTTP and the
+ * WebSocket connections differ only in how they read answers (onData).
+ */
+export abstract class OneInFlight {
+  protected readonly socket: Socket;
   #waiting: ((r: Reply | ErrorClass) => void) | null = null;
-  #wantBody = false;
   /** when the request in flight times out (performance.now() ms); checked by sweep() */
   #deadline = Infinity;
   #closed = false;
-  #connected: Promise<void>;
 
   constructor(host: string, port: number, readonly timeoutMs: number) {
-    this.#socket = connect({ host, port, noDelay: true });
-    this.#connected = new Promise((resolve, reject) => {
-      this.#socket.once('connect', resolve);
-      this.#socket.once('error', reject);
-    });
-    this.#socket.on('data', (d) => this.#onData(d));
-    this.#socket.on('error', () => this.#fail('reset'));
-    this.#socket.on('close', () => {
+    this.socket = connect({ host, port, noDelay: true });
+    this.socket.on('data', (d) => this.onData(d));
+    this.socket.on('error', () => this.answer('reset'));
+    this.socket.on('close', () => {
       this.#closed = true;
-      this.#fail('reset');
+      this.onClose();
+      this.answer('reset');
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends one request and waits for its answer (or an error class). */
+  request(bytes: Buffer): Promise<Reply | ErrorClass> {
+    if (this.#closed) return Promise.resolve('reset');
+    return new Promise((resolve) => {
+      this.#waiting = resolve;
+      this.#deadline = performance.now() + this.timeoutMs;
+      this.socket.write(bytes);
+    });
+  }
+
+  /**
+   * Times out the request in flight if its deadline passed (the generator calls this for
+   * every connection a few times a second: one timer per request would cost more than
+   * the request). A timed-out connection is closed: its late answer would be misread as
+   * the next request's.
+   */
+  sweep(now: number): void {
+    if (this.#waiting && now > this.#deadline) {
+      this.answer('timeout');
+      this.close();
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.socket.destroy();
+  }
+
+  /** Resolves the request in flight, if any, with its answer or an error class. */
+  protected answer(r: Reply | ErrorClass): void {
+    const w = this.#waiting;
+    if (!w) return;
+    this.#waiting = null;
+    this.#deadline = Infinity;
+    w(r);
+  }
+
+  /** Resolves when the connection can carry requests; rejects when it cannot. */
+  abstract ready(): Promise<void>;
+
+  protected abstract onData(d: Buffer): void;
+
+  protected onClose(): void {}
+}
+
+/** HTTP/1.1 keep-alive: answers end by content-length or chunked encoding. */
+export class Connection extends OneInFlight {
+  #buf: Buffer = Buffer.alloc(0);
+  #wantBody = false;
+  #connected: Promise<void>;
+
+  constructor(host: string, port: number, timeoutMs: number) {
+    super(host, port, timeoutMs);
+    this.#connected = new Promise((resolve, reject) => {
+      this.socket.once('connect', resolve);
+      this.socket.once('error', reject);
     });
   }
 
@@ -48,58 +110,18 @@ export class Connection {
     }
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** request(), keeping the response body (UTF-8). */
   requestBody(bytes: Buffer): Promise<(Reply & { body: string }) | ErrorClass> {
     this.#wantBody = true;
     return this.request(bytes) as Promise<(Reply & { body: string }) | ErrorClass>;
   }
 
-  /** Sends one request and waits for its response (or an error class). */
-  request(bytes: Buffer): Promise<Reply | ErrorClass> {
-    if (this.#closed) return Promise.resolve('reset');
-    return new Promise((resolve) => {
-      this.#waiting = resolve;
-      this.#deadline = performance.now() + this.timeoutMs;
-      this.#socket.write(bytes);
-    });
-  }
-
-  /**
-   * Times out the request in flight if its deadline passed (the generator calls this for
-   * every connection a few times a second: one timer per request would cost more than
-   * the request). A timed-out connection is closed: its late answer would be misread as
-   * the next request's.
-   */
-  sweep(now: number): void {
-    if (this.#waiting && now > this.#deadline) {
-      this.#fail('timeout');
-      this.close();
-    }
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#socket.destroy();
-  }
-
-  #fail(c: ErrorClass): void {
-    const w = this.#waiting;
-    if (!w) return;
-    this.#waiting = null;
-    this.#deadline = Infinity;
-    w(c);
-  }
-
-  #onData(d: Buffer): void {
+  protected onData(d: Buffer): void {
     this.#buf = this.#buf.length === 0 ? d : Buffer.concat([this.#buf, d]);
     const head = this.#buf.indexOf(CRLF2);
     if (head < 0) return;
     if (this.#buf.toString('latin1', 0, 5) !== 'HTTP/') {
-      this.#fail('protocol');
+      this.answer('protocol');
       this.close();
       return;
     }
@@ -120,10 +142,7 @@ export class Connection {
     const body = this.#wantBody ? this.#buf.toString('utf8', head + 4, end) : undefined;
     this.#wantBody = false;
     this.#buf = this.#buf.subarray(end);
-    const w = this.#waiting;
-    this.#waiting = null;
-    this.#deadline = Infinity;
-    w?.(body === undefined ? { status } : { status, body });
+    this.answer(body === undefined ? { status } : { status, body });
   }
 }
 

@@ -10,7 +10,7 @@
 // errors are counted by status and class, never mixed into the latencies.
 import * as hdr from 'hdr-histogram-js';
 
-import { Connection, type ErrorClass } from './http-client.js';
+import { Connection, type ErrorClass, type OneInFlight } from './http-client.js';
 import { WsConnection } from './ws-client.js';
 
 export interface LoadOptions {
@@ -96,12 +96,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     }
   };
 
-  const live = new Set<Connection | WsConnection>();
+  const live = new Set<OneInFlight>();
   const sweeper = setInterval(() => {
     const now = performance.now();
     for (const c of live) c.sweep(now);
   }, Math.min(100, Math.max(5, o.timeoutMs / 10)));
-  const open = async (): Promise<Connection | WsConnection | null> => {
+  const open = async (): Promise<OneInFlight | null> => {
     for (;;) {
       if (nowUs() >= end) return null;
       const c = o.ws === undefined ? new Connection(host, port, o.timeoutMs) : new WsConnection(host, port, o.timeoutMs, o.ws);
@@ -145,7 +145,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
    * a small box takes a core from the server it measures.
    */
   const openLoop = async (): Promise<void> => {
-    const free: (Connection | WsConnection)[] = [];
+    const free: (OneInFlight)[] = [];
     let inFlight = 0;
     let connecting = 0;
     let timer: NodeJS.Timeout | undefined;
@@ -162,7 +162,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         dispatch();
       });
     };
-    const send = (c: Connection | WsConnection, dueAt: number): void => {
+    const send = (c: OneInFlight, dueAt: number): void => {
       inFlight++;
       const sendLag = nowUs() - dueAt;
       void c.request(o.requests[next++ % o.requests.length]).then((r) => {

@@ -6,11 +6,10 @@
 // server unmasks it like any other). Hand-written for the same reason as http-client.ts:
 // the generator must cost less than the server it measures.
 import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
 
 import { errorStatus } from '../errors.js';
 import { WS_OP } from '../server/ws-protocol.js';
-import type { ErrorClass, Reply } from './http-client.js';
+import { OneInFlight } from './http-client.js';
 
 const CRLF2 = Buffer.from('\r\n\r\n');
 
@@ -33,32 +32,21 @@ export function clientFrame(payload: Uint8Array, opcode = 2): Buffer {
   return out;
 }
 
-export class WsConnection {
-  readonly #socket: Socket;
+export class WsConnection extends OneInFlight {
   #buf: Buffer = Buffer.alloc(0);
   #upgraded = false;
-  #waiting: ((r: Reply | ErrorClass) => void) | null = null;
-  #deadline = Infinity;
-  #closed = false;
   #ready: Promise<void>;
   #onReady: { resolve: () => void; reject: (e: Error) => void } | null = null;
 
-  constructor(host: string, port: number, readonly timeoutMs: number, path: string) {
-    this.#socket = connect({ host, port, noDelay: true });
+  constructor(host: string, port: number, timeoutMs: number, path: string) {
+    super(host, port, timeoutMs);
     this.#ready = new Promise((resolve, reject) => {
       this.#onReady = { resolve, reject };
     });
     this.#ready.catch(() => {}); // awaited by ready(); a close before that must not go unhandled
-    this.#socket.once('connect', () => {
+    this.socket.once('connect', () => {
       const key = randomBytes(16).toString('base64');
-      this.#socket.write(`GET ${path} HTTP/1.1\r\nhost: ${host}:${port}\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: ${key}\r\nsec-websocket-version: 13\r\n\r\n`);
-    });
-    this.#socket.on('data', (d) => this.#onData(d));
-    this.#socket.on('error', () => this.#fail('reset'));
-    this.#socket.on('close', () => {
-      this.#closed = true;
-      this.#onReady?.reject(new Error('connect'));
-      this.#fail('reset');
+      this.socket.write(`GET ${path} HTTP/1.1\r\nhost: ${host}:${port}\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: ${key}\r\nsec-websocket-version: 13\r\n\r\n`);
     });
   }
 
@@ -67,42 +55,11 @@ export class WsConnection {
     await this.#ready;
   }
 
-  get closed(): boolean {
-    return this.#closed;
+  protected override onClose(): void {
+    this.#onReady?.reject(new Error('connect'));
   }
 
-  /** Sends one client frame (from clientFrame) and waits for the server's answer frame. */
-  request(frame: Buffer): Promise<Reply | ErrorClass> {
-    if (this.#closed) return Promise.resolve('reset');
-    return new Promise((resolve) => {
-      this.#waiting = resolve;
-      this.#deadline = performance.now() + this.timeoutMs;
-      this.#socket.write(frame);
-    });
-  }
-
-  /** As Connection.sweep: times out the frame in flight and closes the connection. */
-  sweep(now: number): void {
-    if (this.#waiting && now > this.#deadline) {
-      this.#fail('timeout');
-      this.close();
-    }
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#socket.destroy();
-  }
-
-  #fail(c: ErrorClass): void {
-    const w = this.#waiting;
-    if (!w) return;
-    this.#waiting = null;
-    this.#deadline = Infinity;
-    w(c);
-  }
-
-  #onData(d: Buffer): void {
+  protected onData(d: Buffer): void {
     this.#buf = this.#buf.length === 0 ? d : Buffer.concat([this.#buf, d]);
     if (!this.#upgraded) {
       const head = this.#buf.indexOf(CRLF2);
@@ -139,9 +96,9 @@ export class WsConnection {
       if (b.length < at + len) return;
       const payload = b.subarray(at, at + len);
       this.#buf = b.subarray(at + len);
-      if (opcode === 0x9) this.#socket.write(clientFrame(payload, 0xa)); // ping -> pong
+      if (opcode === 0x9) this.socket.write(clientFrame(payload, 0xa)); // ping -> pong
       else if (opcode === 0x8) this.close();
-      else if (opcode === 0x2) this.#answer(payload);
+      else if (opcode === 0x2) this.#answerFrame(payload);
       else if (opcode !== 0xa) {
         this.#protocolError(); // text or fragmented: hotpath answers binary frames in one piece
         return;
@@ -149,19 +106,15 @@ export class WsConnection {
     }
   }
 
-  #answer(payload: Buffer): void {
-    const w = this.#waiting;
-    this.#waiting = null;
-    this.#deadline = Infinity;
-    if (!w) return;
+  #answerFrame(payload: Buffer): void {
     // An error frame is an answer with its code's HTTP status; anything else a 200.
-    if (payload[0] !== WS_OP.ERROR) return w({ status: 200 });
+    if (payload[0] !== WS_OP.ERROR) return this.answer({ status: 200 });
     const codeLen = payload[8];
-    w({ status: errorStatus(payload.toString('latin1', 9, 9 + codeLen)) });
+    this.answer({ status: errorStatus(payload.toString('latin1', 9, 9 + codeLen)) });
   }
 
   #protocolError(): void {
-    this.#fail('protocol');
+    this.answer('protocol');
     this.close();
   }
 }
