@@ -360,18 +360,18 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     std::vector<uint8_t>& field_seen = FieldSeen(st.nfields);
     for (int e = 0; e < nplan; e++) {
       const int column = plan[e * 4], type = plan[e * 4 + 1], role = plan[e * 4 + 2], index = plan[e * 4 + 3];
-      const std::string at = "plan entry " + std::to_string(e);
+      auto at = [e] { return "plan entry " + std::to_string(e); };  // built only for an error
       if (column != (e == 0 ? 0 : cols[e - 1].column) && column != (e == 0 ? 0 : cols[e - 1].column + 1))
-        return ThrowArg(env, at + ": columns must run 0, 1, 2, ... in order");
-      if (e > 0 && column == cols[e - 1].column && type != cols[e - 1].type) return ThrowArg(env, at + ": one column, two types");
+        return ThrowArg(env, at() + ": columns must run 0, 1, 2, ... in order");
+      if (e > 0 && column == cols[e - 1].column && type != cols[e - 1].type) return ThrowArg(env, at() + ": one column, two types");
       if ((type != kRowTypeF64 && type != kRowTypeStr16) || role < 0 || role >= int(RowRole::kCount))
-        return ThrowArg(env, at + ": bad type or role");
+        return ThrowArg(env, at() + ": bad type or role");
       cols[e] = RowColumn{column, type, RowRole(role), index};
       if (cols[e].role == RowRole::KEY) {
-        if (index < 0 || size_t(index) >= nkeys) return ThrowArg(env, at + ": no such key");
+        if (index < 0 || size_t(index) >= nkeys) return ThrowArg(env, at() + ": no such key");
         key_seen |= 1u << index;
       } else if (cols[e].role == RowRole::NUMBER || cols[e].role == RowRole::CATEGORY) {
-        if (index < 0 || index >= st.nfields) return ThrowArg(env, at + ": no such field");
+        if (index < 0 || index >= st.nfields) return ThrowArg(env, at() + ": no such field");
         field_seen[index] = 1;
       }
     }
@@ -379,6 +379,16 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
         std::count(field_seen.begin(), field_seen.end(), uint8_t(1)) != st.nfields)
       return ThrowArg(env, "plan must feed every key and every field of the stream");
     if (n > 0 && nplan == 0) return ThrowArg(env, "events need at least one column");
+    // Bound n by the bytes there are before sizing anything by it: a row takes at least 8
+    // bytes per f64 column and 2 per str16 column.
+    size_t min_row = 0;
+    for (int e = 0; e < nplan; e++)
+      if (e == 0 || cols[e].column != cols[e - 1].column) min_row += cols[e].type == kRowTypeF64 ? 8 : 2;
+    if (n * min_row > len - size_t(offset)) {
+      out[0] = 0;
+      out[1] = 0;
+      return Napi::Number::New(env, int(RowError::TRUNCATED));
+    }
     // Scratch, reused across calls: grows to the largest batch once.
     thread_local std::vector<uint64_t> key_cols[16];
     thread_local std::vector<double> ts, values;

@@ -105,11 +105,15 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     for (;;) {
       if (nowUs() >= end) return null;
       const c = o.ws === undefined ? new Connection(host, port, o.timeoutMs) : new WsConnection(host, port, o.timeoutMs, o.ws);
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await c.ready();
+        // A server that accepts and never answers (the upgrade, say) must not hold the run.
+        await Promise.race([c.ready(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('connect timeout')), Math.min(o.timeoutMs, Math.max(1, (end - nowUs()) / 1000)))))]);
+        clearTimeout(timer);
         live.add(c);
         return c;
       } catch {
+        clearTimeout(timer);
         if (nowUs() >= measureFrom) errors.connect++;
         c.close();
         await new Promise((r) => setTimeout(r, 50));

@@ -77,6 +77,10 @@ export class WsConnection extends OneInFlight {
     for (;;) {
       const b = this.#buf;
       if (b.length < 2) return;
+      if ((b[0] & 0xf0) !== 0x80) {
+        this.#protocolError(); // a fragment, or reserved bits: hotpath sends neither
+        return;
+      }
       const opcode = b[0] & 0x0f;
       let len = b[1] & 0x7f;
       let at = 2;
@@ -100,7 +104,7 @@ export class WsConnection extends OneInFlight {
       else if (opcode === 0x8) this.close();
       else if (opcode === 0x2) this.#answerFrame(payload);
       else if (opcode !== 0xa) {
-        this.#protocolError(); // text or fragmented: hotpath answers binary frames in one piece
+        this.#protocolError(); // text or a continuation: hotpath answers binary frames in one piece
         return;
       }
     }

@@ -70,6 +70,16 @@ export interface StreamBatch {
   values: Float64Array;
 }
 
+/**
+ * An event's own property: config names may be those of Object.prototype ("constructor",
+ * "toString"), which an absent field must not inherit. Event values are primitives, so
+ * only an object or function needs the ownership check.
+ */
+function own(e: Record<string, unknown>, name: string): unknown {
+  const v = e[name];
+  return (typeof v === 'object' && v !== null) || typeof v === 'function' ? (Object.hasOwn(e, name) ? v : undefined) : v;
+}
+
 function invalid(i: number, message: string): never {
   throw new HotpathError('HP_ERR_EVENT_INVALID', `event ${i}: ${message}`, { index: i });
 }
@@ -114,15 +124,16 @@ export function decodeEvents(config: Config, events: unknown[], nowMs: number, s
       const i = indices[j];
       const e = events[i] as Record<string, unknown>;
       for (let k = 0; k < def.keyFields.length; k++) {
-        const raw = e[def.keyFields[k]];
+        const raw = own(e, def.keyFields[k]);
         if (raw === undefined) invalid(i, `missing key field '${def.keyFields[k]}'`);
         const id = idOf(raw);
         if (id === undefined)
           throw new HotpathError('HP_ERR_ID_INVALID', `event ${i}: '${def.keyFields[k]}' must be a non-empty string of at most ${limits.maxIdBytes} bytes or an integer`, { index: i });
         keys[k][j] = id;
       }
-      if (def.timeField !== undefined && e[def.timeField] !== undefined) {
-        const t = timeOf(e[def.timeField]);
+      const rawTime = def.timeField === undefined ? undefined : own(e, def.timeField);
+      if (rawTime !== undefined) {
+        const t = timeOf(rawTime);
         if (t === undefined)
           throw new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${def.timeField}' must be epoch milliseconds >= 0 (a number or digits) or an ISO-8601 time`, { index: i });
         if (t > maxTs)
@@ -133,7 +144,7 @@ export function decodeEvents(config: Config, events: unknown[], nowMs: number, s
       }
       for (let f = 0; f < nf; f++) {
         const field = def.fields[f];
-        const raw = e[field.name];
+        const raw = own(e, field.name);
         if (raw === undefined || raw === null) invalid(i, `missing field '${field.name}'`);
         let v: number | undefined;
         if (field.type === 'number') v = typeof raw === 'number' && Number.isFinite(raw) ? raw : undefined;

@@ -3,6 +3,7 @@
 // refused target, a server that stalls, and a rate that cannot be kept.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -190,6 +191,18 @@ describe('WsConnection', () => {
       const none = await runLoad({ url, ws: '/nope', requests: [clientFrame(new Uint8Array(1))], connections: 1, durationMs: 200, warmupMs: 0, timeoutMs: 500 });
       expect(none.answered).toBe(0);
       expect(none.errors.connect).toBeGreaterThan(0);
+      // A server that accepts and never answers the upgrade: the run still ends on time.
+      const mute = createServer(() => undefined);
+      await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+      try {
+        const t0 = performance.now();
+        const silent = await runLoad({ url: `http://127.0.0.1:${(mute.address() as AddressInfo).port}`, ws: '/ws', requests: [clientFrame(new Uint8Array(1))], connections: 2, durationMs: 300, warmupMs: 0, timeoutMs: 200, rate: 100 });
+        expect(performance.now() - t0).toBeLessThan(3000);
+        expect(silent.answered).toBe(0);
+        expect(silent.errors.connect).toBeGreaterThan(0);
+      } finally {
+        mute.close();
+      }
     } finally {
       uWS.us_listen_socket_close(sock);
     }

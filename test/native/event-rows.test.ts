@@ -186,5 +186,8 @@ describe('binary events frames through the native row decoder', () => {
     ], [['u', 'm', 1, 'FR', 0, new Date(NOW).toISOString()]]);
     expect(ingestFrame(store, config, decodeEventsHeader(iso), NOW)).toBeUndefined();
     expect(() => ingestFrame(store, config, decodeEventsHeader(encodeEvents(3, 'nope', [{ name: 'uid', type: 'string' }], [['u']])), NOW)).toThrow(expect.objectContaining({ code: 'HP_ERR_STREAM_UNKNOWN' }));
+    // A count the bytes cannot hold is refused before anything is sized by it.
+    const plan = Int32Array.from([0, 2, 1, 0, 0, 2, 4, 0, 1, 2, 1, 1, 2, 1, 3, 1, 3, 2, 4, 2, 4, 1, 4, 3]);
+    expect(store.ingestRows(0, new Uint8Array(64), 0, 40, plan, NOW)).toEqual({ error: 'TRUNCATED', event: 0, column: 0 });
   });
 });

@@ -61,6 +61,20 @@ describe('decodeEvents', () => {
   });
 });
 
+describe('decodeEvents with names Object.prototype has', () => {
+  const config = compileConfig({
+    streams: { s: { keys: { user: 'constructor' }, time_field: 'toString', fields: { valueOf: 'number' } } },
+    entities: { user: { features: { n: { agg: 'count', window: '1m' } } } },
+  });
+  it('does not take an absent field from the prototype', () => {
+    const [b] = decodeEvents(config, [{ constructor: 'u1', valueOf: 2 }], 1_000_000);
+    expect(b.keys[0]).toEqual(['u1']);
+    expect(Array.from(b.ts)).toEqual([1_000_000]); // no toString: arrival time
+    expect(() => decodeEvents(config, [{ valueOf: 2 }], 1_000_000)).toThrow(expect.objectContaining({ code: 'HP_ERR_EVENT_INVALID', message: "event 0: missing key field 'constructor'" }));
+    expect(() => decodeEvents(config, [{ constructor: 'u1' }], 1_000_000)).toThrow(expect.objectContaining({ message: "event 0: missing field 'valueOf'" }));
+  });
+});
+
 describe('createStore', () => {
   it('reports a memory budget below one row as a config error', () => {
     const config = compileConfig({
