@@ -9,6 +9,8 @@
 //   TAIL     bytes published so far (written by the producer only)
 //   SEQ      bumped by the producer after each publish; the consumer waits on it
 //   WAITING  1 while the consumer is (about to be) asleep in Atomics.wait / waitAsync
+//   BUDGET   publishes the producer lets pass before it wakes a consumer in a timed wait
+//            (0: wake at the first); on WAITING's cache line
 // HEAD and TAIL are free-running byte counters that wrap at 2^32; (TAIL - HEAD) >>> 0 is
 // the bytes in use, correct across the wrap because the capacity is a power of two far
 // below 2^31. Data follows the control block. A record is a u32 length then the payload,
@@ -27,12 +29,19 @@
 // which then returns at once ("not-equal"), or before the consumer's emptiness check,
 // which then sees the record. The producer pays for Atomics.notify only when the consumer
 // sleeps, once per sleep.
+//
+// Batch windows. A worker that sleeps until a batch window closes needs waking only when
+// the batch could fill before that: it sets BUDGET to the records that would fill it, and
+// the producer notifies at the last of them (the timeout covers the rest). A skipped notify
+// can never strand a record: the SEQ bump still comes first, and an untimed wait always
+// has BUDGET 0.
 
 export const RING = {
   HEAD: 0,
   TAIL: 16,
   SEQ: 32,
   WAITING: 48,
+  BUDGET: 49,
   CONTROL_INTS: 64, // 4 cache lines of 16 Int32s
   HEADER_BYTES: 4, // u32 record length
   ALIGN: 8,
@@ -139,8 +148,9 @@ export class Ring {
    */
   notify(): void {
     Atomics.add(this.ctl, RING.SEQ, 1);
-    if (Atomics.load(this.ctl, RING.WAITING) === 1 && Atomics.compareExchange(this.ctl, RING.WAITING, 1, 0) === 1)
-      Atomics.notify(this.ctl, RING.SEQ);
+    if (Atomics.load(this.ctl, RING.WAITING) !== 1) return;
+    if (Atomics.load(this.ctl, RING.BUDGET) > 1 && Atomics.sub(this.ctl, RING.BUDGET, 1) > 1) return; // a timed wait, not yet
+    if (Atomics.compareExchange(this.ctl, RING.WAITING, 1, 0) === 1) Atomics.notify(this.ctl, RING.SEQ);
   }
 
   // ---- consumer side ----
@@ -181,10 +191,12 @@ export class Ring {
 
   /**
    * Blocks (worker threads only) until the producer publishes or timeoutMs passes.
-   * Returns at once when records are already there.
+   * Returns at once when records are already there. With a finite timeout, `budget` > 1
+   * lets that many publishes (notify calls) pass before the producer wakes it (BUDGET).
    */
-  wait(timeoutMs: number): void {
+  wait(timeoutMs: number, budget = 0): void {
     const seq = Atomics.load(this.ctl, RING.SEQ);
+    Atomics.store(this.ctl, RING.BUDGET, Number.isFinite(timeoutMs) ? budget : 0);
     Atomics.store(this.ctl, RING.WAITING, 1);
     if (this.#empty()) Atomics.wait(this.ctl, RING.SEQ, seq, timeoutMs);
     Atomics.store(this.ctl, RING.WAITING, 0);

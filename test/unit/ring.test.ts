@@ -287,6 +287,42 @@ function startPeer(data: RingPeerData): Promise<unknown> {
 
 const COUNT = 200_000;
 
+describe('wake budget', () => {
+  it('a consumer in a timed wait with budget N is woken at the Nth publish; an untimed one at the first', () => {
+    const { producer, consumer } = ringAt(RING.MIN_CAPACITY);
+    const ctl = consumer.ctl;
+    // What wait(timeout, 3) leaves while the consumer sleeps (set by hand: this thread cannot block).
+    Atomics.store(ctl, RING.BUDGET, 3);
+    Atomics.store(ctl, RING.WAITING, 1);
+    const woken: boolean[] = [];
+    for (let i = 0; i < 3; i++) {
+      publish(producer, new Uint8Array([i]));
+      producer.notify();
+      woken.push(Atomics.load(ctl, RING.WAITING) === 0); // the producer takes WAITING to 0 when it notifies
+    }
+    expect(woken).toEqual([false, false, true]);
+    // An untimed sleep has budget 0: the first publish wakes it.
+    Atomics.store(ctl, RING.BUDGET, 0);
+    Atomics.store(ctl, RING.WAITING, 1);
+    publish(producer, new Uint8Array([9]));
+    producer.notify();
+    expect(Atomics.load(ctl, RING.WAITING)).toBe(0);
+  });
+
+  it('wait() with a budget still returns at its timeout, and at once when records wait', () => {
+    const { producer, consumer } = ringAt(RING.MIN_CAPACITY);
+    const t0 = performance.now();
+    consumer.wait(20, 100);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(15);
+    expect(Atomics.load(consumer.ctl, RING.WAITING)).toBe(0);
+    publish(producer, new Uint8Array([1]));
+    producer.notify();
+    const t1 = performance.now();
+    consumer.wait(1000, 100);
+    expect(performance.now() - t1).toBeLessThan(100);
+  });
+});
+
 describe('ring across threads', () => {
   it.each([
     [4096, 16],
