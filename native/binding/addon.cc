@@ -46,6 +46,13 @@ bool GetTyped(const Napi::Value& v, T** data, size_t* len) {
   return true;
 }
 
+// Reads a finite number property, clamped to [lo, hi]; dflt when absent or not a number.
+double NumProp(Napi::Object o, const char* key, double dflt, double lo, double hi) {
+  Napi::Value v = o.Get(key);
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+  return std::isfinite(d) ? std::max(lo, std::min(hi, d)) : dflt;
+}
+
 // Reads a JS string id into buf and hashes it. Ids longer than kMaxIdBytes are refused.
 bool HashIdValue(napi_env env, napi_value v, uint64_t* out, std::string* why) {
   // N-API never writes part of a character, so leave room for a whole one (4 bytes)
@@ -177,11 +184,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
   static bool ParseSpec(Napi::Object o, StoreSpec* spec, std::string* why) {
     // Numbers are clamped into range before any integer cast (an out-of-range cast is
     // undefined); the core then refuses values that make no sense.
-    auto num = [](Napi::Object obj, const char* k, double dflt) {
-      Napi::Value v = obj.Get(k);
-      const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
-      return std::isfinite(d) ? std::max(-1e15, std::min(1e15, d)) : dflt;
-    };
+    auto num = [](Napi::Object obj, const char* k, double dflt) { return NumProp(obj, k, dflt, -1e15, 1e15); };
     auto str = [](Napi::Object obj, const char* k) {
       Napi::Value v = obj.Get(k);
       return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
@@ -549,13 +552,6 @@ Napi::Value HashIds(const Napi::CallbackInfo& info) {
   Napi::BigUint64Array out = Napi::BigUint64Array::New(env, n);
   for (uint32_t i = 0; i < n; i++) out[i] = hashes[i];
   return out;
-}
-
-// Reads a finite number property, clamped to [lo, hi]; dflt when absent or not a number.
-double NumProp(Napi::Object o, const char* key, double dflt, double lo, double hi) {
-  Napi::Value v = o.Get(key);
-  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
-  return std::isfinite(d) ? std::max(lo, std::min(hi, d)) : dflt;
 }
 
 // Copies a Float32Array property (or null/undefined -> empty). False if it is something else.

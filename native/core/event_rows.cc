@@ -80,13 +80,13 @@ inline double F64(const uint8_t* p) {
 }  // namespace
 
 bool CategoryOfUtf8(const uint8_t* s, size_t len, double* out) {
+  if (IntegerString(s, len, out)) return true;  // ASCII digits: valid UTF-8, no hash needed
   uint32_t h1 = 0xdeadbeef, h2 = 0x41c6ce57;
   const bool ok = Utf16Units(s, len, [&](uint32_t ch) {
     h1 = (h1 ^ ch) * 2654435761u;
     h2 = (h2 ^ ch) * 1597334677u;
   });
   if (!ok) return false;
-  if (IntegerString(s, len, out)) return true;
   h1 = ((h1 ^ (h1 >> 16)) * 2246822507u) ^ ((h2 ^ (h2 >> 13)) * 3266489909u);
   h2 = ((h2 ^ (h2 >> 16)) * 2246822507u) ^ ((h1 ^ (h1 >> 13)) * 3266489909u);
   *out = 4294967296.0 * double(h2 & 2097151u) + double(h1);
@@ -159,7 +159,13 @@ RowFault DecodeRows(const uint8_t* p, size_t len, size_t n, const RowColumn* pla
       if (len - pos < slen) return fail(RowError::TRUNCATED, i, c);
       const uint8_t* s = p + pos;
       pos += slen;
-      if (!Utf16Units(s, slen, [](uint32_t) {})) return fail(RowError::BAD_UTF8, i, c);
+      // One pass over the bytes: a column with a category use validates them while it
+      // hashes them, any other checks them alone.
+      bool category = false;
+      for (int u = e; u < nplan && plan[u].column == c; u++) category |= plan[u].role == RowRole::CATEGORY;
+      double cat = 0;
+      if (category ? !CategoryOfUtf8(s, slen, &cat) : !Utf16Units(s, slen, [](uint32_t) {}))
+        return fail(RowError::BAD_UTF8, i, c);
       for (; e < nplan && plan[e].column == c; e++) {
         const RowColumn& use = plan[e];
         switch (use.role) {
@@ -168,7 +174,7 @@ RowFault DecodeRows(const uint8_t* p, size_t len, size_t n, const RowColumn* pla
             keys[use.index][i] = HashBytes(reinterpret_cast<const char*>(s), slen);
             break;
           case RowRole::CATEGORY:
-            CategoryOfUtf8(s, slen, &row[use.index]);  // valid UTF-8: checked above
+            row[use.index] = cat;
             break;
           case RowRole::NUMBER:
             return fail(RowError::NOT_NUMBER, i, c);

@@ -52,7 +52,6 @@ Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, D
   if (size_t(max_batch) * size_t(max_width) > (size_t(1) << 26))
     return Status::InvalidArg("model: max_batch x widest layer is over 2^26 values of scratch");
   m->out_dim_ = width;
-  m->max_width_ = max_width;
   for (auto& s : m->scratch_) s.resize(size_t(max_batch) * max_width);
   *out = std::move(m);
   return Status::Ok();

@@ -47,7 +47,7 @@ class Model {
     Act act;
   };
   Status Chunk(const float* x, int batch, float* y);
-  int in_dim_ = 0, out_dim_ = 0, max_batch_ = 0, max_width_ = 0;
+  int in_dim_ = 0, out_dim_ = 0, max_batch_ = 0;
   Device device_ = Device::kCpu;
   std::vector<Layer> layers_;
   std::vector<float> scratch_[2];

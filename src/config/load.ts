@@ -101,7 +101,6 @@ export interface Config {
     waitQueue: number;
   };
   models: ModelDef[];
-  modelIndex: Map<string, number>;
   store: { maxFutureMs: number; sweepIntervalMs: number };
   entities: EntityDef[];
   entityIndex: Map<string, number>;
@@ -342,7 +341,6 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
       waitQueue: c.server?.wait_queue ?? 4096,
     },
     models,
-    modelIndex: new Map(models.map((m, i) => [m.name, i])),
     store: {
       maxFutureMs: c.store?.max_future === undefined ? 10_000 : parseDuration(c.store.max_future),
       sweepIntervalMs: c.store?.sweep_interval === undefined ? 1000 : parseDuration(c.store.sweep_interval),

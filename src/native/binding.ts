@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import { HotpathError, toHotpathError } from '../errors.js';
+import type { NativePlan } from '../runtime/onnx-graph.js';
 
 /** The raw shape of the addon, as native/binding/addon.cc defines it. */
 export namespace Binding {
@@ -271,6 +272,17 @@ export class FeatureStore {
   sweep(nowMs: number, maxRowsPerTable: number): number {
     return call(() => this.#native.sweep(nowMs, maxRowsPerTable));
   }
+}
+
+/** The layers of a NativeModel for a plan compiled from ONNX (planNative). */
+export function layerSpecs(plan: NativePlan): Binding.LayerSpec[] {
+  return plan.layers.map((l): Binding.LayerSpec =>
+    l.kind === 'dense'
+      ? { kind: 0, inDim: l.inDim, outDim: l.outDim, w: l.w, b: l.b, act: constants.acts[l.act] }
+      : l.kind === 'act'
+        ? { kind: 1, act: constants.acts[l.act] }
+        : { kind: 2 },
+  );
 }
 
 /**

@@ -381,9 +381,8 @@ export class Pool {
         };
         if (st === STATUS.OK) {
           const n = rows * outDim;
-          const values = new Float32Array(n);
-          for (let i = 0; i < n; i++) values[i] = v.getFloat32(o + RES.BODY + i * 4, true);
-          outcome.values = values;
+          // The body is 4-byte aligned and little-endian (see respondRows in worker.ts).
+          outcome.values = new Float32Array(ring.bytes.buffer, ring.bytes.byteOffset + o + RES.BODY, n).slice();
         } else if (st === STATUS.ERROR) {
           outcome.message = ring.buffer.toString('utf8', o + RES.BODY, o + rec.len);
         }

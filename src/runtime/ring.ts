@@ -59,6 +59,8 @@ function align(n: number): number {
 export class Ring {
   readonly sab: SharedArrayBuffer;
   readonly capacity: number;
+  /** Largest payload that fits in an empty ring (and at any offset: see reserve). */
+  readonly maxPayload: number;
   readonly ctl: Int32Array;
   /** The data region; the producer writes records into it, the consumer reads them. */
   readonly bytes: Uint8Array;
@@ -87,6 +89,7 @@ export class Ring {
   constructor(sab: SharedArrayBuffer) {
     this.sab = sab;
     this.capacity = sab.byteLength - CONTROL_BYTES;
+    this.maxPayload = Ring.maxPayloadFor(this.capacity);
     this.#mask = this.capacity - 1;
     this.ctl = new Int32Array(sab, 0, RING.CONTROL_INTS);
     this.bytes = new Uint8Array(sab, CONTROL_BYTES, this.capacity);
@@ -99,10 +102,6 @@ export class Ring {
     return (Atomics.load(this.ctl, RING.TAIL) - Atomics.load(this.ctl, RING.HEAD)) >>> 0;
   }
 
-  /** Largest payload that fits in an empty ring (and at any offset: see reserve). */
-  get maxPayload(): number {
-    return Ring.maxPayloadFor(this.capacity);
-  }
 
   // ---- producer side ----
 
@@ -159,7 +158,7 @@ export class Ring {
   #readInit = false;
 
   /**
-   * The next record's payload offset and length, or -1 when empty. The payload stays
+   * The next record's payload offset and length, or null when empty. The payload stays
    * valid until release(); records are consumed in order.
    */
   peek(): { off: number; len: number } | null {

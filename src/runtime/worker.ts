@@ -11,7 +11,7 @@ import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from '
 
 import type * as Ort from 'onnxruntime-node';
 
-import { type Binding, constants, Gather, NativeModel } from '../native/binding.js';
+import { Gather, layerSpecs, NativeModel } from '../native/binding.js';
 import { COUNTER, nowMs, OP, REQ, RES, STATUS } from './records.js';
 import { Ring } from './ring.js';
 import type { ControlMessage, LoadMessage, WorkerData, WorkerReply } from './worker-protocol.js';
@@ -106,13 +106,7 @@ async function load(m: LoadMessage): Promise<void> {
         inDim: plan.inDim,
         maxBatch: m.maxBatch,
         device: m.device,
-        layers: plan.layers.map((l): Binding.LayerSpec =>
-          l.kind === 'dense'
-            ? { kind: 0, inDim: l.inDim, outDim: l.outDim, w: l.w, b: l.b, act: constants.acts[l.act] }
-            : l.kind === 'act'
-              ? { kind: 1, act: constants.acts[l.act] }
-              : { kind: 2 },
-        ),
+        layers: layerSpecs(plan),
       });
     } else {
       ort ??= await import('onnxruntime-node');
@@ -163,7 +157,7 @@ async function handleControl(): Promise<void> {
   }
 }
 
-/** Copies every waiting record out of the ring; returns whether a control message came. */
+/** Copies the waiting records out of the ring into their models' queues, and runs control messages. */
 async function drain(): Promise<void> {
   for (;;) {
     const rec = requests.peek();
@@ -178,8 +172,8 @@ async function drain(): Promise<void> {
     // Backpressure lives in the ring: a model with QUEUED_BATCHES batches waiting here
     // leaves the rest of the ring unread (in order, so later requests wait too). Its next
     // batch is due at once (queuedRows >= max_batch), so the loop runs it, then drains on.
-    const queued = slots.get(v.getUint16(rec.off + REQ.SLOT, true));
-    if (queued && queued.queuedRows >= queued.maxBatch * QUEUED_BATCHES) return;
+    const s = slots.get(v.getUint16(rec.off + REQ.SLOT, true));
+    if (s && s.queuedRows >= s.maxBatch * QUEUED_BATCHES) return;
     const p: Pending = {
       id: v.getUint32(rec.off + REQ.ID, true),
       op,
@@ -188,7 +182,6 @@ async function drain(): Promise<void> {
       rows: v.getUint32(rec.off + REQ.ROWS, true),
       body: requests.bytes.slice(rec.off + REQ.BODY, rec.off + rec.len),
     };
-    const s = slots.get(v.getUint16(rec.off + REQ.SLOT, true));
     requests.release();
     if (!s) respondStatus(p, STATUS.NOT_LOADED, 0, 0, 0);
     else if (op === OP.PREDICT && !s.gather) respondStatus(p, STATUS.ERROR, 0, 0, 0, ENCODER.encode(`model '${s.name}' takes tensors only (no inputs: in the config)`));
@@ -340,9 +333,10 @@ function respondRows(s: Slot, p: Pending, y: Float32Array, row: number, batchRow
   const off = reserveResponse(RES.BODY + n * 4);
   writeHeader(off, STATUS.OK, batchRows, p.id, (start - p.enqueued) * 1000, computeUs, p.rows, s.outDim);
   dirty = true;
-  const v = responses.view;
+  // One copy: the body is 4-byte aligned (8-aligned records, RES.BODY = 24), and the rings
+  // are little-endian, as every supported host.
   const base = row * s.outDim;
-  for (let i = 0; i < n; i++) v.setFloat32(off + RES.BODY + i * 4, y[base + i], true);
+  new Float32Array(responses.bytes.buffer, responses.bytes.byteOffset + off + RES.BODY, n).set(y.subarray(base, base + n));
   responses.publish();
 }
 

@@ -15,7 +15,7 @@ import { Pool } from '../runtime/pool.js';
 import { startDemo } from './demo.js';
 import { ingestEvents, parseEventBody } from './events.js';
 import { checkId, entityOf, FeatureReader, readTime, selectFeatures } from './features.js';
-import { readBody, type Res, send, sendError } from './http.js';
+import { parseJsonBody, readBody, type Res, send, sendError } from './http.js';
 import { inferenceRoutes } from './inference-routes.js';
 import { Metrics } from './metrics.js';
 import { wsRoute } from './ws.js';
@@ -106,8 +106,8 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
       const id = checkId(rawId);
       const query = req.getQuery();
       const q = query ? new URLSearchParams(query) : undefined;
-      const names = q?.get('features') ?? null;
-      const select = names === null ? entity.allFeatures : selectFeatures(entity, names.split(',').filter((s) => s.length > 0));
+      const names = q?.get('features');
+      const select = selectFeatures(entity, names?.split(',').filter((s) => s.length > 0));
       const now = Date.now();
       const at = readTime(q?.get('at') ?? undefined, now);
       const r = reader.readJson(entity, id, select, at);
@@ -121,14 +121,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   app.post('/v1/features', (res: Res) => {
     readBody(res, config.server.maxBodyBytes, (body) => {
       try {
-        const text = body.toString('utf8').trim();
-        if (text.length === 0) throw new HotpathError('HP_ERR_BODY_EMPTY', 'the request body is empty');
-        let q: { entity?: unknown; ids?: unknown; features?: unknown; at?: unknown };
-        try {
-          q = JSON.parse(text);
-        } catch (err) {
-          throw new HotpathError('HP_ERR_BAD_JSON', `body is not valid JSON: ${(err as Error).message}`);
-        }
+        const q = parseJsonBody(body) as { entity?: unknown; ids?: unknown; features?: unknown; at?: unknown };
         if (typeof q !== 'object' || q === null || Array.isArray(q))
           throw new HotpathError('HP_ERR_QUERY_INVALID', 'body must be an object {"entity", "ids", "features"?, "at"?}');
         const entity = entityOf(config, q.entity);

@@ -3,6 +3,7 @@ import type { Config, EntityDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import { type FeatureStore, limits } from '../native/binding.js';
 import { idOf, timeOf } from './events.js';
+import { jsonNumber } from './http.js';
 
 export type FeatureValue = number | null | number[];
 
@@ -20,9 +21,9 @@ export function entityOf(config: Config, name: unknown): EntityDef {
   return config.entities[i];
 }
 
-/** Feature indices to return: all when names is undefined. */
+/** Feature indices to return: all (entity.allFeatures, which readJson caches for) when names is absent. */
 export function selectFeatures(entity: EntityDef, names: unknown): number[] {
-  if (names === undefined || names === null) return entity.features.map((_, i) => i);
+  if (names === undefined || names === null) return entity.allFeatures;
   if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string'))
     throw new HotpathError('HP_ERR_QUERY_INVALID', '`features` must be a non-empty list of feature names');
   return names.map((n: string) => {
@@ -116,9 +117,4 @@ export class FeatureReader {
   }
 
   readonly #keys: string[][] = [];
-}
-
-/** A number as JSON.stringify writes it (non-finite -> null). */
-function jsonNumber(v: number): string {
-  return Number.isFinite(v) ? String(v) : 'null';
 }

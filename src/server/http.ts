@@ -38,10 +38,25 @@ export function errorHeaders(code: string): [string, string][] | undefined {
     : undefined;
 }
 
-export function sendError(res: Res, err: unknown, log: Log, closeConnection = false): void {
+/**
+ * Any thrown value as a HotpathError, logging the unexpected ones (internal errors, with
+ * their stack): every protocol's error path goes through here. Expected failures (a bad
+ * request, a deadline, an open breaker) are answered and counted in metrics, not logged.
+ */
+export function toAnswer(err: unknown, log: Log): HotpathError {
   const e = toHotpathError(err);
   if (e.code === 'HP_ERR_INTERNAL' || e.code === 'HP_ERR_NATIVE_INTERNAL') log(`internal error: ${(err as Error)?.stack ?? err}`);
+  return e;
+}
+
+export function sendError(res: Res, err: unknown, log: Log, closeConnection = false): void {
+  const e = toAnswer(err, log);
   send(res, e.status, JSON.stringify(e.toJSON()), { closeConnection, headers: errorHeaders(e.code) });
+}
+
+/** A number as JSON.stringify writes it: JSON has no NaN or infinities, they become null. */
+export function jsonNumber(v: number): string {
+  return Number.isFinite(v) ? String(v) : 'null';
 }
 
 /** Parses a JSON body, with the registry's codes for an empty or malformed one. */

@@ -4,15 +4,15 @@
 import type uWS from 'uWebSockets.js';
 
 import type { Config } from '../config/load.js';
-import { HotpathError, toHotpathError } from '../errors.js';
+import { HotpathError } from '../errors.js';
 import { type InferResult, type ModelEntry, Models } from '../runtime/models.js';
 import { nowMs } from '../runtime/records.js';
 import { checkId, type FeatureReader } from './features.js';
-import { errorHeaders, type Log, parseJsonBody, readBody, type Res, send, sendError } from './http.js';
+import { errorHeaders, jsonNumber, type Log, parseJsonBody, readBody, type Res, send, sendError, toAnswer } from './http.js';
 import { encodeInferResponse, type KsInferRequest, parseInferRequest } from './kserve.js';
 import type { Metrics } from './metrics.js';
 
-export const SERVER_VERSION = '0.3.0';
+export const SERVER_VERSION = '0.1.0'; // package.json's version (a test compares)
 
 /** The JSON a predict answers with (REST and WebSocket JSON frames). */
 export function predictJson(r: InferResult, startMs: number): Record<string, unknown> {
@@ -29,14 +29,12 @@ export function predictJson(r: InferResult, startMs: number): Record<string, unk
   };
 }
 
-const num = (v: number): string => (Number.isFinite(v) ? String(v) : 'null');
-
 /** predictJson(r, start) as JSON text, written directly: the REST predict hot path. */
 export function predictText(r: InferResult, startMs: number): string {
   let scores = '';
-  for (let i = 0; i < r.values.length; i++) scores += (i ? ',' : '') + num(r.values[i]);
+  for (let i = 0; i < r.values.length; i++) scores += (i ? ',' : '') + jsonNumber(r.values[i]);
   return (
-    `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":${r.values.length ? num(r.values[0]) : 'null'},"scores":[${scores}],` +
+    `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":${r.values.length ? jsonNumber(r.values[0]) : 'null'},"scores":[${scores}],` +
     `"fallback":${r.fallback},${r.fallback ? `"reason":"${r.reason}",` : ''}"variant":${JSON.stringify(r.variant)},` +
     `"latency_us":${Math.round((nowMs() - startMs) * 1000)}}`
   );
@@ -44,8 +42,7 @@ export function predictText(r: InferResult, startMs: number): string {
 
 /** A KServe error: `{"error": "<message>"}` with the status of the hotpath code. */
 function sendKsError(res: Res, err: unknown, log: Log, closeConnection = false): void {
-  const e = toHotpathError(err);
-  if (e.status >= 500 && e.code !== 'HP_ERR_OVERLOADED' && e.code !== 'HP_ERR_MODEL_NOT_READY') log(`kserve: ${e.code}: ${e.message}`);
+  const e = toAnswer(err, log);
   send(res, e.status, JSON.stringify({ error: e.message }), { closeConnection, headers: errorHeaders(e.code) });
 }
 

@@ -8,6 +8,7 @@
 // order those inputs are listed. BYTES elements are each a u32 LE length then the bytes.
 // Responses do the same for the outputs asked for as binary.
 import { HotpathError } from '../errors.js';
+import { jsonNumber } from './http.js';
 
 export type KsDatatype = 'BOOL' | 'UINT8' | 'UINT16' | 'UINT32' | 'UINT64' | 'INT8' | 'INT16' | 'INT32' | 'INT64' | 'FP16' | 'FP32' | 'FP64' | 'BYTES';
 /** FP16 is kept as its Uint16Array bits, BOOL as a Uint8Array of 0/1, BYTES as UTF-8 strings. */
@@ -415,11 +416,6 @@ function jsonDataOf(tensor: KsTensor): string {
   // Integers, 64-bit ones included, print exactly (a BigInt's digits are a valid JSON number).
   else for (let i = 0; i < n; i++) out[i] = String(a[i]);
   return `[${out.join(',')}]`;
-}
-
-/** JSON has no NaN or infinities: they are written as null (as JSON.stringify does). */
-function jsonNumber(v: number): string {
-  return Number.isFinite(v) ? String(v) : 'null';
 }
 
 // ---------------------------------------------------------------------------------------

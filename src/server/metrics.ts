@@ -242,7 +242,7 @@ export class Metrics implements InferenceObserver {
     if (late > 0) this.#late.inc(this.#late.series(stream), late);
   }
 
-  /** One read of `count` entities; ages in ms of those found (null when absent). */
+  /** One entity read; its age in ms (null when absent). */
   featureRead(entity: string, ageMs: number | null): void {
     let e = this.#perEntity.get(entity);
     if (!e) {

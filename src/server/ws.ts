@@ -5,12 +5,12 @@
 import uWS from 'uWebSockets.js';
 
 import type { Config } from '../config/load.js';
-import { HotpathError, toHotpathError } from '../errors.js';
+import { HotpathError } from '../errors.js';
 import type { FeatureStore } from '../native/binding.js';
 import type { Models } from '../runtime/models.js';
 import { nowMs } from '../runtime/records.js';
 import { ingestEvents, ingestFrame } from './events.js';
-import type { Log } from './http.js';
+import { type Log, toAnswer } from './http.js';
 import { predictJson } from './inference-routes.js';
 import type { Metrics } from './metrics.js';
 import { decodeClientFrame, decodeEventsHeader, encodeError, encodeEventsResult, encodePredictResult, WS_OP } from './ws-protocol.js';
@@ -65,7 +65,6 @@ export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureSto
           const f = decodeClientFrame(bytes);
           id = f.id;
           if (f.op === 'events') {
-            if (f.events.length > config.server.maxBatch) throw new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${f.events.length} events; at most ${config.server.maxBatch}`);
             const r = ingest(f.events, f.stream);
             reply(encodeEventsResult(id, r.accepted, r.late), true);
             return;
@@ -78,20 +77,20 @@ export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureSto
               if (err) throw err;
               frame = encodePredictResult(id, { scores: r!.values, fallback: r!.fallback, version: String(r!.version), variant: r!.variant, latencyUs: (nowMs() - start) * 1000 });
             } catch (e2) {
-              const he = toHotpathError(e2); // the model's error, or more scores / a longer name than the binary frame holds
+              const he = toAnswer(e2, log); // the model's error, or more scores / a longer name than the binary frame holds
               frame = encodeError(id, he.code, he.message);
             }
             reply(frame, true);
           });
         } catch (err) {
-          const he = toHotpathError(err);
+          const he = toAnswer(err, log);
           reply(encodeError(typeof he.details?.id === 'number' ? he.details.id : id, he.code, he.message), true);
         }
         return;
       }
       let id: unknown = null;
       const fail = (err: unknown): void => {
-        reply(JSON.stringify({ id, ok: false, ...toHotpathError(err).toJSON() }), false);
+        reply(JSON.stringify({ id, ok: false, ...toAnswer(err, log).toJSON() }), false);
       };
       try {
         let f: { id?: unknown; op?: unknown; model?: unknown; stream?: unknown; events?: unknown; entities?: unknown; fields?: unknown };
@@ -106,8 +105,7 @@ export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureSto
         if (f.op === 'events') {
           if (f.stream !== undefined && typeof f.stream !== 'string') throw new HotpathError('HP_ERR_WS_FRAME_INVALID', '`stream` must be a string');
           const events = Array.isArray(f.events) ? f.events : [f.events];
-          if (events.length === 0 || f.events === undefined) throw new HotpathError('HP_ERR_BATCH_EMPTY', '`events` is empty');
-          if (events.length > config.server.maxBatch) throw new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${events.length} events; at most ${config.server.maxBatch}`);
+          if (f.events === undefined) throw new HotpathError('HP_ERR_BATCH_EMPTY', '`events` is empty'); // decodeEvents checks the count
           const r = ingest(events, f.stream as string | undefined);
           reply(JSON.stringify({ id, ok: true, ...r }), false);
         } else if (f.op === 'predict') {
@@ -126,5 +124,4 @@ export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureSto
       ws.getUserData().closed = true;
     },
   });
-  void log;
 }

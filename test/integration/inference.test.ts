@@ -5,7 +5,7 @@
 // all under test. Batches larger than 1 form under concurrent load (read from /metrics),
 // and the metrics text passes promtool.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -122,6 +122,8 @@ describe('REST predict', () => {
 describe('KServe V2', () => {
   it('answers server and model metadata, health and readiness', async () => {
     expect((await getJson(base, '/v2')).body).toMatchObject({ name: 'hotpath', extensions: expect.arrayContaining(['binary_tensor_data']) });
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect((await getJson(base, '/v2')).body.version).toBe(pkg.version);
     expect((await getJson(base, '/v2/health/live')).status).toBe(200);
     expect((await getJson(base, '/v2/health/ready')).status).toBe(200);
     const meta = await getJson(base, '/v2/models/fraud');

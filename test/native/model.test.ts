@@ -14,25 +14,14 @@ import { describe, expect, it } from 'vitest';
 
 import { loadConfigText } from '../../src/config/load.js';
 import { HotpathError } from '../../src/errors.js';
-import { ADDON_PATH, backends, type Binding, constants, FeatureStore, Gather, NativeModel } from '../../src/native/binding.js';
+import { ADDON_PATH, backends, type Binding, constants, FeatureStore, Gather, layerSpecs, NativeModel } from '../../src/native/binding.js';
 import { type NativePlan, planNative, readOnnx, runPlanReference } from '../../src/runtime/onnx-graph.js';
 import { mulberry32 as rng } from '../support/random.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-/** The layer mapping of src/runtime/worker.ts load(). */
-function layersOf(plan: NativePlan): Binding.LayerSpec[] {
-  return plan.layers.map((l): Binding.LayerSpec =>
-    l.kind === 'dense'
-      ? { kind: 0, inDim: l.inDim, outDim: l.outDim, w: l.w, b: l.b, act: constants.acts[l.act] }
-      : l.kind === 'act'
-        ? { kind: 1, act: constants.acts[l.act] }
-        : { kind: 2 },
-  );
-}
-
 function nativeModel(plan: NativePlan, maxBatch = 16): NativeModel {
-  return new NativeModel({ inDim: plan.inDim, maxBatch, device: 'cpu', layers: layersOf(plan) });
+  return new NativeModel({ inDim: plan.inDim, maxBatch, device: 'cpu', layers: layerSpecs(plan) });
 }
 
 /** batch x d inputs: mostly N(0, 2)-ish, every 5th row scaled to +-50 (saturation), some exact +-50. */
