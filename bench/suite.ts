@@ -23,7 +23,7 @@ import { runFreshness } from '../src/bench/freshness.js';
 import { type LoadResult, runLoad } from '../src/bench/loadgen.js';
 import { cpuSeconds } from '../src/bench/proc.js';
 import { htmlReport } from '../src/bench/report-html.js';
-import { buildRequests, type Scenario, scenarioWsPath } from '../src/bench/scenarios.js';
+import { buildRequests, type Scenario, scenarioWsPath, standardEvents } from '../src/bench/scenarios.js';
 import { compareSummary, median as med, strip } from '../src/cli/bench.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -80,11 +80,10 @@ if (!existsSync(`${ROOT}dist/cli/main.js`)) execFileSync('npm', ['run', 'prepare
 const hp = start('hotpath', process.execPath, ['dist/cli/main.js', 'serve', '--config', 'hotpath.yaml', '--host', '127.0.0.1', '--port', String(HP)]);
 await ready(`http://127.0.0.1:${HP}/healthz`);
 const now = Date.now();
-for (let part = 0; part < 4; part++) {
-  const lines: string[] = [];
-  for (let i = part * 5000; i < (part + 1) * 5000; i++)
-    lines.push(JSON.stringify({ user_id: `user-${(i % 1000) + 1}`, merchant_id: `merchant-${(i % 100) + 1}`, amount: 5 + (i % 97), country: ['FR', 'DE', 'US'][i % 3], channel: 'web', ts: now - 600_000 + i * 30 }));
-  const r = await fetch(`http://127.0.0.1:${HP}/v1/events`, { method: 'POST', body: lines.join('\n'), headers: { 'content-type': 'application/x-ndjson' } });
+const events = standardEvents(now);
+for (let part = 0; part < events.length; part += 5000) {
+  const body = events.slice(part, part + 5000).map((e) => JSON.stringify(e)).join('\n');
+  const r = await fetch(`http://127.0.0.1:${HP}/v1/events`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
   if (r.status !== 200) throw new Error(`ingest: ${r.status} ${await r.text()}`);
 }
 
@@ -198,15 +197,9 @@ for (const [scenario, peer, port, proc, peerScenario] of pairs) {
   console.error(`${scenario} vs ${peer}: ${summary.throughput.ratio.toFixed(2)}x throughput`);
 }
 
-// 6. The generator's own ceiling: against the uWS hello world, beside wrk when installed.
-const generator: { ours: number[]; wrk: number[]; wrkP99Us: number[] } = { ours: [], wrk: [], wrkP99Us: [] };
-for (let i = 0; i < ROUNDS; i++) {
-  generator.ours.push((await measure(PEERS.uws, undefined, 'hello')).r.throughput);
-  if (!wrkOk) continue;
-  const w = wrk(PEERS.uws, 'hello');
-  generator.wrk.push(w.rps);
-  generator.wrkP99Us.push(w.p99Us);
-}
+// 6. The generator's own ceiling: the uWS pair's peer side, our generator and wrk.
+const uwsRow = rows.find((x) => x.peer.startsWith('uWS'))!;
+const generator = { ours: uwsRow.b.map((x) => x.r.throughput), wrk: uwsRow.wrkB };
 console.error(`generator: ${k(med(generator.ours))} req/s${wrkOk ? `, wrk ${k(med(generator.wrk))}` : ' (wrk not installed)'}`);
 
 // 7. The targets of the issue: ingest, open-loop tails (beside the generator's own floor
@@ -272,7 +265,7 @@ const md = [
   'The wrk columns: the same pair, the same rounds, driven by wrk `-t1` (bench/features.lua, bench/predict.lua) instead of our generator, for throughput only.',
   '',
   `**The generator's ceiling** (\`GET\` against the uWS server that does no work, ${CONNECTIONS} connections): ${k(med(generator.ours))} req/s` +
-    (wrkOk ? `; wrk \`-t1 -c${CONNECTIONS}\` on the same server in alternating rounds: ${k(med(generator.wrk))} req/s (p99 ${ms(med(generator.wrkP99Us))}). Ours reaches ${((med(generator.ours) / med(generator.wrk)) * 100).toFixed(0)} % of wrk's; a hotpath number near ${k(med(generator.ours))} is bounded by the generator (bench/serving.sh measures with wrk).` : '; wrk is not installed (apt-get install wrk) to compare with.'),
+    (wrkOk ? `; wrk \`-t1 -c${CONNECTIONS}\` on the same server in the same rounds: ${k(med(generator.wrk))} req/s. Ours reaches ${((med(generator.ours) / med(generator.wrk)) * 100).toFixed(0)} % of wrk's; a hotpath number near ${k(med(generator.ours))} is bounded by the generator (bench/serving.sh measures with wrk).` : '; wrk is not installed (apt-get install wrk) to compare with.'),
   '',
   '## Targets',
   '',
@@ -285,7 +278,6 @@ const md = [
   'Reproduce: `npm --prefix bench ci && npm run bench` (needs redis-server for the Redis peer, wrk for the generator comparison). The HTML page beside this file has the latency-by-percentile plots.',
   '',
 ].join('\n');
-mkdirSync(`${ROOT}bench/results`, { recursive: true });
 writeFileSync(`${ROOT}bench/results/${date}.md`, md);
 writeFileSync(`${ROOT}bench/results/${date}.json`, JSON.stringify({
   date, machine, rounds: ROUNDS, durationMs: DURATION_MS, connections: CONNECTIONS,

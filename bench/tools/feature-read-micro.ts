@@ -6,13 +6,12 @@ import { loadConfigFile } from '../../src/config/load.js';
 import { createStore } from '../../src/server/app.js';
 import { ingestEvents } from '../../src/server/events.js';
 import { FeatureReader } from '../../src/server/features.js';
+import { standardEvents } from '../../src/bench/scenarios.js';
 
 const config = loadConfigFile(new URL('../../hotpath.yaml', import.meta.url).pathname);
 const store = createStore(config);
 const now = Date.now();
-const events = Array.from({ length: 20_000 }, (_, i) => ({
-  user_id: `user-${(i % 1000) + 1}`, merchant_id: `merchant-${(i % 100) + 1}`, amount: 5 + (i % 97), country: 'FR', channel: 'web', ts: now - 600_000 + i * 30,
-}));
+const events = standardEvents(now);
 for (let i = 0; i < events.length; i += 5000) ingestEvents(store, config, events.slice(i, i + 5000), now);
 const reader = new FeatureReader(store);
 const user = config.entities[config.entityIndex.get('user')!];

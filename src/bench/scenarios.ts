@@ -20,6 +20,16 @@ export function eventsPerRequest(s: Scenario, o: Pick<ScenarioOptions, 'batch'>)
   return s === 'events' || s === 'ws-events' ? o.batch : 0;
 }
 
+/**
+ * The standard data the benchmarks load before they read: 20,000 demo transactions over
+ * the 10 minutes before `now`, users 1..1000 and merchants 1..100, 20 events each.
+ */
+export function standardEvents(now: number): { user_id: string; merchant_id: string; amount: number; country: string; channel: string; ts: number }[] {
+  return Array.from({ length: 20_000 }, (_, i) => ({
+    user_id: `user-${(i % 1000) + 1}`, merchant_id: `merchant-${(i % 100) + 1}`, amount: 5 + (i % 97), country: ['FR', 'DE', 'US'][i % 3], channel: 'web', ts: now - 600_000 + i * 30,
+  }));
+}
+
 /** The demo's transaction i, as the events scenarios send it. */
 function demoEvent(i: number, ids: number): { user_id: string; merchant_id: string; amount: number; country: string; channel: string } {
   return { user_id: `user-${(i % ids) + 1}`, merchant_id: `merchant-${(i % Math.max(1, Math.ceil(ids / 10))) + 1}`, amount: (i % 97) + 1, country: 'FR', channel: 'web' };

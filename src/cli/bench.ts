@@ -74,8 +74,10 @@ export interface Measured extends LoadResult {
   batches?: Record<string, { rows: number; batches: number; mean: number }>;
 }
 
+/** Microseconds for people: "840 us", "2.31 ms"; "-" when there is no value. */
+const us = (v: number) => (Number.isNaN(v) ? '-' : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v} us`);
+
 export function formatResult(r: Measured): string {
-  const us = (v: number) => (Number.isNaN(v) ? '-' : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v} us`);
   const errs = Object.entries(r.errors).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
   const statuses = Object.entries(r.byStatus).map(([k, n]) => `${k}: ${n}`).join(', ') || 'none';
   const lines = [
@@ -146,17 +148,18 @@ export async function bench(argv: string[]): Promise<void> {
   const scenario = values.scenario as Scenario;
   if (!SCENARIOS.includes(scenario)) bad(`--scenario must be one of ${SCENARIOS.join(', ')}, got '${values.scenario}'`);
   const rate = values.rate === undefined ? undefined : int(values.rate, 'rate', 0);
+  const batch = int(values.batch, 'batch', 100);
   const requests = buildRequests(scenario, {
     host: url.host,
     ids: int(values.ids, 'ids', 1000),
     model: values.model!,
     entity: values.entity!,
-    batch: int(values.batch, 'batch', 100),
+    batch,
     stream: values.stream!,
     dim: int(values.dim, 'dim', 10),
     file: values.file,
   });
-  const perRequest = eventsPerRequest(scenario, { batch: int(values.batch, 'batch', 100) });
+  const perRequest = eventsPerRequest(scenario, { batch });
   if (scenario === 'freshness') {
     const f = await runFreshness({
       url: url.origin,
@@ -166,7 +169,6 @@ export async function bench(argv: string[]): Promise<void> {
       timeoutMs: duration(values.timeout, 'timeout', '5s'),
       event: (id, value) => ({ user_id: id, merchant_id: 'fresh-merchant', amount: value, country: 'FR', channel: 'web' }),
     });
-    const us = (v: number) => (Number.isNaN(v) ? '-' : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v} us`);
     process.stdout.write(
       `${url.origin}  freshness: write an event, read until its value shows; ${f.samples} samples\n` +
         `  latency     p50 ${us(f.latencyUs.p50)}  p99 ${us(f.latencyUs.p99)}  max ${us(f.latencyUs.max)}  (write sent -> first read that sees it)\n` +

@@ -106,14 +106,15 @@ describe('runLoad', () => {
   });
 });
 
+const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** `hotpath bench ...` in a child process; asynchronous: the target server may run in this process. */
+const run = (...args: string[]) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', cli, 'bench', ...args], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+  });
+
 describe('hotpath bench (CLI)', () => {
-  const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-  // Asynchronous: the target server runs in this process and must keep answering.
-  const run = (...args: string[]) =>
-    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', cli, 'bench', ...args], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) =>
-        resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-    });
 
   it('prints throughput, latency and errors, and writes the HTML page', async () => {
     const html = join(mkdtempSync(join(tmpdir(), 'hp-bench-')), 'report.html');
@@ -161,12 +162,6 @@ describe('compareSummary', () => {
   });
 });
 
-async function metricValue(base: string, series: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line ? Number(line.split(' ')[1]) : 0;
-}
-
 describe('WsConnection', () => {
   it('counts error frames by their status, and a refused upgrade as a connect error', async () => {
     const { WsConnection, clientFrame } = await import('../../src/bench/ws-client.js');
@@ -211,39 +206,33 @@ describe('WsConnection', () => {
 
 describe('hotpath bench against hotpath', () => {
   it('reads batch sizes from /metrics and the server CPU from /proc', async () => {
-    const { FRAUD_V1, makeRepo, oneModelYaml, startWith } = await import('../support/inference-server.js');
+    const { FRAUD_V1, makeRepo, metric, oneModelYaml, startWith } = await import('../support/inference-server.js');
+    const ingested = async () => metric(await (await fetch(`${hp}/metrics`)).text(), 'hotpath_events_ingested_total', 'stream="tx"');
     const repo = makeRepo({ fraud: { 1: FRAUD_V1 } });
     const { server, base: hp } = await startWith(repo, oneModelYaml('fraud', 'batching: { max_batch: 32, max_queue_delay_us: 500 }'));
     try {
-      const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-        execFile(process.execPath, ['--import', 'tsx', cli, 'bench', '--url', hp, '--scenario', 'predict', '--duration', '0.5', '--warmup', '0', '--connections', '16'],
-          { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })));
-      expect(r.code, r.stderr).toBe(0);
+      const r = await run('--url', hp, '--scenario', 'predict', '--duration', '0.5', '--warmup', '0', '--connections', '16');
+      expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/statuses +200: \d+$/m);
       const m = /batches +fraud: (\d+) rows in (\d+) batches, mean ([\d.]+)/.exec(r.stdout);
       expect(m, r.stdout).not.toBeNull();
       expect(Number(m![1])).toBeGreaterThan(Number(m![2])); // 16 connections, a 500 us window: batches above 1
       expect(r.stdout).toMatch(/server CPU +\d+\.\d{3} s per 1,000 requests/);
       // Freshness: every write is visible to the next read (ingest is synchronous).
-      const f = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-        execFile(process.execPath, ['--import', 'tsx', cli, 'bench', '--url', hp, '--scenario', 'freshness', '--samples', '200', '--feature', 'amount_max_1h'],
-          { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })));
-      expect(f.code, f.stderr).toBe(0);
+      const f = await run('--url', hp, '--scenario', 'freshness', '--samples', '200', '--feature', 'amount_max_1h');
+      expect(f.status, f.stderr).toBe(0);
       expect(f.stdout).toMatch(/200 samples/);
       expect(f.stdout).toMatch(/re-reads +0 /);
       expect(f.stdout).toMatch(/failures +0/);
       // Binary WebSocket events: every accepted event shows in /metrics.
-      const before = await metricValue(hp, 'hotpath_events_ingested_total{stream="tx"}');
-      const w = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-        execFile(process.execPath, ['--import', 'tsx', cli, 'bench', '--url', hp, '--scenario', 'ws-events', '--stream', 'tx', '--batch', '50', '--duration', '0.5', '--warmup', '0', '--connections', '2'],
-          { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })));
-      expect(w.code, w.stderr).toBe(0);
+      const before = await ingested();
+      const w = await run('--url', hp, '--scenario', 'ws-events', '--stream', 'tx', '--batch', '50', '--duration', '0.5', '--warmup', '0', '--connections', '2');
+      expect(w.status, w.stderr).toBe(0);
       const sent = /\((\d+) 2xx of (\d+)\); (\d+) events\/s accepted/.exec(w.stdout);
       expect(sent, w.stdout).not.toBeNull();
       expect(sent![1]).toBe(sent![2]);
       expect(w.stdout).toMatch(/errors +none/);
-      const after = await metricValue(hp, 'hotpath_events_ingested_total{stream="tx"}');
+      const after = await ingested();
       expect(after - before).toBeGreaterThanOrEqual(Number(sent![1]) * 50); // at least the measured frames' events
     } finally {
       await server.close();

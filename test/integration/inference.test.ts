@@ -155,6 +155,7 @@ describe('KServe V2', () => {
     const session = await ort.InferenceSession.create(fixtureModel('matmul_add_softmax'));
     const want = (await session.run({ x: new ort.Tensor('float32', Float32Array.from(data), [3, 6]) })).y.data as Float32Array;
     await session.release();
+    expect(out.data).toHaveLength(12);
     out.data.forEach((v: number, i: number) => expect(Math.abs(v - want[i])).toBeLessThan(1e-5));
 
     const leaky = await postJson(base, '/v2/models/leaky/infer', { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 5], data: [[1, 2, 3, 4, 5], [-1, -2, -3, -4, -5]] }] });

@@ -149,6 +149,10 @@ describe('Breaker', () => {
     for (let i = 0; i < 50; i++) b.record(T0 + 100, true, 1);
     expect(b.state).toBe('open');
     expect(b.allow(T0 + 100)).toBe(false);
+    // A failing straggler must not restart the open period either: it still ends 5 s
+    // after the breaker opened.
+    for (let i = 0; i < 20; i++) b.record(T0 + 4_000, false, 1);
+    expect(b.allow(T0 + 5_001)).toBe(true);
   });
 
   it('forgets outcomes older than the window', () => {

@@ -362,6 +362,7 @@ describe('ring across threads', () => {
     expect(ring.used()).toBe(0);
     expect(r.maxLen).toBe(ring.maxPayload);
     expect(r.wraps).toBeGreaterThan(100);
+    expect(r.sleeps).toBeGreaterThan(1); // the main thread did wait in waitAsync
   }, 120_000);
 
   it.each([4096, 65536])('a worker consumes a %i-byte ring with wait()', async (capacity) => {
