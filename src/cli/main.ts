@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// hotpath command line: `hotpath serve ...` and `hotpath bench ...`.
+// hotpath command line: `hotpath serve ...`, `hotpath routes ...` and `hotpath bench ...`.
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { loadConfigFile } from '../config/load.js';
+import { DEFAULT_MAX_BODY_BYTES, loadConfigFile } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import { backends } from '../native/binding.js';
 import { startServer } from '../server/app.js';
+import { printRoutes } from '../server/routes/index.js';
 import { bench, BENCH_USAGE } from './bench.js';
 
 const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--host H] [--demo]
@@ -15,7 +17,29 @@ const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--
   --host H     listen address (default: server.host)
   --demo       feed the config's demo stream with synthetic events
 `;
-const USAGE = `${SERVE_USAGE}\n${BENCH_USAGE}`;
+const ROUTES_USAGE = `usage: hotpath routes [--config hotpath.yaml]
+
+  Prints every route the server exposes: method, path, the scope a caller needs
+  (open, events:write, features:read, predict:{model}, admin), and the body limit.
+  --config F   config file whose server.max_body_bytes sets the limits (default hotpath.yaml;
+               without the file, the default limit)
+`;
+const USAGE = `${SERVE_USAGE}\n${ROUTES_USAGE}\n${BENCH_USAGE}`;
+
+function routes(argv: string[]): void {
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(ROUTES_USAGE);
+    return;
+  }
+  const file = values.config ?? (existsSync('hotpath.yaml') ? 'hotpath.yaml' : undefined);
+  const maxBody = file ? loadConfigFile(file).server.maxBodyBytes : DEFAULT_MAX_BODY_BYTES;
+  process.stdout.write(printRoutes(maxBody));
+}
 
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -61,6 +85,7 @@ async function serve(argv: string[]): Promise<void> {
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   if (command === 'serve') return serve(rest);
+  if (command === 'routes') return routes(rest);
   if (command === 'bench') return bench(rest);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);

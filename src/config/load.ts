@@ -90,6 +90,9 @@ export interface ModelDef {
   breaker?: BreakerDef;
 }
 
+/** server.max_body_bytes when the config does not set it */
+export const DEFAULT_MAX_BODY_BYTES = 1024 ** 2;
+
 export interface Config {
   server: {
     host: string;
@@ -99,6 +102,8 @@ export interface Config {
     workers: number;
     ringBytes: number;
     waitQueue: number;
+    /** a WebSocket whose unsent answers pass this is closed (1008) */
+    wsMaxBufferedBytes: number;
   };
   models: ModelDef[];
   store: { maxFutureMs: number; sweepIntervalMs: number };
@@ -186,6 +191,7 @@ interface RawConfig {
     workers?: number;
     ring_bytes?: number | string;
     wait_queue?: number;
+    ws_max_buffered_bytes?: number | string;
   };
   models?: Record<string, RawModel>;
   store?: { max_future?: number | string; sweep_interval?: number | string };
@@ -334,11 +340,12 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     server: {
       host: c.server?.host ?? '0.0.0.0',
       port: c.server?.port ?? 8080,
-      maxBodyBytes: c.server?.max_body_bytes === undefined ? 1024 ** 2 : parseSize(c.server.max_body_bytes),
+      maxBodyBytes: c.server?.max_body_bytes === undefined ? DEFAULT_MAX_BODY_BYTES : parseSize(c.server.max_body_bytes),
       maxBatch: c.server?.max_batch ?? 10_000,
       workers: c.server?.workers ?? Math.max(1, availableParallelism() - 1),
       ringBytes: c.server?.ring_bytes === undefined ? 1024 ** 2 : parseSize(c.server.ring_bytes),
       waitQueue: c.server?.wait_queue ?? 4096,
+      wsMaxBufferedBytes: c.server?.ws_max_buffered_bytes === undefined ? 16 * 1024 ** 2 : parseSize(c.server.ws_max_buffered_bytes),
     },
     models,
     store: {

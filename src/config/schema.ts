@@ -95,6 +95,7 @@ export const configSchema = {
         workers: { type: 'integer', minimum: 1, maximum: 256 },
         ring_bytes: size,
         wait_queue: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+        ws_max_buffered_bytes: size,
       },
     },
     store: {

@@ -5,10 +5,8 @@
 // (scripts/train-fraud-model.py): card-testing bursts of small amounts, and account
 // takeovers (large amounts from new countries). With `demo.model` set, it scores every
 // transaction before ingesting it, and logs what the model flagged every 10 seconds.
-import type { Config } from '../config/load.js';
-import type { FeatureStore } from '../native/binding.js';
-import type { Models } from '../runtime/models.js';
-import { ingestEvents } from './events.js';
+import type { PredictRequest } from './predict.js';
+import type { ServerContext } from './routes/context.js';
 
 const COUNTRIES = ['FR', 'DE', 'US', 'GB', 'ES', 'IT', 'NL', 'BR', 'IN', 'JP'];
 const RARE_COUNTRIES = ['KP', 'NG', 'RU', 'VN', 'PH', 'UA'];
@@ -33,7 +31,8 @@ export interface Demo {
   readonly stats: DemoStats;
 }
 
-export function startDemo(store: FeatureStore, config: Config, log: (line: string) => void, models?: Models): Demo {
+export function startDemo(ctx: ServerContext): Demo {
+  const { config, log } = ctx;
   const demo = config.demo ?? { stream: config.streams[0].name, rate: 1000, ids: 1000 };
   const stream = config.streams[config.streamIndex.get(demo.stream)!];
   const tickMs = 50;
@@ -41,7 +40,7 @@ export function startDemo(store: FeatureStore, config: Config, log: (line: strin
   let seed = 42;
   const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296);
     const pick = (n: number) => 1 + Math.floor(n * rand());
-  const model = demo.model !== undefined && models ? models.get(demo.model) : undefined;
+  const model = demo.model !== undefined ? ctx.models.get(demo.model) : undefined;
   const stats: DemoStats = { sent: 0, scored: 0, flagged: 0, planted: 0, caught: 0, falseAlarms: 0, fraudScore: 0, normalScore: 0 };
   let tick = 0;
 
@@ -61,7 +60,7 @@ export function startDemo(store: FeatureStore, config: Config, log: (line: strin
 
   const ingest = (events: Record<string, unknown>[], now: number): void => {
     try {
-      stats.sent += ingestEvents(store, config, events, now).accepted;
+      stats.sent += ctx.ingest.events(events, 'demo', now).accepted;
     } catch (err) {
       log(`demo: ${(err as Error).message}`);
     }
@@ -75,27 +74,29 @@ export function startDemo(store: FeatureStore, config: Config, log: (line: strin
     }
     const entities: Record<string, unknown> = {};
     stream.keyFields.forEach((field, k) => (entities[config.entities[stream.tables[k]].name] = e[field]));
-    let parsed;
+    let req: PredictRequest;
     try {
-      parsed = models!.parsePredict(model, { entities, fields: e });
+      req = ctx.predict.request(model.def.name, { entities, fields: e });
     } catch (err) {
       log(`demo: cannot score: ${(err as Error).message}`);
       ingest([e], now);
       return;
     }
-    models!.predict(model, parsed).then(
-      (r) => {
-        stats.scored++;
-        const flagged = r.values[0] >= FLAG_AT;
-        if (fraud) stats.fraudScore += r.values[0];
-        else stats.normalScore += r.values[0];
-        if (flagged) stats.flagged++;
-        if (fraud && flagged) stats.caught++;
-        if (!fraud && flagged) stats.falseAlarms++;
+    ctx.predict.submit(req, (err, r) => {
+      if (err) {
         ingest([e], Date.now());
-      },
-      () => ingest([e], Date.now()),
-    );
+        return;
+      }
+      const score = r!.values[0];
+      stats.scored++;
+      const flagged = score >= FLAG_AT;
+      if (fraud) stats.fraudScore += score;
+      else stats.normalScore += score;
+      if (flagged) stats.flagged++;
+      if (fraud && flagged) stats.caught++;
+      if (!fraud && flagged) stats.falseAlarms++;
+      ingest([e], Date.now());
+    });
   };
 
   const amountField = stream.fields.find((f) => f.type === 'number')?.name;

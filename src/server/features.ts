@@ -2,7 +2,7 @@
 import type { Config, EntityDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import { type FeatureStore, limits } from '../native/binding.js';
-import { idOf, timeOf } from './events.js';
+import { idOf, timeOf } from '../ingest/decode.js';
 import { jsonNumber } from './http.js';
 
 export type FeatureValue = number | null | number[];

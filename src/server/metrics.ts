@@ -4,6 +4,7 @@
 // that each response record carries.
 import client from 'prom-client';
 
+import type { IngestObserver } from '../ingest/ingestor.js';
 import type { FailReason, InferenceObserver, Models } from '../runtime/models.js';
 import type { Pool } from '../runtime/pool.js';
 import { COUNTER } from '../runtime/records.js';
@@ -91,7 +92,7 @@ const LATENCY_BUCKETS = [
 const FRESHNESS_BUCKETS = [0.001, 0.01, 0.1, 1, 10, 60, 600, 3600, 86400];
 const BREAKER_STATE = { closed: 0, half_open: 1, open: 2 } as const;
 
-export class Metrics implements InferenceObserver {
+export class Metrics implements InferenceObserver, IngestObserver {
   readonly registry = new client.Registry();
   readonly #requests = new FastMetric(
     'hotpath_model_requests_total',
@@ -106,6 +107,9 @@ export class Metrics implements InferenceObserver {
   readonly #late = new FastMetric('hotpath_events_late_total', 'Events dropped as later than the allowed lateness', ['stream']);
   readonly #reads = new FastMetric('hotpath_feature_reads_total', 'Entity feature reads (GET and POST /v1/features, Feast get-online-features)', ['entity']);
   readonly #freshness = new FastMetric('hotpath_feature_freshness_seconds', 'Age of the newest event of an entity when its features are read', ['entity'], FRESHNESS_BUCKETS);
+  readonly #tapErrors = new FastMetric('hotpath_ingest_tap_errors_total', 'Ingest taps that threw on a batch (the ingest itself succeeded)', ['tap']);
+  readonly #wsSlow = new FastMetric('hotpath_ws_slow_closes_total', 'WebSocket connections closed because their unsent answers passed server.ws_max_buffered_bytes', []);
+  #wsBackpressured = 0;
   readonly #perModel = new Map<string, { ok: Series; queue: Series; compute: Series; total: Series }>();
   readonly #perEntity = new Map<string, { reads: Series; freshness: Series }>();
 
@@ -117,8 +121,18 @@ export class Metrics implements InferenceObserver {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'hotpath_' });
     // prom-client names three gauges *_total, which promtool (rightly) refuses.
     for (const g of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`hotpath_nodejs_${g}`);
-    for (const m of [this.#requests, this.#fallbacks, this.#queue, this.#compute, this.#total, this.#ingested, this.#late, this.#reads, this.#freshness])
+    for (const m of [this.#requests, this.#fallbacks, this.#queue, this.#compute, this.#total, this.#ingested, this.#late, this.#reads, this.#freshness, this.#tapErrors, this.#wsSlow])
       this.registry.registerMetric(m as unknown as client.Metric);
+    this.#wsSlow.series(); // 0 from the start, not only after the first close
+    const metrics = this;
+    new client.Gauge({
+      name: 'hotpath_ws_backpressured_connections',
+      help: 'WebSocket connections with answers waiting to be sent (their client reads slower than it asks)',
+      registers,
+      collect() {
+        this.set(metrics.#wsBackpressured);
+      },
+    });
 
     if (!pool || !models) return;
     const modelCounter = (name: string, help: string, which: number, retired: 'executions' | 'inferences'): void => {
@@ -240,6 +254,19 @@ export class Metrics implements InferenceObserver {
     stream ??= this.#defaultStream;
     this.#ingested.inc(this.#ingested.series(stream), accepted);
     if (late > 0) this.#late.inc(this.#late.series(stream), late);
+  }
+
+  tapFailed(tap: string): void {
+    this.#tapErrors.inc(this.#tapErrors.series(tap));
+  }
+
+  wsSlowClosed(): void {
+    this.#wsSlow.inc(this.#wsSlow.series());
+  }
+
+  /** +1 when a connection starts buffering answers, -1 when it drains or closes. */
+  wsBackpressured(delta: number): void {
+    this.#wsBackpressured += delta;
   }
 
   /** One entity read; its age in ms (null when absent). */

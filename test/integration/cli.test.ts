@@ -53,3 +53,12 @@ describe('hotpath serve', () => {
     expect(r.code).toBe(0);
   });
 });
+
+describe('hotpath routes', () => {
+  it('prints the route table with the config\'s body limit', async () => {
+    const r = await run(['routes', '--config', join(root, 'test/fixtures/server.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/POST\s+\/v1\/predict\/:model\s+predict:\{model\}\s+65536 B/);
+    expect(r.stdout).toMatch(/POST\s+\/v2\/repository\/models\/:model\/load\s+admin/);
+  });
+});

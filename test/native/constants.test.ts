@@ -10,7 +10,7 @@ describe('constants shared with the addon', () => {
     expect(Object.entries(constants.acts).sort((a, b) => a[1] - b[1]).map(([k]) => k)).toEqual([...ACT_NAMES]);
   });
   it('every error of the native row decoder has its HotpathError', async () => {
-    const { ROW_ERRORS } = await import('../../src/server/events.js');
+    const { ROW_ERRORS } = await import('../../src/ingest/rows.js');
     expect(constants.rowErrors[0]).toBe('OK');
     expect(Object.keys(ROW_ERRORS).sort()).toEqual(constants.rowErrors.slice(1).sort());
     expect(Object.keys(constants.rowRoles)).toEqual(['skip', 'key', 'time', 'number', 'category']);

@@ -1,13 +1,17 @@
-// Binary events frames go to the native row decoder (ingestFrame); the JSON and object path
-// (decodeClientFrame + ingestEvents) is the reference. Random frames, some with one planted
+// Binary events frames go to the native row decoder (Ingestor.rows); the JSON and object path
+// (decodeClientFrame + Ingestor.events) is the reference. Random frames, some with one planted
 // fault, must give the same answer both ways: the same counts and the same feature rows, or
 // the same error code for the same event.
 import { describe, expect, it } from 'vitest';
 
-import { compileConfig } from '../../src/config/load.js';
+import { compileConfig, type Config } from '../../src/config/load.js';
 import type { FeatureStore } from '../../src/native/binding.js';
 import { createStore } from '../../src/server/app.js';
-import { ingestEvents, ingestFrame } from '../../src/server/events.js';
+import { Ingestor } from '../../src/ingest/ingestor.js';
+import type { WsEventsHeader } from '../../src/server/ws-protocol.js';
+
+const ingestFrame = (store: FeatureStore, config: Config, h: WsEventsHeader, now: number) => new Ingestor(store, config).rows(h, 'ws', now);
+const ingestEvents = (store: FeatureStore, config: Config, events: unknown[], now: number, stream?: string) => new Ingestor(store, config).events(events, 'ws', now, stream);
 import { decodeClientFrame, decodeEventsHeader, encodeEvents } from '../../src/server/ws-protocol.js';
 import { toHotpathError } from '../../src/errors.js';
 import { mulberry32 } from '../support/random.js';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { loadConfigText } from '../../src/config/load.js';
 import { createStore } from '../../src/server/app.js';
-import { ingestEvents } from '../../src/server/events.js';
+import { Ingestor } from '../../src/ingest/ingestor.js';
 import { FeatureReader } from '../../src/server/features.js';
 
 const YAML = `
@@ -42,7 +42,7 @@ describe('FeatureReader.readJson', () => {
     for (let i = 0; i < 300; i++)
       events.push({ user_id: ids[i % 5], amount: Math.round((rand() - 0.3) * 1e4) / 7, country: ['FR', 'DE', 'US'][i % 3], ts: now - 3_000_000 + i * 10_000 });
     events.push({ user_id: 'solo', amount: 1e-7, country: 'FR', ts: now - 1000 });
-    ingestEvents(store, config, events, now);
+    new Ingestor(store, config).events(events, 'replay', now);
     const reader = new FeatureReader(store);
     const entity = config.entities[0];
     const selections = [entity.allFeatures, [7], [2, 0], [9, 7, 1]];

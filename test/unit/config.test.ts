@@ -395,7 +395,7 @@ describe('defaults', () => {
     const cfg = compileConfig(c);
     expect(cfg.server).toEqual({
       host: '0.0.0.0', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000,
-      workers: Math.max(1, availableParallelism() - 1), ringBytes: 1024 ** 2, waitQueue: 4096,
+      workers: Math.max(1, availableParallelism() - 1), ringBytes: 1024 ** 2, waitQueue: 4096, wsMaxBufferedBytes: 16 * 1024 ** 2,
     });
     expect(cfg.models).toEqual([]);
     expect(cfg.store).toEqual({ maxFutureMs: 10_000, sweepIntervalMs: 1000 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { compileConfig } from '../../src/config/load.js';
 import { createStore } from '../../src/server/app.js';
-import { categoryValue, decodeEvents, idOf, timeOf } from '../../src/server/events.js';
+import { categoryValue, decodeEvents, idOf, timeOf } from '../../src/ingest/decode.js';
 
 describe('categoryValue', () => {
   it('takes integers as themselves and canonical integer strings as the same value', () => {

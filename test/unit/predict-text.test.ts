@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { InferResult } from '../../src/runtime/models.js';
-import { predictJson, predictText } from '../../src/server/inference-routes.js';
+import { predictJson, predictText } from '../../src/server/predict.js';
 
 const base: InferResult = {
   model: 'fraud', version: 2, values: Float32Array.from([0.25]), rows: 1, outDim: 1, fallback: false,

@@ -1,11 +1,10 @@
-// Turns event objects (from JSON, NDJSON, the demo generator) into columnar batches for
-// the native store, one per stream, and applies them. Everything is checked here, before
-// the first native call, so a bad event anywhere refuses the whole request and nothing
-// is applied; the native engine repeats the numeric checks as a backstop.
+// Turns event objects (from JSON, NDJSON, WebSocket JSON frames, the demo generator) into
+// columnar batches for the native store, one per stream. Everything is checked here, before
+// the first native call, so a bad event anywhere refuses the whole request and nothing is
+// applied; the native engine repeats the numeric checks as a backstop.
 import type { Config, StreamDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
-import { constants, type FeatureStore, type IngestResult, limits } from '../native/binding.js';
-import { WS_COLUMN, type WsEventsHeader } from './ws-protocol.js';
+import { limits } from '../native/binding.js';
 
 const utf8 = new TextEncoder();
 
@@ -80,7 +79,7 @@ function own(e: Record<string, unknown>, name: string): unknown {
   return (typeof v === 'object' && v !== null) || typeof v === 'function' ? (Object.hasOwn(e, name) ? v : undefined) : v;
 }
 
-function invalid(i: number, message: string): never {
+export function invalid(i: number, message: string): never {
   throw new HotpathError('HP_ERR_EVENT_INVALID', `event ${i}: ${message}`, { index: i });
 }
 
@@ -158,92 +157,3 @@ export function decodeEvents(config: Config, events: unknown[], nowMs: number, s
   return batches;
 }
 
-/** Checks every event, then applies each stream's batch with one native call. */
-export function ingestEvents(store: FeatureStore, config: Config, events: unknown[], nowMs = Date.now(), stream?: string): IngestResult {
-  const batches = decodeEvents(config, events, nowMs, stream);
-  const total = { accepted: 0, late: 0 };
-  for (const b of batches) {
-    const r = store.ingest(b.stream.index, b.keys, b.ts, b.values, nowMs);
-    total.accepted += r.accepted;
-    total.late += r.late;
-  }
-  return total;
-}
-
-const ROLE = constants.rowRoles;
-
-/**
- * Applies a binary events frame (/v1/ws) by the native row decoder: no object per event.
- * Refuses what decodeEvents refuses, with the same codes; a frame with several faults may
- * name another of them first (the native decoder stops at the first in row order). Returns
- * undefined for frames it leaves to decodeClientFrame + ingestEvents: string times (ISO-8601)
- * and a column named `stream`.
- */
-export function ingestFrame(store: FeatureStore, config: Config, h: WsEventsHeader, nowMs: number): IngestResult | undefined {
-  if (h.count === 0) throw new HotpathError('HP_ERR_BATCH_EMPTY', 'no events in the frame');
-  if (h.count > config.server.maxBatch)
-    throw new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${h.count} events; at most ${config.server.maxBatch} per frame (server.max_batch)`);
-  const s = config.streamIndex.get(h.stream);
-  if (s === undefined) throw new HotpathError('HP_ERR_STREAM_UNKNOWN', `event 0: unknown stream ${JSON.stringify(h.stream)}`, { index: 0 });
-  const def = config.streams[s];
-  const plan: number[] = [];
-  const fed = new Set<string>();
-  for (let c = 0; c < h.columns.length; c++) {
-    const { name, type } = h.columns[c];
-    if (name === 'stream' || (name === def.timeField && type === WS_COLUMN.STRING)) return undefined;
-    const start = plan.length;
-    def.keyFields.forEach((k, i) => k === name && plan.push(c, type, ROLE.key, i));
-    if (name === def.timeField) plan.push(c, type, ROLE.time, 0);
-    const f = def.fields.findIndex((x) => x.name === name);
-    if (f >= 0) plan.push(c, type, def.fields[f].type === 'number' ? ROLE.number : ROLE.category, f);
-    if (plan.length === start) plan.push(c, type, ROLE.skip, 0);
-    else fed.add(name);
-  }
-  for (const k of def.keyFields) if (!fed.has(k)) invalid(0, `missing key field '${k}'`);
-  for (const f of def.fields) if (!fed.has(f.name)) invalid(0, `missing field '${f.name}'`);
-  const r = store.ingestRows(def.index, h.bytes, h.rowsAt, h.count, Int32Array.from(plan), nowMs);
-  if ('accepted' in r) return r;
-  const refuse = ROW_ERRORS[r.error as RowErrorName];
-  if (!refuse) throw new HotpathError('HP_ERR_INTERNAL', `the native row decoder answered ${r.error}`);
-  throw refuse(r.event, h.columns[r.column]?.name ?? '', { count: h.count, maxFutureMs: config.store.maxFutureMs });
-}
-
-/** The errors of the native row decoder (native/core/constants.h, HP_ROW_ERROR_LIST), as the JSON path words them. */
-export const ROW_ERRORS = {
-  TRUNCATED: (i, name) => new HotpathError('HP_ERR_WS_FRAME_INVALID', `the frame ends inside event ${i}, column '${name}'`, { index: i }),
-  TRAILING: (_i, _name, f) => new HotpathError('HP_ERR_WS_FRAME_INVALID', `bytes after the last of the ${f.count} events`),
-  BAD_UTF8: (i, name) => new HotpathError('HP_ERR_WS_FRAME_INVALID', `event ${i}: column '${name}' is not valid UTF-8`, { index: i }),
-  ID_INVALID: (i, name) => new HotpathError('HP_ERR_ID_INVALID', `event ${i}: '${name}' must be a non-empty string of at most ${limits.maxIdBytes} bytes or an integer`, { index: i }),
-  NOT_NUMBER: (i, name) => new HotpathError('HP_ERR_EVENT_INVALID', `event ${i}: field '${name}' must be a finite number`, { index: i }),
-  NOT_CATEGORY: (i, name) => new HotpathError('HP_ERR_EVENT_INVALID', `event ${i}: field '${name}' must be a string or an integer`, { index: i }),
-  TIME_INVALID: (i, name) => new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${name}' must be epoch milliseconds >= 0 (a number or digits) or an ISO-8601 time`, { index: i }),
-  TIME_FUTURE: (i, name, f) => new HotpathError('HP_ERR_EVENT_TIMESTAMP', `event ${i}: '${name}' is more than ${f.maxFutureMs} ms in the future (store.max_future)`, { index: i }),
-} satisfies Record<string, (event: number, column: string, frame: { count: number; maxFutureMs: number }) => HotpathError>;
-type RowErrorName = keyof typeof ROW_ERRORS;
-
-/** Parses a request body: one JSON object, a JSON array of them, or NDJSON. */
-export function parseEventBody(body: string, contentType: string): unknown[] {
-  const text = body.trim();
-  if (text.length === 0) throw new HotpathError('HP_ERR_BODY_EMPTY', 'the request body is empty');
-  if (contentType.includes('ndjson') || contentType.includes('jsonl')) {
-    const out: unknown[] = [];
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i].trim();
-      if (line.length === 0) continue;
-      try {
-        out.push(JSON.parse(line));
-      } catch (err) {
-        throw new HotpathError('HP_ERR_BAD_JSON', `NDJSON line ${i + 1}: ${(err as Error).message}`, { line: i + 1 });
-      }
-    }
-    return out;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new HotpathError('HP_ERR_BAD_JSON', `body is not valid JSON: ${(err as Error).message}`);
-  }
-  return Array.isArray(parsed) ? parsed : [parsed];
-}

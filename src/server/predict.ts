@@ -1,0 +1,103 @@
+// The predict pipeline: one path from a request to an answer. REST, the WebSocket (JSON and
+// binary frames) and the demo call `request` (look the model up, check the body) and then
+// `submit`; KServe infer calls `infer`. Experiments and bandits will wrap `submit`: it is
+// the one place a request meets the inference service (deadline, breaker, fallback).
+// Answer shaping for REST and WebSocket JSON is here too; the runtime knows no protocol.
+import { HotpathError } from '../errors.js';
+import { limits } from '../native/binding.js';
+import type { Answer, InferResult, ModelEntry, Models, ParsedPredict } from '../runtime/models.js';
+import { nowMs } from '../runtime/records.js';
+import { jsonNumber } from './http.js';
+
+export interface PredictRequest {
+  model: ModelEntry;
+  parsed: ParsedPredict;
+}
+
+export class PredictPipeline {
+  readonly #models: Models;
+
+  constructor(models: Models) {
+    this.#models = models;
+  }
+
+  /** The model and its checked request; throws HP_ERR_MODEL_UNKNOWN or a coded 400. */
+  request(model: string, body: unknown): PredictRequest {
+    const e = this.#models.get(model);
+    return { model: e, parsed: parsePredict(e, body) };
+  }
+
+  /** Scores a checked request; cb runs once (synchronously when refused before a worker). */
+  submit(r: PredictRequest, cb: Answer): void {
+    this.#models.predictCb(r.model, r.parsed, cb);
+  }
+
+  /** Runs rows of a ready input matrix (rows x inDim) on a version (default: current). */
+  infer(e: ModelEntry, version: number | undefined, x: Float32Array, rows: number, cb: Answer): void {
+    this.#models.infer(e, version, x, rows).then((r) => cb(null, r), (err) => cb(err));
+  }
+}
+
+/**
+ * Checks a predict body, {entities: {<entity>: id}, fields: {<field>: number}}, against
+ * the model's inputs: the ids (with their UTF-8 lengths) and the field values, in the
+ * model's record order.
+ */
+export function parsePredict(e: ModelEntry, body: unknown): ParsedPredict {
+  const def = e.def;
+  if (!def.inputs)
+    throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' has no inputs: list in the config; send tensors to /v2/models/${def.name}/infer`);
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new HotpathError('HP_ERR_PREDICT_INVALID', 'the body must be a JSON object {"entities": {...}, "fields": {...}}');
+  const b = body as { entities?: unknown; fields?: unknown };
+  const ents = (b.entities ?? {}) as Record<string, unknown>;
+  const flds = (b.fields ?? {}) as Record<string, unknown>;
+  if (typeof ents !== 'object' || Array.isArray(ents)) throw new HotpathError('HP_ERR_PREDICT_INVALID', '`entities` must be an object of entity -> id');
+  if (typeof flds !== 'object' || Array.isArray(flds)) throw new HotpathError('HP_ERR_PREDICT_INVALID', '`fields` must be an object of field -> number');
+  const ids: string[] = [];
+  const idBytes: number[] = [];
+  for (const k of def.keys) {
+    const v = ents[k.entity];
+    let id: string | undefined;
+    if (typeof v === 'string') id = v;
+    else if (typeof v === 'number' && Number.isSafeInteger(v)) id = String(v);
+    if (id === undefined) throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' needs entities.${k.entity}: a string id or an integer`);
+    const n = Buffer.byteLength(id);
+    if (n === 0 || n > limits.maxIdBytes) throw new HotpathError('HP_ERR_ID_INVALID', `entities.${k.entity}: an entity id must be 1..${limits.maxIdBytes} UTF-8 bytes`);
+    ids.push(id);
+    idBytes.push(n);
+  }
+  const fields: number[] = [];
+  for (const f of def.fields) {
+    const v = flds[f];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' needs fields.${f}: a finite number`);
+    fields.push(v);
+  }
+  return { ids, idBytes, fields };
+}
+
+/** The JSON a predict answers with (REST and WebSocket JSON frames). */
+export function predictJson(r: InferResult, startMs: number): Record<string, unknown> {
+  const scores = Array.from(r.values);
+  return {
+    model: r.model,
+    version: String(r.version),
+    score: scores.length ? scores[0] : null,
+    scores,
+    fallback: r.fallback,
+    ...(r.fallback ? { reason: r.reason } : {}),
+    variant: r.variant,
+    latency_us: Math.round((nowMs() - startMs) * 1000),
+  };
+}
+
+/** predictJson(r, start) as JSON text, written directly: the REST predict hot path. */
+export function predictText(r: InferResult, startMs: number): string {
+  let scores = '';
+  for (let i = 0; i < r.values.length; i++) scores += (i ? ',' : '') + jsonNumber(r.values[i]);
+  return (
+    `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":${r.values.length ? jsonNumber(r.values[0]) : 'null'},"scores":[${scores}],` +
+    `"fallback":${r.fallback},${r.fallback ? `"reason":"${r.reason}",` : ''}"variant":${JSON.stringify(r.variant)},` +
+    `"latency_us":${Math.round((nowMs() - startMs) * 1000)}}`
+  );
+}

@@ -1,0 +1,26 @@
+// What every route module gets: the server's parts, passed as one object instead of
+// positional parameters. The composition root (app.ts) builds it once per server.
+import type { Config } from '../../config/load.js';
+import type { Ingestor } from '../../ingest/ingestor.js';
+import type { FeatureStore } from '../../native/binding.js';
+import type { Models } from '../../runtime/models.js';
+import type { FeatureReader } from '../features.js';
+import type { Log } from '../http.js';
+import type { Metrics } from '../metrics.js';
+import type { PredictPipeline } from '../predict.js';
+import type { RoutePolicy } from './route.js';
+
+export interface ServerContext {
+  readonly config: Config;
+  readonly store: FeatureStore;
+  readonly reader: FeatureReader;
+  /** the model registry: entries, versions, readiness, reload */
+  readonly models: Models;
+  readonly ingest: Ingestor;
+  readonly predict: PredictPipeline;
+  readonly metrics: Metrics;
+  readonly log: Log;
+  readonly policy: RoutePolicy;
+  /** false while starting and once shutting down (readiness) */
+  ready: boolean;
+}

@@ -1,0 +1,47 @@
+// POST /v1/events: one JSON event, a JSON array of them, or NDJSON; ?stream= names the
+// stream of events that carry none. The body goes through the one ingest path.
+import { HotpathError } from '../../errors.js';
+import type { Route } from './route.js';
+
+export const eventRoutes: Route[] = [
+  {
+    method: 'post',
+    path: '/v1/events',
+    scope: 'events:write',
+    body: 'bytes',
+    headers: ['content-type'],
+    about: 'ingest events: JSON, a JSON array, or NDJSON',
+    handle(c, ctx) {
+      const stream = c.query.length > 0 ? (new URLSearchParams(c.query).get('stream') ?? undefined) : undefined;
+      const events = parseEventBody(c.body.toString('utf8'), c.headers[0]);
+      c.send(200, JSON.stringify(ctx.ingest.events(events, 'http', Date.now(), stream)));
+    },
+  },
+];
+
+/** Parses a request body: one JSON object, a JSON array of them, or NDJSON. */
+export function parseEventBody(body: string, contentType: string): unknown[] {
+  const text = body.trim();
+  if (text.length === 0) throw new HotpathError('HP_ERR_BODY_EMPTY', 'the request body is empty');
+  if (contentType.includes('ndjson') || contentType.includes('jsonl')) {
+    const out: unknown[] = [];
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i].trim();
+      if (line.length === 0) continue;
+      try {
+        out.push(JSON.parse(line));
+      } catch (err) {
+        throw new HotpathError('HP_ERR_BAD_JSON', `NDJSON line ${i + 1}: ${(err as Error).message}`, { line: i + 1 });
+      }
+    }
+    return out;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new HotpathError('HP_ERR_BAD_JSON', `body is not valid JSON: ${(err as Error).message}`);
+  }
+  return Array.isArray(parsed) ? parsed : [parsed];
+}

@@ -1,0 +1,58 @@
+// Feature reads: one entity by path, or a batch of ids of one entity.
+import { HotpathError } from '../../errors.js';
+import { checkId, entityOf, readTime, selectFeatures } from '../features.js';
+import { parseJsonBody } from '../http.js';
+import type { Route } from './route.js';
+
+export const featureRoutes: Route[] = [
+  {
+    method: 'get',
+    path: '/v1/features/:entity/:id',
+    scope: 'features:read',
+    body: 'none',
+    about: 'one entity\'s features (?features=a,b&at=T)',
+    handle(c, ctx) {
+      const entity = entityOf(ctx.config, c.params[0]);
+      let rawId = c.params[1];
+      if (rawId.includes('%')) {
+        try {
+          rawId = decodeURIComponent(rawId);
+        } catch {
+          throw new HotpathError('HP_ERR_ID_INVALID', 'the id in the path is not valid percent-encoding');
+        }
+      }
+      const id = checkId(rawId);
+      const q = c.query.length > 0 ? new URLSearchParams(c.query) : undefined;
+      const names = q?.get('features');
+      const select = selectFeatures(entity, names?.split(',').filter((s) => s.length > 0));
+      const at = readTime(q?.get('at') ?? undefined, Date.now());
+      const r = ctx.reader.readJson(entity, id, select, at);
+      ctx.metrics.featureRead(entity.name, r.ageMs);
+      c.send(200, r.json);
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/features',
+    scope: 'features:read',
+    body: 'bytes',
+    about: 'features of many ids of one entity',
+    handle(c, ctx) {
+      const { config } = ctx;
+      const q = parseJsonBody(c.body) as { entity?: unknown; ids?: unknown; features?: unknown; at?: unknown };
+      if (typeof q !== 'object' || q === null || Array.isArray(q))
+        throw new HotpathError('HP_ERR_QUERY_INVALID', 'body must be an object {"entity", "ids", "features"?, "at"?}');
+      const entity = entityOf(config, q.entity);
+      if (!Array.isArray(q.ids)) throw new HotpathError('HP_ERR_QUERY_INVALID', '`ids` must be an array of entity ids');
+      if (q.ids.length === 0) throw new HotpathError('HP_ERR_BATCH_EMPTY', '`ids` is empty');
+      if (q.ids.length > config.server.maxBatch)
+        throw new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${q.ids.length} ids; at most ${config.server.maxBatch} per request (server.max_batch)`);
+      const ids = q.ids.map(checkId);
+      const select = selectFeatures(entity, q.features);
+      const at = readTime(q.at, Date.now());
+      const results = ctx.reader.read(entity, ids, select, at);
+      for (const r of results) ctx.metrics.featureRead(entity.name, r.freshness_ms);
+      c.send(200, JSON.stringify({ entity: entity.name, at, results }));
+    },
+  },
+];

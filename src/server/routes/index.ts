@@ -1,0 +1,41 @@
+// The route table: every HTTP route hotpath serves, by surface, in mount order, and the
+// WebSocket route. `hotpath routes` prints it; test/unit/routes.test.ts checks that every
+// route has a scope.
+import type uWS from 'uWebSockets.js';
+
+import type { ServerContext } from './context.js';
+import { eventRoutes } from './events.js';
+import { feastRoutes } from './feast.js';
+import { featureRoutes } from './features.js';
+import { fallbackRoutes, healthRoutes, metricsRoutes } from './health.js';
+import { kserveRoutes } from './kserve.js';
+import { predictRoutes } from './predict.js';
+import { repositoryRoutes } from './repository.js';
+import { mount, type Route, routeTable } from './route.js';
+import { statsRoutes } from './stats.js';
+import { mountWs, wsRoute } from './ws.js';
+
+export const ROUTES: readonly Route[] = [
+  ...eventRoutes,
+  ...featureRoutes,
+  ...statsRoutes,
+  ...predictRoutes,
+  ...kserveRoutes,
+  ...repositoryRoutes,
+  ...feastRoutes,
+  ...metricsRoutes,
+  ...healthRoutes,
+  ...fallbackRoutes,
+];
+
+export const WS_ROUTES = [wsRoute] as const;
+
+export function mountRoutes(app: uWS.TemplatedApp, ctx: ServerContext): void {
+  mountWs(app, ctx);
+  mount(app, ROUTES, ctx);
+}
+
+/** The table `hotpath routes` prints: method, path, scope, body limit. */
+export function printRoutes(maxBodyBytes: number): string {
+  return routeTable(ROUTES, WS_ROUTES.map((w) => ({ path: w.path, scopes: w.frameScopes, about: w.about })), maxBodyBytes);
+}

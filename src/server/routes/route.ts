@@ -1,0 +1,182 @@
+// The route table's building block. A route declares its method, path, the scope a caller
+// needs, its body (none, or bytes up to a limit) and how it words errors (hotpath's
+// `{"error": {"code", ...}}` or KServe's `{"error": "..."}`); `mount` registers it on uWS
+// and does, once for every route, what each handler used to do itself: read what the
+// handler needs from the request before uWS reclaims it, ask the policy, set onAborted
+// before the body is read, read the body within its limit, and turn a thrown error into
+// the route's error answer. Answers are written inside res.cork (http.ts).
+//
+// The policy is where authentication and rate limits hang (the next issue): it sees the
+// route and the request before any body is read. The default admits every caller, as
+// hotpath always has.
+import type uWS from 'uWebSockets.js';
+
+import { HotpathError } from '../../errors.js';
+import { nowMs } from '../../runtime/records.js';
+import { errorHeaders, type Log, readBody, type Res, send, type SendOptions, sendError, toAnswer } from '../http.js';
+import type { ServerContext } from './context.js';
+
+/**
+ * What a caller must hold: `open` (anyone), `events:write`, `features:read`,
+ * `predict:{model}` (the model named by the path's :model), `admin`.
+ */
+export type Scope = 'open' | 'admin' | 'events:write' | 'features:read' | 'predict:{model}';
+export const SCOPES: readonly Scope[] = ['open', 'admin', 'events:write', 'features:read', 'predict:{model}'];
+
+export type Method = 'get' | 'post' | 'any';
+
+export interface Route {
+  method: Method;
+  /** uWS pattern: `:name` is a parameter, `*` the rest */
+  path: string;
+  scope: Scope;
+  /** 'none': no body is read; 'bytes': the body, refused with 413 past server.max_body_bytes */
+  body: 'none' | 'bytes';
+  /** request headers the handler reads (lower case), in Call.headers by the same index */
+  headers?: readonly string[];
+  /** 'kserve': errors as the Open Inference Protocol words them */
+  errors?: 'hotpath' | 'kserve';
+  /** true when a body-less handler answers after it returns (onAborted is then set first) */
+  later?: boolean;
+  /** one line for `hotpath routes` */
+  about: string;
+  handle(call: Call, ctx: ServerContext): void;
+}
+
+/** Decides whether a request may use a route; throws a HotpathError to refuse it. */
+export interface RoutePolicy {
+  admit(route: Route, req: uWS.HttpRequest, params: readonly string[]): void;
+}
+
+export const OPEN_POLICY: RoutePolicy = { admit() {} };
+
+/** The scope a request needs: predict:{model} is resolved with the path's model. */
+export function scopeFor(route: Route, params: readonly string[]): string {
+  return route.scope === 'predict:{model}' ? `predict:${params[0] ?? ''}` : route.scope;
+}
+
+/**
+ * One request to a route. `body` is valid only while handle() runs (it may be a view of
+ * uWS's chunk, which uWS reclaims when the data callback returns): parse it there.
+ */
+export class Call {
+  readonly res: Res;
+  readonly route: Route;
+  readonly params: string[];
+  readonly query: string;
+  readonly headers: string[];
+  /** the method and URL, read for `any` routes only (the catch-all's error names them) */
+  method = '';
+  url = '';
+  readonly log: Log;
+  /** arrival time, nowMs() */
+  readonly start: number;
+  body: Buffer = EMPTY;
+
+  constructor(res: Res, route: Route, params: string[], query: string, headers: string[], log: Log, start: number) {
+    this.res = res;
+    this.route = route;
+    this.params = params;
+    this.query = query;
+    this.headers = headers;
+    this.log = log;
+    this.start = start;
+  }
+
+  send(status: number, body: string | Uint8Array, opts?: SendOptions): void {
+    send(this.res, status, body, opts);
+  }
+
+  /** Answers with the error in the route's words (does nothing once answered or aborted). */
+  fail(err: unknown, closeConnection = false): void {
+    if (this.route.errors === 'kserve') {
+      const e = toAnswer(err, this.log);
+      send(this.res, e.status, JSON.stringify({ error: e.message }), { closeConnection, headers: errorHeaders(e.code) });
+    } else sendError(this.res, err, this.log, closeConnection);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const NO_STRINGS: string[] = [];
+
+function paramCount(path: string): number {
+  return path.split('/').filter((s) => s.startsWith(':')).length;
+}
+
+/** Registers routes on the app, in order (uWS matches the most specific pattern first). */
+export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: ServerContext): void {
+  for (const route of routes) {
+    if (!SCOPES.includes(route.scope)) throw new Error(`route ${route.method.toUpperCase()} ${route.path} has no valid scope (${String(route.scope)})`);
+    const nParams = paramCount(route.path);
+    const wanted = route.headers ?? NO_STRINGS;
+    const limit = ctx.config.server.maxBodyBytes;
+    const onRequest = (res: Res, req: uWS.HttpRequest): void => {
+      // Everything from req first: uWS reclaims it when this function returns.
+      const start = nowMs();
+      let params = NO_STRINGS;
+      if (nParams > 0) {
+        params = new Array<string>(nParams);
+        for (let i = 0; i < nParams; i++) params[i] = req.getParameter(i) ?? '';
+      }
+      let headers = NO_STRINGS;
+      if (wanted.length > 0) {
+        headers = new Array<string>(wanted.length);
+        for (let i = 0; i < wanted.length; i++) headers[i] = req.getHeader(wanted[i]);
+      }
+      const call = new Call(res, route, params, req.getQuery() ?? '', headers, ctx.log, start);
+      if (route.method === 'any') {
+        call.method = req.getMethod();
+        call.url = req.getUrl();
+      }
+      if (ctx.policy !== OPEN_POLICY) {
+        try {
+          ctx.policy.admit(route, req, params);
+        } catch (err) {
+          call.fail(err, route.body === 'bytes'); // close: the body it may be sending is not read
+          return;
+        }
+      }
+      if (route.body === 'none') {
+        if (route.later) res.onAborted(() => (res.aborted = true));
+        run(call, ctx);
+        return;
+      }
+      readBody(
+        res,
+        limit,
+        (body) => {
+          call.body = body;
+          run(call, ctx);
+          call.body = EMPTY; // the view dies with this callback
+        },
+        ctx.log,
+        (err) => call.fail(err, true),
+      );
+    };
+    if (route.method === 'get') app.get(route.path, onRequest);
+    else if (route.method === 'post') app.post(route.path, onRequest);
+    else app.any(route.path, onRequest);
+  }
+}
+
+function run(call: Call, ctx: ServerContext): void {
+  try {
+    call.route.handle(call, ctx);
+  } catch (err) {
+    call.fail(err);
+  }
+}
+
+/** The table as `hotpath routes` prints it. */
+export function routeTable(routes: readonly Route[], ws: readonly { path: string; scopes: readonly Scope[]; about: string }[], maxBodyBytes: number): string {
+  const rows: string[][] = [['METHOD', 'PATH', 'SCOPE', 'BODY LIMIT', 'WHAT']];
+  for (const r of routes) rows.push([r.method.toUpperCase(), r.path, r.scope, r.body === 'bytes' ? `${maxBodyBytes} B` : '-', r.about]);
+  for (const w of ws) rows.push(['WS', w.path, `${w.scopes.join(', ')} (per frame)`, `${maxBodyBytes} B per frame`, w.about]);
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ')).join('\n') + '\n';
+}
+
+/** A HotpathError for a missing route (the catch-all's answer). */
+export function notFound(method: string, url: string): HotpathError {
+  return new HotpathError('HP_ERR_ROUTE_NOT_FOUND', `no route for ${method.toUpperCase()} ${url}`);
+}

@@ -1,0 +1,184 @@
+// WebSocket /v1/ws: predict and event frames multiplexed on one connection, each with a
+// client-chosen request id that its answer echoes. Text frames are JSON; binary frames use
+// the compact encoding of ws-protocol.ts. Answers to predicts arrive in completion order,
+// not request order. A bad frame gets an error frame; the connection stays open.
+//
+// Backpressure: an answer the socket cannot take at once is buffered by uWS
+// (getBufferedAmount). A client that stops reading while it keeps sending would grow that
+// buffer without end, so once it passes server.ws_max_buffered_bytes the connection is
+// closed with 1008 and counted (hotpath_ws_slow_closes_total); nothing more is answered on
+// it, and if the client does not take the close frame either, the socket is dropped
+// WS_CLOSE_GRACE_MS later. `drain` clears the connection's backpressured state.
+import uWS from 'uWebSockets.js';
+
+import { HotpathError } from '../../errors.js';
+import type { IngestResult } from '../../native/binding.js';
+import { nowMs } from '../../runtime/records.js';
+import { toAnswer } from '../http.js';
+import { predictJson } from '../predict.js';
+import { decodeClientFrame, decodeEventsHeader, encodeError, encodeEventsResult, encodePredictResult, WS_OP } from '../ws-protocol.js';
+import type { ServerContext } from './context.js';
+import { OPEN_POLICY, type Route, type Scope } from './route.js';
+
+/** The WebSocket route as the table lists it: the upgrade's scope, and the scope each frame op needs. */
+export const wsRoute = {
+  method: 'get',
+  path: '/v1/ws',
+  scope: 'open',
+  frameScopes: ['events:write', 'predict:{model}'] as Scope[],
+  body: 'none',
+  about: 'WebSocket: predicts and events, JSON or binary frames',
+  handle() {},
+} satisfies Route & { frameScopes: Scope[] };
+
+/** WebSocket close code for a client that does not read its answers (RFC 6455: policy violation). */
+export const WS_CLOSE_SLOW = 1008;
+const WS_CLOSE_GRACE_MS = 2000;
+const SEND_DROPPED = 2;
+
+interface Conn {
+  /** no more answers: closed by the client, or by us */
+  closed: boolean;
+  /** the socket is gone (the close handler ran): ws may not be touched */
+  gone: boolean;
+  backpressured: boolean;
+}
+
+type Ws = uWS.WebSocket<Conn>;
+
+export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): void {
+  const { config, metrics, log } = ctx;
+  const limit = config.server.wsMaxBufferedBytes;
+
+  const reply = (ws: Ws, conn: Conn, data: string | Uint8Array, binary: boolean): void => {
+    if (conn.closed) return;
+    const status = ws.send(data, binary);
+    if (status === 1) return;
+    // Buffered (0) or refused past uWS's own limit (2).
+    if (status === SEND_DROPPED || ws.getBufferedAmount() > limit) {
+      conn.closed = true;
+      metrics.wsSlowClosed();
+      ws.end(WS_CLOSE_SLOW, `answers not read: more than ${limit} bytes waiting (server.ws_max_buffered_bytes)`);
+      setTimeout(() => conn.gone || ws.close(), WS_CLOSE_GRACE_MS).unref();
+    } else if (!conn.backpressured) {
+      conn.backpressured = true;
+      metrics.wsBackpressured(1);
+    }
+  };
+
+  app.ws<Conn>(wsRoute.path, {
+    compression: uWS.DISABLED,
+    maxPayloadLength: config.server.maxBodyBytes,
+    idleTimeout: 120,
+    // Above our limit by one frame, so that our check closes the connection first.
+    maxBackpressure: limit + config.server.maxBodyBytes,
+    upgrade: (res, req, context) => {
+      if (ctx.policy !== OPEN_POLICY) {
+        try {
+          ctx.policy.admit(wsRoute, req, []);
+        } catch (err) {
+          const e = toAnswer(err, log);
+          res.cork(() => res.writeStatus(`${e.status} Refused`).writeHeader('content-type', 'application/json').end(JSON.stringify(e.toJSON())));
+          return;
+        }
+      }
+      res.upgrade<Conn>(
+        { closed: false, gone: false, backpressured: false },
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
+    },
+    message: (ws, message, isBinary) => {
+      const conn = ws.getUserData();
+      if (conn.closed) return;
+      if (isBinary) binaryFrame(ws, conn, new Uint8Array(message)); // read fully before returning: uWS neuters message after
+      else textFrame(ws, conn, message);
+    },
+    drain: (ws) => {
+      const conn = ws.getUserData();
+      if (conn.backpressured && !conn.closed && ws.getBufferedAmount() === 0) {
+        conn.backpressured = false;
+        metrics.wsBackpressured(-1);
+      }
+    },
+    close: (ws) => {
+      const conn = ws.getUserData();
+      if (conn.backpressured) metrics.wsBackpressured(-1);
+      conn.closed = true;
+      conn.gone = true;
+    },
+  });
+
+  const binaryFrame = (ws: Ws, conn: Conn, bytes: Uint8Array): void => {
+    const start = nowMs();
+    let id = 0;
+    try {
+      if (bytes[0] === WS_OP.EVENTS) {
+        // The rows go straight to the native decoder; what it leaves takes the object path.
+        const h = decodeEventsHeader(bytes);
+        id = h.id;
+        const r = ctx.ingest.rows(h, 'ws');
+        if (r) {
+          reply(ws, conn, encodeEventsResult(id, r.accepted, r.late), true);
+          return;
+        }
+      }
+      const f = decodeClientFrame(bytes);
+      id = f.id;
+      if (f.op === 'events') {
+        const r = ctx.ingest.events(f.events, 'ws', Date.now(), f.stream);
+        reply(ws, conn, encodeEventsResult(id, r.accepted, r.late), true);
+        return;
+      }
+      const req = ctx.predict.request(f.model, { entities: f.entities, fields: f.fields });
+      const rid = id;
+      ctx.predict.submit(req, (err, r) => {
+        let frame: Uint8Array;
+        try {
+          if (err) throw err;
+          frame = encodePredictResult(rid, { scores: r!.values, fallback: r!.fallback, version: String(r!.version), variant: r!.variant, latencyUs: (nowMs() - start) * 1000 });
+        } catch (e2) {
+          const he = toAnswer(e2, log); // the model's error, or more scores / a longer name than the binary frame holds
+          frame = encodeError(rid, he.code, he.message);
+        }
+        reply(ws, conn, frame, true);
+      });
+    } catch (err) {
+      const he = toAnswer(err, log);
+      reply(ws, conn, encodeError(typeof he.details?.id === 'number' ? he.details.id : id, he.code, he.message), true);
+    }
+  };
+
+  const textFrame = (ws: Ws, conn: Conn, message: ArrayBuffer): void => {
+    const start = nowMs();
+    let id: unknown = null;
+    const fail = (err: unknown, rid: unknown): void => reply(ws, conn, JSON.stringify({ id: rid, ok: false, ...toAnswer(err, log).toJSON() }), false);
+    try {
+      let f: { id?: unknown; op?: unknown; model?: unknown; stream?: unknown; events?: unknown; entities?: unknown; fields?: unknown };
+      try {
+        f = JSON.parse(Buffer.from(message).toString('utf8'));
+      } catch (err) {
+        throw new HotpathError('HP_ERR_WS_FRAME_INVALID', `frame is not valid JSON: ${(err as Error).message}`);
+      }
+      if (typeof f !== 'object' || f === null || Array.isArray(f)) throw new HotpathError('HP_ERR_WS_FRAME_INVALID', 'a frame is a JSON object {"id", "op", ...}');
+      id = f.id ?? null;
+      if (typeof id !== 'number' && typeof id !== 'string') throw new HotpathError('HP_ERR_WS_FRAME_INVALID', 'a frame needs an `id` (number or string)');
+      if (f.op === 'events') {
+        if (f.stream !== undefined && typeof f.stream !== 'string') throw new HotpathError('HP_ERR_WS_FRAME_INVALID', '`stream` must be a string');
+        if (f.events === undefined) throw new HotpathError('HP_ERR_BATCH_EMPTY', '`events` is empty'); // decodeEvents checks the count
+        const r: IngestResult = ctx.ingest.events(Array.isArray(f.events) ? f.events : [f.events], 'ws', Date.now(), f.stream as string | undefined);
+        reply(ws, conn, JSON.stringify({ id, ok: true, ...r }), false);
+      } else if (f.op === 'predict') {
+        const req = ctx.predict.request(f.model as string, { entities: f.entities, fields: f.fields });
+        const rid = id;
+        ctx.predict.submit(req, (err, r) => (err ? fail(err, rid) : reply(ws, conn, JSON.stringify({ id: rid, ok: true, result: predictJson(r!, start) }), false)));
+      } else {
+        throw new HotpathError('HP_ERR_WS_FRAME_INVALID', '`op` must be "predict" or "events"');
+      }
+    } catch (err) {
+      fail(err, id);
+    }
+  };
+}
