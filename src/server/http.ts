@@ -21,14 +21,36 @@ export interface SendOptions {
   closeConnection?: boolean;
 }
 
-export function send(res: Res, status: number, body: string | Uint8Array, opts: SendOptions = {}): void {
+const NO_OPTIONS: SendOptions = {};
+
+// What send() writes, handed to the corked writer without a closure per answer (res.cork
+// runs its callback before it returns, so one set of slots is enough).
+let corkRes: Res | undefined;
+let corkStatus = 0;
+let corkBody: string | Uint8Array = '';
+let corkOpts: SendOptions = NO_OPTIONS;
+
+function writeCorked(): void {
+  const res = corkRes!;
+  res.writeStatus(STATUS_TEXT[corkStatus] ?? `${corkStatus} Error`).writeHeader('content-type', corkOpts.contentType ?? 'application/json');
+  if (corkOpts.headers) for (const [k, v] of corkOpts.headers) res.writeHeader(k, v);
+  res.end(corkBody, corkOpts.closeConnection ?? false);
+}
+
+export function send(res: Res, status: number, body: string | Uint8Array, opts: SendOptions = NO_OPTIONS): void {
   if (res.aborted) return;
   res.aborted = true; // answered: nothing may touch res again
-  res.cork(() => {
-    res.writeStatus(STATUS_TEXT[status] ?? `${status} Error`).writeHeader('content-type', opts.contentType ?? 'application/json');
-    if (opts.headers) for (const [k, v] of opts.headers) res.writeHeader(k, v);
-    res.end(body, opts.closeConnection ?? false);
-  });
+  corkRes = res;
+  corkStatus = status;
+  corkBody = body;
+  corkOpts = opts;
+  try {
+    res.cork(writeCorked);
+  } finally {
+    corkRes = undefined;
+    corkBody = '';
+    corkOpts = NO_OPTIONS;
+  }
 }
 
 /** Headers an error adds: Retry-After when retrying soon can succeed. */
@@ -70,15 +92,23 @@ export function parseJsonBody(body: Buffer): unknown {
   }
 }
 
+/** Where readBody delivers: the body, or the refusal of one past the limit. */
+export interface BodySink {
+  /** `body` is valid only while this runs (see readBody) */
+  onBody(body: Buffer): void;
+  /** the body passed maxBytes: answer (the connection is closed so the client stops sending) */
+  onTooLarge(err: HotpathError): void;
+}
+
 /**
- * Reads the whole body and refuses it with 413 as soon as it passes maxBytes (the
- * connection is closed so the client stops sending). `done` gets a Buffer that is valid
- * only while it runs: a body that arrives in one chunk is passed as a view of uWS's
- * chunk, which uWS neuters when the callback returns (no copy on the common path);
- * longer bodies are copied chunk by chunk. Every route parses its body inside `done`.
+ * Reads the whole body and refuses it with 413 as soon as it passes maxBytes. The sink
+ * gets a Buffer that is valid only while onBody runs: a body that arrives in one chunk is
+ * passed as a view of uWS's chunk, which uWS neuters when the callback returns (no copy on
+ * the common path); longer bodies are copied chunk by chunk. Every route parses its body
+ * inside onBody.
  */
-export function readBody(res: Res, maxBytes: number, done: (body: Buffer) => void, log: Log, onTooLarge?: (err: HotpathError) => void): void {
-  const chunks: Buffer[] = [];
+export function readBody(res: Res, maxBytes: number, sink: BodySink): void {
+  let chunks: Buffer[] | undefined;
   let size = 0;
   let refused = false;
   res.onAborted(() => {
@@ -89,18 +119,19 @@ export function readBody(res: Res, maxBytes: number, done: (body: Buffer) => voi
     size += chunk.byteLength;
     if (size > maxBytes) {
       refused = true;
-      // Answer, then close the connection so the client stops sending.
-      const err = new HotpathError('HP_ERR_BODY_TOO_LARGE', `body is larger than ${maxBytes} bytes (server.max_body_bytes)`);
-      if (onTooLarge) onTooLarge(err);
-      else sendError(res, err, log, true);
+      chunks = undefined;
+      sink.onTooLarge(new HotpathError('HP_ERR_BODY_TOO_LARGE', `body is larger than ${maxBytes} bytes (server.max_body_bytes)`));
       return;
     }
-    if (isLast && chunks.length === 0) {
-      done(Buffer.from(chunk)); // a view: valid during this callback only
+    if (isLast && chunks === undefined) {
+      sink.onBody(Buffer.from(chunk)); // a view: valid during this callback only
       return;
     }
-    chunks.push(Buffer.from(chunk.slice(0))); // slice copies (uWS neuters chunk); Buffer.from(ArrayBuffer) wraps it
-    if (isLast) done(Buffer.concat(chunks, size));
+    (chunks ??= []).push(Buffer.from(chunk.slice(0))); // slice copies (uWS neuters chunk); Buffer.from(ArrayBuffer) wraps it
+    if (isLast) {
+      const body = Buffer.concat(chunks, size);
+      chunks = undefined;
+      sink.onBody(body);
+    }
   });
 }
-

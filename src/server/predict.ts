@@ -9,9 +9,9 @@ import type { Answer, InferResult, ModelEntry, Models, ParsedPredict } from '../
 import { nowMs } from '../runtime/records.js';
 import { jsonNumber } from './http.js';
 
-export interface PredictRequest {
+/** A checked predict request: the model, and the ids and fields in its record order. */
+export interface PredictRequest extends ParsedPredict {
   model: ModelEntry;
-  parsed: ParsedPredict;
 }
 
 export class PredictPipeline {
@@ -23,13 +23,12 @@ export class PredictPipeline {
 
   /** The model and its checked request; throws HP_ERR_MODEL_UNKNOWN or a coded 400. */
   request(model: string, body: unknown): PredictRequest {
-    const e = this.#models.get(model);
-    return { model: e, parsed: parsePredict(e, body) };
+    return parsePredict(this.#models.get(model), body);
   }
 
   /** Scores a checked request; cb runs once (synchronously when refused before a worker). */
   submit(r: PredictRequest, cb: Answer): void {
-    this.#models.predictCb(r.model, r.parsed, cb);
+    this.#models.predictCb(r.model, r, cb);
   }
 
   /** Runs rows of a ready input matrix (rows x inDim) on a version (default: current). */
@@ -43,7 +42,7 @@ export class PredictPipeline {
  * the model's inputs: the ids (with their UTF-8 lengths) and the field values, in the
  * model's record order.
  */
-export function parsePredict(e: ModelEntry, body: unknown): ParsedPredict {
+export function parsePredict(e: ModelEntry, body: unknown): PredictRequest {
   const def = e.def;
   if (!def.inputs)
     throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' has no inputs: list in the config; send tensors to /v2/models/${def.name}/infer`);
@@ -54,9 +53,11 @@ export function parsePredict(e: ModelEntry, body: unknown): ParsedPredict {
   const flds = (b.fields ?? {}) as Record<string, unknown>;
   if (typeof ents !== 'object' || Array.isArray(ents)) throw new HotpathError('HP_ERR_PREDICT_INVALID', '`entities` must be an object of entity -> id');
   if (typeof flds !== 'object' || Array.isArray(flds)) throw new HotpathError('HP_ERR_PREDICT_INVALID', '`fields` must be an object of field -> number');
-  const ids: string[] = [];
-  const idBytes: number[] = [];
-  for (const k of def.keys) {
+  // Arrays of their final length: push() would allocate room for 17 elements each.
+  const ids = new Array<string>(def.keys.length);
+  const idBytes = new Array<number>(def.keys.length);
+  for (let i = 0; i < def.keys.length; i++) {
+    const k = def.keys[i];
     const v = ents[k.entity];
     let id: string | undefined;
     if (typeof v === 'string') id = v;
@@ -64,16 +65,17 @@ export function parsePredict(e: ModelEntry, body: unknown): ParsedPredict {
     if (id === undefined) throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' needs entities.${k.entity}: a string id or an integer`);
     const n = Buffer.byteLength(id);
     if (n === 0 || n > limits.maxIdBytes) throw new HotpathError('HP_ERR_ID_INVALID', `entities.${k.entity}: an entity id must be 1..${limits.maxIdBytes} UTF-8 bytes`);
-    ids.push(id);
-    idBytes.push(n);
+    ids[i] = id;
+    idBytes[i] = n;
   }
-  const fields: number[] = [];
-  for (const f of def.fields) {
+  const fields = new Array<number>(def.fields.length);
+  for (let i = 0; i < def.fields.length; i++) {
+    const f = def.fields[i];
     const v = flds[f];
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' needs fields.${f}: a finite number`);
-    fields.push(v);
+    fields[i] = v;
   }
-  return { ids, idBytes, fields };
+  return { model: e, ids, idBytes, fields };
 }
 
 /** The JSON a predict answers with (REST and WebSocket JSON frames). */
@@ -91,13 +93,22 @@ export function predictJson(r: InferResult, startMs: number): Record<string, unk
   };
 }
 
+/** Per model, the answer's text up to the score for its current version (no fallback). */
+const heads = new Map<string, { version: number; head: string }>();
+const PRIMARY_MIDDLE = '"fallback":false,"variant":"primary","latency_us":';
+
 /** predictJson(r, start) as JSON text, written directly: the REST predict hot path. */
 export function predictText(r: InferResult, startMs: number): string {
   let scores = '';
   for (let i = 0; i < r.values.length; i++) scores += (i ? ',' : '') + jsonNumber(r.values[i]);
-  return (
-    `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":${r.values.length ? jsonNumber(r.values[0]) : 'null'},"scores":[${scores}],` +
-    `"fallback":${r.fallback},${r.fallback ? `"reason":"${r.reason}",` : ''}"variant":${JSON.stringify(r.variant)},` +
-    `"latency_us":${Math.round((nowMs() - startMs) * 1000)}}`
-  );
+  const score = r.values.length ? jsonNumber(r.values[0]) : 'null';
+  const latency = Math.round((nowMs() - startMs) * 1000);
+  if (r.fallback || r.variant !== 'primary')
+    return (
+      `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":${score},"scores":[${scores}],` +
+      `"fallback":${r.fallback},${r.fallback ? `"reason":"${r.reason}",` : ''}"variant":${JSON.stringify(r.variant)},"latency_us":${latency}}`
+    );
+  let h = heads.get(r.model);
+  if (h?.version !== r.version) heads.set(r.model, (h = { version: r.version, head: `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":` }));
+  return `${h.head}${score},"scores":[${scores}],${PRIMARY_MIDDLE}${latency}}`;
 }

@@ -18,6 +18,9 @@ describe('predictText', () => {
       { ...base, values: Float32Array.from([0.1, 1e-30, -3.5, NaN, Infinity]), outDim: 5 },
       { ...base, model: 'we"ird\\name', variant: 'fall"back' },
       { ...base, values: new Float32Array(0), outDim: 0 },
+      { ...base, version: 3 }, // a new version of a model whose answer text was cached
+      base,
+      { ...base, model: 'q"uoted' },
     ];
     for (const r of cases) {
       const t = 1000;
@@ -26,6 +29,7 @@ describe('predictText', () => {
       delete text.latency_us;
       delete obj.latency_us;
       expect(text).toEqual(obj);
+      expect(text.version).toBe(String(r.version));
     }
   });
 });

@@ -13,7 +13,7 @@ import type uWS from 'uWebSockets.js';
 
 import { HotpathError } from '../../errors.js';
 import { nowMs } from '../../runtime/records.js';
-import { errorHeaders, type Log, readBody, type Res, send, type SendOptions, sendError, toAnswer } from '../http.js';
+import { type BodySink, errorHeaders, readBody, type Res, send, type SendOptions, sendError, toAnswer } from '../http.js';
 import type { ServerContext } from './context.js';
 
 /**
@@ -59,7 +59,7 @@ export function scopeFor(route: Route, params: readonly string[]): string {
  * One request to a route. `body` is valid only while handle() runs (it may be a view of
  * uWS's chunk, which uWS reclaims when the data callback returns): parse it there.
  */
-export class Call {
+export class Call implements BodySink {
   readonly res: Res;
   readonly route: Route;
   readonly params: string[];
@@ -68,19 +68,30 @@ export class Call {
   /** the method and URL, read for `any` routes only (the catch-all's error names them) */
   method = '';
   url = '';
-  readonly log: Log;
+  readonly ctx: ServerContext;
   /** arrival time, nowMs() */
   readonly start: number;
   body: Buffer = EMPTY;
 
-  constructor(res: Res, route: Route, params: string[], query: string, headers: string[], log: Log, start: number) {
+  constructor(res: Res, route: Route, params: string[], query: string, headers: string[], ctx: ServerContext, start: number) {
     this.res = res;
     this.route = route;
     this.params = params;
     this.query = query;
     this.headers = headers;
-    this.log = log;
+    this.ctx = ctx;
     this.start = start;
+  }
+
+  /** Runs the route on the body (readBody's sink); the body view dies with this call. */
+  onBody(body: Buffer): void {
+    this.body = body;
+    run(this, this.ctx);
+    this.body = EMPTY;
+  }
+
+  onTooLarge(err: HotpathError): void {
+    this.fail(err, true);
   }
 
   send(status: number, body: string | Uint8Array, opts?: SendOptions): void {
@@ -90,9 +101,9 @@ export class Call {
   /** Answers with the error in the route's words (does nothing once answered or aborted). */
   fail(err: unknown, closeConnection = false): void {
     if (this.route.errors === 'kserve') {
-      const e = toAnswer(err, this.log);
+      const e = toAnswer(err, this.ctx.log);
       send(this.res, e.status, JSON.stringify({ error: e.message }), { closeConnection, headers: errorHeaders(e.code) });
-    } else sendError(this.res, err, this.log, closeConnection);
+    } else sendError(this.res, err, this.ctx.log, closeConnection);
   }
 }
 
@@ -123,7 +134,7 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
         headers = new Array<string>(wanted.length);
         for (let i = 0; i < wanted.length; i++) headers[i] = req.getHeader(wanted[i]);
       }
-      const call = new Call(res, route, params, req.getQuery() ?? '', headers, ctx.log, start);
+      const call = new Call(res, route, params, req.getQuery() ?? '', headers, ctx, start);
       if (route.method === 'any') {
         call.method = req.getMethod();
         call.url = req.getUrl();
@@ -141,17 +152,7 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
         run(call, ctx);
         return;
       }
-      readBody(
-        res,
-        limit,
-        (body) => {
-          call.body = body;
-          run(call, ctx);
-          call.body = EMPTY; // the view dies with this callback
-        },
-        ctx.log,
-        (err) => call.fail(err, true),
-      );
+      readBody(res, limit, call);
     };
     if (route.method === 'get') app.get(route.path, onRequest);
     else if (route.method === 'post') app.post(route.path, onRequest);
