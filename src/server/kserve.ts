@@ -1,6 +1,7 @@
 // KServe V2 / Open Inference Protocol over REST: the request and response codec, with
 // Triton's binary tensor data extension, so tritonclient.http and other V2 clients work
-// unchanged. No server code here: the routes call parseInferRequest and encodeInferResponse.
+// unchanged. No server code here: the routes call parseInferRequest and encodeInferResponse
+// (kserve-encode.ts).
 //
 // Binary extension, in short: when the request carries `Inference-Header-Content-Length: n`,
 // the first n body bytes are the JSON header and the rest is raw tensor data (little-endian,
@@ -8,7 +9,6 @@
 // order those inputs are listed. BYTES elements are each a u32 LE length then the bytes.
 // Responses do the same for the outputs asked for as binary.
 import { HotpathError } from '../errors.js';
-import { jsonNumber } from './http.js';
 
 export type KsDatatype = 'BOOL' | 'UINT8' | 'UINT16' | 'UINT32' | 'UINT64' | 'INT8' | 'INT16' | 'INT32' | 'INT64' | 'FP16' | 'FP32' | 'FP64' | 'BYTES';
 /** FP16 is kept as its Uint16Array bits, BOOL as a Uint8Array of 0/1, BYTES as UTF-8 strings. */
@@ -51,7 +51,7 @@ type NumericCtor =
   | Uint16ArrayConstructor
   | Uint32ArrayConstructor
   | BigUint64ArrayConstructor;
-type NumericData = Exclude<KsData, string[]>;
+export type NumericData = Exclude<KsData, string[]>;
 
 interface TypeInfo {
   /** bytes per element in binary; 0 for BYTES (variable) */
@@ -62,7 +62,7 @@ interface TypeInfo {
   max?: number;
 }
 
-const TYPES: Record<KsDatatype, TypeInfo> = {
+export const TYPES: Record<KsDatatype, TypeInfo> = {
   BOOL: { size: 1, ctor: Uint8Array },
   UINT8: { size: 1, ctor: Uint8Array, min: 0, max: 0xff },
   UINT16: { size: 2, ctor: Uint16Array, min: 0, max: 0xffff },
@@ -97,7 +97,7 @@ export function elementCount(shape: number[]): number {
   return n;
 }
 
-function invalid(message: string): HotpathError {
+export function invalid(message: string): HotpathError {
   return new HotpathError('HP_ERR_TENSOR_INVALID', message);
 }
 
@@ -105,7 +105,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function shapeText(shape: number[]): string {
+export function shapeText(shape: number[]): string {
   return `[${shape.join(',')}]`;
 }
 
@@ -324,98 +324,6 @@ function fill(data: unknown[], start: number, put: (v: unknown, i: number) => vo
 function badValue(name: string, datatype: KsDatatype, v: unknown, i: number): HotpathError {
   const what = datatype === 'BOOL' ? 'a boolean' : datatype === 'BYTES' ? 'a string' : datatype.startsWith('FP') ? 'a number' : 'an integer';
   return invalid(`input '${name}': element ${i} of data is ${JSON.stringify(v) ?? String(v)}, not ${what} (${datatype})`);
-}
-
-// ---------------------------------------------------------------------------------------
-// Responses
-
-/**
- * Encodes a response per the request's output choices: only the requested outputs (all
- * when none are listed), each as JSON `data` or as binary after the JSON header.
- */
-export function encodeInferResponse(
-  res: KsInferResponse,
-  req: Pick<KsInferRequest, 'outputs' | 'binaryOutputs'>,
-): { body: Buffer; headerLength?: number; contentType: string } {
-  let chosen: { tensor: KsTensor; binary: boolean }[];
-  if (req.outputs !== undefined && req.outputs.length > 0) {
-    const byName = new Map(res.outputs.map((t) => [t.name, t]));
-    chosen = req.outputs.map((o) => {
-      const tensor = byName.get(o.name);
-      if (tensor === undefined) throw invalid(`output '${o.name}' is not an output of model '${res.model_name}'; it has: ${res.outputs.map((t) => t.name).join(', ')}`);
-      return { tensor, binary: o.binary || req.binaryOutputs };
-    });
-  } else {
-    chosen = res.outputs.map((tensor) => ({ tensor, binary: req.binaryOutputs }));
-  }
-
-  const parts: Buffer[] = [];
-  const jsonOutputs: string[] = [];
-  for (const { tensor, binary } of chosen) {
-    const count = elementCount(tensor.shape);
-    if (tensor.data.length !== count) throw invalid(`output '${tensor.name}': shape ${shapeText(tensor.shape)} has ${count} elements but data has ${tensor.data.length}`);
-    let s = `{"name":${JSON.stringify(tensor.name)},"datatype":"${tensor.datatype}","shape":${JSON.stringify(tensor.shape)}`;
-    if (binary) {
-      const bytes = binaryOf(tensor);
-      parts.push(bytes);
-      s += `,"parameters":${JSON.stringify({ ...tensor.parameters, binary_data_size: bytes.length })}}`;
-    } else {
-      if (tensor.parameters !== undefined) s += `,"parameters":${JSON.stringify(tensor.parameters)}`;
-      s += `,"data":${jsonDataOf(tensor)}}`;
-    }
-    jsonOutputs.push(s);
-  }
-
-  let head = `{"model_name":${JSON.stringify(res.model_name)}`;
-  if (res.model_version !== undefined) head += `,"model_version":${JSON.stringify(res.model_version)}`;
-  if (res.id !== undefined) head += `,"id":${JSON.stringify(res.id)}`;
-  if (res.parameters !== undefined) head += `,"parameters":${JSON.stringify(res.parameters)}`;
-  head += `,"outputs":[${jsonOutputs.join(',')}]}`;
-  const json = Buffer.from(head, 'utf8');
-  if (parts.length === 0) return { body: json, contentType: 'application/json' };
-  return { body: Buffer.concat([json, ...parts]), headerLength: json.length, contentType: 'application/octet-stream' };
-}
-
-/** The tensor's data as the typed array its datatype calls for, converting if it is another. */
-function typedOf(tensor: KsTensor): NumericData {
-  const ctor = TYPES[tensor.datatype].ctor!;
-  const data = tensor.data;
-  if (data instanceof ctor) return data;
-  const src = data as ArrayLike<unknown>;
-  const out = new ctor(src.length);
-  const big = ctor === BigInt64Array || ctor === BigUint64Array;
-  for (let i = 0; i < src.length; i++) (out as unknown as unknown[])[i] = big ? BigInt(src[i] as number | bigint) : Number(src[i]);
-  return out;
-}
-
-function binaryOf(tensor: KsTensor): Buffer {
-  if (tensor.datatype === 'BYTES') {
-    if (!Array.isArray(tensor.data)) throw invalid(`output '${tensor.name}': BYTES data must be strings`);
-    const chunks: Buffer[] = [];
-    for (const s of tensor.data) {
-      const b = Buffer.from(String(s), 'utf8');
-      const len = Buffer.allocUnsafe(4);
-      len.writeUInt32LE(b.length, 0);
-      chunks.push(len, b);
-    }
-    return Buffer.concat(chunks);
-  }
-  const a = typedOf(tensor);
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-}
-
-function jsonDataOf(tensor: KsTensor): string {
-  const { datatype } = tensor;
-  if (datatype === 'BYTES') return JSON.stringify(Array.from(tensor.data as ArrayLike<unknown>, String));
-  const a = typedOf(tensor);
-  const n = a.length;
-  const out: string[] = new Array(n);
-  if (datatype === 'BOOL') for (let i = 0; i < n; i++) out[i] = a[i] ? 'true' : 'false';
-  else if (datatype === 'FP16') for (let i = 0; i < n; i++) out[i] = jsonNumber(fromHalfBits(a[i] as number));
-  else if (datatype === 'FP32' || datatype === 'FP64') for (let i = 0; i < n; i++) out[i] = jsonNumber(a[i] as number);
-  // Integers, 64-bit ones included, print exactly (a BigInt's digits are a valid JSON number).
-  else for (let i = 0; i < n; i++) out[i] = String(a[i]);
-  return `[${out.join(',')}]`;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ import {
   type KsTensor,
   elementCount,
   elementSize,
-  encodeInferResponse,
   fromHalfBits,
   parseInferRequest,
   toHalfBits,
 } from '../../src/server/kserve.js';
+import { encodeInferResponse } from '../../src/server/kserve-encode.js';
 
 /** json.dumps' default layout: ", " between items and ": " after keys. */
 function pyDumps(v: unknown): string {

@@ -3,7 +3,8 @@
 // Errors are `{"error": "<message>"}`, as the protocol words them.
 import { HotpathError } from '../../errors.js';
 import type { ModelEntry } from '../../runtime/models.js';
-import { encodeInferResponse, type KsInferRequest, parseInferRequest } from '../kserve.js';
+import { type KsInferRequest, parseInferRequest } from '../kserve.js';
+import { encodeInferResponse } from '../kserve-encode.js';
 import type { Route } from './route.js';
 import type { ServerContext } from './context.js';
 
