@@ -154,7 +154,7 @@ describe('hotpath bench (CLI)', () => {
 
 describe('compareSummary', () => {
   it('takes medians, the A/B ratio and the spread of each side', async () => {
-    const { compareSummary } = await import('../../src/cli/bench.js');
+    const { compareSummary } = await import('../../src/bench/stats.js');
     const mk = (throughput: number, p99: number) => ({ throughput, latencyUs: { p99 } }) as never;
     const s = compareSummary([mk(100, 10), mk(120, 30), mk(110, 20)], [mk(50, 5), mk(50, 5), mk(60, 5)]);
     expect(s.throughput).toEqual({ a: 110, b: 50, ratio: 2.2, noiseA: 20 / 110, noiseB: 10 / 50 });
