@@ -58,6 +58,9 @@ const range = (lo: number, hi: number) => `${lo.toFixed(3)}–${hi.toFixed(3)}`;
 export async function runAb(ctx: Context): Promise<Section> {
   const a = ctx.a!;
   const b = ctx.b!;
+  const trials = AB_SCENARIOS.length * ctx.rounds * 2;
+  const perTrial = ctx.durationMs / 1000 + Math.max(ctx.gen === 'wrk' ? 1 : 0, ctx.warmupMs / 1000) + 1.5; // + start, data, stop
+  console.error(`ab: ${trials} trials, about ${((trials * perTrial) / 60).toFixed(1)} min`);
   const results: { scenario: AbScenario; trials: Trial[]; summary: ReturnType<typeof pairedRatios>; p99: ReturnType<typeof pairedRatios> }[] = [];
   for (const s of AB_SCENARIOS) {
     const trials: Trial[] = [];
@@ -104,6 +107,7 @@ export async function runAb(ctx: Context): Promise<Section> {
     `${ctx.durationMs / 1000} s after ${ctx.warmupMs / 1000} s of warm-up, and stopped.`,
     `B/A: the median over rounds of B's value divided by A's in the same round. A vs A: A's round i+1 over its round i (likewise B):`,
     `what a ratio between two runs of the same build looks like on this machine; spread: (max − min) / median of a build's rounds.`,
+    ctx.gen === 'ours' ? "Feature reads and predicts by our generator (wrk not used): its ceiling (the peers scenario measures it) can bound feature reads, so a ratio near 1 there can hide a regression." : '',
   ].join(' ');
   return {
     key: 'ab',

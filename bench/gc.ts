@@ -9,6 +9,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { threadDelta, threadStats } from '../src/bench/proc.js';
 import { kilo, loadStandardData, mdTable, msOf, pct, ratioOf, startHotpath } from '../src/bench/harness.js';
 import type { LoadResult } from '../src/bench/loadgen.js';
 import { median, pairedRatios, spread, strip } from '../src/bench/stats.js';
@@ -33,6 +34,10 @@ interface GcTrial {
   majorMsPerS: number;
   r: LoadResult;
   cpuPer1k: number;
+  /** the server's voluntary context switches per second (all threads), as bench/tools/ab-open.sh read them */
+  switchesPerS: number;
+  /** its busiest threads over the window: CPU seconds per second, most first */
+  busiest: { thread: string; cpu: number }[];
 }
 
 const PORT = 18620;
@@ -52,8 +57,17 @@ async function trial(ctx: Context, build: string, dir: string, connections: numb
   try {
     await loadStandardData(server.url);
     let s0: GcSnapshot | undefined;
-    const { r, cpu } = await ours(ctx, server.url, server.pid, 'predict', { rate: ctx.rate, connections, atWarmupEnd: () => (s0 = readSnapshot(file)) });
+    let th0 = threadStats(server.pid);
+    let t0 = performance.now();
+    const atWarmupEnd = () => {
+      s0 = readSnapshot(file);
+      th0 = threadStats(server.pid);
+      t0 = performance.now();
+    };
+    const { r, cpu } = await ours(ctx, server.url, server.pid, 'predict', { rate: ctx.rate, connections, atWarmupEnd });
     const s1 = readSnapshot(file);
+    const th = threadDelta(th0, threadStats(server.pid));
+    const thS = (performance.now() - t0) / 1000;
     s0 ??= readSnapshot(file); // a warm-up of 0: the window starts now
     // Both snapshots are up to 200 ms old when read (the observer writes every 200 ms):
     // the window is the time between them, by the server's own clock.
@@ -68,6 +82,8 @@ async function trial(ctx: Context, build: string, dir: string, connections: numb
       majorMsPerS: (s1.major[1] - s0.major[1]) / s,
       r,
       cpuPer1k: cpu,
+      switchesPerS: th.switches / thS,
+      busiest: th.busiest.map((b) => ({ thread: b.thread, cpu: b.cpu / thS })),
     };
   } finally {
     await server.stop();
@@ -80,6 +96,8 @@ const f2 = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(2));
 export async function runGc(ctx: Context): Promise<Section> {
   const builds: [string, string][] = ctx.a && ctx.b ? [['A', ctx.a], ['B', ctx.b]] : [['this checkout', ctx.root]];
   const trials: GcTrial[] = [];
+  const n = ctx.gcConnections.length * ctx.rounds * builds.length;
+  console.error(`gc: ${n} trials, about ${((n * (ctx.durationMs / 1000 + ctx.warmupMs / 1000 + 1.5)) / 60).toFixed(1)} min`);
   for (const connections of ctx.gcConnections)
     for (let round = 1; round <= ctx.rounds; round++)
       for (const [i, [build, dir]] of builds.entries()) {
@@ -89,7 +107,7 @@ export async function runGc(ctx: Context): Promise<Section> {
       }
 
   const of = (build: string, c: number) => trials.filter((t) => t.build === build && t.connections === c);
-  const head = ['connections', 'build', 'scavenge ms/s (median)', 'spread', 'scavenges/s', 'mean pause', 'worst pause', 'major GC ms/s', 'predict p50', '**p99**', 'p99 spread', 'p99.9', 'send lag p99', 'req/s', 'rate kept', 'server CPU s/1k'];
+  const head = ['connections', 'build', 'scavenge ms/s (median)', 'spread', 'scavenges/s', 'mean pause', 'worst pause', 'major GC ms/s', 'predict p50', '**p99**', 'p99 spread', 'p99.9', 'send lag p99', 'req/s', 'rate kept', 'server CPU s/1k', 'context switches/s', 'busiest threads, CPU s/s'];
   const rows: string[][] = [];
   for (const c of ctx.gcConnections)
     for (const [build] of builds) {
@@ -99,7 +117,8 @@ export async function runGc(ctx: Context): Promise<Section> {
         String(c), build, f2(m((t) => t.scavengeMsPerS)), pct(spread(ts.map((t) => t.scavengeMsPerS))), f2(m((t) => t.scavengesPerS)), `${f2(m((t) => t.meanPauseMs))} ms`,
         `${f2(Math.max(...ts.map((t) => t.maxPauseMs)))} ms`, f2(m((t) => t.majorMsPerS)), msOf(m((t) => t.r.latencyUs.p50)), `**${msOf(m((t) => t.r.latencyUs.p99))}**`,
         pct(spread(ts.map((t) => t.r.latencyUs.p99))), msOf(m((t) => t.r.latencyUs.p999)), msOf(m((t) => t.r.sendLagUs?.p99 ?? NaN)), kilo(m((t) => t.r.throughput)),
-        `${ts.filter((t) => t.r.reachedRate).length} of ${ts.length}`, m((t) => t.cpuPer1k).toFixed(3),
+        `${ts.filter((t) => t.r.reachedRate).length} of ${ts.length}`, m((t) => t.cpuPer1k).toFixed(3), kilo(m((t) => t.switchesPerS)),
+        [0, 1, 2].map((k) => f2(m((t) => t.busiest[k]?.cpu ?? NaN))).join(', '),
       ]);
     }
   let abTable = '';
@@ -120,6 +139,7 @@ export async function runGc(ctx: Context): Promise<Section> {
     `then predicts (POST /v1/predict/fraud) open loop at ${kilo(ctx.rate)} req/s for ${ctx.durationMs / 1000} s after ${ctx.warmupMs / 1000} s of warm-up, by our generator`,
     `(latency from each request's due time: coordinated omission corrected; send lag = due time to send, part of it).`,
     `GC: the server's main thread only, from perf_hooks 'gc' entries (scavenge = minor GC; its duration is the pause), over the measured window.`,
+    `Context switches: the server's voluntary ones, all threads; busiest threads: the CPU seconds per second of its three busiest (their names in the JSON), from /proc.`,
     `For the bytes each scavenge keeps alive, run the server with \`node --trace-gc-nvp\` and read the log with bench/tools/scavenges.mjs.`,
   ].join(' ');
   const medianRun = (ts: GcTrial[]) => [...ts].sort((x, y) => x.r.latencyUs.p99 - y.r.latencyUs.p99)[ts.length >> 1];

@@ -3,7 +3,7 @@
 // bench/results/<YYYY-MM-DD>-<suite>.md with .json (every raw number, histograms as
 // HdrHistogram base64) and .html (tables and latency-by-percentile plots) beside it.
 //
-//   npm run bench                                   # peers, serving, targets (~9 min)
+//   npm run bench                                   # peers, serving, targets
 //   npm run bench -- --only serving --duration 10   # what bench/serving.sh did
 //   npm run bench -- --only ab --a ../base --b . --rounds 5 --duration 15
 //   npm run bench -- --only gc --a ../base --b . --rounds 5 --duration 10
@@ -53,7 +53,8 @@ const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S
                       installed; binary WebSocket ingest always uses ours)
   --rate R            gc: the open-loop predict rate (default 25000)
   --gc-connections C  gc: connection counts to measure, comma-separated (default 256)
-  --name SUITE        the <suite> part of the results' names (default: the scenarios, joined by +)
+  --name SUITE        the <suite> part of the results' names (default: the scenarios joined
+                      by -, e.g. ab-gc; standard without --only)
   --out DIR           where the results go (default bench/results)
 `;
 
@@ -123,7 +124,7 @@ for (const s of only) {
 }
 
 const date = started.toISOString().slice(0, 10);
-const suite = values.name ?? only.join('+');
+const suite = values.name ?? (values.only ? only.join('-') : 'standard');
 const outDir = values.out ? abs(values.out)! : join(root, 'bench/results');
 mkdirSync(outDir, { recursive: true });
 const base = resultBase(outDir, date, suite);
