@@ -108,7 +108,7 @@ export async function runAb(ctx: Context): Promise<Section> {
     `B/A: the median over rounds of B's value divided by A's in the same round. A vs A: A's round i+1 over its round i (likewise B):`,
     `what a ratio between two runs of the same build looks like on this machine; spread: (max − min) / median of a build's rounds.`,
     ctx.gen === 'ours' ? "Feature reads and predicts by our generator (wrk not used): its ceiling (the peers scenario measures it) can bound feature reads, so a ratio near 1 there can hide a regression." : '',
-  ].join(' ');
+  ].filter(Boolean).join(' ');
   return {
     key: 'ab',
     title: 'A/B: feature reads, predicts, binary WebSocket ingest',

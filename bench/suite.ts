@@ -20,7 +20,8 @@
 //            against itself (bench/ab.ts)
 //   gc       the main thread's scavenge time per second and the open-loop predict p99 at
 //            --rate (25k req/s), on this checkout or on --a/--b in alternating rounds (bench/gc.ts)
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -111,6 +112,9 @@ const ctx: Context = {
   rate: num(values.rate, 'rate'),
   gcConnections: values['gc-connections']!.split(',').map((c) => num(c, 'gc-connections')),
 };
+
+// The scenarios that run this checkout's server need it built.
+if (only.some((s) => s !== 'ab' && !(s === 'gc' && ctx.a)) && !existsSync(join(root, 'dist/cli/main.js'))) execFileSync('npm', ['run', 'prepare'], { cwd: root, stdio: 'inherit' });
 
 const t0 = Date.now();
 const started = new Date();

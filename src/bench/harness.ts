@@ -23,6 +23,8 @@ const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
+// Interrupted: exit through 'exit' above, so no server is left holding its port.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
 
 /** `cmd args` in `cwd`, under `taskset -c <cpus>` when cpus is given; killed when this process exits. */
 export function spawnTracked(name: string, cmd: string, args: string[], o: { cwd: string; cpus?: string; env?: NodeJS.ProcessEnv }): Proc {
@@ -152,6 +154,8 @@ export function runWrk(o: { url: string; connections: number; durationS: number;
   const [file, argv] = o.cpus ? ['taskset', ['-c', o.cpus, 'wrk', ...args]] : ['wrk', args];
   return new Promise((resolve, reject) => {
     const c = spawn(file, argv, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(c);
+    c.once('exit', () => live.delete(c));
     let out = '';
     c.stdout!.on('data', (d) => (out += d));
     c.stderr!.on('data', (d) => (out += d));
