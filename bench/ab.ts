@@ -3,7 +3,7 @@
 // each trial a fresh server process of that build, gated on /readyz, loaded with the
 // standard data, then measured. Reported per scenario: the median of the per-round B/A
 // ratios, and each build's noise against itself (the ratios of its consecutive rounds).
-import { loadStandardData, mdTable, msOf, pct, ratioOf, startHotpath } from '../src/bench/harness.js';
+import { describeBuild, loadStandardData, mdTable, msOf, pct, ratioOf, startHotpath } from '../src/bench/harness.js';
 import { pairedRatios } from '../src/bench/stats.js';
 import type { Context, Section } from './context.js';
 import { eventsPerS, INGEST_BATCH, INGEST_CONNECTIONS, ours, viaWrk, warnBad } from './measure.js';
@@ -101,7 +101,7 @@ export async function runAb(ctx: Context): Promise<Section> {
     })]),
   );
   const method = [
-    `A = \`${a}\`, B = \`${b}\` (each a built checkout: its own dist/ and build/Release/hotpath.node, its own hotpath.yaml and models).`,
+    `A = ${describeBuild(a)}, B = ${describeBuild(b)} (each a built checkout: its own dist/ and build/Release/hotpath.node, its own hotpath.yaml and models).`,
     `Method: per scenario, ${ctx.rounds} rounds of A then B; every trial is a fresh \`node dist/cli/main.js serve --config hotpath.yaml\` of that build,`,
     `gated on /readyz (models loaded), loaded with the standard data (20,000 demo transactions: users 1..1000, merchants 1..100), then measured for`,
     `${ctx.durationMs / 1000} s after ${ctx.warmupMs / 1000} s of warm-up, and stopped.`,

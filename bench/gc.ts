@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { threadDelta, threadStats } from '../src/bench/proc.js';
-import { kilo, loadStandardData, mdTable, msOf, pct, ratioOf, startHotpath } from '../src/bench/harness.js';
+import { describeBuild, kilo, loadStandardData, mdTable, msOf, pct, ratioOf, startHotpath } from '../src/bench/harness.js';
 import type { LoadResult } from '../src/bench/loadgen.js';
 import { median, pairedRatios, spread, strip } from '../src/bench/stats.js';
 import type { Context, Section } from './context.js';
@@ -134,7 +134,7 @@ export async function runGc(ctx: Context): Promise<Section> {
   const abHead = ['connections', 'what', 'B/A (median of per-round ratios; lower is better)', 'B/A range', 'A vs A (consecutive rounds)', 'B vs B'];
   if (abRows.length) abTable = `\n\n${mdTable(abHead, abRows)}`;
   const method = [
-    builds.length === 2 ? `A = \`${ctx.a}\`, B = \`${ctx.b}\`; ${ctx.rounds} rounds of A then B per connection count.` : `This checkout, ${ctx.rounds} rounds per connection count.`,
+    builds.length === 2 ? `A = ${describeBuild(ctx.a!)}, B = ${describeBuild(ctx.b!)}; ${ctx.rounds} rounds of A then B per connection count.` : `This checkout, ${describeBuild(ctx.root)}, ${ctx.rounds} rounds per connection count.`,
     `Each trial a fresh server (\`node --require bench/gc-observer.cjs dist/cli/main.js serve --config hotpath.yaml\`, gated on /readyz) with the standard data,`,
     `then predicts (POST /v1/predict/fraud) open loop at ${kilo(ctx.rate)} req/s for ${ctx.durationMs / 1000} s after ${ctx.warmupMs / 1000} s of warm-up, by our generator`,
     `(latency from each request's due time: coordinated omission corrected; send lag = due time to send, part of it).`,

@@ -200,3 +200,17 @@ export function resultBase(dir: string, date: string, suite: string): string {
     if (!existsSync(`${base}.md`)) return base;
   }
 }
+
+/** "`/path` (git 1a2b3c4, uncommitted changes)": which code a build directory holds. */
+export function describeBuild(dir: string): string {
+  const git = (...args: string[]) => {
+    try {
+      return execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return '';
+    }
+  };
+  const head = git('rev-parse', '--short', 'HEAD');
+  const dirty = head && git('status', '--porcelain', '--untracked-files=no') !== '';
+  return `\`${dir}\`${head ? ` (git ${head}${dirty ? ', uncommitted changes' : ''})` : ''}`;
+}
