@@ -46,10 +46,43 @@ export function pidListeningOn(port: number): number | undefined {
   return undefined;
 }
 
-/** CPU seconds (user + system) the process has used so far. */
-export function cpuSeconds(pid: number): number {
+/** CPU seconds (user + system) the process (or "pid/task/tid": one thread) has used so far. */
+export function cpuSeconds(pid: number | string): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime (fields 14 and 15)
+}
+
+/** Per thread of the process: voluntary context switches and CPU seconds so far (/proc/<pid>/task). */
+export function threadStats(pid: number): Map<string, { switches: number; cpu: number }> {
+  const out = new Map<string, { switches: number; cpu: number }>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      const name = tid === String(pid) ? 'main thread' : (/^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?');
+      out.set(`${tid} ${name}`, { switches: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0), cpu: cpuSeconds(`${pid}/task/${tid}`) });
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** Between two threadStats of one process: its voluntary context switches, and its busiest threads' CPU seconds, most first. */
+export function threadDelta(before: ReturnType<typeof threadStats>, after: ReturnType<typeof threadStats>, top = 3): { switches: number; busiest: { thread: string; cpu: number }[] } {
+  let switches = 0;
+  const busy: { thread: string; cpu: number }[] = [];
+  for (const [t, a] of after) {
+    const b = before.get(t) ?? { switches: 0, cpu: 0 };
+    switches += a.switches - b.switches;
+    busy.push({ thread: t, cpu: a.cpu - b.cpu });
+  }
+  return { switches, busiest: busy.sort((x, y) => y.cpu - x.cpu).slice(0, top) };
 }

@@ -1,5 +1,5 @@
 // Request sets for `hotpath bench`, shaped like the shipped demo's traffic (hotpath.yaml):
-// the same routes, ids and payloads as bench/serving.sh, so numbers compare across tools.
+// the same routes, ids and payloads as the suite's wrk scripts (bench/features.lua, bench/predict.lua), so numbers compare across tools.
 import { readFileSync } from 'node:fs';
 
 import { HotpathError } from '../errors.js';

@@ -14,6 +14,7 @@ import { batchSizes, scrapeCounts } from '../bench/metrics-scrape.js';
 import { cpuSeconds, pidListeningOn } from '../bench/proc.js';
 import { htmlReport, type PlotSeries } from '../bench/report-html.js';
 import { buildRequests, eventsPerRequest, type Scenario, SCENARIOS, scenarioWsPath } from '../bench/scenarios.js';
+import { compareSummary, strip } from '../bench/stats.js';
 
 export const BENCH_USAGE = `usage: hotpath bench --url URL [--scenario S] [--rate R] [--connections C]
                      [--duration D] [--warmup D] [--timeout D] [--json FILE]
@@ -255,11 +256,6 @@ function safeCpu(pid: number): number | undefined {
   }
 }
 
-export function strip(r: Measured): Omit<Measured, 'histogram'> & { histogramUs: string } {
-  const { histogram, ...rest } = r;
-  return { ...rest, histogramUs: hdr.encodeIntoCompressedBase64(histogram) };
-}
-
 /** The HTML page of one or more measured runs (label, result). */
 function writeHtml(file: string, scenario: string, runs: [string, Measured][], notes: string[] = []): void {
   const r0 = runs[0][1];
@@ -285,30 +281,6 @@ function writeHtml(file: string, scenario: string, runs: [string, Measured][], n
 
 function writeJson(file: string, v: unknown): void {
   writeFileSync(file, JSON.stringify(v, null, 2));
-}
-
-export const median = (xs: number[]): number => {
-  const s = [...xs].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
-/** Medians per target, the A/B ratios, and each target's noise: (max - min) / median over its rounds. */
-export function compareSummary(a: LoadResult[], b: LoadResult[]) {
-  const stat = (rs: LoadResult[], f: (r: LoadResult) => number) => {
-    const xs = rs.map(f).filter((x) => !Number.isNaN(x));
-    if (xs.length === 0) return { median: NaN, noise: NaN };
-    const med = median(xs);
-    return { median: med, noise: med ? (Math.max(...xs) - Math.min(...xs)) / med : NaN };
-  };
-  const at = stat(a, (r) => r.throughput);
-  const bt = stat(b, (r) => r.throughput);
-  const ap = stat(a, (r) => r.latencyUs.p99);
-  const bp = stat(b, (r) => r.latencyUs.p99);
-  return {
-    throughput: { a: at.median, b: bt.median, ratio: at.median / bt.median, noiseA: at.noise, noiseB: bt.noise },
-    p99Us: { a: ap.median, b: bp.median, ratio: ap.median / bp.median, noiseA: ap.noise, noiseB: bp.noise },
-  };
 }
 
 function formatComparison(ua: string, ub: string, a: Measured[], b: Measured[], s: ReturnType<typeof compareSummary>): string {

@@ -154,11 +154,79 @@ describe('hotpath bench (CLI)', () => {
 
 describe('compareSummary', () => {
   it('takes medians, the A/B ratio and the spread of each side', async () => {
-    const { compareSummary } = await import('../../src/cli/bench.js');
+    const { compareSummary } = await import('../../src/bench/stats.js');
     const mk = (throughput: number, p99: number) => ({ throughput, latencyUs: { p99 } }) as never;
     const s = compareSummary([mk(100, 10), mk(120, 30), mk(110, 20)], [mk(50, 5), mk(50, 5), mk(60, 5)]);
     expect(s.throughput).toEqual({ a: 110, b: 50, ratio: 2.2, noiseA: 20 / 110, noiseB: 10 / 50 });
     expect(s.p99Us).toEqual({ a: 20, b: 5, ratio: 4, noiseA: 1, noiseB: 0 });
+  });
+});
+
+describe('pairedRatios', () => {
+  it('takes the median of per-round B/A ratios and each side against its own next round', async () => {
+    const { pairedRatios } = await import('../../src/bench/stats.js');
+    const x = pairedRatios([100, 110, 100], [100, 99, 120]);
+    expect(x.a).toBe(100);
+    expect(x.b).toBe(100);
+    expect(x.ratio).toBeCloseTo(1, 9); // 1.0, 0.9, 1.2
+    expect([x.ratioMin, x.ratioMax]).toEqual([0.9, 1.2]);
+    expect(x.selfA.min).toBeCloseTo(100 / 110, 9);
+    expect(x.selfA.max).toBeCloseTo(1.1, 9);
+    expect(x.selfB.median).toBeCloseTo((0.99 + 120 / 99) / 2, 9);
+    expect(x.selfA.spread).toBeCloseTo(0.1, 9);
+    expect(Number.isNaN(pairedRatios([], []).ratio)).toBe(true);
+  });
+});
+
+describe('the suite harness (src/bench/harness.ts)', () => {
+  it('reads wrk --latency output', async () => {
+    const { parseWrk } = await import('../../src/bench/harness.js');
+    const out = [
+      'Running 1s test @ http://127.0.0.1:18091/', '  1 threads and 64 connections',
+      '  Latency Distribution', '     50%  747.00us', '     75%    1.02ms', '     90%    1.50ms', '     99%    2.26ms',
+      '  75611 requests in 1.00s, 10.00MB read', '  Socket errors: connect 0, read 2, write 0, timeout 1', '  Non-2xx or 3xx responses: 5',
+      'Requests/sec:  75611.18', 'Transfer/sec:     10.00MB',
+    ].join('\n');
+    expect(parseWrk(out)).toEqual({ rps: 75611.18, p50Us: 747, p99Us: 2260, non2xx: 5, socketErrors: 3 });
+  });
+
+  it('names results by date and suite, numbering a second run of the day', async () => {
+    const { resultBase } = await import('../../src/bench/harness.js');
+    const { writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'hp-results-'));
+    expect(resultBase(dir, '2026-12-04', 'ab')).toBe(join(dir, '2026-12-04-ab'));
+    writeFileSync(join(dir, '2026-12-04-ab.md'), '');
+    expect(resultBase(dir, '2026-12-04', 'ab')).toBe(join(dir, '2026-12-04-ab-2'));
+  });
+
+  it('starts a server, waits for it, stops it; and says when it dies before it is ready', async () => {
+    const { spawnTracked, waitReady } = await import('../../src/bench/harness.js');
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const port = 18790 + (process.pid % 100);
+    const hello = spawnTracked('uws-hello', process.execPath, ['bench/uws-hello.mjs', String(port)], { cwd: root });
+    try {
+      await waitReady(`http://127.0.0.1:${port}/`, { proc: hello, ok200: true });
+      expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
+    } finally {
+      await hello.stop();
+    }
+    expect(hello.child.exitCode !== null || hello.child.signalCode !== null).toBe(true);
+    const dead = spawnTracked('dies', process.execPath, ['-e', 'console.error("no config"); process.exit(0)'], { cwd: root });
+    await expect(waitReady('http://127.0.0.1:1/', { proc: dead, timeoutMs: 5000 })).rejects.toThrow(/dies exited before it was ready: no config/);
+  });
+
+  it('gc-observer.cjs writes the main thread\'s scavenges for the gc scenario', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'hp-gc-')), 'gc.json');
+    const observer = fileURLToPath(new URL('../../bench/gc-observer.cjs', import.meta.url));
+    // Allocates young garbage for 600 ms, then lets the observer write once more.
+    const script = 'const t = Date.now(); let keep; while (Date.now() - t < 600) keep = Array.from({ length: 1000 }, (_, i) => ({ i })); setTimeout(() => {}, 300);';
+    await new Promise<void>((resolve, reject) =>
+      execFile(process.execPath, ['--require', observer, '-e', script], { env: { ...process.env, HOTPATH_BENCH_GC_FILE: file } }, (err) => (err ? reject(err) : resolve())));
+    const snap = JSON.parse(readFileSync(file, 'utf8'));
+    expect(snap.minor[0]).toBeGreaterThan(0);
+    expect(snap.minor[1]).toBeGreaterThan(0);
+    expect(snap.minorPauses.length).toBe(snap.minor[0]);
+    expect(snap.at).toBeGreaterThan(Date.now() - 60_000);
   });
 });
 
