@@ -4,7 +4,7 @@
 //   npx tsx bench/tools/feature-read-micro.ts
 import { loadConfigFile } from '../../src/config/load.js';
 import { createStore } from '../../src/server/app.js';
-import { ingestEvents } from '../../src/server/events.js';
+import { Ingestor } from '../../src/ingest/ingestor.js';
 import { FeatureReader } from '../../src/server/features.js';
 import { standardEvents } from '../../src/bench/scenarios.js';
 
@@ -12,7 +12,8 @@ const config = loadConfigFile(new URL('../../hotpath.yaml', import.meta.url).pat
 const store = createStore(config);
 const now = Date.now();
 const events = standardEvents(now);
-for (let i = 0; i < events.length; i += 5000) ingestEvents(store, config, events.slice(i, i + 5000), now);
+const ingest = new Ingestor(store, config);
+for (let i = 0; i < events.length; i += 5000) ingest.events(events.slice(i, i + 5000), 'replay', now);
 const reader = new FeatureReader(store);
 const user = config.entities[config.entityIndex.get('user')!];
 const N = 300_000;

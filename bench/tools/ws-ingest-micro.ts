@@ -1,6 +1,6 @@
 // Binary EVENTS frames applied in one process, without the network: through the native row
-// decoder (ingestFrame: what /v1/ws does) and through the object path it replaced
-// (decodeClientFrame into one object per event, then ingestEvents). The same frames, the
+// decoder (Ingestor.rows: what /v1/ws does) and through the object path it replaced
+// (decodeClientFrame into one object per event, then Ingestor.events). The same frames, the
 // demo stream, alternating rounds; events/s each. Round 1 also inserts every entity (the
 // tables start empty): compare the later rounds.
 //   npx tsx bench/tools/ws-ingest-micro.ts [--ids 100000] [--batch 1000] [--rounds 3]
@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 
 import { loadConfigFile } from '../../src/config/load.js';
 import { createStore } from '../../src/server/app.js';
-import { ingestEvents, ingestFrame } from '../../src/server/events.js';
+import { Ingestor } from '../../src/ingest/ingestor.js';
 import { decodeClientFrame, decodeEventsHeader, encodeEvents } from '../../src/server/ws-protocol.js';
 
 const { values } = parseArgs({ options: { ids: { type: 'string', default: '100000' }, batch: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' } } });
@@ -24,11 +24,11 @@ const frames = Array.from({ length: 50 }, (_, f) =>
   })));
 const N = 400; // frames per measurement
 const paths = {
-  'native rows (ingestFrame)': (store: ReturnType<typeof createStore>, frame: Uint8Array) => ingestFrame(store, config, decodeEventsHeader(frame), Date.now()),
-  'objects (decodeClientFrame + ingestEvents)': (store: ReturnType<typeof createStore>, frame: Uint8Array) => {
+  'native rows (Ingestor.rows)': (store: ReturnType<typeof createStore>, frame: Uint8Array) => new Ingestor(store, config).rows(decodeEventsHeader(frame), 'ws'),
+  'objects (decodeClientFrame + Ingestor.events)': (store: ReturnType<typeof createStore>, frame: Uint8Array) => {
     const f = decodeClientFrame(frame);
     if (f.op !== 'events') throw new Error('not an events frame');
-    return ingestEvents(store, config, f.events, Date.now(), f.stream);
+    return new Ingestor(store, config).events(f.events, 'ws', Date.now(), f.stream);
   },
 };
 const stores = Object.fromEntries(Object.keys(paths).map((k) => [k, createStore(config)]));

@@ -14,7 +14,7 @@ import { COUNTER } from '../runtime/records.js';
  * prom-client's registry as a custom metric (its get() is what prom-client calls at
  * scrape). prom-client's own observe() validates and hashes the labels and allocates a
  * closure on every call; with four observations per predict that was 7 % of the main
- * thread under load (bench/serving.sh with --cpu-prof). Label values are fixed per series:
+ * thread under load (the serving bench with --cpu-prof). Label values are fixed per series:
  * callers get a series once (series()) and bump it by index.
  */
 class FastMetric {
