@@ -1099,17 +1099,17 @@ void TestDenseCudaMatchesCpu() {
 void TestModelMatchesLayerByLayer() {
   const DenseCase a = RandomDense(1, 9, 12, 5), b = RandomDense(1, 12, 4, 6);
   std::vector<LayerSpec> layers(3);
-  layers[0].kind = LayerSpec::kDense;
+  layers[0].kind = LayerKind::DENSE;
   layers[0].in = 9;
   layers[0].out = 12;
   layers[0].w = a.w;
   layers[0].b = a.bias;
   layers[0].act = Act::RELU;
-  layers[1].kind = LayerSpec::kDense;
+  layers[1].kind = LayerKind::DENSE;
   layers[1].in = 12;
   layers[1].out = 4;
   layers[1].w = b.w;  // no bias: zeros
-  layers[2].kind = LayerSpec::kSoftmax;
+  layers[2].kind = LayerKind::SOFTMAX;
   std::unique_ptr<Model> m;
   CHECK_OK(Model::Create(9, layers, 8, Device::kCpu, &m));
   CHECK_EQ(m->out_dim(), 4);
@@ -1169,15 +1169,15 @@ void TestGatherFillsTheInputMatrix() {
   b.Add(HashBytes(bob.data(), bob.size()), 2500, {10});  // in time order: lateness is 0
   CHECK_OK(b.Ingest(*st, 3000));
   std::vector<GatherColumn> cols(4);
-  cols[0].source = GatherColumn::kFeature;  // n, raw, fill -1
+  cols[0].source = GatherSource::FEATURE;  // n, raw, fill -1
   cols[0].offset = st->table(0).feature_offset(0);
   cols[0].fill = -1;
-  cols[1].source = GatherColumn::kFeature;  // mean, log1p, fill 0
+  cols[1].source = GatherSource::FEATURE;  // mean, log1p, fill 0
   cols[1].offset = st->table(0).feature_offset(1);
-  cols[1].transform = GatherColumn::kLog1p;
-  cols[2].source = GatherColumn::kField;  // the request field, raw
-  cols[3].source = GatherColumn::kField;  // the request field, log1p (negative -> 0)
-  cols[3].transform = GatherColumn::kLog1p;
+  cols[1].transform = GatherTransform::LOG1P;
+  cols[2].source = GatherSource::FIELD;  // the request field, raw
+  cols[3].source = GatherSource::FIELD;  // the request field, log1p (negative -> 0)
+  cols[3].transform = GatherTransform::LOG1P;
   std::unique_ptr<Gather> g;
   CHECK_OK(Gather::Create(st, {0}, 1, cols, &g));
   const std::string ids = "xx" + alice + bob + ghost;  // ids at an offset, back to back
