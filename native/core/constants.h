@@ -142,7 +142,8 @@ constexpr double kMaxEventTimeMs = 8.64e15;        // the largest time a JavaScr
 // per-aggregate state, HLL registers) and of the shard index's hashing. Snapshots carry
 // it; a snapshot whose version differs cannot be mapped back and must be rebuilt from
 // events. Bump it with any change to what row_layout.cc, windows.h, hll.h or
-// shard_index.h write into shard memory (native/test/layout_test.cc pins version 1).
+// shard_index.h write into shard memory (TestRowLayoutVersion1 in
+// native/test/store_parts_test.cc pins the layout of version 1).
 constexpr int kRowLayoutVersion = 1;
 
 }  // namespace hotpath

@@ -9,7 +9,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 
 import { HotpathError } from '../errors.js';
-import { type AggName, type Binding, constants, limits } from '../native/binding.js';
+import { type AggName, type Binding, constants, limits, WINDOWED_AGGS } from '../native/binding.js';
 import { configSchema, DURATION_RE, SIZE_RE } from './schema.js';
 
 export type FieldType = 'number' | 'category';
@@ -144,6 +144,8 @@ function describe(e: ErrorObject): string {
   if (e.keyword === 'additionalProperties') return `${path}: unknown key '${(e.params as { additionalProperty: string }).additionalProperty}'`;
   if (e.keyword === 'enum') return `${path}: ${e.message} (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})`;
   if (e.keyword === 'anyOf') return `${path}: must be a number or a string like "10s", "5m", "1h", "7d" (durations) or "64MiB" (sizes)`;
+  if (e.keyword === 'maxProperties' && /^\/streams\/[^/]+\/keys$/.test(e.instancePath))
+    return `${path}: at most ${(e.params as { limit: number }).limit} entity keys per stream (the store's key-column limit)`;
   if (e.keyword === 'propertyNames') return `${path}: bad name '${(e.params as { propertyName: string }).propertyName}' (letters, digits and _, not starting with a digit)`;
   return `${path}: ${e.message}`;
 }
@@ -193,8 +195,6 @@ interface RawConfig {
   streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; fields?: Record<string, FieldType> }>;
   demo?: { stream: string; rate?: number; ids?: number; model?: string };
 }
-
-const WINDOWED = new Set<AggName>(['count', 'sum', 'mean', 'min', 'max', 'stddev', 'distinct']);
 
 export interface CompileOptions {
   /** model repositories are relative to this directory (the config file's); default: cwd */
@@ -272,8 +272,8 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
       if (!stream) fail(`${path}/stream`, `no stream '${streamName}' is declared under /streams`);
       if (!stream.tables.includes(entity.index)) fail(`${path}/stream`, `stream '${streamName}' has no key for entity '${ename}'`);
       const def: FeatureDef = { name: fname, agg: f.agg, stream: stream.name };
-      if (f.agg === 'count') {
-        if (f.field !== undefined) fail(`${path}/field`, 'count takes no field');
+      if (!constants.aggFlags[f.agg].field) {
+        if (f.field !== undefined) fail(`${path}/field`, `${f.agg} takes no field`);
       } else {
         if (f.field === undefined) fail(`${path}/field`, `required for ${f.agg}`);
         const fd = stream.fields.find((x) => x.name === f.field);
@@ -282,7 +282,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
           fail(`${path}/field`, `'${f.field}' is a category; ${f.agg} needs a number field`);
         def.field = f.field;
       }
-      if (WINDOWED.has(f.agg)) {
+      if (WINDOWED_AGGS.has(f.agg)) {
         if (f.window === undefined) fail(`${path}/window`, `required for ${f.agg}`);
         const windowMs = parseDuration(f.window);
         let tileMs: number;

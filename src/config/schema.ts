@@ -131,7 +131,8 @@ export const configSchema = {
         additionalProperties: false,
         required: ['keys'],
         properties: {
-          keys: { type: 'object', minProperties: 1, propertyNames: name, additionalProperties: name },
+          // one key column per entity: the store takes at most limits.maxKeyColumns per stream
+          keys: { type: 'object', minProperties: 1, maxProperties: limits.maxKeyColumns, propertyNames: name, additionalProperties: name },
           time_field: name,
           allowed_lateness: duration,
           fields: { type: 'object', propertyNames: name, additionalProperties: { enum: ['number', 'category'] } },
