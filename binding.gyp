@@ -3,12 +3,22 @@
     {
       "target_name": "hotpath",
       "sources": [
+        "native/core/event_rows.cc",
         "native/core/feature_store.cc",
+        "native/core/hll.cc",
         "native/core/kernels.cc",
         "native/core/model.cc",
-        "native/core/event_rows.cc",
+        "native/core/region.cc",
+        "native/core/row_layout.cc",
+        "native/core/shard_index.cc",
+        "native/core/windows.cc",
         "native/cuda/cuda_none.cc",
-        "native/binding/addon.cc"
+        "native/binding/addon.cc",
+        "native/binding/gather_wrap.cc",
+        "native/binding/ids.cc",
+        "native/binding/model_wrap.cc",
+        "native/binding/spec_args.cc",
+        "native/binding/store_wrap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],

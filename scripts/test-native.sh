@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds and runs the C++ core tests (native/test/core_test.cc) with CMake, without Node.
+# Builds and runs the C++ core tests (native/test/*.cc: core_test.cc, the store, models and
+# row decoder through their APIs; store_parts_test.cc, the store's pieces one by one) with
+# CMake, without Node.
 #   scripts/test-native.sh              Release build in build-native/ (CUDA when nvcc is found)
 #   scripts/test-native.sh --no-cuda    the same without the CUDA backend, in build-native-nocuda/
 #   scripts/test-native.sh --sanitize   Debug + ASan/UBSan, CPU only, in build-sanitize/
@@ -14,7 +16,7 @@ for arg in "$@"; do
   case "$arg" in
     --sanitize) sanitize=1 ;;
     --no-cuda) cuda=0 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "test-native.sh: unknown option '$arg' (use --sanitize, --no-cuda)" >&2; exit 2 ;;
   esac
 done

@@ -1,7 +1,8 @@
 // Constants shared by the C++ core and TypeScript. This file is the single definition:
-// the binding exports every list below as `constants`, and src/native/binding.ts reads
-// them from the addon at load time (test/native/constants.test.ts checks the TypeScript
-// side's names against it).
+// the binding exports every list and limit below as `constants` (native/binding/addon.cc),
+// src/native/binding.ts reads them from the addon at load time, and
+// test/native/constants.test.ts checks the TypeScript side's names and values against it.
+// TypeScript keeps only literal name lists (for its types), never a second copy of a code.
 #pragma once
 #include <cstdint>
 
@@ -85,6 +86,43 @@ enum class RowError : uint8_t {
   kCount
 };
 
+// Layers of a native model (model.h). X(ENUM, "name")
+#define HP_LAYER_KIND_LIST(X) \
+  X(DENSE, "dense")           \
+  X(ACT, "act")               \
+  X(SOFTMAX, "softmax")
+
+enum class LayerKind : uint8_t {
+#define HP_X(e, name) e,
+  HP_LAYER_KIND_LIST(HP_X)
+#undef HP_X
+  kCount
+};
+
+// Where a column of a model's input matrix comes from (model.h GatherColumn). X(ENUM, "name")
+#define HP_GATHER_SOURCE_LIST(X) \
+  X(FEATURE, "feature")          \
+  X(FIELD, "field")
+
+enum class GatherSource : uint8_t {
+#define HP_X(e, name) e,
+  HP_GATHER_SOURCE_LIST(HP_X)
+#undef HP_X
+  kCount
+};
+
+// What is applied to a gathered value. X(ENUM, "name")
+#define HP_GATHER_TRANSFORM_LIST(X) \
+  X(NONE, "none")                   \
+  X(LOG1P, "log1p")
+
+enum class GatherTransform : uint8_t {
+#define HP_X(e, name) e,
+  HP_GATHER_TRANSFORM_LIST(HP_X)
+#undef HP_X
+  kCount
+};
+
 // Column value types of a binary events frame: f64, or str16 (u16 length + UTF-8).
 constexpr int kRowTypeF64 = 1;
 constexpr int kRowTypeStr16 = 2;
@@ -96,7 +134,16 @@ constexpr int kMaxLastN = 64;
 constexpr int kMinHllPrecision = 4;
 constexpr int kMaxHllPrecision = 12;
 constexpr int kMaxFeaturesPerTable = 256;
+constexpr int kMaxKeyColumns = 16;         // entity keys per stream (the config's stream keys)
 constexpr double kMaxTimeMs = 9007199254740992.0;  // 2^53: times (ms) beyond are refused
 constexpr double kMaxEventTimeMs = 8.64e15;        // the largest time a JavaScript Date holds
+
+// The version of a store row's byte layout (row_layout.h: the row header, tile rings,
+// per-aggregate state, HLL registers) and of the shard index's hashing. Snapshots carry
+// it; a snapshot whose version differs cannot be mapped back and must be rebuilt from
+// events. Bump it with any change to what row_layout.cc, windows.h, hll.h or
+// shard_index.h write into shard memory (TestRowLayoutVersion1 in
+// native/test/store_parts_test.cc pins the layout of version 1).
+constexpr int kRowLayoutVersion = 1;
 
 }  // namespace hotpath

@@ -28,7 +28,7 @@ Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, D
     const std::string where = "model: layer " + std::to_string(i) + ": ";
     if (uint8_t(s.act) >= uint8_t(Act::kCount)) return Status::InvalidArg(where + "unknown activation");
     Layer l{s.kind, width, width, {}, {}, {}, s.act};
-    if (s.kind == LayerSpec::kDense) {
+    if (s.kind == LayerKind::DENSE) {
       if (s.in != width) return Status::InvalidArg(where + "input width " + std::to_string(s.in) + " != " + std::to_string(width));
       if (s.out <= 0 || s.out > (1 << 20)) return Status::InvalidArg(where + "output width out of range");
       if (s.w.size() != size_t(s.in) * s.out) return Status::InvalidArg(where + "weights are not out x in");
@@ -40,7 +40,7 @@ Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, D
       l.w = std::move(s.w);
       l.b = s.b.empty() ? std::vector<float>(size_t(s.out), 0.0f) : std::move(s.b);
       width = s.out;
-    } else if (s.kind != LayerSpec::kAct && s.kind != LayerSpec::kSoftmax) {
+    } else if (s.kind != LayerKind::ACT && s.kind != LayerKind::SOFTMAX) {
       return Status::InvalidArg(where + "unknown kind");
     }
     max_width = std::max(max_width, width);
@@ -106,7 +106,7 @@ Status Model::Chunk(const float* x, int batch, float* y) {
     const Layer& l = layers_[i];
     float* dst = i + 1 == layers_.size() ? y : scratch_[i % 2].data();
     const size_t n = size_t(batch) * l.out;
-    if (l.kind == LayerSpec::kDense) {
+    if (l.kind == LayerKind::DENSE) {
       if (device_ == Device::kCuda) {
         HP_RETURN_IF_ERROR(DenseForwardCuda(src, l.w.data(), l.b.data(), batch, l.in, l.out, l.act, dst));
       } else {
@@ -114,7 +114,7 @@ Status Model::Chunk(const float* x, int batch, float* y) {
       }
     } else {
       if (dst != src) std::copy(src, src + n, dst);
-      if (l.kind == LayerSpec::kSoftmax) {
+      if (l.kind == LayerKind::SOFTMAX) {
         SoftmaxRows(dst, batch, l.out);
       } else {
         for (size_t k = 0; k < n; k++) dst[k] = Activate(l.act, dst[k]);
@@ -141,12 +141,12 @@ Status Gather::Create(std::shared_ptr<Store> store, std::vector<int> tables, int
   for (size_t c = 0; c < columns.size(); c++) {
     const GatherColumn& col = columns[c];
     const std::string where = "gather: column " + std::to_string(c) + ": ";
-    if (col.transform > GatherColumn::kLog1p) return Status::InvalidArg(where + "unknown transform");
-    if (col.source == GatherColumn::kFeature) {
+    if (uint8_t(col.transform) >= uint8_t(GatherTransform::kCount)) return Status::InvalidArg(where + "unknown transform");
+    if (col.source == GatherSource::FEATURE) {
       if (col.key < 0 || size_t(col.key) >= tables.size()) return Status::InvalidArg(where + "key out of range");
       if (col.offset < 0 || col.offset >= store->table(tables[col.key]).width())
         return Status::InvalidArg(where + "feature offset out of range");
-    } else if (col.source == GatherColumn::kField) {
+    } else if (col.source == GatherSource::FIELD) {
       if (col.field < 0 || col.field >= fields) return Status::InvalidArg(where + "field out of range");
     } else {
       return Status::InvalidArg(where + "unknown source");
@@ -193,11 +193,11 @@ Status Gather::Run(const uint8_t* ids, size_t ids_len, const uint32_t* refs, con
       const GatherColumn& col = columns_[c];
       // An absent entity reads as the empty row (count 0, mean NaN): every one of its
       // columns takes the fill, so a model sees one "unknown" value, not a mix.
-      double v = col.source == GatherColumn::kField ? double(fr[col.field])
+      double v = col.source == GatherSource::FIELD ? double(fr[col.field])
                  : found_[col.key]                  ? row_[size_t(row_off_[col.key] + col.offset)]
                                                     : kNaNValue;
       if (std::isnan(v)) v = col.fill;
-      if (col.transform == GatherColumn::kLog1p) v = std::log1p(std::max(v, 0.0));
+      if (col.transform == GatherTransform::LOG1P) v = std::log1p(std::max(v, 0.0));
       xr[c] = float(v);
     }
   }

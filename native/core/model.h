@@ -15,12 +15,11 @@
 namespace hotpath {
 
 struct LayerSpec {
-  enum Kind : uint8_t { kDense, kAct, kSoftmax };
-  Kind kind = kDense;
-  int in = 0, out = 0;    // kDense only
-  std::vector<float> w;   // kDense: out x in, row-major (ONNX Gemm transB=1, PyTorch Linear)
-  std::vector<float> b;   // kDense: out values, or empty
-  Act act = Act::NONE;    // kDense (fused) and kAct
+  LayerKind kind = LayerKind::DENSE;
+  int in = 0, out = 0;    // DENSE only
+  std::vector<float> w;   // DENSE: out x in, row-major (ONNX Gemm transB=1, PyTorch Linear)
+  std::vector<float> b;   // DENSE: out values, or empty
+  Act act = Act::NONE;    // DENSE (fused) and ACT
 };
 
 enum class Device : uint8_t { kCpu, kCuda };
@@ -39,7 +38,7 @@ class Model {
 
  private:
   struct Layer {
-    LayerSpec::Kind kind;
+    LayerKind kind;
     int in, out;
     std::vector<float> wt;  // in x out: the inner loop runs over contiguous outputs
     std::vector<float> w;   // out x in, as given (the CUDA kernel's layout)
@@ -58,13 +57,11 @@ class Model {
 // of its columns; an empty window: NaN aggregates) take `fill` before the transform;
 // log1p takes max(v, 0), so a negative value becomes 0.
 struct GatherColumn {
-  enum Source : uint8_t { kFeature, kField };
-  enum Transform : uint8_t { kNone, kLog1p };
-  Source source = kFeature;
-  int key = 0;     // kFeature: which of the request's entity ids (index into tables)
-  int offset = 0;  // kFeature: slot in the table's read vector (Table::feature_offset)
-  int field = 0;   // kField: index into the request's fields
-  Transform transform = kNone;
+  GatherSource source = GatherSource::FEATURE;
+  int key = 0;     // FEATURE: which of the request's entity ids (index into tables)
+  int offset = 0;  // FEATURE: slot in the table's read vector (Table::feature_offset)
+  int field = 0;   // FIELD: index into the request's fields
+  GatherTransform transform = GatherTransform::NONE;
   float fill = 0;
 };
 

@@ -25,206 +25,13 @@
 #include "../core/hash.h"
 #include "../core/kernels.h"
 #include "../core/model.h"
+#include "test_util.h"
 
-using namespace hotpath;
+using namespace hptest;
 
-// ---------------------------------------------------------------------------------------
-// Minimal check macros
-
-namespace {
-
-int g_passed = 0;
-int g_failed = 0;
-std::atomic<int> g_thread_failures{0};  // counted by reader threads, folded in afterwards
-
-void Record(bool ok, const char* file, int line, const std::string& what) {
-  if (ok) {
-    g_passed++;
-    return;
-  }
-  g_failed++;
-  std::printf("FAIL %s:%d: %s\n", file, line, what.c_str());
-  std::fflush(stdout);
-}
-
-std::string Num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-bool Near(double got, double want, double tol) {
-  if (std::isnan(got) || std::isnan(want)) return false;
-  if (got == want) return true;  // also equal infinities
-  return std::fabs(got - want) <= tol;
-}
-
-bool NearRel(double got, double want, double rel) {
-  if (std::isnan(got) || std::isnan(want)) return false;
-  if (got == want) return true;
-  return std::fabs(got - want) <= rel * std::max(std::fabs(got), std::fabs(want));
-}
-
-}  // namespace
-
-#define CHECK(cond) Record(bool(cond), __FILE__, __LINE__, #cond)
-#define CHECK_EQ(got, want)                                                                 \
-  do {                                                                                      \
-    const double _g = double(got), _w = double(want);                                       \
-    Record(_g == _w, __FILE__, __LINE__,                                                    \
-           std::string(#got " == " #want " (got ") + Num(_g) + ", want " + Num(_w) + ")"); \
-  } while (0)
-#define CHECK_NEAR(got, want, tol)                                                        \
-  do {                                                                                    \
-    const double _g = double(got), _w = double(want);                                     \
-    Record(Near(_g, _w, (tol)), __FILE__, __LINE__,                                       \
-           std::string(#got " ~= " #want " (got ") + Num(_g) + ", want " + Num(_w) +      \
-               ", tol " + Num(tol) + ")");                                                \
-  } while (0)
-#define CHECK_NAN(got)                                                                      \
-  do {                                                                                      \
-    const double _g = double(got);                                                          \
-    Record(std::isnan(_g), __FILE__, __LINE__, std::string(#got " is NaN (got ") + Num(_g) + ")"); \
-  } while (0)
-#define CHECK_OK(expr)                                                                    \
-  do {                                                                                    \
-    const Status _s = (expr);                                                             \
-    Record(_s.ok(), __FILE__, __LINE__,                                                   \
-           std::string(#expr " is OK (got ") + _s.code_name() + ": " + _s.message() + ")"); \
-  } while (0)
-#define CHECK_CODE(expr, want)                                                             \
-  do {                                                                                     \
-    const Status _s = (expr);                                                              \
-    Record(_s.code() == (want), __FILE__, __LINE__,                                        \
-           std::string(#expr " gives " #want " (got ") + _s.code_name() + ": " + _s.message() + ")"); \
-  } while (0)
-
-// ---------------------------------------------------------------------------------------
-// Helpers
+void RunStorePartsTests();  // store_parts_test.cc
 
 namespace {
-
-using Code = Status::Code;
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// Entity id hashes: well mixed, as the front end's id hash would be.
-uint64_t Key(uint64_t i) {
-  uint64_t x = i + 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-FeatureSpec Feature(const std::string& name, Agg agg, int field, int64_t window_ms = 0,
-                    int64_t tile_ms = 0, double param = 0) {
-  FeatureSpec f;
-  f.name = name;
-  f.agg = agg;
-  f.stream = 0;
-  f.field = field;
-  f.window_ms = window_ms;
-  f.tile_ms = tile_ms;
-  f.param = param;
-  return f;
-}
-
-// One table keyed by one stream with nfields value columns.
-StoreSpec OneTable(std::vector<FeatureSpec> features, int nfields, int64_t lateness_ms = 0,
-                   int64_t ttl_ms = 0, uint64_t memory_bytes = 4ull << 20, int shards = 8) {
-  StoreSpec spec;
-  TableSpec t;
-  t.name = "t";
-  t.ttl_ms = ttl_ms;
-  t.memory_bytes = memory_bytes;
-  t.shards = shards;
-  t.features = std::move(features);
-  spec.tables.push_back(t);
-  StreamSpec s;
-  s.name = "s";
-  s.nfields = nfields;
-  s.lateness_ms = lateness_ms;
-  s.tables = {0};
-  spec.streams.push_back(s);
-  return spec;
-}
-
-std::shared_ptr<Store> MakeStore(const StoreSpec& spec) {
-  std::shared_ptr<Store> st;
-  const Status s = Store::Create(spec, &st);
-  if (!s.ok()) {
-    std::printf("FATAL: Store::Create: %s: %s\n", s.code_name(), s.message().c_str());
-    std::exit(2);
-  }
-  return st;
-}
-
-// A batch of events for a stream keyed by a single table.
-struct Batch {
-  int nfields;
-  std::vector<uint64_t> keys;
-  std::vector<double> ts, values;
-  explicit Batch(int nf) : nfields(nf) {}
-  Batch& Add(uint64_t key, double t, std::vector<double> vals) {
-    keys.push_back(key);
-    ts.push_back(t);
-    vals.resize(size_t(nfields), 0.0);
-    values.insert(values.end(), vals.begin(), vals.end());
-    return *this;
-  }
-  Status Ingest(Store& st, double now_ms, IngestResult* r = nullptr) const {
-    IngestResult local;
-    const uint64_t* k[1] = {keys.data()};
-    return st.Ingest(0, keys.size(), k, ts.data(), values.data(), now_ms, r ? r : &local);
-  }
-};
-
-struct ReadOut {
-  bool found = false;
-  double age = 0;
-  std::vector<double> v;
-  double operator[](int i) const { return v[size_t(i)]; }
-};
-
-ReadOut Read(const Table& t, uint64_t key, double now_ms) {
-  ReadOut r;
-  r.v.assign(size_t(t.width()), -12345.0);
-  r.found = t.Read(key, now_ms, r.v.data(), &r.age);
-  return r;
-}
-
-bool SameOutput(const ReadOut& a, const ReadOut& b) {
-  if (a.found != b.found || a.v.size() != b.v.size()) return false;
-  if (!(a.age == b.age || (std::isnan(a.age) && std::isnan(b.age)))) return false;
-  for (size_t i = 0; i < a.v.size(); i++)
-    if (!(a.v[i] == b.v[i] || (std::isnan(a.v[i]) && std::isnan(b.v[i])))) return false;
-  return true;
-}
-
-// Runs a test in a child process, so that a crash in the core is reported as one failed
-// check (with its signal) instead of ending the whole run. The child's own failing checks
-// are printed by the child.
-void RunInChild(const char* name, void (*test)(), const char* file, int line) {
-  std::fflush(stdout);
-  const pid_t pid = fork();
-  if (pid < 0) {
-    Record(false, file, line, std::string(name) + ": fork failed");
-    return;
-  }
-  if (pid == 0) {
-    test();
-    std::fflush(stdout);
-    _exit(g_failed > 0 ? 1 : 0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) {
-    Record(false, file, line, std::string(name) + " crashed with signal " + std::to_string(WTERMSIG(status)));
-  } else {
-    Record(WIFEXITED(status) && WEXITSTATUS(status) == 0, file, line,
-           std::string(name) + " (exit status " + std::to_string(WEXITSTATUS(status)) + ")");
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // Store creation and spec validation
@@ -1099,17 +906,17 @@ void TestDenseCudaMatchesCpu() {
 void TestModelMatchesLayerByLayer() {
   const DenseCase a = RandomDense(1, 9, 12, 5), b = RandomDense(1, 12, 4, 6);
   std::vector<LayerSpec> layers(3);
-  layers[0].kind = LayerSpec::kDense;
+  layers[0].kind = LayerKind::DENSE;
   layers[0].in = 9;
   layers[0].out = 12;
   layers[0].w = a.w;
   layers[0].b = a.bias;
   layers[0].act = Act::RELU;
-  layers[1].kind = LayerSpec::kDense;
+  layers[1].kind = LayerKind::DENSE;
   layers[1].in = 12;
   layers[1].out = 4;
   layers[1].w = b.w;  // no bias: zeros
-  layers[2].kind = LayerSpec::kSoftmax;
+  layers[2].kind = LayerKind::SOFTMAX;
   std::unique_ptr<Model> m;
   CHECK_OK(Model::Create(9, layers, 8, Device::kCpu, &m));
   CHECK_EQ(m->out_dim(), 4);
@@ -1169,15 +976,15 @@ void TestGatherFillsTheInputMatrix() {
   b.Add(HashBytes(bob.data(), bob.size()), 2500, {10});  // in time order: lateness is 0
   CHECK_OK(b.Ingest(*st, 3000));
   std::vector<GatherColumn> cols(4);
-  cols[0].source = GatherColumn::kFeature;  // n, raw, fill -1
+  cols[0].source = GatherSource::FEATURE;  // n, raw, fill -1
   cols[0].offset = st->table(0).feature_offset(0);
   cols[0].fill = -1;
-  cols[1].source = GatherColumn::kFeature;  // mean, log1p, fill 0
+  cols[1].source = GatherSource::FEATURE;  // mean, log1p, fill 0
   cols[1].offset = st->table(0).feature_offset(1);
-  cols[1].transform = GatherColumn::kLog1p;
-  cols[2].source = GatherColumn::kField;  // the request field, raw
-  cols[3].source = GatherColumn::kField;  // the request field, log1p (negative -> 0)
-  cols[3].transform = GatherColumn::kLog1p;
+  cols[1].transform = GatherTransform::LOG1P;
+  cols[2].source = GatherSource::FIELD;  // the request field, raw
+  cols[3].source = GatherSource::FIELD;  // the request field, log1p (negative -> 0)
+  cols[3].transform = GatherTransform::LOG1P;
   std::unique_ptr<Gather> g;
   CHECK_OK(Gather::Create(st, {0}, 1, cols, &g));
   const std::string ids = "xx" + alice + bob + ghost;  // ids at an offset, back to back
@@ -1210,12 +1017,6 @@ void TestGatherFillsTheInputMatrix() {
 
 }  // namespace
 
-#define RUN(test)                      \
-  do {                                 \
-    std::printf("== %s\n", #test);     \
-    std::fflush(stdout);               \
-    test();                            \
-  } while (0)
 
 // The binary events frame decoder: values as the TypeScript path reads them, strict UTF-8,
 // and the first fault in row order.
@@ -1318,6 +1119,7 @@ int main() {
   RUN(TestModelMatchesLayerByLayer);
   RUN(TestGatherFillsTheInputMatrix);
   RUN(TestDecodeRows);
+  RunStorePartsTests();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;
 }

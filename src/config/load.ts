@@ -9,8 +9,13 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 
 import { HotpathError } from '../errors.js';
-import { type AggName, type Binding, constants, limits } from '../native/binding.js';
-import { configSchema, DURATION_RE, SIZE_RE } from './schema.js';
+import { type AggName, type Binding, constants, limits, WINDOWED_AGGS } from '../native/binding.js';
+import { compileModels, type ModelDef, type RawModel } from './models.js';
+import { configSchema } from './schema.js';
+import { fail, parseDuration, parseSize } from './values.js';
+
+export type { BreakerDef, ModelDef, ModelInputDef } from './models.js';
+export { parseDuration, parseSize } from './values.js';
 
 export type FieldType = 'number' | 'category';
 
@@ -49,47 +54,6 @@ export interface StreamDef {
   fields: { name: string; type: FieldType }[];
 }
 
-export interface ModelInputDef {
-  /** the column's name: `entity.feature` or `field` */
-  name: string;
-  source: 'feature' | 'field';
-  /** feature: index into the model's keys; field: index into the model's fields */
-  index: number;
-  /** feature only: the entity table and the feature's index in it */
-  table?: number;
-  feature?: number;
-  transform: 'none' | 'log1p';
-  fill: number;
-}
-
-export interface BreakerDef {
-  errorRate: number;
-  latencyMs: number;
-  windowMs: number;
-  minRequests: number;
-  openForMs: number;
-  halfOpenProbes: number;
-}
-
-export interface ModelDef {
-  name: string;
-  /** absolute path of the directory holding numbered version directories */
-  repository: string;
-  version: 'latest' | number;
-  runtime: 'auto' | 'native' | 'onnx';
-  device: 'cpu' | 'cuda';
-  /** the input matrix's columns for predict requests; null: the model only takes tensors */
-  inputs: ModelInputDef[] | null;
-  /** entities whose ids a predict request carries, in record order */
-  keys: { entity: string; table: number }[];
-  /** request fields a predict request carries, in record order */
-  fields: string[];
-  batching: { maxBatch: number; maxQueueDelayUs: number; preferred: number[] };
-  timeoutMs: number;
-  fallback?: { constant: number } | { model: string };
-  breaker?: BreakerDef;
-}
-
 /** server.max_body_bytes when the config does not set it */
 export const DEFAULT_MAX_BODY_BYTES = 1024 ** 2;
 
@@ -118,37 +82,16 @@ export interface Config {
 const ajv = new Ajv({ allErrors: true, strict: true });
 const validate = ajv.compile(configSchema);
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
-
-/** "10s", "5m", "1h", "7d", "250ms" or a number of ms, as whole milliseconds. */
-export function parseDuration(v: number | string): number {
-  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return Math.round(v);
-  const m = typeof v === 'string' ? DURATION_RE.exec(v) : null;
-  if (!m) throw new HotpathError('HP_ERR_CONFIG_INVALID', `not a duration: ${JSON.stringify(v)} (use e.g. "250ms", "10s", "5m", "1h", "7d")`);
-  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]]);
-}
-
-/** "64MiB", "1GiB", "512KB" or a number of bytes, as whole bytes. */
-export function parseSize(v: number | string): number {
-  if (typeof v === 'number' && Number.isFinite(v) && v >= 1) return Math.floor(v);
-  const m = typeof v === 'string' ? SIZE_RE.exec(v) : null;
-  if (!m) throw new HotpathError('HP_ERR_CONFIG_INVALID', `not a size: ${JSON.stringify(v)} (use e.g. "64MiB", "1GiB", or bytes)`);
-  return Math.floor(Number(m[1]) * SIZE_UNITS[m[2]]);
-}
-
 /** `stream` in an event names its stream, so no key or field may be called that. */
 const RESERVED_FIELD = 'stream';
-
-function fail(path: string, message: string): never {
-  throw new HotpathError('HP_ERR_CONFIG_INVALID', `${path}: ${message}`, { path });
-}
 
 function describe(e: ErrorObject): string {
   const path = e.instancePath || '/';
   if (e.keyword === 'additionalProperties') return `${path}: unknown key '${(e.params as { additionalProperty: string }).additionalProperty}'`;
   if (e.keyword === 'enum') return `${path}: ${e.message} (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})`;
   if (e.keyword === 'anyOf') return `${path}: must be a number or a string like "10s", "5m", "1h", "7d" (durations) or "64MiB" (sizes)`;
+  if (e.keyword === 'maxProperties' && /^\/streams\/[^/]+\/keys$/.test(e.instancePath))
+    return `${path}: at most ${(e.params as { limit: number }).limit} entity keys per stream (the store's key-column limit)`;
   if (e.keyword === 'propertyNames') return `${path}: bad name '${(e.params as { propertyName: string }).propertyName}' (letters, digits and _, not starting with a digit)`;
   return `${path}: ${e.message}`;
 }
@@ -163,24 +106,6 @@ interface RawFeature {
   n?: number;
   half_life?: number | string;
   precision?: number;
-}
-interface RawModel {
-  repository: string;
-  version?: 'latest' | number;
-  runtime?: 'auto' | 'native' | 'onnx';
-  device?: 'cpu' | 'cuda';
-  inputs?: { feature?: string; field?: string; transform?: 'none' | 'log1p'; fill?: number }[];
-  batching?: { max_batch?: number; max_queue_delay_us?: number; preferred_batch_sizes?: number[] };
-  timeout?: number | string;
-  fallback?: { constant?: number; model?: string };
-  circuit_breaker?: {
-    error_rate?: number;
-    latency?: number | string;
-    window?: number | string;
-    min_requests?: number;
-    open_for?: number | string;
-    half_open_probes?: number;
-  };
 }
 interface RawConfig {
   server?: {
@@ -199,8 +124,6 @@ interface RawConfig {
   streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; fields?: Record<string, FieldType> }>;
   demo?: { stream: string; rate?: number; ids?: number; model?: string };
 }
-
-const WINDOWED = new Set<AggName>(['count', 'sum', 'mean', 'min', 'max', 'stddev', 'distinct']);
 
 export interface CompileOptions {
   /** model repositories are relative to this directory (the config file's); default: cwd */
@@ -278,8 +201,8 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
       if (!stream) fail(`${path}/stream`, `no stream '${streamName}' is declared under /streams`);
       if (!stream.tables.includes(entity.index)) fail(`${path}/stream`, `stream '${streamName}' has no key for entity '${ename}'`);
       const def: FeatureDef = { name: fname, agg: f.agg, stream: stream.name };
-      if (f.agg === 'count') {
-        if (f.field !== undefined) fail(`${path}/field`, 'count takes no field');
+      if (!constants.aggFlags[f.agg].field) {
+        if (f.field !== undefined) fail(`${path}/field`, `${f.agg} takes no field`);
       } else {
         if (f.field === undefined) fail(`${path}/field`, `required for ${f.agg}`);
         const fd = stream.fields.find((x) => x.name === f.field);
@@ -288,7 +211,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
           fail(`${path}/field`, `'${f.field}' is a category; ${f.agg} needs a number field`);
         def.field = f.field;
       }
-      if (WINDOWED.has(f.agg)) {
+      if (WINDOWED_AGGS.has(f.agg)) {
         if (f.window === undefined) fail(`${path}/window`, `required for ${f.agg}`);
         const windowMs = parseDuration(f.window);
         let tileMs: number;
@@ -361,81 +284,6 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
   };
   config.storeSpec = toStoreSpec(config);
   return config;
-}
-
-function compileModels(raw: Record<string, RawModel>, entities: EntityDef[], entityIndex: Map<string, number>, baseDir: string): ModelDef[] {
-  const models: ModelDef[] = [];
-  for (const [name, m] of Object.entries(raw)) {
-    const path = `/models/${name}`;
-    const keys: ModelDef['keys'] = [];
-    const fields: string[] = [];
-    let inputs: ModelInputDef[] | null = null;
-    if (m.inputs) {
-      inputs = m.inputs.map((inp, i) => {
-        if ((inp.feature === undefined) === (inp.field === undefined))
-          fail(`${path}/inputs/${i}`, 'give exactly one of feature (entity.feature) or field (a request field)');
-        const transform = inp.transform ?? 'none';
-        const fill = inp.fill ?? 0;
-        if (inp.field !== undefined) {
-          let index = fields.indexOf(inp.field);
-          if (index < 0) index = fields.push(inp.field) - 1;
-          return { name: inp.field, source: 'field' as const, index, transform, fill };
-        }
-        const [ename, fname] = inp.feature!.split('.');
-        const table = entityIndex.get(ename);
-        if (table === undefined) fail(`${path}/inputs/${i}/feature`, `no entity '${ename}' is declared under /entities`);
-        const feature = entities[table].featureIndex.get(fname);
-        if (feature === undefined) fail(`${path}/inputs/${i}/feature`, `entity '${ename}' has no feature '${fname}'`);
-        if (entities[table].features[feature].agg === 'last_n')
-          fail(`${path}/inputs/${i}/feature`, `'${fname}' is a last_n list; a model input takes one number`);
-        let index = keys.findIndex((k) => k.entity === ename);
-        if (index < 0) index = keys.push({ entity: ename, table }) - 1;
-        return { name: inp.feature!, source: 'feature' as const, index, table, feature, transform, fill };
-      });
-    }
-    if (m.fallback && (m.fallback.constant === undefined) === (m.fallback.model === undefined))
-      fail(`${path}/fallback`, 'give exactly one of constant or model');
-    const b = m.batching ?? {};
-    const maxBatch = b.max_batch ?? 64;
-    const preferred = [...new Set(b.preferred_batch_sizes ?? [])].sort((x, y) => x - y);
-    if (preferred.some((p) => p > maxBatch)) fail(`${path}/batching/preferred_batch_sizes`, `sizes must be <= max_batch (${maxBatch})`);
-    const cb = m.circuit_breaker;
-    const def: ModelDef = {
-      name,
-      repository: resolve(baseDir, m.repository),
-      version: m.version ?? 'latest',
-      runtime: m.runtime ?? 'auto',
-      device: m.device ?? 'cpu',
-      inputs,
-      keys,
-      fields,
-      batching: { maxBatch, maxQueueDelayUs: b.max_queue_delay_us ?? 100, preferred },
-      timeoutMs: m.timeout === undefined ? 100 : parseDuration(m.timeout),
-      fallback: m.fallback?.model !== undefined ? { model: m.fallback.model } : m.fallback ? { constant: m.fallback.constant! } : undefined,
-      breaker: cb && {
-        errorRate: cb.error_rate ?? 0.5,
-        latencyMs: cb.latency === undefined ? Infinity : parseDuration(cb.latency),
-        windowMs: cb.window === undefined ? 10_000 : parseDuration(cb.window),
-        minRequests: cb.min_requests ?? 20,
-        openForMs: cb.open_for === undefined ? 5_000 : parseDuration(cb.open_for),
-        halfOpenProbes: cb.half_open_probes ?? 5,
-      },
-    };
-    if (!(def.timeoutMs > 0)) fail(`${path}/timeout`, 'must be > 0');
-    models.push(def);
-  }
-  for (const m of models) {
-    if (!m.fallback || !('model' in m.fallback)) continue;
-    const target = models.find((x) => x.name === (m.fallback as { model: string }).model);
-    const path = `/models/${m.name}/fallback/model`;
-    if (!target) fail(path, `no model '${(m.fallback as { model: string }).model}' is declared under /models`);
-    if (target === m) fail(path, 'a model cannot be its own fallback');
-    if (target.fallback && 'model' in target.fallback) fail(path, `'${target.name}' has a fallback model itself; chains are not allowed`);
-    if (m.inputs && !target.inputs) fail(path, `'${target.name}' has no inputs: list, so it cannot answer '${m.name}'s predict requests`);
-    const missing = [...target.keys.map((k) => k.entity).filter((e) => !m.keys.some((k) => k.entity === e)), ...target.fields.filter((f) => !m.fields.includes(f))];
-    if (missing.length) fail(path, `'${target.name}' needs ${missing.join(', ')}, which requests to '${m.name}' do not carry`);
-  }
-  return models;
 }
 
 /** The native spec: tables in entity order, streams in declaration order. */

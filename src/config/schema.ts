@@ -1,6 +1,6 @@
 // JSON Schema of hotpath.yaml, checked with Ajv. Unknown keys are errors everywhere.
 // docs/config.md is the reference a user reads; keep the two in step.
-import { AGG_NAMES, limits } from '../native/binding.js';
+import { AGG_NAMES, GATHER_TRANSFORM_NAMES, limits } from '../native/binding.js';
 
 const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
 // "250ms", "10s", "5m", "1h", "7d", or a number of milliseconds
@@ -33,7 +33,7 @@ const modelInput = {
   properties: {
     feature: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*\\.[A-Za-z_][A-Za-z0-9_]*$' },
     field: name,
-    transform: { enum: ['none', 'log1p'] },
+    transform: { enum: [...GATHER_TRANSFORM_NAMES] },
     fill: { type: 'number' },
   },
 } as const;
@@ -132,7 +132,8 @@ export const configSchema = {
         additionalProperties: false,
         required: ['keys'],
         properties: {
-          keys: { type: 'object', minProperties: 1, propertyNames: name, additionalProperties: name },
+          // one key column per entity: the store takes at most limits.maxKeyColumns per stream
+          keys: { type: 'object', minProperties: 1, maxProperties: limits.maxKeyColumns, propertyNames: name, additionalProperties: name },
           time_field: name,
           allowed_lateness: duration,
           fields: { type: 'object', propertyNames: name, additionalProperties: { enum: ['number', 'category'] } },

@@ -49,7 +49,7 @@ const INTEGER_RE = /^(0|-?[1-9]\d*)$/;
 const EPOCH_MS_RE = /^\d+(\.\d+)?$/;
 const ISO_8601_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 
-const MAX_TIME_MS = 8.64e15; // the largest time a JavaScript Date holds
+const MAX_TIME_MS = limits.maxEventTimeMs; // the largest time a JavaScript Date holds
 
 /** A time as epoch milliseconds: a number, a string of digits, or an ISO-8601 string. */
 export function timeOf(v: unknown): number | undefined {

@@ -9,9 +9,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import { HotpathError, toHotpathError } from '../errors.js';
-import type { NativePlan } from '../runtime/onnx-graph.js';
 
-/** The raw shape of the addon, as native/binding/addon.cc defines it. */
+/** The raw shape of the addon, as native/binding/*.cc define it (wraps.h lists the files). */
 export namespace Binding {
   export interface FeatureSpec {
     name: string;
@@ -74,9 +73,17 @@ export namespace Binding {
     name: string;
     error: string;
   }
+  /** native/core/constants.h, as the addon exports it (addon.cc Constants). */
   export interface Constants {
     aggs: Record<string, number>;
+    /** per aggregate: whether it reads a field, and whether it takes a window (HP_AGG_LIST) */
+    aggFlags: Record<string, { field: boolean; windowed: boolean }>;
     acts: Record<string, number>;
+    /** NativeModel layer kinds (LayerKind) */
+    layerKinds: Record<LayerKindName, number>;
+    /** Gather column sources and transforms (GatherSource, GatherTransform) */
+    gatherSources: Record<GatherSourceName, number>;
+    gatherTransforms: Record<GatherTransformName, number>;
     statuses: string[];
     /** what a column of a binary events frame feeds (RowRole) */
     rowRoles: { skip: number; key: number; time: number; number: number; category: number };
@@ -91,10 +98,18 @@ export namespace Binding {
       minHllPrecision: number;
       maxHllPrecision: number;
       maxFeaturesPerTable: number;
+      /** entity keys per stream */
+      maxKeyColumns: number;
+      /** times passed to the store (now, event times): |t| <= 2^53 ms */
+      maxTimeMs: number;
+      /** the largest event time an event may carry (the largest a JavaScript Date holds) */
+      maxEventTimeMs: number;
     };
+    /** the version of a store row's byte layout; snapshots carry it (constants.h kRowLayoutVersion) */
+    rowLayoutVersion: number;
   }
   export interface LayerSpec {
-    kind: number; // 0 dense, 1 activation, 2 softmax
+    kind: number; // constants.layerKinds
     inDim?: number;
     outDim?: number;
     w?: Float32Array | null;
@@ -113,11 +128,11 @@ export namespace Binding {
     forward(x: Float32Array, batch: number, y: Float32Array): void;
   }
   export interface GatherColumn {
-    source: number; // 0 feature, 1 request field
+    source: number; // constants.gatherSources
     key: number;
     offset: number;
     field: number;
-    transform: number; // 0 none, 1 log1p
+    transform: number; // constants.gatherTransforms
     fill: number;
   }
   export interface GatherSpec {
@@ -163,9 +178,40 @@ export const AGG_NAMES = ['count', 'sum', 'mean', 'min', 'max', 'stddev', 'last'
 export type AggName = (typeof AGG_NAMES)[number];
 export const ACT_NAMES = ['none', 'relu', 'sigmoid', 'tanh'] as const;
 export type ActName = (typeof ACT_NAMES)[number];
+/** Names of the other lists of constants.h, for TypeScript's types; the codes come from the addon. */
+export const LAYER_KIND_NAMES = ['dense', 'act', 'softmax'] as const;
+export type LayerKindName = (typeof LAYER_KIND_NAMES)[number];
+export const GATHER_SOURCE_NAMES = ['feature', 'field'] as const;
+export type GatherSourceName = (typeof GATHER_SOURCE_NAMES)[number];
+export const GATHER_TRANSFORM_NAMES = ['none', 'log1p'] as const;
+export type GatherTransformName = (typeof GATHER_TRANSFORM_NAMES)[number];
 
 export const constants: Binding.Constants = addon.constants;
 export const limits = constants.limits;
+/** The aggregates that take a window and a tile (count, sum, ..., distinct). */
+export const WINDOWED_AGGS: ReadonlySet<AggName> = new Set(AGG_NAMES.filter((a) => constants.aggFlags[a].windowed));
+/** The version of a store row's byte layout; a snapshot records it and is refused on a mismatch. */
+export const ROW_LAYOUT_VERSION = constants.rowLayoutVersion;
+
+// ---------------------------------------------------------------- native plan
+
+/**
+ * A model the native runtime can run, as src/runtime/onnx-graph.ts compiles it from ONNX:
+ * a chain of dense layers, activations and softmax. Declared here, with the addon's shape,
+ * so that this loader imports nothing from the layers above it.
+ */
+export type PlanAct = ActName;
+export type NativeLayer =
+  | { kind: 'dense'; inDim: number; outDim: number; w: Float32Array /* outDim x inDim row-major */; b: Float32Array | null /* outDim */; act: PlanAct }
+  | { kind: 'act'; act: PlanAct } // a standalone activation (e.g. two in a row)
+  | { kind: 'softmax' }; // over the last axis
+export interface NativePlan {
+  inDim: number;
+  outDim: number;
+  layers: NativeLayer[];
+  inputName: string;
+  outputName: string;
+}
 
 /** Runs fn, turning a native exception into a HotpathError with its HP_ERR_NATIVE_* code. */
 function call<T>(fn: () => T): T {
@@ -276,12 +322,13 @@ export class FeatureStore {
 
 /** The layers of a NativeModel for a plan compiled from ONNX (planNative). */
 export function layerSpecs(plan: NativePlan): Binding.LayerSpec[] {
+  const kinds = constants.layerKinds;
   return plan.layers.map((l): Binding.LayerSpec =>
     l.kind === 'dense'
-      ? { kind: 0, inDim: l.inDim, outDim: l.outDim, w: l.w, b: l.b, act: constants.acts[l.act] }
+      ? { kind: kinds.dense, inDim: l.inDim, outDim: l.outDim, w: l.w, b: l.b, act: constants.acts[l.act] }
       : l.kind === 'act'
-        ? { kind: 1, act: constants.acts[l.act] }
-        : { kind: 2 },
+        ? { kind: kinds.act, act: constants.acts[l.act] }
+        : { kind: kinds.softmax },
   );
 }
 

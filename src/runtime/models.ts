@@ -15,7 +15,7 @@ import { join } from 'node:path';
 
 import type { Config, ModelDef } from '../config/load.js';
 import { type ErrorCode, HotpathError } from '../errors.js';
-import { type Binding, type FeatureStore, limits } from '../native/binding.js';
+import { type Binding, constants, type FeatureStore, limits } from '../native/binding.js';
 import { Breaker } from './breaker.js';
 import { type NativePlan, type OnnxValueInfo, planNative, readOnnx } from './onnx-graph.js';
 import type { Outcome, OutcomeStatus, Pool } from './pool.js';
@@ -279,11 +279,11 @@ export class Models {
       tables: def.keys.map((k) => k.table),
       fields: def.fields.length,
       columns: def.inputs.map((inp) => ({
-        source: inp.source === 'feature' ? 0 : 1,
+        source: constants.gatherSources[inp.source],
         key: inp.source === 'feature' ? inp.index : 0,
         offset: inp.source === 'feature' ? this.#store.layout(inp.table!).offsets[inp.feature!] : 0,
         field: inp.source === 'field' ? inp.index : 0,
-        transform: inp.transform === 'log1p' ? 1 : 0,
+        transform: constants.gatherTransforms[inp.transform],
         fill: inp.fill,
       })),
     };

@@ -10,6 +10,7 @@
 // advances, so malformed bytes throw HP_ERR_MODEL_LOAD_FAILED: they never hang or read out
 // of bounds.
 import { HotpathError } from '../errors.js';
+import type { NativeLayer, NativePlan, PlanAct } from '../native/binding.js';
 
 export interface OnnxValueInfo {
   name: string;
@@ -353,18 +354,8 @@ function decodeModel(bytes: Uint8Array): OnnxGraph {
 
 // ---------------------------------------------------------------- native plan
 
-export type PlanAct = 'none' | 'relu' | 'sigmoid' | 'tanh';
-export type NativeLayer =
-  | { kind: 'dense'; inDim: number; outDim: number; w: Float32Array /* outDim x inDim row-major */; b: Float32Array | null /* outDim */; act: PlanAct }
-  | { kind: 'act'; act: PlanAct } // a standalone activation (e.g. two in a row)
-  | { kind: 'softmax' }; // over the last axis
-export interface NativePlan {
-  inDim: number;
-  outDim: number;
-  layers: NativeLayer[];
-  inputName: string;
-  outputName: string;
-}
+// NativePlan and its layers are declared with the addon's shape in src/native/binding.ts.
+export type { NativeLayer, NativePlan, PlanAct } from '../native/binding.js';
 
 const ACTS: Record<string, PlanAct> = { Relu: 'relu', Sigmoid: 'sigmoid', Tanh: 'tanh' };
 

@@ -31,6 +31,19 @@ describe('layout limits', () => {
     expect(() => FeatureStore.create(s)).toThrow(invalid);
   });
 
+  it('refuses a stream keyed by more tables than limits.maxKeyColumns, at creation', () => {
+    const table = (i: number) => ({ name: `t${i}`, ttlMs: 0, memoryBytes: 1 << 16, shards: 1, features: [] });
+    const store = (n: number) => ({
+      tables: Array.from({ length: n }, (_, i) => table(i)),
+      streams: [{ name: 's', fields: 0, latenessMs: 0, tables: Array.from({ length: n }, (_, i) => i) }],
+      maxFutureMs: 0,
+    });
+    expect(() => new raw.FeatureStore(store(constants.limits.maxKeyColumns + 1))).toThrow(invalid);
+    const ok = new raw.FeatureStore(store(constants.limits.maxKeyColumns));
+    const keys = Array.from({ length: constants.limits.maxKeyColumns }, () => ['a']);
+    expect(ok.ingest(0, keys, new Float64Array([1000]), new Float64Array(0), 1000)).toEqual([1, 0]);
+  });
+
   it('refuses a stream whose table index is not a number, without aborting', () => {
     expect(() => new raw.FeatureStore({ tables: [], streams: [{ name: 's', fields: 0, latenessMs: 0, tables: ['0' as unknown as number] }], maxFutureMs: 0 })).toThrow();
   });

@@ -211,6 +211,22 @@ describe('rejections', () => {
     expect(err.message).toContain("no entity 'account'");
   });
 
+  it('a stream keyed by more entities than the store has key columns (16)', () => {
+    const keyed = (n: number) => {
+      const c = base();
+      for (let i = 1; i < n; i++) {
+        c.entities[`e${i}`] = { features: { n: { agg: 'count', window: '1h' } } };
+        c.streams.tx.keys[`e${i}`] = `e${i}_id`;
+      }
+      return c;
+    };
+    expect(Object.keys(keyed(16).streams.tx.keys)).toHaveLength(16);
+    expect(compileConfig(keyed(16)).storeSpec.streams[0].tables).toHaveLength(16);
+    const err = rejects(() => compileConfig(keyed(17)), '/streams/tx/keys');
+    expect(err.message).toContain('at most 16 entity keys per stream');
+    expect(err.details).toEqual({ path: '/streams/tx/keys' });
+  });
+
   it('key field declared as a number value field', () => {
     const c = base();
     c.streams.tx.fields.user_id = 'number';

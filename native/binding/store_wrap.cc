@@ -1,0 +1,339 @@
+// FeatureStore: a core Store seen from one JS thread. The writer's handle (created from a
+// spec) may ingest and sweep; handles attached by id (other worker_threads) only read.
+//
+// Buffers: every typed array passed in is borrowed for the call only. ids, ts, values,
+// frames and plans are read (string ids are hashed into thread-local scratch that grows
+// to the largest batch once); out, ages and the ingestRows result array are written
+// before the call returns. Nothing keeps a pointer into JS memory after a call.
+#include <napi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/event_rows.h"
+#include "../core/feature_store.h"
+#include "args.h"
+#include "ids.h"
+#include "spec_args.h"
+#include "wraps.h"
+
+namespace hotpath {
+namespace {
+
+class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FeatureStore",
+                       {
+                           InstanceAccessor<&FeatureStoreWrap::Id>("id"),
+                           InstanceAccessor<&FeatureStoreWrap::Writable>("writable"),
+                           InstanceMethod<&FeatureStoreWrap::Ingest>("ingest"),
+                           InstanceMethod<&FeatureStoreWrap::IngestRows>("ingestRows"),
+                           InstanceMethod<&FeatureStoreWrap::Read>("read"),
+                           InstanceMethod<&FeatureStoreWrap::ReadMany>("readMany"),
+                           InstanceMethod<&FeatureStoreWrap::Layout>("layout"),
+                           InstanceMethod<&FeatureStoreWrap::Stats>("stats"),
+                           InstanceMethod<&FeatureStoreWrap::Sweep>("sweep"),
+                       });
+  }
+
+  FeatureStoreWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FeatureStoreWrap>(info) { Construct(info); }
+
+ private:
+  // new FeatureStore(spec): creates a store owned (and written) by this thread.
+  // new FeatureStore(id): attaches read-only to a store created elsewhere in the process.
+  Napi::Value Construct(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() >= 1 && info[0].IsNumber()) {
+      store_ = Store::Lookup(info[0].As<Napi::Number>().Uint32Value());
+      if (!store_) return ThrowStatus(env, Status::NotFound("no live feature store with that id"));
+      return env.Undefined();
+    }
+    REQUIRE_ARGUMENTS(1, "FeatureStore expects a spec object or a store id");
+    REQUIRE_ARGUMENT_OBJECT(0, so, "FeatureStore expects a spec object or a store id");
+    StoreSpec spec;
+    std::string why;
+    if (!StoreSpecArg(so, &spec, &why) || env.IsExceptionPending()) return ThrowArg(env, "bad store spec: " + why);
+    Status s = Store::Create(spec, &store_);
+    if (!s.ok()) return ThrowStatus(env, s);
+    writable_ = true;
+    return env.Undefined();
+  }
+
+  Napi::Value Id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), store_ ? store_->id() : 0); }
+  Napi::Value Writable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), writable_); }
+
+  bool TableArg(const Napi::CallbackInfo& info, int* t) {
+    if (!store_ || !info[0].IsNumber()) return false;
+    *t = info[0].As<Napi::Number>().Int32Value();
+    return *t >= 0 && *t < store_->table_count();
+  }
+  const StreamSpec* StreamArg(int32_t stream) const {
+    return stream >= 0 && size_t(stream) < store_->spec().streams.size() ? &store_->spec().streams[stream] : nullptr;
+  }
+
+  // ingest(stream, keyColumns[], ts: Float64Array, values: Float64Array, nowMs)
+  //   -> [accepted, late]
+  Napi::Value Ingest(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!writable_) return ThrowStatus(env, Status::Unavailable("this store handle is read-only"));
+    constexpr const char* kUsage = "ingest(stream, keyColumns, ts, values, nowMs)";
+    REQUIRE_ARGUMENTS(5, kUsage);
+    REQUIRE_ARGUMENT_INT32(0, stream, kUsage);
+    REQUIRE_ARGUMENT_ARRAY(1, cols, kUsage);
+    if (!info[4].IsNumber()) HP_ARG_FAIL(kUsage);
+    ReentryGuard guard;
+    if (!guard.ok) return ThrowStatus(env, Status::Unavailable("ingest called from inside an addon call"));
+    const StreamSpec* st = StreamArg(stream);
+    if (!st) return ThrowArg(env, "unknown stream");
+    REQUIRE_ARGUMENT_TIME(4, now);
+    double *ts, *values;
+    size_t n, nv;
+    if (!GetTyped<double, napi_float64_array>(info[2], &ts, &n)) return ThrowArg(env, "ts must be a Float64Array");
+    const size_t nkeys = st->tables.size();
+    if (cols.Length() != nkeys)
+      return ThrowArg(env, "stream '" + st->name + "' needs " + std::to_string(nkeys) + " key columns");
+    if (nkeys > size_t(kMaxKeyColumns)) return ThrowArg(env, "too many key columns");
+    // Scratch for string ids, reused across calls: grows to the largest batch once. Key
+    // columns are resolved first, since reading them can run JS (getters); typed-array
+    // pointers are taken after that, when no more JS can run.
+    thread_local std::vector<std::vector<uint64_t>> scratch;
+    if (scratch.size() < nkeys) scratch.resize(nkeys);
+    napi_value colv[kMaxKeyColumns];
+    const uint64_t* keys[kMaxKeyColumns];
+    std::string why;
+    for (uint32_t k = 0; k < nkeys; k++) {
+      if (napi_get_element(env, cols, k, &colv[k]) != napi_ok) return ThrowArg(env, "cannot read key column");
+      bool typed = false;
+      napi_is_typedarray(env, colv[k], &typed);
+      if (!typed && !GetKeys(env, Napi::Value(env, colv[k]), n, &scratch[k], &keys[k], &why)) return ThrowArg(env, why);
+    }
+    if (!GetTyped<double, napi_float64_array>(info[2], &ts, &n) || !GetTyped<double, napi_float64_array>(info[3], &values, &nv))
+      return ThrowArg(env, "ts and values must be Float64Arrays");
+    if (nv != n * size_t(st->nfields)) return ThrowArg(env, "values length must be events x fields");
+    for (uint32_t k = 0; k < nkeys; k++)  // no JS runs from here on
+      if (!GetKeys(env, Napi::Value(env, colv[k]), n, &scratch[k], &keys[k], &why, /*strings_done=*/true))
+        return ThrowArg(env, why);
+    IngestResult r;
+    Status s = store_->Ingest(stream, n, keys, ts, values, now, &r);
+    if (!s.ok()) return ThrowStatus(env, s);
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(uint32_t(0), Napi::Number::New(env, double(r.accepted)));
+    out.Set(uint32_t(1), Napi::Number::New(env, double(r.late)));
+    return out;
+  }
+
+  // ingestRows(stream, frame: Uint8Array, offset, n, plan: Int32Array, nowMs, out: Float64Array)
+  //   -> a RowError; OK: out = [accepted, late], else out = [event, column]
+  // The rows of a binary events frame from offset to its end, decoded by DecodeRows. plan
+  // holds (column, type, role, index) entries (RowColumn) and must feed every key and field.
+  Napi::Value IngestRows(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!writable_) return ThrowStatus(env, Status::Unavailable("this store handle is read-only"));
+    constexpr const char* kUsage = "ingestRows(stream, frame, offset, n, plan, nowMs, out)";
+    REQUIRE_ARGUMENTS(7, kUsage);
+    REQUIRE_ARGUMENT_INT32(0, stream, kUsage);
+    REQUIRE_ARGUMENT_NUMBER(2, offset, kUsage);
+    REQUIRE_ARGUMENT_NUMBER(3, count, kUsage);
+    if (!info[5].IsNumber()) HP_ARG_FAIL(kUsage);
+    ReentryGuard guard;
+    if (!guard.ok) return ThrowStatus(env, Status::Unavailable("ingestRows called from inside an addon call"));
+    const StreamSpec* st = StreamArg(stream);
+    if (!st) return ThrowArg(env, "unknown stream");
+    REQUIRE_ARGUMENT_UINT8_ARRAY(1, frame, len, "frame must be a Uint8Array");
+    REQUIRE_ARGUMENT_INT32_ARRAY(4, plan, plen, "plan must be an Int32Array of (column, type, role, index) entries");
+    if (plen % 4 != 0) return ThrowArg(env, "plan must be an Int32Array of (column, type, role, index) entries");
+    REQUIRE_ARGUMENT_FLOAT64_ARRAY(6, out, olen, "out must be a Float64Array(2)");
+    if (olen < 2) return ThrowArg(env, "out must be a Float64Array(2)");
+    if (!(offset >= 0 && offset <= double(len) && offset == std::trunc(offset))) return ThrowArg(env, "offset is outside the frame");
+    if (!(count >= 0 && count <= double(len) && count == std::trunc(count))) return ThrowArg(env, "n must be a count no larger than the frame");
+    REQUIRE_ARGUMENT_TIME(5, now);
+    const size_t n = size_t(count);
+    const int nplan = int(plen / 4);
+    const size_t nkeys = st->tables.size();
+    if (nkeys > size_t(kMaxKeyColumns)) return ThrowArg(env, "too many key columns");
+    thread_local std::vector<RowColumn> cols;
+    cols.resize(size_t(nplan));
+    std::string why;
+    if (!CheckPlan(plan, nplan, *st, cols.data(), &why)) return ThrowArg(env, why);
+    if (n > 0 && nplan == 0) return ThrowArg(env, "events need at least one column");
+    // Bound n by the bytes there are before sizing anything by it: a row takes at least 8
+    // bytes per f64 column and 2 per str16 column.
+    size_t min_row = 0;
+    for (int e = 0; e < nplan; e++)
+      if (e == 0 || cols[e].column != cols[e - 1].column) min_row += cols[e].type == kRowTypeF64 ? 8 : 2;
+    if (n * min_row > len - size_t(offset)) {
+      out[0] = 0;
+      out[1] = 0;
+      return Napi::Number::New(env, int(RowError::TRUNCATED));
+    }
+    // Scratch, reused across calls: grows to the largest batch once.
+    thread_local std::vector<uint64_t> key_cols[kMaxKeyColumns];
+    thread_local std::vector<double> ts, values;
+    uint64_t* keys[kMaxKeyColumns];
+    for (size_t k = 0; k < nkeys; k++) {
+      if (key_cols[k].size() < n) key_cols[k].resize(n);
+      keys[k] = key_cols[k].data();
+    }
+    if (ts.size() < n) ts.resize(n);
+    if (values.size() < n * size_t(st->nfields)) values.resize(n * size_t(st->nfields));
+    const double max_ts = now + double(store_->spec().max_future_ms);
+    const RowFault f = DecodeRows(frame + size_t(offset), len - size_t(offset), n, cols.data(), nplan, st->nfields,
+                                  now, max_ts, keys, ts.data(), values.data());
+    if (f.error != RowError::OK) {
+      out[0] = f.event;
+      out[1] = f.column;
+      return Napi::Number::New(env, int(f.error));
+    }
+    IngestResult r;
+    Status s = store_->Ingest(stream, n, keys, ts.data(), values.data(), now, &r);
+    if (!s.ok()) return ThrowStatus(env, s);
+    out[0] = double(r.accepted);
+    out[1] = double(r.late);
+    return Napi::Number::New(env, 0);
+  }
+
+  // A plan's (column, type, role, index) entries as RowColumns, checked: columns in order,
+  // one type per column, and every key and field of the stream fed.
+  static bool CheckPlan(const int32_t* plan, int nplan, const StreamSpec& st, RowColumn* cols, std::string* why) {
+    const size_t nkeys = st.tables.size();
+    uint32_t key_seen = 0;
+    thread_local std::vector<uint8_t> field_seen;
+    field_seen.assign(size_t(st.nfields), 0);
+    for (int e = 0; e < nplan; e++) {
+      const int column = plan[e * 4], type = plan[e * 4 + 1], role = plan[e * 4 + 2], index = plan[e * 4 + 3];
+      auto fail = [&](const char* what) {  // the message is built only for an error
+        *why = "plan entry " + std::to_string(e) + ": " + what;
+        return false;
+      };
+      if (column != (e == 0 ? 0 : cols[e - 1].column) && column != (e == 0 ? 0 : cols[e - 1].column + 1))
+        return fail("columns must run 0, 1, 2, ... in order");
+      if (e > 0 && column == cols[e - 1].column && type != cols[e - 1].type) return fail("one column, two types");
+      if ((type != kRowTypeF64 && type != kRowTypeStr16) || role < 0 || role >= int(RowRole::kCount))
+        return fail("bad type or role");
+      cols[e] = RowColumn{column, type, RowRole(role), index};
+      if (cols[e].role == RowRole::KEY) {
+        if (index < 0 || size_t(index) >= nkeys) return fail("no such key");
+        key_seen |= 1u << index;
+      } else if (cols[e].role == RowRole::NUMBER || cols[e].role == RowRole::CATEGORY) {
+        if (index < 0 || index >= st.nfields) return fail("no such field");
+        field_seen[index] = 1;
+      }
+    }
+    if (key_seen != (1u << nkeys) - 1 || std::count(field_seen.begin(), field_seen.end(), uint8_t(1)) != st.nfields) {
+      *why = "plan must feed every key and every field of the stream";
+      return false;
+    }
+    return true;
+  }
+
+  // read(table, id: string | bigint, nowMs, out: Float64Array) -> age in ms, NaN if absent
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    const Table& table = store_->table(t);
+    REQUIRE_ARGUMENT_TIME(2, now);
+    uint64_t key;
+    if (info[1].IsBigInt()) {
+      bool lossless;
+      key = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+    } else {
+      std::string why;
+      if (!HashIdValue(env, info[1], &key, &why)) return ThrowArg(env, why);
+    }
+    REQUIRE_ARGUMENT_FLOAT64_ARRAY(3, out, len, "out must be a Float64Array of the table's width");
+    if (len < size_t(table.width())) return ThrowArg(env, "out must be a Float64Array of the table's width");
+    double age;
+    table.Read(key, now, out, &age);
+    return Napi::Number::New(env, age);
+  }
+
+  // readMany(table, ids: string[] | BigUint64Array, nowMs, out: Float64Array (n x width),
+  //          ages: Float64Array (n)) -> number found
+  Napi::Value ReadMany(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    const Table& table = store_->table(t);
+    ReentryGuard guard;
+    if (!guard.ok) return ThrowStatus(env, Status::Unavailable("readMany called from inside an addon call"));
+    REQUIRE_ARGUMENT_TIME(2, now);
+    double *out, *ages;
+    size_t len, nages;
+    if (!GetTyped<double, napi_float64_array>(info[4], &ages, &nages)) return ThrowArg(env, "ages must be a Float64Array");
+    const size_t n = nages;
+    thread_local std::vector<uint64_t> scratch;
+    const uint64_t* keys;
+    std::string why;
+    if (!GetKeys(env, info[1], n, &scratch, &keys, &why)) return ThrowArg(env, why);  // may run JS
+    // Pointers only now, after any JS: the ids' getters could have detached a buffer.
+    if (!GetTyped<double, napi_float64_array>(info[3], &out, &len) ||
+        !GetTyped<double, napi_float64_array>(info[4], &ages, &nages) || nages != n)
+      return ThrowArg(env, "out and ages must be Float64Arrays");
+    if (len < n * size_t(table.width())) return ThrowArg(env, "out is shorter than ids x width");
+    if (!GetKeys(env, info[1], n, &scratch, &keys, &why, /*strings_done=*/!info[1].IsTypedArray())) return ThrowArg(env, why);
+    return Napi::Number::New(env, table.ReadMany(keys, n, now, out, ages));
+  }
+
+  // layout(table) -> { width, offsets: number[], widths: number[] }
+  Napi::Value Layout(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    const Table& table = store_->table(t);
+    const size_t nf = table.spec().features.size();
+    Napi::Array offs = Napi::Array::New(env, nf), widths = Napi::Array::New(env, nf);
+    for (size_t f = 0; f < nf; f++) {
+      offs.Set(uint32_t(f), table.feature_offset(int(f)));
+      widths.Set(uint32_t(f), table.feature_width(int(f)));
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("width", table.width());
+    o.Set("offsets", offs);
+    o.Set("widths", widths);
+    return o;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!writable_) return ThrowStatus(env, Status::Unavailable("stats are read on the writer's handle"));
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    TableStats s = store_->table(t).Stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("live", double(s.live));
+    o.Set("capacity", double(s.capacity));
+    o.Set("rowBytes", double(s.row_bytes));
+    o.Set("bytesPerEntity", double(s.bytes_per_entity));
+    o.Set("allocatedBytes", double(s.allocated_bytes));
+    o.Set("evictedTtl", double(s.evicted_ttl));
+    o.Set("evictedLru", double(s.evicted_lru));
+    o.Set("updates", double(s.updates));
+    o.Set("watermarkMs", s.watermark_ms);
+    return o;
+  }
+
+  // sweep(nowMs, maxRowsPerTable) -> entities expired by TTL
+  Napi::Value Sweep(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!writable_) return ThrowStatus(env, Status::Unavailable("this store handle is read-only"));
+    REQUIRE_ARGUMENT_NUMBER(0, now, "sweep(nowMs, maxRows)");
+    REQUIRE_ARGUMENT_NUMBER(1, max_rows, "sweep(nowMs, maxRows)");
+    // Clamped before the cast (a negative, NaN or huge double cast to uint64 is undefined).
+    const uint64_t rows = max_rows > 0 ? uint64_t(std::min(max_rows, 9007199254740992.0)) : 0;
+    return Napi::Number::New(env, double(store_->Sweep(now, rows)));
+  }
+
+  std::shared_ptr<Store> store_;
+  bool writable_ = false;
+};
+
+}  // namespace
+
+Napi::Function DefineFeatureStoreWrap(Napi::Env env) { return FeatureStoreWrap::Define(env); }
+
+}  // namespace hotpath

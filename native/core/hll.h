@@ -1,0 +1,104 @@
+// Distinct-count state: a sliding HyperLogLog. Each register keeps up to two
+// (rank, tile epoch) entries from the "list of future possible maxima" of Chabchoub &
+// Hebrail's sliding HLL: the largest rank seen in the window and the largest one seen
+// after it. Truncating the list to two makes the estimate a slight underestimate right
+// after a register's maximum expires; docs/config.md states the measured error.
+//
+// State block (row_layout.h places it in the row): int64 newest epoch seen, int64 epoch
+// of the last full expiry pass, then 2^p registers of 6 bytes. Epochs are stored in 16
+// bits; FullEpoch restores them relative to the head, which is why a window plus
+// max_future may span at most kMaxTilesPerWindow + 64 tiles (well below 2^15).
+//
+// HllAdd is on the ingest path and stays inline here; reads (HllCount) are in hll.cc.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "hash.h"
+#include "row_layout.h"
+
+namespace hotpath {
+namespace hll {
+
+struct Reg {  // one register: its two entries, packed so an update touches one line
+  uint16_t e1, e2;
+  uint8_t r1, r2;
+};
+static_assert(sizeof(Reg) == 6, "HLL register is 6 bytes");
+
+constexpr uint32_t kOffHead = 0, kOffPruned = 8, kOffRegs = 16;
+
+inline uint32_t Bytes(int p) { return row::Align8(kOffRegs + (1u << p) * 6u); }
+inline int64_t FullEpoch(int64_t head, uint16_t e16) { return head - int64_t(uint16_t(uint16_t(head) - e16)); }
+// The register a value lands in (the top p bits of its hash).
+inline uint32_t RegisterOf(double x, int p) { return uint32_t(HashDouble(x) >> (64 - p)); }
+
+struct View {
+  int64_t* head;
+  int64_t* pruned;
+  Reg* reg;
+  explicit View(uint8_t* base)
+      : head(reinterpret_cast<int64_t*>(base + kOffHead)),
+        pruned(reinterpret_cast<int64_t*>(base + kOffPruned)),
+        reg(reinterpret_cast<Reg*>(base + kOffRegs)) {}
+};
+
+// Drops the entries older than lo from every register (the lazy expiry's full pass).
+void Prune(View h, int p, int64_t old_head, int64_t lo);
+
+// Adds value x at tile epoch e to the state at `state`: p bits of precision, entries kept
+// for keep tiles (window + max_future).
+inline void Add(uint8_t* state, int p, int keep, int64_t e, double x) {
+  View h(state);
+  if (*h.head == row::kEmptyEpoch) {
+    *h.head = e;
+    *h.pruned = e;
+  } else if (e > *h.head) {
+    // Expired entries are ignored where they are read; a full pass that drops them runs
+    // only once the head has moved `keep` tiles past the last pass. Every stored epoch
+    // then stays within 2 keep - 2 tiles of the head, so its 16-bit form never aliases
+    // (keep <= 16384 + 64), at a fraction of a pass per tile advance.
+    if (e - *h.pruned >= keep) {
+      Prune(h, p, *h.head, e - keep + 1);
+      *h.pruned = e;
+    }
+    *h.head = e;
+  } else if (e <= *h.head - keep) {
+    return;
+  }
+  const uint64_t hv = HashDouble(x);
+  const uint32_t reg = uint32_t(hv >> (64 - p));
+  const uint64_t w = hv << p;
+  const uint8_t rank = uint8_t(w == 0 ? 64 - p + 1 : __builtin_clzll(w) + 1);
+  struct E {
+    uint8_t r;
+    int64_t e;
+  } c[3];
+  int k = 0;
+  Reg& rg = h.reg[reg];
+  const int64_t live_from = *h.head - keep + 1;  // older entries have expired
+  if (rg.r1 && FullEpoch(*h.head, rg.e1) >= live_from) c[k++] = {rg.r1, FullEpoch(*h.head, rg.e1)};
+  if (rg.r2 && FullEpoch(*h.head, rg.e2) >= live_from) c[k++] = {rg.r2, FullEpoch(*h.head, rg.e2)};
+  c[k++] = {rank, e};
+  // Keep the Pareto front (no other entry both ranks >= and is at least as new), highest
+  // rank first, then its two best.
+  std::sort(c, c + k, [](const E& a, const E& b) { return a.r != b.r ? a.r > b.r : a.e > b.e; });
+  E front[3];
+  int nf = 0;
+  for (int i = 0; i < k; i++)
+    if (nf == 0 || c[i].e > front[nf - 1].e) front[nf++] = c[i];
+  rg.r1 = front[0].r;
+  rg.e1 = uint16_t(front[0].e);
+  rg.r2 = nf > 1 ? front[1].r : 0;
+  rg.e2 = nf > 1 ? uint16_t(front[1].e) : 0;
+}
+
+// The distinct count of the window [cur - ntiles + 1, cur] (tile epochs), reading only
+// entries still retained (keep tiles back from the head, as Add expires them).
+double Count(const uint8_t* state, int p, int ntiles, int keep, int64_t cur);
+
+// The HyperLogLog estimate of 2^p registers' ranks (with the small-range correction).
+double Estimate(const uint8_t* ranks, int p);
+
+}  // namespace hll
+}  // namespace hotpath

@@ -1,0 +1,31 @@
+// Memory regions of the feature store: zeroed anonymous memory, reserved up front and
+// committed page by page on first touch. A region never moves and is freed only with its
+// owner (a table's shard), so a row or index slot inside it can be addressed as base +
+// offset for the table's whole life, from any thread.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace hotpath {
+
+class Region {
+ public:
+  Region() = default;
+  Region(const Region&) = delete;
+  Region& operator=(const Region&) = delete;
+  ~Region();
+
+  // Reserves `bytes` (MAP_NORESERVE: nothing is committed until touched). Regions of
+  // 2 MiB and more start on a 2 MiB boundary and are advised for transparent huge pages
+  // (used where the kernel grants them; fewer TLB misses on large tables). Returns the
+  // usable start, or nullptr when the reservation fails. Called once per region.
+  uint8_t* Map(size_t bytes);
+
+  size_t reserved() const { return len_; }
+
+ private:
+  void* base_ = nullptr;
+  size_t len_ = 0;
+};
+
+}  // namespace hotpath

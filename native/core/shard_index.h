@@ -1,0 +1,101 @@
+// One shard of a table: an open-addressing index (linear probing, load factor <= 0.5,
+// backward-shift deletion) from entity id hash to a row number, a slab of fixed-size
+// rows, and the sequence counter that makes reads safe while the writer works.
+//
+// Both the index and the rows are reserved once for the shard's capacity (Region: pages
+// are committed as rows are first used) and never move or get freed while the table
+// lives, so a row is rows + index * row_bytes with no pointer to chase.
+//
+// Concurrency. One writer (the thread that ingests) and many readers. The writer makes
+// seq odd before touching the shard's index or rows and even again after (release):
+// BeginWrite / EndWrite. A reader loads it (acquire), does its lookup and computes the
+// features straight from the row, then re-checks the counter; if it was odd or has moved,
+// the reader's output is discarded and it retries. Readers never write shared memory, so
+// they never slow the writer; a torn row is never returned. Every index a reader derives
+// from shard memory is clamped (RowPtr, the probe bound), so a racy read cannot go out of
+// bounds.
+//
+// Find and the found case of FindOrInsert are on every read and write: inline here.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "region.h"
+#include "row_layout.h"
+#include "status.h"
+
+namespace hotpath {
+
+struct IndexSlot {
+  uint64_t key;
+  uint32_t row1;  // row number + 1; 0 = empty slot
+  uint32_t pad;
+};
+static_assert(sizeof(IndexSlot) == 16, "index slots are 16 bytes");
+
+// Rows the writer has evicted at a full shard, by reason.
+struct EvictCounts {
+  uint64_t ttl = 0;
+  uint64_t lru = 0;
+};
+
+struct alignas(64) Shard {
+  std::atomic<uint32_t> seq{0};
+  uint32_t cap = 0, mask = 0, next_unused = 0, free_head = 0, live = 0;
+  uint32_t row_bytes = 0;
+  IndexSlot* index = nullptr;  // mask + 1 slots
+  uint8_t* rows = nullptr;     // cap rows
+  Region index_region, rows_region;
+  uint64_t rng = 0;  // eviction sampling
+
+  // Reserves `slots` index slots (a power of two) and `capacity` rows. Once, at creation.
+  Status Allocate(uint64_t slots, uint64_t capacity, uint32_t row_bytes, uint64_t seed);
+
+  uint8_t* RowPtr(uint32_t row) const { return row < cap ? rows + size_t(row) * row_bytes : nullptr; }
+
+  // Any thread (under the seqlock protocol). The row of key, or nullptr.
+  const uint8_t* Find(uint64_t key) const {
+    uint32_t i = uint32_t(key) & mask;
+    for (uint32_t probe = 0; probe <= mask; probe++) {
+      const IndexSlot& sl = index[i];
+      if (sl.row1 == 0) return nullptr;
+      if (sl.key == key) return RowPtr(sl.row1 - 1);
+      i = (i + 1) & mask;
+    }
+    return nullptr;
+  }
+
+  // Writer only, between BeginWrite and EndWrite. The row of key; when absent, a new row
+  // copied from `fresh`, evicting one row first when the shard is full (ttl_ms and now_ms
+  // decide which: an expired row, else the least recently written of a sample).
+  uint8_t* FindOrInsert(uint64_t key, const uint8_t* fresh, int64_t ttl_ms, double now_ms, EvictCounts* evicted) {
+    uint32_t i = uint32_t(key) & mask;
+    for (;;) {
+      const IndexSlot& sl = index[i];
+      if (sl.row1 == 0) break;
+      if (sl.key == key) return RowPtr(sl.row1 - 1);
+      i = (i + 1) & mask;
+    }
+    return Insert(key, i, fresh, ttl_ms, now_ms, evicted);
+  }
+
+  // Writer only, between BeginWrite and EndWrite: frees the row and its index slot.
+  void Remove(uint64_t key, uint32_t row);
+
+  // The seqlock's writer side.
+  uint32_t BeginWrite() {
+    const uint32_t s = seq.load(std::memory_order_relaxed);
+    seq.store(s + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    return s;
+  }
+  void EndWrite(uint32_t s) { seq.store(s + 2, std::memory_order_release); }
+
+ private:
+  uint8_t* Insert(uint64_t key, uint32_t empty_slot, const uint8_t* fresh, int64_t ttl_ms, double now_ms,
+                  EvictCounts* evicted);
+  void EvictOne(double expire_before, EvictCounts* evicted);
+};
+
+}  // namespace hotpath

@@ -1,0 +1,141 @@
+// The models: section of hotpath.yaml: each model's repository, runtime, inputs (compiled
+// against the entities' features), batching, timeout, fallback and circuit breaker.
+import { resolve } from 'node:path';
+
+import type { EntityDef } from './load.js';
+import { fail, parseDuration } from './values.js';
+
+export interface ModelInputDef {
+  /** the column's name: `entity.feature` or `field` */
+  name: string;
+  source: 'feature' | 'field';
+  /** feature: index into the model's keys; field: index into the model's fields */
+  index: number;
+  /** feature only: the entity table and the feature's index in it */
+  table?: number;
+  feature?: number;
+  transform: 'none' | 'log1p';
+  fill: number;
+}
+
+export interface BreakerDef {
+  errorRate: number;
+  latencyMs: number;
+  windowMs: number;
+  minRequests: number;
+  openForMs: number;
+  halfOpenProbes: number;
+}
+
+export interface ModelDef {
+  name: string;
+  /** absolute path of the directory holding numbered version directories */
+  repository: string;
+  version: 'latest' | number;
+  runtime: 'auto' | 'native' | 'onnx';
+  device: 'cpu' | 'cuda';
+  /** the input matrix's columns for predict requests; null: the model only takes tensors */
+  inputs: ModelInputDef[] | null;
+  /** entities whose ids a predict request carries, in record order */
+  keys: { entity: string; table: number }[];
+  /** request fields a predict request carries, in record order */
+  fields: string[];
+  batching: { maxBatch: number; maxQueueDelayUs: number; preferred: number[] };
+  timeoutMs: number;
+  fallback?: { constant: number } | { model: string };
+  breaker?: BreakerDef;
+}
+
+/** A model as the schema admits it (raw YAML keys). */
+export interface RawModel {
+  repository: string;
+  version?: 'latest' | number;
+  runtime?: 'auto' | 'native' | 'onnx';
+  device?: 'cpu' | 'cuda';
+  inputs?: { feature?: string; field?: string; transform?: 'none' | 'log1p'; fill?: number }[];
+  batching?: { max_batch?: number; max_queue_delay_us?: number; preferred_batch_sizes?: number[] };
+  timeout?: number | string;
+  fallback?: { constant?: number; model?: string };
+  circuit_breaker?: {
+    error_rate?: number;
+    latency?: number | string;
+    window?: number | string;
+    min_requests?: number;
+    open_for?: number | string;
+    half_open_probes?: number;
+  };
+}
+export function compileModels(raw: Record<string, RawModel>, entities: EntityDef[], entityIndex: Map<string, number>, baseDir: string): ModelDef[] {
+  const models: ModelDef[] = [];
+  for (const [name, m] of Object.entries(raw)) {
+    const path = `/models/${name}`;
+    const keys: ModelDef['keys'] = [];
+    const fields: string[] = [];
+    let inputs: ModelInputDef[] | null = null;
+    if (m.inputs) {
+      inputs = m.inputs.map((inp, i) => {
+        if ((inp.feature === undefined) === (inp.field === undefined))
+          fail(`${path}/inputs/${i}`, 'give exactly one of feature (entity.feature) or field (a request field)');
+        const transform = inp.transform ?? 'none';
+        const fill = inp.fill ?? 0;
+        if (inp.field !== undefined) {
+          let index = fields.indexOf(inp.field);
+          if (index < 0) index = fields.push(inp.field) - 1;
+          return { name: inp.field, source: 'field' as const, index, transform, fill };
+        }
+        const [ename, fname] = inp.feature!.split('.');
+        const table = entityIndex.get(ename);
+        if (table === undefined) fail(`${path}/inputs/${i}/feature`, `no entity '${ename}' is declared under /entities`);
+        const feature = entities[table].featureIndex.get(fname);
+        if (feature === undefined) fail(`${path}/inputs/${i}/feature`, `entity '${ename}' has no feature '${fname}'`);
+        if (entities[table].features[feature].agg === 'last_n')
+          fail(`${path}/inputs/${i}/feature`, `'${fname}' is a last_n list; a model input takes one number`);
+        let index = keys.findIndex((k) => k.entity === ename);
+        if (index < 0) index = keys.push({ entity: ename, table }) - 1;
+        return { name: inp.feature!, source: 'feature' as const, index, table, feature, transform, fill };
+      });
+    }
+    if (m.fallback && (m.fallback.constant === undefined) === (m.fallback.model === undefined))
+      fail(`${path}/fallback`, 'give exactly one of constant or model');
+    const b = m.batching ?? {};
+    const maxBatch = b.max_batch ?? 64;
+    const preferred = [...new Set(b.preferred_batch_sizes ?? [])].sort((x, y) => x - y);
+    if (preferred.some((p) => p > maxBatch)) fail(`${path}/batching/preferred_batch_sizes`, `sizes must be <= max_batch (${maxBatch})`);
+    const cb = m.circuit_breaker;
+    const def: ModelDef = {
+      name,
+      repository: resolve(baseDir, m.repository),
+      version: m.version ?? 'latest',
+      runtime: m.runtime ?? 'auto',
+      device: m.device ?? 'cpu',
+      inputs,
+      keys,
+      fields,
+      batching: { maxBatch, maxQueueDelayUs: b.max_queue_delay_us ?? 100, preferred },
+      timeoutMs: m.timeout === undefined ? 100 : parseDuration(m.timeout),
+      fallback: m.fallback?.model !== undefined ? { model: m.fallback.model } : m.fallback ? { constant: m.fallback.constant! } : undefined,
+      breaker: cb && {
+        errorRate: cb.error_rate ?? 0.5,
+        latencyMs: cb.latency === undefined ? Infinity : parseDuration(cb.latency),
+        windowMs: cb.window === undefined ? 10_000 : parseDuration(cb.window),
+        minRequests: cb.min_requests ?? 20,
+        openForMs: cb.open_for === undefined ? 5_000 : parseDuration(cb.open_for),
+        halfOpenProbes: cb.half_open_probes ?? 5,
+      },
+    };
+    if (!(def.timeoutMs > 0)) fail(`${path}/timeout`, 'must be > 0');
+    models.push(def);
+  }
+  for (const m of models) {
+    if (!m.fallback || !('model' in m.fallback)) continue;
+    const target = models.find((x) => x.name === (m.fallback as { model: string }).model);
+    const path = `/models/${m.name}/fallback/model`;
+    if (!target) fail(path, `no model '${(m.fallback as { model: string }).model}' is declared under /models`);
+    if (target === m) fail(path, 'a model cannot be its own fallback');
+    if (target.fallback && 'model' in target.fallback) fail(path, `'${target.name}' has a fallback model itself; chains are not allowed`);
+    if (m.inputs && !target.inputs) fail(path, `'${target.name}' has no inputs: list, so it cannot answer '${m.name}'s predict requests`);
+    const missing = [...target.keys.map((k) => k.entity).filter((e) => !m.keys.some((k) => k.entity === e)), ...target.fields.filter((f) => !m.fields.includes(f))];
+    if (missing.length) fail(path, `'${target.name}' needs ${missing.join(', ')}, which requests to '${m.name}' do not carry`);
+  }
+  return models;
+}
