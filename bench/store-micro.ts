@@ -226,7 +226,7 @@ function report(runs: Result[][], check: Check, totalSeconds: number): string {
     per('TS heap B/entity', vals(tsMain, (r) => r.heapGrowthPerEntity), B);
   }
 
-  // Row layout. The state outside the tile ring has fixed sizes (native/core/feature_store.cc);
+  // Row layout. The state outside the tile ring has fixed sizes (native/core/row_layout.cc);
   // the ring is what remains of stats().rowBytes, split into its payload (head epoch,
   // occupancy bitmap, per tile a u32 count and an f64 each for sum, M2 and max) and the
   // padding/alignment the layout adds (e.g. 4 B per tile when tiles are 8-byte aligned structs).

@@ -11,7 +11,7 @@
 //   5 amount_std_1h  6 merchants_1h (distinct)  7 last_amount  8..12 last_5_merchants
 //   (newest first, NaN-padded)  13 amount_ewm_10m
 //
-// Semantics follow native/core/feature_store.cc at the level of "same work": a window of W
+// Semantics follow native/core/windows.h (tile rings and aggregate updates) at the level of "same work": a window of W
 // minutes covers the tile holding the read time and the W - 1 tiles before it; stddev is
 // the population standard deviation (here from per-tile sum and sum of squares, not
 // Welford M2); ewm is sum(x_i w_i) / sum(w_i) with w_i = 2^((t_i - t_ref) / half-life);
