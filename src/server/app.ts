@@ -10,8 +10,9 @@ import uWS from 'uWebSockets.js';
 import type { Config } from '../config/load.js';
 import { HotpathError, toHotpathError } from '../errors.js';
 import { FeatureStore } from '../native/binding.js';
-import { Models } from '../runtime/models.js';
+import { InferenceService } from '../runtime/inference.js';
 import { Pool } from '../runtime/pool.js';
+import { ModelRegistry } from '../runtime/registry.js';
 import { startDemo } from './demo.js';
 import { ingestEvents, parseEventBody } from './events.js';
 import { checkId, entityOf, FeatureReader, readTime, selectFeatures } from './features.js';
@@ -33,7 +34,8 @@ export interface Server {
   readonly config: Config;
   readonly store: FeatureStore;
   readonly pool: Pool;
-  readonly models: Models;
+  readonly models: ModelRegistry;
+  readonly inference: InferenceService;
   readonly metrics: Metrics;
   close(): Promise<void>;
 }
@@ -65,8 +67,10 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   const reader = new FeatureReader(store);
   let ready = false;
   const pool = new Pool({ workers: config.server.workers, ringBytes: config.server.ringBytes, waitQueue: config.server.waitQueue, storeId: store.id, log });
-  const models = new Models(config, pool, store, log);
+  const models = new ModelRegistry(config, pool, store, log);
+  const inference = new InferenceService(models, pool, log);
   const metrics = new Metrics(pool, models, config.streams);
+  inference.observer = metrics;
   try {
     await pool.start();
     await models.loadAll();
@@ -163,8 +167,8 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     send(res, 200, JSON.stringify({ entities }));
   });
 
-  inferenceRoutes(app, config, models, reader, metrics, log);
-  wsRoute(app, config, store, models, metrics, log);
+  inferenceRoutes(app, config, models, inference, reader, metrics, log);
+  wsRoute(app, config, store, models, inference, metrics, log);
 
   app.get('/metrics', (res: Res) => {
     res.onAborted(() => (res.aborted = true));
@@ -201,7 +205,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
 
   const sweep = setInterval(() => store.sweep(Date.now(), 10_000), config.store.sweepIntervalMs);
   sweep.unref();
-  const demo = opts.demo ? startDemo(store, config, log, models) : undefined;
+  const demo = opts.demo ? startDemo(store, config, log, models, inference) : undefined;
   ready = true;
 
   return {
@@ -210,6 +214,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     store,
     pool,
     models,
+    inference,
     metrics,
     async close() {
       ready = false;

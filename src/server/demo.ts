@@ -7,7 +7,9 @@
 // transaction before ingesting it, and logs what the model flagged every 10 seconds.
 import type { Config } from '../config/load.js';
 import type { FeatureStore } from '../native/binding.js';
-import type { Models } from '../runtime/models.js';
+import type { InferenceService } from '../runtime/inference.js';
+import type { ModelRegistry } from '../runtime/registry.js';
+import { parsePredict } from './predict-parse.js';
 import { ingestEvents } from './events.js';
 
 const COUNTRIES = ['FR', 'DE', 'US', 'GB', 'ES', 'IT', 'NL', 'BR', 'IN', 'JP'];
@@ -33,7 +35,7 @@ export interface Demo {
   readonly stats: DemoStats;
 }
 
-export function startDemo(store: FeatureStore, config: Config, log: (line: string) => void, models?: Models): Demo {
+export function startDemo(store: FeatureStore, config: Config, log: (line: string) => void, models?: ModelRegistry, inference?: InferenceService): Demo {
   const demo = config.demo ?? { stream: config.streams[0].name, rate: 1000, ids: 1000 };
   const stream = config.streams[config.streamIndex.get(demo.stream)!];
   const tickMs = 50;
@@ -77,13 +79,13 @@ export function startDemo(store: FeatureStore, config: Config, log: (line: strin
     stream.keyFields.forEach((field, k) => (entities[config.entities[stream.tables[k]].name] = e[field]));
     let parsed;
     try {
-      parsed = models!.parsePredict(model, { entities, fields: e });
+      parsed = parsePredict(model, { entities, fields: e });
     } catch (err) {
       log(`demo: cannot score: ${(err as Error).message}`);
       ingest([e], now);
       return;
     }
-    models!.predict(model, parsed).then(
+    inference!.predictAsync(model, parsed).then(
       (r) => {
         stats.scored++;
         const flagged = r.values[0] >= FLAG_AT;

@@ -5,12 +5,14 @@ import type uWS from 'uWebSockets.js';
 
 import type { Config } from '../config/load.js';
 import { HotpathError } from '../errors.js';
-import { type InferResult, type ModelEntry, Models } from '../runtime/models.js';
+import type { InferenceService, InferResult } from '../runtime/inference.js';
 import { nowMs } from '../runtime/records.js';
+import { type ModelEntry, ModelRegistry } from '../runtime/registry.js';
 import { checkId, type FeatureReader } from './features.js';
 import { errorHeaders, jsonNumber, type Log, parseJsonBody, readBody, type Res, send, sendError, toAnswer } from './http.js';
 import { encodeInferResponse, type KsInferRequest, parseInferRequest } from './kserve.js';
 import type { Metrics } from './metrics.js';
+import { parsePredict } from './predict-parse.js';
 
 export const SERVER_VERSION = '0.1.0'; // package.json's version (a test compares)
 
@@ -54,7 +56,7 @@ function versionParam(e: ModelEntry, v: string | undefined): number | undefined 
   return n;
 }
 
-export function inferenceRoutes(app: uWS.TemplatedApp, config: Config, models: Models, reader: FeatureReader, metrics: Metrics, log: Log): void {
+export function inferenceRoutes(app: uWS.TemplatedApp, config: Config, models: ModelRegistry, inference: InferenceService, reader: FeatureReader, metrics: Metrics, log: Log): void {
   const maxBody = config.server.maxBodyBytes;
 
   // ---- REST predict ----
@@ -64,8 +66,8 @@ export function inferenceRoutes(app: uWS.TemplatedApp, config: Config, models: M
     readBody(res, maxBody, (body) => {
       try {
         const e = models.get(name);
-        const parsed = models.parsePredict(e, parseJsonBody(body));
-        models.predictCb(e, parsed, (err, r) => (err ? sendError(res, err, log) : send(res, 200, predictText(r!, start))));
+        const parsed = parsePredict(e, parseJsonBody(body));
+        inference.predict(e, parsed, (err, r) => (err ? sendError(res, err, log) : send(res, 200, predictText(r!, start))));
       } catch (err) {
         sendError(res, err, log);
       }
@@ -149,7 +151,7 @@ export function inferenceRoutes(app: uWS.TemplatedApp, config: Config, models: M
         sendKsError(res, err, log);
         return;
       }
-      models.infer(e, version, x, rows).then(
+      inference.inferAsync(e, version, x, rows).then(
         (r) => {
           try {
             const out = encodeInferResponse(
@@ -181,7 +183,7 @@ export function inferenceRoutes(app: uWS.TemplatedApp, config: Config, models: M
   app.post('/v2/repository/index', (res: Res) => {
     res.onAborted(() => (res.aborted = true));
     const list = [...models.entries.values()].flatMap((e) => {
-      const all = Models.versions(e.def);
+      const all = ModelRegistry.versions(e.def);
       return all.length === 0
         ? [{ name: e.def.name, state: 'UNAVAILABLE', reason: e.error ?? 'no version in the repository' }]
         : all.map((v) => ({ name: e.def.name, version: String(v), state: e.versions.has(v) ? 'READY' : 'UNAVAILABLE', reason: e.versions.has(v) ? '' : 'not loaded' }));

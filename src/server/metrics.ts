@@ -4,7 +4,8 @@
 // that each response record carries.
 import client from 'prom-client';
 
-import type { FailReason, InferenceObserver, Models } from '../runtime/models.js';
+import type { FailReason, InferenceObserver } from '../runtime/inference.js';
+import type { ModelRegistry } from '../runtime/registry.js';
 import type { Pool } from '../runtime/pool.js';
 import { COUNTER } from '../runtime/records.js';
 
@@ -111,7 +112,7 @@ export class Metrics implements InferenceObserver {
 
   readonly #defaultStream: string;
 
-  constructor(pool: Pool | undefined, models: Models | undefined, streams: readonly { name: string }[] = []) {
+  constructor(pool: Pool | undefined, models: ModelRegistry | undefined, streams: readonly { name: string }[] = []) {
     this.#defaultStream = streams.length === 1 ? streams[0].name : 'all';
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'hotpath_' });
@@ -204,7 +205,6 @@ export class Metrics implements InferenceObserver {
         for (const e of models.entries.values()) if (e.current) this.set({ model: e.def.name }, e.current.version);
       },
     });
-    models.observer = this;
   }
 
   #model(model: string) {

@@ -7,19 +7,21 @@ import uWS from 'uWebSockets.js';
 import type { Config } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import type { FeatureStore } from '../native/binding.js';
-import type { Models } from '../runtime/models.js';
+import type { InferenceService } from '../runtime/inference.js';
 import { nowMs } from '../runtime/records.js';
+import type { ModelRegistry } from '../runtime/registry.js';
 import { ingestEvents, ingestFrame } from './events.js';
 import { type Log, toAnswer } from './http.js';
 import { predictJson } from './inference-routes.js';
 import type { Metrics } from './metrics.js';
+import { parsePredict } from './predict-parse.js';
 import { decodeClientFrame, decodeEventsHeader, encodeError, encodeEventsResult, encodePredictResult, WS_OP } from './ws-protocol.js';
 
 interface Conn {
   closed: boolean;
 }
 
-export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureStore, models: Models, metrics: Metrics, log: Log): void {
+export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureStore, models: ModelRegistry, inference: InferenceService, metrics: Metrics, log: Log): void {
   const ingest = (events: unknown[], stream: string | undefined): { accepted: number; late: number } => {
     const r = ingestEvents(store, config, events, Date.now(), stream);
     metrics.eventsIngested(stream, r.accepted, r.late);
@@ -70,8 +72,8 @@ export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureSto
             return;
           }
           const e = models.get(f.model);
-          const parsed = models.parsePredict(e, { entities: f.entities, fields: f.fields });
-          models.predictCb(e, parsed, (err, r) => {
+          const parsed = parsePredict(e, { entities: f.entities, fields: f.fields });
+          inference.predict(e, parsed, (err, r) => {
             let frame: Uint8Array;
             try {
               if (err) throw err;
@@ -110,9 +112,9 @@ export function wsRoute(app: uWS.TemplatedApp, config: Config, store: FeatureSto
           reply(JSON.stringify({ id, ok: true, ...r }), false);
         } else if (f.op === 'predict') {
           const e = models.get(f.model as string);
-          const parsed = models.parsePredict(e, { entities: f.entities, fields: f.fields });
+          const parsed = parsePredict(e, { entities: f.entities, fields: f.fields });
           const rid = id;
-          models.predictCb(e, parsed, (err, r) => (err ? fail(err) : reply(JSON.stringify({ id: rid, ok: true, result: predictJson(r!, start) }), false)));
+          inference.predict(e, parsed, (err, r) => (err ? fail(err) : reply(JSON.stringify({ id: rid, ok: true, result: predictJson(r!, start) }), false)));
         } else {
           throw new HotpathError('HP_ERR_WS_FRAME_INVALID', '`op` must be "predict" or "events"');
         }
