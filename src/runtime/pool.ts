@@ -1,65 +1,19 @@
-// The main thread's side of the inference workers: one request ring and one response ring
-// per worker, request ids and their completions, deadlines, the bounded wait queue, and
-// restarts. Backpressure: a worker takes at most two batches per model out of its ring,
-// so a slow model fills the ring; a full request ring puts the request in the wait queue;
-// a full wait queue sheds it (status 'overloaded'). Every submitted request completes exactly
-// once: with the worker's answer, at its deadline, or when its worker dies.
-import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-
-import { HotpathError } from '../errors.js';
-import { COUNTER, MAX_SLOTS, nowMs, OP, REQ, RES, STATUS } from './records.js';
+// The main thread's side of the inference workers: request ids and their completions,
+// deadlines, the bounded wait queue, model slots loaded in every worker, and restarts.
+// Backpressure: a worker takes at most QUEUED_BATCHES batches per model out of its ring
+// (batcher.ts), so a slow model fills the ring; a full request ring puts the request in
+// the wait queue; a full wait queue sheds it (STATUS.OVERLOADED). Every submitted request
+// completes exactly once: with the worker's answer, at its deadline, or when its worker dies.
+import type { HotpathError } from '../errors.js';
+import { DeadlineQueues } from './deadlines.js';
+import { type Job, PoolRequest } from './pool-request.js';
+import { COUNTER, MAX_SLOTS, nowMs, readResponse, REQ, RES, responseId, STATUS, writeRequestHeader } from './records.js';
 import { Ring, RING } from './ring.js';
-import type { ControlMessage, LoadMessage, WorkerData, WorkerReply } from './worker-protocol.js';
+import { WorkerHandle } from './worker-handle.js';
+import type { ControlMessage, LoadMessage } from './worker-protocol.js';
 
-export type OutcomeStatus = 'ok' | 'deadline' | 'error' | 'crashed' | 'overloaded' | 'not_loaded';
-
-export interface Outcome {
-  status: OutcomeStatus;
-  /** rows x outDim, a copy owned by the caller */
-  values?: Float32Array;
-  rows: number;
-  outDim: number;
-  queueUs: number;
-  computeUs: number;
-  /** rows in the batch this request ran in */
-  batch: number;
-  message?: string;
-}
-
-export type Done = (o: Outcome) => void;
-
-/** Writes a request body at `off` of the ring (bytes/view/buffer), `size` bytes. */
-export type BodyWriter = (ring: Ring, off: number) => void;
-
-interface Request {
-  id: number;
-  slot: number;
-  op: number;
-  rows: number;
-  size: number;
-  deadline: number;
-  enqueued: number;
-  write: BodyWriter;
-  done: Done;
-  finished: boolean;
-  worker?: WorkerHandle;
-}
-
-interface WorkerHandle {
-  index: number;
-  thread: Worker;
-  requests: Ring;
-  responses: Ring;
-  port: MessagePort;
-  alive: boolean;
-  exited: boolean;
-  armed: boolean;
-  pending: Map<number, Request>;
-  /** control messages awaiting the worker's acknowledgement, by token */
-  acks: Map<number, { resolve: () => void; reject: (e: HotpathError) => void }>;
-  /** slots this worker has loaded (acknowledged) */
-  slots: Set<number>;
-}
+export type { Job } from './pool-request.js';
+export type { Outcome } from './records.js';
 
 export interface PoolOptions {
   workers: number;
@@ -68,13 +22,6 @@ export interface PoolOptions {
   storeId: number;
   log: (line: string) => void;
 }
-
-const NO_DONE: Done = () => {};
-const NO_WRITE: BodyWriter = () => {};
-/** Stands in the deadline FIFO for requests the sweep has passed. */
-const DONE_REQUEST: Request = { id: 0, slot: 0, op: 0, rows: 0, size: 0, deadline: 0, enqueued: 0, write: NO_WRITE, done: NO_DONE, finished: true };
-
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker-entry.mjs' : './worker.js', import.meta.url);
 
 export class Pool {
   readonly #opts: PoolOptions;
@@ -85,10 +32,9 @@ export class Pool {
   readonly #loaded = new Map<number, LoadMessage>();
   /** loads in progress: also replayed, so a worker restarting meanwhile gets them */
   readonly #loading = new Map<number, LoadMessage>();
-  #nextToken = 1;
-  readonly #waiting: Request[] = [];
-  /** per slot, requests in submission order (so in deadline order): the deadline sweep */
-  readonly #bySlot = new Map<number, { q: Request[]; head: number }>();
+  readonly #waiting: PoolRequest[] = [];
+  readonly #deadlines = new DeadlineQueues();
+  readonly #free: PoolRequest[] = [];
   readonly #inflight = new Int32Array(MAX_SLOTS);
   #nextId = 1;
   #ticker: NodeJS.Timeout | undefined;
@@ -101,7 +47,7 @@ export class Pool {
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
-    // The same sizes #spawn gives the rings: requests ringBytes, responses twice that.
+    // The same sizes WorkerHandle gives the rings: requests ringBytes, responses twice that.
     this.#maxBody = Ring.maxPayloadFor(opts.ringBytes) - REQ.BODY;
     this.#maxAnswer = Ring.maxPayloadFor(opts.ringBytes * 2) - RES.BODY;
   }
@@ -128,52 +74,22 @@ export class Pool {
   }
 
   #spawn(index: number): Promise<void> {
-    const requests = new Ring(Ring.allocate(this.#opts.ringBytes));
-    const responses = new Ring(Ring.allocate(this.#opts.ringBytes * 2));
-    const { port1, port2 } = new MessageChannel();
-    const data: WorkerData = {
-      requestRing: requests.sab,
-      responseRing: responses.sab,
+    const w = new WorkerHandle({
+      index,
+      ringBytes: this.#opts.ringBytes,
       counters: this.counters[index].buffer as SharedArrayBuffer,
       storeId: this.#opts.storeId,
-      controlPort: port2,
-    };
-    const thread = new Worker(WORKER_URL, { workerData: data, transferList: [port2] });
-    const w: WorkerHandle = {
-      index, thread, requests, responses, port: port1, alive: false, exited: false, armed: false, pending: new Map(), acks: new Map(), slots: new Set(),
-    };
-    this.#workers[index] = w;
-    return new Promise((resolve, reject) => {
-      thread.on('message', (m: WorkerReply) => {
-        if (m.type === 'ready') {
-          if (this.#closing) {
-            void thread.terminate(); // started while the pool closed: it holds no socket
-            return;
-          }
-          w.alive = true;
-          resolve();
-        } else if (m.type === 'ack') {
-          const a = w.acks.get(m.token);
-          w.acks.delete(m.token);
-          if (m.ok) a?.resolve();
-          else a?.reject(new HotpathError('HP_ERR_MODEL_LOAD_FAILED', m.error.message));
-        }
-      });
-      thread.on('error', (err) => this.#opts.log(`inference worker ${index} failed: ${err.stack ?? err}`));
-      thread.on('exit', (code) => {
-        const wasAlive = w.alive;
-        w.alive = false;
-        w.exited = true;
-        if (!wasAlive) reject(new Error(`inference worker ${index} exited with ${code} before it was ready`));
-        this.#onExit(w, code);
-      });
+      log: this.#opts.log,
+      closing: () => this.#closing,
+      onExit: (h, code) => this.#onExit(h, code),
     });
+    this.#workers[index] = w;
+    return w.started;
   }
 
   /** Fails the dead worker's requests, then starts a replacement with the same models. */
   #onExit(w: WorkerHandle, code: number): void {
-    for (const a of w.acks.values()) a.reject(new HotpathError('HP_ERR_MODEL_LOAD_FAILED', 'the worker died while loading'));
-    w.acks.clear();
+    w.failAcks('the worker died while loading');
     w.slots.clear();
     // Answers the worker wrote before it died still count; then release the main thread's
     // waitAsync on its ring (its callback holds the handle and both rings).
@@ -181,7 +97,7 @@ export class Pool {
     Atomics.notify(w.responses.ctl, RING.SEQ);
     const lost = [...w.pending.values()];
     w.pending.clear();
-    for (const r of lost) this.#finish(r, { status: 'crashed', rows: 0, outDim: 0, queueUs: 0, computeUs: 0, batch: 0, message: `inference worker exited with code ${code}` });
+    for (const r of lost) this.#finish(r.failWith(STATUS.CRASHED, 0, `inference worker exited with code ${code}`));
     if (this.#closing || this.#workers[w.index] !== w) return;
     this.restarts++;
     this.#opts.log(`inference worker ${w.index} exited (code ${code}); restarting it`);
@@ -196,7 +112,10 @@ export class Pool {
     return this.#loaded.has(slot) && this.#workers.some((w) => w.alive && w.slots.has(slot));
   }
 
-  /** Loads a model version into every worker; rejects (and unloads it) if any worker fails. */
+  /**
+   * Loads a model version into every worker; rejects (and unloads it) if any worker fails,
+   * with the worker's error code when it is a registered one.
+   */
   async load(m: LoadMessage): Promise<void> {
     this.#loading.set(m.slot, m);
     try {
@@ -204,7 +123,7 @@ export class Pool {
     } catch (err) {
       this.#loading.delete(m.slot);
       await this.#unloadAll(m.slot);
-      throw err;
+      throw err as HotpathError;
     }
     this.#loading.delete(m.slot);
     this.#loaded.set(m.slot, m);
@@ -212,17 +131,8 @@ export class Pool {
 
   #loadOn(w: WorkerHandle, m: LoadMessage): Promise<void> {
     if (!w.alive) return Promise.resolve(); // a restarting worker replays #loading and #loaded
-    return this.#ask(w, { ...m, token: 0 }).then(() => {
+    return w.ask({ ...m, token: 0 }).then(() => {
       if (w.alive) w.slots.add(m.slot);
-    });
-  }
-
-  /** Sends a control message that the worker acknowledges; resolves on its ack. */
-  #ask(w: WorkerHandle, m: Extract<ControlMessage, { token: number }>): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const token = this.#nextToken++;
-      w.acks.set(token, { resolve, reject });
-      this.#send(w, { ...m, token });
     });
   }
 
@@ -240,7 +150,7 @@ export class Pool {
     await Promise.all(
       this.#workers.map((w) => {
         w.slots.delete(slot);
-        return w.alive ? this.#ask(w, { type: 'unload', slot, token: 0 }).catch(() => undefined) : undefined;
+        return w.alive ? w.ask({ type: 'unload', slot, token: 0 }).catch(() => undefined) : undefined;
       }),
     );
   }
@@ -249,72 +159,56 @@ export class Pool {
     return this.#inflight[slot];
   }
 
-  /** Test hook: make a worker crash in its next batch, or a model stall or fail. */
+  /**
+   * Test hook: make a worker crash in its next batch, or a model stall or fail (the worker
+   * wraps the model's runner in a FaultRunner, runners/fault.ts).
+   */
   fault(f: Extract<ControlMessage, { type: 'fault' }>, worker = 0): void {
     const w = this.#workers[worker];
-    if (w?.alive) this.#send(w, f);
-  }
-
-  #control(m: ControlMessage): void {
-    for (const w of this.#workers) if (w.alive) this.#send(w, m);
-  }
-
-  /** Control message on the port, then a CONTROL record so the worker reads it in order. */
-  #send(w: WorkerHandle, m: ControlMessage): void {
-    w.port.postMessage(m);
-    const put = (): void => {
-      if (!w.alive) return;
-      const off = w.requests.reserve(REQ.BODY);
-      if (off < 0) {
-        setTimeout(put, 1);
-        return;
-      }
-      w.requests.view.setUint8(off + REQ.OP, OP.CONTROL);
-      w.requests.publish();
-      w.requests.notify();
-    };
-    put();
+    if (w?.alive) w.send(f);
   }
 
   /**
-   * Submits one request for a model slot. `done` is called exactly once. `size` is the
-   * body's byte length; `write` fills it in place in the ring.
+   * Submits one request for a model slot. `size` is the body's byte length; job.write
+   * fills it in place in the ring, and job.done is called exactly once.
    */
-  submit(slot: number, op: number, rows: number, size: number, timeoutMs: number, write: BodyWriter, done: Done): void {
+  submit(slot: number, op: number, rows: number, size: number, timeoutMs: number, job: Job): void {
     const now = nowMs();
-    const r: Request = { id: this.#nextId, slot, op, rows, size, deadline: now + timeoutMs, enqueued: now, write, done, finished: false };
+    const r = this.#free.pop() ?? new PoolRequest();
+    r.id = this.#nextId;
     this.#nextId = (this.#nextId + 1) >>> 0 || 1;
+    r.slot = slot;
+    r.op = op;
+    r.reqRows = rows;
+    r.size = size;
+    r.deadline = now + timeoutMs;
+    r.enqueued = now;
+    r.job = job;
+    r.finished = false;
     this.#inflight[slot]++;
-    let fifo = this.#bySlot.get(slot);
-    if (!fifo) this.#bySlot.set(slot, (fifo = { q: [], head: 0 }));
-    fifo.q.push(r);
+    this.#deadlines.add(r);
     this.#tick();
     if (this.#waiting.length > 0 || !this.#place(r)) {
       if (this.#waiting.length >= this.#opts.waitQueue) {
         this.shed++;
-        this.#finish(r, { status: 'overloaded', rows: 0, outDim: 0, queueUs: 0, computeUs: 0, batch: 0 });
+        this.#finish(r.failWith(STATUS.OVERLOADED, 0));
         return;
       }
+      r.inWaiting = true;
       this.#waiting.push(r);
     }
   }
 
   /** Writes the request into the least busy live worker's ring; false if none has room. */
-  #place(r: Request): boolean {
+  #place(r: PoolRequest): boolean {
     let best: WorkerHandle | undefined;
     for (const w of this.#workers) if (w.alive && (!best || w.pending.size < best.pending.size)) best = w;
     if (!best) return false;
     const ring = best.requests;
     const off = ring.reserve(REQ.BODY + r.size);
     if (off < 0) return false;
-    const v = ring.view;
-    v.setUint8(off + REQ.OP, r.op);
-    v.setUint16(off + REQ.SLOT, r.slot, true);
-    v.setUint32(off + REQ.ID, r.id, true);
-    v.setFloat64(off + REQ.DEADLINE, r.deadline, true);
-    v.setFloat64(off + REQ.ENQUEUED, r.enqueued, true);
-    v.setUint32(off + REQ.ROWS, r.rows, true);
-    r.write(ring, off + REQ.BODY);
+    writeRequestHeader(ring.view, off, r.op, r.slot, r.id, r.deadline, r.enqueued, r.reqRows);
+    r.job!.write(ring, off + REQ.BODY);
     ring.publish();
     ring.notify();
     r.worker = best;
@@ -327,11 +221,9 @@ export class Pool {
     let i = 0;
     while (i < this.#waiting.length) {
       const r = this.#waiting[i];
-      if (r.finished) {
-        i++;
-        continue;
-      }
-      if (!this.#place(r)) break;
+      if (!r.finished && !this.#place(r)) break;
+      r.inWaiting = false;
+      this.#release(r);
       i++;
     }
     if (i > 0) this.#waiting.splice(0, i);
@@ -361,81 +253,61 @@ export class Pool {
   /** Completes the requests whose answers are in the worker's response ring. */
   #collect(w: WorkerHandle): void {
     const ring = w.responses;
-    const v = ring.view;
-    for (let rec = ring.peek(); rec; rec = ring.peek()) {
-      const o = rec.off;
-      const id = v.getUint32(o + RES.ID, true);
-      const r = w.pending.get(id);
-      if (r) {
-        w.pending.delete(id);
-        const st = v.getUint8(o + RES.STATUS);
-        const rows = v.getUint32(o + RES.ROWS, true);
-        const outDim = v.getUint32(o + RES.OUT_DIM, true);
-        const outcome: Outcome = {
-          status: st === STATUS.OK ? 'ok' : st === STATUS.DEADLINE ? 'deadline' : st === STATUS.ERROR ? 'error' : 'not_loaded',
-          rows,
-          outDim,
-          queueUs: v.getFloat32(o + RES.QUEUE_US, true),
-          computeUs: v.getFloat32(o + RES.COMPUTE_US, true),
-          batch: v.getUint16(o + RES.BATCH, true),
-        };
-        if (st === STATUS.OK) {
-          const n = rows * outDim;
-          // The body is 4-byte aligned and little-endian (see respondRows in worker.ts).
-          outcome.values = new Float32Array(ring.bytes.buffer, ring.bytes.byteOffset + o + RES.BODY, n).slice();
-        } else if (st === STATUS.ERROR) {
-          outcome.message = ring.buffer.toString('utf8', o + RES.BODY, o + rec.len);
-        }
-        ring.release();
-        this.#finish(r, outcome);
-      } else {
+    for (let off = ring.peek(); off >= 0; off = ring.peek()) {
+      const r = w.pending.get(responseId(ring.view, off));
+      if (!r) {
         ring.release(); // answered already (deadline passed on this side)
+        continue;
       }
+      w.pending.delete(r.id);
+      readResponse(ring, off, ring.peekedLength, r);
+      ring.release();
+      this.#finish(r);
     }
   }
 
-  #finish(r: Request, o: Outcome): void {
+  /** Hands the request's outcome (its fields, set by the caller) to its job, once. */
+  #finish(r: PoolRequest): void {
     if (r.finished) return;
     r.finished = true;
     this.#inflight[r.slot]--;
-    const done = r.done;
-    // The deadline FIFO still holds r until the sweep passes it: drop what r refers to,
-    // or every request's closures and promise chain would survive young-generation GCs
-    // (measured: 5-8 ms scavenges, the predict p99).
-    r.done = NO_DONE;
-    r.write = NO_WRITE;
+    const job = r.job!;
+    r.job = null;
     r.worker = undefined;
-    done(o);
+    job.done(r);
+    r.values = undefined;
+    r.message = undefined;
+    this.#release(r);
   }
+
+  /** Back to the free list once finished and held by no queue. */
+  #release(r: PoolRequest): void {
+    if (r.finished && !r.inFifo && !r.inWaiting) this.#free.push(r);
+  }
+
+  readonly #expire = (r: PoolRequest): void => {
+    r.worker?.pending.delete(r.id);
+    this.#finish(r.failWith(STATUS.DEADLINE, (nowMs() - r.enqueued) * 1000));
+  };
+
+  readonly #passed = (r: PoolRequest): void => this.#release(r);
 
   /** The deadline sweep runs every millisecond while requests are in flight. */
   #tick(): void {
     if (this.#ticker) return;
     this.#ticker = setInterval(() => {
-      const now = nowMs();
-      let live = 0;
-      for (const fifo of this.#bySlot.values()) {
-        const q = fifo.q;
-        while (fifo.head < q.length) {
-          const r = q[fifo.head];
-          if (!r.finished && r.deadline > now) break;
-          q[fifo.head++] = DONE_REQUEST;
-          if (!r.finished) {
-            r.worker?.pending.delete(r.id);
-            this.#finish(r, { status: 'deadline', rows: 0, outDim: 0, queueUs: (now - r.enqueued) * 1000, computeUs: 0, batch: 0 });
-          }
-        }
-        if (fifo.head > 1024 && fifo.head * 2 > q.length) {
-          q.splice(0, fifo.head);
-          fifo.head = 0;
-        }
-        live += q.length - fifo.head;
-      }
+      const live = this.#deadlines.sweep(nowMs(), this.#expire, this.#passed);
       if (this.#waiting.length > 0) {
         // Requests that passed their deadline while waiting leave the queue, so that they
         // neither count toward the shed limit nor stand in front of live ones.
         let kept = 0;
-        for (const r of this.#waiting) if (!r.finished) this.#waiting[kept++] = r;
+        for (const r of this.#waiting) {
+          if (!r.finished) this.#waiting[kept++] = r;
+          else {
+            r.inWaiting = false;
+            this.#release(r);
+          }
+        }
         this.#waiting.length = kept;
         this.#flushWaiting();
       }
@@ -447,11 +319,12 @@ export class Pool {
     this.#ticker.unref();
   }
 
-  /** Ring occupancy (0..1) per worker, and the wait queue's length. */
+  /** Ring occupancy (0..1) per worker. */
   occupancy(): { worker: number; requests: number; responses: number }[] {
     return this.#workers.map((w) => ({ worker: w.index, requests: w.requests.used() / w.requests.capacity, responses: w.responses.used() / w.responses.capacity }));
   }
 
+  /** The wait queue's length. */
   get waiting(): number {
     return this.#waiting.length;
   }
@@ -480,14 +353,17 @@ export class Pool {
     this.#ticker = undefined;
     const exits = this.#workers.map((w) => new Promise<void>((resolve) => (w.exited ? resolve() : w.thread.once('exit', () => resolve()))));
     for (const w of this.#workers) if (!w.alive) void w.thread.terminate(); // starting: no socket, no models yet
-    this.#control({ type: 'stop' });
+    for (const w of this.#workers) if (w.alive) w.send({ type: 'stop' });
     const timer = setTimeout(() => {
       for (const w of this.#workers) void w.thread.terminate();
     }, 2000);
     await Promise.all(exits);
     clearTimeout(timer);
     for (const w of this.#workers) w.port.close();
-    for (const r of this.#waiting) this.#finish(r, { status: 'crashed', rows: 0, outDim: 0, queueUs: 0, computeUs: 0, batch: 0, message: 'server is shutting down' });
-    this.#waiting.length = 0;
+    const left = this.#waiting.splice(0);
+    for (const r of left) {
+      r.inWaiting = false;
+      this.#finish(r.failWith(STATUS.CRASHED, 0, 'server is shutting down'));
+    }
   }
 }

@@ -1,5 +1,13 @@
-// The records that travel on the worker rings (see ring.ts), defined once for both ends.
+// The records that travel on the worker rings (see ring.ts), defined once for both ends:
+// each layout's offsets, its encoder and its decoder side by side, and the one outcome
+// vocabulary (STATUS) that the ring, the pool and the inference service share.
 // All numbers little-endian; offsets are from the start of a record's payload.
+//
+// Lifetimes. A record's payload is valid from Ring.peek() until Ring.release(); a reader
+// copies what it keeps before it releases (the worker copies request bodies, the main
+// thread copies answer values into a Float32Array the caller owns).
+import type { ErrorCode } from '../errors.js';
+import type { Ring } from './ring.js';
 
 /** Request record ops (main -> worker). */
 export const OP = {
@@ -11,16 +19,55 @@ export const OP = {
   CONTROL: 3,
 } as const;
 
-/** Response statuses (worker -> main). */
+// ---- outcomes ----
+
+/**
+ * How a request ended: one vocabulary for the ring's response status (the worker writes
+ * OK, DEADLINE, ERROR, NOT_READY), the pool (CRASHED, OVERLOADED, DEADLINE on its side)
+ * and the inference service (CIRCUIT_OPEN, NOT_READY before submitting).
+ */
 export const STATUS = {
   OK: 0,
   /** the deadline passed before the batch ran */
   DEADLINE: 1,
-  /** the model raised; the payload is the message (UTF-8) */
+  /** the model raised; the response payload is the message (UTF-8) */
   ERROR: 2,
-  /** the model slot is not loaded on this worker */
-  NOT_LOADED: 3,
+  /** the model (slot) is not loaded on the worker, or not ready on this side */
+  NOT_READY: 3,
+  /** the worker died with the request in flight */
+  CRASHED: 4,
+  /** the rings and the wait queue were full: shed */
+  OVERLOADED: 5,
+  /** the model's circuit breaker is open */
+  CIRCUIT_OPEN: 6,
 } as const;
+
+export type Status = (typeof STATUS)[keyof typeof STATUS];
+
+/** Why a request did not get the model's own answer (the reason clients and metrics see). */
+export type FailReason = 'deadline' | 'error' | 'not_ready' | 'crashed' | 'overloaded' | 'circuit_open';
+
+/** Each status's name and error code, indexed by status: the only mapping to codes. */
+const OUTCOMES: readonly { name: 'ok' | FailReason; code: ErrorCode | null }[] = [
+  { name: 'ok', code: null },
+  { name: 'deadline', code: 'HP_ERR_DEADLINE' },
+  { name: 'error', code: 'HP_ERR_INFERENCE_FAILED' },
+  { name: 'not_ready', code: 'HP_ERR_MODEL_NOT_READY' },
+  { name: 'crashed', code: 'HP_ERR_WORKER_CRASHED' },
+  { name: 'overloaded', code: 'HP_ERR_OVERLOADED' },
+  { name: 'circuit_open', code: 'HP_ERR_CIRCUIT_OPEN' },
+];
+
+export function statusName(s: Status): 'ok' | FailReason {
+  return OUTCOMES[s].name;
+}
+
+/** The error code of a failed status (HP_ERR_INTERNAL for OK, which is no failure). */
+export function statusCode(s: Status): ErrorCode {
+  return OUTCOMES[s].code ?? 'HP_ERR_INTERNAL';
+}
+
+// ---- request records (main -> worker) ----
 
 export const REQ = {
   OP: 0, // u8
@@ -32,18 +79,164 @@ export const REQ = {
   BODY: 32,
   // PREDICT body: fields (f32 x nFields), id lengths (u16 x nKeys, padded to 4), id bytes.
   // INFER body: rows x inDim f32.
+  // CONTROL: no body.
 } as const;
 
+export interface RequestHeader {
+  op: number;
+  slot: number;
+  id: number;
+  deadline: number;
+  enqueued: number;
+  rows: number;
+}
+
+export function writeRequestHeader(v: DataView, off: number, op: number, slot: number, id: number, deadline: number, enqueued: number, rows: number): void {
+  v.setUint8(off + REQ.OP, op);
+  v.setUint16(off + REQ.SLOT, slot, true);
+  v.setUint32(off + REQ.ID, id, true);
+  v.setFloat64(off + REQ.DEADLINE, deadline, true);
+  v.setFloat64(off + REQ.ENQUEUED, enqueued, true);
+  v.setUint32(off + REQ.ROWS, rows, true);
+}
+
+/** Decodes a request header into `h`. */
+export function readRequestHeader(v: DataView, off: number, h: RequestHeader): void {
+  h.op = v.getUint8(off + REQ.OP);
+  h.slot = v.getUint16(off + REQ.SLOT, true);
+  h.id = v.getUint32(off + REQ.ID, true);
+  h.deadline = v.getFloat64(off + REQ.DEADLINE, true);
+  h.enqueued = v.getFloat64(off + REQ.ENQUEUED, true);
+  h.rows = v.getUint32(off + REQ.ROWS, true);
+}
+
+export const requestOp = (v: DataView, off: number): number => v.getUint8(off + REQ.OP);
+export const requestSlot = (v: DataView, off: number): number => v.getUint16(off + REQ.SLOT, true);
+
+/** The PREDICT body's size: fields, id lengths (padded to 4), then the ids' UTF-8 bytes. */
+export function predictBodySize(nFields: number, idBytes: readonly number[]): number {
+  let size = nFields * 4 + ((idBytes.length * 2 + 3) & ~3);
+  for (let k = 0; k < idBytes.length; k++) size += idBytes[k];
+  return size;
+}
+
+/** A predict request as the PREDICT body carries it: ids with their UTF-8 lengths, fields in the model's order. */
+export interface PredictValues {
+  readonly ids: readonly string[];
+  readonly idBytes: readonly number[];
+  readonly fields: readonly number[];
+}
+
+/** Encodes a PREDICT body at `off` of the ring's data (predictBodySize bytes). */
+export function writePredictBody(ring: Ring, off: number, nFields: number, p: PredictValues): void {
+  const v = ring.view;
+  const nKeys = p.ids.length;
+  const lensAt = nFields * 4;
+  let at = off + lensAt + ((nKeys * 2 + 3) & ~3);
+  for (let f = 0; f < nFields; f++) v.setFloat32(off + f * 4, p.fields[f], true);
+  for (let k = 0; k < nKeys; k++) {
+    v.setUint16(off + lensAt + k * 2, p.idBytes[k], true);
+    at += ring.buffer.write(p.ids[k], at, 'utf8');
+  }
+}
+
+/** Encodes an INFER body: the rows x inDim matrix, as is. */
+export function writeInferBody(ring: Ring, off: number, x: Float32Array): void {
+  ring.bytes.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), off);
+}
+
+/**
+ * Decodes a PREDICT body (a copy of it, `b`) as row `row` of a batch: its fields into
+ * fields[row * nFields ..], its ids' bytes into ids[idsAt ..], and each id's (offset,
+ * length) in ids into refs[(row * nKeys + k) * 2 ..], the layout Gather.run takes. Returns
+ * where the next row's ids start. The arenas are sized by the caller (body.length bytes
+ * of ids per row at most).
+ */
+export function readPredictBody(b: Uint8Array, nFields: number, nKeys: number, row: number, fields: Float32Array, ids: Uint8Array, idsAt: number, refs: Uint32Array): number {
+  const lensAt = nFields * 4;
+  const bytesAt = lensAt + ((nKeys * 2 + 3) & ~3);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  for (let f = 0; f < nFields; f++) fields[row * nFields + f] = dv.getFloat32(f * 4, true);
+  let src = bytesAt;
+  for (let k = 0; k < nKeys; k++) {
+    const len = dv.getUint16(lensAt + k * 2, true);
+    ids.set(b.subarray(src, src + len), idsAt);
+    refs[(row * nKeys + k) * 2] = idsAt;
+    refs[(row * nKeys + k) * 2 + 1] = len;
+    idsAt += len;
+    src += len;
+  }
+  return idsAt;
+}
+
+// ---- response records (worker -> main) ----
+
 export const RES = {
-  STATUS: 0, // u8
+  STATUS: 0, // u8, a STATUS
   BATCH: 2, // u16 rows in the batch that ran this request (capped at 65535)
   ID: 4, // u32
   QUEUE_US: 8, // f32: enqueue -> batch start
   COMPUTE_US: 12, // f32: the batch's gather + run
   ROWS: 16, // u32
   OUT_DIM: 20, // u32
-  BODY: 24, // f32 x rows x outDim, or the error message
+  BODY: 24, // OK: f32 x rows x outDim; ERROR: the message (UTF-8); else empty
 } as const;
+
+/** The size of a response record whose body is `values` floats. */
+export const responseSize = (values: number): number => RES.BODY + values * 4;
+
+export function writeResponseHeader(v: DataView, off: number, status: Status, batchRows: number, id: number, queueUs: number, computeUs: number, rows: number, outDim: number): void {
+  v.setUint8(off + RES.STATUS, status);
+  v.setUint16(off + RES.BATCH, Math.min(batchRows, 65535), true);
+  v.setUint32(off + RES.ID, id, true);
+  v.setFloat32(off + RES.QUEUE_US, queueUs, true);
+  v.setFloat32(off + RES.COMPUTE_US, computeUs, true);
+  v.setUint32(off + RES.ROWS, rows, true);
+  v.setUint32(off + RES.OUT_DIM, outDim, true);
+}
+
+/**
+ * Writes rows x outDim answers taken from y at `base` as an OK record's body. One copy:
+ * the body is 4-byte aligned (8-aligned records, RES.BODY = 24), and the rings are
+ * little-endian, as every supported host.
+ */
+export function writeResponseValues(ring: Ring, off: number, y: Float32Array, base: number, n: number): void {
+  new Float32Array(ring.bytes.buffer, ring.bytes.byteOffset + off + RES.BODY, n).set(y.subarray(base, base + n));
+}
+
+/** What a response record says; the pool's requests carry these fields. */
+export interface Outcome {
+  status: Status;
+  /** rows x outDim (OK only): a copy owned by the receiver */
+  values: Float32Array | undefined;
+  rows: number;
+  outDim: number;
+  queueUs: number;
+  computeUs: number;
+  /** rows in the batch this request ran in */
+  batch: number;
+  message: string | undefined;
+}
+
+export const responseId = (v: DataView, off: number): number => v.getUint32(off + RES.ID, true);
+
+/** Decodes the response record at `off` (payload length `len`) into `o`, copying the values out of the ring. */
+export function readResponse(ring: Ring, off: number, len: number, o: Outcome): void {
+  const v = ring.view;
+  const st = v.getUint8(off + RES.STATUS) as Status;
+  o.status = st;
+  o.rows = v.getUint32(off + RES.ROWS, true);
+  o.outDim = v.getUint32(off + RES.OUT_DIM, true);
+  o.queueUs = v.getFloat32(off + RES.QUEUE_US, true);
+  o.computeUs = v.getFloat32(off + RES.COMPUTE_US, true);
+  o.batch = v.getUint16(off + RES.BATCH, true);
+  o.values = undefined;
+  o.message = undefined;
+  if (st === STATUS.OK) o.values = new Float32Array(ring.bytes.buffer, ring.bytes.byteOffset + off + RES.BODY, o.rows * o.outDim).slice();
+  else if (st === STATUS.ERROR) o.message = ring.buffer.toString('utf8', off + RES.BODY, off + len);
+}
+
+// ---- counters and time ----
 
 /** Per model slot, per worker: counters the worker writes and the metrics scrape reads. */
 export const COUNTER = {

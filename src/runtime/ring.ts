@@ -102,7 +102,6 @@ export class Ring {
     return (Atomics.load(this.ctl, RING.TAIL) - Atomics.load(this.ctl, RING.HEAD)) >>> 0;
   }
 
-
   // ---- producer side ----
 
   /**
@@ -158,16 +157,18 @@ export class Ring {
   #readInit = false;
 
   /**
-   * The next record's payload offset and length, or null when empty. The payload stays
-   * valid until release(); records are consumed in order.
+   * The next record's payload offset in `bytes`/`view`, or -1 when empty; its length is
+   * then `peekedLength`. A number and a field rather than an {off, len} object: the main
+   * thread peeks once per answer, and those objects were young-generation garbage. The
+   * payload stays valid until release(); records are consumed in order.
    */
-  peek(): { off: number; len: number } | null {
+  peek(): number {
     if (!this.#readInit) {
       this.#readPos = Atomics.load(this.ctl, RING.HEAD) >>> 0;
       this.#readInit = true;
     }
     const tail = Atomics.load(this.ctl, RING.TAIL) >>> 0;
-    if (tail === this.#readPos) return null;
+    if (tail === this.#readPos) return -1;
     let off = this.#readPos & this.#mask;
     let len = this.view.getUint32(off, true);
     if (len === RING.WRAP) {
@@ -176,10 +177,17 @@ export class Ring {
       len = this.view.getUint32(0, true);
     }
     this.#peeked = align(RING.HEADER_BYTES + len);
-    return { off: off + RING.HEADER_BYTES, len };
+    this.#peekedLength = len;
+    return off + RING.HEADER_BYTES;
   }
 
   #peeked = 0;
+  #peekedLength = 0;
+
+  /** The payload length of the record the last peek() returned. */
+  get peekedLength(): number {
+    return this.#peekedLength;
+  }
 
   /** Hands the space of the record returned by the last peek() back to the producer. */
   release(): void {

@@ -10,8 +10,9 @@ import type { Config } from '../config/load.js';
 import { HotpathError, toHotpathError } from '../errors.js';
 import { Ingestor } from '../ingest/ingestor.js';
 import { FeatureStore } from '../native/binding.js';
-import { Models } from '../runtime/models.js';
+import { InferenceService } from '../runtime/inference.js';
 import { Pool } from '../runtime/pool.js';
+import { ModelRegistry } from '../runtime/registry.js';
 import { startDemo } from './demo.js';
 import { FeatureReader } from './features.js';
 import { Metrics } from './metrics.js';
@@ -35,7 +36,8 @@ export interface Server {
   readonly config: Config;
   readonly store: FeatureStore;
   readonly pool: Pool;
-  readonly models: Models;
+  readonly models: ModelRegistry;
+  readonly inference: InferenceService;
   readonly ingest: Ingestor;
   readonly metrics: Metrics;
   close(): Promise<void>;
@@ -66,8 +68,10 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
 
   const store = createStore(config);
   const pool = new Pool({ workers: config.server.workers, ringBytes: config.server.ringBytes, waitQueue: config.server.waitQueue, storeId: store.id, log });
-  const models = new Models(config, pool, store, log);
+  const models = new ModelRegistry(config, pool, store, log);
+  const inference = new InferenceService(models, pool, log);
   const metrics = new Metrics(pool, models, config.streams);
+  inference.observer = metrics;
   const ingest = new Ingestor(store, config, log);
   ingest.observer = metrics;
   const ctx: ServerContext = {
@@ -76,7 +80,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     reader: new FeatureReader(store),
     models,
     ingest,
-    predict: new PredictPipeline(models),
+    predict: new PredictPipeline(models, inference),
     metrics,
     log,
     policy: opts.policy ?? OPEN_POLICY,
@@ -116,6 +120,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     store,
     pool,
     models,
+    inference,
     ingest,
     metrics,
     async close() {

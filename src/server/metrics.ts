@@ -5,7 +5,8 @@
 import client from 'prom-client';
 
 import type { IngestObserver } from '../ingest/ingestor.js';
-import type { FailReason, InferenceObserver, Models } from '../runtime/models.js';
+import type { FailReason, InferenceObserver } from '../runtime/inference.js';
+import type { ModelRegistry } from '../runtime/registry.js';
 import type { Pool } from '../runtime/pool.js';
 import { COUNTER } from '../runtime/records.js';
 
@@ -115,7 +116,7 @@ export class Metrics implements InferenceObserver, IngestObserver {
 
   readonly #defaultStream: string;
 
-  constructor(pool: Pool | undefined, models: Models | undefined, streams: readonly { name: string }[] = []) {
+  constructor(pool: Pool | undefined, models: ModelRegistry | undefined, streams: readonly { name: string }[] = []) {
     this.#defaultStream = streams.length === 1 ? streams[0].name : 'all';
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'hotpath_' });
@@ -218,7 +219,6 @@ export class Metrics implements InferenceObserver, IngestObserver {
         for (const e of models.entries.values()) if (e.current) this.set({ model: e.def.name }, e.current.version);
       },
     });
-    models.observer = this;
   }
 
   #model(model: string) {

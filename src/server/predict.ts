@@ -5,7 +5,8 @@
 // Answer shaping for REST and WebSocket JSON is here too; the runtime knows no protocol.
 import { HotpathError } from '../errors.js';
 import { limits } from '../native/binding.js';
-import type { Answer, InferResult, ModelEntry, Models, ParsedPredict } from '../runtime/models.js';
+import type { Answer, InferenceService, InferResult, ParsedPredict } from '../runtime/inference.js';
+import type { ModelEntry, ModelRegistry } from '../runtime/registry.js';
 import { nowMs } from '../runtime/records.js';
 import { jsonNumber } from './http.js';
 
@@ -15,10 +16,12 @@ export interface PredictRequest extends ParsedPredict {
 }
 
 export class PredictPipeline {
-  readonly #models: Models;
+  readonly #models: ModelRegistry;
+  readonly #inference: InferenceService;
 
-  constructor(models: Models) {
+  constructor(models: ModelRegistry, inference: InferenceService) {
     this.#models = models;
+    this.#inference = inference;
   }
 
   /** The model and its checked request; throws HP_ERR_MODEL_UNKNOWN or a coded 400. */
@@ -28,12 +31,12 @@ export class PredictPipeline {
 
   /** Scores a checked request; cb runs once (synchronously when refused before a worker). */
   submit(r: PredictRequest, cb: Answer): void {
-    this.#models.predictCb(r.model, r, cb);
+    this.#inference.predict(r.model, r, cb);
   }
 
   /** Runs rows of a ready input matrix (rows x inDim) on a version (default: current). */
   infer(e: ModelEntry, version: number | undefined, x: Float32Array, rows: number, cb: Answer): void {
-    this.#models.infer(e, version, x, rows).then((r) => cb(null, r), (err) => cb(err));
+    this.#inference.infer(e, version, x, rows, cb);
   }
 }
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { LoadMessage } from '../../src/runtime/worker-protocol.js';
 import { Pool } from '../../src/runtime/pool.js';
-import { OP } from '../../src/runtime/records.js';
+import { OP, statusName, writeInferBody } from '../../src/runtime/records.js';
 
 /** y = x . w for a 1-wide input and `outDim` outputs, tensor-only. */
 function model(slot: number, outDim = 1): LoadMessage {
@@ -22,7 +22,11 @@ function model(slot: number, outDim = 1): LoadMessage {
 
 function ask(pool: Pool, slot: number, rows = 1, timeoutMs = 3000): Promise<{ status: string; values?: Float32Array; message?: string }> {
   const x = new Float32Array(rows).fill(1.5);
-  return new Promise((resolve) => pool.submit(slot, OP.INFER, rows, x.byteLength, timeoutMs, (ring, off) => ring.bytes.set(new Uint8Array(x.buffer), off), resolve));
+  return new Promise((resolve) =>
+    pool.submit(slot, OP.INFER, rows, x.byteLength, timeoutMs, {
+      write: (ring, off) => writeInferBody(ring, off, x),
+      done: (o) => resolve({ status: statusName(o.status), values: o.values, message: o.message }), // o is the pool's: copy
+    }));
 }
 
 describe('worker pool', () => {

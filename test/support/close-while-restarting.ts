@@ -2,7 +2,7 @@
 // closes the pool while the replacement starts. The process must then exit on its own
 // (a worker left running would keep it alive).
 import { Pool } from '../../src/runtime/pool.js';
-import { OP } from '../../src/runtime/records.js';
+import { OP, statusName } from '../../src/runtime/records.js';
 
 const pool = new Pool({ workers: 1, ringBytes: 1 << 16, waitQueue: 64, storeId: 0, log: () => {} });
 await pool.start();
@@ -13,6 +13,6 @@ await pool.load({
 });
 pool.fault({ type: 'fault', kind: 'crash' }, 0);
 const status = await new Promise<string>((resolve) =>
-  pool.submit(0, OP.INFER, 1, 4, 1000, (ring, off) => ring.view.setFloat32(off, 1, true), (o) => resolve(o.status)));
+  pool.submit(0, OP.INFER, 1, 4, 1000, { write: (ring, off) => ring.view.setFloat32(off, 1, true), done: (o) => resolve(statusName(o.status)) }));
 await pool.close();
 console.log(`answered ${status}; closed`);

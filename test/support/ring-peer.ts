@@ -27,12 +27,13 @@ export const newConsumeResult = (): ConsumeResult => ({ received: 0, errors: [],
 
 /** Reads every record waiting in the ring, checking each against its sequence number. */
 export function consumeWaiting(ring: Ring, r: ConsumeResult): void {
-  for (let rec = ring.peek(); rec; rec = ring.peek()) {
-    if (rec.off < r.lastOff) r.wraps++;
-    r.lastOff = rec.off;
-    const bad = checkRingRecord(ring.bytes, ring.view, rec.off, rec.len, r.received, ring.maxPayload);
+  for (let off = ring.peek(); off >= 0; off = ring.peek()) {
+    const len = ring.peekedLength;
+    if (off < r.lastOff) r.wraps++;
+    r.lastOff = off;
+    const bad = checkRingRecord(ring.bytes, ring.view, off, len, r.received, ring.maxPayload);
     if (bad && r.errors.length < 5) r.errors.push(bad);
-    r.maxLen = Math.max(r.maxLen, rec.len);
+    r.maxLen = Math.max(r.maxLen, len);
     r.received++;
     ring.release();
   }
@@ -111,7 +112,7 @@ function consume(d: RingPeerData): void {
     if (r.received < d.count) ring.wait(Infinity); // a lost wake-up hangs here (the test times out)
   }
   // Nothing beyond the last record.
-  if (ring.peek() !== null) r.errors.push('a record after the last one');
+  if (ring.peek() >= 0) r.errors.push('a record after the last one');
   parentPort!.postMessage(r);
 }
 

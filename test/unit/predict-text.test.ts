@@ -2,7 +2,7 @@
 // what the object form (used on the WebSocket) says.
 import { describe, expect, it } from 'vitest';
 
-import type { InferResult } from '../../src/runtime/models.js';
+import type { InferResult } from '../../src/runtime/inference.js';
 import { predictJson, predictText } from '../../src/server/predict.js';
 
 const base: InferResult = {

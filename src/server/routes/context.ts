@@ -3,7 +3,7 @@
 import type { Config } from '../../config/load.js';
 import type { Ingestor } from '../../ingest/ingestor.js';
 import type { FeatureStore } from '../../native/binding.js';
-import type { Models } from '../../runtime/models.js';
+import type { ModelRegistry } from '../../runtime/registry.js';
 import type { FeatureReader } from '../features.js';
 import type { Log } from '../http.js';
 import type { Metrics } from '../metrics.js';
@@ -15,7 +15,7 @@ export interface ServerContext {
   readonly store: FeatureStore;
   readonly reader: FeatureReader;
   /** the model registry: entries, versions, readiness, reload */
-  readonly models: Models;
+  readonly models: ModelRegistry;
   readonly ingest: Ingestor;
   readonly predict: PredictPipeline;
   readonly metrics: Metrics;

@@ -2,7 +2,7 @@
 // infer (JSON tensors or the binary tensor extension). What Triton and KServe clients send.
 // Errors are `{"error": "<message>"}`, as the protocol words them.
 import { HotpathError } from '../../errors.js';
-import type { ModelEntry } from '../../runtime/models.js';
+import type { ModelEntry } from '../../runtime/registry.js';
 import { type KsInferRequest, parseInferRequest } from '../kserve.js';
 import { encodeInferResponse } from '../kserve-encode.js';
 import type { Route } from './route.js';

@@ -1,7 +1,7 @@
 // Triton's model repository extension: list the versions on disk, and (re)load a model's
 // newest version (or a given one) with no failed request.
 import { HotpathError } from '../../errors.js';
-import { Models } from '../../runtime/models.js';
+import { ModelRegistry } from '../../runtime/registry.js';
 import { parseJsonBody } from '../http.js';
 import type { Route } from './route.js';
 
@@ -15,7 +15,7 @@ export const repositoryRoutes: Route[] = [
     about: 'every model version in the repository and its state',
     handle(c, ctx) {
       const list = [...ctx.models.entries.values()].flatMap((e) => {
-        const all = Models.versions(e.def);
+        const all = ModelRegistry.versions(e.def);
         return all.length === 0
           ? [{ name: e.def.name, state: 'UNAVAILABLE', reason: e.error ?? 'no version in the repository' }]
           : all.map((v) => ({ name: e.def.name, version: String(v), state: e.versions.has(v) ? 'READY' : 'UNAVAILABLE', reason: e.versions.has(v) ? '' : 'not loaded' }));

@@ -1,0 +1,222 @@
+// The model registry: each model in hotpath.yaml lives in a Triton-style repository
+// directory, `<repository>/<version>/model.onnx`. Loading a version reads the ONNX graph
+// here (for metadata and to decide between the native runtime and onnxruntime), then loads
+// it into every worker under a fresh slot. Hot reload loads the new version while the old
+// one serves, swaps the model's current version, waits until the old slot has no request in
+// flight, and unloads it: no request fails because of a reload.
+//
+// Inference on the loaded versions (deadline, breaker, fallback) is inference.ts's.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { Config, ModelDef } from '../config/load.js';
+import { type ErrorCode, HotpathError, isErrorCode } from '../errors.js';
+import { type Binding, constants, type FeatureStore } from '../native/binding.js';
+import { Breaker } from './breaker.js';
+import { type NativePlan, type OnnxValueInfo, planNative, readOnnx } from './onnx-graph.js';
+import type { Pool } from './pool.js';
+import { COUNTER, MAX_SLOTS } from './records.js';
+
+export interface LoadedVersion {
+  version: number;
+  slot: number;
+  path: string;
+  runtime: 'native' | 'onnx';
+  /** why the native runtime was not used (runtime auto or onnx) */
+  nativeUnsupported?: string;
+  input: OnnxValueInfo;
+  output: OnnxValueInfo;
+  inDim: number;
+  outDim: number;
+  loadedAt: number;
+}
+
+export class ModelEntry {
+  readonly def: ModelDef;
+  current?: LoadedVersion;
+  /** versions still loaded (the current one, and an old one while it drains) */
+  readonly versions = new Map<number, LoadedVersion>();
+  error?: string;
+  readonly breaker?: Breaker;
+  reloading: Promise<LoadedVersion> | null = null;
+
+  constructor(def: ModelDef) {
+    this.def = def;
+    if (def.breaker) this.breaker = new Breaker(def.breaker);
+  }
+}
+
+export class ModelRegistry {
+  readonly entries = new Map<string, ModelEntry>();
+  readonly #pool: Pool;
+  readonly #store: FeatureStore;
+  readonly #log: (line: string) => void;
+  readonly #freeSlots: number[] = Array.from({ length: MAX_SLOTS }, (_, i) => MAX_SLOTS - 1 - i);
+  /** executions and inferences of unloaded slots, per model, so counters never go back */
+  readonly retired = new Map<string, { executions: number; inferences: number }>();
+
+  constructor(config: Config, pool: Pool, store: FeatureStore, log: (line: string) => void) {
+    this.#pool = pool;
+    this.#store = store;
+    this.#log = log;
+    for (const def of config.models) this.entries.set(def.name, new ModelEntry(def));
+  }
+
+  get(name: string): ModelEntry {
+    const e = this.entries.get(name);
+    if (!e) throw new HotpathError('HP_ERR_MODEL_UNKNOWN', `unknown model ${JSON.stringify(name)}; loaded: ${[...this.entries.keys()].join(', ') || 'none'}`);
+    return e;
+  }
+
+  /** The model has a current version loaded in a live worker. */
+  ready(e: ModelEntry): boolean {
+    return e.current !== undefined && this.#pool.ready(e.current.slot);
+  }
+
+  /** Loads every model's configured version; the first failure is thrown (startup refuses). */
+  async loadAll(): Promise<void> {
+    for (const e of this.entries.values()) await this.reload(e.def.name);
+  }
+
+  /** Numbered version directories holding a model.onnx, ascending. */
+  static versions(def: ModelDef): number[] {
+    if (!existsSync(def.repository)) return [];
+    return readdirSync(def.repository, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && /^[1-9][0-9]*$/.test(d.name) && existsSync(join(def.repository, d.name, 'model.onnx')))
+      .map((d) => Number(d.name))
+      .sort((a, b) => a - b);
+  }
+
+  /**
+   * Loads `version` (default: the config's, 'latest' = the highest present) and makes it
+   * current; the previous version drains and is unloaded. On failure the previous version
+   * keeps serving and HP_ERR_MODEL_LOAD_FAILED is thrown (or the worker's own registered
+   * code, e.g. a native refusal).
+   */
+  reload(name: string, version?: number): Promise<LoadedVersion> {
+    const e = this.get(name);
+    // One reload at a time per model: a second waits for the first.
+    const run = async (): Promise<LoadedVersion> => {
+      const v = version ?? (e.def.version === 'latest' ? ModelRegistry.versions(e.def).at(-1) : e.def.version);
+      if (v === undefined) throw this.#loadError(e, `no version directory with a model.onnx in ${e.def.repository}`);
+      const loaded = await this.#load(e, v);
+      const old = e.current;
+      if (old) e.versions.delete(old.version); // before set: a reload of the same version replaces it
+      e.versions.set(v, loaded);
+      e.current = loaded;
+      e.error = undefined;
+      if (old) void this.#retire(e, old);
+      this.#log(`model ${name}: version ${v} serving (${loaded.runtime}${loaded.nativeUnsupported ? `: ${loaded.nativeUnsupported}` : ''})`);
+      return loaded;
+    };
+    const p = (e.reloading ?? Promise.resolve()).catch(() => undefined).then(run);
+    e.reloading = p;
+    void p.finally(() => {
+      if (e.reloading === p) e.reloading = null;
+    }).catch(() => undefined);
+    return p;
+  }
+
+  async #retire(e: ModelEntry, old: LoadedVersion): Promise<void> {
+    await this.#pool.unload(old.slot); // waits until no request for it is in flight
+    const r = this.retired.get(e.def.name) ?? { executions: 0, inferences: 0 };
+    r.executions += this.#pool.counter(old.slot, COUNTER.EXECUTIONS);
+    r.inferences += this.#pool.counter(old.slot, COUNTER.INFERENCES);
+    this.retired.set(e.def.name, r);
+    this.#pool.resetCounters(old.slot);
+    this.#freeSlots.push(old.slot);
+  }
+
+  #loadError(e: ModelEntry, why: string, code: ErrorCode = 'HP_ERR_MODEL_LOAD_FAILED'): HotpathError {
+    e.error = why;
+    return new HotpathError(code, `model '${e.def.name}': ${why}`);
+  }
+
+  async #load(e: ModelEntry, version: number): Promise<LoadedVersion> {
+    const def = e.def;
+    const path = join(def.repository, String(version), 'model.onnx');
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch (err) {
+      throw this.#loadError(e, `cannot read ${path}: ${(err as Error).message}`);
+    }
+    let graph;
+    try {
+      graph = readOnnx(bytes);
+    } catch (err) {
+      throw this.#loadError(e, `${path}: ${(err as Error).message}`);
+    }
+    if (graph.inputs.length !== 1 || graph.outputs.length < 1)
+      throw this.#loadError(e, `${path}: hotpath serves models with one input tensor (this one has ${graph.inputs.length})`);
+    const input = graph.inputs[0];
+    const output = graph.outputs[0];
+    if (input.datatype !== 'FP32' || input.shape.length !== 2 || input.shape[1] <= 0)
+      throw this.#loadError(e, `${path}: the input '${input.name}' must be FP32 [batch, n] with n fixed (it is ${input.datatype} [${input.shape.join(', ')}])`);
+    if (output.datatype !== 'FP32' || output.shape.length !== 2 || output.shape[1] <= 0)
+      throw this.#loadError(e, `${path}: the output '${output.name}' must be FP32 [batch, k] with k fixed (it is ${output.datatype} [${output.shape.join(', ')}])`);
+    const inDim = input.shape[1];
+    const outDim = output.shape[1];
+    if (def.inputs && def.inputs.length !== inDim)
+      throw this.#loadError(e, `${path}: the model takes ${inDim} inputs but /models/${def.name}/inputs lists ${def.inputs.length}`);
+
+    let runtime: 'native' | 'onnx' = 'onnx';
+    let plan: NativePlan | undefined;
+    let nativeUnsupported: string | undefined;
+    if (def.runtime !== 'onnx') {
+      const p = planNative(graph);
+      if ('plan' in p) {
+        runtime = 'native';
+        plan = p.plan;
+      } else if (def.runtime === 'native') {
+        throw this.#loadError(e, `${path}: runtime native was asked for, but ${p.unsupported}`);
+      } else nativeUnsupported = p.unsupported;
+    } else nativeUnsupported = 'runtime onnx was asked for';
+
+    const slot = this.#freeSlots.pop();
+    if (slot === undefined) throw this.#loadError(e, `more than ${MAX_SLOTS} model versions loaded`);
+    try {
+      await this.#pool.load({
+        type: 'load',
+        token: 0,
+        slot,
+        name: def.name,
+        version,
+        runtime,
+        plan,
+        path,
+        device: def.device,
+        inDim,
+        outDim,
+        inputName: input.name,
+        outputName: output.name,
+        maxBatch: def.batching.maxBatch,
+        maxQueueDelayUs: def.batching.maxQueueDelayUs,
+        preferred: def.batching.preferred,
+        gather: this.#gatherSpec(def),
+      });
+    } catch (err) {
+      this.#freeSlots.push(slot);
+      // The worker's code reaches the caller when it is a registered one.
+      const code = (err as { code?: unknown }).code;
+      throw this.#loadError(e, `${path}: ${(err as Error).message}`, isErrorCode(code) ? code : undefined);
+    }
+    return { version, slot, path, runtime, nativeUnsupported, input, output, inDim, outDim, loadedAt: Date.now() };
+  }
+
+  #gatherSpec(def: ModelDef): Binding.GatherSpec | null {
+    if (!def.inputs) return null;
+    return {
+      tables: def.keys.map((k) => k.table),
+      fields: def.fields.length,
+      columns: def.inputs.map((inp) => ({
+        source: constants.gatherSources[inp.source],
+        key: inp.source === 'feature' ? inp.index : 0,
+        offset: inp.source === 'feature' ? this.#store.layout(inp.table!).offsets[inp.feature!] : 0,
+        field: inp.source === 'field' ? inp.index : 0,
+        transform: constants.gatherTransforms[inp.transform],
+        fill: inp.fill,
+      })),
+    };
+  }
+}
