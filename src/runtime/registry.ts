@@ -13,7 +13,9 @@ import type { Config, ModelDef } from '../config/load.js';
 import { type ErrorCode, HotpathError, isErrorCode } from '../errors.js';
 import { type Binding, constants, type FeatureStore } from '../native/binding.js';
 import { Breaker } from './breaker.js';
-import { type NativePlan, type OnnxValueInfo, planNative, readOnnx } from './onnx-graph.js';
+import type { NativePlan } from '../native/binding.js';
+import { type OnnxValueInfo, readOnnx } from './onnx-graph.js';
+import { planNative } from './onnx-plan.js';
 import type { Pool } from './pool.js';
 import { COUNTER, MAX_SLOTS } from './records.js';
 

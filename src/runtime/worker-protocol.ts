@@ -5,7 +5,7 @@
 import type { MessagePort } from 'node:worker_threads';
 
 import type { Binding } from '../native/binding.js';
-import type { NativePlan } from './onnx-graph.js';
+import type { NativePlan } from '../native/binding.js';
 
 export interface WorkerData {
   requestRing: SharedArrayBuffer;

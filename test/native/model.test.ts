@@ -15,7 +15,9 @@ import { describe, expect, it } from 'vitest';
 import { loadConfigText } from '../../src/config/load.js';
 import { HotpathError } from '../../src/errors.js';
 import { ADDON_PATH, backends, type Binding, constants, FeatureStore, Gather, layerSpecs, NativeModel } from '../../src/native/binding.js';
-import { type NativePlan, planNative, readOnnx, runPlanReference } from '../../src/runtime/onnx-graph.js';
+import type { NativePlan } from '../../src/native/binding.js';
+import { readOnnx } from '../../src/runtime/onnx-graph.js';
+import { planNative, runPlanReference } from '../../src/runtime/onnx-plan.js';
 import { mulberry32 as rng } from '../support/random.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

@@ -1,4 +1,4 @@
-// The ONNX reader and the native-plan compiler (src/runtime/onnx-graph.ts) on the fixture
+// The ONNX reader (src/runtime/onnx-graph.ts) and the native-plan compiler (onnx-plan.ts) on the fixture
 // models (scripts/make-test-models.py) and the demo fraud models
 // (scripts/train-fraud-model.py), checked against onnxruntime-node.
 import { readFileSync } from 'node:fs';
@@ -8,15 +8,14 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 
 import { HotpathError } from '../../src/errors.js';
+import type { NativePlan } from '../../src/native/binding.js';
 import {
-  type NativePlan,
   type OnnxGraph,
   type OnnxNode,
   type OnnxTensor,
-  planNative,
   readOnnx,
-  runPlanReference,
 } from '../../src/runtime/onnx-graph.js';
+import { planNative, runPlanReference } from '../../src/runtime/onnx-plan.js';
 import { mulberry32 as rng } from '../support/random.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

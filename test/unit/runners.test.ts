@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-import { planNative, readOnnx } from '../../src/runtime/onnx-graph.js';
+import { readOnnx } from '../../src/runtime/onnx-graph.js';
+import { planNative } from '../../src/runtime/onnx-plan.js';
 import { FaultRunner } from '../../src/runtime/runners/fault.js';
 import { NativeRunner } from '../../src/runtime/runners/native.js';
 import { OnnxRunner } from '../../src/runtime/runners/onnx.js';

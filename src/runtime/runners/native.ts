@@ -1,7 +1,7 @@
 // The native dense runtime (src/native, compiled from ONNX by onnx-graph.ts's planNative):
 // forward() writes y in place, synchronously.
 import { layerSpecs, NativeModel } from '../../native/binding.js';
-import type { NativePlan } from '../onnx-graph.js';
+import type { NativePlan } from '../../native/binding.js';
 import type { Runner } from './runner.js';
 
 export class NativeRunner implements Runner {
