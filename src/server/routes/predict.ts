@@ -10,6 +10,7 @@ export const predictRoutes: Route[] = [
     path: '/v1/predict/:model',
     scope: 'predict:{model}',
     body: 'bytes',
+    timed: true,
     about: 'score entities and fields with a model',
     handle(c, ctx) {
       const r = ctx.predict.request(c.params[0], parseJsonBody(c.body));

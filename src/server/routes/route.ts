@@ -36,8 +36,14 @@ export interface Route {
   headers?: readonly string[];
   /** 'kserve': errors as the Open Inference Protocol words them */
   errors?: 'hotpath' | 'kserve';
-  /** true when a body-less handler answers after it returns (onAborted is then set first) */
+  /**
+   * true when a body-less handler answers after it returns (onAborted is then set first).
+   * A body-less route without it answers before handle() returns and keeps nothing of its
+   * Call: mount reuses one Call for all its requests.
+   */
   later?: boolean;
+  /** true when the handler reads Call.start (the arrival time); otherwise it is 0 */
+  timed?: boolean;
   /** one line for `hotpath routes` */
   about: string;
   handle(call: Call, ctx: ServerContext): void;
@@ -60,11 +66,11 @@ export function scopeFor(route: Route, params: readonly string[]): string {
  * uWS's chunk, which uWS reclaims when the data callback returns): parse it there.
  */
 export class Call implements BodySink {
-  readonly res: Res;
+  res: Res;
   readonly route: Route;
   readonly params: string[];
-  readonly query: string;
-  readonly headers: string[];
+  query: string;
+  headers: string[];
   /** the method and URL, read for `any` routes only (the catch-all's error names them) */
   method = '';
   url = '';
@@ -81,6 +87,14 @@ export class Call implements BodySink {
     this.headers = headers;
     this.ctx = ctx;
     this.start = start;
+  }
+
+  /** For a reused Call: the next request's fields. */
+  reset(res: Res, query: string, headers: string[]): this {
+    this.res = res;
+    this.query = query;
+    this.headers = headers;
+    return this;
   }
 
   /** Runs the route on the body (readBody's sink); the body view dies with this call. */
@@ -121,20 +135,21 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
     const nParams = paramCount(route.path);
     const wanted = route.headers ?? NO_STRINGS;
     const limit = ctx.config.server.maxBodyBytes;
+    // A synchronous body-less route answers before handle() returns: one Call (and one
+    // params array) serves all its requests, so the hot GETs allocate nothing here.
+    const reuse = route.body === 'none' && !route.later ? new Call(undefined as unknown as Res, route, new Array<string>(nParams), '', NO_STRINGS, ctx, 0) : undefined;
     const onRequest = (res: Res, req: uWS.HttpRequest): void => {
       // Everything from req first: uWS reclaims it when this function returns.
-      const start = nowMs();
-      let params = NO_STRINGS;
-      if (nParams > 0) {
-        params = new Array<string>(nParams);
-        for (let i = 0; i < nParams; i++) params[i] = req.getParameter(i) ?? '';
-      }
+      const start = route.timed ? nowMs() : 0;
+      const params = reuse ? reuse.params : nParams > 0 ? new Array<string>(nParams) : NO_STRINGS;
+      for (let i = 0; i < nParams; i++) params[i] = req.getParameter(i) ?? '';
       let headers = NO_STRINGS;
       if (wanted.length > 0) {
         headers = new Array<string>(wanted.length);
         for (let i = 0; i < wanted.length; i++) headers[i] = req.getHeader(wanted[i]);
       }
-      const call = new Call(res, route, params, req.getQuery() ?? '', headers, ctx, start);
+      const query = req.getQuery() ?? '';
+      const call = reuse ? reuse.reset(res, query, headers) : new Call(res, route, params, query, headers, ctx, start);
       if (route.method === 'any') {
         call.method = req.getMethod();
         call.url = req.getUrl();
