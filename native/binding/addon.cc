@@ -44,36 +44,22 @@ Napi::Object Constants(Napi::Env env) {
   }
   HP_AGG_LIST(HP_X)
 #undef HP_X
-  auto names = [&env](auto list) {  // X(ENUM, "name") lists: name -> code
-    Napi::Object o = Napi::Object::New(env);
-    list(o);
-    return o;
-  };
-  Napi::Object acts = names([](Napi::Object o) {
-#define HP_X(e, name) o.Set(name, int(Act::e));
-    HP_ACT_LIST(HP_X)
+  // Each X(ENUM, "name") list as an object: name -> code.
+#define HP_X(e, name) o.Set(name, int(E::e));
+#define HP_NAMES(Enum, LIST)                 \
+  [&env] {                                   \
+    using E = Enum;                          \
+    Napi::Object o = Napi::Object::New(env); \
+    LIST(HP_X)                               \
+    return o;                                \
+  }()
+  Napi::Object acts = HP_NAMES(Act, HP_ACT_LIST);
+  Napi::Object rowRoles = HP_NAMES(RowRole, HP_ROW_ROLE_LIST);
+  Napi::Object layerKinds = HP_NAMES(LayerKind, HP_LAYER_KIND_LIST);
+  Napi::Object gatherSources = HP_NAMES(GatherSource, HP_GATHER_SOURCE_LIST);
+  Napi::Object gatherTransforms = HP_NAMES(GatherTransform, HP_GATHER_TRANSFORM_LIST);
+#undef HP_NAMES
 #undef HP_X
-  });
-  Napi::Object rowRoles = names([](Napi::Object o) {
-#define HP_X(e, name) o.Set(name, int(RowRole::e));
-    HP_ROW_ROLE_LIST(HP_X)
-#undef HP_X
-  });
-  Napi::Object layerKinds = names([](Napi::Object o) {
-#define HP_X(e, name) o.Set(name, int(LayerKind::e));
-    HP_LAYER_KIND_LIST(HP_X)
-#undef HP_X
-  });
-  Napi::Object gatherSources = names([](Napi::Object o) {
-#define HP_X(e, name) o.Set(name, int(GatherSource::e));
-    HP_GATHER_SOURCE_LIST(HP_X)
-#undef HP_X
-  });
-  Napi::Object gatherTransforms = names([](Napi::Object o) {
-#define HP_X(e, name) o.Set(name, int(GatherTransform::e));
-    HP_GATHER_TRANSFORM_LIST(HP_X)
-#undef HP_X
-  });
   Napi::Array statuses = Napi::Array::New(env), rowErrors = Napi::Array::New(env);
   uint32_t i = 0;
 #define HP_X(e, name) statuses.Set(i++, name);

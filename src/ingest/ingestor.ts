@@ -77,10 +77,6 @@ export class Ingestor {
     };
   }
 
-  get taps(): readonly IngestTap[] {
-    return this.#taps;
-  }
-
   /**
    * Event objects: checks every one, then applies each stream's batch with one native
    * call. `stream` names the stream of events that carry none (?stream=).

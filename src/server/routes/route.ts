@@ -49,15 +49,18 @@ export interface Route {
   handle(call: Call, ctx: ServerContext): void;
 }
 
+/** What a policy is told of a route (HTTP routes and the WebSocket upgrade alike). */
+export type RouteInfo = Pick<Route, 'method' | 'path' | 'scope'>;
+
 /** Decides whether a request may use a route; throws a HotpathError to refuse it. */
 export interface RoutePolicy {
-  admit(route: Route, req: uWS.HttpRequest, params: readonly string[]): void;
+  admit(route: RouteInfo, req: uWS.HttpRequest, params: readonly string[]): void;
 }
 
 export const OPEN_POLICY: RoutePolicy = { admit() {} };
 
 /** The scope a request needs: predict:{model} is resolved with the path's model. */
-export function scopeFor(route: Route, params: readonly string[]): string {
+export function scopeFor(route: RouteInfo, params: readonly string[]): string {
   return route.scope === 'predict:{model}' ? `predict:${params[0] ?? ''}` : route.scope;
 }
 
@@ -123,6 +126,8 @@ export class Call implements BodySink {
 
 const EMPTY = Buffer.alloc(0);
 const NO_STRINGS: string[] = [];
+/** The response of a reused Call between requests: nothing may be sent on it. */
+const NO_RES = { aborted: true } as Res;
 
 function paramCount(path: string): number {
   return path.split('/').filter((s) => s.startsWith(':')).length;
@@ -137,7 +142,8 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
     const limit = ctx.config.server.maxBodyBytes;
     // A synchronous body-less route answers before handle() returns: one Call (and one
     // params array) serves all its requests, so the hot GETs allocate nothing here.
-    const reuse = route.body === 'none' && !route.later ? new Call(undefined as unknown as Res, route, new Array<string>(nParams), '', NO_STRINGS, ctx, 0) : undefined;
+    const reuse = route.body === 'none' && !route.later ? new Call(NO_RES, route, new Array<string>(nParams), '', NO_STRINGS, ctx, 0) : undefined;
+    const isAny = route.method === 'any';
     const onRequest = (res: Res, req: uWS.HttpRequest): void => {
       // Everything from req first: uWS reclaims it when this function returns.
       const start = route.timed ? nowMs() : 0;
@@ -150,7 +156,7 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
       }
       const query = req.getQuery() ?? '';
       const call = reuse ? reuse.reset(res, query, headers) : new Call(res, route, params, query, headers, ctx, start);
-      if (route.method === 'any') {
+      if (isAny) {
         call.method = req.getMethod();
         call.url = req.getUrl();
       }

@@ -18,7 +18,7 @@ import { toAnswer } from '../http.js';
 import { predictJson } from '../predict.js';
 import { decodeClientFrame, decodeEventsHeader, encodeError, encodeEventsResult, encodePredictResult, WS_OP } from '../ws-protocol.js';
 import type { ServerContext } from './context.js';
-import { OPEN_POLICY, type Route, type Scope } from './route.js';
+import { OPEN_POLICY, type RouteInfo, type Scope } from './route.js';
 
 /** The WebSocket route as the table lists it: the upgrade's scope, and the scope each frame op needs. */
 export const wsRoute = {
@@ -28,8 +28,7 @@ export const wsRoute = {
   frameScopes: ['events:write', 'predict:{model}'] as Scope[],
   body: 'none',
   about: 'WebSocket: predicts and events, JSON or binary frames',
-  handle() {},
-} satisfies Route & { frameScopes: Scope[] };
+} satisfies RouteInfo & { frameScopes: Scope[]; body: 'none'; about: string };
 
 /** WebSocket close code for a client that does not read its answers (RFC 6455: policy violation). */
 export const WS_CLOSE_SLOW = 1008;
