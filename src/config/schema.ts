@@ -96,6 +96,20 @@ export const configSchema = {
         ring_bytes: size,
         wait_queue: { type: 'integer', minimum: 0, maximum: 1_000_000 },
         ws_max_buffered_bytes: size,
+        drain_timeout: duration,
+      },
+    },
+    durability: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        data_dir: { type: 'string', minLength: 1 },
+        fsync: { enum: ['always', 'interval', 'off'] },
+        fsync_interval: duration,
+        segment_bytes: size,
+        snapshot_interval: duration,
+        snapshot_log_bytes: size,
+        keep_snapshots: { type: 'integer', minimum: 1, maximum: 100 },
       },
     },
     store: {
