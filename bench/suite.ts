@@ -20,6 +20,8 @@
 //            against itself (bench/ab.ts)
 //   gc       the main thread's scavenge time per second and the open-loop predict p99 at
 //            --rate (25k req/s), on this checkout or on --a/--b in alternating rounds (bench/gc.ts)
+//   durability  the write-ahead log's cost on binary WebSocket ingest, recovery (replay rate),
+//            a snapshot of 1M entities under ingest, and the crash table (bench/durability.ts)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -29,13 +31,14 @@ import { parseArgs } from 'node:util';
 import { machine, parsePin, pinSelf, resultBase, wrkInstalled } from '../src/bench/harness.js';
 import { htmlReport } from '../src/bench/report-html.js';
 import { runAb } from './ab.js';
+import { runDurability } from './durability.js';
 import type { Context, Section } from './context.js';
 import { runGc } from './gc.js';
 import { runServing } from './serving.js';
 import { runTargets } from './targets.js';
 import { runPeers } from './vs-peers.js';
 
-const SCENARIOS: Record<string, (ctx: Context) => Promise<Section>> = { peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc };
+const SCENARIOS: Record<string, (ctx: Context) => Promise<Section>> = { peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc, durability: runDurability };
 const STANDARD = ['peers', 'serving', 'targets'];
 
 const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S] [--warmup S]

@@ -18,8 +18,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A block's state (see snapshot.h).
-enum : uint8_t { PENDING = 0, BG_BUSY = 1, BG_DONE = 2, W_BUSY = 3, W_COPIED = 4 };
 
 constexpr char kMagic[8] = {'H', 'P', 'S', 'N', 'A', 'P', '0', '1'};
 constexpr uint32_t kTagBlock = 0x314b4c42;  // "BLK1"
@@ -52,23 +50,26 @@ void Store8(uint8_t* p, T v) {
 
 std::string Errno(const std::string& what) { return what + ": " + strerror(errno); }
 
-// Appends the rows' difference from the fresh row: per row a bitmap of differing words, then those words.
-void EncodeRows(const uint8_t* rows, uint32_t n, uint32_t row_bytes, const uint8_t* fresh, std::vector<uint8_t>* out) {
+// One row's difference from the fresh row, written at out (at most RowCodeBytes): a
+// bitmap of the 8-byte words that differ (one bit per word, u64s), then those words.
+// Returns the bytes written.
+inline size_t RowCodeBytes(uint32_t row_bytes) { return row_bytes + ((row_bytes / 8 + 63) / 64) * 8; }
+
+size_t EncodeRow(const uint8_t* row, uint32_t row_bytes, const uint8_t* fresh, uint8_t* out) {
   const uint32_t words = row_bytes / 8, map_words = (words + 63) / 64;
-  out->clear();
-  out->reserve(size_t(n) * (row_bytes + map_words * 8));
-  for (uint32_t r = 0; r < n; r++) {
-    const uint8_t* row = rows + size_t(r) * row_bytes;
-    const size_t map_at = out->size();
-    out->resize(map_at + map_words * 8, 0);
-    for (uint32_t w = 0; w < words; w++) {
-      const uint64_t v = Load<uint64_t>(row + w * 8);
-      if (v == Load<uint64_t>(fresh + w * 8)) continue;
-      uint8_t* map = out->data() + map_at + (w / 64) * 8;
-      Store8<uint64_t>(map, Load<uint64_t>(map) | (uint64_t(1) << (w % 64)));
-      Append<uint64_t>(out, v);
+  uint8_t* p = out + size_t(map_words) * 8;
+  for (uint32_t m = 0; m < map_words; m++) {
+    const uint32_t w0 = m * 64, w1 = std::min(words, w0 + 64);
+    uint64_t bits = 0;
+    for (uint32_t w = w0; w < w1; w++)  // a branch-free compare the compiler vectorises
+      bits |= uint64_t(Load<uint64_t>(row + w * 8) != Load<uint64_t>(fresh + w * 8)) << (w - w0);
+    Store8<uint64_t>(out + m * 8, bits);
+    for (uint64_t b = bits; b; b &= b - 1) {
+      std::memcpy(p, row + (w0 + uint32_t(__builtin_ctzll(b))) * 8, 8);
+      p += 8;
     }
   }
+  return size_t(p - out);
 }
 
 // Buffered writes to a file descriptor; the first error sticks.
@@ -88,6 +89,14 @@ class FileOut {
   void Flush() {
     if (!buf_.empty()) Raw(buf_.data(), buf_.size());
     buf_.clear();
+#ifdef __linux__
+    // Start writing back what is written so far (asynchronously): the disk works while
+    // the rest is encoded, and the final fdatasync waits only for the tail.
+    if (err_.ok() && bytes_ - synced_ >= (size_t(16) << 20)) {
+      sync_file_range(fd_, off_t(synced_), off_t(bytes_ - synced_), SYNC_FILE_RANGE_WRITE);
+      synced_ = bytes_;
+    }
+#endif
   }
   const Status& status() const { return err_; }
   uint64_t bytes() const { return bytes_; }
@@ -109,7 +118,7 @@ class FileOut {
   int fd_;
   std::vector<uint8_t> buf_;
   Status err_;
-  uint64_t bytes_ = 0;
+  uint64_t bytes_ = 0, synced_ = 0;
 };
 
 // Buffered reads; Read fails at the end of the file.
@@ -149,48 +158,66 @@ class FileIn {
 
 }  // namespace
 
-// One shard's part of a snapshot: its scalars at the cut and the state of its blocks.
+// One shard's part of a snapshot: its scalars at the cut, and per block whether it is
+// written out (done) and which of its rows the writer copied aside first (copied, copy).
 struct ShardSnap {
   SnapShared* shared = nullptr;
   uint32_t table = 0, shard = 0;
   uint32_t rows = 0, free_head = 0, live = 0, cap = 0;
   uint64_t rng = 0;
   uint32_t nblocks = 0;
-  std::unique_ptr<std::atomic<uint8_t>[]> state;
-  std::unique_ptr<std::unique_ptr<uint8_t[]>[]> copies;  // W_COPIED blocks
+  std::unique_ptr<std::atomic<uint8_t>[]> done;
+  std::unique_ptr<std::atomic<uint64_t>[]> copied;  // bit i: row first + i
+  std::unique_ptr<const uint8_t*[]> copy;            // per row: the writer's copy, once its bit is set
 };
 
+// What the writer's hooks and the background thread share. The arena is the writer's:
+// row copies are bumped out of 1 MiB chunks (one malloc per chunk, not per row) and live
+// until the snapshot is destroyed.
 struct SnapShared {
   std::vector<std::unique_ptr<ShardSnap>> shards;
   std::vector<uint8_t> header;
+  std::vector<std::unique_ptr<uint8_t[]>> chunks;
+  size_t chunk_used = 0, chunk_size = 0;
   std::atomic<uint64_t> writer_copies{0};
   std::atomic<uint64_t> max_stall_ns{0};
   SnapshotStats stats;
   bool written = false;
+
+  uint8_t* Arena(size_t bytes) {
+    if (chunks.empty() || chunk_used + bytes > chunk_size) {
+      const size_t size = std::max(bytes, size_t(1) << 20);
+      uint8_t* c = new (std::nothrow) uint8_t[size];
+      if (!c) return nullptr;
+      chunks.emplace_back(c);
+      chunk_used = 0;
+      chunk_size = size;
+    }
+    uint8_t* p = chunks.back().get() + chunk_used;
+    chunk_used += (bytes + 7) & ~size_t(7);
+    return p;
+  }
 };
 
 void SnapBeforeRowWrite(ShardSnap* ss, const uint8_t* rows, uint32_t row_bytes, uint32_t row) {
   if (row >= ss->rows) return;  // a row first used after the cut
   const uint32_t b = row / kSnapBlockRows;
-  std::atomic<uint8_t>& st = ss->state[b];
-  uint8_t v = st.load(std::memory_order_acquire);
-  if (v == BG_DONE || v == W_COPIED) return;
+  const uint64_t bit = uint64_t(1) << (row % kSnapBlockRows);
+  if (ss->done[b].load(std::memory_order_acquire)) return;                // written out already
+  if (ss->copied[b].load(std::memory_order_relaxed) & bit) return;        // copied already (only this thread sets bits)
   const Clock::time_point t0 = Clock::now();
-  if (v == PENDING && st.compare_exchange_strong(v, W_BUSY, std::memory_order_acq_rel, std::memory_order_acquire)) {
-    const uint32_t first = b * kSnapBlockRows, n = std::min(kSnapBlockRows, ss->rows - first);
-    uint8_t* copy = new (std::nothrow) uint8_t[size_t(n) * row_bytes];
-    if (copy) {
-      std::memcpy(copy, rows + size_t(first) * row_bytes, size_t(n) * row_bytes);
-      ss->copies[b].reset(copy);
-      st.store(W_COPIED, std::memory_order_release);
-      ss->shared->writer_copies.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      // No memory for a copy: hand the block back and wait for the background thread.
-      st.store(PENDING, std::memory_order_release);
-      while (st.load(std::memory_order_acquire) != BG_DONE) CpuRelax();
-    }
+  uint8_t* c = ss->shared->Arena(row_bytes);
+  if (c) {
+    std::memcpy(c, rows + size_t(row) * row_bytes, row_bytes);
+    ss->copy[row] = c;
+    // The copy and its pointer before the bit (release); the bit before this thread's
+    // coming stores to the row (the fence), as the shard's seqlock orders its counter
+    // before the row: a background thread that read any of those stores sees the bit.
+    ss->copied[b].fetch_or(bit, std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_release);
+    ss->shared->writer_copies.fetch_add(1, std::memory_order_relaxed);
   } else {
-    while (st.load(std::memory_order_acquire) != BG_DONE) CpuRelax();  // v was BG_BUSY
+    while (!ss->done[b].load(std::memory_order_acquire)) CpuRelax();  // no memory for a copy: wait for the block
   }
   const uint64_t ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
   uint64_t prev = ss->shared->max_stall_ns.load(std::memory_order_relaxed);
@@ -238,9 +265,13 @@ Status StoreSnapshot::Begin(const std::shared_ptr<Store>& store, std::unique_ptr
       ss->cap = s.cap;
       ss->rng = s.rng;
       ss->nblocks = (ss->rows + kSnapBlockRows - 1) / kSnapBlockRows;
-      ss->state.reset(new std::atomic<uint8_t>[ss->nblocks]);
-      for (uint32_t b = 0; b < ss->nblocks; b++) ss->state[b].store(PENDING, std::memory_order_relaxed);
-      ss->copies.reset(new std::unique_ptr<uint8_t[]>[ss->nblocks]);
+      ss->done.reset(new std::atomic<uint8_t>[ss->nblocks]);
+      ss->copied.reset(new std::atomic<uint64_t>[ss->nblocks]);
+      for (uint32_t b = 0; b < ss->nblocks; b++) {
+        ss->done[b].store(0, std::memory_order_relaxed);
+        ss->copied[b].store(0, std::memory_order_relaxed);
+      }
+      ss->copy.reset(new const uint8_t*[ss->rows]());
       Append<uint32_t>(&h, ss->cap);
       Append<uint32_t>(&h, ss->rows);
       Append<uint32_t>(&h, ss->free_head);
@@ -267,7 +298,8 @@ Status StoreSnapshot::Write(const std::string& path) {
   const Clock::time_point t0 = Clock::now();
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   Status result = fd < 0 ? Status::Unavailable(Errno("snapshot open " + path)) : Status::Ok();
-  std::vector<uint8_t> payload;
+  std::vector<uint8_t> payload, fixed;
+  std::vector<size_t> offs(kSnapBlockRows + 1);
   if (fd >= 0) {
     FileOut out(fd);
     out.Put(sh.header.data(), sh.header.size());
@@ -279,22 +311,37 @@ Status StoreSnapshot::Write(const std::string& path) {
       const Shard& shard = t.shards_[ss.shard];
       for (uint32_t b = 0; b < ss.nblocks; b++) {
         const uint32_t first = b * kSnapBlockRows, n = std::min(kSnapBlockRows, ss.rows - first);
-        std::atomic<uint8_t>& st = ss.state[b];
-        uint8_t v = PENDING;
         if (!out.status().ok()) {  // abandoned: let the writer stop copying
-          if (!st.compare_exchange_strong(v, BG_DONE, std::memory_order_acq_rel)) {
-            while (st.load(std::memory_order_acquire) == W_BUSY) CpuRelax();
-            ss.copies[b].reset();
-          }
+          ss.done[b].store(1, std::memory_order_release);
           continue;
         }
-        if (st.compare_exchange_strong(v, BG_BUSY, std::memory_order_acq_rel, std::memory_order_acquire)) {
-          EncodeRows(shard.rows + size_t(first) * row_bytes, n, row_bytes, fresh, &payload);
-          st.store(BG_DONE, std::memory_order_release);
-        } else {
-          while (st.load(std::memory_order_acquire) != W_COPIED) CpuRelax();
-          EncodeRows(ss.copies[b].get(), n, row_bytes, fresh, &payload);
-          ss.copies[b].reset();
+        // The block's rows as they are (each encoded where it starts in payload), then
+        // the rows the writer changed meanwhile again from its copies (taken before it
+        // changed them): together, the block at the cut.
+        const size_t code = RowCodeBytes(row_bytes);
+        if (payload.size() < size_t(n) * code) payload.resize(size_t(n) * code);
+        size_t at = 0;
+        for (uint32_t i = 0; i < n; i++) {
+          offs[i] = at;
+          at += EncodeRow(shard.rows + size_t(first + i) * row_bytes, row_bytes, fresh, payload.data() + at);
+        }
+        offs[n] = at;
+        std::atomic_thread_fence(std::memory_order_acquire);
+        const uint64_t changed = ss.copied[b].load(std::memory_order_acquire);
+        ss.done[b].store(1, std::memory_order_release);
+        const uint8_t* body = payload.data();
+        if (changed != 0) {
+          if (fixed.size() < size_t(n) * code) fixed.resize(size_t(n) * code);
+          size_t f = 0;
+          for (uint32_t i = 0; i < n; i++) {
+            if (changed >> i & 1) f += EncodeRow(ss.copy[first + i], row_bytes, fresh, fixed.data() + f);
+            else {
+              std::memcpy(fixed.data() + f, payload.data() + offs[i], offs[i + 1] - offs[i]);
+              f += offs[i + 1] - offs[i];
+            }
+          }
+          at = f;
+          body = fixed.data();
         }
         uint8_t bh[kBlockHeaderBytes];
         Store8<uint32_t>(bh, kTagBlock);
@@ -302,11 +349,11 @@ Status StoreSnapshot::Write(const std::string& path) {
         Store8<uint32_t>(bh + 8, ss.shard);
         Store8<uint32_t>(bh + 12, first);
         Store8<uint32_t>(bh + 16, n);
-        Store8<uint32_t>(bh + 20, uint32_t(payload.size()));
-        Store8<uint32_t>(bh + 24, Crc32c(Crc32c(0, bh + 4, 20), payload.data(), payload.size()));
+        Store8<uint32_t>(bh + 20, uint32_t(at));
+        Store8<uint32_t>(bh + 24, Crc32c(Crc32c(0, bh + 4, 20), body, at));
         Store8<uint32_t>(bh + 28, 0);
         out.Put(bh, sizeof bh);
-        out.Put(payload.data(), payload.size());
+        out.Put(body, at);
       }
     }
     uint8_t tr[kTrailerBytes];
@@ -324,11 +371,7 @@ Status StoreSnapshot::Write(const std::string& path) {
     sh.stats.bytes = out.bytes();
   } else {
     for (auto& ssp : sh.shards)  // nothing will be written: release the writer
-      for (uint32_t b = 0; b < ssp->nblocks; b++) {
-        uint8_t v = PENDING;
-        if (!ssp->state[b].compare_exchange_strong(v, BG_DONE, std::memory_order_acq_rel))
-          while (ssp->state[b].load(std::memory_order_acquire) == W_BUSY) CpuRelax();
-      }
+      for (uint32_t b = 0; b < ssp->nblocks; b++) ssp->done[b].store(1, std::memory_order_release);
   }
   sh.stats.write_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   return result;

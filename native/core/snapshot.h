@@ -5,19 +5,22 @@
 //
 // The cut. StoreSnapshot::Begin runs on the writer thread between two batches: it records
 // each table's counters and each shard's scalars (rows in use, free-list head, live count,
-// eviction RNG), and marks every block of kSnapBlockRows rows PENDING. The background
-// thread then takes the blocks one by one (PENDING -> BG_BUSY -> BG_DONE) and encodes them.
-// The writer, before it changes a row (Shard::BeforeRowWrite), looks at the row's block:
-// written out already, go on; PENDING, copy the block aside (PENDING -> W_BUSY -> W_COPIED)
-// and go on, the background thread encodes the copy later; BG_BUSY, wait until it is done.
-// Either way the block is captured as it was at the cut, and the writer never stops for
-// longer than one block's copy or encode (Stats::max_stall_us measures it). The hash index
-// is not written: it is rebuilt from the rows on restore.
+// eviction RNG). The background thread then writes the rows out, a block of kSnapBlockRows
+// at a time. The writer, before it changes a row (Shard::BeforeRowWrite), looks at the
+// row's block: written out already, go on; not yet, copy the row aside first (once; a row
+// is a few KB) and go on. The background thread takes a block's rows as they are, replaces
+// the rows the writer copied with their copies, and only then marks the block done. So
+// every row is captured as it was at the cut, and the writer never waits for the
+// background thread: its cost is one row copy per row it changes before that row is
+// written out (Stats: writer_copies, max_stall_us). The hash index is not written: it is
+// rebuilt from the rows on restore.
 //
-// Memory ordering. Begin's stores happen before the background thread starts (the thread
-// is started after Begin returns). A block's state moves by CAS (acq_rel) between the two
-// threads; whoever takes it owns the rows (or the copy) until it stores the final state
-// with release, and the other side loads it with acquire before it touches them.
+// Memory ordering. Begin's stores happen before the background thread starts (it is
+// started after Begin returns). The writer publishes a row's copy with a release on the
+// block's bitmask and a release fence before it changes the row; the background thread
+// reads the rows, then an acquire fence and the bitmask: a row whose change it may have
+// seen is one whose bit it sees (the shard seqlock's argument). A block's `done` flag is
+// stored with release after its copies are consumed.
 //
 // The file (little-endian), written to `path` and fsynced:
 //   "HPSNAP01", u32 format (1), u32 row layout version (constants.h), u32 tables, u32 streams
@@ -44,7 +47,7 @@
 
 namespace hotpath {
 
-constexpr uint32_t kSnapBlockRows = 256;
+constexpr uint32_t kSnapBlockRows = 64;  // one bit per row in a uint64 mask
 constexpr uint32_t kSnapFormat = 1;
 
 struct SnapshotStats {
@@ -52,8 +55,8 @@ struct SnapshotStats {
   uint64_t rows = 0;           // rows written (live and free)
   uint64_t live = 0;           // entities
   uint64_t blocks = 0;
-  uint64_t writer_copies = 0;  // blocks the writer copied aside
-  double max_stall_us = 0;     // the writer's longest wait in BeforeRowWrite
+  uint64_t writer_copies = 0;  // rows the writer copied aside before changing them
+  double max_stall_us = 0;     // the writer's longest time in BeforeRowWrite (one row copy)
   double write_ms = 0;         // the background thread's time, fsync included
 };
 
@@ -67,8 +70,8 @@ class StoreSnapshot {
   ~StoreSnapshot();
 
   // One background thread: encodes every block into path (created or truncated) and
-  // fsyncs it. Call once. On an error the remaining blocks are abandoned (the writer stops
-  // copying) and the file is left for the caller to delete.
+  // fsyncs it. Call once. On an error the remaining blocks are marked done (the writer
+  // stops copying) and the file is left for the caller to delete.
   Status Write(const std::string& path);
 
   // Writer thread, once Write has returned: detaches from the shards. The destructor does

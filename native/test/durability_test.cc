@@ -294,7 +294,7 @@ void TestSnapshotIsAConsistentCut() {
     // The reference catches up with what the writer applied during this round.
     if (round > 0) Apply(*at_cut, ev, cut + (round - 1) * 30000, cut + round * 30000);
   }
-  std::printf("   (writer copied %llu blocks while snapshots were written)\n", (unsigned long long)copies);
+  std::printf("   (writer copied %llu rows aside while snapshots were written)\n", (unsigned long long)copies);
   CHECK(SameStores(*live, *at_cut, ids, NowAt(120000)));
   unlink(path.c_str());
 }

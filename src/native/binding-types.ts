@@ -72,9 +72,9 @@ export namespace Binding {
     rows: number;
     live: number;
     blocks: number;
-    /** blocks the writer copied aside because it changed them before they were written */
+    /** rows the writer copied aside because it changed them before they were written out */
     writerCopies: number;
-    /** the writer's longest wait for a block */
+    /** the writer's longest time in one copy-aside (its only cost while a snapshot is written) */
     maxStallUs: number;
     writeMs: number;
   }
