@@ -16,7 +16,7 @@ import { loadConfigText } from '../../src/config/load.js';
 import { type Server, startServer } from '../../src/server/app.js';
 import { encodeEvents } from '../../src/server/ws-protocol.js';
 import { decodeServerFrame } from '../../src/server/ws-protocol.js';
-import { getJson, metric, postJson } from '../support/inference-server.js';
+import { FRAUD_V1, FRAUD_V2, getJson, makeRepo, metric, oneModelYaml, postJson } from '../support/inference-server.js';
 
 const CONFIG = (extra = '') => `
 server: { workers: 1 }
@@ -258,6 +258,30 @@ describe('durability', () => {
     expect(seen.live200).toBeGreaterThan(0);
     expect(seen.read503).toBeGreaterThan(0);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
+  });
+
+  it('restarts serving the model version it served (a `latest` model rolled back stays rolled back)', async () => {
+    const dir = dataDir();
+    const repo = makeRepo({ fraud: { 1: FRAUD_V1, 2: FRAUD_V2 } });
+    dirs.push(repo);
+    const yaml = oneModelYaml('fraud');
+    const boot = async () => {
+      server = await startServer({ config: loadConfigText(yaml, { baseDir: repo }), port: 0, host: '127.0.0.1', log: () => {}, dataDir: dir });
+      return `http://127.0.0.1:${server.port}`;
+    };
+    let base = await boot();
+    expect(server!.models.get('fraud').current!.version).toBe(2);
+    expect((await postJson(base, '/v2/repository/models/fraud/load', { parameters: { version: 1 } })).status).toBe(200);
+    await server!.shutdown();
+    server = undefined;
+    base = await boot();
+    expect(server!.models.get('fraud').current!.version).toBe(1);
+    // Once that version is gone from the repository, the start loads the latest.
+    await server!.shutdown();
+    server = undefined;
+    rmSync(join(repo, 'fraud', '1'), { recursive: true });
+    await boot();
+    expect(server!.models.get('fraud').current!.version).toBe(2);
   });
 
   it('drains in-flight requests at shutdown and refuses new ones', async () => {
