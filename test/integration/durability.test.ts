@@ -6,6 +6,7 @@
 // ingest with a code while reads keep serving and nothing acknowledged is lost.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -233,8 +234,10 @@ describe('durability', () => {
     for (let k = 0; k < 40; k++) await postJson(base, '/v1/events', batch);
     await server!.close();
     server = undefined;
-    // Poll a fixed port while the next start replays 200k events.
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    // Poll a fixed port (a free one, found by binding port 0) while the next start replays 200k events.
+    const probe = createServer();
+    const port = await new Promise<number>((resolve) => probe.listen(0, '127.0.0.1', () => resolve((probe.address() as AddressInfo).port)));
+    await new Promise((r) => probe.close(r));
     base = `http://127.0.0.1:${port}`;
     const seen = { ready503: 0, live200: 0, read503: 0 };
     let polling = true;

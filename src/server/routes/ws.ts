@@ -124,6 +124,11 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
     },
   });
 
+  /** Frames that arrive while the server drains are refused: the drain must come to an end. */
+  const refuseWhileDraining = (): void => {
+    if (ctx.phase !== 'serving') throw new HotpathError('HP_ERR_NOT_READY', 'the server is shutting down');
+  };
+
   /** The answer to an events frame, once its log record is durable (at once without a log). */
   const ackEvents = (ws: Ws, conn: Conn, id: unknown, r: Ingested, binary: boolean): void => {
     const answer = (err: HotpathError | null): void => {
@@ -144,6 +149,7 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
         // The rows go straight to the native decoder; what it leaves takes the object path.
         const h = decodeEventsHeader(bytes);
         id = h.id;
+        refuseWhileDraining();
         const r = ctx.ingest.rows(h, 'ws');
         if (r) {
           ackEvents(ws, conn, id, r, true);
@@ -152,6 +158,7 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
       }
       const f = decodeClientFrame(bytes);
       id = f.id;
+      refuseWhileDraining();
       if (f.op === 'events') {
         ackEvents(ws, conn, id, ctx.ingest.events(f.events, 'ws', Date.now(), f.stream), true);
         return;
@@ -189,6 +196,7 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
       if (typeof f !== 'object' || f === null || Array.isArray(f)) throw new HotpathError('HP_ERR_WS_FRAME_INVALID', 'a frame is a JSON object {"id", "op", ...}');
       id = f.id ?? null;
       if (typeof id !== 'number' && typeof id !== 'string') throw new HotpathError('HP_ERR_WS_FRAME_INVALID', 'a frame needs an `id` (number or string)');
+      refuseWhileDraining();
       if (f.op === 'events') {
         if (f.stream !== undefined && typeof f.stream !== 'string') throw new HotpathError('HP_ERR_WS_FRAME_INVALID', '`stream` must be a string');
         if (f.events === undefined) throw new HotpathError('HP_ERR_BATCH_EMPTY', '`events` is empty'); // decodeEvents checks the count
