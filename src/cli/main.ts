@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// hotpath command line: `hotpath serve ...`, `hotpath routes ...` and `hotpath bench ...`.
+// hotpath command line: `hotpath serve ...`, `hotpath routes ...`, `hotpath bench ...` and
+// `hotpath keys ...`.
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -9,12 +10,14 @@ import { backends } from '../native/binding.js';
 import { startServer } from '../server/app.js';
 import { printRoutes } from '../server/routes/index.js';
 import { bench, BENCH_USAGE } from './bench.js';
+import { keys, KEYS_USAGE } from './keys.js';
 
 const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--host H] [--demo]
 
   --config F   config file (default hotpath.yaml)
   --port P     listen port (default: server.port, or $HOTPATH_PORT); 0 picks a free one
-  --host H     listen address (default: server.host)
+  --host H     listen address (default: server.host, 127.0.0.1); with auth off, a
+               non-loopback address prints a warning (docs/security.md)
   --demo       feed the config's demo stream with synthetic events
 `;
 const ROUTES_USAGE = `usage: hotpath routes [--config hotpath.yaml]
@@ -24,7 +27,7 @@ const ROUTES_USAGE = `usage: hotpath routes [--config hotpath.yaml]
   --config F   config file whose server.max_body_bytes sets the limits (default hotpath.yaml;
                without the file, the default limit)
 `;
-const USAGE = `${SERVE_USAGE}\n${ROUTES_USAGE}\n${BENCH_USAGE}`;
+const USAGE = `${SERVE_USAGE}\n${ROUTES_USAGE}\n${BENCH_USAGE}\n${KEYS_USAGE}`;
 
 function routes(argv: string[]): void {
   const { values } = parseArgs({
@@ -76,9 +79,17 @@ async function serve(argv: string[]): Promise<void> {
     for (const name of server.models.entries.keys())
       server.models.reload(name).catch((err) => console.error(`hotpath: reload of model '${name}' failed: ${(err as Error).message}`));
   });
+  // SIGHUP also re-reads the TLS certificate and key (new connections get them) and the
+  // credentials (keys file and variable, JWT secret and JWK Set); on a failure the old
+  // ones stay in use.
+  process.on('SIGHUP', () => {
+    const failed = (what: string) => (err: unknown) => console.error(`hotpath: reload of ${what} failed, the old ones stay in use: ${(err as Error).message}`);
+    if (config.tls) server.reloadTls().then(() => console.error('hotpath: TLS certificate reloaded'), failed('the TLS certificate'));
+    if (config.auth) server.reloadCredentials().then(() => console.error('hotpath: credentials reloaded'), failed('the credentials'));
+  });
   const b = backends();
   const cuda = b.cuda.compiled ? `cuda: ${b.cuda.devices} device(s)${b.cuda.name ? ` (${b.cuda.name})` : ''}` : 'cuda: not built';
-  console.log(`hotpath listening on http://${values.host ?? config.server.host}:${server.port} (backends: cpu, ${cuda})`);
+  console.log(`hotpath listening on ${server.scheme}://${values.host ?? config.server.host}:${server.port} (backends: cpu, ${cuda}; auth ${config.auth ? 'on' : 'off'})`);
   console.log(`entities: ${config.entities.map((e) => `${e.name} [${e.features.map((f) => f.name).join(', ')}]`).join('; ')}`);
 }
 
@@ -87,6 +98,7 @@ async function main(): Promise<void> {
   if (command === 'serve') return serve(rest);
   if (command === 'routes') return routes(rest);
   if (command === 'bench') return bench(rest);
+  if (command === 'keys') return keys(rest);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
     return;

@@ -6,7 +6,7 @@
 // a thread hop would cost more than the work. Predicts go to the inference workers.
 import uWS from 'uWebSockets.js';
 
-import type { Config } from '../config/load.js';
+import { type Config, compileAuth } from '../config/load.js';
 import { HotpathError, toHotpathError } from '../errors.js';
 import { Ingestor } from '../ingest/ingestor.js';
 import { FeatureStore } from '../native/binding.js';
@@ -20,6 +20,10 @@ import { PredictPipeline } from './predict.js';
 import type { ServerContext } from './routes/context.js';
 import { mountRoutes } from './routes/index.js';
 import { OPEN_POLICY, type RoutePolicy } from './routes/route.js';
+import { ConnectionCounter } from './security/buckets.js';
+import { checkJwtKeys } from './security/credentials.js';
+import { HardeningPolicy } from './security/policy.js';
+import { createApp, freePort, isLoopback, listen } from './security/tls.js';
 
 export interface ServerOptions {
   config: Config;
@@ -40,6 +44,12 @@ export interface Server {
   readonly inference: InferenceService;
   readonly ingest: Ingestor;
   readonly metrics: Metrics;
+  /** 'https' with a tls section, else 'http' */
+  readonly scheme: 'http' | 'https';
+  /** Serves new connections with the certificate files as they are now (SIGHUP); throws HP_ERR_CONFIG_INVALID and keeps the old ones if they do not load. */
+  reloadTls(): Promise<void>;
+  /** Re-reads the keys file and variable, the JWT secret and JWK Set (SIGHUP); throws HP_ERR_CONFIG_INVALID and keeps the old ones if they do not load. */
+  reloadCredentials(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -74,16 +84,21 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   inference.observer = metrics;
   const ingest = new Ingestor(store, config, log);
   ingest.observer = metrics;
+  // Hardening (docs/security.md): a policy only when the config asks for auth or rate
+  // limits; otherwise OPEN_POLICY, which mount() skips at no cost.
+  const hardening = !opts.policy && HardeningPolicy.needed(config) ? new HardeningPolicy(config, metrics) : undefined;
+  if (config.auth?.jwt) await checkJwtKeys(config.auth.jwt);
   const ctx: ServerContext = {
     config,
     store,
     reader: new FeatureReader(store),
     models,
     ingest,
-    predict: new PredictPipeline(models, inference),
+    predict: new PredictPipeline(models, inference, config.limits.idBytes),
     metrics,
     log,
-    policy: opts.policy ?? OPEN_POLICY,
+    policy: opts.policy ?? hardening ?? OPEN_POLICY,
+    connections: new ConnectionCounter(config.limits.wsConnectionsPerAddress),
     ready: false,
   };
   try {
@@ -93,21 +108,22 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     await pool.close();
     throw err;
   }
-  const app = uWS.App();
-  mountRoutes(app, ctx);
-
   const host = opts.host ?? config.server.host;
-  const wanted = opts.port ?? config.server.port;
   let listenSocket: uWS.us_listen_socket;
+  let port: number;
   try {
-    listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
-      app.listen(host, wanted, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${host}:${wanted}`))));
-    });
+    const app = createApp(config.tls);
+    mountRoutes(app, ctx);
+    // TLS: an explicit port, so that reloadTls can share it (security/tls.ts).
+    const wanted = opts.port ?? config.server.port;
+    listenSocket = await listen(app, host, config.tls && wanted === 0 ? await freePort(host) : wanted);
+    port = uWS.us_socket_local_port(listenSocket);
   } catch (err) {
     await pool.close();
     throw err;
   }
-  const port = uWS.us_socket_local_port(listenSocket);
+  if (!config.auth && !isLoopback(host))
+    log(`hotpath: warning: listening on ${host}:${port} with auth off: anyone who can reach this port can read features, write events, score and load models (docs/security.md)`);
 
   const sweep = setInterval(() => store.sweep(Date.now(), 10_000), config.store.sweepIntervalMs);
   sweep.unref();
@@ -123,6 +139,21 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     inference,
     ingest,
     metrics,
+    scheme: config.tls ? 'https' : 'http',
+    async reloadTls() {
+      if (!config.tls) throw new HotpathError('HP_ERR_CONFIG_INVALID', '/tls: the config has no tls section: nothing to reload', { path: '/tls' });
+      const next = createApp(config.tls);
+      mountRoutes(next, ctx);
+      const sock = await listen(next, host, port);
+      uWS.us_listen_socket_close(listenSocket);
+      listenSocket = sock;
+    },
+    async reloadCredentials() {
+      if (!config.auth || !hardening) return;
+      const def = compileAuth(config.auth.raw, config.auth.baseDir, process.env);
+      if (def?.jwt) await checkJwtKeys(def.jwt);
+      if (def) hardening.reload(def);
+    },
     async close() {
       ctx.ready = false;
       demo?.stop();

@@ -8,6 +8,7 @@ import type { FeatureReader } from '../features.js';
 import type { Log } from '../http.js';
 import type { Metrics } from '../metrics.js';
 import type { PredictPipeline } from '../predict.js';
+import type { ConnectionCounter } from '../security/buckets.js';
 import type { RoutePolicy } from './route.js';
 
 export interface ServerContext {
@@ -21,6 +22,8 @@ export interface ServerContext {
   readonly metrics: Metrics;
   readonly log: Log;
   readonly policy: RoutePolicy;
+  /** open WebSocket connections per client address (limits.ws_connections_per_address) */
+  readonly connections: ConnectionCounter;
   /** false while starting and once shutting down (readiness) */
   ready: boolean;
 }
