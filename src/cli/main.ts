@@ -23,7 +23,7 @@ const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--
 const ROUTES_USAGE = `usage: hotpath routes [--config hotpath.yaml]
 
   Prints every route the server exposes: method, path, the scope a caller needs
-  (open, events:write, features:read, predict:{model}, admin), and the body limit.
+  (open, events:write, features:read, metrics:read, predict:{model}, admin), and the body limit.
   --config F   config file whose server.max_body_bytes sets the limits (default hotpath.yaml;
                without the file, the default limit)
 `;
@@ -40,8 +40,8 @@ function routes(argv: string[]): void {
     return;
   }
   const file = values.config ?? (existsSync('hotpath.yaml') ? 'hotpath.yaml' : undefined);
-  const maxBody = file ? loadConfigFile(file).server.maxBodyBytes : DEFAULT_MAX_BODY_BYTES;
-  process.stdout.write(printRoutes(maxBody));
+  const config = file ? loadConfigFile(file) : undefined;
+  process.stdout.write(printRoutes(config?.server.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, config?.limits.wsFrameBytes));
 }
 
 async function serve(argv: string[]): Promise<void> {

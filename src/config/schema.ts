@@ -155,6 +155,7 @@ const limitsSchema = {
       properties: {
         per_credential: buckets,
         per_address: buckets,
+        per_address_authenticated: { type: 'boolean' },
         max_addresses: { type: 'integer', minimum: 1, maximum: 100_000_000 },
       },
     },

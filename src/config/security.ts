@@ -55,6 +55,7 @@ export interface AuthDef {
   /** what compileAuth read this from, for reloads */
   raw: RawAuth;
   baseDir: string;
+  env: Env;
 }
 
 export interface TlsDef {
@@ -73,6 +74,8 @@ export interface LimitsDef {
   rate: {
     perCredential: Partial<Record<RateClass, BucketDef>>;
     perAddress: Partial<Record<RateClass, BucketDef>>;
+    /** count requests with a verified credential per address too (default: per credential only) */
+    perAddressAuthenticated: boolean;
     maxAddresses: number;
   };
 }
@@ -108,7 +111,7 @@ export interface RawLimits {
   ws_messages_per_second?: number;
   ws_message_burst?: number;
   ws_connections_per_address?: number;
-  rate?: { per_credential?: RawBuckets; per_address?: RawBuckets; max_addresses?: number };
+  rate?: { per_credential?: RawBuckets; per_address?: RawBuckets; per_address_authenticated?: boolean; max_addresses?: number };
 }
 
 export type Env = Record<string, string | undefined>;
@@ -182,7 +185,7 @@ export function compileAuth(raw: RawAuth | undefined, baseDir: string, env: Env)
   }
   const jwt = raw.jwt && compileJwt(raw.jwt, baseDir, env);
   if (keys.length === 0 && !jwt) fail('/auth', 'auth is on but no credential can pass: give keys_file, keys_env or jwt (or enabled: false)');
-  return { keys, jwt, metrics: raw.metrics ?? 'protected', cacheSize: raw.cache_size ?? 10_000, raw, baseDir };
+  return { keys, jwt, metrics: raw.metrics ?? 'protected', cacheSize: raw.cache_size ?? 10_000, raw, baseDir, env };
 }
 
 function compileJwt(j: NonNullable<RawAuth['jwt']>, baseDir: string, env: Env): JwtDef {
@@ -267,6 +270,7 @@ export function compileLimits(raw: RawLimits | undefined, maxBodyBytes: number):
     rate: {
       perCredential: compileBuckets(raw?.rate?.per_credential),
       perAddress: compileBuckets(raw?.rate?.per_address),
+      perAddressAuthenticated: raw?.rate?.per_address_authenticated ?? false,
       maxAddresses: raw?.rate?.max_addresses ?? 100_000,
     },
   };

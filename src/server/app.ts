@@ -150,7 +150,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     },
     async reloadCredentials() {
       if (!config.auth || !hardening) return;
-      const def = compileAuth(config.auth.raw, config.auth.baseDir, process.env);
+      const def = compileAuth(config.auth.raw, config.auth.baseDir, config.auth.env);
       if (def?.jwt) await checkJwtKeys(def.jwt);
       if (def) hardening.reload(def);
     },

@@ -85,7 +85,7 @@ export function writeKeys(dir: string, keys: Record<string, string>, scopes: Rec
  * Starts the server: models fraud and fraud_rules, auth with the keys file, the secret and
  * the JWK Set, plus `auth` keys (indented 2) and `extra` top-level YAML.
  */
-export async function startSecured(o: { auth?: string; extra?: string; server?: Partial<ServerOptions> } = {}): Promise<Secured> {
+export async function startSecured(o: { auth?: string; algorithms?: string; extra?: string; server?: Partial<ServerOptions> } = {}): Promise<Secured> {
   const dir = makeRepo({ fraud: { 1: FRAUD_V1 }, fraud_rules: { 1: RULES_V1 } });
   const keys = Object.fromEntries(Object.keys(KEY_SCOPES).map((n) => [n, `hp_${randomBytes(24).toString('base64url')}`])) as Record<KeyName, string>;
   writeKeys(dir, keys);
@@ -100,7 +100,7 @@ auth:
   jwt:
     secret_env: TEST_JWT_SECRET
     jwks_file: jwks.json
-    algorithms: [HS256, RS256, ES256]
+    algorithms: ${o.algorithms ?? '[HS256, RS256, ES256]'}
     issuer: ${ISSUER}
     audience: ${AUDIENCE}
 ${o.auth ?? ''}

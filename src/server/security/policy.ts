@@ -1,5 +1,8 @@
-// The hardening policy (docs/security.md): rate limits per client address, then the
-// credential, then the scope, then rate limits per credential, before any body is read.
+// The hardening policy (docs/security.md): the credential, the scope and rate limits per
+// credential and per client address, before any body is read. A request whose credential
+// was verified before is counted per credential (and per address only with
+// limits.rate.per_address_authenticated: uWS reads the address with a system call); every
+// other request (no credential, a wrong one, a guess, auth off) per address first.
 // Every route asks it (route.ts mount), the WebSocket upgrade asks it, and each WebSocket
 // frame asks it for the frame's scope.
 //
@@ -65,6 +68,8 @@ export class HardeningPolicy implements RoutePolicy {
   readonly #observer: SecurityObserver;
   /** whether admit() needs the time: rate limits, or tokens that expire */
   #clock = false;
+  /** limits.rate.per_address_authenticated: verified callers are counted per address too */
+  readonly #addressAlways: boolean;
 
   /** Whether a config needs a policy at all (else the server keeps OPEN_POLICY: no cost). */
   static needed(config: Config): boolean {
@@ -76,6 +81,7 @@ export class HardeningPolicy implements RoutePolicy {
     this.#observer = observer;
     this.#metricsOpen = config.auth?.metrics === 'open';
     const r = config.limits.rate;
+    this.#addressAlways = r.perAddressAuthenticated;
     const defs = (by: typeof r.perAddress) => RATE_CLASS_NAMES.map((c) => by[c]);
     this.#perAddress = Object.keys(r.perAddress).length > 0 ? new BucketTable(defs(r.perAddress), r.maxAddresses) : undefined;
     this.#perCredential = config.auth && Object.keys(r.perCredential).length > 0 ? new BucketTable(defs(r.perCredential), r.maxAddresses) : undefined;
@@ -100,12 +106,26 @@ export class HardeningPolicy implements RoutePolicy {
   admit(route: RouteInfo, req: uWS.HttpRequest, params: readonly string[], res: Res): Admitted {
     const cls = classOf(route.scope);
     const now = this.#clock ? Date.now() : 0;
-    if (this.#perAddress?.limits(cls)) this.#byAddress(res, cls, now);
+    const byAddress = this.#perAddress !== undefined && this.#perAddress.limits(cls);
     const a = this.#auth;
-    if (a === undefined || route.scope === 'open' || (route.scope === 'metrics:read' && this.#metricsOpen)) return undefined;
+    if (a === undefined || route.scope === 'open' || (route.scope === 'metrics:read' && this.#metricsOpen)) {
+      if (byAddress) this.#byAddress(res, cls, now);
+      return undefined;
+    }
     const h = req.getHeader('authorization');
-    const caller = h !== '' ? this.#fromHeader(a, h, now) : this.#fromToken(a, req.getHeader('x-api-key'), now);
+    const token = h !== '' ? h : req.getHeader('x-api-key');
+    const cache = h !== '' ? a.byHeader : a.byToken;
     const model = params.length > 0 ? params[0] : '';
+    const hit = token !== '' ? cache.get(token) : undefined;
+    if (hit !== undefined) {
+      // Verified before: counted per credential; per address too only if the config says so
+      // (reading the client address costs uWS a system call: docs/security.md).
+      if (byAddress && this.#addressAlways) this.#byAddress(res, cls, now);
+      return this.#authorize(this.#current(a, cache, token, hit, now), route.scope, cls, model, now);
+    }
+    // No credential, a wrong one, or one not verified yet (every guess): per address first.
+    if (byAddress) this.#byAddress(res, cls, now);
+    const caller = h !== '' ? this.#verifyHeader(a, h) : this.#verifyToken(a, token);
     if (caller instanceof Promise) return this.#later(caller, route.scope, cls, model);
     return this.#authorize(caller, route.scope, cls, model, now);
   }
@@ -165,16 +185,22 @@ export class HardeningPolicy implements RoutePolicy {
 
   #fromHeader(a: AuthState, h: string, now: number): Caller | Promise<Caller> {
     const hit = a.byHeader.get(h);
-    if (hit !== undefined) return this.#current(a, a.byHeader, h, hit, now);
+    return hit !== undefined ? this.#current(a, a.byHeader, h, hit, now) : this.#verifyHeader(a, h);
+  }
+
+  #verifyHeader(a: AuthState, h: string): Caller | Promise<Caller> {
     const m = BEARER.exec(h);
     if (!m) throw this.#refused(new HotpathError('HP_ERR_AUTH_INVALID', 'the Authorization header is not "Bearer <credential>"'));
     return this.#verify(a, m[1], a.byHeader, h);
   }
 
   #fromToken(a: AuthState, token: string, now: number): Caller | Promise<Caller> {
+    const hit = token !== '' ? a.byToken.get(token) : undefined;
+    return hit !== undefined ? this.#current(a, a.byToken, token, hit, now) : this.#verifyToken(a, token);
+  }
+
+  #verifyToken(a: AuthState, token: string): Caller | Promise<Caller> {
     if (token === '') throw this.#refused(new HotpathError('HP_ERR_AUTH_REQUIRED', 'this route needs a credential: Authorization: Bearer <API key or token>, or X-API-Key'));
-    const hit = a.byToken.get(token);
-    if (hit !== undefined) return this.#current(a, a.byToken, token, hit, now);
     return this.#verify(a, token, a.byToken, token);
   }
 
