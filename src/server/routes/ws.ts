@@ -102,16 +102,18 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): void {
           return sendError(res, err, log);
         }
       }
-      const accept = (caller: Caller | undefined): void => {
+      // (corked: the upgrade is written inside res.cork when it happens after the handler)
+      const accept = (caller: Caller | undefined, corked: boolean): void => {
         if (!ctx.connections.add(address)) return sendError(res, tooMany(), log);
         const conn: Conn = { closed: false, gone: false, backpressured: false, caller, address, frames: new TokenBucket(limits.wsMessages, Date.now()) };
-        res.upgrade<Conn>(conn, key, protocol, extensions, context);
+        if (corked) res.upgrade<Conn>(conn, key, protocol, extensions, context);
+        else res.cork(() => res.upgrade<Conn>(conn, key, protocol, extensions, context));
       };
-      if (!(admitted instanceof Promise)) return accept(admitted ?? undefined);
+      if (!(admitted instanceof Promise)) return accept(admitted ?? undefined, true);
       // A token seen for the first time: upgrade once it is verified, if the client is still there.
       res.onAborted(() => (res.aborted = true));
       admitted.then(
-        (caller) => res.aborted || res.cork(() => accept(caller ?? undefined)),
+        (caller) => res.aborted || accept(caller ?? undefined, false),
         (err) => sendError(res, err, log),
       );
     },
