@@ -159,6 +159,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
       demo?.stop();
       clearInterval(sweep);
       uWS.us_listen_socket_close(listenSocket);
+      hardening?.close();
       await pool.close();
     },
   };

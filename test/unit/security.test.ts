@@ -10,7 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { keys, sha256Hex } from '../../src/cli/keys.js';
 import { compileConfig } from '../../src/config/load.js';
 import { HotpathError } from '../../src/errors.js';
-import { addressKey, BucketTable, ConnectionCounter, TokenBucket } from '../../src/server/security/buckets.js';
+import { addressKey, BucketTable, CoarseClock, ConnectionCounter, TokenBucket } from '../../src/server/security/buckets.js';
 import { Caller } from '../../src/server/security/caller.js';
 import { ApiKeys, looksLikeJwt } from '../../src/server/security/credentials.js';
 import { bearerProtocol, classOf, selectProtocol } from '../../src/server/security/policy.js';
@@ -50,6 +50,18 @@ describe('TokenBucket', () => {
     expect(b.full(1400)).toBe(true);
     expect(b.take(900)).toBe(100); // a clock that steps back refills nothing and breaks nothing
     expect(b.take(10_000)).toBe(0);
+  });
+
+  it('reads the time from a clock a timer refreshes', async () => {
+    const c = new CoarseClock(2);
+    const t0 = c.now;
+    expect(Math.abs(t0 - Date.now())).toBeLessThan(50);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(c.now).toBeGreaterThan(t0);
+    c.close();
+    const stopped = c.now;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(c.now).toBe(stopped);
   });
 
   it('keeps a bounded table, forgetting full buckets first', () => {

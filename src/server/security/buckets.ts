@@ -3,6 +3,25 @@
 // client address (limits.ws_connections_per_address).
 import type { BucketDef } from '../../config/load.js';
 
+/**
+ * Milliseconds since the epoch, read from a field that a timer refreshes every `everyMs`.
+ * Date.now() costs 70–170 ns on this project's VMs (1–2 % of a feature read); the buckets
+ * and token expiry need no finer time than a few ms. The timer is unref'd; close() stops it.
+ */
+export class CoarseClock {
+  now = Date.now();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(everyMs = 5) {
+    this.#timer = setInterval(() => (this.now = Date.now()), everyMs);
+    this.#timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+}
+
 /** `rate` tokens per second, at most `burst` saved; one request takes one token. */
 export class TokenBucket {
   #tokens: number;

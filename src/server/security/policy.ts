@@ -18,7 +18,7 @@ import { type AuthDef, type Config, RATE_CLASS_NAMES } from '../../config/load.j
 import { HotpathError } from '../../errors.js';
 import type { Res } from '../http.js';
 import type { Admitted, RouteInfo, RoutePolicy, Scope } from '../routes/route.js';
-import { addressKey, BucketTable } from './buckets.js';
+import { addressKey, BucketTable, CoarseClock } from './buckets.js';
 import type { Caller } from './caller.js';
 import { ApiKeys, JwtVerifier, looksLikeJwt } from './credentials.js';
 
@@ -66,8 +66,8 @@ export class HardeningPolicy implements RoutePolicy {
   readonly #perAddress: BucketTable<number | string> | undefined;
   readonly #perCredential: BucketTable<string> | undefined;
   readonly #observer: SecurityObserver;
-  /** whether admit() needs the time: rate limits, or tokens that expire */
-  #clock = false;
+  /** the time for rate limits and token expiry (none when neither is configured) */
+  #clock: CoarseClock | undefined;
   /** limits.rate.per_address_authenticated: verified callers are counted per address too */
   readonly #addressAlways: boolean;
 
@@ -86,7 +86,16 @@ export class HardeningPolicy implements RoutePolicy {
     this.#perAddress = Object.keys(r.perAddress).length > 0 ? new BucketTable(defs(r.perAddress), r.maxAddresses) : undefined;
     this.#perCredential = config.auth && Object.keys(r.perCredential).length > 0 ? new BucketTable(defs(r.perCredential), r.maxAddresses) : undefined;
     if (config.auth) this.reload(config.auth);
-    this.#clock ||= this.#perAddress !== undefined || this.#perCredential !== undefined;
+    if (this.#perAddress !== undefined || this.#perCredential !== undefined) this.#clock ??= new CoarseClock();
+  }
+
+  /** Stops the clock's timer (Server.close). */
+  close(): void {
+    this.#clock?.close();
+  }
+
+  #now(): number {
+    return this.#clock !== undefined ? this.#clock.now : Date.now();
   }
 
   /** New credentials (keys file, variable, JWT keys): the caches are emptied; removed keys are revoked. */
@@ -100,12 +109,12 @@ export class HardeningPolicy implements RoutePolicy {
       byToken: new Map(),
       pending: new Map(),
     };
-    this.#clock ||= def.jwt !== undefined;
+    if (def.jwt !== undefined) this.#clock ??= new CoarseClock();
   }
 
   admit(route: RouteInfo, req: uWS.HttpRequest, params: readonly string[], res: Res): Admitted {
     const cls = classOf(route.scope);
-    const now = this.#clock ? Date.now() : 0;
+    const now = this.#clock !== undefined ? this.#clock.now : 0;
     const byAddress = this.#perAddress !== undefined && this.#perAddress.limits(cls);
     const a = this.#auth;
     if (a === undefined || route.scope === 'open' || (route.scope === 'metrics:read' && this.#metricsOpen)) {
@@ -132,7 +141,7 @@ export class HardeningPolicy implements RoutePolicy {
 
   /** The WebSocket upgrade: the credential may also come as a `bearer.<credential>` subprotocol. */
   upgrade(route: RouteInfo, req: uWS.HttpRequest, res: Res): Admitted {
-    const now = Date.now();
+    const now = this.#now();
     if (this.#perAddress?.limits(0)) this.#byAddress(res, 0, now);
     const a = this.#auth;
     if (a === undefined) return undefined;
@@ -153,7 +162,7 @@ export class HardeningPolicy implements RoutePolicy {
   /** One WebSocket frame of `scope` from a connection's caller (undefined: auth is off). */
   frame(caller: Caller | undefined, scope: Scope, model: string): void {
     if (caller === undefined) return;
-    const now = Date.now();
+    const now = this.#now();
     if (caller.revoked) throw this.#refused(new HotpathError('HP_ERR_AUTH_INVALID', 'the key this connection was opened with has been removed'));
     if (now > caller.expiresMs + (this.#auth?.jwt?.skewMs ?? 0)) throw this.#refused(new HotpathError('HP_ERR_AUTH_EXPIRED', 'the token this connection was opened with has expired'));
     this.#authorize(caller, scope, classOf(scope), model, now);
@@ -178,7 +187,7 @@ export class HardeningPolicy implements RoutePolicy {
 
   #later(caller: Promise<Caller>, scope: Scope, cls: number, model: string): Promise<Caller> {
     return caller.then(
-      (c) => this.#authorize(c, scope, cls, model, Date.now()),
+      (c) => this.#authorize(c, scope, cls, model, this.#now()),
       (err) => Promise.reject(this.#refused(err)),
     );
   }
