@@ -15,6 +15,7 @@ import uWS from 'uWebSockets.js';
 
 import { loadConfigText } from '../../src/config/load.js';
 import { ROUTES } from '../../src/server/routes/index.js';
+import { CoarseClock } from '../../src/server/security/buckets.js';
 import { HardeningPolicy } from '../../src/server/security/policy.js';
 
 const key = `hp_${randomBytes(32).toString('base64url')}`;
@@ -31,7 +32,8 @@ const CONFIGS: Record<string, string> = {
 };
 const route = ROUTES.find((r) => r.path === '/v1/features/:entity/:id')!;
 const observer = { authRefused() {}, rateLimited() {} };
-const policies = Object.entries(CONFIGS).map(([name, yaml]) => [name, new HardeningPolicy(loadConfigText(STORE + yaml, { baseDir: dir }), observer)] as const);
+const clock = new CoarseClock();
+const policies = Object.entries(CONFIGS).map(([name, yaml]) => [name, new HardeningPolicy(loadConfigText(STORE + yaml, { baseDir: dir }), observer, clock)] as const);
 const N = 200_000;
 const ROUNDS = 5;
 const lines: string[] = [];
@@ -67,4 +69,5 @@ app.listen('127.0.0.1', 0, async (sock) => {
   console.log(`fastest of ${ROUNDS} rounds, ns per request:`);
   for (const [name, ns] of best) console.log(`  ${name.padEnd(50)} ${ns.toFixed(0)}`);
   uWS.us_listen_socket_close(sock);
+  clock.close();
 });

@@ -20,7 +20,7 @@ import { PredictPipeline } from './predict.js';
 import type { ServerContext } from './routes/context.js';
 import { mountRoutes } from './routes/index.js';
 import { OPEN_POLICY, type RoutePolicy } from './routes/route.js';
-import { ConnectionCounter } from './security/buckets.js';
+import { CoarseClock, ConnectionCounter } from './security/buckets.js';
 import { checkJwtKeys } from './security/credentials.js';
 import { HardeningPolicy } from './security/policy.js';
 import { createApp, freePort, isLoopback, listen } from './security/tls.js';
@@ -86,8 +86,9 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   ingest.observer = metrics;
   // Hardening (docs/security.md): a policy only when the config asks for auth or rate
   // limits; otherwise OPEN_POLICY, which mount() skips at no cost.
-  const hardening = !opts.policy && HardeningPolicy.needed(config) ? new HardeningPolicy(config, metrics) : undefined;
   if (config.auth?.jwt) await checkJwtKeys(config.auth.jwt);
+  const clock = new CoarseClock();
+  const hardening = !opts.policy && HardeningPolicy.needed(config) ? new HardeningPolicy(config, metrics, clock) : undefined;
   const ctx: ServerContext = {
     config,
     store,
@@ -99,12 +100,14 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     log,
     policy: opts.policy ?? hardening ?? OPEN_POLICY,
     connections: new ConnectionCounter(config.limits.wsConnectionsPerAddress),
+    clock,
     ready: false,
   };
   try {
     await pool.start();
     await models.loadAll();
   } catch (err) {
+    clock.close();
     await pool.close();
     throw err;
   }
@@ -119,6 +122,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     listenSocket = await listen(app, host, config.tls && wanted === 0 ? await freePort(host) : wanted);
     port = uWS.us_socket_local_port(listenSocket);
   } catch (err) {
+    clock.close();
     await pool.close();
     throw err;
   }
@@ -159,7 +163,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
       demo?.stop();
       clearInterval(sweep);
       uWS.us_listen_socket_close(listenSocket);
-      hardening?.close();
+      clock.close();
       await pool.close();
     },
   };

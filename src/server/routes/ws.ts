@@ -105,7 +105,7 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): void {
       // (corked: the upgrade is written inside res.cork when it happens after the handler)
       const accept = (caller: Caller | undefined, corked: boolean): void => {
         if (!ctx.connections.add(address)) return sendError(res, tooMany(), log);
-        const conn: Conn = { closed: false, gone: false, backpressured: false, caller, address, frames: new TokenBucket(limits.wsMessages, Date.now()) };
+        const conn: Conn = { closed: false, gone: false, backpressured: false, caller, address, frames: new TokenBucket(limits.wsMessages, ctx.clock.now) };
         if (corked) res.upgrade<Conn>(conn, key, protocol, extensions, context);
         else res.cork(() => res.upgrade<Conn>(conn, key, protocol, extensions, context));
       };
@@ -120,7 +120,7 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): void {
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData();
       if (conn.closed) return;
-      const wait = conn.frames.take(Date.now());
+      const wait = conn.frames.take(ctx.clock.now);
       if (wait > 0) return limited(ws, conn, message, isBinary, wait);
       if (isBinary) binaryFrame(ws, conn, new Uint8Array(message)); // read fully before returning: uWS neuters message after
       else textFrame(ws, conn, message);

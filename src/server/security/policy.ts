@@ -18,7 +18,7 @@ import { type AuthDef, type Config, RATE_CLASS_NAMES } from '../../config/load.j
 import { HotpathError } from '../../errors.js';
 import type { Res } from '../http.js';
 import type { Admitted, RouteInfo, RoutePolicy, Scope } from '../routes/route.js';
-import { addressKey, BucketTable, CoarseClock } from './buckets.js';
+import { addressKey, BucketTable, type CoarseClock } from './buckets.js';
 import type { Caller } from './caller.js';
 import { ApiKeys, JwtVerifier, looksLikeJwt } from './credentials.js';
 
@@ -66,8 +66,10 @@ export class HardeningPolicy implements RoutePolicy {
   readonly #perAddress: BucketTable<number | string> | undefined;
   readonly #perCredential: BucketTable<string> | undefined;
   readonly #observer: SecurityObserver;
-  /** the time for rate limits and token expiry (none when neither is configured) */
-  #clock: CoarseClock | undefined;
+  /** the time for rate limits and token expiry (the server's) */
+  readonly #clock: CoarseClock;
+  /** whether admit() needs the time: rate limits, or tokens that expire */
+  #timed = false;
   /** limits.rate.per_address_authenticated: verified callers are counted per address too */
   readonly #addressAlways: boolean;
 
@@ -77,8 +79,9 @@ export class HardeningPolicy implements RoutePolicy {
     return config.auth !== null || Object.keys(r.perAddress).length > 0 || Object.keys(r.perCredential).length > 0;
   }
 
-  constructor(config: Config, observer: SecurityObserver) {
+  constructor(config: Config, observer: SecurityObserver, clock: CoarseClock) {
     this.#observer = observer;
+    this.#clock = clock;
     this.#metricsOpen = config.auth?.metrics === 'open';
     const r = config.limits.rate;
     this.#addressAlways = r.perAddressAuthenticated;
@@ -86,16 +89,11 @@ export class HardeningPolicy implements RoutePolicy {
     this.#perAddress = Object.keys(r.perAddress).length > 0 ? new BucketTable(defs(r.perAddress), r.maxAddresses) : undefined;
     this.#perCredential = config.auth && Object.keys(r.perCredential).length > 0 ? new BucketTable(defs(r.perCredential), r.maxAddresses) : undefined;
     if (config.auth) this.reload(config.auth);
-    if (this.#perAddress !== undefined || this.#perCredential !== undefined) this.#clock ??= new CoarseClock();
-  }
-
-  /** Stops the clock's timer (Server.close). */
-  close(): void {
-    this.#clock?.close();
+    this.#timed ||= this.#perAddress !== undefined || this.#perCredential !== undefined;
   }
 
   #now(): number {
-    return this.#clock !== undefined ? this.#clock.now : Date.now();
+    return this.#clock.now;
   }
 
   /** New credentials (keys file, variable, JWT keys): the caches are emptied; removed keys are revoked. */
@@ -109,12 +107,12 @@ export class HardeningPolicy implements RoutePolicy {
       byToken: new Map(),
       pending: new Map(),
     };
-    if (def.jwt !== undefined) this.#clock ??= new CoarseClock();
+    this.#timed ||= def.jwt !== undefined;
   }
 
   admit(route: RouteInfo, req: uWS.HttpRequest, params: readonly string[], res: Res): Admitted {
     const cls = classOf(route.scope);
-    const now = this.#clock !== undefined ? this.#clock.now : 0;
+    const now = this.#timed ? this.#clock.now : 0;
     const byAddress = this.#perAddress !== undefined && this.#perAddress.limits(cls);
     const a = this.#auth;
     if (a === undefined || route.scope === 'open' || (route.scope === 'metrics:read' && this.#metricsOpen)) {
