@@ -17,4 +17,4 @@ COPY package.json hotpath.yaml ./
 COPY models ./models
 EXPOSE 8080
 ENTRYPOINT ["node", "dist/cli/main.js"]
-CMD ["serve", "--config", "hotpath.yaml"]
+CMD ["serve", "--config", "hotpath.yaml", "--host", "0.0.0.0"]

@@ -34,14 +34,14 @@ export async function ours(
   url: string,
   pid: number | undefined,
   scenario: Scenario,
-  more: { rate?: number; connections?: number; batch?: number; atWarmupEnd?: () => void } = {},
+  more: { rate?: number; connections?: number; batch?: number; atWarmupEnd?: () => void; headers?: Record<string, string> } = {},
 ): Promise<Run> {
   const c0 = cpuOf(pid);
   const host = new URL(url).host;
   const timer = more.atWarmupEnd ? setTimeout(more.atWarmupEnd, ctx.warmupMs) : undefined;
   const r = await runLoad({
     url,
-    requests: buildRequests(scenario, { ...OPTS, batch: more.batch ?? OPTS.batch, host }),
+    requests: buildRequests(scenario, { ...OPTS, batch: more.batch ?? OPTS.batch, host, headers: more.headers }),
     connections: more.connections ?? ctx.connections,
     durationMs: ctx.durationMs,
     warmupMs: ctx.warmupMs,
@@ -57,9 +57,9 @@ export async function ours(
 export const WRK_SCRIPT: Partial<Record<Scenario, string>> = { features: 'bench/features.lua', predict: 'bench/predict.lua' };
 
 /** wrk -t1 closed loop, after a 1 s wrk warm-up (not counted); the scripts are this checkout's. */
-export async function viaWrk(ctx: Context, url: string, scenario: Scenario, warm = true): Promise<WrkResult> {
+export async function viaWrk(ctx: Context, url: string, scenario: Scenario, warm = true, headers?: Record<string, string>): Promise<WrkResult> {
   const script = WRK_SCRIPT[scenario];
-  const o = { url, connections: ctx.connections, script, cwd: ctx.root, cpus: ctx.pin?.generator };
+  const o = { url, connections: ctx.connections, script, cwd: ctx.root, cpus: ctx.pin?.generator, headers };
   if (warm && ctx.warmupMs > 0) await runWrk({ ...o, durationS: Math.max(1, Math.round(ctx.warmupMs / 1000)) });
   const r = await runWrk({ ...o, durationS: ctx.durationMs / 1000 });
   if (r.non2xx || r.socketErrors) console.error(`wrk ${scenario} on ${url}: ${r.non2xx} non-2xx answers, ${r.socketErrors} socket errors`);

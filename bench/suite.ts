@@ -20,6 +20,8 @@
 //            against itself (bench/ab.ts)
 //   gc       the main thread's scavenge time per second and the open-loop predict p99 at
 //            --rate (25k req/s), on this checkout or on --a/--b in alternating rounds (bench/gc.ts)
+//   auth     feature reads with auth (API key) and rate limits on against everything off,
+//            this checkout, alternating rounds (bench/auth-ab.ts)
 //   durability  the write-ahead log's cost on binary WebSocket ingest, recovery (replay rate),
 //            a snapshot of 1M entities under ingest, and the crash table (bench/durability.ts)
 import { execFileSync } from 'node:child_process';
@@ -31,6 +33,7 @@ import { parseArgs } from 'node:util';
 import { machine, parsePin, pinSelf, resultBase, wrkInstalled } from '../src/bench/harness.js';
 import { htmlReport } from '../src/bench/report-html.js';
 import { runAb } from './ab.js';
+import { runAuthAb } from './auth-ab.js';
 import { runDurability } from './durability.js';
 import type { Context, Section } from './context.js';
 import { runGc } from './gc.js';
@@ -38,7 +41,7 @@ import { runServing } from './serving.js';
 import { runTargets } from './targets.js';
 import { runPeers } from './vs-peers.js';
 
-const SCENARIOS: Record<string, (ctx: Context) => Promise<Section>> = { peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc, durability: runDurability };
+const SCENARIOS: Record<string, (ctx: Context) => Promise<Section>> = { peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc, auth: runAuthAb, durability: runDurability };
 const STANDARD = ['peers', 'serving', 'targets'];
 
 const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S] [--warmup S]
@@ -46,14 +49,14 @@ const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S
                         [--rate R] [--gc-connections C,...] [--name SUITE] [--out DIR]
 
   --only S,...        scenarios: ${Object.keys(SCENARIOS).join(', ')} (default ${STANDARD.join(',')})
-  --rounds N          alternating rounds per measurement (default 3; 5 with ab or gc)
+  --rounds N          alternating rounds per measurement (default 3; 5 with ab, gc or auth)
   --duration S        measured seconds per trial (default 5); --warmup S before it (default 1)
   --connections C     closed-loop connections (default 64)
   --a DIR, --b DIR    ab, gc: two built hotpath checkouts (dist/cli/main.js and
                       build/Release/hotpath.node); the ratios are B / A
   --pin SRV/GEN       taskset CPU lists for the servers and the load generator, e.g. 0/1
                       (default: not pinned)
-  --gen wrk|ours      ab: the generator for feature reads and predicts (default wrk when
+  --gen wrk|ours      ab, auth: the generator for feature reads and predicts (default wrk when
                       installed; binary WebSocket ingest always uses ours)
   --rate R            gc: the open-loop predict rate (default 25000)
   --gc-connections C  gc: connection counts to measure, comma-separated (default 256)
@@ -103,7 +106,7 @@ const root = fileURLToPath(new URL('../', import.meta.url));
 const abs = (d: string | undefined) => (d === undefined ? undefined : resolve(process.env.INIT_CWD ?? process.cwd(), d));
 const ctx: Context = {
   root,
-  rounds: values.rounds ? num(values.rounds, 'rounds') : only.some((s) => s === 'ab' || s === 'gc') ? 5 : 3,
+  rounds: values.rounds ? num(values.rounds, 'rounds') : only.some((s) => s === 'ab' || s === 'gc' || s === 'auth') ? 5 : 3,
   durationMs: num(values.duration, 'duration') * 1000,
   warmupMs: Number(values.warmup) * 1000,
   connections: num(values.connections, 'connections'),

@@ -107,11 +107,11 @@ export async function startHotpath(dir: string, port: number, o: { cpus?: string
  * merchants 1..100), in NDJSON requests of 5,000 events: a body stays under the shipped
  * config's 1 MiB limit.
  */
-export async function loadStandardData(url: string, now = Date.now()): Promise<void> {
+export async function loadStandardData(url: string, now = Date.now(), headers: Record<string, string> = {}): Promise<void> {
   const events = standardEvents(now);
   for (let part = 0; part < events.length; part += 5000) {
     const body = events.slice(part, part + 5000).map((e) => JSON.stringify(e)).join('\n');
-    const r = await fetch(`${url}/v1/events`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
+    const r = await fetch(`${url}/v1/events`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson', ...headers } });
     if (r.status !== 200) throw new Error(`ingest into ${url}: ${r.status} ${await r.text()}`);
   }
 }
@@ -149,8 +149,9 @@ export function parseWrk(out: string): WrkResult {
 }
 
 /** wrk -t1 closed loop (async: a server in this process keeps answering). */
-export function runWrk(o: { url: string; connections: number; durationS: number; script?: string; cwd: string; cpus?: string }): Promise<WrkResult> {
-  const args = ['-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--latency', ...(o.script ? ['-s', o.script] : []), `${o.url}/`];
+export function runWrk(o: { url: string; connections: number; durationS: number; script?: string; cwd: string; cpus?: string; headers?: Record<string, string> }): Promise<WrkResult> {
+  const headers = Object.entries(o.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+  const args = ['-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--latency', ...headers, ...(o.script ? ['-s', o.script] : []), `${o.url}/`];
   const [file, argv] = o.cpus ? ['taskset', ['-c', o.cpus, 'wrk', ...args]] : ['wrk', args];
   return new Promise((resolve, reject) => {
     const c = spawn(file, argv, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -48,6 +48,8 @@ export interface ScenarioOptions {
   /** input width for the infer scenario */
   dim: number;
   file?: string;
+  /** extra request headers (features scenario), e.g. an Authorization header */
+  headers?: Record<string, string>;
 }
 
 /** A few hundred distinct requests, cycled by the generator. */
@@ -61,7 +63,7 @@ export function buildRequests(s: Scenario, o: ScenarioOptions): Buffer[] {
       out.push(encodeRequest('GET', o.host, '/'));
       break;
     case 'features':
-      for (let i = 1; i <= n; i++) out.push(encodeRequest('GET', o.host, `/v1/features/${o.entity}/${o.entity}-${i}`));
+      for (let i = 1; i <= n; i++) out.push(encodeRequest('GET', o.host, `/v1/features/${o.entity}/${o.entity}-${i}`, undefined, o.headers));
       break;
     case 'predict':
       for (let i = 1; i <= n; i++)

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// hotpath command line: `hotpath serve ...`, `hotpath routes ...` and `hotpath bench ...`.
+// hotpath command line: `hotpath serve ...`, `hotpath routes ...`, `hotpath bench ...` and
+// `hotpath keys ...`.
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -9,12 +10,14 @@ import { backends } from '../native/binding.js';
 import { startServer } from '../server/app.js';
 import { printRoutes } from '../server/routes/index.js';
 import { bench, BENCH_USAGE } from './bench.js';
+import { keys, KEYS_USAGE } from './keys.js';
 
 const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--host H] [--demo] [--data-dir DIR [--discard-state]]
 
   --config F        config file (default hotpath.yaml)
   --port P          listen port (default: server.port, or $HOTPATH_PORT); 0 picks a free one
-  --host H          listen address (default: server.host)
+  --host H          listen address (default: server.host, 127.0.0.1); with auth off, a
+                    non-loopback address prints a warning (docs/security.md)
   --demo            feed the config's demo stream with synthetic events
   --data-dir DIR    keep state in DIR: write-ahead log and snapshots (default: durability.data_dir;
                     without either, nothing survives a restart)
@@ -23,16 +26,16 @@ const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--
 
   SIGTERM / SIGINT: graceful stop (not ready at once, in-flight requests finish within
   server.drain_timeout, the log is flushed, a last snapshot is taken, exit 0); a second
-  signal exits at once. SIGHUP reloads every model.
+  signal exits at once. SIGHUP reloads every model, the TLS certificate and the credentials.
 `;
 const ROUTES_USAGE = `usage: hotpath routes [--config hotpath.yaml]
 
   Prints every route the server exposes: method, path, the scope a caller needs
-  (open, events:write, features:read, predict:{model}, admin), and the body limit.
+  (open, events:write, features:read, metrics:read, predict:{model}, admin), and the body limit.
   --config F   config file whose server.max_body_bytes sets the limits (default hotpath.yaml;
                without the file, the default limit)
 `;
-const USAGE = `${SERVE_USAGE}\n${ROUTES_USAGE}\n${BENCH_USAGE}`;
+const USAGE = `${SERVE_USAGE}\n${ROUTES_USAGE}\n${BENCH_USAGE}\n${KEYS_USAGE}`;
 
 function routes(argv: string[]): void {
   const { values } = parseArgs({
@@ -45,8 +48,8 @@ function routes(argv: string[]): void {
     return;
   }
   const file = values.config ?? (existsSync('hotpath.yaml') ? 'hotpath.yaml' : undefined);
-  const maxBody = file ? loadConfigFile(file).server.maxBodyBytes : DEFAULT_MAX_BODY_BYTES;
-  process.stdout.write(printRoutes(maxBody));
+  const config = file ? loadConfigFile(file) : undefined;
+  process.stdout.write(printRoutes(config?.server.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, config?.limits.wsFrameBytes));
 }
 
 async function serve(argv: string[]): Promise<void> {
@@ -100,15 +103,24 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGTERM', onSignal);
   if (!dataDir) console.error('hotpath: no data directory (--data-dir or durability.data_dir): state is kept in memory only and lost at exit');
   server = await startServer({ config, port, host: values.host, demo: values.demo, dataDir, discardState: values['discard-state'] });
+  const running = server;
   // SIGHUP: reload every model's configured version from its repository (hot, no failed
   // request); a model that fails keeps serving its previous version.
   process.on('SIGHUP', () => {
-    for (const name of server.models.entries.keys())
-      server.models.reload(name).catch((err) => console.error(`hotpath: reload of model '${name}' failed: ${(err as Error).message}`));
+    for (const name of running.models.entries.keys())
+      running.models.reload(name).catch((err) => console.error(`hotpath: reload of model '${name}' failed: ${(err as Error).message}`));
+  });
+  // SIGHUP also re-reads the TLS certificate and key (new connections get them) and the
+  // credentials (keys file and variable, JWT secret and JWK Set); on a failure the old
+  // ones stay in use.
+  process.on('SIGHUP', () => {
+    const failed = (what: string) => (err: unknown) => console.error(`hotpath: reload of ${what} failed, the old ones stay in use: ${(err as Error).message}`);
+    if (config.tls) running.reloadTls().then(() => console.error('hotpath: TLS certificate reloaded'), failed('the TLS certificate'));
+    if (config.auth) running.reloadCredentials().then(() => console.error('hotpath: credentials reloaded'), failed('the credentials'));
   });
   const b = backends();
   const cuda = b.cuda.compiled ? `cuda: ${b.cuda.devices} device(s)${b.cuda.name ? ` (${b.cuda.name})` : ''}` : 'cuda: not built';
-  console.log(`hotpath listening on http://${values.host ?? config.server.host}:${server.port} (backends: cpu, ${cuda})`);
+  console.log(`hotpath listening on ${running.scheme}://${values.host ?? config.server.host}:${running.port} (backends: cpu, ${cuda}; auth ${config.auth ? 'on' : 'off'})`);
   console.log(`entities: ${config.entities.map((e) => `${e.name} [${e.features.map((f) => f.name).join(', ')}]`).join('; ')}`);
 }
 
@@ -117,6 +129,7 @@ async function main(): Promise<void> {
   if (command === 'serve') return serve(rest);
   if (command === 'routes') return routes(rest);
   if (command === 'bench') return bench(rest);
+  if (command === 'keys') return keys(rest);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
     return;

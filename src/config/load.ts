@@ -13,11 +13,14 @@ import { type AggName, type Binding, constants, limits, WINDOWED_AGGS } from '..
 import { compileDurability, type DurabilityDef, type RawDurability } from './durability.js';
 import { compileModels, type ModelDef, type RawModel } from './models.js';
 import { configSchema } from './schema.js';
+import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
 import { fail, parseDuration, parseSize } from './values.js';
 
 export type { DurabilityDef, FsyncMode } from './durability.js';
 export type { BreakerDef, ModelDef, ModelInputDef } from './models.js';
 export { parseDuration, parseSize } from './values.js';
+export type { AuthDef, BucketDef, KeyDef, JwtDef, LimitsDef, RateClass, TlsDef } from './security.js';
+export { compileAuth, RATE_CLASS_NAMES } from './security.js';
 
 export type FieldType = 'number' | 'category';
 
@@ -56,6 +59,9 @@ export interface StreamDef {
   fields: { name: string; type: FieldType }[];
 }
 
+/** server.host when the config does not set it: loopback, so nothing is exposed by accident */
+export const DEFAULT_HOST = '127.0.0.1';
+
 /** server.max_body_bytes when the config does not set it */
 export const DEFAULT_MAX_BODY_BYTES = 1024 ** 2;
 
@@ -81,6 +87,11 @@ export interface Config {
   streams: StreamDef[];
   streamIndex: Map<string, number>;
   demo?: { stream: string; rate: number; ids: number; model?: string };
+  /** who may call (null: anyone, the default) */
+  auth: AuthDef | null;
+  /** serve HTTPS/WSS (null: plain HTTP) */
+  tls: TlsDef | null;
+  limits: LimitsDef;
   storeSpec: Binding.StoreSpec;
 }
 
@@ -130,11 +141,16 @@ interface RawConfig {
   entities: Record<string, { ttl?: number | string; memory?: number | string; shards?: number; features: Record<string, RawFeature> }>;
   streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; fields?: Record<string, FieldType> }>;
   demo?: { stream: string; rate?: number; ids?: number; model?: string };
+  auth?: RawAuth;
+  tls?: RawTls;
+  limits?: RawLimits;
 }
 
 export interface CompileOptions {
   /** model repositories are relative to this directory (the config file's); default: cwd */
   baseDir?: string;
+  /** where auth and tls read their *_env variables (default: process.env) */
+  env?: Env;
 }
 
 /** Validates a parsed config object and compiles it. Throws HP_ERR_CONFIG_INVALID. */
@@ -252,7 +268,8 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     }
   }
 
-  const models = compileModels(c.models ?? {}, entities, entityIndex, resolve(opts.baseDir ?? '.'));
+  const baseDir = resolve(opts.baseDir ?? '.');
+  const models = compileModels(c.models ?? {}, entities, entityIndex, baseDir);
 
   const demo = c.demo && { stream: c.demo.stream, rate: c.demo.rate ?? 1000, ids: c.demo.ids ?? 1000, model: c.demo.model };
   if (demo && !streamIndex.has(demo.stream)) fail('/demo/stream', `no stream '${demo.stream}' is declared under /streams`);
@@ -266,11 +283,13 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
       if (!ds.fields.some((x) => x.name === f && x.type === 'number')) fail('/demo/model', `model '${m.name}' needs the number field '${f}', which stream '${ds.name}' does not have`);
   }
 
+  const env = opts.env ?? process.env;
+  const maxBodyBytes = c.server?.max_body_bytes === undefined ? DEFAULT_MAX_BODY_BYTES : parseSize(c.server.max_body_bytes);
   const config: Config = {
     server: {
-      host: c.server?.host ?? '0.0.0.0',
+      host: c.server?.host ?? DEFAULT_HOST,
       port: c.server?.port ?? 8080,
-      maxBodyBytes: c.server?.max_body_bytes === undefined ? DEFAULT_MAX_BODY_BYTES : parseSize(c.server.max_body_bytes),
+      maxBodyBytes,
       maxBatch: c.server?.max_batch ?? 10_000,
       workers: c.server?.workers ?? Math.max(1, availableParallelism() - 1),
       ringBytes: c.server?.ring_bytes === undefined ? 1024 ** 2 : parseSize(c.server.ring_bytes),
@@ -289,6 +308,9 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     streams,
     streamIndex,
     demo,
+    auth: compileAuth(c.auth, baseDir, env),
+    tls: compileTls(c.tls, baseDir, env),
+    limits: compileLimits(c.limits, maxBodyBytes),
     storeSpec: { tables: [], streams: [], maxFutureMs: 0 },
   };
   config.storeSpec = toStoreSpec(config);

@@ -79,6 +79,89 @@ const model = {
   },
 } as const;
 
+// Hardening: who may call (auth), how the port is served (tls), what one caller may send (limits).
+export const SCOPE_RE = /^(admin|events:write|features:read|metrics:read|predict:\*|predict:[A-Za-z_][A-Za-z0-9_]*)$/;
+export const RATE_CLASS_NAMES = ['open', 'events', 'features', 'predict', 'metrics', 'admin'] as const;
+const bucket = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['rate'],
+  properties: {
+    rate: { type: 'number', exclusiveMinimum: 0, maximum: 1e9 },
+    burst: { type: 'integer', minimum: 1, maximum: 1e9 },
+  },
+} as const;
+const buckets = {
+  type: 'object',
+  additionalProperties: false,
+  properties: Object.fromEntries(RATE_CLASS_NAMES.map((c) => [c, bucket])),
+} as const;
+const strings = { anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } }] } as const;
+const file = { type: 'string', minLength: 1 } as const;
+const envName = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
+
+const auth = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    enabled: { type: 'boolean' },
+    keys_file: file,
+    keys_env: envName,
+    jwt: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['issuer', 'audience'],
+      properties: {
+        secret_env: envName,
+        secret_file: file,
+        jwks_file: file,
+        algorithms: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['HS256', 'RS256', 'ES256'] } },
+        issuer: strings,
+        audience: strings,
+        clock_skew: duration,
+        scope_claim: { type: 'string', minLength: 1 },
+      },
+    },
+    metrics: { enum: ['open', 'protected'] },
+    cache_size: { type: 'integer', minimum: 0, maximum: 10_000_000 },
+  },
+} as const;
+
+const tls = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cert_file', 'key_file'],
+  properties: {
+    cert_file: file,
+    key_file: file,
+    ca_file: file,
+    passphrase_env: envName,
+  },
+} as const;
+
+const limitsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    id_bytes: { type: 'integer', minimum: 1, maximum: limits.maxIdBytes },
+    features_per_request: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    ws_frame_bytes: size,
+    ws_messages_per_second: { type: 'number', exclusiveMinimum: 0, maximum: 1e9 },
+    ws_message_burst: { type: 'integer', minimum: 1, maximum: 1e9 },
+    ws_connections_per_address: { type: 'integer', minimum: 1, maximum: 10_000_000 },
+    rate: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        per_credential: buckets,
+        per_address: buckets,
+        per_address_authenticated: { type: 'boolean' },
+        max_addresses: { type: 'integer', minimum: 1, maximum: 100_000_000 },
+      },
+    },
+  },
+} as const;
+
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
@@ -160,6 +243,9 @@ export const configSchema = {
       propertyNames: name,
       additionalProperties: model,
     },
+    auth,
+    tls,
+    limits: limitsSchema,
     demo: {
       type: 'object',
       additionalProperties: false,

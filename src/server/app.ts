@@ -13,7 +13,7 @@
 // a thread hop would cost more than the work. Predicts go to the inference workers.
 import uWS from 'uWebSockets.js';
 
-import type { Config } from '../config/load.js';
+import { type Config, compileAuth } from '../config/load.js';
 import { Durability, type RecoveryReport } from '../durability/durability.js';
 import { HotpathError, toHotpathError } from '../errors.js';
 import { Ingestor } from '../ingest/ingestor.js';
@@ -29,6 +29,10 @@ import { PredictPipeline } from './predict.js';
 import type { ServerContext } from './routes/context.js';
 import { mountRoutes } from './routes/index.js';
 import { OPEN_POLICY, type RoutePolicy } from './routes/route.js';
+import { CoarseClock, ConnectionCounter } from './security/buckets.js';
+import { checkJwtKeys } from './security/credentials.js';
+import { HardeningPolicy } from './security/policy.js';
+import { createApp, freePort, isLoopback, listen } from './security/tls.js';
 
 export interface ServerOptions {
   config: Config;
@@ -66,6 +70,12 @@ export interface Server {
   /** the log and snapshots, when the server has a data directory */
   readonly durability?: Durability;
   readonly recovery?: RecoveryReport;
+  /** 'https' with a tls section, else 'http' */
+  readonly scheme: 'http' | 'https';
+  /** Serves new connections with the certificate files as they are now (SIGHUP); throws HP_ERR_CONFIG_INVALID and keeps the old ones if they do not load. */
+  reloadTls(): Promise<void>;
+  /** Re-reads the keys file and variable, the JWT secret and JWK Set (SIGHUP); throws HP_ERR_CONFIG_INVALID and keeps the old ones if they do not load. */
+  reloadCredentials(): Promise<void>;
   /** Graceful stop: drain (up to server.drain_timeout), flush the log, last snapshot, stop. */
   shutdown(opts?: { drainTimeoutMs?: number }): Promise<ShutdownReport>;
   /** Immediate stop (tests, failed starts): the log is flushed and closed, no snapshot. */
@@ -109,30 +119,46 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     durability.register(models.snapshotParticipant());
     registerDurabilityMetrics(metrics.registry, durability);
   }
+  // Hardening (docs/security.md): a policy only when the config asks for auth or rate
+  // limits; otherwise OPEN_POLICY, which mount() skips at no cost.
+  if (config.auth?.jwt) await checkJwtKeys(config.auth.jwt);
+  const clock = new CoarseClock();
+  const hardening = !opts.policy && HardeningPolicy.needed(config) ? new HardeningPolicy(config, metrics, clock) : undefined;
   const ctx: ServerContext = {
     config,
     store,
     reader: new FeatureReader(store),
     models,
     ingest,
-    predict: new PredictPipeline(models, inference),
+    predict: new PredictPipeline(models, inference, config.limits.idBytes),
     metrics,
     log,
-    policy: opts.policy ?? OPEN_POLICY,
+    policy: opts.policy ?? hardening ?? OPEN_POLICY,
+    connections: new ConnectionCounter(config.limits.wsConnectionsPerAddress),
+    clock,
     durability,
     phase: 'starting',
     ready: false,
     inflight: 0,
   };
-  const app = uWS.App();
-  const sockets = mountRoutes(app, ctx);
-
+  // Every app this server mounted (a TLS reload adds one): their WebSockets close at shutdown.
+  const apps: { closeAll(): void }[] = [];
   const host = opts.host ?? config.server.host;
-  const wanted = opts.port ?? config.server.port;
-  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
-    app.listen(host, wanted, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${host}:${wanted}`))));
-  });
-  const port = uWS.us_socket_local_port(listenSocket);
+  let listenSocket: uWS.us_listen_socket;
+  let port: number;
+  try {
+    const app = createApp(config.tls);
+    apps.push(mountRoutes(app, ctx));
+    // TLS: an explicit port, so that reloadTls can share it (security/tls.ts).
+    const wanted = opts.port ?? config.server.port;
+    listenSocket = await listen(app, host, config.tls && wanted === 0 ? await freePort(host) : wanted);
+    port = uWS.us_socket_local_port(listenSocket);
+  } catch (err) {
+    clock.close();
+    throw err;
+  }
+  if (!config.auth && !isLoopback(host))
+    log(`hotpath: warning: listening on ${host}:${port} with auth off: anyone who can reach this port can read features, write events, score and load models (docs/security.md)`);
   let listening = true;
   const stopListening = () => {
     if (listening) uWS.us_listen_socket_close(listenSocket);
@@ -146,6 +172,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     await models.loadAll();
   } catch (err) {
     stopListening();
+    clock.close();
     await durability?.close({ snapshot: false }).catch(() => undefined);
     await pool.close();
     throw err;
@@ -163,12 +190,13 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     demo?.stop();
     clearInterval(sweep);
     stopListening();
-    sockets.closeAll();
+    for (const a of apps) a.closeAll();
     let seq: number | undefined;
     if (durability) {
       await durability.close({ snapshot }).catch((err) => log(`durability: ${(err as Error).message}`));
       seq = snapshot ? durability.last?.seq : undefined;
     }
+    clock.close();
     await pool.close();
     return seq;
   };
@@ -184,6 +212,23 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     metrics,
     durability,
     recovery,
+    scheme: config.tls ? 'https' : 'http',
+    async reloadTls() {
+      if (!config.tls) throw new HotpathError('HP_ERR_CONFIG_INVALID', '/tls: the config has no tls section: nothing to reload', { path: '/tls' });
+      if (!listening) return;
+      const next = createApp(config.tls);
+      const mounted = mountRoutes(next, ctx);
+      const sock = await listen(next, host, port);
+      apps.push(mounted);
+      uWS.us_listen_socket_close(listenSocket);
+      listenSocket = sock;
+    },
+    async reloadCredentials() {
+      if (!config.auth || !hardening) return;
+      const def = compileAuth(config.auth.raw, config.auth.baseDir, config.auth.env);
+      if (def?.jwt) await checkJwtKeys(def.jwt);
+      if (def) hardening.reload(def);
+    },
     shutdown(o = {}) {
       if (stopped) return stopped as Promise<ShutdownReport>;
       const p = (async (): Promise<ShutdownReport> => {

@@ -22,10 +22,11 @@ export function entityOf(config: Config, name: unknown): EntityDef {
 }
 
 /** Feature indices to return: all (entity.allFeatures, which readJson caches for) when names is absent. */
-export function selectFeatures(entity: EntityDef, names: unknown): number[] {
+export function selectFeatures(entity: EntityDef, names: unknown, max: number): number[] {
   if (names === undefined || names === null) return entity.allFeatures;
   if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string'))
     throw new HotpathError('HP_ERR_QUERY_INVALID', '`features` must be a non-empty list of feature names');
+  if (names.length > max) throw tooManyFeatures(names.length, max);
   return names.map((n: string) => {
     const i = entity.featureIndex.get(n);
     if (i === undefined) throw new HotpathError('HP_ERR_FEATURE_UNKNOWN', `entity '${entity.name}' has no feature '${n}'`);
@@ -40,9 +41,15 @@ export function readTime(v: unknown, nowMs: number): number {
   return t;
 }
 
-export function checkId(v: unknown): string {
+export function tooManyFeatures(n: number, max: number): HotpathError {
+  return new HotpathError('HP_ERR_FEATURES_TOO_MANY', `${n} features named; at most ${max} per request (limits.features_per_request)`);
+}
+
+/** An entity id of a request that reads: at most maxBytes (limits.id_bytes) UTF-8 bytes. */
+export function checkId(v: unknown, maxBytes: number): string {
   const id = idOf(v);
-  if (id === undefined) throw new HotpathError('HP_ERR_ID_INVALID', `an entity id must be a non-empty string of at most ${limits.maxIdBytes} bytes or an integer`);
+  if (id === undefined || (maxBytes < limits.maxIdBytes && Buffer.byteLength(id) > maxBytes))
+    throw new HotpathError('HP_ERR_ID_INVALID', `an entity id must be a non-empty string of at most ${Math.min(maxBytes, limits.maxIdBytes)} bytes or an integer`);
   return id;
 }
 

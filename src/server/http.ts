@@ -10,8 +10,8 @@ export type Res = uWS.HttpResponse & { aborted?: boolean };
 export type Log = (line: string) => void;
 
 const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK', 400: '400 Bad Request', 404: '404 Not Found', 405: '405 Method Not Allowed',
-  409: '409 Conflict', 413: '413 Payload Too Large', 500: '500 Internal Server Error', 501: '501 Not Implemented', 503: '503 Service Unavailable',
+  200: '200 OK', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found', 405: '405 Method Not Allowed',
+  409: '409 Conflict', 413: '413 Payload Too Large', 429: '429 Too Many Requests', 500: '500 Internal Server Error', 501: '501 Not Implemented', 503: '503 Service Unavailable',
   504: '504 Gateway Timeout',
 };
 
@@ -53,12 +53,36 @@ export function send(res: Res, status: number, body: string | Uint8Array, opts: 
   }
 }
 
-/** Headers an error adds: Retry-After when retrying soon can succeed. */
-export function errorHeaders(code: string): [string, string][] | undefined {
-  return code === 'HP_ERR_OVERLOADED' || code === 'HP_ERR_CIRCUIT_OPEN' || code === 'HP_ERR_MODEL_NOT_READY' || code === 'HP_ERR_WORKER_CRASHED' ||
-    code === 'HP_ERR_NOT_READY' || code === 'HP_ERR_WAL_UNAVAILABLE'
-    ? [['retry-after', '1']]
-    : undefined;
+const RETRY_1S: [string, string][] = [['retry-after', '1']];
+const AUTH_REQUIRED: [string, string][] = [['www-authenticate', 'Bearer realm="hotpath"']];
+const AUTH_INVALID: [string, string][] = [['www-authenticate', 'Bearer realm="hotpath", error="invalid_token"']];
+
+/**
+ * Headers an error adds: Retry-After when retrying later can succeed (429s say when, in
+ * details.retry_after_s); WWW-Authenticate on 401 and 403 (RFC 6750: the scope a 403 lacked).
+ */
+export function errorHeaders(e: HotpathError): [string, string][] | undefined {
+  switch (e.code) {
+    case 'HP_ERR_OVERLOADED':
+    case 'HP_ERR_CIRCUIT_OPEN':
+    case 'HP_ERR_MODEL_NOT_READY':
+    case 'HP_ERR_WORKER_CRASHED':
+    case 'HP_ERR_NOT_READY':
+    case 'HP_ERR_WAL_UNAVAILABLE':
+      return RETRY_1S;
+    case 'HP_ERR_RATE_LIMITED':
+    case 'HP_ERR_CONNECTIONS_LIMITED':
+      return [['retry-after', String(e.details?.retry_after_s ?? 1)]];
+    case 'HP_ERR_AUTH_REQUIRED':
+      return AUTH_REQUIRED;
+    case 'HP_ERR_AUTH_INVALID':
+    case 'HP_ERR_AUTH_EXPIRED':
+      return AUTH_INVALID;
+    case 'HP_ERR_AUTH_FORBIDDEN':
+      return [['www-authenticate', `Bearer realm="hotpath", error="insufficient_scope", scope="${String(e.details?.scope ?? '')}"`]];
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -74,7 +98,7 @@ export function toAnswer(err: unknown, log: Log): HotpathError {
 
 export function sendError(res: Res, err: unknown, log: Log, closeConnection = false): void {
   const e = toAnswer(err, log);
-  send(res, e.status, JSON.stringify(e.toJSON()), { closeConnection, headers: errorHeaders(e.code) });
+  send(res, e.status, JSON.stringify(e.toJSON()), { closeConnection, headers: errorHeaders(e) });
 }
 
 /** A number as JSON.stringify writes it: JSON has no NaN or infinities, they become null. */

@@ -9,6 +9,7 @@ import type { FailReason, InferenceObserver } from '../runtime/inference.js';
 import type { ModelRegistry } from '../runtime/registry.js';
 import type { Pool } from '../runtime/pool.js';
 import { COUNTER } from '../runtime/records.js';
+import type { SecurityObserver } from './security/policy.js';
 
 /**
  * A counter or histogram for the per-request paths, kept in plain arrays and exposed to
@@ -93,7 +94,7 @@ const LATENCY_BUCKETS = [
 const FRESHNESS_BUCKETS = [0.001, 0.01, 0.1, 1, 10, 60, 600, 3600, 86400];
 const BREAKER_STATE = { closed: 0, half_open: 1, open: 2 } as const;
 
-export class Metrics implements InferenceObserver, IngestObserver {
+export class Metrics implements InferenceObserver, IngestObserver, SecurityObserver {
   readonly registry = new client.Registry();
   readonly #requests = new FastMetric(
     'hotpath_model_requests_total',
@@ -110,6 +111,12 @@ export class Metrics implements InferenceObserver, IngestObserver {
   readonly #freshness = new FastMetric('hotpath_feature_freshness_seconds', 'Age of the newest event of an entity when its features are read', ['entity'], FRESHNESS_BUCKETS);
   readonly #tapErrors = new FastMetric('hotpath_ingest_tap_errors_total', 'Ingest taps that threw on a batch (the ingest itself succeeded)', ['tap']);
   readonly #wsSlow = new FastMetric('hotpath_ws_slow_closes_total', 'WebSocket connections closed because their unsent answers passed server.ws_max_buffered_bytes', []);
+  readonly #authRefused = new FastMetric('hotpath_auth_refused_total', 'Requests, WebSocket upgrades and frames refused by authentication or scope, by error code', ['code']);
+  readonly #rateLimited = new FastMetric(
+    'hotpath_rate_limited_total',
+    'Requests refused by a limit: class is a route class (limits.rate), ws_frames or ws_connections; by is address, credential or connection',
+    ['class', 'by'],
+  );
   #wsBackpressured = 0;
   readonly #perModel = new Map<string, { ok: Series; queue: Series; compute: Series; total: Series }>();
   readonly #perEntity = new Map<string, { reads: Series; freshness: Series }>();
@@ -122,7 +129,7 @@ export class Metrics implements InferenceObserver, IngestObserver {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'hotpath_' });
     // prom-client names three gauges *_total, which promtool (rightly) refuses.
     for (const g of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`hotpath_nodejs_${g}`);
-    for (const m of [this.#requests, this.#fallbacks, this.#queue, this.#compute, this.#total, this.#ingested, this.#late, this.#reads, this.#freshness, this.#tapErrors, this.#wsSlow])
+    for (const m of [this.#requests, this.#fallbacks, this.#queue, this.#compute, this.#total, this.#ingested, this.#late, this.#reads, this.#freshness, this.#tapErrors, this.#wsSlow, this.#authRefused, this.#rateLimited])
       this.registry.registerMetric(m as unknown as client.Metric);
     this.#wsSlow.series(); // 0 from the start, not only after the first close
     const metrics = this;
@@ -262,6 +269,14 @@ export class Metrics implements InferenceObserver, IngestObserver {
 
   wsSlowClosed(): void {
     this.#wsSlow.inc(this.#wsSlow.series());
+  }
+
+  authRefused(code: string): void {
+    this.#authRefused.inc(this.#authRefused.series(code));
+  }
+
+  rateLimited(cls: string, by: 'address' | 'credential' | 'connection'): void {
+    this.#rateLimited.inc(this.#rateLimited.series(cls, by));
   }
 
   /** +1 when a connection starts buffering answers, -1 when it drains or closes. */

@@ -18,15 +18,18 @@ export interface PredictRequest extends ParsedPredict {
 export class PredictPipeline {
   readonly #models: ModelRegistry;
   readonly #inference: InferenceService;
+  readonly #maxIdBytes: number;
 
-  constructor(models: ModelRegistry, inference: InferenceService) {
+  /** maxIdBytes: limits.id_bytes (at most the engine's limits.maxIdBytes) */
+  constructor(models: ModelRegistry, inference: InferenceService, maxIdBytes = limits.maxIdBytes) {
     this.#models = models;
     this.#inference = inference;
+    this.#maxIdBytes = Math.min(maxIdBytes, limits.maxIdBytes);
   }
 
   /** The model and its checked request; throws HP_ERR_MODEL_UNKNOWN or a coded 400. */
   request(model: string, body: unknown): PredictRequest {
-    return parsePredict(this.#models.get(model), body);
+    return parsePredict(this.#models.get(model), body, this.#maxIdBytes);
   }
 
   /** Scores a checked request; cb runs once (synchronously when refused before a worker). */
@@ -45,7 +48,7 @@ export class PredictPipeline {
  * the model's inputs: the ids (with their UTF-8 lengths) and the field values, in the
  * model's record order.
  */
-export function parsePredict(e: ModelEntry, body: unknown): PredictRequest {
+export function parsePredict(e: ModelEntry, body: unknown, maxIdBytes: number = limits.maxIdBytes): PredictRequest {
   const def = e.def;
   if (!def.inputs)
     throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' has no inputs: list in the config; send tensors to /v2/models/${def.name}/infer`);
@@ -67,7 +70,7 @@ export function parsePredict(e: ModelEntry, body: unknown): PredictRequest {
     else if (typeof v === 'number' && Number.isSafeInteger(v)) id = String(v);
     if (id === undefined) throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' needs entities.${k.entity}: a string id or an integer`);
     const n = Buffer.byteLength(id);
-    if (n === 0 || n > limits.maxIdBytes) throw new HotpathError('HP_ERR_ID_INVALID', `entities.${k.entity}: an entity id must be 1..${limits.maxIdBytes} UTF-8 bytes`);
+    if (n === 0 || n > maxIdBytes) throw new HotpathError('HP_ERR_ID_INVALID', `entities.${k.entity}: an entity id must be 1..${maxIdBytes} UTF-8 bytes`);
     ids[i] = id;
     idBytes[i] = n;
   }

@@ -60,7 +60,7 @@ describe('the shipped hotpath.yaml', () => {
     const c = loadConfigFile(SHIPPED);
     expect(c.entities.map((e) => e.name)).toEqual(['user', 'merchant']);
     expect(c.streams.map((s) => s.name)).toEqual(['transactions']);
-    expect(c.server).toMatchObject({ host: '0.0.0.0', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000 });
+    expect(c.server).toMatchObject({ host: '127.0.0.1', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000 });
     expect(c.store).toEqual({ maxFutureMs: 10_000, sweepIntervalMs: 1000 });
     expect(c.demo).toEqual({ stream: 'transactions', rate: 100, ids: 50000, model: 'fraud' });
     expect(c.models.map((m) => m.name)).toEqual(['fraud', 'fraud_rules']);
@@ -410,7 +410,7 @@ describe('defaults', () => {
     c.demo = { stream: 'tx' };
     const cfg = compileConfig(c);
     expect(cfg.server).toEqual({
-      host: '0.0.0.0', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000,
+      host: '127.0.0.1', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000,
       workers: Math.max(1, availableParallelism() - 1), ringBytes: 1024 ** 2, waitQueue: 4096, wsMaxBufferedBytes: 16 * 1024 ** 2,
       drainTimeoutMs: 10_000,
     });

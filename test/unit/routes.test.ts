@@ -27,7 +27,8 @@ describe('route table', () => {
     expect(scope('get', '/v1/features/:entity/:id')).toBe('features:read');
     expect(scope('post', '/v1/predict/:model')).toBe('predict:{model}');
     expect(scope('post', '/v2/repository/models/:model/load')).toBe('admin');
-    expect(scope('get', '/metrics')).toBe('admin');
+    expect(scope('get', '/metrics')).toBe('metrics:read');
+    expect(scope('get', '/v1/stats')).toBe('admin');
     expect(scope('get', '/healthz')).toBe('open');
     for (const r of ROUTES) if (r.method === 'post' && r.path !== '/v2/repository/index') expect(r.scope, r.path).not.toBe('open');
   });

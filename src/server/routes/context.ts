@@ -9,6 +9,7 @@ import type { FeatureReader } from '../features.js';
 import type { Log } from '../http.js';
 import type { Metrics } from '../metrics.js';
 import type { PredictPipeline } from '../predict.js';
+import type { CoarseClock, ConnectionCounter } from '../security/buckets.js';
 import type { RoutePolicy } from './route.js';
 
 export interface ServerContext {
@@ -29,6 +30,10 @@ export interface ServerContext {
    * `open` routes are served, the others answer HP_ERR_NOT_READY. 'serving': everything.
    */
   phase: 'starting' | 'serving' | 'draining';
+  /** open WebSocket connections per client address (limits.ws_connections_per_address) */
+  readonly connections: ConnectionCounter;
+  /** ms since the epoch, refreshed every few ms: for rate limits (Date.now() costs 70-170 ns here) */
+  readonly clock: CoarseClock;
   /** false while starting and once shutting down (readiness) */
   ready: boolean;
   /** HTTP requests taken and not yet answered (a shutdown drains them) */

@@ -4,7 +4,7 @@
 // (user_id for user).
 import type { Config } from '../../config/load.js';
 import { HotpathError } from '../../errors.js';
-import { checkId, type FeatureReader } from '../features.js';
+import { checkId, type FeatureReader, tooManyFeatures } from '../features.js';
 import { parseJsonBody } from '../http.js';
 import type { Route } from './route.js';
 
@@ -36,6 +36,7 @@ export const feastRoutes: Route[] = [
       if (typeof q !== 'object' || q === null || Array.isArray(q)) throw new HotpathError('HP_ERR_QUERY_INVALID', 'body must be an object {"features": [...], "entities": {...}}');
       if (!Array.isArray(q.features) || q.features.length === 0 || q.features.some((f) => typeof f !== 'string'))
         throw new HotpathError('HP_ERR_QUERY_INVALID', '`features` must be a non-empty list of "view:feature" names');
+      if (q.features.length > config.limits.featuresPerRequest) throw tooManyFeatures(q.features.length, config.limits.featuresPerRequest);
       if (typeof q.entities !== 'object' || q.entities === null || Array.isArray(q.entities) || Object.keys(q.entities).length === 0)
         throw new HotpathError('HP_ERR_QUERY_INVALID', '`entities` must be an object of join key -> list of ids');
       const full = q.full_feature_names === true;
@@ -49,7 +50,7 @@ export const feastRoutes: Route[] = [
         if (rows >= 0 && vals.length !== rows) throw new HotpathError('HP_ERR_QUERY_INVALID', 'every entities list must have the same length');
         rows = vals.length;
         if (rows > config.server.maxBatch) throw new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${rows} entity rows; at most ${config.server.maxBatch} (server.max_batch)`);
-        keyCols.push({ key, table, ids: vals.map((v) => checkId(v)) });
+        keyCols.push({ key, table, ids: vals.map((v) => checkId(v, config.limits.idBytes)) });
       }
       const wanted = (q.features as string[]).map((ref) => {
         const m = /^([^:]+):(.+)$/.exec(ref);

@@ -21,10 +21,10 @@ export const featureRoutes: Route[] = [
           throw new HotpathError('HP_ERR_ID_INVALID', 'the id in the path is not valid percent-encoding');
         }
       }
-      const id = checkId(rawId);
+      const id = checkId(rawId, ctx.config.limits.idBytes);
       const q = c.query.length > 0 ? new URLSearchParams(c.query) : undefined;
       const names = q?.get('features');
-      const select = selectFeatures(entity, names?.split(',').filter((s) => s.length > 0));
+      const select = selectFeatures(entity, names?.split(',').filter((s) => s.length > 0), ctx.config.limits.featuresPerRequest);
       const at = readTime(q?.get('at') ?? undefined, Date.now());
       const r = ctx.reader.readJson(entity, id, select, at);
       ctx.metrics.featureRead(entity.name, r.ageMs);
@@ -47,8 +47,8 @@ export const featureRoutes: Route[] = [
       if (q.ids.length === 0) throw new HotpathError('HP_ERR_BATCH_EMPTY', '`ids` is empty');
       if (q.ids.length > config.server.maxBatch)
         throw new HotpathError('HP_ERR_BATCH_TOO_LARGE', `${q.ids.length} ids; at most ${config.server.maxBatch} per request (server.max_batch)`);
-      const ids = q.ids.map(checkId);
-      const select = selectFeatures(entity, q.features);
+      const ids = q.ids.map((v) => checkId(v, config.limits.idBytes));
+      const select = selectFeatures(entity, q.features, config.limits.featuresPerRequest);
       const at = readTime(q.at, Date.now());
       const results = ctx.reader.read(entity, ids, select, at);
       for (const r of results) ctx.metrics.featureRead(entity.name, r.freshness_ms);

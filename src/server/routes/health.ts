@@ -32,7 +32,7 @@ export const metricsRoutes: Route[] = [
   {
     method: 'get',
     path: '/metrics',
-    scope: 'admin',
+    scope: 'metrics:read', // open to anyone with auth.metrics: open
     body: 'none',
     later: true,
     about: 'Prometheus metrics',

@@ -40,6 +40,6 @@ export function mountRoutes(app: uWS.TemplatedApp, ctx: ServerContext): { closeA
 }
 
 /** The table `hotpath routes` prints: method, path, scope, body limit. */
-export function printRoutes(maxBodyBytes: number): string {
-  return routeTable(ROUTES, WS_ROUTES.map((w) => ({ path: w.path, scopes: w.frameScopes, about: w.about })), maxBodyBytes);
+export function printRoutes(maxBodyBytes: number, wsFrameBytes = maxBodyBytes): string {
+  return routeTable(ROUTES, WS_ROUTES.map((w) => ({ path: w.path, scopes: w.frameScopes, about: w.about, frameBytes: wsFrameBytes })), maxBodyBytes);
 }

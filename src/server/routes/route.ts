@@ -6,22 +6,29 @@
 // before the body is read, read the body within its limit, and turn a thrown error into
 // the route's error answer. Answers are written inside res.cork (http.ts).
 //
-// The policy is where authentication and rate limits hang (the next issue): it sees the
-// route and the request before any body is read. The default admits every caller, as
-// hotpath always has.
+// The policy is where authentication and rate limits hang (src/server/security/policy.ts):
+// it sees the route and the request before any body is read. The default admits every
+// caller at no cost, as hotpath always has. A policy that must wait (a token it has not
+// seen before) returns a promise: the route then reads its body meanwhile and runs once
+// the promise settles.
 import type uWS from 'uWebSockets.js';
 
 import { HotpathError } from '../../errors.js';
 import { nowMs } from '../../runtime/records.js';
 import { type BodySink, errorHeaders, readBody, type Res, send, type SendOptions, sendError, toAnswer } from '../http.js';
+import type { Caller } from '../security/caller.js';
 import type { ServerContext } from './context.js';
 
 /**
  * What a caller must hold: `open` (anyone), `events:write`, `features:read`,
- * `predict:{model}` (the model named by the path's :model), `admin`.
+ * `metrics:read`, `predict:{model}` (the model named by the path's :model), `admin`
+ * (which a policy treats as every scope).
  */
-export type Scope = 'open' | 'admin' | 'events:write' | 'features:read' | 'predict:{model}';
-export const SCOPES: readonly Scope[] = ['open', 'admin', 'events:write', 'features:read', 'predict:{model}'];
+export type Scope = 'open' | 'admin' | 'events:write' | 'features:read' | 'metrics:read' | 'predict:{model}';
+export const SCOPES: readonly Scope[] = ['open', 'admin', 'events:write', 'features:read', 'metrics:read', 'predict:{model}'];
+
+/** A model name in a path: what the config allows as a name (no separator, dot or escape). */
+export const MODEL_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export type Method = 'get' | 'post' | 'any';
 
@@ -52,9 +59,19 @@ export interface Route {
 /** What a policy is told of a route (HTTP routes and the WebSocket upgrade alike). */
 export type RouteInfo = Pick<Route, 'method' | 'path' | 'scope'>;
 
-/** Decides whether a request may use a route; throws a HotpathError to refuse it. */
+/**
+ * A policy's answer: admitted now (the caller, or undefined when no credential was
+ * needed), or a promise of it (rejected with a HotpathError to refuse).
+ */
+export type Admitted = Caller | undefined | Promise<Caller | undefined>;
+
+/** Decides whether a request may use a route; throws a HotpathError to refuse it at once. */
 export interface RoutePolicy {
-  admit(route: RouteInfo, req: uWS.HttpRequest, params: readonly string[]): void;
+  admit(route: RouteInfo, req: uWS.HttpRequest, params: readonly string[], res: Res): Admitted | void;
+  /** the WebSocket upgrade (default: admit with no params) */
+  upgrade?(route: RouteInfo, req: uWS.HttpRequest, res: Res): Admitted;
+  /** one WebSocket frame of `scope` (the model for predict:{model}) from the connection's caller */
+  frame?(caller: Caller | undefined, scope: Scope, model: string): void;
 }
 
 export const OPEN_POLICY: RoutePolicy = { admit() {} };
@@ -93,6 +110,16 @@ export class Call implements BodySink {
     this.headers = headers;
     this.ctx = ctx;
     this.start = start;
+  }
+
+  /** A Call of its own for a request that outlives the handler (a reused Call is shared). */
+  detach(): Call {
+    const c = new Call(this.res, this.route, this.params.slice(), this.query, this.headers, this.ctx, this.start);
+    c.method = this.method;
+    c.url = this.url;
+    c.counted = this.counted; // the request stays in ctx.inflight, now through c
+    this.counted = false;
+    return c;
   }
 
   /** For a reused Call: the next request's fields. */
@@ -138,7 +165,7 @@ export class Call implements BodySink {
     this.done();
     if (this.route.errors === 'kserve') {
       const e = toAnswer(err, this.ctx.log);
-      send(this.res, e.status, JSON.stringify({ error: e.message }), { closeConnection, headers: errorHeaders(e.code) });
+      send(this.res, e.status, JSON.stringify({ error: e.message }), { closeConnection, headers: errorHeaders(e) });
     } else sendError(this.res, err, this.ctx.log, closeConnection);
   }
 }
@@ -148,15 +175,16 @@ const NO_STRINGS: string[] = [];
 /** The response of a reused Call between requests: nothing may be sent on it. */
 const NO_RES = { aborted: true } as Res;
 
-function paramCount(path: string): number {
-  return path.split('/').filter((s) => s.startsWith(':')).length;
+function paramNames(path: string): string[] {
+  return path.split('/').filter((s) => s.startsWith(':'));
 }
 
 /** Registers routes on the app, in order (uWS matches the most specific pattern first). */
 export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: ServerContext): void {
   for (const route of routes) {
     if (!SCOPES.includes(route.scope)) throw new Error(`route ${route.method.toUpperCase()} ${route.path} has no valid scope (${String(route.scope)})`);
-    const nParams = paramCount(route.path);
+    const nParams = paramNames(route.path).length;
+    const modelAt = paramNames(route.path).indexOf(':model');
     const wanted = route.headers ?? NO_STRINGS;
     const limit = ctx.config.server.maxBodyBytes;
     // A synchronous body-less route answers before handle() returns: one Call (and one
@@ -186,11 +214,20 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
         call.fail(new HotpathError('HP_ERR_NOT_READY', ctx.phase === 'starting' ? 'the server is starting' : 'the server is shutting down'), true);
         return;
       }
+      if (modelAt >= 0 && !MODEL_NAME_RE.test(params[modelAt])) {
+        call.fail(new HotpathError('HP_ERR_MODEL_NAME_INVALID', `${JSON.stringify(params[modelAt].slice(0, 64))} is not a model name (letters, digits and _)`), route.body === 'bytes');
+        return;
+      }
       if (ctx.policy !== OPEN_POLICY) {
+        let admitted: Admitted | void;
         try {
-          ctx.policy.admit(route, req, params);
+          admitted = ctx.policy.admit(route, req, params, res);
         } catch (err) {
           call.fail(err, route.body === 'bytes'); // close: the body it may be sending is not read
+          return;
+        }
+        if (admitted instanceof Promise) {
+          runAdmitted(reuse ? call.detach() : call, admitted, limit);
           return;
         }
       }
@@ -207,6 +244,72 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
   }
 }
 
+/**
+ * Runs a request once the policy's promise settles. uWS wants onAborted (and onData) set
+ * before the handler returns, so they are set now; a body that arrives first is copied
+ * (uWS reclaims its chunk) and kept until then.
+ */
+function runAdmitted(call: Call, admitted: Promise<unknown>, limit: number): void {
+  const res = call.res;
+  if (call.route.body === 'none') {
+    res.onAborted(() => call.onAborted());
+    admitted.then(
+      () => run(call, call.ctx),
+      (err) => call.fail(err),
+    );
+    return;
+  }
+  const wait = new AdmissionWait(call);
+  readBody(res, limit, wait);
+  admitted.then(
+    () => wait.admit(),
+    (err) => wait.refuse(err),
+  );
+}
+
+/** A body sink that holds the body until the policy has decided. */
+class AdmissionWait implements BodySink {
+  readonly #call: Call;
+  #state: 'waiting' | 'admitted' | 'refused' = 'waiting';
+  #body: Buffer | undefined;
+  #read = false;
+
+  constructor(call: Call) {
+    this.#call = call;
+  }
+
+  onBody(body: Buffer): void {
+    this.#read = true;
+    if (this.#state === 'admitted') this.#call.onBody(body);
+    else if (this.#state === 'waiting') this.#body = Buffer.from(body); // a copy: body may be a view of uWS's chunk
+  }
+
+  onAborted(): void {
+    this.#call.onAborted();
+  }
+
+  onTooLarge(err: HotpathError): void {
+    if (this.#state === 'refused') return;
+    this.#state = 'refused';
+    this.#call.onTooLarge(err);
+  }
+
+  admit(): void {
+    if (this.#state !== 'waiting') return;
+    this.#state = 'admitted';
+    const body = this.#body;
+    this.#body = undefined;
+    if (body !== undefined) this.#call.onBody(body);
+  }
+
+  refuse(err: unknown): void {
+    if (this.#state !== 'waiting') return;
+    this.#state = 'refused';
+    this.#body = undefined;
+    this.#call.fail(err, !this.#read); // close when the body is still coming: it will not be read
+  }
+}
+
 function run(call: Call, ctx: ServerContext): void {
   try {
     call.route.handle(call, ctx);
@@ -216,10 +319,10 @@ function run(call: Call, ctx: ServerContext): void {
 }
 
 /** The table as `hotpath routes` prints it. */
-export function routeTable(routes: readonly Route[], ws: readonly { path: string; scopes: readonly Scope[]; about: string }[], maxBodyBytes: number): string {
+export function routeTable(routes: readonly Route[], ws: readonly { path: string; scopes: readonly Scope[]; about: string; frameBytes?: number }[], maxBodyBytes: number): string {
   const rows: string[][] = [['METHOD', 'PATH', 'SCOPE', 'BODY LIMIT', 'WHAT']];
   for (const r of routes) rows.push([r.method.toUpperCase(), r.path, r.scope, r.body === 'bytes' ? `${maxBodyBytes} B` : '-', r.about]);
-  for (const w of ws) rows.push(['WS', w.path, `${w.scopes.join(', ')} (per frame)`, `${maxBodyBytes} B per frame`, w.about]);
+  for (const w of ws) rows.push(['WS', w.path, `${w.scopes.join(', ')} (per frame)`, `${w.frameBytes ?? maxBodyBytes} B per frame`, w.about]);
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ')).join('\n') + '\n';
 }

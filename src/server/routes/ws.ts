@@ -14,11 +14,14 @@ import uWS from 'uWebSockets.js';
 import { HotpathError } from '../../errors.js';
 import type { Ingested } from '../../ingest/ingestor.js';
 import { nowMs } from '../../runtime/records.js';
-import { toAnswer } from '../http.js';
+import { sendError, toAnswer } from '../http.js';
 import { predictJson } from '../predict.js';
+import { addressKey, TokenBucket } from '../security/buckets.js';
+import type { Caller } from '../security/caller.js';
+import { selectProtocol } from '../security/policy.js';
 import { decodeClientFrame, decodeEventsHeader, encodeError, encodeEventsResult, encodePredictResult, WS_OP } from '../ws-protocol.js';
 import type { ServerContext } from './context.js';
-import { OPEN_POLICY, type RouteInfo, type Scope } from './route.js';
+import { type Admitted, OPEN_POLICY, type RouteInfo, type Scope } from './route.js';
 
 /** The WebSocket route as the table lists it: the upgrade's scope, and the scope each frame op needs. */
 export const wsRoute = {
@@ -41,6 +44,12 @@ interface Conn {
   /** the socket is gone (the close handler ran): ws may not be touched */
   gone: boolean;
   backpressured: boolean;
+  /** who opened it (undefined: auth is off); each frame's scope is checked against it */
+  caller: Caller | undefined;
+  /** the client address, counted in ctx.connections until the close handler runs */
+  address: number | string;
+  /** limits.ws_messages_per_second */
+  frames: TokenBucket;
 }
 
 type Ws = uWS.WebSocket<Conn>;
@@ -70,33 +79,52 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
     }
   };
 
+  const { limits } = config;
+  const tooMany = () => {
+    metrics.rateLimited('ws_connections', 'address');
+    return new HotpathError('HP_ERR_CONNECTIONS_LIMITED', `this client address has ${limits.wsConnectionsPerAddress} WebSocket connections open (limits.ws_connections_per_address)`, { retry_after_s: 1 });
+  };
+
   app.ws<Conn>(wsRoute.path, {
     compression: uWS.DISABLED,
-    maxPayloadLength: config.server.maxBodyBytes,
+    maxPayloadLength: limits.wsFrameBytes,
     idleTimeout: 120,
     // Above our limit by one frame, so that our check closes the connection first.
-    maxBackpressure: limit + config.server.maxBodyBytes,
+    maxBackpressure: limit + limits.wsFrameBytes,
+    // Connections per client address are counted here: uWS has no hook for plain HTTP
+    // connections (docs/security.md says what that leaves open).
     upgrade: (res, req, context) => {
       if (ctx.phase !== 'serving') {
         const e = new HotpathError('HP_ERR_NOT_READY', ctx.phase === 'starting' ? 'the server is starting' : 'the server is shutting down');
         res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1').writeHeader('content-type', 'application/json').end(JSON.stringify(e.toJSON())));
         return;
       }
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = selectProtocol(req.getHeader('sec-websocket-protocol'));
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const address = addressKey(res.getRemoteAddress());
+      if (ctx.connections.count(address) >= limits.wsConnectionsPerAddress) return sendError(res, tooMany(), log);
+      let admitted: Admitted | void;
       if (ctx.policy !== OPEN_POLICY) {
         try {
-          ctx.policy.admit(wsRoute, req, []);
+          admitted = ctx.policy.upgrade ? ctx.policy.upgrade(wsRoute, req, res) : ctx.policy.admit(wsRoute, req, [], res);
         } catch (err) {
-          const e = toAnswer(err, log);
-          res.cork(() => res.writeStatus(`${e.status} Refused`).writeHeader('content-type', 'application/json').end(JSON.stringify(e.toJSON())));
-          return;
+          return sendError(res, err, log);
         }
       }
-      res.upgrade<Conn>(
-        { closed: false, gone: false, backpressured: false },
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
+      // (corked: the upgrade is written inside res.cork when it happens after the handler)
+      const accept = (caller: Caller | undefined, corked: boolean): void => {
+        if (!ctx.connections.add(address)) return sendError(res, tooMany(), log);
+        const conn: Conn = { closed: false, gone: false, backpressured: false, caller, address, frames: new TokenBucket(limits.wsMessages, ctx.clock.now) };
+        if (corked) res.upgrade<Conn>(conn, key, protocol, extensions, context);
+        else res.cork(() => res.upgrade<Conn>(conn, key, protocol, extensions, context));
+      };
+      if (!(admitted instanceof Promise)) return accept(admitted ?? undefined, true);
+      // A token seen for the first time: upgrade once it is verified, if the client is still there.
+      res.onAborted(() => (res.aborted = true));
+      admitted.then(
+        (caller) => res.aborted || accept(caller ?? undefined, false),
+        (err) => sendError(res, err, log),
       );
     },
     open: (ws) => {
@@ -105,6 +133,8 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData();
       if (conn.closed) return;
+      const wait = conn.frames.take(ctx.clock.now);
+      if (wait > 0) return limited(ws, conn, message, isBinary, wait);
       if (isBinary) binaryFrame(ws, conn, new Uint8Array(message)); // read fully before returning: uWS neuters message after
       else textFrame(ws, conn, message);
     },
@@ -121,6 +151,7 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
       if (conn.backpressured) metrics.wsBackpressured(-1);
       conn.closed = true;
       conn.gone = true;
+      ctx.connections.remove(conn.address);
     },
   });
 
@@ -141,10 +172,36 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
     else ctx.ingest.durable(r.seq, answer);
   };
 
+  /** A frame past limits.ws_messages_per_second: not run, answered with an error frame. */
+  const limited = (ws: Ws, conn: Conn, message: ArrayBuffer, isBinary: boolean, waitMs: number): void => {
+    metrics.rateLimited('ws_frames', 'connection');
+    const e = new HotpathError('HP_ERR_RATE_LIMITED', `more than ${limits.wsMessages.rate} frames per second on this connection (limits.ws_messages_per_second)`, { retry_after_ms: waitMs });
+    if (isBinary) {
+      const id = message.byteLength >= 8 ? new DataView(message).getUint32(4, true) : 0;
+      reply(ws, conn, encodeError(id, e.code, e.message), true);
+      return;
+    }
+    let id: unknown = null;
+    try {
+      id = (JSON.parse(Buffer.from(message).toString('utf8')) as { id?: unknown })?.id ?? null;
+    } catch {
+      // no id to echo
+    }
+    reply(ws, conn, JSON.stringify({ id, ok: false, ...e.toJSON() }), false);
+  };
+
+  /** The frame's scope against the connection's caller (auth on only); throws to refuse it. */
+  const allow = (conn: Conn, scope: Scope, model: string): void => ctx.policy.frame?.(conn.caller, scope, model);
+
   const binaryFrame = (ws: Ws, conn: Conn, bytes: Uint8Array): void => {
     const start = nowMs();
     let id = 0;
     try {
+      if (conn.caller !== undefined && bytes.length >= 8) {
+        id = new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(4, true);
+        if (bytes[0] === WS_OP.EVENTS) allow(conn, 'events:write', '');
+        else if (bytes[0] === WS_OP.PREDICT) allow(conn, 'predict:{model}', peekModel(bytes));
+      }
       if (bytes[0] === WS_OP.EVENTS) {
         // The rows go straight to the native decoder; what it leaves takes the object path.
         const h = decodeEventsHeader(bytes);
@@ -197,6 +254,10 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
       id = f.id ?? null;
       if (typeof id !== 'number' && typeof id !== 'string') throw new HotpathError('HP_ERR_WS_FRAME_INVALID', 'a frame needs an `id` (number or string)');
       refuseWhileDraining();
+      if (conn.caller !== undefined) {
+        if (f.op === 'events') allow(conn, 'events:write', '');
+        else if (f.op === 'predict') allow(conn, 'predict:{model}', typeof f.model === 'string' ? f.model : '');
+      }
       if (f.op === 'events') {
         if (f.stream !== undefined && typeof f.stream !== 'string') throw new HotpathError('HP_ERR_WS_FRAME_INVALID', '`stream` must be a string');
         if (f.events === undefined) throw new HotpathError('HP_ERR_BATCH_EMPTY', '`events` is empty'); // decodeEvents checks the count
@@ -222,4 +283,10 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
       }
     },
   };
+}
+
+/** The model a binary PREDICT frame names (str8 after the header), or '' if the frame is too short to hold it. */
+function peekModel(bytes: Uint8Array): string {
+  const n = bytes.length > 8 ? bytes[8] : 0;
+  return bytes.length >= 9 + n ? Buffer.from(bytes.buffer, bytes.byteOffset + 9, n).toString('utf8') : '';
 }
