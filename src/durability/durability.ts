@@ -64,7 +64,7 @@ export class Durability {
     this.#layout = describeLayout(o.config);
     this.#layoutCrc = layoutCrc(this.#layout);
     this.#walDir = join(o.dataDir, 'wal');
-    mkdirSync(o.dataDir, { recursive: true });
+    mkdirSync(o.dataDir, { recursive: true, mode: 0o700 }); // features at rest: the owner only (docs/security.md)
     let discardedTo: string | undefined;
     if (o.discardState) discardedTo = this.#discard();
     this.#checkLayoutFile();
