@@ -59,8 +59,8 @@ export class HotpathError extends Error {
   readonly status: number;
   readonly details?: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
-    super(message);
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'HotpathError';
     this.code = code;
     this.status = ERRORS[code].status;
@@ -79,6 +79,19 @@ export function isErrorCode(code: unknown): code is ErrorCode {
 /** The HTTP status of a code (500 for a code this build does not know, from another server). */
 export function errorStatus(code: string): number {
   return isErrorCode(code) ? ERRORS[code].status : 500;
+}
+
+/**
+ * A client's value as an error message quotes it: its JSON, or a placeholder for a value
+ * JSON.stringify cannot write (nested thousands deep it overflows the stack; a client can
+ * send such a value in a few kilobytes of JSON, which JSON.parse reads without recursing).
+ */
+export function showValue(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return Array.isArray(v) ? '(an array nested too deep to show)' : '(an object nested too deep to show)';
+  }
 }
 
 /** Any thrown value as a HotpathError: native errors keep their HP_ERR_NATIVE_* code. */

@@ -3,7 +3,7 @@
 // the first native call, so a bad event anywhere refuses the whole request and nothing is
 // applied; the native engine repeats the numeric checks as a backstop.
 import type { Config, StreamDef } from '../config/load.js';
-import { HotpathError } from '../errors.js';
+import { HotpathError, showValue } from '../errors.js';
 import { limits } from '../native/binding.js';
 
 const utf8 = new TextEncoder();
@@ -104,7 +104,7 @@ export function decodeEvents(config: Config, events: unknown[], nowMs: number, s
       s = 0;
     } else {
       s = typeof named === 'string' ? config.streamIndex.get(named) : undefined;
-      if (s === undefined) throw new HotpathError('HP_ERR_STREAM_UNKNOWN', `event ${i}: unknown stream ${JSON.stringify(named)}`, { index: i });
+      if (s === undefined) throw new HotpathError('HP_ERR_STREAM_UNKNOWN', `event ${i}: unknown stream ${showValue(named)}`, { index: i });
     }
     let list = byStream.get(s);
     if (!list) byStream.set(s, (list = []));

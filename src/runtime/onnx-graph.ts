@@ -67,7 +67,10 @@ const WT_I64 = 1;
 const WT_LEN = 2;
 const WT_I32 = 5;
 
-class Malformed extends Error {}
+/** What the reader throws for bytes that are not a model it can read (readOnnx's error's cause). */
+export class OnnxMalformed extends Error {
+  override name = 'OnnxMalformed';
+}
 
 const utf8 = new TextDecoder('utf-8');
 
@@ -88,16 +91,16 @@ class Reader {
   varint(): bigint {
     let result = 0n;
     for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.buf.length) throw new Malformed('truncated varint');
+      if (this.pos >= this.buf.length) throw new OnnxMalformed('truncated varint');
       const byte = this.buf[this.pos++];
       result |= BigInt(byte & 0x7f) << BigInt(7 * i);
       if ((byte & 0x80) === 0) return BigInt.asUintN(64, result);
     }
-    throw new Malformed('varint longer than 10 bytes');
+    throw new OnnxMalformed('varint longer than 10 bytes');
   }
 
   take(n: number): Uint8Array {
-    if (n > this.buf.length - this.pos) throw new Malformed(`field of ${n} bytes runs past the end`);
+    if (n > this.buf.length - this.pos) throw new OnnxMalformed(`field of ${n} bytes runs past the end`);
     const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
@@ -111,15 +114,15 @@ class Reader {
       const tag = this.varint();
       const wt = Number(tag & 7n);
       const no = Number(tag >> 3n);
-      if (no === 0 || no > 0x1fffffff) throw new Malformed(`bad field number ${no}`);
+      if (no === 0 || no > 0x1fffffff) throw new OnnxMalformed(`bad field number ${no}`);
       if (wt === WT_VARINT) out.push({ no, wt, v: this.varint(), bytes: none });
       else if (wt === WT_I64) out.push({ no, wt, v: 0n, bytes: this.take(8) });
       else if (wt === WT_I32) out.push({ no, wt, v: 0n, bytes: this.take(4) });
       else if (wt === WT_LEN) {
         const len = this.varint();
-        if (len > BigInt(this.buf.length - this.pos)) throw new Malformed(`field of ${len} bytes runs past the end`);
+        if (len > BigInt(this.buf.length - this.pos)) throw new OnnxMalformed(`field of ${len} bytes runs past the end`);
         out.push({ no, wt, v: 0n, bytes: this.take(Number(len)) });
-      } else throw new Malformed(`bad wire type ${wt} (field ${no})`);
+      } else throw new OnnxMalformed(`bad wire type ${wt} (field ${no})`);
     }
     return out;
   }
@@ -130,7 +133,7 @@ function fieldsOf(bytes: Uint8Array): Field[] {
 }
 
 function expectWt(f: Field, wt: number, what: string): void {
-  if (f.wt !== wt) throw new Malformed(`${what}: wire type ${f.wt}, expected ${wt}`);
+  if (f.wt !== wt) throw new OnnxMalformed(`${what}: wire type ${f.wt}, expected ${wt}`);
 }
 
 function str(f: Field, what: string): string {
@@ -150,14 +153,14 @@ function pushVarints(f: Field, out: bigint[], what: string): void {
   else if (f.wt === WT_LEN) {
     const r = new Reader(f.bytes);
     while (r.pos < f.bytes.length) out.push(BigInt.asIntN(64, r.varint()));
-  } else throw new Malformed(`${what}: wire type ${f.wt}, expected a varint`);
+  } else throw new OnnxMalformed(`${what}: wire type ${f.wt}, expected a varint`);
 }
 
 /** A repeated fixed-width field (float: 4, double: 8), packed or not. */
 function pushFixed(f: Field, width: 4 | 8, out: number[], what: string): void {
   const wt = width === 4 ? WT_I32 : WT_I64;
-  if (f.wt !== wt && f.wt !== WT_LEN) throw new Malformed(`${what}: wire type ${f.wt}`);
-  if (f.bytes.length % width !== 0) throw new Malformed(`${what}: ${f.bytes.length} bytes is not a multiple of ${width}`);
+  if (f.wt !== wt && f.wt !== WT_LEN) throw new OnnxMalformed(`${what}: wire type ${f.wt}`);
+  if (f.bytes.length % width !== 0) throw new OnnxMalformed(`${what}: ${f.bytes.length} bytes is not a multiple of ${width}`);
   const view = new DataView(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength);
   for (let o = 0; o < f.bytes.length; o += width) out.push(width === 4 ? view.getFloat32(o, true) : view.getFloat64(o, true));
 }
@@ -182,7 +185,7 @@ function readTensor(bytes: Uint8Array): OnnxTensor {
     else if (f.no === 10) pushFixed(f, 8, doubles, 'TensorProto.double_data');
   }
   const dimsN = dims.map((d) => {
-    if (d < 0n || d > 0xffffffffn) throw new Malformed(`tensor ${name}: bad dim ${d}`);
+    if (d < 0n || d > 0xffffffffn) throw new OnnxMalformed(`tensor ${name}: bad dim ${d}`);
     return Number(d);
   });
   const count = dimsN.reduce((a, b) => a * b, 1);
@@ -192,10 +195,10 @@ function readTensor(bytes: Uint8Array): OnnxTensor {
     const typed = dataType === FLOAT ? floats.length : dataType === DOUBLE ? doubles.length : int64s.length;
     let n: number;
     if (raw !== null) {
-      if (raw.length !== count * width) throw new Malformed(`tensor ${name}: raw_data has ${raw.length} bytes, dims ${JSON.stringify(dimsN)} need ${count * width}`);
+      if (raw.length !== count * width) throw new OnnxMalformed(`tensor ${name}: raw_data has ${raw.length} bytes, dims ${JSON.stringify(dimsN)} need ${count * width}`);
       n = count;
     } else if (typed > 0 || count === 0) {
-      if (typed !== count) throw new Malformed(`tensor ${name}: ${typed} values, dims ${JSON.stringify(dimsN)} need ${count}`);
+      if (typed !== count) throw new OnnxMalformed(`tensor ${name}: ${typed} values, dims ${JSON.stringify(dimsN)} need ${count}`);
       n = count;
     } else n = -1; // no data in the file (external data): data stays null
     if (n >= 0) {
@@ -308,13 +311,14 @@ export function readOnnx(bytes: Uint8Array): OnnxGraph {
     return decodeModel(bytes);
   } catch (err) {
     // Malformed, or anything unforeseen (a RangeError): the file is not a model we can read.
+    // The cause tells them apart (the fuzz tests require OnnxMalformed).
     const message = err instanceof Error ? err.message : String(err);
-    throw new HotpathError('HP_ERR_MODEL_LOAD_FAILED', `not a valid ONNX model: ${message}`);
+    throw new HotpathError('HP_ERR_MODEL_LOAD_FAILED', `not a valid ONNX model: ${message}`, undefined, { cause: err });
   }
 }
 
 function decodeModel(bytes: Uint8Array): OnnxGraph {
-  if (bytes.length === 0) throw new Malformed('the file is empty');
+  if (bytes.length === 0) throw new OnnxMalformed('the file is empty');
   let irVersion = 0;
   let opset = -1;
   let graphBytes: Uint8Array | null = null;
@@ -332,9 +336,9 @@ function decodeModel(bytes: Uint8Array): OnnxGraph {
       if (domain === '' || domain === 'ai.onnx') opset = version;
     }
   }
-  if (graphBytes === null) throw new Malformed('no graph');
-  if (irVersion <= 0) throw new Malformed('no ir_version');
-  if (opset < 1) throw new Malformed('no opset_import for the default ONNX domain');
+  if (graphBytes === null) throw new OnnxMalformed('no graph');
+  if (irVersion <= 0) throw new OnnxMalformed('no ir_version');
+  if (opset < 1) throw new OnnxMalformed('no opset_import for the default ONNX domain');
 
   const nodes: OnnxNode[] = [];
   const initializers = new Map<string, OnnxTensor>();

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Config, ModelDef } from '../config/load.js';
-import { type ErrorCode, HotpathError, isErrorCode } from '../errors.js';
+import { type ErrorCode, HotpathError, isErrorCode, showValue } from '../errors.js';
 import { type Binding, constants, type FeatureStore } from '../native/binding.js';
 import { Breaker } from './breaker.js';
 import type { NativePlan } from '../native/binding.js';
@@ -66,7 +66,7 @@ export class ModelRegistry {
 
   get(name: string): ModelEntry {
     const e = this.entries.get(name);
-    if (!e) throw new HotpathError('HP_ERR_MODEL_UNKNOWN', `unknown model ${JSON.stringify(name)}; loaded: ${[...this.entries.keys()].join(', ') || 'none'}`);
+    if (!e) throw new HotpathError('HP_ERR_MODEL_UNKNOWN', `unknown model ${showValue(name)}; loaded: ${[...this.entries.keys()].join(', ') || 'none'}`);
     return e;
   }
 

@@ -1,6 +1,6 @@
 // Feature reads: one entity or a batch, all features or named ones, as named JSON values.
 import type { Config, EntityDef } from '../config/load.js';
-import { HotpathError } from '../errors.js';
+import { HotpathError, showValue } from '../errors.js';
 import { type FeatureStore, limits } from '../native/binding.js';
 import { idOf, timeOf } from '../ingest/decode.js';
 import { jsonNumber } from './http.js';
@@ -17,7 +17,7 @@ export interface EntityFeatures {
 
 export function entityOf(config: Config, name: unknown): EntityDef {
   const i = typeof name === 'string' ? config.entityIndex.get(name) : undefined;
-  if (i === undefined) throw new HotpathError('HP_ERR_ENTITY_UNKNOWN', `unknown entity ${JSON.stringify(name)}; declared: ${config.entities.map((e) => e.name).join(', ')}`);
+  if (i === undefined) throw new HotpathError('HP_ERR_ENTITY_UNKNOWN', `unknown entity ${showValue(name)}; declared: ${config.entities.map((e) => e.name).join(', ')}`);
   return config.entities[i];
 }
 

@@ -8,7 +8,7 @@
 // row-major, no padding) for the inputs that have `parameters.binary_data_size`, in the
 // order those inputs are listed. BYTES elements are each a u32 LE length then the bytes.
 // Responses do the same for the outputs asked for as binary.
-import { HotpathError } from '../errors.js';
+import { HotpathError, showValue } from '../errors.js';
 
 export type KsDatatype = 'BOOL' | 'UINT8' | 'UINT16' | 'UINT32' | 'UINT64' | 'INT8' | 'INT16' | 'INT32' | 'INT64' | 'FP16' | 'FP32' | 'FP64' | 'BYTES';
 /** FP16 is kept as its Uint16Array bits, BOOL as a Uint8Array of 0/1, BYTES as UTF-8 strings. */
@@ -80,6 +80,9 @@ export const TYPES: Record<KsDatatype, TypeInfo> = {
 };
 
 export const KS_DATATYPES = Object.keys(TYPES) as KsDatatype[];
+
+/** The most dimensions a tensor may have (numpy's limit is 64 too). */
+export const MAX_RANK = 64;
 
 function isDatatype(v: unknown): v is KsDatatype {
   return typeof v === 'string' && Object.hasOwn(TYPES, v);
@@ -160,10 +163,12 @@ export function parseInferRequest(body: Buffer, headerLength: string | undefined
     if (names.has(name)) throw invalid(`input '${name}' is listed twice`);
     names.add(name);
     if (datatype === undefined) throw invalid(`input '${name}' needs a \`datatype\``);
-    if (!isDatatype(datatype)) throw invalid(`input '${name}': unknown datatype ${JSON.stringify(datatype)}; expected one of ${KS_DATATYPES.join(', ')}`);
+    if (!isDatatype(datatype)) throw invalid(`input '${name}': unknown datatype ${showValue(datatype)}; expected one of ${KS_DATATYPES.join(', ')}`);
     if (!Array.isArray(shape)) throw invalid(`input '${name}' needs a \`shape\` array`);
+    // The rank bounds how deep nested `data` may be, and so the recursion that reads it.
+    if (shape.length > MAX_RANK) throw invalid(`input '${name}': shape has ${shape.length} dimensions; at most ${MAX_RANK}`);
     for (const d of shape) {
-      if (!Number.isSafeInteger(d) || (d as number) < 0) throw invalid(`input '${name}': shape dimensions must be non-negative integers, got ${JSON.stringify(shape)}`);
+      if (!Number.isSafeInteger(d) || (d as number) < 0) throw invalid(`input '${name}': shape dimensions must be non-negative integers, got ${showValue(shape)}`);
     }
     const dims = shape as number[];
     if (parameters !== undefined && !isObject(parameters)) throw invalid(`input '${name}': \`parameters\` must be an object`);
@@ -323,7 +328,7 @@ function fill(data: unknown[], start: number, put: (v: unknown, i: number) => vo
 
 function badValue(name: string, datatype: KsDatatype, v: unknown, i: number): HotpathError {
   const what = datatype === 'BOOL' ? 'a boolean' : datatype === 'BYTES' ? 'a string' : datatype.startsWith('FP') ? 'a number' : 'an integer';
-  return invalid(`input '${name}': element ${i} of data is ${JSON.stringify(v) ?? String(v)}, not ${what} (${datatype})`);
+  return invalid(`input '${name}': element ${i} of data is ${showValue(v)}, not ${what} (${datatype})`);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -54,7 +54,12 @@ export const fallbackRoutes: Route[] = [
     body: 'none',
     about: 'anything else: HP_ERR_ROUTE_NOT_FOUND',
     handle(c) {
-      c.fail(notFound(c.method, c.url));
+      const err = notFound(c.method, c.url);
+      // An answer to HEAD has no body (RFC 9110 9.3.2): its client reads none, so a body
+      // would be taken for the start of the next answer on the connection. uWS routes HEAD
+      // here (no GET route answers it) and writes whatever body it is given.
+      if (c.method === 'head') c.send(err.status, '');
+      else c.fail(err);
     },
   },
 ];

@@ -251,8 +251,10 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
         throw new HotpathError('HP_ERR_WS_FRAME_INVALID', `frame is not valid JSON: ${(err as Error).message}`);
       }
       if (typeof f !== 'object' || f === null || Array.isArray(f)) throw new HotpathError('HP_ERR_WS_FRAME_INVALID', 'a frame is a JSON object {"id", "op", ...}');
-      id = f.id ?? null;
-      if (typeof id !== 'number' && typeof id !== 'string') throw new HotpathError('HP_ERR_WS_FRAME_INVALID', 'a frame needs an `id` (number or string)');
+      // Only a number or a string is echoed: an answer quotes the id, and any other value
+      // (an array nested thousands deep) would have to be written back as JSON.
+      if (typeof f.id !== 'number' && typeof f.id !== 'string') throw new HotpathError('HP_ERR_WS_FRAME_INVALID', 'a frame needs an `id` (number or string)');
+      id = f.id;
       refuseWhileDraining();
       if (conn.caller !== undefined) {
         if (f.op === 'events') allow(conn, 'events:write', '');
