@@ -35,7 +35,7 @@ const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 100_000);
 const WS_FRAMES = Number(process.env.FUZZ_WS_FRAMES ?? 20_000);
 const HANG_MS = 10_000;
 const HEAP_SLACK = 16 * 1024 * 1024;
-const RSS_SLACK = 64 * 1024 * 1024;
+const RSS_SLACK = 48 * 1024 * 1024;
 /** Connections per lane kind, and the window of each: in flight at most 16*1 + 4*16 + 2*32 (+ solo and raw, one each). */
 const LANES = { framed: 16, pipelined: 4, solo: 2, raw: 6, ws: 2, wsSolo: 1 };
 const PIPELINE_WINDOW = 16;

@@ -2,7 +2,6 @@
 // inference integration tests: the demo fraud models and the ONNX fixtures, each as
 // <repo>/<name>/<version>/model.onnx.
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,42 +115,6 @@ export function metric(text: string, name: string, labels = ''): number {
     if (key === (labels ? `${name}{${labels}}` : name)) return Number(line.slice(sp + 1));
   }
   return 0;
-}
-
-/**
- * Sends `count` HTTP/1.1 requests pipelined on one keep-alive connection and resolves with
- * the status codes, in order. Fast enough for 100k requests in a test.
- */
-export function pipeline(port: number, requests: Buffer[], count: number): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const statuses: number[] = [];
-    const sock = connect(port, '127.0.0.1');
-    let buf = '';
-    let sent = 0;
-    const window = 256;
-    const pump = () => {
-      while (sent < count && sent - statuses.length < window) sock.write(requests[sent++ % requests.length]);
-    };
-    sock.on('connect', pump);
-    sock.on('data', (d) => {
-      buf += d.toString('latin1');
-      // Responses are "HTTP/1.1 <status> ...\r\n...content-length: n\r\n\r\n<body>".
-      for (;;) {
-        const head = buf.indexOf('\r\n\r\n');
-        if (head < 0) break;
-        const m = /content-length: (\d+)/i.exec(buf.slice(0, head));
-        const len = m ? Number(m[1]) : 0;
-        if (buf.length < head + 4 + len) break;
-        statuses.push(Number(buf.slice(9, 12)));
-        buf = buf.slice(head + 4 + len);
-      }
-      if (statuses.length >= count) {
-        sock.end();
-        resolve(statuses);
-      } else pump();
-    });
-    sock.on('error', reject);
-  });
 }
 
 export function readModelBytes(path: string): Uint8Array {
