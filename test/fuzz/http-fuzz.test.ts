@@ -28,7 +28,7 @@ import { Rng } from './mutate.js';
 import { judgeHttp, showBytes, Tally } from './oracle.js';
 import { HTTP_SEEDS, WS_SEEDED_PATHS } from './seeds.js';
 import type { ChildStats } from './server-child.js';
-import { type WsFrame, wsFrame, wsLane, wsRawLane } from './ws-fuzz.js';
+import { type WsFrame, wsFrame, wsLane, wsRawLane, wsVanishing } from './ws-fuzz.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 100_000);
@@ -173,6 +173,7 @@ async function phase(port: number, run: Books, seed: number, requests: number, f
   for (let i = 0; i < LANES.wsSolo; i++) lanes.push(wsLane(port, 1, wsHooks(true), HANG_MS, true));
   lanes.push(wsRawLane(port, new Rng(seed ^ 0x85ebca6b), Math.ceil(frames / 100), { fail: wsHooks(false).fail, stopped: () => run.stop }, HANG_MS).then((n) => run.ws.add('raw framing (mangled)', 'sent', n)));
   lanes.push(vanishingClients(port, new Rng(seed ^ 0xc2b2ae35), Math.ceil(requests / 500), gen, run));
+  lanes.push(wsVanishing(port, new Rng(seed ^ 0x27d4eb2f), Math.ceil(frames / 200), () => run.stop).then((n) => run.lanes.add('vanishing WebSocket client', 'frames, then terminate', n)));
   await Promise.all(lanes);
   // Lanes stop pulling when a failure stops the run; otherwise every request was taken.
   if (!run.stop) expect(produced).toBe(requests);

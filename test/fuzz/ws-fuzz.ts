@@ -197,6 +197,32 @@ export function wsLane(port: number, window: number, hooks: WsHooks, hangMs: num
   });
 }
 
+/**
+ * WebSocket clients that go away: `n` connections, each sending a few frames (predicts
+ * among them) and terminating before their answers. Resolves with the frames sent.
+ */
+export async function wsVanishing(port: number, rng: Rng, n: number, stopped: () => boolean): Promise<number> {
+  let frames = 0;
+  for (let c = 0; c < n && !stopped(); c++) {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws`, { perMessageDeflate: false });
+    ws.on('error', () => {});
+    await new Promise<void>((resolve) => {
+      ws.on('open', () => {
+        for (let k = rng.int(20); k > 0; k--, frames++) {
+          const f = wsFrame(rng, k);
+          if (!f.mayClose) ws.send(f.data, { binary: f.binary });
+        }
+        setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, rng.int(3));
+      });
+      ws.on('close', () => resolve());
+    });
+  }
+  return frames;
+}
+
 const HANDSHAKE = 'GET /v1/ws HTTP/1.1\r\nhost: fuzz\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n';
 
 /** A client frame as RFC 6455 lays it out (masked), before mangling. */

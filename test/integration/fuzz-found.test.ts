@@ -52,6 +52,22 @@ describe('HEAD', () => {
   });
 });
 
+describe('a chunked body in tiny chunks', () => {
+  it('is reassembled byte for byte (into one growing buffer, not one allocation per chunk)', async () => {
+    const t = Date.now();
+    const lines = Array.from({ length: 120 }, (_, i) => JSON.stringify({ stream: 'tx', user_id: `chunky-${i}`, merchant_id: 'm1', amount: i, country: 'FR', ts: t - i }));
+    const body = Buffer.from(lines.join('\n'));
+    const parts: Buffer[] = [Buffer.from('POST /v1/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n')];
+    for (let at = 0, n = 1; at < body.length; at += n, n = (n % 7) + 1) {
+      const c = body.subarray(at, at + n);
+      parts.push(Buffer.from(`${c.length.toString(16)}\r\n`), c, Buffer.from('\r\n'));
+    }
+    parts.push(Buffer.from('0\r\n\r\n'));
+    const got = await raw(Buffer.concat(parts).toString('latin1'), /\r\n\r\n\{.*\}$/);
+    expect(got).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*\{"accepted":120,"late":0\}$/);
+  });
+});
+
 describe('values nested thousands deep', () => {
   it('are quoted as a placeholder, not a stack overflow', () => {
     expect(showValue(JSON.parse(deepArray(20000)))).toBe('(an array nested too deep to show)');
@@ -87,6 +103,14 @@ describe('values nested thousands deep', () => {
     expect(shape).toMatchObject({ status: 400, body: { error: expect.stringContaining('non-negative integers, got (an array nested too deep to show)') } });
     const element = await infer(`{"name":"features","datatype":"FP32","shape":[1],"data":[${deepObject(20000)}]}`);
     expect(element).toMatchObject({ status: 400, body: { error: expect.stringContaining('element 0 of data is (an object nested too deep to show)') } });
+  });
+
+  it('as a model version to load: 400 HP_ERR_QUERY_INVALID; digits still load', async () => {
+    const load = (body: string) => postJson(base, '/v2/repository/models/fraud/load', body);
+    const deep = await load(`{"parameters":{"version":${deepArray(20000)}}}`);
+    expect(deep).toMatchObject({ status: 400, body: { error: 'parameters.version must be a positive integer' } });
+    expect((await load('{"parameters":{"version":true}}')).status).toBe(400);
+    expect((await load('{"parameters":{"version":"1"}}')).status).toBe(200);
   });
 
   it('as an entity, a stream or a model name: 4xx with their codes', async () => {

@@ -37,7 +37,9 @@ export const repositoryRoutes: Route[] = [
       if (c.body.toString('utf8').trim().length > 0) {
         const p = (parseJsonBody(c.body) as { parameters?: { version?: unknown } })?.parameters?.version;
         if (p !== undefined) {
-          version = Number(p);
+          // A number, or digits (Triton clients send strings); nothing else is converted,
+          // as Number() of an array nested thousands deep overflows the stack.
+          version = typeof p === 'number' ? p : typeof p === 'string' && /^[0-9]{1,15}$/.test(p) ? Number(p) : NaN;
           if (!Number.isInteger(version) || version < 1) throw new HotpathError('HP_ERR_QUERY_INVALID', 'parameters.version must be a positive integer');
         }
       }
