@@ -1,7 +1,8 @@
 // The server the HTTP/WebSocket fuzzer runs against: the standard test store, a native
 // dense model, a native model with a constant fallback, and an onnxruntime model that is
-// only reachable by KServe tensors (it declares no inputs). Small limits so that "too
-// large" and "too many" are cheap to reach: 64 KiB bodies, batches of 64.
+// only reachable by KServe tensors (it declares no inputs); durability on (a write-ahead
+// log in 1 MiB segments, snapshots on demand) in the repository's directory. Small limits
+// so that "too large" and "too many" are cheap to reach: 64 KiB bodies, batches of 64.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -18,6 +19,7 @@ export const MODELS = {
 
 export const FUZZ_YAML = `
 server: { workers: 1, max_body_bytes: ${MAX_BODY_BYTES}, max_batch: ${MAX_BATCH}, wait_queue: 256 }
+durability: { data_dir: state, fsync: 'off', segment_bytes: 1MiB, snapshot_interval: 0 }
 ${STORE_YAML.replaceAll('memory: 8MiB', 'memory: 1MiB')}
 models:
   fraud:

@@ -92,6 +92,7 @@ const model = (rng: Rng) => rng.pick(['fraud', 'rules', 'leaky'] as const);
 export const HTTP_SEEDS: Record<string, RouteSeeds> = {
   'POST /v1/events': {
     weight: 3,
+    async: true, // answered once the batch's log record is durable (the fuzz server has a data directory)
     seeds: (rng): HttpSeed[] => [
       { body: { kind: 'json', value: event(rng) } },
       { body: { kind: 'json', value: Array.from({ length: 1 + rng.int(8) }, () => event(rng)) } },
@@ -143,6 +144,9 @@ export const HTTP_SEEDS: Record<string, RouteSeeds> = {
     async: true,
     seeds: (rng): HttpSeed[] => [{ params: { model: model(rng) } }, { params: { model: model(rng) }, body: { kind: 'json', value: { parameters: { version: 1 } } } }],
   },
+  // A snapshot writes the store (a few MiB here) and deletes the log before it: a few
+  // dozen in a run, some overlapping (409).
+  'POST /v1/admin/snapshot': { weight: 0.04, async: true, seeds: (): HttpSeed[] => [{}, { body: { kind: 'json', value: {} } }] },
   'POST /get-online-features': {
     weight: 2,
     seeds: (rng): HttpSeed[] => {
