@@ -4,14 +4,14 @@
 # copied to build-fuzz/corpus/ so that what the fuzzer learns never lands in the tree).
 # Fails on any crash, leak, UB report, timeout or out-of-memory; the input that caused it
 # is left in build-fuzz/artifacts/ (replay: build-fuzz/fuzz_<target> <file>).
-#   scripts/fuzz-native.sh                  every target, FUZZ_SECONDS (default 30) each
+#   scripts/fuzz-native.sh                  every target, FUZZ_SECONDS (default 20) each
 #   scripts/fuzz-native.sh event_rows       one target
 #   FUZZ_SECONDS=300 scripts/fuzz-native.sh longer runs
 #   FUZZ_REPORT=file                        also append a markdown row per target to file
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=${FUZZ_SECONDS:-30}
+seconds=${FUZZ_SECONDS:-20}
 targets=("$@")
 if [[ ${#targets[@]} == 0 ]]; then
   targets=()
@@ -25,9 +25,9 @@ fi
 
 dir=build-fuzz
 mkdir -p "$dir/artifacts"
-core=(native/core/event_rows.cc native/core/feature_store.cc native/core/hll.cc native/core/kernels.cc
-      native/core/model.cc native/core/region.cc native/core/row_layout.cc native/core/shard_index.cc
-      native/core/windows.cc native/cuda/cuda_none.cc)
+# The core's sources as CMakeLists.txt lists them (HOTPATH_CORE_SOURCES), and the CPU-only CUDA stub.
+mapfile -t core < <(sed -n '/set(HOTPATH_CORE_SOURCES/,/)/p' CMakeLists.txt | grep -oE 'native/core/[a-z0-9_]+\.cc')
+core+=(native/cuda/cuda_none.cc)
 flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
 # The core once (objects with sanitizer coverage, no libFuzzer main), then each target.
@@ -54,8 +54,11 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus"
   cp -n native/fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true
   log="$dir/fuzz_$t.log"
+  # Inputs up to 4 KiB, or the largest seed (a snapshot of a few hundred entities is ~16 KiB).
+  maxlen=$(find native/fuzz/corpus/"$t" -type f -printf '%s\n' 2>/dev/null | sort -n | tail -1)
+  maxlen=$(( ${maxlen:-0} > 4096 ? maxlen : 4096 ))
   echo "== fuzz_$t: ${seconds}s from $(ls "$corpus" | wc -l) corpus inputs"
-  if "$dir/fuzz_$t" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+  if "$dir/fuzz_$t" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$maxlen" \
       -print_final_stats=1 -artifact_prefix="$dir/artifacts/$t-" >"$log" 2>&1; then
     result=ok
   else

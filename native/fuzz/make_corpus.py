@@ -4,6 +4,9 @@ valid inputs in each target's input format (described at the top of each fuzz_*.
 that the fuzzer starts from decodable rows, a gather spec that fits the store, and a model
 that chains. Run it after changing a target's input format:
     python3 native/fuzz/make_corpus.py
+The log and snapshot targets write their own seeds (formats only the C++ core writes):
+    FUZZ_WAL_SEEDS=native/fuzz/corpus/wal build-fuzz/fuzz_wal
+    FUZZ_SNAPSHOT_SEEDS=native/fuzz/corpus/snapshot build-fuzz/fuzz_snapshot
 """
 import os
 import struct

@@ -48,6 +48,8 @@ interface Draft {
 export class HttpGenerator {
   readonly #routes: { route: Route; key: string; weight: number }[];
   readonly #weights: number[];
+  /** the routes that may answer after their handler returns, as (method, path pattern) */
+  readonly #later: { method: string; re: RegExp }[];
 
   constructor(routes: readonly Route[], readonly rawShare = 0.05) {
     this.#routes = routes.map((route) => {
@@ -57,23 +59,29 @@ export class HttpGenerator {
       return { route, key, weight: seeds.weight };
     });
     this.#weights = this.#routes.map((r) => r.weight);
+    // A :param matches any segment, an empty one too (to be safe: uWS may).
+    this.#later = routes
+      .filter((r) => HTTP_SEEDS[routeKey(r)].async)
+      .map((r) => ({ method: r.method.toUpperCase(), re: new RegExp(`^${r.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[a-z]+/g, '[^/]*')}$`) }));
+  }
+
+  /** Whether a request may be answered after its handler returns: it matches an async route. */
+  answersLater(method: string, path: string): boolean {
+    return this.#later.some((r) => (r.method === method || r.method === 'ANY') && r.re.test(path));
   }
 
   next(rng: Rng): FuzzRequest {
     const { route, key } = this.#routes[rng.weighted(this.#weights)];
-    const { seeds: seedsOf, async } = HTTP_SEEDS[key];
-    const seeds = seedsOf(rng);
-    const seed = rng.pick(seeds);
+    const seed = rng.pick(HTTP_SEEDS[key].seeds(rng));
     const d = draftOf(route, seed);
-    const [method, path] = [d.method, d.path];
     const mutations: string[] = [];
     const n = rng.weighted([12, 45, 28, 15]);
     for (let i = 0; i < n; i++) mutations.push(this.#mutate(rng, d));
     let bytes = encode(rng, d);
     const bodyBytes = bodyOf(d).length;
     const tooLarge = bodyBytes > MAX_BODY_BYTES;
-    // Only a request that stays on its synchronous route (same method and path) may be pipelined.
-    const pipelinable = !async && d.method === method && d.path === path;
+    // Only a request that no route answers later may be pipelined (see http-conn.ts).
+    const pipelinable = !this.answersLater(d.method, d.path);
     let lane: Lane = tooLarge || d.headers.some(([k, v]) => k === 'connection' && v === 'close') ? 'solo' : pipelinable ? 'pipelined' : 'framed';
     if (rng.chance(this.rawShare)) {
       const m = mangleWire(rng, bytes);
