@@ -1,10 +1,15 @@
 // The server the HTTP/WebSocket fuzzer runs against: the standard test store, a native
 // dense model, a native model with a constant fallback, and an onnxruntime model that is
 // only reachable by KServe tensors (it declares no inputs); durability on (a write-ahead
-// log in 1 MiB segments, snapshots on demand) in the repository's directory. Small limits
-// so that "too large" and "too many" are cheap to reach: 64 KiB bodies, batches of 64.
+// log in 1 MiB segments, snapshots on demand) in the repository's directory; auth on (API
+// keys and HS256 JWTs) with per-address rate limits too high to trip, so that the policy
+// and its buckets run on every request. Small limits so that "too large" and "too many"
+// are cheap to reach: 64 KiB bodies, batches of 64.
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+import { SignJWT } from 'jose';
 
 import { FRAUD_INPUTS, FRAUD_V1, fixtureModel, makeRepo, RULES_V1, STORE_YAML } from '../support/inference-server.js';
 
@@ -17,9 +22,20 @@ export const MODELS = {
   leaky: { inDim: 5, input: 'x', output: 'y' },
 } as const;
 
+export const JWT_ENV = 'HOTPATH_FUZZ_JWT_SECRET';
+const ISSUER = 'fuzz';
+const AUDIENCE = 'hotpath';
+
 export const FUZZ_YAML = `
 server: { workers: 1, max_body_bytes: ${MAX_BODY_BYTES}, max_batch: ${MAX_BATCH}, wait_queue: 256 }
 durability: { data_dir: state, fsync: 'off', segment_bytes: 1MiB, snapshot_interval: 0 }
+auth:
+  keys_file: keys.yaml
+  jwt: { secret_env: ${JWT_ENV}, issuer: ${ISSUER}, audience: ${AUDIENCE} }
+limits:
+  rate:
+    per_address: { open: { rate: 1000000 }, events: { rate: 1000000 }, features: { rate: 1000000 }, predict: { rate: 1000000 }, admin: { rate: 1000000 } }
+    per_credential: { features: { rate: 1000000 } }
 ${STORE_YAML.replaceAll('memory: 8MiB', 'memory: 1MiB')}
 models:
   fraud:
@@ -36,9 +52,63 @@ models:
     timeout: 5s
 `;
 
-/** A model repository and the config file naming it: [repo, config path]. */
-export function writeFuzzConfig(): [string, string] {
+/** The credentials the fuzzer presents: good ones, and each way a credential can be wrong. */
+export interface FuzzAuth {
+  /** the HS256 secret the server reads from JWT_ENV */
+  secret: string;
+  /** name -> the headers that present it (none: no credential) */
+  credentials: Record<string, [string, string][]>;
+  /** a subprotocol list that carries the admin key (browsers' WebSocket) */
+  wsProtocols: string[];
+  /** the headers for WebSocket connections and anything that must get in */
+  admin: [string, string][];
+}
+
+const sha256 = (k: string) => createHash('sha256').update(k).digest('hex');
+
+export async function fuzzAuth(): Promise<FuzzAuth> {
+  const secret = randomBytes(32).toString('base64url');
+  const key = (name: string) => `hp_${name}_${randomBytes(18).toString('base64url')}`;
+  const admin = key('admin');
+  const features = key('features');
+  const now = Math.floor(Date.now() / 1000);
+  const jwt = (scope: string, o: { exp?: number; aud?: string; secret?: string; noExp?: boolean } = {}) => {
+    const t = new SignJWT({ scope }).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISSUER).setAudience(o.aud ?? AUDIENCE).setSubject('fuzzer').setIssuedAt();
+    if (!o.noExp) t.setExpirationTime(now + (o.exp ?? 3600));
+    return t.sign(Buffer.from(o.secret ?? secret));
+  };
+  const bearer = (v: string): [string, string][] => [['authorization', `Bearer ${v}`]];
+  const token = await jwt('admin');
+  return {
+    secret,
+    admin: bearer(admin),
+    wsProtocols: ['hotpath', `bearer.${admin}`],
+    credentials: {
+      'admin key': bearer(admin),
+      'admin key (x-api-key)': [['x-api-key', admin]],
+      'admin JWT': bearer(token),
+      'features-only key': bearer(features),
+      'predict:fraud JWT': bearer(await jwt('predict:fraud events:write')),
+      none: [],
+      'unknown key': bearer(key('nobody')),
+      'expired JWT': bearer(await jwt('admin', { exp: -3600 })),
+      'JWT without exp': bearer(await jwt('admin', { noExp: true })),
+      'JWT for another audience': bearer(await jwt('admin', { aud: 'elsewhere' })),
+      'JWT signed with another secret': bearer(await jwt('admin', { secret: randomBytes(32).toString('base64url') })),
+      'alg none JWT': bearer(`${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(`{"scope":"admin","iss":"${ISSUER}","aud":"${AUDIENCE}"}`).toString('base64url')}.`),
+      'truncated JWT': bearer(token.slice(0, token.length - 7)),
+      'garbage bearer': [['authorization', `Bearer ${'%'.repeat(5)}\u00e9`]],
+      'basic scheme': [['authorization', `Basic ${Buffer.from('a:b').toString('base64')}`]],
+      'two credentials': [...bearer(admin), ['x-api-key', features]],
+    },
+  };
+}
+
+/** A model repository, its keys file and the config file naming them: [repo, config path]. */
+export function writeFuzzConfig(auth: FuzzAuth): [string, string] {
   const repo = makeRepo({ fraud: { 1: FRAUD_V1 }, rules: { 1: RULES_V1 }, leaky: { 1: fixtureModel('unsupported_leakyrelu') } });
+  const keys = [['admin', auth.admin[0][1].slice('Bearer '.length), 'admin'], ['features', auth.credentials['features-only key'][0][1].slice('Bearer '.length), 'features:read']];
+  writeFileSync(join(repo, 'keys.yaml'), `keys:\n${keys.map(([name, k, scope]) => `  - { name: ${name}, sha256: ${sha256(k)}, scopes: [${scope}] }`).join('\n')}\n`);
   const path = join(repo, 'fuzz.yaml');
   writeFileSync(path, FUZZ_YAML);
   return [repo, path];

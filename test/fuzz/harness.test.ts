@@ -32,7 +32,7 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 /** Runs one lane over the requests; resolves with the failures it reported. */
 async function lane(requests: [string, string][]): Promise<string[]> {
-  const queue = requests.map(([method, path]): FuzzRequest => ({ route: path, mutations: ['valid'], method, lane: 'framed', tooLarge: false, bytes: Buffer.from(`${method} ${path} HTTP/1.1\r\nhost: x\r\n\r\n`) }));
+  const queue = requests.map(([method, path]): FuzzRequest => ({ route: path, credential: 'none', mutations: ['valid'], method, lane: 'framed', tooLarge: false, bytes: Buffer.from(`${method} ${path} HTTP/1.1\r\nhost: x\r\n\r\n`) }));
   const failures: string[] = [];
   await keepAliveLane(port, 1, {
     next: () => queue.shift(),

@@ -3,7 +3,9 @@
 // - KeepAliveLane: one keep-alive connection, `window` requests in flight. Window 1 for
 //   requests that may be answered asynchronously (predict, infer, metrics, model load):
 //   uWebSockets.js closes a connection when a request arrives while an earlier answer is
-//   still pending, so pipelining is only safe for routes that answer synchronously.
+//   still pending, so pipelining is only safe for routes that answer synchronously. After
+//   an answer with `connection: close` (a refused request with a body) nothing more is
+//   sent on the connection; what was pipelined behind it goes on the next one.
 // - SoloLane: one connection per request, for requests that close the connection (a body
 //   over the limit, `connection: close`).
 // - RawLane: one connection per request with mangled HTTP; it half-closes after sending,
@@ -85,6 +87,9 @@ export function keepAliveLane(port: number, window: number, hooks: LaneHooks, ha
     let parser: ResponseParser;
     let inFlight: FuzzRequest[] = [];
     let last: FuzzRequest | undefined;
+    /** the server said `connection: close`: send nothing more here; what is in flight was not read */
+    let closing = false;
+    let retry: FuzzRequest[] = [];
     let lastProgress = Date.now();
     let done = false;
     const finish = () => {
@@ -95,6 +100,7 @@ export function keepAliveLane(port: number, window: number, hooks: LaneHooks, ha
       resolve();
     };
     const open = () => {
+      closing = false;
       parser = new ResponseParser();
       sock = connect({ port, host: '127.0.0.1', noDelay: true });
       sock.on('data', onData);
@@ -104,10 +110,11 @@ export function keepAliveLane(port: number, window: number, hooks: LaneHooks, ha
     };
     const pump = () => {
       if (hooks.stopped()) return finish();
+      if (closing) return;
       const out: Buffer[] = [];
       if (inFlight.length === 0) lastProgress = Date.now();
       while (inFlight.length < window) {
-        const r = hooks.next();
+        const r = retry.shift() ?? hooks.next();
         if (!r) break;
         inFlight.push(r);
         out.push(r.bytes);
@@ -122,12 +129,18 @@ export function keepAliveLane(port: number, window: number, hooks: LaneHooks, ha
         for (let a = inFlight.length > 0 ? parser.next(isHead(inFlight[0])) : undefined; a; a = inFlight.length > 0 ? parser.next(isHead(inFlight[0])) : undefined) {
           last = inFlight.shift()!;
           hooks.answer(last, a);
+          if (a.headers.get('connection')?.toLowerCase() === 'close') {
+            closing = true;
+            retry = inFlight.concat(retry);
+            inFlight = [];
+            break;
+          }
         }
       } catch (err) {
         hooks.fail(inFlight[0], `unparseable answer: ${JSON.stringify((err as Error).message)}`);
         return finish();
       }
-      if (inFlight.length === 0 && parser.pending > 0) {
+      if (inFlight.length === 0 && parser.pending > 0 && !closing) {
         hooks.fail(last, `bytes after the answer to the last request: ${JSON.stringify(parser.peek(200))}`);
         return finish();
       }
@@ -135,7 +148,7 @@ export function keepAliveLane(port: number, window: number, hooks: LaneHooks, ha
     };
     const onClose = () => {
       if (done) return;
-      if (inFlight.length > 0) {
+      if (inFlight.length > 0 && !closing) {
         const show = (r: FuzzRequest) => `${r.route} [${r.mutations.join(', ')}] ${JSON.stringify(r.bytes.toString('latin1', 0, 300))}`;
         hooks.fail(inFlight[0], `the server closed the connection without answering ${inFlight.length} requests; the answered one before them:\n    ${last ? show(last) : '(none)'}\n  in flight:\n    ${inFlight.map(show).join('\n    ')}`);
         return finish();
@@ -145,7 +158,10 @@ export function keepAliveLane(port: number, window: number, hooks: LaneHooks, ha
     };
     const watchdog = setInterval(() => {
       if (hooks.stopped()) return finish();
-      if (inFlight.length > 0 && Date.now() - lastProgress > hangMs) {
+      if (closing && Date.now() - lastProgress > hangMs) {
+        hooks.fail(last, `the connection stayed open ${hangMs} ms after an answer with connection: close`);
+        finish();
+      } else if (inFlight.length > 0 && Date.now() - lastProgress > hangMs) {
         hooks.fail(inFlight[0], `no answer within ${hangMs} ms (${inFlight.length} in flight)`);
         finish();
       }

@@ -21,7 +21,7 @@ import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { ROUTES, WS_ROUTES } from '../../src/server/routes/index.js';
-import { writeFuzzConfig } from './config.js';
+import { type FuzzAuth, fuzzAuth, JWT_ENV, writeFuzzConfig } from './config.js';
 import { keepAliveLane, type LaneHooks, rawLane, soloLane } from './http-conn.js';
 import { type FuzzRequest, HttpGenerator, type Lane, routeKey } from './http-gen.js';
 import { Rng } from './mutate.js';
@@ -44,6 +44,7 @@ const WAIT_QUEUE = 256; // config.ts: the in-flight bound above must stay below 
 
 interface Books {
   http: Tally;
+  credentials: Tally;
   lanes: Tally;
   ops: Tally;
   ws: Tally;
@@ -54,7 +55,7 @@ interface Books {
   stop: boolean;
 }
 
-const books = (): Books => ({ http: new Tally(), lanes: new Tally(), ops: new Tally(), ws: new Tally(), wsOps: new Tally(), failures: [], recent: [], stop: false });
+const books = (): Books => ({ http: new Tally(), credentials: new Tally(), lanes: new Tally(), ops: new Tally(), ws: new Tally(), wsOps: new Tally(), failures: [], recent: [], stop: false });
 
 const describeRequest = (r: FuzzRequest) => `${r.route} [${r.lane}; ${r.mutations.join(', ')}]\n    ${showBytes(r.bytes)}`;
 const describeFrame = (f: WsFrame) => `ws ${f.kind} [${f.binary ? 'binary' : 'text'}; ${f.mutations.join(', ')}]\n    ${showBytes(f.data)}`;
@@ -67,10 +68,11 @@ afterAll(() => {
   child?.kill('SIGKILL');
 });
 
-async function startChild(b: () => Books): Promise<number> {
-  const [repo, config] = writeFuzzConfig();
+async function startChild(b: () => Books, auth: FuzzAuth): Promise<number> {
+  const [repo, config] = writeFuzzConfig(auth);
   child = fork(new URL('./server-child.ts', import.meta.url).pathname, [repo, config], {
     execArgv: ['--expose-gc', '--import', 'tsx'],
+    env: { ...process.env, [JWT_ENV]: auth.secret },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   child.stderr!.on('data', (d) => stderr.push(...String(d).split('\n').filter((l) => l.length > 0)));
@@ -95,8 +97,9 @@ function childStats(): Promise<ChildStats> {
 }
 
 /** Runs `requests` HTTP requests and `frames` WebSocket frames through every lane, generated from `seed`. */
-async function phase(port: number, run: Books, seed: number, requests: number, frames: number): Promise<void> {
-  const gen = new HttpGenerator(ROUTES);
+async function phase(port: number, run: Books, auth: FuzzAuth, seed: number, requests: number, frames: number): Promise<void> {
+  const gen = new HttpGenerator(ROUTES, auth.credentials);
+  const admin = Object.fromEntries(auth.admin);
   const rng = new Rng(seed);
   const queues: Record<Lane, FuzzRequest[]> = { pipelined: [], framed: [], solo: [], raw: [] };
   const heads: Record<Lane, number> = { pipelined: 0, framed: 0, solo: 0, raw: 0 };
@@ -131,6 +134,7 @@ async function phase(port: number, run: Books, seed: number, requests: number, f
       if (counted.has(r)) return;
       counted.add(r);
       run.http.add(r.route, String(a.status));
+      run.credentials.add(r.credential, String(a.status));
       run.lanes.add(r.lane, String(a.status));
       for (const op of new Set(r.mutations)) run.ops.add(op, String(a.status));
     },
@@ -169,11 +173,13 @@ async function phase(port: number, run: Books, seed: number, requests: number, f
   for (let i = 0; i < LANES.pipelined; i++) lanes.push(keepAliveLane(port, PIPELINE_WINDOW, hooks('pipelined'), HANG_MS));
   for (let i = 0; i < LANES.solo; i++) lanes.push(soloLane(port, hooks('solo'), HANG_MS));
   for (let i = 0; i < LANES.raw; i++) lanes.push(rawLane(port, hooks('raw'), HANG_MS));
-  for (let i = 0; i < LANES.ws; i++) lanes.push(wsLane(port, WS_WINDOW, wsHooks(false), HANG_MS));
-  for (let i = 0; i < LANES.wsSolo; i++) lanes.push(wsLane(port, 1, wsHooks(true), HANG_MS, true));
-  lanes.push(wsRawLane(port, new Rng(seed ^ 0x85ebca6b), Math.ceil(frames / 100), { fail: wsHooks(false).fail, stopped: () => run.stop }, HANG_MS).then((n) => run.ws.add('raw framing (mangled)', 'sent', n)));
+  // One keep-open lane presents the admin key as a header, the other as a subprotocol.
+  lanes.push(wsLane(port, WS_WINDOW, wsHooks(false), HANG_MS, { headers: admin }));
+  lanes.push(wsLane(port, WS_WINDOW, wsHooks(false), HANG_MS, { protocols: auth.wsProtocols }));
+  for (let i = 0; i < LANES.wsSolo; i++) lanes.push(wsLane(port, 1, wsHooks(true), HANG_MS, { headers: admin }, true));
+  lanes.push(wsRawLane(port, new Rng(seed ^ 0x85ebca6b), Math.ceil(frames / 100), admin, { fail: wsHooks(false).fail, stopped: () => run.stop }, HANG_MS).then((n) => run.ws.add('raw framing (mangled)', 'sent', n)));
   lanes.push(vanishingClients(port, new Rng(seed ^ 0xc2b2ae35), Math.ceil(requests / 500), gen, run));
-  lanes.push(wsVanishing(port, new Rng(seed ^ 0x27d4eb2f), Math.ceil(frames / 200), () => run.stop).then((n) => run.lanes.add('vanishing WebSocket client', 'frames, then terminate', n)));
+  lanes.push(wsVanishing(port, new Rng(seed ^ 0x27d4eb2f), Math.ceil(frames / 200), admin, () => run.stop).then((n) => run.lanes.add('vanishing WebSocket client', 'frames, then terminate', n)));
   await Promise.all(lanes);
   // Lanes stop pulling when a failure stops the run; otherwise every request was taken.
   if (!run.stop) expect(produced).toBe(requests);
@@ -215,16 +221,17 @@ describe('fuzzing the server', () => {
   it(`${REQUESTS} HTTP requests and ${WS_FRAMES} WebSocket frames: no crash, no 5xx, no hang; memory and rings back to baseline`, async () => {
     console.log(`fuzz seed ${SEED} (replay: FUZZ_SEED=${SEED})`);
     let run = books();
-    const port = await startChild(() => run);
+    const auth = await fuzzAuth();
+    const port = await startChild(() => run, auth);
     const t0 = Date.now();
     // Warm-up with the same mix (another seed): code paths compiled, pools and caches grown.
-    await phase(port, run, SEED ^ 0x5bd1e995, Math.max(2000, REQUESTS / 20), Math.max(500, WS_FRAMES / 20));
+    await phase(port, run, auth, SEED ^ 0x5bd1e995, Math.max(2000, REQUESTS / 20), Math.max(500, WS_FRAMES / 20));
     const warm = run;
     expect(warm.failures, warm.failures.join('\n\n')).toEqual([]);
     const before = await childStats();
     run = books();
     const t1 = Date.now();
-    await phase(port, run, SEED, REQUESTS, WS_FRAMES);
+    await phase(port, run, auth, SEED, REQUESTS, WS_FRAMES);
     const t2 = Date.now();
     const after = await childStats();
 
@@ -234,7 +241,7 @@ describe('fuzzing the server', () => {
       `memory: rss ${mib(before.rss)} -> ${mib(after.rss)} MiB, heap ${mib(before.heapUsed)} -> ${mib(after.heapUsed)} MiB, external ${mib(before.external)} -> ${mib(after.external)} MiB`,
       `pool after: pending ${after.pending}, waiting ${after.waiting}, rings ${JSON.stringify(after.occupancy)}, in flight ${JSON.stringify(after.inflight)}`,
       `store after: ${JSON.stringify(after.store)}`,
-      '', run.http.table('route'), '', run.lanes.table('lane'), '', run.ops.table('mutation'), '', run.ws.table('frame kind'), '', run.wsOps.table('frame mutation'),
+      '', run.http.table('route'), '', run.credentials.table('credential'), '', run.lanes.table('lane'), '', run.ops.table('mutation'), '', run.ws.table('frame kind'), '', run.wsOps.table('frame mutation'),
     ].join('\n');
     console.log(summary);
     if (process.env.FUZZ_REPORT) writeFileSync(process.env.FUZZ_REPORT, `${summary}\n`);
@@ -251,7 +258,7 @@ describe('fuzzing the server', () => {
 
     // Still serving, then a clean exit.
     const base = `http://127.0.0.1:${port}`;
-    const ok = await fetch(`${base}/v1/predict/fraud`, { method: 'POST', body: JSON.stringify({ entities: { user: 'u1', merchant: 'm1' }, fields: { amount: 5 } }) });
+    const ok = await fetch(`${base}/v1/predict/fraud`, { method: 'POST', headers: Object.fromEntries(auth.admin), body: JSON.stringify({ entities: { user: 'u1', merchant: 'm1' }, fields: { amount: 5 } }) });
     expect(ok.status).toBe(200);
     closing = true;
     const code = await new Promise<number | null>((resolve) => {

@@ -19,6 +19,8 @@ export type Lane = 'pipelined' | 'framed' | 'solo' | 'raw';
 export interface FuzzRequest {
   /** the route whose seed it came from ("METHOD /pattern") */
   route: string;
+  /** the credential it presents (a name from config.ts's FuzzAuth) */
+  credential: string;
   /** the mutations applied, in order ("valid" when none) */
   mutations: string[];
   method: string;
@@ -51,7 +53,16 @@ export class HttpGenerator {
   /** the routes that may answer after their handler returns, as (method, path pattern) */
   readonly #later: { method: string; re: RegExp }[];
 
-  constructor(routes: readonly Route[], readonly rawShare = 0.05) {
+  readonly #credentials: { name: string; headers: [string, string][] }[];
+  readonly #credentialWeights: number[];
+
+  /**
+   * credentials: name -> headers, from FuzzAuth (the admin ones are presented by most
+   * requests, so that they reach the handlers; the others by a few each).
+   */
+  constructor(routes: readonly Route[], credentials: Record<string, [string, string][]>, readonly rawShare = 0.05) {
+    this.#credentials = Object.entries(credentials).map(([name, headers]) => ({ name, headers }));
+    this.#credentialWeights = this.#credentials.map((c) => (c.name === 'admin key' ? 40 : c.name === 'admin JWT' ? 25 : c.name.startsWith('admin') ? 15 : 1.5));
     this.#routes = routes.map((route) => {
       const key = routeKey(route);
       const seeds = HTTP_SEEDS[key];
@@ -74,14 +85,20 @@ export class HttpGenerator {
     const { route, key } = this.#routes[rng.weighted(this.#weights)];
     const seed = rng.pick(HTTP_SEEDS[key].seeds(rng));
     const d = draftOf(route, seed);
+    const credential = this.#credentials[rng.weighted(this.#credentialWeights)];
+    d.headers.unshift(...credential.headers);
     const mutations: string[] = [];
     const n = rng.weighted([12, 45, 28, 15]);
     for (let i = 0; i < n; i++) mutations.push(this.#mutate(rng, d));
     let bytes = encode(rng, d);
     const bodyBytes = bodyOf(d).length;
     const tooLarge = bodyBytes > MAX_BODY_BYTES;
-    // Only a request that no route answers later may be pipelined (see http-conn.ts).
-    const pipelinable = !this.answersLater(d.method, d.path);
+    // Only a request that no route answers later may be pipelined (see http-conn.ts), and
+    // only with an API key that is let in: a token not seen before is verified
+    // asynchronously (so answered later), and a refused request with a body is answered
+    // and its connection closed (docs/security.md), which drops the requests behind it.
+    const admitted = credential.name.startsWith('admin key') && !mutations.includes('credential-bytes') && !mutations.includes('header');
+    const pipelinable = admitted && !this.answersLater(d.method, d.path);
     let lane: Lane = tooLarge || d.headers.some(([k, v]) => k === 'connection' && v === 'close') ? 'solo' : pipelinable ? 'pipelined' : 'framed';
     if (rng.chance(this.rawShare)) {
       const m = mangleWire(rng, bytes);
@@ -89,12 +106,13 @@ export class HttpGenerator {
       mutations.push(m.what);
       lane = 'raw';
     }
-    return { route: key, mutations: mutations.length > 0 ? mutations : ['valid'], method: d.method, lane, tooLarge, bytes };
+    return { route: key, credential: credential.name, mutations: mutations.length > 0 ? mutations : ['valid'], method: d.method, lane, tooLarge, bytes };
   }
 
   #mutate(rng: Rng, d: Draft): string {
     const b = d.body;
     const ops: string[] = ['header', 'query', 'param', 'method', 'chunked', 'body-random', 'body-splice'];
+    if (d.headers.some(([k]) => k === 'authorization' || k === 'x-api-key')) ops.push('credential-bytes');
     if (b) ops.push('body-bytes', 'body-bytes');
     if (b && (b.kind === 'json' || b.kind === 'ndjson' || b.kind === 'kserve')) ops.push('body-json', 'body-json', 'body-json', 'body-text');
     if (b?.kind === 'kserve') ops.push('kserve-length', 'kserve-length', 'kserve-tensor', 'kserve-tensor');
@@ -146,6 +164,12 @@ export class HttpGenerator {
       case 'header':
         mutateHeaders(rng, d);
         break;
+      case 'credential-bytes': { // the credential's value mangled (printable, so the HTTP framing stays valid)
+        const i = d.headers.findIndex(([k]) => k === 'authorization' || k === 'x-api-key');
+        const v = mutateBytes(rng, Buffer.from(d.headers[i][1])).toString('latin1').replace(/[\u0000-\u001f\u007f-\uffff]/g, rng.pick(['', 'x', '.']));
+        d.headers[i] = [d.headers[i][0], v];
+        break;
+      }
       case 'query':
         d.query = randomQuery(rng, d.query);
         break;

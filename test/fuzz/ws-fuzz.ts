@@ -110,8 +110,11 @@ function readAnswer(data: Buffer, isBinary: boolean): { key: string; outcome: st
   return { key: `t:${typeof f.id === 'number' || typeof f.id === 'string' ? JSON.stringify(f.id) : `${JSON.stringify(f.id ?? null).slice(0, 50)}`}`, outcome: f.ok ? 'ok' : (f.error?.code ?? 'no code') };
 }
 
+/** How a connection presents its credential: upgrade headers, or subprotocols (browsers). */
+export type WsAuth = { headers: Record<string, string> } | { protocols: string[] };
+
 /** A connection with up to `window` frames in flight; `solo`: one frame per connection. */
-export function wsLane(port: number, window: number, hooks: WsHooks, hangMs: number, solo = false): Promise<void> {
+export function wsLane(port: number, window: number, hooks: WsHooks, hangMs: number, auth: WsAuth, solo = false): Promise<void> {
   return new Promise((resolve) => {
     let ws: WebSocket;
     const inFlight = new Map<string, WsFrame[]>();
@@ -127,7 +130,8 @@ export function wsLane(port: number, window: number, hooks: WsHooks, hangMs: num
     };
     const first = (): WsFrame | undefined => inFlight.values().next().value?.[0];
     const open = () => {
-      ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws`, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+      const o = { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 };
+      ws = 'protocols' in auth ? new WebSocket(`ws://127.0.0.1:${port}/v1/ws`, auth.protocols, o) : new WebSocket(`ws://127.0.0.1:${port}/v1/ws`, { ...o, headers: auth.headers });
       ws.on('open', pump);
       ws.on('error', () => {});
       ws.on('message', onMessage);
@@ -201,10 +205,10 @@ export function wsLane(port: number, window: number, hooks: WsHooks, hangMs: num
  * WebSocket clients that go away: `n` connections, each sending a few frames (predicts
  * among them) and terminating before their answers. Resolves with the frames sent.
  */
-export async function wsVanishing(port: number, rng: Rng, n: number, stopped: () => boolean): Promise<number> {
+export async function wsVanishing(port: number, rng: Rng, n: number, headers: Record<string, string>, stopped: () => boolean): Promise<number> {
   let frames = 0;
   for (let c = 0; c < n && !stopped(); c++) {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws`, { perMessageDeflate: false });
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws`, { perMessageDeflate: false, headers });
     ws.on('error', () => {});
     await new Promise<void>((resolve) => {
       ws.on('open', () => {
@@ -223,7 +227,8 @@ export async function wsVanishing(port: number, rng: Rng, n: number, stopped: ()
   return frames;
 }
 
-const HANDSHAKE = 'GET /v1/ws HTTP/1.1\r\nhost: fuzz\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n';
+const handshake = (headers: Record<string, string>) =>
+  `GET /v1/ws HTTP/1.1\r\nhost: fuzz\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
 
 /** A client frame as RFC 6455 lays it out (masked), before mangling. */
 function encodeWire(opcode: number, payload: Buffer, mask: Buffer): Buffer {
@@ -239,7 +244,7 @@ function encodeWire(opcode: number, payload: Buffer, mask: Buffer): Buffer {
  * (then a half-close). Resolves with the number of frames sent; fails on a connection that
  * neither closes nor finishes within hangMs.
  */
-export async function wsRawLane(port: number, rng: Rng, n: number, hooks: Pick<WsHooks, 'fail' | 'stopped'>, hangMs: number): Promise<number> {
+export async function wsRawLane(port: number, rng: Rng, n: number, headers: Record<string, string>, hooks: Pick<WsHooks, 'fail' | 'stopped'>, hangMs: number): Promise<number> {
   let frames = 0;
   for (let c = 0; c < n && !hooks.stopped(); c++) {
     const parts: Buffer[] = [];
@@ -251,7 +256,7 @@ export async function wsRawLane(port: number, rng: Rng, n: number, hooks: Pick<W
     const wire = Buffer.concat(parts);
     await new Promise<void>((resolve) => {
       const sock = connect({ port, host: '127.0.0.1' }, () => {
-        sock.write(HANDSHAKE);
+        sock.write(handshake(headers));
         sock.end(wire);
       });
       const timer = setTimeout(() => {
