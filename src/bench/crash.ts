@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { encodeEvents } from '../server/ws-protocol.js';
 import { type HotpathServer, spawnTracked, waitReady } from './harness.js';
 import { Connection, encodeRequest, type OneInFlight } from './http-client.js';
+import { mulberry32 } from './random.js';
 import { clientFrame, WsConnection } from './ws-client.js';
 
 export interface CrashOptions {
@@ -66,18 +67,6 @@ export interface CrashReport {
   ms: number;
 }
 
-/** A small deterministic PRNG (mulberry32), so a run can be repeated from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Request {
   bytes: Buffer;
   /** entity index per event */
@@ -102,7 +91,7 @@ entities:
 export async function runCrash(o: CrashOptions): Promise<CrashReport> {
   const t0 = performance.now();
   const log = o.log ?? (() => {});
-  const random = rng(o.seed ?? 1);
+  const random = mulberry32(o.seed ?? 1);
   const entities = o.entities ?? 2000;
   const httpBatch = o.httpBatch ?? 20;
   const wsBatch = o.wsBatch ?? 200;

@@ -1,12 +1,2 @@
-// The seeded generator the randomized tests share (mulberry32): fast, and the same
-// sequence for a seed on every machine, so a failing seed reproduces.
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The seeded generator the randomized tests share (src/bench/random.ts, mulberry32).
+export { mulberry32 } from '../../src/bench/random.js';
