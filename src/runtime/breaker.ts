@@ -32,6 +32,16 @@ export class Breaker {
     return this.#state;
   }
 
+  /**
+   * Open, and still within open_for at `now`: requests go to the fallback. Past open_for the
+   * next request moves it to half-open (allow()), so it no longer counts as open here, even
+   * before a request comes: readiness (health.ts) must not keep away the traffic whose
+   * probes would close it.
+   */
+  isOpen(now: number): boolean {
+    return this.#state === 'open' && now - this.#openedAt < this.#def.openForMs;
+  }
+
   /** Whether a request may go to the model now (else: the fallback). */
   allow(now: number): boolean {
     if (this.#state === 'closed') return true;

@@ -2,12 +2,17 @@
 // deadlines, the bounded wait queue, model slots loaded in every worker, and restarts.
 // Backpressure: a worker takes at most QUEUED_BATCHES batches per model out of its ring
 // (batcher.ts), so a slow model fills the ring; a full request ring puts the request in
-// the wait queue; a full wait queue sheds it (STATUS.OVERLOADED). Every submitted request
+// the wait queue; a full wait queue sheds it (STATUS.OVERLOADED). With a queue-delay budget
+// (server.queue_delay_budget), a request is also shed at once when every live worker's
+// queue delay, or the wait queue's, is over the budget (queue-delay.ts says how it is
+// measured): a stalled model or a sustained overload is answered in microseconds (by the
+// fallback, or 503 + Retry-After) instead of at the deadline. Every submitted request
 // completes exactly once: with the worker's answer, at its deadline, or when its worker dies.
 import type { HotpathError } from '../errors.js';
 import { DeadlineQueues } from './deadlines.js';
 import { type Job, PoolRequest } from './pool-request.js';
-import { COUNTER, MAX_SLOTS, nowMs, readResponse, REQ, RES, responseId, STATUS, writeRequestHeader } from './records.js';
+import { largestDelay, markLate } from './queue-delay.js';
+import { BUSY_SINCE, COUNTER, COUNTER_WORDS, MAX_SLOTS, nowMs, readResponse, REQ, RES, responseId, STATUS, writeRequestHeader } from './records.js';
 import { Ring, RING } from './ring.js';
 import { WorkerHandle } from './worker-handle.js';
 import type { ControlMessage, LoadMessage } from './worker-protocol.js';
@@ -19,6 +24,8 @@ export interface PoolOptions {
   workers: number;
   ringBytes: number;
   waitQueue: number;
+  /** ms a request may wait before it runs; 0: no budget (shed only when the wait queue is full) */
+  queueDelayBudgetMs?: number;
   storeId: number;
   log: (line: string) => void;
 }
@@ -40,13 +47,24 @@ export class Pool {
   #ticker: NodeJS.Timeout | undefined;
   #closing = false;
   restarts = 0;
+  /** requests shed because the rings and the wait queue were full */
   shed = 0;
+  /** requests shed because the queue delay was over the budget */
+  shedDelay = 0;
+  readonly #budgetMs: number;
+  /** live workers whose queue delay is over the budget (kept by the sweep) */
+  #late = 0;
+  /** the wait queue's oldest request has waited longer than the budget */
+  #waitLate = false;
+  readonly #lateMessage: string;
 
   readonly #maxBody: number;
   readonly #maxAnswer: number;
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
+    this.#budgetMs = opts.queueDelayBudgetMs ?? 0;
+    this.#lateMessage = `shed: the queue delay is over the budget (${this.#budgetMs} ms)`;
     // The same sizes WorkerHandle gives the rings: requests ringBytes, responses twice that.
     this.#maxBody = Ring.maxPayloadFor(opts.ringBytes) - REQ.BODY;
     this.#maxAnswer = Ring.maxPayloadFor(opts.ringBytes * 2) - RES.BODY;
@@ -54,7 +72,7 @@ export class Pool {
 
   async start(): Promise<void> {
     for (let i = 0; i < this.#opts.workers; i++) {
-      this.counters.push(new Float64Array(new SharedArrayBuffer(MAX_SLOTS * COUNTER.PER_SLOT * 8)));
+      this.counters.push(new Float64Array(new SharedArrayBuffer(COUNTER_WORDS * 8)));
       await this.#spawn(i);
     }
   }
@@ -91,6 +109,7 @@ export class Pool {
   #onExit(w: WorkerHandle, code: number): void {
     w.failAcks('the worker died while loading');
     w.slots.clear();
+    this.counters[w.index][BUSY_SINCE] = 0; // it may have died in a batch; its replacement runs none yet
     // Answers the worker wrote before it died still count; then release the main thread's
     // waitAsync on its ring (its callback holds the handle and both rings).
     this.#collect(w);
@@ -188,22 +207,40 @@ export class Pool {
     this.#inflight[slot]++;
     this.#deadlines.add(r);
     this.#tick();
-    if (this.#waiting.length > 0 || !this.#place(r)) {
-      if (this.#waiting.length >= this.#opts.waitQueue) {
-        this.shed++;
-        this.#finish(r.failWith(STATUS.OVERLOADED, 0));
-        return;
-      }
-      r.inWaiting = true;
-      this.#waiting.push(r);
+    if (this.#waiting.length === 0) {
+      const w = this.#pick();
+      if (w !== undefined && this.#write(w, r)) return;
+      // Every live worker is over the budget (the sweep keeps #late, 0 without a budget).
+      if (w === undefined && this.#late > 0) return this.#shedLate(r);
+    } else if (this.#waitLate) return this.#shedLate(r);
+    if (this.#waiting.length >= this.#opts.waitQueue) {
+      this.shed++;
+      this.#finish(r.failWith(STATUS.OVERLOADED, 0));
+      return;
     }
+    r.inWaiting = true;
+    this.#waiting.push(r);
+  }
+
+  #shedLate(r: PoolRequest): void {
+    this.shedDelay++;
+    this.#finish(r.failWith(STATUS.OVERLOADED, 0, this.#lateMessage));
+  }
+
+  /** The least busy live worker whose queue delay is within the budget. */
+  #pick(): WorkerHandle | undefined {
+    let best: WorkerHandle | undefined;
+    for (const w of this.#workers) if (w.alive && !w.late && (!best || w.pending.size < best.pending.size)) best = w;
+    return best;
   }
 
   /** Writes the request into the least busy live worker's ring; false if none has room. */
   #place(r: PoolRequest): boolean {
-    let best: WorkerHandle | undefined;
-    for (const w of this.#workers) if (w.alive && (!best || w.pending.size < best.pending.size)) best = w;
-    if (!best) return false;
+    const w = this.#pick();
+    return w !== undefined && this.#write(w, r);
+  }
+
+  #write(best: WorkerHandle, r: PoolRequest): boolean {
     const ring = best.requests;
     const off = ring.reserve(REQ.BODY + r.size);
     if (off < 0) return false;
@@ -314,9 +351,25 @@ export class Pool {
       if (live === 0) {
         clearInterval(this.#ticker);
         this.#ticker = undefined;
+        this.#late = markLate(-1, this.#workers, this.counters, this.#budgetMs); // nothing in flight: nobody is late
+        this.#waitLate = false;
+      } else if (this.#budgetMs > 0) {
+        const now = nowMs();
+        this.#late = markLate(now, this.#workers, this.counters, this.#budgetMs);
+        this.#waitLate = this.#waiting.length > 0 && now - this.#waiting[0].enqueued > this.#budgetMs;
       }
     }, 1);
     this.#ticker.unref();
+  }
+
+  /** The queue delay now (ms): the largest of the live workers' and the wait queue's (queue-delay.ts). */
+  queueDelay(): number {
+    return largestDelay(nowMs(), this.#workers, this.counters, this.#waiting[0]?.enqueued);
+  }
+
+  /** The budget (ms) a request may wait before it runs; 0: none. */
+  get queueDelayBudget(): number {
+    return this.#budgetMs;
   }
 
   /** Ring occupancy (0..1) per worker. */

@@ -10,7 +10,7 @@ import type { NativePlan } from '../native/binding.js';
 export interface WorkerData {
   requestRing: SharedArrayBuffer;
   responseRing: SharedArrayBuffer;
-  /** Float64Array of MAX_SLOTS x COUNTER.PER_SLOT; each slot written by this worker only */
+  /** Float64Array of COUNTER_WORDS: MAX_SLOTS x COUNTER.PER_SLOT, then BUSY_SINCE; written by this worker only */
   counters: SharedArrayBuffer;
   storeId: number;
   controlPort: MessagePort;
@@ -41,7 +41,8 @@ export interface LoadMessage {
 export type ControlMessage =
   | LoadMessage
   | { type: 'unload'; slot: number; token: number }
-  | { type: 'fault'; kind: 'crash' | 'stall' | 'fail'; slot?: number; ms?: number; count?: number }
+  /** test faults (runners/fault.ts); `until` (epoch ms): a stall or failure lasts until then, 0 or absent: until changed */
+  | { type: 'fault'; kind: 'crash' | 'stall' | 'fail'; slot?: number; ms?: number; count?: number; until?: number }
   | { type: 'stop' };
 
 export type WorkerReply =

@@ -208,4 +208,15 @@ describe('Breaker', () => {
     b.record(t + 202, true, 1); // the probe succeeds
     expect(b.state).toBe('closed');
   });
+
+  it('counts as open (isOpen) only within openForMs, before any request moves it on', () => {
+    const b = breaker();
+    expect(b.isOpen(T0)).toBe(false);
+    feed(b, T0, 20, false);
+    expect([b.state, b.isOpen(T0), b.isOpen(T0 + 4_999)]).toEqual(['open', true, true]);
+    // Past open_for it is still 'open' until a request asks, but it would let probes through.
+    expect([b.state, b.isOpen(T0 + 5_000)]).toEqual(['open', false]);
+    expect(b.allow(T0 + 5_000)).toBe(true);
+    expect([b.state, b.isOpen(T0 + 5_000)]).toEqual(['half_open', false]);
+  });
 });

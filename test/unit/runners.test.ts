@@ -102,6 +102,30 @@ describe('FaultRunner', () => {
     expect(performance.now() - t1).toBeLessThan(20);
   });
 
+  it('heals by itself at stallUntil / failUntil (a fake clock)', () => {
+    let now = 1000;
+    const i = inner();
+    const f = new FaultRunner(i, () => {}, () => now);
+    const y = new Float32Array(1);
+    f.failNext = 1e9;
+    f.failUntil = 1500;
+    expect(() => f.run(new Float32Array([1]), 1, y)).toThrow(/injected model failure/);
+    now = 1500;
+    expect((f.run(new Float32Array([2]), 1, y) as Float32Array)[0]).toBe(4);
+    // A stall never sleeps past its end: 30 ms left of a 5 s stall, then none.
+    f.stallMs = 5000;
+    f.stallUntil = 1530;
+    const t0 = performance.now();
+    f.run(new Float32Array([1]), 1, y);
+    const slept = performance.now() - t0;
+    expect(slept).toBeGreaterThanOrEqual(29);
+    expect(slept).toBeLessThan(1000);
+    now = 1530;
+    const t1 = performance.now();
+    f.run(new Float32Array([1]), 1, y);
+    expect(performance.now() - t1).toBeLessThan(20);
+  });
+
   it('crashes once: the next run calls exit (process.exit in a worker)', () => {
     let exits = 0;
     const f = new FaultRunner(inner(), () => exits++);
