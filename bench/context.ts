@@ -23,6 +23,8 @@ export interface Context {
   rate: number;
   /** gc: the connection counts to measure */
   gcConnections: number[];
+  /** faults: the steady open-loop predict rate (req/s) the faults are measured under */
+  faultRate: number;
 }
 
 export interface Section {

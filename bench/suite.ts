@@ -20,6 +20,9 @@
 //            against itself (bench/ab.ts)
 //   gc       the main thread's scavenge time per second and the open-loop predict p99 at
 //            --rate (25k req/s), on this checkout or on --a/--b in alternating rounds (bench/gc.ts)
+//   faults   the fault table: each fault on a fresh server under a steady open-loop load
+//            (--fault-rate, 2k req/s) for --duration seconds: answered share, p99, what the
+//            server answered (bench/faults.ts)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -29,18 +32,19 @@ import { parseArgs } from 'node:util';
 import { machine, parsePin, pinSelf, resultBase, wrkInstalled } from '../src/bench/harness.js';
 import { htmlReport } from '../src/bench/report-html.js';
 import { runAb } from './ab.js';
+import { runFaults } from './faults.js';
 import type { Context, Section } from './context.js';
 import { runGc } from './gc.js';
 import { runServing } from './serving.js';
 import { runTargets } from './targets.js';
 import { runPeers } from './vs-peers.js';
 
-const SCENARIOS: Record<string, (ctx: Context) => Promise<Section>> = { peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc };
+const SCENARIOS: Record<string, (ctx: Context) => Promise<Section>> = { peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc, faults: runFaults };
 const STANDARD = ['peers', 'serving', 'targets'];
 
 const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S] [--warmup S]
                         [--connections C] [--a DIR --b DIR] [--pin SRV/GEN] [--gen wrk|ours]
-                        [--rate R] [--gc-connections C,...] [--name SUITE] [--out DIR]
+                        [--rate R] [--gc-connections C,...] [--fault-rate R] [--name SUITE] [--out DIR]
 
   --only S,...        scenarios: ${Object.keys(SCENARIOS).join(', ')} (default ${STANDARD.join(',')})
   --rounds N          alternating rounds per measurement (default 3; 5 with ab or gc)
@@ -54,6 +58,7 @@ const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S
                       installed; binary WebSocket ingest always uses ours)
   --rate R            gc: the open-loop predict rate (default 25000)
   --gc-connections C  gc: connection counts to measure, comma-separated (default 256)
+  --fault-rate R      faults: the steady open-loop predict rate under each fault (default 2000)
   --name SUITE        the <suite> part of the results' names (default: the scenarios joined
                       by -, e.g. ab-gc; standard without --only)
   --out DIR           where the results go (default bench/results)
@@ -63,7 +68,8 @@ const { values } = parseArgs({
   options: {
     only: { type: 'string' }, rounds: { type: 'string' }, duration: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '64' }, a: { type: 'string' }, b: { type: 'string' }, pin: { type: 'string' }, gen: { type: 'string' },
-    rate: { type: 'string', default: '25000' }, 'gc-connections': { type: 'string', default: '256' }, name: { type: 'string' }, out: { type: 'string' },
+    rate: { type: 'string', default: '25000' }, 'gc-connections': { type: 'string', default: '256' }, 'fault-rate': { type: 'string', default: '2000' },
+    name: { type: 'string' }, out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -111,6 +117,7 @@ const ctx: Context = {
   gen: (values.gen as 'wrk' | 'ours' | undefined) ?? (wrk ? 'wrk' : 'ours'),
   rate: num(values.rate, 'rate'),
   gcConnections: values['gc-connections']!.split(',').map((c) => num(c, 'gc-connections')),
+  faultRate: num(values['fault-rate'], 'fault-rate'),
 };
 
 // The scenarios that run this checkout's server need it built.

@@ -195,7 +195,10 @@ export class InferenceService {
     const e = c.e!;
     const name = e.def.name;
     const ok = o.status === STATUS.OK;
-    e.breaker?.record(end, ok, end - c.start, c.generation);
+    // A shed request never reached the model: no outcome for its breaker (or an overload
+    // would open it, and send every request to the fallback for open_for).
+    if (o.status === STATUS.OVERLOADED) e.breaker?.skip(c.generation);
+    else e.breaker?.record(end, ok, end - c.start, c.generation);
     if (!ok) {
       if (o.status === STATUS.ERROR) this.#log(`model ${name}: inference failed: ${o.message}`);
       this.#fail(c, o.status, o.message && `model '${name}': ${o.message}`);

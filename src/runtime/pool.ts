@@ -194,6 +194,7 @@ export class Pool {
   submit(slot: number, op: number, rows: number, size: number, timeoutMs: number, job: Job): void {
     const now = nowMs();
     const r = this.#free.pop() ?? new PoolRequest();
+    r.inFree = false;
     r.id = this.#nextId;
     this.#nextId = (this.#nextId + 1) >>> 0 || 1;
     r.slot = slot;
@@ -317,9 +318,12 @@ export class Pool {
     this.#release(r);
   }
 
-  /** Back to the free list once finished and held by no queue. */
+  /** Back to the free list once finished and held by no queue; once only (inFree). */
   #release(r: PoolRequest): void {
-    if (r.finished && !r.inFifo && !r.inWaiting) this.#free.push(r);
+    if (r.finished && !r.inFifo && !r.inWaiting && !r.inFree) {
+      r.inFree = true;
+      this.#free.push(r);
+    }
   }
 
   readonly #expire = (r: PoolRequest): void => {
@@ -348,15 +352,16 @@ export class Pool {
         this.#waiting.length = kept;
         this.#flushWaiting();
       }
-      if (live === 0) {
-        clearInterval(this.#ticker);
-        this.#ticker = undefined;
-        this.#late = markLate(-1, this.#workers, this.counters, this.#budgetMs); // nothing in flight: nobody is late
-        this.#waitLate = false;
-      } else if (this.#budgetMs > 0) {
+      if (this.#budgetMs > 0) {
         const now = nowMs();
         this.#late = markLate(now, this.#workers, this.counters, this.#budgetMs);
         this.#waitLate = this.#waiting.length > 0 && now - this.#waiting[0].enqueued > this.#budgetMs;
+      }
+      // It keeps running while a worker is late with nothing in flight (every new request
+      // shed, a batch still stalled): stopped, it would leave a stale mark either way.
+      if (live === 0 && this.#late === 0) {
+        clearInterval(this.#ticker);
+        this.#ticker = undefined;
       }
     }, 1);
     this.#ticker.unref();

@@ -56,12 +56,12 @@ export interface DelayedWorker {
 
 /**
  * Marks each live worker late when its delay at `now` is over `budgetMs`, and returns how
- * many are. `now` < 0 (nothing in flight): none is. `counters[i]` is worker i's buffer.
+ * many are. `counters[i]` is worker i's buffer.
  */
 export function markLate(now: number, workers: readonly DelayedWorker[], counters: readonly Float64Array[], budgetMs: number): number {
   let late = 0;
   for (const w of workers) {
-    w.late = now >= 0 && w.alive && workerDelay(now, w.pending.values(), counters[w.index]) > budgetMs;
+    w.late = w.alive && workerDelay(now, w.pending.values(), counters[w.index]) > budgetMs;
     if (w.late) late++;
   }
   return late;

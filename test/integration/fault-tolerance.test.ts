@@ -77,6 +77,25 @@ describe('shedding by queue-delay budget', () => {
     expect(metric(await metricsText(base), 'hotpath_queue_delay_seconds')).toBeLessThan(0.02);
   });
 
+  it('keeps shedding while the stalled batch outlives every request in flight', async () => {
+    const repo = makeRepo({ m: { 1: RULES_V1 } });
+    const started = await startWith(repo, twoModels('queue_delay_budget: 20ms').replace(/timeout: 10s/g, 'timeout: 60ms'));
+    server = started.server;
+    const { base } = started;
+    expect((await timed(base, 'm')).status).toBe(200);
+    server.pool.fault({ type: 'fault', kind: 'stall', slot: server.models.get('m').current!.slot, ms: 1500, until: Date.now() + 1500 });
+    // The stalled request passes its deadline: nothing is in flight, the worker still sleeps.
+    const late = await timed(base, 'm');
+    expect([late.status, late.body.error.code]).toEqual([504, 'HP_ERR_DEADLINE']);
+    expect(server.pool.pendingCount).toBe(0);
+    // Requests one at a time, nothing else in flight: each is shed at once, none waits for its deadline.
+    for (let i = 0; i < 5; i++) {
+      await sleep(20);
+      const r = await timed(base, 'm');
+      expect([r.status, r.body.error.code]).toEqual([503, 'HP_ERR_OVERLOADED']);
+    }
+  });
+
   it('leaves a server without a budget waiting as before (the length bound only)', async () => {
     const repo = makeRepo({ m: { 1: RULES_V1 } });
     const started = await startWith(repo, twoModels('wait_queue: 100'));

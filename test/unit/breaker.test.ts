@@ -219,4 +219,21 @@ describe('Breaker', () => {
     expect(b.allow(T0 + 5_000)).toBe(true);
     expect([b.state, b.isOpen(T0 + 5_000)]).toEqual(['half_open', false]);
   });
+
+  it('takes no outcome from a skipped request; a skipped probe gives its place back', () => {
+    const b = breaker({ halfOpenProbes: 1 });
+    for (let i = 0; i < 40; i++) {
+      expect(b.allow(T0)).toBe(true);
+      b.skip(); // shed: the model never saw it
+    }
+    expect(b.state).toBe('closed');
+    feed(b, T0, 20, false);
+    expect(b.state).toBe('open');
+    expect(b.allow(T0 + 5_000)).toBe(true); // the one probe
+    expect(b.allow(T0 + 5_000)).toBe(false);
+    b.skip(); // the probe was shed
+    expect(b.allow(T0 + 5_001)).toBe(true); // another request may probe
+    b.record(T0 + 5_002, true, 1);
+    expect(b.state).toBe('closed');
+  });
 });
