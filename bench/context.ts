@@ -25,6 +25,8 @@ export interface Context {
   gcConnections: number[];
   /** faults: the steady open-loop predict rate (req/s) the faults are measured under */
   faultRate: number;
+  /** faults: the rows to run (their keys); undefined: all */
+  faults?: string[];
 }
 
 export interface Section {

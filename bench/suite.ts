@@ -44,7 +44,8 @@ const STANDARD = ['peers', 'serving', 'targets'];
 
 const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S] [--warmup S]
                         [--connections C] [--a DIR --b DIR] [--pin SRV/GEN] [--gen wrk|ours]
-                        [--rate R] [--gc-connections C,...] [--fault-rate R] [--name SUITE] [--out DIR]
+                        [--rate R] [--gc-connections C,...] [--fault-rate R] [--faults K,...]
+                        [--name SUITE] [--out DIR]
 
   --only S,...        scenarios: ${Object.keys(SCENARIOS).join(', ')} (default ${STANDARD.join(',')})
   --rounds N          alternating rounds per measurement (default 3; 5 with ab or gc)
@@ -59,6 +60,9 @@ const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S
   --rate R            gc: the open-loop predict rate (default 25000)
   --gc-connections C  gc: connection counts to measure, comma-separated (default 256)
   --fault-rate R      faults: the steady open-loop predict rate under each fault (default 2000)
+  --faults K,...      faults: only these rows (keys: none, stall, throw, crash, full-ring,
+                      slow-clients, overload-model, overload-model-bare, overload-front,
+                      corrupt-reload, wal-disk-full)
   --name SUITE        the <suite> part of the results' names (default: the scenarios joined
                       by -, e.g. ab-gc; standard without --only)
   --out DIR           where the results go (default bench/results)
@@ -68,7 +72,7 @@ const { values } = parseArgs({
   options: {
     only: { type: 'string' }, rounds: { type: 'string' }, duration: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '64' }, a: { type: 'string' }, b: { type: 'string' }, pin: { type: 'string' }, gen: { type: 'string' },
-    rate: { type: 'string', default: '25000' }, 'gc-connections': { type: 'string', default: '256' }, 'fault-rate': { type: 'string', default: '2000' },
+    rate: { type: 'string', default: '25000' }, 'gc-connections': { type: 'string', default: '256' }, 'fault-rate': { type: 'string', default: '2000' }, faults: { type: 'string' },
     name: { type: 'string' }, out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -118,6 +122,7 @@ const ctx: Context = {
   rate: num(values.rate, 'rate'),
   gcConnections: values['gc-connections']!.split(',').map((c) => num(c, 'gc-connections')),
   faultRate: num(values['fault-rate'], 'fault-rate'),
+  faults: values.faults?.split(',').map((k) => k.trim()).filter(Boolean),
 };
 
 // The scenarios that run this checkout's server need it built.

@@ -102,6 +102,8 @@ export class InferenceService {
   readonly #pool: Pool;
   readonly #log: (line: string) => void;
   readonly #free: Call[] = [];
+  /** per model: when its last failure line was written, and the failures left out since */
+  readonly #failLog = new Map<string, { at: number; quiet: number }>();
   observer: InferenceObserver = NO_OBSERVER;
 
   constructor(registry: ModelRegistry, pool: Pool, log: (line: string) => void) {
@@ -200,7 +202,7 @@ export class InferenceService {
     if (o.status === STATUS.OVERLOADED) e.breaker?.skip(c.generation);
     else e.breaker?.record(end, ok, end - c.start, c.generation);
     if (!ok) {
-      if (o.status === STATUS.ERROR) this.#log(`model ${name}: inference failed: ${o.message}`);
+      if (o.status === STATUS.ERROR) this.#logFailure(name, end, o.message);
       this.#fail(c, o.status, o.message && `model '${name}': ${o.message}`);
       return;
     }
@@ -210,6 +212,23 @@ export class InferenceService {
       model: name, version: c.target!.version, values: o.values!, rows: o.rows, outDim: o.outDim,
       fallback: false, variant: 'primary', queueUs: o.queueUs, computeUs: o.computeUs, batch: o.batch,
     });
+  }
+
+  /**
+   * Logs a model's failure: the first at once, then at most one line a second, with how
+   * many it left out. A throwing model fails every request; a line each would flood the log,
+   * and a log written to a pipe blocks this thread when its reader falls behind.
+   */
+  #logFailure(name: string, now: number, message: string | undefined): void {
+    let f = this.#failLog.get(name);
+    if (!f) this.#failLog.set(name, (f = { at: -Infinity, quiet: 0 }));
+    if (now - f.at < 1000) {
+      f.quiet++;
+      return;
+    }
+    this.#log(`model ${name}: inference failed: ${message}${f.quiet > 0 ? ` (and ${f.quiet} more failures since the last line)` : ''}`);
+    f.at = now;
+    f.quiet = 0;
   }
 
   /**

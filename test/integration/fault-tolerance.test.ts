@@ -4,7 +4,8 @@
 // admin-scoped), and readiness while every circuit breaker is open (liveness stays up).
 import { afterEach, describe, expect, it } from 'vitest';
 
-import type { Server } from '../../src/server/app.js';
+import { loadConfigText } from '../../src/config/load.js';
+import { type Server, startServer } from '../../src/server/app.js';
 import { FRAUD_INPUTS, getJson, makeRepo, metric, postJson, RULES_V1, startWith, STORE_YAML } from '../support/inference-server.js';
 
 let server: Server | undefined;
@@ -110,6 +111,24 @@ describe('shedding by queue-delay budget', () => {
     expect(waited.ms).toBeGreaterThan(200); // it waited for the stalled batch
     expect((await stalled).status).toBe(200);
     expect(metric(await metricsText(base), 'hotpath_shed_requests_total', 'cause="queue_delay"')).toBe(0);
+  });
+});
+
+describe('a throwing model', () => {
+  it('is logged once a second at most, with the count of failures left out', async () => {
+    const repo = makeRepo({ m: { 1: RULES_V1 } });
+    const lines: string[] = [];
+    server = await startServer({ config: loadConfigText(twoModels('wait_queue: 100'), { baseDir: repo }), port: 0, host: '127.0.0.1', log: (l) => lines.push(l) });
+    const base = `http://127.0.0.1:${server.port}`;
+    server.pool.fault({ type: 'fault', kind: 'fail', slot: server.models.get('f').current!.slot, count: 1000 });
+    const t0 = Date.now();
+    for (let i = 0; i < 30; i++) expect((await timed(base, 'f')).body).toMatchObject({ fallback: true, reason: 'error' });
+    const failed = () => lines.filter((l) => l.includes('inference failed'));
+    if (Date.now() - t0 < 900) expect(failed()).toEqual(["model f: inference failed: injected model failure"]);
+    await sleep(1000);
+    await timed(base, 'f');
+    expect(failed().at(-1)).toMatch(/^model f: inference failed: injected model failure \(and \d+ more failures since the last line\)$/);
+    expect(failed().length).toBeLessThanOrEqual(3);
   });
 });
 
