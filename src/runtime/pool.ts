@@ -14,6 +14,7 @@ import { type Job, PoolRequest } from './pool-request.js';
 import { largestDelay, markLate } from './queue-delay.js';
 import { BUSY_SINCE, COUNTER, COUNTER_WORDS, MAX_SLOTS, nowMs, readResponse, REQ, RES, responseId, STATUS, writeRequestHeader } from './records.js';
 import { Ring, RING } from './ring.js';
+import { WaitQueue } from './wait-queue.js';
 import { WorkerHandle } from './worker-handle.js';
 import type { ControlMessage, LoadMessage } from './worker-protocol.js';
 
@@ -39,7 +40,7 @@ export class Pool {
   readonly #loaded = new Map<number, LoadMessage>();
   /** loads in progress: also replayed, so a worker restarting meanwhile gets them */
   readonly #loading = new Map<number, LoadMessage>();
-  readonly #waiting: PoolRequest[] = [];
+  readonly #waiting = new WaitQueue();
   readonly #deadlines = new DeadlineQueues();
   readonly #free: PoolRequest[] = [];
   readonly #inflight = new Int32Array(MAX_SLOTS);
@@ -47,16 +48,14 @@ export class Pool {
   #ticker: NodeJS.Timeout | undefined;
   #closing = false;
   restarts = 0;
-  /** requests shed because the rings and the wait queue were full */
+  /** requests shed: the rings and the wait queue were full / the queue delay was over the budget */
   shed = 0;
-  /** requests shed because the queue delay was over the budget */
   shedDelay = 0;
   readonly #budgetMs: number;
-  /** live workers whose queue delay is over the budget (kept by the sweep) */
-  #late = 0;
-  /** the wait queue's oldest request has waited longer than the budget */
-  #waitLate = false;
   readonly #lateMessage: string;
+  /** kept by the sweep: live workers over the budget; the wait queue's oldest request over it */
+  #late = 0;
+  #waitLate = false;
 
   readonly #maxBody: number;
   readonly #maxAnswer: number;
@@ -219,7 +218,6 @@ export class Pool {
       this.#finish(r.failWith(STATUS.OVERLOADED, 0));
       return;
     }
-    r.inWaiting = true;
     this.#waiting.push(r);
   }
 
@@ -256,15 +254,7 @@ export class Pool {
   }
 
   #flushWaiting(): void {
-    let i = 0;
-    while (i < this.#waiting.length) {
-      const r = this.#waiting[i];
-      if (!r.finished && !this.#place(r)) break;
-      r.inWaiting = false;
-      this.#release(r);
-      i++;
-    }
-    if (i > 0) this.#waiting.splice(0, i);
+    this.#waiting.flush(this.#placeOne, this.#releaseOne);
   }
 
   /** Waits (asynchronously) for the worker's next responses while it has requests. */
@@ -332,6 +322,8 @@ export class Pool {
   };
 
   readonly #passed = (r: PoolRequest): void => this.#release(r);
+  readonly #releaseOne = this.#passed;
+  readonly #placeOne = (r: PoolRequest): boolean => this.#place(r);
 
   /** The deadline sweep runs every millisecond while requests are in flight. */
   #tick(): void {
@@ -339,23 +331,13 @@ export class Pool {
     this.#ticker = setInterval(() => {
       const live = this.#deadlines.sweep(nowMs(), this.#expire, this.#passed);
       if (this.#waiting.length > 0) {
-        // Requests that passed their deadline while waiting leave the queue, so that they
-        // neither count toward the shed limit nor stand in front of live ones.
-        let kept = 0;
-        for (const r of this.#waiting) {
-          if (!r.finished) this.#waiting[kept++] = r;
-          else {
-            r.inWaiting = false;
-            this.#release(r);
-          }
-        }
-        this.#waiting.length = kept;
+        this.#waiting.dropFinished(this.#releaseOne);
         this.#flushWaiting();
       }
       if (this.#budgetMs > 0) {
         const now = nowMs();
         this.#late = markLate(now, this.#workers, this.counters, this.#budgetMs);
-        this.#waitLate = this.#waiting.length > 0 && now - this.#waiting[0].enqueued > this.#budgetMs;
+        this.#waitLate = this.#waiting.length > 0 && now - this.#waiting.head!.enqueued > this.#budgetMs;
       }
       // It keeps running while a worker is late with nothing in flight (every new request
       // shed, a batch still stalled): stopped, it would leave a stale mark either way.
@@ -369,12 +351,7 @@ export class Pool {
 
   /** The queue delay now (ms): the largest of the live workers' and the wait queue's (queue-delay.ts). */
   queueDelay(): number {
-    return largestDelay(nowMs(), this.#workers, this.counters, this.#waiting[0]?.enqueued);
-  }
-
-  /** The budget (ms) a request may wait before it runs; 0: none. */
-  get queueDelayBudget(): number {
-    return this.#budgetMs;
+    return largestDelay(nowMs(), this.#workers, this.counters, this.#waiting.head?.enqueued);
   }
 
   /** Ring occupancy (0..1) per worker. */
@@ -418,10 +395,6 @@ export class Pool {
     await Promise.all(exits);
     clearTimeout(timer);
     for (const w of this.#workers) w.port.close();
-    const left = this.#waiting.splice(0);
-    for (const r of left) {
-      r.inWaiting = false;
-      this.#finish(r.failWith(STATUS.CRASHED, 0, 'server is shutting down'));
-    }
+    for (const r of this.#waiting.takeAll()) this.#finish(r.failWith(STATUS.CRASHED, 0, 'server is shutting down'));
   }
 }
