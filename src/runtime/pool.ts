@@ -5,8 +5,10 @@
 // the wait queue; a full wait queue sheds it (STATUS.OVERLOADED). With a queue-delay budget
 // (server.queue_delay_budget), a request is also shed at once when every live worker's
 // queue delay, or the wait queue's, is over the budget (queue-delay.ts says how it is
-// measured): a stalled model or a sustained overload is answered in microseconds (by the
-// fallback, or 503 + Retry-After) instead of at the deadline. Every submitted request
+// measured), and the worker sheds an admitted one that has not started within the budget
+// (batcher.ts maxWaitMs): a stalled model or a sustained overload is answered in
+// microseconds (by the fallback, or 503 + Retry-After) instead of at the deadline, and no
+// request waits longer than the budget before it runs. Every submitted request
 // completes exactly once: with the worker's answer, at its deadline, or when its worker dies.
 import type { HotpathError } from '../errors.js';
 import { DeadlineQueues } from './deadlines.js';
@@ -290,6 +292,7 @@ export class Pool {
       w.pending.delete(r.id);
       readResponse(ring, off, ring.peekedLength, r);
       ring.release();
+      if (r.status === STATUS.OVERLOADED) this.shedDelay++; // the worker found it waited past the budget
       this.#finish(r);
     }
   }

@@ -16,9 +16,14 @@
 // worker through shared words (records.ts COUNTER.STARTED, BUSY_SINCE), read every
 // millisecond by the pool's sweep, not per request: submit only reads a flag.
 //
-// CoDel proper sheds when the minimum sojourn over an interval stays above its target, to
-// let bursts through. A budget here is a latency bound, a few milliseconds above the
-// largest batch window, and a burst that makes requests wait past it is better shed too.
+// The head's sojourn lags the tail's: under twice the capacity, the newest request admitted
+// while the head is just under the budget waits about twice the budget, and a burst
+// arrives before anyone has waited at all. So the worker also sheds at dequeue, as CoDel
+// does: a request that has not started within the budget is answered as shed when its
+// batcher reaches it (batcher.ts maxWaitMs). Admission sheds most, cheaply; dequeue makes
+// the budget a bound. (CoDel proper drops when the minimum sojourn over an interval stays
+// above its target, to let bursts through; a budget here is a latency bound, a few
+// milliseconds above the largest batch window, and a burst past it is better shed too.)
 import { BUSY_SINCE, COUNTER } from './records.js';
 
 /** What the measure reads of a request the pool placed on a worker. */

@@ -34,6 +34,8 @@ export interface LoadMessage {
   maxBatch: number;
   maxQueueDelayUs: number;
   preferred: number[];
+  /** server.queue_delay_budget (ms): a request not started this long after it was submitted is answered as shed; 0: none */
+  maxWaitMs: number;
   /** null: the model takes tensors only (no predict requests) */
   gather: Binding.GatherSpec | null;
 }

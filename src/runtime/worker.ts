@@ -75,7 +75,7 @@ async function load(m: LoadMessage): Promise<void> {
       nFields: m.gather ? m.gather.fields : 0,
       runner,
       gather,
-      batcher: new Batcher({ maxBatch: m.maxBatch, maxQueueDelayMs: m.maxQueueDelayUs / 1000, preferred: m.preferred }),
+      batcher: new Batcher({ maxBatch: m.maxBatch, maxQueueDelayMs: m.maxQueueDelayUs / 1000, preferred: m.preferred, maxWaitMs: m.maxWaitMs }),
       x: new Float32Array(m.maxBatch * m.inDim),
       y: new Float32Array(m.maxBatch * m.outDim),
       fields: new Float32Array(0),
@@ -273,7 +273,8 @@ async function main(): Promise<void> {
     for (const s of slots.values()) {
       const b = s.batcher.next(now);
       markStarted(s, b);
-      for (const p of b.expired) respondStatus(p, STATUS.DEADLINE, 0, now - p.enqueued, 0);
+      // Past the deadline, or waited past the queue-delay budget before it could start: shed.
+      for (const p of b.expired) respondStatus(p, p.deadline < now ? STATUS.DEADLINE : STATUS.OVERLOADED, 0, now - p.enqueued, 0);
       if (b.items.length > 0) {
         await execute(s, b);
         ran = true;

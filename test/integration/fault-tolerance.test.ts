@@ -97,6 +97,27 @@ describe('shedding by queue-delay budget', () => {
     }
   });
 
+  it('sheds a burst it admitted as the worker reaches requests that waited past the budget', async () => {
+    const repo = makeRepo({ m: { 1: RULES_V1 } });
+    const started = await startWith(repo, twoModels('queue_delay_budget: 20ms').replace(/max_batch: 4/g, 'max_batch: 1'));
+    server = started.server;
+    const { base } = started;
+    expect((await timed(base, 'm')).status).toBe(200);
+    // 10 ms a request, one at a time: 40 at once would take 400 ms to drain.
+    server.pool.fault({ type: 'fault', kind: 'stall', slot: server.models.get('m').current!.slot, ms: 10 });
+    const all = await Promise.all(Array.from({ length: 40 }, () => timed(base, 'm')));
+    const ok = all.filter((a) => a.status === 200);
+    const shed = all.filter((a) => a.status === 503);
+    expect(ok.length + shed.length).toBe(40);
+    expect(ok.length).toBeGreaterThan(0);
+    expect(shed.length).toBeGreaterThan(20);
+    for (const a of shed) expect([a.body.error.code, a.retry]).toEqual(['HP_ERR_OVERLOADED', '1']);
+    // Whoever ran started within the budget (server side: 20 ms, then its 10 ms run), and
+    // nobody waited for the whole burst (400 ms).
+    for (const a of ok) expect(a.body.latency_us).toBeLessThan(100_000);
+    expect(metric(await metricsText(base), 'hotpath_shed_requests_total', 'cause="queue_delay"')).toBe(shed.length);
+  });
+
   it('leaves a server without a budget waiting as before (the length bound only)', async () => {
     const repo = makeRepo({ m: { 1: RULES_V1 } });
     const started = await startWith(repo, twoModels('wait_queue: 100'));

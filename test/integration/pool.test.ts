@@ -15,7 +15,7 @@ import { OP, statusName, writeInferBody } from '../../src/runtime/records.js';
 function model(slot: number, outDim = 1): LoadMessage {
   return {
     type: 'load', token: 0, slot, name: `m${slot}`, version: 1, runtime: 'native', device: 'cpu', path: '', inDim: 1, outDim,
-    inputName: 'x', outputName: 'y', maxBatch: 64, maxQueueDelayUs: 0, preferred: [], gather: null,
+    inputName: 'x', outputName: 'y', maxBatch: 64, maxQueueDelayUs: 0, preferred: [], maxWaitMs: 0, gather: null,
     plan: { inDim: 1, outDim, inputName: 'x', outputName: 'y', layers: [{ kind: 'dense', inDim: 1, outDim, w: new Float32Array(outDim).fill(2), b: null, act: 'none' }] },
   };
 }

@@ -27,7 +27,7 @@ function loadMessage(path: string, runtime: 'native' | 'onnx'): LoadMessage {
   const [input, output] = [g.inputs[0], g.outputs[0]];
   return {
     type: 'load', token: 0, slot: 0, name: 'm', version: 1, runtime, plan: p.plan, path, device: 'cpu', inDim: input.shape[1], outDim: output.shape[1],
-    inputName: input.name, outputName: output.name, maxBatch: MAX_BATCH, maxQueueDelayUs: 0, preferred: [], gather: null,
+    inputName: input.name, outputName: output.name, maxBatch: MAX_BATCH, maxQueueDelayUs: 0, preferred: [], maxWaitMs: 0, gather: null,
   };
 }
 
