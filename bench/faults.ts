@@ -20,7 +20,7 @@ import { kilo, mdTable, msOf, pct, ratioOf } from '../src/bench/harness.js';
 import { type LoadResult, runLoad } from '../src/bench/loadgen.js';
 import { buildRequests } from '../src/bench/scenarios.js';
 import { startSlowClients } from '../src/bench/slow-clients.js';
-import { strip } from '../src/bench/stats.js';
+import { median, strip } from '../src/bench/stats.js';
 import type { Context, Section } from './context.js';
 import { BUDGET, delta, type FaultServer, startFaultServer } from './fault-server.js';
 import { OPTS } from './measure.js';
@@ -190,6 +190,7 @@ export const FAULTS: Fault[] = [
 
 export interface FaultResult {
   key: string;
+  round?: number;
   name: string;
   how: string;
   pending?: string;
@@ -294,55 +295,96 @@ async function runFault(ctx: Context, f: Fault, rate: number): Promise<FaultResu
 }
 
 const num = (n: number | undefined) => (n === undefined ? '-' : n >= 10_000 ? kilo(n) : String(n));
-const counts = (o: Record<string, number> | undefined) => (o && Object.keys(o).length ? Object.entries(o).map(([k, v]) => `${k} ${num(v)}`).join(', ') : '-');
+const counts = (o: Record<string, number>) => (Object.keys(o).length ? Object.entries(o).map(([k, v]) => `${k} ${num(v)}`).join(', ') : '-');
+const sum = (into: Record<string, number>, add: Record<string, number> | undefined) => {
+  for (const [k, v] of Object.entries(add ?? {})) into[k] = (into[k] ?? 0) + v;
+};
+const share = (x: number) => `${(x * 100).toFixed(x >= 0.99 && x < 1 ? 3 : 1)} %`;
+
+/** One row of the table: a fault's rounds, medians and sums. */
+function row(runs: FaultResult[], base: FaultResult[] | undefined): string[] {
+  const x = runs[0];
+  const ok = runs.filter((y) => y.r);
+  if (x.pending) return [x.name, '-', `pending: ${x.pending}`, '-', '-', '-', '-', '-', '-', '-'];
+  if (ok.length === 0) return [x.name, '-', 'failed (notes)', '-', '-', '**miss**', '-', '-', '-', '-'];
+  const answers = { primary: 0, fallback: 0, s503: 0, retry: 0, other: 0, none: 0 };
+  const sheds: Record<string, number> = {};
+  const reasons: Record<string, number> = {};
+  for (const y of ok) {
+    const r = y.r!;
+    const n503 = r.byStatus['503'] ?? 0;
+    answers.primary += r.ok - (r.fallbacks ?? 0);
+    answers.fallback += r.fallbacks ?? 0;
+    answers.s503 += n503;
+    answers.retry += r.retryAfter ?? 0;
+    answers.other += r.answered - r.ok - n503;
+    answers.none += (r.scheduled ?? r.answered) - r.answered;
+    sum(sheds, y.sheds);
+    sum(reasons, y.fallbackReasons);
+  }
+  const answered = median(ok.map((y) => y.answered!));
+  const p99 = median(ok.map((y) => y.p99Us!));
+  // Each round's p99 over the no-fault row's of the same round.
+  const ratios = base && x.key !== 'none' ? ok.map((y) => y.p99Us! / (base.find((b) => b.round === y.round)?.p99Us ?? NaN)).filter((v) => !Number.isNaN(v)) : [];
+  const capacity = ok.some((y) => y.capacity) ? median(ok.map((y) => y.capacity!)) : undefined;
+  return [
+    x.name,
+    `${kilo(median(ok.map((y) => y.rate!)))}/s${capacity ? ` (capacity ${kilo(capacity)}/s)` : ''}`,
+    share(answered),
+    `${msOf(p99)}${ok.length > 1 ? ` (${ok.map((y) => (y.p99Us! / 1000).toFixed(1)).join(', ')})` : ''}`,
+    ratios.length ? ratioOf(median(ratios), 1) : '-',
+    answered >= 0.999 && p99 <= 10_000 ? 'pass' : '**miss**',
+    `${num(answers.primary)} / ${num(answers.fallback)} / ${num(answers.s503)} (${num(answers.retry)}) / ${num(answers.other)} / ${num(answers.none)}`,
+    counts(sheds),
+    counts(reasons),
+    ok.some((y) => !Number.isNaN(y.ready!)) ? pct(median(ok.map((y) => y.ready!).filter((v) => !Number.isNaN(v)))) : '-',
+  ];
+}
 
 export async function runFaults(ctx: Context): Promise<Section> {
-  const results: FaultResult[] = [];
   const unknown = ctx.faults?.filter((k) => !FAULTS.some((f) => f.key === k)) ?? [];
   if (unknown.length) throw new Error(`--faults: no fault ${unknown.join(', ')} (there are ${FAULTS.map((f) => f.key).join(', ')})`);
-  for (const f of FAULTS.filter((x) => !ctx.faults || ctx.faults.includes(x.key))) {
-    console.error(`-- ${f.key}`);
-    results.push(await runFault(ctx, f, ctx.faultRate));
+  const faults = FAULTS.filter((x) => !ctx.faults || ctx.faults.includes(x.key));
+  // Rounds of every row in turn, so that the box's noise spreads over the rows.
+  const byKey = new Map<string, FaultResult[]>(faults.map((f) => [f.key, []]));
+  for (let round = 1; round <= ctx.rounds; round++) {
+    for (const f of faults) {
+      if (f.pending && round > 1) continue;
+      console.error(`-- ${f.key}, round ${round}`);
+      let x: FaultResult;
+      try {
+        x = await runFault(ctx, f, ctx.faultRate);
+      } catch (err) {
+        // One row that cannot run does not lose the others.
+        x = { key: f.key, name: f.name, how: f.how, notes: [`failed: ${(err as Error).message}`] };
+      }
+      byKey.get(f.key)!.push({ ...x, round });
+    }
   }
-  const base = results.find((x) => x.key === 'none')?.p99Us;
-  const head = ['fault', 'load', 'answered', 'p99 (answered)', 'p99 / no fault', 'goal', 'answers: primary / fallback / 503 (with Retry-After) / other / none', 'sheds', 'fallback reasons', '/readyz 200'];
-  const rows = results.map((x) => {
-    if (x.pending || !x.r) return [x.name, '-', `pending: ${x.pending}`, '-', '-', '-', '-', '-', '-', '-'];
-    const r = x.r;
-    const n503 = r.byStatus['503'] ?? 0;
-    const other = r.answered - r.ok - n503;
-    const none = (r.scheduled ?? r.answered) - r.answered;
-    return [
-      x.name,
-      `${kilo(x.rate!)}/s${x.capacity ? ` (capacity ${kilo(x.capacity)}/s)` : ''}`,
-      `${(x.answered! * 100).toFixed(x.answered! >= 0.99 && x.answered! < 1 ? 3 : 1)} %`,
-      msOf(x.p99Us!),
-      base === undefined || x.key === 'none' ? '-' : ratioOf(x.p99Us! / base, 1),
-      x.pass ? 'pass' : '**miss**',
-      `${num(r.ok - (r.fallbacks ?? 0))} / ${num(r.fallbacks)} / ${num(n503)} (${num(r.retryAfter)}) / ${num(other)} / ${num(none)}`,
-      counts(x.sheds),
-      counts(x.fallbackReasons),
-      Number.isNaN(x.ready!) ? '-' : pct(x.ready!),
-    ];
-  });
-  const notes = results.filter((x) => x.notes.length).map((x) => `- ${x.name}: ${x.notes.join('; ')}`);
+  const base = byKey.get('none');
+  const head = ['fault', 'load', 'answered', 'p99 (answered; rounds)', 'p99 / no fault', 'goal', 'answers: primary / fallback / 503 (with Retry-After) / other / none', 'sheds', 'fallback reasons', '/readyz 200'];
+  const rows = faults.map((f) => row(byKey.get(f.key)!, base));
+  const notes = faults.flatMap((f) => byKey.get(f.key)!.flatMap((x) => (x.notes.length ? [`- ${x.name}, round ${x.round}: ${x.notes.join('; ')}`] : [])));
   const md = [
-    `Each fault on a fresh server (this checkout; the shipped hotpath.yaml with \`server.queue_delay_budget: ${BUDGET}\` and \`server.fault_injection: true\`, models copied to a temporary repository, plus \`fraud_bare\` = fraud without fallback or breaker), loaded with the standard data. Open-loop predicts at ${kilo(ctx.faultRate)}/s over ${CONNECTIONS} connections (overload rows: twice the closed-loop capacity measured first, 64 connections, 3 s), ${BEFORE_MS / 1000} s before the fault, then the fault for the measured window of ${ctx.durationMs / 1000} s. A request unanswered after ${TIMEOUT_MS / 1000} s counts as not answered.`,
+    `Each fault on a fresh server (this checkout; the shipped hotpath.yaml with \`server.queue_delay_budget: ${BUDGET}\` and \`server.fault_injection: true\`, models copied to a temporary repository, plus \`fraud_bare\` = fraud without fallback or breaker), loaded with the standard data. Open-loop predicts at ${kilo(ctx.faultRate)}/s over ${CONNECTIONS} connections (overload rows: twice the closed-loop capacity measured first, 64 connections, 3 s), ${BEFORE_MS / 1000} s before the fault, then the fault for the measured window of ${ctx.durationMs / 1000} s. A request unanswered after ${TIMEOUT_MS / 1000} s counts as not answered. ${ctx.rounds} round(s): every row in turn, then again.`,
     '',
-    'Before its load, each server is warmed up (1 s closed loop) until no circuit breaker is open. Answered: 2xx answers (a fallback answer included) over the requests due in the window. p99: of the answered ones, from their due time (coordinated omission corrected); "p99 / no fault" divides it by the baseline row of the same run (the part of the tail that is this box and this generator). Sheds and fallback reasons: /metrics over the window. Goal: >= 99.9 % answered and p99 <= 10 ms.',
+    'Before its load, each server is warmed up (1 s closed loop) until no circuit breaker is open. Answered: 2xx answers (a fallback answer included) over the requests due in the window, median of the rounds. p99: of the answered ones, from their due time (coordinated omission corrected), median of the rounds (each round in brackets, ms); "p99 / no fault": the median of each round\'s p99 over the no-fault row\'s of the same round (the part of the tail that is this box and this generator). Answers, sheds and fallback reasons: summed over the rounds; sheds and fallback reasons from /metrics over the window. Goal: >= 99.9 % answered and p99 <= 10 ms.',
     '',
     mdTable(head, rows),
     '',
-    ...FAULTS.filter((f) => results.some((x) => x.key === f.key)).map((f) => `- **${f.name}**: ${f.how}.`),
+    ...faults.map((f) => `- **${f.name}**: ${f.how}.`),
     '',
     ...(notes.length ? ['Notes:', '', ...notes, ''] : []),
   ].join('\n');
+  const all = faults.flatMap((f) => byKey.get(f.key)!);
   return {
     key: 'faults',
     title: 'Fault table',
     md,
-    json: results.map((x) => ({ ...x, r: x.r ? strip(x.r) : undefined })),
+    json: all.map((x) => ({ ...x, r: x.r ? strip(x.r) : undefined })),
     tables: [{ caption: 'Fault table', head, rows: rows.map((r) => r.map((c) => c.replace(/\*/g, ''))) }],
-    plots: results.filter((x) => x.r && x.r.ok > 0).map((x) => ({ title: `${x.name}: answered requests during the fault`, series: [{ label: x.name, histogram: x.r!.histogram }] })),
+    plots: faults
+      .filter((f) => byKey.get(f.key)!.some((x) => x.r && x.r.ok > 0))
+      .map((f) => ({ title: `${f.name}: answered requests during the fault`, series: byKey.get(f.key)!.filter((x) => x.r && x.r.ok > 0).map((x) => ({ label: `round ${x.round}`, histogram: x.r!.histogram })) })),
   };
 }
