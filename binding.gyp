@@ -3,6 +3,7 @@
     {
       "target_name": "hotpath",
       "sources": [
+        "native/core/crc32c.cc",
         "native/core/event_rows.cc",
         "native/core/feature_store.cc",
         "native/core/hll.cc",
@@ -11,9 +12,12 @@
         "native/core/region.cc",
         "native/core/row_layout.cc",
         "native/core/shard_index.cc",
+        "native/core/snapshot.cc",
+        "native/core/wal_record.cc",
         "native/core/windows.cc",
         "native/cuda/cuda_none.cc",
         "native/binding/addon.cc",
+        "native/binding/durability_wrap.cc",
         "native/binding/gather_wrap.cc",
         "native/binding/ids.cc",
         "native/binding/model_wrap.cc",

@@ -20,6 +20,8 @@
 //            against itself (bench/ab.ts)
 //   gc       the main thread's scavenge time per second and the open-loop predict p99 at
 //            --rate (25k req/s), on this checkout or on --a/--b in alternating rounds (bench/gc.ts)
+//   durability  the write-ahead log's cost on binary WebSocket ingest, recovery (replay rate),
+//            a snapshot of 1M entities under ingest, and the crash table (bench/durability.ts)
 //   faults   the fault table: each fault on a fresh server under a steady open-loop load
 //            (--fault-rate, 2k req/s) for --duration seconds: answered share, p99, what the
 //            server answered (bench/faults.ts)
@@ -32,6 +34,7 @@ import { parseArgs } from 'node:util';
 import { machine, parsePin, pinSelf, resultBase, wrkInstalled } from '../src/bench/harness.js';
 import { htmlReport } from '../src/bench/report-html.js';
 import { runAb } from './ab.js';
+import { runDurability } from './durability.js';
 import { runFaults } from './faults.js';
 import type { Context, Section } from './context.js';
 import { runGc } from './gc.js';
@@ -39,7 +42,9 @@ import { runServing } from './serving.js';
 import { runTargets } from './targets.js';
 import { runPeers } from './vs-peers.js';
 
-const SCENARIOS: Record<string, (ctx: Context) => Promise<Section>> = { peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc, faults: runFaults };
+const SCENARIOS: Record<string, (ctx: Context) => Promise<Section>> = {
+  peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc, durability: runDurability, faults: runFaults,
+};
 const STANDARD = ['peers', 'serving', 'targets'];
 
 const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S] [--warmup S]

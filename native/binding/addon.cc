@@ -11,6 +11,7 @@
 
 #include "../core/constants.h"
 #include "../core/cuda_backend.h"
+#include "../core/wal_record.h"
 #include "ids.h"
 #include "wraps.h"
 
@@ -60,7 +61,7 @@ Napi::Object Constants(Napi::Env env) {
   Napi::Object gatherTransforms = HP_NAMES(GatherTransform, HP_GATHER_TRANSFORM_LIST);
 #undef HP_NAMES
 #undef HP_X
-  Napi::Array statuses = Napi::Array::New(env), rowErrors = Napi::Array::New(env);
+  Napi::Array statuses = Napi::Array::New(env), rowErrors = Napi::Array::New(env), walReads = Napi::Array::New(env);
   uint32_t i = 0;
 #define HP_X(e, name) statuses.Set(i++, name);
   HP_STATUS_LIST(HP_X)
@@ -69,6 +70,14 @@ Napi::Object Constants(Napi::Env env) {
 #define HP_X(e, name) rowErrors.Set(i++, name);
   HP_ROW_ERROR_LIST(HP_X)
 #undef HP_X
+  i = 0;
+#define HP_X(e, name) walReads.Set(i++, name);
+  HP_WAL_READ_LIST(HP_X)
+#undef HP_X
+  Napi::Object wal = Napi::Object::New(env);
+  wal.Set("headerBytes", kWalHeaderBytes);
+  wal.Set("batchHeaderBytes", kWalBatchHeaderBytes);
+  wal.Set("reads", walReads);
   Napi::Object rowTypes = Napi::Object::New(env);
   rowTypes.Set("f64", kRowTypeF64);
   rowTypes.Set("str16", kRowTypeStr16);
@@ -95,6 +104,7 @@ Napi::Object Constants(Napi::Env env) {
   o.Set("statuses", statuses);
   o.Set("limits", limits);
   o.Set("rowLayoutVersion", kRowLayoutVersion);
+  o.Set("wal", wal);
   return o;
 }
 
@@ -109,6 +119,9 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::CallHashIds>("hashIds"),
                              InstanceMethod<&Addon::CallDense>("denseForward"),
                              InstanceMethod<&Addon::CallBackends>("backends"),
+                             InstanceMethod<&Addon::CallWalRead>("walRead"),
+                             InstanceMethod<&Addon::CallCrc32c>("crc32c"),
+                             InstanceMethod<&Addon::CallReserveFile>("reserveFile"),
                          });
   }
 
@@ -116,6 +129,9 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value CallHashIds(const Napi::CallbackInfo& info) { return HashIds(info); }
   Napi::Value CallDense(const Napi::CallbackInfo& info) { return DenseForward(info); }
   Napi::Value CallBackends(const Napi::CallbackInfo& info) { return Backends(info); }
+  Napi::Value CallWalRead(const Napi::CallbackInfo& info) { return WalReadRecord(info); }
+  Napi::Value CallCrc32c(const Napi::CallbackInfo& info) { return Crc32cOf(info); }
+  Napi::Value CallReserveFile(const Napi::CallbackInfo& info) { return ReserveFile(info); }
 };
 
 }  // namespace

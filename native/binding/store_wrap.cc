@@ -3,7 +3,8 @@
 //
 // Buffers: every typed array passed in is borrowed for the call only. ids, ts, values,
 // frames and plans are read (string ids are hashed into thread-local scratch that grows
-// to the largest batch once); out, ages and the ingestRows result array are written
+// to the largest batch once); out, ages, the ingestRows result array and the write-ahead
+// log record (the optional wal, walAt, seq arguments of ingest and ingestRows) are written
 // before the call returns. Nothing keeps a pointer into JS memory after a call.
 #include <napi.h>
 
@@ -15,6 +16,7 @@
 
 #include "../core/event_rows.h"
 #include "../core/feature_store.h"
+#include "../core/wal_record.h"
 #include "args.h"
 #include "ids.h"
 #include "spec_args.h"
@@ -37,6 +39,8 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
                            InstanceMethod<&FeatureStoreWrap::Layout>("layout"),
                            InstanceMethod<&FeatureStoreWrap::Stats>("stats"),
                            InstanceMethod<&FeatureStoreWrap::Sweep>("sweep"),
+                           InstanceMethod<&FeatureStoreWrap::Snapshot>("snapshot"),
+                           InstanceMethod<&FeatureStoreWrap::Restore>("restore"),
                        });
   }
 
@@ -75,11 +79,39 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     return stream >= 0 && size_t(stream) < store_->spec().streams.size() ? &store_->spec().streams[stream] : nullptr;
   }
 
-  // ingest(stream, keyColumns[], ts: Float64Array, values: Float64Array, nowMs)
-  //   -> [accepted, late]
+  // The write-ahead log record an ingest call writes, from its optional arguments
+  // (wal: Uint8Array, walAt, seq) at index i: present, checked, and the record fits.
+  struct WalArgs {
+    uint8_t* at = nullptr;  // null: no record
+    uint64_t seq = 0;
+  };
+  bool WalArg(const Napi::CallbackInfo& info, size_t i, size_t n, int nkeys, int nfields, WalArgs* w, std::string* why) {
+    if (info.Length() <= i || info[i].IsUndefined()) return true;
+    uint8_t* buf;
+    size_t len;
+    if (!GetTyped<uint8_t, napi_uint8_array>(info[i], &buf, &len) || info.Length() < i + 3 || !info[i + 1].IsNumber() || !info[i + 2].IsNumber()) {
+      *why = "wal, walAt, seq must be a Uint8Array and two numbers";
+      return false;
+    }
+    const double at = info[i + 1].As<Napi::Number>().DoubleValue(), seq = info[i + 2].As<Napi::Number>().DoubleValue();
+    const size_t bytes = WalBatchRecordBytes(n, nkeys, nfields);
+    if (!(seq >= 1 && seq <= kMaxTimeMs && seq == std::trunc(seq)) || bytes == 0 ||
+        !(at >= 0 && at == std::trunc(at) && at + double(bytes) <= double(len))) {
+      *why = "the write-ahead log record does not fit at walAt, or seq is not a positive integer";
+      return false;
+    }
+    w->at = buf + size_t(at);
+    w->seq = uint64_t(seq);
+    return true;
+  }
+
+  // ingest(stream, keyColumns[], ts: Float64Array, values: Float64Array, nowMs[, wal, walAt, seq])
+  //   -> [accepted, late]. With wal, once the batch is applied its log record (wal_record.h)
+  //   is written at wal[walAt..]; nothing is written when the batch is refused.
   Napi::Value Ingest(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!writable_) return ThrowStatus(env, Status::Unavailable("this store handle is read-only"));
+    if (restoring_) return ThrowStatus(env, Status::Unavailable("the store is being restored from a snapshot"));
     constexpr const char* kUsage = "ingest(stream, keyColumns, ts, values, nowMs)";
     REQUIRE_ARGUMENTS(5, kUsage);
     REQUIRE_ARGUMENT_INT32(0, stream, kUsage);
@@ -117,22 +149,27 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     for (uint32_t k = 0; k < nkeys; k++)  // no JS runs from here on
       if (!GetKeys(env, Napi::Value(env, colv[k]), n, &scratch[k], &keys[k], &why, /*strings_done=*/true))
         return ThrowArg(env, why);
+    WalArgs wal;
+    if (!WalArg(info, 5, n, int(nkeys), st->nfields, &wal, &why)) return ThrowArg(env, why);
     IngestResult r;
     Status s = store_->Ingest(stream, n, keys, ts, values, now, &r);
     if (!s.ok()) return ThrowStatus(env, s);
+    if (wal.at) WalEncodeBatch(wal.at, wal.seq, stream, n, int(nkeys), st->nfields, keys, ts, values, now);
     Napi::Array out = Napi::Array::New(env, 2);
     out.Set(uint32_t(0), Napi::Number::New(env, double(r.accepted)));
     out.Set(uint32_t(1), Napi::Number::New(env, double(r.late)));
     return out;
   }
 
-  // ingestRows(stream, frame: Uint8Array, offset, n, plan: Int32Array, nowMs, out: Float64Array)
-  //   -> a RowError; OK: out = [accepted, late], else out = [event, column]
+  // ingestRows(stream, frame: Uint8Array, offset, n, plan: Int32Array, nowMs, out: Float64Array[, wal, walAt, seq])
+  //   -> a RowError; OK: out = [accepted, late], else out = [event, column]. With wal, the
+  //   applied batch's log record is written as ingest writes it.
   // The rows of a binary events frame from offset to its end, decoded by DecodeRows. plan
   // holds (column, type, role, index) entries (RowColumn) and must feed every key and field.
   Napi::Value IngestRows(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!writable_) return ThrowStatus(env, Status::Unavailable("this store handle is read-only"));
+    if (restoring_) return ThrowStatus(env, Status::Unavailable("the store is being restored from a snapshot"));
     constexpr const char* kUsage = "ingestRows(stream, frame, offset, n, plan, nowMs, out)";
     REQUIRE_ARGUMENTS(7, kUsage);
     REQUIRE_ARGUMENT_INT32(0, stream, kUsage);
@@ -155,6 +192,9 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     const int nplan = int(plen / 4);
     const size_t nkeys = st->tables.size();
     if (nkeys > size_t(kMaxKeyColumns)) return ThrowArg(env, "too many key columns");
+    WalArgs wal;
+    std::string wal_why;
+    if (!WalArg(info, 7, n, int(nkeys), st->nfields, &wal, &wal_why)) return ThrowArg(env, wal_why);
     thread_local std::vector<RowColumn> cols;
     cols.resize(size_t(nplan));
     std::string why;
@@ -191,6 +231,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     IngestResult r;
     Status s = store_->Ingest(stream, n, keys, ts.data(), values.data(), now, &r);
     if (!s.ok()) return ThrowStatus(env, s);
+    if (wal.at) WalEncodeBatch(wal.at, wal.seq, stream, n, int(nkeys), st->nfields, keys, ts.data(), values.data(), now);
     out[0] = double(r.accepted);
     out[1] = double(r.late);
     return Napi::Number::New(env, 0);
@@ -321,6 +362,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
   Napi::Value Sweep(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!writable_) return ThrowStatus(env, Status::Unavailable("this store handle is read-only"));
+    if (restoring_) return ThrowStatus(env, Status::Unavailable("the store is being restored from a snapshot"));
     REQUIRE_ARGUMENT_NUMBER(0, now, "sweep(nowMs, maxRows)");
     REQUIRE_ARGUMENT_NUMBER(1, max_rows, "sweep(nowMs, maxRows)");
     // Clamped before the cast (a negative, NaN or huge double cast to uint64 is undefined).
@@ -328,8 +370,29 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     return Napi::Number::New(env, double(store_->Sweep(now, rows)));
   }
 
+  // snapshot(path) -> Promise<stats>: the cut is now (between two ingest calls); the file is
+  // written and fsynced on the thread pool while this thread goes on (snapshot.h).
+  Napi::Value Snapshot(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!writable_) return ThrowStatus(env, Status::Unavailable("snapshots are taken on the writer's handle"));
+    if (restoring_) return ThrowStatus(env, Status::Unavailable("the store is being restored from a snapshot"));
+    REQUIRE_ARGUMENT_STRING(0, path, "snapshot(path)");
+    return StartSnapshot(env, store_, path);
+  }
+
+  // restore(path) -> Promise<stats>: reads a snapshot into this (empty) store on the thread
+  // pool; ingest and sweeps are refused until it settles.
+  Napi::Value Restore(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!writable_) return ThrowStatus(env, Status::Unavailable("restore needs the writer's handle"));
+    if (restoring_) return ThrowStatus(env, Status::Unavailable("the store is being restored from a snapshot"));
+    REQUIRE_ARGUMENT_STRING(0, path, "restore(path)");
+    return StartRestore(info.This().As<Napi::Object>(), store_, path, &restoring_);
+  }
+
   std::shared_ptr<Store> store_;
   bool writable_ = false;
+  bool restoring_ = false;  // a restore is running on the thread pool
 };
 
 }  // namespace

@@ -2,11 +2,17 @@
 //   store_wrap.cc    FeatureStoreWrap  -> FeatureStore (core Store, feature_store.h)
 //   model_wrap.cc    NativeModelWrap   -> NativeModel (core Model, model.h); denseForward
 //   gather_wrap.cc   GatherWrap        -> Gather (core Gather, model.h)
+//   durability_wrap.cc  snapshot and restore workers (snapshot.h), walRead, crc32c, reserveFile
 // and helpers: args.h (REQUIRE_ARGUMENT_*), ids.h (entity ids, hashIds), spec_args.h.
 #pragma once
 #include <napi.h>
 
+#include <memory>
+#include <string>
+
 namespace hotpath {
+
+class Store;
 
 Napi::Function DefineFeatureStoreWrap(Napi::Env env);
 Napi::Function DefineNativeModelWrap(Napi::Env env);
@@ -14,5 +20,14 @@ Napi::Function DefineGatherWrap(Napi::Env env);
 
 // denseForward(x, w, bias | null, batch, in, out, act, backend: "cpu" | "cuda", y)
 Napi::Value DenseForward(const Napi::CallbackInfo& info);
+
+// durability_wrap.cc. StartSnapshot begins the cut on this thread and returns a promise;
+// StartRestore sets *busy until its promise settles (receiver, the store's handle, is kept
+// alive until then).
+Napi::Value StartSnapshot(Napi::Env env, const std::shared_ptr<Store>& store, const std::string& path);
+Napi::Value StartRestore(Napi::Object receiver, const std::shared_ptr<Store>& store, const std::string& path, bool* busy);
+Napi::Value WalReadRecord(const Napi::CallbackInfo& info);
+Napi::Value Crc32cOf(const Napi::CallbackInfo& info);
+Napi::Value ReserveFile(const Napi::CallbackInfo& info);
 
 }  // namespace hotpath

@@ -12,6 +12,7 @@
 // This file ties them together: the write path (Store::Ingest -> Table::Apply), the
 // reads (Read, ReadMany), TTL sweeps, stats, and the registry other threads attach by.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +25,10 @@
 #include "store_spec.h"
 
 namespace hotpath {
+
+class Store;
+class StoreSnapshot;  // snapshot.h
+struct RestoreStats;
 
 struct TableStats {
   uint64_t live = 0;
@@ -74,6 +79,10 @@ class Table {
   void PrefetchReadState(uint64_t key) const;
 
  private:
+  friend class StoreSnapshot;  // the cut reads, and restore sets, the writer's fields
+  friend Status RestoreSnapshot(Store& store, const std::string& path, RestoreStats* stats);
+  friend Status RestoreInto(Store& store, const std::string& path, RestoreStats* stats);
+  friend void ClearStore(Store& store);
   explicit Table(const TableSpec& spec) : spec_(spec) {}
   Status Allocate();
 
@@ -121,8 +130,13 @@ class Store {
   ~Store();
 
  private:
+  friend class StoreSnapshot;
+  friend Status RestoreSnapshot(Store& store, const std::string& path, RestoreStats* stats);
+  friend Status RestoreInto(Store& store, const std::string& path, RestoreStats* stats);
+  friend void ClearStore(Store& store);
   StoreSpec spec_;
   std::vector<std::unique_ptr<Table>> tables_;
+  std::atomic<bool> snapshotting_{false};  // one snapshot at a time
   std::vector<double> stream_watermark_;
   uint32_t id_ = 0;
 };

@@ -36,6 +36,7 @@ uint8_t* Shard::Insert(uint64_t key, uint32_t i, const uint8_t* fresh, int64_t t
   } else {
     r = next_unused++;
   }
+  BeforeRowWrite(r);
   uint8_t* p = RowPtr(r);
   std::memcpy(p, fresh, row_bytes);
   At<uint64_t>(p, kOffKey) = key;
@@ -63,11 +64,33 @@ void Shard::Remove(uint64_t key, uint32_t r) {
     }
   }
   index[i] = IndexSlot{0, 0, 0};
+  BeforeRowWrite(r);
   uint8_t* p = RowPtr(r);
   At<uint64_t>(p, kOffTouch) = 0;  // dead rows have clock 0
   At<uint32_t>(p, kOffKey) = free_head;
   free_head = r + 1;
   live--;
+}
+
+bool Shard::RestoreRows(uint32_t used, uint32_t head, uint32_t nlive, uint64_t seed) {
+  next_unused = used;
+  free_head = head;
+  live = nlive;
+  rng = seed;
+  uint32_t found = 0;
+  for (uint32_t r = 0; r < used; r++) {
+    const uint8_t* p = RowPtr(r);
+    if (At<uint64_t>(p, kOffTouch) == 0) continue;
+    const uint64_t key = At<uint64_t>(p, kOffKey);
+    uint32_t i = uint32_t(key) & mask;
+    for (uint32_t probe = 0; index[i].row1 != 0; probe++) {
+      if (index[i].key == key || probe > mask) return false;
+      i = (i + 1) & mask;
+    }
+    index[i] = IndexSlot{key, r + 1, 0};
+    found++;
+  }
+  return found == nlive;
 }
 
 // At the shard's budget: sample live rows (as Redis' approximate LRU does) and evict one

@@ -15,6 +15,12 @@
 // from shard memory is clamped (RowPtr, the probe bound), so a racy read cannot go out of
 // bounds.
 //
+// Snapshots. While a snapshot of the store is being written (snapshot.h), `snap` points at
+// the shard's part of it, and the writer calls BeforeRowWrite(row) before it changes a row:
+// a row still waiting to be written out is copied first, so the snapshot sees every row as
+// it was at the cut. Without a snapshot that is one predictable branch on a field of this
+// cache line.
+//
 // Find and the found case of FindOrInsert are on every read and write: inline here.
 #pragma once
 #include <atomic>
@@ -40,6 +46,11 @@ struct EvictCounts {
   uint64_t lru = 0;
 };
 
+struct ShardSnap;  // snapshot.h
+// The slow path of Shard::BeforeRowWrite (snapshot.cc): copies the row's block if it is
+// still waiting to be written out, or waits while the background writer encodes it.
+void SnapBeforeRowWrite(ShardSnap* snap, const uint8_t* rows, uint32_t row_bytes, uint32_t row);
+
 struct alignas(64) Shard {
   std::atomic<uint32_t> seq{0};
   uint32_t cap = 0, mask = 0, next_unused = 0, free_head = 0, live = 0;
@@ -48,6 +59,7 @@ struct alignas(64) Shard {
   uint8_t* rows = nullptr;     // cap rows
   Region index_region, rows_region;
   uint64_t rng = 0;  // eviction sampling
+  ShardSnap* snap = nullptr;  // writer only: the snapshot being written, if any
 
   // Reserves `slots` index slots (a power of two) and `capacity` rows. Once, at creation.
   Status Allocate(uint64_t slots, uint64_t capacity, uint32_t row_bytes, uint64_t seed);
@@ -74,7 +86,10 @@ struct alignas(64) Shard {
     for (;;) {
       const IndexSlot& sl = index[i];
       if (sl.row1 == 0) break;
-      if (sl.key == key) return RowPtr(sl.row1 - 1);
+      if (sl.key == key) {
+        BeforeRowWrite(sl.row1 - 1);
+        return RowPtr(sl.row1 - 1);
+      }
       i = (i + 1) & mask;
     }
     return Insert(key, i, fresh, ttl_ms, now_ms, evicted);
@@ -82,6 +97,16 @@ struct alignas(64) Shard {
 
   // Writer only, between BeginWrite and EndWrite: frees the row and its index slot.
   void Remove(uint64_t key, uint32_t row);
+
+  // Writer only: before any change to row r (see the top of the file).
+  void BeforeRowWrite(uint32_t r) {
+    if (snap != nullptr) SnapBeforeRowWrite(snap, rows, row_bytes, r);
+  }
+
+  // Writer only, on a shard with no rows in use: the rows [0, used) and the scalars of a
+  // snapshot, then the index rebuilt from the live rows (those with a write clock).
+  // False when a live row's key is already indexed (a corrupt snapshot).
+  bool RestoreRows(uint32_t used, uint32_t free_head, uint32_t live, uint64_t rng);
 
   // The seqlock's writer side.
   uint32_t BeginWrite() {

@@ -30,6 +30,7 @@
 using namespace hptest;
 
 void RunStorePartsTests();  // store_parts_test.cc
+void RunDurabilityTests();  // durability_test.cc
 
 namespace {
 
@@ -1120,6 +1121,7 @@ int main() {
   RUN(TestGatherFillsTheInputMatrix);
   RUN(TestDecodeRows);
   RunStorePartsTests();
+  RunDurabilityTests();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;
 }

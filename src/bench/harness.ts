@@ -85,12 +85,12 @@ export function checkBuilt(dir: string): void {
 }
 
 /**
- * `node [nodeArgs] dist/cli/main.js serve --config hotpath.yaml` of the checkout `dir`, on
+ * `node [nodeArgs] dist/cli/main.js serve --config hotpath.yaml [args]` of the checkout `dir`, on
  * 127.0.0.1:port, returned once /readyz answers 200 (every model loaded).
  */
-export async function startHotpath(dir: string, port: number, o: { cpus?: string; nodeArgs?: string[]; config?: string; env?: NodeJS.ProcessEnv } = {}): Promise<HotpathServer> {
+export async function startHotpath(dir: string, port: number, o: { cpus?: string; nodeArgs?: string[]; config?: string; env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<HotpathServer> {
   checkBuilt(dir);
-  const args = [...(o.nodeArgs ?? []), 'dist/cli/main.js', 'serve', '--config', o.config ?? 'hotpath.yaml', '--host', '127.0.0.1', '--port', String(port)];
+  const args = [...(o.nodeArgs ?? []), 'dist/cli/main.js', 'serve', '--config', o.config ?? 'hotpath.yaml', '--host', '127.0.0.1', '--port', String(port), ...(o.args ?? [])];
   const p = spawnTracked(`hotpath (${dir})`, process.execPath, args, { cwd: dir, cpus: o.cpus, env: o.env });
   const url = `http://127.0.0.1:${port}`;
   try {

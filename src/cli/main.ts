@@ -10,12 +10,20 @@ import { startServer } from '../server/app.js';
 import { printRoutes } from '../server/routes/index.js';
 import { bench, BENCH_USAGE } from './bench.js';
 
-const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--host H] [--demo]
+const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--host H] [--demo] [--data-dir DIR [--discard-state]]
 
-  --config F   config file (default hotpath.yaml)
-  --port P     listen port (default: server.port, or $HOTPATH_PORT); 0 picks a free one
-  --host H     listen address (default: server.host)
-  --demo       feed the config's demo stream with synthetic events
+  --config F        config file (default hotpath.yaml)
+  --port P          listen port (default: server.port, or $HOTPATH_PORT); 0 picks a free one
+  --host H          listen address (default: server.host)
+  --demo            feed the config's demo stream with synthetic events
+  --data-dir DIR    keep state in DIR: write-ahead log and snapshots (default: durability.data_dir;
+                    without either, nothing survives a restart)
+  --discard-state   move the state in the data directory aside and begin empty (needed when
+                    the features changed since it was written)
+
+  SIGTERM / SIGINT: graceful stop (not ready at once, in-flight requests finish within
+  server.drain_timeout, the log is flushed, a last snapshot is taken, exit 0); a second
+  signal exits at once. SIGHUP reloads every model.
 `;
 const ROUTES_USAGE = `usage: hotpath routes [--config hotpath.yaml]
 
@@ -49,6 +57,8 @@ async function serve(argv: string[]): Promise<void> {
       port: { type: 'string' },
       host: { type: 'string' },
       demo: { type: 'boolean', default: false },
+      'data-dir': { type: 'string' },
+      'discard-state': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -63,13 +73,33 @@ async function serve(argv: string[]): Promise<void> {
     throw new HotpathError('HP_ERR_CONFIG_INVALID', `--port / HOTPATH_PORT must be an integer 0..65535, got '${portText}'`);
   }
   const config = loadConfigFile(values.config!);
-  const server = await startServer({ config, port, host: values.host, demo: values.demo });
-  const stop = async () => {
-    await server.close();
-    process.exit(0);
+  const dataDir = values['data-dir'] ?? config.durability.dataDir;
+  if (values['discard-state'] && !dataDir) throw new HotpathError('HP_ERR_CONFIG_INVALID', '--discard-state needs a data directory (--data-dir or durability.data_dir)');
+  // Signals during the start stop it at once; the graceful stop takes over once serving.
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping || !server) {
+      console.error(`hotpath: ${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.error(`hotpath: ${signal}: draining (up to ${config.server.drainTimeoutMs} ms), then a last snapshot`);
+    server.shutdown().then(
+      (r) => {
+        console.error(`hotpath: stopped (${r.drained ? 'drained' : `${r.abandoned} request(s) abandoned at the deadline`} in ${r.drainMs.toFixed(0)} ms${r.snapshotSeq !== undefined ? `, snapshot at record ${r.snapshotSeq}` : ''})`);
+        process.exit(0);
+      },
+      (err) => {
+        console.error(`hotpath: shutdown failed: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  if (!dataDir) console.error('hotpath: no data directory (--data-dir or durability.data_dir): state is kept in memory only and lost at exit');
+  server = await startServer({ config, port, host: values.host, demo: values.demo, dataDir, discardState: values['discard-state'] });
   // SIGHUP: reload every model's configured version from its repository (hot, no failed
   // request); a model that fails keeps serving its previous version.
   process.on('SIGHUP', () => {

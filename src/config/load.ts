@@ -10,10 +10,12 @@ import { parse as parseYaml } from 'yaml';
 
 import { HotpathError } from '../errors.js';
 import { type AggName, type Binding, constants, limits, WINDOWED_AGGS } from '../native/binding.js';
+import { compileDurability, type DurabilityDef, type RawDurability } from './durability.js';
 import { compileModels, type ModelDef, type RawModel } from './models.js';
 import { configSchema } from './schema.js';
 import { fail, parseDuration, parseSize } from './values.js';
 
+export type { DurabilityDef, FsyncMode } from './durability.js';
 export type { BreakerDef, ModelDef, ModelInputDef } from './models.js';
 export { parseDuration, parseSize } from './values.js';
 
@@ -72,7 +74,10 @@ export interface Config {
     faultInjection: boolean;
     /** a WebSocket whose unsent answers pass this is closed (1008) */
     wsMaxBufferedBytes: number;
+    /** graceful shutdown: how long in-flight requests may take to finish */
+    drainTimeoutMs: number;
   };
+  durability: DurabilityDef;
   models: ModelDef[];
   store: { maxFutureMs: number; sweepIntervalMs: number };
   entities: EntityDef[];
@@ -123,7 +128,9 @@ interface RawConfig {
     queue_delay_budget?: number | string;
     fault_injection?: boolean;
     ws_max_buffered_bytes?: number | string;
+    drain_timeout?: number | string;
   };
+  durability?: RawDurability;
   models?: Record<string, RawModel>;
   store?: { max_future?: number | string; sweep_interval?: number | string };
   entities: Record<string, { ttl?: number | string; memory?: number | string; shards?: number; features: Record<string, RawFeature> }>;
@@ -277,7 +284,9 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
       queueDelayBudgetMs: queueDelayBudget(c.server?.queue_delay_budget, models),
       faultInjection: c.server?.fault_injection ?? false,
       wsMaxBufferedBytes: c.server?.ws_max_buffered_bytes === undefined ? 16 * 1024 ** 2 : parseSize(c.server.ws_max_buffered_bytes),
+      drainTimeoutMs: c.server?.drain_timeout === undefined ? 10_000 : parseDuration(c.server.drain_timeout),
     },
+    durability: compileDurability(c.durability, (p) => resolve(opts.baseDir ?? '.', p)),
     models,
     store: {
       maxFutureMs: c.store?.max_future === undefined ? 10_000 : parseDuration(c.store.max_future),

@@ -98,6 +98,20 @@ export const configSchema = {
         queue_delay_budget: duration,
         fault_injection: { type: 'boolean' },
         ws_max_buffered_bytes: size,
+        drain_timeout: duration,
+      },
+    },
+    durability: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        data_dir: { type: 'string', minLength: 1 },
+        fsync: { enum: ['always', 'interval', 'off'] },
+        fsync_interval: duration,
+        segment_bytes: size,
+        snapshot_interval: duration,
+        snapshot_log_bytes: size,
+        keep_snapshots: { type: 'integer', minimum: 1, maximum: 100 },
       },
     },
     store: {

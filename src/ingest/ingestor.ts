@@ -4,15 +4,38 @@
 // applies each stream's batch to the store in one native call, counts, and then hands
 // the applied batch to the registered taps, in the order they were added.
 //
-// Taps are how the write-ahead log, online learners, anomaly detectors and Redis
-// write-through will see events. A tap runs on the ingest thread, synchronously, after
-// the store has applied the batch and before the caller is answered: it must not block
-// (copy what it needs and return; do slow work elsewhere). A tap that throws is counted
-// and logged and never fails the ingest or keeps later taps from running.
+// The write-ahead log (src/durability/wal.ts), when one is attached, gets every applied
+// batch as one record, written by the native ingest call itself into the log's buffer (the
+// columnar batch with hashed ids); the caller answers once durable(seq) says the record is
+// on its way to disk. A batch the log cannot take is refused before it is applied
+// (HP_ERR_WAL_UNAVAILABLE). replay() applies such a record again at start, through the same
+// store call and taps.
+//
+// Taps are how online learners, anomaly detectors and Redis write-through see events. A
+// tap runs on the ingest thread, synchronously, after the store has applied the batch and
+// before the caller is answered: it must not block (copy what it needs and return; do
+// slow work elsewhere). A tap that throws is counted and logged and never fails the ingest
+// or keeps later taps from running.
 import type { Config, StreamDef } from '../config/load.js';
-import type { FeatureStore, IngestResult } from '../native/binding.js';
+import { HotpathError } from '../errors.js';
+import { type Binding, type FeatureStore, type IngestResult, type WalRecord, type WalSlot, walRecordBytes } from '../native/binding.js';
 import { decodeEvents } from './decode.js';
 import { planRows, type RowsFrame, rowsError } from './rows.js';
+
+/** The write-ahead log as the Ingestor uses it (src/durability/wal.ts Wal). */
+export interface IngestLog {
+  readonly writable: boolean;
+  /** makes room for `bytes` of records in the current segment; throws HP_ERR_WAL_UNAVAILABLE */
+  ensure(bytes: number): void;
+  slot(bytes: number): WalSlot;
+  commit(bytes: number): number;
+  whenDurable(seq: number, cb: (err: HotpathError | null) => void): void;
+}
+
+/** What an ingest call applied; seq is its last log record (0 without a log). */
+export interface Ingested extends IngestResult {
+  seq: number;
+}
 
 /** Where a batch came from (a label for taps and metrics). */
 export type IngestSource = 'http' | 'ws' | 'demo' | 'replay';
@@ -22,7 +45,8 @@ export type IngestSource = 'http' | 'ws' | 'demo' | 'replay';
  * only while the tap runs (the binary form points into a WebSocket message that uWS
  * reclaims when the handler returns): a tap that keeps anything copies it.
  * - `columns`: the columnar batch the store applied (ids per key column, times, values
- *   row-major by the stream's fields), from JSON events.
+ *   row-major by the stream's fields), from JSON events (ids as strings) or log replay
+ *   (ids hashed, BigUint64Array).
  * - `rows`: a binary frame's rows and the plan the native decoder read them by;
  *   `FeatureStore.ingestRows(stream.index, bytes, rowsAt, count, plan, nowMs)` applies it again.
  */
@@ -34,7 +58,7 @@ export type AppliedBatch = {
   accepted: number;
   late: number;
 } & (
-  | { kind: 'columns'; keys: string[][]; ts: Float64Array; values: Float64Array }
+  | { kind: 'columns'; keys: Binding.KeyColumn[]; ts: Float64Array; values: Float64Array }
   | { kind: 'rows'; bytes: Uint8Array; rowsAt: number; count: number; plan: Int32Array }
 );
 
@@ -60,6 +84,7 @@ export class Ingestor {
   readonly #config: Config;
   readonly #log: (line: string) => void;
   #taps: IngestTap[] = [];
+  #wal: IngestLog | undefined;
   readonly #tapLogged = new Map<string, { at: number; failures: number }>();
   observer: IngestObserver = NO_OBSERVER;
 
@@ -77,23 +102,65 @@ export class Ingestor {
     };
   }
 
+  /** Every batch from now on is logged to `log` (undefined: no more logging). */
+  attachLog(log: IngestLog | undefined): void {
+    this.#wal = log;
+  }
+
+  /** cb once the log record seq (an Ingested's seq) is durable, or with the log's error; at once without a log. */
+  durable(seq: number, cb: (err: HotpathError | null) => void): void {
+    if (seq === 0 || !this.#wal) cb(null);
+    else this.#wal.whenDurable(seq, cb);
+  }
+
   /**
    * Event objects: checks every one, then applies each stream's batch with one native
    * call. `stream` names the stream of events that carry none (?stream=).
    */
-  events(events: unknown[], source: IngestSource, nowMs = Date.now(), stream?: string): IngestResult {
+  events(events: unknown[], source: IngestSource, nowMs = Date.now(), stream?: string): Ingested {
     const batches = decodeEvents(this.#config, events, nowMs, stream);
+    const log = this.#wal;
+    if (log) {
+      let bytes = 0;
+      for (const b of batches) bytes += walRecordBytes(b.ts.length, b.keys.length, b.stream.fields.length);
+      log.ensure(bytes); // all of the request's records fit, or none is applied
+    }
     let accepted = 0;
     let late = 0;
+    let seq = 0;
     for (const b of batches) {
-      const r = this.#store.ingest(b.stream.index, b.keys, b.ts, b.values, nowMs);
+      let r: IngestResult;
+      if (log) {
+        const bytes = walRecordBytes(b.ts.length, b.keys.length, b.stream.fields.length);
+        r = this.#store.ingest(b.stream.index, b.keys, b.ts, b.values, nowMs, log.slot(bytes));
+        seq = log.commit(bytes);
+      } else r = this.#store.ingest(b.stream.index, b.keys, b.ts, b.values, nowMs);
       accepted += r.accepted;
       late += r.late;
       if (this.#taps.length > 0)
         this.#tap({ kind: 'columns', source, stream: b.stream, nowMs, accepted: r.accepted, late: r.late, keys: b.keys, ts: b.ts, values: b.values });
     }
     this.observer.eventsIngested(stream, accepted, late);
-    return { accepted, late };
+    return { accepted, late, seq };
+  }
+
+  /**
+   * A log record, read back at start (src/durability/wal-read.ts): its columns are viewed
+   * in place in buf (valid during the call) and applied as they were, then the taps see
+   * the batch with source 'replay'. Nothing is logged.
+   */
+  replay(buf: Buffer, rec: WalRecord): IngestResult {
+    const def = this.#config.streams[rec.stream];
+    if (!def || def.tables.length !== rec.nkeys || def.fields.length !== rec.nfields)
+      throw new HotpathError('HP_ERR_STATE_LAYOUT', `log record ${rec.seq} is for a stream this config does not declare as it was (stream ${rec.stream}); start with --discard-state to begin empty`);
+    const n = rec.n;
+    const keys: BigUint64Array[] = [];
+    for (let k = 0; k < rec.nkeys; k++) keys.push(new BigUint64Array(buf.buffer, buf.byteOffset + rec.keysAt + k * n * 8, n));
+    const ts = new Float64Array(buf.buffer, buf.byteOffset + rec.tsAt, n);
+    const values = new Float64Array(buf.buffer, buf.byteOffset + rec.valuesAt, n * rec.nfields);
+    const r = this.#store.ingest(rec.stream, keys, ts, values, rec.nowMs);
+    if (this.#taps.length > 0) this.#tap({ kind: 'columns', source: 'replay', stream: def, nowMs: rec.nowMs, accepted: r.accepted, late: r.late, keys, ts, values });
+    return r;
   }
 
   /**
@@ -101,15 +168,22 @@ export class Ingestor {
    * undefined, having applied nothing, for frames the decoder leaves to the object path
    * (string times, a `stream` column): the caller decodes those and calls events().
    */
-  rows(h: RowsFrame, source: IngestSource, nowMs = Date.now()): IngestResult | undefined {
+  rows(h: RowsFrame, source: IngestSource, nowMs = Date.now()): Ingested | undefined {
     const p = planRows(this.#config, h);
     if (!p) return undefined;
-    const r = this.#store.ingestRows(p.stream.index, h.bytes, h.rowsAt, h.count, p.plan, nowMs);
+    const log = this.#wal;
+    let seq = 0;
+    let r: IngestResult | ReturnType<FeatureStore['ingestRows']>;
+    if (log) {
+      const bytes = walRecordBytes(h.count, p.stream.tables.length, p.stream.fields.length);
+      r = this.#store.ingestRows(p.stream.index, h.bytes, h.rowsAt, h.count, p.plan, nowMs, log.slot(bytes));
+      if ('accepted' in r) seq = log.commit(bytes);
+    } else r = this.#store.ingestRows(p.stream.index, h.bytes, h.rowsAt, h.count, p.plan, nowMs);
     if (!('accepted' in r)) throw rowsError(this.#config, h, r);
     if (this.#taps.length > 0)
       this.#tap({ kind: 'rows', source, stream: p.stream, nowMs, accepted: r.accepted, late: r.late, bytes: h.bytes, rowsAt: h.rowsAt, count: h.count, plan: p.plan });
     this.observer.eventsIngested(h.stream, r.accepted, r.late);
-    return r;
+    return { accepted: r.accepted, late: r.late, seq };
   }
 
   #tap(batch: AppliedBatch): void {

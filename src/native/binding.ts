@@ -9,153 +9,9 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import { HotpathError, toHotpathError } from '../errors.js';
+import type { Binding } from './binding-types.js';
 
-/** The raw shape of the addon, as native/binding/*.cc define it (wraps.h lists the files). */
-export namespace Binding {
-  export interface FeatureSpec {
-    name: string;
-    agg: number;
-    stream: number;
-    field: number;
-    windowMs: number;
-    tileMs: number;
-    param: number;
-  }
-  export interface TableSpec {
-    name: string;
-    ttlMs: number;
-    memoryBytes: number;
-    shards: number;
-    features: FeatureSpec[];
-  }
-  export interface StreamSpec {
-    name: string;
-    fields: number;
-    latenessMs: number;
-    tables: number[];
-  }
-  export interface StoreSpec {
-    tables: TableSpec[];
-    streams: StreamSpec[];
-    maxFutureMs: number;
-  }
-  export interface TableStats {
-    live: number;
-    capacity: number;
-    rowBytes: number;
-    bytesPerEntity: number;
-    allocatedBytes: number;
-    evictedTtl: number;
-    evictedLru: number;
-    updates: number;
-    watermarkMs: number;
-  }
-  export interface Layout {
-    width: number;
-    offsets: number[];
-    widths: number[];
-  }
-  export type KeyColumn = string[] | BigUint64Array;
-  export interface NativeStore {
-    readonly id: number;
-    readonly writable: boolean;
-    ingest(stream: number, keys: KeyColumn[], ts: Float64Array, values: Float64Array, nowMs: number): [number, number];
-    ingestRows(stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number, out: Float64Array): number;
-    read(table: number, id: string | bigint, nowMs: number, out: Float64Array): number;
-    readMany(table: number, ids: KeyColumn, nowMs: number, out: Float64Array, ages: Float64Array): number;
-    layout(table: number): Layout;
-    stats(table: number): TableStats;
-    sweep(nowMs: number, maxRowsPerTable: number): number;
-  }
-  export interface CudaInfo {
-    compiled: boolean;
-    devices: number;
-    name: string;
-    error: string;
-  }
-  /** native/core/constants.h, as the addon exports it (addon.cc Constants). */
-  export interface Constants {
-    aggs: Record<string, number>;
-    /** per aggregate: whether it reads a field, and whether it takes a window (HP_AGG_LIST) */
-    aggFlags: Record<string, { field: boolean; windowed: boolean }>;
-    acts: Record<string, number>;
-    /** NativeModel layer kinds (LayerKind) */
-    layerKinds: Record<LayerKindName, number>;
-    /** Gather column sources and transforms (GatherSource, GatherTransform) */
-    gatherSources: Record<GatherSourceName, number>;
-    gatherTransforms: Record<GatherTransformName, number>;
-    statuses: string[];
-    /** what a column of a binary events frame feeds (RowRole) */
-    rowRoles: { skip: number; key: number; time: number; number: number; category: number };
-    /** why ingestRows refused the rows, by the number it returns (RowError; 0 is OK) */
-    rowErrors: string[];
-    /** value types of a binary events frame's columns */
-    rowTypes: { f64: number; str16: number };
-    limits: {
-      maxIdBytes: number;
-      maxTilesPerWindow: number;
-      maxLastN: number;
-      minHllPrecision: number;
-      maxHllPrecision: number;
-      maxFeaturesPerTable: number;
-      /** entity keys per stream */
-      maxKeyColumns: number;
-      /** times passed to the store (now, event times): |t| <= 2^53 ms */
-      maxTimeMs: number;
-      /** the largest event time an event may carry (the largest a JavaScript Date holds) */
-      maxEventTimeMs: number;
-    };
-    /** the version of a store row's byte layout; snapshots carry it (constants.h kRowLayoutVersion) */
-    rowLayoutVersion: number;
-  }
-  export interface LayerSpec {
-    kind: number; // constants.layerKinds
-    inDim?: number;
-    outDim?: number;
-    w?: Float32Array | null;
-    b?: Float32Array | null;
-    act?: number;
-  }
-  export interface ModelSpec {
-    inDim: number;
-    maxBatch: number;
-    device: 'cpu' | 'cuda';
-    layers: LayerSpec[];
-  }
-  export interface NativeModel {
-    readonly inDim: number;
-    readonly outDim: number;
-    forward(x: Float32Array, batch: number, y: Float32Array): void;
-  }
-  export interface GatherColumn {
-    source: number; // constants.gatherSources
-    key: number;
-    offset: number;
-    field: number;
-    transform: number; // constants.gatherTransforms
-    fill: number;
-  }
-  export interface GatherSpec {
-    tables: number[];
-    fields: number;
-    columns: GatherColumn[];
-  }
-  export interface Gather {
-    run(ids: Uint8Array, refs: Uint32Array, fields: Float32Array, batch: number, nowMs: number, x: Float32Array): void;
-  }
-  export interface Addon {
-    FeatureStore: new (specOrId: StoreSpec | number) => NativeStore;
-    NativeModel: new (spec: ModelSpec) => NativeModel;
-    Gather: new (storeId: number, spec: GatherSpec) => Gather;
-    constants: Constants;
-    hashIds(ids: string[]): BigUint64Array;
-    denseForward(
-      x: Float32Array, w: Float32Array, bias: Float32Array | null, batch: number, inDim: number,
-      outDim: number, act: number, backend: 'cpu' | 'cuda', y: Float32Array,
-    ): void;
-    backends(): { cpu: true; cuda: CudaInfo };
-  }
-}
+export type { Binding } from './binding-types.js';
 
 export const ADDON_PATH =
   process.env.HOTPATH_ADDON ?? fileURLToPath(new URL('../../build/Release/hotpath.node', import.meta.url));
@@ -281,8 +137,10 @@ export class FeatureStore {
    * entity table (strings, or hashes from hashIds); values is events x fields, row-major.
    * The whole batch is validated first: on an error nothing is applied.
    */
-  ingest(stream: number, keys: Binding.KeyColumn[], ts: Float64Array, values: Float64Array, nowMs = Date.now()): IngestResult {
-    const [accepted, late] = call(() => this.#native.ingest(stream, keys, ts, values, nowMs));
+  ingest(stream: number, keys: Binding.KeyColumn[], ts: Float64Array, values: Float64Array, nowMs = Date.now(), log?: WalSlot): IngestResult {
+    const [accepted, late] = call(() =>
+      log ? this.#native.ingest(stream, keys, ts, values, nowMs, log.buf, log.at, log.seq) : this.#native.ingest(stream, keys, ts, values, nowMs),
+    );
     return { accepted, late };
   }
 
@@ -291,9 +149,13 @@ export class FeatureStore {
    * has (column, type, role, index) per use of a column, see native/core/event_rows.h). On a
    * refused value nothing is applied and the fault says which event and column.
    */
-  ingestRows(stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number): IngestResult | RowFault {
+  ingestRows(stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number, log?: WalSlot): IngestResult | RowFault {
     const out = rowOut;
-    const code = call(() => this.#native.ingestRows(stream, frame, offset, n, plan, nowMs, out));
+    const code = call(() =>
+      log
+        ? this.#native.ingestRows(stream, frame, offset, n, plan, nowMs, out, log.buf, log.at, log.seq)
+        : this.#native.ingestRows(stream, frame, offset, n, plan, nowMs, out),
+    );
     if (code === 0) return { accepted: out[0], late: out[1] };
     return { error: constants.rowErrors[code], event: out[0], column: out[1] };
   }
@@ -318,6 +180,73 @@ export class FeatureStore {
   sweep(nowMs: number, maxRowsPerTable: number): number {
     return call(() => this.#native.sweep(nowMs, maxRowsPerTable));
   }
+
+  /**
+   * Writes a snapshot of every table to path: the cut is taken now, between two ingest
+   * calls, and the file is written and fsynced on the thread pool while ingest goes on.
+   * One at a time (HP_ERR_NATIVE_UNAVAILABLE otherwise).
+   */
+  snapshot(path: string): Promise<Binding.SnapshotStats> {
+    return call(() => this.#native.snapshot(path)).catch((err: unknown) => Promise.reject(toHotpathError(err)));
+  }
+
+  /** Reads a snapshot into this store, which must be empty; ingest waits until it settles. */
+  restore(path: string): Promise<Binding.RestoreStats> {
+    return call(() => this.#native.restore(path)).catch((err: unknown) => Promise.reject(toHotpathError(err)));
+  }
+}
+
+// ---------------------------------------------------------------- write-ahead log
+
+/** Where ingest writes a batch's log record: buf[at..], numbered seq (walRecordBytes long). */
+export interface WalSlot {
+  buf: Uint8Array;
+  at: number;
+  seq: number;
+}
+
+const WAL = constants.wal;
+
+/** Bytes of the log record of a batch of n events (native/core/wal_record.h): header, payload, padding to 8. */
+export function walRecordBytes(n: number, nkeys: number, nfields: number): number {
+  return (WAL.headerBytes + WAL.batchHeaderBytes + n * 8 * (nkeys + 1 + nfields) + 7) & ~7;
+}
+
+/** A log record read back: a batch, its columns as offsets into the buffer it was read from. */
+export interface WalRecord {
+  seq: number;
+  recordBytes: number;
+  stream: number;
+  nkeys: number;
+  nfields: number;
+  n: number;
+  nowMs: number;
+  keysAt: number;
+  tsAt: number;
+  valuesAt: number;
+}
+
+/** Why walRead found no record: END (zeros: the end of the log), TORN (cut short), CORRUPT. */
+export type WalStop = 'END' | 'TORN' | 'CORRUPT';
+
+const walOut = new Float64Array(10);
+
+/** Reads the record at buf[offset..], checking its length and CRC-32C. */
+export function walRead(buf: Uint8Array, offset: number): WalRecord | WalStop {
+  const code = call(() => addon.walRead(buf, offset, walOut));
+  if (code !== 0) return WAL.reads[code] as WalStop;
+  const o = walOut;
+  return { seq: o[0], recordBytes: o[1], stream: o[2], nkeys: o[3], nfields: o[4], n: o[5], nowMs: o[6], keysAt: o[7], tsAt: o[8], valuesAt: o[9] };
+}
+
+/** CRC-32C of buf, extending crc. */
+export function crc32c(buf: Uint8Array, crc = 0): number {
+  return call(() => addon.crc32c(buf, crc));
+}
+
+/** Reserves (posix_fallocate) bytes of a file; returns 0, or the errno (28 ENOSPC: disk full). */
+export function reserveFile(fd: number, offset: number, length: number): number {
+  return call(() => addon.reserveFile(fd, offset, length));
 }
 
 /** The layers of a NativeModel for a plan compiled from ONNX (planNative). */

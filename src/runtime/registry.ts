@@ -77,9 +77,37 @@ export class ModelRegistry {
     return e.current !== undefined && this.#pool.ready(e.current.slot);
   }
 
-  /** Loads every model's configured version; the first failure is thrown (startup refuses). */
+  /** Versions a snapshot says were serving (models whose config says `latest` start on them). */
+  readonly #restored = new Map<string, number>();
+
+  /**
+   * Loads every model's configured version; the first failure is thrown (startup refuses).
+   * A model configured as `latest` starts on the version it served when the snapshot was
+   * taken, if that version is still in its repository: a restart serves what was served.
+   */
   async loadAll(): Promise<void> {
-    for (const e of this.entries.values()) await this.reload(e.def.name);
+    for (const e of this.entries.values()) {
+      const v = this.#restored.get(e.def.name);
+      const keep = v !== undefined && e.def.version === 'latest' && ModelRegistry.versions(e.def).includes(v);
+      if (v !== undefined && !keep && e.def.version === 'latest') this.#log(`model ${e.def.name}: version ${v} from the snapshot is no longer in ${e.def.repository}; loading the latest`);
+      await this.reload(e.def.name, keep ? v : undefined);
+    }
+  }
+
+  /** The loaded versions as a snapshot part (src/durability/snapshots.ts). */
+  snapshotParticipant(): { name: string; capture(): Uint8Array; restore(part: { bytes?: Uint8Array }): void } {
+    return {
+      name: 'models',
+      capture: () => {
+        const serving: Record<string, number> = {};
+        for (const e of this.entries.values()) if (e.current) serving[e.def.name] = e.current.version;
+        return Buffer.from(JSON.stringify({ serving }));
+      },
+      restore: ({ bytes }) => {
+        const { serving } = JSON.parse(Buffer.from(bytes ?? []).toString('utf8')) as { serving: Record<string, number> };
+        for (const [name, v] of Object.entries(serving)) if (this.entries.has(name) && Number.isSafeInteger(v) && v > 0) this.#restored.set(name, v);
+      },
+    };
   }
 
   /** Numbered version directories holding a model.onnx, ascending. */

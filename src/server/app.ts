@@ -1,19 +1,28 @@
 // The composition root: builds the store, the worker pool, the model registry, the ingest
-// path and the predict pipeline, puts them in one ServerContext, mounts the route table
-// on uWebSockets.js, and listens. Routes live in routes/, one module per surface.
+// path, the predict pipeline and durability, puts them in one ServerContext, mounts the
+// route table on uWebSockets.js, and listens. Routes live in routes/, one module per surface.
+//
+// Start, in phases (ServerContext.phase): the server listens first, answering /healthz
+// (live) and /readyz (not ready, 503) while it restores its snapshot, replays its log and
+// loads its models ('starting': every other route answers HP_ERR_NOT_READY); then it
+// serves. shutdown() drains: not ready at once, no new connections, in-flight requests
+// finish (up to server.drain_timeout), then the log is flushed, a last snapshot taken and
+// the workers stopped.
 //
 // Event ingest and feature reads run inline on this thread, each through one native call:
 // a thread hop would cost more than the work. Predicts go to the inference workers.
 import uWS from 'uWebSockets.js';
 
 import type { Config } from '../config/load.js';
+import { Durability, type RecoveryReport } from '../durability/durability.js';
 import { HotpathError, toHotpathError } from '../errors.js';
 import { Ingestor } from '../ingest/ingestor.js';
 import { FeatureStore } from '../native/binding.js';
 import { InferenceService } from '../runtime/inference.js';
 import { Pool } from '../runtime/pool.js';
 import { ModelRegistry } from '../runtime/registry.js';
-import { startDemo } from './demo.js';
+import { type Demo, startDemo } from './demo.js';
+import { registerDurabilityMetrics } from './durability-metrics.js';
 import { FeatureReader } from './features.js';
 import { Metrics } from './metrics.js';
 import { PredictPipeline } from './predict.js';
@@ -29,6 +38,20 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** who may use which route (default: everyone, every route) */
   policy?: RoutePolicy;
+  /** the state directory (overrides durability.data_dir); none: nothing is persisted */
+  dataDir?: string;
+  /** move the old state aside and begin empty */
+  discardState?: boolean;
+}
+
+export interface ShutdownReport {
+  /** every in-flight request finished before the deadline */
+  drained: boolean;
+  /** requests still in flight at the deadline */
+  abandoned: number;
+  drainMs: number;
+  /** the last snapshot, when durability is on and it succeeded */
+  snapshotSeq?: number;
 }
 
 export interface Server {
@@ -40,6 +63,12 @@ export interface Server {
   readonly inference: InferenceService;
   readonly ingest: Ingestor;
   readonly metrics: Metrics;
+  /** the log and snapshots, when the server has a data directory */
+  readonly durability?: Durability;
+  readonly recovery?: RecoveryReport;
+  /** Graceful stop: drain (up to server.drain_timeout), flush the log, last snapshot, stop. */
+  shutdown(opts?: { drainTimeoutMs?: number }): Promise<ShutdownReport>;
+  /** Immediate stop (tests, failed starts): the log is flushed and closed, no snapshot. */
   close(): Promise<void>;
 }
 
@@ -76,6 +105,12 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   inference.observer = metrics;
   const ingest = new Ingestor(store, config, log);
   ingest.observer = metrics;
+  const dataDir = opts.dataDir ?? config.durability.dataDir;
+  const durability = dataDir ? new Durability({ config, dataDir, discardState: opts.discardState, store, ingest, log }) : undefined;
+  if (durability) {
+    durability.register(models.snapshotParticipant());
+    registerDurabilityMetrics(metrics.registry, durability);
+  }
   const ctx: ServerContext = {
     config,
     store,
@@ -87,35 +122,59 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     metrics,
     log,
     policy: opts.policy ?? OPEN_POLICY,
+    durability,
+    phase: 'starting',
     ready: false,
+    inflight: 0,
   };
-  try {
-    await pool.start();
-    await models.loadAll();
-  } catch (err) {
-    await pool.close();
-    throw err;
-  }
   const app = uWS.App();
-  mountRoutes(app, ctx);
+  const sockets = mountRoutes(app, ctx);
 
   const host = opts.host ?? config.server.host;
   const wanted = opts.port ?? config.server.port;
-  let listenSocket: uWS.us_listen_socket;
+  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
+    app.listen(host, wanted, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${host}:${wanted}`))));
+  });
+  const port = uWS.us_socket_local_port(listenSocket);
+  let listening = true;
+  const stopListening = () => {
+    if (listening) uWS.us_listen_socket_close(listenSocket);
+    listening = false;
+  };
+
+  let recovery: RecoveryReport | undefined;
   try {
-    listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
-      app.listen(host, wanted, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${host}:${wanted}`))));
-    });
+    if (durability) recovery = await durability.recover();
+    await pool.start();
+    await models.loadAll();
   } catch (err) {
+    stopListening();
+    await durability?.close({ snapshot: false }).catch(() => undefined);
     await pool.close();
     throw err;
   }
-  const port = uWS.us_socket_local_port(listenSocket);
+  durability?.start();
 
   const sweep = setInterval(() => store.sweep(Date.now(), 10_000), config.store.sweepIntervalMs);
   sweep.unref();
-  const demo = opts.demo ? startDemo(ctx) : undefined;
+  const demo: Demo | undefined = opts.demo ? startDemo(ctx) : undefined;
+  ctx.phase = 'serving';
   ctx.ready = true;
+
+  let stopped: Promise<unknown> | undefined;
+  const stopParts = async (snapshot: boolean): Promise<number | undefined> => {
+    demo?.stop();
+    clearInterval(sweep);
+    stopListening();
+    sockets.closeAll();
+    let seq: number | undefined;
+    if (durability) {
+      await durability.close({ snapshot }).catch((err) => log(`durability: ${(err as Error).message}`));
+      seq = snapshot ? durability.last?.seq : undefined;
+    }
+    await pool.close();
+    return seq;
+  };
 
   return {
     port,
@@ -126,12 +185,36 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     inference,
     ingest,
     metrics,
+    durability,
+    recovery,
+    shutdown(o = {}) {
+      if (stopped) return stopped as Promise<ShutdownReport>;
+      const p = (async (): Promise<ShutdownReport> => {
+        const t0 = performance.now();
+        ctx.ready = false;
+        ctx.phase = 'draining';
+        stopListening();
+        demo?.stop();
+        const deadline = t0 + (o.drainTimeoutMs ?? config.server.drainTimeoutMs);
+        const inFlight = () => ctx.inflight + pool.pendingCount + (durability?.wal?.waiting ?? 0);
+        while (inFlight() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        const abandoned = inFlight();
+        const drainMs = performance.now() - t0;
+        const snapshotSeq = await stopParts(true);
+        return { drained: abandoned === 0, abandoned, drainMs, snapshotSeq };
+      })();
+      stopped = p;
+      return p;
+    },
     async close() {
+      if (stopped) {
+        await stopped;
+        return;
+      }
       ctx.ready = false;
-      demo?.stop();
-      clearInterval(sweep);
-      uWS.us_listen_socket_close(listenSocket);
-      await pool.close();
+      ctx.phase = 'draining';
+      stopped = stopParts(false);
+      await stopped;
     },
   };
 }

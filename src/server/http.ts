@@ -11,7 +11,7 @@ export type Log = (line: string) => void;
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK', 400: '400 Bad Request', 404: '404 Not Found', 405: '405 Method Not Allowed',
-  413: '413 Payload Too Large', 500: '500 Internal Server Error', 501: '501 Not Implemented', 503: '503 Service Unavailable',
+  409: '409 Conflict', 413: '413 Payload Too Large', 500: '500 Internal Server Error', 501: '501 Not Implemented', 503: '503 Service Unavailable',
   504: '504 Gateway Timeout',
 };
 
@@ -55,7 +55,8 @@ export function send(res: Res, status: number, body: string | Uint8Array, opts: 
 
 /** Headers an error adds: Retry-After when retrying soon can succeed. */
 export function errorHeaders(code: string): [string, string][] | undefined {
-  return code === 'HP_ERR_OVERLOADED' || code === 'HP_ERR_CIRCUIT_OPEN' || code === 'HP_ERR_MODEL_NOT_READY' || code === 'HP_ERR_WORKER_CRASHED'
+  return code === 'HP_ERR_OVERLOADED' || code === 'HP_ERR_CIRCUIT_OPEN' || code === 'HP_ERR_MODEL_NOT_READY' || code === 'HP_ERR_WORKER_CRASHED' ||
+    code === 'HP_ERR_NOT_READY' || code === 'HP_ERR_WAL_UNAVAILABLE'
     ? [['retry-after', '1']]
     : undefined;
 }
@@ -98,6 +99,8 @@ export interface BodySink {
   onBody(body: Buffer): void;
   /** the body passed maxBytes: answer (the connection is closed so the client stops sending) */
   onTooLarge(err: HotpathError): void;
+  /** the client went away before the answer */
+  onAborted(): void;
 }
 
 /**
@@ -111,9 +114,7 @@ export function readBody(res: Res, maxBytes: number, sink: BodySink): void {
   let chunks: Buffer[] | undefined;
   let size = 0;
   let refused = false;
-  res.onAborted(() => {
-    res.aborted = true;
-  });
+  res.onAborted(() => sink.onAborted());
   res.onData((chunk, isLast) => {
     if (refused) return;
     size += chunk.byteLength;

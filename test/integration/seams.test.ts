@@ -48,7 +48,7 @@ const metrics = async (base: string) => (await fetch(`${base}/metrics`)).text();
 /** A tap's copy of a batch (the batch itself lives only during the call). */
 function copy(b: AppliedBatch): AppliedBatch {
   return b.kind === 'columns'
-    ? { ...b, keys: b.keys.map((k) => [...k]), ts: b.ts.slice(), values: b.values.slice() }
+    ? { ...b, keys: b.keys.map((k) => (k instanceof BigUint64Array ? k.slice() : [...k])), ts: b.ts.slice(), values: b.values.slice() }
     : { ...b, bytes: b.bytes.slice(), plan: b.plan.slice() };
 }
 

@@ -17,7 +17,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   config: ['native', 'errors'],
   ingest: ['native', 'config', 'errors'],
   runtime: ['native', 'config', 'errors'],
-  server: ['ingest', 'runtime', 'native', 'config', 'errors'],
+  durability: ['ingest', 'native', 'config', 'errors'],
+  server: ['durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
   cli: ['server', 'bench', 'config', 'native', 'errors'],
 };

@@ -1,6 +1,7 @@
 // What every route module gets: the server's parts, passed as one object instead of
 // positional parameters. The composition root (app.ts) builds it once per server.
 import type { Config } from '../../config/load.js';
+import type { Durability } from '../../durability/durability.js';
 import type { Ingestor } from '../../ingest/ingestor.js';
 import type { FeatureStore } from '../../native/binding.js';
 import type { Pool } from '../../runtime/pool.js';
@@ -24,6 +25,15 @@ export interface ServerContext {
   readonly metrics: Metrics;
   readonly log: Log;
   readonly policy: RoutePolicy;
+  /** the write-ahead log and snapshots, when the server has a data directory */
+  readonly durability?: Durability;
+  /**
+   * 'starting' (restoring, replaying, loading models) and 'draining' (shutting down): only
+   * `open` routes are served, the others answer HP_ERR_NOT_READY. 'serving': everything.
+   */
+  phase: 'starting' | 'serving' | 'draining';
   /** false while starting and once shutting down (readiness) */
   ready: boolean;
+  /** HTTP requests taken and not yet answered (a shutdown drains them) */
+  inflight: number;
 }

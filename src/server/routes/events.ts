@@ -1,5 +1,6 @@
 // POST /v1/events: one JSON event, a JSON array of them, or NDJSON; ?stream= names the
-// stream of events that carry none. The body goes through the one ingest path.
+// stream of events that carry none. The body goes through the one ingest path, and the
+// answer waits until the batch's log record is durable (at once without a data directory).
 import { HotpathError } from '../../errors.js';
 import type { Route } from './route.js';
 
@@ -14,7 +15,9 @@ export const eventRoutes: Route[] = [
     handle(c, ctx) {
       const stream = c.query.length > 0 ? (new URLSearchParams(c.query).get('stream') ?? undefined) : undefined;
       const events = parseEventBody(c.body.toString('utf8'), c.headers[0]);
-      c.send(200, JSON.stringify(ctx.ingest.events(events, 'http', Date.now(), stream)));
+      const r = ctx.ingest.events(events, 'http', Date.now(), stream);
+      const body = `{"accepted":${r.accepted},"late":${r.late}}`;
+      ctx.ingest.durable(r.seq, (err) => (err ? c.fail(err) : c.send(200, body)));
     },
   },
 ];

@@ -1,7 +1,7 @@
 // Liveness, readiness, Prometheus metrics, and the catch-all that answers unknown routes.
 // Liveness is true while the process serves HTTP; readiness (notReady below) is false while
-// the server cannot serve: starting or shutting down, a model not loaded in a live worker,
-// or every model's circuit breaker open.
+// the server cannot serve: starting (restoring, replaying, loading) or draining, a model not
+// loaded in a live worker, or every model's circuit breaker open.
 import { HotpathError } from '../../errors.js';
 import { nowMs } from '../../runtime/records.js';
 import type { ModelRegistry } from '../../runtime/registry.js';
@@ -24,7 +24,7 @@ export function allBreakersOpen(models: ModelRegistry, now: number): string[] | 
 
 /** Why the server cannot serve now, or null when it can (GET /readyz, GET /v2/health/ready). */
 export function notReady(ctx: ServerContext, now = nowMs()): string | null {
-  if (!ctx.ready) return 'starting or shutting down';
+  if (!ctx.ready) return ctx.phase === 'draining' ? 'draining: shutting down' : 'starting: restoring state, replaying the log, loading models';
   const { models } = ctx;
   const waiting = [...models.entries.values()].filter((e) => !models.ready(e)).map((e) => e.def.name);
   if (waiting.length > 0) return `models not ready: ${waiting.join(', ')}`;

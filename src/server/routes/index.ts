@@ -11,6 +11,7 @@ import { featureRoutes } from './features.js';
 import { fallbackRoutes, healthRoutes, metricsRoutes } from './health.js';
 import { kserveRoutes } from './kserve.js';
 import { predictRoutes } from './predict.js';
+import { adminRoutes } from './admin.js';
 import { repositoryRoutes } from './repository.js';
 import { mount, type Route, routeTable } from './route.js';
 import { statsRoutes } from './stats.js';
@@ -23,6 +24,7 @@ export const ROUTES: readonly Route[] = [
   ...predictRoutes,
   ...kserveRoutes,
   ...repositoryRoutes,
+  ...adminRoutes,
   ...feastRoutes,
   ...metricsRoutes,
   ...healthRoutes,
@@ -32,9 +34,11 @@ export const ROUTES: readonly Route[] = [
 
 export const WS_ROUTES = [wsRoute] as const;
 
-export function mountRoutes(app: uWS.TemplatedApp, ctx: ServerContext): void {
-  mountWs(app, ctx);
+/** Mounts every route; the answer closes every WebSocket connection (at shutdown). */
+export function mountRoutes(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll(): void } {
+  const ws = mountWs(app, ctx);
   mount(app, ROUTES, ctx);
+  return ws;
 }
 
 /** The table `hotpath routes` prints: method, path, scope, body limit. */

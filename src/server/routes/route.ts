@@ -66,7 +66,8 @@ export function scopeFor(route: RouteInfo, params: readonly string[]): string {
 
 /**
  * One request to a route. `body` is valid only while handle() runs (it may be a view of
- * uWS's chunk, which uWS reclaims when the data callback returns): parse it there.
+ * uWS's chunk, which uWS reclaims when the data callback returns): parse it there. A Call
+ * counts in ctx.inflight from its start until it is answered or aborted.
  */
 export class Call implements BodySink {
   res: Res;
@@ -81,6 +82,8 @@ export class Call implements BodySink {
   /** arrival time, nowMs() */
   readonly start: number;
   body: Buffer = EMPTY;
+  /** counted in ctx.inflight (until answered or aborted) */
+  counted = false;
 
   constructor(res: Res, route: Route, params: string[], query: string, headers: string[], ctx: ServerContext, start: number) {
     this.res = res;
@@ -100,6 +103,20 @@ export class Call implements BodySink {
     return this;
   }
 
+  /** Leaves ctx.inflight: answered or aborted. */
+  done(): void {
+    if (this.counted) {
+      this.counted = false;
+      this.ctx.inflight--;
+    }
+  }
+
+  /** The client went away (readBody's onAborted, or mount's for `later` routes). */
+  onAborted(): void {
+    this.res.aborted = true;
+    this.done();
+  }
+
   /** Runs the route on the body (readBody's sink); the body view dies with this call. */
   onBody(body: Buffer): void {
     this.body = body;
@@ -112,11 +129,13 @@ export class Call implements BodySink {
   }
 
   send(status: number, body: string | Uint8Array, opts?: SendOptions): void {
+    this.done();
     send(this.res, status, body, opts);
   }
 
   /** Answers with the error in the route's words (does nothing once answered or aborted). */
   fail(err: unknown, closeConnection = false): void {
+    this.done();
     if (this.route.errors === 'kserve') {
       const e = toAnswer(err, this.ctx.log);
       send(this.res, e.status, JSON.stringify({ error: e.message }), { closeConnection, headers: errorHeaders(e.code) });
@@ -156,9 +175,16 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
       }
       const query = req.getQuery() ?? '';
       const call = reuse ? reuse.reset(res, query, headers) : new Call(res, route, params, query, headers, ctx, start);
+      call.counted = true;
+      ctx.inflight++;
       if (isAny) {
         call.method = req.getMethod();
         call.url = req.getUrl();
+      }
+      if (ctx.phase !== 'serving' && route.scope !== 'open') {
+        // Starting or draining: only liveness, readiness and the like are served.
+        call.fail(new HotpathError('HP_ERR_NOT_READY', ctx.phase === 'starting' ? 'the server is starting' : 'the server is shutting down'), true);
+        return;
       }
       if (ctx.policy !== OPEN_POLICY) {
         try {
@@ -169,7 +195,7 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
         }
       }
       if (route.body === 'none') {
-        if (route.later) res.onAborted(() => (res.aborted = true));
+        if (route.later) res.onAborted(() => call.onAborted());
         run(call, ctx);
         return;
       }

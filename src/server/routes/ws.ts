@@ -12,7 +12,7 @@
 import uWS from 'uWebSockets.js';
 
 import { HotpathError } from '../../errors.js';
-import type { IngestResult } from '../../native/binding.js';
+import type { Ingested } from '../../ingest/ingestor.js';
 import { nowMs } from '../../runtime/records.js';
 import { toAnswer } from '../http.js';
 import { predictJson } from '../predict.js';
@@ -45,9 +45,14 @@ interface Conn {
 
 type Ws = uWS.WebSocket<Conn>;
 
-export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): void {
+/** WebSocket close code at shutdown (RFC 6455: going away). */
+export const WS_CLOSE_GOING_AWAY = 1001;
+
+/** Mounts /v1/ws; closeAll() ends every open connection (shutdown, after the drain). */
+export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll(): void } {
   const { config, metrics, log } = ctx;
   const limit = config.server.wsMaxBufferedBytes;
+  const open = new Set<Ws>();
 
   const reply = (ws: Ws, conn: Conn, data: string | Uint8Array, binary: boolean): void => {
     if (conn.closed) return;
@@ -72,6 +77,11 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): void {
     // Above our limit by one frame, so that our check closes the connection first.
     maxBackpressure: limit + config.server.maxBodyBytes,
     upgrade: (res, req, context) => {
+      if (ctx.phase !== 'serving') {
+        const e = new HotpathError('HP_ERR_NOT_READY', ctx.phase === 'starting' ? 'the server is starting' : 'the server is shutting down');
+        res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1').writeHeader('content-type', 'application/json').end(JSON.stringify(e.toJSON())));
+        return;
+      }
       if (ctx.policy !== OPEN_POLICY) {
         try {
           ctx.policy.admit(wsRoute, req, []);
@@ -89,6 +99,9 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): void {
         context,
       );
     },
+    open: (ws) => {
+      open.add(ws);
+    },
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData();
       if (conn.closed) return;
@@ -103,12 +116,30 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): void {
       }
     },
     close: (ws) => {
+      open.delete(ws);
       const conn = ws.getUserData();
       if (conn.backpressured) metrics.wsBackpressured(-1);
       conn.closed = true;
       conn.gone = true;
     },
   });
+
+  /** Frames that arrive while the server drains are refused: the drain must come to an end. */
+  const refuseWhileDraining = (): void => {
+    if (ctx.phase !== 'serving') throw new HotpathError('HP_ERR_NOT_READY', 'the server is shutting down');
+  };
+
+  /** The answer to an events frame, once its log record is durable (at once without a log). */
+  const ackEvents = (ws: Ws, conn: Conn, id: unknown, r: Ingested, binary: boolean): void => {
+    const answer = (err: HotpathError | null): void => {
+      if (err) {
+        const he = toAnswer(err, log);
+        reply(ws, conn, binary ? encodeError(id as number, he.code, he.message) : JSON.stringify({ id, ok: false, ...he.toJSON() }), binary);
+      } else reply(ws, conn, binary ? encodeEventsResult(id as number, r.accepted, r.late) : JSON.stringify({ id, ok: true, accepted: r.accepted, late: r.late }), binary);
+    };
+    if (r.seq === 0) answer(null);
+    else ctx.ingest.durable(r.seq, answer);
+  };
 
   const binaryFrame = (ws: Ws, conn: Conn, bytes: Uint8Array): void => {
     const start = nowMs();
@@ -118,17 +149,18 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): void {
         // The rows go straight to the native decoder; what it leaves takes the object path.
         const h = decodeEventsHeader(bytes);
         id = h.id;
+        refuseWhileDraining();
         const r = ctx.ingest.rows(h, 'ws');
         if (r) {
-          reply(ws, conn, encodeEventsResult(id, r.accepted, r.late), true);
+          ackEvents(ws, conn, id, r, true);
           return;
         }
       }
       const f = decodeClientFrame(bytes);
       id = f.id;
+      refuseWhileDraining();
       if (f.op === 'events') {
-        const r = ctx.ingest.events(f.events, 'ws', Date.now(), f.stream);
-        reply(ws, conn, encodeEventsResult(id, r.accepted, r.late), true);
+        ackEvents(ws, conn, id, ctx.ingest.events(f.events, 'ws', Date.now(), f.stream), true);
         return;
       }
       const req = ctx.predict.request(f.model, { entities: f.entities, fields: f.fields });
@@ -164,11 +196,11 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): void {
       if (typeof f !== 'object' || f === null || Array.isArray(f)) throw new HotpathError('HP_ERR_WS_FRAME_INVALID', 'a frame is a JSON object {"id", "op", ...}');
       id = f.id ?? null;
       if (typeof id !== 'number' && typeof id !== 'string') throw new HotpathError('HP_ERR_WS_FRAME_INVALID', 'a frame needs an `id` (number or string)');
+      refuseWhileDraining();
       if (f.op === 'events') {
         if (f.stream !== undefined && typeof f.stream !== 'string') throw new HotpathError('HP_ERR_WS_FRAME_INVALID', '`stream` must be a string');
         if (f.events === undefined) throw new HotpathError('HP_ERR_BATCH_EMPTY', '`events` is empty'); // decodeEvents checks the count
-        const r: IngestResult = ctx.ingest.events(Array.isArray(f.events) ? f.events : [f.events], 'ws', Date.now(), f.stream as string | undefined);
-        reply(ws, conn, JSON.stringify({ id, ok: true, ...r }), false);
+        ackEvents(ws, conn, id, ctx.ingest.events(Array.isArray(f.events) ? f.events : [f.events], 'ws', Date.now(), f.stream as string | undefined), false);
       } else if (f.op === 'predict') {
         const req = ctx.predict.request(f.model as string, { entities: f.entities, fields: f.fields });
         const rid = id;
@@ -179,5 +211,15 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): void {
     } catch (err) {
       fail(err, id);
     }
+  };
+  return {
+    closeAll() {
+      for (const ws of [...open]) {
+        const conn = ws.getUserData();
+        if (conn.gone) continue;
+        conn.closed = true;
+        ws.end(WS_CLOSE_GOING_AWAY, 'the server is shutting down');
+      }
+    },
   };
 }

@@ -1,0 +1,182 @@
+// The raw shape of the addon, as native/binding/*.cc define it: what binding.ts (the one
+// loader) gets from require(). Types only; everything else imports from binding.ts.
+import type { GatherSourceName, GatherTransformName, LayerKindName } from './binding.js';
+
+/** The raw shape of the addon, as native/binding/*.cc define it (wraps.h lists the files). */
+export namespace Binding {
+  export interface FeatureSpec {
+    name: string;
+    agg: number;
+    stream: number;
+    field: number;
+    windowMs: number;
+    tileMs: number;
+    param: number;
+  }
+  export interface TableSpec {
+    name: string;
+    ttlMs: number;
+    memoryBytes: number;
+    shards: number;
+    features: FeatureSpec[];
+  }
+  export interface StreamSpec {
+    name: string;
+    fields: number;
+    latenessMs: number;
+    tables: number[];
+  }
+  export interface StoreSpec {
+    tables: TableSpec[];
+    streams: StreamSpec[];
+    maxFutureMs: number;
+  }
+  export interface TableStats {
+    live: number;
+    capacity: number;
+    rowBytes: number;
+    bytesPerEntity: number;
+    allocatedBytes: number;
+    evictedTtl: number;
+    evictedLru: number;
+    updates: number;
+    watermarkMs: number;
+  }
+  export interface Layout {
+    width: number;
+    offsets: number[];
+    widths: number[];
+  }
+  export type KeyColumn = string[] | BigUint64Array;
+  export interface NativeStore {
+    readonly id: number;
+    readonly writable: boolean;
+    /** with wal: the applied batch's log record is written at wal[walAt..] (native/core/wal_record.h) */
+    ingest(stream: number, keys: KeyColumn[], ts: Float64Array, values: Float64Array, nowMs: number, wal?: Uint8Array, walAt?: number, seq?: number): [number, number];
+    ingestRows(
+      stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number, out: Float64Array,
+      wal?: Uint8Array, walAt?: number, seq?: number,
+    ): number;
+    read(table: number, id: string | bigint, nowMs: number, out: Float64Array): number;
+    readMany(table: number, ids: KeyColumn, nowMs: number, out: Float64Array, ages: Float64Array): number;
+    layout(table: number): Layout;
+    stats(table: number): TableStats;
+    sweep(nowMs: number, maxRowsPerTable: number): number;
+    /** the cut is now; the file is written and fsynced on the thread pool (native/core/snapshot.h) */
+    snapshot(path: string): Promise<SnapshotStats>;
+    /** into an empty store; ingest and sweeps are refused until it settles */
+    restore(path: string): Promise<RestoreStats>;
+  }
+  export interface SnapshotStats {
+    bytes: number;
+    rows: number;
+    live: number;
+    blocks: number;
+    /** rows the writer copied aside because it changed them before they were written out */
+    writerCopies: number;
+    /** the writer's longest time in one copy-aside (its only cost while a snapshot is written) */
+    maxStallUs: number;
+    writeMs: number;
+  }
+  export interface RestoreStats {
+    bytes: number;
+    rows: number;
+    live: number;
+    blocks: number;
+    ms: number;
+  }
+  export interface CudaInfo {
+    compiled: boolean;
+    devices: number;
+    name: string;
+    error: string;
+  }
+  /** native/core/constants.h, as the addon exports it (addon.cc Constants). */
+  export interface Constants {
+    aggs: Record<string, number>;
+    /** per aggregate: whether it reads a field, and whether it takes a window (HP_AGG_LIST) */
+    aggFlags: Record<string, { field: boolean; windowed: boolean }>;
+    acts: Record<string, number>;
+    /** NativeModel layer kinds (LayerKind) */
+    layerKinds: Record<LayerKindName, number>;
+    /** Gather column sources and transforms (GatherSource, GatherTransform) */
+    gatherSources: Record<GatherSourceName, number>;
+    gatherTransforms: Record<GatherTransformName, number>;
+    statuses: string[];
+    /** what a column of a binary events frame feeds (RowRole) */
+    rowRoles: { skip: number; key: number; time: number; number: number; category: number };
+    /** why ingestRows refused the rows, by the number it returns (RowError; 0 is OK) */
+    rowErrors: string[];
+    /** value types of a binary events frame's columns */
+    rowTypes: { f64: number; str16: number };
+    limits: {
+      maxIdBytes: number;
+      maxTilesPerWindow: number;
+      maxLastN: number;
+      minHllPrecision: number;
+      maxHllPrecision: number;
+      maxFeaturesPerTable: number;
+      /** entity keys per stream */
+      maxKeyColumns: number;
+      /** times passed to the store (now, event times): |t| <= 2^53 ms */
+      maxTimeMs: number;
+      /** the largest event time an event may carry (the largest a JavaScript Date holds) */
+      maxEventTimeMs: number;
+    };
+    /** the version of a store row's byte layout; snapshots carry it (constants.h kRowLayoutVersion) */
+    rowLayoutVersion: number;
+    /** the write-ahead log record (native/core/wal_record.h); reads: walRead's answers by number */
+    wal: { headerBytes: number; batchHeaderBytes: number; reads: string[] };
+  }
+  export interface LayerSpec {
+    kind: number; // constants.layerKinds
+    inDim?: number;
+    outDim?: number;
+    w?: Float32Array | null;
+    b?: Float32Array | null;
+    act?: number;
+  }
+  export interface ModelSpec {
+    inDim: number;
+    maxBatch: number;
+    device: 'cpu' | 'cuda';
+    layers: LayerSpec[];
+  }
+  export interface NativeModel {
+    readonly inDim: number;
+    readonly outDim: number;
+    forward(x: Float32Array, batch: number, y: Float32Array): void;
+  }
+  export interface GatherColumn {
+    source: number; // constants.gatherSources
+    key: number;
+    offset: number;
+    field: number;
+    transform: number; // constants.gatherTransforms
+    fill: number;
+  }
+  export interface GatherSpec {
+    tables: number[];
+    fields: number;
+    columns: GatherColumn[];
+  }
+  export interface Gather {
+    run(ids: Uint8Array, refs: Uint32Array, fields: Float32Array, batch: number, nowMs: number, x: Float32Array): void;
+  }
+  export interface Addon {
+    FeatureStore: new (specOrId: StoreSpec | number) => NativeStore;
+    NativeModel: new (spec: ModelSpec) => NativeModel;
+    Gather: new (storeId: number, spec: GatherSpec) => Gather;
+    constants: Constants;
+    hashIds(ids: string[]): BigUint64Array;
+    denseForward(
+      x: Float32Array, w: Float32Array, bias: Float32Array | null, batch: number, inDim: number,
+      outDim: number, act: number, backend: 'cpu' | 'cuda', y: Float32Array,
+    ): void;
+    backends(): { cpu: true; cuda: CudaInfo };
+    walRead(buf: Uint8Array, offset: number, out: Float64Array): number;
+    crc32c(buf: Uint8Array, crc?: number): number;
+    reserveFile(fd: number, offset: number, length: number): number;
+  }
+}
+
