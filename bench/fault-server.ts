@@ -18,7 +18,8 @@ export const BUDGET = '5ms';
 
 export interface FaultServer {
   url: string;
-  pid: number;
+  /** the server process (a new one after restart()) */
+  readonly pid: number;
   /** the directory holding each model's repository (<repo>/<model>/<version>/model.onnx) */
   repo: string;
   /** the config the server runs, as YAML */
@@ -29,6 +30,8 @@ export interface FaultServer {
   metrics(): Promise<Map<string, number>>;
   /** the server's resident memory (KiB), from /proc */
   rssKiB(): number;
+  /** stops the server (SIGTERM: it drains) and starts it again on the same config and port */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -77,7 +80,9 @@ export async function startFaultServer(ctx: Context, port: number, server?: Reco
   const url = hp.url;
   const s: FaultServer = {
     url,
-    pid: hp.pid,
+    get pid() {
+      return hp.pid;
+    },
     repo,
     yaml,
     post: async (path, body) => answer(await fetch(url + path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10_000) })),
@@ -98,6 +103,10 @@ export async function startFaultServer(ctx: Context, port: number, server?: Reco
       } catch {
         return NaN;
       }
+    },
+    async restart() {
+      await hp.stop(30_000);
+      hp = await startHotpath(ctx.root, port, { config: file, cpus: ctx.pin?.server });
     },
     async stop() {
       await hp.stop();

@@ -7,12 +7,14 @@
 // answered, its sheds and fallback reasons from /metrics, and /readyz during the window.
 // Goal per fault: >= 99.9 % answered and p99 <= 10 ms.
 //
-// Adding a row: a Fault below. `server` changes the config's server keys; `inject` starts
-// the fault when the window opens (through POST /v1/debug/fault, the admin API, files in
-// s.repo, or anything else) and may return what ends it; `requests` replaces the predict
-// load (e.g. ingest and feature reads); `verify` checks what must hold afterwards and
-// returns notes ("nothing acknowledged is lost"). The full-disk row is such a slot.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Adding a row: a Fault below. `server` changes the config's server keys, `config` the
+// rest; `inject` starts the fault when the window opens (through POST /v1/debug/fault, the
+// admin API, files in s.repo, or anything else) and may return what ends it; `requests`
+// replaces the predict load (e.g. feature reads too); `verify` checks what must hold
+// afterwards and returns notes (the full-disk row: "nothing acknowledged is lost").
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { encodeRequest } from '../src/bench/http-client.js';
@@ -43,6 +45,8 @@ export interface Fault {
   config?: (c: Record<string, any>) => void;
   /** runs once the server is up, before any load (e.g. makes a model heavy for the whole row) */
   prepare?: (s: FaultServer) => Promise<void>;
+  /** runs once the server has stopped (e.g. unmounts what `config` mounted) */
+  cleanup?: () => void;
   /** the model the predict load asks (default fraud: fallback fraud_rules, then the constant 0) */
   model?: string;
   /** the load runs at twice the capacity measured on this server (closed loop) first */
@@ -89,6 +93,85 @@ const HEAVY: Pick<Fault, 'config' | 'prepare'> = {
   },
 };
 const HEAVY_HOW = 'batches of at most 8 rows made 2 ms longer each, about 4k/s';
+
+/**
+ * The write-ahead log on a 3 MiB tmpfs (1 MiB segments, reserved when opened), filled
+ * before the load until ingest is refused; in the window ingest goes on beside the measured
+ * load of feature reads and predicts. Ingest must be refused with 503
+ * HP_ERR_WAL_UNAVAILABLE and Retry-After, reads keep serving, and every acknowledged event
+ * is there: in the reads, and after a restart on the same data directory (with room again).
+ * Needs root (mount); without it the row says so.
+ */
+const WAL_USERS = 10;
+const wal = { mnt: '', acked: 0, answers: {} as Record<string, number> };
+const walCount = async (s: FaultServer): Promise<number> => {
+  let n = 0;
+  for (let j = 0; j < WAL_USERS; j++) n += (await s.get(`/v1/features/user/wal-${j}?features=txn_count_1h`)).body.features.txn_count_1h as number;
+  return n;
+};
+/** Posts one 1,000-event batch; counts what it got. Returns the status. */
+async function walBatch(s: FaultServer): Promise<number> {
+  const now = Date.now();
+  const batch = Array.from({ length: 1000 }, (_, j) => ({ user_id: `wal-${j % WAL_USERS}`, merchant_id: 'merchant-1', amount: 1 + (j % 50), country: 'FR', channel: 'web', ts: now }));
+  const r = await fetch(`${s.url}/v1/events`, { method: 'POST', body: JSON.stringify(batch), headers: { 'content-type': 'application/json' } });
+  const body = (await r.json()) as { error?: { code: string } };
+  if (r.status === 200) wal.acked += batch.length;
+  const key = `${r.status}${body.error ? ` ${body.error.code}` : ''}${r.status !== 200 && r.headers.get('retry-after') ? ' (Retry-After)' : ''}`;
+  wal.answers[key] = (wal.answers[key] ?? 0) + 1;
+  return r.status;
+}
+const WAL_DISK_FULL: Fault = {
+  key: 'wal-disk-full',
+  name: 'full disk under the WAL',
+  how: 'the log on a 3 MiB tmpfs (1 MiB segments, reserved when opened), filled by 1,000-event batches before the load until ingest is refused; in the window 20 batches a second go on, beside the measured load of feature reads and predicts; afterwards the disk grows, the server restarts on its data directory, and the acknowledged events are counted',
+  config(c) {
+    wal.mnt = mkdtempSync(join(tmpdir(), 'hotpath-wal-'));
+    wal.acked = 0;
+    wal.answers = {};
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', wal.mnt], { stdio: 'ignore' });
+    } catch {
+      rmSync(wal.mnt, { recursive: true, force: true });
+      throw new Error('mounting a 3 MiB tmpfs for the log needs root');
+    }
+    c.durability = { data_dir: wal.mnt, segment_bytes: '1MiB', snapshot_interval: 0 };
+  },
+  cleanup() {
+    try {
+      execFileSync('umount', ['-l', wal.mnt], { stdio: 'ignore' });
+    } catch {
+      // not mounted (config failed before)
+    }
+    rmSync(wal.mnt, { recursive: true, force: true });
+  },
+  async prepare(s) {
+    for (let k = 0; k < 1000 && (await walBatch(s)) === 200; k++);
+    if (!Object.keys(wal.answers).some((a) => a.startsWith('503'))) throw new Error('the log disk never filled');
+  },
+  requests: (host) => {
+    const reads = buildRequests('features', { ...OPTS, host });
+    return buildRequests('predict', { ...OPTS, host }).flatMap((p, i) => [p, reads[i % reads.length]]);
+  },
+  async inject(s) {
+    const filled = { ...wal.answers };
+    const stop = every(50, async () => void (await walBatch(s)));
+    return async () => {
+      stop();
+      await new Promise((r) => setTimeout(r, 100)); // the batch in flight
+      const seen = await walCount(s);
+      execFileSync('mount', ['-o', 'remount,size=64m', wal.mnt]);
+      await s.restart();
+      const after = await walCount(s);
+      const inWindow = Object.entries(wal.answers).map(([a, n]) => [a, n - (filled[a] ?? 0)] as const).filter(([, n]) => n > 0);
+      const fine = seen === wal.acked && after === wal.acked && Object.keys(wal.answers).every((a) => a === '200' || a === '503 HP_ERR_WAL_UNAVAILABLE (Retry-After)');
+      const list = (xs: (readonly [string, number])[]) => xs.map(([a, n]) => `${n} × ${a}`).join(', ');
+      return [
+        `ingest batches before the window: ${list(Object.entries(filled))}; in the window: ${list(inWindow)}`,
+        `events acknowledged ${wal.acked}; counted by reads ${seen}; after growing the disk and a restart on the data directory ${after}: ${fine ? 'nothing acknowledged lost, every refusal coded' : '**not as it should be**'}`,
+      ];
+    };
+  },
+};
 
 export const FAULTS: Fault[] = [
   { key: 'none', name: 'no fault (baseline)', how: 'the same load with nothing injected: the p99 this box and generator give in this run' },
@@ -180,12 +263,7 @@ export const FAULTS: Fault[] = [
       };
     },
   },
-  // The write-ahead log is being built on another branch. This row: fill the disk under the
-  // WAL during the window (a small tmpfs or loop device as its directory, or the durability
-  // branch's own fault hook), with `requests` sending ingest and feature reads; ingest must
-  // answer 503 with its code, reads keep serving, and `verify` replays the WAL to check
-  // that every acknowledged event is there.
-  { key: 'wal-disk-full', name: 'full disk under the WAL', how: 'ingest while the WAL disk is full', pending: 'WAL: the durability branch adds the write-ahead log this row needs' },
+  WAL_DISK_FULL,
 ];
 
 export interface FaultResult {
@@ -245,7 +323,13 @@ async function settle(s: FaultServer, requests: Buffer[]): Promise<void> {
 async function runFault(ctx: Context, f: Fault, rate: number): Promise<FaultResult> {
   const out: FaultResult = { key: f.key, name: f.name, how: f.how, notes: [] };
   if (f.pending) return { ...out, pending: f.pending };
-  const s = await startFaultServer(ctx, PORT, f.server, f.config);
+  let s: FaultServer;
+  try {
+    s = await startFaultServer(ctx, PORT, f.server, f.config);
+  } catch (err) {
+    if (f.config) f.cleanup?.();
+    throw err;
+  }
   try {
     const host = new URL(s.url).host;
     const model = f.model ?? 'fraud';
@@ -274,10 +358,10 @@ async function runFault(ctx: Context, f: Fault, rate: number): Promise<FaultResu
     const r = await runLoad({ url: s.url, requests, connections: CONNECTIONS, rate, durationMs: window, warmupMs: BEFORE_MS, timeoutMs: TIMEOUT_MS, classify: true });
     await opened;
     const readyShare = w.ready();
+    const m0 = w.m0;
+    const m1 = await s.metrics(); // before the fault's end, which may restart the server
     if (w.end) out.notes.push(...(await w.end()));
     if (f.verify) out.notes.push(...(await f.verify(s)));
-    const m0 = w.m0;
-    const m1 = await s.metrics();
     const by = (prefix: string, labelName: string) =>
       Object.fromEntries([...delta(m0, m1, prefix)].map(([k, v]) => [new RegExp(`${labelName}="(\\w+)"`).exec(k)?.[1] ?? k, v]));
     out.sheds = by('hotpath_shed_requests_total', 'cause');
@@ -290,6 +374,7 @@ async function runFault(ctx: Context, f: Fault, rate: number): Promise<FaultResu
     out.notes.push(...r.notes);
   } finally {
     await s.stop();
+    f.cleanup?.();
   }
   return out;
 }
