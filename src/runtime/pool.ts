@@ -4,11 +4,10 @@
 // (batcher.ts), so a slow model fills the ring; a full request ring puts the request in
 // the wait queue; a full wait queue sheds it (STATUS.OVERLOADED). With a queue-delay budget
 // (server.queue_delay_budget), a request is also shed at once when every live worker's
-// queue delay, or the wait queue's, is over the budget (queue-delay.ts says how it is
-// measured), and the worker sheds an admitted one that has not started within the budget
-// (batcher.ts maxWaitMs): a stalled model or a sustained overload is answered in
-// microseconds (by the fallback, or 503 + Retry-After) instead of at the deadline, and no
-// request waits longer than the budget before it runs. Every submitted request
+// queue delay, or the wait queue's, is over the budget (queue-delay.ts), and the worker
+// sheds one that has not started within the budget (batcher.ts maxWaitMs): a stalled model
+// or an overload is answered at once (by the fallback, or 503 + Retry-After), not at the
+// deadline, and no request waits longer than the budget to run. Every submitted request
 // completes exactly once: with the worker's answer, at its deadline, or when its worker dies.
 import type { HotpathError } from '../errors.js';
 import { DeadlineQueues } from './deadlines.js';
@@ -256,7 +255,7 @@ export class Pool {
   }
 
   #flushWaiting(): void {
-    this.#waiting.flush(this.#placeOne, this.#releaseOne);
+    this.#waiting.flush(this.#placeOne, this.#passed);
   }
 
   /** Waits (asynchronously) for the worker's next responses while it has requests. */
@@ -325,7 +324,6 @@ export class Pool {
   };
 
   readonly #passed = (r: PoolRequest): void => this.#release(r);
-  readonly #releaseOne = this.#passed;
   readonly #placeOne = (r: PoolRequest): boolean => this.#place(r);
 
   /** The deadline sweep runs every millisecond while requests are in flight. */
@@ -334,7 +332,7 @@ export class Pool {
     this.#ticker = setInterval(() => {
       const live = this.#deadlines.sweep(nowMs(), this.#expire, this.#passed);
       if (this.#waiting.length > 0) {
-        this.#waiting.dropFinished(this.#releaseOne);
+        this.#waiting.dropFinished(this.#passed);
         this.#flushWaiting();
       }
       if (this.#budgetMs > 0) {
