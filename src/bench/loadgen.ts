@@ -204,7 +204,17 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         due++;
         if (t >= measureFrom) scheduled++;
       }
-      while (backlog.length > 0 && free.length > 0) send(free.pop()!, backlog.shift()!);
+      while (backlog.length > 0 && free.length > 0) {
+        const c = free.pop()!;
+        // A keep-alive connection the server closed while it sat unused (uWS closes idle
+        // ones after 10 s): not a failed request. Replace it and take the next.
+        if (c.closed) {
+          live.delete(c);
+          connectOne();
+          continue;
+        }
+        send(c, backlog.shift()!);
+      }
       // With requests in flight, their answers wake the dispatcher; otherwise the guard does,
       // every millisecond, until the next request is under 1.5 ms away: then block for most
       // of the gap and poll the rest.
