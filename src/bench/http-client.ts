@@ -47,6 +47,9 @@ export abstract class OneInFlight {
     return this.#closed;
   }
 
+  /** performance.now() ms since when the connection has had no request in flight */
+  idleSince = performance.now();
+
   /** Sends one request and waits for its answer (or an error class). */
   request(bytes: Buffer): Promise<Reply | ErrorClass> {
     if (this.#closed) return Promise.resolve('reset');
@@ -81,6 +84,7 @@ export abstract class OneInFlight {
     if (!w) return;
     this.#waiting = null;
     this.#deadline = Infinity;
+    this.idleSince = performance.now();
     w(r);
   }
 

@@ -66,6 +66,8 @@ export interface LoadResult {
 }
 
 const nowUs = (): number => performance.now() * 1000;
+/** An open-loop connection unused for longer than this is replaced, not reused (uWS closes them after 10 s idle). */
+const KEEP_ALIVE_US = 4_000_000;
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const u = new URL(o.url);
@@ -206,9 +208,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       }
       while (backlog.length > 0 && free.length > 0) {
         const c = free.pop()!;
-        // A keep-alive connection the server closed while it sat unused (uWS closes idle
-        // ones after 10 s): not a failed request. Replace it and take the next.
-        if (c.closed) {
+        // A keep-alive connection that sat unused: the server may have closed it, or be about
+        // to (uWS closes those idle for 10 s, many in one sweep; a request sent then meets a
+        // reset that is no failure of the request). Like HTTP clients with a keep-alive
+        // timeout shorter than the server's, give up one unused for 4 s; replace it.
+        if (c.closed || now - c.idleSince * 1000 > KEEP_ALIVE_US) {
+          c.close();
           live.delete(c);
           connectOne();
           continue;
