@@ -82,6 +82,8 @@ class Call implements Job {
   reason: FailReason = 'error';
   start = 0;
   generation = 0;
+  /** a fallback's call for a request shed for load: when that request was submitted (else 0) */
+  since = 0;
 
   constructor(svc: InferenceService) {
     this.svc = svc;
@@ -154,6 +156,7 @@ export class InferenceService {
   }
 
   #give(c: Call): void {
+    c.since = 0;
     c.e = null;
     c.target = undefined;
     c.req = null;
@@ -188,7 +191,7 @@ export class InferenceService {
     if (!target || !this.#pool.ready(target.slot)) return this.#fail(c, STATUS.NOT_READY, `model '${name}' is not ready${e.error ? `: ${e.error}` : ''}`);
     if (e.breaker && !e.breaker.allow(c.start)) return this.#fail(c, STATUS.CIRCUIT_OPEN, `model '${name}': circuit breaker open`);
     c.generation = e.breaker?.generation ?? 0;
-    this.#pool.submit(target.slot, c.op, c.rows, size, e.def.timeoutMs, c);
+    this.#pool.submit(target.slot, c.op, c.rows, size, e.def.timeoutMs, c, c.since);
   }
 
   /** The pool's outcome of a call (Call.done); not for other callers. */
@@ -256,6 +259,9 @@ export class InferenceService {
         c.reason = reason;
         const child = this.#take(f, c.op, c.rows, null);
         child.outer = c;
+        // Shed for load: it has waited its queue budget already, and the fallback model would
+        // wait in the same workers' queues; the pool sheds it at once if the budget is spent.
+        if (status === STATUS.OVERLOADED) child.since = c.start;
         if (c.op === OP.PREDICT) child.req = remap(e.def, f.def, c.req!);
         else child.x = c.x;
         this.#start(child, undefined);

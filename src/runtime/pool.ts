@@ -178,20 +178,18 @@ export class Pool {
     return this.#inflight[slot];
   }
 
-  /**
-   * Test hook: make a worker crash in its next batch, or a model stall or fail (the worker
-   * wraps the model's runner in a FaultRunner, runners/fault.ts).
-   */
+  /** Test hook: a worker crashes in its next batch, or a model stalls or fails (runners/fault.ts). */
   fault(f: Extract<ControlMessage, { type: 'fault' }>, worker = 0): void {
     const w = this.#workers[worker];
     if (w?.alive) w.send(f);
   }
 
   /**
-   * Submits one request for a model slot. `size` is the body's byte length; job.write
-   * fills it in place in the ring, and job.done is called exactly once.
+   * Submits one request for a model slot. `size` is the body's byte length; job.write fills
+   * it in place in the ring; job.done is called exactly once. `since` (a fallback model's
+   * request for one shed for load): when that one was submitted; shed at once past the budget.
    */
-  submit(slot: number, op: number, rows: number, size: number, timeoutMs: number, job: Job): void {
+  submit(slot: number, op: number, rows: number, size: number, timeoutMs: number, job: Job, since = 0): void {
     const now = nowMs();
     const r = this.#free.pop() ?? new PoolRequest();
     r.inFree = false;
@@ -208,6 +206,7 @@ export class Pool {
     this.#inflight[slot]++;
     this.#deadlines.add(r);
     this.#tick();
+    if (since > 0 && this.#budgetMs > 0 && now - since > this.#budgetMs) return this.#shedLate(r);
     if (this.#waiting.length === 0) {
       const w = this.#pick();
       if (w !== undefined && this.#write(w, r)) return;

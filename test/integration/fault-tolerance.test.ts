@@ -118,6 +118,39 @@ describe('shedding by queue-delay budget', () => {
     expect(metric(await metricsText(base), 'hotpath_shed_requests_total', 'cause="queue_delay"')).toBe(shed.length);
   });
 
+  it('answers a request shed after waiting its budget with the constant, not its fallback model', async () => {
+    // The fallback model runs on the same workers: it would wait in the same queue again.
+    const repo = makeRepo({ m: { 1: RULES_V1 } });
+    const started = await startWith(repo, `
+server: { workers: 1, queue_delay_budget: 20ms }
+${STORE_YAML}
+models:
+  m:
+    repository: m
+    inputs: ${FRAUD_INPUTS}
+    batching: { max_batch: 1, max_queue_delay_us: 0 }
+    timeout: 10s
+    fallback: { model: r }
+  r:
+    repository: m
+    inputs: ${FRAUD_INPUTS}
+    timeout: 10s
+    fallback: { constant: 0.5 }
+`);
+    server = started.server;
+    const { base } = started;
+    expect((await timed(base, 'm')).body.variant).toBe('primary');
+    const rulesRan = async () => metric(await metricsText(base), 'hotpath_model_inference_count_total', 'model="r"');
+    const before = await rulesRan();
+    server.pool.fault({ type: 'fault', kind: 'stall', slot: server.models.get('m').current!.slot, ms: 10 });
+    const all = await Promise.all(Array.from({ length: 40 }, () => timed(base, 'm')));
+    expect(all.every((a) => a.status === 200)).toBe(true);
+    const shed = all.filter((a) => a.body.fallback);
+    expect(shed.length).toBeGreaterThan(20);
+    for (const a of shed) expect(a.body).toMatchObject({ reason: 'overloaded', variant: 'constant', score: 0.5 });
+    expect(await rulesRan()).toBe(before);
+  });
+
   it('leaves a server without a budget waiting as before (the length bound only)', async () => {
     const repo = makeRepo({ m: { 1: RULES_V1 } });
     const started = await startWith(repo, twoModels('wait_queue: 100'));
