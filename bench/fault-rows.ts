@@ -91,13 +91,15 @@ const walCount = async (s: FaultServer): Promise<number> => {
   for (let j = 0; j < WAL_USERS; j++) n += (await s.get(`/v1/features/user/wal-${j}?features=txn_count_1h`)).body.features.txn_count_1h as number;
   return n;
 };
-/** Posts one 1,000-event batch; counts what it got. Returns the status. */
-async function walBatch(s: FaultServer): Promise<number> {
-  const now = Date.now();
-  const batch = Array.from({ length: 1000 }, (_, j) => ({ user_id: `wal-${j % WAL_USERS}`, merchant_id: 'merchant-1', amount: 1 + (j % 50), country: 'FR', channel: 'web', ts: now }));
-  const r = await fetch(`${s.url}/v1/events`, { method: 'POST', body: JSON.stringify(batch), headers: { 'content-type': 'application/json' } });
+const WAL_BATCH = 1000;
+/** A batch of 1,000 events of the WAL users, at the current time. */
+const walBody = (): string =>
+  JSON.stringify(Array.from({ length: WAL_BATCH }, (_, j) => ({ user_id: `wal-${j % WAL_USERS}`, merchant_id: 'merchant-1', amount: 1 + (j % 50), country: 'FR', channel: 'web', ts: Date.now() })));
+/** Posts one batch; counts what it got. Returns the status. */
+async function walBatch(s: FaultServer, batch = walBody()): Promise<number> {
+  const r = await fetch(`${s.url}/v1/events`, { method: 'POST', body: batch, headers: { 'content-type': 'application/json' } });
   const body = (await r.json()) as { error?: { code: string } };
-  if (r.status === 200) wal.acked += batch.length;
+  if (r.status === 200) wal.acked += WAL_BATCH;
   const key = `${r.status}${body.error ? ` ${body.error.code}` : ''}${r.status !== 200 && r.headers.get('retry-after') ? ' (Retry-After)' : ''}`;
   wal.answers[key] = (wal.answers[key] ?? 0) + 1;
   return r.status;
@@ -136,7 +138,8 @@ const WAL_DISK_FULL: Fault = {
   },
   async inject(s) {
     const filled = { ...wal.answers };
-    const stop = every(50, async () => void (await walBatch(s)));
+    const body = walBody(); // one body for the window: encoding 1,000 events each time would make the generator late
+    const stop = every(50, async () => void (await walBatch(s, body)));
     return async () => {
       stop();
       await new Promise((r) => setTimeout(r, 100)); // the batch in flight

@@ -148,8 +148,8 @@ const share = (x: number) => `${(x * 100).toFixed(x >= 0.99 && x < 1 ? 3 : 1)} %
 function row(runs: FaultResult[], base: FaultResult[] | undefined): string[] {
   const x = runs[0];
   const ok = runs.filter((y) => y.r);
-  if (x.pending) return [x.name, '-', `pending: ${x.pending}`, '-', '-', '-', '-', '-', '-', '-'];
-  if (ok.length === 0) return [x.name, '-', 'failed (notes)', '-', '-', '**miss**', '-', '-', '-', '-'];
+  if (x.pending) return [x.name, '-', `pending: ${x.pending}`, '-', '-', '-', '-', '-', '-', '-', '-'];
+  if (ok.length === 0) return [x.name, '-', 'failed (notes)', '-', '-', '-', '**miss**', '-', '-', '-', '-'];
   const answers = { primary: 0, fallback: 0, s503: 0, retry: 0, other: 0, none: 0 };
   const sheds: Record<string, number> = {};
   const reasons: Record<string, number> = {};
@@ -176,6 +176,7 @@ function row(runs: FaultResult[], base: FaultResult[] | undefined): string[] {
     share(answered),
     `${msOf(p99)}${ok.length > 1 ? ` (${ok.map((y) => (y.p99Us! / 1000).toFixed(1)).join(', ')})` : ''}`,
     ratios.length ? ratioOf(median(ratios), 1) : '-',
+    msOf(median(ok.map((y) => y.r!.sendLagUs?.p99 ?? NaN))),
     answered >= 0.999 && p99 <= 10_000 ? 'pass' : '**miss**',
     `${num(answers.primary)} / ${num(answers.fallback)} / ${num(answers.s503)} (${num(answers.retry)}) / ${num(answers.other)} / ${num(answers.none)}`,
     counts(sheds),
@@ -205,13 +206,13 @@ export async function runFaults(ctx: Context): Promise<Section> {
     }
   }
   const base = byKey.get('none');
-  const head = ['fault', 'load', 'answered', 'p99 (answered; rounds)', 'p99 / no fault', 'goal', 'answers: primary / fallback / 503 (with Retry-After) / other / none', 'sheds', 'fallback reasons', '/readyz 200'];
+  const head = ['fault', 'load', 'answered', 'p99 (answered; rounds)', 'p99 / no fault', 'send lag p99', 'goal', 'answers: primary / fallback / 503 (with Retry-After) / other / none', 'sheds', 'fallback reasons', '/readyz 200'];
   const rows = faults.map((f) => row(byKey.get(f.key)!, base));
   const notes = faults.flatMap((f) => byKey.get(f.key)!.flatMap((x) => (x.notes.length ? [`- ${x.name}, round ${x.round}: ${x.notes.join('; ')}`] : [])));
   const md = [
     `Each fault on a fresh server (this checkout; the shipped hotpath.yaml with \`server.queue_delay_budget: ${BUDGET}\` and \`server.fault_injection: true\`, models copied to a temporary repository, plus \`fraud_bare\` = fraud without fallback or breaker), loaded with the standard data. Open-loop predicts at ${kilo(ctx.faultRate)}/s over ${CONNECTIONS} connections (overload rows: twice the closed-loop capacity measured first, 64 connections, 3 s), ${BEFORE_MS / 1000} s before the fault, then the fault for the measured window of ${ctx.durationMs / 1000} s. A request unanswered after ${TIMEOUT_MS / 1000} s counts as not answered. ${ctx.rounds} round(s): every row in turn, then again.`,
     '',
-    'Before its load, each server is warmed up (1 s closed loop) until no circuit breaker is open. Answered: 2xx answers (a fallback answer included) over the requests due in the window, median of the rounds. p99: of the answered ones, from their due time (coordinated omission corrected), median of the rounds (each round in brackets, ms); "p99 / no fault": the median of each round\'s p99 over the no-fault row\'s of the same round (the part of the tail that is this box and this generator). Answers, sheds and fallback reasons: summed over the rounds; sheds and fallback reasons from /metrics over the window. Goal: >= 99.9 % answered and p99 <= 10 ms.',
+    'Before its load, each server is warmed up (1 s closed loop) until no circuit breaker is open. Answered: 2xx answers (a fallback answer included) over the requests due in the window, median of the rounds. p99: of the answered ones, from their due time (coordinated omission corrected), median of the rounds (each round in brackets, ms); "p99 / no fault": the median of each round\'s p99 over the no-fault row\'s of the same round (the part of the tail that is this box and this generator). Send lag: how late the generator itself sent (median of the rounds\' p99): it is part of the p99, and where it is large the generator, not the server, made the tail. Answers, sheds and fallback reasons: summed over the rounds; sheds and fallback reasons from /metrics over the window. Goal: >= 99.9 % answered and p99 <= 10 ms.',
     '',
     mdTable(head, rows),
     '',

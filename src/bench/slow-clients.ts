@@ -36,7 +36,8 @@ export interface SlowClients {
 
 export function startSlowClients(o: SlowClientOptions): SlowClients {
   const sockets: Socket[] = [];
-  const timers: NodeJS.Timeout[] = [];
+  const readers: Socket[] = [];
+  const tricklers: { s: Socket; at: number }[] = [];
   let sent = 0;
   let trickled = 0;
   let closedByServer = 0;
@@ -53,28 +54,32 @@ export function startSlowClients(o: SlowClientOptions): SlowClients {
   for (let i = 0; i < o.nonReaders; i++) {
     const s = open();
     s.pause(); // never read: the kernel's receive buffer fills, then the server's sends back up
-    s.once('connect', () => {
-      timers.push(setInterval(() => {
-        if (s.destroyed) return;
-        s.write(o.request);
-        sent++;
-      }, o.everyMs));
-    });
+    readers.push(s);
   }
   for (let i = 0; i < o.tricklers; i++) {
     const s = open();
-    let at = 0;
-    s.once('connect', () => {
-      // One byte at a time, request after request, reading (and dropping) what comes back.
-      s.on('data', () => {});
-      timers.push(setInterval(() => {
-        if (s.destroyed) return;
-        s.write(o.trickle.subarray(at, at + 1));
-        trickled++;
-        at = (at + 1) % o.trickle.length;
-      }, o.trickleMs));
-    });
+    s.on('data', () => {}); // reads (and drops) what comes back
+    tricklers.push({ s, at: 0 });
   }
+  // One timer per kind, not one per socket: these run in the load generator's process, and
+  // must not make it late.
+  const timers = [
+    setInterval(() => {
+      for (const s of readers) {
+        if (s.destroyed || s.connecting) continue;
+        s.write(o.request);
+        sent++;
+      }
+    }, o.everyMs),
+    setInterval(() => {
+      for (const t of tricklers) {
+        if (t.s.destroyed || t.s.connecting) continue;
+        t.s.write(o.trickle.subarray(t.at, t.at + 1));
+        trickled++;
+        t.at = (t.at + 1) % o.trickle.length;
+      }
+    }, o.trickleMs),
+  ];
   return {
     stop() {
       stopping = true;
