@@ -23,6 +23,10 @@ export interface Context {
   rate: number;
   /** gc: the connection counts to measure */
   gcConnections: number[];
+  /** faults: the steady open-loop predict rate (req/s) the faults are measured under */
+  faultRate: number;
+  /** faults: the rows to run (their keys); undefined: all */
+  faults?: string[];
 }
 
 export interface Section {

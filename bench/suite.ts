@@ -24,6 +24,9 @@
 //            this checkout, alternating rounds (bench/auth-ab.ts)
 //   durability  the write-ahead log's cost on binary WebSocket ingest, recovery (replay rate),
 //            a snapshot of 1M entities under ingest, and the crash table (bench/durability.ts)
+//   faults   the fault table: each fault on a fresh server under a steady open-loop load
+//            (--fault-rate, 2k req/s) for --duration seconds: answered share, p99, what the
+//            server answered (bench/faults.ts)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -35,18 +38,22 @@ import { htmlReport } from '../src/bench/report-html.js';
 import { runAb } from './ab.js';
 import { runAuthAb } from './auth-ab.js';
 import { runDurability } from './durability.js';
+import { runFaults } from './faults.js';
 import type { Context, Section } from './context.js';
 import { runGc } from './gc.js';
 import { runServing } from './serving.js';
 import { runTargets } from './targets.js';
 import { runPeers } from './vs-peers.js';
 
-const SCENARIOS: Record<string, (ctx: Context) => Promise<Section>> = { peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc, auth: runAuthAb, durability: runDurability };
+const SCENARIOS: Record<string, (ctx: Context) => Promise<Section>> = {
+  peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc, auth: runAuthAb, durability: runDurability, faults: runFaults,
+};
 const STANDARD = ['peers', 'serving', 'targets'];
 
 const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S] [--warmup S]
                         [--connections C] [--a DIR --b DIR] [--pin SRV/GEN] [--gen wrk|ours]
-                        [--rate R] [--gc-connections C,...] [--name SUITE] [--out DIR]
+                        [--rate R] [--gc-connections C,...] [--fault-rate R] [--faults K,...]
+                        [--name SUITE] [--out DIR]
 
   --only S,...        scenarios: ${Object.keys(SCENARIOS).join(', ')} (default ${STANDARD.join(',')})
   --rounds N          alternating rounds per measurement (default 3; 5 with ab, gc or auth)
@@ -60,6 +67,10 @@ const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S
                       installed; binary WebSocket ingest always uses ours)
   --rate R            gc: the open-loop predict rate (default 25000)
   --gc-connections C  gc: connection counts to measure, comma-separated (default 256)
+  --fault-rate R      faults: the steady open-loop predict rate under each fault (default 2000)
+  --faults K,...      faults: only these rows (keys: none, stall, throw, crash, full-ring,
+                      slow-clients, overload-model, overload-model-bare, overload-front,
+                      corrupt-reload, wal-disk-full)
   --name SUITE        the <suite> part of the results' names (default: the scenarios joined
                       by -, e.g. ab-gc; standard without --only)
   --out DIR           where the results go (default bench/results)
@@ -69,7 +80,8 @@ const { values } = parseArgs({
   options: {
     only: { type: 'string' }, rounds: { type: 'string' }, duration: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '64' }, a: { type: 'string' }, b: { type: 'string' }, pin: { type: 'string' }, gen: { type: 'string' },
-    rate: { type: 'string', default: '25000' }, 'gc-connections': { type: 'string', default: '256' }, name: { type: 'string' }, out: { type: 'string' },
+    rate: { type: 'string', default: '25000' }, 'gc-connections': { type: 'string', default: '256' }, 'fault-rate': { type: 'string', default: '2000' }, faults: { type: 'string' },
+    name: { type: 'string' }, out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -117,6 +129,8 @@ const ctx: Context = {
   gen: (values.gen as 'wrk' | 'ours' | undefined) ?? (wrk ? 'wrk' : 'ours'),
   rate: num(values.rate, 'rate'),
   gcConnections: values['gc-connections']!.split(',').map((c) => num(c, 'gc-connections')),
+  faultRate: num(values['fault-rate'], 'fault-rate'),
+  faults: values.faults?.split(',').map((k) => k.trim()).filter(Boolean),
 };
 
 // The scenarios that run this checkout's server need it built.

@@ -11,9 +11,14 @@ export interface Reply {
   status: number;
   /** set only for requestBody() */
   body?: string;
+  /** classifying connections only: a 2xx answer that says "fallback":true */
+  fallback?: boolean;
+  /** classifying connections only: an error answer that carries Retry-After */
+  retryAfter?: boolean;
 }
 
 const CRLF2 = Buffer.from('\r\n\r\n');
+const FALLBACK = Buffer.from('"fallback":true');
 
 /**
  * A socket with at most one request in flight: request() sends bytes and resolves with the
@@ -41,6 +46,9 @@ export abstract class OneInFlight {
   get closed(): boolean {
     return this.#closed;
   }
+
+  /** performance.now() ms since when the connection has had no request in flight */
+  idleSince = performance.now();
 
   /** Sends one request and waits for its answer (or an error class). */
   request(bytes: Buffer): Promise<Reply | ErrorClass> {
@@ -76,6 +84,7 @@ export abstract class OneInFlight {
     if (!w) return;
     this.#waiting = null;
     this.#deadline = Infinity;
+    this.idleSince = performance.now();
     w(r);
   }
 
@@ -91,10 +100,13 @@ export abstract class OneInFlight {
 export class Connection extends OneInFlight {
   #buf: Buffer = Buffer.alloc(0);
   #wantBody = false;
+  readonly #classify: boolean;
   #connected: Promise<void>;
 
-  constructor(host: string, port: number, timeoutMs: number) {
+  /** classify: mark answers answered by a fallback, and errors that carry Retry-After (the fault bench) */
+  constructor(host: string, port: number, timeoutMs: number, classify = false) {
     super(host, port, timeoutMs);
+    this.#classify = classify;
     this.#connected = new Promise((resolve, reject) => {
       this.socket.once('connect', resolve);
       this.socket.once('error', reject);
@@ -141,8 +153,13 @@ export class Connection extends OneInFlight {
     }
     const body = this.#wantBody ? this.#buf.toString('utf8', head + 4, end) : undefined;
     this.#wantBody = false;
+    let reply: Reply = body === undefined ? { status } : { status, body };
+    if (this.#classify) {
+      if (status < 300) reply = { status, fallback: this.#buf.subarray(head + 4, end).includes(FALLBACK) };
+      else reply = { status, retryAfter: headers.includes('\r\nretry-after:') };
+    }
     this.#buf = this.#buf.subarray(end);
-    this.answer(body === undefined ? { status } : { status, body });
+    this.answer(reply);
   }
 }
 

@@ -10,7 +10,7 @@
 // errors are counted by status and class, never mixed into the latencies.
 import * as hdr from 'hdr-histogram-js';
 
-import { Connection, type ErrorClass, type OneInFlight } from './http-client.js';
+import { Connection, type ErrorClass, type OneInFlight, type Reply } from './http-client.js';
 import { WsConnection } from './ws-client.js';
 
 export interface LoadOptions {
@@ -25,6 +25,8 @@ export interface LoadOptions {
   timeoutMs: number;
   /** a WebSocket path (e.g. /v1/ws): requests are client frames sent over it */
   ws?: string;
+  /** HTTP: count answers given by a fallback ("fallback":true) and errors with Retry-After (the fault bench) */
+  classify?: boolean;
   onProgress?: (p: { elapsedMs: number; completed: number; errors: number }) => void;
 }
 
@@ -39,6 +41,12 @@ export interface LoadResult {
   /** answers including the warm-up (for costs measured over the whole run) */
   answeredTotal: number;
   ok: number;
+  /** open loop: requests due in the measured window (answered or not) */
+  scheduled?: number;
+  /** with classify: 2xx answers that came from a fallback */
+  fallbacks?: number;
+  /** with classify: non-2xx answers that carried Retry-After */
+  retryAfter?: number;
   /** answered requests per second over the measured window */
   throughput: number;
   byStatus: Record<string, number>;
@@ -58,6 +66,8 @@ export interface LoadResult {
 }
 
 const nowUs = (): number => performance.now() * 1000;
+/** An open-loop connection unused for longer than this is replaced, not reused (uWS closes them after 10 s idle). */
+const KEEP_ALIVE_US = 4_000_000;
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const u = new URL(o.url);
@@ -69,6 +79,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let answered = 0;
   let answeredTotal = 0;
   let ok = 0;
+  let fallbacks = 0;
+  let retryAfter = 0;
+  let scheduled = 0;
   let next = 0; // index of the next request body
   const start = nowUs();
   const measureFrom = start + o.warmupMs * 1000;
@@ -79,7 +92,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const notes: string[] = [];
 
   const lag = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 });
-  const record = (sentAt: number, r: { status: number } | ErrorClass, sendLag = 0): void => {
+  const record = (sentAt: number, r: Reply | ErrorClass, sendLag = 0): void => {
     const t = nowUs();
     if (typeof r !== 'string') answeredTotal++;
     if (sentAt < measureFrom) return; // warm-up
@@ -89,8 +102,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     }
     answered++;
     byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+    if (r.retryAfter) retryAfter++;
     if (r.status >= 200 && r.status < 300) {
       ok++;
+      if (r.fallback) fallbacks++;
       hist.recordValue(Math.max(1, Math.round(t - sentAt)));
       if (interval > 0) lag.recordValue(Math.max(1, Math.round(sendLag)));
     }
@@ -104,7 +119,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const open = async (): Promise<OneInFlight | null> => {
     for (;;) {
       if (nowUs() >= end) return null;
-      const c = o.ws === undefined ? new Connection(host, port, o.timeoutMs) : new WsConnection(host, port, o.timeoutMs, o.ws);
+      const c = o.ws === undefined ? new Connection(host, port, o.timeoutMs, o.classify) : new WsConnection(host, port, o.timeoutMs, o.ws);
       let timer: NodeJS.Timeout | undefined;
       try {
         // A server that accepts and never answers (the upgrade, say) must not hold the run.
@@ -189,8 +204,22 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       for (let t = start + due * interval; t <= now && t < end; t = start + due * interval) {
         backlog.push(t);
         due++;
+        if (t >= measureFrom) scheduled++;
       }
-      while (backlog.length > 0 && free.length > 0) send(free.pop()!, backlog.shift()!);
+      while (backlog.length > 0 && free.length > 0) {
+        const c = free.pop()!;
+        // A keep-alive connection that sat unused: the server may have closed it, or be about
+        // to (uWS closes those idle for 10 s, many in one sweep; a request sent then meets a
+        // reset that is no failure of the request). Like HTTP clients with a keep-alive
+        // timeout shorter than the server's, give up one unused for 4 s; replace it.
+        if (c.closed || now - c.idleSince * 1000 > KEEP_ALIVE_US) {
+          c.close();
+          live.delete(c);
+          connectOne();
+          continue;
+        }
+        send(c, backlog.shift()!);
+      }
       // With requests in flight, their answers wake the dispatcher; otherwise the guard does,
       // every millisecond, until the next request is under 1.5 ms away: then block for most
       // of the gap and poll the rest.
@@ -242,6 +271,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     answered,
     answeredTotal,
     ok,
+    scheduled: interval > 0 ? scheduled : undefined,
+    fallbacks: o.classify ? fallbacks : undefined,
+    retryAfter: o.classify ? retryAfter : undefined,
     throughput,
     byStatus,
     errors,

@@ -74,6 +74,10 @@ export interface Config {
     workers: number;
     ringBytes: number;
     waitQueue: number;
+    /** ms a model request may wait before it runs, else it is shed; 0: no budget */
+    queueDelayBudgetMs: number;
+    /** POST /v1/debug/fault injects faults (tests and the fault bench); off by default */
+    faultInjection: boolean;
     /** a WebSocket whose unsent answers pass this is closed (1008) */
     wsMaxBufferedBytes: number;
     /** graceful shutdown: how long in-flight requests may take to finish */
@@ -132,6 +136,8 @@ interface RawConfig {
     workers?: number;
     ring_bytes?: number | string;
     wait_queue?: number;
+    queue_delay_budget?: number | string;
+    fault_injection?: boolean;
     ws_max_buffered_bytes?: number | string;
     drain_timeout?: number | string;
   };
@@ -294,6 +300,8 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
       workers: c.server?.workers ?? Math.max(1, availableParallelism() - 1),
       ringBytes: c.server?.ring_bytes === undefined ? 1024 ** 2 : parseSize(c.server.ring_bytes),
       waitQueue: c.server?.wait_queue ?? 4096,
+      queueDelayBudgetMs: queueDelayBudget(c.server?.queue_delay_budget, models),
+      faultInjection: c.server?.fault_injection ?? false,
       wsMaxBufferedBytes: c.server?.ws_max_buffered_bytes === undefined ? 16 * 1024 ** 2 : parseSize(c.server.ws_max_buffered_bytes),
       drainTimeoutMs: c.server?.drain_timeout === undefined ? 10_000 : parseDuration(c.server.drain_timeout),
     },
@@ -315,6 +323,20 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
   };
   config.storeSpec = toStoreSpec(config);
   return config;
+}
+
+/**
+ * server.queue_delay_budget in ms (0: none). A request waits in its model's batch window
+ * before it runs, so a budget at or below the largest window would shed requests that are
+ * only being batched.
+ */
+function queueDelayBudget(raw: number | string | undefined, models: ModelDef[]): number {
+  if (raw === undefined) return 0;
+  const ms = parseDuration(raw);
+  for (const m of models)
+    if (ms > 0 && ms * 1000 <= m.batching.maxQueueDelayUs)
+      fail('/server/queue_delay_budget', `must be longer than every model's batch window, and /models/${m.name}/batching/max_queue_delay_us is ${m.batching.maxQueueDelayUs} us`);
+  return ms;
 }
 
 /** The native spec: tables in entity order, streams in declaration order. */

@@ -178,6 +178,8 @@ export const configSchema = {
         workers: { type: 'integer', minimum: 1, maximum: 256 },
         ring_bytes: size,
         wait_queue: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+        queue_delay_budget: duration,
+        fault_injection: { type: 'boolean' },
         ws_max_buffered_bytes: size,
         drain_timeout: duration,
       },

@@ -3,9 +3,10 @@
 // of its own (the caller passes `now`), so a test drives it on a fake clock.
 //
 // The rules, in order, each time next(now) is asked:
-//   1. Requests whose deadline passed leave the front of the queue and are handed back
-//      (`expired`), to be answered as deadline. Deadlines are the model's timeout after
-//      enqueueing, so the queue is in deadline order and only its front can expire.
+//   1. Requests whose deadline passed, or that waited longer than maxWaitMs (the server's
+//      queue-delay budget), leave the front of the queue and are handed back (`expired`),
+//      to be answered as deadline or as shed. Both are a fixed time after enqueueing, so
+//      the queue is in their order and only its front can expire.
 //   2. With at least maxBatch rows queued, a batch of maxBatch rows runs.
 //   3. Else the largest preferred batch size the queued rows reach runs at once.
 //   4. Else, once the oldest request has waited maxQueueDelayMs (or at once when there is
@@ -33,6 +34,8 @@ export interface BatchPolicy {
   maxQueueDelayMs: number;
   /** ascending */
   preferred: readonly number[];
+  /** a request not started this long after it was enqueued is handed back (0 or absent: no limit) */
+  maxWaitMs?: number;
 }
 
 /** What next(now) decided. Owned by the batcher and reused: valid until the next call. */
@@ -41,7 +44,7 @@ export interface Batch<T> {
   readonly items: T[];
   /** their rows in all */
   rows: number;
-  /** requests whose deadline passed, to answer as deadline */
+  /** requests whose deadline passed, or that waited past maxWaitMs: to answer as deadline, or as shed */
   readonly expired: T[];
   /** when items is empty: ms until the oldest window closes (Infinity: nothing queued) */
   waitMs: number;
@@ -49,6 +52,7 @@ export interface Batch<T> {
 
 export class Batcher<T extends BatchItem> {
   readonly policy: BatchPolicy;
+  readonly #maxWait: number;
   #q: T[] = [];
   #head = 0;
   #rows = 0;
@@ -56,6 +60,12 @@ export class Batcher<T extends BatchItem> {
 
   constructor(policy: BatchPolicy) {
     this.policy = policy;
+    this.#maxWait = policy.maxWaitMs ? policy.maxWaitMs : Infinity;
+  }
+
+  /** Past its deadline, or waited longer than maxWaitMs: not to be run. */
+  #gone(p: T, now: number): boolean {
+    return p.deadline < now || p.enqueued + this.#maxWait < now;
   }
 
   /** Rows waiting. */
@@ -101,7 +111,7 @@ export class Batcher<T extends BatchItem> {
     b.expired.length = 0;
     b.rows = 0;
     b.waitMs = Infinity;
-    while (this.#head < this.#q.length && this.#q[this.#head].deadline < now) b.expired.push(this.#shift());
+    while (this.#head < this.#q.length && this.#gone(this.#q[this.#head], now)) b.expired.push(this.#shift());
     const want = this.#due(now);
     if (want === 0) {
       if (this.#head < this.#q.length) b.waitMs = Math.max(0, this.#q[this.#head].enqueued + this.policy.maxQueueDelayMs - now);
@@ -112,7 +122,7 @@ export class Batcher<T extends BatchItem> {
       const p = this.#q[this.#head];
       if (b.rows > 0 && b.rows + p.rows > want) break;
       this.#shift();
-      if (p.deadline < now) {
+      if (this.#gone(p, now)) {
         b.expired.push(p);
         continue;
       }

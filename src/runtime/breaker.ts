@@ -1,7 +1,7 @@
 // A circuit breaker per model. Closed: requests pass, and outcomes are counted in a rolling
 // window of 10 buckets. It opens when the window holds at least minRequests outcomes and
 // the share of failures (errors, deadlines, crashes, or answers slower than latencyMs)
-// reaches errorRate. Open: requests go straight to the fallback for openForMs. Then
+// reaches errorRate; a request shed for load never reached the model and is no outcome. Open: requests go straight to the fallback for openForMs. Then
 // half-open: up to halfOpenProbes requests pass; if all of them succeed it closes, and any
 // failure opens it again.
 import type { BreakerDef } from '../config/load.js';
@@ -30,6 +30,16 @@ export class Breaker {
 
   get state(): BreakerState {
     return this.#state;
+  }
+
+  /**
+   * Open, and still within open_for at `now`: requests go to the fallback. Past open_for the
+   * next request moves it to half-open (allow()), so it no longer counts as open here, even
+   * before a request comes: readiness (health.ts) must not keep away the traffic whose
+   * probes would close it.
+   */
+  isOpen(now: number): boolean {
+    return this.#state === 'open' && now - this.#openedAt < this.#def.openForMs;
   }
 
   /** Whether a request may go to the model now (else: the fallback). */
@@ -74,6 +84,15 @@ export class Breaker {
       bad += this.#bad[i];
     }
     if (total >= this.#def.minRequests && bad / total >= this.#def.errorRate) this.#open(now);
+  }
+
+  /**
+   * A request allow() let through that never reached the model (shed for load): it says
+   * nothing about the model. A probe gives its place back, so that a shed probe cannot
+   * leave the breaker half-open with no outcome to come.
+   */
+  skip(generation = this.generation): void {
+    if (generation === this.generation && this.#state === 'half_open' && this.#probesSent > 0) this.#probesSent--;
   }
 
   #open(now: number): void {

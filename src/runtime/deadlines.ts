@@ -18,8 +18,9 @@ export class DeadlineQueues {
   }
 
   /**
-   * Passes what is finished or due at `now`: `expire(r)` for each unfinished one, `passed(r)`
-   * for every one (after expire). Returns how many requests the FIFOs still hold.
+   * Passes what is finished or due at `now`: `expire(r)` for each unfinished one (it
+   * finishes it, and frees it: r.inFifo is already false), `passed(r)` for each one that was
+   * finished already. Returns how many requests the FIFOs still hold.
    */
   sweep(now: number, expire: (r: PoolRequest) => void, passed: (r: PoolRequest) => void): number {
     let live = 0;
@@ -30,8 +31,10 @@ export class DeadlineQueues {
         if (!r.finished && r.deadline > now) break;
         q[fifo.head++] = PASSED;
         r.inFifo = false;
+        // Not both: expire() frees the request, and a second free would hand one pooled
+        // object to two requests (one of them never answered).
         if (!r.finished) expire(r);
-        passed(r);
+        else passed(r);
       }
       if (fifo.head === q.length) {
         q.length = 0;

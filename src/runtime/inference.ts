@@ -82,6 +82,8 @@ class Call implements Job {
   reason: FailReason = 'error';
   start = 0;
   generation = 0;
+  /** a fallback's call for a request shed for load: when that request was submitted (else 0) */
+  since = 0;
 
   constructor(svc: InferenceService) {
     this.svc = svc;
@@ -102,6 +104,8 @@ export class InferenceService {
   readonly #pool: Pool;
   readonly #log: (line: string) => void;
   readonly #free: Call[] = [];
+  /** per model: when its last failure line was written, and the failures left out since */
+  readonly #failLog = new Map<string, { at: number; quiet: number }>();
   observer: InferenceObserver = NO_OBSERVER;
 
   constructor(registry: ModelRegistry, pool: Pool, log: (line: string) => void) {
@@ -152,6 +156,7 @@ export class InferenceService {
   }
 
   #give(c: Call): void {
+    c.since = 0;
     c.e = null;
     c.target = undefined;
     c.req = null;
@@ -186,7 +191,7 @@ export class InferenceService {
     if (!target || !this.#pool.ready(target.slot)) return this.#fail(c, STATUS.NOT_READY, `model '${name}' is not ready${e.error ? `: ${e.error}` : ''}`);
     if (e.breaker && !e.breaker.allow(c.start)) return this.#fail(c, STATUS.CIRCUIT_OPEN, `model '${name}': circuit breaker open`);
     c.generation = e.breaker?.generation ?? 0;
-    this.#pool.submit(target.slot, c.op, c.rows, size, e.def.timeoutMs, c);
+    this.#pool.submit(target.slot, c.op, c.rows, size, e.def.timeoutMs, c, c.since);
   }
 
   /** The pool's outcome of a call (Call.done); not for other callers. */
@@ -195,9 +200,12 @@ export class InferenceService {
     const e = c.e!;
     const name = e.def.name;
     const ok = o.status === STATUS.OK;
-    e.breaker?.record(end, ok, end - c.start, c.generation);
+    // A shed request never reached the model: no outcome for its breaker (or an overload
+    // would open it, and send every request to the fallback for open_for).
+    if (o.status === STATUS.OVERLOADED) e.breaker?.skip(c.generation);
+    else e.breaker?.record(end, ok, end - c.start, c.generation);
     if (!ok) {
-      if (o.status === STATUS.ERROR) this.#log(`model ${name}: inference failed: ${o.message}`);
+      if (o.status === STATUS.ERROR) this.#logFailure(name, end, o.message);
       this.#fail(c, o.status, o.message && `model '${name}': ${o.message}`);
       return;
     }
@@ -207,6 +215,23 @@ export class InferenceService {
       model: name, version: c.target!.version, values: o.values!, rows: o.rows, outDim: o.outDim,
       fallback: false, variant: 'primary', queueUs: o.queueUs, computeUs: o.computeUs, batch: o.batch,
     });
+  }
+
+  /**
+   * Logs a model's failure: the first at once, then at most one line a second, with how
+   * many it left out. A throwing model fails every request; a line each would flood the log,
+   * and a log written to a pipe blocks this thread when its reader falls behind.
+   */
+  #logFailure(name: string, now: number, message: string | undefined): void {
+    let f = this.#failLog.get(name);
+    if (!f) this.#failLog.set(name, (f = { at: -Infinity, quiet: 0 }));
+    if (now - f.at < 1000) {
+      f.quiet++;
+      return;
+    }
+    this.#log(`model ${name}: inference failed: ${message}${f.quiet > 0 ? ` (and ${f.quiet} more failures since the last line)` : ''}`);
+    f.at = now;
+    f.quiet = 0;
   }
 
   /**
@@ -234,6 +259,9 @@ export class InferenceService {
         c.reason = reason;
         const child = this.#take(f, c.op, c.rows, null);
         child.outer = c;
+        // Shed for load: it has waited its queue budget already, and the fallback model would
+        // wait in the same workers' queues; the pool sheds it at once if the budget is spent.
+        if (status === STATUS.OVERLOADED) child.since = c.start;
         if (c.op === OP.PREDICT) child.req = remap(e.def, f.def, c.req!);
         else child.x = c.x;
         this.#start(child, undefined);

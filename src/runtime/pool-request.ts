@@ -33,6 +33,8 @@ export class PoolRequest implements Outcome {
   /** held by the deadline FIFO / by the wait queue: not free until both let go */
   inFifo = false;
   inWaiting = false;
+  /** on the pool's free list (a request is put there once) */
+  inFree = false;
   // the outcome
   status: Status = STATUS.OK;
   values: Float32Array | undefined = undefined;

@@ -2,13 +2,20 @@
 // deadlines, the bounded wait queue, model slots loaded in every worker, and restarts.
 // Backpressure: a worker takes at most QUEUED_BATCHES batches per model out of its ring
 // (batcher.ts), so a slow model fills the ring; a full request ring puts the request in
-// the wait queue; a full wait queue sheds it (STATUS.OVERLOADED). Every submitted request
+// the wait queue; a full wait queue sheds it (STATUS.OVERLOADED). With a queue-delay budget
+// (server.queue_delay_budget), a request is also shed at once when every live worker's
+// queue delay, or the wait queue's, is over the budget (queue-delay.ts), and the worker
+// sheds one that has not started within the budget (batcher.ts maxWaitMs): a stalled model
+// or an overload is answered at once (by the fallback, or 503 + Retry-After), not at the
+// deadline, and no request waits longer than the budget to run. Every submitted request
 // completes exactly once: with the worker's answer, at its deadline, or when its worker dies.
 import type { HotpathError } from '../errors.js';
 import { DeadlineQueues } from './deadlines.js';
 import { type Job, PoolRequest } from './pool-request.js';
-import { COUNTER, MAX_SLOTS, nowMs, readResponse, REQ, RES, responseId, STATUS, writeRequestHeader } from './records.js';
+import { largestDelay, markLate } from './queue-delay.js';
+import { BUSY_SINCE, COUNTER, COUNTER_WORDS, MAX_SLOTS, nowMs, readResponse, REQ, RES, responseId, STATUS, writeRequestHeader } from './records.js';
 import { Ring, RING } from './ring.js';
+import { WaitQueue } from './wait-queue.js';
 import { WorkerHandle } from './worker-handle.js';
 import type { ControlMessage, LoadMessage } from './worker-protocol.js';
 
@@ -19,6 +26,8 @@ export interface PoolOptions {
   workers: number;
   ringBytes: number;
   waitQueue: number;
+  /** ms a request may wait before it runs; 0: no budget (shed only when the wait queue is full) */
+  queueDelayBudgetMs?: number;
   storeId: number;
   log: (line: string) => void;
 }
@@ -32,7 +41,7 @@ export class Pool {
   readonly #loaded = new Map<number, LoadMessage>();
   /** loads in progress: also replayed, so a worker restarting meanwhile gets them */
   readonly #loading = new Map<number, LoadMessage>();
-  readonly #waiting: PoolRequest[] = [];
+  readonly #waiting = new WaitQueue();
   readonly #deadlines = new DeadlineQueues();
   readonly #free: PoolRequest[] = [];
   readonly #inflight = new Int32Array(MAX_SLOTS);
@@ -40,13 +49,22 @@ export class Pool {
   #ticker: NodeJS.Timeout | undefined;
   #closing = false;
   restarts = 0;
+  /** requests shed: the rings and the wait queue were full / the queue delay was over the budget */
   shed = 0;
+  shedDelay = 0;
+  readonly #budgetMs: number;
+  readonly #lateMessage: string;
+  /** kept by the sweep: live workers over the budget; the wait queue's oldest request over it */
+  #late = 0;
+  #waitLate = false;
 
   readonly #maxBody: number;
   readonly #maxAnswer: number;
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
+    this.#budgetMs = opts.queueDelayBudgetMs ?? 0;
+    this.#lateMessage = `shed: the queue delay is over the budget (${this.#budgetMs} ms)`;
     // The same sizes WorkerHandle gives the rings: requests ringBytes, responses twice that.
     this.#maxBody = Ring.maxPayloadFor(opts.ringBytes) - REQ.BODY;
     this.#maxAnswer = Ring.maxPayloadFor(opts.ringBytes * 2) - RES.BODY;
@@ -54,7 +72,7 @@ export class Pool {
 
   async start(): Promise<void> {
     for (let i = 0; i < this.#opts.workers; i++) {
-      this.counters.push(new Float64Array(new SharedArrayBuffer(MAX_SLOTS * COUNTER.PER_SLOT * 8)));
+      this.counters.push(new Float64Array(new SharedArrayBuffer(COUNTER_WORDS * 8)));
       await this.#spawn(i);
     }
   }
@@ -91,6 +109,7 @@ export class Pool {
   #onExit(w: WorkerHandle, code: number): void {
     w.failAcks('the worker died while loading');
     w.slots.clear();
+    this.counters[w.index][BUSY_SINCE] = 0; // it may have died in a batch; its replacement runs none yet
     // Answers the worker wrote before it died still count; then release the main thread's
     // waitAsync on its ring (its callback holds the handle and both rings).
     this.#collect(w);
@@ -159,22 +178,21 @@ export class Pool {
     return this.#inflight[slot];
   }
 
-  /**
-   * Test hook: make a worker crash in its next batch, or a model stall or fail (the worker
-   * wraps the model's runner in a FaultRunner, runners/fault.ts).
-   */
+  /** Test hook: a worker crashes in its next batch, or a model stalls or fails (runners/fault.ts). */
   fault(f: Extract<ControlMessage, { type: 'fault' }>, worker = 0): void {
     const w = this.#workers[worker];
     if (w?.alive) w.send(f);
   }
 
   /**
-   * Submits one request for a model slot. `size` is the body's byte length; job.write
-   * fills it in place in the ring, and job.done is called exactly once.
+   * Submits one request for a model slot. `size` is the body's byte length; job.write fills
+   * it in place in the ring; job.done is called exactly once. `since` (a fallback model's
+   * request for one shed for load): when that one was submitted; shed at once past the budget.
    */
-  submit(slot: number, op: number, rows: number, size: number, timeoutMs: number, job: Job): void {
+  submit(slot: number, op: number, rows: number, size: number, timeoutMs: number, job: Job, since = 0): void {
     const now = nowMs();
     const r = this.#free.pop() ?? new PoolRequest();
+    r.inFree = false;
     r.id = this.#nextId;
     this.#nextId = (this.#nextId + 1) >>> 0 || 1;
     r.slot = slot;
@@ -188,22 +206,40 @@ export class Pool {
     this.#inflight[slot]++;
     this.#deadlines.add(r);
     this.#tick();
-    if (this.#waiting.length > 0 || !this.#place(r)) {
-      if (this.#waiting.length >= this.#opts.waitQueue) {
-        this.shed++;
-        this.#finish(r.failWith(STATUS.OVERLOADED, 0));
-        return;
-      }
-      r.inWaiting = true;
-      this.#waiting.push(r);
+    if (since > 0 && this.#budgetMs > 0 && now - since > this.#budgetMs) return this.#shedLate(r);
+    if (this.#waiting.length === 0) {
+      const w = this.#pick();
+      if (w !== undefined && this.#write(w, r)) return;
+      // Every live worker is over the budget (the sweep keeps #late, 0 without a budget).
+      if (w === undefined && this.#late > 0) return this.#shedLate(r);
+    } else if (this.#waitLate) return this.#shedLate(r);
+    if (this.#waiting.length >= this.#opts.waitQueue) {
+      this.shed++;
+      this.#finish(r.failWith(STATUS.OVERLOADED, 0));
+      return;
     }
+    this.#waiting.push(r);
+  }
+
+  #shedLate(r: PoolRequest): void {
+    this.shedDelay++;
+    this.#finish(r.failWith(STATUS.OVERLOADED, 0, this.#lateMessage));
+  }
+
+  /** The least busy live worker whose queue delay is within the budget. */
+  #pick(): WorkerHandle | undefined {
+    let best: WorkerHandle | undefined;
+    for (const w of this.#workers) if (w.alive && !w.late && (!best || w.pending.size < best.pending.size)) best = w;
+    return best;
   }
 
   /** Writes the request into the least busy live worker's ring; false if none has room. */
   #place(r: PoolRequest): boolean {
-    let best: WorkerHandle | undefined;
-    for (const w of this.#workers) if (w.alive && (!best || w.pending.size < best.pending.size)) best = w;
-    if (!best) return false;
+    const w = this.#pick();
+    return w !== undefined && this.#write(w, r);
+  }
+
+  #write(best: WorkerHandle, r: PoolRequest): boolean {
     const ring = best.requests;
     const off = ring.reserve(REQ.BODY + r.size);
     if (off < 0) return false;
@@ -218,15 +254,7 @@ export class Pool {
   }
 
   #flushWaiting(): void {
-    let i = 0;
-    while (i < this.#waiting.length) {
-      const r = this.#waiting[i];
-      if (!r.finished && !this.#place(r)) break;
-      r.inWaiting = false;
-      this.#release(r);
-      i++;
-    }
-    if (i > 0) this.#waiting.splice(0, i);
+    this.#waiting.flush(this.#placeOne, this.#passed);
   }
 
   /** Waits (asynchronously) for the worker's next responses while it has requests. */
@@ -262,6 +290,7 @@ export class Pool {
       w.pending.delete(r.id);
       readResponse(ring, off, ring.peekedLength, r);
       ring.release();
+      if (r.status === STATUS.OVERLOADED) this.shedDelay++; // the worker found it waited past the budget
       this.#finish(r);
     }
   }
@@ -280,9 +309,12 @@ export class Pool {
     this.#release(r);
   }
 
-  /** Back to the free list once finished and held by no queue. */
+  /** Back to the free list once finished and held by no queue; once only (inFree). */
   #release(r: PoolRequest): void {
-    if (r.finished && !r.inFifo && !r.inWaiting) this.#free.push(r);
+    if (r.finished && !r.inFifo && !r.inWaiting && !r.inFree) {
+      r.inFree = true;
+      this.#free.push(r);
+    }
   }
 
   readonly #expire = (r: PoolRequest): void => {
@@ -291,6 +323,7 @@ export class Pool {
   };
 
   readonly #passed = (r: PoolRequest): void => this.#release(r);
+  readonly #placeOne = (r: PoolRequest): boolean => this.#place(r);
 
   /** The deadline sweep runs every millisecond while requests are in flight. */
   #tick(): void {
@@ -298,25 +331,27 @@ export class Pool {
     this.#ticker = setInterval(() => {
       const live = this.#deadlines.sweep(nowMs(), this.#expire, this.#passed);
       if (this.#waiting.length > 0) {
-        // Requests that passed their deadline while waiting leave the queue, so that they
-        // neither count toward the shed limit nor stand in front of live ones.
-        let kept = 0;
-        for (const r of this.#waiting) {
-          if (!r.finished) this.#waiting[kept++] = r;
-          else {
-            r.inWaiting = false;
-            this.#release(r);
-          }
-        }
-        this.#waiting.length = kept;
+        this.#waiting.dropFinished(this.#passed);
         this.#flushWaiting();
       }
-      if (live === 0) {
+      if (this.#budgetMs > 0) {
+        const now = nowMs();
+        this.#late = markLate(now, this.#workers, this.counters, this.#budgetMs);
+        this.#waitLate = this.#waiting.length > 0 && now - this.#waiting.head!.enqueued > this.#budgetMs;
+      }
+      // It keeps running while a worker is late with nothing in flight (every new request
+      // shed, a batch still stalled): stopped, it would leave a stale mark either way.
+      if (live === 0 && this.#late === 0) {
         clearInterval(this.#ticker);
         this.#ticker = undefined;
       }
     }, 1);
     this.#ticker.unref();
+  }
+
+  /** The queue delay now (ms): the largest of the live workers' and the wait queue's (queue-delay.ts). */
+  queueDelay(): number {
+    return largestDelay(nowMs(), this.#workers, this.counters, this.#waiting.head?.enqueued);
   }
 
   /** Ring occupancy (0..1) per worker. */
@@ -360,10 +395,6 @@ export class Pool {
     await Promise.all(exits);
     clearTimeout(timer);
     for (const w of this.#workers) w.port.close();
-    const left = this.#waiting.splice(0);
-    for (const r of left) {
-      r.inWaiting = false;
-      this.#finish(r.failWith(STATUS.CRASHED, 0, 'server is shutting down'));
-    }
+    for (const r of this.#waiting.takeAll()) this.#finish(r.failWith(STATUS.CRASHED, 0, 'server is shutting down'));
   }
 }

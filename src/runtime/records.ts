@@ -238,14 +238,31 @@ export function readResponse(ring: Ring, off: number, len: number, o: Outcome): 
 
 // ---- counters and time ----
 
-/** Per model slot, per worker: counters the worker writes and the metrics scrape reads. */
+/**
+ * Per model slot, per worker: counters the worker writes and the main thread reads (the
+ * metrics scrape; the pool's queue-delay measure, pool.ts). STARTED is a time, not a count:
+ * the enqueue time (epoch ms) of the newest request of the slot that left the worker's
+ * batcher (ran, or expired). A worker takes a slot's requests in submission order, so every
+ * request of the slot enqueued at or before it has started.
+ */
 export const COUNTER = {
   EXECUTIONS: 0,
   INFERENCES: 1,
-  PER_SLOT: 2,
+  STARTED: 2,
+  PER_SLOT: 3,
 } as const;
 
 export const MAX_SLOTS = 256;
+
+/**
+ * After the slots' counters, one word per worker: when the batch it is running started
+ * (epoch ms), 0 while it runs none. A batch that runs long (a stalled model) delays every
+ * request behind it; the pool reads this to see it before any answer comes back.
+ */
+export const BUSY_SINCE = MAX_SLOTS * COUNTER.PER_SLOT;
+
+/** Float64 words in a worker's counter buffer. */
+export const COUNTER_WORDS = BUSY_SINCE + 1;
 
 const ORIGIN = performance.timeOrigin; // a getter that costs more than now() itself
 

@@ -53,12 +53,14 @@ export class ModelRegistry {
   readonly #pool: Pool;
   readonly #store: FeatureStore;
   readonly #log: (line: string) => void;
+  readonly #maxWaitMs: number;
   readonly #freeSlots: number[] = Array.from({ length: MAX_SLOTS }, (_, i) => MAX_SLOTS - 1 - i);
   /** executions and inferences of unloaded slots, per model, so counters never go back */
   readonly retired = new Map<string, { executions: number; inferences: number }>();
 
   constructor(config: Config, pool: Pool, store: FeatureStore, log: (line: string) => void) {
     this.#pool = pool;
+    this.#maxWaitMs = config.server.queueDelayBudgetMs;
     this.#store = store;
     this.#log = log;
     for (const def of config.models) this.entries.set(def.name, new ModelEntry(def));
@@ -223,6 +225,7 @@ export class ModelRegistry {
         maxBatch: def.batching.maxBatch,
         maxQueueDelayUs: def.batching.maxQueueDelayUs,
         preferred: def.batching.preferred,
+        maxWaitMs: this.#maxWaitMs,
         gather: this.#gatherSpec(def),
       });
     } catch (err) {

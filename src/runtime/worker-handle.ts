@@ -38,6 +38,8 @@ export class WorkerHandle {
   exited = false;
   /** the main thread waits (waitAsync) on the response ring */
   armed = false;
+  /** its queue delay is over the pool's budget: new requests go elsewhere or are shed (pool.ts) */
+  late = false;
   /** requests written into this worker's ring and not yet answered, by id */
   readonly pending = new Map<number, PoolRequest>();
   /** slots this worker has loaded (acknowledged) */

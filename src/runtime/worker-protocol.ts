@@ -10,7 +10,7 @@ import type { NativePlan } from '../native/binding.js';
 export interface WorkerData {
   requestRing: SharedArrayBuffer;
   responseRing: SharedArrayBuffer;
-  /** Float64Array of MAX_SLOTS x COUNTER.PER_SLOT; each slot written by this worker only */
+  /** Float64Array of COUNTER_WORDS: MAX_SLOTS x COUNTER.PER_SLOT, then BUSY_SINCE; written by this worker only */
   counters: SharedArrayBuffer;
   storeId: number;
   controlPort: MessagePort;
@@ -34,6 +34,8 @@ export interface LoadMessage {
   maxBatch: number;
   maxQueueDelayUs: number;
   preferred: number[];
+  /** server.queue_delay_budget (ms): a request not started this long after it was submitted is answered as shed; 0: none */
+  maxWaitMs: number;
   /** null: the model takes tensors only (no predict requests) */
   gather: Binding.GatherSpec | null;
 }
@@ -41,7 +43,8 @@ export interface LoadMessage {
 export type ControlMessage =
   | LoadMessage
   | { type: 'unload'; slot: number; token: number }
-  | { type: 'fault'; kind: 'crash' | 'stall' | 'fail'; slot?: number; ms?: number; count?: number }
+  /** test faults (runners/fault.ts); `until` (epoch ms): a stall or failure lasts until then, 0 or absent: until changed */
+  | { type: 'fault'; kind: 'crash' | 'stall' | 'fail'; slot?: number; ms?: number; count?: number; until?: number }
   | { type: 'stop' };
 
 export type WorkerReply =

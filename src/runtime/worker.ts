@@ -12,7 +12,7 @@ import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from '
 import { Gather } from '../native/binding.js';
 import { type Batch, Batcher } from './batcher.js';
 import {
-  COUNTER, nowMs, OP, readPredictBody, readRequestHeader, REQ, type RequestHeader, requestOp, requestSlot, responseSize, STATUS, type Status,
+  BUSY_SINCE, COUNTER, nowMs, OP, readPredictBody, readRequestHeader, REQ, type RequestHeader, requestOp, requestSlot, responseSize, STATUS, type Status,
   writeResponseHeader, writeResponseValues,
 } from './records.js';
 import { Ring } from './ring.js';
@@ -75,7 +75,7 @@ async function load(m: LoadMessage): Promise<void> {
       nFields: m.gather ? m.gather.fields : 0,
       runner,
       gather,
-      batcher: new Batcher({ maxBatch: m.maxBatch, maxQueueDelayMs: m.maxQueueDelayUs / 1000, preferred: m.preferred }),
+      batcher: new Batcher({ maxBatch: m.maxBatch, maxQueueDelayMs: m.maxQueueDelayUs / 1000, preferred: m.preferred, maxWaitMs: m.maxWaitMs }),
       x: new Float32Array(m.maxBatch * m.inDim),
       y: new Float32Array(m.maxBatch * m.outDim),
       fields: new Float32Array(0),
@@ -121,8 +121,14 @@ async function handleControl(): Promise<void> {
       if (msg.kind === 'crash') for (const s of slots.values()) faulty(s).crashNext = true;
       else {
         const s = slots.get(msg.slot ?? -1);
-        if (s && msg.kind === 'stall') faulty(s).stallMs = msg.ms ?? 0;
-        if (s && msg.kind === 'fail') faulty(s).failNext = msg.count ?? 1;
+        if (s && msg.kind === 'stall') {
+          faulty(s).stallMs = msg.ms ?? 0;
+          faulty(s).stallUntil = msg.until ?? 0;
+        }
+        if (s && msg.kind === 'fail') {
+          faulty(s).failNext = msg.count ?? 1;
+          faulty(s).failUntil = msg.until ?? 0;
+        }
       }
       break;
     case 'stop':
@@ -168,6 +174,7 @@ async function execute(s: Slot, b: Batch<Pending>): Promise<void> {
   const start = nowMs();
   const batch = b.items;
   const rows = b.rows;
+  counters[BUSY_SINCE] = start;
   try {
     grow(s, rows);
     // Predict rows first (one gather call), then ready-made input rows.
@@ -197,6 +204,7 @@ async function execute(s: Slot, b: Batch<Pending>): Promise<void> {
     const msg = ENCODER.encode(String((err as Error)?.message ?? err).slice(0, 500));
     for (const p of batch) respondStatus(p, STATUS.ERROR, rows, start - p.enqueued, (nowMs() - start) * 1000, msg);
   }
+  counters[BUSY_SINCE] = 0;
   // Wake the main thread now: the next batch may take a while.
   dirty = false;
   responses.notify();
@@ -213,6 +221,18 @@ function gatherRows(s: Slot, batch: Pending[], n: number, now: number): void {
   let at = 0;
   for (const p of batch) if (p.op === OP.PREDICT) at = readPredictBody(p.body, s.nFields, s.nKeys, r++, s.fields, s.ids, at, s.refs);
   s.gather!.run(s.ids, s.refs, s.fields, n, now, s.x);
+}
+
+/**
+ * Publishes how far the slot's requests have started (COUNTER.STARTED): the newest enqueue
+ * time among those leaving the batcher now, run or expired. next() takes from the front,
+ * so the value only grows.
+ */
+function markStarted(s: Slot, b: Batch<Pending>): void {
+  let t = 0;
+  if (b.items.length > 0) t = b.items[b.items.length - 1].enqueued;
+  if (b.expired.length > 0) t = Math.max(t, b.expired[b.expired.length - 1].enqueued);
+  if (t > 0) counters[s.slot * COUNTER.PER_SLOT + COUNTER.STARTED] = t;
 }
 
 function reserveResponse(size: number): number {
@@ -252,7 +272,9 @@ async function main(): Promise<void> {
     let budget = Infinity; // requests that could fill a batch before its window closes
     for (const s of slots.values()) {
       const b = s.batcher.next(now);
-      for (const p of b.expired) respondStatus(p, STATUS.DEADLINE, 0, now - p.enqueued, 0);
+      markStarted(s, b);
+      // Past the deadline, or waited past the queue-delay budget before it could start: shed.
+      for (const p of b.expired) respondStatus(p, p.deadline < now ? STATUS.DEADLINE : STATUS.OVERLOADED, 0, now - p.enqueued, 0);
       if (b.items.length > 0) {
         await execute(s, b);
         ran = true;

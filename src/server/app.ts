@@ -106,7 +106,9 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     throw new Error('uWebSockets.js loaded its slow JavaScript fallback instead of its native build; set HOTPATH_ALLOW_UWS_FALLBACK=1 to run anyway');
 
   const store = createStore(config);
-  const pool = new Pool({ workers: config.server.workers, ringBytes: config.server.ringBytes, waitQueue: config.server.waitQueue, storeId: store.id, log });
+  const pool = new Pool({
+    workers: config.server.workers, ringBytes: config.server.ringBytes, waitQueue: config.server.waitQueue, queueDelayBudgetMs: config.server.queueDelayBudgetMs, storeId: store.id, log,
+  });
   const models = new ModelRegistry(config, pool, store, log);
   const inference = new InferenceService(models, pool, log);
   const metrics = new Metrics(pool, models, config.streams);
@@ -129,6 +131,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     store,
     reader: new FeatureReader(store),
     models,
+    pool,
     ingest,
     predict: new PredictPipeline(models, inference, config.limits.idBytes),
     metrics,

@@ -192,11 +192,21 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
     });
     new client.Counter({
       name: 'hotpath_shed_requests_total',
-      help: 'Requests shed because the rings and the wait queue were full',
+      help: 'Requests shed (HP_ERR_OVERLOADED, or the fallback): cause wait_queue_full (the rings and the wait queue were full) or queue_delay (the queue delay was over server.queue_delay_budget)',
+      labelNames: ['cause'],
       registers,
       collect() {
         this.reset();
-        this.inc(pool.shed);
+        this.inc({ cause: 'wait_queue_full' }, pool.shed);
+        this.inc({ cause: 'queue_delay' }, pool.shedDelay);
+      },
+    });
+    new client.Gauge({
+      name: 'hotpath_queue_delay_seconds',
+      help: 'The queue delay now: the age of the oldest model request not yet running, or of the batch a worker runs, the largest over the workers and the wait queue (what server.queue_delay_budget bounds)',
+      registers,
+      collect() {
+        this.set(pool.queueDelay() / 1000);
       },
     });
     new client.Gauge({

@@ -147,6 +147,16 @@ export const HTTP_SEEDS: Record<string, RouteSeeds> = {
   // A snapshot writes the store (a few MiB here) and deletes the log before it: a few
   // dozen in a run, some overlapping (409).
   'POST /v1/admin/snapshot': { weight: 0.04, async: true, seeds: (): HttpSeed[] => [{}, { body: { kind: 'json', value: {} } }] },
+  // Fault injection is off on the fuzz server (server.fault_injection): every request is
+  // refused with HP_ERR_FAULT_INJECTION_OFF, whatever its body.
+  'POST /v1/debug/fault': {
+    weight: 0.1,
+    seeds: (): HttpSeed[] => [
+      { body: { kind: 'json', value: { fault: 'stall', model: 'fraud', ms: 0 } } },
+      { body: { kind: 'json', value: { fault: 'crash', worker: 0 } } },
+      { body: { kind: 'json', value: { fault: 'fail', model: 'fraud', count: 1, for_ms: 10 } } },
+    ],
+  },
   'POST /get-online-features': {
     weight: 2,
     seeds: (rng): HttpSeed[] => {

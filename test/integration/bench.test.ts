@@ -30,6 +30,12 @@ beforeAll(async () => {
       res.onAborted(() => undefined);
       setTimeout(() => res.cork(() => res.end('late')), 10);
     })
+    .get('/fallback', (res) => {
+      res.end('{"score":0.5,"fallback":true,"reason":"overloaded"}');
+    })
+    .get('/shed', (res) => {
+      res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1').end('{}');
+    })
     .get('/never', (res) => {
       res.onAborted(() => undefined);
       stalled.push(res);
@@ -92,6 +98,52 @@ describe('runLoad', () => {
     // ... and the send lag says where that wait was: before the send, for the connection.
     expect(r.sendLagUs!.p99).toBeGreaterThan(50_000);
     expect(r.notes.join(' ')).toMatch(/waited more than [\d.]+ ms to be sent/);
+  });
+
+  it('classifies answers: given by a fallback, shed with Retry-After; counts the requests due', async () => {
+    const r = await runLoad({
+      url: base, requests: [...get('/ok'), ...get('/fallback'), ...get('/shed'), ...get('/fail')], connections: 4, durationMs: 500, warmupMs: 0, timeoutMs: 1000, rate: 400, classify: true,
+    });
+    expect(r.scheduled).toBe(r.answered); // every request due was answered
+    expect(r.fallbacks! / r.ok).toBeCloseTo(0.5, 1);
+    expect(r.retryAfter).toBe(r.byStatus['503']);
+    expect(r.byStatus['500']).toBeGreaterThan(0);
+  });
+
+  it('replaces a keep-alive connection the server closed while it sat unused, losing no request', async () => {
+    // A server that closes its idle keep-alive connections at 300 ms (uWS closes those idle
+    // for 10 s), and holds its answers from 400 to 600 ms, so that requests pile up and need the
+    // spare connections: sending on the closed ones would count requests as resets.
+    const t0 = Date.now();
+    const lastUse = new Map<import('node:net').Socket, number>();
+    setTimeout(() => {
+      // Only those unused for 100 ms: the one in use (every 5 ms) has no request cut off.
+      for (const [c, at] of lastUse) if (Date.now() - at > 100) c.destroy();
+    }, 300);
+    const idle = createServer((sock) => {
+      lastUse.set(sock, Date.now());
+      sock.on('close', () => lastUse.delete(sock));
+      sock.on('data', () => {
+        lastUse.set(sock, Infinity); // busy
+        const now = Date.now() - t0;
+        setTimeout(() => {
+          lastUse.set(sock, Date.now());
+          sock.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}');
+        }, now >= 400 && now < 600 ? 600 - now : 0);
+      });
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => idle.listen(0, '127.0.0.1', r));
+    try {
+      const requests = get('/ok');
+      // Measured from 350 ms: a request on its way when the server closes its connection, at
+      // 300 ms, is a real reset (the race of every keep-alive client), not this test's subject.
+      const r = await runLoad({ url: `http://127.0.0.1:${(idle.address() as AddressInfo).port}`, requests, connections: 32, durationMs: 650, warmupMs: 350, timeoutMs: 1000, rate: 200 });
+      expect(r.errors).toEqual({ connect: 0, reset: 0, timeout: 0, protocol: 0 });
+      expect(r.answered).toBe(r.scheduled);
+    } finally {
+      idle.close();
+    }
   });
 
   it('sends on time when connections are free, without spinning', async () => {

@@ -15,7 +15,7 @@ import { OP, statusName, writeInferBody } from '../../src/runtime/records.js';
 function model(slot: number, outDim = 1): LoadMessage {
   return {
     type: 'load', token: 0, slot, name: `m${slot}`, version: 1, runtime: 'native', device: 'cpu', path: '', inDim: 1, outDim,
-    inputName: 'x', outputName: 'y', maxBatch: 64, maxQueueDelayUs: 0, preferred: [], gather: null,
+    inputName: 'x', outputName: 'y', maxBatch: 64, maxQueueDelayUs: 0, preferred: [], maxWaitMs: 0, gather: null,
     plan: { inDim: 1, outDim, inputName: 'x', outputName: 'y', layers: [{ kind: 'dense', inDim: 1, outDim, w: new Float32Array(outDim).fill(2), b: null, act: 'none' }] },
   };
 }
@@ -77,6 +77,31 @@ describe('worker pool', () => {
       const statuses = (await Promise.all(answers)).map((a) => a.status);
       expect(statuses.filter((s) => s === 'overloaded').length).toBeGreaterThan(0);
       expect(statuses.every((s) => ['ok', 'overloaded', 'deadline'].includes(s))).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('answers every request once, with its own answer, after requests expired in the ring', async () => {
+    // Requests that pass their deadline in the ring are answered by the pool's sweep; their
+    // pooled request objects must go back to the free list once, or two later requests
+    // share one object and one of them is never answered (a client waits forever).
+    const pool = new Pool({ workers: 1, ringBytes: 1 << 16, waitQueue: 64, storeId: 0, log: () => {} });
+    await pool.start();
+    try {
+      await pool.load(model(0));
+      pool.fault({ type: 'fault', kind: 'stall', slot: 0, ms: 150, until: Date.now() + 150 });
+      const expired = await Promise.all(Array.from({ length: 40 }, () => ask(pool, 0, 1, 20)));
+      expect(expired.map((a) => a.status)).toEqual(new Array(40).fill('deadline'));
+      await new Promise((r) => setTimeout(r, 200));
+      const own = (i: number) =>
+        new Promise<number>((resolve) => {
+          const x = new Float32Array([i]);
+          pool.submit(0, OP.INFER, 1, 4, 3000, { write: (ring, off) => writeInferBody(ring, off, x), done: (o) => resolve(o.values?.[0] ?? -1) });
+        });
+      const timeout = new Promise<string>((r) => setTimeout(() => r('a request was never answered'), 2000));
+      const answers = await Promise.race([Promise.all(Array.from({ length: 200 }, (_, i) => own(i))), timeout]);
+      expect(answers).toEqual(Array.from({ length: 200 }, (_, i) => 2 * i));
     } finally {
       await pool.close();
     }

@@ -195,7 +195,7 @@ models:
     expect(fb.every((a) => a.status === 200), seen).toBe(true);
     expect(fb.some((a) => a.body.fallback === true && a.body.reason === 'overloaded'), seen).toBe(true);
     const text = await metricsText(base);
-    expect(metric(text, 'hotpath_shed_requests_total'), seen).toBe(shed.length + fb.filter((a) => a.body.reason === 'overloaded').length);
+    expect(metric(text, 'hotpath_shed_requests_total', 'cause="wait_queue_full"'), seen).toBe(shed.length + fb.filter((a) => a.body.reason === 'overloaded').length);
     await until(() => server!.pool.pendingCount === 0);
     // A tensor request larger than a ring can ever hold is refused at once, not queued.
     const big = await postJson(base, '/v2/models/m/infer', { inputs: [{ name: 'features', datatype: 'FP32', shape: [100, 10], data: new Array(1000).fill(0) }] });

@@ -8,7 +8,7 @@ const pool = new Pool({ workers: 1, ringBytes: 1 << 16, waitQueue: 64, storeId: 
 await pool.start();
 await pool.load({
   type: 'load', token: 0, slot: 0, name: 'm', version: 1, runtime: 'native', device: 'cpu', path: '', inDim: 1, outDim: 1,
-  inputName: 'x', outputName: 'y', maxBatch: 64, maxQueueDelayUs: 0, preferred: [], gather: null,
+  inputName: 'x', outputName: 'y', maxBatch: 64, maxQueueDelayUs: 0, preferred: [], maxWaitMs: 0, gather: null,
   plan: { inDim: 1, outDim: 1, inputName: 'x', outputName: 'y', layers: [{ kind: 'dense', inDim: 1, outDim: 1, w: new Float32Array([2]), b: null, act: 'none' }] },
 });
 pool.fault({ type: 'fault', kind: 'crash' }, 0);

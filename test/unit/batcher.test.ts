@@ -89,6 +89,20 @@ describe('Batcher', () => {
     expect(next(b, 31)).toMatchObject({ run: [], expired: [2], waitMs: Infinity });
   });
 
+  it('hands back requests that waited longer than maxWaitMs (the queue-delay budget) before they could start', () => {
+    seq = 0;
+    const b = new Batcher<Item>(policy({ maxBatch: 2, maxQueueDelayMs: 1, maxWaitMs: 5 }));
+    for (let i = 0; i < 6; i++) b.enqueue(item(i)); // enqueued at 0..5, deadlines 1000 on
+    // At 6 the worker gets to them: 0 waited 6 ms (> 5), 1 waited 5 (not more): 1 and 2 run.
+    expect(next(b, 6)).toEqual({ run: [1, 2], rows: 2, expired: [0], waitMs: Infinity });
+    // The batch took 3 ms: 3 (9 - 3 = 6 ms) is late, 4 and 5 are not.
+    expect(next(b, 9)).toEqual({ run: [4, 5], rows: 2, expired: [3], waitMs: Infinity });
+    // Without maxWaitMs nothing but the deadline hands a request back.
+    const plain = new Batcher<Item>(policy({ maxBatch: 2 }));
+    plain.enqueue(item(0));
+    expect(next(plain, 900).run).toEqual([seq - 1]);
+  });
+
   it('backpressure: stops accepting once QUEUED_BATCHES full batches wait', () => {
     seq = 0;
     const b = new Batcher<Item>(policy({ maxBatch: 3, maxQueueDelayMs: 10 }));

@@ -208,4 +208,32 @@ describe('Breaker', () => {
     b.record(t + 202, true, 1); // the probe succeeds
     expect(b.state).toBe('closed');
   });
+
+  it('counts as open (isOpen) only within openForMs, before any request moves it on', () => {
+    const b = breaker();
+    expect(b.isOpen(T0)).toBe(false);
+    feed(b, T0, 20, false);
+    expect([b.state, b.isOpen(T0), b.isOpen(T0 + 4_999)]).toEqual(['open', true, true]);
+    // Past open_for it is still 'open' until a request asks, but it would let probes through.
+    expect([b.state, b.isOpen(T0 + 5_000)]).toEqual(['open', false]);
+    expect(b.allow(T0 + 5_000)).toBe(true);
+    expect([b.state, b.isOpen(T0 + 5_000)]).toEqual(['half_open', false]);
+  });
+
+  it('takes no outcome from a skipped request; a skipped probe gives its place back', () => {
+    const b = breaker({ halfOpenProbes: 1 });
+    for (let i = 0; i < 40; i++) {
+      expect(b.allow(T0)).toBe(true);
+      b.skip(); // shed: the model never saw it
+    }
+    expect(b.state).toBe('closed');
+    feed(b, T0, 20, false);
+    expect(b.state).toBe('open');
+    expect(b.allow(T0 + 5_000)).toBe(true); // the one probe
+    expect(b.allow(T0 + 5_000)).toBe(false);
+    b.skip(); // the probe was shed
+    expect(b.allow(T0 + 5_001)).toBe(true); // another request may probe
+    b.record(T0 + 5_002, true, 1);
+    expect(b.state).toBe('closed');
+  });
 });

@@ -411,7 +411,7 @@ describe('defaults', () => {
     const cfg = compileConfig(c);
     expect(cfg.server).toEqual({
       host: '127.0.0.1', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000,
-      workers: Math.max(1, availableParallelism() - 1), ringBytes: 1024 ** 2, waitQueue: 4096, wsMaxBufferedBytes: 16 * 1024 ** 2,
+      workers: Math.max(1, availableParallelism() - 1), ringBytes: 1024 ** 2, waitQueue: 4096, queueDelayBudgetMs: 0, faultInjection: false, wsMaxBufferedBytes: 16 * 1024 ** 2,
       drainTimeoutMs: 10_000,
     });
     expect(cfg.durability).toEqual({ fsync: 'interval', fsyncIntervalMs: 10, segmentBytes: 64 * 1024 ** 2, snapshotIntervalMs: 300_000, snapshotLogBytes: 1024 ** 3, keepSnapshots: 2 });
@@ -579,5 +579,24 @@ describe('models', () => {
     rejects(() => compileConfig(withModels({ m: m({ inputs: [{ field: 'tip' }] }) }, { stream: 'tx', model: 'm' })), '/demo/model');
     rejects(() => compileConfig(withModels({ m: m({ inputs: [{ field: 'country' }] }) }, { stream: 'tx', model: 'm' })), '/demo/model');
     expect(compileConfig(withModels({ m: m() }, { stream: 'tx', model: 'm' })).demo?.model).toBe('m');
+  });
+
+  it('takes a queue-delay budget longer than every batch window, and fault injection off unless asked', () => {
+    const plain = compileConfig(withModels({ m: m() }));
+    expect([plain.server.queueDelayBudgetMs, plain.server.faultInjection]).toEqual([0, false]);
+    const c = withModels({ m: m({ batching: { max_queue_delay_us: 2000 } }) });
+    c.server = { queue_delay_budget: '5ms', fault_injection: true };
+    expect([compileConfig(c).server.queueDelayBudgetMs, compileConfig(c).server.faultInjection]).toEqual([5, true]);
+    // At or under a model's batch window (2 ms), requests only being batched would be shed.
+    c.server.queue_delay_budget = 2;
+    const err = rejects(() => compileConfig(c), '/server/queue_delay_budget');
+    expect(err.message).toContain('/models/m/batching/max_queue_delay_us');
+    c.server.queue_delay_budget = 'soon';
+    rejects(() => compileConfig(c), '/server/queue_delay_budget');
+    c.server = { fault_injection: 'yes' };
+    rejects(() => compileConfig(c), '/server/fault_injection');
+    // 0 is no budget, whatever the windows.
+    c.server = { queue_delay_budget: 0 };
+    expect(compileConfig(c).server.queueDelayBudgetMs).toBe(0);
   });
 });

@@ -27,7 +27,7 @@ function loadMessage(path: string, runtime: 'native' | 'onnx'): LoadMessage {
   const [input, output] = [g.inputs[0], g.outputs[0]];
   return {
     type: 'load', token: 0, slot: 0, name: 'm', version: 1, runtime, plan: p.plan, path, device: 'cpu', inDim: input.shape[1], outDim: output.shape[1],
-    inputName: input.name, outputName: output.name, maxBatch: MAX_BATCH, maxQueueDelayUs: 0, preferred: [], gather: null,
+    inputName: input.name, outputName: output.name, maxBatch: MAX_BATCH, maxQueueDelayUs: 0, preferred: [], maxWaitMs: 0, gather: null,
   };
 }
 
@@ -99,6 +99,30 @@ describe('FaultRunner', () => {
     f.stallMs = 0;
     const t1 = performance.now();
     f.run(new Float32Array([1]), 1, new Float32Array(1));
+    expect(performance.now() - t1).toBeLessThan(20);
+  });
+
+  it('heals by itself at stallUntil / failUntil (a fake clock)', () => {
+    let now = 1000;
+    const i = inner();
+    const f = new FaultRunner(i, () => {}, () => now);
+    const y = new Float32Array(1);
+    f.failNext = 1e9;
+    f.failUntil = 1500;
+    expect(() => f.run(new Float32Array([1]), 1, y)).toThrow(/injected model failure/);
+    now = 1500;
+    expect((f.run(new Float32Array([2]), 1, y) as Float32Array)[0]).toBe(4);
+    // A stall never sleeps past its end: 30 ms left of a 5 s stall, then none.
+    f.stallMs = 5000;
+    f.stallUntil = 1530;
+    const t0 = performance.now();
+    f.run(new Float32Array([1]), 1, y);
+    const slept = performance.now() - t0;
+    expect(slept).toBeGreaterThanOrEqual(29);
+    expect(slept).toBeLessThan(1000);
+    now = 1530;
+    const t1 = performance.now();
+    f.run(new Float32Array([1]), 1, y);
     expect(performance.now() - t1).toBeLessThan(20);
   });
 

@@ -4,6 +4,7 @@ import type { Config } from '../../config/load.js';
 import type { Durability } from '../../durability/durability.js';
 import type { Ingestor } from '../../ingest/ingestor.js';
 import type { FeatureStore } from '../../native/binding.js';
+import type { Pool } from '../../runtime/pool.js';
 import type { ModelRegistry } from '../../runtime/registry.js';
 import type { FeatureReader } from '../features.js';
 import type { Log } from '../http.js';
@@ -18,6 +19,8 @@ export interface ServerContext {
   readonly reader: FeatureReader;
   /** the model registry: entries, versions, readiness, reload */
   readonly models: ModelRegistry;
+  /** the inference workers (readiness, the fault-injection hook) */
+  readonly pool: Pool;
   readonly ingest: Ingestor;
   readonly predict: PredictPipeline;
   readonly metrics: Metrics;

@@ -1,6 +1,37 @@
 // Liveness, readiness, Prometheus metrics, and the catch-all that answers unknown routes.
+// Liveness is true while the process serves HTTP; readiness (notReady below) is false while
+// the server cannot serve: starting (restoring, replaying, loading) or draining, a model not
+// loaded in a live worker, or every model's circuit breaker open.
 import { HotpathError } from '../../errors.js';
+import { nowMs } from '../../runtime/records.js';
+import type { ModelRegistry } from '../../runtime/registry.js';
+import type { ServerContext } from './context.js';
 import { notFound, type Route } from './route.js';
+
+/**
+ * The models whose breakers are all open at `now`, when every model has a breaker and all
+ * of them are open; null otherwise. A model without a breaker always runs its requests, so
+ * the server can still serve; a breaker past open_for lets probes through (Breaker.isOpen).
+ */
+export function allBreakersOpen(models: ModelRegistry, now: number): string[] | null {
+  const names: string[] = [];
+  for (const e of models.entries.values()) {
+    if (!e.breaker?.isOpen(now)) return null;
+    names.push(e.def.name);
+  }
+  return names.length > 0 ? names : null;
+}
+
+/** Why the server cannot serve now, or null when it can (GET /readyz, GET /v2/health/ready). */
+export function notReady(ctx: ServerContext, now = nowMs()): string | null {
+  if (!ctx.ready) return ctx.phase === 'draining' ? 'draining: shutting down' : 'starting: restoring state, replaying the log, loading models';
+  const { models } = ctx;
+  const waiting = [...models.entries.values()].filter((e) => !models.ready(e)).map((e) => e.def.name);
+  if (waiting.length > 0) return `models not ready: ${waiting.join(', ')}`;
+  const open = allBreakersOpen(models, now);
+  if (open) return `every circuit breaker is open: ${open.join(', ')}`;
+  return null;
+}
 
 export const healthRoutes: Route[] = [
   {
@@ -12,18 +43,18 @@ export const healthRoutes: Route[] = [
     handle: (c) => c.send(200, '{"status":"ok"}'),
   },
   {
-    // Ready: started, and every model has a version loaded in a live worker (a worker that
-    // died makes the server unready until its replacement has loaded the models).
+    // Ready: started, every model has a version loaded in a live worker (a worker that died
+    // makes the server unready until its replacement has loaded the models), and not every
+    // circuit breaker is open.
     method: 'get',
     path: '/readyz',
     scope: 'open',
     body: 'none',
-    about: 'readiness: started and every model loaded',
+    about: 'readiness: started, every model loaded, not every breaker open',
     handle(c, ctx) {
-      const { models } = ctx;
-      const waiting = [...models.entries.values()].filter((e) => !models.ready(e)).map((e) => e.def.name);
-      if (ctx.ready && waiting.length === 0) c.send(200, '{"status":"ready"}');
-      else c.fail(new HotpathError('HP_ERR_NOT_READY', ctx.ready ? `models not ready: ${waiting.join(', ')}` : 'starting or shutting down'));
+      const why = notReady(ctx);
+      if (why === null) c.send(200, '{"status":"ready"}');
+      else c.fail(new HotpathError('HP_ERR_NOT_READY', why));
     },
   },
 ];

@@ -4,6 +4,7 @@
 import type uWS from 'uWebSockets.js';
 
 import type { ServerContext } from './context.js';
+import { debugRoutes } from './debug.js';
 import { eventRoutes } from './events.js';
 import { feastRoutes } from './feast.js';
 import { featureRoutes } from './features.js';
@@ -27,6 +28,7 @@ export const ROUTES: readonly Route[] = [
   ...feastRoutes,
   ...metricsRoutes,
   ...healthRoutes,
+  ...debugRoutes,
   ...fallbackRoutes,
 ];
 

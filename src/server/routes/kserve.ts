@@ -5,6 +5,7 @@ import { HotpathError } from '../../errors.js';
 import type { ModelEntry } from '../../runtime/registry.js';
 import { type KsInferRequest, parseInferRequest } from '../kserve.js';
 import { encodeInferResponse } from '../kserve-encode.js';
+import { notReady } from './health.js';
 import type { Route } from './route.js';
 import type { ServerContext } from './context.js';
 
@@ -101,10 +102,10 @@ export const kserveRoutes: Route[] = [
   { ...ks, method: 'get', path: '/v2/health/live', scope: 'open', body: 'none', about: 'liveness', handle: (c) => c.send(200, '{"live":true}') },
   {
     // The protocol: 200 means ready, a 4xx means not.
-    ...ks, method: 'get', path: '/v2/health/ready', scope: 'open', body: 'none', about: 'readiness: every model loaded',
+    ...ks, method: 'get', path: '/v2/health/ready', scope: 'open', body: 'none', about: 'readiness, as /readyz',
     handle(c, ctx) {
-      const ready = [...ctx.models.entries.values()].every((e) => ctx.models.ready(e));
-      c.send(ready ? 200 : 400, JSON.stringify(ready ? { ready: true } : { error: 'not every model is ready' }));
+      const why = notReady(ctx);
+      c.send(why === null ? 200 : 400, JSON.stringify(why === null ? { ready: true } : { error: why }));
     },
   },
   { ...ks, method: 'get', path: '/v2/models/:model', scope: 'predict:{model}', body: 'none', about: 'model metadata', handle: modelMeta },

@@ -1,0 +1,78 @@
+// Test hooks, off unless the config turns them on (server.fault_injection): POST
+// /v1/debug/fault makes a model stall or fail, or an inference worker crash, in a server
+// that runs in another process (the fault bench, bench/faults.ts). In-process tests call
+// pool.fault() directly. Off, the route answers HP_ERR_FAULT_INJECTION_OFF (404) before it
+// looks at the body; on, it still needs the admin scope.
+import { HotpathError } from '../../errors.js';
+import { parseJsonBody } from '../http.js';
+import type { ServerContext } from './context.js';
+import type { Route } from './route.js';
+
+/** The body of POST /v1/debug/fault. */
+interface FaultBody {
+  /** stall: each batch of the model sleeps `ms`; fail: its next `count` batches throw; crash: the worker's next batch ends its thread */
+  fault: 'stall' | 'fail' | 'crash';
+  model?: string;
+  ms?: number;
+  count?: number;
+  /** stall, fail: the fault ends by itself after this long (without it, it lasts until changed) */
+  for_ms?: number;
+  /** the worker (default: every worker for stall and fail, worker 0 for crash) */
+  worker?: number;
+}
+
+const invalid = (why: string) => new HotpathError('HP_ERR_QUERY_INVALID', `POST /v1/debug/fault: ${why}`);
+
+function number(b: Record<string, unknown>, key: string, max: number, integer = false): number | undefined {
+  const v = b[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > max || (integer && !Number.isInteger(v)))
+    throw invalid(`${key} must be ${integer ? 'an integer' : 'a number'} from 0 to ${max}`);
+  return v;
+}
+
+function parseFault(raw: unknown, workers: number): FaultBody {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalid('the body must be a JSON object');
+  const b = raw as Record<string, unknown>;
+  for (const k of Object.keys(b)) if (!['fault', 'model', 'ms', 'count', 'for_ms', 'worker'].includes(k)) throw invalid(`unknown key '${k}'`);
+  if (b.fault !== 'stall' && b.fault !== 'fail' && b.fault !== 'crash') throw invalid('fault must be stall, fail or crash');
+  if (b.fault !== 'crash' && typeof b.model !== 'string') throw invalid(`a ${b.fault} fault names its model`);
+  if (b.fault === 'stall' && b.ms === undefined) throw invalid('a stall gives ms, the time each batch sleeps (0 ends the stall)');
+  return {
+    fault: b.fault,
+    model: b.model as string | undefined,
+    ms: number(b, 'ms', 600_000),
+    count: number(b, 'count', 1e9, true),
+    for_ms: number(b, 'for_ms', 600_000),
+    worker: number(b, 'worker', workers - 1, true),
+  };
+}
+
+function inject(f: FaultBody, ctx: ServerContext): Record<string, unknown> {
+  const pool = ctx.pool;
+  const until = f.for_ms === undefined ? 0 : Date.now() + f.for_ms;
+  if (f.fault === 'crash') {
+    const worker = f.worker ?? 0;
+    pool.fault({ type: 'fault', kind: 'crash' }, worker);
+    return { fault: 'crash', workers: [worker] };
+  }
+  const e = ctx.models.get(f.model!);
+  if (!e.current) throw new HotpathError('HP_ERR_MODEL_NOT_READY', `model '${e.def.name}' has no version loaded`);
+  const workers = f.worker === undefined ? Array.from({ length: pool.size }, (_, i) => i) : [f.worker];
+  for (const w of workers) pool.fault({ type: 'fault', kind: f.fault, slot: e.current.slot, ms: f.ms, count: f.count ?? 1, until }, w);
+  return { fault: f.fault, model: e.def.name, version: e.current.version, workers, until: until || null };
+}
+
+export const debugRoutes: Route[] = [
+  {
+    method: 'post',
+    path: '/v1/debug/fault',
+    scope: 'admin',
+    body: 'bytes',
+    about: 'inject a fault (only with server.fault_injection): {"fault":"stall"|"fail"|"crash","model",...}',
+    handle(c, ctx) {
+      if (!ctx.config.server.faultInjection) throw new HotpathError('HP_ERR_FAULT_INJECTION_OFF', 'fault injection is off: set server.fault_injection to true (tests and benchmarks only)');
+      c.send(200, JSON.stringify(inject(parseFault(parseJsonBody(c.body), ctx.pool.size), ctx)));
+    },
+  },
+];
