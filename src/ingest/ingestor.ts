@@ -107,6 +107,14 @@ export class Ingestor {
     this.#wal = log;
   }
 
+  /**
+   * Throws HP_ERR_WAL_UNAVAILABLE when the log cannot take events now (a full or failing
+   * disk): callers ask before they parse a body, so a refusal costs next to nothing.
+   */
+  checkLog(): void {
+    if (this.#wal && !this.#wal.writable) this.#wal.ensure(0); // retries at most once a second, else throws
+  }
+
   /** cb once the log record seq (an Ingested's seq) is durable, or with the log's error; at once without a log. */
   durable(seq: number, cb: (err: HotpathError | null) => void): void {
     if (seq === 0 || !this.#wal) cb(null);

@@ -39,6 +39,8 @@ export class ModelEntry {
   /** versions still loaded (the current one, and an old one while it drains) */
   readonly versions = new Map<number, LoadedVersion>();
   error?: string;
+  /** unloaded on purpose (the repository API): not served, and not counted against readiness */
+  unloaded = false;
   readonly breaker?: Breaker;
   reloading: Promise<LoadedVersion> | null = null;
 
@@ -137,6 +139,7 @@ export class ModelRegistry {
       e.versions.set(v, loaded);
       e.current = loaded;
       e.error = undefined;
+      e.unloaded = false;
       if (old) void this.#retire(e, old);
       this.#log(`model ${name}: version ${v} serving (${loaded.runtime}${loaded.nativeUnsupported ? `: ${loaded.nativeUnsupported}` : ''})`);
       return loaded;
@@ -147,6 +150,24 @@ export class ModelRegistry {
       if (e.reloading === p) e.reloading = null;
     }).catch(() => undefined);
     return p;
+  }
+
+  /**
+   * Unloads the model (the repository API): its version stops taking requests at once,
+   * drains, and is unloaded from every worker; predicts answer HP_ERR_MODEL_NOT_READY (or
+   * the fallback) until a load. A model unloaded on purpose does not make the server
+   * unready. A restart loads it again as the config says.
+   */
+  async unload(name: string): Promise<void> {
+    const e = this.get(name);
+    await (e.reloading ?? Promise.resolve()).catch(() => undefined);
+    e.unloaded = true;
+    const old = e.current;
+    if (!old) return;
+    e.current = undefined;
+    e.versions.delete(old.version);
+    this.#log(`model ${name}: version ${old.version} unloaded`);
+    await this.#retire(e, old);
   }
 
   async #retire(e: ModelEntry, old: LoadedVersion): Promise<void> {

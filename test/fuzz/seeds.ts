@@ -144,6 +144,10 @@ export const HTTP_SEEDS: Record<string, RouteSeeds> = {
     async: true,
     seeds: (rng): HttpSeed[] => [{ params: { model: model(rng) } }, { params: { model: model(rng) }, body: { kind: 'json', value: { parameters: { version: 1 } } } }],
   },
+  // Unloading a served model would make its predicts answer 503 (not ready), which this
+  // fuzzer counts as a failure: the seeds name a model the config does not have (404),
+  // and mutation reaches the name checks and the body.
+  'POST /v2/repository/models/:model/unload': { weight: 0.04, seeds: (): HttpSeed[] => [{ params: { model: 'no_such_model' } }, { params: { model: 'no_such_model' }, body: { kind: 'json', value: {} } }] },
   // A snapshot writes the store (a few MiB here) and deletes the log before it: a few
   // dozen in a run, some overlapping (409).
   'POST /v1/admin/snapshot': { weight: 0.04, async: true, seeds: (): HttpSeed[] => [{}, { body: { kind: 'json', value: {} } }] },

@@ -5,8 +5,9 @@
 // HOTPATH_MATRIX_OUT=<file.md> the table is also written there (bench/results keeps it):
 //
 //   HOTPATH_MATRIX_OUT=bench/results/2026-12-10-auth-matrix.md npx vitest run test/integration/auth-matrix.test.ts
-import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
@@ -19,7 +20,7 @@ let s: Secured;
 let input = '';
 
 beforeAll(async () => {
-  s = await startSecured();
+  s = await startSecured({ server: { dataDir: mkdtempSync(join(tmpdir(), 'hotpath-matrix-')) } });
   input = (await call(s.base, 'GET', '/v2/models/fraud', s.keys.admin)).json.inputs[0].name;
 }, 60_000);
 afterAll(async () => {
@@ -76,6 +77,7 @@ const ROWS: Row[] = [
   { cls: 'admin', route: 'POST /v2/repository/models/fraud/load', scope: 'admin', wrong: 'notAdmin', right: 'admin', probe: http('POST', '/v2/repository/models/fraud/load', () => '{}') },
   { cls: 'admin', route: 'POST /v2/repository/index', scope: 'admin', wrong: 'notAdmin', right: 'admin', probe: http('POST', '/v2/repository/index') },
   { cls: 'admin', route: 'GET /v1/stats', scope: 'admin', wrong: 'notAdmin', right: 'admin', probe: http('GET', '/v1/stats') },
+  { cls: 'admin', route: 'POST /v1/admin/snapshot', scope: 'admin', wrong: 'notAdmin', right: 'admin', probe: http('POST', '/v1/admin/snapshot') },
   { cls: 'metrics', route: 'GET /metrics (auth.metrics: protected)', scope: 'metrics:read', wrong: 'features', right: 'metrics', probe: http('GET', '/metrics') },
   { cls: 'open', route: 'GET /healthz', scope: 'open', probe: http('GET', '/healthz') },
   { cls: 'open', route: 'GET /readyz', scope: 'open', probe: http('GET', '/readyz') },
@@ -89,6 +91,8 @@ const ROWS: Row[] = [
     cls: 'websocket', route: '/v1/ws binary predict frame (fraud)', scope: 'predict:fraud', wrong: 'events', right: 'fraud',
     probe: frame(() => encodePredict({ id: 2, model: 'fraud', entities: { user: 'u1', merchant: 'm1' }, fields: { amount: 10 } })),
   },
+  // Last: it unloads a model the rows above use.
+  { cls: 'admin', route: 'POST /v2/repository/models/fraud_rules/unload', scope: 'admin', wrong: 'notAdmin', right: 'admin', probe: http('POST', '/v2/repository/models/fraud_rules/unload', () => '{}') },
 ];
 
 const COLUMNS = ['no credential', 'wrong key', 'expired token', 'wrong scope (key)', 'wrong scope (token)', 'right scope (key)', 'right scope (token)'] as const;

@@ -204,6 +204,38 @@ models:
   });
 });
 
+describe('unload', () => {
+  it('takes a model out of service until a load: not ready (or its fallback), and the server stays ready', async () => {
+    const repo = makeRepo({ m: { 1: FRAUD_V1 }, r: { 1: RULES_V1 } });
+    const started = await startWith(repo, `
+server: { workers: 1 }
+${STORE_YAML}
+models:
+  m:
+    repository: m
+    inputs: ${FRAUD_INPUTS}
+    fallback: { constant: 0.5 }
+  r:
+    repository: r
+    inputs: ${FRAUD_INPUTS}
+`);
+    server = started.server;
+    const { base } = started;
+    expect((await postJson(base, '/v1/predict/r', body())).status).toBe(200);
+    expect((await postJson(base, '/v2/repository/models/r/unload', '')).status).toBe(200);
+    const off = await postJson(base, '/v1/predict/r', body());
+    expect(off.status).toBe(503);
+    expect(off.body.error.code).toBe('HP_ERR_MODEL_NOT_READY');
+    expect((await postJson(base, '/v2/repository/models/m/unload', '')).status).toBe(200);
+    expect((await postJson(base, '/v1/predict/m', body())).body).toMatchObject({ fallback: true, reason: 'not_ready', score: 0.5 });
+    expect((await getJson(base, '/readyz')).status).toBe(200); // unloaded on purpose: still ready
+    expect((await postJson(base, '/v2/repository/models/r/unload', '')).status).toBe(200); // again: nothing to do
+    expect((await postJson(base, '/v2/repository/models/r/load', '')).status).toBe(200);
+    expect((await postJson(base, '/v1/predict/r', body())).body).toMatchObject({ fallback: false, version: '1' });
+    expect((await postJson(base, '/v2/repository/models/nope/unload', '')).status).toBe(404);
+  });
+});
+
 describe('hot reload', () => {
   it('swaps versions under load with zero failed requests, and keeps serving when a version is bad', async () => {
     const repo = makeRepo({ m: { 1: FRAUD_V1 } });

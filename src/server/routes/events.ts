@@ -13,6 +13,7 @@ export const eventRoutes: Route[] = [
     headers: ['content-type'],
     about: 'ingest events: JSON, a JSON array, or NDJSON',
     handle(c, ctx) {
+      ctx.ingest.checkLog();
       const stream = c.query.length > 0 ? (new URLSearchParams(c.query).get('stream') ?? undefined) : undefined;
       const events = parseEventBody(c.body.toString('utf8'), c.headers[0]);
       const r = ctx.ingest.events(events, 'http', Date.now(), stream);

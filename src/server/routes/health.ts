@@ -26,7 +26,7 @@ export function allBreakersOpen(models: ModelRegistry, now: number): string[] | 
 export function notReady(ctx: ServerContext, now = nowMs()): string | null {
   if (!ctx.ready) return ctx.phase === 'draining' ? 'draining: shutting down' : 'starting: restoring state, replaying the log, loading models';
   const { models } = ctx;
-  const waiting = [...models.entries.values()].filter((e) => !models.ready(e)).map((e) => e.def.name);
+  const waiting = [...models.entries.values()].filter((e) => !e.unloaded && !models.ready(e)).map((e) => e.def.name);
   if (waiting.length > 0) return `models not ready: ${waiting.join(', ')}`;
   const open = allBreakersOpen(models, now);
   if (open) return `every circuit breaker is open: ${open.join(', ')}`;

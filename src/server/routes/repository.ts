@@ -1,5 +1,5 @@
-// Triton's model repository extension: list the versions on disk, and (re)load a model's
-// newest version (or a given one) with no failed request.
+// Triton's model repository extension: list the versions on disk, (re)load a model's
+// newest version (or a given one) with no failed request, and unload a model.
 import { HotpathError } from '../../errors.js';
 import { ModelRegistry } from '../../runtime/registry.js';
 import { parseJsonBody } from '../http.js';
@@ -44,6 +44,20 @@ export const repositoryRoutes: Route[] = [
         }
       }
       ctx.models.reload(name, version).then(
+        () => c.send(200, '{}'),
+        (err) => c.fail(err),
+      );
+    },
+  },
+  {
+    method: 'post',
+    path: '/v2/repository/models/:model/unload',
+    scope: 'admin',
+    body: 'bytes',
+    errors: 'kserve',
+    about: 'unload a model: it drains, then answers not ready (or its fallback) until a load',
+    handle(c, ctx) {
+      ctx.models.unload(c.params[0]).then(
         () => c.send(200, '{}'),
         (err) => c.fail(err),
       );

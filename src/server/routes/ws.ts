@@ -207,6 +207,7 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
         const h = decodeEventsHeader(bytes);
         id = h.id;
         refuseWhileDraining();
+        ctx.ingest.checkLog();
         const r = ctx.ingest.rows(h, 'ws');
         if (r) {
           ackEvents(ws, conn, id, r, true);
