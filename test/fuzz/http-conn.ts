@@ -5,7 +5,8 @@
 //   uWebSockets.js closes a connection when a request arrives while an earlier answer is
 //   still pending, so pipelining is only safe for routes that answer synchronously. After
 //   an answer with `connection: close` (a refused request with a body) nothing more is
-//   sent on the connection; what was pipelined behind it goes on the next one.
+//   sent on the connection; what was pipelined behind it goes on the next one (and the
+//   lane closes this one itself: uWS answers what is pipelined and leaves it open).
 // - SoloLane: one connection per request, for requests that close the connection (a body
 //   over the limit, `connection: close`).
 // - RawLane: one connection per request with mangled HTTP; it half-closes after sending,
@@ -131,8 +132,14 @@ export function keepAliveLane(port: number, window: number, hooks: LaneHooks, ha
           hooks.answer(last, a);
           if (a.headers.get('connection')?.toLowerCase() === 'close') {
             closing = true;
+            const behind = inFlight.length;
             retry = inFlight.concat(retry);
             inFlight = [];
+            // uWS answers requests already pipelined behind a `connection: close` answer and
+            // then keeps the connection open (it parses bodies by their length, so nothing
+            // is misread): with requests behind it, close the connection here, as an HTTP
+            // client does, and send them again on a new one. Alone, the server must close it.
+            if (behind > 0) sock.destroy();
             break;
           }
         }
