@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { loadConfigText } from '../../src/config/load.js';
 import { type Server, startServer } from '../../src/server/app.js';
-import { FRAUD_INPUTS, getJson, makeRepo, metric, postJson, RULES_V1, startWith, STORE_YAML } from '../support/inference-server.js';
+import { FRAUD_INPUTS, getJson, makeRepo, metric, metricsText, postJson, predictBody, RULES_V1, startWith, STORE_YAML, until } from '../support/inference-server.js';
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -14,16 +14,8 @@ afterEach(async () => {
   server = undefined;
 });
 
-const body = (user = 'u1') => ({ entities: { user, merchant: 'm1' }, fields: { amount: 10 } });
-const metricsText = async (base: string) => (await fetch(`${base}/metrics`)).text();
+const body = predictBody;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const until = async (what: () => Promise<boolean> | boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!(await what())) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await sleep(10);
-  }
-};
 /** A predict with its status, Retry-After, body and how long it took (ms). */
 async function timed(base: string, model: string) {
   const t0 = performance.now();

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import type { Server } from '../../src/server/app.js';
 import {
-  addVersion, FRAUD_INPUTS, FRAUD_V1, FRAUD_V2, fixtureModel, getJson, makeRepo, metric, oneModelYaml, postJson, RULES_V1, startWith, STORE_YAML,
+  addVersion, fixtureModel, FRAUD_INPUTS, FRAUD_V1, FRAUD_V2, getJson, makeRepo, metric, metricsText, oneModelYaml, postJson, predictBody, RULES_V1, startWith, STORE_YAML, until,
 } from '../support/inference-server.js';
 
 let server: Server | undefined;
@@ -19,16 +19,8 @@ afterEach(async () => {
   server = undefined;
 });
 
-const body = (user = 'u1') => ({ entities: { user, merchant: 'm1' }, fields: { amount: 10 } });
+const body = predictBody;
 const slotOf = (s: Server, model: string) => s.models.get(model).current!.slot;
-const metricsText = async (base: string) => (await fetch(`${base}/metrics`)).text();
-const until = async (what: () => Promise<boolean> | boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!(await what())) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 describe('a model made to stall', () => {
   it('answers with the fallback at the deadline, opens the breaker, then probes and closes it', async () => {

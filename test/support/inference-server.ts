@@ -120,3 +120,17 @@ export function metric(text: string, name: string, labels = ''): number {
 export function readModelBytes(path: string): Uint8Array {
   return new Uint8Array(readFileSync(path));
 }
+
+/** A predict body for the fraud inputs: ids of user and merchant m1, amount 10. */
+export const predictBody = (user = 'u1') => ({ entities: { user, merchant: 'm1' }, fields: { amount: 10 } });
+
+export const metricsText = async (base: string) => (await fetch(`${base}/metrics`)).text();
+
+/** Resolves once what() is true; throws after ms. */
+export async function until(what: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await what())) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
