@@ -21,6 +21,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   server: ['durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
   cli: ['server', 'bench', 'config', 'native', 'errors'],
+  eval: [], // offline evaluation (NAB): stands alone, the server never imports it
 };
 
 function files(dir: string): string[] {
