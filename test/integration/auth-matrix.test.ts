@@ -83,7 +83,7 @@ const ROWS: Row[] = [
   { cls: 'open', route: 'GET /healthz', scope: 'open', probe: http('GET', '/healthz') },
   { cls: 'open', route: 'GET /readyz', scope: 'open', probe: http('GET', '/readyz') },
   { cls: 'open', route: 'GET /v2/health/ready (KServe)', scope: 'open', probe: http('GET', '/v2/health/ready') },
-  { cls: 'websocket', route: 'GET /v1/ws (upgrade)', scope: 'events:write or a predict scope', wrong: 'features', right: 'events', probe: upgrade },
+  { cls: 'websocket', route: 'GET /v1/ws (upgrade)', scope: 'events:write, a predict scope or alerts:read', wrong: 'features', right: 'events', probe: upgrade },
   {
     cls: 'websocket', route: '/v1/ws JSON events frame', scope: 'events:write', wrong: 'fraud', right: 'events',
     probe: frame(() => JSON.stringify({ id: 1, op: 'events', stream: 'tx', events: [JSON.parse(event())] })),
