@@ -15,7 +15,7 @@ export const ERRORS = {
   HP_ERR_FEATURE_UNKNOWN: { status: 400, about: 'A requested feature name is not declared for the entity.' },
   HP_ERR_ID_INVALID: { status: 400, about: 'An entity id is empty, not a string or integer, or longer than 256 UTF-8 bytes (limits.id_bytes in requests that read).' },
   HP_ERR_FEATURES_TOO_MANY: { status: 400, about: 'A request names more features than limits.features_per_request.' },
-  HP_ERR_QUERY_INVALID: { status: 400, about: 'A query parameter or request field has the wrong form (e.g. `at` is not a time).' },
+  HP_ERR_QUERY_INVALID: { status: 400, about: 'A query parameter or request field has the wrong form (e.g. `at` is not a time, `since` is not an alert id).' },
   HP_ERR_ROUTE_NOT_FOUND: { status: 404, about: 'No route matches the method and path.' },
   HP_ERR_NOT_READY: { status: 503, about: 'The server is starting or shutting down, a model is not ready, or every circuit breaker is open.' },
   HP_ERR_CONFIG_INVALID: { status: 400, about: 'The config file is missing, not YAML, or fails validation; the message names the field.' },

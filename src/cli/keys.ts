@@ -12,7 +12,7 @@ export const KEYS_USAGE = `usage: hotpath keys new --name NAME --scopes S1,S2,..
   new    prints a new random API key (give it to the client) and the keys-file entry
          with its SHA-256 (put it in auth.keys_file or auth.keys_env)
   hash   prints the SHA-256 (hex) of KEY, or of the first line of stdin without KEY
-  scopes: events:write, features:read, metrics:read, predict:<model>, predict:*, admin
+  scopes: events:write, features:read, metrics:read, alerts:read, predict:<model>, predict:*, admin
 `;
 
 export const sha256Hex = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');

@@ -10,12 +10,14 @@ import { parse as parseYaml } from 'yaml';
 
 import { HotpathError } from '../errors.js';
 import { type AggName, type Binding, constants, limits, WINDOWED_AGGS } from '../native/binding.js';
+import { type AlertsDef, compileAlerts, type RawAlerts } from './alerts.js';
 import { compileDurability, type DurabilityDef, type RawDurability } from './durability.js';
 import { compileModels, type ModelDef, type RawModel } from './models.js';
 import { configSchema } from './schema.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
 import { fail, parseDuration, parseSize } from './values.js';
 
+export type { AlertRuleDef, AlertsDef, Severity, WebhookDef } from './alerts.js';
 export type { DurabilityDef, FsyncMode } from './durability.js';
 export type { BreakerDef, ModelDef, ModelInputDef } from './models.js';
 export { parseDuration, parseSize } from './values.js';
@@ -96,6 +98,8 @@ export interface Config {
   /** serve HTTPS/WSS (null: plain HTTP) */
   tls: TlsDef | null;
   limits: LimitsDef;
+  /** alert rules, the recent-alert ring and webhooks (no section: no rules, no webhooks) */
+  alerts: AlertsDef;
   storeSpec: Binding.StoreSpec;
 }
 
@@ -150,6 +154,7 @@ interface RawConfig {
   auth?: RawAuth;
   tls?: RawTls;
   limits?: RawLimits;
+  alerts?: RawAlerts;
 }
 
 export interface CompileOptions {
@@ -319,6 +324,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     auth: compileAuth(c.auth, baseDir, env),
     tls: compileTls(c.tls, baseDir, env),
     limits: compileLimits(c.limits, maxBodyBytes),
+    alerts: compileAlerts(c.alerts, env),
     storeSpec: { tables: [], streams: [], maxFutureMs: 0 },
   };
   config.storeSpec = toStoreSpec(config);

@@ -80,7 +80,7 @@ const model = {
 } as const;
 
 // Hardening: who may call (auth), how the port is served (tls), what one caller may send (limits).
-export const SCOPE_RE = /^(admin|events:write|features:read|metrics:read|predict:\*|predict:[A-Za-z_][A-Za-z0-9_]*)$/;
+export const SCOPE_RE = /^(admin|events:write|features:read|metrics:read|alerts:read|predict:\*|predict:[A-Za-z_][A-Za-z0-9_]*)$/;
 export const RATE_CLASS_NAMES = ['open', 'events', 'features', 'predict', 'metrics', 'admin'] as const;
 const bucket = {
   type: 'object',
@@ -159,6 +159,56 @@ const limitsSchema = {
         max_addresses: { type: 'integer', minimum: 1, maximum: 100_000_000 },
       },
     },
+  },
+} as const;
+
+// Alerts (docs/alerts.md): rules over numeric signals, the recent-alert ring, webhooks.
+// A source is a dotted name (anomaly.fraud, drift.user.amount), exact or a prefix ending in *.
+export const ALERT_SOURCE_RE = /^[A-Za-z0-9_.:/-]*\*?$/;
+const alertRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'source'],
+  properties: {
+    name,
+    source: { type: 'string', minLength: 1, maxLength: 256, pattern: ALERT_SOURCE_RE.source },
+    above: { type: 'number' },
+    below: { type: 'number' },
+    clear: { type: 'number' },
+    for_count: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    cooldown: duration,
+    per_entity: { type: 'boolean' },
+    severity: { enum: ['info', 'warning', 'critical'] },
+    description: { type: 'string' },
+  },
+} as const;
+const headerName = { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" } as const;
+const webhook = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url'],
+  properties: {
+    name,
+    url: { type: 'string', minLength: 1, maxLength: 2048 },
+    timeout: duration,
+    retries: { type: 'integer', minimum: 0, maximum: 100 },
+    backoff: duration,
+    max_backoff: duration,
+    queue: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    drop: { enum: ['oldest', 'newest'] },
+    headers: { type: 'object', propertyNames: headerName, additionalProperties: { type: 'string', pattern: '^[^\\r\\n]*$' } },
+    headers_env: { type: 'object', propertyNames: headerName, additionalProperties: envName },
+  },
+} as const;
+const alerts = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    rules: { type: 'array', maxItems: 10_000, items: alertRule },
+    webhooks: { type: 'array', maxItems: 64, items: webhook },
+    keep: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    max_entities: { type: 'integer', minimum: 1, maximum: 100_000_000 },
+    drain_timeout: duration,
   },
 } as const;
 
@@ -248,6 +298,7 @@ export const configSchema = {
     auth,
     tls,
     limits: limitsSchema,
+    alerts,
     demo: {
       type: 'object',
       additionalProperties: false,

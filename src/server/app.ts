@@ -7,12 +7,13 @@
 // loads its models ('starting': every other route answers HP_ERR_NOT_READY); then it
 // serves. shutdown() drains: not ready at once, no new connections, in-flight requests
 // finish (up to server.drain_timeout), then the log is flushed, a last snapshot taken and
-// the workers stopped.
+// the workers stopped, then the alert webhooks get alerts.drain_timeout to empty their queues.
 //
 // Event ingest and feature reads run inline on this thread, each through one native call:
 // a thread hop would cost more than the work. Predicts go to the inference workers.
 import uWS from 'uWebSockets.js';
 
+import { AlertHub } from '../alerts/hub.js';
 import { type Config, compileAuth } from '../config/load.js';
 import { Durability, type RecoveryReport } from '../durability/durability.js';
 import { HotpathError, toHotpathError } from '../errors.js';
@@ -21,6 +22,7 @@ import { FeatureStore } from '../native/binding.js';
 import { InferenceService } from '../runtime/inference.js';
 import { Pool } from '../runtime/pool.js';
 import { ModelRegistry } from '../runtime/registry.js';
+import { registerAlertMetrics } from './alert-metrics.js';
 import { type Demo, startDemo } from './demo.js';
 import { registerDurabilityMetrics } from './durability-metrics.js';
 import { FeatureReader } from './features.js';
@@ -70,6 +72,8 @@ export interface Server {
   /** the log and snapshots, when the server has a data directory */
   readonly durability?: Durability;
   readonly recovery?: RecoveryReport;
+  /** alert rules, recent alerts, subscribers and webhooks (docs/alerts.md); ctx.alerts */
+  readonly alerts: AlertHub;
   /** 'https' with a tls section, else 'http' */
   readonly scheme: 'http' | 'https';
   /** Serves new connections with the certificate files as they are now (SIGHUP); throws HP_ERR_CONFIG_INVALID and keeps the old ones if they do not load. */
@@ -125,6 +129,10 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   // limits; otherwise OPEN_POLICY, which mount() skips at no cost.
   if (config.auth?.jwt) await checkJwtKeys(config.auth.jwt);
   const clock = new CoarseClock();
+  // Always built, rules or not: producers (detectors, learners, taps) call ctx.alerts
+  // without a check, a source without rules costs them one Map lookup, and raised events
+  // reach GET /v1/alerts and subscribers even with no alerts section.
+  const alerts = new AlertHub(config.alerts, { now: () => clock.now, log });
   const hardening = !opts.policy && HardeningPolicy.needed(config) ? new HardeningPolicy(config, metrics, clock) : undefined;
   const ctx: ServerContext = {
     config,
@@ -140,12 +148,14 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     connections: new ConnectionCounter(config.limits.wsConnectionsPerAddress),
     clock,
     durability,
+    alerts,
     phase: 'starting',
     ready: false,
     inflight: 0,
   };
   // Every app this server mounted (a TLS reload adds one): their WebSockets close at shutdown.
-  const apps: { closeAll(): void }[] = [];
+  const apps: { closeAll(): void; subscribers(): number }[] = [];
+  registerAlertMetrics(metrics.registry, alerts, () => apps.reduce((n, a) => n + a.subscribers(), 0));
   const host = opts.host ?? config.server.host;
   let listenSocket: uWS.us_listen_socket;
   let port: number;
@@ -176,6 +186,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   } catch (err) {
     stopListening();
     clock.close();
+    await alerts.close(0);
     await durability?.close({ snapshot: false }).catch(() => undefined);
     await pool.close();
     throw err;
@@ -194,11 +205,14 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     clearInterval(sweep);
     stopListening();
     for (const a of apps) a.closeAll();
+    // Webhooks drain while the snapshot is written (a graceful stop), or stop at once.
+    const alertsClosed = alerts.close(snapshot ? config.alerts.drainTimeoutMs : 0);
     let seq: number | undefined;
     if (durability) {
       await durability.close({ snapshot }).catch((err) => log(`durability: ${(err as Error).message}`));
       seq = snapshot ? durability.last?.seq : undefined;
     }
+    await alertsClosed;
     clock.close();
     await pool.close();
     return seq;
@@ -215,6 +229,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     metrics,
     durability,
     recovery,
+    alerts,
     scheme: config.tls ? 'https' : 'http',
     async reloadTls() {
       if (!config.tls) throw new HotpathError('HP_ERR_CONFIG_INVALID', '/tls: the config has no tls section: nothing to reload', { path: '/tls' });

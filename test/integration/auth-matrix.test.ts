@@ -1,5 +1,5 @@
 // The auth matrix: every route class (events, features, Feast, predict per model, KServe,
-// admin, metrics, health, the WebSocket upgrade and each frame kind) against no
+// admin, metrics, alerts, health, the WebSocket upgrade and each frame kind) against no
 // credential, a wrong key, an expired token, a wrong scope and the right scope (an API key
 // and a JWT), on a real server with auth on. Every cell is asserted; with
 // HOTPATH_MATRIX_OUT=<file.md> the table is also written there (bench/results keeps it):
@@ -78,11 +78,12 @@ const ROWS: Row[] = [
   { cls: 'admin', route: 'POST /v2/repository/index', scope: 'admin', wrong: 'notAdmin', right: 'admin', probe: http('POST', '/v2/repository/index') },
   { cls: 'admin', route: 'GET /v1/stats', scope: 'admin', wrong: 'notAdmin', right: 'admin', probe: http('GET', '/v1/stats') },
   { cls: 'admin', route: 'POST /v1/admin/snapshot', scope: 'admin', wrong: 'notAdmin', right: 'admin', probe: http('POST', '/v1/admin/snapshot') },
+  { cls: 'alerts', route: 'GET /v1/alerts', scope: 'alerts:read', wrong: 'metrics', right: 'alerts', probe: http('GET', '/v1/alerts') },
   { cls: 'metrics', route: 'GET /metrics (auth.metrics: protected)', scope: 'metrics:read', wrong: 'features', right: 'metrics', probe: http('GET', '/metrics') },
   { cls: 'open', route: 'GET /healthz', scope: 'open', probe: http('GET', '/healthz') },
   { cls: 'open', route: 'GET /readyz', scope: 'open', probe: http('GET', '/readyz') },
   { cls: 'open', route: 'GET /v2/health/ready (KServe)', scope: 'open', probe: http('GET', '/v2/health/ready') },
-  { cls: 'websocket', route: 'GET /v1/ws (upgrade)', scope: 'events:write or a predict scope', wrong: 'features', right: 'events', probe: upgrade },
+  { cls: 'websocket', route: 'GET /v1/ws (upgrade)', scope: 'events:write, a predict scope or alerts:read', wrong: 'features', right: 'events', probe: upgrade },
   {
     cls: 'websocket', route: '/v1/ws JSON events frame', scope: 'events:write', wrong: 'fraud', right: 'events',
     probe: frame(() => JSON.stringify({ id: 1, op: 'events', stream: 'tx', events: [JSON.parse(event())] })),
@@ -90,6 +91,10 @@ const ROWS: Row[] = [
   {
     cls: 'websocket', route: '/v1/ws binary predict frame (fraud)', scope: 'predict:fraud', wrong: 'events', right: 'fraud',
     probe: frame(() => encodePredict({ id: 2, model: 'fraud', entities: { user: 'u1', merchant: 'm1' }, fields: { amount: 10 } })),
+  },
+  {
+    cls: 'websocket', route: '/v1/ws JSON alerts subscribe frame', scope: 'alerts:read', wrong: 'events', right: 'alerts',
+    probe: frame(() => JSON.stringify({ id: 3, op: 'subscribe', topic: 'alerts' })),
   },
   // Last: it unloads a model the rows above use.
   { cls: 'admin', route: 'POST /v2/repository/models/fraud_rules/unload', scope: 'admin', wrong: 'notAdmin', right: 'admin', probe: http('POST', '/v2/repository/models/fraud_rules/unload', () => '{}') },

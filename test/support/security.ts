@@ -22,9 +22,10 @@ export const KEY_SCOPES = {
   rules: ['predict:fraud_rules'],
   predictAll: ['predict:*'],
   metrics: ['metrics:read'],
+  alerts: ['alerts:read'],
   admin: ['admin'],
   /** every scope but admin */
-  notAdmin: ['events:write', 'features:read', 'predict:*', 'metrics:read'],
+  notAdmin: ['events:write', 'features:read', 'predict:*', 'metrics:read', 'alerts:read'],
 } as const;
 export type KeyName = keyof typeof KEY_SCOPES;
 

@@ -18,7 +18,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   ingest: ['native', 'config', 'errors'],
   runtime: ['native', 'config', 'errors'],
   durability: ['ingest', 'native', 'config', 'errors'],
-  server: ['durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
+  alerts: ['config', 'errors'],
+  server: ['alerts', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
   cli: ['server', 'bench', 'config', 'native', 'errors'],
   eval: [], // offline evaluation (NAB): stands alone, the server never imports it

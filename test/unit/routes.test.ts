@@ -29,6 +29,7 @@ describe('route table', () => {
     expect(scope('post', '/v2/repository/models/:model/load')).toBe('admin');
     expect(scope('get', '/metrics')).toBe('metrics:read');
     expect(scope('get', '/v1/stats')).toBe('admin');
+    expect(scope('get', '/v1/alerts')).toBe('alerts:read');
     expect(scope('get', '/healthz')).toBe('open');
     for (const r of ROUTES) if (r.method === 'post' && r.path !== '/v2/repository/index') expect(r.scope, r.path).not.toBe('open');
   });
@@ -44,7 +45,7 @@ describe('route table', () => {
     expect(text.split('\n')[0]).toMatch(/^METHOD\s+PATH\s+SCOPE\s+BODY LIMIT\s+WHAT$/);
     expect(text).toMatch(/POST\s+\/v1\/events\s+events:write\s+65536 B/);
     expect(text).toMatch(/GET\s+\/v1\/features\/:entity\/:id\s+features:read\s+-/);
-    expect(text).toMatch(/WS\s+\/v1\/ws\s+events:write, predict:\{model\} \(per frame\)/);
+    expect(text).toMatch(/WS\s+\/v1\/ws\s+events:write, predict:\{model\}, alerts:read \(per frame\)/);
     expect(text.trim().split('\n')).toHaveLength(ROUTES.length + WS_ROUTES.length + 1);
   });
 });

@@ -23,6 +23,7 @@ describe('Caller', () => {
     expect(c.allows('predict:{model}', 'fraud')).toBe(true);
     expect(c.allows('predict:{model}', 'fraud_rules')).toBe(false);
     expect(c.allows('metrics:read', '')).toBe(false);
+    expect(c.allows('alerts:read', '')).toBe(false);
     expect(c.allows('admin', '')).toBe(false);
     expect(c.allows('open', '')).toBe(true);
     expect(c.usesWebSocket()).toBe(true);
@@ -31,11 +32,16 @@ describe('Caller', () => {
     expect(all.allows('predict:{model}', 'anything')).toBe(true);
     expect(all.allows('features:read', '')).toBe(false);
     const admin = new Caller('x', 'x', ['admin']);
-    for (const s of ['open', 'admin', 'events:write', 'features:read', 'metrics:read', 'predict:{model}'] as const) expect(admin.allows(s, 'm')).toBe(true);
+    for (const s of ['open', 'admin', 'events:write', 'features:read', 'metrics:read', 'alerts:read', 'predict:{model}'] as const) expect(admin.allows(s, 'm')).toBe(true);
+    const alerts = new Caller('x', 'x', ['alerts:read']);
+    expect(alerts.allows('alerts:read', '')).toBe(true);
+    expect(alerts.allows('metrics:read', '')).toBe(false);
+    expect(alerts.usesWebSocket()).toBe(true); // to subscribe
   });
 
   it('maps scopes to route classes', () => {
     expect(['open', 'events:write', 'features:read', 'predict:{model}', 'metrics:read', 'admin'].map((s) => classOf(s as never))).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(classOf('alerts:read')).toBe(4); // counted with metrics
   });
 });
 

@@ -1,5 +1,6 @@
 // What every route module gets: the server's parts, passed as one object instead of
 // positional parameters. The composition root (app.ts) builds it once per server.
+import type { AlertHub } from '../../alerts/hub.js';
 import type { Config } from '../../config/load.js';
 import type { Durability } from '../../durability/durability.js';
 import type { Ingestor } from '../../ingest/ingestor.js';
@@ -26,6 +27,12 @@ export interface ServerContext {
   readonly metrics: Metrics;
   readonly log: Log;
   readonly policy: RoutePolicy;
+  /**
+   * Where detectors, learners and ingest taps report: `observe(source, value, entity?)` for
+   * numeric signals, `raise(event)` for discrete events (docs/alerts.md). Always present
+   * (without rules every observe() is one Map lookup).
+   */
+  readonly alerts: AlertHub;
   /** the write-ahead log and snapshots, when the server has a data directory */
   readonly durability?: Durability;
   /**

@@ -12,6 +12,7 @@ import { fallbackRoutes, healthRoutes, metricsRoutes } from './health.js';
 import { kserveRoutes } from './kserve.js';
 import { predictRoutes } from './predict.js';
 import { adminRoutes } from './admin.js';
+import { alertRoutes } from './alerts.js';
 import { repositoryRoutes } from './repository.js';
 import { mount, type Route, routeTable } from './route.js';
 import { statsRoutes } from './stats.js';
@@ -21,6 +22,7 @@ export const ROUTES: readonly Route[] = [
   ...eventRoutes,
   ...featureRoutes,
   ...statsRoutes,
+  ...alertRoutes,
   ...predictRoutes,
   ...kserveRoutes,
   ...repositoryRoutes,
@@ -34,8 +36,11 @@ export const ROUTES: readonly Route[] = [
 
 export const WS_ROUTES = [wsRoute] as const;
 
-/** Mounts every route; the answer closes every WebSocket connection (at shutdown). */
-export function mountRoutes(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll(): void } {
+/**
+ * Mounts every route; the answer closes every WebSocket connection (at shutdown) and counts
+ * alert subscribers.
+ */
+export function mountRoutes(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll(): void; subscribers(): number } {
   const ws = mountWs(app, ctx);
   mount(app, ROUTES, ctx);
   return ws;

@@ -21,11 +21,11 @@ import type { ServerContext } from './context.js';
 
 /**
  * What a caller must hold: `open` (anyone), `events:write`, `features:read`,
- * `metrics:read`, `predict:{model}` (the model named by the path's :model), `admin`
- * (which a policy treats as every scope).
+ * `metrics:read`, `alerts:read`, `predict:{model}` (the model named by the path's :model),
+ * `admin` (which a policy treats as every scope).
  */
-export type Scope = 'open' | 'admin' | 'events:write' | 'features:read' | 'metrics:read' | 'predict:{model}';
-export const SCOPES: readonly Scope[] = ['open', 'admin', 'events:write', 'features:read', 'metrics:read', 'predict:{model}'];
+export type Scope = 'open' | 'admin' | 'events:write' | 'features:read' | 'metrics:read' | 'alerts:read' | 'predict:{model}';
+export const SCOPES: readonly Scope[] = ['open', 'admin', 'events:write', 'features:read', 'metrics:read', 'alerts:read', 'predict:{model}'];
 
 /** A model name in a path: what the config allows as a name (no separator, dot or escape). */
 export const MODEL_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -9,6 +9,12 @@
 // closed with 1008 and counted (hotpath_ws_slow_closes_total); nothing more is answered on
 // it, and if the client does not take the close frame either, the socket is dropped
 // WS_CLOSE_GRACE_MS later. `drain` clears the connection's backpressured state.
+//
+// Alerts: a JSON frame {"op": "subscribe", "topic": "alerts"} (scope alerts:read) subscribes
+// the connection to the uWS topic "alerts"; each alert the hub raises is published to it
+// once (app.publish: uWS writes it to every subscriber). A subscriber whose unsent data is
+// past maxBackpressure (the limit above plus one frame) is skipped by uWS until it catches
+// up: its buffer stays bounded, and the alerts it missed are in GET /v1/alerts.
 import uWS from 'uWebSockets.js';
 
 import { HotpathError } from '../../errors.js';
@@ -28,15 +34,18 @@ export const wsRoute = {
   method: 'get',
   path: '/v1/ws',
   scope: 'open',
-  frameScopes: ['events:write', 'predict:{model}'] as Scope[],
+  frameScopes: ['events:write', 'predict:{model}', 'alerts:read'] as Scope[],
   body: 'none',
-  about: 'WebSocket: predicts and events, JSON or binary frames',
+  about: 'WebSocket: predicts and events, JSON or binary frames; alert subscriptions (JSON)',
 } satisfies RouteInfo & { frameScopes: Scope[]; body: 'none'; about: string };
 
 /** WebSocket close code for a client that does not read its answers (RFC 6455: policy violation). */
 export const WS_CLOSE_SLOW = 1008;
 const WS_CLOSE_GRACE_MS = 2000;
 const SEND_DROPPED = 2;
+
+/** The uWS topic alerts are published on. */
+export const ALERTS_TOPIC = 'alerts';
 
 interface Conn {
   /** no more answers: closed by the client, or by us */
@@ -57,11 +66,41 @@ type Ws = uWS.WebSocket<Conn>;
 /** WebSocket close code at shutdown (RFC 6455: going away). */
 export const WS_CLOSE_GOING_AWAY = 1001;
 
-/** Mounts /v1/ws; closeAll() ends every open connection (shutdown, after the drain). */
-export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll(): void } {
+/**
+ * Mounts /v1/ws; closeAll() ends every open connection (shutdown, after the drain);
+ * subscribers() counts the connections subscribed to alerts.
+ */
+export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll(): void; subscribers(): number } {
   const { config, metrics, log } = ctx;
   const limit = config.server.wsMaxBufferedBytes;
   const open = new Set<Ws>();
+  const subscribed = new Set<Ws>();
+  const stopAlerts = ctx.alerts.subscribe((_alert, json) => {
+    if (subscribed.size === 0) return;
+    if (ctx.policy !== OPEN_POLICY) revokeSubscribers();
+    app.publish(ALERTS_TOPIC, `{"topic":"${ALERTS_TOPIC}","alert":${json}}`, false);
+  });
+
+  /**
+   * A publish reaches subscribers without a frame of theirs to check, so before each one
+   * the subscribers whose key was removed or whose token expired are unsubscribed, with an
+   * error frame (id null) saying why. Subscribers are few (dashboards, pagers).
+   */
+  const revokeSubscribers = (): void => {
+    const now = ctx.clock.now;
+    for (const ws of subscribed) {
+      const conn = ws.getUserData();
+      const c = conn.caller;
+      if (c === undefined || (!c.revoked && now <= c.expiresMs)) continue;
+      subscribed.delete(ws);
+      ws.unsubscribe(ALERTS_TOPIC);
+      const e = c.revoked
+        ? new HotpathError('HP_ERR_AUTH_INVALID', 'the key this connection was opened with has been removed: unsubscribed from alerts')
+        : new HotpathError('HP_ERR_AUTH_EXPIRED', 'the token this connection was opened with has expired: unsubscribed from alerts');
+      metrics.authRefused(e.code);
+      reply(ws, conn, JSON.stringify({ id: null, ok: false, topic: ALERTS_TOPIC, ...e.toJSON() }), false);
+    }
+  };
 
   const reply = (ws: Ws, conn: Conn, data: string | Uint8Array, binary: boolean): void => {
     if (conn.closed) return;
@@ -147,6 +186,7 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
     },
     close: (ws) => {
       open.delete(ws);
+      subscribed.delete(ws);
       const conn = ws.getUserData();
       if (conn.backpressured) metrics.wsBackpressured(-1);
       conn.closed = true;
@@ -245,7 +285,7 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
     let id: unknown = null;
     const fail = (err: unknown, rid: unknown): void => reply(ws, conn, JSON.stringify({ id: rid, ok: false, ...toAnswer(err, log).toJSON() }), false);
     try {
-      let f: { id?: unknown; op?: unknown; model?: unknown; stream?: unknown; events?: unknown; entities?: unknown; fields?: unknown };
+      let f: { id?: unknown; op?: unknown; model?: unknown; stream?: unknown; events?: unknown; entities?: unknown; fields?: unknown; topic?: unknown };
       try {
         f = JSON.parse(Buffer.from(message).toString('utf8'));
       } catch (err) {
@@ -260,6 +300,7 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
       if (conn.caller !== undefined) {
         if (f.op === 'events') allow(conn, 'events:write', '');
         else if (f.op === 'predict') allow(conn, 'predict:{model}', typeof f.model === 'string' ? f.model : '');
+        else if (f.op === 'subscribe') allow(conn, 'alerts:read', '');
       }
       if (f.op === 'events') {
         if (f.stream !== undefined && typeof f.stream !== 'string') throw new HotpathError('HP_ERR_WS_FRAME_INVALID', '`stream` must be a string');
@@ -269,15 +310,27 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
         const req = ctx.predict.request(f.model as string, { entities: f.entities, fields: f.fields });
         const rid = id;
         ctx.predict.submit(req, (err, r) => (err ? fail(err, rid) : reply(ws, conn, JSON.stringify({ id: rid, ok: true, result: predictJson(r!, start) }), false)));
+      } else if (f.op === 'subscribe' || f.op === 'unsubscribe') {
+        if (f.topic !== ALERTS_TOPIC) throw new HotpathError('HP_ERR_WS_FRAME_INVALID', `\`topic\` must be "${ALERTS_TOPIC}"`);
+        if (f.op === 'subscribe') {
+          ws.subscribe(ALERTS_TOPIC);
+          subscribed.add(ws);
+        } else {
+          ws.unsubscribe(ALERTS_TOPIC);
+          subscribed.delete(ws);
+        }
+        reply(ws, conn, JSON.stringify({ id, ok: true, op: f.op, topic: ALERTS_TOPIC }), false);
       } else {
-        throw new HotpathError('HP_ERR_WS_FRAME_INVALID', '`op` must be "predict" or "events"');
+        throw new HotpathError('HP_ERR_WS_FRAME_INVALID', '`op` must be "predict", "events", "subscribe" or "unsubscribe"');
       }
     } catch (err) {
       fail(err, id);
     }
   };
   return {
+    subscribers: () => subscribed.size,
     closeAll() {
+      stopAlerts();
       for (const ws of [...open]) {
         const conn = ws.getUserData();
         if (conn.gone) continue;

@@ -1,6 +1,6 @@
 // Who a request comes from, once its credential is verified: an API key or a token's
 // subject, and what it may do. Scopes: `events:write`, `features:read`, `metrics:read`,
-// `predict:<model>`, `predict:*` (every model) and `admin`, which grants every scope.
+// `alerts:read`, `predict:<model>`, `predict:*` (every model) and `admin`, which grants every scope.
 // Checked per request by a switch over the route's declared scope: no string is built
 // (predict:{model} is checked against the path's model by a Set lookup).
 import type { Scope } from '../routes/route.js';
@@ -10,6 +10,7 @@ const FEATURES = 2;
 const METRICS = 4;
 const PREDICT_ALL = 8;
 const ADMIN = 16;
+const ALERTS = 32;
 
 export class Caller {
   /** 'key:<name>' or 'jwt:<issuer>:<subject>': the per-credential rate limits' key */
@@ -34,6 +35,7 @@ export class Caller {
       else if (s === 'events:write') flags |= EVENTS;
       else if (s === 'features:read') flags |= FEATURES;
       else if (s === 'metrics:read') flags |= METRICS;
+      else if (s === 'alerts:read') flags |= ALERTS;
       else if (s === 'predict:*') flags |= PREDICT_ALL;
       else if (s.startsWith('predict:') && s.length > 8) models.add(s.slice(8));
       // Other scopes (a token issued for several services) grant nothing here.
@@ -57,13 +59,15 @@ export class Caller {
         return (f & PREDICT_ALL) !== 0 || this.#models.has(model);
       case 'metrics:read':
         return (f & METRICS) !== 0;
+      case 'alerts:read':
+        return (f & ALERTS) !== 0;
       default:
         return false; // admin, checked above
     }
   }
 
-  /** May this caller send any WebSocket frame (events, or a predict for some model)? */
+  /** May this caller send any WebSocket frame (events, a predict for some model, an alerts subscription)? */
   usesWebSocket(): boolean {
-    return (this.#flags & (ADMIN | EVENTS | PREDICT_ALL)) !== 0 || this.#models.size > 0;
+    return (this.#flags & (ADMIN | EVENTS | PREDICT_ALL | ALERTS)) !== 0 || this.#models.size > 0;
   }
 }

@@ -28,7 +28,11 @@ export interface SecurityObserver {
   rateLimited(cls: string, by: 'address' | 'credential' | 'connection'): void;
 }
 
-/** Index of a scope's route class in RATE_CLASS_NAMES (open, events, features, predict, metrics, admin). */
+/**
+ * Index of a scope's route class in RATE_CLASS_NAMES (open, events, features, predict,
+ * metrics, admin). alerts:read counts as metrics: both are read by monitoring, at a pace
+ * the operator sets, and a class of its own would be a new config key for little gain.
+ */
 export function classOf(scope: Scope): number {
   switch (scope) {
     case 'events:write':
@@ -38,6 +42,7 @@ export function classOf(scope: Scope): number {
     case 'predict:{model}':
       return 3;
     case 'metrics:read':
+    case 'alerts:read':
       return 4;
     case 'admin':
       return 5;
@@ -151,7 +156,7 @@ export class HardeningPolicy implements RoutePolicy {
       caller = this.#fromToken(a, key !== '' ? key : bearerProtocol(req.getHeader('sec-websocket-protocol')), now);
     }
     const check = (c: Caller): Caller => {
-      if (!c.usesWebSocket()) throw this.#refused(new HotpathError('HP_ERR_AUTH_FORBIDDEN', `this credential may send no ${route.path} frame: it needs events:write or a predict scope`, { scope: 'events:write' }));
+      if (!c.usesWebSocket()) throw this.#refused(new HotpathError('HP_ERR_AUTH_FORBIDDEN', `this credential may send no ${route.path} frame: it needs events:write, a predict scope or alerts:read`, { scope: 'events:write' }));
       return c;
     };
     return caller instanceof Promise ? caller.then(check, (err) => Promise.reject(this.#refused(err))) : check(caller);
