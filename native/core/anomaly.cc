@@ -31,9 +31,70 @@ double Ratio(double x, double centre, double scale) {
   return d == 0 ? 0.0 : kInf;
 }
 
-// splitmix64: the trees' random numbers (seeded, the same on every platform).
-uint64_t NextRandom(uint64_t* s) { return Mix64(*s += 0x9e3779b97f4a7c15ULL); }
-double Uniform01(uint64_t* s) { return double(NextRandom(s) >> 11) * 0x1.0p-53; }
+}  // namespace
+
+// The trees' random numbers: CPython's random.Random(seed) (MT19937 seeded by
+// init_by_array with the seed's 32-bit words; random() = genrand_res53), so that a seed
+// builds the very trees River's HalfSpaceTrees(seed=...) builds, and its scores can be
+// compared one for one.
+class PyRandom {
+ public:
+  explicit PyRandom(uint64_t seed) {
+    uint32_t key[2] = {uint32_t(seed), uint32_t(seed >> 32)};
+    InitByArray(key, key[1] ? 2 : 1);
+  }
+  double Random() {
+    const uint32_t a = Next() >> 5, b = Next() >> 6;
+    return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
+  }
+
+ private:
+  static constexpr int kN = 624;
+  void InitGenrand(uint32_t s) {
+    mt_[0] = s;
+    for (int i = 1; i < kN; i++) mt_[i] = 1812433253u * (mt_[i - 1] ^ (mt_[i - 1] >> 30)) + uint32_t(i);
+    i_ = kN;
+  }
+  void InitByArray(const uint32_t* key, int len) {
+    InitGenrand(19650218u);
+    int i = 1, j = 0;
+    for (int k = std::max(kN, len); k > 0; k--) {
+      mt_[i] = (mt_[i] ^ ((mt_[i - 1] ^ (mt_[i - 1] >> 30)) * 1664525u)) + key[j] + uint32_t(j);
+      if (++i >= kN) {
+        mt_[0] = mt_[kN - 1];
+        i = 1;
+      }
+      if (++j >= len) j = 0;
+    }
+    for (int k = kN - 1; k > 0; k--) {
+      mt_[i] = (mt_[i] ^ ((mt_[i - 1] ^ (mt_[i - 1] >> 30)) * 1566083941u)) - uint32_t(i);
+      if (++i >= kN) {
+        mt_[0] = mt_[kN - 1];
+        i = 1;
+      }
+    }
+    mt_[0] = 0x80000000u;
+  }
+  uint32_t Next() {
+    if (i_ >= kN) {
+      for (int k = 0; k < kN; k++) {
+        const uint32_t y = (mt_[k] & 0x80000000u) | (mt_[(k + 1) % kN] & 0x7fffffffu);
+        mt_[k] = mt_[(k + 397) % kN] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+      }
+      i_ = 0;
+    }
+    uint32_t y = mt_[i_++];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= y >> 18;
+    return y;
+  }
+  uint32_t mt_[kN];
+  int i_ = kN + 1;
+};
+
+namespace {
 
 bool WholeIn(double v, double lo, double hi) { return v >= lo && v <= hi && v == std::floor(v); }
 
@@ -102,19 +163,21 @@ HalfSpaceTrees::HalfSpaceTrees(const HstParams& p)
     p_.lo.assign(size_t(p_.dims), 0.0);
     p_.hi.assign(size_t(p_.dims), 1.0);
   }
-  uint64_t rng = p_.seed;
+  PyRandom rng(p_.seed);
   std::vector<double> lo = p_.lo, hi = p_.hi;
   for (int t = 0; t < p_.n_trees; t++) Build(t, &rng, 0, 0, lo, hi);
 }
 
-// River's make_padded_tree: the split feature is drawn with weights = the widths of the
-// features' current ranges, the split point uniformly in the middle 70% of its range.
-void HalfSpaceTrees::Build(int tree, uint64_t* rng, int node, int depth, std::vector<double>& lo, std::vector<double>& hi) {
+// River's make_padded_tree, draw for draw: the split feature is drawn with weights = the
+// widths of the features' current ranges (random.choices: the first cumulative weight
+// above random() * total), the split point uniformly in the middle 70% of its range
+// (random.uniform); the left subtree is built before the right.
+void HalfSpaceTrees::Build(int tree, PyRandom* rng, int node, int depth, std::vector<double>& lo, std::vector<double>& hi) {
   if (depth == p_.height) return;  // a leaf: zeroed
   Node& nd = nodes_[size_t(tree) * size_t(nodes_per_tree_) + size_t(node)];
   double total = 0;
   for (int f = 0; f < p_.dims; f++) total += hi[size_t(f)] - lo[size_t(f)];
-  const double pick = Uniform01(rng) * total;
+  const double pick = rng->Random() * total;
   int on = p_.dims - 1;
   double acc = 0;
   for (int f = 0; f < p_.dims; f++) {
@@ -126,7 +189,7 @@ void HalfSpaceTrees::Build(int tree, uint64_t* rng, int node, int depth, std::ve
   }
   const double a = lo[size_t(on)], b = hi[size_t(on)];
   const double from = a + 0.15 * (b - a), to = b - 0.15 * (b - a);
-  const double at = from + (to - from) * Uniform01(rng);
+  const double at = from + (to - from) * rng->Random();
   nd.feature = uint32_t(on);
   nd.threshold = at;
   hi[size_t(on)] = at;

@@ -35,6 +35,8 @@
 
 namespace hotpath {
 
+class PyRandom;  // anomaly.cc: CPython's random.Random, for River's trees
+
 struct HstParams {
   int n_trees = 10;
   int height = 8;
@@ -42,7 +44,7 @@ struct HstParams {
   int dims = 1;
   // Per feature [lo, hi]; empty means [0, 1] for every feature.
   std::vector<double> lo, hi;
-  uint64_t seed = 42;
+  uint64_t seed = 42;  // random.Random(seed) as River seeds it; below 2^53
   Status Validate() const;
 };
 
@@ -115,7 +117,7 @@ class HalfSpaceTrees final : public AnomalyDetector {
   };
   double ScoreLearnUnchecked(const double* x) override;
   double ScoreUnchecked(const double* x) const override;
-  void Build(int tree, uint64_t* rng, int node, int depth, std::vector<double>& lo, std::vector<double>& hi);
+  void Build(int tree, PyRandom* rng, int node, int depth, std::vector<double>& lo, std::vector<double>& hi);
   void Pivot();
 
   HstParams p_;
