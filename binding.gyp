@@ -3,7 +3,9 @@
     {
       "target_name": "hotpath",
       "sources": [
+        "native/core/anomaly.cc",
         "native/core/crc32c.cc",
+        "native/core/drift.cc",
         "native/core/event_rows.cc",
         "native/core/feature_store.cc",
         "native/core/hll.cc",
@@ -17,6 +19,7 @@
         "native/core/windows.cc",
         "native/cuda/cuda_none.cc",
         "native/binding/addon.cc",
+        "native/binding/detector_wrap.cc",
         "native/binding/durability_wrap.cc",
         "native/binding/gather_wrap.cc",
         "native/binding/ids.cc",

@@ -105,6 +105,7 @@ Napi::Object Constants(Napi::Env env) {
   o.Set("limits", limits);
   o.Set("rowLayoutVersion", kRowLayoutVersion);
   o.Set("wal", wal);
+  o.Set("detectors", DetectorConstants(env));
   return o;
 }
 
@@ -115,6 +116,9 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceValue("FeatureStore", DefineFeatureStoreWrap(env)),
                              InstanceValue("NativeModel", DefineNativeModelWrap(env)),
                              InstanceValue("Gather", DefineGatherWrap(env)),
+                             InstanceValue("DriftDetector", DefineDriftDetectorWrap(env)),
+                             InstanceValue("AnomalyDetector", DefineAnomalyDetectorWrap(env)),
+                             InstanceValue("AnomalyTable", DefineAnomalyTableWrap(env)),
                              InstanceValue("constants", Constants(env)),
                              InstanceMethod<&Addon::CallHashIds>("hashIds"),
                              InstanceMethod<&Addon::CallDense>("denseForward"),

@@ -17,6 +17,12 @@ class Store;
 Napi::Function DefineFeatureStoreWrap(Napi::Env env);
 Napi::Function DefineNativeModelWrap(Napi::Env env);
 Napi::Function DefineGatherWrap(Napi::Env env);
+// detector_wrap.cc: DriftDetector, AnomalyDetector, AnomalyTable (drift.h, anomaly.h) and
+// constants.detectors
+Napi::Function DefineDriftDetectorWrap(Napi::Env env);
+Napi::Function DefineAnomalyDetectorWrap(Napi::Env env);
+Napi::Function DefineAnomalyTableWrap(Napi::Env env);
+Napi::Object DetectorConstants(Napi::Env env);
 
 // denseForward(x, w, bias | null, batch, in, out, act, backend: "cpu" | "cuda", y)
 Napi::Value DenseForward(const Napi::CallbackInfo& info);

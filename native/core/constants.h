@@ -138,6 +138,29 @@ constexpr int kMaxKeyColumns = 16;         // entity keys per stream (the config
 constexpr double kMaxTimeMs = 9007199254740992.0;  // 2^53: times (ms) beyond are refused
 constexpr double kMaxEventTimeMs = 8.64e15;        // the largest time a JavaScript Date holds
 
+// Streaming detectors (drift.h: concept drift; anomaly.h: anomaly scores), their serialized
+// blobs and limits. X(ENUM, "name")
+#define HP_DETECTOR_KIND_LIST(X)  \
+  X(ADWIN, "adwin")               \
+  X(PAGE_HINKLEY, "page_hinkley") \
+  X(HST, "hst")                   \
+  X(ROBUST_Z, "robust_z")         \
+  X(EW, "ew")
+
+enum class DetectorKind : uint8_t {
+#define HP_X(e, name) e,
+  HP_DETECTOR_KIND_LIST(HP_X)
+#undef HP_X
+  kCount
+};
+
+constexpr int kDetectorBlobVersion = 1;       // Serialize/Deserialize format of drift.h and anomaly.h
+constexpr int kMaxDetectorDims = 1024;        // features per Half-Space Trees point
+constexpr int kMaxHstTrees = 256;
+constexpr int kMaxHstHeight = 16;
+constexpr int kMaxDetectorWindow = 1 << 20;   // HST window_size, robust z window
+constexpr int kMaxDetectorEntities = 1 << 24; // DetectorTable max_entities
+
 // The version of a store row's byte layout (row_layout.h: the row header, tile rings,
 // per-aggregate state, HLL registers) and of the shard index's hashing. Snapshots carry
 // it; a snapshot whose version differs cannot be mapped back and must be rebuilt from

@@ -127,6 +127,8 @@ export namespace Binding {
     rowLayoutVersion: number;
     /** the write-ahead log record (native/core/wal_record.h); reads: walRead's answers by number */
     wal: { headerBytes: number; batchHeaderBytes: number; reads: string[] };
+    /** the streaming detectors' kinds and limits (native/core/constants.h) */
+    detectors: DetectorConstants;
   }
   export interface LayerSpec {
     kind: number; // constants.layerKinds
@@ -163,10 +165,58 @@ export namespace Binding {
   export interface Gather {
     run(ids: Uint8Array, refs: Uint32Array, fields: Float32Array, batch: number, nowMs: number, x: Float32Array): void;
   }
+  /** Streaming detectors (native/binding/detector_wrap.cc; core drift.h and anomaly.h). */
+  export interface DetectorConstants {
+    /** kind name -> code (HP_DETECTOR_KIND_LIST) */
+    kinds: Record<string, number>;
+    blobVersion: number;
+    limits: { maxDims: number; maxHstTrees: number; maxHstHeight: number; maxWindow: number; maxEntities: number };
+  }
+  export interface AdwinParams { delta: number; clock: number; maxBuckets: number; minWindowLength: number; gracePeriod: number }
+  /** mode: 0 both, 1 up, 2 down */
+  export interface PageHinkleyParams { minInstances: number; delta: number; threshold: number; alpha: number; mode: number }
+  export interface HstParams { nTrees: number; height: number; windowSize: number; dims: number; lo: Float64Array; hi: Float64Array; seed: number }
+  export interface RobustZParams { window: number; minCount: number }
+  export interface EwParams { alpha: number; warmup: number }
+  export interface DriftStats { drift: boolean; detections: number; refused: number; width: number; estimation: number }
+  export interface NativeDriftDetector {
+    update(x: number): boolean;
+    /** index of the first drift in xs[0, n), or -1 */
+    updateMany(xs: Float64Array, n: number): number;
+    reset(): void;
+    stats(): DriftStats;
+    serialize(): Uint8Array;
+    deserialize(bytes: Uint8Array): void;
+  }
+  export interface NativeAnomalyDetector {
+    readonly dims: number;
+    readonly seen: number;
+    /** one-feature detectors only */
+    scoreLearn(x: number): number;
+    score(x: number): number;
+    /** xs: n x dims, row-major; out: n scores */
+    scoreLearnMany(xs: Float64Array, n: number, out: Float64Array): void;
+    scoreMany(xs: Float64Array, n: number, out: Float64Array): void;
+    serialize(): Uint8Array;
+    deserialize(bytes: Uint8Array): void;
+  }
+  export interface AnomalyTableStats { live: number; capacity: number; refused: number; bytes: number }
+  export interface NativeAnomalyTable {
+    /** returns the points refused because the table was full (their score is NaN) */
+    scoreLearnMany(keys: KeyColumn, x: Float64Array, n: number, out: Float64Array): number;
+    scoreMany(keys: KeyColumn, x: Float64Array, n: number, out: Float64Array): void;
+    stats(): AnomalyTableStats;
+    clear(): void;
+    serialize(): Uint8Array;
+    deserialize(bytes: Uint8Array): void;
+  }
   export interface Addon {
     FeatureStore: new (specOrId: StoreSpec | number) => NativeStore;
     NativeModel: new (spec: ModelSpec) => NativeModel;
     Gather: new (storeId: number, spec: GatherSpec) => Gather;
+    DriftDetector: new (kind: number, params: Partial<AdwinParams & PageHinkleyParams>) => NativeDriftDetector;
+    AnomalyDetector: new (kind: number, params: Partial<HstParams & RobustZParams & EwParams>) => NativeAnomalyDetector;
+    AnomalyTable: new (kind: number, params: Partial<RobustZParams & EwParams>, maxEntities: number) => NativeAnomalyTable;
     constants: Constants;
     hashIds(ids: string[]): BigUint64Array;
     denseForward(

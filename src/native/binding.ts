@@ -322,6 +322,13 @@ export function denseForward(
   return y;
 }
 
+/**
+ * The addon's detector classes, for src/native/detectors.ts (which wraps them) and no one
+ * else: the rest of hotpath imports the wrappers.
+ */
+export const detectorAddon: Pick<Binding.Addon, 'DriftDetector' | 'AnomalyDetector' | 'AnomalyTable'> = addon;
+export { call as callNative };
+
 export function backends(): { cpu: true; cuda: Binding.CudaInfo } {
   return addon.backends();
 }

@@ -85,6 +85,21 @@ describe('constants shared with the addon', () => {
     expect(constants.rowTypes).toEqual({ f64: constexpr('kRowTypeF64'), str16: constexpr('kRowTypeStr16') });
   });
 
+  it('detector kinds and limits come from constants.h (src/native/detectors.ts)', async () => {
+    const { DETECTOR_KIND_NAMES, detectorLimits } = await import('../../src/native/detectors.js');
+    const codes = Object.entries(constants.detectors.kinds).sort((a, b) => a[1] - b[1]).map(([k]) => k);
+    expect(xList('HP_DETECTOR_KIND_LIST').map((x) => x[1])).toEqual([...DETECTOR_KIND_NAMES]);
+    expect(codes).toEqual([...DETECTOR_KIND_NAMES]);
+    expect(constants.detectors.blobVersion).toBe(constexpr('kDetectorBlobVersion'));
+    expect(detectorLimits).toEqual({
+      maxDims: constexpr('kMaxDetectorDims'),
+      maxHstTrees: constexpr('kMaxHstTrees'),
+      maxHstHeight: constexpr('kMaxHstHeight'),
+      maxWindow: 2 ** 20,
+      maxEntities: 2 ** 24,
+    });
+  });
+
   it('layerSpecs takes layer kinds from the addon', () => {
     const w = new Float32Array(2);
     const specs = layerSpecs({

@@ -1,0 +1,600 @@
+// Tests of the streaming detectors (drift.h, anomaly.h): ADWIN and Page-Hinkley find a
+// mean shift and stay quiet on a stationary stream; Half-Space Trees score an outlier
+// above inliers; the robust z-score against a brute-force median/MAD; EW against its
+// formula; the keyed table against one detector per key; serialization round trips, and
+// damaged blobs and non-finite input refused with the state unchanged. Run by core_test.
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "../core/anomaly.h"
+#include "../core/drift.h"
+#include "test_util.h"
+
+using namespace hptest;
+
+namespace {
+
+// River's example stream: 1000 draws from {0, 1}, then 1000 from {4, 5, 6, 7}.
+std::vector<double> ShiftStream(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<double> xs;
+  for (int i = 0; i < 1000; i++) xs.push_back(double(rng() % 2));
+  for (int i = 0; i < 1000; i++) xs.push_back(double(4 + rng() % 4));
+  return xs;
+}
+
+std::vector<double> Gaussian(uint64_t seed, size_t n, double mean, double sd) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(mean, sd);
+  std::vector<double> xs(n);
+  for (auto& x : xs) x = g(rng);
+  return xs;
+}
+
+// Indices at which d detects a drift.
+std::vector<size_t> Detections(DriftDetector& d, const std::vector<double>& xs) {
+  std::vector<size_t> at;
+  for (size_t i = 0; i < xs.size(); i++)
+    if (d.Update(xs[i])) at.push_back(i);
+  return at;
+}
+
+void TestAdwinFindsMeanShift() {
+  int early = 0, found = 0;
+  for (uint64_t seed = 1; seed <= 20; seed++) {
+    Adwin a{AdwinParams{}};
+    const auto xs = ShiftStream(seed);
+    std::vector<size_t> at;
+    double width_at_drift = -1;
+    for (size_t i = 0; i < xs.size(); i++) {
+      if (a.Update(xs[i])) {
+        at.push_back(i);
+        if (i >= 1000 && width_at_drift < 0) width_at_drift = a.width();
+      }
+    }
+    // After the drift the window lost the old regime: it is shorter than the 1000 old items.
+    CHECK(width_at_drift > 0 && width_at_drift < 1000);
+    early += int(std::count_if(at.begin(), at.end(), [](size_t i) { return i < 1000; }));
+    const auto first = std::find_if(at.begin(), at.end(), [](size_t i) { return i >= 1000; });
+    if (first != at.end()) {
+      found++;
+      // Checks run every 32 items: the first after the change is item 1023.
+      CHECK(*first >= 1000 && *first < 1000 + 64);
+    }
+    CHECK(a.estimation() > 4 && a.estimation() < 7);
+  }
+  CHECK_EQ(early, 0);
+  CHECK_EQ(found, 20);
+}
+
+void TestAdwinQuietOnStationaryStream() {
+  int alarms = 0;
+  for (uint64_t seed = 1; seed <= 5; seed++) {
+    Adwin a{AdwinParams{}};
+    alarms += int(Detections(a, Gaussian(seed, 20000, 3, 1)).size());
+    CHECK_EQ(a.width(), 20000);  // never cut: the window keeps everything
+    CHECK_NEAR(a.estimation(), 3, 0.05);
+    CHECK(a.rows() < 16);
+  }
+  CHECK_EQ(alarms, 0);
+}
+
+void TestAdwinReset() {
+  Adwin a{AdwinParams{}};
+  for (double x : ShiftStream(3)) a.Update(x);
+  a.Reset();
+  CHECK_EQ(a.width(), 0);
+  CHECK_EQ(a.detections(), 0);
+  Adwin fresh{AdwinParams{}};
+  CHECK(a.Serialize() == fresh.Serialize());
+}
+
+void TestPageHinkleyFindsShiftUpAndDown() {
+  int early = 0, found = 0;
+  for (uint64_t seed = 1; seed <= 20; seed++) {
+    PageHinkley ph{PageHinkleyParams{}};
+    const auto at = Detections(ph, ShiftStream(seed));
+    early += int(std::count_if(at.begin(), at.end(), [](size_t i) { return i < 1000; }));
+    const auto first = std::find_if(at.begin(), at.end(), [](size_t i) { return i >= 1000; });
+    if (first != at.end()) {
+      found++;
+      CHECK(*first < 1000 + 20);
+    }
+  }
+  CHECK_EQ(early, 0);
+  CHECK_EQ(found, 20);
+  // Downwards: the mode decides.
+  std::vector<double> down = Gaussian(7, 500, 10, 1), after = Gaussian(8, 500, 2, 1);
+  down.insert(down.end(), after.begin(), after.end());
+  PageHinkleyParams both, up;
+  up.mode = PhMode::UP;
+  PageHinkley b(both), u(up);
+  const auto at_b = Detections(b, down), at_u = Detections(u, down);
+  CHECK(!at_b.empty() && at_b[0] >= 500 && at_b[0] < 520);
+  CHECK(at_u.empty());
+}
+
+void TestPageHinkleyQuietOnStationaryStream() {
+  int alarms = 0;
+  for (uint64_t seed = 1; seed <= 5; seed++) {
+    // Page-Hinkley's threshold is in the data's units: sd 0.2 (like River's {0, 1} stream's
+    // 0.5 over its 1000 items) stays under it; sd 1 over 20000 items would not.
+    PageHinkley ph{PageHinkleyParams{}};
+    alarms += int(Detections(ph, Gaussian(seed, 20000, 3, 0.2)).size());
+  }
+  CHECK_EQ(alarms, 0);
+}
+
+void TestDriftNonFiniteRefused() {
+  Adwin a{AdwinParams{}};
+  PageHinkley ph{PageHinkleyParams{}};
+  for (double x : Gaussian(2, 300, 0, 1)) {
+    a.Update(x);
+    ph.Update(x);
+  }
+  for (DriftDetector* d : {static_cast<DriftDetector*>(&a), static_cast<DriftDetector*>(&ph)}) {
+    const auto before = d->Serialize();
+    const double bad[] = {1, 2, kNaN, 3};
+    int64_t first = 7, n = 7;
+    CHECK_CODE(d->UpdateMany(bad, 4, &first, &n), Code::INVALID_ARG);
+    CHECK_EQ(first, -1);
+    CHECK(d->Serialize() == before);
+    const double inf[] = {kInf};
+    CHECK_CODE(d->UpdateMany(inf, 1, &first, &n), Code::INVALID_ARG);
+    CHECK(d->Serialize() == before);
+    CHECK(!d->Update(kNaN));  // the unchecked form ignores it, and counts it
+    CHECK_EQ(d->refused(), 1);
+  }
+}
+
+// The serialized detector goes on exactly like the original.
+template <typename D, typename P>
+void DriftRoundTrip(const P& params, const P& other) {
+  const auto xs = ShiftStream(9);
+  D a(params), b(other);
+  for (size_t i = 0; i < 1010; i++) a.Update(xs[i]);
+  const auto blob = a.Serialize();
+  CHECK_OK(b.Deserialize(blob.data(), blob.size()));
+  CHECK(b.Serialize() == blob);
+  bool same = true;
+  for (size_t i = 1010; i < xs.size(); i++) same = same && a.Update(xs[i]) == b.Update(xs[i]);
+  CHECK(same);
+  CHECK(a.Serialize() == b.Serialize());
+}
+
+void TestDriftSerializeRoundTrip() {
+  AdwinParams ap, aq;
+  aq.delta = 0.1;
+  aq.clock = 1;
+  DriftRoundTrip<Adwin>(ap, aq);
+  PageHinkleyParams pp, pq;
+  pq.threshold = 5;
+  DriftRoundTrip<PageHinkley>(pp, pq);
+}
+
+// Every single-byte change and every truncation of blob is refused, leaving d unchanged.
+template <typename D>
+void CheckCorruptRefused(D& d, const std::vector<uint8_t>& blob) {
+  const auto before = d.Serialize();
+  int accepted = 0;
+  std::vector<uint8_t> b = blob;
+  const size_t step = std::max<size_t>(1, blob.size() / 512);
+  for (size_t i = 0; i < b.size(); i += step) {
+    b[i] ^= 0x5a;
+    if (d.Deserialize(b.data(), b.size()).ok()) accepted++;
+    b[i] ^= 0x5a;
+  }
+  for (size_t n = 0; n < blob.size(); n += step)
+    if (d.Deserialize(blob.data(), n).ok()) accepted++;
+  CHECK_CODE(d.Deserialize(nullptr, 0), Code::INVALID_ARG);
+  CHECK_EQ(accepted, 0);
+  CHECK(d.Serialize() == before);
+}
+
+void TestDriftCorruptBlobRefused() {
+  Adwin a{AdwinParams{}}, a2{AdwinParams{}};
+  PageHinkley ph{PageHinkleyParams{}}, ph2{PageHinkleyParams{}};
+  for (double x : ShiftStream(4)) {
+    a.Update(x);
+    ph.Update(x);
+    a2.Update(x / 2);
+  }
+  CheckCorruptRefused(a2, a.Serialize());
+  CheckCorruptRefused(ph2, ph.Serialize());
+  // Another kind's blob.
+  const auto pblob = ph.Serialize();
+  CHECK_CODE(a2.Deserialize(pblob.data(), pblob.size()), Code::INVALID_ARG);
+}
+
+// ---------------------------------------------------------------------------------------
+// Anomaly
+
+std::unique_ptr<AnomalyDetector> Make(DetectorKind kind, const AnomalyParams& p) {
+  std::unique_ptr<AnomalyDetector> d;
+  const Status s = AnomalyDetector::Create(kind, p, &d);
+  if (!s.ok()) {
+    std::printf("FATAL: AnomalyDetector::Create: %s\n", s.message().c_str());
+    std::exit(2);
+  }
+  return d;
+}
+
+void TestHstScoresOutlierHigher() {
+  for (int dims : {1, 4}) {
+    AnomalyParams p;
+    p.hst.dims = dims;
+    p.hst.seed = 7;
+    auto d = Make(DetectorKind::HST, p);
+    std::mt19937_64 rng(1);
+    std::normal_distribution<double> g(0.5, 0.05);
+    std::vector<double> x(static_cast<size_t>(dims));
+    double s = 0;
+    for (int i = 0; i < 250; i++) {  // the first window scores 0
+      for (auto& v : x) v = g(rng);
+      CHECK_OK(d->ScoreLearn(x.data(), &s));
+      if (s != 0) break;
+    }
+    CHECK_EQ(s, 0);
+    double inlier_max = 0;
+    for (int i = 0; i < 1000; i++) {
+      for (auto& v : x) v = g(rng);
+      CHECK_OK(d->ScoreLearn(x.data(), &s));
+      CHECK(s >= 0 && s <= 1);
+      if (i > 10) inlier_max = std::max(inlier_max, s);
+    }
+    std::vector<double> out(static_cast<size_t>(dims), 0.02);
+    double so = 0, si = 0;
+    std::vector<double> in(static_cast<size_t>(dims), 0.5);
+    CHECK_OK(d->Score(out.data(), &so));
+    CHECK_OK(d->Score(in.data(), &si));
+    std::printf("   hst dims %d: outlier %.3f, centre %.3f, inlier max %.3f\n", dims, so, si, inlier_max);
+    CHECK(so > si);
+    CHECK(so > inlier_max);
+    CHECK(so <= 1);
+  }
+}
+
+// River's example (anomaly.HalfSpaceTrees docstring): the trees come from the same random
+// draws as River's (random.Random(42)), so the scores are River's, to its 3 printed digits.
+void TestHstMatchesRiverExample() {
+  AnomalyParams p;
+  p.hst.n_trees = 5;
+  p.hst.height = 3;
+  p.hst.window_size = 3;
+  p.hst.seed = 42;
+  auto d = Make(DetectorKind::HST, p);
+  const double xs[] = {0.5, 0.45, 0.43, 0.44, 0.445, 0.45, 0.0};
+  const double river[] = {0.107, 0.071, 0.107, 0.107, 0.107, 0.071, 0.853};
+  double s;
+  for (int i = 0; i < 3; i++) CHECK_OK(d->ScoreLearn(&xs[i], &s));  // warming up
+  for (int i = 0; i < 7; i++) {
+    CHECK_OK(d->ScoreLearn(&xs[i], &s));  // River: learn_one, then score_one
+    CHECK_OK(d->Score(&xs[i], &s));
+    CHECK_NEAR(s, river[i], 0.0005);
+  }
+}
+
+// The brute-force reference: sort the window, take the middle(s).
+double BruteRobustZ(std::vector<double> w, double x, size_t min_count) {
+  if (w.size() < min_count) return 0;
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t c = v.size();
+    return c % 2 ? v[c / 2] : 0.5 * (v[c / 2 - 1] + v[c / 2]);
+  };
+  const double m = median(w);
+  std::vector<double> dev;
+  double mean_ad = 0;
+  for (double v : w) {
+    dev.push_back(std::fabs(v - m));
+    mean_ad += std::fabs(v - m);
+  }
+  mean_ad /= double(w.size());
+  double scale = 1.4826 * median(dev);
+  if (scale == 0) scale = 1.2533141 * mean_ad;
+  const double d = std::fabs(x - m);
+  return scale > 0 ? d / scale : d == 0 ? 0 : kInf;
+}
+
+void TestRobustZMatchesBruteForce() {
+  for (int window : {1, 2, 7, 50, 256}) {
+    AnomalyParams p;
+    p.robust_z.window = window;
+    p.robust_z.min_count = std::min(window, 5);
+    auto d = Make(DetectorKind::ROBUST_Z, p);
+    std::mt19937_64 rng{uint64_t(window)};
+    std::vector<double> hist;
+    int bad = 0;
+    for (int i = 0; i < 3000; i++) {
+      // Rounded values: many ties; a run of constants makes MAD 0 for a while.
+      double x = std::round(std::normal_distribution<double>(0, 3)(rng));
+      if (i >= 1000 && i < 1400) x = 2;
+      if (i % 97 == 0) x = 40;
+      std::vector<double> w(hist.end() - std::min<ptrdiff_t>(ptrdiff_t(hist.size()), window), hist.end());
+      const double want = BruteRobustZ(w, x, size_t(p.robust_z.min_count));
+      double got;
+      CHECK_OK(d->ScoreLearn(&x, &got));
+      if (!(got == want || std::fabs(got - want) <= 1e-12 * std::fabs(want))) {
+        if (bad++ < 3) std::printf("   window %d item %d: got %.17g want %.17g\n", window, i, got, want);
+      }
+      hist.push_back(x);
+    }
+    CHECK_EQ(bad, 0);
+  }
+}
+
+void TestEwMatchesFormula() {
+  AnomalyParams p;
+  p.ew.alpha = 0.05;
+  p.ew.warmup = 10;
+  auto d = Make(DetectorKind::EW, p);
+  std::mt19937_64 rng(3);
+  double mean = 0, var = 0;
+  int n = 0, bad = 0;
+  for (int i = 0; i < 2000; i++) {
+    const double x = std::normal_distribution<double>(5, 2)(rng);
+    double want = 0;
+    if (n >= 10) want = std::fabs(x - mean) / std::sqrt(var);
+    double got;
+    CHECK_OK(d->ScoreLearn(&x, &got));
+    if (!(std::fabs(got - want) <= 1e-9 * std::max(1.0, want))) bad++;
+    if (n == 0) {
+      mean = x;
+    } else {
+      const double diff = x - mean;
+      mean += 0.05 * diff;
+      var = 0.95 * (var + 0.05 * diff * diff);
+    }
+    n++;
+  }
+  CHECK_EQ(bad, 0);
+  const Ew& e = static_cast<const Ew&>(*d);
+  CHECK_NEAR(e.mean(), 5, 0.5);
+  CHECK_NEAR(std::sqrt(e.variance()), 2, 0.5);
+}
+
+void TestAnomalyNonFiniteRefused() {
+  for (DetectorKind kind : {DetectorKind::HST, DetectorKind::ROBUST_Z, DetectorKind::EW}) {
+    AnomalyParams p;
+    p.robust_z.min_count = 3;
+    p.ew.warmup = 3;
+    auto d = Make(kind, p);
+    std::vector<double> xs = Gaussian(5, 400, 0.5, 0.1), scores(400);
+    CHECK_OK(d->ScoreLearnMany(xs.data(), 400, scores.data()));
+    const auto before = d->Serialize();
+    xs[17] = kNaN;
+    CHECK_CODE(d->ScoreLearnMany(xs.data(), 400, scores.data()), Code::INVALID_ARG);
+    CHECK(d->Serialize() == before);
+    double s, inf = -kInf;
+    CHECK_CODE(d->ScoreLearn(&inf, &s), Code::INVALID_ARG);
+    CHECK_CODE(d->Score(&inf, &s), Code::INVALID_ARG);
+    CHECK(d->Serialize() == before);
+    CHECK_EQ(d->seen(), 400);
+  }
+}
+
+void TestAnomalySerializeRoundTrip() {
+  for (DetectorKind kind : {DetectorKind::HST, DetectorKind::ROBUST_Z, DetectorKind::EW}) {
+    AnomalyParams p, other;
+    p.hst.dims = 3;
+    p.hst.lo = {0, -1, 10};
+    p.hst.hi = {1, 1, 20};
+    p.hst.window_size = 50;
+    p.robust_z.window = 40;
+    p.robust_z.min_count = 5;
+    p.ew.alpha = 0.2;
+    p.ew.warmup = 4;
+    auto a = Make(kind, p), b = Make(kind, other);
+    const size_t d = size_t(a->dims());
+    std::vector<double> xs = Gaussian(11, 600 * d, 0.5, 0.3), sa(600), sb(600);
+    CHECK_OK(a->ScoreLearnMany(xs.data(), 330, sa.data()));
+    const auto blob = a->Serialize();
+    CHECK_OK(b->Deserialize(blob.data(), blob.size()));
+    CHECK_EQ(b->dims(), a->dims());
+    CHECK(b->Serialize() == blob);
+    CHECK_OK(a->ScoreLearnMany(xs.data() + 330 * d, 270, sa.data()));
+    CHECK_OK(b->ScoreLearnMany(xs.data() + 330 * d, 270, sb.data()));
+    CHECK(std::equal(sa.begin(), sa.begin() + 270, sb.begin()));
+    CHECK(a->Serialize() == b->Serialize());
+  }
+}
+
+void TestAnomalyCorruptBlobRefused() {
+  for (DetectorKind kind : {DetectorKind::HST, DetectorKind::ROBUST_Z, DetectorKind::EW}) {
+    AnomalyParams p;
+    p.hst.height = 4;
+    p.hst.window_size = 20;
+    p.robust_z.window = 30;
+    p.robust_z.min_count = 5;
+    auto a = Make(kind, p), b = Make(kind, p);
+    std::vector<double> xs = Gaussian(12, 100, 0.5, 0.3), s(100);
+    CHECK_OK(a->ScoreLearnMany(xs.data(), 100, s.data()));
+    CHECK_OK(b->ScoreLearnMany(xs.data(), 50, s.data()));
+    CheckCorruptRefused(*b, a->Serialize());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// DetectorTable
+
+std::unique_ptr<DetectorTable> MakeTable(DetectorKind kind, const AnomalyParams& p, int64_t max) {
+  std::unique_ptr<DetectorTable> t;
+  const Status s = DetectorTable::Create(kind, p, max, &t);
+  if (!s.ok()) {
+    std::printf("FATAL: DetectorTable::Create: %s\n", s.message().c_str());
+    std::exit(2);
+  }
+  return t;
+}
+
+void TestTableMatchesOneDetectorPerKey() {
+  for (DetectorKind kind : {DetectorKind::ROBUST_Z, DetectorKind::EW}) {
+    AnomalyParams p;
+    p.robust_z.window = 20;
+    p.robust_z.min_count = 3;
+    p.ew.warmup = 3;
+    auto t = MakeTable(kind, p, 64);
+    std::vector<std::unique_ptr<AnomalyDetector>> ref;
+    for (int k = 0; k < 40; k++) ref.push_back(Make(kind, p));
+    std::mt19937_64 rng(5);
+    int bad = 0;
+    for (int batch = 0; batch < 50; batch++) {
+      const size_t n = 1 + rng() % 64;
+      std::vector<uint64_t> keys(n);
+      std::vector<int> who(n);
+      std::vector<double> x(n), got(n);
+      for (size_t i = 0; i < n; i++) {
+        who[i] = int(rng() % 40);
+        keys[i] = Key(uint64_t(who[i]));
+        x[i] = std::normal_distribution<double>(who[i], 1 + who[i] % 3)(rng);
+      }
+      uint64_t refused = 9;
+      CHECK_OK(t->ScoreLearnMany(keys.data(), x.data(), n, got.data(), &refused));
+      CHECK_EQ(refused, 0);
+      for (size_t i = 0; i < n; i++) {
+        double want;
+        CHECK_OK(ref[size_t(who[i])]->ScoreLearn(&x[i], &want));
+        if (!(got[i] == want)) bad++;
+      }
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(t->stats().live, 40);
+    // Score without learning equals the reference's Score.
+    std::vector<uint64_t> keys = {Key(3), Key(1000)};
+    std::vector<double> x = {3.5, 1}, got(2);
+    CHECK_OK(t->ScoreMany(keys.data(), x.data(), 2, got.data()));
+    double want;
+    CHECK_OK(ref[3]->Score(&x[0], &want));
+    CHECK_EQ(got[0], want);
+    CHECK_EQ(got[1], 0);  // unknown key
+    CHECK_EQ(t->stats().live, 40);
+  }
+}
+
+void TestTableRefusesWhenFull() {
+  AnomalyParams p;
+  p.ew.warmup = 2;
+  auto t = MakeTable(DetectorKind::EW, p, 4);
+  std::vector<uint64_t> keys = {Key(1), Key(2), Key(3), Key(4), Key(5), Key(1), Key(6)};
+  std::vector<double> x(keys.size(), 1.0), s(keys.size());
+  uint64_t refused = 0;
+  CHECK_OK(t->ScoreLearnMany(keys.data(), x.data(), keys.size(), s.data(), &refused));
+  CHECK_EQ(refused, 2);
+  CHECK_NAN(s[4]);
+  CHECK_NAN(s[6]);
+  CHECK_EQ(s[5], 0);  // a known key still scores (warming up)
+  DetectorTableStats st = t->stats();
+  CHECK_EQ(st.live, 4);
+  CHECK_EQ(st.capacity, 4);
+  CHECK_EQ(st.refused, 2);
+  // NaN input: refused before anything changes.
+  const auto before = t->Serialize();
+  x[2] = kNaN;
+  CHECK_CODE(t->ScoreLearnMany(keys.data(), x.data(), keys.size(), s.data(), &refused), Code::INVALID_ARG);
+  CHECK(t->Serialize() == before);
+  t->Clear();
+  CHECK_EQ(t->stats().live, 0);
+  x[2] = 1;
+  CHECK_OK(t->ScoreLearnMany(keys.data() + 3, x.data(), 4, s.data(), &refused));
+  CHECK_EQ(refused, 0);
+  std::unique_ptr<DetectorTable> bad;
+  CHECK_CODE(DetectorTable::Create(DetectorKind::HST, p, 4, &bad), Code::INVALID_ARG);
+  CHECK_CODE(DetectorTable::Create(DetectorKind::EW, p, 0, &bad), Code::INVALID_ARG);
+}
+
+void TestTableSerializeRoundTrip() {
+  for (DetectorKind kind : {DetectorKind::ROBUST_Z, DetectorKind::EW}) {
+    AnomalyParams p, other;
+    p.robust_z.window = 16;
+    p.robust_z.min_count = 4;
+    p.ew.alpha = 0.3;
+    other.robust_z.window = 8;
+    other.robust_z.min_count = 8;
+    auto a = MakeTable(kind, p, 100), b = MakeTable(kind, other, 7);
+    std::mt19937_64 rng(8);
+    auto batch = [&](size_t n, std::vector<uint64_t>* keys, std::vector<double>* x) {
+      keys->resize(n);
+      x->resize(n);
+      for (size_t i = 0; i < n; i++) {
+        (*keys)[i] = Key(rng() % 60);
+        (*x)[i] = std::normal_distribution<double>(0, 1)(rng);
+      }
+    };
+    std::vector<uint64_t> keys;
+    std::vector<double> x, sa, sb;
+    batch(2000, &keys, &x);
+    sa.resize(2000);
+    sb.resize(2000);
+    CHECK_OK(a->ScoreLearnMany(keys.data(), x.data(), 2000, sa.data()));
+    const auto blob = a->Serialize();
+    CHECK_OK(b->Deserialize(blob.data(), blob.size()));
+    CHECK(b->Serialize() == blob);
+    CHECK_EQ(b->stats().capacity, 100);
+    batch(2000, &keys, &x);
+    CHECK_OK(a->ScoreLearnMany(keys.data(), x.data(), 2000, sa.data()));
+    CHECK_OK(b->ScoreLearnMany(keys.data(), x.data(), 2000, sb.data()));
+    CHECK(sa == sb);
+    auto c = MakeTable(kind, p, 100);
+    const auto small = MakeTable(kind, p, 3)->Serialize();
+    CHECK_OK(c->Deserialize(small.data(), small.size()));
+    CheckCorruptRefused(*c, a->Serialize());
+    // A single detector's blob is not a table's.
+    auto single = Make(kind, p);
+    const auto sblob = single->Serialize();
+    CHECK_CODE(c->Deserialize(sblob.data(), sblob.size()), Code::INVALID_ARG);
+  }
+}
+
+void TestParamsRefused() {
+  AnomalyParams p;
+  std::unique_ptr<AnomalyDetector> d;
+  p.hst.dims = 2;
+  p.hst.lo = {0};
+  p.hst.hi = {1};
+  CHECK_CODE(AnomalyDetector::Create(DetectorKind::HST, p, &d), Code::INVALID_ARG);
+  p.hst.lo = {0, 1};
+  p.hst.hi = {1, 1};
+  CHECK_CODE(AnomalyDetector::Create(DetectorKind::HST, p, &d), Code::INVALID_ARG);
+  p = AnomalyParams();
+  p.hst.height = 40;
+  CHECK_CODE(AnomalyDetector::Create(DetectorKind::HST, p, &d), Code::INVALID_ARG);
+  p = AnomalyParams();
+  p.robust_z.min_count = 300;
+  CHECK_CODE(AnomalyDetector::Create(DetectorKind::ROBUST_Z, p, &d), Code::INVALID_ARG);
+  p = AnomalyParams();
+  p.ew.alpha = 0;
+  CHECK_CODE(AnomalyDetector::Create(DetectorKind::EW, p, &d), Code::INVALID_ARG);
+  CHECK_CODE(AnomalyDetector::Create(DetectorKind::ADWIN, AnomalyParams(), &d), Code::INVALID_ARG);
+  AdwinParams a;
+  a.delta = 0;
+  CHECK_CODE(a.Validate(), Code::INVALID_ARG);
+  PageHinkleyParams ph;
+  ph.threshold = -1;
+  CHECK_CODE(ph.Validate(), Code::INVALID_ARG);
+}
+
+}  // namespace
+
+void RunDetectorsTests() {
+  RUN(TestAdwinFindsMeanShift);
+  RUN(TestAdwinQuietOnStationaryStream);
+  RUN(TestAdwinReset);
+  RUN(TestPageHinkleyFindsShiftUpAndDown);
+  RUN(TestPageHinkleyQuietOnStationaryStream);
+  RUN(TestDriftNonFiniteRefused);
+  RUN(TestDriftSerializeRoundTrip);
+  RUN(TestDriftCorruptBlobRefused);
+  RUN(TestHstScoresOutlierHigher);
+  RUN(TestHstMatchesRiverExample);
+  RUN(TestRobustZMatchesBruteForce);
+  RUN(TestEwMatchesFormula);
+  RUN(TestAnomalyNonFiniteRefused);
+  RUN(TestAnomalySerializeRoundTrip);
+  RUN(TestAnomalyCorruptBlobRefused);
+  RUN(TestTableMatchesOneDetectorPerKey);
+  RUN(TestTableRefusesWhenFull);
+  RUN(TestTableSerializeRoundTrip);
+  RUN(TestParamsRefused);
+}
