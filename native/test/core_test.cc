@@ -31,6 +31,7 @@ using namespace hptest;
 
 void RunStorePartsTests();  // store_parts_test.cc
 void RunDurabilityTests();  // durability_test.cc
+void RunLearnerTests();     // learner_test.cc
 
 namespace {
 
@@ -1122,6 +1123,7 @@ int main() {
   RUN(TestDecodeRows);
   RunStorePartsTests();
   RunDurabilityTests();
+  RunLearnerTests();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;
 }

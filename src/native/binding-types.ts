@@ -1,6 +1,6 @@
 // The raw shape of the addon, as native/binding/*.cc define it: what binding.ts (the one
 // loader) gets from require(). Types only; everything else imports from binding.ts.
-import type { GatherSourceName, GatherTransformName, LayerKindName } from './binding.js';
+import type { GatherSourceName, GatherTransformName, LayerKindName, LearnerOptimizerName } from './binding.js';
 
 /** The raw shape of the addon, as native/binding/*.cc define it (wraps.h lists the files). */
 export namespace Binding {
@@ -127,6 +127,15 @@ export namespace Binding {
     rowLayoutVersion: number;
     /** the write-ahead log record (native/core/wal_record.h); reads: walRead's answers by number */
     wal: { headerBytes: number; batchHeaderBytes: number; reads: string[] };
+    /** the online learners (native/core/learner.h; constants.h HP_LEARNER_OPT_LIST and kLearner*) */
+    learner: {
+      optimizers: Record<LearnerOptimizerName, number>;
+      maxDim: number;
+      maxHashBits: number;
+      /** |input| above is refused */
+      maxValue: number;
+      blobVersion: number;
+    };
   }
   export interface LayerSpec {
     kind: number; // constants.layerKinds
@@ -163,10 +172,41 @@ export namespace Binding {
   export interface Gather {
     run(ids: Uint8Array, refs: Uint32Array, fields: Float32Array, batch: number, nowMs: number, x: Float32Array): void;
   }
+  /** native/binding/learner_wrap.cc; every field but dim has a default there too */
+  export interface LearnerSpec {
+    dim: number;
+    hashBits: number;
+    optimizer: number; // constants.learner.optimizers
+    scale: boolean;
+    lr: number;
+    l1: number;
+    l2: number;
+    alpha: number;
+    beta: number;
+    interceptLr: number;
+    clip: number;
+  }
+  export interface Learner {
+    /** P(y = 1); NaN when an input is refused */
+    predict(dense: Float64Array | null, hIdx?: Uint32Array | null, hVal?: Float32Array | null, nh?: number): number;
+    predictMany(x: Float32Array, rows: number, out: Float32Array): void;
+    /** out <- [loss, clipped (0 | 1)] */
+    learn(dense: Float64Array | null, y: number, hIdx: Uint32Array | null, hVal: Float32Array | null, nh: number, out: Float64Array): void;
+    /** out <- [lossSum, clipped, refused] */
+    learnMany(x: Float32Array, y: Float32Array | Float64Array, rows: number, out: Float64Array): void;
+    hashIndex(field: string, value?: string): number;
+    reset(): void;
+    copyFrom(other: Learner): void;
+    serialize(): Uint8Array;
+    deserialize(bytes: Uint8Array): void;
+    exportLinear(): { w: Float32Array; b: number };
+    stats(): { updates: number; clipped: number; refused: number };
+  }
   export interface Addon {
     FeatureStore: new (specOrId: StoreSpec | number) => NativeStore;
     NativeModel: new (spec: ModelSpec) => NativeModel;
     Gather: new (storeId: number, spec: GatherSpec) => Gather;
+    Learner: new (spec: LearnerSpec) => Learner;
     constants: Constants;
     hashIds(ids: string[]): BigUint64Array;
     denseForward(

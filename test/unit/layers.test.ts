@@ -17,6 +17,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   config: ['native', 'errors'],
   ingest: ['native', 'config', 'errors'],
   runtime: ['native', 'config', 'errors'],
+  learn: ['native', 'errors'],
   durability: ['ingest', 'native', 'config', 'errors'],
   server: ['durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
