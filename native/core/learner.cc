@@ -24,16 +24,21 @@ double Sigmoid(double raw) {
 }
 
 // River's optim.losses.Log with y in {-1, 1} and z = raw * y: the loss and its gradient with
-// respect to raw, with the same shortcuts beyond |z| > 18.
-double LogLoss(double z) {
-  if (z > 18.0) return std::exp(-z);
-  if (z < -18.0) return -z;
-  return std::log1p(std::exp(-z));
-}
-double LogLossGradient(double z, double ys) {
-  if (z > 18.0) return std::exp(-z) * -ys;
-  if (z < -18.0) return -ys;
-  return -ys / (std::exp(z) + 1.0);
+// respect to raw (-y / (exp(z) + 1)), with the same shortcuts beyond |z| > 18. One exp for
+// both: -y / (exp(z) + 1) = -y * e / (1 + e) with e = exp(-z).
+void LogLoss(double z, double ys, double* loss, double* grad) {
+  if (z > 18.0) {
+    const double e = std::exp(-z);
+    *loss = e;
+    *grad = e * -ys;
+  } else if (z < -18.0) {
+    *loss = -z;
+    *grad = -ys;
+  } else {
+    const double e = std::exp(-z);
+    *loss = std::log1p(e);
+    *grad = -ys * e / (1.0 + e);
+  }
 }
 
 double Clamp(double v, double c, bool* clipped) {
@@ -241,9 +246,10 @@ void Learner::Update(const double* dense, const uint32_t* h_idx, const float* h_
   for (int j = 0; j < nh; j++) dot += w_[dd + h_idx[j]] * double(h_val[j]);
   const double raw = dot + intercept_;
   const double ys = y == 1 ? 1.0 : -1.0;
-  out->loss = LogLoss(raw * ys);
+  double grad;
+  LogLoss(raw * ys, ys, &out->loss, &grad);
   bool clipped = false;
-  const double g = Clamp(LogLossGradient(raw * ys, ys), spec_.clip, &clipped);
+  const double g = Clamp(grad, spec_.clip, &clipped);
 
   intercept_ -= spec_.intercept_lr * g;
   for (size_t i = 0; i < dd; i++) StepCoord(i, xs_[i], g, &clipped);
