@@ -75,7 +75,7 @@ function invalid(message: string): HotpathError {
 /** The options with every default filled in; throws on a wrong type or range. */
 export function learnerSpec(o: LearnerOptions): LearnerSpec {
   const optimizer = o.optimizer ?? 'sgd';
-  if (!(optimizer in L.optimizers)) throw invalid(`learner: optimizer must be one of ${Object.keys(L.optimizers).join(', ')}`);
+  if (typeof optimizer !== 'string' || !Object.hasOwn(L.optimizers, optimizer)) throw invalid(`learner: optimizer must be one of ${Object.keys(L.optimizers).join(', ')}`);
   const ftrl = optimizer === 'ftrl';
   const spec: LearnerSpec = {
     dim: o.dim,

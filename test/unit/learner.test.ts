@@ -41,7 +41,7 @@ describe('NativeLearner', () => {
     expect(new NativeLearner({ dim: 3, optimizer: 'ftrl' }).spec).toMatchObject({ alpha: 0.05, beta: 1, l1: 0, l2: 1 });
     for (const bad of [
       { dim: -1 }, { dim: 1.5 }, { dim: 0 }, { dim: 2, hashBits: 25 }, { dim: 2, lr: -1 }, { dim: 2, clip: Number.NaN },
-      { dim: 2, optimizer: 'adam' }, { dim: 2, scale: 'yes' },
+      { dim: 2, optimizer: 'adam' }, { dim: 2, optimizer: 'toString' }, { dim: 2, scale: 'yes' },
     ]) {
       expect(() => new NativeLearner(bad as LearnerOptions), JSON.stringify(bad)).toThrow(expect.objectContaining(INVALID));
     }
