@@ -10,6 +10,7 @@
         "native/core/feature_store.cc",
         "native/core/hll.cc",
         "native/core/kernels.cc",
+        "native/core/learner.cc",
         "native/core/model.cc",
         "native/core/region.cc",
         "native/core/row_layout.cc",
@@ -23,6 +24,7 @@
         "native/binding/durability_wrap.cc",
         "native/binding/gather_wrap.cc",
         "native/binding/ids.cc",
+        "native/binding/learner_wrap.cc",
         "native/binding/model_wrap.cc",
         "native/binding/spec_args.cc",
         "native/binding/store_wrap.cc"

@@ -59,6 +59,7 @@ Napi::Object Constants(Napi::Env env) {
   Napi::Object layerKinds = HP_NAMES(LayerKind, HP_LAYER_KIND_LIST);
   Napi::Object gatherSources = HP_NAMES(GatherSource, HP_GATHER_SOURCE_LIST);
   Napi::Object gatherTransforms = HP_NAMES(GatherTransform, HP_GATHER_TRANSFORM_LIST);
+  Napi::Object learnerOpts = HP_NAMES(LearnerOpt, HP_LEARNER_OPT_LIST);
 #undef HP_NAMES
 #undef HP_X
   Napi::Array statuses = Napi::Array::New(env), rowErrors = Napi::Array::New(env), walReads = Napi::Array::New(env);
@@ -91,6 +92,12 @@ Napi::Object Constants(Napi::Env env) {
   limits.Set("maxKeyColumns", kMaxKeyColumns);
   limits.Set("maxTimeMs", kMaxTimeMs);
   limits.Set("maxEventTimeMs", kMaxEventTimeMs);
+  Napi::Object learner = Napi::Object::New(env);
+  learner.Set("optimizers", learnerOpts);
+  learner.Set("maxDim", kLearnerMaxDim);
+  learner.Set("maxHashBits", kLearnerMaxHashBits);
+  learner.Set("maxValue", kLearnerMaxValue);
+  learner.Set("blobVersion", kLearnerBlobVersion);
   Napi::Object o = Napi::Object::New(env);
   o.Set("rowRoles", rowRoles);
   o.Set("rowErrors", rowErrors);
@@ -106,6 +113,7 @@ Napi::Object Constants(Napi::Env env) {
   o.Set("rowLayoutVersion", kRowLayoutVersion);
   o.Set("wal", wal);
   o.Set("detectors", DetectorConstants(env));
+  o.Set("learner", learner);
   return o;
 }
 
@@ -119,6 +127,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceValue("DriftDetector", DefineDriftDetectorWrap(env)),
                              InstanceValue("AnomalyDetector", DefineAnomalyDetectorWrap(env)),
                              InstanceValue("AnomalyTable", DefineAnomalyTableWrap(env)),
+                             InstanceValue("Learner", DefineLearnerWrap(env)),
                              InstanceValue("constants", Constants(env)),
                              InstanceMethod<&Addon::CallHashIds>("hashIds"),
                              InstanceMethod<&Addon::CallDense>("denseForward"),

@@ -2,6 +2,7 @@
 //   store_wrap.cc    FeatureStoreWrap  -> FeatureStore (core Store, feature_store.h)
 //   model_wrap.cc    NativeModelWrap   -> NativeModel (core Model, model.h); denseForward
 //   gather_wrap.cc   GatherWrap        -> Gather (core Gather, model.h)
+//   learner_wrap.cc  LearnerWrap       -> Learner (core Learner, learner.h)
 //   durability_wrap.cc  snapshot and restore workers (snapshot.h), walRead, crc32c, reserveFile
 // and helpers: args.h (REQUIRE_ARGUMENT_*), ids.h (entity ids, hashIds), spec_args.h.
 #pragma once
@@ -23,6 +24,7 @@ Napi::Function DefineDriftDetectorWrap(Napi::Env env);
 Napi::Function DefineAnomalyDetectorWrap(Napi::Env env);
 Napi::Function DefineAnomalyTableWrap(Napi::Env env);
 Napi::Object DetectorConstants(Napi::Env env);
+Napi::Function DefineLearnerWrap(Napi::Env env);
 
 // denseForward(x, w, bias | null, batch, in, out, act, backend: "cpu" | "cuda", y)
 Napi::Value DenseForward(const Napi::CallbackInfo& info);

@@ -123,6 +123,26 @@ enum class GatherTransform : uint8_t {
   kCount
 };
 
+// The online learners' optimisers (learner.h LearnerSpec::optimizer). X(ENUM, "name")
+#define HP_LEARNER_OPT_LIST(X) \
+  X(SGD, "sgd")                \
+  X(FTRL, "ftrl")
+
+enum class LearnerOpt : uint8_t {
+#define HP_X(e, name) e,
+  HP_LEARNER_OPT_LIST(HP_X)
+#undef HP_X
+  kCount
+};
+
+// Limits of the online learners (learner.h). Inputs beyond kLearnerMaxValue are refused:
+// the scaler squares them, and 1e30^2 keeps every running sum far from overflow, so a
+// learner that accepted an example can never turn its state into Inf or NaN.
+constexpr int kLearnerMaxDim = 65536;        // dense inputs
+constexpr int kLearnerMaxHashBits = 24;      // hashed block of 2^bits weights (128 MiB of doubles)
+constexpr double kLearnerMaxValue = 1e30;    // |input| above is refused
+constexpr int kLearnerBlobVersion = 1;       // Learner::Serialize's format
+
 // Column value types of a binary events frame: f64, or str16 (u16 length + UTF-8).
 constexpr int kRowTypeF64 = 1;
 constexpr int kRowTypeStr16 = 2;

@@ -32,6 +32,7 @@ using namespace hptest;
 void RunStorePartsTests();  // store_parts_test.cc
 void RunDurabilityTests();  // durability_test.cc
 void RunDetectorsTests();   // detectors_test.cc
+void RunLearnerTests();     // learner_test.cc
 
 namespace {
 
@@ -1124,6 +1125,7 @@ int main() {
   RunStorePartsTests();
   RunDurabilityTests();
   RunDetectorsTests();
+  RunLearnerTests();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;
 }

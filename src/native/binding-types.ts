@@ -1,6 +1,6 @@
 // The raw shape of the addon, as native/binding/*.cc define it: what binding.ts (the one
 // loader) gets from require(). Types only; everything else imports from binding.ts.
-import type { GatherSourceName, GatherTransformName, LayerKindName } from './binding.js';
+import type { GatherSourceName, GatherTransformName, LayerKindName, LearnerOptimizerName } from './binding.js';
 
 /** The raw shape of the addon, as native/binding/*.cc define it (wraps.h lists the files). */
 export namespace Binding {
@@ -129,6 +129,15 @@ export namespace Binding {
     wal: { headerBytes: number; batchHeaderBytes: number; reads: string[] };
     /** the streaming detectors' kinds and limits (native/core/constants.h) */
     detectors: DetectorConstants;
+    /** the online learners (native/core/learner.h; constants.h HP_LEARNER_OPT_LIST and kLearner*) */
+    learner: {
+      optimizers: Record<LearnerOptimizerName, number>;
+      maxDim: number;
+      maxHashBits: number;
+      /** |input| above is refused */
+      maxValue: number;
+      blobVersion: number;
+    };
   }
   export interface LayerSpec {
     kind: number; // constants.layerKinds
@@ -210,6 +219,36 @@ export namespace Binding {
     serialize(): Uint8Array;
     deserialize(bytes: Uint8Array): void;
   }
+  /** native/binding/learner_wrap.cc; every field but dim has a default there too */
+  export interface LearnerSpec {
+    dim: number;
+    hashBits: number;
+    optimizer: number; // constants.learner.optimizers
+    scale: boolean;
+    lr: number;
+    l1: number;
+    l2: number;
+    alpha: number;
+    beta: number;
+    interceptLr: number;
+    clip: number;
+  }
+  export interface Learner {
+    /** P(y = 1); NaN when an input is refused */
+    predict(dense: Float64Array | null, hIdx?: Uint32Array | null, hVal?: Float32Array | null, nh?: number): number;
+    predictMany(x: Float32Array, rows: number, out: Float32Array): void;
+    /** out <- [loss, clipped (0 | 1)] */
+    learn(dense: Float64Array | null, y: number, hIdx: Uint32Array | null, hVal: Float32Array | null, nh: number, out: Float64Array): void;
+    /** out <- [lossSum, clipped, refused] */
+    learnMany(x: Float32Array, y: Float32Array | Float64Array, rows: number, out: Float64Array): void;
+    hashIndex(field: string, value?: string): number;
+    reset(): void;
+    copyFrom(other: Learner): void;
+    serialize(): Uint8Array;
+    deserialize(bytes: Uint8Array): void;
+    exportLinear(): { w: Float32Array; b: number };
+    stats(): { updates: number; clipped: number; refused: number };
+  }
   export interface Addon {
     FeatureStore: new (specOrId: StoreSpec | number) => NativeStore;
     NativeModel: new (spec: ModelSpec) => NativeModel;
@@ -217,6 +256,7 @@ export namespace Binding {
     DriftDetector: new (kind: number, params: Partial<AdwinParams & PageHinkleyParams>) => NativeDriftDetector;
     AnomalyDetector: new (kind: number, params: Partial<HstParams & RobustZParams & EwParams>) => NativeAnomalyDetector;
     AnomalyTable: new (kind: number, params: Partial<RobustZParams & EwParams>, maxEntities: number) => NativeAnomalyTable;
+    Learner: new (spec: LearnerSpec) => Learner;
     constants: Constants;
     hashIds(ids: string[]): BigUint64Array;
     denseForward(

@@ -41,6 +41,8 @@ export const GATHER_SOURCE_NAMES = ['feature', 'field'] as const;
 export type GatherSourceName = (typeof GATHER_SOURCE_NAMES)[number];
 export const GATHER_TRANSFORM_NAMES = ['none', 'log1p'] as const;
 export type GatherTransformName = (typeof GATHER_TRANSFORM_NAMES)[number];
+export const LEARNER_OPTIMIZER_NAMES = ['sgd', 'ftrl'] as const;
+export type LearnerOptimizerName = (typeof LEARNER_OPTIMIZER_NAMES)[number];
 
 export const constants: Binding.Constants = addon.constants;
 export const limits = constants.limits;
@@ -77,6 +79,13 @@ function call<T>(fn: () => T): T {
     throw toHotpathError(err);
   }
 }
+export { call as callNative };
+
+/**
+ * The addon's Learner class, for NativeLearner (src/native/learner.ts), which wraps it: the
+ * addon is still required here only.
+ */
+export const LearnerAddon: Binding.Addon['Learner'] = addon.Learner;
 
 /** Why ingestRows refused a frame's rows: a rowErrors name, the event and the frame column. */
 export interface RowFault {

@@ -1,0 +1,384 @@
+#include "learner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "crc32c.h"
+#include "hash.h"
+
+namespace hotpath {
+namespace {
+
+constexpr uint32_t kMagic = 0x524c5048;  // "HPLR" little-endian
+
+bool Finite(double v) { return std::isfinite(v); }
+bool InRange(double v) { return std::fabs(v) <= kLearnerMaxValue; }  // false for NaN too
+
+// Stable logistic function: exp never overflows.
+double Sigmoid(double raw) {
+  if (raw >= 0) return 1.0 / (1.0 + std::exp(-raw));
+  const double e = std::exp(raw);
+  return e / (1.0 + e);
+}
+
+// River's optim.losses.Log with y in {-1, 1} and z = raw * y: the loss and its gradient with
+// respect to raw (-y / (exp(z) + 1)), with the same shortcuts beyond |z| > 18. One exp for
+// both: -y / (exp(z) + 1) = -y * e / (1 + e) with e = exp(-z).
+void LogLoss(double z, double ys, double* loss, double* grad) {
+  if (z > 18.0) {
+    const double e = std::exp(-z);
+    *loss = e;
+    *grad = e * -ys;
+  } else if (z < -18.0) {
+    *loss = -z;
+    *grad = -ys;
+  } else {
+    const double e = std::exp(-z);
+    *loss = std::log1p(e);
+    *grad = -ys * e / (1.0 + e);
+  }
+}
+
+double Clamp(double v, double c, bool* clipped) {
+  if (v > c) {
+    *clipped = true;
+    return c;
+  }
+  if (v < -c) {
+    *clipped = true;
+    return -c;
+  }
+  return v;
+}
+
+// ---- blob writing and reading (little-endian hosts, like the store's snapshots)
+
+template <typename T>
+void Put(std::vector<uint8_t>* out, const T& v) {
+  const size_t at = out->size();
+  out->resize(at + sizeof(T));
+  std::memcpy(out->data() + at, &v, sizeof(T));
+}
+void PutArray(std::vector<uint8_t>* out, const std::vector<double>& v) {
+  const size_t at = out->size();
+  out->resize(at + v.size() * sizeof(double));
+  if (!v.empty()) std::memcpy(out->data() + at, v.data(), v.size() * sizeof(double));
+}
+
+struct Reader {
+  const uint8_t* p;
+  size_t n, at = 0;
+  template <typename T>
+  T Get() {  // callers check the length first
+    T v;
+    std::memcpy(&v, p + at, sizeof(T));
+    at += sizeof(T);
+    return v;
+  }
+};
+
+constexpr size_t kHeaderBytes = 4 + 4 + 4 + 4 + 1 + 1 + 2 + 7 * 8;  // magic .. clip
+constexpr size_t kScalarStateBytes = 3 * 8 + 2 * 8;                  // counters, intercept, max_cum_l1
+
+}  // namespace
+
+bool LearnerSpec::operator==(const LearnerSpec& o) const {
+  return dim == o.dim && hash_bits == o.hash_bits && optimizer == o.optimizer && scale == o.scale && lr == o.lr &&
+         l1 == o.l1 && l2 == o.l2 && alpha == o.alpha && beta == o.beta && intercept_lr == o.intercept_lr && clip == o.clip;
+}
+
+Status Learner::Create(const LearnerSpec& s, std::unique_ptr<Learner>* out) {
+  if (s.dim < 0 || s.dim > kLearnerMaxDim) return Status::InvalidArg("learner: dim must be in [0, " + std::to_string(kLearnerMaxDim) + "]");
+  if (s.hash_bits < 0 || s.hash_bits > kLearnerMaxHashBits)
+    return Status::InvalidArg("learner: hash_bits must be in [0, " + std::to_string(kLearnerMaxHashBits) + "]");
+  if (s.dim == 0 && s.hash_bits == 0) return Status::InvalidArg("learner: no inputs (dim 0 and no hashed block)");
+  if (uint8_t(s.optimizer) >= uint8_t(LearnerOpt::kCount)) return Status::InvalidArg("learner: unknown optimizer");
+  for (double v : {s.lr, s.l1, s.l2, s.alpha, s.beta, s.intercept_lr, s.clip})
+    if (!Finite(v) || v < 0) return Status::InvalidArg("learner: rates, penalties and clip must be finite and >= 0");
+  if (s.clip <= 0) return Status::InvalidArg("learner: clip must be > 0");
+  if (s.optimizer == LearnerOpt::SGD) {
+    if (s.lr <= 0) return Status::InvalidArg("learner: SGD needs lr > 0");
+    // River's GLM raises NotImplementedError for the pair: its cumulative L1 penalty
+    // assumes no other pull on the weights.
+    if (s.l1 > 0 && s.l2 > 0) return Status::InvalidArg("learner: SGD takes l1 or l2, not both (as River)");
+  } else if (s.alpha <= 0) {
+    return Status::InvalidArg("learner: FTRL needs alpha > 0");
+  }
+  out->reset(new Learner(s));
+  return Status::Ok();
+}
+
+Learner::Learner(const LearnerSpec& spec)
+    : spec_(spec), ftrl_(spec.optimizer == LearnerOpt::FTRL), sgd_l1_(!ftrl_ && spec.l1 > 0) {
+  const size_t d = size_t(spec.dim), nw = d + hashed_size();
+  if (spec.scale) {
+    mean_.assign(d, 0.0);
+    var_.assign(d, 0.0);
+  }
+  w_.assign(nw, 0.0);
+  if (ftrl_ || sgd_l1_) a_.assign(nw, 0.0);
+  if (ftrl_) b_.assign(nw, 0.0);
+  xs_.assign(d, 0.0);
+  row_.assign(d, 0.0);
+}
+
+uint32_t Learner::HashIndex(const char* s, size_t n, int hash_bits) {
+  if (hash_bits <= 0) return 0;
+  return uint32_t(HashBytes(s, n) & ((uint64_t(1) << hash_bits) - 1));
+}
+
+double Learner::Scaled(int i, double x) const {
+  if (!spec_.scale) return x;
+  const double var = var_[size_t(i)];
+  return var > 0 ? (x - mean_[size_t(i)]) / std::sqrt(var) : 0.0;  // River's safe_div
+}
+
+Status Learner::CheckExample(const double* dense, const uint32_t* h_idx, const float* h_val, int nh, double y) const {
+  if (!(y == 0 || y == 1)) return Status::InvalidArg("learner: the label must be 0 or 1");
+  if (spec_.dim > 0 && !dense) return Status::InvalidArg("learner: no dense inputs");
+  for (int i = 0; i < spec_.dim; i++)
+    if (!InRange(dense[i])) return Status::InvalidArg("learner: dense input " + std::to_string(i) + " is not a finite number within 1e30");
+  if (nh < 0) return Status::InvalidArg("learner: negative hashed count");
+  if (nh > 0 && (!h_idx || !h_val || spec_.hash_bits == 0)) return Status::InvalidArg("learner: hashed inputs without a hashed block");
+  const size_t hs = hashed_size();
+  for (int j = 0; j < nh; j++) {
+    if (h_idx[j] >= hs) return Status::InvalidArg("learner: hashed index " + std::to_string(h_idx[j]) + " out of range");
+    if (!InRange(h_val[j])) return Status::InvalidArg("learner: hashed value " + std::to_string(j) + " is not a finite number within 1e30");
+  }
+  return Status::Ok();
+}
+
+double Learner::Predict(const double* dense, const uint32_t* h_idx, const float* h_val, int nh) const {
+  if (!CheckExample(dense, h_idx, h_val, nh, 0).ok()) return std::nan("");
+  double dot = 0;
+  for (int i = 0; i < spec_.dim; i++) dot += w_[size_t(i)] * Scaled(i, dense[i]);
+  const size_t d = size_t(spec_.dim);
+  for (int j = 0; j < nh; j++) dot += w_[d + h_idx[j]] * double(h_val[j]);
+  return Sigmoid(dot + intercept_);
+}
+
+Status Learner::PredictMany(const float* x, int rows, float* out) const {
+  if (rows < 0 || (rows > 0 && (!out || (spec_.dim > 0 && !x)))) return Status::InvalidArg("learner: bad PredictMany arguments");
+  const int d = spec_.dim;
+  for (int r = 0; r < rows; r++) {
+    const float* xr = x + size_t(r) * size_t(d);
+    double dot = 0;
+    bool ok = true;
+    for (int i = 0; i < d; i++) {
+      ok &= InRange(xr[i]);
+      dot += w_[size_t(i)] * Scaled(i, xr[i]);
+    }
+    out[r] = ok ? float(Sigmoid(dot + intercept_)) : std::nanf("");
+  }
+  return Status::Ok();
+}
+
+Status Learner::Learn(const double* dense, const uint32_t* h_idx, const float* h_val, int nh, double y, LearnOutcome* out) {
+  const Status s = CheckExample(dense, h_idx, h_val, nh, y);
+  if (!s.ok()) {
+    refused_++;
+    return s;
+  }
+  Update(dense, h_idx, h_val, nh, y, out);
+  return Status::Ok();
+}
+
+Status Learner::LearnMany(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* out) {
+  if (rows < 0 || (rows > 0 && ((spec_.dim > 0 && !x) || (!y32 == !y64)))) return Status::InvalidArg("learner: bad LearnMany arguments");
+  const size_t d = size_t(spec_.dim);
+  LearnManyOutcome sum;
+  for (int r = 0; r < rows; r++) {
+    const float* xr = x + size_t(r) * d;
+    for (size_t i = 0; i < d; i++) row_[i] = xr[i];
+    const double y = y32 ? double(y32[r]) : y64[r];
+    if (!CheckExample(row_.data(), nullptr, nullptr, 0, y).ok()) {
+      refused_++;
+      sum.refused++;
+      continue;
+    }
+    LearnOutcome o;
+    Update(row_.data(), nullptr, nullptr, 0, y, &o);
+    sum.loss_sum += o.loss;
+    sum.clipped += o.clipped;
+  }
+  *out = sum;
+  return Status::Ok();
+}
+
+// One coordinate's step with the (clamped) loss gradient g and its input xi.
+inline void Learner::StepCoord(size_t i, double xi, double g, bool* clipped) {
+  double gi = Clamp(g * xi, spec_.clip, clipped);
+  if (!ftrl_) {
+    if (spec_.l2 > 0) gi += spec_.l2 * w_[i];
+    w_[i] -= spec_.lr * gi;
+    return;
+  }
+  // FTRL-Proximal: z and n per coordinate (McMahan et al. 2013, Algorithm 1).
+  double& z = a_[i];
+  double& n = b_[i];
+  const double sigma = (std::sqrt(n + gi * gi) - std::sqrt(n)) / spec_.alpha;
+  z += gi - sigma * w_[i];
+  n += gi * gi;
+  const double l1 = spec_.l1;
+  w_[i] = std::fabs(z) <= l1 ? 0.0 : -(z - std::copysign(l1, z)) / ((spec_.beta + std::sqrt(n)) / spec_.alpha + spec_.l2);
+}
+
+void Learner::Update(const double* dense, const uint32_t* h_idx, const float* h_val, int nh, double y, LearnOutcome* out) {
+  const int d = spec_.dim;
+  const size_t dd = size_t(d);
+  // The scaler learns the example first, then scales it (River's Pipeline.learn_one).
+  if (spec_.scale) {
+    seen_++;
+    const double cnt = double(seen_);
+    for (int i = 0; i < d; i++) {
+      const double x = dense[i], old = mean_[size_t(i)];
+      mean_[size_t(i)] += (x - old) / cnt;
+      var_[size_t(i)] += ((x - old) * (x - mean_[size_t(i)]) - var_[size_t(i)]) / cnt;
+    }
+  }
+  double dot = 0;
+  for (int i = 0; i < d; i++) {
+    xs_[size_t(i)] = Scaled(i, dense[i]);
+    dot += w_[size_t(i)] * xs_[size_t(i)];
+  }
+  for (int j = 0; j < nh; j++) dot += w_[dd + h_idx[j]] * double(h_val[j]);
+  const double raw = dot + intercept_;
+  const double ys = y == 1 ? 1.0 : -1.0;
+  double grad;
+  LogLoss(raw * ys, ys, &out->loss, &grad);
+  bool clipped = false;
+  const double g = Clamp(grad, spec_.clip, &clipped);
+
+  intercept_ -= spec_.intercept_lr * g;
+  for (size_t i = 0; i < dd; i++) StepCoord(i, xs_[i], g, &clipped);
+  for (int j = 0; j < nh; j++) StepCoord(dd + h_idx[j], h_val[j], g, &clipped);
+
+  if (sgd_l1_) {
+    // River's cumulative L1 penalty over the inputs of this example: each weight may be
+    // pulled towards 0 by what the penalty has grown to since it was last pulled, never past 0.
+    max_cum_l1_ += spec_.l1 * spec_.lr;
+    auto penalise = [this](size_t i) {
+      const double wt = w_[i];
+      if (wt > 0) w_[i] = std::max(0.0, wt - (max_cum_l1_ + a_[i]));
+      else if (wt < 0) w_[i] = std::min(0.0, wt + (max_cum_l1_ - a_[i]));
+      a_[i] += w_[i] - wt;
+    };
+    for (size_t i = 0; i < dd; i++) penalise(i);
+    for (int j = 0; j < nh; j++) penalise(dd + h_idx[j]);
+  }
+  updates_++;
+  clipped_ += clipped;
+  out->clipped = clipped;
+}
+
+void Learner::Reset() {
+  updates_ = clipped_ = seen_ = refused_ = 0;
+  intercept_ = max_cum_l1_ = 0;
+  for (auto* v : {&mean_, &var_, &w_, &a_, &b_}) std::fill(v->begin(), v->end(), 0.0);
+}
+
+Status Learner::CopyFrom(const Learner& o) {
+  if (&o == this) return Status::Ok();
+  if (!(o.spec_ == spec_)) return Status::InvalidArg("learner: CopyFrom needs a learner of the same spec");
+  updates_ = o.updates_;
+  clipped_ = o.clipped_;
+  seen_ = o.seen_;
+  intercept_ = o.intercept_;
+  max_cum_l1_ = o.max_cum_l1_;
+  mean_ = o.mean_;  // same sizes: copies in place, no allocation
+  var_ = o.var_;
+  w_ = o.w_;
+  a_ = o.a_;
+  b_ = o.b_;
+  return Status::Ok();
+}
+
+void Learner::Serialize(std::vector<uint8_t>* out) const {
+  out->clear();
+  out->reserve(kHeaderBytes + kScalarStateBytes + 8 * (mean_.size() + var_.size() + w_.size() + a_.size() + b_.size()) + 4);
+  Put(out, kMagic);
+  Put(out, uint32_t(kLearnerBlobVersion));
+  Put(out, int32_t(spec_.dim));
+  Put(out, int32_t(spec_.hash_bits));
+  Put(out, uint8_t(spec_.optimizer));
+  Put(out, uint8_t(spec_.scale));
+  Put(out, uint16_t(0));
+  for (double v : {spec_.lr, spec_.l1, spec_.l2, spec_.alpha, spec_.beta, spec_.intercept_lr, spec_.clip}) Put(out, v);
+  Put(out, updates_);
+  Put(out, clipped_);
+  Put(out, seen_);
+  Put(out, intercept_);
+  Put(out, max_cum_l1_);
+  for (const auto* v : {&mean_, &var_, &w_, &a_, &b_}) PutArray(out, *v);
+  Put(out, Crc32c(0, out->data(), out->size()));
+}
+
+Status Learner::Deserialize(const uint8_t* p, size_t n) {
+  if (!p || n < kHeaderBytes + kScalarStateBytes + 4) return Status::InvalidArg("learner blob: too short");
+  Reader r{p, n};
+  if (r.Get<uint32_t>() != kMagic) return Status::InvalidArg("learner blob: bad magic (not a learner state)");
+  const uint32_t version = r.Get<uint32_t>();
+  if (version != uint32_t(kLearnerBlobVersion))
+    return Status::InvalidArg("learner blob: version " + std::to_string(version) + ", this build reads " + std::to_string(kLearnerBlobVersion));
+  uint32_t crc;
+  std::memcpy(&crc, p + n - 4, 4);
+  if (Crc32c(0, p, n - 4) != crc) return Status::InvalidArg("learner blob: CRC-32C mismatch (damaged)");
+  LearnerSpec s;
+  s.dim = r.Get<int32_t>();
+  s.hash_bits = r.Get<int32_t>();
+  s.optimizer = LearnerOpt(r.Get<uint8_t>());
+  s.scale = r.Get<uint8_t>() != 0;
+  r.Get<uint16_t>();
+  for (double* v : {&s.lr, &s.l1, &s.l2, &s.alpha, &s.beta, &s.intercept_lr, &s.clip}) *v = r.Get<double>();
+  if (!(s == spec_)) return Status::InvalidArg("learner blob: written by a learner of another spec");
+  const size_t arrays = mean_.size() + var_.size() + w_.size() + a_.size() + b_.size();
+  if (n != kHeaderBytes + kScalarStateBytes + 8 * arrays + 4) return Status::InvalidArg("learner blob: wrong length for its spec");
+  // Everything checked but the values: check those before writing any.
+  const size_t at = r.at;
+  const uint64_t updates = r.Get<uint64_t>(), clipped = r.Get<uint64_t>(), seen = r.Get<uint64_t>();
+  const double intercept = r.Get<double>(), max_cum_l1 = r.Get<double>();
+  bool ok = Finite(intercept) && Finite(max_cum_l1);
+  for (const auto* v : {&mean_, &var_, &w_, &a_, &b_}) {
+    // variances and FTRL's n are sums of squares: a negative one would turn into NaN
+    const bool nonneg = v == &var_ || v == &b_;
+    for (size_t k = 0; k < v->size(); k++) {
+      const double x = r.Get<double>();
+      ok &= Finite(x) && (!nonneg || x >= 0);
+    }
+  }
+  if (!ok) return Status::InvalidArg("learner blob: a value is not finite (or a sum of squares is negative)");
+  r.at = at + kScalarStateBytes;
+  updates_ = updates;
+  clipped_ = clipped;
+  seen_ = seen;
+  intercept_ = intercept;
+  max_cum_l1_ = max_cum_l1;
+  for (auto* v : {&mean_, &var_, &w_, &a_, &b_}) {
+    if (!v->empty()) std::memcpy(v->data(), p + r.at, v->size() * sizeof(double));
+    r.at += v->size() * sizeof(double);
+  }
+  return Status::Ok();
+}
+
+Status Learner::ExportLinear(std::vector<float>* w, float* b) const {
+  if (spec_.hash_bits > 0) return Status::Unsupported("learner: ExportLinear takes a dense-only learner (this one has a hashed block)");
+  const size_t d = size_t(spec_.dim);
+  w->assign(d, 0.0f);
+  double bias = intercept_;
+  for (size_t i = 0; i < d; i++) {
+    if (!spec_.scale) {
+      (*w)[i] = float(w_[i]);
+      continue;
+    }
+    if (!(var_[i] > 0)) continue;  // the scaler maps this input to 0
+    const double sd = std::sqrt(var_[i]);
+    (*w)[i] = float(w_[i] / sd);
+    bias -= w_[i] * mean_[i] / sd;
+  }
+  *b = float(bias);
+  return Status::Ok();
+}
+
+}  // namespace hotpath
