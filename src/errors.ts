@@ -21,6 +21,7 @@ export const ERRORS = {
   HP_ERR_CONFIG_INVALID: { status: 400, about: 'The config file is missing, not YAML, or fails validation; the message names the field.' },
   HP_ERR_MODEL_NAME_INVALID: { status: 400, about: 'A model name in the path is not a name (letters, digits and _, not starting with a digit): it holds a separator, a dot or an escape.' },
   HP_ERR_MODEL_UNKNOWN: { status: 404, about: 'The model (or the model version) is not in the registry.' },
+  HP_ERR_MODEL_NOT_LEARNER: { status: 409, about: 'The model is served from a repository, not an online learner: it has no labels, metrics, reset or export.' },
   HP_ERR_MODEL_NOT_READY: { status: 503, about: 'The model is loading, reloading after a worker restart, or failed to load.' },
   HP_ERR_MODEL_LOAD_FAILED: { status: 400, about: 'A model version could not be loaded (missing file, not ONNX, inputs that do not match the config); the previous version keeps serving.' },
   HP_ERR_PREDICT_INVALID: { status: 400, about: 'A predict request lacks an entity id or request field the model needs, or a value has the wrong type.' },

@@ -34,6 +34,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
                            InstanceAccessor<&FeatureStoreWrap::Writable>("writable"),
                            InstanceMethod<&FeatureStoreWrap::Ingest>("ingest"),
                            InstanceMethod<&FeatureStoreWrap::IngestRows>("ingestRows"),
+                           InstanceMethod<&FeatureStoreWrap::DecodeFrameRows>("decodeRows"),
                            InstanceMethod<&FeatureStoreWrap::Read>("read"),
                            InstanceMethod<&FeatureStoreWrap::ReadMany>("readMany"),
                            InstanceMethod<&FeatureStoreWrap::Layout>("layout"),
@@ -235,6 +236,47 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     out[0] = double(r.accepted);
     out[1] = double(r.late);
     return Napi::Number::New(env, 0);
+  }
+
+  // decodeRows(stream, frame, offset, n, plan, nowMs, keys, ts, values): the columns a
+  // frame's rows hold, decoded as ingestRows decodes them but applied nowhere (the ingest
+  // taps of a binary frame read them). keys: BigUint64Array(n * nkeys), key column k at
+  // [k * n, (k + 1) * n); ts: Float64Array(n); values: Float64Array(n * nfields). Returns 0
+  // or a RowError code (the frame was not what ingestRows took).
+  Napi::Value DecodeFrameRows(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    constexpr const char* kUsage = "decodeRows(stream, frame, offset, n, plan, nowMs, keys, ts, values)";
+    REQUIRE_ARGUMENTS(9, kUsage);
+    REQUIRE_ARGUMENT_INT32(0, stream, kUsage);
+    REQUIRE_ARGUMENT_NUMBER(2, offset, kUsage);
+    REQUIRE_ARGUMENT_NUMBER(3, count, kUsage);
+    if (!info[5].IsNumber()) HP_ARG_FAIL(kUsage);
+    const StreamSpec* st = StreamArg(stream);
+    if (!st) return ThrowArg(env, "unknown stream");
+    REQUIRE_ARGUMENT_UINT8_ARRAY(1, frame, len, "frame must be a Uint8Array");
+    REQUIRE_ARGUMENT_INT32_ARRAY(4, plan, plen, "plan must be an Int32Array of (column, type, role, index) entries");
+    if (plen % 4 != 0) return ThrowArg(env, "plan must be an Int32Array of (column, type, role, index) entries");
+    REQUIRE_ARGUMENT_TYPED(6, uint64_t, napi_biguint64_array, keys_out, klen, "keys must be a BigUint64Array(n * nkeys)");
+    REQUIRE_ARGUMENT_FLOAT64_ARRAY(7, ts_out, tlen, "ts must be a Float64Array(n)");
+    REQUIRE_ARGUMENT_FLOAT64_ARRAY(8, values_out, vlen, "values must be a Float64Array(n * nfields)");
+    if (!(offset >= 0 && offset <= double(len) && offset == std::trunc(offset))) return ThrowArg(env, "offset is outside the frame");
+    if (!(count >= 0 && count <= double(len) && count == std::trunc(count))) return ThrowArg(env, "n must be a count no larger than the frame");
+    REQUIRE_ARGUMENT_TIME(5, now);
+    const size_t n = size_t(count);
+    const size_t nkeys = st->tables.size();
+    if (klen < n * nkeys || tlen < n || vlen < n * size_t(st->nfields)) return ThrowArg(env, "an output array is too short for n rows");
+    const int nplan = int(plen / 4);
+    thread_local std::vector<RowColumn> cols;
+    cols.resize(size_t(nplan));
+    std::string why;
+    if (!CheckPlan(plan, nplan, *st, cols.data(), &why)) return ThrowArg(env, why);
+    if (n > 0 && nplan == 0) return ThrowArg(env, "events need at least one column");
+    uint64_t* keys[kMaxKeyColumns];
+    for (size_t k = 0; k < nkeys; k++) keys[k] = keys_out + k * n;
+    const double max_ts = now + double(store_->spec().max_future_ms);
+    const RowFault f = DecodeRows(frame + size_t(offset), len - size_t(offset), n, cols.data(), nplan, st->nfields, now, max_ts,
+                                  keys, ts_out, values_out);
+    return Napi::Number::New(env, int(f.error));
   }
 
   // A plan's (column, type, role, index) entries as RowColumns, checked: columns in order,

@@ -10,6 +10,7 @@ import { backends } from '../native/binding.js';
 import { startServer } from '../server/app.js';
 import { printRoutes } from '../server/routes/index.js';
 import { bench, BENCH_USAGE } from './bench.js';
+import { EVAL_USAGE, evaluate } from './eval.js';
 import { keys, KEYS_USAGE } from './keys.js';
 
 const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--host H] [--demo] [--data-dir DIR [--discard-state]]
@@ -35,7 +36,7 @@ const ROUTES_USAGE = `usage: hotpath routes [--config hotpath.yaml]
   --config F   config file whose server.max_body_bytes sets the limits (default hotpath.yaml;
                without the file, the default limit)
 `;
-const USAGE = `${SERVE_USAGE}\n${ROUTES_USAGE}\n${BENCH_USAGE}\n${KEYS_USAGE}`;
+const USAGE = `${SERVE_USAGE}\n${ROUTES_USAGE}\n${BENCH_USAGE}\n${EVAL_USAGE}\n${KEYS_USAGE}`;
 
 function routes(argv: string[]): void {
   const { values } = parseArgs({
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
   if (command === 'routes') return routes(rest);
   if (command === 'bench') return bench(rest);
   if (command === 'keys') return keys(rest);
+  if (command === 'eval') return evaluate(rest);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
     return;

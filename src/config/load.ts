@@ -12,6 +12,7 @@ import { HotpathError } from '../errors.js';
 import { type AggName, type Binding, constants, limits, WINDOWED_AGGS } from '../native/binding.js';
 import { type AlertsDef, compileAlerts, type RawAlerts } from './alerts.js';
 import { compileDurability, type DurabilityDef, type RawDurability } from './durability.js';
+import { compileDetectors, type DetectorDef, type RawDetector } from './learning.js';
 import { compileModels, type ModelDef, type RawModel } from './models.js';
 import { configSchema } from './schema.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
@@ -20,6 +21,7 @@ import { fail, parseDuration, parseSize } from './values.js';
 export type { AlertRuleDef, AlertsDef, Severity, WebhookDef } from './alerts.js';
 export type { DurabilityDef, FsyncMode } from './durability.js';
 export type { BreakerDef, ModelDef, ModelInputDef } from './models.js';
+export type { DetectorDef, DriftParams, LabelDef, LearnerDef } from './learning.js';
 export { parseDuration, parseSize } from './values.js';
 export type { AuthDef, BucketDef, KeyDef, JwtDef, LimitsDef, RateClass, TlsDef } from './security.js';
 export { compileAuth, RATE_CLASS_NAMES } from './security.js';
@@ -87,6 +89,8 @@ export interface Config {
   };
   durability: DurabilityDef;
   models: ModelDef[];
+  /** drift and anomaly detectors fed by streams (src/learn/) */
+  detectors: DetectorDef[];
   store: { maxFutureMs: number; sweepIntervalMs: number };
   entities: EntityDef[];
   entityIndex: Map<string, number>;
@@ -147,6 +151,7 @@ interface RawConfig {
   };
   durability?: RawDurability;
   models?: Record<string, RawModel>;
+  detectors?: Record<string, RawDetector>;
   store?: { max_future?: number | string; sweep_interval?: number | string };
   entities: Record<string, { ttl?: number | string; memory?: number | string; shards?: number; features: Record<string, RawFeature> }>;
   streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; fields?: Record<string, FieldType> }>;
@@ -280,7 +285,8 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
   }
 
   const baseDir = resolve(opts.baseDir ?? '.');
-  const models = compileModels(c.models ?? {}, entities, entityIndex, baseDir);
+  const models = compileModels(c.models ?? {}, entities, entityIndex, baseDir, streams, streamIndex);
+  const detectors = compileDetectors(c.detectors, streams, streamIndex, entities);
 
   const demo = c.demo && { stream: c.demo.stream, rate: c.demo.rate ?? 1000, ids: c.demo.ids ?? 1000, model: c.demo.model };
   if (demo && !streamIndex.has(demo.stream)) fail('/demo/stream', `no stream '${demo.stream}' is declared under /streams`);
@@ -312,6 +318,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     },
     durability: compileDurability(c.durability, (p) => resolve(opts.baseDir ?? '.', p)),
     models,
+    detectors,
     store: {
       maxFutureMs: c.store?.max_future === undefined ? 10_000 : parseDuration(c.store.max_future),
       sweepIntervalMs: c.store?.sweep_interval === undefined ? 1000 : parseDuration(c.store.sweep_interval),

@@ -2,7 +2,8 @@
 // against the entities' features), batching, timeout, fallback and circuit breaker.
 import { resolve } from 'node:path';
 
-import type { EntityDef } from './load.js';
+import { compileLearner, type LearnerDef, type RawLearner } from './learning.js';
+import type { EntityDef, StreamDef } from './load.js';
 import { fail, parseDuration } from './values.js';
 
 export interface ModelInputDef {
@@ -29,8 +30,10 @@ export interface BreakerDef {
 
 export interface ModelDef {
   name: string;
-  /** absolute path of the directory holding numbered version directories */
+  /** absolute path of the directory holding numbered version directories ('' for a learner) */
   repository: string;
+  /** an online learner (src/learn/), served inline on the main thread, instead of a repository */
+  learner?: LearnerDef;
   version: 'latest' | number;
   runtime: 'auto' | 'native' | 'onnx';
   device: 'cpu' | 'cuda';
@@ -48,7 +51,8 @@ export interface ModelDef {
 
 /** A model as the schema admits it (raw YAML keys). */
 export interface RawModel {
-  repository: string;
+  repository?: string;
+  learner?: RawLearner;
   version?: 'latest' | number;
   runtime?: 'auto' | 'native' | 'onnx';
   device?: 'cpu' | 'cuda';
@@ -65,7 +69,10 @@ export interface RawModel {
     half_open_probes?: number;
   };
 }
-export function compileModels(raw: Record<string, RawModel>, entities: EntityDef[], entityIndex: Map<string, number>, baseDir: string): ModelDef[] {
+export function compileModels(
+  raw: Record<string, RawModel>, entities: EntityDef[], entityIndex: Map<string, number>, baseDir: string,
+  streams: StreamDef[] = [], streamIndex: Map<string, number> = new Map(),
+): ModelDef[] {
   const models: ModelDef[] = [];
   for (const [name, m] of Object.entries(raw)) {
     const path = `/models/${name}`;
@@ -95,6 +102,13 @@ export function compileModels(raw: Record<string, RawModel>, entities: EntityDef
         return { name: inp.feature!, source: 'feature' as const, index, table, feature, transform, fill };
       });
     }
+    if ((m.repository === undefined) === (m.learner === undefined))
+      fail(path, 'give exactly one of repository (a model repository directory) or learner (an online learner)');
+    if (m.learner) {
+      if (!m.inputs) fail(`${path}/inputs`, 'a learner needs an inputs: list (the columns it learns on)');
+      for (const k of ['version', 'runtime', 'device', 'batching'] as const)
+        if (m[k] !== undefined) fail(`${path}/${k}`, 'a learner runs inline on the main thread; it has no ' + k);
+    }
     if (m.fallback && (m.fallback.constant === undefined) === (m.fallback.model === undefined))
       fail(`${path}/fallback`, 'give exactly one of constant or model');
     const b = m.batching ?? {};
@@ -104,7 +118,7 @@ export function compileModels(raw: Record<string, RawModel>, entities: EntityDef
     const cb = m.circuit_breaker;
     const def: ModelDef = {
       name,
-      repository: resolve(baseDir, m.repository),
+      repository: m.repository === undefined ? '' : resolve(baseDir, m.repository),
       version: m.version ?? 'latest',
       runtime: m.runtime ?? 'auto',
       device: m.device ?? 'cpu',
@@ -124,6 +138,7 @@ export function compileModels(raw: Record<string, RawModel>, entities: EntityDef
       },
     };
     if (!(def.timeoutMs > 0)) fail(`${path}/timeout`, 'must be > 0');
+    if (m.learner) def.learner = compileLearner(m.learner, def, streams, streamIndex, `${path}/learner`);
     models.push(def);
   }
   for (const m of models) {

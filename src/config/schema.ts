@@ -1,6 +1,7 @@
 // JSON Schema of hotpath.yaml, checked with Ajv. Unknown keys are errors everywhere.
 // docs/config.md is the reference a user reads; keep the two in step.
 import { AGG_NAMES, GATHER_TRANSFORM_NAMES, limits } from '../native/binding.js';
+import { detectorsSchema, learnerSchema } from './learning.js';
 
 const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
 // "250ms", "10s", "5m", "1h", "7d", or a number of milliseconds
@@ -41,9 +42,9 @@ const modelInput = {
 const model = {
   type: 'object',
   additionalProperties: false,
-  required: ['repository'],
   properties: {
     repository: { type: 'string', minLength: 1 },
+    learner: learnerSchema,
     version: { anyOf: [{ const: 'latest' }, { type: 'integer', minimum: 1 }] },
     runtime: { enum: ['auto', 'native', 'onnx'] },
     device: { enum: ['cpu', 'cuda'] },
@@ -295,6 +296,7 @@ export const configSchema = {
       propertyNames: name,
       additionalProperties: model,
     },
+    detectors: detectorsSchema,
     auth,
     tls,
     limits: limitsSchema,

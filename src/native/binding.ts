@@ -169,6 +169,21 @@ export class FeatureStore {
     return { error: constants.rowErrors[code], event: out[0], column: out[1] };
   }
 
+  /**
+   * The columns of a binary frame's rows that ingestRows applied (the ingest taps read
+   * them): key hashes per key column, times, and values row-major by the stream's fields.
+   */
+  decodeRows(stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number, nKeys: number, nFields: number): { keys: BigUint64Array[]; ts: Float64Array; values: Float64Array } {
+    const flat = new BigUint64Array(n * nKeys);
+    const ts = new Float64Array(n);
+    const values = new Float64Array(n * nFields);
+    const code = call(() => this.#native.decodeRows(stream, frame, offset, n, plan, nowMs, flat, ts, values));
+    if (code !== 0) throw new HotpathError('HP_ERR_NATIVE_INVALID_ARG', `decodeRows: ${constants.rowErrors[code]}`);
+    const keys: BigUint64Array[] = [];
+    for (let k = 0; k < nKeys; k++) keys.push(flat.subarray(k * n, (k + 1) * n));
+    return { keys, ts, values };
+  }
+
   /** Reads one entity's feature vector into out (length >= layout(table).width). */
   read(table: number, id: string | bigint, nowMs: number, out: Float64Array): ReadResult {
     const ageMs = call(() => this.#native.read(table, id, nowMs, out));
@@ -336,7 +351,6 @@ export function denseForward(
  * else: the rest of hotpath imports the wrappers.
  */
 export const detectorAddon: Pick<Binding.Addon, 'DriftDetector' | 'AnomalyDetector' | 'AnomalyTable'> = addon;
-export { call as callNative };
 
 export function backends(): { cpu: true; cuda: Binding.CudaInfo } {
   return addon.backends();

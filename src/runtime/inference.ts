@@ -40,6 +40,8 @@ export interface InferResult {
   queueUs: number;
   computeUs: number;
   batch: number;
+  /** an online learner's predict: the id its label joins by (src/learn/) */
+  predictionId?: number;
 }
 
 /** What the metrics module observes; kept as an interface so the runtime does not import prom-client. */
@@ -188,10 +190,41 @@ export class InferenceService {
     }
     c.target = target;
     c.start = nowMs();
+    if (e.inline) return this.#inline(c);
     if (!target || !this.#pool.ready(target.slot)) return this.#fail(c, STATUS.NOT_READY, `model '${name}' is not ready${e.error ? `: ${e.error}` : ''}`);
     if (e.breaker && !e.breaker.allow(c.start)) return this.#fail(c, STATUS.CIRCUIT_OPEN, `model '${name}': circuit breaker open`);
     c.generation = e.breaker?.generation ?? 0;
     this.#pool.submit(target.slot, c.op, c.rows, size, e.def.timeoutMs, c, c.since);
+  }
+
+  /**
+   * A model served inline (an online learner): scored now, on this thread. Its failures
+   * (a bad input) take the fallback like a worker's would.
+   */
+  #inline(c: Call): void {
+    const e = c.e!;
+    const m = e.inline!;
+    if (e.unloaded || !c.target) return this.#fail(c, STATUS.NOT_READY, `model '${e.def.name}' is not ready (unloaded)`);
+    if (m.version !== c.target.version) c.target = this.#registry.syncInline(e);
+    let values: Float32Array;
+    let predictionId: number | undefined;
+    try {
+      if (c.op === OP.PREDICT) {
+        values = new Float32Array(1);
+        values[0] = m.predict(c.req!, Date.now(), c.start);
+        predictionId = m.lastId;
+      } else values = m.inferRows(c.x!, c.rows);
+    } catch (err) {
+      this.#logFailure(e.def.name, c.start, (err as Error).message);
+      return this.#fail(c, STATUS.ERROR, `model '${e.def.name}': ${(err as Error).message}`);
+    }
+    const us = (nowMs() - c.start) * 1000;
+    this.observer.request(e.def.name, 'success', '');
+    this.observer.timings(e.def.name, 0, us, us);
+    this.#answer(c, null, {
+      model: e.def.name, version: c.target.version, values, rows: c.rows, outDim: 1,
+      fallback: false, variant: 'primary', queueUs: 0, computeUs: us, batch: 1, predictionId,
+    });
   }
 
   /** The pool's outcome of a call (Call.done); not for other callers. */

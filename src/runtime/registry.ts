@@ -21,9 +21,10 @@ import { COUNTER, MAX_SLOTS } from './records.js';
 
 export interface LoadedVersion {
   version: number;
+  /** the workers' slot; -1 for a model served inline (a learner) */
   slot: number;
   path: string;
-  runtime: 'native' | 'onnx';
+  runtime: 'native' | 'onnx' | 'learner';
   /** why the native runtime was not used (runtime auto or onnx) */
   nativeUnsupported?: string;
   input: OnnxValueInfo;
@@ -33,9 +34,26 @@ export interface LoadedVersion {
   loadedAt: number;
 }
 
+/**
+ * A model served inline on the main thread (an online learner, src/learn/online-model.ts):
+ * no worker, no ring. The inference service calls it directly.
+ */
+export interface InlineModel {
+  /** bumps when the model is reset or replaced (drift) */
+  readonly version: number;
+  readonly dim: number;
+  /** scores one predict request; its prediction id is lastId afterwards */
+  predict(req: { ids: string[]; idBytes: number[]; fields: number[] }, nowWallMs: number, nowMs: number): number;
+  readonly lastId: number;
+  /** scores rows of a ready input matrix (rows x dim) */
+  inferRows(x: Float32Array, rows: number): Float32Array;
+}
+
 export class ModelEntry {
   readonly def: ModelDef;
   current?: LoadedVersion;
+  /** set for a model served inline (a learner): current then has slot -1 */
+  inline?: InlineModel;
   /** versions still loaded (the current one, and an old one while it drains) */
   readonly versions = new Map<number, LoadedVersion>();
   error?: string;
@@ -74,9 +92,33 @@ export class ModelRegistry {
     return e;
   }
 
-  /** The model has a current version loaded in a live worker. */
+  /** The model has a current version loaded in a live worker (or is served inline). */
   ready(e: ModelEntry): boolean {
+    if (e.inline) return !e.unloaded;
     return e.current !== undefined && this.#pool.ready(e.current.slot);
+  }
+
+  /** Serves `name` (a learner in the config) inline from m. */
+  attachInline(name: string, m: InlineModel): void {
+    const e = this.get(name);
+    e.inline = m;
+    this.syncInline(e);
+  }
+
+  /** Makes e.current describe its inline model's version (after a drift reset or promotion). */
+  syncInline(e: ModelEntry): LoadedVersion {
+    const m = e.inline!;
+    if (e.current?.version === m.version) return e.current;
+    const v: LoadedVersion = {
+      version: m.version, slot: -1, path: '', runtime: 'learner',
+      input: { name: 'input', elemType: 1, datatype: 'FP32', shape: [-1, m.dim] },
+      output: { name: 'output', elemType: 1, datatype: 'FP32', shape: [-1, 1] },
+      inDim: m.dim, outDim: 1, loadedAt: Date.now(),
+    };
+    e.versions.clear();
+    e.versions.set(v.version, v);
+    e.current = v;
+    return v;
   }
 
   /** Versions a snapshot says were serving (models whose config says `latest` start on them). */
@@ -89,6 +131,7 @@ export class ModelRegistry {
    */
   async loadAll(): Promise<void> {
     for (const e of this.entries.values()) {
+      if (e.def.learner) continue; // served inline: nothing to load
       const v = this.#restored.get(e.def.name);
       const keep = v !== undefined && e.def.version === 'latest' && ModelRegistry.versions(e.def).includes(v);
       if (v !== undefined && !keep && e.def.version === 'latest') this.#log(`model ${e.def.name}: version ${v} from the snapshot is no longer in ${e.def.repository}; loading the latest`);
@@ -102,7 +145,7 @@ export class ModelRegistry {
       name: 'models',
       capture: () => {
         const serving: Record<string, number> = {};
-        for (const e of this.entries.values()) if (e.current) serving[e.def.name] = e.current.version;
+        for (const e of this.entries.values()) if (e.current && !e.inline) serving[e.def.name] = e.current.version;
         return Buffer.from(JSON.stringify({ serving }));
       },
       restore: ({ bytes }) => {
@@ -129,6 +172,11 @@ export class ModelRegistry {
    */
   reload(name: string, version?: number): Promise<LoadedVersion> {
     const e = this.get(name);
+    if (e.def.learner) {
+      // A learner has no repository: "load" serves it again after an unload.
+      e.unloaded = false;
+      return Promise.resolve(this.syncInline(e));
+    }
     // One reload at a time per model: a second waits for the first.
     const run = async (): Promise<LoadedVersion> => {
       const v = version ?? (e.def.version === 'latest' ? ModelRegistry.versions(e.def).at(-1) : e.def.version);
@@ -162,6 +210,10 @@ export class ModelRegistry {
     const e = this.get(name);
     await (e.reloading ?? Promise.resolve()).catch(() => undefined);
     e.unloaded = true;
+    if (e.inline) {
+      this.#log(`model ${name}: learner unloaded (it keeps learning from its labels)`);
+      return;
+    }
     const old = e.current;
     if (!old) return;
     e.current = undefined;

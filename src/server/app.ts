@@ -25,6 +25,8 @@ import { ModelRegistry } from '../runtime/registry.js';
 import { registerAlertMetrics } from './alert-metrics.js';
 import { type Demo, startDemo } from './demo.js';
 import { registerDurabilityMetrics } from './durability-metrics.js';
+import { Learning } from '../learn/learning.js';
+import { registerLearningMetrics } from './learning-metrics.js';
 import { FeatureReader } from './features.js';
 import { Metrics } from './metrics.js';
 import { PredictPipeline } from './predict.js';
@@ -71,6 +73,8 @@ export interface Server {
   readonly metrics: Metrics;
   /** the log and snapshots, when the server has a data directory */
   readonly durability?: Durability;
+  /** streaming ML: learners and detectors */
+  readonly learning: Learning;
   readonly recovery?: RecoveryReport;
   /** alert rules, recent alerts, subscribers and webhooks (docs/alerts.md); ctx.alerts */
   readonly alerts: AlertHub;
@@ -119,10 +123,16 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   inference.observer = metrics;
   const ingest = new Ingestor(store, config, log);
   ingest.observer = metrics;
+  // Streaming ML: learners served inline, trained by label taps; stream detectors as taps.
+  const learning = new Learning(config, store, log);
+  for (const [name, m] of learning.models) models.attachInline(name, m);
+  for (const t of learning.taps()) ingest.addTap(t);
+  if (!learning.empty) registerLearningMetrics(metrics.registry, learning);
   const dataDir = opts.dataDir ?? config.durability.dataDir;
   const durability = dataDir ? new Durability({ config, dataDir, discardState: opts.discardState, store, ingest, log }) : undefined;
   if (durability) {
     durability.register(models.snapshotParticipant());
+    if (!learning.empty) durability.register(learning.snapshotParticipant());
     registerDurabilityMetrics(metrics.registry, durability);
   }
   // Hardening (docs/security.md): a policy only when the config asks for auth or rate
@@ -133,6 +143,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   // without a check, a source without rules costs them one Map lookup, and raised events
   // reach GET /v1/alerts and subscribers even with no alerts section.
   const alerts = new AlertHub(config.alerts, { now: () => clock.now, log });
+  learning.alerts = alerts;
   const hardening = !opts.policy && HardeningPolicy.needed(config) ? new HardeningPolicy(config, metrics, clock) : undefined;
   const ctx: ServerContext = {
     config,
@@ -149,6 +160,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     clock,
     durability,
     alerts,
+    learning,
     phase: 'starting',
     ready: false,
     inflight: 0,
@@ -228,6 +240,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     ingest,
     metrics,
     durability,
+    learning,
     recovery,
     alerts,
     scheme: config.tls ? 'https' : 'http',

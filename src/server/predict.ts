@@ -95,6 +95,7 @@ export function predictJson(r: InferResult, startMs: number): Record<string, unk
     fallback: r.fallback,
     ...(r.fallback ? { reason: r.reason } : {}),
     variant: r.variant,
+    ...(r.predictionId !== undefined ? { prediction_id: r.predictionId } : {}),
     latency_us: Math.round((nowMs() - startMs) * 1000),
   };
 }
@@ -109,6 +110,8 @@ export function predictText(r: InferResult, startMs: number): string {
   for (let i = 0; i < r.values.length; i++) scores += (i ? ',' : '') + jsonNumber(r.values[i]);
   const score = r.values.length ? jsonNumber(r.values[0]) : 'null';
   const latency = Math.round((nowMs() - startMs) * 1000);
+  if (r.predictionId !== undefined && !r.fallback)
+    return `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":${score},"scores":[${scores}],"fallback":false,"variant":"primary","prediction_id":${r.predictionId},"latency_us":${latency}}`;
   if (r.fallback || r.variant !== 'primary')
     return (
       `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":${score},"scores":[${scores}],` +

@@ -17,13 +17,13 @@ const MAY_IMPORT: Record<string, string[]> = {
   config: ['native', 'errors'],
   ingest: ['native', 'config', 'errors'],
   runtime: ['native', 'config', 'errors'],
-  learn: ['native', 'errors'],
+  learn: ['ingest', 'runtime', 'native', 'config', 'errors'],
   durability: ['ingest', 'native', 'config', 'errors'],
   alerts: ['config', 'errors'],
-  server: ['alerts', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
+  server: ['alerts', 'learn', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
-  cli: ['server', 'bench', 'config', 'native', 'errors'],
-  eval: [], // offline evaluation (NAB): stands alone, the server never imports it
+  cli: ['server', 'bench', 'learn', 'eval', 'config', 'native', 'errors'],
+  eval: ['learn', 'native', 'errors'], // offline evaluation (NAB): the server never imports it
 };
 
 function files(dir: string): string[] {

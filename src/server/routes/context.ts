@@ -3,6 +3,7 @@
 import type { AlertHub } from '../../alerts/hub.js';
 import type { Config } from '../../config/load.js';
 import type { Durability } from '../../durability/durability.js';
+import type { Learning } from '../../learn/learning.js';
 import type { Ingestor } from '../../ingest/ingestor.js';
 import type { FeatureStore } from '../../native/binding.js';
 import type { Pool } from '../../runtime/pool.js';
@@ -35,6 +36,8 @@ export interface ServerContext {
   readonly alerts: AlertHub;
   /** the write-ahead log and snapshots, when the server has a data directory */
   readonly durability?: Durability;
+  /** streaming ML: the online learners (served inline), label and detector taps */
+  readonly learning: Learning;
   /**
    * 'starting' (restoring, replaying, loading models) and 'draining' (shutting down): only
    * `open` routes are served, the others answer HP_ERR_NOT_READY. 'serving': everything.

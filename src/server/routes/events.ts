@@ -14,14 +14,30 @@ export const eventRoutes: Route[] = [
     about: 'ingest events: JSON, a JSON array, or NDJSON',
     handle(c, ctx) {
       ctx.ingest.checkLog();
-      const stream = c.query.length > 0 ? (new URLSearchParams(c.query).get('stream') ?? undefined) : undefined;
+      const q = c.query.length > 0 ? new URLSearchParams(c.query) : undefined;
+      const stream = q?.get('stream') ?? undefined;
       const events = parseEventBody(c.body.toString('utf8'), c.headers[0]);
+      // ?scores=true: each anomaly detector's scores of these events (in the order of its
+      // stream's events in the body), as the detector taps computed them.
+      const scores = q !== undefined && flag(q.get('scores'));
+      const detectors = scores ? ctx.learning.detectors : [];
+      for (const d of detectors) d.lastCount = 0;
       const r = ctx.ingest.events(events, 'http', Date.now(), stream);
-      const body = `{"accepted":${r.accepted},"late":${r.late}}`;
+      let body = `{"accepted":${r.accepted},"late":${r.late}}`;
+      if (scores) {
+        const out: Record<string, number[]> = {};
+        for (const d of detectors) if (d.lastCount > 0) out[d.def.name] = Array.from(d.lastScores.subarray(0, d.lastCount));
+        body = `${body.slice(0, -1)},"scores":${JSON.stringify(out)}}`;
+      }
       ctx.ingest.durable(r.seq, (err) => (err ? c.fail(err) : c.send(200, body)));
     },
   },
 ];
+
+/** A boolean query flag: present and not "false" or "0". */
+export function flag(v: string | null): boolean {
+  return v !== null && v !== 'false' && v !== '0';
+}
 
 /** Parses a request body: one JSON object, a JSON array of them, or NDJSON. */
 export function parseEventBody(body: string, contentType: string): unknown[] {

@@ -10,6 +10,7 @@ import { feastRoutes } from './feast.js';
 import { featureRoutes } from './features.js';
 import { fallbackRoutes, healthRoutes, metricsRoutes } from './health.js';
 import { kserveRoutes } from './kserve.js';
+import { learnerRoutes } from './learners.js';
 import { predictRoutes } from './predict.js';
 import { adminRoutes } from './admin.js';
 import { alertRoutes } from './alerts.js';
@@ -27,6 +28,7 @@ export const ROUTES: readonly Route[] = [
   ...kserveRoutes,
   ...repositoryRoutes,
   ...adminRoutes,
+  ...learnerRoutes,
   ...feastRoutes,
   ...metricsRoutes,
   ...healthRoutes,

@@ -1,0 +1,130 @@
+// Streaming ML, composed: the online models of the config's learners, the label taps that
+// train them, the detector taps, their snapshot part, and what they tell the alert hub.
+// app.ts builds one Learning after the store and before the routes; the registry serves
+// the online models inline (src/runtime/registry.ts, inference.ts).
+import type { Config } from '../config/load.js';
+import type { IngestTap } from '../ingest/ingestor.js';
+import type { FeatureStore } from '../native/binding.js';
+import { OnlineModel } from './online-model.js';
+import { type DetectorSink, DetectorTap, LabelTap } from './taps.js';
+
+/** Where streaming ML reports (the alert hub; a no-op without one). */
+export interface LearningAlerts {
+  observe(source: string, value: number, entity?: string): void;
+  raise(a: { source: string; message: string; value?: number; entity?: string }): void;
+}
+
+const NO_ALERTS: LearningAlerts = { observe() {}, raise() {} };
+const MAGIC = 0x4d4c5331; // "MLS1"
+
+export class Learning {
+  readonly models = new Map<string, OnlineModel>();
+  readonly labelTaps: LabelTap[] = [];
+  readonly detectors: DetectorTap[] = [];
+  alerts: LearningAlerts = NO_ALERTS;
+  readonly #log: (line: string) => void;
+
+  constructor(config: Config, store: FeatureStore, log: (line: string) => void) {
+    this.#log = log;
+    const byStream = new Map<string, OnlineModel[]>();
+    for (const def of config.models) {
+      if (!def.learner) continue;
+      const m = new OnlineModel(def, store);
+      m.events = {
+        drift: (model, info) => {
+          this.#log(`learner ${model}: drift detected after ${info.labels} labels (window error rate ${info.errorRate.toFixed(3)}); policy ${info.policy}, now version ${info.version}`);
+          this.alerts.raise({ source: `drift:${model}`, message: `learner ${model}: drift detected; policy ${info.policy}`, value: info.errorRate });
+        },
+      };
+      this.models.set(def.name, m);
+      const l = def.learner.labels;
+      if (l) byStream.set(l.stream.name, [...(byStream.get(l.stream.name) ?? []), m]);
+    }
+    for (const [stream, models] of byStream) this.labelTaps.push(new LabelTap(store, stream, models));
+    const sink: DetectorSink = {
+      observe: (source, value, entity) => this.alerts.observe(source, value, entity),
+      drift: (name) => {
+        this.#log(`detector ${name}: drift detected`);
+        this.alerts.raise({ source: name, message: `detector ${name}: drift detected`, value: 1 });
+      },
+    };
+    for (const d of config.detectors) this.detectors.push(new DetectorTap(d, store, sink));
+  }
+
+  get empty(): boolean {
+    return this.models.size === 0 && this.detectors.length === 0;
+  }
+
+  /** The taps to add to the ingestor, labels first (a label learns before a detector reads the same batch). */
+  taps(): IngestTap[] {
+    return [...this.labelTaps, ...this.detectors];
+  }
+
+  detector(name: string): DetectorTap | undefined {
+    return this.detectors.find((d) => d.def.name === name);
+  }
+
+  /** One snapshot part for every learner and detector (src/durability/snapshots.ts). */
+  snapshotParticipant(): { name: string; capture(): Uint8Array; restore(part: { bytes?: Uint8Array }): void } {
+    return {
+      name: 'learning',
+      capture: () => {
+        const parts: [string, Uint8Array][] = [];
+        for (const [name, m] of this.models) parts.push([`model:${name}`, m.serialize()]);
+        for (const d of this.detectors) parts.push([`detector:${d.def.name}`, d.detector.serialize()]);
+        return pack(parts);
+      },
+      restore: ({ bytes }) => {
+        for (const [key, b] of unpack(bytes ?? new Uint8Array(0))) {
+          const [kind, name] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+          if (kind === 'model') {
+            const m = this.models.get(name);
+            if (m) m.restore(b);
+            else this.#log(`snapshot: learner ${name} is no longer in the config; its state is dropped`);
+          } else {
+            const d = this.detector(name);
+            if (d) d.detector.deserialize(b);
+            else this.#log(`snapshot: detector ${name} is no longer in the config; its state is dropped`);
+          }
+        }
+      },
+    };
+  }
+}
+
+/** [name, bytes] pairs as one buffer: magic, count, then (name length, name, byte length, bytes). */
+function pack(parts: [string, Uint8Array][]): Uint8Array {
+  const names = parts.map(([n]) => Buffer.from(n));
+  const size = 8 + parts.reduce((s, [, b], i) => s + 8 + names[i].length + b.length, 0);
+  const out = Buffer.alloc(size);
+  out.writeUInt32LE(MAGIC, 0);
+  out.writeUInt32LE(parts.length, 4);
+  let at = 8;
+  parts.forEach(([, b], i) => {
+    out.writeUInt32LE(names[i].length, at);
+    names[i].copy(out, at + 4);
+    at += 4 + names[i].length;
+    out.writeUInt32LE(b.length, at);
+    out.set(b, at + 4);
+    at += 4 + b.length;
+  });
+  return out;
+}
+
+function unpack(bytes: Uint8Array): [string, Uint8Array][] {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length < 8 || b.readUInt32LE(0) !== MAGIC) throw new Error('not a streaming-ML state');
+  const n = b.readUInt32LE(4);
+  const out: [string, Uint8Array][] = [];
+  let at = 8;
+  for (let i = 0; i < n; i++) {
+    const nl = b.readUInt32LE(at);
+    const name = b.toString('utf8', at + 4, at + 4 + nl);
+    at += 4 + nl;
+    const bl = b.readUInt32LE(at);
+    // a copy: the native deserializers may keep nothing, but the learner ring views it
+    out.push([name, new Uint8Array(b.subarray(at + 4, at + 4 + bl))]);
+    at += 4 + bl;
+  }
+  return out;
+}
