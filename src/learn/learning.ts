@@ -2,9 +2,10 @@
 // train them, the detector taps, their snapshot part, and what they tell the alert hub.
 // app.ts builds one Learning after the store and before the routes; the registry serves
 // the online models inline (src/runtime/registry.ts, inference.ts).
-import type { Config } from '../config/load.js';
+import type { Config, ModelDef } from '../config/load.js';
 import type { IngestTap } from '../ingest/ingestor.js';
 import type { FeatureStore } from '../native/binding.js';
+import { AnomalyDetector, AnomalyTable } from '../native/detectors.js';
 import { OnlineModel } from './online-model.js';
 import { type DetectorSink, DetectorTap, LabelTap } from './taps.js';
 
@@ -58,6 +59,32 @@ export class Learning {
   /** The taps to add to the ingestor, labels first (a label learns before a detector reads the same batch). */
   taps(): IngestTap[] {
     return [...this.labelTaps, ...this.detectors];
+  }
+
+  /**
+   * The anomaly detectors' scores of a predict request, without learning it: each detector
+   * whose fields the request carries (and, per entity, whose entity it names). A request is
+   * not an event: the detectors learn from the stream only.
+   */
+  scoreRequest(def: ModelDef, req: { ids: string[]; fields: number[] }): Record<string, number | null> {
+    const out: Record<string, number | null> = {};
+    for (const t of this.detectors) {
+      const d = t.def;
+      if (d.kind === 'adwin' || d.kind === 'page_hinkley') continue;
+      const at = d.fieldNames.map((f) => def.fields.indexOf(f));
+      if (at.some((i) => i < 0)) continue;
+      const x = Float64Array.from(at, (i) => req.fields[i]);
+      const one = new Float64Array(1);
+      const det = t.detector;
+      if (det instanceof AnomalyTable) {
+        const key = def.keys.findIndex((k) => k.table === d.stream.tables[d.keyColumn]);
+        if (key < 0) continue;
+        det.scoreMany([req.ids[key]], x, 1, one);
+      } else if (det instanceof AnomalyDetector) det.scoreMany(x, 1, one);
+      else continue;
+      out[d.name] = Number.isFinite(one[0]) ? one[0] : null;
+    }
+    return out;
   }
 
   detector(name: string): DetectorTap | undefined {

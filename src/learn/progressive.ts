@@ -2,6 +2,9 @@
 // first, scored, and only then learned, in order; every prediction is on a row the learner
 // has not seen. Used by the phishing reproduction (test/unit/phishing.test.ts) and the bench.
 import type { NativeLearner } from '../native/learner.js';
+import { logLoss, rocAuc } from './window-metrics.js';
+
+export { rocAuc };
 
 export interface ProgressiveResult {
   rows: number;
@@ -42,8 +45,7 @@ export function progressive(learner: NativeLearner, rows: readonly (readonly num
       continue;
     }
     right += (p > 0.5 ? 1 : 0) === label ? 1 : 0;
-    const pc = Math.min(Math.max(p, 1e-15), 1 - 1e-15);
-    loss -= label === 1 ? Math.log(pc) : Math.log(1 - pc);
+    loss += logLoss(p, label);
     scores.push(p);
     labels.push(label);
   }
@@ -51,27 +53,6 @@ export function progressive(learner: NativeLearner, rows: readonly (readonly num
   return { rows: n, accuracy: n ? right / n : NaN, logLoss: n ? loss / n : NaN, rocAuc: rocAuc(scores, labels), refused };
 }
 
-/** ROC AUC by ranks (Mann-Whitney U), average ranks for ties. NaN without both classes. */
-export function rocAuc(scores: readonly number[], labels: readonly number[]): number {
-  const order = scores.map((_, i) => i).sort((a, b) => scores[a] - scores[b]);
-  let pos = 0;
-  let rankSum = 0;
-  for (let i = 0; i < order.length; ) {
-    let j = i;
-    while (j + 1 < order.length && scores[order[j + 1]] === scores[order[i]]) j++;
-    const rank = (i + j) / 2 + 1; // average 1-based rank of the tie group
-    for (let k = i; k <= j; k++) {
-      if (labels[order[k]] === 1) {
-        pos++;
-        rankSum += rank;
-      }
-    }
-    i = j + 1;
-  }
-  const neg = order.length - pos;
-  if (pos === 0 || neg === 0) return NaN;
-  return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
-}
 
 /** Rows of a CSV of numbers with a header; the column `target` becomes the labels. */
 export function readNumericCsv(text: string, target: string): { columns: string[]; rows: number[][]; y: number[] } {

@@ -41,6 +41,7 @@ models:
     learner: { algorithm: ftrl, labels: { stream: labels, field: label, join: entity, entity: user } }
     inputs:
       - { field: risk }
+      - { field: amount, transform: log1p }
       - { feature: user.n_1h }
 detectors:
   amount_z:   { kind: robust_z, stream: tx, fields: [amount], per_entity: user, window: 64, min_count: 8 }
@@ -64,7 +65,7 @@ async function start(extra = '', dataDir?: string) {
 type Predicted = { score: number; prediction_id: number; version: string; fallback: boolean };
 
 async function predict(base: string, model: string, user: string, risk: number): Promise<Predicted> {
-  const r = await postJson(base, `/v1/predict/${model}`, { entities: { user }, fields: { risk } });
+  const r = await postJson(base, `/v1/predict/${model}`, { entities: { user }, fields: { risk, amount: 100 } });
   expect(r.status).toBe(200);
   return r.body as Predicted;
 }
@@ -252,5 +253,37 @@ describe('detectors', () => {
     expect(plain.body).toEqual({ accepted: 1, late: 0 });
     const m = await (await fetch(`${base}/metrics`)).text();
     expect(metric(m, 'hotpath_detector_events_total', 'detector="amount_z",kind="robust_z"')).toBe(43);
+  });
+
+  it('raise alerts through the rules on their scores, and score a predict request without learning it', async () => {
+    const base = await start(`
+alerts:
+  rules:
+    - { name: odd_amount, source: amount_z, above: 10, clear: 3, per_entity: true, severity: warning }
+`);
+    await postJson(base, '/v1/events?stream=tx', Array.from({ length: 40 }, (_, i) => ({ user_id: 'fay', amount: 100 + (i % 5), risk: 0.1 })));
+    const asked = await postJson(base, '/v1/predict/online?scores=true', { entities: { user: 'fay' }, fields: { risk: 0.2 } });
+    expect(asked.status).toBe(200);
+    // online's requests carry risk, not amount: no detector watches what they carry
+    expect((asked.body as { anomaly: Record<string, number> }).anomaly).toEqual({});
+    const odd = await postJson(base, '/v1/predict/by_user?scores=true', { entities: { user: 'fay' }, fields: { risk: 0.2, amount: 5000 } });
+    const anomaly = (odd.body as { anomaly: Record<string, number> }).anomaly;
+    expect(Object.keys(anomaly).sort()).toEqual(['amount_hst', 'amount_z']);
+    expect(anomaly.amount_z).toBeGreaterThan(10); // far from fay's own amounts
+    // scoring a request learns nothing: fay's next event is scored as before
+    const normal = await postJson(base, '/v1/predict/by_user?scores=true', { entities: { user: 'fay' }, fields: { risk: 0.2, amount: 102 } });
+    expect((normal.body as { anomaly: Record<string, number> }).anomaly.amount_z).toBeLessThan(2);
+    let alerts = (await getJson(base, '/v1/alerts')).body as { alerts: { rule: string | null; source: string; entity: string; state: string }[] };
+    expect(alerts.alerts).toHaveLength(0);
+    await postJson(base, '/v1/events?stream=tx', [{ user_id: 'fay', amount: 5000, risk: 0.1 }]);
+    alerts = (await getJson(base, '/v1/alerts')).body as typeof alerts;
+    // the rule on fay's robust z fires; Page-Hinkley on the stream raises a drift event
+    expect(alerts.alerts.map((a) => [a.rule, a.source, a.entity ?? null, a.state])).toEqual([
+      ['odd_amount', 'amount_z', 'fay', 'firing'],
+      [null, 'amount_pt', null, 'event'],
+    ]);
+    await postJson(base, '/v1/events?stream=tx', [{ user_id: 'fay', amount: 101, risk: 0.1 }]);
+    alerts = (await getJson(base, '/v1/alerts')).body as typeof alerts;
+    expect(alerts.alerts.filter((a) => a.rule === 'odd_amount').map((a) => a.state)).toEqual(['firing', 'resolved']);
   });
 });

@@ -1,7 +1,8 @@
 // POST /v1/predict/{model}: entity ids and request fields in, the model's scores out; the
 // worker gathers the model's features from the store.
 import { parseJsonBody } from '../http.js';
-import { predictText } from '../predict.js';
+import { predictJson, predictText } from '../predict.js';
+import { flag } from './events.js';
 import type { Route } from './route.js';
 
 export const predictRoutes: Route[] = [
@@ -11,9 +12,15 @@ export const predictRoutes: Route[] = [
     scope: 'predict:{model}',
     body: 'bytes',
     timed: true,
-    about: 'score entities and fields with a model',
+    about: 'score entities and fields with a model; ?scores=true adds the anomaly detectors\' scores of the request',
     handle(c, ctx) {
       const r = ctx.predict.request(c.params[0], parseJsonBody(c.body));
+      if (c.query.length > 0 && flag(new URLSearchParams(c.query).get('scores'))) {
+        // the detectors that watch this request's fields (and entity), scored without learning
+        const anomaly = ctx.learning.scoreRequest(r.model.def, r);
+        ctx.predict.submit(r, (err, out) => (err ? c.fail(err) : c.send(200, JSON.stringify({ ...predictJson(out!, c.start), anomaly }))));
+        return;
+      }
       ctx.predict.submit(r, (err, out) => (err ? c.fail(err) : c.send(200, predictText(out!, c.start))));
     },
   },
