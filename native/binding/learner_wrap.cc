@@ -188,7 +188,7 @@ class LearnerWrap : public Napi::ObjectWrap<LearnerWrap> {
   Napi::Value LearnMany(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Ready(env)) return env.Undefined();
-    REQUIRE_ARGUMENTS(4, "learnMany(x, y, rows, out)");
+    REQUIRE_ARGUMENTS(4, "learnMany(x, y, rows, out, p?)");
     REQUIRE_ARGUMENT_BATCH(2, rows);
     REQUIRE_ARGUMENT_FLOAT32_ARRAY(0, x, nx, "learnMany: x must be a Float32Array");
     float* y32 = nullptr;
@@ -198,8 +198,13 @@ class LearnerWrap : public Napi::ObjectWrap<LearnerWrap> {
       HP_ARG_FAIL("learnMany: y must be a Float32Array or a Float64Array");
     REQUIRE_ARGUMENT_FLOAT64_ARRAY(3, out, nout, "learnMany: out must be a Float64Array(3)");
     if (nx < rows * size_t(learner_->spec().dim) || ny < rows || nout < 3) HP_ARG_FAIL("learnMany: x, y or out is shorter than rows");
+    float* p_out = nullptr;  // optional: each row's prediction before it was learned
+    if (info.Length() > 4 && !info[4].IsUndefined()) {
+      size_t np = 0;
+      if (!GetTyped<float, napi_float32_array>(info[4], &p_out, &np) || np < rows) HP_ARG_FAIL("learnMany: p must be a Float32Array of at least rows values");
+    }
     LearnManyOutcome o;
-    Status s = learner_->LearnMany(x, y32, y64, int(rows), &o);
+    Status s = learner_->LearnMany(x, y32, y64, int(rows), &o, p_out);
     if (!s.ok()) return ThrowStatus(env, s);
     out[0] = o.loss_sum;
     out[1] = double(o.clipped);

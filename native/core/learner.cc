@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <string>
 
@@ -185,7 +186,7 @@ Status Learner::Learn(const double* dense, const uint32_t* h_idx, const float* h
   return Status::Ok();
 }
 
-Status Learner::LearnMany(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* out) {
+Status Learner::LearnMany(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* out, float* p_out) {
   if (rows < 0 || (rows > 0 && ((spec_.dim > 0 && !x) || (!y32 == !y64)))) return Status::InvalidArg("learner: bad LearnMany arguments");
   const size_t d = size_t(spec_.dim);
   LearnManyOutcome sum;
@@ -196,8 +197,10 @@ Status Learner::LearnMany(const float* x, const float* y32, const double* y64, i
     if (!CheckExample(row_.data(), nullptr, nullptr, 0, y).ok()) {
       refused_++;
       sum.refused++;
+      if (p_out) p_out[r] = std::numeric_limits<float>::quiet_NaN();
       continue;
     }
+    if (p_out) p_out[r] = float(Predict(row_.data(), nullptr, nullptr, 0));
     LearnOutcome o;
     Update(row_.data(), nullptr, nullptr, 0, y, &o);
     sum.loss_sum += o.loss;

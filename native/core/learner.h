@@ -96,8 +96,9 @@ class Learner {
   // One example: y is 0 or 1. INVALID_ARG (and nothing changed) on a bad input or label.
   Status Learn(const double* dense, const uint32_t* h_idx, const float* h_val, int nh, double y, LearnOutcome* out);
   // Rows of dense-only examples in order; a bad row is refused (counted) and skipped.
-  // y: exactly one of y32 / y64 is non-null.
-  Status LearnMany(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* out);
+  // y: exactly one of y32 / y64 is non-null. p_out (optional): each row's P(y = 1) before
+  // it was learned (progressive validation; NaN for a refused row).
+  Status LearnMany(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* out, float* p_out = nullptr);
 
   void Reset();  // back to the state Create gave
   // Takes other's whole state (same spec only): to promote a background learner.

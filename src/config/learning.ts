@@ -43,7 +43,7 @@ export const learnerSchema = {
       properties: {
         stream: name,
         field: name,
-        join: { enum: ['prediction_id', 'entity'] },
+        join: { enum: ['prediction_id', 'entity', 'event'] },
         id_field: name,
         entity: name,
         horizon: duration,
@@ -101,7 +101,7 @@ export interface RawLearner {
   beta?: number;
   clip?: number;
   scale?: boolean;
-  labels?: { stream: string; field: string; join?: 'prediction_id' | 'entity'; id_field?: string; entity?: string; horizon?: number | string; pending?: number };
+  labels?: { stream: string; field: string; join?: 'prediction_id' | 'entity' | 'event'; id_field?: string; entity?: string; horizon?: number | string; pending?: number };
   metrics_window?: number;
   drift?: { detector: DriftKind; delta?: number; clock?: number; threshold?: number; alpha?: number; min_instances?: number; policy?: 'alert' | 'reset' | 'promote'; window?: number };
 }
@@ -140,7 +140,13 @@ export interface LabelDef {
   stream: StreamDef;
   /** the stream field holding the label (a number: 0 or 1) */
   field: number;
-  join: 'prediction_id' | 'entity';
+  /**
+   * prediction_id: the event names the prediction; entity: the entity's latest prediction;
+   * event: the labelled event carries the learner's inputs itself (every input a field)
+   */
+  join: 'prediction_id' | 'entity' | 'event';
+  /** join event: the stream field of each input, in input order */
+  inputFields: number[];
   /** join prediction_id: the stream field holding the id a predict answered with */
   idField: number;
   /** join entity: the stream's key column of the entity, and the model's key index of it */
@@ -151,9 +157,10 @@ export interface LabelDef {
   pending: number;
 }
 
-/** The model's entities, as compileModels knows them. */
+/** The model's entities and inputs, as compileModels knows them. */
 interface ModelKeys {
   keys: { entity: string; table: number }[];
+  inputs: { name: string; source: 'feature' | 'field' }[] | null;
 }
 
 export function compileLearner(raw: RawLearner, m: ModelKeys, streams: StreamDef[], streamIndex: Map<string, number>, path: string): LearnerDef {
@@ -174,7 +181,14 @@ export function compileLearner(raw: RawLearner, m: ModelKeys, streams: StreamDef
     let idField = -1;
     let keyColumn = -1;
     let modelKey = -1;
-    if (join === 'prediction_id') {
+    let inputFields: number[] = [];
+    if (join === 'event') {
+      for (const k of ['entity', 'id_field'] as const) if (l[k] !== undefined) fail(`${lp}/${k}`, `join: event takes no ${k}`);
+      inputFields = (m.inputs ?? []).map((inp, i) => {
+        if (inp.source !== 'field') fail(`${path.replace(/\/learner$/, '')}/inputs/${i}`, 'with labels join: event, every input is a field of the labelled event');
+        return numberField(inp.name, `${path.replace(/\/learner$/, '')}/inputs/${i}`);
+      });
+    } else if (join === 'prediction_id') {
       if (l.entity !== undefined) fail(`${lp}/entity`, 'only join: entity takes entity');
       idField = numberField(l.id_field ?? 'prediction_id', `${lp}/id_field`);
     } else {
@@ -188,7 +202,7 @@ export function compileLearner(raw: RawLearner, m: ModelKeys, streams: StreamDef
     }
     const horizonMs = l.horizon === undefined ? 3_600_000 : parseDuration(l.horizon);
     if (!(horizonMs > 0)) fail(`${lp}/horizon`, 'must be > 0');
-    labels = { stream, field: numberField(l.field, `${lp}/field`), join, idField, keyColumn, modelKey, horizonMs, pending: l.pending ?? 65_536 };
+    labels = { stream, field: numberField(l.field, `${lp}/field`), join, inputFields, idField, keyColumn, modelKey, horizonMs, pending: l.pending ?? 65_536 };
   }
   const algorithm = raw.algorithm ?? 'sgd';
   if (algorithm === 'sgd') {

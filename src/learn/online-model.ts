@@ -192,6 +192,61 @@ export class OnlineModel {
     return this.#join(slot, y, at);
   }
 
+  /**
+   * Labelled events that carry the inputs themselves (labels join: event): rows of the
+   * batch's values (n x nFields), predicted and then learned in one native call per batch.
+   */
+  learnEvents(values: Float64Array, nFields: number, n: number): void {
+    const l = this.def.learner!.labels!;
+    const dim = this.dim;
+    if (this.#bx.length < n * dim) {
+      this.#bx = new Float32Array(n * dim * 2);
+      this.#by = new Float32Array(n * 2);
+      this.#bp = new Float32Array(n * 2);
+    }
+    const inputs = this.def.inputs!;
+    let rows = 0;
+    for (let i = 0; i < n; i++) {
+      const y = values[i * nFields + l.field];
+      if (!(y === 0 || y === 1)) {
+        this.labels.invalid++;
+        continue;
+      }
+      for (let j = 0; j < dim; j++) {
+        const v = values[i * nFields + l.inputFields[j]];
+        this.#bx[rows * dim + j] = inputs[j].transform === 'log1p' ? Math.log1p(Math.max(v, 0)) : v;
+      }
+      this.#by[rows++] = y;
+    }
+    if (rows === 0) return;
+    this.labels.joined += rows;
+    if (this.#drift || this.#background.length > 0) {
+      // per row: the drift detector and the background learners follow each label
+      for (let r = 0; r < rows; r++) {
+        const x = this.#bx.subarray(r * dim, (r + 1) * dim);
+        let p: number;
+        try {
+          p = this.#score(x);
+        } catch {
+          this.counts.refused++;
+          continue;
+        }
+        this.#learn(x, p, this.#by[r]);
+      }
+      return;
+    }
+    const x = this.#bx.subarray(0, rows * dim);
+    const r = this.learner.learnMany(x, this.#by, rows, this.#bp);
+    this.counts.updates += rows - r.refused;
+    this.counts.refused += r.refused;
+    this.counts.clipped += r.clipped;
+    for (let i = 0; i < rows; i++) if (!Number.isNaN(this.#bp[i])) this.metrics.add(this.#bp[i], this.#by[i]);
+  }
+
+  #bx = new Float32Array(0);
+  #by = new Float32Array(0);
+  #bp = new Float32Array(0);
+
   /** Learns one example directly (eval, tests): progressive validation of x against y. */
   learnRow(x: Float32Array | Float64Array, y: number): number {
     if (!(y === 0 || y === 1)) {

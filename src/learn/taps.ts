@@ -47,6 +47,10 @@ export class LabelTap implements IngestTap {
       // Replayed labels learn again, but a drift they find is old news: no alert.
       m.quiet = b.source === 'replay';
       const l = m.def.learner!.labels!;
+      if (l.join === 'event') {
+        m.learnEvents(c.values, c.nFields, c.n);
+        continue;
+      }
       for (let i = 0; i < c.n; i++) {
         const y = c.values[i * c.nFields + l.field];
         const at = c.ts[i];

@@ -241,7 +241,7 @@ export namespace Binding {
     /** out <- [loss, clipped (0 | 1)] */
     learn(dense: Float64Array | null, y: number, hIdx: Uint32Array | null, hVal: Float32Array | null, nh: number, out: Float64Array): void;
     /** out <- [lossSum, clipped, refused] */
-    learnMany(x: Float32Array, y: Float32Array | Float64Array, rows: number, out: Float64Array): void;
+    learnMany(x: Float32Array, y: Float32Array | Float64Array, rows: number, out: Float64Array, p?: Float32Array): void;
     hashIndex(field: string, value?: string): number;
     reset(): void;
     copyFrom(other: Learner): void;

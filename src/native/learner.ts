@@ -144,13 +144,15 @@ export class NativeLearner {
   /**
    * Learns rows of dense-only examples in order (x: rows x dim, y: 0/1 per row); a row with a
    * refused value or label is skipped and counted. For replays, the benchmark and evaluations.
+   * p (optional) gets each row's prediction before it was learned (NaN when refused).
    */
-  learnMany(x: Float32Array, y: Float32Array | Float64Array, rows: number): LearnManyResult {
+  learnMany(x: Float32Array, y: Float32Array | Float64Array, rows: number, p?: Float32Array): LearnManyResult {
     this.#rowsArg(x, rows);
     if (!(y instanceof Float32Array || y instanceof Float64Array) || y.length < rows)
       throw invalid('learnMany: y must be a Float32Array or Float64Array of at least rows labels');
+    if (p !== undefined && (!(p instanceof Float32Array) || p.length < rows)) throw invalid('learnMany: p must be a Float32Array of at least rows values');
     const out = this.#out;
-    call(() => this.#native.learnMany(x, y, rows, out));
+    call(() => (p ? this.#native.learnMany(x, y, rows, out, p) : this.#native.learnMany(x, y, rows, out)));
     return { lossSum: out[0], clipped: out[1], refused: out[2] };
   }
 
