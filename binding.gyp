@@ -10,6 +10,7 @@
         "native/core/feature_store.cc",
         "native/core/hll.cc",
         "native/core/kernels.cc",
+        "native/core/likelihood.cc",
         "native/core/model.cc",
         "native/core/region.cc",
         "native/core/row_layout.cc",
