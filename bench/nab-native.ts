@@ -9,9 +9,11 @@
 //   - hst needs its features in known limits: each value is min-max normalised by the
 //     running min and max of the values seen *before* it (0.5 while that range is empty),
 //     clamped to [0, 1]; the trees' limits are then [0, 1]. A new extreme lands at 0 or 1.
-//   - each also "+lik": the TS anomaly likelihood (nupic's defaults) over its [0, 1] score.
+//   - each also "+lik": the TS anomaly likelihood (nupic's defaults) over its [0, 1] score,
+//     and "+lik+spatial": then Numenta's spatial rule, the winner's two post-processings.
 import type { StreamDetector } from '../src/eval/nab/run.js';
 import { Likelihood } from '../src/eval/nab/detectors/likelihood.js';
+import { Spatial } from '../src/eval/nab/detectors/spatial.js';
 import { normalTail } from '../src/eval/nab/stats.js';
 import { AnomalyDetector, type LikelihoodOptions } from '../src/native/detectors.js';
 
@@ -48,13 +50,17 @@ const robustZ = (): StreamDetector => zDetector(new AnomalyDetector('robust_z', 
 // alpha 0.001 as the winner's EW (its own warm-up differs: a fixed alpha from the first point).
 const ew = (): StreamDetector => zDetector(new AnomalyDetector('ew', { alpha: 0.001, warmup: 10 }));
 const lik = (make: () => StreamDetector) => () => new Likelihood(make());
+const likSpatial = (make: () => StreamDetector) => () => new Spatial(new Likelihood(make()), 0.05);
 
 export const NATIVE_DETECTORS: Record<string, { about: string; make: () => StreamDetector }> = {
   'native-likelihood': { about: "native kind 'likelihood' (defaults): the ported ew-likelihood", make: () => nativeLikelihood() },
   'native-hst': { about: "native HST (River's defaults) over the running min-max", make: hstStream },
   'native-hst-lik': { about: 'native HST (as above) + likelihood', make: lik(hstStream) },
+  'native-hst-lik-spatial': { about: 'native HST (as above) + likelihood + spatial', make: likSpatial(hstStream) },
   'native-robust-z': { about: 'native robust_z 1000 (minCount 10), 1 − 2Q(z/3)', make: robustZ },
   'native-robust-z-lik': { about: 'native robust_z (as above) + likelihood', make: lik(robustZ) },
+  'native-robust-z-lik-spatial': { about: 'native robust_z (as above) + likelihood + spatial', make: likSpatial(robustZ) },
   'native-ew': { about: 'native ew alpha 0.001 (warmup 10), 1 − 2Q(z/3)', make: ew },
   'native-ew-lik': { about: 'native ew (as above) + likelihood', make: lik(ew) },
+  'native-ew-lik-spatial': { about: 'native ew (as above) + likelihood + spatial', make: likSpatial(ew) },
 };
