@@ -11,6 +11,7 @@
         "native/core/hll.cc",
         "native/core/kernels.cc",
         "native/core/learner.cc",
+        "native/core/likelihood.cc",
         "native/core/model.cc",
         "native/core/region.cc",
         "native/core/row_layout.cc",

@@ -1,5 +1,5 @@
 // The Numenta Anomaly Benchmark for hotpath's streaming detectors (src/eval/nab):
-//   node --import tsx bench/nab.ts --detector ew-likelihood[,robust-z-lik,...|all]
+//   node --import tsx bench/nab.ts --detector ew-likelihood[,native-likelihood,...|all]
 //     [--root /work/shared/data/nab] [--out bench/results/2026-12-06-nab.md]
 // Prints the three NAB profile scores per detector next to NAB's published board, and
 // writes the same table as markdown with the command, machine and method.
@@ -9,10 +9,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { loadCorpus } from '../src/eval/nab/corpus.js';
-import { DETECTORS } from '../src/eval/nab/detectors/index.js';
+import { DETECTORS as TS_DETECTORS } from '../src/eval/nab/detectors/index.js';
 import { PROFILE_NAMES } from '../src/eval/nab/profiles.js';
 import { readFinalResults } from '../src/eval/nab/published.js';
 import { DEFAULT_NAB_ROOT, runNab } from '../src/eval/nab/run.js';
+import { NATIVE_DETECTORS } from './nab-native.js';
+
+// The TS research detectors, and the native ones through adapters (nab-native.ts).
+const DETECTORS: Record<string, { about: string; make: typeof TS_DETECTORS[string]['make']; digits?: number }> = { ...TS_DETECTORS, ...NATIVE_DETECTORS };
 
 const { values: args } = parseArgs({
   options: {

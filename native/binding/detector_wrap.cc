@@ -1,6 +1,6 @@
 // The streaming detectors (core drift.h and anomaly.h) as three classes:
 //   DriftDetector(kind, params)               ADWIN, Page-Hinkley
-//   AnomalyDetector(kind, params)             Half-Space Trees, robust z, EW
+//   AnomalyDetector(kind, params)             Half-Space Trees, robust z, EW, likelihood
 //   AnomalyTable(kind, params, maxEntities)   robust z or EW per entity (DetectorTable)
 // kind is a code of constants.detectors.kinds. src/native/detectors.ts checks every
 // argument first; the checks here are the backstop.
@@ -57,6 +57,7 @@ bool DoublesProp(Napi::Object o, const char* key, std::vector<double>* out) {
 }
 
 // params: { alpha, warmup } | { window, minCount } | { nTrees, height, windowSize, dims, lo?, hi?, seed }
+//   | { alpha, zScale, minHistory, averaging, history, learning, estimation, reestimation, tolerance }
 bool AnomalyParamsArg(Napi::Object o, DetectorKind kind, AnomalyParams* p, std::string* why) {
   if (kind == DetectorKind::HST) {
     p->hst.n_trees = int(NumProp(o, "nTrees", p->hst.n_trees, 0, 1e6));
@@ -74,6 +75,17 @@ bool AnomalyParamsArg(Napi::Object o, DetectorKind kind, AnomalyParams* p, std::
   } else if (kind == DetectorKind::EW) {
     p->ew.alpha = NumProp(o, "alpha", p->ew.alpha, 0, 1);
     p->ew.warmup = int(NumProp(o, "warmup", p->ew.warmup, 0, 2e9));
+  } else if (kind == DetectorKind::LIKELIHOOD) {
+    LikelihoodParams& l = p->likelihood;
+    l.alpha = NumProp(o, "alpha", l.alpha, 0, 1);
+    l.z_scale = NumProp(o, "zScale", l.z_scale, 0, 1e300);
+    l.min_history = int(NumProp(o, "minHistory", l.min_history, -1, 2e9));
+    l.averaging = int(NumProp(o, "averaging", l.averaging, 0, 2e9));
+    l.history = int(NumProp(o, "history", l.history, 0, 2e9));
+    l.learning = int(NumProp(o, "learning", l.learning, -1, 2e9));
+    l.estimation = int(NumProp(o, "estimation", l.estimation, -1, 2e9));
+    l.reestimation = int(NumProp(o, "reestimation", l.reestimation, 0, 2e9));
+    l.tolerance = NumProp(o, "tolerance", l.tolerance, -1, 1e300);
   }
   return true;
 }

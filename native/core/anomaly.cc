@@ -8,6 +8,7 @@
 
 #include "detector_blob.h"
 #include "hash.h"
+#include "likelihood.h"
 
 namespace hotpath {
 
@@ -114,8 +115,12 @@ Status AnomalyDetector::Create(DetectorKind kind, const AnomalyParams& params, s
       HP_RETURN_IF_ERROR(params.ew.Validate());
       out->reset(new Ew(params.ew));
       return Status::Ok();
+    case DetectorKind::LIKELIHOOD:
+      HP_RETURN_IF_ERROR(params.likelihood.Validate());
+      out->reset(new Likelihood(params.likelihood));
+      return Status::Ok();
     default:
-      return Status::InvalidArg("not an anomaly detector kind (hst, robust_z, ew)");
+      return Status::InvalidArg("not an anomaly detector kind (hst, robust_z, ew, likelihood)");
   }
 }
 

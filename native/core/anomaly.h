@@ -11,6 +11,8 @@
 //                   and MAD of the window); 0 until min_count values.
 //   Ew              |x - mean| / sd with an exponentially weighted mean and variance
 //                   (weight alpha on the newest value); 0 until warmup values.
+//   Likelihood      likelihood.h: an EW z-score, Numenta's anomaly likelihood over it and
+//                   the spatial (new range) rule; in [0, 1]. The best on NAB (docs/nab.md).
 //
 // Where the spread is 0: RobustZ falls back to 1.2533 * mean absolute deviation (the
 // normal-consistent scale, as MAD's 1.4826), and with that 0 too (every value in the
@@ -60,17 +62,33 @@ struct EwParams {
   Status Validate() const;
 };
 
-// Any of the three kinds' params (the binding and the table take one).
+// likelihood.h. The defaults are the NAB-scored ones (docs/nab.md): EW z (alpha, z_scale,
+// min_history), nupic's anomaly likelihood (averaging .. reestimation), the spatial rule.
+struct LikelihoodParams {
+  double alpha = 0.001;
+  double z_scale = 3;
+  int min_history = 10;
+  int averaging = 10;
+  int history = 8640;
+  int learning = 288;
+  int estimation = 100;
+  int reestimation = 100;
+  double tolerance = 0.05;
+  Status Validate() const;
+};
+
+// Any kind's params (the binding and the table take one).
 struct AnomalyParams {
   HstParams hst;
   RobustZParams robust_z;
   EwParams ew;
+  LikelihoodParams likelihood;
 };
 
 class AnomalyDetector {
  public:
   virtual ~AnomalyDetector() = default;
-  // Makes a detector of `kind` (HST, ROBUST_Z or EW) with params.<kind>.
+  // Makes a detector of `kind` (HST, ROBUST_Z, EW or LIKELIHOOD) with params.<kind>.
   static Status Create(DetectorKind kind, const AnomalyParams& params, std::unique_ptr<AnomalyDetector>* out);
 
   virtual DetectorKind kind() const = 0;

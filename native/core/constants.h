@@ -165,7 +165,8 @@ constexpr double kMaxEventTimeMs = 8.64e15;        // the largest time a JavaScr
   X(PAGE_HINKLEY, "page_hinkley") \
   X(HST, "hst")                   \
   X(ROBUST_Z, "robust_z")         \
-  X(EW, "ew")
+  X(EW, "ew")                     \
+  X(LIKELIHOOD, "likelihood")
 
 enum class DetectorKind : uint8_t {
 #define HP_X(e, name) e,

@@ -355,8 +355,50 @@ void TestEwMatchesFormula() {
   CHECK_NEAR(std::sqrt(e.variance()), 2, 0.5);
 }
 
+// The likelihood kind (likelihood.h) with its NAB defaults. Its exact agreement with the
+// TypeScript prototype is test/native/likelihood-nab.test.ts's; here its behaviour.
+void TestLikelihoodBasics() {
+  const double warm = std::log(1.0000000001 - 0.5) / std::log(1.0 - 0.9999999999);  // L = 0.5: 0.0301
+  auto d = Make(DetectorKind::LIKELIHOOD, AnomalyParams());
+  std::vector<double> xs = Gaussian(21, 3000, 10, 1);
+  double s, peek;
+  double quiet_max = 0;
+  int alarms = 0;
+  for (size_t i = 0; i < xs.size(); i++) {
+    // Score() is ScoreLearn() without the learning, refits included (every 100th row).
+    CHECK_OK(d->Score(&xs[i], &peek));
+    CHECK_OK(d->ScoreLearn(&xs[i], &s));
+    CHECK_EQ(peek, s);
+    // Before learning + estimation = 388 rows: 0.5, unless the value is a new extreme.
+    if (i < 388) CHECK(std::fabs(s - warm) < 1e-15 || s == 1);
+    if (i >= 1000) quiet_max = std::max(quiet_max, s);
+    if (i >= 1000 && s >= 0.517) alarms++;  // the NAB sweep's standard threshold
+  }
+  std::printf("  likelihood on 2000 N(10, 1) values: max %.4f, %d at or over 0.517\n", quiet_max, alarms);
+  CHECK(alarms <= 4);
+  // A spike beyond the range seen (±5%): the spatial rule scores 1.
+  const double spike = 30;
+  CHECK_OK(d->Score(&spike, &s));
+  CHECK_EQ(s, 1.0);
+  // A level shift inside the range (the spatial rule off): the likelihood alarms once, early.
+  AnomalyParams p;
+  p.likelihood.tolerance = 1e6;
+  auto e = Make(DetectorKind::LIKELIHOOD, p);
+  std::vector<double> scores(3000);
+  CHECK_OK(e->ScoreLearnMany(xs.data(), 3000, scores.data()));
+  double shift_max = 0;
+  for (int i = 0; i < 20; i++) {
+    const double x = 13.5;  // 3.5 sd up, within the range of 3000 N(10, 1) values
+    CHECK_OK(e->ScoreLearn(&x, &s));
+    shift_max = std::max(shift_max, s);
+  }
+  CHECK(shift_max > 0.5);
+  CHECK(shift_max > *std::max_element(scores.begin() + 1000, scores.end()));
+  CHECK_EQ(e->seen(), 3020);
+}
+
 void TestAnomalyNonFiniteRefused() {
-  for (DetectorKind kind : {DetectorKind::HST, DetectorKind::ROBUST_Z, DetectorKind::EW}) {
+  for (DetectorKind kind : {DetectorKind::HST, DetectorKind::ROBUST_Z, DetectorKind::EW, DetectorKind::LIKELIHOOD}) {
     AnomalyParams p;
     p.robust_z.min_count = 3;
     p.ew.warmup = 3;
@@ -376,7 +418,7 @@ void TestAnomalyNonFiniteRefused() {
 }
 
 void TestAnomalySerializeRoundTrip() {
-  for (DetectorKind kind : {DetectorKind::HST, DetectorKind::ROBUST_Z, DetectorKind::EW}) {
+  for (DetectorKind kind : {DetectorKind::HST, DetectorKind::ROBUST_Z, DetectorKind::EW, DetectorKind::LIKELIHOOD}) {
     AnomalyParams p, other;
     p.hst.dims = 3;
     p.hst.lo = {0, -1, 10};
@@ -386,6 +428,12 @@ void TestAnomalySerializeRoundTrip() {
     p.robust_z.min_count = 5;
     p.ew.alpha = 0.2;
     p.ew.warmup = 4;
+    // Small rings, so the history wraps and refits happen on both sides of the cut.
+    p.likelihood.averaging = 5;
+    p.likelihood.history = 200;
+    p.likelihood.learning = 50;
+    p.likelihood.estimation = 20;
+    p.likelihood.reestimation = 30;
     auto a = Make(kind, p), b = Make(kind, other);
     const size_t d = size_t(a->dims());
     std::vector<double> xs = Gaussian(11, 600 * d, 0.5, 0.3), sa(600), sb(600);
@@ -402,7 +450,7 @@ void TestAnomalySerializeRoundTrip() {
 }
 
 void TestAnomalyCorruptBlobRefused() {
-  for (DetectorKind kind : {DetectorKind::HST, DetectorKind::ROBUST_Z, DetectorKind::EW}) {
+  for (DetectorKind kind : {DetectorKind::HST, DetectorKind::ROBUST_Z, DetectorKind::EW, DetectorKind::LIKELIHOOD}) {
     AnomalyParams p;
     p.hst.height = 4;
     p.hst.window_size = 20;
@@ -566,6 +614,12 @@ void TestParamsRefused() {
   p = AnomalyParams();
   p.ew.alpha = 0;
   CHECK_CODE(AnomalyDetector::Create(DetectorKind::EW, p, &d), Code::INVALID_ARG);
+  p = AnomalyParams();
+  p.likelihood.averaging = 0;
+  CHECK_CODE(AnomalyDetector::Create(DetectorKind::LIKELIHOOD, p, &d), Code::INVALID_ARG);
+  p = AnomalyParams();
+  p.likelihood.reestimation = 0;
+  CHECK_CODE(AnomalyDetector::Create(DetectorKind::LIKELIHOOD, p, &d), Code::INVALID_ARG);
   CHECK_CODE(AnomalyDetector::Create(DetectorKind::ADWIN, AnomalyParams(), &d), Code::INVALID_ARG);
   AdwinParams a;
   a.delta = 0;
@@ -590,6 +644,7 @@ void RunDetectorsTests() {
   RUN(TestHstMatchesRiverExample);
   RUN(TestRobustZMatchesBruteForce);
   RUN(TestEwMatchesFormula);
+  RUN(TestLikelihoodBasics);
   RUN(TestAnomalyNonFiniteRefused);
   RUN(TestAnomalySerializeRoundTrip);
   RUN(TestAnomalyCorruptBlobRefused);

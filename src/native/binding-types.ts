@@ -188,6 +188,10 @@ export namespace Binding {
   export interface HstParams { nTrees: number; height: number; windowSize: number; dims: number; lo: Float64Array; hi: Float64Array; seed: number }
   export interface RobustZParams { window: number; minCount: number }
   export interface EwParams { alpha: number; warmup: number }
+  export interface LikelihoodParams {
+    alpha: number; zScale: number; minHistory: number; averaging: number; history: number;
+    learning: number; estimation: number; reestimation: number; tolerance: number;
+  }
   export interface DriftStats { drift: boolean; detections: number; refused: number; width: number; estimation: number }
   export interface NativeDriftDetector {
     update(x: number): boolean;
@@ -255,7 +259,7 @@ export namespace Binding {
     NativeModel: new (spec: ModelSpec) => NativeModel;
     Gather: new (storeId: number, spec: GatherSpec) => Gather;
     DriftDetector: new (kind: number, params: Partial<AdwinParams & PageHinkleyParams>) => NativeDriftDetector;
-    AnomalyDetector: new (kind: number, params: Partial<HstParams & RobustZParams & EwParams>) => NativeAnomalyDetector;
+    AnomalyDetector: new (kind: number, params: Partial<HstParams & RobustZParams & EwParams & LikelihoodParams>) => NativeAnomalyDetector;
     AnomalyTable: new (kind: number, params: Partial<RobustZParams & EwParams>, maxEntities: number) => NativeAnomalyTable;
     Learner: new (spec: LearnerSpec) => Learner;
     constants: Constants;

@@ -14,10 +14,10 @@ import { callNative as call, constants, detectorAddon as addon } from './binding
 import type { Binding } from './binding-types.js';
 
 /** Detector kinds in the order of native/core/constants.h HP_DETECTOR_KIND_LIST (test/native checks it). */
-export const DETECTOR_KIND_NAMES = ['adwin', 'page_hinkley', 'hst', 'robust_z', 'ew'] as const;
+export const DETECTOR_KIND_NAMES = ['adwin', 'page_hinkley', 'hst', 'robust_z', 'ew', 'likelihood'] as const;
 export type DetectorKindName = (typeof DETECTOR_KIND_NAMES)[number];
 export type DriftKind = 'adwin' | 'page_hinkley';
-export type AnomalyKind = 'hst' | 'robust_z' | 'ew';
+export type AnomalyKind = 'hst' | 'robust_z' | 'ew' | 'likelihood';
 /** Kinds a keyed AnomalyTable holds (Half-Space Trees are per stream). */
 export type TableKind = 'robust_z' | 'ew';
 
@@ -66,7 +66,32 @@ export interface EwOptions {
   halfLife?: number;
   warmup?: number;
 }
-export type DetectorOptions = AdwinOptions | PageHinkleyOptions | HstOptions | RobustZOptions | EwOptions;
+/**
+ * EW z-score, then Numenta's anomaly likelihood over it, then the spatial (new range) rule:
+ * the best on NAB (docs/nab.md; the algorithm in native/core/likelihood.h). Score in
+ * [0, 1]; ≈0.03 during the first learning + estimation points. Defaults are the NAB ones.
+ */
+export interface LikelihoodOptions {
+  /** EW weight floor (default 0.001: the plain mean and variance for the first 1000 points) */
+  alpha?: number;
+  /** raw score 1 - 2Q(z / zScale) (default 3) */
+  zScale?: number;
+  /** points before the raw score is not 0 (default 10) */
+  minHistory?: number;
+  /** raw scores averaged (default 10) */
+  averaging?: number;
+  /** averages kept for the fit (default 8640; allocated up front) */
+  history?: number;
+  /** first points left out of the fit (default 288) */
+  learning?: number;
+  /** points after those before the first fit (default 100) */
+  estimation?: number;
+  /** refit every this many points (default 100) */
+  reestimation?: number;
+  /** the spatial rule's margin, a fraction of the range seen (default 0.05) */
+  tolerance?: number;
+}
+export type DetectorOptions = AdwinOptions | PageHinkleyOptions | HstOptions | RobustZOptions | EwOptions | LikelihoodOptions;
 
 export type DriftStats = Binding.DriftStats;
 export type AnomalyTableStats = Binding.AnomalyTableStats;
@@ -163,8 +188,30 @@ function ewParams(opts: EwOptions): Binding.EwParams {
   return { alpha, warmup: num('warmup', 30, 1, 2 ** 30, true) };
 }
 
-function anomalyParams(kind: AnomalyKind, opts: DetectorOptions): Binding.HstParams | Binding.RobustZParams | Binding.EwParams {
-  return kind === 'hst' ? hstParams(opts as HstOptions) : kind === 'robust_z' ? robustZParams(opts as RobustZOptions) : ewParams(opts as EwOptions);
+function likelihoodParams(opts: LikelihoodOptions): Binding.LikelihoodParams {
+  const known = ['alpha', 'zScale', 'minHistory', 'averaging', 'history', 'learning', 'estimation', 'reestimation', 'tolerance'];
+  const num = reader(opts, known, 'likelihood');
+  const big = 2 ** 30;
+  return {
+    alpha: num('alpha', 0.001, 0, 1, false, true),
+    zScale: num('zScale', 3, 0, Number.MAX_VALUE, false, true),
+    minHistory: num('minHistory', 10, 0, big, true),
+    averaging: num('averaging', 10, 1, detectorLimits.maxWindow, true),
+    history: num('history', 8640, 1, detectorLimits.maxWindow, true),
+    learning: num('learning', 288, 0, big, true),
+    estimation: num('estimation', 100, 0, big, true),
+    reestimation: num('reestimation', 100, 1, big, true),
+    tolerance: num('tolerance', 0.05, 0, Number.MAX_VALUE, false),
+  };
+}
+
+type AnomalyParams = Binding.HstParams | Binding.RobustZParams | Binding.EwParams | Binding.LikelihoodParams;
+
+function anomalyParams(kind: AnomalyKind, opts: DetectorOptions): AnomalyParams {
+  if (kind === 'hst') return hstParams(opts as HstOptions);
+  if (kind === 'robust_z') return robustZParams(opts as RobustZOptions);
+  if (kind === 'ew') return ewParams(opts as EwOptions);
+  return likelihoodParams(opts as LikelihoodOptions);
 }
 
 function checkCount(n: number, what: string): void {
@@ -246,7 +293,8 @@ export class DriftDetector {
 
 /**
  * An anomaly detector over one stream: Half-Space Trees (d features per point, score in
- * [0, 1]), a robust z-score over a sliding window, or an exponentially weighted z-score.
+ * [0, 1]), a robust z-score over a sliding window, an exponentially weighted z-score, or
+ * `likelihood` (EW z + anomaly likelihood + spatial rule, score in [0, 1]).
  * Each point is scored before it is learned. Higher is more anomalous.
  */
 export class AnomalyDetector {
@@ -255,8 +303,8 @@ export class AnomalyDetector {
   readonly #one = new Float64Array(1);
   #dims: number;
 
-  constructor(kind: AnomalyKind, params: HstOptions | RobustZOptions | EwOptions = {}) {
-    const code = kindCode(kind, ['hst', 'robust_z', 'ew'], 'AnomalyDetector');
+  constructor(kind: AnomalyKind, params: HstOptions | RobustZOptions | EwOptions | LikelihoodOptions = {}) {
+    const code = kindCode(kind, ['hst', 'robust_z', 'ew', 'likelihood'], 'AnomalyDetector');
     const p = anomalyParams(kind, params);
     this.kind = kind;
     this.#native = call(() => new addon.AnomalyDetector(code, p));

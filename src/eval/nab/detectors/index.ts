@@ -19,5 +19,8 @@ export const DETECTORS: Record<string, { about: string; make: () => StreamDetect
   'robust-z-diff-lik-spatial': { about: 'robust z of first differences 1000/3 + likelihood + spatial', make: () => new Spatial(new Likelihood(new Diff(new RobustZ({ window: 1000, zScale: 3 })))) },
   'ew-z-lik': { about: 'EW z (alpha 0.001, zScale 3) + likelihood', make: () => new Likelihood(new EwZ(0.001, 3)) },
   'ew-likelihood': { about: 'EW z (alpha 0.001, zScale 3) + likelihood + spatial: the best', make: () => ewLikelihood() },
+  // Two timescales, fixed before scoring: the likelihood over a slow EW z (1000 rows) and
+  // over a fast one (100 rows, ~8 h of 5-minute data), the larger wins.
+  'ew2-likelihood': { about: 'max(likelihood over EW z 0.001/3, over EW z 0.01/3) + spatial (tried: worse)', make: () => new Spatial(new MaxOf([new Likelihood(new EwZ(0.001, 3)), new Likelihood(new EwZ(0.01, 3))])) },
   'max-ew-rz-lik-spatial': { about: 'max(EW z 0.001/3, robust z 3000/3) + likelihood + spatial', make: () => new Spatial(new Likelihood(new MaxOf([new EwZ(0.001, 3), new RobustZ({ window: 3000, zScale: 3 })]))) },
 };
