@@ -9,9 +9,13 @@ import { HotpathError } from '../errors.js';
 import { OnlineModel } from '../learn/online-model.js';
 import { makeDetector } from '../learn/taps.js';
 import { logLoss, rocAuc } from '../learn/window-metrics.js';
+import { DEFAULT_NAB_ROOT, runNab } from '../eval/nab/run.js';
+import { normalTail } from '../eval/nab/stats.js';
+import { AnomalyDetector } from '../native/detectors.js';
 import { Progress } from './progress.js';
 
 export const EVAL_USAGE = `usage: hotpath eval --config F (--model M | --detector D) --csv FILE [--target COL] [--json]
+       hotpath eval --config F --detector D --nab DIR [--json]
 
   Progressive validation over a CSV stream (a header row, then one example per row, in
   order): each row is predicted (or scored) first, then learned.
@@ -21,6 +25,11 @@ export const EVAL_USAGE = `usage: hotpath eval --config F (--model M | --detecto
                  else the last column)
   --detector D   a detector of the config's detectors: section, fed its fields' columns;
                  prints the score distribution and the most anomalous rows (or the drifts)
+  --nab DIR      score the detector on the Numenta Anomaly Benchmark corpus in DIR (its
+                 data/ and labels/; "-": $NAB_ROOT or ../shared/data/nab): a fresh detector per file, each
+                 point scored before it is learned, fed the detector's one field from the
+                 value column; NAB's three profiles (docs/nab.md). Scores outside [0, 1]
+                 (robust_z, ew) are mapped by 1 - 2Q(z/3)
   --json         one JSON object on stdout instead of the table
 `;
 
@@ -152,6 +161,29 @@ export function evalDetector(config: Config, name: string, csv: { header: string
   return { rows: csv.rows.length, quantiles: { p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted[sorted.length - 1] }, top, ms };
 }
 
+/** NAB's three normalised scores of a config's per-stream anomaly detector. */
+export function evalNab(config: Config, name: string, root: string, progress?: Progress): Record<string, { score: number; threshold: number }> {
+  const def = config.detectors.find((d) => d.name === name);
+  if (!def) throw new HotpathError('HP_ERR_QUERY_INVALID', `no detector '${name}' in the config (detectors: ${config.detectors.map((d) => d.name).join(', ') || 'none'})`);
+  if (def.keyColumn >= 0 || def.fields.length !== 1 || def.kind === 'adwin' || def.kind === 'page_hinkley')
+    throw new HotpathError('HP_ERR_QUERY_INVALID', `NAB scores a per-stream anomaly detector of one field; '${name}' is ${def.kind}${def.keyColumn >= 0 ? ' per entity' : ''}`);
+  const bounded = def.kind === 'likelihood' || def.kind === 'hst';
+  const run = runNab(
+    () => {
+      const d = makeDetector(def) as AnomalyDetector;
+      return { score: (_t: number, v: number) => {
+        const s = d.scoreLearn(v);
+        return bounded ? s : s === Infinity ? 1 : 1 - 2 * normalTail(s / 3);
+      } };
+    },
+    { root, onProgress: (done) => progress?.update(done) },
+  );
+  progress?.end();
+  const out: Record<string, { score: number; threshold: number }> = {};
+  for (const p of ['standard', 'reward_low_FP_rate', 'reward_low_FN_rate'] as const) out[p] = { score: run[p].normalized, threshold: run[p].threshold };
+  return out;
+}
+
 export async function evaluate(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -160,6 +192,7 @@ export async function evaluate(argv: string[]): Promise<void> {
       model: { type: 'string' },
       detector: { type: 'string' },
       csv: { type: 'string' },
+      nab: { type: 'string' },
       target: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -171,8 +204,19 @@ export async function evaluate(argv: string[]): Promise<void> {
     return;
   }
   if ((values.model === undefined) === (values.detector === undefined)) throw new HotpathError('HP_ERR_QUERY_INVALID', `give one of --model or --detector\n\n${EVAL_USAGE}`);
-  if (!values.csv) throw new HotpathError('HP_ERR_QUERY_INVALID', `--csv FILE is needed\n\n${EVAL_USAGE}`);
   const config = loadConfigFile(values.config);
+  if (values.nab !== undefined) {
+    if (!values.detector) throw new HotpathError('HP_ERR_QUERY_INVALID', '--nab scores a --detector');
+    const root = values.nab === '-' ? DEFAULT_NAB_ROOT : values.nab;
+    const r = evalNab(config, values.detector, root, new Progress(`NAB ${values.detector}`, 58, { force: process.stderr.isTTY === true }));
+    if (values.json) return void process.stdout.write(`${JSON.stringify({ detector: values.detector, nab: r })}\n`);
+    process.stdout.write(
+      `${values.detector}: the Numenta Anomaly Benchmark (${root})\n\n| profile | score | threshold |\n|---|---|---|\n` +
+        Object.entries(r).map(([p, v]) => `| ${p} | ${v.score.toFixed(2)} | ${v.threshold.toFixed(4)} |`).join('\n') + '\n',
+    );
+    return;
+  }
+  if (!values.csv) throw new HotpathError('HP_ERR_QUERY_INVALID', `--csv FILE is needed\n\n${EVAL_USAGE}`);
   const csv = readCsv(values.csv);
   const progress = new Progress(values.model ?? values.detector!, csv.rows.length);
   if (values.model) {

@@ -10,7 +10,7 @@ const positive = { type: 'number', exclusiveMinimum: 0 } as const;
 const nonNegative = { type: 'number', minimum: 0 } as const;
 
 export const DRIFT_KINDS = ['adwin', 'page_hinkley'] as const;
-export const ANOMALY_KINDS = ['hst', 'robust_z', 'ew'] as const;
+export const ANOMALY_KINDS = ['hst', 'robust_z', 'ew', 'likelihood'] as const;
 export type DriftKind = (typeof DRIFT_KINDS)[number];
 export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
 
@@ -276,7 +276,7 @@ export interface DetectorDef {
   keyColumn: number;
   maxEntities: number;
   drift: DriftParams;
-  anomaly: { window?: number; halfLife?: number; minCount?: number; trees?: number; height?: number; limits?: [number, number][]; seed?: number };
+  anomaly: { window?: number; halfLife?: number; minCount?: number; trees?: number; height?: number; limits?: [number, number][]; seed?: number; alpha?: number };
 }
 
 export function compileDetectors(raw: Record<string, RawDetector> | undefined, streams: StreamDef[], streamIndex: Map<string, number>, entities: EntityDef[]): DetectorDef[] {
@@ -296,7 +296,7 @@ export function compileDetectors(raw: Record<string, RawDetector> | undefined, s
     if ((isDrift || d.kind !== 'hst') && fields.length !== 1) fail(`${path}/fields`, `a ${d.kind} detector watches one field`);
     let keyColumn = -1;
     if (d.per_entity !== undefined) {
-      if (d.kind === 'hst' || isDrift) fail(`${path}/per_entity`, `${d.kind} runs per stream; per_entity is for robust_z and ew`);
+      if (d.kind === 'hst' || d.kind === 'likelihood' || isDrift) fail(`${path}/per_entity`, `${d.kind} runs per stream; per_entity is for robust_z and ew`);
       const t = entities.findIndex((e) => e.name === d.per_entity);
       if (t < 0) fail(`${path}/per_entity`, `no entity '${d.per_entity}' is declared under /entities`);
       keyColumn = stream.tables.indexOf(t);
@@ -309,6 +309,10 @@ export function compileDetectors(raw: Record<string, RawDetector> | undefined, s
     }
     const anomalyOnly = { window: d.window, half_life: d.half_life, min_count: d.min_count, trees: d.trees, height: d.height, seed: d.seed };
     if (isDrift) for (const [k, v] of Object.entries(anomalyOnly)) if (v !== undefined) fail(`${path}/${k}`, `a drift detector (${d.kind}) takes no ${k}`);
+    if (!isDrift) for (const k of ['delta', 'clock', 'threshold', 'min_instances'] as const) if (d[k] !== undefined) fail(`${path}/${k}`, `an anomaly detector (${d.kind}) takes no ${k}`);
+    if (!isDrift && d.kind !== 'likelihood' && d.alpha !== undefined) fail(`${path}/alpha`, 'only page_hinkley and likelihood take alpha');
+    if (d.kind === 'likelihood')
+      for (const [k, v] of Object.entries(anomalyOnly)) if (v !== undefined) fail(`${path}/${k}`, `likelihood takes only alpha (its EW rate); the rest are NAB's defaults`);
     out.push({
       name: dname,
       kind: d.kind,
@@ -318,7 +322,7 @@ export function compileDetectors(raw: Record<string, RawDetector> | undefined, s
       keyColumn,
       maxEntities: d.max_entities ?? 100_000,
       drift: isDrift ? driftParams(d, path) : {},
-      anomaly: { window: d.window, halfLife: d.half_life, minCount: d.min_count, trees: d.trees, height: d.height, limits: d.limits, seed: d.seed },
+      anomaly: { window: d.window, halfLife: d.half_life, minCount: d.min_count, trees: d.trees, height: d.height, limits: d.limits, seed: d.seed, alpha: isDrift ? undefined : d.alpha },
     });
   }
   return out;

@@ -6,7 +6,7 @@
 import type { Config, DetectorDef } from '../config/load.js';
 import type { AppliedBatch, IngestTap } from '../ingest/ingestor.js';
 import { type FeatureStore, hashIds } from '../native/binding.js';
-import { AnomalyDetector, AnomalyTable, DriftDetector, type EwOptions, type HstOptions, type RobustZOptions } from '../native/detectors.js';
+import { AnomalyDetector, AnomalyTable, DriftDetector, type EwOptions, type HstOptions, type LikelihoodOptions, type RobustZOptions } from '../native/detectors.js';
 import { defined, driftOptions } from './drift-options.js';
 import type { OnlineModel } from './online-model.js';
 
@@ -168,7 +168,7 @@ export function makeDetector(d: DetectorDef): AnyDetector {
       : d.kind === 'robust_z'
         ? defined({ window: a.window, minCount: a.minCount })
         : defined({ halfLife: a.halfLife, warmup: a.minCount });
-  return d.keyColumn >= 0 ? new AnomalyTable(d.kind as 'robust_z' | 'ew', p as RobustZOptions | EwOptions, d.maxEntities) : new AnomalyDetector(d.kind, p as HstOptions | RobustZOptions | EwOptions);
+  return d.keyColumn >= 0 ? new AnomalyTable(d.kind as 'robust_z' | 'ew', p as RobustZOptions | EwOptions, d.maxEntities) : new AnomalyDetector(d.kind, p as HstOptions | RobustZOptions | EwOptions | LikelihoodOptions);
 }
 
 
