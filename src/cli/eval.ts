@@ -11,7 +11,7 @@ import { makeDetector } from '../learn/taps.js';
 import { logLoss, rocAuc } from '../learn/window-metrics.js';
 import { DEFAULT_NAB_ROOT, runNab } from '../eval/nab/run.js';
 import { normalTail } from '../eval/nab/stats.js';
-import { AnomalyDetector } from '../native/detectors.js';
+import { AnomalyDetector, DriftDetector } from '../native/detectors.js';
 import { Progress } from './progress.js';
 
 export const EVAL_USAGE = `usage: hotpath eval --config F (--model M | --detector D) --csv FILE [--target COL] [--json]
@@ -144,10 +144,10 @@ export function evalDetector(config: Config, name: string, csv: { header: string
   const t0 = performance.now();
   for (let r = 0; r < csv.rows.length; r++) {
     for (let i = 0; i < cols.length; i++) x[i] = Number(csv.rows[r][cols[i]]);
-    if ('update' in det) {
+    if (det instanceof DriftDetector) {
       if (det.update(x[0])) drifts.push(r + 1);
-    } else if ('scoreLearnMany' in det && !('hashKey' in det)) {
-      (det as { scoreLearnMany(x: Float64Array, n: number, out: Float64Array): void }).scoreLearnMany(x, 1, one);
+    } else if (det instanceof AnomalyDetector) {
+      det.scoreLearnMany(x, 1, one);
       scores[r] = one[0];
     }
     progress?.update(r + 1);
