@@ -34,14 +34,14 @@ export async function ours(
   url: string,
   pid: number | undefined,
   scenario: Scenario,
-  more: { rate?: number; connections?: number; batch?: number; atWarmupEnd?: () => void; headers?: Record<string, string> } = {},
+  more: { rate?: number; connections?: number; batch?: number; atWarmupEnd?: () => void; headers?: Record<string, string>; labelled?: boolean } = {},
 ): Promise<Run> {
   const c0 = cpuOf(pid);
   const host = new URL(url).host;
   const timer = more.atWarmupEnd ? setTimeout(more.atWarmupEnd, ctx.warmupMs) : undefined;
   const r = await runLoad({
     url,
-    requests: buildRequests(scenario, { ...OPTS, batch: more.batch ?? OPTS.batch, host, headers: more.headers }),
+    requests: buildRequests(scenario, { ...OPTS, batch: more.batch ?? OPTS.batch, host, headers: more.headers, labelled: more.labelled }),
     connections: more.connections ?? ctx.connections,
     durationMs: ctx.durationMs,
     warmupMs: ctx.warmupMs,

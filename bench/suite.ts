@@ -27,6 +27,8 @@
 //   faults   the fault table: each fault on a fresh server under a steady open-loop load
 //            (--fault-rate, 2k req/s) for --duration seconds: answered share, p99, what the
 //            server answered (bench/faults.ts)
+//   learning the cost of a learner tap and of detector taps on binary WebSocket ingest of
+//            labelled events, alternating rounds (bench/learning.ts)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -41,12 +43,13 @@ import { runDurability } from './durability.js';
 import { runFaults } from './faults.js';
 import type { Context, Section } from './context.js';
 import { runGc } from './gc.js';
+import { runLearning } from './learning.js';
 import { runServing } from './serving.js';
 import { runTargets } from './targets.js';
 import { runPeers } from './vs-peers.js';
 
 const SCENARIOS: Record<string, (ctx: Context) => Promise<Section>> = {
-  peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc, auth: runAuthAb, durability: runDurability, faults: runFaults,
+  peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc, auth: runAuthAb, durability: runDurability, faults: runFaults, learning: runLearning,
 };
 const STANDARD = ['peers', 'serving', 'targets'];
 

@@ -50,7 +50,15 @@ export interface ScenarioOptions {
   file?: string;
   /** extra request headers (features scenario), e.g. an Authorization header */
   headers?: Record<string, string>;
+  /**
+   * ws-events: each event also carries nine numbers x1..x9 and a label is_fraud (1 when
+   * the amount and x1 are both high), for the streaming-ML bench (bench/learning.ts)
+   */
+  labelled?: boolean;
 }
+
+/** The extra columns of a labelled ws-events frame (ScenarioOptions.labelled). */
+export const LABELLED_FIELDS = ['x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9', 'is_fraud'] as const;
 
 /** A few hundred distinct requests, cycled by the generator. */
 export function buildRequests(s: Scenario, o: ScenarioOptions): Buffer[] {
@@ -90,11 +98,18 @@ export function buildRequests(s: Scenario, o: ScenarioOptions): Buffer[] {
         { name: 'country', type: 'string' as const },
         { name: 'channel', type: 'string' as const },
       ];
+      if (o.labelled) for (const name of LABELLED_FIELDS) columns.push({ name, type: 'number' as const });
       for (let r = 0; r < 50; r++) {
         const rows: (string | number)[][] = [];
         for (let k = 0; k < o.batch; k++) {
-          const e = demoEvent(r * o.batch + k, o.ids);
-          rows.push([e.user_id, e.merchant_id, e.amount, e.country, e.channel]);
+          const i = r * o.batch + k;
+          const e = demoEvent(i, o.ids);
+          const row: (string | number)[] = [e.user_id, e.merchant_id, e.amount, e.country, e.channel];
+          if (o.labelled) {
+            const x = Array.from({ length: 9 }, (_, j) => ((i * 2654435761 + j * 40503) % 1000) / 1000);
+            row.push(...x, e.amount > 250 && x[0] > 0.5 ? 1 : 0);
+          }
+          rows.push(row);
         }
         out.push(clientFrame(encodeEvents(r + 1, o.stream, columns, rows)));
       }
