@@ -238,15 +238,17 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     return Napi::Number::New(env, 0);
   }
 
-  // decodeRows(stream, frame, offset, n, plan, nowMs, keys, ts, values): the columns a
-  // frame's rows hold, decoded as ingestRows decodes them but applied nowhere (the ingest
-  // taps of a binary frame read them). keys: BigUint64Array(n * nkeys), key column k at
-  // [k * n, (k + 1) * n); ts: Float64Array(n); values: Float64Array(n * nfields). Returns 0
-  // or a RowError code (the frame was not what ingestRows took).
+  // decodeRows(stream, frame, offset, n, plan, nowMs, keys, ts, values, out): the columns
+  // a frame's rows hold, decoded as ingestRows decodes them but applied nowhere (the
+  // Ingestor then applies them with ingest(), when its taps read columns). keys:
+  // BigUint64Array(n * nkeys), key column k at [k * n, (k + 1) * n); ts: Float64Array(n);
+  // values: Float64Array(n * nfields). Returns 0, or a RowError code with the event and the
+  // frame column in out[0], out[1]. The caller sizes the outputs after checking that n rows
+  // can fit the frame (as ingestRows does before sizing its scratch).
   Napi::Value DecodeFrameRows(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    constexpr const char* kUsage = "decodeRows(stream, frame, offset, n, plan, nowMs, keys, ts, values)";
-    REQUIRE_ARGUMENTS(9, kUsage);
+    constexpr const char* kUsage = "decodeRows(stream, frame, offset, n, plan, nowMs, keys, ts, values, out)";
+    REQUIRE_ARGUMENTS(10, kUsage);
     REQUIRE_ARGUMENT_INT32(0, stream, kUsage);
     REQUIRE_ARGUMENT_NUMBER(2, offset, kUsage);
     REQUIRE_ARGUMENT_NUMBER(3, count, kUsage);
@@ -259,6 +261,8 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     REQUIRE_ARGUMENT_TYPED(6, uint64_t, napi_biguint64_array, keys_out, klen, "keys must be a BigUint64Array(n * nkeys)");
     REQUIRE_ARGUMENT_FLOAT64_ARRAY(7, ts_out, tlen, "ts must be a Float64Array(n)");
     REQUIRE_ARGUMENT_FLOAT64_ARRAY(8, values_out, vlen, "values must be a Float64Array(n * nfields)");
+    REQUIRE_ARGUMENT_FLOAT64_ARRAY(9, out, olen, "out must be a Float64Array(2)");
+    if (olen < 2) return ThrowArg(env, "out must be a Float64Array(2)");
     if (!(offset >= 0 && offset <= double(len) && offset == std::trunc(offset))) return ThrowArg(env, "offset is outside the frame");
     if (!(count >= 0 && count <= double(len) && count == std::trunc(count))) return ThrowArg(env, "n must be a count no larger than the frame");
     REQUIRE_ARGUMENT_TIME(5, now);
@@ -276,6 +280,8 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     const double max_ts = now + double(store_->spec().max_future_ms);
     const RowFault f = DecodeRows(frame + size_t(offset), len - size_t(offset), n, cols.data(), nplan, st->nfields, now, max_ts,
                                   keys, ts_out, values_out);
+    out[0] = f.event;
+    out[1] = f.column;
     return Napi::Number::New(env, int(f.error));
   }
 

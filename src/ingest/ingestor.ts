@@ -18,7 +18,7 @@
 // or keeps later taps from running.
 import type { Config, StreamDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
-import { type Binding, type FeatureStore, type IngestResult, type WalRecord, type WalSlot, walRecordBytes } from '../native/binding.js';
+import { type Binding, constants, type FeatureStore, type IngestResult, type WalRecord, type WalSlot, walRecordBytes } from '../native/binding.js';
 import { decodeEvents } from './decode.js';
 import { planRows, type RowsFrame, rowsError } from './rows.js';
 
@@ -65,6 +65,11 @@ export type AppliedBatch = {
 export interface IngestTap {
   /** names the tap in logs and in hotpath_ingest_tap_errors_total */
   readonly name: string;
+  /**
+   * true: the tap reads columns, so binary frames are decoded to columns once, applied
+   * from them, and the tap sees kind 'columns' (ids hashed) instead of 'rows'
+   */
+  readonly columns?: boolean;
   onBatch(batch: AppliedBatch): void;
 }
 
@@ -73,6 +78,13 @@ export interface IngestObserver {
   /** one call per ingest call; `stream` is the stream the request named, if any */
   eventsIngested(stream: string | undefined, accepted: number, late: number): void;
   tapFailed(tap: string): void;
+}
+
+/** The fewest bytes a row of a plan takes: 8 per f64 column, 2 per str16 column (its length). */
+function minRowBytes(plan: Int32Array): number {
+  let bytes = 0;
+  for (let e = 0; e < plan.length; e += 4) if (e === 0 || plan[e] !== plan[e - 4]) bytes += plan[e + 1] === constants.rowTypes.f64 ? 8 : 2;
+  return bytes;
 }
 
 const NO_OBSERVER: IngestObserver = { eventsIngested() {}, tapFailed() {} };
@@ -84,6 +96,11 @@ export class Ingestor {
   readonly #config: Config;
   readonly #log: (line: string) => void;
   #taps: IngestTap[] = [];
+  /** a tap reads columns: binary frames are decoded once into these (grown, then reused) */
+  #decode = false;
+  #keys = new BigUint64Array(0);
+  #ts = new Float64Array(0);
+  #values = new Float64Array(0);
   #wal: IngestLog | undefined;
   readonly #tapLogged = new Map<string, { at: number; failures: number }>();
   observer: IngestObserver = NO_OBSERVER;
@@ -97,8 +114,10 @@ export class Ingestor {
   /** Adds a tap after the others; returns the function that removes it. */
   addTap(tap: IngestTap): () => void {
     this.#taps = [...this.#taps, tap];
+    this.#decode = this.#taps.some((t) => t.columns);
     return () => {
       this.#taps = this.#taps.filter((t) => t !== tap);
+      this.#decode = this.#taps.some((t) => t.columns);
     };
   }
 
@@ -179,6 +198,7 @@ export class Ingestor {
   rows(h: RowsFrame, source: IngestSource, nowMs = Date.now()): Ingested | undefined {
     const p = planRows(this.#config, h);
     if (!p) return undefined;
+    if (this.#decode) return this.#rowsAsColumns(h, p.stream, p.plan, source, nowMs);
     const log = this.#wal;
     let seq = 0;
     let r: IngestResult | ReturnType<FeatureStore['ingestRows']>;
@@ -190,6 +210,45 @@ export class Ingestor {
     if (!('accepted' in r)) throw rowsError(this.#config, h, r);
     if (this.#taps.length > 0)
       this.#tap({ kind: 'rows', source, stream: p.stream, nowMs, accepted: r.accepted, late: r.late, bytes: h.bytes, rowsAt: h.rowsAt, count: h.count, plan: p.plan });
+    this.observer.eventsIngested(h.stream, r.accepted, r.late);
+    return { accepted: r.accepted, late: r.late, seq };
+  }
+
+  /**
+   * A binary frame when a tap reads columns: decoded once (natively, as ingestRows would)
+   * into reused columns, applied from them, and handed to the taps as columns.
+   */
+  #rowsAsColumns(h: RowsFrame, stream: StreamDef, plan: Int32Array, source: IngestSource, nowMs: number): Ingested {
+    const n = h.count;
+    const nKeys = stream.tables.length;
+    const nFields = stream.fields.length;
+    // Size nothing by n before n rows could fit the frame (ingestRows checks the same).
+    if (n * minRowBytes(plan) > h.bytes.length - h.rowsAt) throw rowsError(this.#config, h, { error: 'TRUNCATED', event: 0, column: 0 });
+    if (this.#ts.length < n) {
+      this.#keys = new BigUint64Array(n * Math.max(1, nKeys) * 2);
+      this.#ts = new Float64Array(n * 2);
+      this.#values = new Float64Array(n * Math.max(1, nFields) * 2);
+    } else if (this.#keys.length < n * nKeys || this.#values.length < n * nFields) {
+      this.#keys = new BigUint64Array(n * Math.max(1, nKeys) * 2);
+      this.#values = new Float64Array(n * Math.max(1, nFields) * 2);
+    }
+    const flat = this.#keys.subarray(0, n * nKeys);
+    const ts = this.#ts.subarray(0, n);
+    const values = this.#values.subarray(0, n * nFields);
+    const fault = this.#store.decodeRows(stream.index, h.bytes, h.rowsAt, n, plan, nowMs, flat, ts, values);
+    if (fault) throw rowsError(this.#config, h, fault);
+    const keys: BigUint64Array[] = [];
+    for (let k = 0; k < nKeys; k++) keys.push(flat.subarray(k * n, (k + 1) * n));
+    const log = this.#wal;
+    let seq = 0;
+    let r: IngestResult;
+    if (log) {
+      const bytes = walRecordBytes(n, nKeys, nFields);
+      log.ensure(bytes);
+      r = this.#store.ingest(stream.index, keys, ts, values, nowMs, log.slot(bytes));
+      seq = log.commit(bytes);
+    } else r = this.#store.ingest(stream.index, keys, ts, values, nowMs);
+    this.#tap({ kind: 'columns', source, stream, nowMs, accepted: r.accepted, late: r.late, keys, ts, values });
     this.observer.eventsIngested(h.stream, r.accepted, r.late);
     return { accepted: r.accepted, late: r.late, seq };
   }

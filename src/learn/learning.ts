@@ -41,7 +41,7 @@ export class Learning {
       const l = def.learner.labels;
       if (l) byStream.set(l.stream.name, [...(byStream.get(l.stream.name) ?? []), m]);
     }
-    for (const [stream, models] of byStream) this.labelTaps.push(new LabelTap(store, stream, models));
+    for (const [stream, models] of byStream) this.labelTaps.push(new LabelTap(stream, models));
     const sink: DetectorSink = {
       observe: (source, value, entity) => this.alerts.observe(source, value, entity),
       drift: (name) => {
@@ -49,7 +49,7 @@ export class Learning {
         this.alerts.raise({ source: name, message: `detector ${name}: drift detected`, value: 1 });
       },
     };
-    for (const d of config.detectors) this.detectors.push(new DetectorTap(d, store, sink));
+    for (const d of config.detectors) this.detectors.push(new DetectorTap(d, sink));
   }
 
   get empty(): boolean {

@@ -3,9 +3,9 @@
 // the batch's columns (JSON events, log replay) or its binary rows decoded into columns by
 // the native row decoder (Columns.of). Per-event work is one native call per batch for the
 // detectors; a label is one join and one native update.
-import type { Config, DetectorDef } from '../config/load.js';
+import type { DetectorDef } from '../config/load.js';
 import type { AppliedBatch, IngestTap } from '../ingest/ingestor.js';
-import { type FeatureStore, hashIds } from '../native/binding.js';
+import { hashIds } from '../native/binding.js';
 import { AnomalyDetector, AnomalyTable, DriftDetector, type EwOptions, type HstOptions, type LikelihoodOptions, type RobustZOptions } from '../native/detectors.js';
 import { defined, driftOptions } from './drift-options.js';
 import type { OnlineModel } from './online-model.js';
@@ -19,30 +19,30 @@ export interface BatchColumns {
   nFields: number;
 }
 
-/** The batch's columns; binary rows are decoded again (natively) only when a tap asks. */
-export function columnsOf(store: FeatureStore, b: AppliedBatch): BatchColumns {
-  const nFields = b.stream.fields.length;
-  if (b.kind === 'columns') return { keys: b.keys, ts: b.ts, values: b.values, n: b.ts.length, nFields };
-  const d = store.decodeRows(b.stream.index, b.bytes, b.rowsAt, b.count, b.plan, b.nowMs, b.stream.tables.length, nFields);
-  return { keys: d.keys, ts: d.ts, values: d.values, n: b.count, nFields };
+/**
+ * The batch's columns. These taps declare `columns`, so the Ingestor decodes binary frames
+ * into columns once and never hands them rows.
+ */
+export function columnsOf(b: AppliedBatch): BatchColumns {
+  if (b.kind !== 'columns') throw new Error(`a streaming-ML tap was handed ${b.kind}; it reads columns`);
+  return { keys: b.keys, ts: b.ts, values: b.values, n: b.ts.length, nFields: b.stream.fields.length };
 }
 
 /** Labels for the learners that read them from one stream. */
 export class LabelTap implements IngestTap {
   readonly name: string;
-  readonly #store: FeatureStore;
+  readonly columns = true;
   readonly #models: OnlineModel[];
   /** join entity, log replay: the hashes of pending entities, made once per replay */
   #hashes: Map<OnlineModel, Map<bigint, string>> | null = null;
 
-  constructor(store: FeatureStore, stream: string, models: OnlineModel[]) {
+  constructor(stream: string, models: OnlineModel[]) {
     this.name = `labels:${stream}`;
-    this.#store = store;
     this.#models = models;
   }
 
   onBatch(b: AppliedBatch): void {
-    const c = columnsOf(this.#store, b);
+    const c = columnsOf(b);
     for (const m of this.#models) {
       // Replayed labels learn again, but a drift they find is old news: no alert.
       m.quiet = b.source === 'replay';
@@ -98,9 +98,9 @@ const QUIET: DetectorSink = { observe() {}, drift() {} };
 /** One configured detector on its stream's events. */
 export class DetectorTap implements IngestTap {
   readonly name: string;
+  readonly columns = true;
   readonly def: DetectorDef;
   readonly detector: AnyDetector;
-  readonly #store: FeatureStore;
   readonly #sink: DetectorSink;
   readonly counts = { events: 0, drifts: 0, refused: 0 };
   /** the last batch's scores, for an ingest answer that asks for them (?scores) */
@@ -110,16 +110,15 @@ export class DetectorTap implements IngestTap {
   #scores = new Float64Array(0);
   #keys = new BigUint64Array(0);
 
-  constructor(def: DetectorDef, store: FeatureStore, sink: DetectorSink) {
+  constructor(def: DetectorDef, sink: DetectorSink) {
     this.name = `detector:${def.name}`;
     this.def = def;
-    this.#store = store;
     this.#sink = sink;
     this.detector = makeDetector(def);
   }
 
   onBatch(b: AppliedBatch): void {
-    const c = columnsOf(this.#store, b);
+    const c = columnsOf(b);
     const d = this.def;
     const dims = d.fields.length;
     if (this.#x.length < c.n * dims) {
@@ -169,10 +168,4 @@ export function makeDetector(d: DetectorDef): AnyDetector {
         ? defined({ window: a.window, minCount: a.minCount })
         : defined({ halfLife: a.halfLife, warmup: a.minCount });
   return d.keyColumn >= 0 ? new AnomalyTable(d.kind as 'robust_z' | 'ew', p as RobustZOptions | EwOptions, d.maxEntities) : new AnomalyDetector(d.kind, p as HstOptions | RobustZOptions | EwOptions | LikelihoodOptions);
-}
-
-
-/** The detectors of a config, keyed by name (the snapshot part and /metrics read them). */
-export function detectorTaps(config: Config, store: FeatureStore, sink: DetectorSink): DetectorTap[] {
-  return config.detectors.map((d) => new DetectorTap(d, store, sink));
 }

@@ -57,7 +57,7 @@ export namespace Binding {
       stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number, out: Float64Array,
       wal?: Uint8Array, walAt?: number, seq?: number,
     ): number;
-    decodeRows(stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number, keys: BigUint64Array, ts: Float64Array, values: Float64Array): number;
+    decodeRows(stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number, keys: BigUint64Array, ts: Float64Array, values: Float64Array, out: Float64Array): number;
     read(table: number, id: string | bigint, nowMs: number, out: Float64Array): number;
     readMany(table: number, ids: KeyColumn, nowMs: number, out: Float64Array, ages: Float64Array): number;
     layout(table: number): Layout;

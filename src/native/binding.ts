@@ -170,18 +170,15 @@ export class FeatureStore {
   }
 
   /**
-   * The columns of a binary frame's rows that ingestRows applied (the ingest taps read
-   * them): key hashes per key column, times, and values row-major by the stream's fields.
+   * Decodes a binary frame's rows into columns, as ingestRows would, applying nothing: key
+   * hashes into keys (key column k at [k * n, (k + 1) * n)), times, and values row-major
+   * by the stream's fields. The arrays must hold n rows; size them only after checking that
+   * n rows fit the frame (minRowBytes). Returns the fault of a frame ingestRows would refuse.
    */
-  decodeRows(stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number, nKeys: number, nFields: number): { keys: BigUint64Array[]; ts: Float64Array; values: Float64Array } {
-    const flat = new BigUint64Array(n * nKeys);
-    const ts = new Float64Array(n);
-    const values = new Float64Array(n * nFields);
-    const code = call(() => this.#native.decodeRows(stream, frame, offset, n, plan, nowMs, flat, ts, values));
-    if (code !== 0) throw new HotpathError('HP_ERR_NATIVE_INVALID_ARG', `decodeRows: ${constants.rowErrors[code]}`);
-    const keys: BigUint64Array[] = [];
-    for (let k = 0; k < nKeys; k++) keys.push(flat.subarray(k * n, (k + 1) * n));
-    return { keys, ts, values };
+  decodeRows(stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number, keys: BigUint64Array, ts: Float64Array, values: Float64Array): RowFault | null {
+    const out = rowOut;
+    const code = call(() => this.#native.decodeRows(stream, frame, offset, n, plan, nowMs, keys, ts, values, out));
+    return code === 0 ? null : { error: constants.rowErrors[code], event: out[0], column: out[1] };
   }
 
   /** Reads one entity's feature vector into out (length >= layout(table).width). */

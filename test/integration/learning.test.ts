@@ -8,11 +8,13 @@ import { join } from 'node:path';
 
 import * as ort from 'onnxruntime-node';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 
 import { loadConfigText } from '../../src/config/load.js';
 import { readOnnx } from '../../src/runtime/onnx-graph.js';
 import { planNative } from '../../src/runtime/onnx-plan.js';
 import { type Server, startServer } from '../../src/server/app.js';
+import { decodeServerFrame, encodeEvents } from '../../src/server/ws-protocol.js';
 import { getJson, metric, postJson } from '../support/inference-server.js';
 
 const CONFIG = (extra = '') => `
@@ -285,5 +287,43 @@ alerts:
     await postJson(base, '/v1/events?stream=tx', [{ user_id: 'fay', amount: 101, risk: 0.1 }]);
     alerts = (await getJson(base, '/v1/alerts')).body as typeof alerts;
     expect(alerts.alerts.filter((a) => a.rule === 'odd_amount').map((a) => a.state)).toEqual(['firing', 'resolved']);
+  });
+
+  it('read binary WebSocket frames as columns decoded once: the store, the detectors and the learners agree with the JSON path', async () => {
+    const text = CONFIG().replace('labels: { stream: labels, field: label, join: prediction_id, horizon: 1h }', 'labels: { stream: tx2, field: label, join: event }')
+      .replace('  labels:\n', '  tx2:\n    keys: { user: user_id }\n    fields: { risk: number, label: number }\n  labels:\n')
+      .replace('      - { feature: user.n_1h, transform: log1p }\n    fallback: { constant: 0.5 }', '    fallback: { constant: 0.5 }');
+    server = await startServer({ config: loadConfigText(text), port: 0, host: '127.0.0.1', log: () => {} });
+    const base = `http://127.0.0.1:${server.port}`;
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/v1/ws`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const send = (frame: Uint8Array) => new Promise<ReturnType<typeof decodeServerFrame>>((resolve) => {
+      ws.once('message', (d) => resolve(decodeServerFrame(new Uint8Array(d as Buffer))));
+      ws.send(frame);
+    });
+    try {
+      const rows = Array.from({ length: 50 }, (_, i) => [`g${i % 5}`, 100 + (i % 7), 0.1]);
+      const a = await send(encodeEvents(1, 'tx', [{ name: 'user_id', type: 'string' }, { name: 'amount', type: 'number' }, { name: 'risk', type: 'number' }], rows));
+      expect(a).toMatchObject({ op: 'events_result', accepted: 50 });
+      const f = await getJson(base, '/v1/features/user/g0?features=n_1h,mean_1h');
+      expect((f.body as { features: Record<string, number> }).features).toEqual({ n_1h: 10, mean_1h: (100 + 105 + 103 + 101 + 106 + 104 + 102 + 100 + 105 + 103) / 10 });
+      const m = await (await fetch(`${base}/metrics`)).text();
+      expect(metric(m, 'hotpath_detector_events_total', 'detector="amount_z",kind="robust_z"')).toBe(50);
+      // labelled events that carry the inputs: learned from the frame (join: event)
+      const labelled = Array.from({ length: 200 }, (_, i) => [`g${i % 5}`, (i * 0.37) % 1, (i * 0.37) % 1 > 0.5 ? 1 : 0]);
+      const b = await send(encodeEvents(2, 'tx2', [{ name: 'user_id', type: 'string' }, { name: 'risk', type: 'number' }, { name: 'label', type: 'number' }], labelled));
+      expect(b).toMatchObject({ op: 'events_result', accepted: 200 });
+      const info = await learnerInfo(base);
+      expect(info.counts.updates).toBe(200);
+      expect(info.window.labels).toBe(200);
+      // a frame that ends inside a row is refused as without taps, and nothing is applied
+      const bad = encodeEvents(3, 'tx', [{ name: 'user_id', type: 'string' }, { name: 'amount', type: 'number' }, { name: 'risk', type: 'number' }], rows).slice(0, -5);
+      const c = await send(bad);
+      expect(c).toMatchObject({ op: 'error', code: 'HP_ERR_WS_FRAME_INVALID' });
+      const after = await getJson(base, '/v1/features/user/g0?features=n_1h');
+      expect((after.body as { features: Record<string, number> }).features.n_1h).toBe(10);
+    } finally {
+      ws.terminate();
+    }
   });
 });
