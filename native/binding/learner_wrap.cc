@@ -76,6 +76,7 @@ class LearnerWrap : public Napi::ObjectWrap<LearnerWrap> {
                            InstanceMethod<&LearnerWrap::PredictMany>("predictMany"),
                            InstanceMethod<&LearnerWrap::Learn>("learn"),
                            InstanceMethod<&LearnerWrap::LearnMany>("learnMany"),
+                           InstanceMethod<&LearnerWrap::LearnColumns>("learnColumns"),
                            InstanceMethod<&LearnerWrap::HashIndex>("hashIndex"),
                            InstanceMethod<&LearnerWrap::Reset>("reset"),
                            InstanceMethod<&LearnerWrap::CopyFrom>("copyFrom"),
@@ -210,6 +211,57 @@ class LearnerWrap : public Napi::ObjectWrap<LearnerWrap> {
     out[1] = double(o.clipped);
     out[2] = double(o.refused);
     return env.Undefined();
+  }
+
+  // learnColumns(values, nFields, n, cols, log1p, labelField, out, p, y): labelled events
+  // that carry the inputs (an ingest batch, values row-major n x nFields): input j of row i
+  // is values[i * nFields + cols[j]], log1p(max(v, 0)) where log1p[j] is 1 (the gather's
+  // transform); the label is values[i * nFields + labelField]. Rows whose label is not 0
+  // or 1 are skipped; the others are learned in order as learnMany does, their prediction
+  // before learning in p and their label in y (compacted). Returns the rows learned or
+  // refused; out <- [lossSum, clipped, refused, skipped labels].
+  Napi::Value LearnColumns(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Ready(env)) return env.Undefined();
+    constexpr const char* kUsage = "learnColumns(values, nFields, n, cols, log1p, labelField, out, p, y)";
+    REQUIRE_ARGUMENTS(9, kUsage);
+    REQUIRE_ARGUMENT_INT32(1, nfields, kUsage);
+    REQUIRE_ARGUMENT_BATCH(2, rows);
+    REQUIRE_ARGUMENT_INT32(5, label, kUsage);
+    REQUIRE_ARGUMENT_FLOAT64_ARRAY(0, values, nv, "learnColumns: values must be a Float64Array");
+    REQUIRE_ARGUMENT_INT32_ARRAY(3, cols, ncols, "learnColumns: cols must be an Int32Array");
+    REQUIRE_ARGUMENT_UINT8_ARRAY(4, logs, nlogs, "learnColumns: log1p must be a Uint8Array");
+    REQUIRE_ARGUMENT_FLOAT64_ARRAY(6, out, nout, "learnColumns: out must be a Float64Array(4)");
+    REQUIRE_ARGUMENT_FLOAT32_ARRAY(7, p, np, "learnColumns: p must be a Float32Array");
+    REQUIRE_ARGUMENT_FLOAT32_ARRAY(8, y, ny, "learnColumns: y must be a Float32Array");
+    const size_t d = size_t(learner_->spec().dim);
+    if (nfields <= 0 || label < 0 || label >= nfields || ncols != d || nlogs != d || nout < 4 || np < rows || ny < rows ||
+        nv < rows * size_t(nfields))
+      HP_ARG_FAIL("learnColumns: arrays that do not fit n rows of nFields, or cols/log1p not one per input");
+    for (size_t j = 0; j < d; j++)
+      if (cols[j] < 0 || cols[j] >= nfields) HP_ARG_FAIL("learnColumns: a column is outside the row");
+    thread_local std::vector<float> x;  // grows to the largest batch once
+    if (x.size() < rows * d) x.resize(rows * d);
+    size_t kept = 0;
+    for (size_t i = 0; i < rows; i++) {
+      const double* row = values + i * size_t(nfields);
+      const double lab = row[label];
+      if (!(lab == 0 || lab == 1)) continue;
+      float* xr = x.data() + kept * d;
+      for (size_t j = 0; j < d; j++) {
+        const double v = row[cols[j]];
+        xr[j] = float(logs[j] ? std::log1p(v > 0 ? v : 0.0) : v);
+      }
+      y[kept++] = float(lab);
+    }
+    LearnManyOutcome o;
+    Status s = learner_->LearnMany(x.data(), y, nullptr, int(kept), &o, p);
+    if (!s.ok()) return ThrowStatus(env, s);
+    out[0] = o.loss_sum;
+    out[1] = double(o.clipped);
+    out[2] = double(o.refused);
+    out[3] = double(rows - kept);
+    return Napi::Number::New(env, double(kept));
   }
 
   // hashIndex(field: string, value?: string): the index of "field=value", or of "field".

@@ -98,6 +98,8 @@ export class OnlineModel {
     // more than a million predictions a second (restore() raises it above the restored ones).
     this.#firstId = this.#nextId = Math.floor(nowWallMs * 1000);
     this.#drift = l.drift ? OnlineModel.newDrift(def) : null;
+    this.#eventCols = Int32Array.from(l.labels?.inputFields ?? []);
+    this.#eventLog = Uint8Array.from(def.inputs!, (i) => (i.transform === 'log1p' ? 1 : 0));
     this.#background = l.drift?.policy === 'promote' ? [OnlineModel.newLearner(def), OnlineModel.newLearner(def)] : [];
   }
 
@@ -198,52 +200,53 @@ export class OnlineModel {
    */
   learnEvents(values: Float64Array, nFields: number, n: number): void {
     const l = this.def.learner!.labels!;
-    const dim = this.dim;
-    if (this.#bx.length < n * dim) {
-      this.#bx = new Float32Array(n * dim * 2);
+    if (this.#by.length < n) {
       this.#by = new Float32Array(n * 2);
       this.#bp = new Float32Array(n * 2);
     }
-    const inputs = this.def.inputs!;
-    let rows = 0;
-    for (let i = 0; i < n; i++) {
-      const y = values[i * nFields + l.field];
-      if (!(y === 0 || y === 1)) {
+    if (this.#drift || this.#background.length > 0) return this.#learnEventsOneByOne(values, nFields, n);
+    // one native call: the columns picked, each row predicted then learned
+    const r = this.learner.learnColumns(values, nFields, n, this.#eventCols, this.#eventLog, l.field, this.#bp, this.#by);
+    this.labels.invalid += r.skipped;
+    this.labels.joined += r.rows;
+    this.counts.updates += r.rows - r.refused;
+    this.counts.refused += r.refused;
+    this.counts.clipped += r.clipped;
+    const p = this.#bp;
+    const y = this.#by;
+    for (let i = 0; i < r.rows; i++) if (p[i] === p[i]) this.metrics.add(p[i], y[i]); // NaN: refused
+  }
+
+  /** learnEvents with a drift detector or background learners: they follow each label. */
+  #learnEventsOneByOne(values: Float64Array, nFields: number, n: number): void {
+    const l = this.def.learner!.labels!;
+    const dim = this.dim;
+    const x = this.#x;
+    for (let i = 0, at = 0; i < n; i++, at += nFields) {
+      const y = values[at + l.field];
+      if (y !== 0 && y !== 1) {
         this.labels.invalid++;
         continue;
       }
       for (let j = 0; j < dim; j++) {
-        const v = values[i * nFields + l.inputFields[j]];
-        this.#bx[rows * dim + j] = inputs[j].transform === 'log1p' ? Math.log1p(Math.max(v, 0)) : v;
+        const v = values[at + this.#eventCols[j]];
+        x[j] = this.#eventLog[j] === 1 ? Math.log1p(v > 0 ? v : 0) : v;
       }
-      this.#by[rows++] = y;
-    }
-    if (rows === 0) return;
-    this.labels.joined += rows;
-    if (this.#drift || this.#background.length > 0) {
-      // per row: the drift detector and the background learners follow each label
-      for (let r = 0; r < rows; r++) {
-        const x = this.#bx.subarray(r * dim, (r + 1) * dim);
-        let p: number;
-        try {
-          p = this.#score(x);
-        } catch {
-          this.counts.refused++;
-          continue;
-        }
-        this.#learn(x, p, this.#by[r]);
+      this.labels.joined++;
+      let p: number;
+      try {
+        p = this.#score(x);
+      } catch {
+        this.counts.refused++;
+        continue;
       }
-      return;
+      this.#learn(x, p, y);
     }
-    const x = this.#bx.subarray(0, rows * dim);
-    const r = this.learner.learnMany(x, this.#by, rows, this.#bp);
-    this.counts.updates += rows - r.refused;
-    this.counts.refused += r.refused;
-    this.counts.clipped += r.clipped;
-    for (let i = 0; i < rows; i++) if (!Number.isNaN(this.#bp[i])) this.metrics.add(this.#bp[i], this.#by[i]);
   }
 
-  #bx = new Float32Array(0);
+  /** join event: each input's stream field, and whether it takes log1p */
+  readonly #eventCols: Int32Array;
+  readonly #eventLog: Uint8Array;
   #by = new Float32Array(0);
   #bp = new Float32Array(0);
 

@@ -1,6 +1,7 @@
 // Progressive-validation metrics over a sliding window of the last n labelled predictions:
-// accuracy (score > 0.5 is class 1), log loss and ROC AUC. add() is O(1) (running sums);
-// the AUC sorts the window when asked (a scrape, an eval's report), not per label.
+// accuracy (score > 0.5 is class 1), log loss and ROC AUC. add() is O(1) and cheap (it runs
+// per labelled event on the ingest thread: two stores and a running count); the log loss
+// and the AUC are computed over the window when asked (a scrape, an eval's report).
 
 const EPS = 1e-15;
 
@@ -11,7 +12,6 @@ export class WindowMetrics {
   #n = 0;
   #head = 0;
   #correct = 0;
-  #loss = 0;
   /** all labels ever added (not only the window's) */
   total = 0;
 
@@ -30,13 +30,11 @@ export class WindowMetrics {
       const op = this.#p[this.#head];
       const oy = this.#y[this.#head];
       this.#correct -= (op > 0.5 ? 1 : 0) === oy ? 1 : 0;
-      this.#loss -= logLoss(op, oy);
     } else this.#n++;
     this.#p[this.#head] = p;
     this.#y[this.#head] = y;
     this.#correct += (p > 0.5 ? 1 : 0) === y ? 1 : 0;
-    this.#loss += logLoss(p, y);
-    this.#head = (this.#head + 1) % this.size;
+    if (++this.#head === this.size) this.#head = 0;
     this.total++;
   }
 
@@ -54,17 +52,13 @@ export class WindowMetrics {
     this.#n = w.n;
     this.#head = w.head;
     this.total = w.total;
-    for (let i = 0; i < this.#n; i++) {
-      this.#correct += (this.#p[i] > 0.5 ? 1 : 0) === this.#y[i] ? 1 : 0;
-      this.#loss += logLoss(this.#p[i], this.#y[i]);
-    }
+    for (let i = 0; i < this.#n; i++) this.#correct += (this.#p[i] > 0.5 ? 1 : 0) === this.#y[i] ? 1 : 0;
   }
 
   clear(): void {
     this.#n = 0;
     this.#head = 0;
     this.#correct = 0;
-    this.#loss = 0;
   }
 
   /** NaN before the first label */
@@ -73,12 +67,9 @@ export class WindowMetrics {
   }
 
   logLoss(): number {
-    // the running sum drifts by rounding over millions of labels: recompute now and then
-    if (this.total % (this.size * 64) === 0) {
-      this.#loss = 0;
-      for (let i = 0; i < this.#n; i++) this.#loss += logLoss(this.#p[i], this.#y[i]);
-    }
-    return this.#n ? this.#loss / this.#n : NaN;
+    let loss = 0;
+    for (let i = 0; i < this.#n; i++) loss += logLoss(this.#p[i], this.#y[i]);
+    return this.#n ? loss / this.#n : NaN;
   }
 
   /** ROC AUC of the window (ties count half); NaN while it holds one class only. */

@@ -246,6 +246,8 @@ export namespace Binding {
     learn(dense: Float64Array | null, y: number, hIdx: Uint32Array | null, hVal: Float32Array | null, nh: number, out: Float64Array): void;
     /** out <- [lossSum, clipped, refused] */
     learnMany(x: Float32Array, y: Float32Array | Float64Array, rows: number, out: Float64Array, p?: Float32Array): void;
+    /** out <- [lossSum, clipped, refused, skipped labels]; returns the rows learned or refused */
+    learnColumns(values: Float64Array, nFields: number, n: number, cols: Int32Array, log1p: Uint8Array, labelField: number, out: Float64Array, p: Float32Array, y: Float32Array): number;
     hashIndex(field: string, value?: string): number;
     reset(): void;
     copyFrom(other: Learner): void;

@@ -156,6 +156,23 @@ export class NativeLearner {
     return { lossSum: out[0], clipped: out[1], refused: out[2] };
   }
 
+  /**
+   * Labelled events that carry the inputs, straight from an ingest batch (values: n rows of
+   * nFields): input j is column cols[j] (log1p(max(v, 0)) where log1p[j] is 1), the label
+   * column labelField. Rows whose label is not 0 or 1 are skipped (counted in `skipped`);
+   * the others are learned in order, their predictions before learning in p and their
+   * labels in y, compacted: p[0, rows) and y[0, rows).
+   */
+  learnColumns(
+    values: Float64Array, nFields: number, n: number, cols: Int32Array, log1p: Uint8Array, labelField: number, p: Float32Array, y: Float32Array,
+  ): LearnManyResult & { rows: number; skipped: number } {
+    const out = this.#cols;
+    const rows = call(() => this.#native.learnColumns(values, nFields, n, cols, log1p, labelField, out, p, y));
+    return { rows, lossSum: out[0], clipped: out[1], refused: out[2], skipped: out[3] };
+  }
+
+  readonly #cols = new Float64Array(4);
+
   /** The hashed-block index of a categorical `field=value`, or of a numeric `field` (no value). */
   hashIndex(field: string, value?: string | number | boolean): number {
     if (typeof field !== 'string') throw invalid('hashIndex: field must be a string');
