@@ -66,10 +66,12 @@ export interface IngestTap {
   /** names the tap in logs and in hotpath_ingest_tap_errors_total */
   readonly name: string;
   /**
-   * true: the tap reads columns, so binary frames are decoded to columns once, applied
-   * from them, and the tap sees kind 'columns' (ids hashed) instead of 'rows'
+   * true: the tap reads columns, so binary frames (of its streams) are decoded to columns
+   * once, applied from them, and the tap sees kind 'columns' (ids hashed) instead of 'rows'
    */
   readonly columns?: boolean;
+  /** the streams whose batches the tap is handed (by name); all when absent */
+  readonly streams?: readonly string[];
   onBatch(batch: AppliedBatch): void;
 }
 
@@ -96,8 +98,8 @@ export class Ingestor {
   readonly #config: Config;
   readonly #log: (line: string) => void;
   #taps: IngestTap[] = [];
-  /** a tap reads columns: binary frames are decoded once into these (grown, then reused) */
-  #decode = false;
+  /** streams a tap reads as columns: their binary frames are decoded once into these (grown, then reused) */
+  #decode = new Set<string>();
   #keys = new BigUint64Array(0);
   #ts = new Float64Array(0);
   #values = new Float64Array(0);
@@ -114,11 +116,17 @@ export class Ingestor {
   /** Adds a tap after the others; returns the function that removes it. */
   addTap(tap: IngestTap): () => void {
     this.#taps = [...this.#taps, tap];
-    this.#decode = this.#taps.some((t) => t.columns);
+    this.#decode = this.#columnStreams();
     return () => {
       this.#taps = this.#taps.filter((t) => t !== tap);
-      this.#decode = this.#taps.some((t) => t.columns);
+      this.#decode = this.#columnStreams();
     };
+  }
+
+  #columnStreams(): Set<string> {
+    const out = new Set<string>();
+    for (const t of this.#taps) if (t.columns) for (const s of t.streams ?? this.#config.streams.map((x) => x.name)) out.add(s);
+    return out;
   }
 
   /** Every batch from now on is logged to `log` (undefined: no more logging). */
@@ -198,7 +206,7 @@ export class Ingestor {
   rows(h: RowsFrame, source: IngestSource, nowMs = Date.now()): Ingested | undefined {
     const p = planRows(this.#config, h);
     if (!p) return undefined;
-    if (this.#decode) return this.#rowsAsColumns(h, p.stream, p.plan, source, nowMs);
+    if (this.#decode.has(p.stream.name)) return this.#rowsAsColumns(h, p.stream, p.plan, source, nowMs);
     const log = this.#wal;
     let seq = 0;
     let r: IngestResult | ReturnType<FeatureStore['ingestRows']>;
@@ -255,6 +263,7 @@ export class Ingestor {
 
   #tap(batch: AppliedBatch): void {
     for (const t of this.#taps) {
+      if (t.streams && !t.streams.includes(batch.stream.name)) continue;
       try {
         t.onBatch(batch);
       } catch (err) {

@@ -32,12 +32,14 @@ export function columnsOf(b: AppliedBatch): BatchColumns {
 export class LabelTap implements IngestTap {
   readonly name: string;
   readonly columns = true;
+  readonly streams: readonly string[];
   readonly #models: OnlineModel[];
   /** join entity, log replay: the hashes of pending entities, made once per replay */
   #hashes: Map<OnlineModel, Map<bigint, string>> | null = null;
 
   constructor(stream: string, models: OnlineModel[]) {
     this.name = `labels:${stream}`;
+    this.streams = [stream];
     this.#models = models;
   }
 
@@ -99,6 +101,7 @@ const QUIET: DetectorSink = { observe() {}, drift() {} };
 export class DetectorTap implements IngestTap {
   readonly name: string;
   readonly columns = true;
+  readonly streams: readonly string[];
   readonly def: DetectorDef;
   readonly detector: AnyDetector;
   readonly #sink: DetectorSink;
@@ -112,6 +115,7 @@ export class DetectorTap implements IngestTap {
 
   constructor(def: DetectorDef, sink: DetectorSink) {
     this.name = `detector:${def.name}`;
+    this.streams = [def.stream.name];
     this.def = def;
     this.#sink = sink;
     this.detector = makeDetector(def);

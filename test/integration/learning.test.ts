@@ -253,8 +253,12 @@ describe('detectors', () => {
     expect(s2.amount_z[1]).toBe(0); // erin has no history yet
     const plain = await postJson(base, '/v1/events?stream=tx', [{ user_id: 'dave', amount: 100, risk: 0.1 }]);
     expect(plain.body).toEqual({ accepted: 1, late: 0 });
+    // each tap sees its own stream only: labels do not reach the detectors, events do not reach the learners
+    await label(base, [{ user_id: 'dave', label: 1, prediction_id: 1 }]);
     const m = await (await fetch(`${base}/metrics`)).text();
     expect(metric(m, 'hotpath_detector_events_total', 'detector="amount_z",kind="robust_z"')).toBe(43);
+    expect(metric(m, 'hotpath_learner_labels_total', 'model="online",outcome="invalid"')).toBe(0);
+    expect(metric(m, 'hotpath_learner_labels_total', 'model="online",outcome="unknown"')).toBe(1);
   });
 
   it('raise alerts through the rules on their scores, and score a predict request without learning it', async () => {
