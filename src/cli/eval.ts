@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 
 import { type Config, loadConfigFile } from '../config/load.js';
 import { HotpathError } from '../errors.js';
+import { categoryValue } from '../ingest/decode.js';
 import { OnlineModel } from '../learn/online-model.js';
 import { makeDetector } from '../learn/taps.js';
 import { logLoss, rocAuc } from '../learn/window-metrics.js';
@@ -95,6 +96,7 @@ export function evalLearner(config: Config, model: string, csv: { header: string
   const y = csv.header.findIndex((h) => h.trim() === targetName);
   if (y < 0) throw new HotpathError('HP_ERR_QUERY_INVALID', `the CSV has no target column '${targetName}'`);
   const m = new OnlineModel(def, null);
+  const hashed = def.inputs!.map((i) => i.hash === true); // a category column: valued as events value it
   const x = new Float64Array(cols.length);
   const ps = new Float64Array(csv.rows.length);
   const ys = new Uint8Array(csv.rows.length);
@@ -104,7 +106,7 @@ export function evalLearner(config: Config, model: string, csv: { header: string
   const t0 = performance.now();
   for (let r = 0; r < csv.rows.length; r++) {
     const row = csv.rows[r];
-    for (let i = 0; i < cols.length; i++) x[i] = Number(row[cols[i]]);
+    for (let i = 0; i < cols.length; i++) x[i] = hashed[i] ? (categoryValue(row[cols[i]]) ?? NaN) : Number(row[cols[i]]);
     const label = labelOf(row[y] ?? '');
     const p = m.learnRow(x, label);
     if (Number.isNaN(p)) continue; // refused: a bad label or input (counted by the model)

@@ -36,6 +36,7 @@ export const learnerSchema = {
     beta: nonNegative,
     clip: positive,
     scale: { type: 'boolean' },
+    hash_bits: { type: 'integer', minimum: 1, maximum: 24 },
     labels: {
       type: 'object',
       additionalProperties: false,
@@ -101,6 +102,7 @@ export interface RawLearner {
   beta?: number;
   clip?: number;
   scale?: boolean;
+  hash_bits?: number;
   labels?: { stream: string; field: string; join?: 'prediction_id' | 'entity' | 'event'; id_field?: string; entity?: string; horizon?: number | string; pending?: number };
   metrics_window?: number;
   drift?: { detector: DriftKind; delta?: number; clock?: number; threshold?: number; alpha?: number; min_instances?: number; policy?: 'alert' | 'reset' | 'promote'; window?: number };
@@ -129,6 +131,8 @@ export interface LearnerDef {
   clip: number;
   /** standard scaling of the inputs, learned from the labelled examples */
   scale: boolean;
+  /** the hashed block of the hashed (categorical) inputs: 2^hashBits weights (0: none) */
+  hashBits: number;
   labels: LabelDef | null;
   /** labels in the sliding window of the progressive-validation metrics */
   metricsWindow: number;
@@ -160,7 +164,7 @@ export interface LabelDef {
 /** The model's entities and inputs, as compileModels knows them. */
 interface ModelKeys {
   keys: { entity: string; table: number }[];
-  inputs: { name: string; source: 'feature' | 'field' }[] | null;
+  inputs: { name: string; source: 'feature' | 'field'; hash?: boolean }[] | null;
 }
 
 export function compileLearner(raw: RawLearner, m: ModelKeys, streams: StreamDef[], streamIndex: Map<string, number>, path: string): LearnerDef {
@@ -186,7 +190,11 @@ export function compileLearner(raw: RawLearner, m: ModelKeys, streams: StreamDef
       for (const k of ['entity', 'id_field'] as const) if (l[k] !== undefined) fail(`${lp}/${k}`, `join: event takes no ${k}`);
       inputFields = (m.inputs ?? []).map((inp, i) => {
         if (inp.source !== 'field') fail(`${path.replace(/\/learner$/, '')}/inputs/${i}`, 'with labels join: event, every input is a field of the labelled event');
-        return numberField(inp.name, `${path.replace(/\/learner$/, '')}/inputs/${i}`);
+        const at = `${path.replace(/\/learner$/, '')}/inputs/${i}`;
+        if (!inp.hash) return numberField(inp.name, at);
+        const f = stream.fields.findIndex((x) => x.name === inp.name);
+        if (f < 0) fail(at, `stream '${stream.name}' has no field '${inp.name}'`);
+        return f; // a category field or a number field: its value is hashed
       });
     } else if (join === 'prediction_id') {
       if (l.entity !== undefined) fail(`${lp}/entity`, 'only join: entity takes entity');
@@ -204,6 +212,7 @@ export function compileLearner(raw: RawLearner, m: ModelKeys, streams: StreamDef
     if (!(horizonMs > 0)) fail(`${lp}/horizon`, 'must be > 0');
     labels = { stream, field: numberField(l.field, `${lp}/field`), join, inputFields, idField, keyColumn, modelKey, horizonMs, pending: l.pending ?? 65_536 };
   }
+  if (raw.hash_bits !== undefined && !(m.inputs ?? []).some((x) => x.hash)) fail(`${path}/hash_bits`, 'no input is hashed (hash: true)');
   const algorithm = raw.algorithm ?? 'sgd';
   if (algorithm === 'sgd') {
     if (raw.alpha !== undefined) fail(`${path}/alpha`, 'only algorithm ftrl takes alpha');
@@ -223,6 +232,7 @@ export function compileLearner(raw: RawLearner, m: ModelKeys, streams: StreamDef
     beta: raw.beta ?? 1,
     clip: raw.clip ?? 1e12,
     scale: raw.scale ?? true,
+    hashBits: (m.inputs ?? []).some((x) => x.hash) ? (raw.hash_bits ?? 18) : 0,
     labels,
     metricsWindow: raw.metrics_window ?? 1000,
     drift: d

@@ -17,6 +17,8 @@ export interface ModelInputDef {
   feature?: number;
   transform: 'none' | 'log1p';
   fill: number;
+  /** a learner's categorical input: hashed into the learner's hashed block (field inputs only) */
+  hash?: boolean;
 }
 
 export interface BreakerDef {
@@ -43,6 +45,8 @@ export interface ModelDef {
   keys: { entity: string; table: number }[];
   /** request fields a predict request carries, in record order */
   fields: string[];
+  /** per request field: a category (a hashed learner input: a string or an integer), not a number */
+  categoryFields?: boolean[];
   batching: { maxBatch: number; maxQueueDelayUs: number; preferred: number[] };
   timeoutMs: number;
   fallback?: { constant: number } | { model: string };
@@ -56,7 +60,7 @@ export interface RawModel {
   version?: 'latest' | number;
   runtime?: 'auto' | 'native' | 'onnx';
   device?: 'cpu' | 'cuda';
-  inputs?: { feature?: string; field?: string; transform?: 'none' | 'log1p'; fill?: number }[];
+  inputs?: { feature?: string; field?: string; transform?: 'none' | 'log1p'; fill?: number; hash?: boolean }[];
   batching?: { max_batch?: number; max_queue_delay_us?: number; preferred_batch_sizes?: number[] };
   timeout?: number | string;
   fallback?: { constant?: number; model?: string };
@@ -85,10 +89,13 @@ export function compileModels(
           fail(`${path}/inputs/${i}`, 'give exactly one of feature (entity.feature) or field (a request field)');
         const transform = inp.transform ?? 'none';
         const fill = inp.fill ?? 0;
+        if (inp.hash !== undefined && !m.learner) fail(`${path}/inputs/${i}/hash`, 'only a learner hashes inputs (its hashed block)');
+        if (inp.hash && inp.field === undefined) fail(`${path}/inputs/${i}/hash`, 'only a field input (a category in the request) is hashed');
+        if (inp.hash && inp.transform !== undefined) fail(`${path}/inputs/${i}/transform`, 'a hashed input has no transform');
         if (inp.field !== undefined) {
           let index = fields.indexOf(inp.field);
           if (index < 0) index = fields.push(inp.field) - 1;
-          return { name: inp.field, source: 'field' as const, index, transform, fill };
+          return { name: inp.field, source: 'field' as const, index, transform, fill, ...(inp.hash ? { hash: true } : {}) };
         }
         const [ename, fname] = inp.feature!.split('.');
         const table = entityIndex.get(ename);
@@ -139,6 +146,12 @@ export function compileModels(
     };
     if (!(def.timeoutMs > 0)) fail(`${path}/timeout`, 'must be > 0');
     if (m.learner) def.learner = compileLearner(m.learner, def, streams, streamIndex, `${path}/learner`);
+    if (inputs?.some((x) => x.hash)) {
+      def.categoryFields = fields.map((f) => inputs!.some((x) => x.source === 'field' && x.name === f && x.hash));
+      inputs.forEach((x, i) => {
+        if (x.source === 'field' && !x.hash && def.categoryFields![x.index]) fail(`${path}/inputs/${i}`, `field '${x.name}' is hashed by another input; a field is a category or a number, not both`);
+      });
+    }
     models.push(def);
   }
   for (const m of models) {

@@ -36,6 +36,7 @@ const modelInput = {
     field: name,
     transform: { enum: [...GATHER_TRANSFORM_NAMES] },
     fill: { type: 'number' },
+    hash: { type: 'boolean' },
   },
 } as const;
 

@@ -55,6 +55,11 @@ export class OnlineModel {
   readonly #fields: Float32Array;
   readonly #x: Float32Array;
   readonly #dense: Float64Array;
+  /** positions of the dense and of the hashed inputs in a row; the hashed indices of a row */
+  readonly #densePos: Int32Array;
+  readonly #hashPos: Int32Array;
+  readonly #hashed: { idx: Uint32Array; val: Float32Array; n: number };
+  readonly #indexCache: Map<number, number>[];
   // The pending ring: prediction id, wall time (ms), score, the input row, the entity id.
   readonly #cap: number;
   readonly #pid: Float64Array;
@@ -86,7 +91,14 @@ export class OnlineModel {
     this.#refs = new Uint32Array(this.#nKeys * 2);
     this.#fields = new Float32Array(Math.max(1, def.fields.length));
     this.#x = new Float32Array(this.dim);
-    this.#dense = new Float64Array(this.dim);
+    // Rows hold every input in config order; a hashed (categorical) input's slot holds its
+    // index in the learner's hashed block (exact in FP32: at most 2^24).
+    const hashed = def.inputs!.map((inp, j) => (inp.hash ? j : -1)).filter((j) => j >= 0);
+    this.#hashPos = Int32Array.from(hashed);
+    this.#densePos = Int32Array.from(def.inputs!.map((_, j) => j).filter((j) => !def.inputs![j].hash));
+    this.#hashed = { idx: new Uint32Array(hashed.length), val: new Float32Array(hashed.length).fill(1), n: hashed.length };
+    this.#indexCache = hashed.map(() => new Map());
+    this.#dense = new Float64Array(this.#densePos.length);
     this.#cap = l.labels?.pending ?? 1024;
     this.#pid = new Float64Array(this.#cap);
     this.#ptime = new Float64Array(this.#cap);
@@ -112,7 +124,7 @@ export class OnlineModel {
   static newLearner(def: ModelDef): NativeLearner {
     const l = def.learner!;
     return new NativeLearner({
-      optimizer: l.algorithm, dim: def.inputs!.length, lr: l.learningRate, interceptLr: l.interceptLr,
+      optimizer: l.algorithm, dim: def.inputs!.filter((x) => !x.hash).length, hashBits: l.hashBits, lr: l.learningRate, interceptLr: l.interceptLr,
       l1: l.l1, l2: l.l2, alpha: l.alpha, beta: l.beta, clip: l.clip, scale: l.scale,
     });
   }
@@ -143,6 +155,11 @@ export class OnlineModel {
    */
   predict(req: ParsedPredict, nowWall: number, nowMono: number): number {
     this.#gatherRow(req, nowMono);
+    // a hashed input: its category value (a request field, FP64) picks the block index
+    for (let k = 0; k < this.#hashPos.length; k++) {
+      const inp = this.def.inputs![this.#hashPos[k]];
+      this.#x[this.#hashPos[k]] = this.#index(k, req.fields[inp.index]);
+    }
     const id = this.#nextId++;
     const slot = id % this.#cap;
     const old = this.#pentity[slot];
@@ -168,6 +185,8 @@ export class OnlineModel {
 
   /** Scores rows of a ready input matrix (KServe infer): nothing is kept for labels. */
   inferRows(x: Float32Array, rows: number): Float32Array {
+    if (this.#hashPos.length > 0)
+      throw new HotpathError('HP_ERR_TENSOR_INVALID', `learner '${this.def.name}' hashes categorical inputs: send predict requests (fields), not tensors`);
     if (x.length < rows * this.dim) throw new HotpathError('HP_ERR_TENSOR_INVALID', `the input holds ${x.length} values; ${rows} rows of ${this.dim} need ${rows * this.dim}`);
     const out = new Float32Array(rows);
     this.learner.predictMany(x, rows, out);
@@ -204,7 +223,7 @@ export class OnlineModel {
       this.#by = new Float32Array(n * 2);
       this.#bp = new Float32Array(n * 2);
     }
-    if (this.#drift || this.#background.length > 0) return this.#learnEventsOneByOne(values, nFields, n);
+    if (this.#drift || this.#background.length > 0 || this.#hashPos.length > 0) return this.#learnEventsOneByOne(values, nFields, n);
     // one native call: the columns picked, each row predicted then learned
     const r = this.learner.learnColumns(values, nFields, n, this.#eventCols, this.#eventLog, l.field, this.#bp, this.#by);
     this.labels.invalid += r.skipped;
@@ -232,6 +251,7 @@ export class OnlineModel {
         const v = values[at + this.#eventCols[j]];
         x[j] = this.#eventLog[j] === 1 ? Math.log1p(v > 0 ? v : 0) : v;
       }
+      for (let k = 0; k < this.#hashPos.length; k++) x[this.#hashPos[k]] = this.#index(k, values[at + this.#eventCols[this.#hashPos[k]]]);
       this.labels.joined++;
       let p: number;
       try {
@@ -257,6 +277,8 @@ export class OnlineModel {
       return NaN;
     }
     for (let i = 0; i < this.dim; i++) this.#x[i] = x[i];
+    // x holds a hashed input's category value: its block index goes in the row
+    for (let k = 0; k < this.#hashPos.length; k++) this.#x[this.#hashPos[k]] = this.#index(k, x[this.#hashPos[k]]);
     let p: number;
     try {
       p = this.#score(this.#x);
@@ -282,15 +304,35 @@ export class OnlineModel {
 
   /** P(y = 1) of one row; throws HP_ERR_NATIVE_INVALID_ARG for an input the learner refuses. */
   #score(x: Float32Array): number {
-    for (let i = 0; i < this.dim; i++) this.#dense[i] = x[i];
-    return this.learner.predict(this.#dense);
+    return this.#split(x) ? this.learner.predict(this.#dense, this.#hashed) : this.learner.predict(this.#dense);
+  }
+
+  /** A row into the learner's dense inputs and hashed indices; true when it has hashed ones. */
+  #split(x: Float32Array): boolean {
+    const dp = this.#densePos;
+    for (let i = 0; i < dp.length; i++) this.#dense[i] = x[dp[i]];
+    const hp = this.#hashPos;
+    for (let k = 0; k < hp.length; k++) this.#hashed.idx[k] = x[hp[k]];
+    return hp.length > 0;
+  }
+
+  /** The hashed-block index of hashed input k's category value (cached: categories repeat). */
+  #index(k: number, value: number): number {
+    const cache = this.#indexCache[k];
+    let i = cache.get(value);
+    if (i === undefined) {
+      i = this.learner.hashIndex(this.def.inputs![this.#hashPos[k]].name, String(value));
+      if (cache.size >= 65_536) cache.clear();
+      cache.set(value, i);
+    }
+    return i;
   }
 
   #learn(x: Float32Array, p: number, y: number): void {
-    for (let i = 0; i < this.dim; i++) this.#dense[i] = x[i];
+    const h = this.#split(x);
     let clipped: boolean;
     try {
-      clipped = this.learner.learn(this.#dense, y === 1 ? 1 : 0).clipped;
+      clipped = (h ? this.learner.learn(this.#dense, y === 1 ? 1 : 0, this.#hashed) : this.learner.learn(this.#dense, y === 1 ? 1 : 0)).clipped;
     } catch {
       // refused natively (a NaN, an infinity, a value past the learner's cap): the state
       // is as it was
@@ -308,7 +350,8 @@ export class OnlineModel {
         l.reset();
         this.#bgSeen[b] = 0;
       }
-      l.learn(this.#dense, y === 1 ? 1 : 0);
+      if (this.#hashPos.length > 0) l.learn(this.#dense, y === 1 ? 1 : 0, this.#hashed);
+      else l.learn(this.#dense, y === 1 ? 1 : 0);
       this.#bgSeen[b]++;
     }
     if (this.#drift) {

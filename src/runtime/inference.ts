@@ -215,6 +215,8 @@ export class InferenceService {
         predictionId = m.lastId;
       } else values = m.inferRows(c.x!, c.rows);
     } catch (err) {
+      // the caller's fault (a tensor the model cannot take): its own error, not a model failure
+      if (err instanceof HotpathError && err.code === 'HP_ERR_TENSOR_INVALID') return this.#answer(c, err);
       this.#logFailure(e.def.name, c.start, (err as Error).message);
       return this.#fail(c, STATUS.ERROR, `model '${e.def.name}': ${(err as Error).message}`);
     }

@@ -4,6 +4,7 @@
 // the one place a request meets the inference service (deadline, breaker, fallback).
 // Answer shaping for REST and WebSocket JSON is here too; the runtime knows no protocol.
 import { HotpathError } from '../errors.js';
+import { categoryValue } from '../ingest/decode.js';
 import { limits } from '../native/binding.js';
 import type { Answer, InferenceService, InferResult, ParsedPredict } from '../runtime/inference.js';
 import type { ModelEntry, ModelRegistry } from '../runtime/registry.js';
@@ -75,9 +76,17 @@ export function parsePredict(e: ModelEntry, body: unknown, maxIdBytes: number = 
     idBytes[i] = n;
   }
   const fields = new Array<number>(def.fields.length);
+  const categories = def.categoryFields;
   for (let i = 0; i < def.fields.length; i++) {
     const f = def.fields[i];
     const v = flds[f];
+    if (categories?.[i]) {
+      // a learner's hashed input: a category, valued as events value theirs
+      const c = categoryValue(v);
+      if (c === undefined) throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' needs fields.${f}: a category (a string or an integer)`);
+      fields[i] = c;
+      continue;
+    }
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' needs fields.${f}: a finite number`);
     fields[i] = v;
   }

@@ -330,4 +330,43 @@ alerts:
       ws.terminate();
     }
   });
+
+  it('hashes categorical inputs: a learner on a category field learns per category, from events and predicts alike', async () => {
+    const text = `
+server: { workers: 1 }
+streams:
+  pay:
+    keys: { user: user_id }
+    fields: { country: category, amount: number, fraud: number }
+entities:
+  user:
+    memory: 8MiB
+    features:
+      n: { agg: count, window: 1h }
+models:
+  geo:
+    learner: { algorithm: sgd, learning_rate: 0.5, hash_bits: 12, labels: { stream: pay, field: fraud, join: event } }
+    inputs:
+      - { field: country, hash: true }
+      - { field: amount, transform: log1p }
+`;
+    server = await startServer({ config: loadConfigText(text), port: 0, host: '127.0.0.1', log: () => {} });
+    const base = `http://127.0.0.1:${server.port}`;
+    const events = Array.from({ length: 400 }, (_, i) => ({ user_id: `p${i % 9}`, country: ['FR', 'DE', 'XX'][i % 3], amount: 10 + (i % 50), fraud: i % 3 === 2 ? 1 : 0 }));
+    expect((await postJson(base, '/v1/events', events)).status).toBe(200);
+    const score = async (country: unknown) => postJson(base, '/v1/predict/geo', { entities: {}, fields: { country, amount: 30 } });
+    const xx = (await score('XX')).body as Predicted;
+    const fr = (await score('FR')).body as Predicted;
+    expect(xx.score).toBeGreaterThan(0.8);
+    expect(fr.score).toBeLessThan(0.2);
+    expect(((await score(7)).body as Predicted).score).toBeGreaterThan(0); // an integer is a category too
+    const bad = await score({ not: 'a category' });
+    expect(bad.status).toBe(400);
+    expect((bad.body as { error: { code: string } }).error.code).toBe('HP_ERR_PREDICT_INVALID');
+    const info = await learnerInfo(base, 'geo');
+    expect(info.counts.updates).toBe(400);
+    // tensors cannot name categories
+    const infer = await postJson(base, '/v2/models/geo/infer', { inputs: [{ name: 'input', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] });
+    expect(infer.status).toBe(400);
+  });
 });
