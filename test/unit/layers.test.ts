@@ -22,7 +22,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   alerts: ['config', 'errors'],
   server: ['alerts', 'learn', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
-  cli: ['server', 'bench', 'learn', 'eval', 'config', 'native', 'errors'],
+  cli: ['server', 'bench', 'learn', 'eval', 'ingest', 'config', 'native', 'errors'],
   eval: ['learn', 'native', 'errors'], // offline evaluation (NAB): the server never imports it
 };
 
