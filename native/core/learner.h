@@ -97,7 +97,9 @@ class Learner {
   Status Learn(const double* dense, const uint32_t* h_idx, const float* h_val, int nh, double y, LearnOutcome* out);
   // Rows of dense-only examples in order; a bad row is refused (counted) and skipped.
   // y: exactly one of y32 / y64 is non-null. p_out (optional): each row's P(y = 1) before
-  // it was learned (progressive validation; NaN for a refused row).
+  // it was learned (progressive validation; NaN for a refused row). Dense rows go through a
+  // faster kernel that rounds differently from Learn: the same model within 1e-9 relative, not
+  // the same bytes.
   Status LearnMany(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* out, float* p_out = nullptr);
 
   void Reset();  // back to the state Create gave
@@ -121,6 +123,9 @@ class Learner {
   void Update(const double* dense, const uint32_t* h_idx, const float* h_val, int nh, double y, LearnOutcome* out);
   void StepCoord(size_t i, double xi, double g, bool* clipped);
   double Scaled(int i, double x) const;
+  // LearnMany's dense kernel (no hashed block, no SGD-L1): see learner.cc.
+  template <bool kScale, bool kFtrl>
+  void LearnDense(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* sum, float* p_out);
 
   LearnerSpec spec_;
   bool ftrl_;
@@ -137,6 +142,8 @@ class Learner {
   uint64_t refused_ = 0;
   std::vector<double> xs_;   // scratch: the scaled example
   std::vector<double> row_;  // scratch: a float row of LearnMany widened to double
+  std::vector<double> isd_;  // LearnDense scratch: 1 / sd per dense input (0 where var is 0)
+  std::vector<double> sqn_;  // LearnDense scratch (FTRL): sqrt(n) per dense weight
 };
 
 }  // namespace hotpath
