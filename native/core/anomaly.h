@@ -141,11 +141,11 @@ class HalfSpaceTrees final : public AnomalyDetector {
   void Pivot();
   void ComputeLeafScores();
 
-  // The trees are complete binary trees in flat arrays, tree t's nodes at
-  // [t * nodes_per_tree_, (t + 1) * nodes_per_tree_): node i has children 2i+1 and 2i+2, the
-  // internal nodes come first and the 2^height leaves last. A point walks all trees level
-  // by level (the trees are independent chains of loads, so they overlap), reading only
-  // threshold_ and feature_ (10 trees of height 8: 40 KiB with the leaves' entries).
+  // The trees are complete binary trees in flat arrays: node i has children 2i+1 and 2i+2,
+  // the internal nodes first and the 2^height leaves last. The splits are kept for the
+  // internal nodes only (tree t's at [t * internal_per_tree_, ...)), so that a walk reads
+  // a compact block (10 trees of height 8: 20 KiB of thresholds, in L1). A point walks
+  // all trees level by level: the trees are independent chains of loads, so they overlap.
   //
   // The masses are kept where the walk does not need them: the score reads r_mass along
   // the path, and r_mass only changes at the window's pivot, so the pivot folds each
@@ -157,8 +157,8 @@ class HalfSpaceTrees final : public AnomalyDetector {
   HstParams p_;
   int nodes_per_tree_, internal_per_tree_, leaves_per_tree_;
   double size_limit_, max_score_;
-  std::vector<double> threshold_;       // per node: go left when x[feature] < threshold
-  std::vector<uint16_t> feature_;       // per node (dims <= 1024)
+  std::vector<double> threshold_;       // per internal node: go left when x[feature] < threshold
+  std::vector<uint16_t> feature_;       // per internal node (dims <= 1024)
   std::vector<uint32_t> r_mass_;        // per node: points of the last full window
   std::vector<uint32_t> leaf_l_mass_;   // per leaf: points of the current window
   std::vector<uint64_t> leaf_score_;    // per leaf: its path's sum of r_mass * 2^depth
