@@ -64,8 +64,8 @@ const BATCH = 1000;
 
 // ---------------------------------------------------------------- anomaly, per stream
 
-for (const dims of [1, 10]) {
-  const n = Math.round((dims === 1 ? 1_000_000 : 300_000) * SCALE);
+for (const dims of [1, 2, 10]) {
+  const n = Math.round((dims <= 2 ? 1_000_000 : 300_000) * SCALE);
   const xs = Float64Array.from({ length: n * dims }, () => 0.3 + 0.4 * r());
   const out = new Float64Array(BATCH);
   const hst = new AnomalyDetector('hst', { dims });
@@ -79,7 +79,7 @@ for (const dims of [1, 10]) {
     measure('anomaly', 'hst score(number), no learning', 1, '1', n, () => {
       for (let i = 0; i < n; i++) hst.score(xs[i]);
     });
-  } else {
+  } else if (dims === 10) {
     const pt = new Float64Array(dims);
     measure('anomaly', 'hst scoreLearn(Float64Array)', dims, '1', n, () => {
       for (let i = 0; i < n; i++) {
@@ -130,9 +130,10 @@ for (const dims of [1, 10]) {
 
 // ---------------------------------------------------------------- anomaly, keyed
 
-for (const [kind, entities, label] of [
-  ['ew', 100_000, 'ew'],
-  ['robust_z', 10_000, 'robust_z (window 256)'],
+for (const [kind, entities, window, label] of [
+  ['ew', 100_000, 0, 'ew'],
+  ['robust_z', 10_000, 256, 'robust_z (window 256)'],
+  ['robust_z', 1_000, 64, 'robust_z (window 64)'],
 ] as const) {
   const n = Math.round(1_000_000 * SCALE);
   const ids = Array.from({ length: entities }, (_, i) => `user-${i}`);
@@ -141,7 +142,7 @@ for (const [kind, entities, label] of [
   const strKeys = Array.from({ length: BATCH * 100 }, () => ids[Math.floor(r() * entities)]);
   const xs = Float64Array.from({ length: n }, () => r() * 100);
   const out = new Float64Array(BATCH);
-  const t = new AnomalyTable(kind, kind === 'ew' ? { halfLife: 100 } : { window: 256 }, entities);
+  const t = new AnomalyTable(kind, kind === 'ew' ? { halfLife: 100 } : { window }, entities);
   measure('keyed', `${label}, ${entities} entities, BigUint64Array keys`, 1, String(BATCH), n, () => {
     for (let i = 0; i + BATCH <= n; i += BATCH) t.scoreLearnMany(keys.subarray(i, i + BATCH), xs.subarray(i, i + BATCH), BATCH, out);
   });

@@ -107,6 +107,9 @@ class AnomalyDetector {
  protected:
   virtual double ScoreLearnUnchecked(const double* x) = 0;
   virtual double ScoreUnchecked(const double* x) const = 0;
+  // n checked points; by default ScoreLearnUnchecked on each. A kind overrides it where a
+  // batch can go faster than one virtual call per point (HST).
+  virtual void ScoreLearnBatch(const double* x, size_t n, double* scores);
 };
 
 // ---------------------------------------------------------------------------------------
@@ -124,24 +127,42 @@ class HalfSpaceTrees final : public AnomalyDetector {
   const HstParams& params() const { return p_; }
 
  private:
-  // Trees are complete binary trees in arrays: node i has children 2i+1, 2i+2; leaves are
-  // at depth `height`. One node is 24 bytes; 10 trees of height 8 take 120 KiB.
-  struct Node {
-    double threshold;  // go left when x[feature] < threshold (internal nodes)
-    uint32_t feature;
-    uint32_t l_mass;  // points of the current window through this node
-    uint32_t r_mass;  // points of the last full window
-    uint32_t pad;
-  };
   double ScoreLearnUnchecked(const double* x) override;
   double ScoreUnchecked(const double* x) const override;
+  void ScoreLearnBatch(const double* x, size_t n, double* scores) override;
   void Build(int tree, PyRandom* rng, int node, int depth, std::vector<double>& lo, std::vector<double>& hi);
+  // The leaf the point reaches in each tree: leaf[t] = its index among tree t's leaves.
+  template <bool kOneDim>
+  void Descend(const double* x, uint32_t* leaf) const;
+  // Sum over the trees of the point's leaf_score_ (River's sum of r_mass * 2^depth).
+  uint64_t Mass(const double* x) const;
+  template <bool kOneDim>
+  void LearnRun(const double* x, size_t n, double* scores);
   void Pivot();
+  void ComputeLeafScores();
 
+  // The trees are complete binary trees in flat arrays: node i has children 2i+1 and 2i+2,
+  // the internal nodes first and the 2^height leaves last. The splits are kept for the
+  // internal nodes only (tree t's at [t * internal_per_tree_, ...)), so that a walk reads
+  // a compact block (10 trees of height 8: 20 KiB of thresholds, in L1). A point walks
+  // all trees level by level: the trees are independent chains of loads, so they overlap.
+  //
+  // The masses are kept where the walk does not need them: the score reads r_mass along
+  // the path, and r_mass only changes at the window's pivot, so the pivot folds each
+  // leaf's path (River's early stop included) into leaf_score_; the learning counts the
+  // point at its leaf only (an internal node's l_mass is the sum of its leaves', summed at
+  // the pivot and for Serialize). Per point: `height` compares, one load and one
+  // increment per tree; per window: O(nodes). All masses and sums are integers below 2^53,
+  // so the score is the very double the node-by-node walk computed.
   HstParams p_;
-  int nodes_per_tree_;
+  int nodes_per_tree_, internal_per_tree_, leaves_per_tree_;
   double size_limit_, max_score_;
-  std::vector<Node> nodes_;
+  std::vector<double> threshold_;       // per internal node: go left when x[feature] < threshold
+  std::vector<uint16_t> feature_;       // per internal node (dims <= 1024)
+  std::vector<uint32_t> r_mass_;        // per node: points of the last full window
+  std::vector<uint32_t> leaf_l_mass_;   // per leaf: points of the current window
+  std::vector<uint64_t> leaf_score_;    // per leaf: its path's sum of r_mass * 2^depth
+  std::vector<uint64_t> scratch_;       // one tree's nodes, for the pivot
   uint32_t counter_ = 0;
   bool first_window_ = true;
   uint64_t seen_ = 0;
@@ -241,6 +262,7 @@ class DetectorTable {
   double ScoreState(const double* s, double x) const;
   void LearnState(double* s, double x) const;
   void InitState(double* s) const;
+  void PrefetchState(uint32_t e) const;  // state e's lines that the next point will read
 
   DetectorKind kind_;
   AnomalyParams params_;

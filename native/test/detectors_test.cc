@@ -3,7 +3,9 @@
 // above inliers; the robust z-score against a brute-force median/MAD; EW against its
 // formula; the keyed table against one detector per key; serialization round trips, and
 // damaged blobs and non-finite input refused with the state unchanged. Run by core_test.
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
@@ -595,6 +597,303 @@ void TestTableSerializeRoundTrip() {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// Straightforward references: the detectors as first written (node by node, merge by
+// merge). The fast forms (flat trees with per-leaf path scores; the binary-searched MAD
+// and one-shift window update; the prefetching table loop) must give the same doubles.
+
+// Half-Space Trees walked node by node, each node with its own l_mass and r_mass, the
+// trees read from a fresh detector's blob (detector_blob.h, HST body: params, counter,
+// first-window flag, seen, then per node threshold, feature, l_mass, r_mass).
+struct RefHst {
+  struct Node {
+    double threshold;
+    uint32_t feature, l_mass, r_mass;
+  };
+  int trees, height, window, dims, npt;
+  double size_limit, max_score;
+  std::vector<Node> nodes;
+  uint32_t counter = 0;
+  bool first = true;
+
+  explicit RefHst(const std::vector<uint8_t>& blob) {
+    const uint8_t* p = blob.data() + 8;
+    auto get = [&p](auto* v) {
+      std::memcpy(v, p, sizeof(*v));
+      p += sizeof(*v);
+    };
+    uint64_t seed, seen;
+    uint8_t first_flag;
+    get(&trees);
+    get(&height);
+    get(&window);
+    get(&dims);
+    get(&seed);
+    p += 2 * size_t(dims) * sizeof(double);
+    get(&counter);
+    get(&first_flag);
+    get(&seen);
+    first = first_flag == 1;
+    npt = (1 << (height + 1)) - 1;
+    size_limit = 0.1 * window;
+    max_score = double(trees) * window * npt;
+    nodes.resize(size_t(trees) * size_t(npt));
+    for (Node& nd : nodes) {
+      get(&nd.threshold);
+      get(&nd.feature);
+      get(&nd.l_mass);
+      get(&nd.r_mass);
+    }
+  }
+  double ScoreLearn(const double* x) {
+    double s = 0;
+    for (int t = 0; t < trees; t++) {
+      Node* base = &nodes[size_t(t) * size_t(npt)];
+      bool on = !first;
+      double w = 1;
+      size_t i = 0;
+      for (int depth = 0;; depth++, w += w) {
+        Node& nd = base[i];
+        if (on) {
+          s += nd.r_mass * w;
+          on = nd.r_mass >= size_limit;
+        }
+        nd.l_mass++;
+        if (depth == height) break;
+        i = 2 * i + 1 + (x[nd.feature] >= nd.threshold ? 1 : 0);
+      }
+    }
+    const double score = first ? 0.0 : 1.0 - s / max_score;
+    if (++counter == uint32_t(window)) {
+      for (Node& nd : nodes) {
+        nd.r_mass = nd.l_mass;
+        nd.l_mass = 0;
+      }
+      first = false;
+      counter = 0;
+    }
+    return score;
+  }
+  double Score(const double* x) const {
+    if (first) return 0.0;
+    double s = 0;
+    for (int t = 0; t < trees; t++) {
+      const Node* base = &nodes[size_t(t) * size_t(npt)];
+      double w = 1;
+      size_t i = 0;
+      for (int depth = 0;; depth++, w += w) {
+        const Node& nd = base[i];
+        s += nd.r_mass * w;
+        if (nd.r_mass < size_limit || depth == height) break;
+        i = 2 * i + 1 + (x[nd.feature] >= nd.threshold ? 1 : 0);
+      }
+    }
+    return 1.0 - s / max_score;
+  }
+};
+
+void TestHstMatchesNodeByNodeReference() {
+  struct Case {
+    int trees, height, window, dims;
+    std::vector<double> lo, hi;
+    size_t points;
+  };
+  const std::vector<Case> cases = {
+      {10, 8, 250, 1, {}, {}, 100000},          // River's defaults
+      {10, 8, 250, 2, {}, {}, 100000},
+      {7, 5, 50, 3, {0, -1, 10}, {1, 1, 20}, 30000},
+      {5, 3, 3, 1, {}, {}, 3000},               // the docstring example's shape
+      {3, 12, 1000, 4, {}, {}, 20000},
+  };
+  for (const Case& k : cases) {
+    AnomalyParams p;
+    p.hst.n_trees = k.trees;
+    p.hst.height = k.height;
+    p.hst.window_size = k.window;
+    p.hst.dims = k.dims;
+    p.hst.lo = k.lo;
+    p.hst.hi = k.hi;
+    auto d = Make(DetectorKind::HST, p);
+    RefHst ref(d->Serialize());
+    const size_t dims = size_t(k.dims);
+    std::mt19937_64 rng(uint64_t(k.window) * 31 + dims);
+    std::vector<double> xs(k.points * dims);
+    for (size_t i = 0; i < k.points; i++) {
+      // A drifting centre, so the masses move between leaves; some points off the limits.
+      const double centre = 0.5 + 0.3 * std::sin(double(i) / 5000);
+      for (size_t f = 0; f < dims; f++) {
+        const double lo = k.lo.empty() ? 0 : k.lo[f], hi = k.hi.empty() ? 1 : k.hi[f];
+        double u = std::normal_distribution<double>(centre, 0.15)(rng);
+        if (rng() % 500 == 0) u = 1.5;
+        xs[i * dims + f] = lo + (hi - lo) * u;
+      }
+    }
+    std::vector<double> got(k.points);
+    int bad = 0;
+    for (size_t i = 0; i < k.points;) {
+      const size_t n = std::min(k.points - i, size_t(1 + rng() % 700));
+      CHECK_OK(d->ScoreLearnMany(&xs[i * dims], n, &got[i]));
+      for (size_t j = i; j < i + n; j++) {
+        const double want = ref.ScoreLearn(&xs[j * dims]);
+        if (got[j] != want && bad++ < 3) std::printf("   hst point %zu: got %.17g want %.17g\n", j, got[j], want);
+      }
+      i += n;
+      double peek;
+      CHECK_OK(d->Score(&xs[(i - 1) * dims], &peek));
+      CHECK_EQ(peek, ref.Score(&xs[(i - 1) * dims]));
+    }
+    CHECK_EQ(bad, 0);
+    // The blob holds every node's masses as the reference counted them.
+    RefHst after(d->Serialize());
+    CHECK_EQ(after.counter, ref.counter);
+    CHECK_EQ(after.first, ref.first);
+    size_t mismatched = 0;
+    for (size_t i = 0; i < ref.nodes.size(); i++)
+      mismatched += after.nodes[i].l_mass != ref.nodes[i].l_mass || after.nodes[i].r_mass != ref.nodes[i].r_mass ||
+                    after.nodes[i].threshold != ref.nodes[i].threshold || after.nodes[i].feature != ref.nodes[i].feature;
+    CHECK_EQ(mismatched, 0);
+  }
+}
+
+// The robust z-score over a ring and a sorted copy, erased and inserted with
+// std::lower_bound / std::upper_bound, the MAD by merging the deviations outwards.
+struct RefRobustZ {
+  size_t window, min_count;
+  std::vector<double> ring, sorted;
+  size_t head = 0;
+  RefRobustZ(size_t w, size_t m) : window(w), min_count(m) {}
+  double Score(double x) const {
+    const size_t c = sorted.size();
+    if (c < min_count) return 0;
+    const double* v = sorted.data();
+    const double m = c % 2 ? v[c / 2] : 0.5 * (v[c / 2 - 1] + v[c / 2]);
+    ptrdiff_t l = std::lower_bound(v, v + c, m) - v - 1;
+    size_t r = size_t(l + 1);
+    double d1 = 0, d = 0;
+    for (size_t k = 0; k <= c / 2; k++) {
+      const double dl = l >= 0 ? m - v[l] : kInf, dr = r < c ? v[r] - m : kInf;
+      if (dl <= dr) {
+        d = dl;
+        l--;
+      } else {
+        d = dr;
+        r++;
+      }
+      if (k == (c - 1) / 2) d1 = d;
+    }
+    double scale = 1.4826 * (0.5 * (d1 + d));
+    if (scale == 0) {
+      double sum = 0;
+      for (double y : sorted) sum += std::fabs(y - m);
+      scale = 1.2533141 * (sum / double(c));
+    }
+    const double dev = std::fabs(x - m);
+    return scale > 0 ? dev / scale : dev == 0 ? 0.0 : kInf;
+  }
+  void Learn(double x) {
+    if (ring.size() < window) {
+      ring.push_back(x);
+    } else {
+      sorted.erase(std::lower_bound(sorted.begin(), sorted.end(), ring[head]));
+      ring[head] = x;
+    }
+    head = head + 1 == window ? 0 : head + 1;
+    sorted.insert(std::upper_bound(sorted.begin(), sorted.end(), x), x);
+  }
+};
+
+// Values with many ties, signed zeros, runs of one value (MAD 0), spikes.
+double TiedValue(std::mt19937_64& rng, size_t i) {
+  const uint64_t r = rng();
+  if ((i / 300) % 7 == 3) return r % 2 ? 0.0 : -0.0;
+  if (r % 50 == 0) return 1e6;
+  if (r % 3 == 0) return std::round(std::normal_distribution<double>(0, 3)(rng));
+  return std::normal_distribution<double>(0, 3)(rng);
+}
+
+void TestRobustZMatchesMergeReference() {
+  for (int window : {1, 2, 3, 8, 63, 64, 256}) {
+    AnomalyParams p;
+    p.robust_z.window = window;
+    p.robust_z.min_count = std::min(window, 4);
+    auto d = Make(DetectorKind::ROBUST_Z, p);
+    RefRobustZ ref(size_t(window), size_t(p.robust_z.min_count));
+    std::mt19937_64 rng(uint64_t(window) + 100);
+    const size_t n = window >= 64 ? 100000 : 20000;
+    std::vector<double> xs(n), got(n);
+    for (size_t i = 0; i < n; i++) xs[i] = TiedValue(rng, i);
+    CHECK_OK(d->ScoreLearnMany(xs.data(), n, got.data()));
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+      const double want = ref.Score(xs[i]);
+      if (std::memcmp(&got[i], &want, sizeof(double)) != 0 && bad++ < 3)
+        std::printf("   window %d item %zu: got %.17g want %.17g\n", window, i, got[i], want);
+      ref.Learn(xs[i]);
+    }
+    CHECK_EQ(bad, 0);
+    // The sorted copy in the blob is the reference's, bit for bit (a -0 beside a +0 too).
+    const auto blob = d->Serialize();
+    const uint8_t* sorted = blob.data() + 8 + 1 + 4 + 4 + 8 + (2 + size_t(window)) * sizeof(double);
+    CHECK(std::memcmp(sorted, ref.sorted.data(), ref.sorted.size() * sizeof(double)) == 0);
+  }
+}
+
+// The table's batch loop against one reference per key: 1000 entities and window 64 as
+// the server's per-user taps run, batches of 1000; then a table too small for the keys
+// (refusals, new keys repeated within the loop's look-ahead).
+void TestTableMatchesRobustZReference() {
+  struct Case {
+    int64_t max_entities;
+    uint64_t keys;
+    size_t points;
+  };
+  for (const Case& k : {Case{1000, 1000, 100000}, Case{50, 80, 20000}, Case{8, 3, 5000}}) {
+    AnomalyParams p;
+    p.robust_z.window = 64;
+    p.robust_z.min_count = 16;
+    auto t = MakeTable(DetectorKind::ROBUST_Z, p, k.max_entities);
+    std::vector<RefRobustZ> ref(k.keys, RefRobustZ(64, 16));
+    std::vector<bool> admitted(k.keys, false);
+    int64_t live = 0;
+    std::mt19937_64 rng(k.keys);
+    int bad = 0;
+    uint64_t refused_total = 0, want_refused = 0;
+    for (size_t done = 0; done < k.points;) {
+      const size_t n = std::min(k.points - done, size_t(1000));
+      std::vector<uint64_t> keys(n);
+      std::vector<size_t> who(n);
+      std::vector<double> x(n), got(n);
+      for (size_t i = 0; i < n; i++) {
+        who[i] = rng() % 4 == 0 && i > 0 ? who[i - 1 - rng() % std::min<size_t>(i, 6)] : size_t(rng() % k.keys);
+        keys[i] = Key(who[i]);
+        x[i] = TiedValue(rng, done + i) + double(who[i] % 10);
+      }
+      uint64_t refused = 0;
+      CHECK_OK(t->ScoreLearnMany(keys.data(), x.data(), n, got.data(), &refused));
+      refused_total += refused;
+      for (size_t i = 0; i < n; i++) {
+        if (!admitted[who[i]] && live < k.max_entities) {
+          admitted[who[i]] = true;
+          live++;
+        }
+        if (!admitted[who[i]]) {
+          want_refused++;
+          if (!std::isnan(got[i])) bad++;
+          continue;
+        }
+        const double want = ref[who[i]].Score(x[i]);
+        ref[who[i]].Learn(x[i]);
+        if (std::memcmp(&got[i], &want, sizeof(double)) != 0 && bad++ < 3)
+          std::printf("   key %zu point %zu: got %.17g want %.17g\n", who[i], done + i, got[i], want);
+      }
+      done += n;
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(refused_total, want_refused);
+    CHECK_EQ(t->stats().live, uint64_t(live));
+  }
+}
+
 void TestParamsRefused() {
   AnomalyParams p;
   std::unique_ptr<AnomalyDetector> d;
@@ -651,5 +950,8 @@ void RunDetectorsTests() {
   RUN(TestTableMatchesOneDetectorPerKey);
   RUN(TestTableRefusesWhenFull);
   RUN(TestTableSerializeRoundTrip);
+  RUN(TestHstMatchesNodeByNodeReference);
+  RUN(TestRobustZMatchesMergeReference);
+  RUN(TestTableMatchesRobustZReference);
   RUN(TestParamsRefused);
 }
