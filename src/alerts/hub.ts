@@ -90,6 +90,11 @@ export class AlertHub {
     return rules;
   }
 
+  /** Whether a rule reads `source`: producers skip observe() per event when none does. */
+  watches(source: string): boolean {
+    return this.#rulesFor(source).length > 0;
+  }
+
   /**
    * A numeric signal from `source` (an anomaly score, a drift statistic, a learner metric),
    * for `entity` when the producer scores entities. Evaluated against every rule that

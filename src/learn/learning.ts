@@ -11,11 +11,12 @@ import { type DetectorSink, DetectorTap, LabelTap } from './taps.js';
 
 /** Where streaming ML reports (the alert hub; a no-op without one). */
 export interface LearningAlerts {
+  watches(source: string): boolean;
   observe(source: string, value: number, entity?: string): void;
   raise(a: { source: string; message: string; value?: number; entity?: string }): void;
 }
 
-const NO_ALERTS: LearningAlerts = { observe() {}, raise() {} };
+const NO_ALERTS: LearningAlerts = { watches: () => false, observe() {}, raise() {} };
 const MAGIC = 0x4d4c5331; // "MLS1"
 
 export class Learning {
@@ -43,6 +44,7 @@ export class Learning {
     }
     for (const [stream, models] of byStream) this.labelTaps.push(new LabelTap(stream, models));
     const sink: DetectorSink = {
+      watches: (source) => this.alerts.watches(source),
       observe: (source, value, entity) => this.alerts.observe(source, value, entity),
       drift: (name) => {
         this.#log(`detector ${name}: drift detected`);

@@ -91,11 +91,13 @@ type AnyDetector = DriftDetector | AnomalyDetector | AnomalyTable;
 
 /** What a detector tap reports: every score (anomaly) or drift, to the alert hub. */
 export interface DetectorSink {
+  /** false: no rule reads the source, and the tap skips observe() for the batch */
+  watches(source: string): boolean;
   observe(source: string, value: number, entity?: string): void;
   drift(detector: string, at: number): void;
 }
 
-const QUIET: DetectorSink = { observe() {}, drift() {} };
+const QUIET: DetectorSink = { watches: () => false, observe() {}, drift() {} };
 
 /** One configured detector on its stream's events. */
 export class DetectorTap implements IngestTap {
@@ -137,23 +139,25 @@ export class DetectorTap implements IngestTap {
     // Replayed events rebuild the detector's state; they were reported when they came.
     const sink = b.source === 'replay' ? QUIET : this.#sink;
     if (det instanceof DriftDetector) {
+      // one native call for the batch: the first drift is marked and reported, every
+      // drift counted
       scores.fill(0);
-      for (let i = 0; i < c.n; i++) {
-        if (det.update(x[i])) {
-          scores[i] = 1;
-          this.counts.drifts++;
-          sink.drift(d.name, c.ts[i]);
-        }
+      const before = det.stats().detections;
+      const k = det.updateMany(x, c.n);
+      if (k >= 0) {
+        scores[k] = 1;
+        this.counts.drifts += det.stats().detections - before;
+        sink.drift(d.name, c.ts[k]);
       }
     } else if (det instanceof AnomalyTable) {
       const col = c.keys[d.keyColumn];
       // JSON events carry string ids (hashed natively as the store hashes them); replayed
-      // records and binary frames carry the hashes
+      // records and binary frames carry the hashes (their alerts name no entity)
       this.counts.refused += Array.isArray(col) ? det.scoreLearnManyIds(col, x, c.n, scores) : det.scoreLearnMany(col, x, c.n, scores);
-      for (let i = 0; i < c.n; i++) sink.observe(d.name, scores[i], Array.isArray(col) ? col[i] : undefined);
+      if (sink.watches(d.name)) for (let i = 0; i < c.n; i++) sink.observe(d.name, scores[i], Array.isArray(col) ? col[i] : undefined);
     } else {
       det.scoreLearnMany(x, c.n, scores);
-      for (let i = 0; i < c.n; i++) sink.observe(d.name, scores[i]);
+      if (sink.watches(d.name)) for (let i = 0; i < c.n; i++) sink.observe(d.name, scores[i]);
     }
     this.lastScores = scores;
     this.lastCount = c.n;
