@@ -241,7 +241,7 @@ Status Learner::LearnMany(const float* x, const float* y32, const double* y64, i
 //   - the clamps are min/max and their "clipped" bit an OR; the dot products use four partial
 //     sums (a different rounding order from Predict's single sum).
 // One loop over the rows: without a scaler there is little work off the weight chain, and
-// LearnDenseScaled's chunks measured 5-10 % slower here (bench/results/2026-12-06-learner-micro.md).
+// LearnDenseScaled's chunks measured 5-14 % slower here (bench/results/2026-12-06-learner-micro.md).
 template <bool kFtrl>
 void Learner::LearnDenseUnscaled(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* sum, float* p_out) {
   const size_t d = size_t(spec_.dim);
