@@ -13,6 +13,10 @@ namespace hotpath {
 namespace {
 
 constexpr uint32_t kMagic = 0x524c5048;  // "HPLR" little-endian
+// The largest float within kLearnerMaxValue (float(1e30) is just above it): for a float x,
+// |x| <= kMaxFloat exactly when |double(x)| <= kLearnerMaxValue.
+constexpr float kMaxFloat = 9.999999394896025e+29f;
+static_assert(double(kMaxFloat) <= kLearnerMaxValue, "kMaxFloat within the limit");
 
 bool Finite(double v) { return std::isfinite(v); }
 bool InRange(double v) { return std::fabs(v) <= kLearnerMaxValue; }  // false for NaN too
@@ -200,11 +204,11 @@ Status Learner::LearnMany(const float* x, const float* y32, const double* y64, i
   LearnManyOutcome sum;
   if (spec_.hash_bits == 0 && !sgd_l1_) {
     if (spec_.scale) {
-      if (ftrl_) LearnDense<true, true>(x, y32, y64, rows, &sum, p_out);
-      else LearnDense<true, false>(x, y32, y64, rows, &sum, p_out);
+      if (ftrl_) LearnDenseScaled<true>(x, y32, y64, rows, &sum, p_out);
+      else LearnDenseScaled<false>(x, y32, y64, rows, &sum, p_out);
     } else {
-      if (ftrl_) LearnDense<false, true>(x, y32, y64, rows, &sum, p_out);
-      else LearnDense<false, false>(x, y32, y64, rows, &sum, p_out);
+      if (ftrl_) LearnDenseUnscaled<true>(x, y32, y64, rows, &sum, p_out);
+      else LearnDenseUnscaled<false>(x, y32, y64, rows, &sum, p_out);
     }
     *out = sum;
     return Status::Ok();
@@ -230,33 +234,22 @@ Status Learner::LearnMany(const float* x, const float* y32, const double* y64, i
   return Status::Ok();
 }
 
-// LearnMany over dense rows: the maths of CheckExample + Predict + Update, reorganised for
-// speed; equal to them up to rounding (a few ulps per row), not bit for bit:
+// LearnMany over unscaled dense rows: the maths of CheckExample + Predict + Update,
+// reorganised for speed; equal to them up to rounding (a few ulps per row), not bit for bit:
 //   - the whole row is checked once, branch-free, and then learned unchecked;
-//   - the scaler keeps 1 / sd per input (isd_, 0 where the variance is 0): the row's
-//     pre-learn scaling (for p_out) reuses the previous row's post-learn isd_, so each row
-//     costs one sqrt and one division per input, and Welford divides by the count once;
 //   - FTRL keeps sqrt(n) per weight (sqn_): one sqrt and one division per coordinate;
-//   - the scaler's loops have no branches or reductions, so -O3 vectorises them (SSE2,
-//     sqrtpd / divpd); the clamps are min/max and their "clipped" bit an OR; the dot products
-//     use four partial sums (a different rounding order from Predict's single sum). GCC 12
-//     leaves the row check and the SGD / FTRL step scalar (their flag ORs mix a 64-bit flag
-//     with double lanes), which is why FTRL still pays a scalar sqrt and division per weight.
-// isd_ and sqn_ are caches, not state: rebuilt from var_ and n at the start of each call.
-template <bool kScale, bool kFtrl>
-void Learner::LearnDense(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* sum, float* p_out) {
+//   - the clamps are min/max and their "clipped" bit an OR; the dot products use four partial
+//     sums (a different rounding order from Predict's single sum).
+// One loop over the rows: without a scaler there is little work off the weight chain, and
+// LearnDenseScaled's chunks measured 5-14 % slower here (bench/results/2026-12-06-learner-micro.md).
+template <bool kFtrl>
+void Learner::LearnDenseUnscaled(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* sum, float* p_out) {
   const size_t d = size_t(spec_.dim);
   double* __restrict xr = row_.data();
-  double* __restrict xs = xs_.data();
   double* __restrict w = w_.data();
-  double* __restrict mean = kScale ? mean_.data() : nullptr;
-  double* __restrict var = kScale ? var_.data() : nullptr;
-  double* __restrict isd = kScale ? isd_.data() : nullptr;
   double* __restrict zs = kFtrl ? a_.data() : nullptr;
   double* __restrict ns = kFtrl ? b_.data() : nullptr;
   double* __restrict sqn = kFtrl ? sqn_.data() : nullptr;
-  if (kScale)
-    for (size_t i = 0; i < d; i++) isd[i] = InvSd(var[i]);
   if (kFtrl)
     for (size_t i = 0; i < d; i++) sqn[i] = std::sqrt(ns[i]);
   const double c = spec_.clip, lr = spec_.lr, l1 = spec_.l1, l2 = spec_.l2, beta = spec_.beta;
@@ -289,27 +282,8 @@ void Learner::LearnDense(const float* x, const float* y32, const double* y64, in
       if (p_out) p_out[r] = std::numeric_limits<float>::quiet_NaN();
       continue;
     }
-    if (kScale) {
-      if (p_out) {
-        for (size_t i = 0; i < d; i++) xs[i] = (xr[i] - mean[i]) * isd[i];
-        p_out[r] = float(Sigmoid(dot(w, xs) + intercept_));
-      }
-      seen_++;
-      const double inv = 1.0 / double(seen_);
-      for (size_t i = 0; i < d; i++) {
-        const double xi = xr[i], dx = xi - mean[i];
-        const double m = mean[i] + dx * inv;
-        const double v = var[i] + (dx * (xi - m) - var[i]) * inv;
-        mean[i] = m;
-        var[i] = v;
-        const double is = InvSd(v);
-        isd[i] = is;
-        xs[i] = (xi - m) * is;
-      }
-    } else if (p_out) {
-      p_out[r] = float(Sigmoid(dot(w, xr) + intercept_));
-    }
-    const double* __restrict xin = kScale ? xs : xr;
+    if (p_out) p_out[r] = float(Sigmoid(dot(w, xr) + intercept_));
+    const double* __restrict xin = xr;
     const double raw = dot(w, xin) + intercept_;
     const double ys = y == 1 ? 1.0 : -1.0;
     double loss, grad;
@@ -338,6 +312,179 @@ void Learner::LearnDense(const float* x, const float* y32, const double* y64, in
     clipped_ += clipped;
     sum->loss_sum += loss;
     sum->clipped += clipped;
+  }
+}
+
+
+// LearnMany over scaled dense rows: the same maths as LearnDenseUnscaled plus the scaler,
+// which keeps 1 / sd per input (isd_, 0 where the variance is 0): the row's pre-learn scaling
+// (for p_out) reuses the previous row's post-learn isd_, so each row costs one sqrt and one
+// division per input, and Welford divides by the count once.
+// A row is ~300 instructions (the scaler's 5 sqrtpd + 5 divpd for 10 inputs, two dot
+// products, exp, log1p, a second exp for p): more than the out-of-order window, so in one
+// loop over the rows the scaler's divider work and the calls off the weight chain
+// w -> dot -> exp -> g -> w queue behind it instead of overlapping it. So the rows go in
+// chunks (up to kChunkRows, the scratch of a chunk within ~8 KiB per vector) through three
+// passes:
+//   1. prepare: the row check and the scaler (it never reads the weights): per accepted row
+//      the pre-learn scaled vector (p_out only) and the post-learn one go to zpre_ / zpost_.
+//      A refused row is caught here, before the scaler sees it, and takes no slot. The
+//      per-input loops have no branches or reductions, so -O3 vectorises them (the check in
+//      float lanes, the scaler in SSE2 sqrtpd / divpd).
+//   2. step: the weight chain; per row the gradient (one exp, one division) and the update,
+//      plus the pre-learn score for p_out (a dot product off the chain); the score and the
+//      loss's inputs z and exp(-z) are stored.
+//   3. finish: sigmoid of each stored score into p_out and log1p of each loss, in row order
+//      (loss_sum adds in the same order as one loop would).
+// Passes 1 and 2 are software-pipelined: the rows of one chunk are stepped in the same loop
+// that prepares the next chunk into the other half of the scratch, so the scaler's sqrt and
+// division throughput fills the chain's exp and division latency.
+// Every value is computed by the same operations, in the same order per value, as one loop over
+// the rows (the previous kernel): the passes move independent work, the results are the
+// same bits. isd_ and sqn_ are caches, not state: rebuilt from var_ and n at the start of each
+// call. The chunk scratch grows on the first call and is reused.
+template <bool kFtrl>
+void Learner::LearnDenseScaled(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* sum, float* p_out) {
+  const size_t d = size_t(spec_.dim);
+  // Rows per chunk: the scratch of a chunk within ~8 KiB per vector, so it stays in L1.
+  const int chunk = int(std::max<size_t>(1, std::min<size_t>(kChunkRows, kChunkDoubles / d)));
+  const size_t need = size_t(2 * chunk) * d;
+  if (zpost_.size() < need) {
+    zpost_.resize(need);
+    zpre_.resize(need);
+    cy_.resize(size_t(2 * chunk));
+    crow_.resize(size_t(2 * chunk));
+    craw_.resize(size_t(2 * chunk));
+    cz_.resize(size_t(2 * chunk));
+    ce_.resize(size_t(2 * chunk));
+  }
+  double* __restrict w = w_.data();
+  double* __restrict mean = mean_.data();
+  double* __restrict var = var_.data();
+  double* __restrict isd = isd_.data();
+  double* __restrict zs = kFtrl ? a_.data() : nullptr;
+  double* __restrict ns = kFtrl ? b_.data() : nullptr;
+  double* __restrict sqn = kFtrl ? sqn_.data() : nullptr;
+  double* __restrict zpre = zpre_.data();
+  double* __restrict zpost = zpost_.data();
+  double* __restrict cy = cy_.data();
+  int* __restrict crow = crow_.data();
+  double* __restrict craw = craw_.data();
+  double* __restrict cz = cz_.data();
+  double* __restrict ce = ce_.data();
+  for (size_t i = 0; i < d; i++) isd[i] = InvSd(var[i]);
+  if (kFtrl)
+    for (size_t i = 0; i < d; i++) sqn[i] = std::sqrt(ns[i]);
+  const double c = spec_.clip, lr = spec_.lr, l1 = spec_.l1, l2 = spec_.l2, beta = spec_.beta;
+  const double inv_alpha = 1.0 / spec_.alpha, ilr = spec_.intercept_lr;
+  // sum of a[i] * b[i] in four partial sums
+  auto dot = [d](const double* __restrict a, const double* __restrict b) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= d; i += 4) {
+      s0 += a[i] * b[i];
+      s1 += a[i + 1] * b[i + 1];
+      s2 += a[i + 2] * b[i + 2];
+      s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < d; i++) s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+  };
+  // Pass 1 for row r: check it; if accepted, scale it into slot k of the scratch.
+  auto prepare = [&](int r, int k) {
+    const float* xf = x + size_t(r) * d;
+    const double y = y32 ? double(y32[r]) : y64[r];
+    // |x| <= kLearnerMaxValue on the float itself (kMaxFloat: the largest float within it),
+    // so that the check vectorises in float lanes with a flag of their width.
+    uint32_t bad = 0;
+    for (size_t i = 0; i < d; i++) bad |= !(std::fabs(xf[i]) <= kMaxFloat);
+    if (bad | !(y == 0 || y == 1)) {
+      refused_++;
+      sum->refused++;
+      if (p_out) p_out[r] = std::numeric_limits<float>::quiet_NaN();
+      return false;
+    }
+    cy[k] = y == 1 ? 1.0 : -1.0;
+    crow[k] = r;
+    double* __restrict zq = zpost + size_t(k) * d;
+    if (p_out) {
+      double* __restrict zp = zpre + size_t(k) * d;
+      for (size_t i = 0; i < d; i++) zp[i] = (double(xf[i]) - mean[i]) * isd[i];
+    }
+    seen_++;
+    const double inv = 1.0 / double(seen_);
+    for (size_t i = 0; i < d; i++) {
+      const double xi = xf[i], dx = xi - mean[i];
+      const double m = mean[i] + dx * inv;
+      const double v = var[i] + (dx * (xi - m) - var[i]) * inv;
+      mean[i] = m;
+      var[i] = v;
+      const double is = InvSd(v);
+      isd[i] = is;
+      zq[i] = (xi - m) * is;
+    }
+    return true;
+  };
+  // Pass 2 for slot j: the weight chain.
+  auto step = [&](int j) {
+    const double* __restrict xin = zpost + size_t(j) * d;
+    if (p_out) craw[j] = dot(w, zpre + size_t(j) * d) + intercept_;
+    const double raw = dot(w, xin) + intercept_;
+    const double ys = cy[j], z = raw * ys;
+    // LogLoss's gradient; its loss (log1p) waits for pass 3.
+    const double e = z < -18.0 ? 0.0 : std::exp(-z);
+    const double grad = z > 18.0 ? e * -ys : z < -18.0 ? -ys : -ys * e / (1.0 + e);
+    cz[j] = z;
+    ce[j] = e;
+    const double g = std::min(std::max(grad, -c), c);
+    uint64_t clipped = g != grad;
+    intercept_ -= ilr * g;
+    for (size_t i = 0; i < d; i++) {
+      const double g0 = g * xin[i];
+      const double gi = std::min(std::max(g0, -c), c);
+      clipped |= gi != g0;
+      if (!kFtrl) {
+        w[i] -= lr * (gi + l2 * w[i]);
+      } else {
+        // FTRL-Proximal as StepCoord, with sqrt(n) carried from the previous step.
+        const double n1 = ns[i] + gi * gi, s1 = std::sqrt(n1);
+        const double zc = zs[i] + (gi - (s1 - sqn[i]) * inv_alpha * w[i]);
+        zs[i] = zc;
+        ns[i] = n1;
+        sqn[i] = s1;
+        const double wz = -(zc - std::copysign(l1, zc)) / ((beta + s1) * inv_alpha + l2);  // unconditional: vectorises
+        w[i] = std::fabs(zc) <= l1 ? 0.0 : wz;
+      }
+    }
+    updates_++;
+    clipped_ += clipped;
+    sum->clipped += clipped;
+  };
+  // Pass 3 for slots [j0, j1): p_out and the losses (LogLoss's, from the stored z and exp(-z)).
+  auto finish = [&](int j0, int j1) {
+    for (int j = j0; j < j1; j++) {
+      const double z = cz[j], e = ce[j];
+      sum->loss_sum += z > 18.0 ? e : z < -18.0 ? -z : std::log1p(e);
+    }
+    if (p_out)
+      for (int j = j0; j < j1; j++) p_out[crow[j]] = float(Sigmoid(craw[j]));
+  };
+  // Two halves of the scratch (slots [0, chunk) and [chunk, 2 chunk)): the k accepted rows of
+  // one, from base, are stepped while the next chunk of rows is prepared into the other.
+  int base = 0, k = 0, r = 0;
+  for (; r < std::min(rows, chunk); r++) k += prepare(r, k);
+  while (k > 0 || r < rows) {
+    const int nb = chunk - base, r1 = std::min(rows, r + chunk);
+    int k2 = 0, j = 0;
+    for (; j < k && r < r1; j++, r++) {
+      k2 += prepare(r, nb + k2);
+      step(base + j);
+    }
+    for (; j < k; j++) step(base + j);
+    for (; r < r1; r++) k2 += prepare(r, nb + k2);
+    finish(base, base + k);
+    base = nb;
+    k = k2;
   }
 }
 

@@ -123,9 +123,11 @@ class Learner {
   void Update(const double* dense, const uint32_t* h_idx, const float* h_val, int nh, double y, LearnOutcome* out);
   void StepCoord(size_t i, double xi, double g, bool* clipped);
   double Scaled(int i, double x) const;
-  // LearnMany's dense kernel (no hashed block, no SGD-L1): see learner.cc.
-  template <bool kScale, bool kFtrl>
-  void LearnDense(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* sum, float* p_out);
+  // LearnMany's dense kernels (no hashed block, no SGD-L1): see learner.cc.
+  template <bool kFtrl>
+  void LearnDenseUnscaled(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* sum, float* p_out);
+  template <bool kFtrl>
+  void LearnDenseScaled(const float* x, const float* y32, const double* y64, int rows, LearnManyOutcome* sum, float* p_out);
 
   LearnerSpec spec_;
   bool ftrl_;
@@ -144,6 +146,12 @@ class Learner {
   std::vector<double> row_;  // scratch: a float row of LearnMany widened to double
   std::vector<double> isd_;  // LearnDense scratch: 1 / sd per dense input (0 where var is 0)
   std::vector<double> sqn_;  // LearnDense scratch (FTRL): sqrt(n) per dense weight
+  // LearnDense's chunk scratch (learner.cc), grown on its first call: per accepted row of a
+  // chunk the pre- and post-learn scaled rows (chunk x dim), the label as +-1, the row index,
+  // the pre-learn score, and the loss inputs z and exp(-z).
+  static constexpr size_t kChunkRows = 256, kChunkDoubles = 512;
+  std::vector<double> zpre_, zpost_, cy_, craw_, cz_, ce_;
+  std::vector<int> crow_;
 };
 
 }  // namespace hotpath
