@@ -1,6 +1,7 @@
 // The server the HTTP/WebSocket fuzzer runs against: the standard test store, a native
-// dense model, a native model with a constant fallback, and an onnxruntime model that is
-// only reachable by KServe tensors (it declares no inputs); durability on (a write-ahead
+// dense model, a native model with a constant fallback, an onnxruntime model that is
+// only reachable by KServe tensors (it declares no inputs), an online learner (served
+// inline, labels and detectors as taps on every event, an alert rule); durability on (a write-ahead
 // log in 1 MiB segments, snapshots on demand) in the repository's directory; auth on (API
 // keys and HS256 JWTs) with per-address rate limits too high to trip, so that the policy
 // and its buckets run on every request. Small limits so that "too large" and "too many"
@@ -20,6 +21,7 @@ export const MODELS = {
   fraud: { inDim: 10, input: 'features', output: 'score' },
   rules: { inDim: 10, input: 'features', output: 'score' },
   leaky: { inDim: 5, input: 'x', output: 'y' },
+  online: { inDim: 10, input: 'input', output: 'output' },
 } as const;
 
 export const JWT_ENV = 'HOTPATH_FUZZ_JWT_SECRET';
@@ -50,6 +52,20 @@ models:
   leaky:
     repository: leaky
     timeout: 5s
+  online:
+    # an online learner served inline; its labels are the tx stream's amounts joined by
+    # user (mostly not 0/1: the invalid-label path), with drift on its error stream
+    learner: { algorithm: ftrl, labels: { stream: tx, field: amount, join: entity, entity: user, pending: 1024 }, metrics_window: 64, drift: { detector: adwin, policy: promote, window: 64 } }
+    inputs: ${FRAUD_INPUTS}
+    fallback: { constant: 0.5 }
+detectors:
+  amount_user: { kind: robust_z, stream: tx, fields: [amount], per_entity: user, max_entities: 256, window: 16 }
+  amount_hst: { kind: hst, stream: tx, fields: [amount], limits: [[0, 1000]] }
+  amount_adwin: { kind: adwin, stream: tx, fields: [amount] }
+alerts:
+  keep: 64
+  rules:
+    - { name: odd, source: amount_user, above: 6, per_entity: true, cooldown: 1s }
 `;
 
 /** The credentials the fuzzer presents: good ones, and each way a credential can be wrong. */

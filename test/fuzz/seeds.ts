@@ -86,7 +86,8 @@ function chunk<T>(xs: T[], n: number): T[][] {
   return out;
 }
 
-const model = (rng: Rng) => rng.pick(['fraud', 'rules', 'leaky'] as const);
+const model = (rng: Rng) => rng.pick(['fraud', 'rules', 'leaky', 'online'] as const);
+const learner = (rng: Rng) => rng.pick(['online', 'online', 'fraud', 'no_such_model'] as const);
 
 /** Seeds for every route of ROUTES, by "METHOD /path" as `hotpath routes` prints them. */
 export const HTTP_SEEDS: Record<string, RouteSeeds> = {
@@ -177,6 +178,14 @@ export const HTTP_SEEDS: Record<string, RouteSeeds> = {
     },
   },
   'GET /metrics': { weight: 0.05, async: true, seeds: () => [{}] },
+  'GET /v1/alerts': {
+    weight: 0.3,
+    seeds: (rng): HttpSeed[] => [{}, { query: `since=${rng.int(1e6)}&limit=${1 + rng.int(20)}` }, { query: 'since=abc' }, { query: 'limit=0' }],
+  },
+  'GET /v1/learners': { weight: 0.2, seeds: () => [{}] },
+  'GET /v1/learners/:model': { weight: 0.2, seeds: (rng): HttpSeed[] => [{ params: { model: learner(rng) } }] },
+  'GET /v1/learners/:model/onnx': { weight: 0.1, seeds: (rng): HttpSeed[] => [{ params: { model: learner(rng) } }] },
+  'POST /v1/learners/:model/reset': { weight: 0.05, seeds: (rng): HttpSeed[] => [{ params: { model: learner(rng) } }, { params: { model: 'online' }, body: { kind: 'json', value: {} } }] },
   'GET /healthz': { weight: 0.3, seeds: () => [{}] },
   'GET /readyz': { weight: 0.3, seeds: () => [{}] },
   'ANY /*': {
@@ -226,6 +235,7 @@ function eventsFrame(rng: Rng, id: number): Uint8Array {
 /** Seeds for each frame kind of /v1/ws (text JSON and binary), by frame kind. */
 export const WS_SEEDS: Record<string, { weight: number; seed(rng: Rng, id: number): FrameSeed }> = {
   'text predict': { weight: 2, seed: (rng, id) => ({ text: JSON.stringify({ id, op: 'predict', model: model(rng), ...(predictBody(rng) as object) }) }) },
+  'text subscribe': { weight: 0.3, seed: (rng, id) => ({ text: JSON.stringify({ id, op: rng.pick(['subscribe', 'unsubscribe']), topic: rng.pick(['alerts', 'alerts', 'nope']) }) }) },
   'text events': { weight: 2, seed: (rng, id) => ({ text: JSON.stringify({ id, op: 'events', stream: 'tx', events: Array.from({ length: 1 + rng.int(4) }, () => event(rng)) }) }) },
   'binary predict': {
     weight: 2,

@@ -152,6 +152,12 @@ export function wsLane(port: number, window: number, hooks: WsHooks, hangMs: num
     };
     const onMessage = (data: Buffer, isBinary: boolean) => {
       lastProgress = Date.now();
+      // An alert pushed to a subscribed connection answers no frame: check its shape only.
+      if (!isBinary && data.subarray(0, 18).toString('latin1') === '{"topic":"alerts",') {
+        const push = JSON.parse(data.toString('utf8')) as { alert?: { id?: unknown; state?: unknown } };
+        if (typeof push.alert?.id !== 'number' || typeof push.alert.state !== 'string') hooks.fail(first(), `a malformed alert push ${data.toString('utf8', 0, 200)}`);
+        return;
+      }
       let a: { key: string; outcome: string };
       try {
         a = readAnswer(data, isBinary);
