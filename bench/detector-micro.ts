@@ -12,6 +12,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname } from 'node:path';
 
 import { hashIds } from '../src/native/binding.js';
+import { mulberry32 } from '../src/bench/random.js';
 import { AnomalyDetector, AnomalyTable, DriftDetector } from '../src/native/detectors.js';
 
 const args = process.argv.slice(2);
@@ -23,17 +24,6 @@ const SCALE = Number(opt('scale', '1'));
 const DATE = new Date().toISOString().slice(0, 10);
 const OUT = opt('out', `bench/results/${DATE}-detector-micro.md`);
 
-/** A seeded uniform [0, 1) generator (mulberry32). */
-function rand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Row {
   group: string;
@@ -59,7 +49,7 @@ function measure(group: string, name: string, dims: number, batch: string, point
   console.log(`${group.padEnd(9)} ${name.padEnd(44)} dims ${String(dims).padStart(2)} batch ${batch.padStart(5)}  ${(row.perSec / 1e6).toFixed(2).padStart(7)} M/s  ${(1e9 / row.perSec).toFixed(0).padStart(6)} ns/point`);
 }
 
-const r = rand(1);
+const r = mulberry32(1);
 const BATCH = 1000;
 
 // ---------------------------------------------------------------- anomaly, per stream

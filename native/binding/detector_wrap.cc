@@ -45,6 +45,17 @@ Napi::Value Blob(Napi::Env env, const std::vector<uint8_t>& bytes) {
   return out;
 }
 
+// deserialize(bytes) of any detector or table: its state (and params) from a blob, or an
+// error and nothing changed.
+template <class D>
+Napi::Value DeserializeArg(const Napi::CallbackInfo& info, D& d) {
+  Napi::Env env = info.Env();
+  REQUIRE_ARGUMENT_UINT8_ARRAY(0, p, n, "deserialize(bytes: Uint8Array)");
+  Status s = d.Deserialize(p, n);
+  if (!s.ok()) return ThrowStatus(env, s);
+  return env.Undefined();
+}
+
 // A Float64Array property as a vector (empty when absent).
 bool DoublesProp(Napi::Object o, const char* key, std::vector<double>* out) {
   Napi::Value v = o.Get(key);
@@ -194,13 +205,7 @@ class DriftWrap : public Napi::ObjectWrap<DriftWrap> {
 
   Napi::Value Serialize(const Napi::CallbackInfo& info) { return Blob(info.Env(), d_->Serialize()); }
 
-  Napi::Value Deserialize(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    REQUIRE_ARGUMENT_UINT8_ARRAY(0, p, n, "deserialize(bytes: Uint8Array)");
-    Status s = d_->Deserialize(p, n);
-    if (!s.ok()) return ThrowStatus(env, s);
-    return env.Undefined();
-  }
+  Napi::Value Deserialize(const Napi::CallbackInfo& info) { return DeserializeArg(info, *d_); }
 
   std::unique_ptr<DriftDetector> d_;
 };
@@ -274,13 +279,7 @@ class AnomalyWrap : public Napi::ObjectWrap<AnomalyWrap> {
   Napi::Value Seen(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(d_->seen())); }
   Napi::Value Serialize(const Napi::CallbackInfo& info) { return Blob(info.Env(), d_->Serialize()); }
 
-  Napi::Value Deserialize(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    REQUIRE_ARGUMENT_UINT8_ARRAY(0, p, n, "deserialize(bytes: Uint8Array)");
-    Status s = d_->Deserialize(p, n);
-    if (!s.ok()) return ThrowStatus(env, s);
-    return env.Undefined();
-  }
+  Napi::Value Deserialize(const Napi::CallbackInfo& info) { return DeserializeArg(info, *d_); }
 
   std::unique_ptr<AnomalyDetector> d_;
 };
@@ -368,13 +367,7 @@ class TableWrap : public Napi::ObjectWrap<TableWrap> {
 
   Napi::Value Serialize(const Napi::CallbackInfo& info) { return Blob(info.Env(), t_->Serialize()); }
 
-  Napi::Value Deserialize(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    REQUIRE_ARGUMENT_UINT8_ARRAY(0, p, n, "deserialize(bytes: Uint8Array)");
-    Status s = t_->Deserialize(p, n);
-    if (!s.ok()) return ThrowStatus(env, s);
-    return env.Undefined();
-  }
+  Napi::Value Deserialize(const Napi::CallbackInfo& info) { return DeserializeArg(info, *t_); }
 
   std::unique_ptr<DetectorTable> t_;
 };

@@ -94,6 +94,54 @@ struct Reader {
 constexpr size_t kHeaderBytes = 4 + 4 + 4 + 4 + 1 + 1 + 2 + 7 * 8;  // magic .. clip
 constexpr size_t kScalarStateBytes = 3 * 8 + 2 * 8;                  // counters, intercept, max_cum_l1
 
+// The dense kernels' shared pieces (LearnDenseUnscaled, LearnDenseScaled).
+
+// Sum of a[i] * b[i] in four partial sums (a rounding order of its own: the kernels agree
+// with Predict up to a few ulps).
+[[gnu::always_inline]] inline double Dot4(const double* __restrict a, const double* __restrict b, size_t d) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  size_t i = 0;
+  for (; i + 4 <= d; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < d; i++) s0 += a[i] * b[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+// The optimiser's constants, read once per call.
+struct StepConsts {
+  double c, lr, l1, l2, beta, inv_alpha;
+};
+
+// One row's weight step with the (clamped) loss gradient g over its inputs x: each
+// coordinate's gradient clamped to ±c, then SGD with l2, or FTRL-Proximal as StepCoord with
+// sqrt(n) carried in sqn. Returns nonzero when a clamp bit.
+template <bool kFtrl>
+[[gnu::always_inline]] inline uint64_t StepWeights(double* __restrict w, double* __restrict zs, double* __restrict ns, double* __restrict sqn,
+                                                   const double* __restrict x, double g, size_t d, const StepConsts& k) {
+  uint64_t clipped = 0;
+  for (size_t i = 0; i < d; i++) {
+    const double g0 = g * x[i];
+    const double gi = std::min(std::max(g0, -k.c), k.c);
+    clipped |= gi != g0;
+    if (!kFtrl) {
+      w[i] -= k.lr * (gi + k.l2 * w[i]);
+    } else {
+      const double n1 = ns[i] + gi * gi, s1 = std::sqrt(n1);
+      const double z = zs[i] + (gi - (s1 - sqn[i]) * k.inv_alpha * w[i]);
+      zs[i] = z;
+      ns[i] = n1;
+      sqn[i] = s1;
+      const double wz = -(z - std::copysign(k.l1, z)) / ((k.beta + s1) * k.inv_alpha + k.l2);  // unconditional: vectorises
+      w[i] = std::fabs(z) <= k.l1 ? 0.0 : wz;
+    }
+  }
+  return clipped;
+}
+
 }  // namespace
 
 bool LearnerSpec::operator==(const LearnerSpec& o) const {
@@ -252,21 +300,9 @@ void Learner::LearnDenseUnscaled(const float* x, const float* y32, const double*
   double* __restrict sqn = kFtrl ? sqn_.data() : nullptr;
   if (kFtrl)
     for (size_t i = 0; i < d; i++) sqn[i] = std::sqrt(ns[i]);
-  const double c = spec_.clip, lr = spec_.lr, l1 = spec_.l1, l2 = spec_.l2, beta = spec_.beta;
-  const double inv_alpha = 1.0 / spec_.alpha, ilr = spec_.intercept_lr;
-  // sum of a[i] * b[i] in four partial sums
-  auto dot = [d](const double* __restrict a, const double* __restrict b) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    size_t i = 0;
-    for (; i + 4 <= d; i += 4) {
-      s0 += a[i] * b[i];
-      s1 += a[i + 1] * b[i + 1];
-      s2 += a[i + 2] * b[i + 2];
-      s3 += a[i + 3] * b[i + 3];
-    }
-    for (; i < d; i++) s0 += a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
-  };
+  const StepConsts sc{spec_.clip, spec_.lr, spec_.l1, spec_.l2, spec_.beta, 1.0 / spec_.alpha};
+  const double c = sc.c, ilr = spec_.intercept_lr;
+  auto dot = [d](const double* __restrict a, const double* __restrict b) { return Dot4(a, b, d); };
   for (int r = 0; r < rows; r++) {
     const float* xf = x + size_t(r) * d;
     const double y = y32 ? double(y32[r]) : y64[r];
@@ -291,23 +327,7 @@ void Learner::LearnDenseUnscaled(const float* x, const float* y32, const double*
     const double g = std::min(std::max(grad, -c), c);
     uint64_t clipped = g != grad;
     intercept_ -= ilr * g;
-    for (size_t i = 0; i < d; i++) {
-      const double g0 = g * xin[i];
-      const double gi = std::min(std::max(g0, -c), c);
-      clipped |= gi != g0;
-      if (!kFtrl) {
-        w[i] -= lr * (gi + l2 * w[i]);
-      } else {
-        // FTRL-Proximal as StepCoord, with sqrt(n) carried from the previous step.
-        const double n1 = ns[i] + gi * gi, s1 = std::sqrt(n1);
-        const double z = zs[i] + (gi - (s1 - sqn[i]) * inv_alpha * w[i]);
-        zs[i] = z;
-        ns[i] = n1;
-        sqn[i] = s1;
-        const double wz = -(z - std::copysign(l1, z)) / ((beta + s1) * inv_alpha + l2);  // unconditional: vectorises
-        w[i] = std::fabs(z) <= l1 ? 0.0 : wz;
-      }
-    }
+    clipped |= StepWeights<kFtrl>(w, zs, ns, sqn, xin, g, d, sc);
     updates_++;
     clipped_ += clipped;
     sum->loss_sum += loss;
@@ -375,21 +395,9 @@ void Learner::LearnDenseScaled(const float* x, const float* y32, const double* y
   for (size_t i = 0; i < d; i++) isd[i] = InvSd(var[i]);
   if (kFtrl)
     for (size_t i = 0; i < d; i++) sqn[i] = std::sqrt(ns[i]);
-  const double c = spec_.clip, lr = spec_.lr, l1 = spec_.l1, l2 = spec_.l2, beta = spec_.beta;
-  const double inv_alpha = 1.0 / spec_.alpha, ilr = spec_.intercept_lr;
-  // sum of a[i] * b[i] in four partial sums
-  auto dot = [d](const double* __restrict a, const double* __restrict b) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    size_t i = 0;
-    for (; i + 4 <= d; i += 4) {
-      s0 += a[i] * b[i];
-      s1 += a[i + 1] * b[i + 1];
-      s2 += a[i + 2] * b[i + 2];
-      s3 += a[i + 3] * b[i + 3];
-    }
-    for (; i < d; i++) s0 += a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
-  };
+  const StepConsts sc{spec_.clip, spec_.lr, spec_.l1, spec_.l2, spec_.beta, 1.0 / spec_.alpha};
+  const double c = sc.c, ilr = spec_.intercept_lr;
+  auto dot = [d](const double* __restrict a, const double* __restrict b) { return Dot4(a, b, d); };
   // Pass 1 for row r: check it; if accepted, scale it into slot k of the scratch.
   auto prepare = [&](int r, int k) {
     const float* xf = x + size_t(r) * d;
@@ -439,23 +447,7 @@ void Learner::LearnDenseScaled(const float* x, const float* y32, const double* y
     const double g = std::min(std::max(grad, -c), c);
     uint64_t clipped = g != grad;
     intercept_ -= ilr * g;
-    for (size_t i = 0; i < d; i++) {
-      const double g0 = g * xin[i];
-      const double gi = std::min(std::max(g0, -c), c);
-      clipped |= gi != g0;
-      if (!kFtrl) {
-        w[i] -= lr * (gi + l2 * w[i]);
-      } else {
-        // FTRL-Proximal as StepCoord, with sqrt(n) carried from the previous step.
-        const double n1 = ns[i] + gi * gi, s1 = std::sqrt(n1);
-        const double zc = zs[i] + (gi - (s1 - sqn[i]) * inv_alpha * w[i]);
-        zs[i] = zc;
-        ns[i] = n1;
-        sqn[i] = s1;
-        const double wz = -(zc - std::copysign(l1, zc)) / ((beta + s1) * inv_alpha + l2);  // unconditional: vectorises
-        w[i] = std::fabs(zc) <= l1 ? 0.0 : wz;
-      }
-    }
+    clipped |= StepWeights<kFtrl>(w, zs, ns, sqn, xin, g, d, sc);
     updates_++;
     clipped_ += clipped;
     sum->clipped += clipped;

@@ -1,7 +1,6 @@
 // hotpath eval: progressive validation of a configured learner, or a run of a configured
 // detector, over a CSV stream (rows in file order, each scored before it is learned); and
 // the Numenta Anomaly Benchmark for detectors (--nab).
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { type Config, loadConfigFile } from '../config/load.js';
@@ -14,6 +13,7 @@ import { DEFAULT_NAB_ROOT, runNab } from '../eval/nab/run.js';
 import { normalTail } from '../eval/nab/stats.js';
 import { AnomalyDetector, DriftDetector } from '../native/detectors.js';
 import { Progress } from './progress.js';
+import { readCsv } from '../learn/csv.js';
 
 export const EVAL_USAGE = `usage: hotpath eval --config F (--model M | --detector D) --csv FILE [--target COL] [--json]
        hotpath eval --config F --detector D --nab DIR [--json]
@@ -42,32 +42,6 @@ export interface LearnerEval {
   clipped: number;
   refused: number;
   ms: number;
-}
-
-/** A CSV file: the header, and each row's cells. Quotes are honoured (no newline inside). */
-export function readCsv(path: string): { header: string[]; rows: string[][] } {
-  const lines = readFileSync(path, 'utf8').split(/\r?\n/).filter((l) => l.length > 0);
-  if (lines.length === 0) throw new HotpathError('HP_ERR_QUERY_INVALID', `${path}: the file is empty`);
-  return { header: splitCsv(lines[0]), rows: lines.slice(1).map(splitCsv) };
-}
-
-function splitCsv(line: string): string[] {
-  if (!line.includes('"')) return line.split(',');
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') (cur += '"'), i++;
-      else if (ch === '"') quoted = false;
-      else cur += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') out.push(cur), (cur = '');
-    else cur += ch;
-  }
-  out.push(cur);
-  return out;
 }
 
 function labelOf(cell: string): number {

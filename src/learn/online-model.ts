@@ -15,10 +15,11 @@
 // before, so a late label never joins a prediction of an earlier run by mistake.
 import type { ModelDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
-import { type FeatureStore, Gather, constants } from '../native/binding.js';
+import { type FeatureStore, Gather } from '../native/binding.js';
 import { DriftDetector } from '../native/detectors.js';
 import { NativeLearner } from '../native/learner.js';
 import type { ParsedPredict } from '../runtime/inference.js';
+import { gatherSpec } from '../runtime/registry.js';
 import { driftOptions } from './drift-options.js';
 import { WindowMetrics } from './window-metrics.js';
 
@@ -48,6 +49,7 @@ export class OnlineModel {
   readonly counts = { predictions: 0, updates: 0, clipped: 0, refused: 0, drifts: 0, resets: 0, promotions: 0 };
   readonly labels: Record<LabelOutcome, number> = { joined: 0, unknown: 0, expired: 0, duplicate: 0, invalid: 0 };
 
+  /** null for a model that only learns rows given to it (hotpath eval): it never predicts */
   readonly #gather: Gather | null;
   readonly #nKeys: number;
   #ids = new Uint8Array(256);
@@ -79,6 +81,8 @@ export class OnlineModel {
   #drift: DriftDetector | null;
   readonly #background: NativeLearner[];
   readonly #bgSeen = [0, 0];
+  /** ADWIN on the error stream: its window mean after the last label */
+  #errorMean = 0;
 
   constructor(def: ModelDef, store: FeatureStore | null, nowWallMs: number = Date.now()) {
     const l = def.learner!;
@@ -87,7 +91,7 @@ export class OnlineModel {
     this.learner = OnlineModel.newLearner(def);
     this.metrics = new WindowMetrics(l.metricsWindow);
     this.#nKeys = def.keys.length;
-    this.#gather = store && new Gather(store.id, gatherSpec(def, store));
+    this.#gather = store && new Gather(store.id, gatherSpec(def, store)!);
     this.#refs = new Uint32Array(this.#nKeys * 2);
     this.#fields = new Float32Array(Math.max(1, def.fields.length));
     this.#x = new Float32Array(this.dim);
@@ -184,9 +188,12 @@ export class OnlineModel {
   lastId = 0;
 
   /** Scores rows of a ready input matrix (KServe infer): nothing is kept for labels. */
+  /** a tensor cannot name a category: a learner with hashed inputs takes predict requests only */
+  get takesTensors(): boolean {
+    return this.#hashPos.length === 0;
+  }
+
   inferRows(x: Float32Array, rows: number): Float32Array {
-    if (this.#hashPos.length > 0)
-      throw new HotpathError('HP_ERR_TENSOR_INVALID', `learner '${this.def.name}' hashes categorical inputs: send predict requests (fields), not tensors`);
     if (x.length < rows * this.dim) throw new HotpathError('HP_ERR_TENSOR_INVALID', `the input holds ${x.length} values; ${rows} rows of ${this.dim} need ${rows * this.dim}`);
     const out = new Float32Array(rows);
     this.learner.predictMany(x, rows, out);
@@ -357,10 +364,16 @@ export class OnlineModel {
     if (this.#drift) {
       // A change of the error rate either way is a drift to the detector; only a rise is
       // one to act on (a learner that gets better is not drifting).
-      // Page-Hinkley runs one-sided (mode up); ADWIN's window mean after the cut says which way.
-      const adwin = this.def.learner!.drift!.detector === 'adwin';
-      const before = adwin ? this.#drift.estimation : 0;
-      if (this.#drift.update((p > 0.5 ? 1 : 0) === y ? 0 : 1) && (!adwin || this.#drift.estimation > before)) this.#onDrift();
+      // Page-Hinkley runs one-sided (mode up). ADWIN cuts either way: its window mean after
+      // the cut against the one before it (kept from the label before) says which way.
+      const drifted = this.#drift.update((p > 0.5 ? 1 : 0) === y ? 0 : 1);
+      if (this.def.learner!.drift!.detector !== 'adwin') {
+        if (drifted) this.#onDrift();
+      } else {
+        const mean = this.#drift.estimation;
+        if (drifted && mean > this.#errorMean) this.#onDrift();
+        this.#errorMean = mean;
+      }
     }
   }
 
@@ -401,8 +414,7 @@ export class OnlineModel {
       at += written;
     }
     for (let f = 0; f < req.fields.length; f++) this.#fields[f] = req.fields[f];
-    if (this.#gather) this.#gather.run(this.#ids, this.#refs, this.#fields, 1, nowMono, this.#x);
-    else for (let i = 0; i < this.dim; i++) this.#x[i] = this.#fields[i] ?? 0;
+    this.#gather!.run(this.#ids, this.#refs, this.#fields, 1, nowMono, this.#x);
   }
 
   /** The snapshot part: learners, drift detector, pending ring, counters. */
@@ -492,19 +504,4 @@ export class OnlineModel {
       });
     }
   }
-}
-
-function gatherSpec(def: ModelDef, store: FeatureStore): import('../native/binding.js').Binding.GatherSpec {
-  return {
-    tables: def.keys.map((k) => k.table),
-    fields: def.fields.length,
-    columns: def.inputs!.map((inp) => ({
-      source: constants.gatherSources[inp.source],
-      key: inp.source === 'feature' ? inp.index : 0,
-      offset: inp.source === 'feature' ? store.layout(inp.table!).offsets[inp.feature!] : 0,
-      field: inp.source === 'field' ? inp.index : 0,
-      transform: constants.gatherTransforms[inp.transform],
-      fill: inp.fill,
-    })),
-  };
 }

@@ -2,6 +2,7 @@
 // first, scored, and only then learned, in order; every prediction is on a row the learner
 // has not seen. Used by the phishing reproduction (test/unit/phishing.test.ts) and the bench.
 import type { NativeLearner } from '../native/learner.js';
+import { parseCsv } from './csv.js';
 import { logLoss, rocAuc } from './window-metrics.js';
 
 export { rocAuc };
@@ -56,16 +57,12 @@ export function progressive(learner: NativeLearner, rows: readonly (readonly num
 
 /** Rows of a CSV of numbers with a header; the column `target` becomes the labels. */
 export function readNumericCsv(text: string, target: string): { columns: string[]; rows: number[][]; y: number[] } {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-  const header = lines[0].split(',').map((h) => h.trim());
-  const t = header.indexOf(target);
+  const { header, rows } = parseCsv(text);
+  const t = header.findIndex((h) => h.trim() === target);
   if (t < 0) throw new RangeError(`no column ${target}`);
-  const rows: number[][] = [];
-  const y: number[] = [];
-  for (const line of lines.slice(1)) {
-    const cells = line.split(',').map(Number);
-    y.push(cells[t]);
-    rows.push(cells.filter((_, i) => i !== t));
-  }
-  return { columns: header.filter((_, i) => i !== t), rows, y };
+  return {
+    columns: header.filter((_, i) => i !== t).map((h) => h.trim()),
+    rows: rows.map((cells) => cells.filter((_, i) => i !== t).map(Number)),
+    y: rows.map((cells) => Number(cells[t])),
+  };
 }

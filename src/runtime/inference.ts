@@ -175,6 +175,10 @@ export class InferenceService {
     let size: number;
     if (c.op === OP.INFER) {
       const x = c.x!;
+      if (e.inline && !e.inline.takesTensors) {
+        this.#answer(c, new HotpathError('HP_ERR_TENSOR_INVALID', `model '${name}' takes predict requests only: it hashes categorical inputs, which a tensor cannot name`));
+        return;
+      }
       if (x.byteLength > this.#pool.maxBody || c.rows * (target?.outDim ?? 0) * 4 > this.#pool.maxAnswer) {
         this.#answer(c, new HotpathError(
           'HP_ERR_BATCH_TOO_LARGE',
@@ -215,8 +219,6 @@ export class InferenceService {
         predictionId = m.lastId;
       } else values = m.inferRows(c.x!, c.rows);
     } catch (err) {
-      // the caller's fault (a tensor the model cannot take): its own error, not a model failure
-      if (err instanceof HotpathError && err.code === 'HP_ERR_TENSOR_INVALID') return this.#answer(c, err);
       this.#logFailure(e.def.name, c.start, (err as Error).message);
       return this.#fail(c, STATUS.ERROR, `model '${e.def.name}': ${(err as Error).message}`);
     }

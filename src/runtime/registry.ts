@@ -45,6 +45,8 @@ export interface InlineModel {
   /** scores one predict request; its prediction id is lastId afterwards */
   predict(req: { ids: string[]; idBytes: number[]; fields: number[] }, nowWallMs: number, nowMs: number): number;
   readonly lastId: number;
+  /** false: only predict requests (KServe tensors are refused before inferRows) */
+  readonly takesTensors: boolean;
   /** scores rows of a ready input matrix (rows x dim) */
   inferRows(x: Float32Array, rows: number): Float32Array;
 }
@@ -299,7 +301,7 @@ export class ModelRegistry {
         maxQueueDelayUs: def.batching.maxQueueDelayUs,
         preferred: def.batching.preferred,
         maxWaitMs: this.#maxWaitMs,
-        gather: this.#gatherSpec(def),
+        gather: gatherSpec(def, this.#store),
       });
     } catch (err) {
       this.#freeSlots.push(slot);
@@ -310,19 +312,25 @@ export class ModelRegistry {
     return { version, slot, path, runtime, nativeUnsupported, input, output, inDim, outDim, loadedAt: Date.now() };
   }
 
-  #gatherSpec(def: ModelDef): Binding.GatherSpec | null {
-    if (!def.inputs) return null;
-    return {
-      tables: def.keys.map((k) => k.table),
-      fields: def.fields.length,
-      columns: def.inputs.map((inp) => ({
-        source: constants.gatherSources[inp.source],
-        key: inp.source === 'feature' ? inp.index : 0,
-        offset: inp.source === 'feature' ? this.#store.layout(inp.table!).offsets[inp.feature!] : 0,
-        field: inp.source === 'field' ? inp.index : 0,
-        transform: constants.gatherTransforms[inp.transform],
-        fill: inp.fill,
-      })),
-    };
-  }
+}
+
+/**
+ * What the native gather reads for a model's predict requests (null without inputs): the
+ * key tables, then one column per input (a feature's offset in its table's row, or a
+ * request field) with its transform and fill. The workers' gather and a learner's share it.
+ */
+export function gatherSpec(def: ModelDef, store: FeatureStore): Binding.GatherSpec | null {
+  if (!def.inputs) return null;
+  return {
+    tables: def.keys.map((k) => k.table),
+    fields: def.fields.length,
+    columns: def.inputs.map((inp) => ({
+      source: constants.gatherSources[inp.source],
+      key: inp.source === 'feature' ? inp.index : 0,
+      offset: inp.source === 'feature' ? store.layout(inp.table!).offsets[inp.feature!] : 0,
+      field: inp.source === 'field' ? inp.index : 0,
+      transform: constants.gatherTransforms[inp.transform],
+      fill: inp.fill,
+    })),
+  };
 }

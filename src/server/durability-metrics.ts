@@ -1,32 +1,13 @@
 // Prometheus metrics of the write-ahead log, the snapshots and the recovery at start. They
 // read the durability module's plain counters at scrape time: nothing on the ingest path.
-import client from 'prom-client';
+import type client from 'prom-client';
 
 import type { Durability } from '../durability/durability.js';
+import { scraped } from './scrape-metrics.js';
 
 export function registerDurabilityMetrics(registry: client.Registry, d: Durability): void {
-  const registers = [registry];
-  const counter = (name: string, help: string, value: () => number): void => {
-    new client.Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        this.inc(value());
-      },
-    });
-  };
-  const gauge = (name: string, help: string, value: () => number): void => {
-    new client.Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.set(value());
-      },
-    });
-  };
+  const counter = (name: string, help: string, value: () => number): void => scraped(registry, 'counter', name, help, [], value);
+  const gauge = (name: string, help: string, value: () => number): void => scraped(registry, 'gauge', name, help, [], value);
   const wal = () => d.wal?.stats;
   counter('hotpath_wal_bytes_total', 'Bytes written to the write-ahead log', () => wal()?.bytes ?? 0);
   counter('hotpath_wal_records_total', 'Batches logged (one record each)', () => wal()?.records ?? 0);

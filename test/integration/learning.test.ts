@@ -15,7 +15,7 @@ import { readOnnx } from '../../src/runtime/onnx-graph.js';
 import { planNative } from '../../src/runtime/onnx-plan.js';
 import { type Server, startServer } from '../../src/server/app.js';
 import { decodeServerFrame, encodeEvents } from '../../src/server/ws-protocol.js';
-import { getJson, metric, postJson } from '../support/inference-server.js';
+import { getJson, makeRepo, metric, postJson, RULES_V1 } from '../support/inference-server.js';
 
 const CONFIG = (extra = '') => `
 server: { workers: 1 }
@@ -232,9 +232,21 @@ describe('online learner', () => {
   });
 
   it('refuses a learner route for a repository model and an unknown model with codes', async () => {
-    const base = await start();
+    const repo = makeRepo({ ranked: { 1: RULES_V1 } });
+    dirs.push(repo);
+    const text = CONFIG().replace(/^models:\n/m, `models:\n  ranked:\n    repository: ${join(repo, 'ranked')}\n`);
+    server = await startServer({ config: loadConfigText(text), port: 0, host: '127.0.0.1', log: () => {} });
+    const base = `http://127.0.0.1:${server.port}`;
     const r = await getJson(base, '/v1/learners/nope');
     expect(r.status).toBe(404);
+    expect((r.body as { error: { code: string } }).error.code).toBe('HP_ERR_MODEL_UNKNOWN');
+    for (const path of ['/v1/learners/ranked', '/v1/learners/ranked/onnx']) {
+      const q = await getJson(base, path);
+      expect(q.status).toBe(409);
+      expect((q.body as { error: { code: string } }).error.code).toBe('HP_ERR_MODEL_NOT_LEARNER');
+    }
+    const reset = await postJson(base, '/v1/learners/ranked/reset', '');
+    expect(reset.status).toBe(409);
   });
 });
 
@@ -359,7 +371,9 @@ models:
     const fr = (await score('FR')).body as Predicted;
     expect(xx.score).toBeGreaterThan(0.8);
     expect(fr.score).toBeLessThan(0.2);
-    expect(((await score(7)).body as Predicted).score).toBeGreaterThan(0); // an integer is a category too
+    const seven = await score(7); // an integer is a category too
+    expect(seven.status).toBe(200);
+    expect((seven.body as Predicted).score).toBeGreaterThan(0);
     const bad = await score({ not: 'a category' });
     expect(bad.status).toBe(400);
     expect((bad.body as { error: { code: string } }).error.code).toBe('HP_ERR_PREDICT_INVALID');

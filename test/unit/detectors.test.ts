@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { shiftStream } from '../../src/learn/drift-eval.js';
 import { hashIds } from '../../src/native/binding.js';
 import { AnomalyDetector, AnomalyTable, DriftDetector } from '../../src/native/detectors.js';
+import { mulberry32 } from '../support/random.js';
 
 const NATIVE_INVALID = { code: 'HP_ERR_NATIVE_INVALID_ARG' };
 
@@ -17,17 +18,6 @@ function detections(d: DriftDetector, xs: Float64Array): number[] {
   return at;
 }
 
-/** A seeded uniform [0, 1) generator (mulberry32). */
-function rand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('DriftDetector', () => {
   it("finds the change of River's example where River does (random.Random(12345))", () => {
@@ -105,7 +95,7 @@ describe('AnomalyDetector', () => {
   });
 
   it('Half-Space Trees over 10 features score an outlier above every inlier', () => {
-    const r = rand(1);
+    const r = mulberry32(1);
     const dims = 10;
     const hst = new AnomalyDetector('hst', { dims, seed: 3 });
     expect(hst.dims).toBe(dims);
@@ -122,7 +112,7 @@ describe('AnomalyDetector', () => {
   });
 
   it('robust z matches a plain median/MAD model of the window', () => {
-    const r = rand(2);
+    const r = mulberry32(2);
     const window = 31;
     const d = new AnomalyDetector('robust_z', { window, minCount: 5 });
     const hist: number[] = [];
@@ -194,7 +184,7 @@ describe('AnomalyTable', () => {
     const byHash = new AnomalyTable('robust_z', { window: 16, minCount: 3 }, 10);
     const byId = new AnomalyTable('robust_z', { window: 16, minCount: 3 }, 10);
     const one = ids.map(() => new AnomalyDetector('robust_z', { window: 16, minCount: 3 }));
-    const r = rand(5);
+    const r = mulberry32(5);
     for (let round = 0; round < 30; round++) {
       const n = 6;
       const who = Array.from({ length: n }, () => Math.floor(r() * 3));
