@@ -22,10 +22,10 @@ const PORT = 18540;
 type Mode = 'none' | 'interval' | 'always';
 
 /** hotpath.yaml with a durability section (none: as shipped). */
-function configFor(ctx: Context, dir: string, mode: Mode): string {
-  const path = join(dir, `hotpath-${mode}.yaml`);
+function configFor(ctx: Context, dir: string, mode: Mode, extra = ''): string {
+  const path = join(dir, `hotpath-${mode}${extra ? '-x' : ''}.yaml`);
   const shipped = readFileSync(join(ctx.root, 'hotpath.yaml'), 'utf8').replace(/repository: models\//g, `repository: ${ctx.root}models/`);
-  writeFileSync(path, mode === 'none' ? shipped : `durability: { fsync: ${mode}, fsync_interval: 10ms }\n${shipped}`);
+  writeFileSync(path, mode === 'none' ? shipped : `durability: { fsync: ${mode}, fsync_interval: 10ms${extra} }\n${shipped}`);
   return path;
 }
 
@@ -51,7 +51,9 @@ async function walCost(ctx: Context, work: string) {
 
 async function recovery(ctx: Context, work: string) {
   const data = join(work, 'data-recovery');
-  const config = configFor(ctx, work, 'interval');
+  // No snapshot during the run (not by time, not by log size): the restart replays the
+  // whole log, and its time is the replay's (a snapshot's restore would be in it too).
+  const config = configFor(ctx, work, 'interval', ', snapshot_interval: 0, snapshot_log_bytes: 1000GiB');
   let hp = await startHotpath(ctx.root, PORT, { cpus: ctx.pin?.server, config, args: ['--data-dir', data] });
   await ours({ ...ctx, durationMs: 2 * ctx.durationMs, warmupMs: 0 }, hp.url, hp.pid, 'ws-events', { connections: INGEST_CONNECTIONS, batch: INGEST_BATCH });
   hp.child.kill('SIGKILL');
