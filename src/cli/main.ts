@@ -32,7 +32,7 @@ const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--
 const ROUTES_USAGE = `usage: hotpath routes [--config hotpath.yaml]
 
   Prints every route the server exposes: method, path, the scope a caller needs
-  (open, events:write, features:read, metrics:read, alerts:read, predict:{model}, admin), and the body limit.
+  (open, events:write, features:read, metrics:read, alerts:read, predict:{model}, recommend:{name}, bandits:{name}, experiments:{name}, admin), and the body limit.
   --config F   config file whose server.max_body_bytes sets the limits (default hotpath.yaml;
                without the file, the default limit)
 `;

@@ -82,7 +82,7 @@ const model = {
 } as const;
 
 // Hardening: who may call (auth), how the port is served (tls), what one caller may send (limits).
-export const SCOPE_RE = /^(admin|events:write|features:read|metrics:read|alerts:read|predict:\*|predict:[A-Za-z_][A-Za-z0-9_]*)$/;
+export const SCOPE_RE = /^(admin|events:write|features:read|metrics:read|alerts:read|(predict|recommend|bandits|experiments):(\*|[A-Za-z_][A-Za-z0-9_]*))$/;
 export const RATE_CLASS_NAMES = ['open', 'events', 'features', 'predict', 'metrics', 'admin'] as const;
 const bucket = {
   type: 'object',

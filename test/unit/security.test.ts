@@ -33,6 +33,13 @@ describe('Caller', () => {
     expect(all.allows('features:read', '')).toBe(false);
     const admin = new Caller('x', 'x', ['admin']);
     for (const s of ['open', 'admin', 'events:write', 'features:read', 'metrics:read', 'alerts:read', 'predict:{model}'] as const) expect(admin.allows(s, 'm')).toBe(true);
+    const named = new Caller('x', 'x', ['recommend:similar', 'bandits:*']);
+    expect(named.allows('recommend:{name}', 'similar')).toBe(true);
+    expect(named.allows('recommend:{name}', 'other')).toBe(false);
+    expect(named.allows('bandits:{name}', 'anything')).toBe(true);
+    expect(named.allows('experiments:{name}', 'similar')).toBe(false);
+    expect(named.allows('predict:{model}', 'similar')).toBe(false);
+    expect(named.usesWebSocket()).toBe(false);
     const alerts = new Caller('x', 'x', ['alerts:read']);
     expect(alerts.allows('alerts:read', '')).toBe(true);
     expect(alerts.allows('metrics:read', '')).toBe(false);
@@ -42,6 +49,7 @@ describe('Caller', () => {
   it('maps scopes to route classes', () => {
     expect(['open', 'events:write', 'features:read', 'predict:{model}', 'metrics:read', 'admin'].map((s) => classOf(s as never))).toEqual([0, 1, 2, 3, 4, 5]);
     expect(classOf('alerts:read')).toBe(4); // counted with metrics
+    for (const s of ['recommend:{name}', 'bandits:{name}', 'experiments:{name}'] as const) expect(classOf(s)).toBe(3); // counted with predicts
   });
 });
 

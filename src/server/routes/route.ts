@@ -22,10 +22,21 @@ import type { ServerContext } from './context.js';
 /**
  * What a caller must hold: `open` (anyone), `events:write`, `features:read`,
  * `metrics:read`, `alerts:read`, `predict:{model}` (the model named by the path's :model),
- * `admin` (which a policy treats as every scope).
+ * `recommend:{name}`, `bandits:{name}`, `experiments:{name}` (the recommender, bandit or
+ * experiment named by the path's first parameter), `admin` (which a policy treats as every
+ * scope).
  */
-export type Scope = 'open' | 'admin' | 'events:write' | 'features:read' | 'metrics:read' | 'alerts:read' | 'predict:{model}';
-export const SCOPES: readonly Scope[] = ['open', 'admin', 'events:write', 'features:read', 'metrics:read', 'alerts:read', 'predict:{model}'];
+export type NamedScope = 'predict:{model}' | 'recommend:{name}' | 'bandits:{name}' | 'experiments:{name}';
+export type Scope = 'open' | 'admin' | 'events:write' | 'features:read' | 'metrics:read' | 'alerts:read' | NamedScope;
+export const SCOPES: readonly Scope[] = ['open', 'admin', 'events:write', 'features:read', 'metrics:read', 'alerts:read', 'predict:{model}', 'recommend:{name}', 'bandits:{name}', 'experiments:{name}'];
+/** The named scopes' prefixes: `predict:fraud`, `recommend:*` and so on in a credential. */
+export const NAMED_SCOPES: Readonly<Record<NamedScope, string>> = { 'predict:{model}': 'predict', 'recommend:{name}': 'recommend', 'bandits:{name}': 'bandits', 'experiments:{name}': 'experiments' };
+
+/** The scope a credential must hold for `scope` with the path's (or frame's) name filled in. */
+export function scopeNamed(scope: Scope, name: string): string {
+  const prefix = (NAMED_SCOPES as Record<string, string>)[scope];
+  return prefix === undefined ? scope : `${prefix}:${name}`;
+}
 
 /** A model name in a path: what the config allows as a name (no separator, dot or escape). */
 export const MODEL_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -76,9 +87,9 @@ export interface RoutePolicy {
 
 export const OPEN_POLICY: RoutePolicy = { admit() {} };
 
-/** The scope a request needs: predict:{model} is resolved with the path's model. */
+/** The scope a request needs: a named scope is resolved with the path's first parameter. */
 export function scopeFor(route: RouteInfo, params: readonly string[]): string {
-  return route.scope === 'predict:{model}' ? `predict:${params[0] ?? ''}` : route.scope;
+  return scopeNamed(route.scope, params[0] ?? '');
 }
 
 /**

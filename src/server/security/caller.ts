@@ -1,9 +1,10 @@
 // Who a request comes from, once its credential is verified: an API key or a token's
 // subject, and what it may do. Scopes: `events:write`, `features:read`, `metrics:read`,
-// `alerts:read`, `predict:<model>`, `predict:*` (every model) and `admin`, which grants every scope.
+// `alerts:read`, `predict:<model>`, `predict:*` (every model), the same pairs for
+// `recommend:`, `bandits:` and `experiments:`, and `admin`, which grants every scope.
 // Checked per request by a switch over the route's declared scope: no string is built
-// (predict:{model} is checked against the path's model by a Set lookup).
-import type { Scope } from '../routes/route.js';
+// (a named scope is checked against the path's name by a Set lookup).
+import { NAMED_SCOPES, type NamedScope, type Scope } from '../routes/route.js';
 
 const EVENTS = 1;
 const FEATURES = 2;
@@ -22,26 +23,34 @@ export class Caller {
   /** set when the keys are reloaded without this key's entry: open WebSockets stop using it */
   revoked = false;
   readonly #flags: number;
-  readonly #models: ReadonlySet<string>;
+  /** per named scope: the names granted ('*' grants all) */
+  readonly #named: ReadonlyMap<string, ReadonlySet<string>>;
 
   constructor(id: string, name: string, scopes: Iterable<string>, expiresMs = Infinity) {
     this.id = id;
     this.name = name;
     this.expiresMs = expiresMs;
     let flags = 0;
-    const models = new Set<string>();
+    const named = new Map<string, Set<string>>();
+    const prefixes = new Map(Object.entries(NAMED_SCOPES).map(([scope, prefix]) => [prefix, scope]));
     for (const s of scopes) {
       if (s === 'admin') flags |= ADMIN;
       else if (s === 'events:write') flags |= EVENTS;
       else if (s === 'features:read') flags |= FEATURES;
       else if (s === 'metrics:read') flags |= METRICS;
       else if (s === 'alerts:read') flags |= ALERTS;
-      else if (s === 'predict:*') flags |= PREDICT_ALL;
-      else if (s.startsWith('predict:') && s.length > 8) models.add(s.slice(8));
-      // Other scopes (a token issued for several services) grant nothing here.
+      else {
+        const colon = s.indexOf(':');
+        const scope = colon > 0 && colon < s.length - 1 ? prefixes.get(s.slice(0, colon)) : undefined;
+        if (scope === undefined) continue; // other scopes (a token issued for several services) grant nothing here
+        if (s === 'predict:*') flags |= PREDICT_ALL;
+        let names = named.get(scope);
+        if (!names) named.set(scope, (names = new Set()));
+        names.add(s.slice(colon + 1));
+      }
     }
     this.#flags = flags;
-    this.#models = models;
+    this.#named = named;
   }
 
   /** May this caller use a route (or frame) of `scope`? `model` is the path's or frame's model. */
@@ -56,7 +65,10 @@ export class Caller {
       case 'events:write':
         return (f & EVENTS) !== 0;
       case 'predict:{model}':
-        return (f & PREDICT_ALL) !== 0 || this.#models.has(model);
+      case 'recommend:{name}':
+      case 'bandits:{name}':
+      case 'experiments:{name}':
+        return this.#grants(scope, model);
       case 'metrics:read':
         return (f & METRICS) !== 0;
       case 'alerts:read':
@@ -66,8 +78,13 @@ export class Caller {
     }
   }
 
+  #grants(scope: NamedScope, name: string): boolean {
+    const names = this.#named.get(scope);
+    return names !== undefined && (names.has(name) || names.has('*'));
+  }
+
   /** May this caller send any WebSocket frame (events, a predict for some model, an alerts subscription)? */
   usesWebSocket(): boolean {
-    return (this.#flags & (ADMIN | EVENTS | PREDICT_ALL | ALERTS)) !== 0 || this.#models.size > 0;
+    return (this.#flags & (ADMIN | EVENTS | PREDICT_ALL | ALERTS)) !== 0 || this.#named.has('predict:{model}');
   }
 }

@@ -17,7 +17,7 @@ import type uWS from 'uWebSockets.js';
 import { type AuthDef, type Config, RATE_CLASS_NAMES } from '../../config/load.js';
 import { HotpathError } from '../../errors.js';
 import type { Res } from '../http.js';
-import type { Admitted, RouteInfo, RoutePolicy, Scope } from '../routes/route.js';
+import { type Admitted, type RouteInfo, type RoutePolicy, type Scope, scopeNamed } from '../routes/route.js';
 import { addressKey, BucketTable, type CoarseClock } from './buckets.js';
 import type { Caller } from './caller.js';
 import { ApiKeys, JwtVerifier, looksLikeJwt } from './credentials.js';
@@ -30,7 +30,8 @@ export interface SecurityObserver {
 
 /**
  * Index of a scope's route class in RATE_CLASS_NAMES (open, events, features, predict,
- * metrics, admin). alerts:read counts as metrics: both are read by monitoring, at a pace
+ * metrics, admin); recommenders, bandits and experiments answer requests as predicts do and
+ * share their class. alerts:read counts as metrics: both are read by monitoring, at a pace
  * the operator sets, and a class of its own would be a new config key for little gain.
  */
 export function classOf(scope: Scope): number {
@@ -40,6 +41,9 @@ export function classOf(scope: Scope): number {
     case 'features:read':
       return 2;
     case 'predict:{model}':
+    case 'recommend:{name}':
+    case 'bandits:{name}':
+    case 'experiments:{name}':
       return 3;
     case 'metrics:read':
     case 'alerts:read':
@@ -178,7 +182,7 @@ export class HardeningPolicy implements RoutePolicy {
 
   #authorize(c: Caller, scope: Scope, cls: number, model: string, now: number): Caller {
     if (!c.allows(scope, model)) {
-      const needs = scope === 'predict:{model}' ? `predict:${model}` : scope;
+      const needs = scopeNamed(scope, model);
       throw this.#refused(new HotpathError('HP_ERR_AUTH_FORBIDDEN', `this credential lacks the scope ${needs}`, { scope: needs }));
     }
     if (this.#perCredential?.limits(cls)) {
