@@ -51,6 +51,10 @@ export const ERRORS = {
   HP_ERR_NATIVE_UNSUPPORTED: { status: 501, about: 'The operation is not supported by this build (e.g. CUDA on a CPU-only build).' },
   HP_ERR_NATIVE_RESOURCE_EXHAUSTED: { status: 503, about: 'The native engine ran out of memory or capacity.' },
   HP_ERR_NATIVE_INTERNAL: { status: 500, about: 'An internal error in the native engine.' },
+  // experiments (src/experiments/, docs/experiments.md)
+  HP_ERR_EXPERIMENT_UNKNOWN: { status: 404, about: 'The experiment named in the path is not in the config.' },
+  HP_ERR_EXPERIMENT_INVALID: { status: 400, about: 'An experiment request lacks its unit (a non-empty string id), or an admin request names an unknown variant or a share outside 0..1.' },
+  HP_ERR_EXPERIMENT_STOPPED: { status: 409, about: 'The experiment is already in the state the admin request asks for (stopped, or running).' },
   HP_ERR_INTERNAL: { status: 500, about: 'An unexpected server error; it is logged.' },
 } as const satisfies Record<string, { status: number; about: string }>;
 

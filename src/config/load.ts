@@ -13,6 +13,7 @@ import { type AggName, type Binding, constants, limits, WINDOWED_AGGS } from '..
 import { type AlertsDef, compileAlerts, type RawAlerts } from './alerts.js';
 import { compileDurability, type DurabilityDef, type RawDurability } from './durability.js';
 import { compileDetectors, type DetectorDef, type RawDetector } from './learning.js';
+import { compileExperiments, type ExperimentDef, type RawExperiment } from './experiments.js';
 import { compileModels, type ModelDef, type RawModel } from './models.js';
 import { configSchema } from './schema.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
@@ -22,6 +23,7 @@ export type { AlertRuleDef, AlertsDef, Severity, WebhookDef } from './alerts.js'
 export type { DurabilityDef, FsyncMode } from './durability.js';
 export type { BreakerDef, ModelDef, ModelInputDef } from './models.js';
 export type { DetectorDef, DriftParams, LabelDef, LearnerDef } from './learning.js';
+export type { ExperimentDef, RampStep, TargetKind, VariantDef } from './experiments.js';
 export { parseDuration, parseSize } from './values.js';
 export type { AuthDef, BucketDef, KeyDef, JwtDef, LimitsDef, RateClass, TlsDef } from './security.js';
 export { compileAuth, RATE_CLASS_NAMES } from './security.js';
@@ -91,6 +93,8 @@ export interface Config {
   models: ModelDef[];
   /** drift and anomaly detectors fed by streams (src/learn/) */
   detectors: DetectorDef[];
+  /** A/B experiments over models, recommenders and bandits (src/experiments/) */
+  experiments: ExperimentDef[];
   store: { maxFutureMs: number; sweepIntervalMs: number };
   entities: EntityDef[];
   entityIndex: Map<string, number>;
@@ -152,6 +156,7 @@ interface RawConfig {
   durability?: RawDurability;
   models?: Record<string, RawModel>;
   detectors?: Record<string, RawDetector>;
+  experiments?: Record<string, RawExperiment>;
   store?: { max_future?: number | string; sweep_interval?: number | string };
   entities: Record<string, { ttl?: number | string; memory?: number | string; shards?: number; features: Record<string, RawFeature> }>;
   streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; fields?: Record<string, FieldType> }>;
@@ -287,6 +292,14 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
   const baseDir = resolve(opts.baseDir ?? '.');
   const models = compileModels(c.models ?? {}, entities, entityIndex, baseDir, streams, streamIndex);
   const detectors = compileDetectors(c.detectors, streams, streamIndex, entities);
+  // Experiment variants point at models, and at the recommenders and bandits sections
+  // when the config has them (their names are all a variant needs here).
+  const sectionNames = (key: string) => new Set(Object.keys(((raw as unknown as Record<string, unknown>)[key] ?? {}) as object));
+  const experiments = compileExperiments(c.experiments, streams, streamIndex, entities, {
+    model: new Set(models.map((m) => m.name)),
+    recommender: sectionNames('recommenders'),
+    bandit: sectionNames('bandits'),
+  });
 
   const demo = c.demo && { stream: c.demo.stream, rate: c.demo.rate ?? 1000, ids: c.demo.ids ?? 1000, model: c.demo.model };
   if (demo && !streamIndex.has(demo.stream)) fail('/demo/stream', `no stream '${demo.stream}' is declared under /streams`);
@@ -319,6 +332,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     durability: compileDurability(c.durability, (p) => resolve(opts.baseDir ?? '.', p)),
     models,
     detectors,
+    experiments,
     store: {
       maxFutureMs: c.store?.max_future === undefined ? 10_000 : parseDuration(c.store.max_future),
       sweepIntervalMs: c.store?.sweep_interval === undefined ? 1000 : parseDuration(c.store.sweep_interval),

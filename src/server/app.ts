@@ -27,6 +27,9 @@ import { type Demo, startDemo } from './demo.js';
 import { registerDurabilityMetrics } from './durability-metrics.js';
 import { Learning } from '../learn/learning.js';
 import { registerLearningMetrics } from './learning-metrics.js';
+import { Experiments } from '../experiments/experiments.js';
+import { registerExperimentMetrics } from './experiment-metrics.js';
+import { buildTargets, targetFactory } from './experiment-targets.js';
 import { FeatureReader } from './features.js';
 import { Metrics } from './metrics.js';
 import { PredictPipeline } from './predict.js';
@@ -75,6 +78,8 @@ export interface Server {
   readonly durability?: Durability;
   /** streaming ML: learners and detectors */
   readonly learning: Learning;
+  /** A/B experiments (docs/experiments.md) */
+  readonly experiments: Experiments;
   readonly recovery?: RecoveryReport;
   /** alert rules, recent alerts, subscribers and webhooks (docs/alerts.md); ctx.alerts */
   readonly alerts: AlertHub;
@@ -128,11 +133,16 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   for (const [name, m] of learning.models) models.attachInline(name, m);
   for (const t of learning.taps()) ingest.addTap(t);
   if (!learning.empty) registerLearningMetrics(metrics.registry, learning);
+  // A/B experiments: metric taps on their streams, state in the snapshots.
+  const experiments = new Experiments(config, log);
+  for (const t of experiments.taps) ingest.addTap(t);
+  if (!experiments.empty) registerExperimentMetrics(metrics.registry, experiments);
   const dataDir = opts.dataDir ?? config.durability.dataDir;
   const durability = dataDir ? new Durability({ config, dataDir, discardState: opts.discardState, store, ingest, log }) : undefined;
   if (durability) {
     durability.register(models.snapshotParticipant());
     if (!learning.empty) durability.register(learning.snapshotParticipant());
+    if (!experiments.empty) durability.register(experiments.snapshotParticipant());
     registerDurabilityMetrics(metrics.registry, durability);
   }
   // Hardening (docs/security.md): a policy only when the config asks for auth or rate
@@ -144,7 +154,9 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   // reach GET /v1/alerts and subscribers even with no alerts section.
   const alerts = new AlertHub(config.alerts, { now: () => clock.now, log });
   learning.alerts = alerts;
+  experiments.alerts = alerts;
   const hardening = !opts.policy && HardeningPolicy.needed(config) ? new HardeningPolicy(config, metrics, clock) : undefined;
+  const predict = new PredictPipeline(models, inference, config.limits.idBytes);
   const ctx: ServerContext = {
     config,
     store,
@@ -152,7 +164,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     models,
     pool,
     ingest,
-    predict: new PredictPipeline(models, inference, config.limits.idBytes),
+    predict,
     metrics,
     log,
     policy: opts.policy ?? hardening ?? OPEN_POLICY,
@@ -161,6 +173,8 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     durability,
     alerts,
     learning,
+    experiments,
+    experimentTargets: buildTargets(config.experiments, targetFactory(predict)),
     phase: 'starting',
     ready: false,
     inflight: 0,
@@ -241,6 +255,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     metrics,
     durability,
     learning,
+    experiments,
     recovery,
     alerts,
     scheme: config.tls ? 'https' : 'http',

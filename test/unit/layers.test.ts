@@ -20,7 +20,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   learn: ['ingest', 'runtime', 'native', 'config', 'errors'],
   durability: ['ingest', 'native', 'config', 'errors'],
   alerts: ['config', 'errors'],
-  server: ['alerts', 'learn', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
+  experiments: ['ingest', 'native', 'config', 'errors'],
+  server: ['experiments', 'alerts', 'learn', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
   cli: ['server', 'bench', 'learn', 'eval', 'ingest', 'config', 'native', 'errors'],
   eval: ['learn', 'native', 'errors'], // offline evaluation (NAB): the server never imports it

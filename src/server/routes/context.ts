@@ -4,6 +4,8 @@ import type { AlertHub } from '../../alerts/hub.js';
 import type { Config } from '../../config/load.js';
 import type { Durability } from '../../durability/durability.js';
 import type { Learning } from '../../learn/learning.js';
+import type { Experiments } from '../../experiments/experiments.js';
+import type { ExperimentTarget } from '../../experiments/targets.js';
 import type { Ingestor } from '../../ingest/ingestor.js';
 import type { FeatureStore } from '../../native/binding.js';
 import type { Pool } from '../../runtime/pool.js';
@@ -38,6 +40,10 @@ export interface ServerContext {
   readonly durability?: Durability;
   /** streaming ML: the online learners (served inline), label and detector taps */
   readonly learning: Learning;
+  /** A/B experiments (src/experiments/): assignment, statistics, decisions */
+  readonly experiments: Experiments;
+  /** each experiment's variant targets, in variant order (server/experiment-targets.ts) */
+  readonly experimentTargets: ReadonlyMap<string, readonly ExperimentTarget[]>;
   /**
    * 'starting' (restoring, replaying, loading models) and 'draining' (shutting down): only
    * `open` routes are served, the others answer HP_ERR_NOT_READY. 'serving': everything.

@@ -11,6 +11,7 @@ import { featureRoutes } from './features.js';
 import { fallbackRoutes, healthRoutes, metricsRoutes } from './health.js';
 import { kserveRoutes } from './kserve.js';
 import { learnerRoutes } from './learners.js';
+import { experimentRoutes } from './experiments.js';
 import { predictRoutes } from './predict.js';
 import { adminRoutes } from './admin.js';
 import { alertRoutes } from './alerts.js';
@@ -29,6 +30,7 @@ export const ROUTES: readonly Route[] = [
   ...repositoryRoutes,
   ...adminRoutes,
   ...learnerRoutes,
+  ...experimentRoutes,
   ...feastRoutes,
   ...metricsRoutes,
   ...healthRoutes,
