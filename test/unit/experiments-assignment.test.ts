@@ -1,0 +1,235 @@
+// Assignment: sticky, split as the weights say, holdout as configured, and a ramp never
+// moves a unit from one variant to another. Decisions: SRM, winner, guardrail rollback,
+// the snapshot state round trip. On the Experiment class with the real addon's id hash.
+import { describe, expect, it } from 'vitest';
+
+// load.js first: config/experiments.js is part of the schema load.js compiles
+import { loadConfigText } from '../../src/config/load.js';
+import { compileExperiments, type ExperimentDef, type RawExperiment } from '../../src/config/experiments.js';
+import { BUCKETS, mix64, Splitter, UnitSet, unitHash } from '../../src/experiments/assignment.js';
+import { Experiment } from '../../src/experiments/experiment.js';
+import { hashIds } from '../../src/native/binding.js';
+
+const BASE = `
+streams:
+  conv: { keys: { user: user_id }, fields: { value: number } }
+entities:
+  user: { features: { n: { agg: count, window: 1h } } }
+`;
+
+function def(x: Partial<RawExperiment> = {}): ExperimentDef {
+  const c = loadConfigText(BASE);
+  const raw: RawExperiment = {
+    variants: { control: { weight: 50, model: 'a' }, treatment: { weight: 50, model: 'b' } },
+    metric: { stream: 'conv', unit: 'user', kind: 'conversion' },
+    ...x,
+  };
+  return compileExperiments({ ab: raw }, c.streams, c.streamIndex, c.entities, { model: new Set(['a', 'b', 'c']), recommender: new Set(), bandit: new Set() })[0];
+}
+
+const units = (n: number, prefix = 'u') => hashIds(Array.from({ length: n }, (_, i) => `${prefix}${i}`));
+
+describe('assignment', () => {
+  it('mix64 is splitmix64\'s finaliser (native/core/hash.h Mix64)', () => {
+    // Mix64(1) computed by hand from the C++ definition
+    let x = 1n;
+    x ^= x >> 30n;
+    x = (x * 0xbf58476d1ce4e5b9n) & ((1n << 64n) - 1n);
+    x ^= x >> 27n;
+    x = (x * 0x94d049bb133111ebn) & ((1n << 64n) - 1n);
+    x ^= x >> 31n;
+    expect(mix64(1n)).toBe(x);
+    expect(mix64(0n)).toBe(0n);
+  });
+
+  it('is sticky: the same unit gets the same variant, across Experiment instances (processes)', () => {
+    const a = new Experiment(def(), 0);
+    const b = new Experiment(def(), 0);
+    const hs = units(2000);
+    for (const h of hs) {
+      const p = a.assign(h, 0);
+      expect(a.assign(h, 1).variant).toBe(p.variant);
+      expect(b.assign(h, 2).variant).toBe(p.variant);
+    }
+    expect(unitHash('u7')).toBe(hs[7]);
+  });
+
+  it('splits as the weights say (within 1 % over 100,000 units) and counts each unit once', () => {
+    const x = new Experiment(def({ variants: { control: { weight: 20, model: 'a' }, b: { weight: 30, model: 'b' }, c: { weight: 50, model: 'c' } } }), 0);
+    const hs = units(100_000);
+    for (const h of hs) x.assign(h, 0);
+    for (const h of hs.subarray(0, 1000)) x.assign(h, 0);
+    const e = x.variants.map((v) => v.exposures / 100_000);
+    expect(x.exposures).toBeGreaterThan(99_000); // a few unit-set collisions at most
+    expect(Math.abs(e[0] - 0.2)).toBeLessThan(0.01);
+    expect(Math.abs(e[1] - 0.3)).toBeLessThan(0.01);
+    expect(Math.abs(e[2] - 0.5)).toBeLessThan(0.01);
+    expect(x.srm().p).toBeGreaterThan(0.001);
+  });
+
+  it('holds out the holdout share and serves it control, uncounted', () => {
+    const x = new Experiment(def({ holdout: 0.1 }), 0);
+    let held = 0;
+    for (const h of units(50_000)) {
+      const p = x.assign(h, 0);
+      if (p.reason === 'holdout') {
+        held++;
+        expect(p.variant).toBe(0);
+        expect(p.counted).toBe(false);
+      }
+    }
+    expect(Math.abs(held / 50_000 - 0.1)).toBeLessThan(0.01);
+  });
+
+  it('ramping up adds units and never moves one from a variant to another; ramping down and up gives units back their variant', () => {
+    const shares = [0, 0.01, 0.05, 0.2, 0.5, 0.9, 1];
+    const x = new Experiment(def({ holdout: 0.05 }), 0);
+    const hs = units(20_000);
+    const first = new Map<number, number>();
+    let before = 0;
+    for (const s of shares) {
+      x.ramp(0, s);
+      let inNow = 0;
+      hs.forEach((h, i) => {
+        const p = x.assign(h, 0);
+        if (!p.counted) {
+          expect(first.has(i), 'a unit in the experiment left it as the share went up').toBe(false);
+          return;
+        }
+        inNow++;
+        const was = first.get(i);
+        if (was === undefined) first.set(i, p.variant);
+        else expect(p.variant).toBe(was);
+      });
+      expect(inNow).toBeGreaterThanOrEqual(before);
+      expect(Math.abs(inNow / 20_000 - s * 0.95)).toBeLessThan(0.015);
+      before = inNow;
+    }
+    x.ramp(0, 0.1);
+    hs.forEach((h, i) => {
+      const p = x.assign(h, 0);
+      if (p.counted) expect(p.variant).toBe(first.get(i));
+    });
+    x.ramp(0, 1);
+    hs.forEach((h, i) => expect(x.assign(h, 0).variant).toBe(first.get(i) ?? 0));
+  });
+
+  it('the schedule steps by time and by exposures, each step a logged decision', () => {
+    const x = new Experiment(def({ ramp: [{ share: 0.1 }, { share: 0.5, after: '1h' }, { share: 1, min_exposures: 3000 }] }), 0);
+    const hs = units(10_000);
+    for (const h of hs) x.assign(h, 1000);
+    expect(x.share).toBe(0.1);
+    x.assign(hs[0], 3_600_000);
+    expect(x.share).toBe(0.5);
+    for (const h of hs) x.assign(h, 3_600_001);
+    expect(x.exposures).toBeGreaterThan(3000);
+    x.assign(hs[0], 3_600_002);
+    expect(x.share).toBe(1);
+    expect(x.decisions.map((d) => [d.kind, d.share])).toEqual([['ramp', 0.5], ['ramp', 1]]);
+  });
+
+  it('a unit set keeps its false-positive rate near 1 % at capacity', () => {
+    const s = new UnitSet(10_000);
+    const hs = units(10_000);
+    for (const h of hs) s.add(mix64(h));
+    for (const h of hs) expect(s.has(mix64(h))).toBe(true);
+    let fp = 0;
+    for (const h of units(20_000, 'other')) if (s.has(mix64(h))) fp++;
+    expect(fp / 20_000).toBeLessThan(0.02);
+  });
+
+  it('Splitter bounds cover the buckets by the weights', () => {
+    const s = new Splitter('x', 0, [0.25, 0, 0.75]);
+    expect([...s.bounds]).toEqual([2500, 2500, BUCKETS]);
+    expect(s.variantOf(2499)).toBe(0);
+    expect(s.variantOf(2500)).toBe(2);
+  });
+});
+
+describe('decisions', () => {
+  it('stops for a winner once the always-valid p-value is below α with enough samples', () => {
+    const x = new Experiment(def({ auto_stop: true, test: { min_samples: 200 } }), 0);
+    const hs = units(4000);
+    const conv: bigint[] = [];
+    hs.forEach((h, i) => {
+      const p = x.assign(h, 0);
+      // control converts 1 in 10, treatment 1 in 4 (deterministic by index)
+      if ((p.variant === 0 && i % 10 === 0) || (p.variant === 1 && i % 4 === 0)) conv.push(h);
+    });
+    x.observe(conv, new Float64Array(conv.length).fill(NaN), conv.length);
+    const r = x.evaluate(1);
+    expect(r[1].vs_control!.significant).toBe(true);
+    expect(x.status).toBe('stopped');
+    expect(x.winner).toBe(1);
+    expect(x.decisions.at(-1)!.kind).toBe('winner');
+    // stopped: every unit is served the winner, uncounted
+    expect(x.assign(hs[0], 2)).toEqual({ variant: 1, counted: false, reason: 'stopped' });
+  });
+
+  it('flags a sample-ratio mismatch once', () => {
+    const x = new Experiment(def({ test: { min_samples: 100 } }), 0);
+    // expose only units that land in control: a biased exposure log
+    for (const h of units(3000)) {
+      const b = x.split.buckets(h);
+      if (x.split.variantOf(b.variant) === 0) x.assign(h, 0);
+    }
+    for (const h of units(100, 'v')) x.assign(h, 0);
+    x.evaluate(1);
+    x.evaluate(2);
+    expect(x.srm().flagged).toBe(true);
+    expect(x.decisions.filter((d) => d.kind === 'srm')).toHaveLength(1);
+  });
+
+  it('rolls a variant back when its error rate breaks the guardrail; its units then get control', () => {
+    const x = new Experiment(def({ guardrails: { max_error_rate: 0.1, min_requests: 32 } }), 0);
+    for (let i = 0; i < 64; i++) x.served(1, 1, i % 3 === 0, 0);
+    expect(x.variants[1].rolledBack).toBe(true);
+    expect(x.decisions[0].kind).toBe('rollback');
+    for (let i = 0; i < 64; i++) x.served(0, 1, true, 0); // control is never rolled back
+    expect(x.variants[0].rolledBack).toBe(false);
+    const h = [...units(200)].find((u) => x.split.variantOf(x.split.buckets(u).variant) === 1)!;
+    expect(x.assign(h, 1)).toEqual({ variant: 0, counted: false, reason: 'rolled_back' });
+  });
+
+  it('rolls back on p95 latency', () => {
+    const x = new Experiment(def({ guardrails: { max_latency: '20ms', min_requests: 16 } }), 0);
+    for (let i = 0; i < 32; i++) x.served(1, i < 24 ? 5 : 50, false, 0);
+    expect(x.variants[1].rolledBack).toBe(true);
+    expect(x.decisions[0].reason).toMatch(/p95 latency/);
+  });
+
+  it('its state round-trips, and a state of another split is refused', () => {
+    const x = new Experiment(def(), 0);
+    const hs = units(500);
+    for (const h of hs) x.assign(h, 0);
+    x.observe(hs.subarray(0, 100), new Float64Array(100).fill(NaN), 100);
+    const st = JSON.parse(JSON.stringify(x.state()));
+    const y = new Experiment(def(), 0);
+    y.restore(st, x.exposed.bits.slice(), x.converted!.bits.slice());
+    expect(y.variants.map((v) => v.exposures)).toEqual(x.variants.map((v) => v.exposures));
+    expect(y.variants.map((v) => v.moments.sum)).toEqual(x.variants.map((v) => v.moments.sum));
+    for (const h of hs) expect(y.assign(h, 0).variant).toBe(x.assign(h, 0).variant);
+    expect(y.exposures).toBe(x.exposures);
+    const z = new Experiment(def({ salt: 'other' }), 0);
+    expect(() => z.restore(st, x.exposed.bits, null)).toThrow(/another split/);
+  });
+});
+
+describe('config', () => {
+  const bad = (extra: string) => () => loadConfigText(`${BASE}\nmodels:\n  a: { learner: { algorithm: sgd }, inputs: [{ feature: user.n }] }\nexperiments:\n${extra}`);
+  it('refuses weights that do not sum to 100, targets that name nothing, and bad shapes, naming the field', () => {
+    expect(bad('  ab: { variants: { c: { weight: 50, model: a }, t: { weight: 40, model: a } } }')).toThrow(/\/experiments\/ab\/variants: .*sum to 100; they sum to 90/);
+    expect(bad('  ab: { variants: { c: { weight: 50, model: a }, t: { weight: 50, model: nope } } }')).toThrow(/\/experiments\/ab\/variants\/t\/model: no model 'nope'/);
+    expect(bad('  ab: { variants: { c: { weight: 50, model: a }, t: { weight: 50, recommender: r } } }')).toThrow(/\/experiments\/ab\/variants\/t\/recommender: no recommender 'r' is declared under \/recommenders/);
+    expect(bad('  ab: { variants: { c: { weight: 50, model: a }, t: { weight: 50 } } }')).toThrow(/\/experiments\/ab\/variants\/t: a variant points at exactly one target/);
+    expect(bad('  ab: { variants: { c: { weight: 50, model: a }, t: { weight: 50, model: a, bandit: b } } }')).toThrow(/exactly one target/);
+    expect(bad('  ab: { variants: { c: { weight: 100, model: a } } }')).toThrow(/\/experiments\/ab\/variants: must NOT have fewer than 2 properties/);
+    expect(bad('  ab: { control: x, variants: { c: { weight: 50, model: a }, t: { weight: 50, model: a } } }')).toThrow(/\/experiments\/ab\/control: no variant 'x'/);
+    expect(bad('  ab: { variants: { c: { weight: 50, model: a }, t: { weight: 50, model: a } }, ramp: [{ share: 0.5 }, { share: 0.2, after: 1h }] }')).toThrow(/\/experiments\/ab\/ramp\/1\/share: a ramp only goes up/);
+    expect(bad('  ab: { variants: { c: { weight: 50, model: a }, t: { weight: 50, model: a } }, metric: { stream: conv, unit: nobody, kind: conversion } }')).toThrow(/\/experiments\/ab\/metric\/unit: no entity 'nobody'/);
+    expect(bad('  ab: { variants: { c: { weight: 50, model: a }, t: { weight: 50, model: a } }, metric: { stream: conv, unit: user, kind: mean } }')).toThrow(/\/experiments\/ab\/metric\/field: required/);
+    expect(bad('  ab: { variants: { c: { weight: 50, model: a }, t: { weight: 50, model: a } }, auto_stop: true }')).toThrow(/\/experiments\/ab\/auto_stop/);
+    expect(bad('  ab: { variants: { c: { weight: 0, model: a }, t: { weight: 100, model: a } } }')).toThrow(/\/experiments\/ab\/variants\/c\/weight: the control variant/);
+    expect(bad('  ab: { variants: { c: { weight: 50.0000001, model: a }, t: { weight: 49.9999999, model: a } } }')).not.toThrow();
+  });
+});
