@@ -280,5 +280,22 @@ describe('experiments', () => {
     expect(later.events.attributed).toBe(before.events.attributed + 1);
     expect(later.variants[0].mean).toBeCloseTo((before.variants[0].mean! * before.variants[0].exposures + 1) / before.variants[0].exposures, 12);
   });
-});
 
+  it('after a crash, rebuilds the statistics from the last snapshot and the replayed log', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hp-exp-'));
+    dirs.push(dir);
+    let base = await start(AB(), dir);
+    const placed = await exposeAndConvert(base, 200, 1000, 1000);
+    expect((await postJson(base, '/v1/admin/snapshot', {})).status).toBe(200);
+    // conversions after the snapshot: only in the log
+    const converting = placed.map((p, i) => ({ p, i })).filter(({ i }) => i % 3 === 0);
+    await postJson(base, '/v1/events?stream=conv', converting.map(({ i }) => ({ user_id: `u${i}`, value: 1 })));
+    const before = await info(base);
+    await server!.close(); // no last snapshot
+    server = undefined;
+    base = await start(AB(), dir);
+    const after = await info(base);
+    expect(after.variants.map((v) => [v.exposures, v.mean])).toEqual(before.variants.map((v) => [v.exposures, v.mean]));
+    expect(after.events.attributed).toBe(before.events.attributed);
+  });
+});

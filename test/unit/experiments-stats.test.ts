@@ -79,3 +79,17 @@ describe('fixed-horizon z-test and SRM', () => {
     expect(variance({ n: 1, sum: 1, sumSq: 1 })).toBeNaN();
   });
 });
+
+describe('continuous peeking, simulated (src/experiments/simulate.ts)', () => {
+  it('A/A: the always-valid tests keep the false-positive rate at or below α; the naive z-test at every look does not', async () => {
+    const { simulate } = await import('../../src/experiments/simulate.js');
+    const r = simulate({ name: 'aa', kind: 'conversion', a: 0.1, b: 0.1, horizon: 10_000 }, { runs: 300, batch: 100, seed: 7, alpha: 0.05, minSamples: 100 });
+    // 300 runs: a true rate of 5 % gives at most ~9 % by chance (upper 99.9 % bound)
+    expect(r.msprt.rejected / 300).toBeLessThan(0.09);
+    expect(r.cs.rejected / 300).toBeLessThan(0.09);
+    expect(r.z.rejected / 300).toBeGreaterThan(0.15);
+    const e = simulate({ name: 'effect', kind: 'mean', a: 0, b: 0.2, horizon: 4000 }, { runs: 100, batch: 100, seed: 8, alpha: 0.05, minSamples: 100 });
+    expect(e.msprt.rejected).toBeGreaterThan(80);
+    expect(e.cs.rejected).toBeGreaterThan(80);
+  });
+});

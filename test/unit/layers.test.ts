@@ -20,7 +20,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   learn: ['ingest', 'runtime', 'native', 'config', 'errors'],
   durability: ['ingest', 'native', 'config', 'errors'],
   alerts: ['config', 'errors'],
-  experiments: ['ingest', 'native', 'config', 'errors'],
+  experiments: ['ingest', 'native', 'config', 'errors', 'bench/random'],
   server: ['experiments', 'alerts', 'learn', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
   cli: ['server', 'bench', 'learn', 'eval', 'ingest', 'config', 'native', 'errors'],
