@@ -227,7 +227,8 @@ export function zTest(d: Difference, alpha: number): { z: number; p: number; ci:
  * are left out.
  */
 export function srm(observed: readonly number[], shares: readonly number[]): { chi2: number; p: number; df: number } {
-  const total = observed.reduce((s, x) => s + x, 0);
+  let total = 0;
+  for (let i = 0; i < observed.length; i++) if (shares[i] > 0) total += observed[i];
   let chi2 = 0;
   let k = 0;
   for (let i = 0; i < observed.length; i++) {

@@ -1,7 +1,8 @@
 // The server the HTTP/WebSocket fuzzer runs against: the standard test store, a native
 // dense model, a native model with a constant fallback, an onnxruntime model that is
 // only reachable by KServe tensors (it declares no inputs), an online learner (served
-// inline, labels and detectors as taps on every event, an alert rule); durability on (a write-ahead
+// inline, labels and detectors as taps on every event, an alert rule); an experiment over
+// two models with a metric tap on the same stream; durability on (a write-ahead
 // log in 1 MiB segments, snapshots on demand) in the repository's directory; auth on (API
 // keys and HS256 JWTs) with per-address rate limits too high to trip, so that the policy
 // and its buckets run on every request. Small limits so that "too large" and "too many"
@@ -62,6 +63,20 @@ detectors:
   amount_user: { kind: robust_z, stream: tx, fields: [amount], per_entity: user, max_entities: 256, window: 16 }
   amount_hst: { kind: hst, stream: tx, fields: [amount], limits: [[0, 1000]] }
   amount_adwin: { kind: adwin, stream: tx, fields: [amount] }
+experiments:
+  # an A/B test over two models, its conversions the tx stream's events of exposed users,
+  # with guardrails, a ramp and automatic stops (the admin routes undo them)
+  ab:
+    holdout: 0.1
+    variants:
+      control: { weight: 50, model: fraud }
+      treatment: { weight: 50, model: rules }
+    metric: { stream: tx, unit: user, kind: mean, field: amount }
+    test: { min_samples: 20 }
+    auto_stop: true
+    ramp: [{ share: 0.5 }, { share: 1, min_exposures: 30 }]
+    guardrails: { max_error_rate: 0.5, max_latency: 1s, min_requests: 16 }
+    max_units: 10000
 alerts:
   keep: 64
   rules:

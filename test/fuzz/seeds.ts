@@ -186,6 +186,25 @@ export const HTTP_SEEDS: Record<string, RouteSeeds> = {
   'GET /v1/learners/:model': { weight: 0.2, seeds: (rng): HttpSeed[] => [{ params: { model: learner(rng) } }] },
   'GET /v1/learners/:model/onnx': { weight: 0.1, seeds: (rng): HttpSeed[] => [{ params: { model: learner(rng) } }] },
   'POST /v1/learners/:model/reset': { weight: 0.05, seeds: (rng): HttpSeed[] => [{ params: { model: learner(rng) } }, { params: { model: 'online' }, body: { kind: 'json', value: {} } }] },
+  // experiments (docs/experiments.md): `ab` in the fuzz config, its metric the tx stream
+  'POST /v1/experiments/:name/assign': {
+    weight: 0.4,
+    seeds: (rng): HttpSeed[] => [
+      { params: { name: 'ab' }, body: { kind: 'json', value: { unit: user(rng) } } },
+      { params: { name: 'ab' }, body: { kind: 'json', value: { unit: rng.int(1000) } } },
+      { params: { name: rng.pick(['ab', 'nope']) }, body: { kind: 'json', value: { unit: user(rng), extra: [1, 2] } } },
+    ],
+  },
+  'POST /v1/experiments/:name/serve': {
+    weight: 0.4,
+    async: true,
+    seeds: (rng): HttpSeed[] => [{ params: { name: 'ab' }, body: { kind: 'json', value: { unit: user(rng), ...(predictBody(rng) as Record<string, Json>) } } }],
+  },
+  'GET /v1/experiments': { weight: 0.1, seeds: () => [{}] },
+  'GET /v1/experiments/:name': { weight: 0.1, seeds: (rng): HttpSeed[] => [{ params: { name: rng.pick(['ab', 'nope']) } }] },
+  'POST /v1/experiments/:name/stop': { weight: 0.03, seeds: (rng): HttpSeed[] => [{ params: { name: 'ab' }, body: { kind: 'json', value: rng.chance(0.5) ? {} : { winner: rng.pick(['control', 'treatment']), reason: 'fuzz' } } }] },
+  'POST /v1/experiments/:name/resume': { weight: 0.03, seeds: (): HttpSeed[] => [{ params: { name: 'ab' }, body: { kind: 'json', value: {} } }] },
+  'POST /v1/experiments/:name/ramp': { weight: 0.03, seeds: (rng): HttpSeed[] => [{ params: { name: 'ab' }, body: { kind: 'json', value: { share: rng.chance(0.2) ? null : rng.float() } } }] },
   'GET /healthz': { weight: 0.3, seeds: () => [{}] },
   'GET /readyz': { weight: 0.3, seeds: () => [{}] },
   'ANY /*': {

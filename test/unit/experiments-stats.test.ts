@@ -74,6 +74,10 @@ describe('fixed-horizon z-test and SRM', () => {
     expect(rel(b.chi2, 0.0899100899100899)).toBeLessThan(1e-12);
     expect(rel(b.p, 0.9560404597089015)).toBeLessThan(1e-12);
     expect(b.df).toBe(2);
+    // an arm expected to get nothing (rolled back) is left out, counts and all
+    const c = srm([5100, 777, 4900], [0.5, 0, 0.5]);
+    expect(c.chi2).toBeCloseTo(4, 12);
+    expect(c.df).toBe(1);
   });
   it('variance of a variant with one sample is unknown', () => {
     expect(variance({ n: 1, sum: 1, sumSq: 1 })).toBeNaN();
