@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfigText } from '../../src/config/load.js';
 import { type Server, startServer } from '../../src/server/app.js';
 import { FRAUD_INPUTS, FRAUD_V1, FRAUD_V2, getJson, makeRepo, metricsText, metric, postJson, predictBody } from '../support/inference-server.js';
+import { call, startSecured } from '../support/security.js';
 
 const AB = (extra = '') => `
   ab:
@@ -297,5 +298,36 @@ describe('experiments', () => {
     const after = await info(base);
     expect(after.variants.map((v) => [v.exposures, v.mean])).toEqual(before.variants.map((v) => [v.exposures, v.mean]));
     expect(after.events.attributed).toBe(before.events.attributed);
+  });
+
+  it('scopes: experiments:{name} assigns and serves that experiment only; reading needs metrics:read; stop/resume/ramp need admin', async () => {
+    const sec = await startSecured({
+      extra: `experiments:
+  ab:
+    variants:
+      control: { weight: 50, model: fraud }
+      treatment: { weight: 50, model: fraud_rules }
+  other:
+    variants:
+      control: { weight: 50, model: fraud }
+      treatment: { weight: 50, model: fraud_rules }`,
+    });
+    server = sec.server;
+    dirs.push(sec.dir);
+    const ab = await sec.token(['experiments:ab']);
+    const star = await sec.token(['experiments:*']);
+    const unit = JSON.stringify({ unit: 'u1', ...predictBody('u1') });
+    expect((await call(sec.base, 'POST', '/v1/experiments/ab/assign', ab, unit)).status).toBe(200);
+    expect((await call(sec.base, 'POST', '/v1/experiments/ab/serve', ab, unit)).status).toBe(200);
+    expect((await call(sec.base, 'POST', '/v1/experiments/other/assign', ab, unit)).code).toBe('HP_ERR_AUTH_FORBIDDEN');
+    expect((await call(sec.base, 'POST', '/v1/experiments/other/serve', star, unit)).status).toBe(200);
+    expect((await call(sec.base, 'POST', '/v1/experiments/ab/assign', undefined, unit)).code).toBe('HP_ERR_AUTH_REQUIRED');
+    expect((await call(sec.base, 'GET', '/v1/experiments/ab', ab)).code).toBe('HP_ERR_AUTH_FORBIDDEN');
+    expect((await call(sec.base, 'GET', '/v1/experiments/ab', sec.keys.metrics)).status).toBe(200);
+    expect((await call(sec.base, 'GET', '/v1/experiments', sec.keys.admin)).status).toBe(200);
+    expect((await call(sec.base, 'POST', '/v1/experiments/ab/stop', sec.keys.metrics, '{}')).code).toBe('HP_ERR_AUTH_FORBIDDEN');
+    expect((await call(sec.base, 'POST', '/v1/experiments/ab/stop', star, '{}')).code).toBe('HP_ERR_AUTH_FORBIDDEN');
+    expect((await call(sec.base, 'POST', '/v1/experiments/ab/stop', sec.keys.admin, '{}')).status).toBe(200);
+    expect((await call(sec.base, 'POST', '/v1/experiments/ab/ramp', sec.keys.notAdmin, '{"share":1}')).code).toBe('HP_ERR_AUTH_FORBIDDEN');
   });
 });
