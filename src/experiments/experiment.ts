@@ -112,36 +112,43 @@ export class Experiment {
     return this.variants.reduce((s, v) => s + v.exposures, 0);
   }
 
-  /** Where the unit (its store hash) goes now; a counted unit's first exposure is counted. */
-  assign(unit: bigint, now: number): Placement {
+  /** Where the unit whose store hash is (lo, hi) goes now; a counted unit's first exposure is counted. */
+  assign(lo: number, hi: number, now: number): Placement {
     this.advanceRamp(now);
-    const b = this.split.buckets(unit);
     const control = this.def.control;
     if (this.status === 'stopped') return { variant: this.winner ?? control, counted: false, reason: 'stopped' };
-    if (this.split.held(b.entry)) return { variant: control, counted: false, reason: 'holdout' };
-    if (!this.split.admitted(b.entry, this.share)) return { variant: control, counted: false, reason: 'not_ramped' };
-    const v = this.split.variantOf(b.variant);
+    const b = this.split;
+    b.buckets(lo, hi);
+    if (b.held(b.entry)) return { variant: control, counted: false, reason: 'holdout' };
+    if (!b.admitted(b.entry, this.share)) return { variant: control, counted: false, reason: 'not_ramped' };
+    const v = b.variantOf(b.variant);
     if (this.variants[v].rolledBack) return { variant: control, counted: false, reason: 'rolled_back' };
-    if (this.exposed.add(b.key)) this.variants[v].exposures++;
+    if (this.exposed.add(b.keyLo, b.keyHi)) this.variants[v].exposures++;
     return { variant: v, counted: true, reason: null };
   }
 
-  /** The metric stream's events: each unit's hash, and its value (NaN: none). */
-  observe(units: BigUint64Array | bigint[], values: ArrayLike<number>, n: number): void {
+  /** assign() of a hash as (lo, hi) words (unitHash's answer). */
+  assignHash(h: Uint32Array, now: number): Placement {
+    return this.assign(h[0], h[1], now);
+  }
+
+  /** The metric stream's events: each unit's hash as (lo, hi) words, and its value (NaN: none). */
+  observe(units: Uint32Array, values: ArrayLike<number>, n: number): void {
     if (this.status === 'stopped' || !this.def.metric) return;
     const conversion = this.def.metric.kind === 'conversion';
+    const b = this.split;
     for (let i = 0; i < n; i++) {
-      const b = this.split.buckets(units[i]);
-      if (!this.exposed.has(b.key)) {
+      b.buckets(units[2 * i], units[2 * i + 1]);
+      if (!this.exposed.has(b.keyLo, b.keyHi)) {
         this.events.unexposed++;
         continue;
       }
       this.events.attributed++;
-      const v = this.variants[this.split.variantOf(b.variant)];
+      const v = this.variants[b.variantOf(b.variant)];
       const x = values[i];
       if (conversion) {
         // a conversion: an event of the stream (with a field: whose value is above 0), once per unit
-        if ((Number.isNaN(x) || x > 0) && this.converted!.add(b.key)) v.moments.sum++;
+        if ((Number.isNaN(x) || x > 0) && this.converted!.add(b.keyLo, b.keyHi)) v.moments.sum++;
       } else if (Number.isFinite(x)) {
         v.moments.n++;
         v.moments.sum += x;

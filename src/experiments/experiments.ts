@@ -6,6 +6,7 @@ import type { Config } from '../config/load.js';
 import { HotpathError, showValue } from '../errors.js';
 import type { AppliedBatch, IngestTap } from '../ingest/ingestor.js';
 import { hashIds } from '../native/binding.js';
+import { words } from './assignment.js';
 import { type Decision, Experiment } from './experiment.js';
 
 /** Where decisions are raised (the alert hub; a no-op without one). */
@@ -37,7 +38,7 @@ export class MetricTap implements IngestTap {
     const n = b.ts.length;
     const nFields = b.stream.fields.length;
     if (this.#values.length < n) this.#values = new Float64Array(n * 2);
-    const hashed = new Map<number, BigUint64Array>();
+    const hashed = new Map<number, Uint32Array>();
     for (const x of this.#experiments) {
       const m = x.def.metric!;
       let units = hashed.get(m.keyColumn);
@@ -45,7 +46,7 @@ export class MetricTap implements IngestTap {
         const col = b.keys[m.keyColumn];
         // JSON events carry the ids (hashed here as the store hashes them); replayed
         // records and binary frames carry the hashes already
-        units = Array.isArray(col) ? hashIds(col) : col;
+        units = words(Array.isArray(col) ? hashIds(col) : col);
         hashed.set(m.keyColumn, units);
       }
       const values = this.#values;

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 // load.js first: config/experiments.js is part of the schema load.js compiles
 import { loadConfigText } from '../../src/config/load.js';
 import { compileExperiments, type ExperimentDef, type RawExperiment } from '../../src/config/experiments.js';
-import { BUCKETS, mix64, Splitter, UnitSet, unitHash } from '../../src/experiments/assignment.js';
+import { BUCKETS, mix64Halves, Splitter, UnitSet, unitHash, words } from '../../src/experiments/assignment.js';
 import { Experiment } from '../../src/experiments/experiment.js';
 import { hashIds } from '../../src/native/binding.js';
 
@@ -27,19 +27,48 @@ function def(x: Partial<RawExperiment> = {}): ExperimentDef {
   return compileExperiments({ ab: raw }, c.streams, c.streamIndex, c.entities, { model: new Set(['a', 'b', 'c']), recommender: new Set(), bandit: new Set() })[0];
 }
 
-const units = (n: number, prefix = 'u') => hashIds(Array.from({ length: n }, (_, i) => `${prefix}${i}`));
+/** the store hashes of n unit ids, each as its (lo, hi) words */
+const units = (n: number, prefix = 'u'): Uint32Array[] => {
+  const w = words(hashIds(Array.from({ length: n }, (_, i) => `${prefix}${i}`)));
+  return Array.from({ length: n }, (_, i) => w.subarray(2 * i, 2 * i + 2));
+};
+/** units as one words array, as the metric tap hands them to observe() */
+const flat = (us: Uint32Array[]): Uint32Array => {
+  const out = new Uint32Array(us.length * 2);
+  us.forEach((u, i) => out.set(u, 2 * i));
+  return out;
+};
+const M64 = (1n << 64n) - 1n;
+/** the BigInt reference of native/core/hash.h Mix64 */
+function mix64(x: bigint): bigint {
+  x ^= x >> 30n;
+  x = (x * 0xbf58476d1ce4e5b9n) & M64;
+  x ^= x >> 27n;
+  x = (x * 0x94d049bb133111ebn) & M64;
+  x ^= x >> 31n;
+  return x;
+}
+const big = (w: Uint32Array) => (BigInt(w[1]) << 32n) | BigInt(w[0]);
 
 describe('assignment', () => {
-  it('mix64 is splitmix64\'s finaliser (native/core/hash.h Mix64)', () => {
-    // Mix64(1) computed by hand from the C++ definition
-    let x = 1n;
-    x ^= x >> 30n;
-    x = (x * 0xbf58476d1ce4e5b9n) & ((1n << 64n) - 1n);
-    x ^= x >> 27n;
-    x = (x * 0x94d049bb133111ebn) & ((1n << 64n) - 1n);
-    x ^= x >> 31n;
-    expect(mix64(1n)).toBe(x);
-    expect(mix64(0n)).toBe(0n);
+  it('mix64 on 32-bit halves is splitmix64\'s finaliser (native/core/hash.h Mix64, BigInt reference)', () => {
+    const r = new Uint32Array(2);
+    for (const u of [...units(5000), Uint32Array.of(0, 0), Uint32Array.of(0xffffffff, 0xffffffff), Uint32Array.of(1, 0)]) {
+      r.set(u);
+      mix64Halves(r);
+      expect(big(r)).toBe(mix64(big(u)));
+    }
+  });
+
+  it('its buckets are the documented formula: Mix64(unit ^ salt) mod 10000, Mix64(key + golden) mod 10000', () => {
+    const s = new Splitter('salt', 0, [0.5, 0.5]);
+    const salt = big(unitHash('salt'));
+    for (const u of units(2000)) {
+      s.buckets(u[0], u[1]);
+      const key = mix64(big(u) ^ salt);
+      expect(s.entry).toBe(Number(key % 10000n));
+      expect(s.variant).toBe(Number(mix64((key + 0x9e3779b97f4a7c15n) & M64) % 10000n));
+    }
   });
 
   it('is sticky: the same unit gets the same variant, across Experiment instances (processes)', () => {
@@ -47,18 +76,18 @@ describe('assignment', () => {
     const b = new Experiment(def(), 0);
     const hs = units(2000);
     for (const h of hs) {
-      const p = a.assign(h, 0);
-      expect(a.assign(h, 1).variant).toBe(p.variant);
-      expect(b.assign(h, 2).variant).toBe(p.variant);
+      const p = a.assignHash(h, 0);
+      expect(a.assignHash(h, 1).variant).toBe(p.variant);
+      expect(b.assignHash(h, 2).variant).toBe(p.variant);
     }
-    expect(unitHash('u7')).toBe(hs[7]);
+    expect([...unitHash('u7')]).toEqual([...hs[7]]);
   });
 
   it('splits as the weights say (within 1 % over 100,000 units) and counts each unit once', () => {
     const x = new Experiment(def({ variants: { control: { weight: 20, model: 'a' }, b: { weight: 30, model: 'b' }, c: { weight: 50, model: 'c' } } }), 0);
     const hs = units(100_000);
-    for (const h of hs) x.assign(h, 0);
-    for (const h of hs.subarray(0, 1000)) x.assign(h, 0);
+    for (const h of hs) x.assignHash(h, 0);
+    for (const h of hs.slice(0, 1000)) x.assignHash(h, 0);
     const e = x.variants.map((v) => v.exposures / 100_000);
     expect(x.exposures).toBeGreaterThan(99_000); // a few unit-set collisions at most
     expect(Math.abs(e[0] - 0.2)).toBeLessThan(0.01);
@@ -71,7 +100,7 @@ describe('assignment', () => {
     const x = new Experiment(def({ holdout: 0.1 }), 0);
     let held = 0;
     for (const h of units(50_000)) {
-      const p = x.assign(h, 0);
+      const p = x.assignHash(h, 0);
       if (p.reason === 'holdout') {
         held++;
         expect(p.variant).toBe(0);
@@ -91,7 +120,7 @@ describe('assignment', () => {
       x.ramp(0, s);
       let inNow = 0;
       hs.forEach((h, i) => {
-        const p = x.assign(h, 0);
+        const p = x.assignHash(h, 0);
         if (!p.counted) {
           expect(first.has(i), 'a unit in the experiment left it as the share went up').toBe(false);
           return;
@@ -107,34 +136,36 @@ describe('assignment', () => {
     }
     x.ramp(0, 0.1);
     hs.forEach((h, i) => {
-      const p = x.assign(h, 0);
+      const p = x.assignHash(h, 0);
       if (p.counted) expect(p.variant).toBe(first.get(i));
     });
     x.ramp(0, 1);
-    hs.forEach((h, i) => expect(x.assign(h, 0).variant).toBe(first.get(i) ?? 0));
+    hs.forEach((h, i) => expect(x.assignHash(h, 0).variant).toBe(first.get(i) ?? 0));
   });
 
   it('the schedule steps by time and by exposures, each step a logged decision', () => {
     const x = new Experiment(def({ ramp: [{ share: 0.1 }, { share: 0.5, after: '1h' }, { share: 1, min_exposures: 3000 }] }), 0);
     const hs = units(10_000);
-    for (const h of hs) x.assign(h, 1000);
+    for (const h of hs) x.assignHash(h, 1000);
     expect(x.share).toBe(0.1);
-    x.assign(hs[0], 3_600_000);
+    x.assignHash(hs[0], 3_600_000);
     expect(x.share).toBe(0.5);
-    for (const h of hs) x.assign(h, 3_600_001);
+    for (const h of hs) x.assignHash(h, 3_600_001);
     expect(x.exposures).toBeGreaterThan(3000);
-    x.assign(hs[0], 3_600_002);
+    x.assignHash(hs[0], 3_600_002);
     expect(x.share).toBe(1);
     expect(x.decisions.map((d) => [d.kind, d.share])).toEqual([['ramp', 0.5], ['ramp', 1]]);
   });
 
-  it('a unit set keeps its false-positive rate near 1 % at capacity', () => {
+  it('a unit set keeps its false-positive rate near 1.3 % at capacity', () => {
     const s = new UnitSet(10_000);
+    const sp = new Splitter('x', 0, [1]);
+    const key = (h: Uint32Array): [number, number] => (sp.buckets(h[0], h[1]), [sp.keyLo, sp.keyHi]);
     const hs = units(10_000);
-    for (const h of hs) s.add(mix64(h));
-    for (const h of hs) expect(s.has(mix64(h))).toBe(true);
+    for (const h of hs) s.add(...key(h));
+    for (const h of hs) expect(s.has(...key(h))).toBe(true);
     let fp = 0;
-    for (const h of units(20_000, 'other')) if (s.has(mix64(h))) fp++;
+    for (const h of units(20_000, 'other')) if (s.has(...key(h))) fp++;
     expect(fp / 20_000).toBeLessThan(0.02);
   });
 
@@ -150,30 +181,30 @@ describe('decisions', () => {
   it('stops for a winner once the always-valid p-value is below α with enough samples', () => {
     const x = new Experiment(def({ auto_stop: true, test: { min_samples: 200 } }), 0);
     const hs = units(4000);
-    const conv: bigint[] = [];
+    const conv: Uint32Array[] = [];
     hs.forEach((h, i) => {
-      const p = x.assign(h, 0);
+      const p = x.assignHash(h, 0);
       // control converts 1 in 10, treatment 1 in 4 (deterministic by index)
       if ((p.variant === 0 && i % 10 === 0) || (p.variant === 1 && i % 4 === 0)) conv.push(h);
     });
-    x.observe(conv, new Float64Array(conv.length).fill(NaN), conv.length);
+    x.observe(flat(conv), new Float64Array(conv.length).fill(NaN), conv.length);
     const r = x.evaluate(1);
     expect(r[1].vs_control!.significant).toBe(true);
     expect(x.status).toBe('stopped');
     expect(x.winner).toBe(1);
     expect(x.decisions.at(-1)!.kind).toBe('winner');
     // stopped: every unit is served the winner, uncounted
-    expect(x.assign(hs[0], 2)).toEqual({ variant: 1, counted: false, reason: 'stopped' });
+    expect(x.assignHash(hs[0], 2)).toEqual({ variant: 1, counted: false, reason: 'stopped' });
   });
 
   it('flags a sample-ratio mismatch once', () => {
     const x = new Experiment(def({ test: { min_samples: 100 } }), 0);
     // expose only units that land in control: a biased exposure log
     for (const h of units(3000)) {
-      const b = x.split.buckets(h);
-      if (x.split.variantOf(b.variant) === 0) x.assign(h, 0);
+      x.split.buckets(h[0], h[1]);
+      if (x.split.variantOf(x.split.variant) === 0) x.assignHash(h, 0);
     }
-    for (const h of units(100, 'v')) x.assign(h, 0);
+    for (const h of units(100, 'v')) x.assignHash(h, 0);
     x.evaluate(1);
     x.evaluate(2);
     expect(x.srm().flagged).toBe(true);
@@ -187,8 +218,8 @@ describe('decisions', () => {
     expect(x.decisions[0].kind).toBe('rollback');
     for (let i = 0; i < 64; i++) x.served(0, 1, true, 0); // control is never rolled back
     expect(x.variants[0].rolledBack).toBe(false);
-    const h = [...units(200)].find((u) => x.split.variantOf(x.split.buckets(u).variant) === 1)!;
-    expect(x.assign(h, 1)).toEqual({ variant: 0, counted: false, reason: 'rolled_back' });
+    const h = units(200).find((u) => (x.split.buckets(u[0], u[1]), x.split.variantOf(x.split.variant) === 1))!;
+    expect(x.assignHash(h, 1)).toEqual({ variant: 0, counted: false, reason: 'rolled_back' });
   });
 
   it('rolls back on p95 latency', () => {
@@ -201,14 +232,14 @@ describe('decisions', () => {
   it('its state round-trips, and a state of another split is refused', () => {
     const x = new Experiment(def(), 0);
     const hs = units(500);
-    for (const h of hs) x.assign(h, 0);
-    x.observe(hs.subarray(0, 100), new Float64Array(100).fill(NaN), 100);
+    for (const h of hs) x.assignHash(h, 0);
+    x.observe(flat(hs.slice(0, 100)), new Float64Array(100).fill(NaN), 100);
     const st = JSON.parse(JSON.stringify(x.state()));
     const y = new Experiment(def(), 0);
     y.restore(st, x.exposed.bits.slice(), x.converted!.bits.slice());
     expect(y.variants.map((v) => v.exposures)).toEqual(x.variants.map((v) => v.exposures));
     expect(y.variants.map((v) => v.moments.sum)).toEqual(x.variants.map((v) => v.moments.sum));
-    for (const h of hs) expect(y.assign(h, 0).variant).toBe(x.assign(h, 0).variant);
+    for (const h of hs) expect(y.assignHash(h, 0).variant).toBe(x.assignHash(h, 0).variant);
     expect(y.exposures).toBe(x.exposures);
     const z = new Experiment(def({ salt: 'other' }), 0);
     expect(() => z.restore(st, x.exposed.bits, null)).toThrow(/another split/);

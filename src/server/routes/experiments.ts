@@ -85,7 +85,7 @@ export const experimentRoutes: Route[] = [
       const x = ctx.experiments.get(c.params[0]);
       const unit = unitOf(object(parseJsonBody(c.body), 'assign'), ctx.config.limits.idBytes);
       const now = ctx.experiments.now();
-      c.send(200, JSON.stringify(placementJson(x, x.assign(unitHash(unit), now))));
+      c.send(200, JSON.stringify(placementJson(x, x.assignHash(unitHash(unit), now))));
     },
   },
   {
@@ -99,7 +99,7 @@ export const experimentRoutes: Route[] = [
       const x = ctx.experiments.get(c.params[0]);
       const body = object(parseJsonBody(c.body), 'serve');
       const unit = unitOf(body, ctx.config.limits.idBytes);
-      const p = x.assign(unitHash(unit), ctx.experiments.now());
+      const p = x.assignHash(unitHash(unit), ctx.experiments.now());
       const target = ctx.experimentTargets.get(x.def.name)![p.variant];
       const where = placementJson(x, p);
       let answered = false;
