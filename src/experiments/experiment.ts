@@ -31,6 +31,9 @@ export interface Placement {
   counted: boolean;
   /** why it is served control (or the winner) without counting */
   reason: 'holdout' | 'not_ramped' | 'rolled_back' | 'stopped' | null;
+  /** the unit's salted key (counted placements): what expose() adds to the exposed set */
+  keyLo: number;
+  keyHi: number;
 }
 
 export const DECISIONS_KEPT = 1000;
@@ -112,19 +115,33 @@ export class Experiment {
     return this.variants.reduce((s, v) => s + v.exposures, 0);
   }
 
-  /** Where the unit whose store hash is (lo, hi) goes now; a counted unit's first exposure is counted. */
-  assign(lo: number, hi: number, now: number): Placement {
+  /**
+   * Where the unit whose store hash is (lo, hi) goes now, without counting it (serve counts
+   * the exposure once the target took the request: expose()).
+   */
+  place(lo: number, hi: number, now: number): Placement {
     this.advanceRamp(now);
     const control = this.def.control;
-    if (this.status === 'stopped') return { variant: this.winner ?? control, counted: false, reason: 'stopped' };
+    if (this.status === 'stopped') return { variant: this.winner ?? control, counted: false, reason: 'stopped', keyLo: 0, keyHi: 0 };
     const b = this.split;
     b.buckets(lo, hi);
-    if (b.held(b.entry)) return { variant: control, counted: false, reason: 'holdout' };
-    if (!b.admitted(b.entry, this.share)) return { variant: control, counted: false, reason: 'not_ramped' };
+    if (b.held(b.entry)) return { variant: control, counted: false, reason: 'holdout', keyLo: 0, keyHi: 0 };
+    if (!b.admitted(b.entry, this.share)) return { variant: control, counted: false, reason: 'not_ramped', keyLo: 0, keyHi: 0 };
     const v = b.variantOf(b.variant);
-    if (this.variants[v].rolledBack) return { variant: control, counted: false, reason: 'rolled_back' };
-    if (this.exposed.add(b.keyLo, b.keyHi)) this.variants[v].exposures++;
-    return { variant: v, counted: true, reason: null };
+    if (this.variants[v].rolledBack) return { variant: control, counted: false, reason: 'rolled_back', keyLo: 0, keyHi: 0 };
+    return { variant: v, counted: true, reason: null, keyLo: b.keyLo, keyHi: b.keyHi };
+  }
+
+  /** Counts a counted placement's exposure (once per unit). */
+  expose(p: Placement): void {
+    if (p.counted && this.status === 'running' && this.exposed.add(p.keyLo, p.keyHi)) this.variants[p.variant].exposures++;
+  }
+
+  /** place() and expose(): the assign route. */
+  assign(lo: number, hi: number, now: number): Placement {
+    const p = this.place(lo, hi, now);
+    this.expose(p);
+    return p;
   }
 
   /** assign() of a hash as (lo, hi) words (unitHash's answer). */

@@ -254,8 +254,9 @@ describe('experiments', () => {
     }
     expect((await getJson(base, '/v1/experiments/nope')).body.error.code).toBe('HP_ERR_EXPERIMENT_UNKNOWN');
     const after = await info(base);
-    // a2's serve was refused by the model's request check: its assignment counted (the unit was exposed), its serve did not
-    expect(after.variants.reduce((s, v) => s + v.exposures, 0)).toBe(before.exposures + 1);
+    // a2's serve was refused by the model's request check before any work: no exposure, no serve
+    expect(after.exposures).toBe(before.exposures);
+    expect(after.variants.map((v) => v.exposures)).toEqual(before.variants.map((v) => v.exposures));
     const list = await getJson(base, '/v1/experiments');
     expect(list.body.experiments.map((e: { experiment: string }) => e.experiment)).toEqual(['ab']);
   });

@@ -194,7 +194,7 @@ describe('decisions', () => {
     expect(x.winner).toBe(1);
     expect(x.decisions.at(-1)!.kind).toBe('winner');
     // stopped: every unit is served the winner, uncounted
-    expect(x.assignHash(hs[0], 2)).toEqual({ variant: 1, counted: false, reason: 'stopped' });
+    expect(x.assignHash(hs[0], 2)).toMatchObject({ variant: 1, counted: false, reason: 'stopped' });
   });
 
   it('flags a sample-ratio mismatch once', () => {
@@ -219,7 +219,7 @@ describe('decisions', () => {
     for (let i = 0; i < 64; i++) x.served(0, 1, true, 0); // control is never rolled back
     expect(x.variants[0].rolledBack).toBe(false);
     const h = units(200).find((u) => (x.split.buckets(u[0], u[1]), x.split.variantOf(x.split.variant) === 1))!;
-    expect(x.assignHash(h, 1)).toEqual({ variant: 0, counted: false, reason: 'rolled_back' });
+    expect(x.assignHash(h, 1)).toMatchObject({ variant: 0, counted: false, reason: 'rolled_back' });
   });
 
   it('rolls back on p95 latency', () => {

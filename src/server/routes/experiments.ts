@@ -99,7 +99,8 @@ export const experimentRoutes: Route[] = [
       const x = ctx.experiments.get(c.params[0]);
       const body = object(parseJsonBody(c.body), 'serve');
       const unit = unitOf(body, ctx.config.limits.idBytes);
-      const p = x.assignHash(unitHash(unit), ctx.experiments.now());
+      const h = unitHash(unit);
+      const p = x.place(h[0], h[1], ctx.experiments.now());
       const target = ctx.experimentTargets.get(x.def.name)![p.variant];
       const where = placementJson(x, p);
       let answered = false;
@@ -114,10 +115,12 @@ export const experimentRoutes: Route[] = [
       try {
         target.serve(body, unit, done);
       } catch (err) {
-        // a target that refuses the request before any work: not the variant's failure
+        // a target that refuses the request before any work (a bad body): neither an
+        // exposure nor the variant's failure
         answered = true;
         throw err;
       }
+      x.expose(p);
     },
   },
   {
