@@ -6,10 +6,11 @@ import type { HotpathError } from '../errors.js';
 import type { TargetKind } from '../config/load.js';
 
 /**
- * The answer of a target. `degraded`: the target answered but not as itself (a model's
+ * The answer of a target: its JSON text, an object (`{...}`: the serve route adds the
+ * experiment's fields to it). `degraded`: the target answered but not as itself (a model's
  * fallback): the guardrails count it as an error.
  */
-export type TargetDone = (err: HotpathError | null, answer?: Record<string, unknown>, degraded?: boolean) => void;
+export type TargetDone = (err: HotpathError | null, answerJson?: string, degraded?: boolean) => void;
 
 export interface ExperimentTarget {
   readonly kind: TargetKind;
@@ -17,8 +18,9 @@ export interface ExperimentTarget {
   /**
    * Serves one request: `body` is the serve request's JSON (the target's own request, with
    * the unit beside it), `unit` the unit id the experiment assigned. `done` runs once, with
-   * the target's answer as JSON, or its error; a target may throw a HotpathError for a
-   * request it refuses before doing any work (a bad body).
+   * the target's answer as JSON text, or its error; a target may throw a HotpathError for a
+   * request it refuses before doing any work (a bad body). The answer is JSON text so that a
+   * target with a fast writer (predict's) keeps it.
    */
   serve(body: Record<string, unknown>, unit: string, done: TargetDone): void;
 }

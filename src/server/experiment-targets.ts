@@ -7,7 +7,7 @@ import type { ExperimentDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import type { ExperimentTarget, TargetFactory } from '../experiments/targets.js';
 import { nowMs } from '../runtime/records.js';
-import { type PredictPipeline, predictJson } from './predict.js';
+import { type PredictPipeline, predictText } from './predict.js';
 
 /** A model as an experiment target: the serve body is a predict body ({entities, fields}). */
 export function modelTarget(pipeline: PredictPipeline, name: string): ExperimentTarget {
@@ -17,7 +17,7 @@ export function modelTarget(pipeline: PredictPipeline, name: string): Experiment
     serve(body, _unit, done) {
       const start = nowMs();
       const r = pipeline.request(name, body);
-      pipeline.submit(r, (err, out) => (err ? done(err) : done(null, predictJson(out!, start), out!.fallback)));
+      pipeline.submit(r, (err, out) => (err ? done(err) : done(null, predictText(out!, start), out!.fallback)));
     },
   };
 }

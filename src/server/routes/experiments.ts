@@ -32,6 +32,24 @@ function placementJson(x: Experiment, p: Placement): Record<string, unknown> {
   return { experiment: x.def.name, variant: v.name, target: v.target, in_experiment: p.counted, ...(p.reason ? { reason: p.reason } : {}) };
 }
 
+/** placementJson's text without its braces, made once per (experiment, variant, reason): the serve path appends it to the target's answer. */
+const placementTexts = new WeakMap<Experiment, Map<string, string>>();
+function placementText(x: Experiment, p: Placement): string {
+  let byKey = placementTexts.get(x);
+  if (!byKey) placementTexts.set(x, (byKey = new Map()));
+  const key = `${p.variant}:${p.reason}`;
+  let t = byKey.get(key);
+  if (t === undefined) byKey.set(key, (t = JSON.stringify(placementJson(x, p)).slice(1, -1)));
+  return t;
+}
+
+/** A target's answer (a JSON object's text) with the placement's fields added. */
+function withPlacement(answer: string, where: string): string {
+  const end = answer.lastIndexOf('}');
+  if (!answer.startsWith('{') || end < 0) throw new Error('a target answered with something other than a JSON object');
+  return `${answer.slice(0, end)}${end > 1 ? ',' : ''}${where}}`;
+}
+
 function defJson(d: ExperimentDef): Record<string, unknown> {
   return {
     salt: d.salt,
@@ -100,17 +118,17 @@ export const experimentRoutes: Route[] = [
       const body = object(parseJsonBody(c.body), 'serve');
       const unit = unitOf(body, ctx.config.limits.idBytes);
       const h = unitHash(unit);
-      const p = x.place(h[0], h[1], ctx.experiments.now());
+      // the coarse clock: Date.now() costs more than the place itself
+      const p = x.place(h[0], h[1], ctx.clock.now);
       const target = ctx.experimentTargets.get(x.def.name)![p.variant];
-      const where = placementJson(x, p);
       let answered = false;
-      const done = (err: HotpathError | null, answer?: Record<string, unknown>, degraded = false) => {
+      const done = (err: HotpathError | null, answer?: string, degraded = false) => {
         if (answered) return;
         answered = true;
         // the guardrails watch the experiment's own traffic: counted units only
-        if (p.counted) x.served(p.variant, nowMs() - c.start, err !== null || degraded, ctx.experiments.now());
+        if (p.counted) x.served(p.variant, nowMs() - c.start, err !== null || degraded, ctx.clock.now);
         if (err) c.fail(err);
-        else c.send(200, JSON.stringify({ ...answer, ...where }));
+        else c.send(200, withPlacement(answer ?? '{}', placementText(x, p)));
       };
       try {
         target.serve(body, unit, done);
