@@ -202,6 +202,21 @@ describe('experiments', () => {
     expect(metric(m, 'hotpath_experiment_serve_failures_total', 'experiment="ab",variant="treatment"')).toBeGreaterThanOrEqual(32);
   });
 
+  it('rolls the treatment back when its model stalls past the latency guardrail (p95 of the serve path)', async () => {
+    const base = await start(AB('    guardrails: { max_latency: 20ms, min_requests: 16 }'));
+    const fault = await postJson(base, '/v1/debug/fault', { fault: 'stall', model: 'fraud_b', ms: 40 });
+    expect(fault.status).toBe(200);
+    for (let i = 0; i < 120; i++) {
+      const r = await postJson(base, '/v1/experiments/ab/serve', { unit: `s${i}`, ...predictBody(`s${i}`) });
+      expect(r.status).toBe(200);
+      if ((await info(base)).variants[1].rolled_back) break;
+    }
+    const x = await info(base);
+    expect(x.variants[1].rolled_back).toBe(true);
+    expect(x.variants[0].rolled_back).toBe(false);
+    expect(x.decisions.find((d) => d.kind === 'rollback')!.reason).toMatch(/p95 latency .* above guardrails.max_latency 20 ms/);
+  });
+
   it('stops, resumes and ramps by hand (admin), and a ramp keeps units in their variant', async () => {
     const base = await start(AB('    ramp: [{ share: 0.2 }, { share: 1, after: 1d }]'));
     const at20 = await Promise.all(Array.from({ length: 200 }, (_, i) => assign(base, `r${i}`)));
