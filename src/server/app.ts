@@ -137,6 +137,9 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   const experiments = new Experiments(config, log);
   for (const t of experiments.taps) ingest.addTap(t);
   if (!experiments.empty) registerExperimentMetrics(metrics.registry, experiments);
+  const predict = new PredictPipeline(models, inference, config.limits.idBytes);
+  // each variant's target over the pipeline; a kind without an adapter is a config error here
+  const experimentTargets = buildTargets(config.experiments, targetFactory(predict));
   const dataDir = opts.dataDir ?? config.durability.dataDir;
   const durability = dataDir ? new Durability({ config, dataDir, discardState: opts.discardState, store, ingest, log }) : undefined;
   if (durability) {
@@ -156,7 +159,6 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   learning.alerts = alerts;
   experiments.alerts = alerts;
   const hardening = !opts.policy && HardeningPolicy.needed(config) ? new HardeningPolicy(config, metrics, clock) : undefined;
-  const predict = new PredictPipeline(models, inference, config.limits.idBytes);
   const ctx: ServerContext = {
     config,
     store,
@@ -174,7 +176,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     alerts,
     learning,
     experiments,
-    experimentTargets: buildTargets(config.experiments, targetFactory(predict)),
+    experimentTargets,
     phase: 'starting',
     ready: false,
     inflight: 0,
