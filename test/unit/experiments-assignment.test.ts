@@ -9,6 +9,7 @@ import { compileExperiments, type ExperimentDef, type RawExperiment } from '../.
 import { BUCKETS, mix64Halves, Splitter, UnitSet, unitHash, words } from '../../src/experiments/assignment.js';
 import { Experiment } from '../../src/experiments/experiment.js';
 import { hashIds } from '../../src/native/binding.js';
+import { buildTargets } from '../../src/server/experiment-targets.js';
 
 const BASE = `
 streams:
@@ -262,5 +263,20 @@ describe('config', () => {
     expect(bad('  ab: { variants: { c: { weight: 50, model: a }, t: { weight: 50, model: a } }, auto_stop: true }')).toThrow(/\/experiments\/ab\/auto_stop/);
     expect(bad('  ab: { variants: { c: { weight: 0, model: a }, t: { weight: 100, model: a } } }')).toThrow(/\/experiments\/ab\/variants\/c\/weight: the control variant/);
     expect(bad('  ab: { variants: { c: { weight: 50.0000001, model: a }, t: { weight: 49.9999999, model: a } } }')).not.toThrow();
+  });
+
+  it('accepts recommender and bandit targets the config declares; a server without their adapter refuses them at start, naming the field', () => {
+    const c = loadConfigText(BASE);
+    const defs = compileExperiments(
+      { ab: { variants: { c: { weight: 50, model: 'a' }, r: { weight: 25, recommender: 'similar' }, b: { weight: 25, bandit: 'arms' } } } },
+      c.streams, c.streamIndex, c.entities, { model: new Set(['a']), recommender: new Set(['similar']), bandit: new Set(['arms']) },
+    );
+    expect(defs[0].variants.map((v) => v.target)).toEqual([{ kind: 'model', name: 'a' }, { kind: 'recommender', name: 'similar' }, { kind: 'bandit', name: 'arms' }]);
+    const served: string[] = [];
+    const factory = (kind: string, name: string) => (kind === 'model' ? { kind: 'model' as const, name, serve: () => void served.push(name) } : undefined);
+    expect(() => buildTargets(defs, factory)).toThrow(/\/experiments\/ab\/variants\/r\/recommender: this server has no recommender adapter/);
+    const withAll = buildTargets(defs, (kind, name) => ({ kind, name, serve: () => void served.push(`${kind}:${name}`) }));
+    withAll.get('ab')!.forEach((t) => t.serve({}, 'u1', () => {}));
+    expect(served).toEqual(['model:a', 'recommender:similar', 'bandit:arms']);
   });
 });
