@@ -102,8 +102,7 @@ export const experimentRoutes: Route[] = [
     handle(c, ctx) {
       const x = ctx.experiments.get(c.params[0]);
       const unit = unitOf(object(parseJsonBody(c.body), 'assign'), ctx.config.limits.idBytes);
-      const now = ctx.experiments.now();
-      c.send(200, JSON.stringify(placementJson(x, x.assignHash(unitHash(unit), now))));
+      c.send(200, `{${placementText(x, x.assignHash(unitHash(unit), ctx.clock.now))}}`);
     },
   },
   {
