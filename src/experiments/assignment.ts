@@ -16,9 +16,10 @@
 // units out (they get control's target, uncounted) and, ramped up again, puts them back in
 // the variant they had.
 // The arithmetic is on 32-bit halves in plain numbers (a BigInt version cost 1-2 µs per
-// unit); ids arrive as the store's hashes in a BigUint64Array, read as (lo, hi) word pairs
-// through a Uint32Array view of the same memory (little-endian, as every platform Node
-// runs on here). The test checks the halves against a BigInt Mix64.
+// unit); ids in a batch arrive as the store's hashes in a BigUint64Array, read as (lo, hi)
+// word pairs through a Uint32Array view of the same memory (little-endian, as every
+// platform Node runs on here). The test checks the halves against a BigInt Mix64 and the
+// id hash against the addon's.
 import { hashIds } from '../native/binding.js';
 
 export const BUCKETS = 10_000;
@@ -61,8 +62,55 @@ export function mix64Halves(r: Uint32Array): void {
   r[1] = (hi ^ (hi >>> 31)) >>> 0;
 }
 
-/** The store's hash of a unit id (the hash replayed events carry), as (lo, hi) words. */
+const GOLDEN_LO = 0x7f4a7c15;
+const GOLDEN_HI = 0x9e3779b9;
+const encoder = new TextEncoder();
+let utf8 = new Uint8Array(1024);
+let utf8View = new DataView(utf8.buffer);
+const hr = new Uint32Array(2);
+
+/**
+ * The store's hash of a unit id (native/core/hash.h HashBytes over its UTF-8 bytes: the
+ * hash the store keys rows by and replayed events carry ids as), as (lo, hi) words, written
+ * here on 32-bit halves so that a request needs no native call. The unit test checks it
+ * against the addon's hashIds on ids of every length up to the id limit.
+ */
 export function unitHash(unit: string): Uint32Array {
+  if (unit.length * 3 > utf8.length) {
+    utf8 = new Uint8Array(unit.length * 3);
+    utf8View = new DataView(utf8.buffer);
+  }
+  const total = encoder.encodeInto(unit, utf8).written;
+  // h = golden ^ (n * 0xff51afd7ed558ccd)
+  mul64(0, total, 0xff51afd7, 0xed558ccd, hr);
+  let lo = (hr[0] ^ GOLDEN_LO) >>> 0;
+  let hi = (hr[1] ^ GOLDEN_HI) >>> 0;
+  let at = 0;
+  let n = total;
+  while (n >= 8) {
+    hr[0] = lo ^ utf8View.getUint32(at, true);
+    hr[1] = hi ^ utf8View.getUint32(at + 4, true);
+    mix64Halves(hr);
+    // + golden, with the carry
+    lo = (hr[0] + GOLDEN_LO) >>> 0;
+    hi = (hr[1] + GOLDEN_HI + (lo < hr[0] ? 1 : 0)) >>> 0;
+    at += 8;
+    n -= 8;
+  }
+  let tLo = 0;
+  let tHi = 0;
+  for (let i = 0; i < n; i++) {
+    if (i < 4) tLo |= utf8[at + i] << (8 * i);
+    else tHi |= utf8[at + i] << (8 * (i - 4));
+  }
+  hr[0] = lo ^ tLo;
+  hr[1] = hi ^ tHi ^ (n << 24);
+  mix64Halves(hr);
+  return Uint32Array.of(hr[0], hr[1]);
+}
+
+/** The addon's hash of one id (hashIds), as (lo, hi) words: the reference unitHash must equal. */
+export function nativeUnitHash(unit: string): Uint32Array {
   const h = hashIds([unit]);
   return new Uint32Array(h.buffer, h.byteOffset, 2);
 }

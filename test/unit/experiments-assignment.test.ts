@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 // load.js first: config/experiments.js is part of the schema load.js compiles
 import { loadConfigText } from '../../src/config/load.js';
 import { compileExperiments, type ExperimentDef, type RawExperiment } from '../../src/config/experiments.js';
-import { BUCKETS, mix64Halves, Splitter, UnitSet, unitHash, words } from '../../src/experiments/assignment.js';
+import { BUCKETS, mix64Halves, nativeUnitHash, Splitter, UnitSet, unitHash, words } from '../../src/experiments/assignment.js';
+import { mulberry32 } from '../../src/bench/random.js';
 import { Experiment } from '../../src/experiments/experiment.js';
 import { hashIds } from '../../src/native/binding.js';
 import { buildTargets } from '../../src/server/experiment-targets.js';
@@ -59,6 +60,18 @@ describe('assignment', () => {
       mix64Halves(r);
       expect(big(r)).toBe(mix64(big(u)));
     }
+  });
+
+  it('unitHash is the store\'s id hash (the addon\'s hashIds) for ids of every length, ASCII, multi-byte and lone surrogates', () => {
+    const rand = mulberry32(13);
+    const alphabet = ['a', 'Z', '0', '-', 'é', 'ß', '中', '😀', '\ud800', '\udfff', ' '];
+    const ids: string[] = ['x', 'user-1', 'abcdefgh', 'abcdefghi', '😀😀', 'é'.repeat(128)];
+    for (let len = 1; len <= 256; len++) {
+      let id = '';
+      while (Buffer.byteLength(id) < len) id += rand() < 0.7 ? String.fromCharCode(33 + Math.floor(rand() * 90)) : alphabet[Math.floor(rand() * alphabet.length)];
+      if (Buffer.byteLength(id) <= 256) ids.push(id);
+    }
+    for (const id of ids) expect([...unitHash(id)], JSON.stringify(id)).toEqual([...nativeUnitHash(id)]);
   });
 
   it('its buckets are the documented formula: Mix64(unit ^ salt) mod 10000, Mix64(key + golden) mod 10000', () => {
