@@ -190,7 +190,8 @@ void TestNpyRefusals() {
   std::vector<float> m(15, 1.0f);
   const size_t bytes = m.size() * sizeof(float);
   const std::string ok = Npy(Dict("<f4", "False", "(5, 3)"), m.data(), bytes);
-  ExpectRefused("f8.npy", Npy(Dict("<f8", "False", "(5, 3)"), m.data(), bytes * 2), "dtype '<f8' is not float32");
+  const std::vector<double> m64(15, 1.0);
+  ExpectRefused("f8.npy", Npy(Dict("<f8", "False", "(5, 3)"), m64.data(), bytes * 2), "dtype '<f8' is not float32");
   ExpectRefused("i4.npy", Npy(Dict("<i4", "False", "(5, 3)"), m.data(), bytes), "dtype '<i4' is not float32");
   ExpectRefused("f2.npy", Npy(Dict("<f2", "False", "(5, 3)"), m.data(), bytes / 2), "is not float32");
   ExpectRefused("be.npy", Npy(Dict(">f4", "False", "(5, 3)"), m.data(), bytes), "big-endian");

@@ -1,7 +1,7 @@
 // EmbeddingIndex (src/native/embedding.ts) through the real addon: .npy files written here
 // byte by byte as the format specifies, top-k against a brute force in TypeScript, the
 // filters, the async path on the thread pool, and refusals of damaged files.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -83,6 +83,19 @@ function expectMatches(got: { rows: number[]; scores: number[] }, want: { row: n
     if (got.rows[i] !== want[i].row) expect(Math.abs(want[i].score - (want[i + 1]?.score ?? want[i - 1].score))).toBeLessThan(1e-4);
   }
 }
+
+describe('embedding constants', () => {
+  it('the addon exports constants.h kEmbedding*', () => {
+    const h = readFileSync(new URL('../../native/core/constants.h', import.meta.url), 'utf8');
+    const c = (name: string) => Number(new RegExp(`constexpr int ${name} = ([^;]+);`).exec(h)?.[1]);
+    expect(embeddingLimits).toEqual({
+      maxK: c('kEmbeddingMaxK'),
+      maxDim: c('kEmbeddingMaxDim'),
+      rerankFactor: c('kEmbeddingRerankFactor'),
+      rerankMin: c('kEmbeddingRerankMin'),
+    });
+  });
+});
 
 describe('EmbeddingIndex', () => {
   const n = 2000, dim = 24;
