@@ -306,31 +306,9 @@ Status EmbeddingIndex::FromMatrix(const float* m, int64_t n, int dim, std::uniqu
   return Status::Ok();
 }
 
-Status EmbeddingIndex::Load(const std::string& path, std::unique_ptr<EmbeddingIndex>* out) {
-  auto bad = [&](const std::string& why) { return Status::InvalidArg(path + ": " + why); };
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int e = errno;
-    const std::string why = std::string("cannot open: ") + std::strerror(e);
-    return e == ENOENT ? Status::NotFound(path + ": " + why) : bad(why);
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return bad("not a regular file");
-  }
-  const size_t size = size_t(st.st_size);
-  if (size < 10) {
-    close(fd);
-    return bad("not a .npy file (" + std::to_string(size) + " bytes)");
-  }
-  void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (map == MAP_FAILED) return bad(std::string("cannot map: ") + std::strerror(errno));
-  std::unique_ptr<EmbeddingIndex> ix(new EmbeddingIndex());
-  ix->map_ = map;
-  ix->map_bytes_ = size;
-  const uint8_t* b = static_cast<const uint8_t*>(map);
+Status ParseNpy(const uint8_t* b, size_t size, NpyLayout* out) {
+  auto bad = [](const std::string& why) { return Status::InvalidArg(why); };
+  if (size < 10) return bad("not a .npy file (" + std::to_string(size) + " bytes)");
   if (std::memcmp(b, "\x93NUMPY", 6) != 0) return bad("not a .npy file (no \\x93NUMPY magic)");
   const int major = b[6], minor = b[7];
   size_t header_at, hlen;
@@ -369,6 +347,44 @@ Status EmbeddingIndex::Load(const std::string& path, std::unique_ptr<EmbeddingIn
   if (have < want)
     return bad("data is truncated: " + std::to_string(have) + " bytes for shape " + Shape(n, d) + ", need " + std::to_string(want));
   if (have > want) return bad(std::to_string(have - want) + " bytes after the data of shape " + Shape(n, d));
+  out->rows = n;
+  out->dim = int(d);
+  out->data_offset = data_at;
+  return Status::Ok();
+}
+
+Status EmbeddingIndex::Load(const std::string& path, std::unique_ptr<EmbeddingIndex>* out) {
+  auto bad = [&](const std::string& why) { return Status::InvalidArg(path + ": " + why); };
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    const std::string why = std::string("cannot open: ") + std::strerror(e);
+    return e == ENOENT ? Status::NotFound(path + ": " + why) : bad(why);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return bad("not a regular file");
+  }
+  const size_t size = size_t(st.st_size);
+  if (size < 10) {
+    close(fd);
+    return bad("not a .npy file (" + std::to_string(size) + " bytes)");
+  }
+  void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) return bad(std::string("cannot map: ") + std::strerror(errno));
+  std::unique_ptr<EmbeddingIndex> ix(new EmbeddingIndex());
+  ix->map_ = map;
+  ix->map_bytes_ = size;
+  const uint8_t* b = static_cast<const uint8_t*>(map);
+  NpyLayout layout;
+  const Status ps = ParseNpy(b, size, &layout);
+  if (!ps.ok()) return bad(ps.message());
+  const int64_t n = layout.rows;
+  const int d = layout.dim;
+  const size_t data_at = layout.data_offset;
+  const size_t want = size_t(n) * size_t(d) * sizeof(float);
   ix->n_ = n;
   ix->dim_ = int(d);
   if (data_at % alignof(float) == 0) {
@@ -493,7 +509,13 @@ Status EmbeddingIndex::TopKFast(const TopkRequest& req, TopkScratch* s, int32_t*
   for (; i < n_; i++)
     Consider(f, best, ApproxRow(codes_ + size_t(i) * row_bytes, blocks_, s->q8.data(), bias, scales_[size_t(i)]), i);
   // Re-rank: exact scores for the candidates, then the best k of them.
-  for (TopkCandidate& c : s->heap) c.score = EmbeddingDot(req.query, row(c.row), dim_);
+  // A score the exact scan would never return (NaN or -Infinity, from an overflow) drops out.
+  size_t kept = 0;
+  for (const TopkCandidate& c : s->heap) {
+    const float exact = EmbeddingDot(req.query, row(c.row), dim_);
+    if (exact > -std::numeric_limits<float>::infinity()) s->heap[kept++] = {exact, c.row};
+  }
+  s->heap.resize(kept);
   const size_t k = std::min(size_t(req.k), s->heap.size());
   std::partial_sort(s->heap.begin(), s->heap.begin() + k, s->heap.end(), Better);
   for (size_t j = 0; j < k; j++) {

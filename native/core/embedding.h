@@ -113,6 +113,16 @@ class EmbeddingIndex {
   CudaTopkIndex* cuda_ = nullptr;
 };
 
+// Where a .npy file's float32 rows are, once its bytes pass Load's rules.
+struct NpyLayout {
+  int64_t rows = 0;
+  int dim = 0;
+  size_t data_offset = 0;  // from the start of the file
+};
+// Checks the bytes of a whole .npy file against Load's rules (INVALID_ARG, the message
+// without the path). Values are not read: Load checks them while it builds the codes.
+Status ParseNpy(const uint8_t* bytes, size_t size, NpyLayout* out);
+
 // The exact score: fp32 dot product in a fixed order (8 running sums, then a fixed tree),
 // so that every CPU path gives the same bits.
 float EmbeddingDot(const float* a, const float* b, int dim);
