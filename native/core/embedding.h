@@ -59,7 +59,7 @@ struct TopkCandidate {
 struct TopkScratch {
   std::vector<int8_t> q8;                // the quantized query (padded dim)
   std::vector<int32_t> exclude;          // sorted copy of the request's exclusions
-  std::vector<TopkCandidate> heap;       // the running best (worst on top)
+  std::vector<TopkCandidate> cand;       // the running best candidates (2 x the kept count)
   std::vector<uint8_t> mask;             // CUDA: the combined allowed-row bitmask
 };
 
