@@ -46,6 +46,7 @@ struct TopkRequest {
   size_t n_categories = 0;
   int32_t category = -1;
   bool exact = false;  // the fp32 scan instead of the 4-bit scan + re-rank
+  int candidates = 0;  // fast scan: how many to re-rank (0: Candidates(k); else max(k, this) <= kEmbeddingMaxCandidates)
   bool simd = true;    // false: the portable loop even where AVX2 is present (tests)
   bool cuda = false;   // the exact scan on the CUDA device (EnableCuda first)
 };
