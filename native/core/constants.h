@@ -182,6 +182,18 @@ constexpr int kMaxHstHeight = 16;
 constexpr int kMaxDetectorWindow = 1 << 20;   // HST window_size, robust z window
 constexpr int kMaxDetectorEntities = 1 << 24; // DetectorTable max_entities
 
+// Embedding top-k (embedding.h). k and dim are bounded so that the quantized scan's
+// integer sums stay exact in int32 and in float (4096 * 7 * 127 < 2^24), and so that the
+// CUDA kernel's per-block sort (2048 entries) at least halves the candidates each round.
+// The fast path re-ranks max(kEmbeddingRerankFactor * k, kEmbeddingRerankMin) candidates
+// of the 4-bit scan by their exact fp32 dot products, or the request's own number (more
+// candidates: higher recall on tightly clustered rows, docs/embeddings.md).
+constexpr int kEmbeddingMaxK = 1024;
+constexpr int kEmbeddingMaxDim = 4096;
+constexpr int kEmbeddingRerankFactor = 16;
+constexpr int kEmbeddingRerankMin = 512;
+constexpr int kEmbeddingMaxCandidates = 65536;  // a request's own re-rank size, at most
+
 // The version of a store row's byte layout (row_layout.h: the row header, tile rings,
 // per-aggregate state, HLL registers) and of the shard index's hashing. Snapshots carry
 // it; a snapshot whose version differs cannot be mapped back and must be rebuilt from
