@@ -114,6 +114,7 @@ Napi::Object Constants(Napi::Env env) {
   o.Set("wal", wal);
   o.Set("detectors", DetectorConstants(env));
   o.Set("learner", learner);
+  o.Set("covisit", CovisitConstants(env));
   return o;
 }
 
@@ -128,6 +129,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceValue("AnomalyDetector", DefineAnomalyDetectorWrap(env)),
                              InstanceValue("AnomalyTable", DefineAnomalyTableWrap(env)),
                              InstanceValue("Learner", DefineLearnerWrap(env)),
+                             InstanceValue("Covisit", DefineCovisitWrap(env)),
                              InstanceValue("constants", Constants(env)),
                              InstanceMethod<&Addon::CallHashIds>("hashIds"),
                              InstanceMethod<&Addon::CallDense>("denseForward"),
