@@ -51,6 +51,10 @@ export const ERRORS = {
   HP_ERR_NATIVE_UNSUPPORTED: { status: 501, about: 'The operation is not supported by this build (e.g. CUDA on a CPU-only build).' },
   HP_ERR_NATIVE_RESOURCE_EXHAUSTED: { status: 503, about: 'The native engine ran out of memory or capacity.' },
   HP_ERR_NATIVE_INTERNAL: { status: 500, about: 'An internal error in the native engine.' },
+  // recommenders (issue 13)
+  HP_ERR_RECOMMENDER_UNKNOWN: { status: 404, about: 'The recommender named in the path is not declared under recommenders: in the config.' },
+  HP_ERR_RECOMMEND_INVALID: { status: 400, about: 'A recommend request body is not an object with a string or integer user, or its exclude_seen, category or items has the wrong type.' },
+  HP_ERR_RECOMMEND_K_INVALID: { status: 400, about: "A recommend request's k is not an integer from 1 to the recommender's max_k." },
   HP_ERR_INTERNAL: { status: 500, about: 'An unexpected server error; it is logged.' },
 } as const satisfies Record<string, { status: number; about: string }>;
 

@@ -13,6 +13,8 @@ import { type AggName, type Binding, constants, limits, WINDOWED_AGGS } from '..
 import { type AlertsDef, compileAlerts, type RawAlerts } from './alerts.js';
 import { compileDurability, type DurabilityDef, type RawDurability } from './durability.js';
 import { compileDetectors, type DetectorDef, type RawDetector } from './learning.js';
+// recommenders (issue 13)
+import { compileRecommenders, type RawRecommender, type RecommenderDef } from './recommend.js';
 import { compileModels, type ModelDef, type RawModel } from './models.js';
 import { configSchema } from './schema.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
@@ -22,6 +24,8 @@ export type { AlertRuleDef, AlertsDef, Severity, WebhookDef } from './alerts.js'
 export type { DurabilityDef, FsyncMode } from './durability.js';
 export type { BreakerDef, ModelDef, ModelInputDef } from './models.js';
 export type { DetectorDef, DriftParams, LabelDef, LearnerDef } from './learning.js';
+// recommenders (issue 13)
+export type { RecommenderDef } from './recommend.js';
 export { parseDuration, parseSize } from './values.js';
 export type { AuthDef, BucketDef, KeyDef, JwtDef, LimitsDef, RateClass, TlsDef } from './security.js';
 export { compileAuth, RATE_CLASS_NAMES } from './security.js';
@@ -91,6 +95,9 @@ export interface Config {
   models: ModelDef[];
   /** drift and anomaly detectors fed by streams (src/learn/) */
   detectors: DetectorDef[];
+  // recommenders (issue 13)
+  /** item recommenders learned from streams (src/recommend/) */
+  recommenders: RecommenderDef[];
   store: { maxFutureMs: number; sweepIntervalMs: number };
   entities: EntityDef[];
   entityIndex: Map<string, number>;
@@ -152,6 +159,8 @@ interface RawConfig {
   durability?: RawDurability;
   models?: Record<string, RawModel>;
   detectors?: Record<string, RawDetector>;
+  // recommenders (issue 13)
+  recommenders?: Record<string, RawRecommender>;
   store?: { max_future?: number | string; sweep_interval?: number | string };
   entities: Record<string, { ttl?: number | string; memory?: number | string; shards?: number; features: Record<string, RawFeature> }>;
   streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; fields?: Record<string, FieldType> }>;
@@ -287,6 +296,8 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
   const baseDir = resolve(opts.baseDir ?? '.');
   const models = compileModels(c.models ?? {}, entities, entityIndex, baseDir, streams, streamIndex);
   const detectors = compileDetectors(c.detectors, streams, streamIndex, entities);
+  // recommenders (issue 13)
+  const recommenders = compileRecommenders(c.recommenders, streams, streamIndex, entities, baseDir);
 
   const demo = c.demo && { stream: c.demo.stream, rate: c.demo.rate ?? 1000, ids: c.demo.ids ?? 1000, model: c.demo.model };
   if (demo && !streamIndex.has(demo.stream)) fail('/demo/stream', `no stream '${demo.stream}' is declared under /streams`);
@@ -319,6 +330,8 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     durability: compileDurability(c.durability, (p) => resolve(opts.baseDir ?? '.', p)),
     models,
     detectors,
+    // recommenders (issue 13)
+    recommenders,
     store: {
       maxFutureMs: c.store?.max_future === undefined ? 10_000 : parseDuration(c.store.max_future),
       sweepIntervalMs: c.store?.sweep_interval === undefined ? 1000 : parseDuration(c.store.sweep_interval),

@@ -27,6 +27,9 @@ import { type Demo, startDemo } from './demo.js';
 import { registerDurabilityMetrics } from './durability-metrics.js';
 import { Learning } from '../learn/learning.js';
 import { registerLearningMetrics } from './learning-metrics.js';
+// recommenders (issue 13)
+import { Recommending } from '../recommend/recommending.js';
+import { registerRecommendMetrics } from './recommend-metrics.js';
 import { FeatureReader } from './features.js';
 import { Metrics } from './metrics.js';
 import { PredictPipeline } from './predict.js';
@@ -75,6 +78,8 @@ export interface Server {
   readonly durability?: Durability;
   /** streaming ML: learners and detectors */
   readonly learning: Learning;
+  // recommenders (issue 13)
+  readonly recommending: Recommending;
   readonly recovery?: RecoveryReport;
   /** alert rules, recent alerts, subscribers and webhooks (docs/alerts.md); ctx.alerts */
   readonly alerts: AlertHub;
@@ -128,11 +133,17 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   for (const [name, m] of learning.models) models.attachInline(name, m);
   for (const t of learning.taps()) ingest.addTap(t);
   if (!learning.empty) registerLearningMetrics(metrics.registry, learning);
+  // recommenders (issue 13): co-visitation taps, after the learners' taps
+  const recommending = new Recommending(config, store, log);
+  for (const t of recommending.taps()) ingest.addTap(t);
+  if (!recommending.empty) registerRecommendMetrics(metrics.registry, recommending);
   const dataDir = opts.dataDir ?? config.durability.dataDir;
   const durability = dataDir ? new Durability({ config, dataDir, discardState: opts.discardState, store, ingest, log }) : undefined;
   if (durability) {
     durability.register(models.snapshotParticipant());
     if (!learning.empty) durability.register(learning.snapshotParticipant());
+    // recommenders (issue 13)
+    if (!recommending.empty) durability.register(recommending.snapshotParticipant());
     registerDurabilityMetrics(metrics.registry, durability);
   }
   // Hardening (docs/security.md): a policy only when the config asks for auth or rate
@@ -161,6 +172,8 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     durability,
     alerts,
     learning,
+    // recommenders (issue 13)
+    recommending,
     phase: 'starting',
     ready: false,
     inflight: 0,
@@ -241,6 +254,8 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     metrics,
     durability,
     learning,
+    // recommenders (issue 13)
+    recommending,
     recovery,
     alerts,
     scheme: config.tls ? 'https' : 'http',

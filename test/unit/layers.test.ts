@@ -20,9 +20,11 @@ const MAY_IMPORT: Record<string, string[]> = {
   learn: ['ingest', 'runtime', 'native', 'config', 'errors'],
   durability: ['ingest', 'native', 'config', 'errors'],
   alerts: ['config', 'errors'],
-  server: ['alerts', 'learn', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
+  // recommenders (issue 13)
+  recommend: ['ingest', 'native', 'config', 'errors'],
+  server: ['alerts', 'learn', 'recommend', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
-  cli: ['server', 'bench', 'learn', 'eval', 'ingest', 'config', 'native', 'errors'],
+  cli: ['server', 'bench', 'learn', 'recommend', 'eval', 'ingest', 'config', 'native', 'errors'],
   eval: ['learn', 'native', 'errors'], // offline evaluation (NAB): the server never imports it
 };
 

@@ -4,6 +4,8 @@ import type { AlertHub } from '../../alerts/hub.js';
 import type { Config } from '../../config/load.js';
 import type { Durability } from '../../durability/durability.js';
 import type { Learning } from '../../learn/learning.js';
+// recommenders (issue 13)
+import type { Recommending } from '../../recommend/recommending.js';
 import type { Ingestor } from '../../ingest/ingestor.js';
 import type { FeatureStore } from '../../native/binding.js';
 import type { Pool } from '../../runtime/pool.js';
@@ -38,6 +40,9 @@ export interface ServerContext {
   readonly durability?: Durability;
   /** streaming ML: the online learners (served inline), label and detector taps */
   readonly learning: Learning;
+  // recommenders (issue 13)
+  /** the recommenders: their co-visitation tables (ingest taps) and embedding sources */
+  readonly recommending: Recommending;
   /**
    * 'starting' (restoring, replaying, loading models) and 'draining' (shutting down): only
    * `open` routes are served, the others answer HP_ERR_NOT_READY. 'serving': everything.

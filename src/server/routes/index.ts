@@ -12,6 +12,8 @@ import { fallbackRoutes, healthRoutes, metricsRoutes } from './health.js';
 import { kserveRoutes } from './kserve.js';
 import { learnerRoutes } from './learners.js';
 import { predictRoutes } from './predict.js';
+// recommenders (issue 13)
+import { recommendRoutes } from './recommend.js';
 import { adminRoutes } from './admin.js';
 import { alertRoutes } from './alerts.js';
 import { repositoryRoutes } from './repository.js';
@@ -29,6 +31,8 @@ export const ROUTES: readonly Route[] = [
   ...repositoryRoutes,
   ...adminRoutes,
   ...learnerRoutes,
+  // recommenders (issue 13)
+  ...recommendRoutes,
   ...feastRoutes,
   ...metricsRoutes,
   ...healthRoutes,
