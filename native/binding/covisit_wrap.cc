@@ -3,7 +3,7 @@
 //   update(users: BigUint64Array | string[], items: Float64Array, categories: Float64Array | null, ts: Float64Array, n)
 //   recommend(history, nHistory, exclude, nExclude, category, k, nowMs, recency, popularFill,
 //             outItems: Float64Array, outScores: Float64Array, outSource: Uint8Array) -> count
-//   pairWeight(a, b, nowMs), popularity(a, nowMs), stats(), clear(), serialize(), deserialize(bytes)
+//   pairWeight(a, b, nowMs), popularity(a, nowMs), userItems(user, out), stats(), clear(), serialize(), deserialize(bytes)
 // src/native/covisit.ts checks every argument first; the checks here are the backstop.
 //
 // Buffers: every typed array is borrowed for the call only (read, or written for the
@@ -33,6 +33,7 @@ class CovisitWrap : public Napi::ObjectWrap<CovisitWrap> {
                         InstanceMethod<&CovisitWrap::Recommend>("recommend"),
                         InstanceMethod<&CovisitWrap::PairWeight>("pairWeight"),
                         InstanceMethod<&CovisitWrap::Popularity>("popularity"),
+                        InstanceMethod<&CovisitWrap::UserItems>("userItems"),
                         InstanceMethod<&CovisitWrap::Stats>("stats"),
                         InstanceMethod<&CovisitWrap::Clear>("clear"),
                         InstanceMethod<&CovisitWrap::Serialize>("serialize"),
@@ -139,6 +140,19 @@ class CovisitWrap : public Napi::ObjectWrap<CovisitWrap> {
     REQUIRE_ARGUMENT_NUMBER(0, a, kUsage);
     REQUIRE_ARGUMENT_NUMBER(1, now, kUsage);
     return Napi::Number::New(info.Env(), c_->Popularity(a, now));
+  }
+
+  // userItems(user: string, out: Float64Array) -> count: the user's ring, most recent first
+  Napi::Value UserItems(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    constexpr const char* kUsage = "userItems(user: string, out: Float64Array)";
+    REQUIRE_ARGUMENTS(2, kUsage);
+    uint64_t user;
+    std::string why;
+    if (!HashIdValue(env, info[0], &user, &why)) return ThrowArg(env, why);
+    REQUIRE_ARGUMENT_FLOAT64_ARRAY(1, out, n, kUsage);
+    if (n < size_t(c_->params().window)) return ThrowArg(env, "out must hold window items");
+    return Napi::Number::New(env, double(c_->UserItems(user, out)));
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
