@@ -14,10 +14,12 @@ import { normalTail } from '../eval/nab/stats.js';
 import { AnomalyDetector, DriftDetector } from '../native/detectors.js';
 import { Progress } from './progress.js';
 import { readCsv } from '../learn/csv.js';
+// recommenders (issue 13)
+import { EVAL_RECOMMEND_USAGE, evalRecommender, generateSessionsFile } from './eval-recommend.js';
 
 export const EVAL_USAGE = `usage: hotpath eval --config F (--model M | --detector D) --csv FILE [--target COL] [--json]
        hotpath eval --config F --detector D --nab DIR [--json]
-
+\${EVAL_RECOMMEND_USAGE}
   Progressive validation over a CSV stream (a header row, then one example per row, in
   order): each row is predicted (or scored) first, then learned.
   --model M      a model with a learner: section; its inputs are read from the columns of
@@ -172,6 +174,16 @@ export async function evaluate(argv: string[]): Promise<void> {
       target: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      // recommenders (issue 13)
+      recommender: { type: 'string' },
+      sessions: { type: 'string' },
+      'generate-sessions': { type: 'string' },
+      k: { type: 'string' },
+      'test-fraction': { type: 'string' },
+      frozen: { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      'gen-sessions': { type: 'string' },
+      'gen-items': { type: 'string' },
     },
     strict: true,
   });
@@ -179,6 +191,9 @@ export async function evaluate(argv: string[]): Promise<void> {
     process.stdout.write(EVAL_USAGE);
     return;
   }
+  // recommenders (issue 13)
+  if (values['generate-sessions'] !== undefined) return void process.stdout.write(generateSessionsFile(values));
+  if (values.recommender !== undefined) return void process.stdout.write(evalRecommender(loadConfigFile(values.config), values));
   if ((values.model === undefined) === (values.detector === undefined)) throw new HotpathError('HP_ERR_QUERY_INVALID', `give one of --model or --detector\n\n${EVAL_USAGE}`);
   const config = loadConfigFile(values.config);
   if (values.nab !== undefined) {

@@ -3,6 +3,7 @@
 // covisit.h), reads the user's recent items from a `last_n` feature of the store, and may
 // blend in an item-embedding source (dot-product top-k over a matrix file).
 import { resolve } from 'node:path';
+import { constants } from '../native/binding.js';
 import type { EntityDef, StreamDef } from './load.js';
 import { fail, parseDuration } from './values.js';
 
@@ -10,8 +11,8 @@ const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
 const duration = { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: '^(\\d+(?:\\.\\d+)?)\\s*(ms|s|m|h|d)$' }] } as const;
 const nonNegative = { type: 'number', minimum: 0 } as const;
 
-/** Limits shared with the native table (native/core/constants.h kCovisit*; test/unit checks them). */
-export const RECOMMEND_LIMITS = { maxNeighbours: 256, maxWindow: 16, maxK: 1000, maxItems: 1 << 24, maxUsers: 1 << 24 } as const;
+/** The native table's limits (native/core/constants.h kCovisit*, read from the addon). */
+const RECOMMEND_LIMITS = constants.covisit;
 
 export const recommendersSchema = {
   type: 'object',

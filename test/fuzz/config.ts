@@ -62,6 +62,10 @@ detectors:
   amount_user: { kind: robust_z, stream: tx, fields: [amount], per_entity: user, max_entities: 256, window: 16 }
   amount_hst: { kind: hst, stream: tx, fields: [amount], limits: [[0, 1000]] }
   amount_adwin: { kind: adwin, stream: tx, fields: [amount] }
+# recommenders (issue 13): merchants whose users also paid at ...; users are the items,
+# their country the category; small tables so that they fill up
+recommenders:
+  shop: { stream: tx, user: merchant, item: user_id, category: country, max_items: 512, max_users: 64, neighbours: 8, k: 5, max_k: 50 }
 alerts:
   keep: 64
   rules:

@@ -186,6 +186,17 @@ export const HTTP_SEEDS: Record<string, RouteSeeds> = {
   'GET /v1/learners/:model': { weight: 0.2, seeds: (rng): HttpSeed[] => [{ params: { model: learner(rng) } }] },
   'GET /v1/learners/:model/onnx': { weight: 0.1, seeds: (rng): HttpSeed[] => [{ params: { model: learner(rng) } }] },
   'POST /v1/learners/:model/reset': { weight: 0.05, seeds: (rng): HttpSeed[] => [{ params: { model: learner(rng) } }, { params: { model: 'online' }, body: { kind: 'json', value: {} } }] },
+  // recommenders (issue 13)
+  'POST /v1/recommend/:name': {
+    weight: 0.5,
+    seeds: (rng): HttpSeed[] => [
+      { params: { name: 'shop' }, body: { kind: 'json', value: { user: merchant(rng) } } },
+      { params: { name: 'shop' }, body: { kind: 'json', value: { user: merchant(rng), k: 1 + rng.int(50), exclude_seen: rng.chance(0.5), category: rng.pick(['FR', 'DE', 'US', 'GB']) } } },
+      { params: { name: 'shop' }, body: { kind: 'json', value: { user: `m${100 + rng.int(10)}`, items: [user(rng), user(rng)] } } },
+      { params: { name: 'nope' }, body: { kind: 'json', value: { user: 'm1' } } },
+    ],
+  },
+  'GET /v1/recommenders': { weight: 0.1, seeds: () => [{}] },
   'GET /healthz': { weight: 0.3, seeds: () => [{}] },
   'GET /readyz': { weight: 0.3, seeds: () => [{}] },
   'ANY /*': {
