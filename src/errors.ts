@@ -45,6 +45,8 @@ export const ERRORS = {
   HP_ERR_AUTH_FORBIDDEN: { status: 403, about: 'The credential is valid but lacks the scope the route or WebSocket frame needs.' },
   HP_ERR_RATE_LIMITED: { status: 429, about: 'Too many requests of a route class from this credential or client address (limits.rate), or too many frames on one WebSocket. Retry after the Retry-After header.' },
   HP_ERR_CONNECTIONS_LIMITED: { status: 429, about: 'The client address already holds limits.ws_connections_per_address WebSocket connections.' },
+  // Embedding index (src/native/embedding.ts, docs/embeddings.md)
+  HP_ERR_EMBEDDING_FILE: { status: 400, about: 'An item embedding file could not be loaded: missing, not a 2-D little-endian float32 C-order .npy, truncated, or with a NaN or infinite value; the message names the file and the problem.' },
   HP_ERR_NATIVE_INVALID_ARG: { status: 400, about: 'The native engine refused an argument (a backstop behind the TypeScript checks).' },
   HP_ERR_NATIVE_NOT_FOUND: { status: 404, about: 'The native engine could not find the object asked for.' },
   HP_ERR_NATIVE_UNAVAILABLE: { status: 503, about: 'A native resource is unavailable (read-only handle, no CUDA device).' },

@@ -98,6 +98,11 @@ Napi::Object Constants(Napi::Env env) {
   learner.Set("maxHashBits", kLearnerMaxHashBits);
   learner.Set("maxValue", kLearnerMaxValue);
   learner.Set("blobVersion", kLearnerBlobVersion);
+  Napi::Object embedding = Napi::Object::New(env);
+  embedding.Set("maxK", kEmbeddingMaxK);
+  embedding.Set("maxDim", kEmbeddingMaxDim);
+  embedding.Set("rerankFactor", kEmbeddingRerankFactor);
+  embedding.Set("rerankMin", kEmbeddingRerankMin);
   Napi::Object o = Napi::Object::New(env);
   o.Set("rowRoles", rowRoles);
   o.Set("rowErrors", rowErrors);
@@ -115,6 +120,7 @@ Napi::Object Constants(Napi::Env env) {
   o.Set("detectors", DetectorConstants(env));
   o.Set("learner", learner);
   o.Set("covisit", CovisitConstants(env));
+  o.Set("embedding", embedding);
   return o;
 }
 
@@ -130,6 +136,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceValue("AnomalyTable", DefineAnomalyTableWrap(env)),
                              InstanceValue("Learner", DefineLearnerWrap(env)),
                              InstanceValue("Covisit", DefineCovisitWrap(env)),
+                             InstanceValue("EmbeddingIndex", DefineEmbeddingIndexWrap(env)),
                              InstanceValue("constants", Constants(env)),
                              InstanceMethod<&Addon::CallHashIds>("hashIds"),
                              InstanceMethod<&Addon::CallDense>("denseForward"),

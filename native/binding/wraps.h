@@ -3,6 +3,7 @@
 //   model_wrap.cc    NativeModelWrap   -> NativeModel (core Model, model.h); denseForward
 //   gather_wrap.cc   GatherWrap        -> Gather (core Gather, model.h)
 //   learner_wrap.cc  LearnerWrap       -> Learner (core Learner, learner.h)
+//   embedding_wrap.cc  EmbeddingIndexWrap -> EmbeddingIndex (core EmbeddingIndex, embedding.h)
 //   durability_wrap.cc  snapshot and restore workers (snapshot.h), walRead, crc32c, reserveFile
 // and helpers: args.h (REQUIRE_ARGUMENT_*), ids.h (entity ids, hashIds), spec_args.h.
 #pragma once
@@ -28,6 +29,7 @@ Napi::Function DefineLearnerWrap(Napi::Env env);
 // covisit_wrap.cc: Covisit (covisit.h) and constants.covisit
 Napi::Function DefineCovisitWrap(Napi::Env env);
 Napi::Object CovisitConstants(Napi::Env env);
+Napi::Function DefineEmbeddingIndexWrap(Napi::Env env);
 
 // denseForward(x, w, bias | null, batch, in, out, act, backend: "cpu" | "cuda", y)
 Napi::Value DenseForward(const Napi::CallbackInfo& info);

@@ -195,6 +195,16 @@ constexpr int kCovisitBlobVersion = 1;
 constexpr int kCovisitSourceCovisit = 0;
 constexpr int kCovisitSourcePopular = 1;
 
+// Embedding top-k (embedding.h). k and dim are bounded so that the quantized scan's
+// integer sums stay exact in int32 and in float (4096 * 7 * 127 < 2^24), and so that the
+// CUDA kernel's per-block sort (2048 entries) at least halves the candidates each round.
+// The fast path re-ranks max(kEmbeddingRerankFactor * k, kEmbeddingRerankMin) candidates
+// of the 4-bit scan by their exact fp32 dot products.
+constexpr int kEmbeddingMaxK = 1024;
+constexpr int kEmbeddingMaxDim = 4096;
+constexpr int kEmbeddingRerankFactor = 16;
+constexpr int kEmbeddingRerankMin = 512;
+
 // The version of a store row's byte layout (row_layout.h: the row header, tile rings,
 // per-aggregate state, HLL registers) and of the shard index's hashing. Snapshots carry
 // it; a snapshot whose version differs cannot be mapped back and must be rebuilt from

@@ -12,4 +12,16 @@ Status DenseForwardCuda(const float*, const float*, const float*, int, int, int,
   return Status::Unsupported("this build of hotpath has no CUDA backend (build with npm run build:cuda)");
 }
 
+Status CudaTopkCreate(const float*, int64_t, int, CudaTopkIndex** out) {
+  *out = nullptr;
+  return Status::Unsupported("this build of hotpath has no CUDA backend (build with npm run build:cuda)");
+}
+
+void CudaTopkDestroy(CudaTopkIndex*) {}
+
+Status CudaTopk(CudaTopkIndex*, const float*, int, const uint8_t*, int32_t*, float*, int* written) {
+  *written = 0;
+  return Status::Unsupported("this build of hotpath has no CUDA backend (build with npm run build:cuda)");
+}
+
 }  // namespace hotpath

@@ -34,6 +34,7 @@ void RunDurabilityTests();  // durability_test.cc
 void RunDetectorsTests();   // detectors_test.cc
 void RunLearnerTests();     // learner_test.cc
 void RunCovisitTests();     // covisit_test.cc
+void RunEmbeddingTests();   // embedding_test.cc
 
 namespace {
 
@@ -1128,6 +1129,7 @@ int main() {
   RunDetectorsTests();
   RunLearnerTests();
   RunCovisitTests();
+  RunEmbeddingTests();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;
 }

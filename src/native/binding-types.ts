@@ -141,6 +141,14 @@ export namespace Binding {
       maxValue: number;
       blobVersion: number;
     };
+    /** embedding top-k (native/core/embedding.h; constants.h kEmbedding*) */
+    embedding: {
+      maxK: number;
+      maxDim: number;
+      /** the fast path re-ranks max(rerankFactor * k, rerankMin) candidates */
+      rerankFactor: number;
+      rerankMin: number;
+    };
   }
   export interface LayerSpec {
     kind: number; // constants.layerKinds
@@ -294,6 +302,22 @@ export namespace Binding {
     blobVersion: number;
     sources: { covisit: number; popular: number };
   }
+  /** native/binding/embedding_wrap.cc; flags: 1 exact, 2 cuda, 4 portable loop */
+  export interface EmbeddingIndex {
+    readonly count: number;
+    readonly dim: number;
+    topk(
+      query: Float32Array, k: number, outRows: Int32Array, outScores: Float32Array, exclude: Int32Array | null,
+      allowed: Uint8Array | null, categories: Uint16Array | null, category: number, flags: number,
+    ): number;
+    topkAsync(
+      query: Float32Array, k: number, exclude: Int32Array | null, allowed: Uint8Array | null, categories: Uint16Array | null,
+      category: number, flags: number, done: (err: Error | null, rows: Int32Array, scores: Float32Array) => void,
+    ): void;
+    row(i: number, out: Float32Array): void;
+    enableCuda(): void;
+    release(): void;
+  }
   export interface Addon {
     Covisit: new (params: CovisitParams) => NativeCovisit;
     FeatureStore: new (specOrId: StoreSpec | number) => NativeStore;
@@ -303,6 +327,7 @@ export namespace Binding {
     AnomalyDetector: new (kind: number, params: Partial<HstParams & RobustZParams & EwParams & LikelihoodParams>) => NativeAnomalyDetector;
     AnomalyTable: new (kind: number, params: Partial<RobustZParams & EwParams>, maxEntities: number) => NativeAnomalyTable;
     Learner: new (spec: LearnerSpec) => Learner;
+    EmbeddingIndex: new (...args: [path: string] | [matrix: Float32Array, count: number, dim: number]) => EmbeddingIndex;
     constants: Constants;
     hashIds(ids: string[]): BigUint64Array;
     denseForward(

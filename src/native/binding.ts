@@ -87,6 +87,9 @@ export { call as callNative };
  */
 export const LearnerAddon: Binding.Addon['Learner'] = addon.Learner;
 
+/** The addon's EmbeddingIndex class, for src/native/embedding.ts (which wraps it). */
+export const EmbeddingIndexAddon: Binding.Addon['EmbeddingIndex'] = addon.EmbeddingIndex;
+
 /** Why ingestRows refused a frame's rows: a rowErrors name, the event and the frame column. */
 export interface RowFault {
   error: string;

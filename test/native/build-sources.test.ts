@@ -43,7 +43,10 @@ describe('native build source lists', () => {
 
   it('the CUDA build swaps cuda_none.cc for the .cu sources, and the core tests build the core list', () => {
     const cmake = read('CMakeLists.txt');
-    expect(cmake).toMatch(/set\(HOTPATH_CUDA_SOURCES native\/cuda\/dense\.cu\)/);
+    const cu = /set\(HOTPATH_CUDA_SOURCES ([^)]*\.cu)\)/.exec(cmake)?.[1].split(/\s+/) ?? [];
+    const cuFiles = readdirSync(join(ROOT, 'native/cuda')).filter((f) => f.endsWith('.cu')).map((f) => `native/cuda/${f}`);
+    expect(cu.sort()).toEqual(cuFiles.sort());
+    expect(cu).toContain('native/cuda/dense.cu');
     expect(cmake).toMatch(/set\(HOTPATH_CUDA_SOURCES native\/cuda\/cuda_none\.cc\)/);
     expect(cmake).toMatch(/add_executable\(core_test [^)]*\$\{HOTPATH_CORE_SOURCES\} \$\{HOTPATH_CUDA_SOURCES\}\)/);
   });
