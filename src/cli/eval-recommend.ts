@@ -9,7 +9,7 @@ import { generateSessions, npyBytes, SESSION_GEN_DEFAULTS } from '../bench/sessi
 import type { Config } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import { readCsv } from '../learn/csv.js';
-import { covisitMethod, evalSessions, type NextItemMethod, popularityMethod, sessionClicks } from '../recommend/session-eval.js';
+import { covisitMethod, embeddingMethod, evalSessions, popularityMethod, sessionClicks } from '../recommend/session-eval.js';
 
 export const EVAL_RECOMMEND_USAGE = `       hotpath eval --config F --recommender R --sessions FILE.csv [--k 20] [--test-fraction 0.1] [--frozen] [--json]
        hotpath eval --generate-sessions FILE.csv [--seed 1] [--gen-sessions 50000] [--gen-items 5000]
@@ -57,15 +57,12 @@ export function generateSessionsFile(args: RecommendEvalArgs): string {
   return `${path}: ${g.clicks} clicks in ${g.options.sessions} sessions over ${g.options.items} items (${g.options.clusters} clusters), seed ${g.options.seed}; planted embedding ${base}.npy (${g.options.items} x ${g.options.embeddingDim}), ids ${base}.ids.txt\n`;
 }
 
-/** Extra methods a recommender brings (its embedding source), made by the caller. */
-export type ExtraMethods = (config: Config, recommender: string, clicks: ReturnType<typeof sessionClicks>) => NextItemMethod[];
-
-export function evalRecommender(config: Config, args: RecommendEvalArgs, extra: ExtraMethods = () => []): string {
+export function evalRecommender(config: Config, args: RecommendEvalArgs): string {
   const def = config.recommenders.find((r) => r.name === args.recommender);
   if (!def) throw new HotpathError('HP_ERR_QUERY_INVALID', `no recommender '${args.recommender}' in the config (recommenders: ${config.recommenders.map((r) => r.name).join(', ') || 'none'})`);
   if (!args.sessions) throw new HotpathError('HP_ERR_QUERY_INVALID', '--sessions FILE.csv is needed with --recommender');
   const clicks = sessionClicks(readCsv(args.sessions));
-  const methods = [covisitMethod(def), ...extra(config, def.name, clicks), popularityMethod()];
+  const methods = [covisitMethod(def), ...(def.embedding ? [embeddingMethod(def)] : []), popularityMethod()];
   const k = num(args.k, '--k', 20);
   const testFraction = num(args['test-fraction'], '--test-fraction', 0.1);
   const r = evalSessions(clicks, methods, { k, testFraction, online: !args.frozen });

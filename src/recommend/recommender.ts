@@ -15,7 +15,7 @@ import { categoryValue } from '../ingest/decode.js';
 import type { AppliedBatch, IngestTap } from '../ingest/ingestor.js';
 import type { FeatureStore } from '../native/binding.js';
 import { CovisitTable, covisitLimits } from '../native/covisit.js';
-import type { EmbeddingSource } from './embedding.js';
+import { EmbeddingSource } from './embedding.js';
 
 export interface RecommendRequest {
   user: string;
@@ -72,6 +72,10 @@ export class Recommender implements IngestTap {
     // twice max k: the blend draws more candidates from each source than it returns
     const cap = Math.min(covisitLimits.maxK, def.maxK * 2);
     this.#out = { items: new Float64Array(cap), scores: new Float64Array(cap), source: new Uint8Array(cap) };
+    if (def.embedding) {
+      this.embedding = new EmbeddingSource(def.embedding);
+      this.embedding.ids.forEach((id) => this.itemValue(id)); // names the string ids
+    }
   }
 
   /** The ingest tap: one native update per batch (and the item names a JSON batch carries). */
@@ -87,6 +91,8 @@ export class Recommender implements IngestTap {
     for (let i = 0; i < n; i++) this.#items[i] = b.values[i * nf + d.itemField];
     if (d.categoryField >= 0) for (let i = 0; i < n; i++) this.#cats[i] = b.values[i * nf + d.categoryField];
     this.table.update(b.keys[d.userColumn], this.#items, d.categoryField >= 0 ? this.#cats : null, b.ts, n);
+    const emb = this.embedding;
+    if (emb && d.categoryField >= 0) for (let i = 0; i < n; i++) emb.observe(this.#items[i], this.#cats[i]);
     if (d.itemKeyColumn >= 0) {
       const ids = b.keys[d.itemKeyColumn];
       if (Array.isArray(ids)) for (let i = 0; i < n; i++) this.#name(this.#items[i], ids[i]);
@@ -180,7 +186,7 @@ export class Recommender implements IngestTap {
       const s = (d.blend.covisit * out.scores[i]) / top;
       merged.set(out.items[i], { score: s, best: s, source: 'covisit' });
     }
-    const cands = emb.candidates(req.user, this.#history.subarray(0, nHistory), this.#exclude.subarray(0, nExclude), Math.min(out.items.length, req.k * 2), req.category, this);
+    const cands = emb.candidates(req.user, this.#history.subarray(0, nHistory), this.#exclude.subarray(0, nExclude), Math.min(out.items.length, req.k * 2), req.category);
     const etop = cands.length > 0 ? Math.max(cands[0].score, 1e-12) : 1;
     for (const c of cands) {
       const s = (d.blend.embedding * Math.max(c.score, 0)) / etop;
@@ -198,9 +204,9 @@ export class Recommender implements IngestTap {
     const fallback = items.length === 0;
     if (items.length < req.k && d.popularity) {
       // popular fill, never an item already in the answer or excluded
-      const ex = new Float64Array(nExclude + items.length);
+      const ex = new Float64Array(Math.min(covisitLimits.maxK, nExclude + items.length));
       ex.set(this.#exclude.subarray(0, nExclude));
-      ranked.forEach(([v], i) => (ex[nExclude + i] = v));
+      for (let i = 0; nExclude + i < ex.length && i < ranked.length; i++) ex[nExclude + i] = ranked[i][0];
       const n = this.table.recommend(
         { history: this.#history, nHistory: 0, exclude: ex, nExclude: ex.length, category: req.category, k: req.k - items.length, nowMs: req.nowMs, recency: 1, popularFill: true },
         out,

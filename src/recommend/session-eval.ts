@@ -15,6 +15,7 @@ import type { RecommenderDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import { categoryValue } from '../ingest/decode.js';
 import { CovisitTable } from '../native/covisit.js';
+import { EmbeddingSource } from './embedding.js';
 
 export interface SessionClicks {
   /** session index per click, time order */
@@ -103,6 +104,25 @@ export function covisitMethod(def: RecommenderDef): NextItemMethod {
       const n = table.recommend({ history, nHistory, exclude: none, nExclude: 0, category: Number.NaN, k, nowMs: t, recency: def.recency, popularFill: def.popularity }, out);
       into.set(out.items.subarray(0, n));
       return n;
+    },
+  };
+}
+
+/**
+ * The recommender's item embedding as an evaluation method: the query is the mean of the
+ * session's items' rows (the source's rule for users without a row), nothing excluded.
+ */
+export function embeddingMethod(def: RecommenderDef): NextItemMethod {
+  if (!def.embedding) throw new HotpathError('HP_ERR_QUERY_INVALID', `recommender ${def.name} has no embedding source`);
+  const src = new EmbeddingSource({ file: def.embedding.file, ids: def.embedding.ids });
+  const none = new Float64Array(0);
+  return {
+    name: 'embedding',
+    learn() {},
+    rank(history, nHistory, k, _t, into) {
+      const c = src.candidates('', history.subarray(0, nHistory), none, k, Number.NaN);
+      for (let i = 0; i < c.length; i++) into[i] = c[i].value;
+      return c.length;
     },
   };
 }
