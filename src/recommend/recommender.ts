@@ -189,7 +189,8 @@ export class Recommender implements IngestTap {
     const cands = emb.candidates(req.user, this.#history.subarray(0, nHistory), this.#exclude.subarray(0, nExclude), Math.min(out.items.length, req.k * 2), req.category);
     const etop = cands.length > 0 ? Math.max(cands[0].score, 1e-12) : 1;
     for (const c of cands) {
-      const s = (d.blend.embedding * Math.max(c.score, 0)) / etop;
+      if (!(c.score > 0)) continue; // no similarity: left to the popular fill
+      const s = (d.blend.embedding * c.score) / etop;
       const m = merged.get(c.value);
       if (m) {
         m.score += s;

@@ -3,13 +3,14 @@
 // answered by popularity, the user's history read from the store's last_n feature, the
 // state across a snapshot and a crash (snapshot + log replay = the same counts), bad
 // bodies refused with codes, the stats route and metrics.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 
+import { npyBytes } from '../../src/bench/sessions.js';
 import { loadConfigText } from '../../src/config/load.js';
 import { type Server, startServer } from '../../src/server/app.js';
 import { decodeServerFrame, encodeEvents } from '../../src/server/ws-protocol.js';
@@ -207,6 +208,39 @@ describe('recommenders', () => {
     expect(metric(text, 'hotpath_recommend_fallbacks_total', 'recommender="shop"')).toBe(1);
     expect(metric(text, 'hotpath_recommend_tap_events_total', 'recommender="shop"')).toBe(sessions().length);
     expect(metric(text, 'hotpath_recommend_duration_seconds_count', 'recommender="shop"')).toBe(1);
+  });
+
+  it('blends an item embedding: items near the user\'s, and a user matrix for cold users', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotpath-reco-emb-'));
+    dirs.push(dir);
+    // 2-D rows: a and f point the same way; e alone along the second axis
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const rows = [[1, 0], [0.3, 0.1], [0.2, 0.1], [0, 0.2], [0, 1], [0.9, 0.1]];
+    writeFileSync(join(dir, 'items.npy'), npyBytes(Float32Array.from(rows.flat()), 6, 2));
+    writeFileSync(join(dir, 'items.txt'), ids.join('\n'));
+    writeFileSync(join(dir, 'users.npy'), npyBytes(Float32Array.of(0, 1), 1, 2));
+    writeFileSync(join(dir, 'users.txt'), 'vip\n');
+    const extra = `    embedding: { file: ${join(dir, 'items.npy')}, ids: ${join(dir, 'items.txt')}, users: ${join(dir, 'users.npy')}, user_ids: ${join(dir, 'users.txt')} }\n    blend: { covisit: 1, embedding: 0.5 }\n`;
+    const base = await start(CONFIG().replace('    max_k: 50\n', `    max_k: 50\n${extra}`));
+    await send(base, [...sessions(), click('x', 'f', 'music')]);
+    await send(base, [click('me', 'a')]);
+    const r = await recommend(base, { user: 'me', k: 4 });
+    expect(r.body.fallback).toBe(false);
+    // b: covisit 1 (the best) + embedding 0.3/0.9 x 0.5; c: covisit 30/40 + its embedding share; f: embedding only
+    expect(r.body.items.map((i) => i.id).slice(0, 3)).toEqual(['b', 'c', 'f']);
+    expect(r.body.items[0]).toMatchObject({ source: 'covisit' });
+    expect(r.body.items[0].score).toBeCloseTo(1 + (0.5 * 0.3) / 0.9, 5);
+    expect(r.body.items[2]).toMatchObject({ id: 'f', source: 'embedding' });
+    expect(r.body.items[2].score).toBeCloseTo(0.5, 5);
+    // a cold user with a row in the user matrix: embedding candidates, not the fallback
+    const vip = await recommend(base, { user: 'vip', k: 2 });
+    expect(vip.body.fallback).toBe(false);
+    expect(vip.body.items[0]).toMatchObject({ id: 'e', source: 'embedding' });
+    // the category filter applies to embedding candidates too (f is music, a is not)
+    const music = await recommend(base, { user: 'me', k: 3, category: 'music' });
+    expect(music.body.items.map((i) => [i.id, i.source])).toEqual([['c', 'covisit'], ['f', 'embedding'], ['d', 'popular']]);
+    const stats = (await getJson(base, '/v1/recommenders')).body as { recommenders: Record<string, { embedding: { items: number; dim: number } }> };
+    expect(stats.recommenders.shop.embedding).toEqual({ items: 6, dim: 2 });
   });
 
   it('refuses a bad config, naming the field', () => {
