@@ -16,6 +16,9 @@ import { HotpathError } from '../errors.js';
 import { categoryValue } from '../ingest/decode.js';
 import { EmbeddingIndex } from '../native/embedding.js';
 
+/** Matrices of at most this many rows are scanned exactly (see candidates). */
+const EXACT_BELOW = 65_536;
+
 /** One candidate: an item (its category value) and its dot-product score. */
 export interface EmbeddingCandidate {
   value: number;
@@ -138,7 +141,10 @@ export class EmbeddingSource {
       this.#rows = new Int32Array(kk);
       this.#scores = new Float32Array(kk);
     }
-    const got = this.items.topk(q, kk, this.#rows, this.#scores, this.#exclude.subarray(0, ne), code ? { categories: this.#categories, category: code } : undefined);
+    // Small matrices take the exact scan: the 4-bit scan's fixed cost per query is larger
+    // than a whole exact scan there (5,000 x 32: 0.72 ms against 0.12 ms on this machine).
+    const exact = this.count <= EXACT_BELOW;
+    const got = this.items.topk(q, kk, this.#rows, this.#scores, this.#exclude.subarray(0, ne), code ? { categories: this.#categories, category: code, exact } : { exact });
     const out: EmbeddingCandidate[] = new Array(got);
     for (let i = 0; i < got; i++) out[i] = { value: this.#value[this.#rows[i]], score: this.#scores[i] };
     return out;
