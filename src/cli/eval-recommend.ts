@@ -11,10 +11,11 @@ import { HotpathError } from '../errors.js';
 import { readCsv } from '../learn/csv.js';
 import { covisitMethod, embeddingMethod, evalSessions, popularityMethod, sessionClicks } from '../recommend/session-eval.js';
 
+/** The usage lines of the recommender evaluation (after eval's own), and its options (after eval's). */
 export const EVAL_RECOMMEND_USAGE = `       hotpath eval --config F --recommender R --sessions FILE.csv [--k 20] [--test-fraction 0.1] [--frozen] [--json]
        hotpath eval --generate-sessions FILE.csv [--seed 1] [--gen-sessions 50000] [--gen-items 5000]
-
-  --recommender R  next-item Recall@k and MRR@k of recommender R (co-visitation, and its
+`;
+export const EVAL_RECOMMEND_OPTIONS = `  --recommender R  next-item Recall@k and MRR@k of recommender R (co-visitation, and its
                    embedding source when it has one) and of the popularity baseline over
                    a session CSV (session_id,ts,item_id[,category]): the sessions of the
                    last --test-fraction of the time span are predicted click by click

@@ -15,11 +15,11 @@ import { AnomalyDetector, DriftDetector } from '../native/detectors.js';
 import { Progress } from './progress.js';
 import { readCsv } from '../learn/csv.js';
 // recommenders (issue 13)
-import { EVAL_RECOMMEND_USAGE, evalRecommender, generateSessionsFile } from './eval-recommend.js';
+import { EVAL_RECOMMEND_OPTIONS, EVAL_RECOMMEND_USAGE, evalRecommender, generateSessionsFile } from './eval-recommend.js';
 
 export const EVAL_USAGE = `usage: hotpath eval --config F (--model M | --detector D) --csv FILE [--target COL] [--json]
        hotpath eval --config F --detector D --nab DIR [--json]
-\${EVAL_RECOMMEND_USAGE}
+${EVAL_RECOMMEND_USAGE}
   Progressive validation over a CSV stream (a header row, then one example per row, in
   order): each row is predicted (or scored) first, then learned.
   --model M      a model with a learner: section; its inputs are read from the columns of
@@ -34,7 +34,7 @@ export const EVAL_USAGE = `usage: hotpath eval --config F (--model M | --detecto
                  value column; NAB's three profiles (docs/nab.md). Scores outside [0, 1]
                  (robust_z, ew) are mapped by 1 - 2Q(z/3)
   --json         one JSON object on stdout instead of the table
-`;
+${EVAL_RECOMMEND_OPTIONS}`;
 
 export interface LearnerEval {
   rows: number;
