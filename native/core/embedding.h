@@ -59,7 +59,7 @@ struct TopkCandidate {
 struct TopkScratch {
   std::vector<int8_t> q8;                // the quantized query (padded dim)
   std::vector<int32_t> exclude;          // sorted copy of the request's exclusions
-  std::vector<TopkCandidate> heap;       // the running best (worst on top)
+  std::vector<TopkCandidate> cand;       // the running best candidates (2 x the kept count)
   std::vector<uint8_t> mask;             // CUDA: the combined allowed-row bitmask
 };
 
@@ -112,6 +112,16 @@ class EmbeddingIndex {
   std::vector<float> scales_;       // per row: code * scale ~ value
   CudaTopkIndex* cuda_ = nullptr;
 };
+
+// Where a .npy file's float32 rows are, once its bytes pass Load's rules.
+struct NpyLayout {
+  int64_t rows = 0;
+  int dim = 0;
+  size_t data_offset = 0;  // from the start of the file
+};
+// Checks the bytes of a whole .npy file against Load's rules (INVALID_ARG, the message
+// without the path). Values are not read: Load checks them while it builds the codes.
+Status ParseNpy(const uint8_t* bytes, size_t size, NpyLayout* out);
 
 // The exact score: fp32 dot product in a fixed order (8 running sums, then a fixed tree),
 // so that every CPU path gives the same bits.

@@ -512,13 +512,13 @@ void TestScratchIsReused() {
   r.exclude = ex.data();
   r.n_exclude = ex.size();
   Run(*ix, r, &s);
-  const void* heap = s.heap.data();
+  const void* cand = s.cand.data();
   const void* q8 = s.q8.data();
   const void* exd = s.exclude.data();
   for (int i = 0; i < 5; i++) Run(*ix, r, &s);
   r.exact = true;
   Run(*ix, r, &s);
-  CHECK(s.heap.data() == heap && s.q8.data() == q8 && s.exclude.data() == exd);
+  CHECK(s.cand.data() == cand && s.q8.data() == q8 && s.exclude.data() == exd);
 }
 
 void CompareCuda(EmbeddingIndex& ix, const TopkRequest& base, const char* what) {
