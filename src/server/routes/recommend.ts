@@ -2,6 +2,7 @@
 // recommender's top k items out (src/recommend/). GET /v1/recommenders: each recommender's
 // table and counters.
 import { HotpathError, showValue } from '../../errors.js';
+import { categoryValue } from '../../ingest/decode.js';
 import type { Recommender, RecommendRequest } from '../../recommend/recommender.js';
 import { nowMs } from '../../runtime/records.js';
 import { parseJsonBody } from '../http.js';
@@ -36,7 +37,7 @@ export function parseRecommend(r: Recommender, body: unknown, now: number): Reco
   if (b.category !== undefined && b.category !== null) {
     if (r.def.categoryField < 0) invalid(`recommender ${r.def.name} has no category field; it cannot filter by category`);
     if (!isId(b.category)) invalid('category must be a non-empty string or an integer');
-    category = r.itemValue(b.category)!;
+    category = categoryValue(b.category)!;
   }
   const items: number[] = [];
   if (b.items !== undefined) {
