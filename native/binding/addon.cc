@@ -103,6 +103,7 @@ Napi::Object Constants(Napi::Env env) {
   embedding.Set("maxDim", kEmbeddingMaxDim);
   embedding.Set("rerankFactor", kEmbeddingRerankFactor);
   embedding.Set("rerankMin", kEmbeddingRerankMin);
+  embedding.Set("maxCandidates", kEmbeddingMaxCandidates);
   Napi::Object o = Napi::Object::New(env);
   o.Set("rowRoles", rowRoles);
   o.Set("rowErrors", rowErrors);

@@ -3,8 +3,8 @@
 //
 //   new EmbeddingIndex(path)                          a .npy file (mapped read-only)
 //   new EmbeddingIndex(matrix: Float32Array, count, dim)  copied
-//   topk(query, k, outRows, outScores, exclude, allowed, categories, category, flags) -> written
-//   topkAsync(query, k, exclude, allowed, categories, category, flags, done)
+//   topk(query, k, outRows, outScores, exclude, allowed, categories, category, flags, candidates) -> written
+//   topkAsync(query, k, exclude, allowed, categories, category, flags, candidates, done)
 //   row(i, out), enableCuda(), release(); count, dim
 // flags: bit 0 exact, bit 1 cuda, bit 2 portable loop (no AVX2). exclude, allowed (Uint8Array
 // bitmask) and categories (Uint16Array) may be null.
@@ -51,9 +51,13 @@ bool OptTyped(const Napi::Value& v, T** data, size_t* len) {
   return GetTyped<T, kType>(v, data, len);
 }
 
-// The request's scalar fields from info[k], info[category], info[flags]; false when malformed.
+// The request's scalar fields from info[k], info[category], info[flags] and the candidates
+// at info[iflags + 1]; false when malformed.
 bool Scalars(const Napi::CallbackInfo& info, size_t ik, size_t icat, size_t iflags, TopkRequest* r) {
-  if (!info[ik].IsNumber() || !info[icat].IsNumber() || !info[iflags].IsNumber()) return false;
+  if (!info[ik].IsNumber() || !info[icat].IsNumber() || !info[iflags].IsNumber() || !info[iflags + 1].IsNumber()) return false;
+  const double cand = info[iflags + 1].As<Napi::Number>().DoubleValue();
+  if (!(cand >= 0 && cand <= kEmbeddingMaxCandidates) || cand != std::floor(cand)) return false;
+  r->candidates = int(cand);
   const double k = info[ik].As<Napi::Number>().DoubleValue();
   const double cat = info[icat].As<Napi::Number>().DoubleValue();
   const double flags = info[iflags].As<Napi::Number>().DoubleValue();
@@ -192,9 +196,9 @@ class EmbeddingIndexWrap : public Napi::ObjectWrap<EmbeddingIndexWrap> {
   Napi::Value Topk(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Ready(env)) return env.Undefined();
-    REQUIRE_ARGUMENTS(9, "topk expects (query, k, outRows, outScores, exclude, allowed, categories, category, flags)");
+    REQUIRE_ARGUMENTS(10, "topk expects (query, k, outRows, outScores, exclude, allowed, categories, category, flags, candidates)");
     TopkRequest r;
-    if (!Scalars(info, 1, 7, 8, &r)) return ThrowArg(env, "topk: k, category or flags out of range");
+    if (!Scalars(info, 1, 7, 8, &r)) return ThrowArg(env, "topk: k, category, flags or candidates out of range");
     if (!Arrays(info, 0, 4, 5, 6, &r)) return env.Undefined();
     REQUIRE_ARGUMENT_INT32_ARRAY(2, rows, nrows, "topk: outRows must be an Int32Array");
     REQUIRE_ARGUMENT_FLOAT32_ARRAY(3, scores, nscores, "topk: outScores must be a Float32Array");
@@ -208,12 +212,12 @@ class EmbeddingIndexWrap : public Napi::ObjectWrap<EmbeddingIndexWrap> {
   Napi::Value TopkAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Ready(env)) return env.Undefined();
-    REQUIRE_ARGUMENTS(8, "topkAsync expects (query, k, exclude, allowed, categories, category, flags, done)");
-    if (!info[7].IsFunction()) return ThrowArg(env, "topkAsync: done must be a function");
+    REQUIRE_ARGUMENTS(9, "topkAsync expects (query, k, exclude, allowed, categories, category, flags, candidates, done)");
+    if (!info[8].IsFunction()) return ThrowArg(env, "topkAsync: done must be a function");
     TopkRequest r;
-    if (!Scalars(info, 1, 5, 6, &r)) return ThrowArg(env, "topk: k, category or flags out of range");
+    if (!Scalars(info, 1, 5, 6, &r)) return ThrowArg(env, "topk: k, category, flags or candidates out of range");
     if (!Arrays(info, 0, 2, 3, 4, &r)) return env.Undefined();
-    auto* w = new TopkWorker(info[7].As<Napi::Function>(), info.This().As<Napi::Object>(), &pending_, index_, r, info[3], info[4]);
+    auto* w = new TopkWorker(info[8].As<Napi::Function>(), info.This().As<Napi::Object>(), &pending_, index_, r, info[3], info[4]);
     w->Queue();
     return env.Undefined();
   }

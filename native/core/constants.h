@@ -199,11 +199,13 @@ constexpr int kCovisitSourcePopular = 1;
 // integer sums stay exact in int32 and in float (4096 * 7 * 127 < 2^24), and so that the
 // CUDA kernel's per-block sort (2048 entries) at least halves the candidates each round.
 // The fast path re-ranks max(kEmbeddingRerankFactor * k, kEmbeddingRerankMin) candidates
-// of the 4-bit scan by their exact fp32 dot products.
+// of the 4-bit scan by their exact fp32 dot products, or the request's own number (more
+// candidates: higher recall on tightly clustered rows, docs/embeddings.md).
 constexpr int kEmbeddingMaxK = 1024;
 constexpr int kEmbeddingMaxDim = 4096;
 constexpr int kEmbeddingRerankFactor = 16;
 constexpr int kEmbeddingRerankMin = 512;
+constexpr int kEmbeddingMaxCandidates = 65536;  // a request's own re-rank size, at most
 
 // The version of a store row's byte layout (row_layout.h: the row header, tile rings,
 // per-aggregate state, HLL registers) and of the shard index's hashing. Snapshots carry

@@ -478,6 +478,9 @@ Status EmbeddingIndex::TopK(const TopkRequest& req, TopkScratch* s, int32_t* out
   if (req.categories && req.n_categories < size_t(n_))
     return Status::InvalidArg("topk: categories has " + std::to_string(req.n_categories) + " entries, need " + std::to_string(n_));
   if (req.n_exclude > 0 && !req.exclude) return Status::InvalidArg("topk: no exclude list");
+  if (req.candidates < 0 || req.candidates > kEmbeddingMaxCandidates)
+    return Status::InvalidArg("topk: candidates " + std::to_string(req.candidates) + " out of range [0, " +
+                              std::to_string(kEmbeddingMaxCandidates) + "]");
   if (req.cuda && !cuda_) return Status::Unavailable("topk: CUDA is not enabled on this index (enableCuda)");
   if (req.k == 0 || n_ == 0) return Status::Ok();
   s->exclude.assign(req.exclude, req.exclude + req.n_exclude);
@@ -504,7 +507,8 @@ Status EmbeddingIndex::TopKFast(const TopkRequest& req, TopkScratch* s, int32_t*
   int32_t bias;
   QuantizeQuery(req.query, dim_, blocks_, &s->q8, &bias);  // the scale is common to all rows: ranks need none
   const Filter f{req, s->exclude.data(), s->exclude.data() + s->exclude.size()};
-  Best best(&s->cand, int(std::min<int64_t>(Candidates(req.k), n_)));
+  const int c = req.candidates > 0 ? std::max(req.candidates, req.k) : Candidates(req.k);
+  Best best(&s->cand, int(std::min<int64_t>(c, n_)));
   const size_t row_bytes = size_t(blocks_) * kBlockBytes;
   int64_t i = 0;
 #ifdef HP_EMBEDDING_AVX2

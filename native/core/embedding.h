@@ -1,10 +1,10 @@
 // An item embedding matrix (n rows x dim float32) and top-k by dot product with a query.
 //
 // Two ways to scan, same answer shape (rows best first, ties broken by the lower row):
-//   exact  every row's fp32 dot product (Dot below); reads n * dim * 4 bytes per query.
+//   exact  every row's fp32 dot product (EmbeddingDot below); reads n * dim * 4 bytes.
 //   fast   (default) a scan of 4-bit codes (one float scale per row, 32 bytes per 64
 //          dims) keeps the best C = max(kEmbeddingRerankFactor * k, kEmbeddingRerankMin)
-//          rows by their approximate score, then re-ranks those C by their exact fp32 dot
+//          (or TopkRequest::candidates) rows by their approximate score, then re-ranks those C by their exact fp32 dot
 //          products. It reads n * (dim / 2 + 4) bytes per query, 1/7 of the exact scan, so
 //          a 1M x 64 scan fits in a few ms of one core's memory bandwidth. Returned scores
 //          are always exact fp32 dot products; only which rows reach the re-rank is
@@ -13,9 +13,10 @@
 // loop with the same integer arithmetic and the same single float rounding per row, so the
 // two give bit-identical candidates (native/test/embedding_test.cc checks it).
 //
-// Threads: an index is immutable after Create/Load; any number of threads may call TopK at
-// once, each with its own TopkScratch (the scratch grows to the largest request seen and
-// is then reused, so a query allocates nothing).
+// Threads: an index is immutable after FromMatrix/Load (EnableCuda excepted: call it before
+// sharing); any number of threads may call TopK at once, each with its own TopkScratch
+// (the scratch grows to the largest request seen and is then reused, so a query
+// allocates nothing).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -46,6 +47,7 @@ struct TopkRequest {
   size_t n_categories = 0;
   int32_t category = -1;
   bool exact = false;  // the fp32 scan instead of the 4-bit scan + re-rank
+  int candidates = 0;  // fast scan: how many to re-rank (0: Candidates(k); else max(k, this) <= kEmbeddingMaxCandidates)
   bool simd = true;    // false: the portable loop even where AVX2 is present (tests)
   bool cuda = false;   // the exact scan on the CUDA device (EnableCuda first)
 };

@@ -148,6 +148,8 @@ export namespace Binding {
       /** the fast path re-ranks max(rerankFactor * k, rerankMin) candidates */
       rerankFactor: number;
       rerankMin: number;
+      /** the most candidates a request may ask to re-rank (TopkOptions.candidates) */
+      maxCandidates: number;
     };
   }
   export interface LayerSpec {
@@ -308,11 +310,11 @@ export namespace Binding {
     readonly dim: number;
     topk(
       query: Float32Array, k: number, outRows: Int32Array, outScores: Float32Array, exclude: Int32Array | null,
-      allowed: Uint8Array | null, categories: Uint16Array | null, category: number, flags: number,
+      allowed: Uint8Array | null, categories: Uint16Array | null, category: number, flags: number, candidates: number,
     ): number;
     topkAsync(
       query: Float32Array, k: number, exclude: Int32Array | null, allowed: Uint8Array | null, categories: Uint16Array | null,
-      category: number, flags: number, done: (err: Error | null, rows: Int32Array, scores: Float32Array) => void,
+      category: number, flags: number, candidates: number, done: (err: Error | null, rows: Int32Array, scores: Float32Array) => void,
     ): void;
     row(i: number, out: Float32Array): void;
     enableCuda(): void;

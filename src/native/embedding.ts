@@ -34,6 +34,12 @@ export interface TopkOptions {
   cuda?: boolean;
   /** the portable loop even where AVX2 is present (tests and the bench compare the two) */
   portable?: boolean;
+  /**
+   * fast scan: how many approximate candidates to re-rank exactly (default max(16 k, 512),
+   * at most embeddingLimits.maxCandidates). More: higher recall on tightly clustered rows,
+   * at about 0.1 ms per 1000 (docs/embeddings.md).
+   */
+  candidates?: number;
 }
 
 /** constants.h kEmbedding*: maxK, maxDim, and the re-rank size max(rerankFactor * k, rerankMin) */
@@ -90,7 +96,7 @@ export class EmbeddingIndex {
     if (!(outRows instanceof Int32Array) || !(outScores instanceof Float32Array) || outRows.length < k || outScores.length < k)
       throw invalid('topk: outRows (Int32Array) and outScores (Float32Array) must hold k entries');
     const o = this.#options(options);
-    return call(() => this.#native.topk(query, k, outRows, outScores, exclude ?? null, o.allowed, o.categories, o.category, o.flags));
+    return call(() => this.#native.topk(query, k, outRows, outScores, exclude ?? null, o.allowed, o.categories, o.category, o.flags, o.candidates));
   }
 
   /** The same on the libuv thread pool (a 1M-item scan must not block the event loop). */
@@ -105,7 +111,7 @@ export class EmbeddingIndex {
     if (typeof done !== 'function') throw invalid('topkAsync: done must be a function');
     const o = this.#options(options);
     call(() =>
-      this.#native.topkAsync(query, k, exclude ?? null, o.allowed, o.categories, o.category, o.flags, (err, rows, scores) =>
+      this.#native.topkAsync(query, k, exclude ?? null, o.allowed, o.categories, o.category, o.flags, o.candidates, (err, rows, scores) =>
         done(err ? toHotpathError(err) : null, rows, scores),
       ),
     );
@@ -139,8 +145,8 @@ export class EmbeddingIndex {
     if (exclude !== undefined && !(exclude instanceof Int32Array)) throw invalid('topk: exclude must be an Int32Array of rows');
   }
 
-  #options(o: TopkOptions | undefined): { allowed: Uint8Array | null; categories: Uint16Array | null; category: number; flags: number } {
-    if (o === undefined) return { allowed: null, categories: null, category: -1, flags: 0 };
+  #options(o: TopkOptions | undefined): { allowed: Uint8Array | null; categories: Uint16Array | null; category: number; flags: number; candidates: number } {
+    if (o === undefined) return { allowed: null, categories: null, category: -1, flags: 0, candidates: 0 };
     const allowed = o.allowed ?? null;
     if (allowed !== null && (!(allowed instanceof Uint8Array) || allowed.length < Math.ceil(this.count / 8)))
       throw invalid(`topk: allowed must be a Uint8Array of at least ${Math.ceil(this.count / 8)} bytes (one bit per row)`);
@@ -151,7 +157,10 @@ export class EmbeddingIndex {
     if ((categories === null) !== (o.category === undefined)) throw invalid('topk: categories and category go together');
     if (categories !== null && (!Number.isInteger(category) || category < 0 || category > 65535))
       throw invalid('topk: category must be a whole number in [0, 65535]');
+    const candidates = o.candidates ?? 0;
+    if (!Number.isInteger(candidates) || candidates < 0 || candidates > embeddingLimits.maxCandidates)
+      throw invalid(`topk: candidates must be a whole number in [0, ${embeddingLimits.maxCandidates}]`);
     const flags = (o.exact ? FLAG_EXACT : 0) | (o.cuda ? FLAG_CUDA : 0) | (o.portable ? FLAG_PORTABLE : 0);
-    return { allowed, categories, category, flags };
+    return { allowed, categories, category, flags, candidates };
   }
 }

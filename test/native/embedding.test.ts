@@ -93,6 +93,7 @@ describe('embedding constants', () => {
       maxDim: c('kEmbeddingMaxDim'),
       rerankFactor: c('kEmbeddingRerankFactor'),
       rerankMin: c('kEmbeddingRerankMin'),
+      maxCandidates: c('kEmbeddingMaxCandidates'),
     });
   });
 });
@@ -135,6 +136,13 @@ describe('EmbeddingIndex', () => {
     }
     expect(hit / 200).toBeGreaterThanOrEqual(0.99);
     big.release();
+  });
+
+  it('options.candidates: a re-rank of every row is the exact answer', () => {
+    for (const q of queries) expect(topk(ix, q, 20, undefined, { candidates: n })).toEqual(topk(ix, q, 20, undefined, { exact: true }));
+    expect(() => topk(ix, queries[0], 20, undefined, { candidates: embeddingLimits.maxCandidates + 1 })).toThrow(
+      expect.objectContaining({ code: 'HP_ERR_NATIVE_INVALID_ARG' }),
+    );
   });
 
   it('excludes rows, and filters by an allowed mask and by category', () => {
