@@ -4,6 +4,7 @@
       "target_name": "hotpath",
       "sources": [
         "native/core/anomaly.cc",
+        "native/core/covisit.cc",
         "native/core/crc32c.cc",
         "native/core/drift.cc",
         "native/core/embedding.cc",
@@ -22,6 +23,7 @@
         "native/core/windows.cc",
         "native/cuda/cuda_none.cc",
         "native/binding/addon.cc",
+        "native/binding/covisit_wrap.cc",
         "native/binding/detector_wrap.cc",
         "native/binding/durability_wrap.cc",
         "native/binding/embedding_wrap.cc",

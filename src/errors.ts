@@ -57,6 +57,9 @@ export const ERRORS = {
   HP_ERR_EXPERIMENT_UNKNOWN: { status: 404, about: 'The experiment named in the path is not in the config.' },
   HP_ERR_EXPERIMENT_INVALID: { status: 400, about: 'An experiment request lacks its unit (a non-empty string id), or an admin request names an unknown variant or a share outside 0..1.' },
   HP_ERR_EXPERIMENT_STOPPED: { status: 409, about: 'The experiment is already in the state the admin request asks for (stopped, or running).' },
+  HP_ERR_RECOMMENDER_UNKNOWN: { status: 404, about: 'The recommender named in the path is not declared under recommenders: in the config.' },
+  HP_ERR_RECOMMEND_INVALID: { status: 400, about: 'A recommend request body is not an object with a string or integer user, or its exclude_seen, category or items has the wrong type.' },
+  HP_ERR_RECOMMEND_K_INVALID: { status: 400, about: "A recommend request's k is not an integer from 1 to the recommender's max_k." },
   HP_ERR_INTERNAL: { status: 500, about: 'An unexpected server error; it is logged.' },
 } as const satisfies Record<string, { status: number; about: string }>;
 

@@ -120,6 +120,7 @@ Napi::Object Constants(Napi::Env env) {
   o.Set("wal", wal);
   o.Set("detectors", DetectorConstants(env));
   o.Set("learner", learner);
+  o.Set("covisit", CovisitConstants(env));
   o.Set("embedding", embedding);
   return o;
 }
@@ -135,6 +136,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceValue("AnomalyDetector", DefineAnomalyDetectorWrap(env)),
                              InstanceValue("AnomalyTable", DefineAnomalyTableWrap(env)),
                              InstanceValue("Learner", DefineLearnerWrap(env)),
+                             InstanceValue("Covisit", DefineCovisitWrap(env)),
                              InstanceValue("EmbeddingIndex", DefineEmbeddingIndexWrap(env)),
                              InstanceValue("constants", Constants(env)),
                              InstanceMethod<&Addon::CallHashIds>("hashIds"),

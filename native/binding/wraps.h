@@ -26,6 +26,9 @@ Napi::Function DefineAnomalyDetectorWrap(Napi::Env env);
 Napi::Function DefineAnomalyTableWrap(Napi::Env env);
 Napi::Object DetectorConstants(Napi::Env env);
 Napi::Function DefineLearnerWrap(Napi::Env env);
+// covisit_wrap.cc: Covisit (covisit.h) and constants.covisit
+Napi::Function DefineCovisitWrap(Napi::Env env);
+Napi::Object CovisitConstants(Napi::Env env);
 Napi::Function DefineEmbeddingIndexWrap(Napi::Env env);
 
 // denseForward(x, w, bias | null, batch, in, out, act, backend: "cpu" | "cuda", y)

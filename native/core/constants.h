@@ -182,6 +182,19 @@ constexpr int kMaxHstHeight = 16;
 constexpr int kMaxDetectorWindow = 1 << 20;   // HST window_size, robust z window
 constexpr int kMaxDetectorEntities = 1 << 24; // DetectorTable max_entities
 
+// Item-to-item co-visitation (covisit.h): limits of its tables and queries, its blob
+// format, and where each recommended item came from.
+constexpr int kCovisitMaxNeighbours = 256;    // neighbours kept per item
+constexpr int kCovisitMaxWindow = 16;         // previous items of a user paired with a new one
+constexpr int kCovisitMaxHistory = 64;        // items a recommend query starts from (= kMaxLastN)
+constexpr int kCovisitMaxK = 1000;            // items a recommend query returns
+constexpr int kCovisitMaxItems = 1 << 24;
+constexpr int kCovisitMaxUsers = 1 << 24;
+constexpr int kCovisitTopPopular = 256;       // the popularity list kept up to date per event
+constexpr int kCovisitBlobVersion = 1;
+constexpr int kCovisitSourceCovisit = 0;
+constexpr int kCovisitSourcePopular = 1;
+
 // Embedding top-k (embedding.h). k and dim are bounded so that the quantized scan's
 // integer sums stay exact in int32 and in float (4096 * 7 * 127 < 2^24), and so that the
 // CUDA kernel's per-block sort (2048 entries) at least halves the candidates each round.

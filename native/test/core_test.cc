@@ -33,6 +33,7 @@ void RunStorePartsTests();  // store_parts_test.cc
 void RunDurabilityTests();  // durability_test.cc
 void RunDetectorsTests();   // detectors_test.cc
 void RunLearnerTests();     // learner_test.cc
+void RunCovisitTests();     // covisit_test.cc
 void RunEmbeddingTests();   // embedding_test.cc
 
 namespace {
@@ -1127,6 +1128,7 @@ int main() {
   RunDurabilityTests();
   RunDetectorsTests();
   RunLearnerTests();
+  RunCovisitTests();
   RunEmbeddingTests();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;

@@ -14,10 +14,11 @@ import { normalTail } from '../eval/nab/stats.js';
 import { AnomalyDetector, DriftDetector } from '../native/detectors.js';
 import { Progress } from './progress.js';
 import { readCsv } from '../learn/csv.js';
+import { EVAL_RECOMMEND_OPTIONS, EVAL_RECOMMEND_USAGE, evalRecommender, generateSessionsFile } from './eval-recommend.js';
 
 export const EVAL_USAGE = `usage: hotpath eval --config F (--model M | --detector D) --csv FILE [--target COL] [--json]
        hotpath eval --config F --detector D --nab DIR [--json]
-
+${EVAL_RECOMMEND_USAGE}
   Progressive validation over a CSV stream (a header row, then one example per row, in
   order): each row is predicted (or scored) first, then learned.
   --model M      a model with a learner: section; its inputs are read from the columns of
@@ -32,7 +33,7 @@ export const EVAL_USAGE = `usage: hotpath eval --config F (--model M | --detecto
                  value column; NAB's three profiles (docs/nab.md). Scores outside [0, 1]
                  (robust_z, ew) are mapped by 1 - 2Q(z/3)
   --json         one JSON object on stdout instead of the table
-`;
+${EVAL_RECOMMEND_OPTIONS}`;
 
 export interface LearnerEval {
   rows: number;
@@ -172,6 +173,15 @@ export async function evaluate(argv: string[]): Promise<void> {
       target: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      recommender: { type: 'string' },
+      sessions: { type: 'string' },
+      'generate-sessions': { type: 'string' },
+      k: { type: 'string' },
+      'test-fraction': { type: 'string' },
+      frozen: { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      'gen-sessions': { type: 'string' },
+      'gen-items': { type: 'string' },
     },
     strict: true,
   });
@@ -179,6 +189,8 @@ export async function evaluate(argv: string[]): Promise<void> {
     process.stdout.write(EVAL_USAGE);
     return;
   }
+  if (values['generate-sessions'] !== undefined) return void process.stdout.write(generateSessionsFile(values));
+  if (values.recommender !== undefined) return void process.stdout.write(evalRecommender(loadConfigFile(values.config), values));
   if ((values.model === undefined) === (values.detector === undefined)) throw new HotpathError('HP_ERR_QUERY_INVALID', `give one of --model or --detector\n\n${EVAL_USAGE}`);
   const config = loadConfigFile(values.config);
   if (values.nab !== undefined) {

@@ -14,6 +14,7 @@ import { type AlertsDef, compileAlerts, type RawAlerts } from './alerts.js';
 import { compileDurability, type DurabilityDef, type RawDurability } from './durability.js';
 import { compileDetectors, type DetectorDef, type RawDetector } from './learning.js';
 import { compileExperiments, type ExperimentDef, type RawExperiment } from './experiments.js';
+import { compileRecommenders, type RawRecommender, type RecommenderDef } from './recommend.js';
 import { compileModels, type ModelDef, type RawModel } from './models.js';
 import { configSchema } from './schema.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
@@ -24,6 +25,7 @@ export type { DurabilityDef, FsyncMode } from './durability.js';
 export type { BreakerDef, ModelDef, ModelInputDef } from './models.js';
 export type { DetectorDef, DriftParams, LabelDef, LearnerDef } from './learning.js';
 export type { ExperimentDef, RampStep, TargetKind, VariantDef } from './experiments.js';
+export type { RecommenderDef } from './recommend.js';
 export { parseDuration, parseSize } from './values.js';
 export type { AuthDef, BucketDef, KeyDef, JwtDef, LimitsDef, RateClass, TlsDef } from './security.js';
 export { compileAuth, RATE_CLASS_NAMES } from './security.js';
@@ -95,6 +97,8 @@ export interface Config {
   detectors: DetectorDef[];
   /** A/B experiments over models, recommenders and bandits (src/experiments/) */
   experiments: ExperimentDef[];
+  /** item recommenders learned from streams (src/recommend/) */
+  recommenders: RecommenderDef[];
   store: { maxFutureMs: number; sweepIntervalMs: number };
   entities: EntityDef[];
   entityIndex: Map<string, number>;
@@ -157,6 +161,7 @@ interface RawConfig {
   models?: Record<string, RawModel>;
   detectors?: Record<string, RawDetector>;
   experiments?: Record<string, RawExperiment>;
+  recommenders?: Record<string, RawRecommender>;
   store?: { max_future?: number | string; sweep_interval?: number | string };
   entities: Record<string, { ttl?: number | string; memory?: number | string; shards?: number; features: Record<string, RawFeature> }>;
   streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; fields?: Record<string, FieldType> }>;
@@ -300,6 +305,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     recommender: sectionNames('recommenders'),
     bandit: sectionNames('bandits'),
   });
+  const recommenders = compileRecommenders(c.recommenders, streams, streamIndex, entities, baseDir);
 
   const demo = c.demo && { stream: c.demo.stream, rate: c.demo.rate ?? 1000, ids: c.demo.ids ?? 1000, model: c.demo.model };
   if (demo && !streamIndex.has(demo.stream)) fail('/demo/stream', `no stream '${demo.stream}' is declared under /streams`);
@@ -333,6 +339,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     models,
     detectors,
     experiments,
+    recommenders,
     store: {
       maxFutureMs: c.store?.max_future === undefined ? 10_000 : parseDuration(c.store.max_future),
       sweepIntervalMs: c.store?.sweep_interval === undefined ? 1000 : parseDuration(c.store.sweep_interval),

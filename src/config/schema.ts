@@ -3,6 +3,7 @@
 import { AGG_NAMES, GATHER_TRANSFORM_NAMES, limits } from '../native/binding.js';
 import { detectorsSchema, learnerSchema } from './learning.js';
 import { experimentsSchema } from './experiments.js';
+import { recommendersSchema } from './recommend.js';
 
 const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
 // "250ms", "10s", "5m", "1h", "7d", or a number of milliseconds
@@ -301,6 +302,7 @@ export const configSchema = {
     detectors: detectorsSchema,
     // A/B experiments (src/config/experiments.ts, docs/experiments.md)
     experiments: experimentsSchema,
+    recommenders: recommendersSchema,
     auth,
     tls,
     limits: limitsSchema,

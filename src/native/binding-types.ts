@@ -130,6 +130,8 @@ export namespace Binding {
     wal: { headerBytes: number; batchHeaderBytes: number; reads: string[] };
     /** the streaming detectors' kinds and limits (native/core/constants.h) */
     detectors: DetectorConstants;
+    /** the co-visitation table's limits and answer sources (native/core/constants.h kCovisit*) */
+    covisit: CovisitConstants;
     /** the online learners (native/core/learner.h; constants.h HP_LEARNER_OPT_LIST and kLearner*) */
     learner: {
       optimizers: Record<LearnerOptimizerName, number>;
@@ -266,6 +268,42 @@ export namespace Binding {
     exportLinear(): { w: Float32Array; b: number };
     stats(): { updates: number; clipped: number; refused: number };
   }
+  /** native/binding/covisit_wrap.cc; core covisit.h */
+  export interface CovisitParams {
+    maxItems: number;
+    maxUsers: number;
+    neighbours: number;
+    window: number;
+    halfLifeMs: number;
+    symmetric: boolean;
+  }
+  export interface CovisitStats { items: number; users: number; updates: number; pairs: number; refused: number; evictedUsers: number; rescales: number; bytes: number }
+  export interface NativeCovisit {
+    update(users: KeyColumn, items: Float64Array, categories: Float64Array | null, ts: Float64Array, n: number): void;
+    /** returns the count written to the outputs */
+    recommend(
+      history: Float64Array, nHistory: number, exclude: Float64Array, nExclude: number, category: number, k: number,
+      nowMs: number, recency: number, popularFill: boolean, outItems: Float64Array, outScores: Float64Array, outSource: Uint8Array,
+    ): number;
+    pairWeight(a: number, b: number, nowMs: number): number;
+    popularity(a: number, nowMs: number): number;
+    userItems(user: string, out: Float64Array): number;
+    stats(): CovisitStats;
+    clear(): void;
+    serialize(): Uint8Array;
+    deserialize(bytes: Uint8Array): void;
+  }
+  export interface CovisitConstants {
+    maxNeighbours: number;
+    maxWindow: number;
+    maxHistory: number;
+    maxK: number;
+    maxItems: number;
+    maxUsers: number;
+    topPopular: number;
+    blobVersion: number;
+    sources: { covisit: number; popular: number };
+  }
   /** native/binding/embedding_wrap.cc; flags: 1 exact, 2 cuda, 4 portable loop */
   export interface EmbeddingIndex {
     readonly count: number;
@@ -283,6 +321,7 @@ export namespace Binding {
     release(): void;
   }
   export interface Addon {
+    Covisit: new (params: CovisitParams) => NativeCovisit;
     FeatureStore: new (specOrId: StoreSpec | number) => NativeStore;
     NativeModel: new (spec: ModelSpec) => NativeModel;
     Gather: new (storeId: number, spec: GatherSpec) => Gather;

@@ -352,6 +352,9 @@ export function denseForward(
  */
 export const detectorAddon: Pick<Binding.Addon, 'DriftDetector' | 'AnomalyDetector' | 'AnomalyTable'> = addon;
 
+/** The addon's Covisit class, for src/native/covisit.ts (which wraps it) and no one else. */
+export const CovisitAddon: Binding.Addon['Covisit'] = addon.Covisit;
+
 export function backends(): { cpu: true; cuda: Binding.CudaInfo } {
   return addon.backends();
 }

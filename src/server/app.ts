@@ -30,6 +30,8 @@ import { registerLearningMetrics } from './learning-metrics.js';
 import { Experiments } from '../experiments/experiments.js';
 import { registerExperimentMetrics } from './experiment-metrics.js';
 import { buildTargets, targetFactory } from './experiment-targets.js';
+import { Recommending } from '../recommend/recommending.js';
+import { registerRecommendMetrics } from './recommend-metrics.js';
 import { FeatureReader } from './features.js';
 import { Metrics } from './metrics.js';
 import { PredictPipeline } from './predict.js';
@@ -80,6 +82,7 @@ export interface Server {
   readonly learning: Learning;
   /** A/B experiments (docs/experiments.md) */
   readonly experiments: Experiments;
+  readonly recommending: Recommending;
   readonly recovery?: RecoveryReport;
   /** alert rules, recent alerts, subscribers and webhooks (docs/alerts.md); ctx.alerts */
   readonly alerts: AlertHub;
@@ -133,6 +136,10 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   for (const [name, m] of learning.models) models.attachInline(name, m);
   for (const t of learning.taps()) ingest.addTap(t);
   if (!learning.empty) registerLearningMetrics(metrics.registry, learning);
+  // recommenders: co-visitation taps, after the learners' taps
+  const recommending = new Recommending(config, store, log);
+  for (const t of recommending.taps()) ingest.addTap(t);
+  if (!recommending.empty) registerRecommendMetrics(metrics.registry, recommending);
   // A/B experiments: metric taps on their streams, state in the snapshots.
   const experiments = new Experiments(config, log);
   for (const t of experiments.taps) ingest.addTap(t);
@@ -146,6 +153,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     durability.register(models.snapshotParticipant());
     if (!learning.empty) durability.register(learning.snapshotParticipant());
     if (!experiments.empty) durability.register(experiments.snapshotParticipant());
+    if (!recommending.empty) durability.register(recommending.snapshotParticipant());
     registerDurabilityMetrics(metrics.registry, durability);
   }
   // Hardening (docs/security.md): a policy only when the config asks for auth or rate
@@ -177,6 +185,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     learning,
     experiments,
     experimentTargets,
+    recommending,
     phase: 'starting',
     ready: false,
     inflight: 0,
@@ -258,6 +267,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     durability,
     learning,
     experiments,
+    recommending,
     recovery,
     alerts,
     scheme: config.tls ? 'https' : 'http',

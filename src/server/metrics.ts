@@ -105,6 +105,7 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
   readonly #queue = new FastMetric('hotpath_model_queue_duration_seconds', 'Time from submission to the start of the batch', ['model'], LATENCY_BUCKETS);
   readonly #compute = new FastMetric('hotpath_model_compute_duration_seconds', 'Time the batch took to gather features and run', ['model'], LATENCY_BUCKETS);
   readonly #total = new FastMetric('hotpath_model_request_duration_seconds', 'Server-side time of a model request, end to end', ['model'], LATENCY_BUCKETS);
+  readonly #recommend = new FastMetric('hotpath_recommend_duration_seconds', 'Server-side time of a recommend request, from its arrival to its answer', ['recommender'], LATENCY_BUCKETS);
   readonly #ingested = new FastMetric('hotpath_events_ingested_total', 'Events applied to the feature store', ['stream']);
   readonly #late = new FastMetric('hotpath_events_late_total', 'Events dropped as later than the allowed lateness', ['stream']);
   readonly #reads = new FastMetric('hotpath_feature_reads_total', 'Entity feature reads (GET and POST /v1/features, Feast get-online-features)', ['entity']);
@@ -129,7 +130,7 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
     client.collectDefaultMetrics({ register: this.registry, prefix: 'hotpath_' });
     // prom-client names three gauges *_total, which promtool (rightly) refuses.
     for (const g of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`hotpath_nodejs_${g}`);
-    for (const m of [this.#requests, this.#fallbacks, this.#queue, this.#compute, this.#total, this.#ingested, this.#late, this.#reads, this.#freshness, this.#tapErrors, this.#wsSlow, this.#authRefused, this.#rateLimited])
+    for (const m of [this.#requests, this.#fallbacks, this.#queue, this.#compute, this.#total, this.#ingested, this.#late, this.#reads, this.#freshness, this.#tapErrors, this.#wsSlow, this.#authRefused, this.#rateLimited, this.#recommend])
       this.registry.registerMetric(m as unknown as client.Metric);
     this.#wsSlow.series(); // 0 from the start, not only after the first close
     const metrics = this;
@@ -271,6 +272,11 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
     stream ??= this.#defaultStream;
     this.#ingested.inc(this.#ingested.series(stream), accepted);
     if (late > 0) this.#late.inc(this.#late.series(stream), late);
+  }
+
+  /** one answered recommend request and its server-side time */
+  recommendServed(recommender: string, seconds: number): void {
+    this.#recommend.observe(this.#recommend.series(recommender), seconds);
   }
 
   tapFailed(tap: string): void {

@@ -77,6 +77,10 @@ experiments:
     ramp: [{ share: 0.5 }, { share: 1, min_exposures: 30 }]
     guardrails: { max_error_rate: 0.5, max_latency: 1s, min_requests: 16 }
     max_units: 10000
+# recommenders: merchants whose users also paid at ...; users are the items,
+# their country the category; small tables so that they fill up
+recommenders:
+  shop: { stream: tx, user: merchant, item: user_id, category: country, max_items: 512, max_users: 64, neighbours: 8, k: 5, max_k: 50 }
 alerts:
   keep: 64
   rules:

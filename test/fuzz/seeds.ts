@@ -205,6 +205,16 @@ export const HTTP_SEEDS: Record<string, RouteSeeds> = {
   'POST /v1/experiments/:name/stop': { weight: 0.03, seeds: (rng): HttpSeed[] => [{ params: { name: 'ab' }, body: { kind: 'json', value: rng.chance(0.5) ? {} : { winner: rng.pick(['control', 'treatment']), reason: 'fuzz' } } }] },
   'POST /v1/experiments/:name/resume': { weight: 0.03, seeds: (): HttpSeed[] => [{ params: { name: 'ab' }, body: { kind: 'json', value: {} } }] },
   'POST /v1/experiments/:name/ramp': { weight: 0.03, seeds: (rng): HttpSeed[] => [{ params: { name: 'ab' }, body: { kind: 'json', value: { share: rng.chance(0.2) ? null : rng.float() } } }] },
+  'POST /v1/recommend/:name': {
+    weight: 0.5,
+    seeds: (rng): HttpSeed[] => [
+      { params: { name: 'shop' }, body: { kind: 'json', value: { user: merchant(rng) } } },
+      { params: { name: 'shop' }, body: { kind: 'json', value: { user: merchant(rng), k: 1 + rng.int(50), exclude_seen: rng.chance(0.5), category: rng.pick(['FR', 'DE', 'US', 'GB']) } } },
+      { params: { name: 'shop' }, body: { kind: 'json', value: { user: `m${100 + rng.int(10)}`, items: [user(rng), user(rng)] } } },
+      { params: { name: 'nope' }, body: { kind: 'json', value: { user: 'm1' } } },
+    ],
+  },
+  'GET /v1/recommenders': { weight: 0.1, seeds: () => [{}] },
   'GET /healthz': { weight: 0.3, seeds: () => [{}] },
   'GET /readyz': { weight: 0.3, seeds: () => [{}] },
   'ANY /*': {

@@ -21,9 +21,10 @@ const MAY_IMPORT: Record<string, string[]> = {
   durability: ['ingest', 'native', 'config', 'errors'],
   alerts: ['config', 'errors'],
   experiments: ['ingest', 'native', 'config', 'errors', 'bench/random'],
-  server: ['experiments', 'alerts', 'learn', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
+  recommend: ['ingest', 'native', 'config', 'errors'],
+  server: ['experiments', 'alerts', 'learn', 'recommend', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
-  cli: ['server', 'bench', 'learn', 'eval', 'ingest', 'config', 'native', 'errors'],
+  cli: ['server', 'bench', 'learn', 'recommend', 'eval', 'ingest', 'config', 'native', 'errors'],
   eval: ['learn', 'native', 'errors'], // offline evaluation (NAB): the server never imports it
 };
 

@@ -6,6 +6,7 @@ import type { Durability } from '../../durability/durability.js';
 import type { Learning } from '../../learn/learning.js';
 import type { Experiments } from '../../experiments/experiments.js';
 import type { ExperimentTarget } from '../../experiments/targets.js';
+import type { Recommending } from '../../recommend/recommending.js';
 import type { Ingestor } from '../../ingest/ingestor.js';
 import type { FeatureStore } from '../../native/binding.js';
 import type { Pool } from '../../runtime/pool.js';
@@ -44,6 +45,8 @@ export interface ServerContext {
   readonly experiments: Experiments;
   /** each experiment's variant targets, in variant order (server/experiment-targets.ts) */
   readonly experimentTargets: ReadonlyMap<string, readonly ExperimentTarget[]>;
+  /** the recommenders: their co-visitation tables (ingest taps) and embedding sources */
+  readonly recommending: Recommending;
   /**
    * 'starting' (restoring, replaying, loading models) and 'draining' (shutting down): only
    * `open` routes are served, the others answer HP_ERR_NOT_READY. 'serving': everything.

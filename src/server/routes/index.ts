@@ -13,6 +13,7 @@ import { kserveRoutes } from './kserve.js';
 import { learnerRoutes } from './learners.js';
 import { experimentRoutes } from './experiments.js';
 import { predictRoutes } from './predict.js';
+import { recommendRoutes } from './recommend.js';
 import { adminRoutes } from './admin.js';
 import { alertRoutes } from './alerts.js';
 import { repositoryRoutes } from './repository.js';
@@ -31,6 +32,7 @@ export const ROUTES: readonly Route[] = [
   ...adminRoutes,
   ...learnerRoutes,
   ...experimentRoutes,
+  ...recommendRoutes,
   ...feastRoutes,
   ...metricsRoutes,
   ...healthRoutes,
