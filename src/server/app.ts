@@ -146,7 +146,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   if (!experiments.empty) registerExperimentMetrics(metrics.registry, experiments);
   const predict = new PredictPipeline(models, inference, config.limits.idBytes);
   // each variant's target over the pipeline; a kind without an adapter is a config error here
-  const experimentTargets = buildTargets(config.experiments, targetFactory(predict));
+  const experimentTargets = buildTargets(config.experiments, targetFactory({ predict, recommending }));
   const dataDir = opts.dataDir ?? config.durability.dataDir;
   const durability = dataDir ? new Durability({ config, dataDir, discardState: opts.discardState, store, ingest, log }) : undefined;
   if (durability) {

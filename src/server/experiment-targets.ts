@@ -1,13 +1,15 @@
 // The targets experiment variants serve through (src/experiments/targets.ts), built here
 // because they wrap the server's pipelines: a model through PredictPipeline (request, then
 // submit: the one place a request meets inference, with its deadline, breaker and
-// fallback). A recommender or bandit adapter is one more case in `targetFactory` that
-// returns an ExperimentTarget over its route's handler.
+// fallback); a recommender through its route's parser and one native call; a bandit's
+// choose. Each adapter takes the serve body less `unit`, the target's own request.
 import type { ExperimentDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import type { ExperimentTarget, TargetFactory } from '../experiments/targets.js';
+import type { Recommending } from '../recommend/recommending.js';
 import { nowMs } from '../runtime/records.js';
 import { type PredictPipeline, predictText } from './predict.js';
+import { parseRecommend } from './routes/recommend.js';
 
 /** A model as an experiment target: the serve body is a predict body ({entities, fields}). */
 export function modelTarget(pipeline: PredictPipeline, name: string): ExperimentTarget {
@@ -22,9 +24,50 @@ export function modelTarget(pipeline: PredictPipeline, name: string): Experiment
   };
 }
 
+/** The serve body without the experiment's `unit`: the target's own request. */
+function ownRequest(body: Record<string, unknown>): Record<string, unknown> {
+  const { unit: _unit, ...rest } = body;
+  return rest;
+}
+
+/**
+ * A recommender as an experiment target: the serve body is a recommend body, whose `user`
+ * defaults to the unit. The answer is the recommend route's.
+ */
+export function recommenderTarget(recommending: Recommending, name: string): ExperimentTarget | undefined {
+  const r = recommending.get(name);
+  if (!r) return undefined;
+  return {
+    kind: 'recommender',
+    name,
+    serve(body, unit, done) {
+      const own = ownRequest(body);
+      if (own.user === undefined) own.user = unit;
+      const req = parseRecommend(r, own, Date.now());
+      const out = r.recommend(req);
+      done(null, JSON.stringify({ recommender: name, user: req.user, items: out.items, fallback: out.fallback }));
+    },
+  };
+}
+
+/** What the factory can build targets over. */
+export interface TargetSources {
+  predict: PredictPipeline;
+  recommending: Recommending;
+}
+
 /** The factory app.ts hands the experiments: the kinds this server has adapters for. */
-export function targetFactory(pipeline: PredictPipeline): TargetFactory {
-  return (kind, name) => (kind === 'model' ? modelTarget(pipeline, name) : undefined);
+export function targetFactory(s: TargetSources): TargetFactory {
+  return (kind, name) => {
+    switch (kind) {
+      case 'model':
+        return modelTarget(s.predict, name);
+      case 'recommender':
+        return recommenderTarget(s.recommending, name);
+      default:
+        return undefined;
+    }
+  };
 }
 
 /** Each experiment's targets, by variant; a variant whose kind has no adapter is a config error. */
