@@ -11,6 +11,8 @@ import { parse as parseYaml } from 'yaml';
 import { HotpathError } from '../errors.js';
 import { type AggName, type Binding, constants, limits, WINDOWED_AGGS } from '../native/binding.js';
 import { type AlertsDef, compileAlerts, type RawAlerts } from './alerts.js';
+// bandits (issue 13)
+import { type BanditDef, compileBandits, type RawBandit } from './bandits.js';
 import { compileDurability, type DurabilityDef, type RawDurability } from './durability.js';
 import { compileDetectors, type DetectorDef, type RawDetector } from './learning.js';
 import { compileModels, type ModelDef, type RawModel } from './models.js';
@@ -19,6 +21,7 @@ import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type Li
 import { fail, parseDuration, parseSize } from './values.js';
 
 export type { AlertRuleDef, AlertsDef, Severity, WebhookDef } from './alerts.js';
+export type { BanditDef, BanditPolicy } from './bandits.js';
 export type { DurabilityDef, FsyncMode } from './durability.js';
 export type { BreakerDef, ModelDef, ModelInputDef } from './models.js';
 export type { DetectorDef, DriftParams, LabelDef, LearnerDef } from './learning.js';
@@ -104,6 +107,8 @@ export interface Config {
   limits: LimitsDef;
   /** alert rules, the recent-alert ring and webhooks (no section: no rules, no webhooks) */
   alerts: AlertsDef;
+  /** multi-armed bandits (src/bandits/; none: no section) */
+  bandits: BanditDef[];
   storeSpec: Binding.StoreSpec;
 }
 
@@ -160,6 +165,7 @@ interface RawConfig {
   tls?: RawTls;
   limits?: RawLimits;
   alerts?: RawAlerts;
+  bandits?: Record<string, RawBandit>;
 }
 
 export interface CompileOptions {
@@ -332,6 +338,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     tls: compileTls(c.tls, baseDir, env),
     limits: compileLimits(c.limits, maxBodyBytes),
     alerts: compileAlerts(c.alerts, env),
+    bandits: compileBandits(c.bandits, entities, entityIndex, streams, streamIndex),
     storeSpec: { tables: [], streams: [], maxFutureMs: 0 },
   };
   config.storeSpec = toStoreSpec(config);

@@ -2,6 +2,8 @@
 // docs/config.md is the reference a user reads; keep the two in step.
 import { AGG_NAMES, GATHER_TRANSFORM_NAMES, limits } from '../native/binding.js';
 import { detectorsSchema, learnerSchema } from './learning.js';
+// bandits (issue 13)
+import { banditsSchema } from './bandits.js';
 
 const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
 // "250ms", "10s", "5m", "1h", "7d", or a number of milliseconds
@@ -298,6 +300,7 @@ export const configSchema = {
       additionalProperties: model,
     },
     detectors: detectorsSchema,
+    bandits: banditsSchema,
     auth,
     tls,
     limits: limitsSchema,

@@ -27,6 +27,9 @@ import { type Demo, startDemo } from './demo.js';
 import { registerDurabilityMetrics } from './durability-metrics.js';
 import { Learning } from '../learn/learning.js';
 import { registerLearningMetrics } from './learning-metrics.js';
+// bandits (issue 13)
+import { Bandits } from '../bandits/bandits.js';
+import { registerBanditMetrics } from './bandit-metrics.js';
 import { FeatureReader } from './features.js';
 import { Metrics } from './metrics.js';
 import { PredictPipeline } from './predict.js';
@@ -75,6 +78,8 @@ export interface Server {
   readonly durability?: Durability;
   /** streaming ML: learners and detectors */
   readonly learning: Learning;
+  /** multi-armed bandits (src/bandits/): get(name).choose(...) / .reward(...) */
+  readonly bandits: Bandits;
   readonly recovery?: RecoveryReport;
   /** alert rules, recent alerts, subscribers and webhooks (docs/alerts.md); ctx.alerts */
   readonly alerts: AlertHub;
@@ -128,11 +133,16 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   for (const [name, m] of learning.models) models.attachInline(name, m);
   for (const t of learning.taps()) ingest.addTap(t);
   if (!learning.empty) registerLearningMetrics(metrics.registry, learning);
+  // Bandits: policies on this thread; rewards by route, by the API, and by event taps.
+  const bandits = new Bandits(config, store, log);
+  for (const t of bandits.taps) ingest.addTap(t);
+  if (!bandits.empty) registerBanditMetrics(metrics.registry, bandits);
   const dataDir = opts.dataDir ?? config.durability.dataDir;
   const durability = dataDir ? new Durability({ config, dataDir, discardState: opts.discardState, store, ingest, log }) : undefined;
   if (durability) {
     durability.register(models.snapshotParticipant());
     if (!learning.empty) durability.register(learning.snapshotParticipant());
+    if (!bandits.empty) durability.register(bandits.snapshotParticipant());
     registerDurabilityMetrics(metrics.registry, durability);
   }
   // Hardening (docs/security.md): a policy only when the config asks for auth or rate
@@ -161,6 +171,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     durability,
     alerts,
     learning,
+    bandits,
     phase: 'starting',
     ready: false,
     inflight: 0,
@@ -241,6 +252,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     metrics,
     durability,
     learning,
+    bandits,
     recovery,
     alerts,
     scheme: config.tls ? 'https' : 'http',

@@ -20,7 +20,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   learn: ['ingest', 'runtime', 'native', 'config', 'errors'],
   durability: ['ingest', 'native', 'config', 'errors'],
   alerts: ['config', 'errors'],
-  server: ['alerts', 'learn', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
+  bandits: ['ingest', 'runtime', 'native', 'config', 'errors'], // issue 13
+  server: ['bandits', 'alerts', 'learn', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
   cli: ['server', 'bench', 'learn', 'eval', 'ingest', 'config', 'native', 'errors'],
   eval: ['learn', 'native', 'errors'], // offline evaluation (NAB): the server never imports it

@@ -1,6 +1,8 @@
 // What every route module gets: the server's parts, passed as one object instead of
 // positional parameters. The composition root (app.ts) builds it once per server.
 import type { AlertHub } from '../../alerts/hub.js';
+// bandits (issue 13)
+import type { Bandits } from '../../bandits/bandits.js';
 import type { Config } from '../../config/load.js';
 import type { Durability } from '../../durability/durability.js';
 import type { Learning } from '../../learn/learning.js';
@@ -38,6 +40,8 @@ export interface ServerContext {
   readonly durability?: Durability;
   /** streaming ML: the online learners (served inline), label and detector taps */
   readonly learning: Learning;
+  /** multi-armed bandits (src/bandits/) */
+  readonly bandits: Bandits;
   /**
    * 'starting' (restoring, replaying, loading models) and 'draining' (shutting down): only
    * `open` routes are served, the others answer HP_ERR_NOT_READY. 'serving': everything.

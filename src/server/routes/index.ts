@@ -14,6 +14,8 @@ import { learnerRoutes } from './learners.js';
 import { predictRoutes } from './predict.js';
 import { adminRoutes } from './admin.js';
 import { alertRoutes } from './alerts.js';
+// bandits (issue 13)
+import { banditRoutes } from './bandits.js';
 import { repositoryRoutes } from './repository.js';
 import { mount, type Route, routeTable } from './route.js';
 import { statsRoutes } from './stats.js';
@@ -29,6 +31,7 @@ export const ROUTES: readonly Route[] = [
   ...repositoryRoutes,
   ...adminRoutes,
   ...learnerRoutes,
+  ...banditRoutes,
   ...feastRoutes,
   ...metricsRoutes,
   ...healthRoutes,
