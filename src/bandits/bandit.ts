@@ -54,6 +54,8 @@ export class Bandit {
   /** arm name per slot (undefined: free) and by name */
   readonly arms: (string | undefined)[];
   readonly #slotOf = new Map<string, number>();
+  /** arms retired by name (kept in snapshots: a config arm retired at run time stays retired after a restart) */
+  readonly #retiredNames = new Set<string>();
   /** per slot: bumps when the slot gets a new arm, so a reward of the old arm's decision is refused */
   readonly #gen: Float64Array;
   readonly counts = { decisions: 0, added: 0, retired: 0 };
@@ -205,6 +207,7 @@ export class Bandit {
   }
 
   #add(name: string): void {
+    this.#retiredNames.delete(name);
     const slot = this.arms.indexOf(undefined);
     this.arms[slot] = name;
     this.#slotOf.set(name, slot);
@@ -214,6 +217,7 @@ export class Bandit {
   }
 
   #retire(slot: number): void {
+    this.#retiredNames.add(this.arms[slot]!);
     this.#slotOf.delete(this.arms[slot]!);
     this.policy.close(slot);
     this.arms[slot] = undefined;
@@ -296,7 +300,7 @@ export class Bandit {
     const ints = [this.#parm];
     const head = Buffer.from(JSON.stringify({
       policy: this.def.policy, capacity: this.def.maxArms, dim: this.def.dim, cap: this.#cap, arms: this.arms.map((a) => a ?? null),
-      rng: this.policy.rng.state(), nextId: this.#nextId, counts: this.counts, rewards: this.rewards,
+      rng: this.policy.rng.state(), nextId: this.#nextId, counts: this.counts, rewards: this.rewards, retired: [...this.#retiredNames],
       sizes: [...arrays, ...ints].map((a) => a.byteLength),
     }));
     const bodyAt = (8 + head.length + 7) & ~7;
@@ -324,7 +328,7 @@ export class Bandit {
     const headLen = dv.getUint32(4, true);
     const head = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headLen)).toString('utf8')) as {
       policy: string; capacity: number; dim: number; cap: number; arms: (string | null)[]; rng: number[]; nextId: number;
-      counts: Bandit['counts']; rewards: Bandit['rewards']; sizes: number[];
+      counts: Bandit['counts']; rewards: Bandit['rewards']; retired?: string[]; sizes: number[];
     };
     if (head.policy !== this.def.policy) fail(`the snapshot's policy is ${head.policy}, the config's ${this.def.policy}`);
     if (head.capacity !== this.def.maxArms) fail(`the snapshot has ${head.capacity} arm slots (max_arms), the config ${this.def.maxArms}`);
@@ -360,7 +364,9 @@ export class Bandit {
     this.#firstId = Math.min(this.#firstId, head.nextId - Math.min(head.cap, this.#cap));
     if (!keepRing) this.#pid.fill(0);
     // The snapshot's arms stand (the admin route's changes persist); an arm the config has
-    // added since joins from the prior.
-    for (const a of this.def.arms) if (!this.#slotOf.has(a) && this.arms.includes(undefined)) this.#add(a);
+    // added since, and that was not retired at run time, joins from the prior.
+    this.#retiredNames.clear();
+    for (const a of head.retired ?? []) this.#retiredNames.add(a);
+    for (const a of this.def.arms) if (!this.#slotOf.has(a) && !this.#retiredNames.has(a) && this.arms.includes(undefined)) this.#add(a);
   }
 }

@@ -6,68 +6,15 @@ import type { EntityDef, StreamDef } from './load.js';
 import type { ModelInputDef } from './models.js';
 import { fail, parseDuration } from './values.js';
 
-const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
-/** an arm's name: what a client sees and a metric label carries */
-export const ARM_NAME_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
-const armName = { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$' } as const;
-const duration = { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: '^(\\d+(?:\\.\\d+)?)\\s*(ms|s|m|h|d)$' }] } as const;
+// The schema is in schema.ts (banditsSchema): this module imports values.ts, which imports
+// schema.ts, so a schema here would be read before it is defined when this module loads first.
+import { BANDIT_POLICIES, MAX_ARMS } from './schema.js';
 
-export const BANDIT_POLICIES = ['epsilon_greedy', 'ucb1', 'thompson', 'gaussian_thompson', 'linucb', 'lin_thompson'] as const;
+export { BANDIT_POLICIES, MAX_ARMS };
 export type BanditPolicy = (typeof BANDIT_POLICIES)[number];
 const LINEAR: readonly BanditPolicy[] = ['linucb', 'lin_thompson'];
-/** the most arm slots a bandit may have */
-export const MAX_ARMS = 4096;
-
-export const banditsSchema = {
-  type: 'object',
-  propertyNames: name,
-  additionalProperties: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['policy', 'arms'],
-    properties: {
-      policy: { enum: [...BANDIT_POLICIES] },
-      arms: { type: 'array', minItems: 1, maxItems: MAX_ARMS, items: armName },
-      max_arms: { type: 'integer', minimum: 1, maximum: MAX_ARMS },
-      epsilon: { type: 'number', minimum: 0, maximum: 1 },
-      alpha: { type: 'number', minimum: 0 },
-      v: { type: 'number', minimum: 0 },
-      lambda: { type: 'number', exclusiveMinimum: 0 },
-      prior: {
-        type: 'object',
-        additionalProperties: false,
-        properties: { alpha: { type: 'number', exclusiveMinimum: 0 }, beta: { type: 'number', exclusiveMinimum: 0 }, mean: { type: 'number' }, kappa: { type: 'number', exclusiveMinimum: 0 } },
-      },
-      reward_range: { type: 'array', minItems: 2, maxItems: 2, items: { type: 'number' } },
-      context: {
-        type: 'array',
-        minItems: 1,
-        maxItems: 256,
-        items: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            feature: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*\\.[A-Za-z_][A-Za-z0-9_]*$' },
-            field: name,
-            transform: { enum: ['none', 'log1p'] },
-            fill: { type: 'number' },
-          },
-        },
-      },
-      intercept: { type: 'boolean' },
-      horizon: duration,
-      pending: { type: 'integer', minimum: 16, maximum: 1 << 24 },
-      rewards: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['stream'],
-        properties: { stream: name, id_field: name, field: name },
-      },
-      seed: { type: 'integer', minimum: 0 },
-      description: { type: 'string' },
-    },
-  },
-} as const;
+/** an arm's name: what a client sees and a metric label carries */
+export const ARM_NAME_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export interface RawBandit {
   policy: BanditPolicy;

@@ -11,12 +11,12 @@ import { parse as parseYaml } from 'yaml';
 import { HotpathError } from '../errors.js';
 import { type AggName, type Binding, constants, limits, WINDOWED_AGGS } from '../native/binding.js';
 import { type AlertsDef, compileAlerts, type RawAlerts } from './alerts.js';
-// bandits (issue 13)
-import { type BanditDef, compileBandits, type RawBandit } from './bandits.js';
 import { compileDurability, type DurabilityDef, type RawDurability } from './durability.js';
 import { compileDetectors, type DetectorDef, type RawDetector } from './learning.js';
 import { compileModels, type ModelDef, type RawModel } from './models.js';
 import { configSchema } from './schema.js';
+// bandits (issue 13); after schema.js: bandits.ts's schema is part of it (a cycle through values.ts)
+import { type BanditDef, compileBandits, type RawBandit } from './bandits.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
 import { fail, parseDuration, parseSize } from './values.js';
 

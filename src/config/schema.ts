@@ -2,8 +2,6 @@
 // docs/config.md is the reference a user reads; keep the two in step.
 import { AGG_NAMES, GATHER_TRANSFORM_NAMES, limits } from '../native/binding.js';
 import { detectorsSchema, learnerSchema } from './learning.js';
-// bandits (issue 13)
-import { banditsSchema } from './bandits.js';
 
 const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
 // "250ms", "10s", "5m", "1h", "7d", or a number of milliseconds
@@ -213,6 +211,42 @@ const alerts = {
     keep: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     max_entities: { type: 'integer', minimum: 1, maximum: 100_000_000 },
     drain_timeout: duration,
+  },
+} as const;
+
+// bandits (issue 13): the top-level bandits: section (compiled by bandits.ts)
+export const BANDIT_POLICIES = ['epsilon_greedy', 'ucb1', 'thompson', 'gaussian_thompson', 'linucb', 'lin_thompson'] as const;
+/** the most arm slots a bandit may have */
+export const MAX_ARMS = 4096;
+const banditsSchema = {
+  type: 'object',
+  propertyNames: name,
+  additionalProperties: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['policy', 'arms'],
+    properties: {
+      policy: { enum: [...BANDIT_POLICIES] },
+      arms: { type: 'array', minItems: 1, maxItems: MAX_ARMS, items: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$' } },
+      max_arms: { type: 'integer', minimum: 1, maximum: MAX_ARMS },
+      epsilon: { type: 'number', minimum: 0, maximum: 1 },
+      alpha: { type: 'number', minimum: 0 },
+      v: { type: 'number', minimum: 0 },
+      lambda: { type: 'number', exclusiveMinimum: 0 },
+      prior: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { alpha: { type: 'number', exclusiveMinimum: 0 }, beta: { type: 'number', exclusiveMinimum: 0 }, mean: { type: 'number' }, kappa: { type: 'number', exclusiveMinimum: 0 } },
+      },
+      reward_range: { type: 'array', minItems: 2, maxItems: 2, items: { type: 'number' } },
+      context: { type: 'array', minItems: 1, maxItems: 256, items: { ...modelInput, properties: { feature: modelInput.properties.feature, field: name, transform: { enum: ['none', 'log1p'] }, fill: { type: 'number' } } } },
+      intercept: { type: 'boolean' },
+      horizon: duration,
+      pending: { type: 'integer', minimum: 16, maximum: 1 << 24 },
+      rewards: { type: 'object', additionalProperties: false, required: ['stream'], properties: { stream: name, id_field: name, field: name } },
+      seed: { type: 'integer', minimum: 0 },
+      description: { type: 'string' },
+    },
   },
 } as const;
 

@@ -195,7 +195,7 @@ describe('non-contextual policies', () => {
     for (let i = 0; i < 50; i++) t.update(1, 1, null);
     t.close(1);
     expect(t.nLive).toBe(2);
-    for (let i = 0; i < 2000; i++) expect(t.choose(null)).not.toBe(1);
+    for (let i = 0; i < 2000; i++) expect(t.choose()).not.toBe(1);
     t.open(1);
     expect([t.a[1], t.b[1], t.pulls[1]]).toEqual([1, 1, 0]);
     t.open(3);
