@@ -122,11 +122,10 @@ export class Bandit {
     return this.def.name;
   }
 
-  /** Decisions waiting for their reward, or past their horizon and not yet overwritten. */
+  /** Decisions in the ring waiting for their reward (past their horizon too, until a reward or a newer decision finds them). */
   get pending(): number {
     let n = 0;
-    const first = Math.max(this.#firstId, this.#nextId - this.#cap);
-    for (let id = first; id < this.#nextId; id++) if (this.#pid[id % this.#cap] === id) n++;
+    for (let i = 0; i < this.#cap; i++) if (this.#pid[i] > 0) n++;
     return n;
   }
 
