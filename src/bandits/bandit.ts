@@ -135,7 +135,7 @@ export class Bandit {
     if (this.policy.nLive === 0) throw new HotpathError('HP_ERR_BANDIT_ARMS_LIMIT', `bandit ${this.name} has no arm in play`);
     const slot = this.policy.choose(this.#x);
     const id = this.#nextId++;
-    const at = id % this.#cap;
+    const at = this.#slot(id);
     this.#pid[at] = id;
     this.#ptime[at] = nowWall;
     this.#parm[at] = slot;
@@ -149,14 +149,14 @@ export class Bandit {
   /** Whether decision `id` is this bandit's and still in its ring (rewarded or not). */
   knows(id: number): boolean {
     if (!Number.isSafeInteger(id) || id <= 0) return false;
-    const p = this.#pid[id % this.#cap];
+    const p = this.#pid[this.#slot(id)];
     return p === id || p === -id;
   }
 
   /** The reward of decision `id` (at: the reward's time, epoch ms); its outcome, counted. Never throws. */
   rewardOutcome(id: number, value: number, at: number): RewardOutcome {
     if (!Number.isSafeInteger(id) || id <= 0) return this.#count('unknown');
-    const slot = id % this.#cap;
+    const slot = this.#slot(id);
     const pid = this.#pid[slot];
     if (pid === -id) return this.#count('duplicate');
     if (pid !== id) return this.#count(id < this.#nextId && id >= this.#firstId - ID_STRIDE / 2 ? 'expired' : 'unknown');
@@ -184,6 +184,18 @@ export class Bandit {
     if (o === 'applied') return;
     const [code, why] = OUTCOME_ERRORS[o as keyof typeof OUTCOME_ERRORS];
     throw new HotpathError(code, `bandit ${this.name}, decision ${id}: ${why}`);
+  }
+
+  /**
+   * id mod pending for an id below 2^53: V8 computes % of a double through fmod (tens of
+   * ns); a floor division corrected by one step is exact (q * cap is) and a few ns.
+   */
+  #slot(id: number): number {
+    const cap = this.#cap;
+    let r = id - Math.floor(id / cap) * cap;
+    if (r < 0) r += cap;
+    else if (r >= cap) r -= cap;
+    return r;
   }
 
   #inRange(v: number): boolean {
