@@ -32,17 +32,16 @@ export class RewardTap implements IngestTap {
     if (b.kind !== 'columns') throw new Error(`a reward tap was handed ${b.kind}; it reads columns`);
     const nFields = b.stream.fields.length;
     const n = b.ts.length;
-    const first = this.#bandits[0];
-    const r = first.def.rewards!;
+    const bandits = this.#bandits;
     for (let i = 0; i < n; i++) {
-      const id = b.values[i * nFields + r.idField];
-      if (this.#bandits.length === 1) {
-        first.rewardOutcome(id, b.values[i * nFields + r.field], b.ts[i]);
-        continue;
-      }
-      // several bandits on one stream: the one whose decision it is (ids do not overlap)
-      const owner = this.#bandits.find((x) => x.knows(id)) ?? first;
-      owner.rewardOutcome(id, b.values[i * nFields + owner.def.rewards!.field], b.ts[i]);
+      const row = i * nFields;
+      // several bandits on one stream: the one whose ring holds the id (ids do not overlap),
+      // each reading its own id field
+      let owner = bandits[0];
+      for (let j = 1; j < bandits.length && !owner.knows(b.values[row + owner.def.rewards!.idField]); j++)
+        if (bandits[j].knows(b.values[row + bandits[j].def.rewards!.idField])) owner = bandits[j];
+      const r = owner.def.rewards!;
+      owner.rewardOutcome(b.values[row + r.idField], b.values[row + r.field], b.ts[i]);
     }
   }
 }
