@@ -14,6 +14,8 @@
 //
 // npx tsx bench/bandits-sim.ts [--runs 100] [--runs-k100 N] [--runs-k100-thompson N] [--horizon 1e6]
 //          [--threads 2] [--policies thompson,ucb1] [--only lai|chapelle] [--seed 1] [--json out.json]
+//          [--first-run 0] [--run-log runs.jsonl]
+import { appendFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 
@@ -149,6 +151,10 @@ async function main(): Promise<void> {
   const threads = Number(opt('threads', String(Math.min(2, availableParallelism()))));
   const only = opt('only', 'all');
   const seed = Number(opt('seed', '1'));
+  // runs first-run .. first-run + runs - 1 (their seeds): more runs of a setting in a later invocation
+  const firstRun = Number(opt('first-run', '0'));
+  // every finished run as a JSON line (setting, run, regrets), as it finishes
+  const runLog = opt('run-log', '');
   const policies = opt('policies', 'thompson,ucb1').split(',') as PolicyKind[];
 
   const tasks: { key: string; task: Task }[] = [];
@@ -156,11 +162,11 @@ async function main(): Promise<void> {
     for (const k of [10, 100])
       for (const eps of [0.1, 0.02])
         for (const policy of policies)
-          for (let r = 0; r < (k === 100 ? (policy === 'thompson' ? runsK100Ts : runsK100) : runs); r++) tasks.push({ key: `lai ${policy} ${k} ${eps}`, task: { kind: 'lai', policy, k, eps, horizon, seed: seed * 1_000_003 + r } });
+          for (let r = firstRun; r < firstRun + (k === 100 ? (policy === 'thompson' ? runsK100Ts : runsK100) : runs); r++) tasks.push({ key: `lai ${policy} ${k} ${eps}`, task: { kind: 'lai', policy, k, eps, horizon, seed: seed * 1_000_003 + r } });
   if (only === 'all' || only === 'chapelle')
     for (const delta of [1, 100, 1000])
       for (const policy of ['thompson', 'ucb1'] as const)
-        for (let r = 0; r < runs; r++) tasks.push({ key: `chapelle ${policy} ${delta}`, task: { kind: 'chapelle', policy, delta, horizon, seed: seed * 1_000_003 + r } });
+        for (let r = firstRun; r < firstRun + runs; r++) tasks.push({ key: `chapelle ${policy} ${delta}`, task: { kind: 'chapelle', policy, delta, horizon, seed: seed * 1_000_003 + r } });
   // the long tasks first, so that the threads finish together
   const cost = (t: Task): number => (t.kind === 'lai' ? (t.policy === 'thompson' ? 6 : 1) * t.k : t.policy === 'thompson' ? 10 : 2);
   tasks.sort((a, b) => cost(b.task) - cost(a.task));
@@ -185,6 +191,7 @@ async function main(): Promise<void> {
       w.on('message', (m: Outcome | 'ready') => {
         if (m !== 'ready') {
           results.set(current!.key, [...(results.get(current!.key) ?? []), m]);
+          if (runLog) appendFileSync(runLog, `${JSON.stringify({ key: current!.key, seed: current!.task.seed, ...m })}\n`);
           if (++done % 20 === 0 || done === tasks.length) process.stderr.write(`\r${done}/${tasks.length} runs, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
         }
         feed();

@@ -70,6 +70,9 @@ export class Bandit {
   readonly #pctx: Float64Array;
   #firstId: number;
   #nextId: number;
+  /** after a restore: ids from the snapshot's counter to this run's first id were never given in the restored history (lost with a crash) */
+  #lostFrom = 0;
+  #lostTo = 0;
   // The context: the gather, its id and field buffers, and the row it writes.
   readonly #gather: Gather | null;
   #ids = new Uint8Array(256);
@@ -159,7 +162,7 @@ export class Bandit {
     const slot = this.#slot(id);
     const pid = this.#pid[slot];
     if (pid === -id) return this.#count('duplicate');
-    if (pid !== id) return this.#count(id < this.#nextId && id >= this.#firstId - ID_STRIDE / 2 ? 'expired' : 'unknown');
+    if (pid !== id) return this.#count(id < this.#nextId && id >= this.#firstId - ID_STRIDE / 2 && !(id >= this.#lostFrom && id < this.#lostTo) ? 'expired' : 'unknown');
     if (!this.#inRange(value)) return this.#count('invalid');
     if (at - this.#ptime[slot] > this.def.horizonMs) {
       this.#pid[slot] = -id;
@@ -371,6 +374,10 @@ export class Bandit {
     });
     Object.assign(this.counts, head.counts);
     Object.assign(this.rewards, head.rewards);
+    if (this.#nextId > head.nextId) {
+      this.#lostFrom = head.nextId;
+      this.#lostTo = this.#nextId;
+    }
     this.#nextId = Math.max(this.#nextId, head.nextId);
     this.#firstId = Math.min(this.#firstId, head.nextId - Math.min(head.cap, this.#cap));
     if (!keepRing) this.#pid.fill(0);

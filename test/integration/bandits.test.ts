@@ -260,4 +260,32 @@ describe('bandits on a real server', () => {
     expect(((await reward(base, 'home', pending.decision_id, 1)).body as Err).error.code).toBe('HP_ERR_BANDIT_REWARD_DUPLICATE');
     expect((await choose(base, 'home')).decision_id).toBeGreaterThan(pending.decision_id);
   });
+
+  it('after a crash, keep the last snapshot and replay the rewards that came as events after it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotpath-bandits-'));
+    dirs.push(dir);
+    let base = await start(dir);
+    const before = await Promise.all(Array.from({ length: 4 }, () => choose(base, 'home')));
+    expect((await postJson(base, '/v1/admin/snapshot', {})).status).toBe(200);
+    // after the snapshot: two rewards as events (in the log), one over HTTP (not in the
+    // log), and a decision made after it (lost with the crash)
+    const after = await choose(base, 'home');
+    expect((await postJson(base, '/v1/events?stream=outcomes', [
+      { user_id: 'u', decision_id: before[0].decision_id, reward: 1 },
+      { user_id: 'u', decision_id: before[1].decision_id, reward: 0 },
+    ])).status).toBe(200);
+    expect((await reward(base, 'home', before[2].decision_id, 1)).status).toBe(200);
+    expect((await state(base, 'home')).rewards.applied).toBe(3);
+    await server!.close(); // no last snapshot: the state is the snapshot's, then the log
+    server = undefined;
+    base = await start(dir);
+    const s = await state(base, 'home');
+    expect(s.decisions).toBe(4);
+    expect(s.rewards.applied).toBe(2);
+    expect(s.arms.reduce((n, a) => n + a.pulls, 0)).toBe(2);
+    // the replayed rewards count once; the HTTP reward's decision is pending again
+    expect(((await reward(base, 'home', before[0].decision_id, 1)).body as Err).error.code).toBe('HP_ERR_BANDIT_REWARD_DUPLICATE');
+    expect((await reward(base, 'home', before[2].decision_id, 1)).status).toBe(200);
+    expect(((await reward(base, 'home', after.decision_id, 1)).body as Err).error.code).toBe('HP_ERR_BANDIT_DECISION_UNKNOWN');
+  });
 });
