@@ -15,6 +15,7 @@ import { loadConfigText } from '../../src/config/load.js';
 import { type Server, startServer } from '../../src/server/app.js';
 import { decodeServerFrame, encodeEvents } from '../../src/server/ws-protocol.js';
 import { getJson, metric, postJson } from '../support/inference-server.js';
+import { writeKeys } from '../support/security.js';
 
 const CONFIG = `
 server: { workers: 1 }
@@ -287,5 +288,28 @@ describe('bandits on a real server', () => {
     expect(((await reward(base, 'home', before[0].decision_id, 1)).body as Err).error.code).toBe('HP_ERR_BANDIT_REWARD_DUPLICATE');
     expect((await reward(base, 'home', before[2].decision_id, 1)).status).toBe(200);
     expect(((await reward(base, 'home', after.decision_id, 1)).body as Err).error.code).toBe('HP_ERR_BANDIT_DECISION_UNKNOWN');
+  });
+
+  it('need bandits:{name} to choose and reward, metrics:read to read, admin to change arms', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotpath-bandits-auth-'));
+    dirs.push(dir);
+    const keys = { home: 'hp_key_home_0123456789abcdef', all: 'hp_key_all_0123456789abcdef', metrics: 'hp_key_metrics_0123456789ab', admin: 'hp_key_admin_0123456789abcd' };
+    writeKeys(dir, keys, { home: ['bandits:home'], all: ['bandits:*'], metrics: ['metrics:read'], admin: ['admin'] });
+    server = await startServer({ config: loadConfigText(`auth: { keys_file: keys.yaml }\n${CONFIG}`, { baseDir: dir }), port: 0, host: '127.0.0.1', log: () => {} });
+    const base = `http://127.0.0.1:${server.port}`;
+    const call = async (method: string, path: string, key?: string, body?: unknown) => {
+      const r = await fetch(base + path, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: key ? { 'x-api-key': key } : {} });
+      const j = (await r.json()) as Err & Decision;
+      return r.status === 200 ? 200 : `${r.status} ${j.error.code}`;
+    };
+    expect(await call('POST', '/v1/bandits/home/choose')).toBe('401 HP_ERR_AUTH_REQUIRED');
+    expect(await call('POST', '/v1/bandits/home/choose', keys.home)).toBe(200);
+    expect(await call('POST', '/v1/bandits/promo/choose', keys.home)).toBe('403 HP_ERR_AUTH_FORBIDDEN');
+    expect(await call('POST', '/v1/bandits/promo/choose', keys.all)).toBe(200);
+    expect(await call('POST', '/v1/bandits/home/reward', keys.metrics, { decision_id: 1, reward: 1 })).toBe('403 HP_ERR_AUTH_FORBIDDEN');
+    expect(await call('GET', '/v1/bandits', keys.home)).toBe('403 HP_ERR_AUTH_FORBIDDEN');
+    expect(await call('GET', '/v1/bandits/home', keys.metrics)).toBe(200);
+    expect(await call('POST', '/v1/bandits/home/arms', keys.all, { add: ['x'] })).toBe('403 HP_ERR_AUTH_FORBIDDEN');
+    expect(await call('POST', '/v1/bandits/home/arms', keys.admin, { add: ['x'] })).toBe(200);
   });
 });
