@@ -9,6 +9,7 @@
 // with Stuart's boost below shape 1, and Beta(a, b) as X / (X + Y) of two Gammas.
 
 const TWO_32 = 4294967296;
+const INV_TWO_32 = 1 / TWO_32;
 
 // The ziggurat's tables (Marsaglia & Tsang 2000, RNOR with 128 layers): for layer i, KN the
 // bound under which |hz| lies inside the layer's rectangle, WN the scale of hz to x, FN the
@@ -81,7 +82,7 @@ export class Rng {
 
   /** Uniform on (0, 1): (k + 0.5) / 2^32. */
   uniform(): number {
-    return (this.nextU32() + 0.5) / TWO_32;
+    return (this.nextU32() + 0.5) * INV_TWO_32; // exact: a power of two
   }
 
   /** Uniform integer in [0, n) (n < 2^32; the bias is below n / 2^32). */
