@@ -80,6 +80,8 @@ export class Bandit {
   readonly #fields: Float32Array;
   readonly #row: Float32Array;
   readonly #x: Float64Array | null;
+  /** the context of the decision being rewarded (a copy out of the ring, no view allocated) */
+  readonly #rx: Float64Array | null;
   readonly #scale: number;
   readonly #lo: number;
 
@@ -119,6 +121,7 @@ export class Bandit {
     this.#fields = new Float32Array(Math.max(1, c?.fields.length ?? 0));
     this.#row = new Float32Array(c?.inputs.length ?? 0);
     this.#x = def.dim > 0 ? new Float64Array(def.dim) : null;
+    this.#rx = def.dim > 0 ? new Float64Array(def.dim) : null;
   }
 
   get name(): string {
@@ -171,7 +174,11 @@ export class Bandit {
     const arm = this.#parm[slot];
     this.#pid[slot] = -id;
     if (this.#pgen[slot] !== this.#gen[arm] || !this.policy.alive[arm]) return this.#count('retired');
-    const x = this.#x ? this.#pctx.subarray(slot * this.def.dim, (slot + 1) * this.def.dim) : null;
+    let x: Float64Array | null = null;
+    if (this.#rx) {
+      x = this.#rx;
+      for (let j = 0, at = slot * this.def.dim; j < x.length; j++) x[j] = this.#pctx[at + j];
+    }
     this.policy.update(arm, (value - this.#lo) * this.#scale, x);
     return this.#count('applied');
   }
@@ -304,6 +311,12 @@ export class Bandit {
     if (this.#gather) {
       this.#gather.run(this.#ids, this.#refs, this.#fields, 1, nowMs(), this.#row);
       for (let j = 0; j < this.#row.length; j++) x[j] = this.#row[j];
+    } else {
+      // no store (a context of request fields only, outside a server): the gather's columns by hand
+      for (let j = 0; j < c.inputs.length; j++) {
+        const v = this.#fields[c.inputs[j].index];
+        x[j] = c.inputs[j].transform === 'log1p' ? Math.log1p(Math.max(v, 0)) : v;
+      }
     }
     if (this.def.intercept) x[this.def.dim - 1] = 1;
   }

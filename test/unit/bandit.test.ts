@@ -140,6 +140,12 @@ describe('Bandit', () => {
     expect(d.p).toBe(1);
     b.reward(d.decisionId, 2.5);
     expect(b.def.dim).toBe(3);
+    // the policy learned on [hour, log1p(price), 1]: theta of the arm is A^-1 b for that x
+    const x = [3, Math.log1p(10), 1];
+    const slot = ['a', 'b'].indexOf(d.arm);
+    const pol = b.policy as unknown as { theta: Float64Array };
+    const q = 1 + x.reduce((s, v) => s + v * v, 0); // A = I + x x^T: theta = x r / (1 + |x|^2)
+    for (let j = 0; j < 3; j++) expect(pol.theta[slot * 3 + j]).toBeCloseTo((2.5 * x[j]) / q, 9);
   });
 });
 
