@@ -17,10 +17,13 @@ import { compileExperiments, type ExperimentDef, type RawExperiment } from './ex
 import { compileRecommenders, type RawRecommender, type RecommenderDef } from './recommend.js';
 import { compileModels, type ModelDef, type RawModel } from './models.js';
 import { configSchema } from './schema.js';
+// bandits; after schema.js: bandits.ts's schema is part of it (a cycle through values.ts)
+import { type BanditDef, compileBandits, type RawBandit } from './bandits.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
 import { fail, parseDuration, parseSize } from './values.js';
 
 export type { AlertRuleDef, AlertsDef, Severity, WebhookDef } from './alerts.js';
+export type { BanditDef, BanditPolicy } from './bandits.js';
 export type { DurabilityDef, FsyncMode } from './durability.js';
 export type { BreakerDef, ModelDef, ModelInputDef } from './models.js';
 export type { DetectorDef, DriftParams, LabelDef, LearnerDef } from './learning.js';
@@ -112,6 +115,8 @@ export interface Config {
   limits: LimitsDef;
   /** alert rules, the recent-alert ring and webhooks (no section: no rules, no webhooks) */
   alerts: AlertsDef;
+  /** multi-armed bandits (src/bandits/; none: no section) */
+  bandits: BanditDef[];
   storeSpec: Binding.StoreSpec;
 }
 
@@ -170,6 +175,7 @@ interface RawConfig {
   tls?: RawTls;
   limits?: RawLimits;
   alerts?: RawAlerts;
+  bandits?: Record<string, RawBandit>;
 }
 
 export interface CompileOptions {
@@ -353,6 +359,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     tls: compileTls(c.tls, baseDir, env),
     limits: compileLimits(c.limits, maxBodyBytes),
     alerts: compileAlerts(c.alerts, env),
+    bandits: compileBandits(c.bandits, entities, entityIndex, streams, streamIndex),
     storeSpec: { tables: [], streams: [], maxFutureMs: 0 },
   };
   config.storeSpec = toStoreSpec(config);

@@ -216,6 +216,42 @@ const alerts = {
   },
 } as const;
 
+// bandits: the top-level bandits: section (compiled by bandits.ts)
+export const BANDIT_POLICIES = ['epsilon_greedy', 'ucb1', 'thompson', 'gaussian_thompson', 'linucb', 'lin_thompson'] as const;
+/** the most arm slots a bandit may have */
+export const MAX_ARMS = 4096;
+const banditsSchema = {
+  type: 'object',
+  propertyNames: name,
+  additionalProperties: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['policy', 'arms'],
+    properties: {
+      policy: { enum: [...BANDIT_POLICIES] },
+      arms: { type: 'array', minItems: 1, maxItems: MAX_ARMS, items: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$' } },
+      max_arms: { type: 'integer', minimum: 1, maximum: MAX_ARMS },
+      epsilon: { type: 'number', minimum: 0, maximum: 1 },
+      alpha: { type: 'number', minimum: 0 },
+      v: { type: 'number', minimum: 0 },
+      lambda: { type: 'number', exclusiveMinimum: 0 },
+      prior: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { alpha: { type: 'number', exclusiveMinimum: 0 }, beta: { type: 'number', exclusiveMinimum: 0 }, mean: { type: 'number' }, kappa: { type: 'number', exclusiveMinimum: 0 } },
+      },
+      reward_range: { type: 'array', minItems: 2, maxItems: 2, items: { type: 'number' } },
+      context: { type: 'array', minItems: 1, maxItems: 256, items: { ...modelInput, properties: { feature: modelInput.properties.feature, field: name, transform: { enum: ['none', 'log1p'] }, fill: { type: 'number' } } } },
+      intercept: { type: 'boolean' },
+      horizon: duration,
+      pending: { type: 'integer', minimum: 16, maximum: 1 << 24 },
+      rewards: { type: 'object', additionalProperties: false, required: ['stream'], properties: { stream: name, id_field: name, field: name } },
+      seed: { type: 'integer', minimum: 0 },
+      description: { type: 'string' },
+    },
+  },
+} as const;
+
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
@@ -303,6 +339,7 @@ export const configSchema = {
     // A/B experiments (src/config/experiments.ts, docs/experiments.md)
     experiments: experimentsSchema,
     recommenders: recommendersSchema,
+    bandits: banditsSchema,
     auth,
     tls,
     limits: limitsSchema,

@@ -319,7 +319,7 @@ export class ModelRegistry {
  * key tables, then one column per input (a feature's offset in its table's row, or a
  * request field) with its transform and fill. The workers' gather and a learner's share it.
  */
-export function gatherSpec(def: ModelDef, store: FeatureStore): Binding.GatherSpec | null {
+export function gatherSpec(def: Pick<ModelDef, 'inputs' | 'keys' | 'fields'>, store: FeatureStore): Binding.GatherSpec | null {
   if (!def.inputs) return null;
   return {
     tables: def.keys.map((k) => k.table),

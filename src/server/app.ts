@@ -32,6 +32,8 @@ import { registerExperimentMetrics } from './experiment-metrics.js';
 import { buildTargets, targetFactory } from './experiment-targets.js';
 import { Recommending } from '../recommend/recommending.js';
 import { registerRecommendMetrics } from './recommend-metrics.js';
+import { Bandits } from '../bandits/bandits.js';
+import { registerBanditMetrics } from './bandit-metrics.js';
 import { FeatureReader } from './features.js';
 import { Metrics } from './metrics.js';
 import { PredictPipeline } from './predict.js';
@@ -83,6 +85,8 @@ export interface Server {
   /** A/B experiments (docs/experiments.md) */
   readonly experiments: Experiments;
   readonly recommending: Recommending;
+  /** multi-armed bandits (src/bandits/): get(name).choose(...) / .reward(...) */
+  readonly bandits: Bandits;
   readonly recovery?: RecoveryReport;
   /** alert rules, recent alerts, subscribers and webhooks (docs/alerts.md); ctx.alerts */
   readonly alerts: AlertHub;
@@ -136,6 +140,10 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   for (const [name, m] of learning.models) models.attachInline(name, m);
   for (const t of learning.taps()) ingest.addTap(t);
   if (!learning.empty) registerLearningMetrics(metrics.registry, learning);
+  // Bandits: policies on this thread; rewards by route, by the API, and by event taps.
+  const bandits = new Bandits(config, store, log);
+  for (const t of bandits.taps) ingest.addTap(t);
+  if (!bandits.empty) registerBanditMetrics(metrics.registry, bandits);
   // recommenders: co-visitation taps, after the learners' taps
   const recommending = new Recommending(config, store, log);
   for (const t of recommending.taps()) ingest.addTap(t);
@@ -146,7 +154,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   if (!experiments.empty) registerExperimentMetrics(metrics.registry, experiments);
   const predict = new PredictPipeline(models, inference, config.limits.idBytes);
   // each variant's target over the pipeline; a kind without an adapter is a config error here
-  const experimentTargets = buildTargets(config.experiments, targetFactory({ predict, recommending }));
+  const experimentTargets = buildTargets(config.experiments, targetFactory({ predict, recommending, bandits }));
   const dataDir = opts.dataDir ?? config.durability.dataDir;
   const durability = dataDir ? new Durability({ config, dataDir, discardState: opts.discardState, store, ingest, log }) : undefined;
   if (durability) {
@@ -154,6 +162,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     if (!learning.empty) durability.register(learning.snapshotParticipant());
     if (!experiments.empty) durability.register(experiments.snapshotParticipant());
     if (!recommending.empty) durability.register(recommending.snapshotParticipant());
+    if (!bandits.empty) durability.register(bandits.snapshotParticipant());
     registerDurabilityMetrics(metrics.registry, durability);
   }
   // Hardening (docs/security.md): a policy only when the config asks for auth or rate
@@ -186,6 +195,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     experiments,
     experimentTargets,
     recommending,
+    bandits,
     phase: 'starting',
     ready: false,
     inflight: 0,
@@ -268,6 +278,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     learning,
     experiments,
     recommending,
+    bandits,
     recovery,
     alerts,
     scheme: config.tls ? 'https' : 'http',

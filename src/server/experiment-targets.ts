@@ -6,9 +6,11 @@
 import type { ExperimentDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import type { ExperimentTarget, TargetFactory } from '../experiments/targets.js';
+import type { Bandits } from '../bandits/bandits.js';
 import type { Recommending } from '../recommend/recommending.js';
 import { nowMs } from '../runtime/records.js';
 import { type PredictPipeline, predictText } from './predict.js';
+import { chooseText } from './routes/bandits.js';
 import { parseRecommend } from './routes/recommend.js';
 
 /** A model as an experiment target: the serve body is a predict body ({entities, fields}). */
@@ -50,10 +52,28 @@ export function recommenderTarget(recommending: Recommending, name: string): Exp
   };
 }
 
+/**
+ * A bandit as an experiment target: the serve body is a choose body ({entities, fields}
+ * for a contextual bandit); the answer is the choose route's, with the decision id the
+ * caller rewards through POST /v1/bandits/{name}/reward or a reward event.
+ */
+export function banditTarget(bandits: Bandits, name: string): ExperimentTarget | undefined {
+  const b = bandits.all.get(name);
+  if (!b) return undefined;
+  return {
+    kind: 'bandit',
+    name,
+    serve(body, _unit, done) {
+      done(null, chooseText(b, b.choose(ownRequest(body))));
+    },
+  };
+}
+
 /** What the factory can build targets over. */
 export interface TargetSources {
   predict: PredictPipeline;
   recommending: Recommending;
+  bandits: Bandits;
 }
 
 /** The factory app.ts hands the experiments: the kinds this server has adapters for. */
@@ -64,6 +84,8 @@ export function targetFactory(s: TargetSources): TargetFactory {
         return modelTarget(s.predict, name);
       case 'recommender':
         return recommenderTarget(s.recommending, name);
+      case 'bandit':
+        return banditTarget(s.bandits, name);
       default:
         return undefined;
     }

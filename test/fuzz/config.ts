@@ -85,6 +85,14 @@ alerts:
   keep: 64
   rules:
     - { name: odd, source: amount_user, above: 6, per_entity: true, cooldown: 1s }
+# bandits: a non-contextual one whose arms the admin route changes, and a
+# contextual one reading features of both entities and a request field
+bandits:
+  home: { policy: thompson, arms: [a, b, c], max_arms: 6, pending: 256, horizon: 1m }
+  offer:
+    policy: lin_thompson
+    arms: [x, y]
+    context: [{ feature: user.txn_count_1h }, { feature: merchant.amount_mean_1h, transform: log1p }, { field: amount }]
 `;
 
 /** The credentials the fuzzer presents: good ones, and each way a credential can be wrong. */

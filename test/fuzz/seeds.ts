@@ -215,6 +215,36 @@ export const HTTP_SEEDS: Record<string, RouteSeeds> = {
     ],
   },
   'GET /v1/recommenders': { weight: 0.1, seeds: () => [{}] },
+  // bandits: decision ids are not known to a seed, so rewards name made-up ones
+  // (unknown) or a plausible id; mutation reaches the type and range checks
+  'POST /v1/bandits/:name/choose': {
+    weight: 1,
+    seeds: (rng): HttpSeed[] => [
+      { params: { name: 'home' } },
+      { params: { name: 'home' }, body: { kind: 'json', value: {} } },
+      { params: { name: 'offer' }, body: { kind: 'json', value: predictBody(rng) } },
+      { params: { name: 'offer' }, body: { kind: 'json', value: { entities: { user: user(rng) }, fields: { amount: rng.float() } } } },
+      { params: { name: rng.pick(['nope', 'home', 'offer']) }, body: { kind: 'json', value: { entity: user(rng) } } },
+    ],
+  },
+  'POST /v1/bandits/:name/reward': {
+    weight: 1,
+    seeds: (rng): HttpSeed[] => [
+      { params: { name: 'home' }, body: { kind: 'json', value: { decision_id: Date.now() * 1000 + rng.int(1e6), reward: rng.pick([0, 1, 0.5]) } } },
+      { params: { name: 'offer' }, body: { kind: 'json', value: { decision_id: rng.int(1e9), reward: rng.float() * 10 - 5 } } },
+      { params: { name: rng.pick(['home', 'nope']) }, body: { kind: 'json', value: { decision_id: rng.pick([-1, 1.5, 'x', null]), reward: rng.pick([2, -1, 'y']) } } },
+    ],
+  },
+  'GET /v1/bandits': { weight: 0.2, seeds: () => [{}] },
+  'GET /v1/bandits/:name': { weight: 0.2, seeds: (rng): HttpSeed[] => [{ params: { name: rng.pick(['home', 'offer', 'nope']) } }] },
+  'POST /v1/bandits/:name/arms': {
+    weight: 0.1,
+    seeds: (rng): HttpSeed[] => [
+      { params: { name: 'home' }, body: { kind: 'json', value: { add: [rng.pick(['d', 'e', 'f', 'a'])] } } },
+      { params: { name: 'home' }, body: { kind: 'json', value: { retire: [rng.pick(['a', 'b', 'c', 'd', 'e'])] } } },
+      { params: { name: rng.pick(['home', 'offer', 'nope']) }, body: { kind: 'json', value: { add: ['z'], retire: ['x'] } } },
+    ],
+  },
   'GET /healthz': { weight: 0.3, seeds: () => [{}] },
   'GET /readyz': { weight: 0.3, seeds: () => [{}] },
   'ANY /*': {

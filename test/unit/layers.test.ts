@@ -22,7 +22,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   alerts: ['config', 'errors'],
   experiments: ['ingest', 'native', 'config', 'errors', 'bench/random'],
   recommend: ['ingest', 'native', 'config', 'errors'],
-  server: ['experiments', 'alerts', 'learn', 'recommend', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
+  bandits: ['ingest', 'runtime', 'native', 'config', 'errors'],
+  server: ['experiments', 'bandits', 'alerts', 'learn', 'recommend', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
   cli: ['server', 'bench', 'learn', 'recommend', 'eval', 'ingest', 'config', 'native', 'errors'],
   eval: ['learn', 'native', 'errors'], // offline evaluation (NAB): the server never imports it

@@ -1,6 +1,7 @@
 // What every route module gets: the server's parts, passed as one object instead of
 // positional parameters. The composition root (app.ts) builds it once per server.
 import type { AlertHub } from '../../alerts/hub.js';
+import type { Bandits } from '../../bandits/bandits.js';
 import type { Config } from '../../config/load.js';
 import type { Durability } from '../../durability/durability.js';
 import type { Learning } from '../../learn/learning.js';
@@ -47,6 +48,8 @@ export interface ServerContext {
   readonly experimentTargets: ReadonlyMap<string, readonly ExperimentTarget[]>;
   /** the recommenders: their co-visitation tables (ingest taps) and embedding sources */
   readonly recommending: Recommending;
+  /** multi-armed bandits (src/bandits/) */
+  readonly bandits: Bandits;
   /**
    * 'starting' (restoring, replaying, loading models) and 'draining' (shutting down): only
    * `open` routes are served, the others answer HP_ERR_NOT_READY. 'serving': everything.

@@ -16,6 +16,7 @@ import { predictRoutes } from './predict.js';
 import { recommendRoutes } from './recommend.js';
 import { adminRoutes } from './admin.js';
 import { alertRoutes } from './alerts.js';
+import { banditRoutes } from './bandits.js';
 import { repositoryRoutes } from './repository.js';
 import { mount, type Route, routeTable } from './route.js';
 import { statsRoutes } from './stats.js';
@@ -33,6 +34,7 @@ export const ROUTES: readonly Route[] = [
   ...learnerRoutes,
   ...experimentRoutes,
   ...recommendRoutes,
+  ...banditRoutes,
   ...feastRoutes,
   ...metricsRoutes,
   ...healthRoutes,
