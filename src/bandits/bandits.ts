@@ -6,6 +6,7 @@ import type { Config } from '../config/load.js';
 import { HotpathError, showValue } from '../errors.js';
 import type { AppliedBatch, IngestTap } from '../ingest/ingestor.js';
 import type { FeatureStore } from '../native/binding.js';
+import { packParts, unpackParts } from '../state-parts.js';
 import { Bandit } from './bandit.js';
 
 const MAGIC = 0x42445331; // "BDS1"
@@ -77,9 +78,9 @@ export class Bandits {
   snapshotParticipant(): { name: string; capture(): Uint8Array; restore(part: { bytes?: Uint8Array }): void } {
     return {
       name: 'bandits',
-      capture: () => pack([...this.all].map(([name, b]) => [name, b.serialize()])),
+      capture: () => packParts(MAGIC, [...this.all].map(([name, b]) => [name, b.serialize()])),
       restore: ({ bytes }) => {
-        for (const [name, part] of unpack(bytes ?? new Uint8Array(0))) {
+        for (const [name, part] of unpackParts(MAGIC, bytes ?? new Uint8Array(0), 'bandits')) {
           const b = this.all.get(name);
           if (b) b.restore(part);
           else this.#log(`snapshot: bandit ${name} is no longer in the config; its state is dropped`);
@@ -87,39 +88,4 @@ export class Bandits {
       },
     };
   }
-}
-
-/** [name, bytes] pairs as one buffer: magic, count, then (name length, name, byte length, bytes). */
-function pack(parts: [string, Uint8Array][]): Uint8Array {
-  const names = parts.map(([n]) => Buffer.from(n));
-  const out = Buffer.alloc(8 + parts.reduce((s, [, b], i) => s + 8 + names[i].length + b.length, 0));
-  out.writeUInt32LE(MAGIC, 0);
-  out.writeUInt32LE(parts.length, 4);
-  let at = 8;
-  parts.forEach(([, b], i) => {
-    out.writeUInt32LE(names[i].length, at);
-    names[i].copy(out, at + 4);
-    at += 4 + names[i].length;
-    out.writeUInt32LE(b.length, at);
-    out.set(b, at + 4);
-    at += 4 + b.length;
-  });
-  return out;
-}
-
-function unpack(bytes: Uint8Array): [string, Uint8Array][] {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (b.length < 8 || b.readUInt32LE(0) !== MAGIC) throw new HotpathError('HP_ERR_STATE_CORRUPT', 'the bandits snapshot part is not a bandits state');
-  const n = b.readUInt32LE(4);
-  const out: [string, Uint8Array][] = [];
-  let at = 8;
-  for (let i = 0; i < n; i++) {
-    const nl = b.readUInt32LE(at);
-    const name = b.toString('utf8', at + 4, at + 4 + nl);
-    at += 4 + nl;
-    const bl = b.readUInt32LE(at);
-    out.push([name, b.subarray(at + 4, at + 4 + bl)]);
-    at += 4 + bl;
-  }
-  return out;
 }

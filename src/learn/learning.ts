@@ -6,6 +6,7 @@ import type { Config, ModelDef } from '../config/load.js';
 import type { IngestTap } from '../ingest/ingestor.js';
 import type { FeatureStore } from '../native/binding.js';
 import { AnomalyDetector, AnomalyTable } from '../native/detectors.js';
+import { packParts, unpackParts } from '../state-parts.js';
 import { OnlineModel } from './online-model.js';
 import { type DetectorSink, DetectorTap, LabelTap } from './taps.js';
 
@@ -101,10 +102,10 @@ export class Learning {
         const parts: [string, Uint8Array][] = [];
         for (const [name, m] of this.models) parts.push([`model:${name}`, m.serialize()]);
         for (const d of this.detectors) parts.push([`detector:${d.def.name}`, d.detector.serialize()]);
-        return pack(parts);
+        return packParts(MAGIC, parts);
       },
       restore: ({ bytes }) => {
-        for (const [key, b] of unpack(bytes ?? new Uint8Array(0))) {
+        for (const [key, b] of unpackParts(MAGIC, bytes ?? new Uint8Array(0), 'streaming-ML')) {
           const [kind, name] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
           if (kind === 'model') {
             const m = this.models.get(name);
@@ -119,41 +120,4 @@ export class Learning {
       },
     };
   }
-}
-
-/** [name, bytes] pairs as one buffer: magic, count, then (name length, name, byte length, bytes). */
-function pack(parts: [string, Uint8Array][]): Uint8Array {
-  const names = parts.map(([n]) => Buffer.from(n));
-  const size = 8 + parts.reduce((s, [, b], i) => s + 8 + names[i].length + b.length, 0);
-  const out = Buffer.alloc(size);
-  out.writeUInt32LE(MAGIC, 0);
-  out.writeUInt32LE(parts.length, 4);
-  let at = 8;
-  parts.forEach(([, b], i) => {
-    out.writeUInt32LE(names[i].length, at);
-    names[i].copy(out, at + 4);
-    at += 4 + names[i].length;
-    out.writeUInt32LE(b.length, at);
-    out.set(b, at + 4);
-    at += 4 + b.length;
-  });
-  return out;
-}
-
-function unpack(bytes: Uint8Array): [string, Uint8Array][] {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (b.length < 8 || b.readUInt32LE(0) !== MAGIC) throw new Error('not a streaming-ML state');
-  const n = b.readUInt32LE(4);
-  const out: [string, Uint8Array][] = [];
-  let at = 8;
-  for (let i = 0; i < n; i++) {
-    const nl = b.readUInt32LE(at);
-    const name = b.toString('utf8', at + 4, at + 4 + nl);
-    at += 4 + nl;
-    const bl = b.readUInt32LE(at);
-    // a copy: the native deserializers may keep nothing, but the learner ring views it
-    out.push([name, new Uint8Array(b.subarray(at + 4, at + 4 + bl))]);
-    at += 4 + bl;
-  }
-  return out;
 }

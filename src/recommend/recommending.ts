@@ -4,6 +4,7 @@
 import type { Config } from '../config/load.js';
 import type { IngestTap } from '../ingest/ingestor.js';
 import type { FeatureStore } from '../native/binding.js';
+import { packParts, unpackParts } from '../state-parts.js';
 import { Recommender } from './recommender.js';
 
 const MAGIC = 0x43455231; // "REC1"
@@ -33,36 +34,9 @@ export class Recommending {
   snapshotParticipant(): { name: string; capture(): Uint8Array; restore(part: { bytes?: Uint8Array }): void } {
     return {
       name: 'recommend',
-      capture: () => {
-        const parts = [...this.recommenders].map(([name, r]) => [Buffer.from(name), r.serialize()] as const);
-        const size = 8 + parts.reduce((s, [n, b]) => s + 8 + n.length + b.length, 0);
-        const out = Buffer.alloc(size);
-        out.writeUInt32LE(MAGIC, 0);
-        out.writeUInt32LE(parts.length, 4);
-        let at = 8;
-        for (const [n, b] of parts) {
-          out.writeUInt32LE(n.length, at);
-          n.copy(out, at + 4);
-          at += 4 + n.length;
-          out.writeUInt32LE(b.length, at);
-          out.set(b, at + 4);
-          at += 4 + b.length;
-        }
-        return out;
-      },
+      capture: () => packParts(MAGIC, [...this.recommenders].map(([name, r]) => [name, r.serialize()] as const)),
       restore: ({ bytes }) => {
-        if (!bytes || bytes.length === 0) return;
-        const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        if (b.length < 8 || b.readUInt32LE(0) !== MAGIC) throw new Error('not a recommenders state');
-        const n = b.readUInt32LE(4);
-        let at = 8;
-        for (let i = 0; i < n; i++) {
-          const nl = b.readUInt32LE(at);
-          const name = b.toString('utf8', at + 4, at + 4 + nl);
-          at += 4 + nl;
-          const bl = b.readUInt32LE(at);
-          const part = b.subarray(at + 4, at + 4 + bl);
-          at += 4 + bl;
+        for (const [name, part] of unpackParts(MAGIC, bytes ?? new Uint8Array(0), 'recommenders')) {
           const r = this.recommenders.get(name);
           if (!r) {
             this.#log(`snapshot: recommender ${name} is no longer in the config; its state is dropped`);
