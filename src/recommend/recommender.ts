@@ -15,7 +15,7 @@ import { categoryValue } from '../ingest/decode.js';
 import type { AppliedBatch, IngestTap } from '../ingest/ingestor.js';
 import type { FeatureStore } from '../native/binding.js';
 import { CovisitTable, covisitLimits } from '../native/covisit.js';
-import { EmbeddingSource } from './embedding.js';
+import { type EmbeddingCandidate, EmbeddingSource } from './embedding.js';
 
 export interface RecommendRequest {
   user: string;
@@ -74,7 +74,6 @@ export class Recommender implements IngestTap {
     this.#out = { items: new Float64Array(cap), scores: new Float64Array(cap), source: new Uint8Array(cap) };
     if (def.embedding) {
       this.embedding = new EmbeddingSource(def.embedding);
-      this.embedding.ids.forEach((id) => this.itemValue(id)); // names the string ids
     }
   }
 
@@ -115,7 +114,7 @@ export class Recommender implements IngestTap {
   }
 
   nameOf(value: number): string {
-    return this.names.get(value) ?? String(value);
+    return this.names.get(value) ?? this.embedding?.nameOf(value) ?? String(value);
   }
 
   /** The user's recent items, most recent first, into #history; returns the count. */
@@ -138,23 +137,59 @@ export class Recommender implements IngestTap {
   }
 
   recommend(req: RecommendRequest): Recommendation {
+    const c = this.#covisit(req);
+    if (!c.emb) return this.#covisitOnly(c.count, c.fromCovisit);
+    const exclude = this.#exclude.subarray(0, c.nExclude);
+    const cands = c.emb.candidates(req.user, this.#history.subarray(0, c.nHistory), exclude, this.#draw(req), req.category);
+    return this.#blend(req, cands, this.#out.items, this.#out.scores, c.fromCovisit, exclude);
+  }
+
+  /**
+   * recommend() for a caller that can wait: with an embedding source scanned on the thread
+   * pool (a matrix of more than ASYNC_ABOVE rows), `done` runs after the scan, on the event
+   * loop; otherwise before recommendAsync returns. Errors (a bad k) are thrown, not passed.
+   */
+  recommendAsync(req: RecommendRequest, done: (err: Error | null, out?: Recommendation) => void): void {
+    const emb = this.#embedding();
+    if (!emb?.scansAsync) {
+      done(null, this.recommend(req));
+      return;
+    }
+    const c = this.#covisit(req);
+    // the scratch buffers serve the next request meanwhile: keep copies of what the blend reads
+    const items = this.#out.items.slice(0, c.fromCovisit);
+    const scores = this.#out.scores.slice(0, c.fromCovisit);
+    const exclude = this.#exclude.slice(0, c.nExclude);
+    emb.candidatesAsync(req.user, this.#history.subarray(0, c.nHistory), exclude, this.#draw(req), req.category, (err, cands) => {
+      if (err) done(err);
+      else done(null, this.#blend(req, cands, items, scores, items.length, exclude));
+    });
+  }
+
+  #embedding(): EmbeddingSource | null {
+    return this.embedding && this.def.blend.embedding > 0 ? this.embedding : null;
+  }
+
+  /** With a blend, each source offers more candidates than k, so that an item ranked a little lower by both can still win. */
+  #draw(req: RecommendRequest): number {
+    return this.#embedding() ? Math.min(this.#out.items.length, req.k * 2) : req.k;
+  }
+
+  /** The user's history and exclusions into the scratch buffers, and the co-visitation candidates into #out. */
+  #covisit(req: RecommendRequest): { emb: EmbeddingSource | null; nHistory: number; nExclude: number; count: number; fromCovisit: number } {
     const d = this.def;
     if (!(Number.isInteger(req.k) && req.k >= 1 && req.k <= d.maxK)) throw new HotpathError('HP_ERR_RECOMMEND_K_INVALID', `k must be an integer in [1, ${d.maxK}] (max_k of recommender ${d.name})`);
     this.counts.requests++;
     const nHistory = this.#userHistory(req);
     const nExclude = req.excludeSeen ? nHistory : 0;
     if (nExclude) this.#exclude.set(this.#history.subarray(0, nExclude));
-    const emb = this.embedding && d.blend.embedding > 0 ? this.embedding : null;
-    const useCovisit = d.blend.covisit > 0;
-    // With a blend, each source offers more candidates than k, so that an item ranked a
-    // little lower by both can still win.
-    const draw = emb ? Math.min(this.#out.items.length, req.k * 2) : req.k;
+    const emb = this.#embedding();
     const out = this.#out;
     let count = 0;
-    if (useCovisit) {
+    if (d.blend.covisit > 0) {
       count = this.table.recommend(
         {
-          history: this.#history, nHistory, exclude: this.#exclude, nExclude, category: req.category, k: draw, nowMs: req.nowMs, recency: d.recency,
+          history: this.#history, nHistory, exclude: this.#exclude, nExclude, category: req.category, k: this.#draw(req), nowMs: req.nowMs, recency: d.recency,
           popularFill: d.popularity && !emb,
         },
         out,
@@ -162,31 +197,31 @@ export class Recommender implements IngestTap {
     }
     let fromCovisit = 0;
     while (fromCovisit < count && out.source[fromCovisit] !== SOURCE_POPULAR) fromCovisit++;
-    if (!emb) {
-      const items: RecommendedItem[] = new Array(count);
-      for (let i = 0; i < count; i++) items[i] = { id: this.nameOf(out.items[i]), score: out.scores[i], source: out.source[i] === SOURCE_POPULAR ? 'popular' : 'covisit' };
-      const fallback = fromCovisit === 0;
-      if (fallback) this.counts.fallbacks++;
-      return { items, fallback };
-    }
-    return this.#blend(req, emb, fromCovisit, nHistory, nExclude);
+    return { emb, nHistory, nExclude, count, fromCovisit };
+  }
+
+  #covisitOnly(count: number, fromCovisit: number): Recommendation {
+    const out = this.#out;
+    const items: RecommendedItem[] = new Array(count);
+    for (let i = 0; i < count; i++) items[i] = { id: this.nameOf(out.items[i]), score: out.scores[i], source: out.source[i] === SOURCE_POPULAR ? 'popular' : 'covisit' };
+    const fallback = fromCovisit === 0;
+    if (fallback) this.counts.fallbacks++;
+    return { items, fallback };
   }
 
   /**
-   * Co-visitation candidates and embedding candidates, each source's scores divided by its
-   * best score, summed with the blend weights; then the popular fill when the sum leaves
-   * fewer than k.
+   * Co-visitation candidates (the first `fromCovisit` of covItems/covScores) and embedding
+   * candidates, each source's scores divided by its best score, summed with the blend
+   * weights; then the popular fill when the sum leaves fewer than k.
    */
-  #blend(req: RecommendRequest, emb: EmbeddingSource, fromCovisit: number, nHistory: number, nExclude: number): Recommendation {
+  #blend(req: RecommendRequest, cands: EmbeddingCandidate[], covItems: ArrayLike<number>, covScores: ArrayLike<number>, fromCovisit: number, exclude: Float64Array): Recommendation {
     const d = this.def;
-    const out = this.#out;
     const merged = new Map<number, { score: number; best: number; source: RecommendedItem['source'] }>();
-    const top = fromCovisit > 0 ? out.scores[0] : 0;
+    const top = fromCovisit > 0 ? covScores[0] : 0;
     for (let i = 0; i < fromCovisit; i++) {
-      const s = (d.blend.covisit * out.scores[i]) / top;
-      merged.set(out.items[i], { score: s, best: s, source: 'covisit' });
+      const s = (d.blend.covisit * covScores[i]) / top;
+      merged.set(covItems[i], { score: s, best: s, source: 'covisit' });
     }
-    const cands = emb.candidates(req.user, this.#history.subarray(0, nHistory), this.#exclude.subarray(0, nExclude), Math.min(out.items.length, req.k * 2), req.category);
     const etop = cands.length > 0 ? Math.max(cands[0].score, 1e-12) : 1;
     for (const c of cands) {
       if (!(c.score > 0)) continue; // no similarity: left to the popular fill
@@ -205,9 +240,11 @@ export class Recommender implements IngestTap {
     const fallback = items.length === 0;
     if (items.length < req.k && d.popularity) {
       // popular fill, never an item already in the answer or excluded
+      const nExclude = exclude.length;
       const ex = new Float64Array(Math.min(covisitLimits.maxK, nExclude + items.length));
-      ex.set(this.#exclude.subarray(0, nExclude));
+      ex.set(exclude.subarray(0, Math.min(nExclude, ex.length)));
       for (let i = 0; nExclude + i < ex.length && i < ranked.length; i++) ex[nExclude + i] = ranked[i][0];
+      const out = this.#out;
       const n = this.table.recommend(
         { history: this.#history, nHistory: 0, exclude: ex, nExclude: ex.length, category: req.category, k: req.k - items.length, nowMs: req.nowMs, recency: 1, popularFill: true },
         out,

@@ -4,14 +4,14 @@
 // fallback); a recommender through its route's parser and one native call; a bandit's
 // choose. Each adapter takes the serve body less `unit`, the target's own request.
 import type { ExperimentDef } from '../config/load.js';
-import { HotpathError } from '../errors.js';
+import { HotpathError, toHotpathError } from '../errors.js';
 import type { ExperimentTarget, TargetFactory } from '../experiments/targets.js';
 import type { Bandits } from '../bandits/bandits.js';
 import type { Recommending } from '../recommend/recommending.js';
 import { nowMs } from '../runtime/records.js';
 import { type PredictPipeline, predictText } from './predict.js';
 import { chooseText } from './routes/bandits.js';
-import { parseRecommend } from './routes/recommend.js';
+import { parseRecommend, recommendText } from './routes/recommend.js';
 
 /** A model as an experiment target: the serve body is a predict body ({entities, fields}). */
 export function modelTarget(pipeline: PredictPipeline, name: string): ExperimentTarget {
@@ -46,8 +46,7 @@ export function recommenderTarget(recommending: Recommending, name: string): Exp
       const own = ownRequest(body);
       if (own.user === undefined) own.user = unit;
       const req = parseRecommend(r, own, Date.now());
-      const out = r.recommend(req);
-      done(null, JSON.stringify({ recommender: name, user: req.user, items: out.items, fallback: out.fallback }));
+      r.recommendAsync(req, (err, out) => (err ? done(toHotpathError(err)) : done(null, recommendText(r, req, out!))));
     },
   };
 }

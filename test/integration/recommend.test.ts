@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 
 import { npyBytes } from '../../src/bench/sessions.js';
+import { ASYNC_ABOVE } from '../../src/recommend/embedding.js';
 import { loadConfigText } from '../../src/config/load.js';
 import { type Server, startServer } from '../../src/server/app.js';
 import { decodeServerFrame, encodeEvents } from '../../src/server/ws-protocol.js';
@@ -242,6 +243,45 @@ describe('recommenders', () => {
     const stats = (await getJson(base, '/v1/recommenders')).body as { recommenders: Record<string, { embedding: { items: number; dim: number } }> };
     expect(stats.recommenders.shop.embedding).toEqual({ items: 6, dim: 2 });
   });
+
+  it('scans a large item matrix on the thread pool: concurrent requests each get their own exact top k', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotpath-reco-big-'));
+    dirs.push(dir);
+    // more rows than ASYNC_ABOVE: the route answers after topkAsync
+    const n = ASYNC_ABOVE + 4_464;
+    const dim = 16;
+    let seed = 12345;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+    const m = Float32Array.from({ length: n * dim }, rnd);
+    writeFileSync(join(dir, 'items.npy'), npyBytes(m, n, dim));
+    writeFileSync(join(dir, 'items.txt'), Array.from({ length: n }, (_, i) => `i${i}`).join('\n'));
+    const extra = `    embedding: { file: ${join(dir, 'items.npy')}, ids: ${join(dir, 'items.txt')} }\n    blend: { covisit: 0, embedding: 1 }\n`;
+    const base = await start(CONFIG().replace('    max_k: 50\n', `    max_k: 50\n${extra}`));
+    const users = Array.from({ length: 16 }, (_, u) => ({ user: `big${u}`, seen: [(u * 7919) % n, (u * 104729 + 13) % n] }));
+    await send(base, users.flatMap(({ user, seen }) => seen.map((i) => click(user, `i${i}`))));
+    // the exact top 10 of each user's query (the mean of their two rows), seen rows left out
+    const expected = users.map(({ seen }) => {
+      const q = Array.from({ length: dim }, (_, d) => (m[seen[0] * dim + d] + m[seen[1] * dim + d]) / 2);
+      const scores: [number, number][] = [];
+      for (let r = 0; r < n; r++) {
+        if (seen.includes(r)) continue;
+        let s = 0;
+        for (let d = 0; d < dim; d++) s += q[d] * m[r * dim + d];
+        scores.push([r, s]);
+      }
+      return scores.sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 10).map(([r]) => `i${r}`);
+    });
+    const answers = await Promise.all(users.map(({ user }) => recommend(base, { user, k: 10 })));
+    answers.forEach((a, u) => {
+      expect(a.status, JSON.stringify(a.body)).toBe(200);
+      expect(a.body.user).toBe(users[u].user);
+      expect(a.body.items.map((i) => i.id)).toEqual(expected[u]);
+      expect(a.body.items.every((i) => i.source === 'embedding')).toBe(true);
+      expect(a.body.items[0].score).toBeCloseTo(1, 5);
+    });
+    // a bad k is still refused at once, with its code
+    expect((await recommend(base, { user: 'big0', k: 0 })).body.error?.code).toBe('HP_ERR_RECOMMEND_K_INVALID');
+  }, 60_000);
 
   it('refuses a bad config, naming the field', () => {
     const bad = (from: RegExp | string, to: string) => () => loadConfigText(CONFIG().replace(from, to));

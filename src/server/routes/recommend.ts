@@ -1,9 +1,9 @@
 // POST /v1/recommend/{name}: a user (and optionally the caller's session items) in, the
 // recommender's top k items out (src/recommend/). GET /v1/recommenders: each recommender's
 // table and counters.
-import { HotpathError, showValue } from '../../errors.js';
+import { HotpathError, showValue, toHotpathError } from '../../errors.js';
 import { categoryValue } from '../../ingest/decode.js';
-import type { Recommender, RecommendRequest } from '../../recommend/recommender.js';
+import type { Recommendation, Recommender, RecommendRequest } from '../../recommend/recommender.js';
 import { nowMs } from '../../runtime/records.js';
 import { parseJsonBody } from '../http.js';
 import type { ServerContext } from './context.js';
@@ -50,6 +50,11 @@ export function parseRecommend(r: Recommender, body: unknown, now: number): Reco
   return { user: String(b.user), k, excludeSeen: b.exclude_seen !== false, category, items, nowMs: now };
 }
 
+/** The answer of POST /v1/recommend/{name}. */
+export function recommendText(r: Recommender, req: RecommendRequest, out: Recommendation): string {
+  return JSON.stringify({ recommender: r.def.name, user: req.user, items: out.items, fallback: out.fallback });
+}
+
 export const recommendRoutes: Route[] = [
   {
     method: 'post',
@@ -61,10 +66,15 @@ export const recommendRoutes: Route[] = [
     handle(c, ctx) {
       const r = recommender(ctx, c.params[0]);
       const req = parseRecommend(r, parseJsonBody(c.body), Date.now());
-      const out = r.recommend(req);
-      const body = JSON.stringify({ recommender: r.def.name, user: req.user, items: out.items, fallback: out.fallback });
-      c.send(200, body);
-      ctx.metrics.recommendServed(r.def.name, (nowMs() - c.start) / 1000);
+      // answered at once, or after the embedding scan on the thread pool (a large matrix)
+      r.recommendAsync(req, (err, out) => {
+        if (err) {
+          c.fail(toHotpathError(err));
+          return;
+        }
+        c.send(200, recommendText(r, req, out!));
+        ctx.metrics.recommendServed(r.def.name, (nowMs() - c.start) / 1000);
+      });
     },
   },
   {
