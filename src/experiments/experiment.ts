@@ -49,6 +49,9 @@ class VariantState {
   /** running minimum of the always-valid p-values (mSPRT, confidence sequence) */
   pMsprt = 1;
   pCs = 1;
+  /** the sign of the difference (variant − control) when each running minimum was set: what the test found */
+  signMsprt = 0;
+  signCs = 0;
   requests = 0;
   errors = 0;
   latencyMs = new Float64Array(GUARD_WINDOW);
@@ -90,6 +93,8 @@ export class Experiment {
   /** an admin's share, which replaces the schedule (null: the schedule's) */
   manualShare: number | null = null;
   srmFlagged = false;
+  /** a resume by hand holds the automatic stop for a winner */
+  autoStopHeld = false;
   decisions: Decision[] = [];
   decisionCounts: Record<DecisionKind, number> = { ramp: 0, winner: 0, rollback: 0, srm: 0, stop: 0, resume: 0 };
   /** events of the metric stream attributed to an exposed unit, and those that were not */
@@ -268,10 +273,11 @@ export class Experiment {
       const half = csHalfWidth(se2, d.n, rho, alpha);
       const csNow = csP(d.diff, se2, d.n, rho);
       if (this.status === 'running') {
-        s.pMsprt = Math.min(s.pMsprt, pNow);
-        s.pCs = Math.min(s.pCs, csNow);
+        if (pNow < s.pMsprt) [s.pMsprt, s.signMsprt] = [pNow, Math.sign(d.diff)];
+        if (csNow < s.pCs) [s.pCs, s.signCs] = [csNow, Math.sign(d.diff)];
       }
       const p = t.method === 'msprt' ? s.pMsprt : s.pCs;
+      const found = t.method === 'msprt' ? s.signMsprt : s.signCs;
       const enough = c.n >= t.minSamples && m.n >= t.minSamples;
       const significant = enough && p < alpha;
       r.vs_control = {
@@ -282,12 +288,15 @@ export class Experiment {
         z: zTest(d, alpha),
         significant,
       };
-      const gain = t.direction === 'increase' ? d.diff : -d.diff;
-      if (significant && gain > 0 && !s.rolledBack && (!best || gain > best.gain)) best = { v, gain };
+      // a winner is better now and was better when its test became significant (a running
+      // minimum set by a worse variant does not crown it once the difference drifts up)
+      const up = t.direction === 'increase' ? 1 : -1;
+      const gain = up * d.diff;
+      if (significant && gain > 0 && up * found > 0 && !s.rolledBack && (!best || gain > best.gain)) best = { v, gain };
     }
     if (this.status === 'running' && decide) {
       this.#checkSrm(now);
-      if (def.autoStop && best) {
+      if (def.autoStop && !this.autoStopHeld && best) {
         const name = def.variants[best.v].name;
         this.status = 'stopped';
         this.winner = best.v;
@@ -321,9 +330,15 @@ export class Experiment {
     this.decide({ kind: 'stop', variant: winner === null ? undefined : this.def.variants[winner].name, by: 'admin', reason }, now);
   }
 
+  /**
+   * Resumes by hand. Automatic stops for a winner are then held (the running p-values would
+   * stop it again at its next look: the operator chose to keep measuring); guardrails and
+   * the SRM check still act, and a stop by hand still works.
+   */
   resume(now: number, reason: string): void {
     this.status = 'running';
     this.winner = null;
+    this.autoStopHeld = true;
     this.decide({ kind: 'resume', by: 'admin', reason }, now);
   }
 
@@ -352,14 +367,16 @@ export class Experiment {
       stageStartedAt: this.stageStartedAt,
       manualShare: this.manualShare,
       srmFlagged: this.srmFlagged,
+      autoStopHeld: this.autoStopHeld,
       seq: this.#seq,
       decisions: this.decisions,
       decisionCounts: this.decisionCounts,
       events: this.events,
       variants: this.def.variants.map((vd, i) => {
         const s = this.variants[i];
-        return { name: vd.name, exposures: s.exposures, moments: s.moments, pMsprt: s.pMsprt, pCs: s.pCs, requests: s.requests, errors: s.errors, rolledBack: s.rolledBack };
+        return { name: vd.name, exposures: s.exposures, moments: s.moments, pMsprt: s.pMsprt, pCs: s.pCs, signMsprt: s.signMsprt, signCs: s.signCs, requests: s.requests, errors: s.errors, rolledBack: s.rolledBack };
       }),
+      measure: this.#measure(),
       weights: this.def.variants.map((v) => v.weight),
       salt: this.def.salt,
       holdout: this.def.holdout,
@@ -367,13 +384,23 @@ export class Experiment {
     };
   }
 
+  /** What the statistics measure: a state taken under another metric, control or test keeps its exposures only. */
+  #measure(): string {
+    const { metric, control, test: t } = this.def;
+    // what the moments and the running p-values depend on (not min_samples or srm_alpha, which only gate decisions)
+    const test = { alpha: t.alpha, method: t.method, direction: t.direction, sigma: t.sigma, truncation: t.truncation, tuning: t.tuning };
+    return JSON.stringify({ metric: metric ? { stream: metric.stream.name, unit: metric.unit, kind: metric.kind, field: metric.field } : null, control, test });
+  }
+
   /**
    * Restores a snapshot's state. A state taken under another split (salt, holdout, weights,
    * variants or unit-set size) would attribute units to the wrong variants: it is refused
-   * (the caller logs and starts the experiment afresh).
+   * (the caller logs and starts the experiment afresh). One taken under another metric,
+   * control or test keeps its exposures, guardrail counters and decisions, and starts the
+   * statistics afresh: false is returned then, for the caller to log.
    */
-  restore(st: Record<string, unknown>, exposed: Uint32Array, converted: Uint32Array | null): void {
-    const vs = st.variants as { name: string; exposures: number; moments: Moments; pMsprt: number; pCs: number; requests: number; errors: number; rolledBack: boolean }[];
+  restore(st: Record<string, unknown>, exposed: Uint32Array, converted: Uint32Array | null): boolean {
+    const vs = st.variants as { name: string; exposures: number; moments: Moments; pMsprt: number; pCs: number; signMsprt?: number; signCs?: number; requests: number; errors: number; rolledBack: boolean }[];
     const same =
       st.salt === this.def.salt && st.holdout === this.def.holdout && st.maxUnits === this.def.maxUnits &&
       JSON.stringify(st.weights) === JSON.stringify(this.def.variants.map((v) => v.weight)) &&
@@ -385,21 +412,28 @@ export class Experiment {
     this.stageStartedAt = st.stageStartedAt as number;
     this.manualShare = st.manualShare as number | null;
     this.srmFlagged = st.srmFlagged as boolean;
+    this.autoStopHeld = st.autoStopHeld === true;
     this.#seq = st.seq as number;
     this.decisions = st.decisions as Decision[];
     this.decisionCounts = { ...this.decisionCounts, ...(st.decisionCounts as Record<DecisionKind, number>) };
     this.events = st.events as { attributed: number; unexposed: number };
+    // another metric, control or test: the exposures stand, the statistics start afresh
+    const measured = st.measure === this.#measure();
     vs.forEach((v, i) => {
       const s = this.variants[i];
       s.exposures = v.exposures;
-      s.moments = { ...v.moments };
-      s.pMsprt = v.pMsprt;
-      s.pCs = v.pCs;
       s.requests = v.requests;
       s.errors = v.errors;
       s.rolledBack = v.rolledBack;
+      if (!measured) return;
+      s.moments = { ...v.moments };
+      s.pMsprt = v.pMsprt;
+      s.pCs = v.pCs;
+      s.signMsprt = v.signMsprt ?? 0;
+      s.signCs = v.signCs ?? 0;
     });
     this.exposed = new UnitSet(this.def.maxUnits, exposed);
-    if (this.converted) this.converted = new UnitSet(this.def.maxUnits, converted ?? undefined);
+    if (this.converted) this.converted = new UnitSet(this.def.maxUnits, measured ? (converted ?? undefined) : undefined);
+    return measured;
   }
 }

@@ -148,7 +148,8 @@ export class Experiments {
             continue;
           }
           try {
-            x.restore(s.state, exposed, converted);
+            if (!x.restore(s.state, exposed, converted))
+              this.#log(`snapshot: experiment ${s.name}: its metric, control or test changed; exposures kept, statistics start afresh`);
           } catch (err) {
             this.#log(`snapshot: ${(err as Error).message}; it starts afresh`);
           }

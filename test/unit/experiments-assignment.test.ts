@@ -211,6 +211,48 @@ describe('decisions', () => {
     expect(x.assignHash(hs[0], 2)).toMatchObject({ variant: 1, counted: false, reason: 'stopped' });
   });
 
+  it('after a resume by hand, the experiment is not stopped for a winner again by itself', () => {
+    const x = new Experiment(def({ auto_stop: true, test: { min_samples: 200 } }), 0);
+    const hs = units(4000);
+    const conv = hs.filter((h, i) => {
+      const p = x.assignHash(h, 0);
+      return (p.variant === 0 && i % 10 === 0) || (p.variant === 1 && i % 4 === 0);
+    });
+    x.observe(flat(conv), new Float64Array(conv.length).fill(NaN), conv.length);
+    x.evaluate(1);
+    expect(x.status).toBe('stopped');
+    x.resume(2, 'keep measuring');
+    const r = x.evaluate(3);
+    expect(r[1].vs_control!.significant).toBe(true);
+    expect(x.status).toBe('running');
+    expect(x.decisions.map((d) => d.kind)).toEqual(['winner', 'resume']);
+    // the hold is part of the state
+    const y = new Experiment(def({ auto_stop: true, test: { min_samples: 200 } }), 0);
+    y.restore(JSON.parse(JSON.stringify(x.state())), x.exposed.bits.slice(), x.converted!.bits.slice());
+    y.evaluate(4);
+    expect(y.status).toBe('running');
+  });
+
+  it('does not crown a variant whose test became significant while it was worse', () => {
+    const x = new Experiment(def({ auto_stop: true, test: { min_samples: 200 } }), 0);
+    const hs = units(4000);
+    const placed = hs.map((h) => x.assignHash(h, 0).variant);
+    // first: treatment converts far less than control: significant, and worse
+    const worse = hs.filter((_, i) => (placed[i] === 0 ? i % 3 === 0 : i % 20 === 0));
+    x.observe(flat(worse), new Float64Array(worse.length).fill(NaN), worse.length);
+    x.evaluate(1);
+    expect(x.variants[1].pMsprt).toBeLessThan(0.01);
+    expect(x.status).toBe('running');
+    // then treatment's units convert until it is a little ahead: the running minimum was
+    // set by a worse treatment, so no winner
+    const more = hs.filter((_, i) => placed[i] === 1 && i % 10 >= 1 && i % 10 <= 3);
+    x.observe(flat(more), new Float64Array(more.length).fill(NaN), more.length);
+    const r = x.evaluate(2);
+    expect(r[1].vs_control!.diff).toBeGreaterThan(0);
+    expect(x.status).toBe('running');
+    expect(x.decisions.filter((d) => d.kind === 'winner')).toHaveLength(0);
+  });
+
   it('flags a sample-ratio mismatch once', () => {
     const x = new Experiment(def({ test: { min_samples: 100 } }), 0);
     // expose only units that land in control: a biased exposure log
@@ -257,6 +299,12 @@ describe('decisions', () => {
     expect(y.exposures).toBe(x.exposures);
     const z = new Experiment(def({ salt: 'other' }), 0);
     expect(() => z.restore(st, x.exposed.bits, null)).toThrow(/another split/);
+    // another test: the exposures stand, the statistics start afresh
+    const w = new Experiment(def({ test: { alpha: 0.01 } }), 0);
+    expect(w.restore(st, x.exposed.bits.slice(), x.converted!.bits.slice())).toBe(false);
+    expect(w.variants.map((v) => v.exposures)).toEqual(x.variants.map((v) => v.exposures));
+    expect(w.variants.map((v) => v.moments.sum)).toEqual([0, 0]);
+    expect(y.restore(st, x.exposed.bits.slice(), x.converted!.bits.slice())).toBe(true);
   });
 });
 
