@@ -111,6 +111,35 @@ export class EmbeddingSource {
     return c;
   }
 
+  /**
+   * The per-row categories the tap has seen, for the snapshot: the count of codes, the
+   * codes' category values (f64), then the rows' codes (u16).
+   */
+  serializeCategories(): Uint8Array {
+    const values = [...this.#codes.keys()]; // in code order (codes are handed out 1, 2, ...)
+    const out = new Uint8Array(4 + 8 * values.length + 2 * this.count);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, values.length, true);
+    values.forEach((v, i) => view.setFloat64(4 + 8 * i, v, true));
+    out.set(new Uint8Array(this.#categories.buffer, this.#categories.byteOffset, this.#categories.byteLength), 4 + 8 * values.length);
+    return out;
+  }
+
+  /** serializeCategories' bytes back; false (nothing changed) when they are for another matrix. */
+  restoreCategories(bytes: Uint8Array): boolean {
+    if (bytes.length < 4) return false;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const n = view.getUint32(0, true);
+    if (n > 65535 || bytes.length !== 4 + 8 * n + 2 * this.count) return false;
+    const rows = new Uint16Array(this.count);
+    new Uint8Array(rows.buffer).set(bytes.subarray(4 + 8 * n));
+    for (let r = 0; r < this.count; r++) if (rows[r] > n) return false;
+    this.#codes.clear();
+    for (let i = 0; i < n; i++) this.#codes.set(view.getFloat64(4 + 8 * i, true), i + 1);
+    this.#categories = rows;
+    return true;
+  }
+
   /** The id the ids file gives an item (a category value), if the matrix has it. */
   nameOf(item: number): string | undefined {
     const row = this.#row.get(item);

@@ -5,8 +5,8 @@
 // Items are category values, as the store holds them: an integer id is itself, a string id
 // its 53-bit hash (src/ingest/decode.ts categoryValue; binary frames hash alike natively).
 // A string id's name is known when the item field is also a key of the stream (JSON events
-// then carry the string), when a request names it (`items`), or from the embedding's ids
-// file; the names live in the snapshot. An item whose name was never seen (one that only
+// then carry the string), or from the embedding's ids file; the stream's names live in the
+// snapshot. An item whose name was never seen (one that only
 // came in binary frames or replayed log records with string ids) is answered by its hash
 // as a decimal string.
 import type { RecommenderDef } from '../config/load.js';
@@ -106,11 +106,13 @@ export class Recommender implements IngestTap {
     if (this.names.size < this.def.maxItems) this.names.set(value, id);
   }
 
-  /** An item id from a request (a string or an integer) as its category value; names it. */
+  /**
+   * An item id from a request (a string or an integer) as its category value. A request
+   * does not name items: names come from the stream and the ids file, so that callers
+   * cannot fill the bounded name table.
+   */
   itemValue(id: unknown): number | undefined {
-    const v = categoryValue(id);
-    if (v !== undefined && typeof id === 'string') this.#name(v, id);
-    return v;
+    return categoryValue(id);
   }
 
   nameOf(value: number): string {
@@ -218,7 +220,8 @@ export class Recommender implements IngestTap {
     const d = this.def;
     const merged = new Map<number, { score: number; best: number; source: RecommendedItem['source'] }>();
     const top = fromCovisit > 0 ? covScores[0] : 0;
-    for (let i = 0; i < fromCovisit; i++) {
+    // counts decayed to nothing (no event for ~1,000 half-lives) leave nothing to normalise by
+    for (let i = 0; top > 0 && i < fromCovisit; i++) {
       const s = (d.blend.covisit * covScores[i]) / top;
       merged.set(covItems[i], { score: s, best: s, source: 'covisit' });
     }
@@ -267,25 +270,35 @@ export class Recommender implements IngestTap {
     };
   }
 
-  /** The table's blob and the item names, for the snapshot. */
+  /** The table's blob, the item names and the embedding's per-row categories, for the snapshot. */
   serialize(): Uint8Array {
-    const blob = this.table.serialize();
-    const names = Buffer.from(JSON.stringify([...this.names]));
-    const out = Buffer.alloc(8 + blob.length + names.length);
-    out.writeUInt32LE(blob.length, 0);
-    out.set(blob, 4);
-    out.writeUInt32LE(names.length, 4 + blob.length);
-    names.copy(out, 8 + blob.length);
+    const parts = [this.table.serialize(), Buffer.from(JSON.stringify([...this.names])), this.embedding?.serializeCategories() ?? new Uint8Array(0)];
+    const out = Buffer.alloc(parts.reduce((n, p) => n + 4 + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.writeUInt32LE(p.length, at);
+      out.set(p, at + 4);
+      at += 4 + p.length;
+    }
     return out;
   }
 
+  /** serialize()'s bytes back. Throws when the table's parameters changed (the caller logs and starts it empty). */
   restore(bytes: Uint8Array): void {
     const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const n = b.readUInt32LE(0);
-    this.table.deserialize(new Uint8Array(b.subarray(4, 4 + n)));
-    const m = b.readUInt32LE(4 + n);
-    const names = JSON.parse(b.toString('utf8', 8 + n, 8 + n + m)) as [number, string][];
+    const parts: Uint8Array[] = [];
+    for (let at = 0; at + 4 <= b.length; ) {
+      const n = b.readUInt32LE(at);
+      if (at + 4 + n > b.length) throw new Error('the recommender state is cut short');
+      parts.push(new Uint8Array(b.subarray(at + 4, at + 4 + n)));
+      at += 4 + n;
+    }
+    if (parts.length < 2) throw new Error('the recommender state is cut short');
+    this.table.deserialize(parts[0]);
+    const names = JSON.parse(Buffer.from(parts[1]).toString('utf8')) as [number, string][];
     this.names.clear();
     for (const [v, id] of names) this.names.set(v, id);
+    // categories seen for another matrix (its file changed) are dropped: the replay and new events fill them again
+    if (this.embedding && parts[2]?.length) this.embedding.restoreCategories(parts[2]);
   }
 }

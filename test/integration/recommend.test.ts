@@ -222,7 +222,8 @@ describe('recommenders', () => {
     writeFileSync(join(dir, 'users.npy'), npyBytes(Float32Array.of(0, 1), 1, 2));
     writeFileSync(join(dir, 'users.txt'), 'vip\n');
     const extra = `    embedding: { file: ${join(dir, 'items.npy')}, ids: ${join(dir, 'items.txt')}, users: ${join(dir, 'users.npy')}, user_ids: ${join(dir, 'users.txt')} }\n    blend: { covisit: 1, embedding: 0.5 }\n`;
-    const base = await start(CONFIG().replace('    max_k: 50\n', `    max_k: 50\n${extra}`));
+    const text = CONFIG('durability: { fsync: always, snapshot_interval: 0 }').replace('    max_k: 50\n', `    max_k: 50\n${extra}`);
+    let base = await start(text, dir);
     await send(base, [...sessions(), click('x', 'f', 'music')]);
     await send(base, [click('me', 'a')]);
     const r = await recommend(base, { user: 'me', k: 4 });
@@ -242,6 +243,14 @@ describe('recommenders', () => {
     expect(music.body.items.map((i) => [i.id, i.source])).toEqual([['c', 'covisit'], ['f', 'embedding'], ['d', 'popular']]);
     const stats = (await getJson(base, '/v1/recommenders')).body as { recommenders: Record<string, { embedding: { items: number; dim: number } }> };
     expect(stats.recommenders.shop.embedding).toEqual({ items: 6, dim: 2 });
+    // the rows' categories are in the snapshot: after a restart with nothing to replay, the
+    // category filter still finds f by its embedding
+    expect((await postJson(base, '/v1/admin/snapshot', {})).status).toBe(200);
+    await server!.close();
+    server = undefined;
+    base = await start(text, dir);
+    const again = await recommend(base, { user: 'me', k: 3, category: 'music' });
+    expect(again.body.items.map((i) => [i.id, i.source])).toEqual([['c', 'covisit'], ['f', 'embedding'], ['d', 'popular']]);
   });
 
   it('scans a large item matrix on the thread pool: concurrent requests each get their own exact top k', async () => {
