@@ -326,7 +326,7 @@ export class Bandit {
     const arrays = [...this.policy.arrays(), this.#gen, this.#pid, this.#ptime, this.#pgen, this.#pctx];
     const ints = [this.#parm];
     const head = Buffer.from(JSON.stringify({
-      policy: this.def.policy, capacity: this.def.maxArms, dim: this.def.dim, cap: this.#cap, arms: this.arms.map((a) => a ?? null),
+      policy: this.def.policy, capacity: this.def.maxArms, dim: this.def.dim, learned: this.#learned(), cap: this.#cap, arms: this.arms.map((a) => a ?? null),
       rng: this.policy.rng.state(), nextId: this.#nextId, counts: this.counts, rewards: this.rewards, retired: [...this.#retiredNames],
       sizes: [...arrays, ...ints].map((a) => a.byteLength),
     }));
@@ -346,6 +346,12 @@ export class Bandit {
   }
 
   /** Restores serialize()'s bytes; a part made for another policy, arm capacity or context is refused whole. */
+  /** What the learned state means: the reward range its rewards were scaled by, the context's inputs in order. */
+  #learned(): string {
+    const d = this.def;
+    return JSON.stringify({ reward_range: d.rewardRange.map((v) => (Number.isFinite(v) ? v : String(v))), context: d.context?.inputs.map((i) => `${i.name}:${i.transform}:${i.fill}`) ?? null, intercept: d.intercept });
+  }
+
   restore(bytes: Uint8Array): void {
     const fail = (why: string): never => {
       throw new HotpathError('HP_ERR_STATE_LAYOUT', `bandit ${this.name}: ${why}`);
@@ -354,12 +360,14 @@ export class Bandit {
     if (bytes.length < 8 || dv.getUint32(0, true) !== STATE_MAGIC) throw new HotpathError('HP_ERR_STATE_CORRUPT', `bandit ${this.name}: the snapshot part is not a bandit state`);
     const headLen = dv.getUint32(4, true);
     const head = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headLen)).toString('utf8')) as {
-      policy: string; capacity: number; dim: number; cap: number; arms: (string | null)[]; rng: number[]; nextId: number;
+      policy: string; capacity: number; dim: number; learned?: string; cap: number; arms: (string | null)[]; rng: number[]; nextId: number;
       counts: Bandit['counts']; rewards: Bandit['rewards']; retired?: string[]; sizes: number[];
     };
     if (head.policy !== this.def.policy) fail(`the snapshot's policy is ${head.policy}, the config's ${this.def.policy}`);
     if (head.capacity !== this.def.maxArms) fail(`the snapshot has ${head.capacity} arm slots (max_arms), the config ${this.def.maxArms}`);
     if (head.dim !== this.def.dim) fail(`the snapshot's context has ${head.dim} values, the config's ${this.def.dim}`);
+    if (head.learned !== undefined && head.learned !== this.#learned())
+      fail(`the snapshot learned from another reward range or context (${head.learned}; the config: ${this.#learned()})`);
     // The policy's arrays and the generations must fit; the pending ring carries over when it
     // has the same size (else rewards of decisions made before the restart count as expired).
     const fixed = [...this.policy.arrays(), this.#gen];

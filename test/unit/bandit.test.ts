@@ -128,6 +128,15 @@ describe('Bandit', () => {
     const wider = bandit('  s: { policy: thompson, arms: [a, b, c], max_arms: 32 }');
     expect(code(() => wider.restore(bytes))).toBe('HP_ERR_STATE_LAYOUT');
     expect(wider.liveArms()).toEqual(['a', 'b', 'c']);
+    // another reward range: the posteriors were learned on another scale
+    const scaled = bandit('  s: { policy: thompson, arms: [a, b, c], pending: 64, reward_range: [0, 10] }');
+    expect(code(() => scaled.restore(bytes))).toBe('HP_ERR_STATE_LAYOUT');
+    // another context of the same width: A and b were learned on other inputs
+    const ctx = bandit('  c: { policy: linucb, arms: [a, b], context: [{ field: hour }, { field: price }] }');
+    ctx.choose({ fields: { hour: 1, price: 2 } });
+    const ctxBytes = ctx.serialize();
+    expect(code(() => bandit('  c: { policy: linucb, arms: [a, b], context: [{ field: hour }, { field: qty }] }').restore(ctxBytes))).toBe('HP_ERR_STATE_LAYOUT');
+    expect(() => bandit('  c: { policy: linucb, arms: [a, b], context: [{ field: hour }, { field: price }] }').restore(ctxBytes)).not.toThrow();
     expect(code(() => r.restore(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])))).toBe('HP_ERR_STATE_CORRUPT');
   });
 
