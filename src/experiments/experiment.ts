@@ -54,6 +54,8 @@ class VariantState {
   signCs = 0;
   requests = 0;
   errors = 0;
+  /** serves in the window (the rings start empty at a restore: the counters above do not) */
+  windowed = 0;
   latencyMs = new Float64Array(GUARD_WINDOW);
   failed = new Uint8Array(GUARD_WINDOW);
   rolledBack = false;
@@ -184,12 +186,13 @@ export class Experiment {
     const s = this.variants[v];
     const at = s.requests % GUARD_WINDOW;
     s.requests++;
+    if (s.windowed < GUARD_WINDOW) s.windowed++;
     if (failed) s.errors++;
     s.latencyMs[at] = latencyMs;
     s.failed[at] = failed ? 1 : 0;
     const g = this.def.guardrails;
     if (!g || v === this.def.control || s.rolledBack || this.status === 'stopped') return;
-    if (s.requests < g.minRequests || s.requests % GUARD_EVERY !== 0) return;
+    if (s.windowed < Math.min(g.minRequests, GUARD_WINDOW) || s.requests % GUARD_EVERY !== 0) return;
     const w = this.#window(s);
     if (g.maxErrorRate !== null && w.errorRate > g.maxErrorRate)
       this.#rollback(v, now, `error rate ${w.errorRate.toFixed(4)} over the last ${w.count} serves is above guardrails.max_error_rate ${g.maxErrorRate}`);
@@ -198,12 +201,17 @@ export class Experiment {
   }
 
   #window(s: VariantState): { count: number; errorRate: number; p95: number } {
-    const count = Math.min(s.requests, GUARD_WINDOW);
+    // the last `windowed` serves: the slots before requests % GUARD_WINDOW, wrapping
+    const count = s.windowed;
     if (count === 0) return { count, errorRate: NaN, p95: NaN };
+    const end = s.requests % GUARD_WINDOW;
     let failed = 0;
-    for (let i = 0; i < count; i++) failed += s.failed[i];
     const lat = this.#scratch.subarray(0, count);
-    lat.set(s.latencyMs.subarray(0, count));
+    for (let i = 0; i < count; i++) {
+      const slot = (end - 1 - i + GUARD_WINDOW) % GUARD_WINDOW;
+      failed += s.failed[slot];
+      lat[i] = s.latencyMs[slot];
+    }
     lat.sort();
     return { count, errorRate: failed / count, p95: lat[Math.min(count - 1, Math.floor(0.95 * count))] };
   }

@@ -278,6 +278,18 @@ describe('decisions', () => {
     expect(x.assignHash(h, 1)).toMatchObject({ variant: 0, counted: false, reason: 'rolled_back' });
   });
 
+  it('after a restore the guardrail window holds only the serves since (the counters carry over)', () => {
+    const x = new Experiment(def({ guardrails: { max_error_rate: 0.5, min_requests: 32 } }), 0);
+    for (let i = 0; i < 600; i++) x.served(1, 1, false, 0);
+    const y = new Experiment(def({ guardrails: { max_error_rate: 0.5, min_requests: 32 } }), 0);
+    y.restore(JSON.parse(JSON.stringify(x.state())), x.exposed.bits.slice(), x.converted!.bits.slice());
+    expect(y.variants[1].requests).toBe(600);
+    // every serve after the restart fails: the window sees them alone, not 512 empty slots
+    for (let i = 0; i < 40; i++) y.served(1, 1, true, 0); // checked every 16 serves: at 608, 624 (too few yet), 640
+    expect(y.variants[1].rolledBack).toBe(true);
+    expect(y.evaluate(1, false)[1].guardrails.window_error_rate).toBe(1);
+  });
+
   it('rolls back on p95 latency', () => {
     const x = new Experiment(def({ guardrails: { max_latency: '20ms', min_requests: 16 } }), 0);
     for (let i = 0; i < 32; i++) x.served(1, i < 24 ? 5 : 50, false, 0);
