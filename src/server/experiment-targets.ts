@@ -21,7 +21,8 @@ export function modelTarget(pipeline: PredictPipeline, name: string): Experiment
     serve(body, _unit, done) {
       const start = nowMs();
       const r = pipeline.request(name, body);
-      pipeline.submit(r, (err, out) => (err ? done(err) : done(null, predictText(out!, start), out!.fallback)));
+      // the model's own routing variant (primary, a canary) is `model_variant` here: `variant` is the experiment's
+      pipeline.submit(r, (err, out) => (err ? done(err) : done(null, predictText(out!, start).replace('"variant":', '"model_variant":'), out!.fallback)));
     },
   };
 }

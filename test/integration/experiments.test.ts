@@ -115,12 +115,17 @@ describe('experiments', () => {
 
     // serve: the model's answer with the experiment and variant
     for (const i of [0, 1, 2, 3]) {
-      const r = await postJson(base, '/v1/experiments/ab/serve', { unit: `u${i}`, ...predictBody(`u${i}`) });
+      const res = await fetch(`${base}/v1/experiments/ab/serve`, { method: 'POST', body: JSON.stringify({ unit: `u${i}`, ...predictBody(`u${i}`) }) });
+      const raw = await res.text();
+      const r = { status: res.status, body: JSON.parse(raw) };
       expect(r.status).toBe(200);
+      // one `variant` key in the answer: the experiment's (the model's routing is model_variant)
+      expect(raw.match(/"variant":/g)).toHaveLength(1);
       expect(r.body.variant).toBe(placed[i].variant);
       expect(r.body.model).toBe(placed[i].target.name);
       expect(typeof r.body.score).toBe('number');
       expect(r.body.experiment).toBe('ab');
+      expect(r.body.model_variant).toBe('primary');
     }
 
     const x = await info(base);
