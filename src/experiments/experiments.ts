@@ -130,10 +130,13 @@ export class Experiments {
         const b = Buffer.from(bytes?.buffer ?? new ArrayBuffer(0), bytes?.byteOffset ?? 0, bytes?.byteLength ?? 0);
         if (b.length < 8 || b.readUInt32LE(0) !== MAGIC) throw new Error('not an experiments state');
         const jsonLen = b.readUInt32LE(4);
+        if (8 + jsonLen > b.length) throw new Error('the experiments state is cut short');
         const states = JSON.parse(b.toString('utf8', 8, 8 + jsonLen)) as { name: string; state: Record<string, unknown>; sets: number }[];
         let at = 8 + jsonLen;
         const readSet = (): Uint32Array => {
+          if (at + 4 > b.length) throw new Error('the experiments state is cut short');
           const words = b.readUInt32LE(at);
+          if (at + 4 + words * 4 > b.length) throw new Error('the experiments state is cut short');
           const out = new Uint32Array(words);
           Buffer.from(out.buffer).set(b.subarray(at + 4, at + 4 + words * 4));
           at += 4 + words * 4;

@@ -9,6 +9,7 @@ import { compileExperiments, type ExperimentDef, type RawExperiment } from '../.
 import { BUCKETS, mix64Halves, nativeUnitHash, Splitter, UnitSet, unitHash, words } from '../../src/experiments/assignment.js';
 import { mulberry32 } from '../../src/bench/random.js';
 import { Experiment } from '../../src/experiments/experiment.js';
+import { Experiments } from '../../src/experiments/experiments.js';
 import { hashIds } from '../../src/native/binding.js';
 import { buildTargets } from '../../src/server/experiment-targets.js';
 
@@ -317,6 +318,20 @@ describe('decisions', () => {
     expect(w.variants.map((v) => v.exposures)).toEqual(x.variants.map((v) => v.exposures));
     expect(w.variants.map((v) => v.moments.sum)).toEqual([0, 0]);
     expect(y.restore(st, x.exposed.bits.slice(), x.converted!.bits.slice())).toBe(true);
+  });
+});
+
+describe('the experiments snapshot part', () => {
+  it('round-trips, and refuses a part cut short instead of reading zeros', () => {
+    const config = loadConfigText(`${BASE}\nmodels:\n  a: { learner: { algorithm: sgd }, inputs: [{ feature: user.n }] }\nexperiments:\n  ab: { variants: { c: { weight: 50, model: a }, t: { weight: 50, model: a } }, metric: { stream: conv, unit: user, kind: conversion } }`);
+    const xs = new Experiments(config, () => {});
+    const x = xs.get('ab');
+    for (const h of units(300)) x.assignHash(h, 0);
+    const bytes = xs.snapshotParticipant().capture();
+    const ys = new Experiments(config, () => {});
+    ys.snapshotParticipant().restore({ bytes });
+    expect(ys.get('ab').exposures).toBe(300);
+    for (const cut of [bytes.length - 1, bytes.length - 1000, 12]) expect(() => new Experiments(config, () => {}).snapshotParticipant().restore({ bytes: bytes.subarray(0, cut) })).toThrow(/cut short/);
   });
 });
 
