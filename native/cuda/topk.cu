@@ -11,6 +11,7 @@
 // The order is total (score, then row; invalid entries last), so the result does not
 // depend on how rows fell into chunks: the same rows as the CPU scan up to the rounding of
 // the dot products (fmaf in a different order).
+#include <cfloat>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -81,7 +82,8 @@ __global__ void ScoreTopk(const float* __restrict__ rows, long long n, int dim, 
     }
     for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
     if (lane == 0) {
-      const bool ok = row < n && (!mask || ((mask[row >> 3] >> (row & 7)) & 1));
+      // a dot product that overflowed to NaN or -Inf is never a candidate, as on the CPU twin
+      const bool ok = row < n && (!mask || ((mask[row >> 3] >> (row & 7)) & 1)) && acc >= -FLT_MAX;
       s[r] = ok ? acc : 0.0f;
       ix[r] = ok ? int(row) : -1;
     }
