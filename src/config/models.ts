@@ -38,7 +38,8 @@ export interface ModelDef {
   learner?: LearnerDef;
   version: 'latest' | number;
   runtime: 'auto' | 'native' | 'onnx';
-  device: 'cpu' | 'cuda';
+  /** where the native runtime runs it: cuda or auto fall back to the CPU without a device (registry.ts) */
+  device: 'cpu' | 'cuda' | 'auto';
   /** the input matrix's columns for predict requests; null: the model only takes tensors */
   inputs: ModelInputDef[] | null;
   /** entities whose ids a predict request carries, in record order */
@@ -59,7 +60,7 @@ export interface RawModel {
   learner?: RawLearner;
   version?: 'latest' | number;
   runtime?: 'auto' | 'native' | 'onnx';
-  device?: 'cpu' | 'cuda';
+  device?: 'cpu' | 'cuda' | 'auto';
   inputs?: { feature?: string; field?: string; transform?: 'none' | 'log1p'; fill?: number; hash?: boolean }[];
   batching?: { max_batch?: number; max_queue_delay_us?: number; preferred_batch_sizes?: number[] };
   timeout?: number | string;

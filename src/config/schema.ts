@@ -50,7 +50,7 @@ const model = {
     learner: learnerSchema,
     version: { anyOf: [{ const: 'latest' }, { type: 'integer', minimum: 1 }] },
     runtime: { enum: ['auto', 'native', 'onnx'] },
-    device: { enum: ['cpu', 'cuda'] },
+    device: { enum: ['cpu', 'cuda', 'auto'] },
     inputs: { type: 'array', minItems: 1, maxItems: 4096, items: modelInput },
     batching: {
       type: 'object',

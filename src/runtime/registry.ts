@@ -11,7 +11,7 @@ import { join } from 'node:path';
 
 import type { Config, ModelDef } from '../config/load.js';
 import { type ErrorCode, HotpathError, isErrorCode, showValue } from '../errors.js';
-import { type Binding, constants, type FeatureStore } from '../native/binding.js';
+import { backends, type Binding, constants, type FeatureStore } from '../native/binding.js';
 import { Breaker } from './breaker.js';
 import type { NativePlan } from '../native/binding.js';
 import { type OnnxValueInfo, readOnnx } from './onnx-graph.js';
@@ -27,6 +27,8 @@ export interface LoadedVersion {
   runtime: 'native' | 'onnx' | 'learner';
   /** why the native runtime was not used (runtime auto or onnx) */
   nativeUnsupported?: string;
+  /** where it runs: the model's device, or the CPU when that device is not here */
+  device: 'cpu' | 'cuda';
   input: OnnxValueInfo;
   output: OnnxValueInfo;
   inDim: number;
@@ -63,6 +65,8 @@ export class ModelEntry {
   unloaded = false;
   readonly breaker?: Breaker;
   reloading: Promise<LoadedVersion> | null = null;
+  /** loads that asked for cuda (device cuda or auto) and run on the CPU, by reason */
+  readonly deviceFallbacks = new Map<string, number>();
 
   constructor(def: ModelDef) {
     this.def = def;
@@ -112,7 +116,7 @@ export class ModelRegistry {
     const m = e.inline!;
     if (e.current?.version === m.version) return e.current;
     const v: LoadedVersion = {
-      version: m.version, slot: -1, path: '', runtime: 'learner',
+      version: m.version, slot: -1, path: '', runtime: 'learner', device: 'cpu',
       input: { name: 'input', elemType: 1, datatype: 'FP32', shape: [-1, m.dim] },
       output: { name: 'output', elemType: 1, datatype: 'FP32', shape: [-1, 1] },
       inDim: m.dim, outDim: 1, loadedAt: Date.now(),
@@ -280,6 +284,7 @@ export class ModelRegistry {
       } else nativeUnsupported = p.unsupported;
     } else nativeUnsupported = 'runtime onnx was asked for';
 
+    const device = this.#device(e, runtime);
     const slot = this.#freeSlots.pop();
     if (slot === undefined) throw this.#loadError(e, `more than ${MAX_SLOTS} model versions loaded`);
     try {
@@ -292,7 +297,7 @@ export class ModelRegistry {
         runtime,
         plan,
         path,
-        device: def.device,
+        device,
         inDim,
         outDim,
         inputName: input.name,
@@ -309,7 +314,31 @@ export class ModelRegistry {
       const code = (err as { code?: unknown }).code;
       throw this.#loadError(e, `${path}: ${(err as Error).message}`, isErrorCode(code) ? code : undefined);
     }
-    return { version, slot, path, runtime, nativeUnsupported, input, output, inDim, outDim, loadedAt: Date.now() };
+    return { version, slot, path, runtime, nativeUnsupported, device, input, output, inDim, outDim, loadedAt: Date.now() };
+  }
+
+  /**
+   * The device a load runs on. `cpu`: the CPU. `cuda` and `auto`: the GPU when this build
+   * has CUDA and sees a device, and the model runs in the native runtime (onnxruntime runs
+   * on the CPU here); otherwise the CPU, with a log line and a count by reason
+   * (hotpath_model_device_fallbacks_total). `auto` falls back quietly when the build has no
+   * CUDA at all: it asks for a GPU only where there is one.
+   */
+  #device(e: ModelEntry, runtime: 'native' | 'onnx'): 'cpu' | 'cuda' {
+    const want = e.def.device;
+    if (want === 'cpu') return 'cpu';
+    const cuda = backends().cuda;
+    let reason: string | undefined;
+    if (runtime !== 'native') reason = 'onnx_runtime';
+    else if (!cuda.compiled) reason = 'not_built';
+    else if (cuda.devices < 1) reason = 'no_device';
+    if (reason === undefined) return 'cuda';
+    e.deviceFallbacks.set(reason, (e.deviceFallbacks.get(reason) ?? 0) + 1);
+    if (want === 'cuda' || reason !== 'not_built') {
+      const why = reason === 'onnx_runtime' ? 'it runs in onnxruntime, which runs on the CPU here' : reason === 'not_built' ? 'this build has no CUDA (npm run build:cuda)' : `no CUDA device is visible${cuda.error ? ` (${cuda.error})` : ''}`;
+      this.#log(`model ${e.def.name}: device ${want} asked for, but ${why}: running on the CPU`);
+    }
+    return 'cpu';
   }
 
 }

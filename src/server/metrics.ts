@@ -219,6 +219,26 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
         for (const e of models.entries.values()) this.set({ model: e.def.name }, models.ready(e) ? 1 : 0);
       },
     });
+    new client.Counter({
+      name: 'hotpath_model_device_fallbacks_total',
+      help: 'Model loads that asked for the GPU (device cuda or auto) and run on the CPU, by reason: not_built, no_device, onnx_runtime',
+      labelNames: ['model', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const e of models.entries.values()) for (const [reason, n] of e.deviceFallbacks) this.inc({ model: e.def.name, reason }, n);
+      },
+    });
+    new client.Gauge({
+      name: 'hotpath_model_device',
+      help: '1 for the device the model\'s current version runs on (cpu or cuda)',
+      labelNames: ['model', 'device'],
+      registers,
+      collect() {
+        this.reset();
+        for (const e of models.entries.values()) if (e.current && e.current.slot >= 0) this.set({ model: e.def.name, device: e.current.device }, 1);
+      },
+    });
     new client.Gauge({
       name: 'hotpath_circuit_state',
       help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open',
