@@ -14,10 +14,11 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 import { build } from 'esbuild';
+import { register } from 'tsx/esm/api';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'dist', 'sea');
@@ -51,6 +52,20 @@ mkdirSync(OUT, { recursive: true });
 
 // ------------------------------------------------------------------- 1. bundles
 
+// The config validator, compiled by ajv here rather than at each start (compiling the
+// schema is most of a start without models): ajv's standalone code for the schema that
+// src/config/load.ts compiles, with the same options, replaces that compile in the bundle.
+register();
+const { configSchema } = await import(pathToFileURL(join(ROOT, 'src', 'config', 'schema.ts')).href);
+const { Ajv } = require('ajv');
+const standaloneCode = require('ajv/dist/standalone').default;
+const ajv = new Ajv({ allErrors: true, strict: true, code: { source: true } });
+const VALIDATOR = join(OUT, 'config-validate.cjs');
+writeFileSync(VALIDATOR, standaloneCode(ajv, ajv.compile(configSchema)));
+const LOAD_TS = join(ROOT, 'src', 'config', 'load.ts');
+const AJV_COMPILE = `const ajv = new Ajv({ allErrors: true, strict: true });
+const validate = ajv.compile(configSchema);`;
+
 const SEA_TS = join(ROOT, 'src', 'native', 'sea.ts');
 const ORT_REQUIRE = 'require(`../bin/napi-v6/${process.platform}/${process.arch}/onnxruntime_binding.node`)';
 const seaNatives = {
@@ -63,6 +78,12 @@ const seaNatives = {
       resolveDir: ROOT,
       loader: 'js',
     }));
+    b.onLoad({ filter: /[\\/]src[\\/]config[\\/]load\.ts$/ }, (a) => {
+      if (a.path !== LOAD_TS) return undefined;
+      const src = readFileSync(a.path, 'utf8');
+      if (!src.includes(AJV_COMPILE)) throw new Error(`src/config/load.ts no longer compiles its schema with:\n${AJV_COMPILE}`);
+      return { contents: src.replace(AJV_COMPILE, `const validate = require(${JSON.stringify(VALIDATOR)});`), loader: 'ts' };
+    });
     b.onLoad({ filter: /onnxruntime-node[\\/]dist[\\/]binding\.js$/ }, (a) => {
       const src = readFileSync(a.path, 'utf8');
       if (!src.includes(ORT_REQUIRE)) throw new Error(`onnxruntime-node's binding.js no longer loads its addon with ${ORT_REQUIRE}`);
