@@ -4,7 +4,7 @@
 // uWebSockets.js, the addon, onnxruntime and the worker bundle load from the extracted
 // assets), a predict on each, and `routes`.
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,7 @@ describe.skipIf(why !== null)('single executable (dist/hotpath)', () => {
 
   afterAll(() => {
     server?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('serves predicts from a temporary directory, with the native runtime and onnxruntime', async () => {
