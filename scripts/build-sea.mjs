@@ -52,24 +52,42 @@ mkdirSync(OUT, { recursive: true });
 
 // ------------------------------------------------------------------- 1. bundles
 
-// The config validator, compiled by ajv here rather than at each start (compiling the
-// schema is most of a start without models): ajv's standalone code for the schema that
-// src/config/load.ts compiles, with the same options, replaces that compile in the bundle.
+// The config validators, compiled by ajv here rather than at each start (compiling the
+// config schema was half the time to ready without models): ajv's standalone code for each
+// schema a module compiles at load, with the same options, replaces that compile in the
+// bundle. The build fails if a module no longer has the line it replaces.
 register();
-const { configSchema } = await import(pathToFileURL(join(ROOT, 'src', 'config', 'schema.ts')).href);
 const { Ajv } = require('ajv');
 const standaloneCode = require('ajv/dist/standalone').default;
-const ajv = new Ajv({ allErrors: true, strict: true, code: { source: true } });
-const VALIDATOR = join(OUT, 'config-validate.cjs');
-writeFileSync(VALIDATOR, standaloneCode(ajv, ajv.compile(configSchema)));
-const LOAD_TS = join(ROOT, 'src', 'config', 'load.ts');
-const AJV_COMPILE = `const ajv = new Ajv({ allErrors: true, strict: true });
-const validate = ajv.compile(configSchema);`;
+const PRECOMPILED = [
+  {
+    file: join(ROOT, 'src', 'config', 'load.ts'),
+    schema: 'configSchema',
+    from: join(ROOT, 'src', 'config', 'schema.ts'),
+    options: { allErrors: true, strict: true },
+    line: 'const ajv = new Ajv({ allErrors: true, strict: true });\nconst validate = ajv.compile(configSchema);',
+    into: 'const validate',
+  },
+  {
+    file: join(ROOT, 'src', 'config', 'security.ts'),
+    schema: 'keysSchema',
+    from: join(ROOT, 'src', 'config', 'security.ts'),
+    options: { allErrors: false, strict: true },
+    line: 'const validateKeys = new Ajv({ allErrors: false, strict: true }).compile(keysSchema);',
+    into: 'const validateKeys',
+  },
+];
+for (const p of PRECOMPILED) {
+  const schema = (await import(pathToFileURL(p.from).href))[p.schema];
+  const ajv = new Ajv({ ...p.options, code: { source: true } });
+  p.validator = join(OUT, `validate-${p.schema}.cjs`);
+  writeFileSync(p.validator, standaloneCode(ajv, ajv.compile(schema)));
+}
 
 const SEA_TS = join(ROOT, 'src', 'native', 'sea.ts');
 const ORT_REQUIRE = 'require(`../bin/napi-v6/${process.platform}/${process.arch}/onnxruntime_binding.node`)';
-const seaNatives = {
-  name: 'sea-natives',
+const seaPlugin = {
+  name: 'hotpath-sea',
   setup(b) {
     b.onResolve({ filter: /^uWebSockets\.js$/ }, () => ({ path: 'uws.node', namespace: 'sea-native' }));
     b.onResolve({ filter: /^hotpath-sea-native:/ }, (a) => ({ path: a.path.slice('hotpath-sea-native:'.length), namespace: 'sea-native' }));
@@ -78,11 +96,12 @@ const seaNatives = {
       resolveDir: ROOT,
       loader: 'js',
     }));
-    b.onLoad({ filter: /[\\/]src[\\/]config[\\/]load\.ts$/ }, (a) => {
-      if (a.path !== LOAD_TS) return undefined;
+    b.onLoad({ filter: /[\\/]src[\\/]config[\\/][a-z]+\.ts$/ }, (a) => {
+      const p = PRECOMPILED.find((q) => q.file === a.path);
+      if (!p) return undefined;
       const src = readFileSync(a.path, 'utf8');
-      if (!src.includes(AJV_COMPILE)) throw new Error(`src/config/load.ts no longer compiles its schema with:\n${AJV_COMPILE}`);
-      return { contents: src.replace(AJV_COMPILE, `const validate = require(${JSON.stringify(VALIDATOR)});`), loader: 'ts' };
+      if (!src.includes(p.line)) throw new Error(`${a.path} no longer compiles its schema with:\n${p.line}`);
+      return { contents: src.replace(p.line, `${p.into} = require(${JSON.stringify(p.validator)});`), loader: 'ts' };
     });
     b.onLoad({ filter: /onnxruntime-node[\\/]dist[\\/]binding\.js$/ }, (a) => {
       const src = readFileSync(a.path, 'utf8');
@@ -100,7 +119,7 @@ const common = {
   // The sources are ES modules; the bundle is CommonJS (a single executable's main script
   // must be), where import.meta is empty. Only paths outside the executable use it.
   define: { 'import.meta.url': JSON.stringify('file:///hotpath-sea/bundle.cjs') },
-  plugins: [seaNatives],
+  plugins: [seaPlugin],
   logLevel: 'warning',
   legalComments: 'none',
 };

@@ -3,7 +3,7 @@
 // the demo fraud model (native runtime) and the same model on onnxruntime (so both
 // uWebSockets.js, the addon, onnxruntime and the worker bundle load from the extracted
 // assets), a predict on each, and `routes`.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,6 +90,20 @@ describe.skipIf(why !== null)('single executable (dist/hotpath)', () => {
     server.kill('SIGTERM');
     expect(await exited).toBe(0);
   }, 120_000);
+
+  it('refuses a bad config and a bad keys file with the validators compiled into it', () => {
+    writeFileSync(join(dir, 'bad.yaml'), 'streams:\n  s:\n    keys: { e: id }\nentities:\n  e:\n    features:\n      c: { agg: count, windw: 1h }\n');
+    writeFileSync(join(dir, 'keys.yaml'), '- { name: x, sha256: nothex, scopes: [admin] }\n');
+    writeFileSync(join(dir, 'auth.yaml'), 'auth:\n  keys_file: keys.yaml\nstreams:\n  s:\n    keys: { e: id }\nentities:\n  e:\n    features:\n      c: { agg: count, window: 1h }\n');
+    const run = (config: string) => spawnSync(exe, ['serve', '--config', config, '--port', '0'], { cwd: dir, env, encoding: 'utf8' });
+    const bad = run('bad.yaml');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("HP_ERR_CONFIG_INVALID: bad.yaml: /entities/e/features/c: unknown key 'windw'");
+    const keys = run('auth.yaml');
+    expect(keys.status).toBe(2);
+    expect(keys.stderr).toContain('/auth/keys_file: ');
+    expect(keys.stderr).toContain('keys.yaml: /0/sha256: must match pattern "^[0-9a-fA-F]{64}$"');
+  });
 
   it('prints the routes', () => {
     const out = execFileSync(exe, ['routes', '--config', 'hotpath.yaml'], { cwd: dir, env, encoding: 'utf8' });
