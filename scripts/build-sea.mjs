@@ -4,7 +4,8 @@
 //
 // 1. esbuild bundles the CLI (src/cli/main.ts) and the inference worker (src/runtime/worker.ts)
 //    into one CommonJS file each; uWebSockets.js and onnxruntime's binding are redirected to
-//    loadSeaNative (src/native/sea.ts), which loads them from the cache directory.
+//    loadSeaNative (src/native/sea.ts), which loads them from the cache directory, and the
+//    config validators are ajv's standalone code, compiled here (below).
 // 2. The native files and the worker bundle become gzip-compressed assets, with a manifest of
 //    their sha256 (the cache directory's key).
 // 3. node --experimental-sea-config makes the blob; postject injects it into a copy of node
