@@ -118,7 +118,7 @@ export type Env = Record<string, string | undefined>;
 
 const MIN_SECRET_BYTES = 32;
 
-const keysSchema = {
+export const keysSchema = {
   type: 'array',
   items: {
     type: 'object',

@@ -4,21 +4,24 @@
 //
 // Both native builds (node-gyp from binding.gyp, cmake-js from CMakeLists.txt) write
 // build/Release/hotpath.node, so there is one place to look. HOTPATH_ADDON overrides the
-// path (a single-executable build unpacks the addon elsewhere).
+// path. Inside the single executable (npm run build:sea) the addon is one of its assets,
+// written to a cache directory on first run (src/native/sea.ts) and loaded from there.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import { HotpathError, toHotpathError } from '../errors.js';
 import type { Binding } from './binding-types.js';
+import { inSea, seaFile } from './sea.js';
 
 export type { Binding } from './binding-types.js';
 
 export const ADDON_PATH =
-  process.env.HOTPATH_ADDON ?? fileURLToPath(new URL('../../build/Release/hotpath.node', import.meta.url));
+  process.env.HOTPATH_ADDON ??
+  (inSea() ? seaFile('hotpath.node') : fileURLToPath(new URL('../../build/Release/hotpath.node', import.meta.url)));
 
 function load(): Binding.Addon {
   try {
-    return createRequire(import.meta.url)(ADDON_PATH) as Binding.Addon;
+    return createRequire(ADDON_PATH)(ADDON_PATH) as Binding.Addon;
   } catch (err) {
     throw new Error(
       `hotpath: cannot load the native addon at ${ADDON_PATH} (${(err as Error).message}). ` +

@@ -14,7 +14,11 @@ import { OP, REQ, writeRequestHeader } from './records.js';
 import { Ring } from './ring.js';
 import type { ControlMessage, WorkerData, WorkerReply } from './worker-protocol.js';
 
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker-entry.mjs' : './worker.js', import.meta.url);
+import { inSea, seaFile } from '../native/sea.js';
+
+/** The worker's code: beside this file, or inside the single executable the worker bundle it carries. */
+const workerUrl = (): URL | string =>
+  inSea() ? seaFile('worker.cjs') : new URL(import.meta.url.endsWith('.ts') ? './worker-entry.mjs' : './worker.js', import.meta.url);
 
 export interface HandleOptions {
   index: number;
@@ -57,7 +61,7 @@ export class WorkerHandle {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const data: WorkerData = { requestRing: this.requests.sab, responseRing: this.responses.sab, counters: o.counters, storeId: o.storeId, controlPort: port2 };
-    const thread = new Worker(WORKER_URL, { workerData: data, transferList: [port2] });
+    const thread = new Worker(workerUrl(), { workerData: data, transferList: [port2] });
     this.thread = thread;
     this.started = new Promise((resolve, reject) => {
       thread.on('message', (m: WorkerReply) => {
