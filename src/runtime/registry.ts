@@ -293,6 +293,7 @@ export class ModelRegistry {
         plan,
         path,
         device: def.device,
+        precision: def.precision,
         inDim,
         outDim,
         inputName: input.name,
