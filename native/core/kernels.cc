@@ -34,7 +34,10 @@ void QuantizeRowsInt8(const float* x, int rows, int width, int8_t* q, float* sca
     for (int i = 0; i < width; i++) {
       float v = xr[i] * inv;
       v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;  // NaN stays NaN here
-      qr[i] = v == v ? int8_t(std::nearbyint(v)) : int8_t(0);
+      v = v == v ? v : 0.0f;
+      // round half away from zero by truncation: vectorises on baseline x86-64 (SSE2 has
+      // no round instruction, so nearbyint would be a call per value)
+      qr[i] = int8_t(int32_t(v + (v >= 0.0f ? 0.5f : -0.5f)));
     }
   }
 }

@@ -191,7 +191,7 @@ export class ModelRegistry {
       e.error = undefined;
       e.unloaded = false;
       if (old) void this.#retire(e, old);
-      this.#log(`model ${name}: version ${v} serving (${loaded.runtime}${loaded.nativeUnsupported ? `: ${loaded.nativeUnsupported}` : ''})`);
+      this.#log(`model ${name}: version ${v} serving (${loaded.runtime}${loaded.runtime === 'native' && e.def.precision === 'int8' ? ' int8' : ''}${loaded.nativeUnsupported ? `: ${loaded.nativeUnsupported}` : ''})`);
       return loaded;
     };
     const p = (e.reloading ?? Promise.resolve()).catch(() => undefined).then(run);
