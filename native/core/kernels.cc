@@ -42,18 +42,20 @@ void QuantizeRowsInt8(const float* x, int rows, int width, int8_t* q, float* sca
   }
 }
 
-void DenseForwardInt8(const int8_t* xq, const float* xs, const int8_t* wq, const float* ws, const float* bias,
-                      int batch, int in, int out, Act act, float* y) {
+void DenseForwardInt8(const int8_t* xq, const float* xs, const int8_t* wqt, const float* ws, const float* bias,
+                      int batch, int in, int out, Act act, int32_t* acc, float* y) {
   for (int r = 0; r < batch; r++) {
     const int8_t* xr = xq + size_t(r) * in;
+    for (int o = 0; o < out; o++) acc[o] = 0;
+    for (int k = 0; k < in; k++) {
+      const int32_t xv = xr[k];
+      if (xv == 0) continue;  // ReLU layers feed many zeros
+      const int8_t* wr = wqt + size_t(k) * out;
+      for (int o = 0; o < out; o++) acc[o] += xv * int32_t(wr[o]);  // contiguous: vectorises
+    }
     float* yr = y + size_t(r) * out;
     const float sr = xs[r];
-    for (int o = 0; o < out; o++) {
-      const int8_t* wr = wq + size_t(o) * in;
-      int32_t acc = 0;
-      for (int i = 0; i < in; i++) acc += int32_t(xr[i]) * int32_t(wr[i]);  // contiguous: vectorises
-      yr[o] = Activate(act, bias[o] + float(acc) * (sr * ws[o]));
-    }
+    for (int o = 0; o < out; o++) yr[o] = Activate(act, bias[o] + float(acc[o]) * (sr * ws[o]));
   }
 }
 

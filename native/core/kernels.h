@@ -22,9 +22,11 @@ Status DenseForwardCpu(const float* x, const float* w, const float* bias, int ba
 // Non-finite values: NaN quantises to 0; +-inf to +-127 (the scale is taken over the
 // finite values). An all-zero row or channel has scale 0 and quantises to 0.
 void QuantizeRowsInt8(const float* x, int rows, int width, int8_t* q, float* scale);
-// y: batch x out. No allocation; xq/xs come from QuantizeRowsInt8 on x (batch x in).
-void DenseForwardInt8(const int8_t* xq, const float* xs, const int8_t* wq, const float* ws, const float* bias,
-                      int batch, int in, int out, Act act, float* y);
+// y: batch x out. xq/xs come from QuantizeRowsInt8 on x (batch x in); wqt is the quantised
+// weights transposed, in x out (the inner loop runs over contiguous outputs and vectorises);
+// acc: out int32 of scratch. No allocation.
+void DenseForwardInt8(const int8_t* xq, const float* xs, const int8_t* wqt, const float* ws, const float* bias,
+                      int batch, int in, int out, Act act, int32_t* acc, float* y);
 // The largest input width DenseForwardInt8 accepts (its int32 accumulator cannot overflow).
 constexpr int kInt8MaxIn = 1 << 17;
 

@@ -41,10 +41,13 @@ Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, D
       width = s.out;
       if (precision == Precision::kInt8) {
         if (s.in > kInt8MaxIn) return Status::InvalidArg(where + "input width is over the int8 limit");
-        l.wq.resize(s.w.size());
+        std::vector<int8_t> wq(s.w.size());
         l.ws.resize(size_t(s.out));
         // Per output channel: the same symmetric quantiser as the activations, one row each.
-        QuantizeRowsInt8(s.w.data(), s.out, s.in, l.wq.data(), l.ws.data());
+        QuantizeRowsInt8(s.w.data(), s.out, s.in, wq.data(), l.ws.data());
+        l.wqt.resize(wq.size());
+        for (int o = 0; o < s.out; o++)
+          for (int k = 0; k < s.in; k++) l.wqt[size_t(k) * s.out + o] = wq[size_t(o) * s.in + k];
         max_width = std::max(max_width, width);
         m->layers_.push_back(std::move(l));
         continue;
@@ -69,6 +72,7 @@ Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, D
   if (precision == Precision::kInt8) {
     m->xq_.resize(size_t(max_batch) * max_width);
     m->xs_.resize(size_t(max_batch));
+    m->acc_.resize(size_t(max_width));
   }
   *out = std::move(m);
   return Status::Ok();
@@ -126,7 +130,7 @@ Status Model::Chunk(const float* x, int batch, float* y) {
     if (l.kind == LayerKind::DENSE) {
       if (precision_ == Precision::kInt8) {
         QuantizeRowsInt8(src, batch, l.in, xq_.data(), xs_.data());
-        DenseForwardInt8(xq_.data(), xs_.data(), l.wq.data(), l.ws.data(), l.b.data(), batch, l.in, l.out, l.act, dst);
+        DenseForwardInt8(xq_.data(), xs_.data(), l.wqt.data(), l.ws.data(), l.b.data(), batch, l.in, l.out, l.act, acc_.data(), dst);
       } else if (device_ == Device::kCuda) {
         HP_RETURN_IF_ERROR(DenseForwardCuda(src, l.w.data(), l.b.data(), batch, l.in, l.out, l.act, dst));
       } else {

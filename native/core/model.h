@@ -48,7 +48,7 @@ class Model {
     std::vector<float> w;   // out x in, as given (the CUDA kernel's layout)
     std::vector<float> b;
     Act act;
-    std::vector<int8_t> wq;  // kInt8: out x in, quantised per output channel (w and wt are then empty)
+    std::vector<int8_t> wqt;  // kInt8: in x out, quantised per output channel (w and wt are then empty)
     std::vector<float> ws;   // kInt8: out scales
   };
   Status Chunk(const float* x, int batch, float* y);
@@ -59,6 +59,7 @@ class Model {
   std::vector<float> scratch_[2];
   std::vector<int8_t> xq_;  // kInt8: max_batch x widest layer input, the quantised activations
   std::vector<float> xs_;   // kInt8: max_batch row scales
+  std::vector<int32_t> acc_;  // kInt8: one row of int32 sums (widest layer)
 };
 
 // One column of a model's input matrix: a feature of an entity read from the store, or a

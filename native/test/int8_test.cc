@@ -46,7 +46,11 @@ void TestDenseInt8WithinBound() {
     std::vector<float> xs(static_cast<size_t>(batch)), ws(static_cast<size_t>(out));
     QuantizeRowsInt8(x.data(), batch, in, xq.data(), xs.data());
     QuantizeRowsInt8(w.data(), out, in, wq.data(), ws.data());
-    DenseForwardInt8(xq.data(), xs.data(), wq.data(), ws.data(), b.data(), batch, in, out, Act::NONE, got.data());
+    std::vector<int8_t> wqt(wq.size());
+    for (int o = 0; o < out; o++)
+      for (int i = 0; i < in; i++) wqt[size_t(i) * out + o] = wq[size_t(o) * in + i];
+    std::vector<int32_t> acc(static_cast<size_t>(out));
+    DenseForwardInt8(xq.data(), xs.data(), wqt.data(), ws.data(), b.data(), batch, in, out, Act::NONE, acc.data(), got.data());
     double err2 = 0, ref2 = 0;
     bool within = true;
     for (int r = 0; r < batch; r++)
