@@ -1,6 +1,7 @@
 // int8 vs fp32 on the native runtime (precision: int8, native/core/kernels.h): the fraud
 // models' AUC on their labelled held-out set, the largest score change, and rows/s at
-// batch 1, 64 and 256 on one thread.
+// batch 1, 64 and 256 on one thread; the same for a wider random MLP (256 -> 512 -> 512 -> 1,
+// relu, sigmoid), where the arithmetic outweighs the per-layer quantisation.
 //
 //   python3 scripts/fraud-holdout.py /tmp/fraud-holdout      (numpy, scikit-learn, onnx)
 //   node --import tsx bench/int8.ts --data /tmp/fraud-holdout [--out bench/results/2026-12-06-int8.md]
@@ -12,7 +13,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 
-import { layerSpecs, NativeModel } from '../src/native/binding.js';
+import { mulberry32 } from '../src/bench/random.js';
+import { constants, layerSpecs, NativeModel } from '../src/native/binding.js';
 import { readOnnx } from '../src/runtime/onnx-graph.js';
 import { planNative } from '../src/runtime/onnx-plan.js';
 
@@ -55,16 +57,28 @@ function model(version: number, precision: 'fp32' | 'int8', maxBatch: number): N
   return new NativeModel({ inDim: p.plan.inDim, maxBatch, device: 'cpu', precision, layers: layerSpecs(p.plan) });
 }
 
+function wideMlp(precision: 'fp32' | 'int8', maxBatch: number): NativeModel {
+  const rng = mulberry32(5);
+  const dims = [256, 512, 512, 1];
+  const layers = dims.slice(1).map((out, k) => {
+    const inDim = dims[k];
+    const w = new Float32Array(inDim * out).map(() => (rng() * 2 - 1) / Math.sqrt(inDim));
+    const b = new Float32Array(out).map(() => (rng() * 2 - 1) * 0.1);
+    return { kind: constants.layerKinds.dense, inDim, outDim: out, w, b, act: k < 2 ? constants.acts.relu : constants.acts.sigmoid };
+  });
+  return new NativeModel({ inDim: 256, maxBatch, device: 'cpu', precision, layers });
+}
+
 function scores(m: NativeModel): Float32Array {
   const y = new Float32Array(N);
   m.forward(X, N, y);
   return y;
 }
 
-function rowsPerSecond(m: NativeModel, batch: number): number {
+function rowsPerSecond(m: NativeModel, batch: number, x = X, d = D): number {
   const y = new Float32Array(batch);
   const views: Float32Array[] = [];
-  for (let r = 0; r + batch <= N; r += batch) views.push(X.subarray(r * D, (r + batch) * D));
+  for (let r = 0; (r + batch) * d <= x.length; r += batch) views.push(x.subarray(r * d, (r + batch) * d));
   const run = (ms: number) => {
     let rows = 0;
     const t0 = process.hrtime.bigint();
@@ -135,4 +149,23 @@ for (const version of [1, 2])
     const q = rowsPerSecond(model(version, 'int8', 256), batch);
     say(`| fraud v${version} | ${batch} | ${Math.round(f).toLocaleString('en')} | ${Math.round(q).toLocaleString('en')} | ${(q / f).toFixed(2)} |`);
   }
+const rng = mulberry32(9);
+const WIDE_X = new Float32Array(1024 * 256).map(() => rng() * 4 - 2);
+const wideF = wideMlp('fp32', 256);
+const wideQ = wideMlp('int8', 256);
+for (const batch of [1, 64, 256]) {
+  const f = rowsPerSecond(wideF, batch, WIDE_X, 256);
+  const q = rowsPerSecond(wideQ, batch, WIDE_X, 256);
+  say(`| random MLP 256-512-512-1 | ${batch} | ${Math.round(f).toLocaleString('en')} | ${Math.round(q).toLocaleString('en')} | ${(q / f).toFixed(2)} |`);
+}
+{
+  const yf = new Float32Array(1024);
+  const yq = new Float32Array(1024);
+  wideF.forward(WIDE_X, 1024, yf);
+  wideQ.forward(WIDE_X, 1024, yq);
+  let max = 0;
+  for (let i = 0; i < 1024; i++) max = Math.max(max, Math.abs(yf[i] - yq[i]));
+  say();
+  say(`Random MLP: max |int8 - fp32| over 1024 random rows: ${max.toExponential(2)} (sigmoid output).`);
+}
 if (OUT) writeFileSync(OUT, lines.join('\n') + '\n');
