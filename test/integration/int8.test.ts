@@ -10,6 +10,7 @@ import { loadConfigText } from '../../src/config/load.js';
 import type { Server } from '../../src/server/app.js';
 import { FRAUD_INPUTS, FRAUD_V1, STORE_YAML, getJson, makeRepo, postJson, startWith } from '../support/inference-server.js';
 import { HotpathError } from '../../src/errors.js';
+import { constants, NativeModel } from '../../src/native/binding.js';
 
 const TOLERANCE = 0.08;
 const MEAN_TOLERANCE = 0.01;
@@ -131,5 +132,15 @@ models:
     const ok = loadConfigText(model('precision: int8\n    runtime: native'), { baseDir: repo });
     expect(ok.models[0].precision).toBe('int8');
     expect(loadConfigText(model(''), { baseDir: repo }).models[0].precision).toBe('fp32');
+  });
+
+  it('NativeModel refuses an unknown precision and int8 on cuda', () => {
+    const layers = [{ kind: constants.layerKinds.dense, inDim: 2, outDim: 1, w: new Float32Array([1, -1]), b: null, act: 0 }];
+    expect(() => new NativeModel({ inDim: 2, maxBatch: 4, device: 'cpu', precision: 'int4' as 'int8', layers })).toThrow(/precision must be fp32 or int8/);
+    expect(() => new NativeModel({ inDim: 2, maxBatch: 4, device: 'cuda', precision: 'int8', layers })).toThrow(/cpu device only/);
+    const m = new NativeModel({ inDim: 2, maxBatch: 4, device: 'cpu', precision: 'int8', layers });
+    const y = new Float32Array(1);
+    m.forward(new Float32Array([3, 1]), 1, y);
+    expect(y[0]).toBeCloseTo(2, 1); // 3 - 1, within the int8 rounding
   });
 });
