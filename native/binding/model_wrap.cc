@@ -29,7 +29,7 @@ bool FloatsProp(Napi::Object o, const char* key, std::vector<float>* out) {
   return true;
 }
 
-// new NativeModel({ inDim, maxBatch, device: 'cpu' | 'cuda', layers: [{ kind, inDim, outDim,
+// new NativeModel({ inDim, maxBatch, device: 'cpu' | 'cuda', precision?: 'fp32' | 'int8', layers: [{ kind, inDim, outDim,
 // w: Float32Array (out x in), b: Float32Array | null, act }] }). kind: a LayerKind
 // (constants.layerKinds). One per worker thread: forward() uses the model's own scratch.
 class NativeModelWrap : public Napi::ObjectWrap<NativeModelWrap> {
@@ -55,6 +55,9 @@ class NativeModelWrap : public Napi::ObjectWrap<NativeModelWrap> {
     Napi::Value dv = o.Get("device");
     const std::string device = dv.IsString() ? dv.As<Napi::String>().Utf8Value() : "cpu";
     if (device != "cpu" && device != "cuda") return ThrowArg(env, "device must be cpu or cuda");
+    Napi::Value pv = o.Get("precision");
+    const std::string precision = pv.IsString() ? pv.As<Napi::String>().Utf8Value() : "fp32";
+    if (precision != "fp32" && precision != "int8") return ThrowArg(env, "precision must be fp32 or int8");
     Napi::Value lv = o.Get("layers");
     if (!lv.IsArray()) return ThrowArg(env, "layers must be an array");
     Napi::Array la = lv.As<Napi::Array>();
@@ -76,7 +79,8 @@ class NativeModelWrap : public Napi::ObjectWrap<NativeModelWrap> {
       layers.push_back(std::move(l));
     }
     if (env.IsExceptionPending()) return env.Undefined();
-    Status s = Model::Create(in_dim, std::move(layers), max_batch, device == "cuda" ? Device::kCuda : Device::kCpu, &model_);
+    Status s = Model::Create(in_dim, std::move(layers), max_batch, device == "cuda" ? Device::kCuda : Device::kCpu, &model_,
+                             precision == "int8" ? Precision::kInt8 : Precision::kFp32);
     if (!s.ok()) return ThrowStatus(env, s);
     return env.Undefined();
   }

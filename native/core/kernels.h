@@ -13,6 +13,23 @@ namespace hotpath {
 Status DenseForwardCpu(const float* x, const float* w, const float* bias, int batch, int in,
                        int out, Act act, float* y);
 
+// int8 dense layer (symmetric, no zero points). Weights: per output channel o, scale
+// ws[o] = max|w[o, :]| / 127 and wq[o, i] = round(w[o, i] / ws[o]). Activations: per row r,
+// xs[r] = max|x[r, :]| / 127 and xq[r, i] = round(x[r, i] / xs[r]), computed per call (dynamic),
+// so a row's result does not depend on the other rows of its batch. The dot product
+// accumulates in int32 (exact: in <= 2^17 products of at most 127 * 127), then
+//   y[r, o] = act(bias[o] + acc * xs[r] * ws[o]).
+// Non-finite values: NaN quantises to 0; +-inf to +-127 (the scale is taken over the
+// finite values). An all-zero row or channel has scale 0 and quantises to 0.
+void QuantizeRowsInt8(const float* x, int rows, int width, int8_t* q, float* scale);
+// y: batch x out. xq/xs come from QuantizeRowsInt8 on x (batch x in); wqt is the quantised
+// weights transposed, in x out (the inner loop runs over contiguous outputs and vectorises);
+// acc: out int32 of scratch. No allocation.
+void DenseForwardInt8(const int8_t* xq, const float* xs, const int8_t* wqt, const float* ws, const float* bias,
+                      int batch, int in, int out, Act act, int32_t* acc, float* y);
+// The largest input width DenseForwardInt8 accepts (its int32 accumulator cannot overflow).
+constexpr int kInt8MaxIn = 1 << 17;
+
 inline float Activate(Act act, float v) {
   switch (act) {
     case Act::RELU: return v > 0 ? v : 0;

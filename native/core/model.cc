@@ -14,7 +14,7 @@ constexpr double kNaNValue = __builtin_nan("");
 }  // namespace
 
 Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, Device device,
-                     std::unique_ptr<Model>* out) {
+                     std::unique_ptr<Model>* out, Precision precision) {
   if (in_dim <= 0 || in_dim > (1 << 20)) return Status::InvalidArg("model: input width out of range");
   if (max_batch <= 0 || max_batch > (1 << 16)) return Status::InvalidArg("model: max_batch out of range");
   if (layers.empty()) return Status::InvalidArg("model: no layers");
@@ -22,6 +22,9 @@ Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, D
   m->in_dim_ = in_dim;
   m->max_batch_ = max_batch;
   m->device_ = device;
+  m->precision_ = precision;
+  if (precision == Precision::kInt8 && device != Device::kCpu)
+    return Status::InvalidArg("model: precision int8 runs on the cpu device only");
   int width = in_dim, max_width = in_dim;
   for (size_t i = 0; i < layers.size(); i++) {
     LayerSpec& s = layers[i];
@@ -34,12 +37,25 @@ Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, D
       if (s.w.size() != size_t(s.in) * s.out) return Status::InvalidArg(where + "weights are not out x in");
       if (!s.b.empty() && s.b.size() != size_t(s.out)) return Status::InvalidArg(where + "bias is not out long");
       l.out = s.out;
+      l.b = s.b.empty() ? std::vector<float>(size_t(s.out), 0.0f) : std::move(s.b);
+      width = s.out;
+      if (precision == Precision::kInt8) {
+        if (s.in > kInt8MaxIn) return Status::InvalidArg(where + "input width is over the int8 limit");
+        std::vector<int8_t> wq(s.w.size());
+        l.ws.resize(size_t(s.out));
+        // Per output channel: the same symmetric quantiser as the activations, one row each.
+        QuantizeRowsInt8(s.w.data(), s.out, s.in, wq.data(), l.ws.data());
+        l.wqt.resize(wq.size());
+        for (int o = 0; o < s.out; o++)
+          for (int k = 0; k < s.in; k++) l.wqt[size_t(k) * s.out + o] = wq[size_t(o) * s.in + k];
+        max_width = std::max(max_width, width);
+        m->layers_.push_back(std::move(l));
+        continue;
+      }
       l.wt.resize(s.w.size());
       for (int o = 0; o < s.out; o++)
         for (int k = 0; k < s.in; k++) l.wt[size_t(k) * s.out + o] = s.w[size_t(o) * s.in + k];
       l.w = std::move(s.w);
-      l.b = s.b.empty() ? std::vector<float>(size_t(s.out), 0.0f) : std::move(s.b);
-      width = s.out;
     } else if (s.kind != LayerKind::ACT && s.kind != LayerKind::SOFTMAX) {
       return Status::InvalidArg(where + "unknown kind");
     }
@@ -53,6 +69,11 @@ Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, D
     return Status::InvalidArg("model: max_batch x widest layer is over 2^26 values of scratch");
   m->out_dim_ = width;
   for (auto& s : m->scratch_) s.resize(size_t(max_batch) * max_width);
+  if (precision == Precision::kInt8) {
+    m->xq_.resize(size_t(max_batch) * max_width);
+    m->xs_.resize(size_t(max_batch));
+    m->acc_.resize(size_t(max_width));
+  }
   *out = std::move(m);
   return Status::Ok();
 }
@@ -107,7 +128,10 @@ Status Model::Chunk(const float* x, int batch, float* y) {
     float* dst = i + 1 == layers_.size() ? y : scratch_[i % 2].data();
     const size_t n = size_t(batch) * l.out;
     if (l.kind == LayerKind::DENSE) {
-      if (device_ == Device::kCuda) {
+      if (precision_ == Precision::kInt8) {
+        QuantizeRowsInt8(src, batch, l.in, xq_.data(), xs_.data());
+        DenseForwardInt8(xq_.data(), xs_.data(), l.wqt.data(), l.ws.data(), l.b.data(), batch, l.in, l.out, l.act, acc_.data(), dst);
+      } else if (device_ == Device::kCuda) {
         HP_RETURN_IF_ERROR(DenseForwardCuda(src, l.w.data(), l.b.data(), batch, l.in, l.out, l.act, dst));
       } else {
         DenseRows(src, batch, l.in, l.out, l.wt.data(), l.b.data(), l.act, dst);

@@ -23,12 +23,16 @@ struct LayerSpec {
 };
 
 enum class Device : uint8_t { kCpu, kCuda };
+// kInt8: dense weights stored as int8 with per-output-channel scales, activations quantised
+// per row at each layer, int32 accumulation (kernels.h: DenseForwardInt8). CPU only.
+enum class Precision : uint8_t { kFp32, kInt8 };
 
 class Model {
  public:
   // max_batch sizes the scratch buffers; Forward splits larger batches into chunks.
   static Status Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, Device device,
-                       std::unique_ptr<Model>* out);
+                       std::unique_ptr<Model>* out, Precision precision = Precision::kFp32);
+  Precision precision() const { return precision_; }
   int in_dim() const { return in_dim_; }
   int out_dim() const { return out_dim_; }
 
@@ -44,12 +48,18 @@ class Model {
     std::vector<float> w;   // out x in, as given (the CUDA kernel's layout)
     std::vector<float> b;
     Act act;
+    std::vector<int8_t> wqt;  // kInt8: in x out, quantised per output channel (w and wt are then empty)
+    std::vector<float> ws;   // kInt8: out scales
   };
   Status Chunk(const float* x, int batch, float* y);
   int in_dim_ = 0, out_dim_ = 0, max_batch_ = 0;
   Device device_ = Device::kCpu;
   std::vector<Layer> layers_;
+  Precision precision_ = Precision::kFp32;
   std::vector<float> scratch_[2];
+  std::vector<int8_t> xq_;  // kInt8: max_batch x widest layer input, the quantised activations
+  std::vector<float> xs_;   // kInt8: max_batch row scales
+  std::vector<int32_t> acc_;  // kInt8: one row of int32 sums (widest layer)
 };
 
 // One column of a model's input matrix: a feature of an entity read from the store, or a

@@ -35,6 +35,7 @@ void RunDetectorsTests();   // detectors_test.cc
 void RunLearnerTests();     // learner_test.cc
 void RunCovisitTests();     // covisit_test.cc
 void RunEmbeddingTests();   // embedding_test.cc
+void RunInt8Tests();        // int8_test.cc
 
 namespace {
 
@@ -1130,6 +1131,7 @@ int main() {
   RunLearnerTests();
   RunCovisitTests();
   RunEmbeddingTests();
+  RunInt8Tests();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;
 }

@@ -40,6 +40,8 @@ export interface ModelDef {
   runtime: 'auto' | 'native' | 'onnx';
   /** where the native runtime runs it: cuda or auto fall back to the CPU without a device (registry.ts) */
   device: 'cpu' | 'cuda' | 'auto';
+  /** int8: the native runtime quantises the dense weights (per output channel) and activations (per row) */
+  precision: 'fp32' | 'int8';
   /** the input matrix's columns for predict requests; null: the model only takes tensors */
   inputs: ModelInputDef[] | null;
   /** entities whose ids a predict request carries, in record order */
@@ -61,6 +63,7 @@ export interface RawModel {
   version?: 'latest' | number;
   runtime?: 'auto' | 'native' | 'onnx';
   device?: 'cpu' | 'cuda' | 'auto';
+  precision?: 'fp32' | 'int8';
   inputs?: { feature?: string; field?: string; transform?: 'none' | 'log1p'; fill?: number; hash?: boolean }[];
   batching?: { max_batch?: number; max_queue_delay_us?: number; preferred_batch_sizes?: number[] };
   timeout?: number | string;
@@ -114,8 +117,14 @@ export function compileModels(
       fail(path, 'give exactly one of repository (a model repository directory) or learner (an online learner)');
     if (m.learner) {
       if (!m.inputs) fail(`${path}/inputs`, 'a learner needs an inputs: list (the columns it learns on)');
-      for (const k of ['version', 'runtime', 'device', 'batching'] as const)
+      for (const k of ['version', 'runtime', 'device', 'precision', 'batching'] as const)
         if (m[k] !== undefined) fail(`${path}/${k}`, 'a learner runs inline on the main thread; it has no ' + k);
+    }
+    if (m.precision === 'int8') {
+      // Only the native runtime has int8 kernels, and only on the CPU: `auto` could end up on
+      // onnxruntime, so int8 asks for runtime: native by name.
+      if (m.runtime !== 'native') fail(`${path}/precision`, `int8 runs on the native runtime only: set runtime: native (runtime is ${m.runtime ?? 'auto'})`);
+      if (m.device === 'cuda') fail(`${path}/precision`, 'int8 runs on the cpu device only (device is cuda)');
     }
     if (m.fallback && (m.fallback.constant === undefined) === (m.fallback.model === undefined))
       fail(`${path}/fallback`, 'give exactly one of constant or model');
@@ -130,6 +139,7 @@ export function compileModels(
       version: m.version ?? 'latest',
       runtime: m.runtime ?? 'auto',
       device: m.device ?? 'cpu',
+      precision: m.precision ?? 'fp32',
       inputs,
       keys,
       fields,

@@ -51,6 +51,7 @@ const model = {
     version: { anyOf: [{ const: 'latest' }, { type: 'integer', minimum: 1 }] },
     runtime: { enum: ['auto', 'native', 'onnx'] },
     device: { enum: ['cpu', 'cuda', 'auto'] },
+    precision: { enum: ['fp32', 'int8'] },
     inputs: { type: 'array', minItems: 1, maxItems: 4096, items: modelInput },
     batching: {
       type: 'object',

@@ -164,6 +164,8 @@ export namespace Binding {
     inDim: number;
     maxBatch: number;
     device: 'cpu' | 'cuda';
+    /** int8: per-channel int8 weights, per-row int8 activations, int32 accumulation (CPU only); default fp32 */
+    precision?: 'fp32' | 'int8';
     layers: LayerSpec[];
   }
   export interface NativeModel {

@@ -195,7 +195,7 @@ export class ModelRegistry {
       e.error = undefined;
       e.unloaded = false;
       if (old) void this.#retire(e, old);
-      this.#log(`model ${name}: version ${v} serving (${loaded.runtime}${loaded.nativeUnsupported ? `: ${loaded.nativeUnsupported}` : ''})`);
+      this.#log(`model ${name}: version ${v} serving (${loaded.runtime}${loaded.runtime === 'native' && e.def.precision === 'int8' ? ' int8' : ''}${loaded.nativeUnsupported ? `: ${loaded.nativeUnsupported}` : ''})`);
       return loaded;
     };
     const p = (e.reloading ?? Promise.resolve()).catch(() => undefined).then(run);
@@ -298,6 +298,7 @@ export class ModelRegistry {
         plan,
         path,
         device,
+        precision: def.precision,
         inDim,
         outDim,
         inputName: input.name,
@@ -326,7 +327,8 @@ export class ModelRegistry {
    */
   #device(e: ModelEntry, runtime: 'native' | 'onnx'): 'cpu' | 'cuda' {
     const want = e.def.device;
-    if (want === 'cpu') return 'cpu';
+    // int8 runs on the CPU only (the config refuses it with device cuda): auto takes the CPU
+    if (want === 'cpu' || e.def.precision === 'int8') return 'cpu';
     const cuda = backends().cuda;
     let reason: string | undefined;
     if (runtime !== 'native') reason = 'onnx_runtime';

@@ -27,6 +27,8 @@ export interface LoadMessage {
   plan?: NativePlan;
   path: string;
   device: 'cpu' | 'cuda';
+  /** the native runtime's weights and arithmetic (config: /models/{name}/precision); absent: fp32 */
+  precision?: 'fp32' | 'int8';
   inDim: number;
   outDim: number;
   inputName: string;

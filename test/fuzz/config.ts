@@ -1,5 +1,5 @@
 // The server the HTTP/WebSocket fuzzer runs against: the standard test store, a native
-// dense model, a native model with a constant fallback, an onnxruntime model that is
+// dense model, a native int8 model with a constant fallback, an onnxruntime model that is
 // only reachable by KServe tensors (it declares no inputs), an online learner (served
 // inline, labels and detectors as taps on every event, an alert rule); an experiment over
 // two models with a metric tap on the same stream; durability on (a write-ahead
@@ -50,6 +50,9 @@ models:
     inputs: ${FRAUD_INPUTS}
     timeout: 5s
     fallback: { constant: 0.5 }
+    # int8 weights and activations (precision: int8 needs runtime native)
+    runtime: native
+    precision: int8
   leaky:
     repository: leaky
     timeout: 5s

@@ -8,8 +8,8 @@ export class NativeRunner implements Runner {
   readonly kind = 'native';
   readonly #model: NativeModel;
 
-  constructor(plan: NativePlan, maxBatch: number, device: 'cpu' | 'cuda') {
-    this.#model = new NativeModel({ inDim: plan.inDim, maxBatch, device, layers: layerSpecs(plan) });
+  constructor(plan: NativePlan, maxBatch: number, device: 'cpu' | 'cuda', precision: 'fp32' | 'int8' = 'fp32') {
+    this.#model = new NativeModel({ inDim: plan.inDim, maxBatch, device, precision, layers: layerSpecs(plan) });
   }
 
   run(x: Float32Array, rows: number, y: Float32Array): Float32Array {

@@ -25,6 +25,6 @@ export interface Runner {
 
 /** The runner a load message asks for. */
 export async function createRunner(m: LoadMessage): Promise<Runner> {
-  if (m.runtime === 'native') return new NativeRunner(m.plan!, m.maxBatch, m.device);
+  if (m.runtime === 'native') return new NativeRunner(m.plan!, m.maxBatch, m.device, m.precision);
   return OnnxRunner.create(m.path, m.inputName, m.outputName, m.inDim, m.outDim);
 }
