@@ -110,10 +110,13 @@ describe('constants shared with the addon', () => {
     expect(specs[0].act).toBe(constants.acts.relu);
   });
 
-  it('src/native/binding.ts imports nothing from the layers above it (binding-types.ts is its own shape, types only)', () => {
+  it('src/native/binding.ts imports nothing from the layers above it (binding-types.ts is its own shape, types only; sea.ts only Node)', () => {
     const src = readFileSync(new URL('../../src/native/binding.ts', import.meta.url), 'utf8');
     const from = [...src.matchAll(/from '([^']+)'/g)].map((m) => m[1]);
-    expect(from.filter((p) => p.startsWith('.') && p !== '../errors.js' && p !== './binding-types.js')).toEqual([]);
+    expect(from.filter((p) => p.startsWith('.') && p !== '../errors.js' && p !== './binding-types.js' && p !== './sea.js')).toEqual([]);
+    // the single executable's asset loader, which binding.ts asks for the addon's path, imports only Node's modules
+    const sea = readFileSync(new URL('../../src/native/sea.ts', import.meta.url), 'utf8');
+    expect([...sea.matchAll(/from '([^']+)'/g)].map((m) => m[1]).filter((p) => !p.startsWith('node:'))).toEqual([]);
   });
 });
 
