@@ -22,7 +22,7 @@ export function modelTarget(pipeline: PredictPipeline, name: string): Experiment
       const start = nowMs();
       const r = pipeline.request(name, body);
       // the model's own routing variant (primary, a canary) is `model_variant` here: `variant` is the experiment's
-      pipeline.submit(r, (err, out) => (err ? done(err) : done(null, predictText(out!, start).replace('"variant":', '"model_variant":'), out!.fallback)));
+      pipeline.submit(r, (err, out) => (err ? done(err) : done(null, predictText(out!, start, 'model_variant'), out!.fallback)));
     },
   };
 }

@@ -111,22 +111,26 @@ export function predictJson(r: InferResult, startMs: number): Record<string, unk
 
 /** Per model, the answer's text up to the score for its current version (no fallback). */
 const heads = new Map<string, { version: number; head: string }>();
-const PRIMARY_MIDDLE = '"fallback":false,"variant":"primary","latency_us":';
+const PRIMARY_MIDDLE = { variant: '"fallback":false,"variant":"primary","latency_us":', model_variant: '"fallback":false,"model_variant":"primary","latency_us":' };
 
-/** predictJson(r, start) as JSON text, written directly: the REST predict hot path. */
-export function predictText(r: InferResult, startMs: number): string {
+/**
+ * predictJson(r, start) as JSON text, written directly: the REST predict hot path.
+ * `variantKey` names the model's routing variant: `model_variant` inside an experiment's
+ * answer, whose `variant` is the experiment's.
+ */
+export function predictText(r: InferResult, startMs: number, variantKey: 'variant' | 'model_variant' = 'variant'): string {
   let scores = '';
   for (let i = 0; i < r.values.length; i++) scores += (i ? ',' : '') + jsonNumber(r.values[i]);
   const score = r.values.length ? jsonNumber(r.values[0]) : 'null';
   const latency = Math.round((nowMs() - startMs) * 1000);
   if (r.predictionId !== undefined && !r.fallback)
-    return `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":${score},"scores":[${scores}],"fallback":false,"variant":"primary","prediction_id":${r.predictionId},"latency_us":${latency}}`;
+    return `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":${score},"scores":[${scores}],"fallback":false,"${variantKey}":"primary","prediction_id":${r.predictionId},"latency_us":${latency}}`;
   if (r.fallback || r.variant !== 'primary')
     return (
       `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":${score},"scores":[${scores}],` +
-      `"fallback":${r.fallback},${r.fallback ? `"reason":"${r.reason}",` : ''}"variant":${JSON.stringify(r.variant)},"latency_us":${latency}}`
+      `"fallback":${r.fallback},${r.fallback ? `"reason":"${r.reason}",` : ''}"${variantKey}":${JSON.stringify(r.variant)},"latency_us":${latency}}`
     );
   let h = heads.get(r.model);
   if (h?.version !== r.version) heads.set(r.model, (h = { version: r.version, head: `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":` }));
-  return `${h.head}${score},"scores":[${scores}],${PRIMARY_MIDDLE}${latency}}`;
+  return `${h.head}${score},"scores":[${scores}],${PRIMARY_MIDDLE[variantKey]}${latency}}`;
 }
