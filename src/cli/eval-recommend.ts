@@ -3,7 +3,8 @@
 // the paper's popularity baseline (src/recommend/session-eval.ts); and
 // hotpath eval --generate-sessions FILE.csv: the seeded dataset with planted structure
 // (src/bench/sessions.ts), with its planted item embedding beside it.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 import { generateSessions, npyBytes, SESSION_GEN_DEFAULTS } from '../bench/sessions.js';
 import type { Config } from '../config/load.js';
@@ -51,6 +52,7 @@ export function generateSessionsFile(args: RecommendEvalArgs): string {
     sessions: num(args['gen-sessions'], '--gen-sessions', SESSION_GEN_DEFAULTS.sessions),
     items: num(args['gen-items'], '--gen-items', SESSION_GEN_DEFAULTS.items),
   });
+  mkdirSync(dirname(path), { recursive: true }); // bench/eval/data/ is not in the repository
   writeFileSync(path, g.csv);
   const base = path.replace(/\.csv$/, '');
   writeFileSync(`${base}.npy`, npyBytes(g.embedding!, g.options.items, g.options.embeddingDim));
