@@ -29,7 +29,7 @@ bool FloatsProp(Napi::Object o, const char* key, std::vector<float>* out) {
   return true;
 }
 
-// new NativeModel({ inDim, maxBatch, device: 'cpu' | 'cuda', precision?: 'fp32' | 'int8', layers: [{ kind, inDim, outDim,
+// new NativeModel({ inDim, maxBatch, device: 'cpu' | 'cuda', precision?: 'fp32' | 'int8' | 'fp16' | 'bf16', cudaGraphs?, layers: [{ kind, inDim, outDim,
 // w: Float32Array (out x in), b: Float32Array | null, act }] }). kind: a LayerKind
 // (constants.layerKinds). One per worker thread: forward() uses the model's own scratch.
 class NativeModelWrap : public Napi::ObjectWrap<NativeModelWrap> {
@@ -40,6 +40,10 @@ class NativeModelWrap : public Napi::ObjectWrap<NativeModelWrap> {
                            InstanceAccessor<&NativeModelWrap::InDim>("inDim"),
                            InstanceAccessor<&NativeModelWrap::OutDim>("outDim"),
                            InstanceMethod<&NativeModelWrap::Forward>("forward"),
+                           InstanceAccessor<&NativeModelWrap::DeviceNow>("device"),
+                           InstanceAccessor<&NativeModelWrap::DeviceLost>("deviceLost"),
+                           InstanceAccessor<&NativeModelWrap::Cuda>("cuda"),
+                           InstanceMethod<&NativeModelWrap::InjectDeviceFault>("injectDeviceFault"),
                        });
   }
 
@@ -57,7 +61,21 @@ class NativeModelWrap : public Napi::ObjectWrap<NativeModelWrap> {
     if (device != "cpu" && device != "cuda") return ThrowArg(env, "device must be cpu or cuda");
     Napi::Value pv = o.Get("precision");
     const std::string precision = pv.IsString() ? pv.As<Napi::String>().Utf8Value() : "fp32";
-    if (precision != "fp32" && precision != "int8") return ThrowArg(env, "precision must be fp32 or int8");
+    Precision prec;
+    if (precision == "fp32") prec = Precision::kFp32;
+    else if (precision == "int8") prec = Precision::kInt8;
+    else if (precision == "fp16") prec = Precision::kFp16;
+    else if (precision == "bf16") prec = Precision::kBf16;
+    else return ThrowArg(env, "precision must be fp32, int8, fp16 or bf16");
+    // CUDA settings (device cuda only): cudaGraphs (default true), syncTimeoutMs, reserveMiB.
+    CudaDenseOptions cuda;
+    Napi::Value gv = o.Get("cudaGraphs");
+    if (!gv.IsUndefined()) {
+      if (!gv.IsBoolean()) return ThrowArg(env, "cudaGraphs must be a boolean");
+      cuda.graphs = gv.As<Napi::Boolean>().Value();
+    }
+    cuda.sync_timeout_ms = int(NumProp(o, "syncTimeoutMs", cuda.sync_timeout_ms, 1, 600000));
+    cuda.reserve_bytes = size_t(NumProp(o, "reserveMiB", double(cuda.reserve_bytes >> 20), 0, 1 << 20)) << 20;
     Napi::Value lv = o.Get("layers");
     if (!lv.IsArray()) return ThrowArg(env, "layers must be an array");
     Napi::Array la = lv.As<Napi::Array>();
@@ -80,13 +98,43 @@ class NativeModelWrap : public Napi::ObjectWrap<NativeModelWrap> {
     }
     if (env.IsExceptionPending()) return env.Undefined();
     Status s = Model::Create(in_dim, std::move(layers), max_batch, device == "cuda" ? Device::kCuda : Device::kCpu, &model_,
-                             precision == "int8" ? Precision::kInt8 : Precision::kFp32);
+                             prec, &cuda);
     if (!s.ok()) return ThrowStatus(env, s);
     return env.Undefined();
   }
 
   Napi::Value InDim(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), model_ ? model_->in_dim() : 0); }
   Napi::Value OutDim(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), model_ ? model_->out_dim() : 0); }
+
+  // 'cuda' while the device answers, 'cpu' otherwise (a cpu model, or after a lost device).
+  Napi::Value DeviceNow(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), model_ && model_->device() == Device::kCuda ? "cuda" : "cpu");
+  }
+  // Why the device was given up, or null.
+  Napi::Value DeviceLost(const Napi::CallbackInfo& info) {
+    if (!model_ || model_->device_lost().empty()) return info.Env().Null();
+    return Napi::String::New(info.Env(), model_->device_lost());
+  }
+  // { cublaslt, cublasLtWhy, graphs, buckets, deviceBytes } for a cuda model, else null.
+  Napi::Value Cuda(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!model_ || !model_->cuda()) return env.Null();
+    CudaDenseInfo d;
+    CudaDenseDescribe(model_->cuda(), &d);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("cublaslt", Napi::Boolean::New(env, d.cublaslt));
+    o.Set("cublasLtWhy", Napi::String::New(env, d.cublaslt_why));
+    o.Set("graphs", Napi::Number::New(env, d.graphs));
+    o.Set("buckets", Napi::Number::New(env, d.buckets));
+    o.Set("deviceBytes", Napi::Number::New(env, double(d.device_bytes)));
+    return o;
+  }
+  // The next forward on the device fails as on a lost device (fault injection); false on a cpu model.
+  Napi::Value InjectDeviceFault(const Napi::CallbackInfo& info) {
+    if (!model_ || !model_->cuda() || !model_->device_lost().empty()) return Napi::Boolean::New(info.Env(), false);
+    CudaDenseInjectFault(const_cast<CudaDense*>(model_->cuda()));
+    return Napi::Boolean::New(info.Env(), true);
+  }
 
   // forward(x: Float32Array (batch x inDim), batch, y: Float32Array (batch x outDim))
   Napi::Value Forward(const Napi::CallbackInfo& info) {

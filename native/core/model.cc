@@ -13,24 +13,31 @@ namespace {
 constexpr double kNaNValue = __builtin_nan("");
 }  // namespace
 
+Model::~Model() {
+  if (cuda_) CudaDenseDestroy(cuda_);
+}
+
 Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, Device device,
-                     std::unique_ptr<Model>* out, Precision precision) {
+                     std::unique_ptr<Model>* out, Precision precision, const CudaDenseOptions* cuda) {
   if (in_dim <= 0 || in_dim > (1 << 20)) return Status::InvalidArg("model: input width out of range");
   if (max_batch <= 0 || max_batch > (1 << 16)) return Status::InvalidArg("model: max_batch out of range");
   if (layers.empty()) return Status::InvalidArg("model: no layers");
   std::unique_ptr<Model> m(new Model());
   m->in_dim_ = in_dim;
   m->max_batch_ = max_batch;
-  m->device_ = device;
   m->precision_ = precision;
+  if (uint8_t(precision) > uint8_t(Precision::kBf16)) return Status::InvalidArg("model: unknown precision");
   if (precision == Precision::kInt8 && device != Device::kCpu)
     return Status::InvalidArg("model: precision int8 runs on the cpu device only");
+  if ((precision == Precision::kFp16 || precision == Precision::kBf16) && device != Device::kCuda)
+    return Status::InvalidArg("model: precision fp16 and bf16 run on the cuda device only");
+  std::vector<CudaDenseLayer> device_layers;  // Device::kCuda: views of the fp32 weights below
   int width = in_dim, max_width = in_dim;
   for (size_t i = 0; i < layers.size(); i++) {
     LayerSpec& s = layers[i];
     const std::string where = "model: layer " + std::to_string(i) + ": ";
     if (uint8_t(s.act) >= uint8_t(Act::kCount)) return Status::InvalidArg(where + "unknown activation");
-    Layer l{s.kind, width, width, {}, {}, {}, s.act};
+    Layer l{s.kind, width, width, {}, {}, s.act, {}, {}};
     if (s.kind == LayerKind::DENSE) {
       if (s.in != width) return Status::InvalidArg(where + "input width " + std::to_string(s.in) + " != " + std::to_string(width));
       if (s.out <= 0 || s.out > (1 << 20)) return Status::InvalidArg(where + "output width out of range");
@@ -55,12 +62,13 @@ Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, D
       l.wt.resize(s.w.size());
       for (int o = 0; o < s.out; o++)
         for (int k = 0; k < s.in; k++) l.wt[size_t(k) * s.out + o] = s.w[size_t(o) * s.in + k];
-      l.w = std::move(s.w);
     } else if (s.kind != LayerKind::ACT && s.kind != LayerKind::SOFTMAX) {
       return Status::InvalidArg(where + "unknown kind");
     }
     max_width = std::max(max_width, width);
     m->layers_.push_back(std::move(l));
+    if (device == Device::kCuda)  // s.w is still the out x in original (wt is its transpose)
+      device_layers.push_back({s.kind, m->layers_.back().in, m->layers_.back().out, s.w.data(), m->layers_.back().b.data(), s.act});
   }
   if (device == Device::kCuda && CudaProbe().devices == 0)
     return Status::Unavailable("model: device cuda requested but " +
@@ -73,6 +81,12 @@ Status Model::Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, D
     m->xq_.resize(size_t(max_batch) * max_width);
     m->xs_.resize(size_t(max_batch));
     m->acc_.resize(size_t(max_width));
+  }
+  if (device == Device::kCuda) {
+    CudaDenseOptions o = cuda ? *cuda : CudaDenseOptions{};
+    o.max_batch = max_batch;
+    o.math = precision == Precision::kFp16 ? CudaMath::kFp16 : precision == Precision::kBf16 ? CudaMath::kBf16 : CudaMath::kFp32;
+    HP_RETURN_IF_ERROR(CudaDenseCreate(in_dim, device_layers.data(), int(device_layers.size()), o, &m->cuda_));
   }
   *out = std::move(m);
   return Status::Ok();
@@ -121,6 +135,15 @@ void SoftmaxRows(float* v, int batch, int width) {
 }  // namespace
 
 Status Model::Chunk(const float* x, int batch, float* y) {
+  if (cuda_ && device_lost_.empty()) {
+    const Status s = CudaDenseForward(cuda_, x, batch, y);
+    if (s.ok()) return s;
+    device_lost_ = s.message();  // this chunk and every later one answer on the CPU
+  }
+  return ChunkCpu(x, batch, y);
+}
+
+Status Model::ChunkCpu(const float* x, int batch, float* y) {
   // Layers ping-pong between the two scratch buffers; the last one writes y.
   const float* src = x;
   for (size_t i = 0; i < layers_.size(); i++) {
@@ -131,8 +154,6 @@ Status Model::Chunk(const float* x, int batch, float* y) {
       if (precision_ == Precision::kInt8) {
         QuantizeRowsInt8(src, batch, l.in, xq_.data(), xs_.data());
         DenseForwardInt8(xq_.data(), xs_.data(), l.wqt.data(), l.ws.data(), l.b.data(), batch, l.in, l.out, l.act, acc_.data(), dst);
-      } else if (device_ == Device::kCuda) {
-        HP_RETURN_IF_ERROR(DenseForwardCuda(src, l.w.data(), l.b.data(), batch, l.in, l.out, l.act, dst));
       } else {
         DenseRows(src, batch, l.in, l.out, l.wt.data(), l.b.data(), l.act, dst);
       }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "constants.h"
+#include "cuda_backend.h"
 #include "feature_store.h"
 #include "status.h"
 
@@ -25,14 +26,29 @@ struct LayerSpec {
 enum class Device : uint8_t { kCpu, kCuda };
 // kInt8: dense weights stored as int8 with per-output-channel scales, activations quantised
 // per row at each layer, int32 accumulation (kernels.h: DenseForwardInt8). CPU only.
-enum class Precision : uint8_t { kFp32, kInt8 };
+// kFp16, kBf16: 16-bit weights and layer inputs with fp32 accumulation on the CUDA device
+// (cuda_backend.h: CudaMath); on the CPU, after a lost device, the model runs in fp32.
+enum class Precision : uint8_t { kFp32, kInt8, kFp16, kBf16 };
 
 class Model {
  public:
   // max_batch sizes the scratch buffers; Forward splits larger batches into chunks.
+  // Device::kCuda: the chain is made resident on device 0 (CudaDenseCreate, with `cuda`'s
+  // graphs / cuBLASLt / reserve / timeout settings; max_batch and math come from here) and
+  // the CPU weights are kept for the fallback. A model that does not fit the device is
+  // RESOURCE_EXHAUSTED.
   static Status Create(int in_dim, std::vector<LayerSpec> layers, int max_batch, Device device,
-                       std::unique_ptr<Model>* out, Precision precision = Precision::kFp32);
+                       std::unique_ptr<Model>* out, Precision precision = Precision::kFp32,
+                       const CudaDenseOptions* cuda = nullptr);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
   Precision precision() const { return precision_; }
+  // The device that answers now: kCuda until the device fails, then kCpu for good.
+  Device device() const { return cuda_ && device_lost_.empty() ? Device::kCuda : Device::kCpu; }
+  // Why the device was given up (empty while it serves): a CUDA error or a timeout.
+  const std::string& device_lost() const { return device_lost_; }
+  const CudaDense* cuda() const { return cuda_; }
   int in_dim() const { return in_dim_; }
   int out_dim() const { return out_dim_; }
 
@@ -45,15 +61,17 @@ class Model {
     LayerKind kind;
     int in, out;
     std::vector<float> wt;  // in x out: the inner loop runs over contiguous outputs
-    std::vector<float> w;   // out x in, as given (the CUDA kernel's layout)
     std::vector<float> b;
     Act act;
     std::vector<int8_t> wqt;  // kInt8: in x out, quantised per output channel (w and wt are then empty)
     std::vector<float> ws;   // kInt8: out scales
   };
+  Model() = default;
   Status Chunk(const float* x, int batch, float* y);
+  Status ChunkCpu(const float* x, int batch, float* y);
   int in_dim_ = 0, out_dim_ = 0, max_batch_ = 0;
-  Device device_ = Device::kCpu;
+  CudaDense* cuda_ = nullptr;  // Device::kCuda: the resident chain
+  std::string device_lost_;
   std::vector<Layer> layers_;
   Precision precision_ = Precision::kFp32;
   std::vector<float> scratch_[2];

@@ -12,6 +12,23 @@ Status DenseForwardCuda(const float*, const float*, const float*, int, int, int,
   return Status::Unsupported("this build of hotpath has no CUDA backend (build with npm run build:cuda)");
 }
 
+size_t CudaDenseBytes(int, const CudaDenseLayer*, int, const CudaDenseOptions&) { return 0; }
+
+Status CudaDenseCreate(int, const CudaDenseLayer*, int, const CudaDenseOptions&, CudaDense** out) {
+  *out = nullptr;
+  return Status::Unsupported("this build of hotpath has no CUDA backend (build with npm run build:cuda)");
+}
+
+void CudaDenseDestroy(CudaDense*) {}
+
+Status CudaDenseForward(CudaDense*, const float*, int, float*) {
+  return Status::Unsupported("this build of hotpath has no CUDA backend (build with npm run build:cuda)");
+}
+
+void CudaDenseDescribe(const CudaDense*, CudaDenseInfo* info) { *info = CudaDenseInfo{}; }
+
+void CudaDenseInjectFault(CudaDense*) {}
+
 Status CudaTopkCreate(const float*, int64_t, int, CudaTopkIndex** out) {
   *out = nullptr;
   return Status::Unsupported("this build of hotpath has no CUDA backend (build with npm run build:cuda)");

@@ -36,6 +36,7 @@ void RunLearnerTests();     // learner_test.cc
 void RunCovisitTests();     // covisit_test.cc
 void RunEmbeddingTests();   // embedding_test.cc
 void RunInt8Tests();        // int8_test.cc
+void RunCudaDenseTests();   // cuda_dense_test.cc
 
 namespace {
 
@@ -1132,6 +1133,7 @@ int main() {
   RunCovisitTests();
   RunEmbeddingTests();
   RunInt8Tests();
+  RunCudaDenseTests();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;
 }

@@ -40,8 +40,15 @@ export interface ModelDef {
   runtime: 'auto' | 'native' | 'onnx';
   /** where the native runtime runs it: cuda or auto fall back to the CPU without a device (registry.ts) */
   device: 'cpu' | 'cuda' | 'auto';
-  /** int8: the native runtime quantises the dense weights (per output channel) and activations (per row) */
-  precision: 'fp32' | 'int8';
+  /**
+   * int8: the native runtime quantises the dense weights (per output channel) and activations
+   * (per row), on the CPU; fp16, bf16: 16-bit weights and layer inputs with fp32 accumulation,
+   * on the GPU. Where it cannot apply (runtime auto ending on onnxruntime, device auto ending
+   * on the CPU) the model runs in fp32 (registry.ts).
+   */
+  precision: 'fp32' | 'int8' | 'fp16' | 'bf16';
+  /** device cuda: capture a CUDA graph per batch bucket (default true) */
+  cudaGraphs: boolean;
   /** the input matrix's columns for predict requests; null: the model only takes tensors */
   inputs: ModelInputDef[] | null;
   /** entities whose ids a predict request carries, in record order */
@@ -63,7 +70,8 @@ export interface RawModel {
   version?: 'latest' | number;
   runtime?: 'auto' | 'native' | 'onnx';
   device?: 'cpu' | 'cuda' | 'auto';
-  precision?: 'fp32' | 'int8';
+  precision?: 'fp32' | 'int8' | 'fp16' | 'bf16';
+  cuda_graphs?: boolean;
   inputs?: { feature?: string; field?: string; transform?: 'none' | 'log1p'; fill?: number; hash?: boolean }[];
   batching?: { max_batch?: number; max_queue_delay_us?: number; preferred_batch_sizes?: number[] };
   timeout?: number | string;
@@ -117,15 +125,21 @@ export function compileModels(
       fail(path, 'give exactly one of repository (a model repository directory) or learner (an online learner)');
     if (m.learner) {
       if (!m.inputs) fail(`${path}/inputs`, 'a learner needs an inputs: list (the columns it learns on)');
-      for (const k of ['version', 'runtime', 'device', 'precision', 'batching'] as const)
+      for (const k of ['version', 'runtime', 'device', 'precision', 'cuda_graphs', 'batching'] as const)
         if (m[k] !== undefined) fail(`${path}/${k}`, 'a learner runs inline on the main thread; it has no ' + k);
     }
     if (m.precision === 'int8') {
-      // Only the native runtime has int8 kernels, and only on the CPU: `auto` could end up on
-      // onnxruntime, so int8 asks for runtime: native by name.
-      if (m.runtime !== 'native') fail(`${path}/precision`, `int8 runs on the native runtime only: set runtime: native (runtime is ${m.runtime ?? 'auto'})`);
+      // Only the native runtime has int8 kernels, and only on the CPU. Under runtime auto a
+      // model the native runtime cannot plan runs in fp32 on onnxruntime (the log says so).
+      if (m.runtime === 'onnx') fail(`${path}/precision`, 'int8 runs on the native runtime only: set runtime: native or auto (runtime is onnx)');
       if (m.device === 'cuda') fail(`${path}/precision`, 'int8 runs on the cpu device only (device is cuda)');
     }
+    if (m.precision === 'fp16' || m.precision === 'bf16') {
+      // The GPU's 16-bit paths; under device auto without a GPU the model runs in fp32.
+      if ((m.device ?? 'cpu') === 'cpu') fail(`${path}/precision`, `${m.precision} runs on the GPU only: set device: cuda or auto (device is ${m.device ?? 'cpu'})`);
+      if (m.runtime === 'onnx') fail(`${path}/precision`, `${m.precision} runs on the native runtime only: set runtime: native or auto (runtime is onnx)`);
+    }
+    if (m.cuda_graphs !== undefined && (m.device ?? 'cpu') === 'cpu') fail(`${path}/cuda_graphs`, 'cuda_graphs applies to device cuda or auto (device is cpu)');
     if (m.fallback && (m.fallback.constant === undefined) === (m.fallback.model === undefined))
       fail(`${path}/fallback`, 'give exactly one of constant or model');
     const b = m.batching ?? {};
@@ -140,6 +154,7 @@ export function compileModels(
       runtime: m.runtime ?? 'auto',
       device: m.device ?? 'cpu',
       precision: m.precision ?? 'fp32',
+      cudaGraphs: m.cuda_graphs ?? true,
       inputs,
       keys,
       fields,

@@ -51,7 +51,8 @@ const model = {
     version: { anyOf: [{ const: 'latest' }, { type: 'integer', minimum: 1 }] },
     runtime: { enum: ['auto', 'native', 'onnx'] },
     device: { enum: ['cpu', 'cuda', 'auto'] },
-    precision: { enum: ['fp32', 'int8'] },
+    precision: { enum: ['fp32', 'int8', 'fp16', 'bf16'] },
+    cuda_graphs: { type: 'boolean' },
     inputs: { type: 'array', minItems: 1, maxItems: 4096, items: modelInput },
     batching: {
       type: 'object',

@@ -164,14 +164,40 @@ export namespace Binding {
     inDim: number;
     maxBatch: number;
     device: 'cpu' | 'cuda';
-    /** int8: per-channel int8 weights, per-row int8 activations, int32 accumulation (CPU only); default fp32 */
-    precision?: 'fp32' | 'int8';
+    /**
+     * int8: per-channel int8 weights, per-row int8 activations, int32 accumulation (CPU only);
+     * fp16, bf16: 16-bit weights and layer inputs, fp32 accumulation (CUDA only); default fp32
+     */
+    precision?: Precision;
+    /** device cuda: capture a CUDA graph per batch bucket (default true) */
+    cudaGraphs?: boolean;
+    /** device cuda: a forward not done by then is a lost device (default 2000) */
+    syncTimeoutMs?: number;
+    /** device cuda: device memory left free; a model that needs more is refused (default 256) */
+    reserveMiB?: number;
     layers: LayerSpec[];
+  }
+  export type Precision = 'fp32' | 'int8' | 'fp16' | 'bf16';
+  export interface CudaModelInfo {
+    /** matrix products in cuBLASLt (else the project's kernels; cublasLtWhy says why) */
+    cublaslt: boolean;
+    cublasLtWhy: string;
+    /** batch buckets with a captured CUDA graph, of buckets */
+    graphs: number;
+    buckets: number;
+    deviceBytes: number;
   }
   export interface NativeModel {
     readonly inDim: number;
     readonly outDim: number;
+    /** the device answering now: cuda until a device failure, then cpu */
+    readonly device: 'cpu' | 'cuda';
+    /** why the device was given up, or null */
+    readonly deviceLost: string | null;
+    readonly cuda: CudaModelInfo | null;
     forward(x: Float32Array, batch: number, y: Float32Array): void;
+    /** the next device forward fails as on a lost device; false on a cpu model */
+    injectDeviceFault(): boolean;
   }
   export interface GatherColumn {
     source: number; // constants.gatherSources

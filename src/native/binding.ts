@@ -312,6 +312,26 @@ export class NativeModel {
   forward(x: Float32Array, batch: number, y: Float32Array): void {
     call(() => this.#native.forward(x, batch, y));
   }
+
+  /** The device answering now: cuda until a device failure, then cpu. */
+  get device(): 'cpu' | 'cuda' {
+    return this.#native.device;
+  }
+
+  /** Why the GPU was given up (the model answers on the CPU since), or null. */
+  get deviceLost(): string | null {
+    return this.#native.deviceLost;
+  }
+
+  /** cuBLASLt, graphs and device memory of a cuda model; null on the CPU. */
+  get cuda(): Binding.CudaModelInfo | null {
+    return this.#native.cuda;
+  }
+
+  /** The next device forward fails as on a lost device (fault injection); false on a cpu model. */
+  injectDeviceFault(): boolean {
+    return this.#native.injectDeviceFault();
+  }
 }
 
 /**

@@ -35,6 +35,8 @@ export interface PoolOptions {
 export class Pool {
   readonly #opts: PoolOptions;
   readonly #workers: WorkerHandle[] = [];
+  /** a model's GPU failed in a worker, which answers on the CPU since (the registry counts it) */
+  onDeviceLost: (slot: number, worker: number, why: string) => void = () => {};
   /** one Float64Array of counters per worker position; kept across restarts */
   readonly counters: Float64Array[] = [];
   /** the load message of every loaded slot, replayed into a restarted worker */
@@ -100,6 +102,7 @@ export class Pool {
       log: this.#opts.log,
       closing: () => this.#closing,
       onExit: (h, code) => this.#onExit(h, code),
+      onDeviceLost: (h, slot, why) => this.onDeviceLost(slot, h.index, why),
     });
     this.#workers[index] = w;
     return w.started;

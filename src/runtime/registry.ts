@@ -27,8 +27,10 @@ export interface LoadedVersion {
   runtime: 'native' | 'onnx' | 'learner';
   /** why the native runtime was not used (runtime auto or onnx) */
   nativeUnsupported?: string;
-  /** where it runs: the model's device, or the CPU when that device is not here */
+  /** where it runs: the model's device, or the CPU when that device is not here (or was lost) */
   device: 'cpu' | 'cuda';
+  /** the arithmetic it runs in: the config's precision, or fp32 where that precision does not apply (see #precision) */
+  precision: Binding.Precision;
   input: OnnxValueInfo;
   output: OnnxValueInfo;
   inDim: number;
@@ -90,6 +92,7 @@ export class ModelRegistry {
     this.#store = store;
     this.#log = log;
     for (const def of config.models) this.entries.set(def.name, new ModelEntry(def));
+    pool.onDeviceLost = (slot, worker, why) => this.#deviceLost(slot, worker, why);
   }
 
   get(name: string): ModelEntry {
@@ -116,7 +119,7 @@ export class ModelRegistry {
     const m = e.inline!;
     if (e.current?.version === m.version) return e.current;
     const v: LoadedVersion = {
-      version: m.version, slot: -1, path: '', runtime: 'learner', device: 'cpu',
+      version: m.version, slot: -1, path: '', runtime: 'learner', device: 'cpu', precision: 'fp32',
       input: { name: 'input', elemType: 1, datatype: 'FP32', shape: [-1, m.dim] },
       output: { name: 'output', elemType: 1, datatype: 'FP32', shape: [-1, 1] },
       inDim: m.dim, outDim: 1, loadedAt: Date.now(),
@@ -195,7 +198,7 @@ export class ModelRegistry {
       e.error = undefined;
       e.unloaded = false;
       if (old) void this.#retire(e, old);
-      this.#log(`model ${name}: version ${v} serving (${loaded.runtime}${loaded.runtime === 'native' && e.def.precision === 'int8' ? ' int8' : ''}${loaded.nativeUnsupported ? `: ${loaded.nativeUnsupported}` : ''})`);
+      this.#log(`model ${name}: version ${v} serving (${loaded.runtime} on ${loaded.device}${loaded.precision !== 'fp32' ? ` ${loaded.precision}` : ''}${loaded.nativeUnsupported ? `: ${loaded.nativeUnsupported}` : ''})`);
       return loaded;
     };
     const p = (e.reloading ?? Promise.resolve()).catch(() => undefined).then(run);
@@ -284,11 +287,12 @@ export class ModelRegistry {
       } else nativeUnsupported = p.unsupported;
     } else nativeUnsupported = 'runtime onnx was asked for';
 
-    const device = this.#device(e, runtime);
+    let device = this.#device(e, runtime);
     const slot = this.#freeSlots.pop();
     if (slot === undefined) throw this.#loadError(e, `more than ${MAX_SLOTS} model versions loaded`);
-    try {
-      await this.#pool.load({
+    let precision = this.#precision(e, runtime, device);
+    const load = () =>
+      this.#pool.load({
         type: 'load',
         token: 0,
         slot,
@@ -298,7 +302,8 @@ export class ModelRegistry {
         plan,
         path,
         device,
-        precision: def.precision,
+        precision,
+        cudaGraphs: def.cudaGraphs,
         inDim,
         outDim,
         inputName: input.name,
@@ -309,13 +314,24 @@ export class ModelRegistry {
         maxWaitMs: this.#maxWaitMs,
         gather: gatherSpec(def, this.#store),
       });
+    try {
+      try {
+        await load();
+      } catch (err) {
+        // Too large for the device's memory: `auto` takes the CPU, `cuda` is refused below.
+        if (device !== 'cuda' || def.device !== 'auto' || (err as { code?: unknown }).code !== 'HP_ERR_NATIVE_RESOURCE_EXHAUSTED') throw err;
+        this.#fallback(e, 'device_memory', `it does not fit the device's memory (${(err as Error).message})`);
+        device = 'cpu';
+        precision = this.#precision(e, runtime, device);
+        await load();
+      }
     } catch (err) {
       this.#freeSlots.push(slot);
       // The worker's code reaches the caller when it is a registered one.
       const code = (err as { code?: unknown }).code;
       throw this.#loadError(e, `${path}: ${(err as Error).message}`, isErrorCode(code) ? code : undefined);
     }
-    return { version, slot, path, runtime, nativeUnsupported, device, input, output, inDim, outDim, loadedAt: Date.now() };
+    return { version, slot, path, runtime, nativeUnsupported, device, precision, input, output, inDim, outDim, loadedAt: Date.now() };
   }
 
   /**
@@ -335,12 +351,44 @@ export class ModelRegistry {
     else if (!cuda.compiled) reason = 'not_built';
     else if (cuda.devices < 1) reason = 'no_device';
     if (reason === undefined) return 'cuda';
-    e.deviceFallbacks.set(reason, (e.deviceFallbacks.get(reason) ?? 0) + 1);
-    if (want === 'cuda' || reason !== 'not_built') {
-      const why = reason === 'onnx_runtime' ? 'it runs in onnxruntime, which runs on the CPU here' : reason === 'not_built' ? 'this build has no CUDA (npm run build:cuda)' : `no CUDA device is visible${cuda.error ? ` (${cuda.error})` : ''}`;
-      this.#log(`model ${e.def.name}: device ${want} asked for, but ${why}: running on the CPU`);
-    }
+    const why = reason === 'onnx_runtime' ? 'it runs in onnxruntime, which runs on the CPU here' : reason === 'not_built' ? 'this build has no CUDA (npm run build:cuda)' : `no CUDA device is visible${cuda.error ? ` (${cuda.error})` : ''}`;
+    this.#fallback(e, reason, why, want === 'cuda' || reason !== 'not_built');
     return 'cpu';
+  }
+
+  /** Counts a GPU fallback by reason (hotpath_model_device_fallbacks_total) and says why in the log. */
+  #fallback(e: ModelEntry, reason: string, why: string, log = true): void {
+    e.deviceFallbacks.set(reason, (e.deviceFallbacks.get(reason) ?? 0) + 1);
+    if (log) this.#log(`model ${e.def.name}: device ${e.def.device} asked for, but ${why}: running on the CPU`);
+  }
+
+  /**
+   * The precision a load runs in. int8 needs the native runtime (runtime auto may end on
+   * onnxruntime); fp16 and bf16 need the GPU (device auto may end on the CPU). Where the
+   * precision does not apply, the model runs in fp32, and the log says so.
+   */
+  #precision(e: ModelEntry, runtime: 'native' | 'onnx', device: 'cpu' | 'cuda'): Binding.Precision {
+    const want = e.def.precision;
+    if (want === 'int8' && runtime !== 'native') {
+      this.#log(`model ${e.def.name}: precision int8 needs the native runtime, and this model runs in onnxruntime: running in fp32`);
+      return 'fp32';
+    }
+    if ((want === 'fp16' || want === 'bf16') && device !== 'cuda') {
+      this.#log(`model ${e.def.name}: precision ${want} is for the GPU, and this model runs on the CPU: running in fp32`);
+      return 'fp32';
+    }
+    return want;
+  }
+
+  /** A worker's GPU failed under one of this registry's models: it answers on the CPU since. */
+  #deviceLost(slot: number, worker: number, why: string): void {
+    for (const e of this.entries.values())
+      for (const v of e.versions.values()) {
+        if (v.slot !== slot) continue;
+        v.device = 'cpu';
+        e.deviceFallbacks.set('device_lost', (e.deviceFallbacks.get('device_lost') ?? 0) + 1);
+        this.#log(`model ${e.def.name}: version ${v.version} lost its GPU in worker ${worker} (${why}): answering on the CPU`);
+      }
   }
 
 }

@@ -30,6 +30,8 @@ export interface HandleOptions {
   closing: () => boolean;
   /** the thread exited (after it was ready, or before) */
   onExit: (w: WorkerHandle, code: number) => void;
+  /** a model's GPU failed in this worker (it answers on the CPU since) */
+  onDeviceLost: (w: WorkerHandle, slot: number, why: string) => void;
 }
 
 export class WorkerHandle {
@@ -72,6 +74,8 @@ export class WorkerHandle {
           }
           this.alive = true;
           resolve();
+        } else if (m.type === 'device-lost') {
+          o.onDeviceLost(this, m.slot, m.why);
         } else if (m.type === 'ack') {
           const a = this.#acks.get(m.token);
           this.#acks.delete(m.token);

@@ -28,7 +28,9 @@ export interface LoadMessage {
   path: string;
   device: 'cpu' | 'cuda';
   /** the native runtime's weights and arithmetic (config: /models/{name}/precision); absent: fp32 */
-  precision?: 'fp32' | 'int8';
+  precision?: Binding.Precision;
+  /** device cuda: a CUDA graph per batch bucket (config: /models/{name}/cuda_graphs); absent: true */
+  cudaGraphs?: boolean;
   inDim: number;
   outDim: number;
   inputName: string;
@@ -46,10 +48,12 @@ export type ControlMessage =
   | LoadMessage
   | { type: 'unload'; slot: number; token: number }
   /** test faults (runners/fault.ts); `until` (epoch ms): a stall or failure lasts until then, 0 or absent: until changed */
-  | { type: 'fault'; kind: 'crash' | 'stall' | 'fail'; slot?: number; ms?: number; count?: number; until?: number }
+  | { type: 'fault'; kind: 'crash' | 'stall' | 'fail' | 'device'; slot?: number; ms?: number; count?: number; until?: number }
   | { type: 'stop' };
 
 export type WorkerReply =
   | { type: 'ready' }
+  /** a model's GPU failed; it answers on the CPU from now on */
+  | { type: 'device-lost'; slot: number; why: string }
   | { type: 'ack'; token: number; ok: true }
   | { type: 'ack'; token: number; ok: false; error: { code: string; message: string } };

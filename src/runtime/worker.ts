@@ -125,6 +125,7 @@ async function handleControl(): Promise<void> {
           faulty(s).stallMs = msg.ms ?? 0;
           faulty(s).stallUntil = msg.until ?? 0;
         }
+        if (s && msg.kind === 'device') s.runner.injectDeviceFault?.();
         if (s && msg.kind === 'fail') {
           faulty(s).failNext = msg.count ?? 1;
           faulty(s).failUntil = msg.until ?? 0;
@@ -189,6 +190,10 @@ async function execute(s: Slot, b: Batch<Pending>): Promise<void> {
     }
     const out = s.runner.run(s.x, rows, s.y);
     const y = out instanceof Promise ? await out : out;
+    if (s.runner.takeDeviceLoss) {
+      const why = s.runner.takeDeviceLoss();
+      if (why !== null) reply({ type: 'device-lost', slot: s.slot, why });
+    }
     const computeUs = (nowMs() - start) * 1000;
     counters[s.slot * COUNTER.PER_SLOT + COUNTER.EXECUTIONS]++;
     counters[s.slot * COUNTER.PER_SLOT + COUNTER.INFERENCES] += rows;

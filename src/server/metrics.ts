@@ -221,7 +221,7 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
     });
     new client.Counter({
       name: 'hotpath_model_device_fallbacks_total',
-      help: 'Model loads that asked for the GPU (device cuda or auto) and run on the CPU, by reason: not_built, no_device, onnx_runtime',
+      help: 'Model versions that asked for the GPU (device cuda or auto) and run on the CPU, by reason: not_built, no_device, onnx_runtime, device_memory (too large for it, device auto), device_lost (a worker\'s GPU failed while serving)',
       labelNames: ['model', 'reason'],
       registers,
       collect() {

@@ -133,6 +133,7 @@ describe('KServe V2', () => {
         name: 'fraud', versions: ['1'], platform: 'hotpath_native',
         inputs: [{ name: 'features', datatype: 'FP32', shape: [-1, 10] }],
         outputs: [{ name: 'score', datatype: 'FP32', shape: [-1, 1] }],
+        parameters: { runtime: 'native', device: 'cpu', precision: 'fp32' },
       },
     });
     expect((await getJson(base, '/v2/models/leaky')).body.platform).toBe('onnxruntime_onnx');

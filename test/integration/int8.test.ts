@@ -125,18 +125,19 @@ models:
       expect((caught as HotpathError).message).toContain(path);
       expect((caught as HotpathError).message).toMatch(why);
     };
-    rejects('precision: int8', '/models/m/precision', /runtime: native \(runtime is auto\)/);
     rejects('precision: int8\n    runtime: onnx', '/models/m/precision', /runtime is onnx/);
     rejects('precision: int8\n    runtime: native\n    device: cuda', '/models/m/precision', /cpu device only/);
     rejects('precision: int4\n    runtime: native', '/models/m/precision', /./);
     const ok = loadConfigText(model('precision: int8\n    runtime: native'), { baseDir: repo });
     expect(ok.models[0].precision).toBe('int8');
+    // runtime auto: int8 where the native runtime takes the model (the server test below)
+    expect(loadConfigText(model('precision: int8'), { baseDir: repo }).models[0].precision).toBe('int8');
     expect(loadConfigText(model(''), { baseDir: repo }).models[0].precision).toBe('fp32');
   });
 
   it('NativeModel refuses an unknown precision and int8 on cuda', () => {
     const layers = [{ kind: constants.layerKinds.dense, inDim: 2, outDim: 1, w: new Float32Array([1, -1]), b: null, act: 0 }];
-    expect(() => new NativeModel({ inDim: 2, maxBatch: 4, device: 'cpu', precision: 'int4' as 'int8', layers })).toThrow(/precision must be fp32 or int8/);
+    expect(() => new NativeModel({ inDim: 2, maxBatch: 4, device: 'cpu', precision: 'int4' as 'int8', layers })).toThrow(/precision must be fp32, int8, fp16 or bf16/);
     expect(() => new NativeModel({ inDim: 2, maxBatch: 4, device: 'cuda', precision: 'int8', layers })).toThrow(/cpu device only/);
     const m = new NativeModel({ inDim: 2, maxBatch: 4, device: 'cpu', precision: 'int8', layers });
     const y = new Float32Array(1);

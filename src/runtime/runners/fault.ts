@@ -32,6 +32,14 @@ export class FaultRunner implements Runner {
     return this.inner.kind;
   }
 
+  takeDeviceLoss(): string | null {
+    return this.inner.takeDeviceLoss?.() ?? null;
+  }
+
+  injectDeviceFault(): boolean {
+    return this.inner.injectDeviceFault?.() ?? false;
+  }
+
   run(x: Float32Array, rows: number, y: Float32Array): Float32Array | Promise<Float32Array> {
     if (this.crashNext) {
       this.crashNext = false;

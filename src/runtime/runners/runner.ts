@@ -21,10 +21,17 @@ export interface Runner {
   run(x: Float32Array, rows: number, y: Float32Array): Float32Array | Promise<Float32Array>;
   /** Frees what the model holds; the runner is not used again. */
   release(): void | Promise<void>;
+  /**
+   * A runner on a GPU: why its device was given up (it answers on the CPU since), once,
+   * the first time it is asked after the loss; else null. The worker asks after each run.
+   */
+  takeDeviceLoss?(): string | null;
+  /** A runner on a GPU: the next device run fails as on a lost device (fault injection); false if not on a GPU */
+  injectDeviceFault?(): boolean;
 }
 
 /** The runner a load message asks for. */
 export async function createRunner(m: LoadMessage): Promise<Runner> {
-  if (m.runtime === 'native') return new NativeRunner(m.plan!, m.maxBatch, m.device, m.precision);
+  if (m.runtime === 'native') return new NativeRunner(m.plan!, m.maxBatch, m.device, m.precision, m.cudaGraphs);
   return OnnxRunner.create(m.path, m.inputName, m.outputName, m.inDim, m.outDim);
 }

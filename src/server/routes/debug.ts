@@ -10,8 +10,12 @@ import type { Route } from './route.js';
 
 /** The body of POST /v1/debug/fault. */
 interface FaultBody {
-  /** stall: each batch of the model sleeps `ms`; fail: its next `count` batches throw; crash: the worker's next batch ends its thread */
-  fault: 'stall' | 'fail' | 'crash';
+  /**
+   * stall: each batch of the model sleeps `ms`; fail: its next `count` batches throw; crash:
+   * the worker's next batch ends its thread; device: the model's next GPU run fails as on a
+   * lost device (it answers on the CPU from then on; a model on the CPU is refused)
+   */
+  fault: 'stall' | 'fail' | 'crash' | 'device';
   model?: string;
   ms?: number;
   count?: number;
@@ -35,7 +39,7 @@ function parseFault(raw: unknown, workers: number): FaultBody {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalid('the body must be a JSON object');
   const b = raw as Record<string, unknown>;
   for (const k of Object.keys(b)) if (!['fault', 'model', 'ms', 'count', 'for_ms', 'worker'].includes(k)) throw invalid(`unknown key '${k}'`);
-  if (b.fault !== 'stall' && b.fault !== 'fail' && b.fault !== 'crash') throw invalid('fault must be stall, fail or crash');
+  if (b.fault !== 'stall' && b.fault !== 'fail' && b.fault !== 'crash' && b.fault !== 'device') throw invalid('fault must be stall, fail, crash or device');
   if (b.fault !== 'crash' && typeof b.model !== 'string') throw invalid(`a ${b.fault} fault names its model`);
   if (b.fault === 'stall' && b.ms === undefined) throw invalid('a stall gives ms, the time each batch sleeps (0 ends the stall)');
   return {
@@ -58,6 +62,7 @@ function inject(f: FaultBody, ctx: ServerContext): Record<string, unknown> {
   }
   const e = ctx.models.get(f.model!);
   if (!e.current) throw new HotpathError('HP_ERR_MODEL_NOT_READY', `model '${e.def.name}' has no version loaded`);
+  if (f.fault === 'device' && e.current.device !== 'cuda') throw invalid(`model '${e.def.name}' runs on the ${e.current.device}, not on a GPU`);
   const workers = f.worker === undefined ? Array.from({ length: pool.size }, (_, i) => i) : [f.worker];
   for (const w of workers) pool.fault({ type: 'fault', kind: f.fault, slot: e.current.slot, ms: f.ms, count: f.count ?? 1, until }, w);
   return { fault: f.fault, model: e.def.name, version: e.current.version, workers, until: until || null };
@@ -69,7 +74,7 @@ export const debugRoutes: Route[] = [
     path: '/v1/debug/fault',
     scope: 'admin',
     body: 'bytes',
-    about: 'inject a fault (only with server.fault_injection): {"fault":"stall"|"fail"|"crash","model",...}',
+    about: 'inject a fault (only with server.fault_injection): {"fault":"stall"|"fail"|"crash"|"device","model",...}',
     handle(c, ctx) {
       if (!ctx.config.server.faultInjection) throw new HotpathError('HP_ERR_FAULT_INJECTION_OFF', 'fault injection is off: set server.fault_injection to true (tests and benchmarks only)');
       c.send(200, JSON.stringify(inject(parseFault(parseJsonBody(c.body), ctx.pool.size), ctx)));

@@ -28,6 +28,8 @@ function metadata(e: ModelEntry, version?: number): Record<string, unknown> {
     platform: v.runtime === 'native' ? 'hotpath_native' : 'onnxruntime_onnx',
     inputs: [{ name: v.input.name, datatype: 'FP32', shape: [-1, v.inDim] }],
     outputs: [{ name: v.output.name, datatype: 'FP32', shape: [-1, v.outDim] }],
+    // Where and how this version runs: the device now (cpu after a lost GPU) and the arithmetic.
+    parameters: { runtime: v.runtime, device: v.device, precision: v.precision },
   };
 }
 
