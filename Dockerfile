@@ -6,6 +6,7 @@ WORKDIR /app
 COPY package.json package-lock.json binding.gyp CMakeLists.txt tsconfig.json tsconfig.build.json ./
 COPY native ./native
 COPY src ./src
+COPY scripts/build-validators.mjs ./scripts/
 RUN npm ci && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

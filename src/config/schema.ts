@@ -294,6 +294,7 @@ export const configSchema = {
       properties: {
         max_future: duration,
         sweep_interval: duration,
+        huge_pages: { type: 'boolean' },
       },
     },
     entities: {
