@@ -4,8 +4,8 @@
 // shedding, the wait queue, counters and metrics are the pool's unchanged.
 //
 // Why: on a one- or two-core machine a worker thread buys no parallelism, and each one
-// costs a Node environment and V8 heap (about 11 MB resident, bench/results/2026-12-06-edge.md)
-// and a thread wake-up per request. What it gives up: a slow model holds up the whole
+// costs a Node environment and V8 heap (10 MB more resident when ready, 16 MB while serving:
+// bench/results/2026-12-06-edge.md) and a thread wake-up per request. What it gives up: a slow model holds up the whole
 // server while it runs (a worker's stall holds up only its batches; the deadline sweep
 // answers the rest), and an injected crash (runners/fault.ts) cannot end a thread here:
 // it fails the batch instead.
