@@ -13,12 +13,26 @@ import v8 from 'node:v8';
 import { PROFILE_NAMES, PROFILES, profileNamed, type ProfileName } from '../config/profiles.js';
 import { HotpathError } from '../errors.js';
 
+/** `text` in lines of at most `width` columns, each after `indent` spaces. */
+const wrap = (text: string, indent: number, width = 94): string => {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && indent + line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines.map((l) => `${' '.repeat(indent)}${l}`).join('\n');
+};
+
 const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--profile default|edge] [--port P] [--host H] [--demo]
                      [--data-dir DIR [--discard-state]]
 
   --config F        config file (default hotpath.yaml)
   --profile P       defaults for the kind of machine (a value the config sets wins; docs/edge.md):
-${PROFILE_NAMES.map((n) => `                      ${n.padEnd(8)} ${PROFILES[n].about}`).join('\n')}
+${PROFILE_NAMES.map((n) => `                      ${n}:\n${wrap(PROFILES[n].about, 24)}`).join('\n')}
   --port P          listen port (default: server.port, or $HOTPATH_PORT); 0 picks a free one
   --host H          listen address (default: server.host, 127.0.0.1); with auth off, a
                     non-loopback address prints a warning (docs/security.md)
