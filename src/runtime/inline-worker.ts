@@ -123,14 +123,10 @@ export class InlineWorker {
     }
   }
 
-  /** A control message that needs no answer: a test fault, or stop. */
+  /** A test fault (the pool's fault(); pool.close() stops this lane with stop()). */
   send(m: ControlMessage): void {
     if (m.type === 'fault') this.#executor.fault(m);
-    else if (m.type === 'stop') this.alive = false;
   }
-
-  /** Nothing waits for an acknowledgement here: ask() settles in its own call. */
-  failAcks(): void {}
 
   /** Stops: lets a batch in progress finish, then releases every model. */
   async stop(): Promise<void> {
