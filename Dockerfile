@@ -23,9 +23,10 @@ ENV npm_config_nodedir=/usr/local \
 COPY package.json package-lock.json binding.gyp CMakeLists.txt tsconfig.json tsconfig.build.json ./
 COPY native ./native
 COPY src ./src
-COPY scripts/build-sea.mjs ./scripts/build-sea.mjs
-# npm ci builds the addon (install: node-gyp rebuild) and dist/ (prepare: tsc); build:sea
-# bundles them, uWebSockets.js and onnxruntime into dist/hotpath.
+COPY scripts/build-sea.mjs scripts/build-validators.mjs ./scripts/
+# npm ci builds the addon (install: node-gyp rebuild) and dist/ (prepare: tsc and the
+# precompiled config validators); build:sea bundles them, uWebSockets.js and onnxruntime
+# into dist/hotpath.
 RUN npm ci && npm run build:sea && ./dist/hotpath --help > /dev/null
 
 FROM ${RUNTIME_IMAGE}

@@ -55,26 +55,27 @@ mkdirSync(OUT, { recursive: true });
 
 // The config validators, compiled by ajv here rather than at each start (compiling the
 // config schema was half the time to ready without models): ajv's standalone code for each
-// schema a module compiles at load, with the same options, replaces that compile in the
-// bundle. The build fails if a module no longer has the line it replaces.
+// schema a module compiles at load (src/config/validators.ts, with its options) replaces
+// that call in the bundle. The build fails if a module no longer has the line it replaces.
 register();
 const { Ajv } = require('ajv');
 const standaloneCode = require('ajv/dist/standalone').default;
+const { VALIDATOR_OPTIONS } = await import(pathToFileURL(join(ROOT, 'src', 'config', 'validators.ts')).href);
 const PRECOMPILED = [
   {
     file: join(ROOT, 'src', 'config', 'load.ts'),
     schema: 'configSchema',
     from: join(ROOT, 'src', 'config', 'schema.ts'),
-    options: { allErrors: true, strict: true },
-    line: 'const ajv = new Ajv({ allErrors: true, strict: true });\nconst validate = ajv.compile(configSchema);',
+    options: VALIDATOR_OPTIONS.config,
+    line: "const validate = validator('config', configSchema);",
     into: 'const validate',
   },
   {
     file: join(ROOT, 'src', 'config', 'security.ts'),
     schema: 'keysSchema',
     from: join(ROOT, 'src', 'config', 'security.ts'),
-    options: { allErrors: false, strict: true },
-    line: 'const validateKeys = new Ajv({ allErrors: false, strict: true }).compile(keysSchema);',
+    options: VALIDATOR_OPTIONS.keys,
+    line: "const validateKeys = validator('keys', keysSchema);",
     into: 'const validateKeys',
   },
 ];

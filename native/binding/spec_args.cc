@@ -68,6 +68,8 @@ bool TableArg(Napi::Value v, uint32_t i, TableSpec* t, std::string* why) {
   t->ttl_ms = int64_t(Num(to, "ttlMs", 0));
   t->memory_bytes = uint64_t(Num(to, "memoryBytes", double(t->memory_bytes)));
   t->shards = int(Num(to, "shards", t->shards));
+  Napi::Value hp = to.Get("hugePages");
+  if (hp.IsBoolean()) t->huge_pages = hp.As<Napi::Boolean>().Value();
   Napi::Value fv = to.Get("features");
   if (!fv.IsArray()) {
     *why = "table " + t->name + ": features must be an array";

@@ -83,7 +83,7 @@ Status Table::Allocate() {
   shard_shift_ = bits == 0 ? 64 : 64 - bits;
   shards_.reset(new Shard[ns]);
   for (uint64_t i = 0; i < ns; i++) {
-    const Status s = shards_[i].Allocate(slots, cap, uint32_t(row_bytes), i);
+    const Status s = shards_[i].Allocate(slots, cap, uint32_t(row_bytes), i, spec_.huge_pages);
     if (!s.ok()) return Status(s.code(), "table '" + spec_.name + "': " + s.message());
   }
   return Status::Ok();

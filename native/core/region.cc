@@ -4,9 +4,9 @@
 
 namespace hotpath {
 
-uint8_t* Region::Map(size_t bytes) {
+uint8_t* Region::Map(size_t bytes, bool huge_pages) {
   constexpr size_t kHuge = size_t(2) << 20;
-  const bool huge = bytes >= kHuge;
+  const bool huge = huge_pages && bytes >= kHuge;
   len_ = bytes + (huge ? kHuge : 0);  // room to start on a 2 MiB boundary
   base_ = mmap(nullptr, len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base_ == MAP_FAILED) {
@@ -19,6 +19,10 @@ uint8_t* Region::Map(size_t bytes) {
     p = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~uintptr_t(kHuge - 1));
 #ifdef MADV_HUGEPAGE
     madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+  } else if (!huge_pages) {
+#ifdef MADV_NOHUGEPAGE
+    madvise(p, bytes, MADV_NOHUGEPAGE);
 #endif
   }
   return p;

@@ -11,12 +11,12 @@ using row::kOffKey;
 using row::kOffLastTs;
 using row::kOffTouch;
 
-Status Shard::Allocate(uint64_t slots, uint64_t capacity, uint32_t bytes, uint64_t seed) {
+Status Shard::Allocate(uint64_t slots, uint64_t capacity, uint32_t bytes, uint64_t seed, bool huge_pages) {
   cap = uint32_t(capacity);
   mask = uint32_t(slots - 1);
   row_bytes = bytes;
-  index = reinterpret_cast<IndexSlot*>(index_region.Map(slots * sizeof(IndexSlot)));
-  rows = rows_region.Map(capacity * bytes);
+  index = reinterpret_cast<IndexSlot*>(index_region.Map(slots * sizeof(IndexSlot), huge_pages));
+  rows = rows_region.Map(capacity * bytes, huge_pages);
   rng = Mix64(seed + 0x1234567ull);
   if (!index || !rows) return Status::Exhausted("cannot reserve memory");
   return Status::Ok();

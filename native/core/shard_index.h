@@ -62,7 +62,8 @@ struct alignas(64) Shard {
   ShardSnap* snap = nullptr;  // writer only: the snapshot being written, if any
 
   // Reserves `slots` index slots (a power of two) and `capacity` rows. Once, at creation.
-  Status Allocate(uint64_t slots, uint64_t capacity, uint32_t row_bytes, uint64_t seed);
+  // huge_pages: see Region::Map.
+  Status Allocate(uint64_t slots, uint64_t capacity, uint32_t row_bytes, uint64_t seed, bool huge_pages = true);
 
   uint8_t* RowPtr(uint32_t row) const { return row < cap ? rows + size_t(row) * row_bytes : nullptr; }
 

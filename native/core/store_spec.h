@@ -25,6 +25,7 @@ struct TableSpec {
   int64_t ttl_ms = 0;             // 0: never expire
   uint64_t memory_bytes = 64ull << 20;
   int shards = 64;                // rounded down to a power of two
+  bool huge_pages = true;         // Region::Map: transparent huge pages for large regions
   std::vector<FeatureSpec> features;
 };
 

@@ -1,21 +1,38 @@
 #!/usr/bin/env node
-// hotpath command line: `hotpath serve ...`, `hotpath routes ...`, `hotpath bench ...` and
-// `hotpath keys ...`.
+// hotpath command line: `hotpath serve ...`, `hotpath routes ...`, `hotpath bench ...`,
+// `hotpath eval ...` and `hotpath keys ...`.
+//
+// Each command loads what it needs when it runs (import()), not at start: `serve` never
+// loads the bench, eval or keys code, and `serve --profile edge` sets its V8 flags before
+// the config compiler and the server are loaded (their first allocations would otherwise
+// grow the young generation it keeps small).
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 
-import { DEFAULT_MAX_BODY_BYTES, loadConfigFile } from '../config/load.js';
+import { PROFILE_NAMES, PROFILES, profileNamed, type ProfileName } from '../config/profiles.js';
 import { HotpathError } from '../errors.js';
-import { backends } from '../native/binding.js';
-import { startServer } from '../server/app.js';
-import { printRoutes } from '../server/routes/index.js';
-import { bench, BENCH_USAGE } from './bench.js';
-import { EVAL_USAGE, evaluate } from './eval.js';
-import { keys, KEYS_USAGE } from './keys.js';
 
-const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--port P] [--host H] [--demo] [--data-dir DIR [--discard-state]]
+/** `text` in lines of at most `width` columns, each after `indent` spaces. */
+const wrap = (text: string, indent: number, width = 94): string => {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && indent + line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines.map((l) => `${' '.repeat(indent)}${l}`).join('\n');
+};
+
+const SERVE_USAGE = `usage: hotpath serve [--config hotpath.yaml] [--profile default|edge] [--port P] [--host H] [--demo]
+                     [--data-dir DIR [--discard-state]]
 
   --config F        config file (default hotpath.yaml)
+  --profile P       defaults for the kind of machine (a value the config sets wins; docs/edge.md):
+${PROFILE_NAMES.map((n) => `                      ${n}:\n${wrap(PROFILES[n].about, 24)}`).join('\n')}
   --port P          listen port (default: server.port, or $HOTPATH_PORT); 0 picks a free one
   --host H          listen address (default: server.host, 127.0.0.1); with auth off, a
                     non-loopback address prints a warning (docs/security.md)
@@ -36,9 +53,31 @@ const ROUTES_USAGE = `usage: hotpath routes [--config hotpath.yaml]
   --config F   config file whose server.max_body_bytes sets the limits (default hotpath.yaml;
                without the file, the default limit)
 `;
-const USAGE = `${SERVE_USAGE}\n${ROUTES_USAGE}\n${BENCH_USAGE}\n${EVAL_USAGE}\n${KEYS_USAGE}`;
+async function usage(): Promise<string> {
+  const [{ BENCH_USAGE }, { EVAL_USAGE }, { KEYS_USAGE }] = await Promise.all([import('./bench.js'), import('./eval.js'), import('./keys.js')]);
+  return `${SERVE_USAGE}\n${ROUTES_USAGE}\n${BENCH_USAGE}\n${EVAL_USAGE}\n${KEYS_USAGE}`;
+}
 
-function routes(argv: string[]): void {
+/** Names a flag answers to: V8 takes --a-b and --a_b alike. */
+const flagName = (arg: string): string => arg.split('=')[0].replace(/_/g, '-');
+
+/**
+ * Sets the profile's V8 flags (profiles.ts v8Flags) at run time, before the rest of hotpath
+ * is loaded. A flag on the command line or in NODE_OPTIONS that sizes the same thing wins:
+ * the profile's flag is then left out. Returns the flags set.
+ */
+function applyV8Flags(profile: ProfileName): string[] {
+  const given = new Set([...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].filter((a) => a.startsWith('--')).map(flagName));
+  const set: string[] = [];
+  for (const f of PROFILES[profile].v8Flags) {
+    if (f.unless.some((name) => given.has(name))) continue;
+    v8.setFlagsFromString(f.flag);
+    set.push(f.flag);
+  }
+  return set;
+}
+
+async function routes(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
@@ -48,6 +87,7 @@ function routes(argv: string[]): void {
     process.stdout.write(ROUTES_USAGE);
     return;
   }
+  const [{ DEFAULT_MAX_BODY_BYTES, loadConfigFile }, { printRoutes }] = await Promise.all([import('../config/load.js'), import('../server/routes/index.js')]);
   const file = values.config ?? (existsSync('hotpath.yaml') ? 'hotpath.yaml' : undefined);
   const config = file ? loadConfigFile(file) : undefined;
   process.stdout.write(printRoutes(config?.server.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, config?.limits.wsFrameBytes));
@@ -58,6 +98,7 @@ async function serve(argv: string[]): Promise<void> {
     args: argv,
     options: {
       config: { type: 'string', default: 'hotpath.yaml' },
+      profile: { type: 'string', default: 'default' },
       port: { type: 'string' },
       host: { type: 'string' },
       demo: { type: 'boolean', default: false },
@@ -71,12 +112,15 @@ async function serve(argv: string[]): Promise<void> {
     process.stdout.write(SERVE_USAGE);
     return;
   }
+  const profile = profileNamed(values.profile!);
+  const v8Flags = applyV8Flags(profile);
   const portText = values.port ?? process.env.HOTPATH_PORT;
   const port = portText === undefined ? undefined : Number(portText);
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
     throw new HotpathError('HP_ERR_CONFIG_INVALID', `--port / HOTPATH_PORT must be an integer 0..65535, got '${portText}'`);
   }
-  const config = loadConfigFile(values.config!);
+  const [{ loadConfigFile }, { startServer }, { backends }] = await Promise.all([import('../config/load.js'), import('../server/app.js'), import('../native/binding.js')]);
+  const config = loadConfigFile(values.config!, { profile });
   const dataDir = values['data-dir'] ?? config.durability.dataDir;
   if (values['discard-state'] && !dataDir) throw new HotpathError('HP_ERR_CONFIG_INVALID', '--discard-state needs a data directory (--data-dir or durability.data_dir)');
   // Signals during the start stop it at once; the graceful stop takes over once serving.
@@ -121,7 +165,8 @@ async function serve(argv: string[]): Promise<void> {
   });
   const b = backends();
   const cuda = b.cuda.compiled ? `cuda: ${b.cuda.devices} device(s)${b.cuda.name ? ` (${b.cuda.name})` : ''}` : 'cuda: not built';
-  console.log(`hotpath listening on ${running.scheme}://${values.host ?? config.server.host}:${running.port} (backends: cpu, ${cuda}; auth ${config.auth ? 'on' : 'off'})`);
+  const workers = config.server.workers === 0 ? 'inference on the main thread' : `${config.server.workers} inference worker${config.server.workers === 1 ? '' : 's'}`;
+  console.log(`hotpath listening on ${running.scheme}://${values.host ?? config.server.host}:${running.port} (backends: cpu, ${cuda}; auth ${config.auth ? 'on' : 'off'}; profile ${profile}: ${workers}${v8Flags.length ? `, V8 ${v8Flags.join(' ')}` : ''})`);
   console.log(`entities: ${config.entities.map((e) => `${e.name} [${e.features.map((f) => f.name).join(', ')}]`).join('; ')}`);
 }
 
@@ -129,14 +174,14 @@ async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   if (command === 'serve') return serve(rest);
   if (command === 'routes') return routes(rest);
-  if (command === 'bench') return bench(rest);
-  if (command === 'keys') return keys(rest);
-  if (command === 'eval') return evaluate(rest);
+  if (command === 'bench') return (await import('./bench.js')).bench(rest);
+  if (command === 'keys') return (await import('./keys.js')).keys(rest);
+  if (command === 'eval') return (await import('./eval.js')).evaluate(rest);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
+    process.stdout.write(await usage());
     return;
   }
-  process.stderr.write(`hotpath: unknown command '${command}'\n${USAGE}`);
+  process.stderr.write(`hotpath: unknown command '${command}'\n${await usage()}`);
   process.exit(2);
 }
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 
 import { HotpathError } from '../errors.js';
@@ -16,11 +16,13 @@ import { compileDetectors, type DetectorDef, type RawDetector } from './learning
 import { compileExperiments, type ExperimentDef, type RawExperiment } from './experiments.js';
 import { compileRecommenders, type RawRecommender, type RecommenderDef } from './recommend.js';
 import { compileModels, type ModelDef, type RawModel } from './models.js';
+import { applyProfile, type ProfileName } from './profiles.js';
 import { configSchema } from './schema.js';
 // bandits; after schema.js: bandits.ts's schema is part of it (a cycle through values.ts)
 import { type BanditDef, compileBandits, type RawBandit } from './bandits.js';
 import { compileScaling, type RawScaling, type ScalingDef } from './scaling.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
+import { validator } from './validators.js';
 import { fail, parseDuration, parseSize } from './values.js';
 
 export type { AlertRuleDef, AlertsDef, Severity, WebhookDef } from './alerts.js';
@@ -33,6 +35,7 @@ export type { RecommenderDef } from './recommend.js';
 export { parseDuration, parseSize } from './values.js';
 export type { AuthDef, BucketDef, KeyDef, JwtDef, LimitsDef, RateClass, TlsDef } from './security.js';
 export { compileAuth, RATE_CLASS_NAMES } from './security.js';
+export { PROFILE_NAMES, PROFILES, profileNamed, type ProfileName } from './profiles.js';
 
 export type FieldType = 'number' | 'category';
 
@@ -78,6 +81,8 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_MAX_BODY_BYTES = 1024 ** 2;
 
 export interface Config {
+  /** the profile whose defaults were filled in (profiles.ts; 'default': none) */
+  profile: ProfileName;
   server: {
     host: string;
     port: number;
@@ -103,7 +108,8 @@ export interface Config {
   experiments: ExperimentDef[];
   /** item recommenders learned from streams (src/recommend/) */
   recommenders: RecommenderDef[];
-  store: { maxFutureMs: number; sweepIntervalMs: number };
+  /** hugePages: the tables' large regions use transparent huge pages (native/core/region.h) */
+  store: { maxFutureMs: number; sweepIntervalMs: number; hugePages: boolean };
   entities: EntityDef[];
   entityIndex: Map<string, number>;
   streams: StreamDef[];
@@ -123,8 +129,7 @@ export interface Config {
   storeSpec: Binding.StoreSpec;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validate = ajv.compile(configSchema);
+const validate = validator('config', configSchema);
 
 /** `stream` in an event names its stream, so no key or field may be called that. */
 const RESERVED_FIELD = 'stream';
@@ -170,7 +175,7 @@ interface RawConfig {
   detectors?: Record<string, RawDetector>;
   experiments?: Record<string, RawExperiment>;
   recommenders?: Record<string, RawRecommender>;
-  store?: { max_future?: number | string; sweep_interval?: number | string };
+  store?: { max_future?: number | string; sweep_interval?: number | string; huge_pages?: boolean };
   entities: Record<string, { ttl?: number | string; memory?: number | string; shards?: number; features: Record<string, RawFeature> }>;
   streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; fields?: Record<string, FieldType> }>;
   demo?: { stream: string; rate?: number; ids?: number; model?: string };
@@ -187,10 +192,14 @@ export interface CompileOptions {
   baseDir?: string;
   /** where auth and tls read their *_env variables (default: process.env) */
   env?: Env;
+  /** a deployment profile's defaults (profiles.ts; `hotpath serve --profile`): values the config sets win */
+  profile?: ProfileName;
 }
 
 /** Validates a parsed config object and compiles it. Throws HP_ERR_CONFIG_INVALID. */
-export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
+export function compileConfig(given: unknown, opts: CompileOptions = {}): Config {
+  const profile = opts.profile ?? 'default';
+  const raw = applyProfile(given, profile);
   if (!validate(raw)) {
     const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if');
     // anyOf reports each branch too; the anyOf line says it better.
@@ -332,6 +341,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
   const env = opts.env ?? process.env;
   const maxBodyBytes = c.server?.max_body_bytes === undefined ? DEFAULT_MAX_BODY_BYTES : parseSize(c.server.max_body_bytes);
   const config: Config = {
+    profile,
     server: {
       host: c.server?.host ?? DEFAULT_HOST,
       port: c.server?.port ?? 8080,
@@ -353,6 +363,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     store: {
       maxFutureMs: c.store?.max_future === undefined ? 10_000 : parseDuration(c.store.max_future),
       sweepIntervalMs: c.store?.sweep_interval === undefined ? 1000 : parseDuration(c.store.sweep_interval),
+      hugePages: c.store?.huge_pages ?? true,
     },
     entities,
     entityIndex,
@@ -395,6 +406,7 @@ function toStoreSpec(c: Config): Binding.StoreSpec {
       ttlMs: e.ttlMs,
       memoryBytes: e.memoryBytes,
       shards: e.shards,
+      hugePages: c.store.hugePages,
       features: e.features.map((f) => {
         const stream = c.streams[c.streamIndex.get(f.stream)!];
         return {
@@ -421,7 +433,8 @@ export function loadConfigText(text: string, opts: CompileOptions = {}): Config 
   return compileConfig(raw, opts);
 }
 
-export function loadConfigFile(path: string): Config {
+/** Reads, validates and compiles a config file; `opts.profile` fills a profile's defaults. */
+export function loadConfigFile(path: string, opts: Pick<CompileOptions, 'profile' | 'env'> = {}): Config {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -429,7 +442,7 @@ export function loadConfigFile(path: string): Config {
     throw new HotpathError('HP_ERR_CONFIG_INVALID', `cannot read ${path}: ${(err as Error).message}`, { path: '/' });
   }
   try {
-    return loadConfigText(text, { baseDir: dirname(resolve(path)) });
+    return loadConfigText(text, { ...opts, baseDir: dirname(resolve(path)) });
   } catch (err) {
     if (err instanceof HotpathError) throw new HotpathError(err.code, `${path}: ${err.message}`, err.details);
     throw err;

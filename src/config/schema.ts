@@ -268,7 +268,7 @@ export const configSchema = {
         port: { type: 'integer', minimum: 0, maximum: 65535 },
         max_body_bytes: size,
         max_batch: { type: 'integer', minimum: 1, maximum: 1_000_000 },
-        workers: { type: 'integer', minimum: 1, maximum: 256 },
+        workers: { type: 'integer', minimum: 0, maximum: 256 },
         ring_bytes: size,
         wait_queue: { type: 'integer', minimum: 0, maximum: 1_000_000 },
         queue_delay_budget: duration,
@@ -296,6 +296,7 @@ export const configSchema = {
       properties: {
         max_future: duration,
         sweep_interval: duration,
+        huge_pages: { type: 'boolean' },
       },
     },
     entities: {

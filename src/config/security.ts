@@ -6,11 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 
 import { limits as native } from '../native/binding.js';
 import { RATE_CLASS_NAMES, SCOPE_RE } from './schema.js';
+import { validator } from './validators.js';
 import { fail, parseDuration, parseSize } from './values.js';
 
 export type RateClass = (typeof RATE_CLASS_NAMES)[number];
@@ -132,7 +132,7 @@ export const keysSchema = {
     },
   },
 } as const;
-const validateKeys = new Ajv({ allErrors: false, strict: true }).compile(keysSchema);
+const validateKeys = validator('keys', keysSchema);
 
 function readText(path: string, field: string): string {
   try {

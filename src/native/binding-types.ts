@@ -18,6 +18,8 @@ export namespace Binding {
     ttlMs: number;
     memoryBytes: number;
     shards: number;
+    /** transparent huge pages for the table's regions of 2 MiB and more (absent: true); config store.huge_pages */
+    hugePages?: boolean;
     features: FeatureSpec[];
   }
   export interface StreamSpec {

@@ -9,9 +9,16 @@
 // load a half-written file; later runs find them there. onnxruntime's binding finds its
 // library beside it (its RUNPATH is $ORIGIN).
 //
+// Old builds' directories are removed (removeStaleSeaDirs, at each start): each process
+// registers itself in its directory first (<key>/.in-use/<pid>, touched every hour, deleted
+// at exit), and a sibling directory goes only when it is named like a key, no process
+// registered in it is alive, none of it was touched for a day, and (Linux) no process maps
+// a file from it. So a build running beside another keeps its files, and so does one from
+// before the registry existed, as long as it runs (its addon is mapped).
+//
 // Outside an executable, inSea() is false and nothing here is used.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +68,7 @@ export function seaDir(): string {
   const cache = process.env.HOTPATH_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'hotpath');
   const target = join(cache, manifest.key);
   mkdirSync(target, { recursive: true });
+  registerUse(target); // before anything in it is used: a cleaner now sees this process
   for (const [name, sha] of Object.entries(manifest.files)) {
     const path = join(target, name);
     if (existsSync(path)) continue;
@@ -72,7 +80,152 @@ export function seaDir(): string {
     renameSync(tmp, path);
   }
   dir = target;
+  try {
+    removeStaleSeaDirs(cache, manifest.key);
+  } catch {
+    // Best effort: an unreadable cache directory keeps its old builds.
+  }
   return dir;
+}
+
+/** A build's cache directory is named by its key: 32 hex digits (scripts/build-sea.mjs). */
+const KEY_RE = /^[0-9a-f]{32}$/;
+/** Where a directory's users register: one empty file per process, named by its pid. */
+export const IN_USE = '.in-use';
+/** A directory none of whose users is alive, and untouched this long, is removed. */
+export const STALE_AFTER_MS = 24 * 3600_000;
+/** How often a running process touches its registration (well inside STALE_AFTER_MS). */
+const TOUCH_EVERY_MS = 3600_000;
+
+/** Registers this process as a user of `target` until it exits. */
+function registerUse(target: string): void {
+  const marker = join(target, IN_USE, String(process.pid));
+  mkdirSync(join(target, IN_USE), { recursive: true });
+  writeFileSync(marker, '');
+  // A process in another PID namespace (a container sharing the cache) cannot be seen
+  // alive by pid; the marker's age shows it instead.
+  setInterval(() => {
+    const t = new Date();
+    try {
+      utimesSync(marker, t, t);
+    } catch {
+      // removed meanwhile: nothing to keep fresh
+    }
+  }, TOUCH_EVERY_MS).unref();
+  process.once('exit', () => {
+    try {
+      unlinkSync(marker);
+    } catch {
+      // gone already
+    }
+  });
+}
+
+export interface StaleOptions {
+  /** epoch ms (default: now) */
+  now?: number;
+  staleAfterMs?: number;
+  /** whether a process of this pid is alive (default: kill(pid, 0)) */
+  alive?: (pid: number) => boolean;
+  /** the directories live processes map files from (default: /proc/<pid>/maps of every process readable; empty where there is no /proc) */
+  mapped?: () => Set<string>;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}
+
+/** The directories holding files that some process maps (its loaded libraries), from /proc. */
+function mappedDirs(): Set<string> {
+  const dirs = new Set<string>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return dirs;
+  }
+  for (const pid of pids) {
+    let maps: string;
+    try {
+      maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    for (const line of maps.split('\n')) {
+      const at = line.indexOf('/');
+      if (at < 0) continue;
+      const path = line.slice(at).replace(/ \(deleted\)$/, '');
+      dirs.add(path.slice(0, path.lastIndexOf('/')));
+    }
+  }
+  return dirs;
+}
+
+/** Newest modification time (ms) of the directory and its registrations. */
+function lastTouched(dir: string): number {
+  let t = statSync(dir).mtimeMs;
+  try {
+    for (const m of readdirSync(join(dir, IN_USE))) t = Math.max(t, statSync(join(dir, IN_USE, m)).mtimeMs);
+  } catch {
+    // no registry (a build from before it, or a half-made directory)
+  }
+  return t;
+}
+
+/** Whether a registered user of `dir` is alive. */
+function registeredAlive(dir: string, alive: (pid: number) => boolean): boolean {
+  let users: string[];
+  try {
+    users = readdirSync(join(dir, IN_USE));
+  } catch {
+    return false;
+  }
+  return users.some((u) => /^\d+$/.test(u) && alive(Number(u)));
+}
+
+/**
+ * Removes the cache directories of other builds under `cache` (siblings of `keep`) that no
+ * process uses: named like a key, a real directory (not a link), no registered user alive,
+ * nothing in its registry or the directory itself touched within staleAfterMs, and no live
+ * process mapping a file from it. Each is first renamed to a hidden name (one rename, so a
+ * process of that build starting now finds either the whole directory or none, and writes
+ * its files again), then deleted; leftovers of an interrupted removal go too. Returns the
+ * keys removed.
+ */
+export function removeStaleSeaDirs(cache: string, keep: string, o: StaleOptions = {}): string[] {
+  const now = o.now ?? Date.now();
+  const staleAfter = o.staleAfterMs ?? STALE_AFTER_MS;
+  const alive = o.alive ?? pidAlive;
+  let mapped: Set<string> | undefined;
+  const removed: string[] = [];
+  for (const name of readdirSync(cache)) {
+    const path = join(cache, name);
+    const leftover = /^\.([0-9a-f]{32})\.(\d+)\.removing$/.exec(name);
+    if (leftover) {
+      if (!alive(Number(leftover[2]))) rmSync(path, { recursive: true, force: true });
+      continue;
+    }
+    if (name === keep || !KEY_RE.test(name)) continue;
+    try {
+      if (!lstatSync(path).isDirectory()) continue;
+      if (registeredAlive(path, alive) || now - lastTouched(path) < staleAfter) continue;
+      mapped ??= (o.mapped ?? mappedDirs)();
+      const real = realpathSync(path); // /proc shows resolved paths
+      if ([...mapped].some((d) => d === real || d.startsWith(`${real}/`))) continue;
+      const away = join(cache, `.${name}.${process.pid}.removing`);
+      renameSync(path, away);
+      rmSync(away, { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      // removed by another process meanwhile, or not ours to remove: leave it
+    }
+  }
+  return removed;
 }
 
 /** Path of one of the executable's native files (e.g. 'hotpath.node'), written if needed. */

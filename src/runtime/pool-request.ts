@@ -5,6 +5,7 @@
 import type { Outcome, Status } from './records.js';
 import { STATUS } from './records.js';
 import type { Ring } from './ring.js';
+import type { InlineWorker } from './inline-worker.js';
 import type { WorkerHandle } from './worker-handle.js';
 
 /**
@@ -29,7 +30,7 @@ export class PoolRequest implements Outcome {
   enqueued = 0;
   job: Job | null = null;
   finished = true;
-  worker: WorkerHandle | undefined = undefined;
+  worker: WorkerHandle | InlineWorker | undefined = undefined;
   /** held by the deadline FIFO / by the wait queue: not free until both let go */
   inFifo = false;
   inWaiting = false;

@@ -9,8 +9,13 @@
 // or an overload is answered at once (by the fallback, or 503 + Retry-After), not at the
 // deadline, and no request waits longer than the budget to run. Every submitted request
 // completes exactly once: with the worker's answer, at its deadline, or when its worker dies.
+//
+// With `workers: 0` there is no worker thread: one InlineWorker (inline-worker.ts) runs the
+// same executor on the main thread behind the same rings, and this file treats it as
+// worker 0 that never dies.
 import type { HotpathError } from '../errors.js';
 import { DeadlineQueues } from './deadlines.js';
+import { InlineWorker } from './inline-worker.js';
 import { type Job, PoolRequest } from './pool-request.js';
 import { largestDelay, markLate } from './queue-delay.js';
 import { BUSY_SINCE, COUNTER, COUNTER_WORDS, MAX_SLOTS, nowMs, readResponse, REQ, RES, responseId, STATUS, writeRequestHeader } from './records.js';
@@ -23,6 +28,7 @@ export type { Job } from './pool-request.js';
 export type { Outcome } from './records.js';
 
 export interface PoolOptions {
+  /** worker threads; 0: inference on the main thread (one InlineWorker) */
   workers: number;
   ringBytes: number;
   waitQueue: number;
@@ -34,7 +40,7 @@ export interface PoolOptions {
 
 export class Pool {
   readonly #opts: PoolOptions;
-  readonly #workers: WorkerHandle[] = [];
+  readonly #workers: (WorkerHandle | InlineWorker)[] = [];
   /** a model's GPU failed in a worker, which answers on the CPU since (the registry counts it) */
   onDeviceLost: (slot: number, worker: number, why: string) => void = () => {};
   /** one Float64Array of counters per worker position; kept across restarts */
@@ -73,7 +79,7 @@ export class Pool {
   }
 
   async start(): Promise<void> {
-    for (let i = 0; i < this.#opts.workers; i++) {
+    for (let i = 0; i < Math.max(1, this.#opts.workers); i++) {
       this.counters.push(new Float64Array(new SharedArrayBuffer(COUNTER_WORDS * 8)));
       await this.#spawn(i);
     }
@@ -81,6 +87,11 @@ export class Pool {
 
   get size(): number {
     return this.#workers.length;
+  }
+
+  /** Inference worker threads (server.workers); 0: inference runs on the main thread. */
+  get threads(): number {
+    return this.#opts.workers;
   }
 
   /** The largest request body a worker ring takes. */
@@ -94,6 +105,14 @@ export class Pool {
   }
 
   #spawn(index: number): Promise<void> {
+    if (this.#opts.workers === 0) {
+      const w = new InlineWorker({
+        ringBytes: this.#opts.ringBytes, counters: this.counters[index].buffer as SharedArrayBuffer, storeId: this.#opts.storeId, log: this.#opts.log, collect: (h) => this.#drain(h),
+        onDeviceLost: (slot, why) => this.onDeviceLost(slot, 0, why),
+      });
+      this.#workers[index] = w;
+      return w.started;
+    }
     const w = new WorkerHandle({
       index,
       ringBytes: this.#opts.ringBytes,
@@ -151,7 +170,7 @@ export class Pool {
     this.#loaded.set(m.slot, m);
   }
 
-  #loadOn(w: WorkerHandle, m: LoadMessage): Promise<void> {
+  #loadOn(w: WorkerHandle | InlineWorker, m: LoadMessage): Promise<void> {
     if (!w.alive) return Promise.resolve(); // a restarting worker replays #loading and #loaded
     return w.ask({ ...m, token: 0 }).then(() => {
       if (w.alive) w.slots.add(m.slot);
@@ -230,8 +249,8 @@ export class Pool {
   }
 
   /** The least busy live worker whose queue delay is within the budget. */
-  #pick(): WorkerHandle | undefined {
-    let best: WorkerHandle | undefined;
+  #pick(): WorkerHandle | InlineWorker | undefined {
+    let best: WorkerHandle | InlineWorker | undefined;
     for (const w of this.#workers) if (w.alive && !w.late && (!best || w.pending.size < best.pending.size)) best = w;
     return best;
   }
@@ -242,7 +261,7 @@ export class Pool {
     return w !== undefined && this.#write(w, r);
   }
 
-  #write(best: WorkerHandle, r: PoolRequest): boolean {
+  #write(best: WorkerHandle | InlineWorker, r: PoolRequest): boolean {
     const ring = best.requests;
     const off = ring.reserve(REQ.BODY + r.size);
     if (off < 0) return false;
@@ -261,7 +280,12 @@ export class Pool {
   }
 
   /** Waits (asynchronously) for the worker's next responses while it has requests. */
-  #arm(w: WorkerHandle): void {
+  #arm(w: WorkerHandle | InlineWorker): void {
+    if (w instanceof InlineWorker) {
+      // It collects its answers itself when it has run; only records in its ring need a run.
+      if (w.requests.used() > 0) w.schedule();
+      return;
+    }
     if (w.armed || !w.alive) return;
     const p = w.responses.waitAsync();
     w.armed = true;
@@ -272,7 +296,7 @@ export class Pool {
     void p.then(() => this.#drain(w));
   }
 
-  #drain(w: WorkerHandle): void {
+  #drain(w: WorkerHandle | InlineWorker): void {
     w.armed = false;
     if (!w.alive || this.#workers[w.index] !== w) return; // a dead worker's ring: see #onExit
     w.responses.awake();
@@ -282,7 +306,7 @@ export class Pool {
   }
 
   /** Completes the requests whose answers are in the worker's response ring. */
-  #collect(w: WorkerHandle): void {
+  #collect(w: WorkerHandle | InlineWorker): void {
     const ring = w.responses;
     for (let off = ring.peek(); off >= 0; off = ring.peek()) {
       const r = w.pending.get(responseId(ring.view, off));
@@ -389,15 +413,17 @@ export class Pool {
     this.#closing = true;
     if (this.#ticker) clearInterval(this.#ticker);
     this.#ticker = undefined;
-    const exits = this.#workers.map((w) => new Promise<void>((resolve) => (w.exited ? resolve() : w.thread.once('exit', () => resolve()))));
-    for (const w of this.#workers) if (!w.alive) void w.thread.terminate(); // starting: no socket, no models yet
-    for (const w of this.#workers) if (w.alive) w.send({ type: 'stop' });
+    const inline = this.#workers.filter((w) => w instanceof InlineWorker);
+    const threads = this.#workers.filter((w) => w instanceof WorkerHandle);
+    const exits = threads.map((w) => new Promise<void>((resolve) => (w.exited ? resolve() : w.thread.once('exit', () => resolve()))));
+    for (const w of threads) if (!w.alive) void w.thread.terminate(); // starting: no socket, no models yet
+    for (const w of threads) if (w.alive) w.send({ type: 'stop' });
     const timer = setTimeout(() => {
-      for (const w of this.#workers) void w.thread.terminate();
+      for (const w of threads) void w.thread.terminate();
     }, 2000);
-    await Promise.all(exits);
+    await Promise.all([...exits, ...inline.map((w) => w.stop())]);
     clearTimeout(timer);
-    for (const w of this.#workers) w.port.close();
+    for (const w of threads) w.port.close();
     for (const r of this.#waiting.takeAll()) this.#finish(r.failWith(STATUS.CRASHED, 0, 'server is shutting down'));
   }
 }

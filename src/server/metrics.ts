@@ -183,6 +183,14 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
       },
     });
     new client.Gauge({
+      name: 'hotpath_inference_threads',
+      help: 'Inference worker threads (server.workers); 0: models run on the main thread',
+      registers,
+      collect() {
+        this.set(pool.threads);
+      },
+    });
+    new client.Gauge({
       name: 'hotpath_wait_queue_length',
       help: 'Requests waiting for room in a worker ring',
       registers,

@@ -2,9 +2,10 @@
 // temporary directory, far from the repository, with its own cache directory: serve with
 // the demo fraud model (native runtime) and the same model on onnxruntime (so both
 // uWebSockets.js, the addon, onnxruntime and the worker bundle load from the extracted
-// assets), a predict on each, and `routes`.
+// assets), a predict on each, and `routes`; at start it removes an old build's cache
+// directory nobody uses and keeps one a live process has registered in.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +52,18 @@ describe.skipIf(why !== null)('single executable (dist/hotpath)', () => {
   });
 
   it('serves predicts from a temporary directory, with the native runtime and onnxruntime', async () => {
+    // Two earlier builds' directories, two days old: one nobody uses, one this test process
+    // has registered in (a build running beside the new one).
+    const old = join(dir, 'cache', 'a'.repeat(32));
+    const used = join(dir, 'cache', 'b'.repeat(32));
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600_000);
+    for (const d of [old, used]) {
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, 'hotpath.node'), 'old build');
+    }
+    mkdirSync(join(used, '.in-use'));
+    writeFileSync(join(used, '.in-use', String(process.pid)), '');
+    for (const p of [old, used, join(used, '.in-use'), join(used, '.in-use', String(process.pid))]) utimesSync(p, twoDaysAgo, twoDaysAgo);
     server = spawn(exe, ['serve', '--config', 'hotpath.yaml', '--port', '0'], { cwd: dir, env });
     let stdout = '';
     let stderr = '';
@@ -83,12 +96,17 @@ describe.skipIf(why !== null)('single executable (dist/hotpath)', () => {
     expect(native.score).toBeGreaterThan(0);
     expect(native.score).toBeLessThan(1);
     expect(onnx.score).toBeCloseTo(native.score, 5);
-    // The native files were written to the cache directory, one folder keyed by their hash.
-    const [key] = readdirSync(join(dir, 'cache'));
+    // The native files were written to the cache directory, one folder keyed by their hash,
+    // where the server registered itself; the unused old build is gone, the used one kept.
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(join(used, 'hotpath.node'))).toBe(true);
+    const [key] = readdirSync(join(dir, 'cache')).filter((k) => k !== 'b'.repeat(32));
     expect(key).toMatch(/^[0-9a-f]{32}$/);
-    expect(readdirSync(join(dir, 'cache', key)).sort()).toEqual(['hotpath.node', 'libonnxruntime.so.1', 'onnxruntime_binding.node', 'uws.node', 'worker.cjs']);
+    expect(readdirSync(join(dir, 'cache', key)).sort()).toEqual(['.in-use', 'hotpath.node', 'libonnxruntime.so.1', 'onnxruntime_binding.node', 'uws.node', 'worker.cjs']);
+    expect(readdirSync(join(dir, 'cache', key, '.in-use'))).toEqual([String(server.pid)]);
     server.kill('SIGTERM');
     expect(await exited).toBe(0);
+    expect(readdirSync(join(dir, 'cache', key, '.in-use'))).toEqual([]); // unregistered at exit
   }, 120_000);
 
   it('refuses a bad config and a bad keys file with the validators compiled into it', () => {

@@ -1,14 +1,14 @@
 // hotpath.yaml loading: the shipped config, every kind of rejection (each with
 // HP_ERR_CONFIG_INVALID and the path of the field at fault), defaults, and the duration and
 // size parsers. docs/config.md documents what is checked here.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-import { compileConfig, loadConfigFile, loadConfigText, parseDuration, parseSize } from '../../src/config/load.js';
+import { compileConfig, loadConfigFile, loadConfigText, parseDuration, parseSize, profileNamed } from '../../src/config/load.js';
 import { HotpathError } from '../../src/errors.js';
 
 const SHIPPED = fileURLToPath(new URL('../../hotpath.yaml', import.meta.url));
@@ -61,7 +61,7 @@ describe('the shipped hotpath.yaml', () => {
     expect(c.entities.map((e) => e.name)).toEqual(['user', 'merchant']);
     expect(c.streams.map((s) => s.name)).toEqual(['transactions']);
     expect(c.server).toMatchObject({ host: '127.0.0.1', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000 });
-    expect(c.store).toEqual({ maxFutureMs: 10_000, sweepIntervalMs: 1000 });
+    expect(c.store).toEqual({ maxFutureMs: 10_000, sweepIntervalMs: 1000, hugePages: true });
     expect(c.demo).toEqual({ stream: 'transactions', rate: 100, ids: 50000, model: 'fraud' });
     expect(c.models.map((m) => m.name)).toEqual(['fraud', 'fraud_rules']);
     const fraud = c.models[0];
@@ -416,7 +416,9 @@ describe('defaults', () => {
     });
     expect(cfg.durability).toEqual({ fsync: 'interval', fsyncIntervalMs: 10, segmentBytes: 64 * 1024 ** 2, snapshotIntervalMs: 300_000, snapshotLogBytes: 1024 ** 3, keepSnapshots: 2 });
     expect(cfg.models).toEqual([]);
-    expect(cfg.store).toEqual({ maxFutureMs: 10_000, sweepIntervalMs: 1000 });
+    expect(cfg.store).toEqual({ maxFutureMs: 10_000, sweepIntervalMs: 1000, hugePages: true });
+    expect(cfg.storeSpec.tables[0].hugePages).toBe(true);
+    expect(cfg.profile).toBe('default');
     expect(cfg.entities[0]).toMatchObject({ ttlMs: 0, memoryBytes: 64 * 1024 ** 2, shards: 64 });
     expect(cfg.streams[0]).toMatchObject({ latenessMs: 0, timeField: 'ts' });
     expect(cfg.entities[0].features[1].precision).toBe(6);
@@ -450,6 +452,97 @@ describe('defaults', () => {
       { name: 'l', agg: 8, stream: 0, field: 1, windowMs: 0, tileMs: 0, param: 4 },
       { name: 'e', agg: 9, stream: 0, field: 0, windowMs: 0, tileMs: 0, param: 2000 },
     ]);
+  });
+});
+
+describe('profiles', () => {
+  it('edge fills its defaults: inference on the main thread, 64 KiB rings, a shorter wait queue, no huge pages', () => {
+    const cfg = compileConfig(base(), { profile: 'edge' });
+    expect(cfg.profile).toBe('edge');
+    expect(cfg.server).toMatchObject({ workers: 0, ringBytes: 64 * 1024, waitQueue: 1024 });
+    expect(cfg.store.hugePages).toBe(false);
+    expect(cfg.storeSpec.tables.map((t) => t.hugePages)).toEqual([false]);
+    // what the profile leaves alone keeps the documented defaults
+    expect(cfg.server).toMatchObject({ maxBatch: 10_000, maxBodyBytes: 1024 ** 2 });
+    expect(cfg.entities[0]).toMatchObject({ memoryBytes: 64 * 1024 ** 2, shards: 64 });
+  });
+
+  it('a value the config sets wins over the profile', () => {
+    const c = base();
+    c.server = { workers: 3, ring_bytes: '2MiB' };
+    c.store = { huge_pages: true };
+    const cfg = compileConfig(c, { profile: 'edge' });
+    expect(cfg.server).toMatchObject({ workers: 3, ringBytes: 2 * 1024 ** 2, waitQueue: 1024 });
+    expect(cfg.store.hugePages).toBe(true);
+    expect(c).toEqual({ ...base(), server: { workers: 3, ring_bytes: '2MiB' }, store: { huge_pages: true } }); // the caller's object is not changed
+  });
+
+  it('default changes nothing', () => {
+    expect(compileConfig(base(), { profile: 'default' })).toEqual(compileConfig(base()));
+  });
+
+  it('a config that refuses under one profile refuses under edge, with its own path', () => {
+    const c = base();
+    c.server = 'small';
+    rejects(() => compileConfig(c, { profile: 'edge' }), '/server');
+    const d = base();
+    d.store = { huge_pages: 'no' };
+    rejects(() => compileConfig(d, { profile: 'edge' }), '/store/huge_pages');
+  });
+
+  it('a bad profile name is refused, naming the flag and the profiles there are', () => {
+    const err = rejects(() => profileNamed('tiny'), "--profile: unknown profile 'tiny'");
+    expect(err.message).toContain('default, edge');
+    expect(err.details).toEqual({ flag: '--profile' });
+    expect(profileNamed('edge')).toBe('edge');
+    // names of Object.prototype are not profiles
+    rejects(() => profileNamed('toString'), "unknown profile 'toString'");
+  });
+
+  it('loadConfigFile takes the profile (as hotpath serve --profile does)', () => {
+    const cfg = loadConfigFile(SHIPPED, { profile: 'edge' });
+    expect(cfg.server.workers).toBe(0);
+    expect(cfg.store.hugePages).toBe(false);
+    expect(cfg.entities.map((e) => e.memoryBytes)).toEqual([256 * 1024 ** 2, 64 * 1024 ** 2]); // set by the file: kept
+  });
+
+  it('server.workers: 0 is accepted without a profile; a negative count is not', () => {
+    const c = base();
+    c.server = { workers: 0 };
+    expect(compileConfig(c).server.workers).toBe(0);
+    c.server.workers = -1;
+    rejects(() => compileConfig(c), '/server/workers');
+  });
+});
+
+// npm run build writes ajv's standalone code for the schemas (scripts/build-validators.mjs);
+// dist/ uses it only when it was made from the schema dist/ holds.
+const BUILT = fileURLToPath(new URL('../../dist/config/validators.js', import.meta.url));
+describe.skipIf(!existsSync(BUILT))('the build\'s validators (dist/config/validators)', () => {
+  it('are used when made from this schema, and refuse what ajv compiled now refuses, with the same errors', async () => {
+    const { validator, validatorKey } = (await import(BUILT)) as typeof import('../../src/config/validators.js');
+    const { configSchema } = (await import(fileURLToPath(new URL('../../dist/config/schema.js', import.meta.url)))) as typeof import('../../src/config/schema.js');
+    const built = validator('config', configSchema) as ReturnType<typeof validator> & { key?: string };
+    expect(built.key, 'dist/config/validators/config.cjs is missing or stale: npm run build').toBe(validatorKey('config', configSchema));
+    const { Ajv } = await import('ajv');
+    const fresh = new Ajv({ allErrors: true, strict: true }).compile(configSchema);
+    const bad = base();
+    bad.entities.user.features.n_1h.windw = '1h';
+    bad.server = { workers: -1, ring_bytes: 'lots' };
+    for (const c of [base(), bad, { entities: {} }, 'text']) {
+      expect(built(c)).toBe(fresh(c));
+      expect(built.errors ?? null).toEqual(fresh.errors ?? null);
+    }
+  });
+
+  it('is not used when the schema is not the one it was made from', async () => {
+    const { validator } = (await import(BUILT)) as typeof import('../../src/config/validators.js');
+    const { configSchema } = (await import(fileURLToPath(new URL('../../dist/config/schema.js', import.meta.url)))) as typeof import('../../src/config/schema.js');
+    const changed = { ...configSchema, properties: { ...configSchema.properties, extra: { type: 'string' } } };
+    const v = validator('config', changed) as ReturnType<typeof validator> & { key?: string };
+    expect(v.key).toBeUndefined();
+    expect(v({ ...base(), extra: 'ok' })).toBe(true);
+    expect(v({ ...base(), extra: 1 })).toBe(false);
   });
 });
 
