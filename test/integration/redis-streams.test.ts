@@ -8,7 +8,7 @@
 // load and restarted, or paused: the replicas keep serving, say `shared: false`, keep a
 // bounded backlog and append it when Redis is back, and nothing acknowledged is lost; a
 // full backlog drops from the shared log (local) or refuses (refuse) as configured.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -21,8 +21,9 @@ import { describeLayout, layoutCrc } from '../../src/durability/layout.js';
 import { decodeBatch } from '../../src/redis/codec.js';
 import { type Server, startServer } from '../../src/server/app.js';
 import { decodeServerFrame, encodeEvents } from '../../src/server/ws-protocol.js';
-import { metric, postJson, until } from '../support/inference-server.js';
-import { freePort, RedisProcess, RUN_REDIS } from '../support/redis.js';
+import { spawnTracked, waitReady } from '../../src/bench/harness.js';
+import { metric, postJson, ROOT, until } from '../support/inference-server.js';
+import { freePort, RedisCluster, RedisProcess, RUN_REDIS } from '../support/redis.js';
 
 const KEY = '{hp}:events';
 const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
@@ -66,10 +67,12 @@ const servers: Replica[] = [];
 const redises: RedisProcess[] = [];
 const clients: Redis[] = [];
 const dirs: string[] = [];
+const clusters: RedisCluster[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) c.disconnect();
   await Promise.all(servers.splice(0).map((r) => r.server.close()));
   for (const r of redises.splice(0)) await r.stop();
+  for (const c of clusters.splice(0)) await c.stop();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -330,6 +333,60 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log', () => {
     expect(b.lines.join('\n')).toMatch(/15 shared-log batch ids are in the recovered state/);
   }, 30_000);
 
+  it('a replica killed with SIGKILL under load and restarted on its data directory applies every event exactly once', async () => {
+    const rd = await redis();
+    const a = await replica(rd.url, 'a');
+    const dir = mkdtempSync(join(tmpdir(), 'hotpath-redis-kill-'));
+    dirs.push(dir);
+    const cfgPath = join(dir, 'b.yaml');
+    writeFileSync(cfgPath, `${yaml(rd.url, 'b')}\ndurability: { fsync: always, snapshot_interval: 0 }\n`);
+    const port = await freePort();
+    const b: Replica = { name: 'b', server: undefined as unknown as Server, base: `http://127.0.0.1:${port}`, lines: [] };
+    const startB = async () => {
+      const p = spawnTracked('hotpath b', process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', cfgPath, '--port', String(port), '--data-dir', join(dir, 'data')], { cwd: ROOT });
+      await waitReady(`${b.base}/readyz`, { proc: p, ok200: true, timeoutMs: 60_000 });
+      return p;
+    };
+    let proc = await startB();
+    const events: Ev[] = [];
+    let stop = false;
+    let n = 0;
+    const load = async () => {
+      while (!stop) {
+        const batch = Array.from({ length: 4 }, () => ({ user_id: `x${n % 31}`, ts: T0 + (n++ % 2000), amount: (n % 9) + 1 }));
+        const r = await postJson(a.base, '/v1/events', batch);
+        expect(r.status).toBe(200);
+        events.push(...batch);
+      }
+    };
+    const loops = [load(), load()];
+    let duplicates = 0;
+    let claimed = 0;
+    const count = async () => {
+      const t = await scrape(b);
+      duplicates += metric(t, 'hotpath_redis_log_batches_total', 'outcome="duplicate"');
+      claimed += metric(t, 'hotpath_redis_log_claimed_total');
+    };
+    for (let k = 0; k < 3; k++) {
+      await new Promise((r) => setTimeout(r, 400 + 200 * k));
+      await count(); // this process's counts, just before it dies
+      proc.child.kill('SIGKILL');
+      await new Promise((r) => proc.child.once('exit', r));
+      await new Promise((r) => setTimeout(r, 200));
+      proc = await startB();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    stop = true;
+    await Promise.all(loops);
+    try {
+      await converge([a, b], events, 30_000);
+      await count();
+      console.log(`replica killed 3 times under load: ${events.length} events applied once on the restarted replica; ${claimed} entries claimed from dead consumers, ${duplicates} skipped as already in the recovered state`);
+    } finally {
+      await proc.stop();
+    }
+  }, 180_000);
+
   it('Redis down at start: the replica serves and ingests, says shared: false, and appends its backlog once Redis is up', async () => {
     const port = await freePort();
     const url = `redis://127.0.0.1:${port}`;
@@ -449,4 +506,60 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log', () => {
     await until(async () => metric(await scrape(refuse), 'hotpath_redis_log_backlog_batches') === 0, 10_000);
     expect((await postJson(refuse.base, '/v1/events', e)).body.shared).toBe(true);
   }, 30_000);
+});
+
+describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log on a Redis Cluster', () => {
+  it('three masters made with redis-cli --cluster create: replicas agree; the stream key has a hash tag', async () => {
+    const cluster = await RedisCluster.start(3);
+    clusters.push(cluster);
+    const url = 'redis://unused:1';
+    const extra = `cluster: [${cluster.seeds.map((s) => `"${s}"`).join(', ')}]`;
+    const cfg = (name: string) => yaml(url, name, extra).replace(`    url: ${url}\n`, '');
+    const start = async (name: string) => {
+      const lines: string[] = [];
+      const server = await startServer({ config: loadConfigText(cfg(name)), port: 0, host: '127.0.0.1', log: (l) => lines.push(l) });
+      const r = { name, server, base: `http://127.0.0.1:${server.port}`, lines };
+      servers.push(r);
+      return r;
+    };
+    const rs = [await start('a'), await start('b'), await start('c')];
+    const events: Ev[] = Array.from({ length: 90 }, (_, i) => ({ user_id: `c${i % 9}`, ts: T0 + i, amount: i % 5 }));
+    for (let i = 0; i < events.length; i += 3) {
+      const a = await postJson(rs[(i / 3) % 3].base, '/v1/events', events.slice(i, i + 3));
+      expect(a.body).toMatchObject({ accepted: 3, shared: true });
+    }
+    await converge(rs, events);
+    // the one key lives on the node of its slot
+    const node = cluster.nodeOf(KEY);
+    expect(Number(node.cli('XLEN', KEY).trim())).toBe(30);
+    await until(async () => {
+      const t = await scrape(rs[0]);
+      return ['a', 'b', 'c'].every((g) => t.includes(`hotpath_redis_log_lag_entries{replica="${g}"} 0`));
+    }, 5000);
+
+    // The node holding the stream killed under load and restarted (its AOF and nodes.conf):
+    // the replicas keep answering, and every event reaches every replica.
+    let stop = false;
+    let n = 0;
+    let failed = 0;
+    const load = async (r: Replica) => {
+      while (!stop) {
+        const batch = [{ user_id: `c${n % 9}`, ts: T0 + 1000 + (n++ % 500), amount: n % 3 }];
+        const a = await postJson(r.base, '/v1/events', batch);
+        if (a.status === 200) events.push(...batch);
+        else failed++;
+      }
+    };
+    const loops = rs.map(load);
+    await new Promise((r) => setTimeout(r, 500));
+    await node.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 700));
+    await node.restart();
+    await new Promise((r) => setTimeout(r, 700));
+    stop = true;
+    await Promise.all(loops);
+    expect(failed).toBe(0);
+    await until(async () => (await Promise.all(rs.map(scrape))).every((t) => metric(t, 'hotpath_redis_log_backlog_batches') === 0), 20_000);
+    await converge(rs, events, 20_000);
+  }, 90_000);
 });
