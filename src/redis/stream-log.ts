@@ -51,6 +51,8 @@ const EMPTY = Buffer.alloc(0);
 export interface StreamLogStats {
   appendedBatches: number;
   appendedEvents: number;
+  /** pipelines of XADDs sent (appendedBatches / pipelines: batches per round trip) */
+  pipelines: number;
   /** XADDs that failed (Redis down, slow past command_timeout, or an error reply): the batches stay in the backlog */
   appendFailures: number;
   /** batches kept out of the shared log because the backlog was full (on_backlog_full: local) */
@@ -156,7 +158,7 @@ export class RedisStreamLog implements SharedLog {
   readonly boot: string;
   readonly dedup: DedupWindow;
   readonly stats: StreamLogStats = {
-    appendedBatches: 0, appendedEvents: 0, appendFailures: 0, droppedBatches: 0, droppedEvents: 0, refused: 0, abandonedBatches: 0,
+    appendedBatches: 0, appendedEvents: 0, pipelines: 0, appendFailures: 0, droppedBatches: 0, droppedEvents: 0, refused: 0, abandonedBatches: 0,
     appliedBatches: 0, appliedEvents: 0, duplicates: 0, own: 0, failed: 0, claimed: 0, trimmed: 0, acked: 0, readFailures: 0,
     delayCounts: new Float64Array(DELAY_BUCKETS_MS.length + 1), delaySumMs: 0, delayCount: 0,
   };
@@ -306,6 +308,12 @@ export class RedisStreamLog implements SharedLog {
       return;
     }
     a.deadline = performance.now() + this.def.ackTimeoutMs;
+    // most acks settle long before their deadline: drop those at the head as we go
+    while (this.#waitHead < this.#waiting.length && this.#waiting[this.#waitHead].settled) this.#waitHead++;
+    if (this.#waitHead > 1024 && this.#waitHead * 2 > this.#waiting.length) {
+      this.#waiting = this.#waiting.slice(this.#waitHead);
+      this.#waitHead = 0;
+    }
     this.#waiting.push(a);
     if (!this.#ackTimer) this.#armAcks();
   }
@@ -357,6 +365,7 @@ export class RedisStreamLog implements SharedLog {
     const p = this.#cmd.pipeline();
     for (const it of items) p.xadd(key, 'MAXLEN', '~', maxLen, '*', 'i', it.id, 'd', it.data);
     this.#inFlight = true;
+    this.stats.pipelines++;
     p.exec().then(
       (res) => this.#appended(items, res ?? []),
       (err: Error) => this.#appended(items, items.map(() => [err, null])),

@@ -19,6 +19,7 @@ export function registerRedisMetrics(registry: client.Registry, log: RedisStream
   scraped(registry, 'counter', 'hotpath_redis_log_events_total', 'Events of the shared log: appended by this replica, applied from others, dropped (backlog full)', ['outcome'], () => [
     [{ outcome: 'appended' }, s.appendedEvents], [{ outcome: 'applied' }, s.appliedEvents], [{ outcome: 'dropped' }, s.droppedEvents],
   ]);
+  counter('hotpath_redis_log_pipelines_total', 'Pipelines of XADDs sent (one in flight at a time; batches appended / pipelines = batches per round trip)', () => s.pipelines);
   counter('hotpath_redis_log_append_failures_total', 'XADDs that failed (Redis down, slower than command_timeout, or an error reply); their batches stay in the backlog and are retried', () => s.appendFailures);
   counter('hotpath_redis_log_refused_total', 'Ingest requests refused because the backlog was full (on_backlog_full: refuse, HP_ERR_SHARED_LOG_FULL)', () => s.refused);
   counter('hotpath_redis_log_abandoned_batches_total', 'Batches still in the backlog when the server stopped: never appended', () => s.abandonedBatches);

@@ -8,6 +8,7 @@
 // load and restarted, or paused: the replicas keep serving, say `shared: false`, keep a
 // bounded backlog and append it when Redis is back, and nothing acknowledged is lost; a
 // full backlog drops from the shared log (local) or refuses (refuse) as configured.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,7 @@ import { metric, postJson, ROOT, until } from '../support/inference-server.js';
 import { freePort, RedisCluster, RedisProcess, RUN_REDIS } from '../support/redis.js';
 
 const KEY = '{hp}:events';
+const PROMTOOL = spawnSync('promtool', ['--version']).status === 0 || process.env.HOTPATH_CI === '1';
 const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
 const yaml = (url: string, replica: string, extra = '') => `
 server: { workers: 1, max_batch: 10000 }
@@ -203,6 +205,14 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log', () => {
       const t = await scrape(rs[0]);
       return ['a', 'b', 'c'].every((g) => t.includes(`hotpath_redis_log_lag_entries{replica="${g}"} 0`));
     }, 5000);
+    if (PROMTOOL) {
+      // the metrics text, with the shared log's, passes promtool's lint
+      const file = join(mkdtempSync(join(tmpdir(), 'hotpath-metrics-')), 'metrics.txt');
+      dirs.push(join(file, '..'));
+      writeFileSync(file, await scrape(rs[0]));
+      const out = execFileSync('sh', ['-c', `promtool check metrics < ${file} 2>&1; echo "exit=$?"`]).toString();
+      expect(out.trim(), out).toBe('exit=0');
+    }
 
     // post-to-visible lag: one event to replica i, read replica i+1 until it is there
     const lags: number[] = [];
