@@ -159,7 +159,7 @@ export function compileIngest(raw: RawIngest | undefined, env: Env): IngestDef {
     key,
     replica,
     from: r.from ?? 'beginning',
-    maxLen: r.max_len ?? 1_000_000,
+    maxLen: r.max_len ?? 100_000,
     readCount: r.read_count ?? 512,
     blockMs: ms(r.block, 1000, 'block', 1),
     pipeline: r.pipeline ?? 1024,

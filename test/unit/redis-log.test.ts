@@ -175,7 +175,7 @@ describe('ingest.redis_streams in the config', () => {
 
   it('has defaults', () => {
     const d = cfg('    url: redis://127.0.0.1:6379\n    replica: r1\n').ingest.redisStreams!;
-    expect(d).toMatchObject({ key: '{hotpath}:events', replica: 'r1', from: 'beginning', maxLen: 1_000_000, readCount: 512, ackTimeoutMs: 1000, backlogBytes: 64 * 1024 ** 2, onBacklogFull: 'local', dedupHorizonMs: 600_000, claimMinIdleMs: 30_000 });
+    expect(d).toMatchObject({ key: '{hotpath}:events', replica: 'r1', from: 'beginning', maxLen: 100_000, readCount: 512, ackTimeoutMs: 1000, backlogBytes: 64 * 1024 ** 2, onBacklogFull: 'local', dedupHorizonMs: 600_000, claimMinIdleMs: 30_000 });
     expect(loadConfigText(BASE).ingest.redisStreams).toBeNull();
   });
 
