@@ -49,7 +49,7 @@ if [[ "${1:-}" == "--prepare" ]]; then
     done
   mkdir -p "$stage/node_modules/uWebSockets.js/binaries"
   cp node_modules/uWebSockets.js/binaries/uws_linux_x64_"$abi".node "$stage/node_modules/uWebSockets.js/binaries/"
-  git rev-parse --short HEAD >"$stage/.gpu-commit" 2>/dev/null || true
+  git describe --always --dirty >"$stage/.gpu-commit" 2>/dev/null || true
   XZ_OPT=-6T2 tar -cJf .gpu/kit.tar.xz -C "$stage" .
   du -h .gpu/kit.tar.xz
   echo "ready: carry .gpu and run scripts/gpu-check.sh on the device"
@@ -64,45 +64,51 @@ t0=$(date +%s)
 {
   echo "# scripts/gpu-check.sh, $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
-  echo "commit $(git rev-parse --short HEAD 2>/dev/null || tar -xJOf .gpu/kit.tar.xz ./.gpu-commit 2>/dev/null || echo unknown)"
-  echo
 } >"$report"
 
 if [[ ! -f .gpu/kit.tar.xz ]]; then
   echo "no .gpu/kit.tar.xz: run scripts/gpu-check.sh --prepare here first, and carry .gpu" | tee -a "$report"
   exit 2
 fi
-tar -xJf .gpu/kit.tar.xz -C .
+py=python3
+[[ -x /opt/torch/.venv/bin/python3 ]] && py=/opt/torch/.venv/bin/python3
+# xz may be absent there; Python's tarfile reads it too
+tar -xJf .gpu/kit.tar.xz -C . 2>/dev/null || "$py" -c 'import tarfile; tarfile.open(".gpu/kit.tar.xz").extractall(".")'
+echo "kit built at $(cat .gpu-commit 2>/dev/null || echo unknown); tree at $(git describe --always --dirty 2>/dev/null || echo unknown)" | tee -a "$report"
 export PATH="$PWD/bin:$PATH"
 
 step "1. the device"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$report"
 
-lt=$(find / -xdev -name 'libcublasLt.so.1[0-9]*' -not -path '/proc/*' 2>/dev/null | sort | tail -1)
+# cuBLASLt from the nvidia-cublas wheel, else anywhere on the disk (bounded)
+lt=$("$py" -c 'import glob, os, site
+for p in site.getsitepackages() + [site.getusersitepackages()]:
+    f = sorted(glob.glob(os.path.join(p, "nvidia", "cu*", "lib", "libcublasLt.so.*")))
+    if f:
+        print(f[-1]); break' 2>/dev/null)
+[[ -z "$lt" ]] && lt=$(timeout 30 find / -xdev -name 'libcublasLt.so.1[0-9]*' -not -path '/proc/*' 2>/dev/null | sort | tail -1)
 echo "cuBLASLt: ${lt:-not found}" | tee -a "$report"
 
 step "2. C++ tests, CUDA against the CPU (cuBLASLt: ${lt:-absent})"
-HOTPATH_CUBLASLT="${lt:-off}" timeout 300 build-native/core_test >"$out/core_test.log" 2>&1
+HOTPATH_CUBLASLT="${lt:-off}" timeout 90 build-native/core_test >"$out/core_test.log" 2>&1
 echo "rc $? ; $(grep -E 'passed|SKIP|FAIL' "$out/core_test.log" | tail -5 | tr '\n' ';')" | tee -a "$report"
 grep -E '^  (fp32|fp16|bf16)' "$out/core_test.log" | tee -a "$report"
 step "2b. the same with HOTPATH_CUBLASLT=off (the project's kernels)"
-HOTPATH_CUBLASLT=off timeout 300 build-native/core_test >"$out/core_test_kernels.log" 2>&1
+HOTPATH_CUBLASLT=off timeout 90 build-native/core_test >"$out/core_test_kernels.log" 2>&1
 echo "rc $? ; $(grep -E 'passed|FAIL' "$out/core_test_kernels.log" | tail -3 | tr '\n' ';')" | tee -a "$report"
 
 step "3. gpu_bench: MLP 256-512-512-1 and top-k over 1M x 64"
-HOTPATH_CUBLASLT="${lt:-off}" timeout 300 build-native/gpu_bench >"$out/gpu_bench.md" 2>&1
+HOTPATH_CUBLASLT="${lt:-off}" timeout 150 build-native/gpu_bench >"$out/gpu_bench.md" 2>&1
 echo "rc $?" >>"$report"
 cat "$out/gpu_bench.md" >>"$report"
 
 step "4. PyTorch, the same MLP"
-py=python3
-[[ -x /opt/torch/.venv/bin/python3 ]] && py=/opt/torch/.venv/bin/python3
-timeout 300 "$py" scripts/gpu/torch_mlp.py >"$out/torch.md" 2>&1
+timeout 90 "$py" scripts/gpu/torch_mlp.py >"$out/torch.md" 2>&1
 echo "rc $?" >>"$report"
 cat "$out/torch.md" >>"$report"
 
 step "5. the server with device cuda"
-HOTPATH_CUBLASLT="${lt:-off}" timeout 300 node scripts/gpu/server-check.mjs >"$out/server.md" 2>&1
+HOTPATH_CUBLASLT="${lt:-off}" timeout 120 node scripts/gpu/server-check.mjs >"$out/server.md" 2>&1
 echo "rc $?" >>"$report"
 cat "$out/server.md" >>"$report"
 

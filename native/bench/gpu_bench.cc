@@ -69,6 +69,10 @@ double TimeForward(Model& m, const std::vector<float>& x, int batch, double budg
       return NAN;
     }
   }
+  if (!m.device_lost().empty()) {  // it gave the device up and answered on the CPU: not a device time
+    std::printf("(lost: %s) ", m.device_lost().c_str());
+    return NAN;
+  }
   std::nth_element(t.begin(), t.begin() + reps / 2, t.end());
   return t[size_t(reps / 2)];
 }

@@ -96,7 +96,8 @@ __global__ void __launch_bounds__(256) DenseTiled(const float* __restrict__ x, c
   }
 }
 
-__global__ void ActKernel(const float* __restrict__ src, size_t n, Act act, float* __restrict__ dst) {
+// src may be dst (in place after a cuBLASLt product): no __restrict__.
+__global__ void ActKernel(const float* src, size_t n, Act act, float* dst) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
     dst[i] = ActivateDev(act, src[i]);
 }
@@ -345,6 +346,9 @@ struct CudaDense {
       const cudaError_t e = cudaEventQuery(done);
       if (e == cudaSuccess) return Status::Ok();
       if (e != cudaErrorNotReady) return Lost(Status::Unavailable(cudaGetErrorString(e)), false);
+      // "Not ready" may stay behind as the thread's last error; a later
+      // cudaGetLastError() check would read it as a failure.
+      (void)cudaGetLastError();
       if (polls >= kSpinPolls) {
         if (std::chrono::steady_clock::now() > deadline)
           return Lost(Status::Unavailable("a forward did not finish within " + std::to_string(opt.sync_timeout_ms) + " ms"),
@@ -358,7 +362,8 @@ struct CudaDense {
     if (lost) return Status::Unavailable("CUDA device lost earlier; this model answers on the CPU");
     if (inject_fault) return Lost(Status::Unavailable("injected fault"), false);
     if (batch <= 0 || batch > opt.max_batch) return Status::InvalidArg("cuda dense: batch out of range");
-    if (cudaSetDevice(0) != cudaSuccess) return Lost(Status::Unavailable(cudaGetErrorString(cudaGetLastError())), false);
+    const cudaError_t set = cudaSetDevice(0);
+    if (set != cudaSuccess) return Lost(Status::Unavailable(cudaGetErrorString(set)), false);
     Bucket& bk = buckets[size_t(BucketFor(batch))];
     std::memcpy(h_in, x, sizeof(float) * size_t(batch) * in_dim);
     if (bk.graph) {
@@ -436,16 +441,17 @@ Status CudaDenseCreate(int in_dim, const CudaDenseLayer* layers, int n_layers, c
       if (opt.math == CudaMath::kFp32) {
         RETURN_IF_CUDA_ERR(cudaMemcpy(ml.w, s.w, n * sizeof(float), cudaMemcpyHostToDevice));
       } else {
-        // Upload fp32 once through a temporary buffer, convert on the device.
-        DeviceBuffer tmp;
-        RETURN_IF_CUDA_ERR(cudaMalloc(&tmp.p, n * sizeof(float)));
-        RETURN_IF_CUDA_ERR(cudaMemcpy(tmp.p, s.w, n * sizeof(float), cudaMemcpyHostToDevice));
-        if (opt.math == CudaMath::kFp16)
-          ConvertKernel<__half><<<GridFor(n, 256), 256>>>(tmp.p, n, static_cast<__half*>(ml.w));
-        else
-          ConvertKernel<__nv_bfloat16><<<GridFor(n, 256), 256>>>(tmp.p, n, static_cast<__nv_bfloat16*>(ml.w));
-        RETURN_IF_CUDA_ERR(cudaGetLastError());
-        RETURN_IF_CUDA_ERR(cudaDeviceSynchronize());
+        // Converted on the host (round to nearest) and uploaded once: no device-wide sync,
+        // which could meet another worker's graph capture.
+        if (opt.math == CudaMath::kFp16) {
+          std::vector<__half> h(n);
+          for (size_t k = 0; k < n; k++) h[k] = __float2half_rn(s.w[k]);
+          RETURN_IF_CUDA_ERR(cudaMemcpy(ml.w, h.data(), n * eb, cudaMemcpyHostToDevice));
+        } else {
+          std::vector<__nv_bfloat16> h(n);
+          for (size_t k = 0; k < n; k++) h[k] = __float2bfloat16_rn(s.w[k]);
+          RETURN_IF_CUDA_ERR(cudaMemcpy(ml.w, h.data(), n * eb, cudaMemcpyHostToDevice));
+        }
       }
       m->max_dense_in = std::max(m->max_dense_in, s.in);
       width = s.out;
@@ -467,8 +473,9 @@ Status CudaDenseCreate(int in_dim, const CudaDenseLayer* layers, int n_layers, c
   RETURN_IF_CUDA_ERR(cudaEventCreateWithFlags(&m->done, cudaEventDisableTiming));
 
   // Buckets: 1, 2, 4, ... below max_batch, then max_batch.
-  for (int r = 1; r < opt.max_batch; r *= 2) m->buckets.push_back({r, {}, nullptr});
-  m->buckets.push_back({opt.max_batch, {}, nullptr});
+  const std::vector<CudaDense::LtStep> no_steps(m->layers.size());
+  for (int r = 1; r < opt.max_batch; r *= 2) m->buckets.push_back({r, no_steps, nullptr});
+  m->buckets.push_back({opt.max_batch, no_steps, nullptr});
 
   if (m->lt) {
     if (m->lt->Create(&m->handle) != 0) {
@@ -495,7 +502,6 @@ Status CudaDenseCreate(int in_dim, const CudaDenseLayer* layers, int n_layers, c
     }
     // Per bucket and dense layer: y^T (out x rows, column-major) = W (in x out)^T . x^T (in x rows).
     for (CudaDense::Bucket& bk : m->buckets) {
-      bk.steps.resize(m->layers.size());
       for (size_t i = 0; ok && i < m->layers.size(); i++) {
         const CudaDense::Layer& l = m->layers[i];
         if (l.kind != LayerKind::DENSE) continue;
@@ -513,13 +519,14 @@ Status CudaDenseCreate(int in_dim, const CudaDenseLayer* layers, int n_layers, c
     if (!ok) m->lt_why = "cuBLASLt refused the model's descriptors";
     // A refusal leaves the steps' ok false: those products run on the project's kernels.
   }
-  if (opt.graphs)
-    for (CudaDense::Bucket& bk : m->buckets) m->Capture(bk);
-  // A first forward per bucket warms the kernels (and checks the chain runs at all).
+  // Each bucket runs once with plain launches (loading the kernels and cuBLASLt's outside
+  // any capture, and checking that the chain runs at all), then is captured, then runs
+  // once more as the graph it will serve with.
+  std::vector<float> warm_x(rows * size_t(in_dim), 0.0f), warm_y(rows * size_t(m->out_dim));  // at create only
   for (CudaDense::Bucket& bk : m->buckets) {
-    std::vector<float> warm_y;  // at create only
-    warm_y.resize(size_t(bk.rows) * m->out_dim);
-    std::vector<float> warm_x(size_t(bk.rows) * in_dim, 0.0f);
+    HP_RETURN_IF_ERROR(m->Forward(warm_x.data(), bk.rows, warm_y.data()));
+    if (!opt.graphs) continue;
+    m->Capture(bk);
     HP_RETURN_IF_ERROR(m->Forward(warm_x.data(), bk.rows, warm_y.data()));
   }
   *out = m.release();

@@ -3,6 +3,7 @@
 // their stated error, padded buckets and chunking, the memory refusal, and a lost device
 // answered on the CPU. Without a device, the refusals only.
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -112,7 +113,11 @@ void TestCudaDenseMatchesCpu() {
     std::printf("  %s: %d/%d buckets with graphs, %zu device bytes%s%s\n", name.c_str(), info.graphs, info.buckets,
                 info.device_bytes, info.cublaslt ? "" : ", cuBLASLt: ", info.cublaslt ? "" : info.cublaslt_why.c_str());
     if (v.cublaslt == false) CHECK(!info.cublaslt);
-    if (v.graphs == false) CHECK_EQ(info.graphs, 0);
+    // Where a cuBLASLt file is named (scripts/gpu-check.sh), it must really be used.
+    const char* lt = std::getenv("HOTPATH_CUBLASLT");
+    if (v.cublaslt && lt && *lt && std::string(lt) != "off") Record(info.cublaslt, __FILE__, __LINE__, "cuBLASLt in use: " + info.cublaslt_why);
+    if (v.graphs) CHECK_EQ(info.graphs, info.buckets);  // every bucket captured
+    else CHECK_EQ(info.graphs, 0);
     CHECK_EQ(info.buckets, 8);  // 1, 2, ..., 64, then 128
     for (int batch : {1, 3, 64, 100, 128, 300}) {  // padded buckets; 300 runs as 128 + 128 + 44
       const double worst = WorstError(*cpu, *gpu, batch, uint32_t(batch) * 7 + 1);

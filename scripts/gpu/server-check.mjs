@@ -110,7 +110,8 @@ try {
     check(after.device === 'cpu', `after the loss fraud_gpu runs on ${after.device}`);
     const text = await (await fetch(`${base}/metrics`)).text();
     const lost = metric(text, 'hotpath_model_device_fallbacks_total', 'model="fraud_gpu",reason="device_lost"');
-    check(lost === 2, `hotpath_model_device_fallbacks_total{reason="device_lost"} = ${lost} (one per worker)`);
+    // one count per worker that ran a batch of fraud_gpu after the fault (both, nearly always)
+    check(lost >= 1 && lost <= 2, `hotpath_model_device_fallbacks_total{reason="device_lost"} = ${lost} (one per worker that lost it)`);
     check(lines.some((l) => /fraud_gpu.*lost its GPU/.test(l)), 'the loss is in the log');
   } else {
     const text = await (await fetch(`${base}/metrics`)).text();

@@ -20,6 +20,7 @@ import { compileModels, type ModelDef, type RawModel } from './models.js';
 import { configSchema } from './schema.js';
 // bandits; after schema.js: bandits.ts's schema is part of it (a cycle through values.ts)
 import { type BanditDef, compileBandits, type RawBandit } from './bandits.js';
+import { compileScaling, type RawScaling, type ScalingDef } from './scaling.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
 import { fail, parseDuration, parseSize } from './values.js';
 
@@ -121,6 +122,8 @@ export interface Config {
   alerts: AlertsDef;
   /** multi-armed bandits (src/bandits/; none: no section) */
   bandits: BanditDef[];
+  /** the request-rate forecast for autoscalers (src/scaling/; none: no section) */
+  scaling: ScalingDef;
   storeSpec: Binding.StoreSpec;
 }
 
@@ -181,6 +184,7 @@ interface RawConfig {
   limits?: RawLimits;
   alerts?: RawAlerts;
   bandits?: Record<string, RawBandit>;
+  scaling?: RawScaling;
 }
 
 export interface CompileOptions {
@@ -366,6 +370,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     limits: compileLimits(c.limits, maxBodyBytes),
     alerts: compileAlerts(c.alerts, env),
     bandits: compileBandits(c.bandits, entities, entityIndex, streams, streamIndex),
+    scaling: compileScaling(c.scaling),
     storeSpec: { tables: [], streams: [], maxFutureMs: 0 },
   };
   config.storeSpec = toStoreSpec(config);

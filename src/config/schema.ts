@@ -5,6 +5,7 @@ import { detectorsSchema, learnerSchema } from './learning.js';
 import { experimentsSchema } from './experiments.js';
 import { recommendersSchema } from './recommend.js';
 import { ingestSchema } from './redis.js';
+import { scalingSchema } from './scaling-schema.js';
 
 const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
 // "250ms", "10s", "5m", "1h", "7d", or a number of milliseconds
@@ -349,6 +350,7 @@ export const configSchema = {
     tls,
     limits: limitsSchema,
     alerts,
+    scaling: scalingSchema,
     demo: {
       type: 'object',
       additionalProperties: false,

@@ -39,6 +39,8 @@ import { Bandits } from '../bandits/bandits.js';
 import { RedisStreamLog } from '../redis/stream-log.js';
 import { registerRedisMetrics } from './redis-metrics.js';
 import { registerBanditMetrics } from './bandit-metrics.js';
+import { RequestForecast } from '../scaling/request-forecast.js';
+import { registerForecastMetrics } from './forecast-metrics.js';
 import { FeatureReader } from './features.js';
 import { Metrics } from './metrics.js';
 import { PredictPipeline } from './predict.js';
@@ -97,6 +99,8 @@ export interface Server {
   readonly alerts: AlertHub;
   /** the shared ingest log on a Redis stream (ingest.redis_streams, docs/redis.md) */
   readonly sharedLog?: RedisStreamLog;
+  /** the request-rate forecast (scaling.forecast; docs/kubernetes.md), when configured */
+  readonly forecast?: RequestForecast;
   /** 'https' with a tls section, else 'http' */
   readonly scheme: 'http' | 'https';
   /** Serves new connections with the certificate files as they are now (SIGHUP); throws HP_ERR_CONFIG_INVALID and keeps the old ones if they do not load. */
@@ -151,6 +155,10 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   const bandits = new Bandits(config, store, log);
   for (const t of bandits.taps) ingest.addTap(t);
   if (!bandits.empty) registerBanditMetrics(metrics.registry, bandits);
+  // Predictive scaling: the request counters sampled on a timer into a forecast gauge.
+  const forecastDef = config.scaling.forecast;
+  const forecast = forecastDef ? new RequestForecast(forecastDef, () => metrics.requestCount(forecastDef.signals)) : undefined;
+  if (forecast) registerForecastMetrics(metrics.registry, forecast);
   // recommenders: co-visitation taps, after the learners' taps
   const recommending = new Recommending(config, store, log);
   for (const t of recommending.taps()) ingest.addTap(t);
@@ -264,6 +272,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
 
   const sweep = setInterval(() => store.sweep(Date.now(), 10_000), config.store.sweepIntervalMs);
   sweep.unref();
+  forecast?.start();
   const demo: Demo | undefined = opts.demo ? startDemo(ctx) : undefined;
   ctx.phase = 'serving';
   ctx.ready = true;
@@ -272,6 +281,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   const stopParts = async (snapshot: boolean): Promise<number | undefined> => {
     demo?.stop();
     clearInterval(sweep);
+    forecast?.stop();
     stopListening();
     for (const a of apps) a.closeAll();
     // Webhooks drain while the snapshot is written (a graceful stop), or stop at once.
@@ -309,6 +319,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     recovery,
     alerts,
     sharedLog,
+    forecast,
     scheme: config.tls ? 'https' : 'http',
     async reloadTls() {
       if (!config.tls) throw new HotpathError('HP_ERR_CONFIG_INVALID', '/tls: the config has no tls section: nothing to reload', { path: '/tls' });

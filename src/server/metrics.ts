@@ -4,6 +4,7 @@
 // that each response record carries.
 import client from 'prom-client';
 
+import type { ForecastSignal } from '../config/scaling.js';
 import type { IngestObserver } from '../ingest/ingestor.js';
 import type { FailReason, InferenceObserver } from '../runtime/inference.js';
 import type { ModelRegistry } from '../runtime/registry.js';
@@ -79,6 +80,13 @@ class FastMetric {
       values.push({ value: s.count, labels: s.labels, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: 'sum', values };
+  }
+
+  /** the sum of a counter's series (for a histogram, of its observation counts) */
+  total(): number {
+    let n = 0;
+    for (const s of this.#series.values()) n += s.count;
+    return n;
   }
 
   reset(): void {
@@ -329,6 +337,18 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
     }
     e.reads.count++;
     if (ageMs !== null) this.#freshness.observe(e.freshness, ageMs / 1000);
+  }
+
+  /**
+   * The total of the request counters named (the request-rate forecast's input,
+   * src/scaling/): model_requests is hotpath_model_requests_total over every model,
+   * outcome and reason; events, hotpath_events_ingested_total; feature_reads,
+   * hotpath_feature_reads_total.
+   */
+  requestCount(signals: readonly ForecastSignal[]): number {
+    let n = 0;
+    for (const s of signals) n += (s === 'model_requests' ? this.#requests : s === 'events' ? this.#ingested : this.#reads).total();
+    return n;
   }
 
   async text(): Promise<string> {
