@@ -33,6 +33,7 @@ export const ERRORS = {
   HP_ERR_INFERENCE_FAILED: { status: 500, about: 'The model raised an error while running the batch, and the model has no fallback.' },
   HP_ERR_FAULT_INJECTION_OFF: { status: 404, about: 'POST /v1/debug/fault was called while server.fault_injection is off.' },
   HP_ERR_WAL_UNAVAILABLE: { status: 503, about: 'The write-ahead log cannot take events (the disk under durability.data_dir is full or failing): the batch was refused before it was applied and nothing in it is acknowledged. Reads keep serving. Retry after the Retry-After header.' },
+  HP_ERR_SHARED_LOG_FULL: { status: 503, about: 'The shared ingest log (ingest.redis_streams) is refusing events: Redis has not taken the batches already waiting in the backlog and on_backlog_full is refuse. Nothing in the batch was applied. Retry after the Retry-After header.' },
   HP_ERR_SNAPSHOT_IN_PROGRESS: { status: 409, about: 'A snapshot is being written; a second one is refused until it is done.' },
   HP_ERR_SNAPSHOT_FAILED: { status: 500, about: 'A snapshot could not be written (the message says why, e.g. the disk is full); the previous snapshots and the log are kept, so nothing is lost.' },
   HP_ERR_DURABILITY_OFF: { status: 409, about: 'The server runs without a data directory (durability.data_dir or --data-dir): there is nothing to snapshot.' },

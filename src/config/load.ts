@@ -15,6 +15,7 @@ import { compileDurability, type DurabilityDef, type RawDurability } from './dur
 import { compileDetectors, type DetectorDef, type RawDetector } from './learning.js';
 import { compileExperiments, type ExperimentDef, type RawExperiment } from './experiments.js';
 import { compileRecommenders, type RawRecommender, type RecommenderDef } from './recommend.js';
+import { compileIngest, type IngestDef, type RawIngest } from './redis.js';
 import { compileModels, type ModelDef, type RawModel } from './models.js';
 import { applyProfile, type ProfileName } from './profiles.js';
 import { configSchema } from './schema.js';
@@ -32,6 +33,7 @@ export type { BreakerDef, ModelDef, ModelInputDef } from './models.js';
 export type { DetectorDef, DriftParams, LabelDef, LearnerDef } from './learning.js';
 export type { ExperimentDef, RampStep, TargetKind, VariantDef } from './experiments.js';
 export type { RecommenderDef } from './recommend.js';
+export type { IngestDef, RedisStreamsDef } from './redis.js';
 export { parseDuration, parseSize } from './values.js';
 export type { AuthDef, BucketDef, KeyDef, JwtDef, LimitsDef, RateClass, TlsDef } from './security.js';
 export { compileAuth, RATE_CLASS_NAMES } from './security.js';
@@ -101,6 +103,8 @@ export interface Config {
     drainTimeoutMs: number;
   };
   durability: DurabilityDef;
+  /** the shared ingest log across replicas (ingest.redis_streams; src/redis/) */
+  ingest: IngestDef;
   models: ModelDef[];
   /** drift and anomaly detectors fed by streams (src/learn/) */
   detectors: DetectorDef[];
@@ -171,6 +175,7 @@ interface RawConfig {
     drain_timeout?: number | string;
   };
   durability?: RawDurability;
+  ingest?: RawIngest;
   models?: Record<string, RawModel>;
   detectors?: Record<string, RawDetector>;
   experiments?: Record<string, RawExperiment>;
@@ -356,6 +361,7 @@ export function compileConfig(given: unknown, opts: CompileOptions = {}): Config
       drainTimeoutMs: c.server?.drain_timeout === undefined ? 10_000 : parseDuration(c.server.drain_timeout),
     },
     durability: compileDurability(c.durability, (p) => resolve(opts.baseDir ?? '.', p)),
+    ingest: compileIngest(c.ingest, env),
     models,
     detectors,
     experiments,

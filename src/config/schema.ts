@@ -4,6 +4,7 @@ import { AGG_NAMES, GATHER_TRANSFORM_NAMES, limits } from '../native/binding.js'
 import { detectorsSchema, learnerSchema } from './learning.js';
 import { experimentsSchema } from './experiments.js';
 import { recommendersSchema } from './recommend.js';
+import { ingestSchema } from './redis.js';
 import { scalingSchema } from './scaling-schema.js';
 
 const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
@@ -290,6 +291,8 @@ export const configSchema = {
         keep_snapshots: { type: 'integer', minimum: 1, maximum: 100 },
       },
     },
+    // the shared ingest log (src/config/redis.ts, docs/redis.md)
+    ingest: ingestSchema,
     store: {
       type: 'object',
       additionalProperties: false,

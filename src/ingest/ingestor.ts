@@ -11,6 +11,14 @@
 // (HP_ERR_WAL_UNAVAILABLE). replay() applies such a record again at start, through the same
 // store call and taps.
 //
+// The shared log (src/redis/, docs/redis.md), when one is attached, gets every batch applied
+// here from a local source (HTTP, WebSocket, demo) as columns with hashed ids, after the
+// store and the write-ahead log took it and before the taps; the caller's answer
+// (settle) waits for the log's verdict too: shared or not. Batches the shared log hands
+// back from other replicas enter through apply() (source 'redis') and are never appended
+// again. A shared log that refuses batches (a full backlog with on_backlog_full: refuse)
+// says so in checkLog(), before a body is parsed.
+//
 // Taps are how online learners, anomaly detectors and Redis write-through see events. A
 // tap runs on the ingest thread, synchronously, after the store has applied the batch and
 // before the caller is answered: it must not block (copy what it needs and return; do
@@ -35,10 +43,40 @@ export interface IngestLog {
 /** What an ingest call applied; seq is its last log record (0 without a log). */
 export interface Ingested extends IngestResult {
   seq: number;
+  /** with a shared log: the verdict on the call's batches (settle() waits for it) */
+  shared?: SharedAck;
 }
 
-/** Where a batch came from (a label for taps and metrics). */
-export type IngestSource = 'http' | 'ws' | 'demo' | 'replay';
+/** Where a batch came from (a label for taps and metrics); 'redis': another replica's batch, from the shared log. */
+export type IngestSource = 'http' | 'ws' | 'demo' | 'replay' | 'redis';
+
+/**
+ * A batch applied here from a local source, as the shared log is handed it: columns of the
+ * stream (ids as strings, or hashed), the arrival time it was applied with, and its log
+ * record's seq (0 without a write-ahead log). The arrays are views valid during the call.
+ */
+export interface SharedBatch {
+  stream: StreamDef;
+  keys: Binding.KeyColumn[];
+  ts: Float64Array;
+  values: Float64Array;
+  nowMs: number;
+  seq: number;
+}
+
+/** The shared log's verdict on one ingest call's batches. */
+export interface SharedAck {
+  /** cb(true) once every batch is in the shared log; cb(false) when one is not (yet) or the wait timed out */
+  wait(cb: (shared: boolean) => void): void;
+}
+
+/** The shared ingest log as the Ingestor uses it (src/redis/stream-log.ts RedisStreamLog). */
+export interface SharedLog {
+  /** throws (HP_ERR_SHARED_LOG_FULL) while the log refuses new local batches */
+  check(): void;
+  /** copies the batch into the log's queue and joins it to ack (a new one when undefined) */
+  append(batch: SharedBatch, ack: SharedAck | undefined): SharedAck;
+}
 
 /**
  * A batch the store has applied, as taps see it. Its arrays and bytes are views that live
@@ -104,6 +142,7 @@ export class Ingestor {
   #ts = new Float64Array(0);
   #values = new Float64Array(0);
   #wal: IngestLog | undefined;
+  #shared: SharedLog | undefined;
   readonly #tapLogged = new Map<string, { at: number; failures: number }>();
   observer: IngestObserver = NO_OBSERVER;
 
@@ -125,6 +164,8 @@ export class Ingestor {
 
   #columnStreams(): Set<string> {
     const out = new Set<string>();
+    // the shared log takes columns: binary frames of every stream are decoded to them once
+    if (this.#shared) for (const s of this.#config.streams) out.add(s.name);
     for (const t of this.#taps) if (t.columns) for (const s of t.streams ?? this.#config.streams.map((x) => x.name)) out.add(s);
     return out;
   }
@@ -134,18 +175,49 @@ export class Ingestor {
     this.#wal = log;
   }
 
+  /** Every batch from a local source is appended to `log` from now on (undefined: no more). */
+  attachShared(log: SharedLog | undefined): void {
+    this.#shared = log;
+    this.#decode = this.#columnStreams();
+  }
+
   /**
    * Throws HP_ERR_WAL_UNAVAILABLE when the log cannot take events now (a full or failing
-   * disk): callers ask before they parse a body, so a refusal costs next to nothing.
+   * disk), HP_ERR_SHARED_LOG_FULL when the shared log refuses them: callers ask before they
+   * parse a body, so a refusal costs next to nothing.
    */
   checkLog(): void {
     if (this.#wal && !this.#wal.writable) this.#wal.ensure(0); // retries at most once a second, else throws
+    this.#shared?.check();
   }
 
   /** cb once the log record seq (an Ingested's seq) is durable, or with the log's error; at once without a log. */
   durable(seq: number, cb: (err: HotpathError | null) => void): void {
     if (seq === 0 || !this.#wal) cb(null);
     else this.#wal.whenDurable(seq, cb);
+  }
+
+  /**
+   * What an ingest answer waits for: the call's last log record durable, and, with a shared
+   * log, its verdict (shared: undefined without one). Both are waited for side by side.
+   */
+  settle(r: Ingested, cb: (err: HotpathError | null, shared: boolean | undefined) => void): void {
+    const ack = r.shared;
+    if (!ack) {
+      this.durable(r.seq, (err) => cb(err, undefined));
+      return;
+    }
+    let left = 2;
+    let error: HotpathError | null = null;
+    let shared = false;
+    this.durable(r.seq, (err) => {
+      error = err;
+      if (--left === 0) cb(error, shared);
+    });
+    ack.wait((ok) => {
+      shared = ok;
+      if (--left === 0) cb(error, shared);
+    });
   }
 
   /**
@@ -163,6 +235,7 @@ export class Ingestor {
     let accepted = 0;
     let late = 0;
     let seq = 0;
+    let shared: SharedAck | undefined;
     for (const b of batches) {
       let r: IngestResult;
       if (log) {
@@ -172,11 +245,37 @@ export class Ingestor {
       } else r = this.#store.ingest(b.stream.index, b.keys, b.ts, b.values, nowMs);
       accepted += r.accepted;
       late += r.late;
+      if (this.#shared && source !== 'replay' && source !== 'redis') shared = this.#shared.append({ stream: b.stream, keys: b.keys, ts: b.ts, values: b.values, nowMs, seq }, shared);
       if (this.#taps.length > 0)
         this.#tap({ kind: 'columns', source, stream: b.stream, nowMs, accepted: r.accepted, late: r.late, keys: b.keys, ts: b.ts, values: b.values });
     }
     this.observer.eventsIngested(stream, accepted, late);
-    return { accepted, late, seq };
+    return { accepted, late, seq, shared };
+  }
+
+  /**
+   * A batch from the shared log (src/redis/): columns another replica validated, ids
+   * hashed, applied with the arrival time it was first applied with, and logged like any
+   * batch. Taps see it with source 'redis'; it is never appended to the shared log again.
+   * Throws (applying nothing) when the columns do not fit the stream or the store refuses
+   * them, and HP_ERR_WAL_UNAVAILABLE when the log cannot take them.
+   */
+  apply(stream: StreamDef, keys: BigUint64Array[], ts: Float64Array, values: Float64Array, nowMs: number): Ingested {
+    const n = ts.length;
+    if (keys.length !== stream.tables.length || keys.some((k) => k.length !== n) || values.length !== n * stream.fields.length)
+      throw new HotpathError('HP_ERR_EVENT_INVALID', `a shared-log batch of stream '${stream.name}' does not have the stream's keys and fields`);
+    const log = this.#wal;
+    let seq = 0;
+    let r: IngestResult;
+    if (log) {
+      const bytes = walRecordBytes(n, keys.length, stream.fields.length);
+      log.ensure(bytes);
+      r = this.#store.ingest(stream.index, keys, ts, values, nowMs, log.slot(bytes));
+      seq = log.commit(bytes);
+    } else r = this.#store.ingest(stream.index, keys, ts, values, nowMs);
+    if (this.#taps.length > 0) this.#tap({ kind: 'columns', source: 'redis', stream, nowMs, accepted: r.accepted, late: r.late, keys, ts, values });
+    this.observer.eventsIngested(stream.name, r.accepted, r.late);
+    return { accepted: r.accepted, late: r.late, seq };
   }
 
   /**
@@ -256,9 +355,10 @@ export class Ingestor {
       r = this.#store.ingest(stream.index, keys, ts, values, nowMs, log.slot(bytes));
       seq = log.commit(bytes);
     } else r = this.#store.ingest(stream.index, keys, ts, values, nowMs);
-    this.#tap({ kind: 'columns', source, stream, nowMs, accepted: r.accepted, late: r.late, keys, ts, values });
+    const shared = this.#shared && source !== 'replay' && source !== 'redis' ? this.#shared.append({ stream, keys, ts, values, nowMs, seq }, undefined) : undefined;
+    if (this.#taps.length > 0) this.#tap({ kind: 'columns', source, stream, nowMs, accepted: r.accepted, late: r.late, keys, ts, values });
     this.observer.eventsIngested(h.stream, r.accepted, r.late);
-    return { accepted: r.accepted, late: r.late, seq };
+    return { accepted: r.accepted, late: r.late, seq, shared };
   }
 
   #tap(batch: AppliedBatch): void {

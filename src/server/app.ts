@@ -11,11 +11,14 @@
 //
 // Event ingest and feature reads run inline on this thread, each through one native call:
 // a thread hop would cost more than the work. Predicts go to the inference workers.
+import { join } from 'node:path';
+
 import uWS from 'uWebSockets.js';
 
 import { AlertHub } from '../alerts/hub.js';
 import { type Config, compileAuth } from '../config/load.js';
 import { Durability, type RecoveryReport } from '../durability/durability.js';
+import { describeLayout, layoutCrc } from '../durability/layout.js';
 import { HotpathError, toHotpathError } from '../errors.js';
 import { Ingestor } from '../ingest/ingestor.js';
 import { FeatureStore } from '../native/binding.js';
@@ -33,6 +36,8 @@ import { buildTargets, targetFactory } from './experiment-targets.js';
 import { Recommending } from '../recommend/recommending.js';
 import { registerRecommendMetrics } from './recommend-metrics.js';
 import { Bandits } from '../bandits/bandits.js';
+import { RedisStreamLog } from '../redis/stream-log.js';
+import { registerRedisMetrics } from './redis-metrics.js';
 import { registerBanditMetrics } from './bandit-metrics.js';
 import { RequestForecast } from '../scaling/request-forecast.js';
 import { registerForecastMetrics } from './forecast-metrics.js';
@@ -92,6 +97,8 @@ export interface Server {
   readonly recovery?: RecoveryReport;
   /** alert rules, recent alerts, subscribers and webhooks (docs/alerts.md); ctx.alerts */
   readonly alerts: AlertHub;
+  /** the shared ingest log on a Redis stream (ingest.redis_streams, docs/redis.md) */
+  readonly sharedLog?: RedisStreamLog;
   /** the request-rate forecast (scaling.forecast; docs/kubernetes.md), when configured */
   readonly forecast?: RequestForecast;
   /** 'https' with a tls section, else 'http' */
@@ -165,6 +172,11 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   const experimentTargets = buildTargets(config.experiments, targetFactory({ predict, recommending, bandits }));
   const dataDir = opts.dataDir ?? config.durability.dataDir;
   const durability = dataDir ? new Durability({ config, dataDir, discardState: opts.discardState, store, ingest, log }) : undefined;
+  // The shared ingest log (docs/redis.md): connects now, appends and applies once recovered.
+  const sharedLog = config.ingest.redisStreams
+    ? new RedisStreamLog({ config, ingest, layout: layoutCrc(describeLayout(config)), log, durable: durability !== undefined })
+    : undefined;
+  if (sharedLog) registerRedisMetrics(metrics.registry, sharedLog);
   if (durability) {
     durability.register(models.snapshotParticipant());
     if (!learning.empty) durability.register(learning.snapshotParticipant());
@@ -223,6 +235,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     port = uWS.us_socket_local_port(listenSocket);
   } catch (err) {
     clock.close();
+    await sharedLog?.close();
     throw err;
   }
   if (!config.auth && !isLoopback(host))
@@ -241,12 +254,21 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   } catch (err) {
     stopListening();
     clock.close();
+    await sharedLog?.close();
     await alerts.close(0);
     await durability?.close({ snapshot: false }).catch(() => undefined);
     await pool.close();
     throw err;
   }
   durability?.start();
+  if (sharedLog) {
+    // After recovery: the ids of the shared-log batches the recovered state holds are known
+    // (with a data directory), so none is applied twice. A Redis that is down does not
+    // hold the start: batches wait in the backlog and the reader retries.
+    const wal = durability?.wal;
+    sharedLog.start(wal && durability ? { dir: join(durability.dataDir, 'wal'), recoveredSeq: recovery?.replay.lastSeq ?? 0, wal } : undefined);
+    if (!(await sharedLog.connectedWithin(1000))) log(`redis: the shared log at ${config.ingest.redisStreams!.url ?? 'the cluster'} is not reachable yet: ingest goes on here, batches wait in the backlog`);
+  }
 
   const sweep = setInterval(() => store.sweep(Date.now(), 10_000), config.store.sweepIntervalMs);
   sweep.unref();
@@ -264,11 +286,16 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     for (const a of apps) a.closeAll();
     // Webhooks drain while the snapshot is written (a graceful stop), or stop at once.
     const alertsClosed = alerts.close(snapshot ? config.alerts.drainTimeoutMs : 0);
+    // Nothing more is applied from the shared log once the last snapshot is cut; the XACKs
+    // of what was applied go out when the log's flush makes it durable, then the backlog
+    // gets its last chance to be appended (a graceful stop).
+    await sharedLog?.stopReading();
     let seq: number | undefined;
     if (durability) {
       await durability.close({ snapshot }).catch((err) => log(`durability: ${(err as Error).message}`));
       seq = snapshot ? durability.last?.seq : undefined;
     }
+    await sharedLog?.close(snapshot ? config.server.drainTimeoutMs : 0);
     await alertsClosed;
     clock.close();
     await pool.close();
@@ -291,6 +318,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     bandits,
     recovery,
     alerts,
+    sharedLog,
     forecast,
     scheme: config.tls ? 'https' : 'http',
     async reloadTls() {

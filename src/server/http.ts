@@ -69,6 +69,7 @@ export function errorHeaders(e: HotpathError): [string, string][] | undefined {
     case 'HP_ERR_WORKER_CRASHED':
     case 'HP_ERR_NOT_READY':
     case 'HP_ERR_WAL_UNAVAILABLE':
+    case 'HP_ERR_SHARED_LOG_FULL':
       return RETRY_1S;
     case 'HP_ERR_RATE_LIMITED':
     case 'HP_ERR_CONNECTIONS_LIMITED':

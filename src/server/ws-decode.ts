@@ -97,11 +97,12 @@ class Reader {
     }
   }
 
-  header(): number {
+  /** flags: the header flag bits the frame may carry (only EVENTS_RESULT has any) */
+  header(flags = 0): number {
     if (this.end < WS_HEADER_BYTES) throw this.fail(`a frame needs an ${WS_HEADER_BYTES}-byte header, got ${this.end} bytes`);
     this.id = this.dv.getUint32(4, true);
     const op = this.u8[0];
-    if (this.u8[1] !== 0) throw this.fail(`header flags must be 0, got ${this.u8[1]}`);
+    if ((this.u8[1] & ~flags) !== 0) throw this.fail(`header flags must be 0, got ${this.u8[1]}`);
     if (this.dv.getUint16(2, true) !== 0) throw this.fail('the header reserved field must be 0');
     this.pos = WS_HEADER_BYTES;
     return op;
@@ -195,7 +196,8 @@ export function decodeClientFrame(buf: ArrayBuffer | Uint8Array): WsPredict | Ws
 /** Decodes a frame sent by the server (for clients and tests). */
 export function decodeServerFrame(buf: ArrayBuffer | Uint8Array): WsServerFrame {
   const r = new Reader(buf);
-  const op = r.header();
+  const u8 = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
+  const op = r.header(u8[0] === WS_OP.EVENTS_RESULT ? 3 : 0);
   const id = r.id!;
   if (op === WS_OP.PREDICT_RESULT) {
     const flags = r.byte('the result flags');
@@ -213,7 +215,8 @@ export function decodeServerFrame(buf: ArrayBuffer | Uint8Array): WsServerFrame 
     const accepted = r.u32('the accepted count');
     const late = r.u32('the late count');
     r.done();
-    return { op: 'events_result', id, accepted, late };
+    // flags bit 0: the server has a shared log (ingest.redis_streams); bit 1: the events reached it
+    return (u8[1] & 1) !== 0 ? { op: 'events_result', id, accepted, late, shared: (u8[1] & 2) !== 0 } : { op: 'events_result', id, accepted, late };
   }
   if (op === WS_OP.ERROR) {
     const code = r.str8('the error code');

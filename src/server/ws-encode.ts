@@ -207,12 +207,17 @@ export function encodePredictResult(id: number, r: { scores: ArrayLike<number>; 
   return w.u8;
 }
 
-export function encodeEventsResult(id: number, accepted: number, late: number): Uint8Array {
+/**
+ * EVENTS_RESULT. With a shared log (ingest.redis_streams), the header's flags say whether
+ * the events reached it: bit 0 the server has one, bit 1 they reached it.
+ */
+export function encodeEventsResult(id: number, accepted: number, late: number, shared?: boolean): Uint8Array {
   checkId(id);
   checkU32(accepted, 'the accepted count');
   checkU32(late, 'the late count');
   const w = new Writer(WS_HEADER_BYTES + 8);
   w.header(WS_OP.EVENTS_RESULT, id);
+  if (shared !== undefined) w.u8[1] = shared ? 3 : 1;
   w.u32(accepted);
   w.u32(late);
   return w.u8;

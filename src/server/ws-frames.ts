@@ -6,7 +6,7 @@
 //   EVENTS          str8 stream, u8 nColumns × (str8 name, u8 type: 1 f64 | 2 str16),
 //                   u32 nEvents, then nEvents × nColumns values, row-major
 //   PREDICT_RESULT  u8 flags (bit0 fallback), u16 nScores × f32, str8 version, str8 variant, f32 latency µs
-//   EVENTS_RESULT   u32 accepted, u32 late
+//   EVENTS_RESULT   u32 accepted, u32 late (header flags, with a shared log: bit 0 set, bit 1 shared)
 //   ERROR           str8 code, str16 message
 // Values sit unaligned after the header and strings; everything goes through DataView.
 import { HotpathError } from '../errors.js';
@@ -45,7 +45,7 @@ export interface WsEventsHeader {
 }
 export type WsServerFrame =
   | { op: 'predict_result'; id: number; scores: number[]; fallback: boolean; version: string; variant: string; latencyUs: number }
-  | { op: 'events_result'; id: number; accepted: number; late: number }
+  | { op: 'events_result'; id: number; accepted: number; late: number; shared?: boolean }
   | { op: 'error'; id: number; code: string; message: string };
 
 export function frameError(message: string, id?: number): HotpathError {

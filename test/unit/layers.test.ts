@@ -20,12 +20,13 @@ const MAY_IMPORT: Record<string, string[]> = {
   runtime: ['native', 'config', 'errors'],
   learn: ['state-parts', 'ingest', 'runtime', 'native', 'config', 'errors'],
   durability: ['ingest', 'native', 'config', 'errors'],
+  redis: ['ingest', 'native', 'config', 'errors'], // the shared ingest log on Redis Streams (docs/redis.md)
   alerts: ['config', 'errors'],
   experiments: ['ingest', 'native', 'config', 'errors', 'bench/random'],
   recommend: ['state-parts', 'ingest', 'native', 'config', 'errors'],
   bandits: ['state-parts', 'ingest', 'runtime', 'native', 'config', 'errors'],
   scaling: ['config'], // the request-rate forecast: config types only
-  server: ['scaling', 'experiments', 'bandits', 'alerts', 'learn', 'recommend', 'durability', 'ingest', 'runtime', 'native', 'config', 'errors'],
+  server: ['scaling', 'experiments', 'bandits', 'alerts', 'learn', 'recommend', 'durability', 'redis', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
   cli: ['server', 'bench', 'learn', 'recommend', 'eval', 'ingest', 'config', 'native', 'errors'],
   eval: ['learn', 'native', 'errors'], // offline evaluation (NAB): the server never imports it

@@ -1,6 +1,7 @@
 // POST /v1/events: one JSON event, a JSON array of them, or NDJSON; ?stream= names the
 // stream of events that carry none. The body goes through the one ingest path, and the
-// answer waits until the batch's log record is durable (at once without a data directory).
+// answer waits until the batch's log record is durable (at once without a data directory)
+// and, with a shared log, until Redis took the batches or ack_timeout passed (`shared`).
 import { HotpathError } from '../../errors.js';
 import type { Route } from './route.js';
 
@@ -29,7 +30,8 @@ export const eventRoutes: Route[] = [
         for (const d of detectors) if (d.lastCount > 0) out[d.def.name] = Array.from(d.lastScores.subarray(0, d.lastCount));
         body = `${body.slice(0, -1)},"scores":${JSON.stringify(out)}}`;
       }
-      ctx.ingest.durable(r.seq, (err) => (err ? c.fail(err) : c.send(200, body)));
+      // With a shared log (ingest.redis_streams) the answer says whether the batches reached it.
+      ctx.ingest.settle(r, (err, shared) => (err ? c.fail(err) : c.send(200, shared === undefined ? body : `${body.slice(0, -1)},"shared":${shared}}`)));
     },
   },
 ];

@@ -200,16 +200,20 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
     if (ctx.phase !== 'serving') throw new HotpathError('HP_ERR_NOT_READY', 'the server is shutting down');
   };
 
-  /** The answer to an events frame, once its log record is durable (at once without a log). */
+  /**
+   * The answer to an events frame, once its log record is durable (at once without a log)
+   * and, with a shared log, once Redis took its batches or ack_timeout passed (`shared`).
+   */
   const ackEvents = (ws: Ws, conn: Conn, id: unknown, r: Ingested, binary: boolean): void => {
-    const answer = (err: HotpathError | null): void => {
+    const answer = (err: HotpathError | null, shared: boolean | undefined): void => {
       if (err) {
         const he = toAnswer(err, log);
         reply(ws, conn, binary ? encodeError(id as number, he.code, he.message) : JSON.stringify({ id, ok: false, ...he.toJSON() }), binary);
-      } else reply(ws, conn, binary ? encodeEventsResult(id as number, r.accepted, r.late) : JSON.stringify({ id, ok: true, accepted: r.accepted, late: r.late }), binary);
+      } else
+        reply(ws, conn, binary ? encodeEventsResult(id as number, r.accepted, r.late, shared) : JSON.stringify({ id, ok: true, accepted: r.accepted, late: r.late, shared }), binary);
     };
-    if (r.seq === 0) answer(null);
-    else ctx.ingest.durable(r.seq, answer);
+    if (r.seq === 0 && !r.shared) answer(null, undefined);
+    else ctx.ingest.settle(r, answer);
   };
 
   /** A frame past limits.ws_messages_per_second: not run, answered with an error frame. */
