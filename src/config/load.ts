@@ -19,6 +19,7 @@ import { compileModels, type ModelDef, type RawModel } from './models.js';
 import { configSchema } from './schema.js';
 // bandits; after schema.js: bandits.ts's schema is part of it (a cycle through values.ts)
 import { type BanditDef, compileBandits, type RawBandit } from './bandits.js';
+import { type CacheDef, compileCache, type RawCache } from './cache.js';
 import { compileScaling, type RawScaling, type ScalingDef } from './scaling.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
 import { fail, parseDuration, parseSize } from './values.js';
@@ -120,6 +121,8 @@ export interface Config {
   bandits: BanditDef[];
   /** the request-rate forecast for autoscalers (src/scaling/; none: no section) */
   scaling: ScalingDef;
+  /** the L1 answer caches (src/cache/, docs/cache.md; none: no section) */
+  cache: CacheDef;
   storeSpec: Binding.StoreSpec;
 }
 
@@ -180,6 +183,7 @@ interface RawConfig {
   alerts?: RawAlerts;
   bandits?: Record<string, RawBandit>;
   scaling?: RawScaling;
+  cache?: RawCache;
 }
 
 export interface CompileOptions {
@@ -365,6 +369,7 @@ export function compileConfig(raw: unknown, opts: CompileOptions = {}): Config {
     alerts: compileAlerts(c.alerts, env),
     bandits: compileBandits(c.bandits, entities, entityIndex, streams, streamIndex),
     scaling: compileScaling(c.scaling),
+    cache: compileCache(c.cache),
     storeSpec: { tables: [], streams: [], maxFutureMs: 0 },
   };
   config.storeSpec = toStoreSpec(config);

@@ -4,6 +4,7 @@ import { AGG_NAMES, GATHER_TRANSFORM_NAMES, limits } from '../native/binding.js'
 import { detectorsSchema, learnerSchema } from './learning.js';
 import { experimentsSchema } from './experiments.js';
 import { recommendersSchema } from './recommend.js';
+import { cacheSchema } from './cache-schema.js';
 import { scalingSchema } from './scaling-schema.js';
 
 const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
@@ -348,6 +349,7 @@ export const configSchema = {
     limits: limitsSchema,
     alerts,
     scaling: scalingSchema,
+    cache: cacheSchema,
     demo: {
       type: 'object',
       additionalProperties: false,
