@@ -96,6 +96,8 @@ export interface Server {
   readonly alerts: AlertHub;
   /** the request-rate forecast (scaling.forecast; docs/kubernetes.md), when configured */
   readonly forecast?: RequestForecast;
+  /** the L1 answer caches (docs/cache.md), with a `cache` section */
+  readonly caching?: Caching;
   /** 'https' with a tls section, else 'http' */
   readonly scheme: 'http' | 'https';
   /** Serves new connections with the certificate files as they are now (SIGHUP); throws HP_ERR_CONFIG_INVALID and keeps the old ones if they do not load. */
@@ -304,6 +306,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     recovery,
     alerts,
     forecast,
+    caching,
     scheme: config.tls ? 'https' : 'http',
     async reloadTls() {
       if (!config.tls) throw new HotpathError('HP_ERR_CONFIG_INVALID', '/tls: the config has no tls section: nothing to reload', { path: '/tls' });

@@ -82,10 +82,9 @@ export class FeatureReader {
    * and never after an event for its entity has been applied; an answer read without `at`
    * says the time it was read at, which may be up to the TTL old.
    */
-  readJsonCached(entity: EntityDef, id: string, select: number[], atMs: number, query: string): { json: string; ageMs: number | null } {
+  readJsonCached(entity: EntityDef, id: string, select: number[], atMs: number, query: string, now = Date.now()): { json: string; ageMs: number | null } {
     const cache = this.#cache;
     if (cache === undefined) return this.readJson(entity, id, select, atMs);
-    const now = Date.now();
     const key = `${entity.index}\u0000${id.length}:${id}\u0000${query}`;
     const hit = cache.get(key, now);
     if (hit !== undefined) return hit;
