@@ -21,6 +21,7 @@ import { applyProfile, type ProfileName } from './profiles.js';
 import { configSchema } from './schema.js';
 // bandits; after schema.js: bandits.ts's schema is part of it (a cycle through values.ts)
 import { type BanditDef, compileBandits, type RawBandit } from './bandits.js';
+import { type CacheDef, compileCache, type RawCache } from './cache.js';
 import { compileScaling, type RawScaling, type ScalingDef } from './scaling.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
 import { validator } from './validators.js';
@@ -130,6 +131,8 @@ export interface Config {
   bandits: BanditDef[];
   /** the request-rate forecast for autoscalers (src/scaling/; none: no section) */
   scaling: ScalingDef;
+  /** the L1 answer caches (src/cache/, docs/cache.md; none: no section) */
+  cache: CacheDef;
   storeSpec: Binding.StoreSpec;
 }
 
@@ -190,6 +193,7 @@ interface RawConfig {
   alerts?: RawAlerts;
   bandits?: Record<string, RawBandit>;
   scaling?: RawScaling;
+  cache?: RawCache;
 }
 
 export interface CompileOptions {
@@ -382,6 +386,7 @@ export function compileConfig(given: unknown, opts: CompileOptions = {}): Config
     alerts: compileAlerts(c.alerts, env),
     bandits: compileBandits(c.bandits, entities, entityIndex, streams, streamIndex),
     scaling: compileScaling(c.scaling),
+    cache: compileCache(c.cache),
     storeSpec: { tables: [], streams: [], maxFutureMs: 0 },
   };
   config.storeSpec = toStoreSpec(config);

@@ -5,6 +5,7 @@ import { detectorsSchema, learnerSchema } from './learning.js';
 import { experimentsSchema } from './experiments.js';
 import { recommendersSchema } from './recommend.js';
 import { ingestSchema } from './redis.js';
+import { cacheSchema } from './cache-schema.js';
 import { scalingSchema } from './scaling-schema.js';
 
 const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
@@ -352,6 +353,7 @@ export const configSchema = {
     limits: limitsSchema,
     alerts,
     scaling: scalingSchema,
+    cache: cacheSchema,
     demo: {
       type: 'object',
       additionalProperties: false,

@@ -44,6 +44,8 @@ import { registerForecastMetrics } from './forecast-metrics.js';
 import { FeatureReader } from './features.js';
 import { Metrics } from './metrics.js';
 import { PredictPipeline } from './predict.js';
+import { Caching } from '../cache/cache.js';
+import { registerCacheMetrics } from './cache-metrics.js';
 import type { ServerContext } from './routes/context.js';
 import { mountRoutes } from './routes/index.js';
 import { OPEN_POLICY, type RoutePolicy } from './routes/route.js';
@@ -101,6 +103,8 @@ export interface Server {
   readonly sharedLog?: RedisStreamLog;
   /** the request-rate forecast (scaling.forecast; docs/kubernetes.md), when configured */
   readonly forecast?: RequestForecast;
+  /** the L1 answer caches (docs/cache.md), with a `cache` section */
+  readonly caching?: Caching;
   /** 'https' with a tls section, else 'http' */
   readonly scheme: 'http' | 'https';
   /** Serves new connections with the certificate files as they are now (SIGHUP); throws HP_ERR_CONFIG_INVALID and keeps the old ones if they do not load. */
@@ -146,6 +150,15 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   inference.observer = metrics;
   const ingest = new Ingestor(store, config, log);
   ingest.observer = metrics;
+  // L1 answer caches (docs/cache.md): their tap first, so that nothing after it in the
+  // batch's turn can read an answer an event of the batch made stale.
+  const caching = config.cache.features || config.cache.predict ? new Caching(config.cache) : undefined;
+  if (caching) {
+    ingest.addTap(caching.tap());
+    registerCacheMetrics(metrics.registry, caching);
+    metrics.cachedPredicts = () => (caching.predict ? caching.predict.l1.hit : 0);
+  }
+  const reader = new FeatureReader(store, caching);
   // Streaming ML: learners served inline, trained by label taps; stream detectors as taps.
   const learning = new Learning(config, store, log);
   for (const [name, m] of learning.models) models.attachInline(name, m);
@@ -167,7 +180,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   const experiments = new Experiments(config, log);
   for (const t of experiments.taps) ingest.addTap(t);
   if (!experiments.empty) registerExperimentMetrics(metrics.registry, experiments);
-  const predict = new PredictPipeline(models, inference, config.limits.idBytes);
+  const predict = new PredictPipeline(models, inference, config.limits.idBytes, caching && { caching, reader });
   // each variant's target over the pipeline; a kind without an adapter is a config error here
   const experimentTargets = buildTargets(config.experiments, targetFactory({ predict, recommending, bandits }));
   const dataDir = opts.dataDir ?? config.durability.dataDir;
@@ -199,7 +212,8 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   const ctx: ServerContext = {
     config,
     store,
-    reader: new FeatureReader(store),
+    reader,
+    caching,
     models,
     pool,
     ingest,
@@ -320,6 +334,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     alerts,
     sharedLog,
     forecast,
+    caching,
     scheme: config.tls ? 'https' : 'http',
     async reloadTls() {
       if (!config.tls) throw new HotpathError('HP_ERR_CONFIG_INVALID', '/tls: the config has no tls section: nothing to reload', { path: '/tls' });

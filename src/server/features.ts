@@ -1,4 +1,5 @@
 // Feature reads: one entity or a batch, all features or named ones, as named JSON values.
+import type { AnswerCache, Caching } from '../cache/cache.js';
 import type { Config, EntityDef } from '../config/load.js';
 import { HotpathError, showValue } from '../errors.js';
 import { type FeatureStore, limits } from '../native/binding.js';
@@ -58,9 +59,41 @@ export class FeatureReader {
   readonly #store: FeatureStore;
   #out = new Float64Array(0);
   #ages = new Float64Array(0);
+  readonly #cache: AnswerCache<{ json: string; ageMs: number | null }> | undefined;
+  readonly #caching: Caching | undefined;
 
-  constructor(store: FeatureStore) {
+  /** caching: the L1 of GET reads when it has `features` (cache.features) */
+  constructor(store: FeatureStore, caching?: Caching) {
     this.#store = store;
+    this.#cache = caching?.features;
+    this.#caching = caching;
+  }
+
+  /** Whether the store holds the entity (the L2 check of a predict that missed L1). */
+  has(table: number, id: string, atMs: number): boolean {
+    const width = this.#store.layout(table).width;
+    if (this.#out.length < width) this.#out = new Float64Array(width);
+    return this.#store.read(table, id, atMs, this.#out).found;
+  }
+
+  /**
+   * readJson through the L1 cache, when there is one: `query` (the request's raw query:
+   * features and at) is part of the key. An answer is served for at most cache.features.ttl
+   * and never after an event for its entity has been applied; an answer read without `at`
+   * says the time it was read at, which may be up to the TTL old.
+   */
+  readJsonCached(entity: EntityDef, id: string, select: number[], atMs: number, query: string, now = Date.now()): { json: string; ageMs: number | null } {
+    const cache = this.#cache;
+    if (cache === undefined) return this.readJson(entity, id, select, atMs);
+    const key = `${entity.index}\u0000${id.length}:${id}\u0000${query}`;
+    const hit = cache.get(key, now);
+    if (hit !== undefined) return hit;
+    const stamp = cache.stamp([entity.index], [id]);
+    const r = this.readJson(entity, id, select, atMs);
+    const l3 = this.#caching!.l3;
+    cache.below(r.ageMs !== null, l3 && (() => l3.warm(entity.index, id)));
+    cache.set(key, r, stamp, now);
+    return r;
   }
 
   read(entity: EntityDef, ids: string[], select: number[], atMs: number): EntityFeatures[] {

@@ -127,6 +127,8 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
     ['class', 'by'],
   );
   #wsBackpressured = 0;
+  /** predict answers served from the L1 cache (src/cache/): requests too, though no model ran */
+  cachedPredicts: () => number = () => 0;
   readonly #perModel = new Map<string, { ok: Series; queue: Series; compute: Series; total: Series }>();
   readonly #perEntity = new Map<string, { reads: Series; freshness: Series }>();
 
@@ -355,7 +357,7 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
    */
   requestCount(signals: readonly ForecastSignal[]): number {
     let n = 0;
-    for (const s of signals) n += (s === 'model_requests' ? this.#requests : s === 'events' ? this.#ingested : this.#reads).total();
+    for (const s of signals) n += (s === 'model_requests' ? this.#requests : s === 'events' ? this.#ingested : this.#reads).total() + (s === 'model_requests' ? this.cachedPredicts() : 0);
     return n;
   }
 

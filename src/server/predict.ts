@@ -3,12 +3,14 @@
 // `submit`; KServe infer calls `infer`. Experiments and bandits will wrap `submit`: it is
 // the one place a request meets the inference service (deadline, breaker, fallback).
 // Answer shaping for REST and WebSocket JSON is here too; the runtime knows no protocol.
+import type { AnswerCache, Caching, PredictAnswer } from '../cache/cache.js';
 import { HotpathError } from '../errors.js';
 import { categoryValue } from '../ingest/decode.js';
 import { limits } from '../native/binding.js';
 import type { Answer, InferenceService, InferResult, ParsedPredict } from '../runtime/inference.js';
 import type { ModelEntry, ModelRegistry } from '../runtime/registry.js';
 import { nowMs } from '../runtime/records.js';
+import type { FeatureReader } from './features.js';
 import { jsonNumber } from './http.js';
 
 /** A checked predict request: the model, and the ids and fields in its record order. */
@@ -20,12 +22,21 @@ export class PredictPipeline {
   readonly #models: ModelRegistry;
   readonly #inference: InferenceService;
   readonly #maxIdBytes: number;
+  readonly #cache: AnswerCache<PredictAnswer> | undefined;
+  readonly #caching: Caching | undefined;
+  readonly #reader: FeatureReader | undefined;
 
-  /** maxIdBytes: limits.id_bytes (at most the engine's limits.maxIdBytes) */
-  constructor(models: ModelRegistry, inference: InferenceService, maxIdBytes = limits.maxIdBytes) {
+  /**
+   * maxIdBytes: limits.id_bytes (at most the engine's limits.maxIdBytes); cache: the L1 of
+   * predict answers (cache.predict) and the reader its misses check L2 (the store) with.
+   */
+  constructor(models: ModelRegistry, inference: InferenceService, maxIdBytes = limits.maxIdBytes, cache?: { caching: Caching; reader: FeatureReader }) {
     this.#models = models;
     this.#inference = inference;
     this.#maxIdBytes = Math.min(maxIdBytes, limits.maxIdBytes);
+    this.#cache = cache?.caching.predict;
+    this.#caching = cache?.caching;
+    this.#reader = cache?.reader;
   }
 
   /** The model and its checked request; throws HP_ERR_MODEL_UNKNOWN or a coded 400. */
@@ -35,13 +46,50 @@ export class PredictPipeline {
 
   /** Scores a checked request; cb runs once (synchronously when refused before a worker). */
   submit(r: PredictRequest, cb: Answer): void {
-    this.#inference.predict(r.model, r, cb);
+    const cache = this.#cache;
+    const current = r.model.current;
+    // Learners are not cached: each of their answers registers a prediction for its label.
+    if (cache === undefined || current === undefined || r.model.inline !== undefined) {
+      this.#inference.predict(r.model, r, cb);
+      return;
+    }
+    const now = Date.now();
+    const key = predictKey(r, current.version);
+    const hit = cache.get(key, now);
+    if (hit !== undefined) {
+      cb(null, { model: hit.model, version: hit.version, values: hit.values.slice(), rows: hit.rows, outDim: hit.outDim, fallback: false, variant: 'primary', queueUs: 0, computeUs: 0, batch: 0 });
+      return;
+    }
+    const keys = r.model.def.keys;
+    const tables = keys.map((k) => k.table);
+    // L2: every entity of the request in the native store (the worker gathers from it)
+    let found = true;
+    for (let i = 0; i < keys.length && found; i++) found = this.#reader!.has(tables[i], r.ids[i], now);
+    const l3 = this.#caching!.l3;
+    cache.below(found, l3 && (() => keys.every((k, i) => this.#reader!.has(k.table, r.ids[i], now) || l3.warm(k.table, r.ids[i]))));
+    // Stamped before the submit: an event applied while the request is in flight makes the
+    // answer stale at once, whichever rows the worker gathered.
+    const stamp = cache.stamp(tables, r.ids);
+    this.#inference.predict(r.model, r, (err, out) => {
+      if (err === null && out !== undefined && !out.fallback && out.predictionId === undefined && out.version === current.version)
+        cache.set(key, { model: out.model, version: out.version, values: out.values.slice(), rows: out.rows, outDim: out.outDim }, stamp, Date.now());
+      cb(err, out);
+    });
   }
 
   /** Runs rows of a ready input matrix (rows x inDim) on a version (default: current). */
   infer(e: ModelEntry, version: number | undefined, x: Float32Array, rows: number, cb: Answer): void {
     this.#inference.infer(e, version, x, rows, cb);
   }
+}
+
+/** The L1 key of a checked request: model, version, ids and fields in record order. */
+function predictKey(r: PredictRequest, version: number): string {
+  let k = `${r.model.def.name}\u0000${version}`;
+  for (let i = 0; i < r.ids.length; i++) k += `\u0000${r.ids[i].length}:${r.ids[i]}`; // length-prefixed: no two id lists collide
+  k += '\u0001';
+  for (let i = 0; i < r.fields.length; i++) k += `${i ? ',' : ''}${r.fields[i]}`;
+  return k;
 }
 
 /**

@@ -26,7 +26,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   recommend: ['state-parts', 'ingest', 'native', 'config', 'errors'],
   bandits: ['state-parts', 'ingest', 'runtime', 'native', 'config', 'errors'],
   scaling: ['config'], // the request-rate forecast: config types only
-  server: ['scaling', 'experiments', 'bandits', 'alerts', 'learn', 'recommend', 'durability', 'redis', 'ingest', 'runtime', 'native', 'config', 'errors'],
+  cache: ['ingest', 'native', 'config', 'errors'], // the L1 answer caches and their invalidation tap
+  server: ['cache', 'scaling', 'experiments', 'bandits', 'alerts', 'learn', 'recommend', 'durability', 'redis', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
   cli: ['server', 'bench', 'learn', 'recommend', 'eval', 'ingest', 'config', 'native', 'errors'],
   eval: ['learn', 'native', 'errors'], // offline evaluation (NAB): the server never imports it

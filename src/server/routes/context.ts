@@ -2,6 +2,7 @@
 // positional parameters. The composition root (app.ts) builds it once per server.
 import type { AlertHub } from '../../alerts/hub.js';
 import type { Bandits } from '../../bandits/bandits.js';
+import type { Caching } from '../../cache/cache.js';
 import type { Config } from '../../config/load.js';
 import type { Durability } from '../../durability/durability.js';
 import type { Learning } from '../../learn/learning.js';
@@ -23,6 +24,8 @@ export interface ServerContext {
   readonly config: Config;
   readonly store: FeatureStore;
   readonly reader: FeatureReader;
+  /** the L1 answer caches (src/cache/; undefined without a `cache` section) */
+  readonly caching?: Caching;
   /** the model registry: entries, versions, readiness, reload */
   readonly models: ModelRegistry;
   /** the inference workers (readiness, the fault-injection hook) */

@@ -26,7 +26,7 @@ export const featureRoutes: Route[] = [
       const names = q?.get('features');
       const select = selectFeatures(entity, names?.split(',').filter((s) => s.length > 0), ctx.config.limits.featuresPerRequest);
       const at = readTime(q?.get('at') ?? undefined, Date.now());
-      const r = ctx.reader.readJson(entity, id, select, at);
+      const r = ctx.reader.readJsonCached(entity, id, select, at, c.query);
       ctx.metrics.featureRead(entity.name, r.ageMs);
       c.send(200, r.json);
     },
