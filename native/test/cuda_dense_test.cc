@@ -18,13 +18,6 @@ using Code = Status::Code;
 
 namespace {
 
-std::vector<float> Normal(std::mt19937& rng, size_t n, float sd) {
-  std::normal_distribution<float> d(0.0f, sd);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
 LayerSpec Dense(std::mt19937& rng, int in, int out, Act act) {
   LayerSpec l;
   l.kind = LayerKind::DENSE;

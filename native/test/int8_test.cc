@@ -14,13 +14,6 @@ using namespace hptest;
 
 namespace {
 
-std::vector<float> Normal(std::mt19937& rng, size_t n, float sd) {
-  std::normal_distribution<float> d(0.0f, sd);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
 std::unique_ptr<Model> Make(int in, std::vector<LayerSpec> layers, int max_batch, Precision p) {
   std::unique_ptr<Model> m;
   Status s = Model::Create(in, std::move(layers), max_batch, Device::kCpu, &m, p);

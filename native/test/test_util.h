@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,14 @@ using namespace hotpath;
 // Minimal check macros
 
 namespace hptest {
+
+// n draws of N(0, sd^2): the random layers and inputs of the model tests.
+inline std::vector<float> Normal(std::mt19937& rng, size_t n, float sd) {
+  std::normal_distribution<float> d(0.0f, sd);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
 
 inline int g_passed = 0;
 inline int g_failed = 0;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadConfigText } from '../../src/config/load.js';
 import type { Server } from '../../src/server/app.js';
-import { FRAUD_INPUTS, FRAUD_V1, STORE_YAML, getJson, makeRepo, postJson, startWith } from '../support/inference-server.js';
+import { FRAUD_INPUTS, FRAUD_V1, STORE_YAML, expectModelConfigRefused, getJson, makeRepo, postJson, startWith } from '../support/inference-server.js';
 import { HotpathError } from '../../src/errors.js';
 import { constants, NativeModel } from '../../src/native/binding.js';
 
@@ -113,18 +113,7 @@ models:
     inputs: ${FRAUD_INPUTS}
     ${extra}
 `;
-    const rejects = (extra: string, path: string, why: RegExp) => {
-      let caught: unknown;
-      try {
-        loadConfigText(model(extra), { baseDir: repo });
-      } catch (err) {
-        caught = err;
-      }
-      expect(caught).toBeInstanceOf(HotpathError);
-      expect((caught as HotpathError).code).toBe('HP_ERR_CONFIG_INVALID');
-      expect((caught as HotpathError).message).toContain(path);
-      expect((caught as HotpathError).message).toMatch(why);
-    };
+    const rejects = (extra: string, path: string, why: RegExp) => expectModelConfigRefused(repo, extra, path, why);
     rejects('precision: int8\n    runtime: onnx', '/models/m/precision', /runtime is onnx/);
     rejects('precision: int8\n    runtime: native\n    device: cuda', '/models/m/precision', /cpu device only/);
     rejects('precision: int4\n    runtime: native', '/models/m/precision', /./);

@@ -11,7 +11,7 @@ import { loadConfigText } from '../../src/config/load.js';
 import { HotpathError } from '../../src/errors.js';
 import { backends, constants, NativeModel } from '../../src/native/binding.js';
 import { type Server, startServer } from '../../src/server/app.js';
-import { FRAUD_INPUTS, FRAUD_V1, fixtureModel, getJson, makeRepo, metric, postJson, predictBody, STORE_YAML } from '../support/inference-server.js';
+import { FRAUD_INPUTS, FRAUD_V1, fixtureModel, expectModelConfigRefused, getJson, makeRepo, metric, postJson, predictBody, STORE_YAML } from '../support/inference-server.js';
 
 const cuda = backends().cuda;
 const gpuHere = cuda.compiled && cuda.devices > 0;
@@ -100,18 +100,7 @@ models:
     inputs: ${FRAUD_INPUTS}
     ${extra}
 `;
-  const rejects = (extra: string, path: string, why: RegExp) => {
-    let caught: unknown;
-    try {
-      loadConfigText(model(extra), { baseDir: repo });
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(HotpathError);
-    expect((caught as HotpathError).code).toBe('HP_ERR_CONFIG_INVALID');
-    expect((caught as HotpathError).message).toContain(path);
-    expect((caught as HotpathError).message).toMatch(why);
-  };
+  const rejects = (extra: string, path: string, why: RegExp) => expectModelConfigRefused(repo, extra, path, why);
 
   it('refuses fp16/bf16 off the GPU and cuda_graphs on the cpu device, naming the field', () => {
     rejects('precision: fp16', '/models/m/precision', /runs on the GPU only: set device: cuda or auto \(device is cpu\)/);

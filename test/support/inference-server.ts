@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { expect } from 'vitest';
+
 import { loadConfigText } from '../../src/config/load.js';
+import { HotpathError } from '../../src/errors.js';
 import { type Server, startServer } from '../../src/server/app.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -133,4 +136,29 @@ export async function until(what: () => Promise<boolean> | boolean, ms = 5000): 
     if (Date.now() > end) throw new Error('condition not reached in time');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * Expects a one-model config (the fraud inputs over STORE_YAML, plus `extra` lines under
+ * model `m`) to be refused with HP_ERR_CONFIG_INVALID, naming `path`, for `why`.
+ */
+export function expectModelConfigRefused(repo: string, extra: string, path: string, why: RegExp): void {
+  const yaml = `
+${STORE_YAML}
+models:
+  m:
+    repository: fraud
+    inputs: ${FRAUD_INPUTS}
+    ${extra}
+`;
+  let caught: unknown;
+  try {
+    loadConfigText(yaml, { baseDir: repo });
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(HotpathError);
+  expect((caught as HotpathError).code).toBe('HP_ERR_CONFIG_INVALID');
+  expect((caught as HotpathError).message).toContain(path);
+  expect((caught as HotpathError).message).toMatch(why);
 }
