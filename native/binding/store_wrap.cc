@@ -38,6 +38,8 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
                            InstanceMethod<&FeatureStoreWrap::Read>("read"),
                            InstanceMethod<&FeatureStoreWrap::ReadMany>("readMany"),
                            InstanceMethod<&FeatureStoreWrap::Layout>("layout"),
+                           InstanceMethod<&FeatureStoreWrap::ExportRows>("exportRows"),
+                           InstanceMethod<&FeatureStoreWrap::ImportRows>("importRows"),
                            InstanceMethod<&FeatureStoreWrap::Stats>("stats"),
                            InstanceMethod<&FeatureStoreWrap::Sweep>("sweep"),
                            InstanceMethod<&FeatureStoreWrap::Snapshot>("snapshot"),
@@ -369,6 +371,57 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
   }
 
   // layout(table) -> { width, offsets: number[], widths: number[] }
+  // exportRows(table, keys: BigUint64Array (n), out: Uint8Array (n x rowBytes),
+  //            found: Uint8Array (n)) -> number found. Row i is copied to out[i * rowBytes..]
+  // and found[i] set to 1, or found[i] = 0 (out untouched there) when the entity is absent.
+  Napi::Value ExportRows(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    const Table& table = store_->table(t);
+    constexpr const char* kUsage = "exportRows(table, keys: BigUint64Array, out: Uint8Array, found: Uint8Array)";
+    REQUIRE_ARGUMENTS(4, kUsage);
+    REQUIRE_ARGUMENT_TYPED(1, uint64_t, napi_biguint64_array, keys, n, kUsage);
+    REQUIRE_ARGUMENT_TYPED(2, uint8_t, napi_uint8_array, out, len, kUsage);
+    REQUIRE_ARGUMENT_TYPED(3, uint8_t, napi_uint8_array, found, nfound, kUsage);
+    const size_t rb = table.layout().row_bytes;
+    if (nfound < n || len / rb < n) return ThrowArg(env, "out must hold keys x rowBytes bytes and found keys bytes");
+    uint32_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+      found[i] = table.ExportRow(keys[i], out + i * rb) ? 1 : 0;
+      count += found[i];
+    }
+    return Napi::Number::New(env, count);
+  }
+
+  // importRows(table, keys: BigUint64Array (n), rows: Uint8Array (n x rowBytes), nowMs,
+  //            result: Uint8Array (n)) -> number inserted. Writer's handle only. result[i]:
+  // 1 the row was inserted (the entity was absent), 2 the entity was present (unchanged).
+  // The rows must come from a store of the same layout (the caller checks its CRC).
+  Napi::Value ImportRows(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!writable_) return ThrowStatus(env, Status::Unavailable("this store handle is read-only"));
+    if (restoring_) return ThrowStatus(env, Status::Unavailable("the store is being restored from a snapshot"));
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    Table& table = store_->table(t);
+    constexpr const char* kUsage = "importRows(table, keys: BigUint64Array, rows: Uint8Array, nowMs, result: Uint8Array)";
+    REQUIRE_ARGUMENTS(5, kUsage);
+    REQUIRE_ARGUMENT_TIME(3, now);
+    REQUIRE_ARGUMENT_TYPED(1, uint64_t, napi_biguint64_array, keys, n, kUsage);
+    REQUIRE_ARGUMENT_TYPED(2, uint8_t, napi_uint8_array, rows, len, kUsage);
+    REQUIRE_ARGUMENT_TYPED(4, uint8_t, napi_uint8_array, result, nres, kUsage);
+    const size_t rb = table.layout().row_bytes;
+    if (nres < n || len / rb < n) return ThrowArg(env, "rows must hold keys x rowBytes bytes and result keys bytes");
+    uint32_t inserted = 0;
+    for (size_t i = 0; i < n; i++) {
+      const ImportResult r = table.ImportRow(keys[i], rows + i * rb, now);
+      result[i] = uint8_t(r);
+      inserted += r == ImportResult::kInserted;
+    }
+    return Napi::Number::New(env, inserted);
+  }
+
   Napi::Value Layout(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     int t;
@@ -382,6 +435,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     }
     Napi::Object o = Napi::Object::New(env);
     o.Set("width", table.width());
+    o.Set("rowBytes", double(table.layout().row_bytes));
     o.Set("offsets", offs);
     o.Set("widths", widths);
     return o;

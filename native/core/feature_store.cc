@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 
@@ -110,6 +111,19 @@ void Table::Apply(uint64_t key, int stream, double ts, const double* values, dou
   updates_++;
 }
 
+ImportResult Table::ImportRow(uint64_t key, const uint8_t* row, double now_ms) {
+  Shard& s = ShardFor(key);
+  if (s.Find(key) != nullptr) return ImportResult::kPresent;
+  const uint32_t seq = s.BeginWrite();
+  uint8_t* p = s.FindOrInsert(key, row, spec_.ttl_ms, now_ms, &evicted_);  // copies row, sets its key
+  At<uint64_t>(p, kOffTouch) = ++clock_;
+  s.EndWrite(seq);
+  const double last = At<double>(p, kOffLastTs);
+  if (last > watermark_) watermark_ = last;
+  updates_++;
+  return ImportResult::kInserted;
+}
+
 uint64_t Table::Sweep(double now_ms, uint64_t max_rows) {
   if (spec_.ttl_ms <= 0) return 0;
   const double expire_before = now_ms - double(spec_.ttl_ms);
@@ -156,6 +170,25 @@ bool Table::Read(uint64_t key, double now_ms, double* out, double* age_ms) const
       *age_ms = row ? now_ms - last : kNaN;
       return row != nullptr;
     }
+  }
+}
+
+bool Table::ExportRow(uint64_t key, uint8_t* out) const {
+  const Shard& s = ShardFor(key);
+  const size_t bytes = layout_.row_bytes;
+  for (;;) {
+    const uint32_t s1 = s.seq.load(std::memory_order_acquire);
+    if (s1 & 1) {
+      CpuRelax();
+      continue;
+    }
+    const uint8_t* row = s.Find(key);
+    // A racing writer may change the row while it is copied: the copy is kept only when
+    // the counter did not move (as Read does). Byte copies of racy memory are what the
+    // seqlock's readers do throughout the store.
+    if (row) std::memcpy(out, row, bytes);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (s.seq.load(std::memory_order_relaxed) == s1) return row != nullptr;
   }
 }
 

@@ -30,6 +30,12 @@ class Store;
 class StoreSnapshot;  // snapshot.h
 struct RestoreStats;
 
+// What ImportRow did with a row.
+enum class ImportResult : uint8_t {
+  kInserted = 1,  // the entity was absent: the row is now its row
+  kPresent = 2,   // the entity was already here: its row is left as it was
+};
+
 struct TableStats {
   uint64_t live = 0;
   uint64_t capacity = 0;
@@ -60,6 +66,16 @@ class Table {
   // Writer only. now_ms is the wall clock: TTL is measured against it.
   void Apply(uint64_t key, int stream, double ts, const double* values, double now_ms);
   uint64_t Sweep(double now_ms, uint64_t max_rows);
+
+  // The online store (src/redis/online-store.ts) moves whole rows between stores of the
+  // same layout (the caller checks it: layout CRC), as bytes of layout().row_bytes.
+  // ExportRow, any thread: copies key's row into out, consistently (under the shard's
+  // seqlock, retried like Read); false when the entity is absent (out is then unchanged).
+  bool ExportRow(uint64_t key, uint8_t* out) const;
+  // ImportRow, writer only: inserts `row` as key's row when the entity is absent (a full
+  // shard evicts one row first, as Apply does), stamped for the LRU as just written;
+  // leaves a present entity's row as it is. Allocates nothing beyond the insertion.
+  ImportResult ImportRow(uint64_t key, const uint8_t* row, double now_ms);
 
   // Any thread. Writes width() values to out; returns whether the entity exists and sets
   // *age_ms to now_ms - newest event time (NaN when absent).

@@ -30,6 +30,7 @@
 using namespace hptest;
 
 void RunStorePartsTests();  // store_parts_test.cc
+void RunRowTransferTests();  // row_transfer_test.cc
 void RunDurabilityTests();  // durability_test.cc
 void RunDetectorsTests();   // detectors_test.cc
 void RunLearnerTests();     // learner_test.cc
@@ -1127,6 +1128,7 @@ int main() {
   RUN(TestGatherFillsTheInputMatrix);
   RUN(TestDecodeRows);
   RunStorePartsTests();
+  RunRowTransferTests();
   RunDurabilityTests();
   RunDetectorsTests();
   RunLearnerTests();

@@ -46,6 +46,8 @@ export namespace Binding {
   }
   export interface Layout {
     width: number;
+    /** bytes of one entity's row (what exportRows/importRows move per key) */
+    rowBytes: number;
     offsets: number[];
     widths: number[];
   }
@@ -63,6 +65,8 @@ export namespace Binding {
     read(table: number, id: string | bigint, nowMs: number, out: Float64Array): number;
     readMany(table: number, ids: KeyColumn, nowMs: number, out: Float64Array, ages: Float64Array): number;
     layout(table: number): Layout;
+    exportRows(table: number, keys: BigUint64Array, out: Uint8Array, found: Uint8Array): number;
+    importRows(table: number, keys: BigUint64Array, rows: Uint8Array, nowMs: number, result: Uint8Array): number;
     stats(table: number): TableStats;
     sweep(nowMs: number, maxRowsPerTable: number): number;
     /** the cut is now; the file is written and fsynced on the thread pool (native/core/snapshot.h) */

@@ -199,6 +199,29 @@ export class FeatureStore {
     return call(() => this.#native.readMany(table, ids, nowMs, out, ages));
   }
 
+  /**
+   * Copies the rows of many entities (the online store's write-through): row i is
+   * out[i * rowBytes, (i + 1) * rowBytes), read consistently, and found[i] is 1; found[i]
+   * is 0 (out untouched there) for an absent entity. Returns how many were found. Both
+   * buffers are the caller's, written during the call only.
+   */
+  exportRows(table: number, keys: BigUint64Array, out: Uint8Array, found: Uint8Array): number {
+    const rb = this.#layouts[table]?.rowBytes ?? 0;
+    if (found.length < keys.length || out.length < keys.length * rb) throw new HotpathError('HP_ERR_NATIVE_INVALID_ARG', 'out must hold keys x rowBytes bytes and found one byte per key');
+    return call(() => this.#native.exportRows(table, keys, out, found));
+  }
+
+  /**
+   * Inserts rows exported by a store of the same layout (the caller checks its CRC) for
+   * entities this store does not hold; a present entity keeps its row. result[i]: 1
+   * inserted, 2 present. Returns how many were inserted. Writer's handle only.
+   */
+  importRows(table: number, keys: BigUint64Array, rows: Uint8Array, result: Uint8Array, nowMs = Date.now()): number {
+    const rb = this.#layouts[table]?.rowBytes ?? 0;
+    if (result.length < keys.length || rows.length < keys.length * rb) throw new HotpathError('HP_ERR_NATIVE_INVALID_ARG', 'rows must hold keys x rowBytes bytes and result one byte per key');
+    return call(() => this.#native.importRows(table, keys, rows, nowMs, result));
+  }
+
   stats(table: number): Binding.TableStats {
     return call(() => this.#native.stats(table));
   }
