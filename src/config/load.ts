@@ -22,6 +22,7 @@ import { configSchema } from './schema.js';
 // bandits; after schema.js: bandits.ts's schema is part of it (a cycle through values.ts)
 import { type BanditDef, compileBandits, type RawBandit } from './bandits.js';
 import { type CacheDef, compileCache, type RawCache } from './cache.js';
+import { compileOnlineStore, type OnlineStoreDef, type RawOnlineStore } from './online-store.js';
 import { compileScaling, type RawScaling, type ScalingDef } from './scaling.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
 import { validator } from './validators.js';
@@ -35,6 +36,7 @@ export type { DetectorDef, DriftParams, LabelDef, LearnerDef } from './learning.
 export type { ExperimentDef, RampStep, TargetKind, VariantDef } from './experiments.js';
 export type { RecommenderDef } from './recommend.js';
 export type { IngestDef, RedisStreamsDef } from './redis.js';
+export type { OnlineStoreDef } from './online-store.js';
 export { parseDuration, parseSize } from './values.js';
 export type { AuthDef, BucketDef, KeyDef, JwtDef, LimitsDef, RateClass, TlsDef } from './security.js';
 export { compileAuth, RATE_CLASS_NAMES } from './security.js';
@@ -133,6 +135,8 @@ export interface Config {
   scaling: ScalingDef;
   /** the L1 answer caches (src/cache/, docs/cache.md; none: no section) */
   cache: CacheDef;
+  /** the online store on Redis (src/redis/online-store.ts; null: no section) */
+  onlineStore: OnlineStoreDef | null;
   storeSpec: Binding.StoreSpec;
 }
 
@@ -194,6 +198,7 @@ interface RawConfig {
   bandits?: Record<string, RawBandit>;
   scaling?: RawScaling;
   cache?: RawCache;
+  online_store?: RawOnlineStore;
 }
 
 export interface CompileOptions {
@@ -387,6 +392,7 @@ export function compileConfig(given: unknown, opts: CompileOptions = {}): Config
     bandits: compileBandits(c.bandits, entities, entityIndex, streams, streamIndex),
     scaling: compileScaling(c.scaling),
     cache: compileCache(c.cache),
+    onlineStore: compileOnlineStore(c.online_store, env),
     storeSpec: { tables: [], streams: [], maxFutureMs: 0 },
   };
   config.storeSpec = toStoreSpec(config);

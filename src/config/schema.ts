@@ -6,6 +6,7 @@ import { experimentsSchema } from './experiments.js';
 import { recommendersSchema } from './recommend.js';
 import { ingestSchema } from './redis.js';
 import { cacheSchema } from './cache-schema.js';
+import { onlineStoreSchema } from './online-store-schema.js';
 import { scalingSchema } from './scaling-schema.js';
 
 const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
@@ -354,6 +355,7 @@ export const configSchema = {
     alerts,
     scaling: scalingSchema,
     cache: cacheSchema,
+    online_store: onlineStoreSchema,
     demo: {
       type: 'object',
       additionalProperties: false,

@@ -5,11 +5,18 @@
 // the caller decides. Connections reconnect forever, every 50 ms up to once a second.
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
-import type { RedisStreamsDef } from '../config/load.js';
-
 export type RedisClient = Redis | Cluster;
 
-export function connectRedis(def: RedisStreamsDef, name: string): RedisClient {
+/** Where to connect: ingest.redis_streams and online_store both have these. */
+export interface RedisTarget {
+  url?: string;
+  cluster?: { host: string; port: number }[];
+  password?: string;
+  commandTimeoutMs: number;
+}
+
+/** autoPipeline: commands issued in one turn of the event loop go out as one pipeline (per node). */
+export function connectRedis(def: RedisTarget, name: string, autoPipeline = false): RedisClient {
   const options: RedisOptions = {
     connectionName: name,
     password: def.password,
@@ -19,12 +26,14 @@ export function connectRedis(def: RedisStreamsDef, name: string): RedisClient {
     commandTimeout: def.commandTimeoutMs,
     connectTimeout: Math.min(def.commandTimeoutMs, 2000),
     retryStrategy: (times: number) => Math.min(50 * times, 1000),
+    enableAutoPipelining: autoPipeline,
   };
   if (def.cluster)
     return new Cluster(def.cluster, {
       redisOptions: options,
       enableOfflineQueue: false,
       enableReadyCheck: true,
+      enableAutoPipelining: autoPipeline,
       clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000),
       slotsRefreshTimeout: Math.min(def.commandTimeoutMs, 2000),
     });

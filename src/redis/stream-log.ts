@@ -30,11 +30,18 @@
 // to the start of the stream at every start (from: beginning), so the store is rebuilt
 // from what the stream retains.
 //
+// The online store (online-store.ts) reads two things here: `position`, the last entry id
+// this replica has handled from its group, and ownInFlight(), the ids of its own batches
+// applied here but not yet read back from the stream: its store holds every entry up to
+// the position plus exactly those. A replica warmed from the online store starts its group
+// at the lowest position of the rows it imported (start's `warm`) and, until it passes the
+// highest, drops the rows of entries the imported rows already hold (RowFilter).
+//
 // Lag: every lag_interval, XINFO GROUPS gives every group's entries not yet delivered
 // (lag) and XRANGE the age of the first of them: per replica in /metrics.
 import { randomBytes } from 'node:crypto';
 
-import type { Config, RedisStreamsDef } from '../config/load.js';
+import type { Config, RedisStreamsDef, StreamDef } from '../config/load.js';
 import { HotpathError, toHotpathError } from '../errors.js';
 import type { Ingestor, SharedAck, SharedBatch, SharedLog } from '../ingest/ingestor.js';
 import { AppliedFile } from './applied-file.js';
@@ -76,6 +83,10 @@ export interface StreamLogStats {
   trimmed: number;
   acked: number;
   readFailures: number;
+  /** rows of entries dropped after a warm: the imported rows already held them */
+  warmFiltered: number;
+  /** after a warm: the stream had trimmed entries past the group's start (events lost here) */
+  warmTrimmed: number;
   /** apply delay histogram: counts per DELAY_BUCKETS_MS bucket (+Inf last), sum in ms, count */
   delayCounts: Float64Array;
   delaySumMs: number;
@@ -109,6 +120,32 @@ export interface WalHooks {
   recoveredSeq: number;
   /** the log (src/durability/wal.ts Wal): its hooks are set here */
   wal: { beforeWrite: (() => void) | undefined; onLost: ((fromSeq: number) => void) | undefined };
+}
+
+/**
+ * Where a group starts after a warm from the online store, and which rows of the entries
+ * up to `until` to drop because the imported rows already hold them (online-store.ts).
+ */
+export interface WarmStart {
+  /** the group's first position: entries after it are read (XGROUP CREATE / SETID) */
+  readonly startAt: string;
+  /** true once no entry from this one on can be held by the imported rows: the filter is dropped */
+  done(entryId: string): boolean;
+  /**
+   * The rows of one entry's batch to apply: undefined keeps all; otherwise keep[i] is 0 for
+   * a row to drop. keys are the batch's hashed key columns (views valid during the call).
+   */
+  keep(entryId: string, batchId: string, stream: StreamDef, keys: BigUint64Array[], n: number): Uint8Array | undefined;
+}
+
+/** Compares two stream entry ids ("ms-seq"): negative, zero or positive. */
+export function compareIds(a: string, b: string): number {
+  const da = a.indexOf('-');
+  const db = b.indexOf('-');
+  const ma = Number(da < 0 ? a : a.slice(0, da));
+  const mb = Number(db < 0 ? b : b.slice(0, db));
+  if (ma !== mb) return ma - mb;
+  return Number(da < 0 ? 0 : a.slice(da + 1)) - Number(db < 0 ? 0 : b.slice(db + 1));
 }
 
 interface Item {
@@ -159,19 +196,24 @@ export class RedisStreamLog implements SharedLog {
   readonly dedup: DedupWindow;
   readonly stats: StreamLogStats = {
     appendedBatches: 0, appendedEvents: 0, pipelines: 0, appendFailures: 0, droppedBatches: 0, droppedEvents: 0, refused: 0, abandonedBatches: 0,
-    appliedBatches: 0, appliedEvents: 0, duplicates: 0, own: 0, failed: 0, claimed: 0, trimmed: 0, acked: 0, readFailures: 0,
+    appliedBatches: 0, appliedEvents: 0, duplicates: 0, own: 0, failed: 0, claimed: 0, trimmed: 0, acked: 0, readFailures: 0, warmFiltered: 0, warmTrimmed: 0,
     delayCounts: new Float64Array(DELAY_BUCKETS_MS.length + 1), delaySumMs: 0, delayCount: 0,
   };
   /** every group's lag, by group name (refreshed every lag_interval) */
   readonly lag = new Map<string, GroupLag>();
   /** entries in the stream (XLEN), refreshed with the lag */
   length = Number.NaN;
+  /** the last entry id handled from this replica's group (undefined until the group is ready) */
+  position: string | undefined;
 
   readonly #o: StreamLogOptions;
   readonly #cmd: RedisClient;
   readonly #read: RedisClient;
   readonly #bootPrefix: string;
   #counter = 0;
+  /** counters of this process's batches appended (or waiting to be) and not yet read back */
+  readonly #ownOut = new Set<number>();
+  #warm: WarmStart | undefined;
   #applied: AppliedFile | undefined;
   // the backlog: items from #head on are queued or in flight; done ones are skipped
   #queue: Item[] = [];
@@ -247,7 +289,9 @@ export class RedisStreamLog implements SharedLog {
    * are loaded and the WAL's hooks set; then the Ingestor appends local batches here and
    * the consumer loop starts.
    */
-  start(wal?: WalHooks): void {
+  start(wal?: WalHooks, warm?: WarmStart): void {
+    this.#warm = warm;
+    if (warm) this.#rewind = false;
     if (wal) {
       const applied = new AppliedFile(wal.dir, this.#o.log);
       const n = applied.load(this.dedup, wal.recoveredSeq, Date.now());
@@ -291,6 +335,7 @@ export class RedisStreamLog implements SharedLog {
       return a;
     }
     const data = encodeBatch(b.stream, b.keys, b.ts, b.values, b.nowMs, this.#o.layout);
+    this.#ownOut.add(this.#counter - 1);
     a.left++;
     this.#queue.push({ id, data, events: n, ack: a, done: false });
     this.#backlogBytes += data.length;
@@ -299,6 +344,28 @@ export class RedisStreamLog implements SharedLog {
     if (!this.connected) a.settle(false);
     this.#schedule();
     return a;
+  }
+
+  /**
+   * This process's batches applied here and not yet read back from the stream, as
+   * `<boot>:<from>-<to>,<n>,...` (counters in base 36; ranges inclusive); '' when none.
+   */
+  ownInFlight(): string {
+    if (this.#ownOut.size === 0) return '';
+    const parts: string[] = [];
+    let from = -1;
+    let to = -1;
+    // counters are added in increasing order, so the set iterates sorted
+    for (const n of this.#ownOut) {
+      if (n === to + 1 && from >= 0) to = n;
+      else {
+        if (from >= 0) parts.push(from === to ? from.toString(36) : `${from.toString(36)}-${to.toString(36)}`);
+        from = n;
+        to = n;
+      }
+    }
+    parts.push(from === to ? from.toString(36) : `${from.toString(36)}-${to.toString(36)}`);
+    return `${this.boot}:${parts.join(',')}`;
   }
 
   /** An ack whose caller waits: settled false at its deadline if its XADDs have not replied. */
@@ -453,6 +520,21 @@ export class RedisStreamLog implements SharedLog {
 
   async #ensureGroup(): Promise<void> {
     const { key, from } = this.def;
+    const warm = this.#warm;
+    if (warm) {
+      // A replica warmed from the online store: its rows hold every entry up to startAt.
+      try {
+        await this.#read.call('XGROUP', 'CREATE', key, this.group, warm.startAt, 'MKSTREAM');
+      } catch (err) {
+        if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+        await this.#read.call('XGROUP', 'SETID', key, this.group, warm.startAt);
+      }
+      this.#o.log(`redis: consumer group '${this.group}' starts after ${warm.startAt} (the oldest position of the rows warmed from the online store)`);
+      await this.#checkTrimmed(warm.startAt);
+      this.position = warm.startAt;
+      this.#groupReady = true;
+      return;
+    }
     try {
       await this.#read.call('XGROUP', 'CREATE', key, this.group, from === 'beginning' ? '0' : '$', 'MKSTREAM');
       this.#o.log(`redis: consumer group '${this.group}' created on ${key} (from the ${from})`);
@@ -466,7 +548,20 @@ export class RedisStreamLog implements SharedLog {
       }
     }
     this.#rewind = false;
+    const groups = (await this.#read.call('XINFO', 'GROUPS', key)) as unknown[][];
+    const mine = groups.map(fields).find((g) => String(g.name) === this.group);
+    this.position = mine ? String(mine['last-delivered-id']) : '0-0';
     this.#groupReady = true;
+  }
+
+  /** Entries trimmed from the stream after `after` are events a warmed replica never sees. */
+  async #checkTrimmed(after: string): Promise<void> {
+    const info = fields((await this.#read.call('XINFO', 'STREAM', this.def.key)) as unknown[]);
+    const deleted = info['max-deleted-entry-id'];
+    if (typeof deleted === 'string' && compareIds(deleted, after) > 0) {
+      this.stats.warmTrimmed++;
+      this.#o.log(`redis: the stream has trimmed entries up to ${deleted}, past ${after} where this replica's warmed rows end: the events of those entries are lost to this replica (ingest.redis_streams.max_len)`);
+    }
   }
 
   async #readOwnPending(): Promise<void> {
@@ -526,11 +621,15 @@ export class RedisStreamLog implements SharedLog {
         else if (k.length === 1 && k[0] === 0x64) data = kv[i + 1]; // 'd'
       }
       if (fresh) this.#delay(now - Number.parseInt(entryId, 10));
+      if (this.position === undefined || compareIds(entryId, this.position) > 0) this.position = entryId;
       if (kv === null) {
         // pending here, but trimmed from the stream (MAXLEN) before it was applied
         this.stats.trimmed++;
         this.#every('trimmed', `redis: shared-log entry ${entryId} was trimmed from the stream before this replica applied it (ingest.redis_streams.max_len)`);
-      } else if (id !== undefined && id.startsWith(this.#bootPrefix)) this.stats.own++;
+      } else if (id !== undefined && id.startsWith(this.#bootPrefix)) {
+        this.stats.own++;
+        this.#ownOut.delete(Number.parseInt(id.slice(this.#bootPrefix.length), 36));
+      }
       else if (id !== undefined && this.dedup.has(id)) this.stats.duplicates++;
       else {
         try {
@@ -538,12 +637,22 @@ export class RedisStreamLog implements SharedLog {
           const b = decodeBatch(data, this.#o.layout);
           const stream = streams[b.stream];
           if (!stream) throw new HotpathError('HP_ERR_EVENT_INVALID', `shared-log entry: stream ${b.stream} is not declared here`);
-          const r = this.#o.ingest.apply(stream, b.keys, b.ts, b.values, b.nowMs);
+          let { keys, ts, values } = b;
+          if (this.#warm) {
+            if (this.#warm.done(entryId)) {
+              this.#warm = undefined;
+              this.#o.log(`redis: past ${entryId}: the stream is applied in full again (the warmed rows' entries are behind)`);
+            } else {
+              const keep = this.#warm.keep(entryId, id, stream, keys, ts.length);
+              if (keep) ({ keys, ts, values } = this.#keepRows(keep, stream, keys, ts, values));
+            }
+          }
+          const r = ts.length > 0 ? this.#o.ingest.apply(stream, keys, ts, values, b.nowMs) : { seq: 0 };
           this.dedup.add(id, r.seq, now);
           this.#applied?.note(id, r.seq, now);
           if (r.seq > lastSeq) lastSeq = r.seq;
           this.stats.appliedBatches++;
-          this.stats.appliedEvents += b.ts.length;
+          this.stats.appliedEvents += ts.length;
         } catch (err) {
           const e = toHotpathError(err);
           if (e.code === 'HP_ERR_WAL_UNAVAILABLE') {
@@ -571,6 +680,26 @@ export class RedisStreamLog implements SharedLog {
     };
     if (lastSeq === 0) ack();
     else this.#o.ingest.durable(lastSeq, (err) => (err ? (this.#readPending = true) : ack()));
+  }
+
+  /** The rows of a batch whose keep byte is set, copied out (counting the others as filtered). */
+  #keepRows(keep: Uint8Array, stream: StreamDef, keys: BigUint64Array[], ts: Float64Array, values: Float64Array) {
+    const n = ts.length;
+    const nf = stream.fields.length;
+    let m = 0;
+    for (let i = 0; i < n; i++) m += keep[i] ? 1 : 0;
+    this.stats.warmFiltered += n - m;
+    const k2 = keys.map(() => new BigUint64Array(m));
+    const t2 = new Float64Array(m);
+    const v2 = new Float64Array(m * nf);
+    for (let i = 0, j = 0; i < n; i++) {
+      if (!keep[i]) continue;
+      for (let k = 0; k < keys.length; k++) k2[k][j] = keys[k][i];
+      t2[j] = ts[i];
+      v2.set(values.subarray(i * nf, (i + 1) * nf), j * nf);
+      j++;
+    }
+    return { keys: k2, ts: t2, values: v2 };
   }
 
   #delay(ms: number): void {

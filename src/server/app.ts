@@ -37,6 +37,8 @@ import { Recommending } from '../recommend/recommending.js';
 import { registerRecommendMetrics } from './recommend-metrics.js';
 import { Bandits } from '../bandits/bandits.js';
 import { RedisStreamLog } from '../redis/stream-log.js';
+import { OnlineStore, type WarmFilter } from '../redis/online-store.js';
+import { registerOnlineStoreMetrics } from './online-store-metrics.js';
 import { registerRedisMetrics } from './redis-metrics.js';
 import { registerBanditMetrics } from './bandit-metrics.js';
 import { RequestForecast } from '../scaling/request-forecast.js';
@@ -101,6 +103,8 @@ export interface Server {
   readonly alerts: AlertHub;
   /** the shared ingest log on a Redis stream (ingest.redis_streams, docs/redis.md) */
   readonly sharedLog?: RedisStreamLog;
+  /** the online store on Redis (online_store:, docs/redis.md "The online store") */
+  readonly online?: OnlineStore;
   /** the request-rate forecast (scaling.forecast; docs/kubernetes.md), when configured */
   readonly forecast?: RequestForecast;
   /** the L1 answer caches (docs/cache.md), with a `cache` section */
@@ -158,6 +162,20 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     registerCacheMetrics(metrics.registry, caching);
     metrics.cachedPredicts = () => (caching.predict ? caching.predict.l1.hit : 0);
   }
+  // The online store on Redis (docs/redis.md): its tap marks entities to write through;
+  // an imported row bumps the entity's generation so no L1 answer from before survives.
+  const online = config.onlineStore
+    ? new OnlineStore({
+        config, def: config.onlineStore, store, layout: layoutCrc(describeLayout(config)), log,
+        onImported: caching && ((t, keys) => caching.generations.bumpColumn(t, keys, keys.length)),
+      })
+    : undefined;
+  if (online) {
+    ingest.addTap(online.tap());
+    // Predicts read through without waiting: the request is answered from the store as it
+    // is, and the entity's row is on its way for the next one (counted as an l3 miss).
+    if (caching) caching.l3 = { warm: (t, id) => (void online.readThrough(t, id), false) };
+  }
   const reader = new FeatureReader(store, caching);
   // Streaming ML: learners served inline, trained by label taps; stream detectors as taps.
   const learning = new Learning(config, store, log);
@@ -190,6 +208,10 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     ? new RedisStreamLog({ config, ingest, layout: layoutCrc(describeLayout(config)), log, durable: durability !== undefined })
     : undefined;
   if (sharedLog) registerRedisMetrics(metrics.registry, sharedLog);
+  if (online) {
+    online.attachShared(sharedLog);
+    registerOnlineStoreMetrics(metrics.registry, online, sharedLog);
+  }
   if (durability) {
     durability.register(models.snapshotParticipant());
     if (!learning.empty) durability.register(learning.snapshotParticipant());
@@ -214,6 +236,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     store,
     reader,
     caching,
+    online,
     models,
     pool,
     ingest,
@@ -250,6 +273,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   } catch (err) {
     clock.close();
     await sharedLog?.close();
+    await online?.close();
     throw err;
   }
   if (!config.auth && !isLoopback(host))
@@ -269,18 +293,38 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     stopListening();
     clock.close();
     await sharedLog?.close();
+    await online?.close();
     await alerts.close(0);
     await durability?.close({ snapshot: false }).catch(() => undefined);
     await pool.close();
     throw err;
   }
   durability?.start();
+  // A replica that recovered no state warms from the online store before it is ready;
+  // with the shared log, its group then starts where the imported rows end.
+  let warmed: WarmFilter | undefined;
+  if (online) {
+    const recovered = recovery !== undefined && (recovery.snapshotSeq > 0 || recovery.replay.records > 0);
+    if (online.def.warm && !recovered) {
+      if (await online.connectedWithin(1000)) {
+        const filter = online.newFilter();
+        try {
+          const w = await online.warm(filter);
+          log(`redis: online store: warmed ${w.imported} entities in ${Math.round(w.ms)} ms`);
+        } catch (err) {
+          log(`redis: online store: the warm stopped after ${filter.size} entities: ${(err as Error).message}; the rest is read through on a miss`);
+        }
+        if (filter.size > 0) warmed = filter;
+      } else log('redis: online store not reachable at start: not warmed; entities are read through on a miss once it is');
+    }
+    online.start();
+  }
   if (sharedLog) {
     // After recovery: the ids of the shared-log batches the recovered state holds are known
     // (with a data directory), so none is applied twice. A Redis that is down does not
     // hold the start: batches wait in the backlog and the reader retries.
     const wal = durability?.wal;
-    sharedLog.start(wal && durability ? { dir: join(durability.dataDir, 'wal'), recoveredSeq: recovery?.replay.lastSeq ?? 0, wal } : undefined);
+    sharedLog.start(wal && durability ? { dir: join(durability.dataDir, 'wal'), recoveredSeq: recovery?.replay.lastSeq ?? 0, wal } : undefined, warmed);
     if (!(await sharedLog.connectedWithin(1000))) log(`redis: the shared log at ${config.ingest.redisStreams!.url ?? 'the cluster'} is not reachable yet: ingest goes on here, batches wait in the backlog`);
   }
 
@@ -310,6 +354,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
       seq = snapshot ? durability.last?.seq : undefined;
     }
     await sharedLog?.close(snapshot ? config.server.drainTimeoutMs : 0);
+    await online?.close(snapshot ? config.server.drainTimeoutMs : 0);
     await alertsClosed;
     clock.close();
     await pool.close();
@@ -333,6 +378,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     recovery,
     alerts,
     sharedLog,
+    online,
     forecast,
     caching,
     scheme: config.tls ? 'https' : 'http',

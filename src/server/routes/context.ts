@@ -19,6 +19,7 @@ import type { Metrics } from '../metrics.js';
 import type { PredictPipeline } from '../predict.js';
 import type { CoarseClock, ConnectionCounter } from '../security/buckets.js';
 import type { RoutePolicy } from './route.js';
+import type { OnlineStore } from '../../redis/online-store.js';
 
 export interface ServerContext {
   readonly config: Config;
@@ -26,6 +27,8 @@ export interface ServerContext {
   readonly reader: FeatureReader;
   /** the L1 answer caches (src/cache/; undefined without a `cache` section) */
   readonly caching?: Caching;
+  /** the online store on Redis (online_store:, docs/redis.md): read-through on a miss */
+  readonly online?: OnlineStore;
   /** the model registry: entries, versions, readiness, reload */
   readonly models: ModelRegistry;
   /** the inference workers (readiness, the fault-injection hook) */

@@ -27,6 +27,19 @@ export const featureRoutes: Route[] = [
       const select = selectFeatures(entity, names?.split(',').filter((s) => s.length > 0), ctx.config.limits.featuresPerRequest);
       const at = readTime(q?.get('at') ?? undefined, Date.now());
       const r = ctx.reader.readJsonCached(entity, id, select, at, c.query);
+      const online = ctx.online;
+      if (r.ageMs === null && online) {
+        // Not in this store: read through from the online store (at most read_timeout),
+        // then answer from the store, which holds the entity when Redis had it.
+        const later = c.detach();
+        c.res.onAborted(() => later.onAborted());
+        online.readThrough(entity.index, id).then((found) => {
+          const again = found ? ctx.reader.readJsonCached(entity, id, select, at, later.query) : r;
+          ctx.metrics.featureRead(entity.name, again.ageMs);
+          later.send(200, again.json);
+        }, (err) => later.fail(err));
+        return;
+      }
       ctx.metrics.featureRead(entity.name, r.ageMs);
       c.send(200, r.json);
     },
