@@ -1,7 +1,7 @@
 // Multi-level caching of answers (docs/cache.md). L1 is an in-process Lru per kind of
 // answer (feature reads, predict answers), keyed per request; L2 is the native store the
-// answer is computed from (already there); L3 would be Redis, the shared online store (not
-// built yet: `L3` below is the seam it plugs into). An L1 answer is served only within its
+// answer is computed from (already there); L3 is Redis, the shared online store
+// (src/redis/online-store.ts, plugged in through `L3` below). An L1 answer is served only within its
 // TTL and while no event for any of its entities has been applied since it was computed
 // (Generations, bumped by this module's ingest tap for every source the Ingestor has:
 // HTTP JSON and NDJSON, WebSocket JSON and binary frames, the demo, log replay, and any
@@ -20,13 +20,14 @@ export interface LevelCounts {
 }
 
 /**
- * L3, the shared store behind the native one (Redis, being built in src/redis): on an L2
- * miss (the entity is not in this replica's store) the cache asks it to warm the entity,
- * without waiting. What it finds enters the store through the Ingestor, whose tap bumps the
- * entity's generation, so the next read recomputes from L2. Counted as level l3.
+ * L3, the shared store behind the native one (the online store on Redis,
+ * src/redis/online-store.ts): on an L2 miss (the entity is not in this replica's store) the
+ * cache asks it to warm the entity, without waiting. What it finds is imported into the
+ * store and the entity's generation bumped, so the next read recomputes from L2. Counted as
+ * level l3.
  */
 export interface L3 {
-  /** true: the entity is known there and is on its way into the store; false: absent there too */
+  /** true: the entity is in the store now; false: not yet (the online store's fetch is on its way, or it is absent there too) */
   warm(table: number, id: string): boolean;
 }
 
@@ -103,7 +104,7 @@ export class Caching {
   readonly features?: AnswerCache<{ json: string; ageMs: number | null }>;
   readonly predict?: AnswerCache<PredictAnswer>;
   readonly generations: Generations;
-  /** the Redis level, when one is attached (none yet) */
+  /** the Redis level, when an online store is configured */
   l3?: L3;
 
   constructor(def: CacheDef) {
