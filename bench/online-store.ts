@@ -10,6 +10,8 @@
 //                  (rows written / elapsed; the ingest rate and the flushes are printed)
 //   warm           a second server started empty: the time its warm takes (SCAN + HMGET
 //                  + import of every row), from its log line, and the whole start
+//   peer           the same number of HSETs of rows of the same size, written by a bare
+//                  ioredis client in pipelines of 1,000 (what Redis and the client take here)
 //   read-through   a third server with warm: false: GET /v1/features of --probes distinct
 //                  ids it does not hold, one at a time: p50/p99 latency of the miss (the
 //                  read from Redis and the import) against the same GETs once held (L2)
@@ -19,6 +21,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+
+import { Redis } from 'ioredis';
 
 import { loadConfigText } from '../src/config/load.js';
 import { startServer, type Server } from '../src/server/app.js';
@@ -45,15 +49,15 @@ streams:
   tx:
     keys: { user: user_id }
     time_field: ts
-    allowed_lateness: 1d
+    allowed_lateness: 1h
     fields: { amount: number }
 entities:
   user:
-    memory: 512MiB
+    memory: 1GiB
     features:
-      n_1h:   { agg: count, window: 1h, tile: 1m }
-      sum_1h: { agg: sum, field: amount, window: 1h, tile: 1m }
-      max_1h: { agg: max, field: amount, window: 1h, tile: 1m }
+      n_1h:   { agg: count, window: 1h, tile: 5m }
+      sum_1h: { agg: sum, field: amount, window: 1h, tile: 5m }
+      max_1h: { agg: max, field: amount, window: 1h, tile: 5m }
       last:   { agg: last, field: amount }
 online_store:
   url: ${url}
@@ -73,6 +77,17 @@ async function main(): Promise<void> {
   const url = `redis://127.0.0.1:${port}`;
   const servers: Server[] = [];
   try {
+    // the ingest alone (no online_store): the tap's cost is the difference
+    const plainYaml = yaml(url).replace(/online_store:[\s\S]*$/, '');
+    const plain = await startServer({ config: loadConfigText(plainYaml), port: 0, host: '127.0.0.1', log: () => {} });
+    const nowP = Date.now();
+    const tp0 = performance.now();
+    for (let i = 0; i < EVENTS; i += 1000)
+      plain.ingest.events(Array.from({ length: Math.min(1000, EVENTS - i) }, (_, j) => ({ user_id: `u${(i + j) % ENTITIES}`, ts: nowP - ((i + j) % 3_000_000), amount: (i + j) % 97 })), 'http', nowP);
+    const plainMs = performance.now() - tp0;
+    console.log(`ingest without the online store: ${EVENTS} events in ${plainMs.toFixed(0)} ms (${((EVENTS / plainMs) * 1000).toFixed(0)} events/s)`);
+    await plain.close();
+
     // write-through
     const lines: string[] = [];
     const a = await startServer({ config: loadConfigText(yaml(url)), port: 0, host: '127.0.0.1', log: (l) => lines.push(l) });
@@ -91,8 +106,24 @@ async function main(): Promise<void> {
     while (a.online!.dirty > 0) await new Promise((r) => setTimeout(r, 1));
     const ms = performance.now() - t0;
     const s = a.online!.stats;
+    const live = a.store.stats(0);
+    console.log(`store: ${live.live} entities live (capacity ${live.capacity}, ${live.rowBytes} bytes a row)`);
     console.log(`write-through: ${EVENTS} events over ${ENTITIES} entities applied in ${ingestMs.toFixed(0)} ms (${((EVENTS / ingestMs) * 1000).toFixed(0)} events/s); ` +
       `${s.written} rows written in ${ms.toFixed(0)} ms: ${((s.written / ms) * 1000).toFixed(0)} rows/s, ${s.pipelines} flushes, ${s.dropped} dropped, ${s.writeFailures} failures`);
+
+    // peer: bare pipelined HSETs of the same rows, under other keys
+    const peer = new Redis(url);
+    const row = Buffer.alloc(a.store.layout(0).rowBytes, 7);
+    const tp = performance.now();
+    for (let i = 0; i < s.written; i += 1000) {
+      const p = peer.pipeline();
+      for (let j = i; j < Math.min(s.written, i + 1000); j++) p.hset(`peer:{${j}}`, 'r', row, 'l', '1', 't', '1', 'p', '', 'o', '', 'n_1h', '1', 'sum_1h', '1', 'max_1h', '1', 'last', '1');
+      await p.exec();
+    }
+    const peerMs = performance.now() - tp;
+    console.log(`peer: ${s.written} HSETs in pipelines of 1000 by a bare ioredis client: ${((s.written / peerMs) * 1000).toFixed(0)} rows/s`);
+    for (let i = 0; i < s.written; i += 1000) await peer.del(...Array.from({ length: Math.min(1000, s.written - i) }, (_, j) => `peer:{${i + j}}`));
+    peer.disconnect();
 
     // warm
     const blines: string[] = [];

@@ -441,17 +441,27 @@ export class OnlineStore {
     const c = this.#client;
     const nodes: Redis[] = c instanceof Cluster ? c.nodes('master') : [c];
     const match = `${this.def.prefix}:*`;
-    for (const node of nodes) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
-        cursor = next;
-        if (keys.length === 0) continue;
-        const rows = await Promise.all(keys.map((k) => c.hmgetBuffer(k, 'r', 'l', 'p', 'o')));
-        const r = this.#importPage(keys, rows, filter);
-        imported += r.imported;
-        withoutPosition += r.withoutPosition;
-      } while (cursor !== '0');
+    // One page's HMGETs are in flight while the next page is scanned: two pages at most.
+    let page: Promise<void> = Promise.resolve();
+    try {
+      for (const node of nodes) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
+          cursor = next;
+          if (keys.length === 0) continue;
+          const rows = Promise.all(keys.map((k) => c.hmgetBuffer(k, 'r', 'l', 'p', 'o')));
+          await page;
+          page = rows.then((got) => {
+            const r = this.#importPage(keys, got, filter);
+            imported += r.imported;
+            withoutPosition += r.withoutPosition;
+          });
+        } while (cursor !== '0');
+      }
+      await page;
+    } finally {
+      page.catch(() => undefined); // a scan that failed first leaves the last page's error unread
     }
     const ms = performance.now() - t0;
     this.stats.warmImported += imported;
