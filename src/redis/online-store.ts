@@ -281,7 +281,7 @@ export class OnlineStore {
         if (b.kind !== 'columns') return;
         // With the shared log, batches from the stream are written by the replica they were
         // posted to; a replayed log is not written again (it was, or its writer's rows are).
-        if (this.#shared ? b.source === 'redis' || b.source === 'replay' : false) return;
+        if (this.#shared && (b.source === 'redis' || b.source === 'replay')) return;
         const n = b.ts.length;
         for (let k = 0; k < b.keys.length; k++) {
           const t = b.stream.tables[k];
