@@ -66,7 +66,8 @@ export class PredictPipeline {
     let found = true;
     for (let i = 0; i < keys.length && found; i++) found = this.#reader!.has(tables[i], r.ids[i], now);
     const l3 = this.#caching!.l3;
-    cache.below(found, l3 && (() => keys.every((k, i) => this.#reader!.has(k.table, r.ids[i], now) || l3.warm(k.table, r.ids[i]))));
+    // every absent entity is asked for (map, not every: one that L3 lacks must not stop the others)
+    cache.below(found, l3 && (() => keys.map((k, i) => this.#reader!.has(k.table, r.ids[i], now) || l3.warm(k.table, r.ids[i])).every(Boolean)));
     // Stamped before the submit: an event applied while the request is in flight makes the
     // answer stale at once, whichever rows the worker gathered.
     const stamp = cache.stamp(tables, r.ids);

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfigText } from '../../src/config/load.js';
 import { hashIds } from '../../src/native/binding.js';
 import { type Server, startServer } from '../../src/server/app.js';
-import { getJson, metric, postJson, until } from '../support/inference-server.js';
+import { FRAUD_V1, getJson, makeRepo, metric, oneModelYaml, postJson, startWith, until } from '../support/inference-server.js';
 import { RedisCluster, RedisProcess, RUN_REDIS } from '../support/redis.js';
 
 const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
@@ -199,6 +199,29 @@ describe.skipIf(!RUN_REDIS)('the online store on Redis', () => {
     const want = (await getJson(a.base, `/v1/features/user/u1?at=${AT}`)).body;
     expect((await getJson(c.base, `/v1/features/user/u1?at=${AT}`)).body).toEqual(want);
     expect((await getJson(c.base, `/v1/features/user/u1?at=${AT}`)).body).toEqual(want);
+  });
+
+  it('a predict of entities only Redis has fetches them without waiting; the next predict scores them', async () => {
+    const rd = await redis();
+    const repo = makeRepo({ fraud: { 1: FRAUD_V1 } });
+    const online = (extra = '') => `online_store:\n  url: ${rd.url}\n  flush_interval: 20ms\n${extra}`;
+    const a = await startWith(repo, oneModelYaml('fraud') + online());
+    const b = await startWith(repo, `${oneModelYaml('fraud')}${online('  warm: false\n')}cache:\n  predict: { ttl: 1h }\n`);
+    const wrap = (s: { server: Server; base: string }, name: string): Replica => ({ name, server: s.server, base: s.base, lines: [] });
+    servers.push(wrap(a, 'a'), wrap(b, 'b'));
+    const now = Date.now();
+    const events = [1, 2, 3].map((i) => ({ stream: 'tx', user_id: 'u1', merchant_id: 'm1', amount: 10 * i, country: 'FR', ts: now - i * 1000 }));
+    expect((await postJson(a.base, '/v1/events', events)).status).toBe(200);
+    await flushed(wrap(a, 'a'), 2);
+    const body = { entities: { user: 'u1', merchant: 'm1' }, fields: { amount: 100 } };
+    const want = (await postJson(a.base, '/v1/predict/fraud', body)).body.score;
+    const cold = await postJson(b.base, '/v1/predict/fraud', body);
+    expect(cold.status).toBe(200);
+    const t = await scrape(wrap(b, 'b'));
+    expect(metric(t, 'hotpath_cache_requests_total', 'cache="predict",level="l3",result="miss"')).toBe(1);
+    // both entities were asked for, not only the first
+    await until(async () => metric(await scrape(wrap(b, 'b')), 'hotpath_online_store_read_through_total', 'result="hit"') === 2);
+    expect((await postJson(b.base, '/v1/predict/fraud', body)).body.score).toBe(want);
   });
 
   it('with the shared log: a replica warmed while events flow converges exactly', async () => {
