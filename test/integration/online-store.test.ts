@@ -2,7 +2,9 @@
 // store"): rows written through as hashes whose values redis-cli reads; a new replica
 // started empty warms from them and answers what the writer answers (exactly, with the
 // shared log on and events flowing during the warm); a read of an entity only Redis has is
-// read through; Redis down at start and during load: serving goes on, failures are counted,
+// read through (a feature read waits at most read_timeout: a paused Redis is a counted
+// timeout; a predict fetches every absent entity without waiting); Redis down at start
+// and during load: serving goes on, failures are counted,
 // and the rows are written once it is back; a full dirty set drops and counts; a
 // three-master Redis Cluster with the hash tags.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -185,6 +187,24 @@ describe.skipIf(!RUN_REDIS)('the online store on Redis', () => {
     // the imported row is the store's now: the next read is an L2 hit, no Redis
     expect((await getJson(c.base, `/v1/features/user/u7?at=${AT}`)).body).toEqual(before.body);
     expect(metric(await scrape(c), 'hotpath_online_store_read_through_total', 'result="hit"')).toBe(1);
+  });
+
+  it('a slow Redis: a read-through answers found: false after read_timeout, and is counted', async () => {
+    const rd = await redis();
+    const a = await replica('a', `url: ${rd.url}`);
+    expect((await postJson(a.base, '/v1/events', make(10, 2))).status).toBe(200);
+    await flushed(a, 2);
+    const c = await replica('c', `url: ${rd.url}\n  warm: false\n  read_timeout: 30ms`);
+    rd.cli('CLIENT', 'PAUSE', '1000', 'ALL');
+    const t0 = performance.now();
+    const slow = await getJson(c.base, `/v1/features/user/u1?at=${AT}`);
+    const ms = performance.now() - t0;
+    expect(slow.body.found).toBe(false);
+    expect(ms).toBeGreaterThanOrEqual(25);
+    expect(ms).toBeLessThan(800);
+    expect(metric(await scrape(c), 'hotpath_online_store_read_through_total', 'result="timeout"')).toBe(1);
+    // once Redis answers again, the same read finds it
+    await until(async () => (await getJson(c.base, `/v1/features/user/u1?at=${AT}`)).body.found === true, 5000);
   });
 
   it('read-through with the L1 cache: the cached miss does not survive the import', async () => {
