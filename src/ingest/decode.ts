@@ -5,6 +5,7 @@
 import type { Config, StreamDef } from '../config/load.js';
 import { HotpathError, showValue } from '../errors.js';
 import { limits } from '../native/binding.js';
+import { hashEventId } from './event-ids.js';
 
 const utf8 = new TextEncoder();
 
@@ -67,6 +68,8 @@ export interface StreamBatch {
   keys: string[][];
   ts: Float64Array;
   values: Float64Array;
+  /** with streams.<name>.dedup: each event's id hashed, two u32 halves per event */
+  ids?: Uint32Array;
 }
 
 /**
@@ -119,9 +122,18 @@ export function decodeEvents(config: Config, events: unknown[], nowMs: number, s
     const keys = def.keyFields.map(() => new Array<string>(n));
     const ts = new Float64Array(n);
     const values = new Float64Array(n * nf);
+    const ids = def.dedup ? new Uint32Array(2 * n) : undefined;
     for (let j = 0; j < n; j++) {
       const i = indices[j];
       const e = events[i] as Record<string, unknown>;
+      if (ids) {
+        const raw = own(e, def.dedup!.field);
+        if (raw === undefined) invalid(i, `missing event id field '${def.dedup!.field}' (streams.${def.name}.dedup)`);
+        const id = idOf(raw);
+        if (id === undefined)
+          throw new HotpathError('HP_ERR_ID_INVALID', `event ${i}: '${def.dedup!.field}' must be a non-empty string of at most ${limits.maxIdBytes} bytes or an integer`, { index: i });
+        hashEventId(id, ids, 2 * j);
+      }
       for (let k = 0; k < def.keyFields.length; k++) {
         const raw = own(e, def.keyFields[k]);
         if (raw === undefined) invalid(i, `missing key field '${def.keyFields[k]}'`);
@@ -152,7 +164,7 @@ export function decodeEvents(config: Config, events: unknown[], nowMs: number, s
         values[j * nf + f] = v;
       }
     }
-    batches.push({ stream: def, keys, ts, values });
+    batches.push({ stream: def, keys, ts, values, ids });
   }
   return batches;
 }

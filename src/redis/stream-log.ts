@@ -108,7 +108,7 @@ export interface WalHooks {
   /** the last log record replayed at start */
   recoveredSeq: number;
   /** the log (src/durability/wal.ts Wal): its hooks are set here */
-  wal: { beforeWrite: (() => void) | undefined; onLost: ((fromSeq: number) => void) | undefined };
+  wal: { addHooks(h: { beforeWrite?(): void; onLost?(fromSeq: number): void }): void };
 }
 
 interface Item {
@@ -253,8 +253,7 @@ export class RedisStreamLog implements SharedLog {
       const n = applied.load(this.dedup, wal.recoveredSeq, Date.now());
       if (n > 0) this.#o.log(`redis: ${n} shared-log batch ids are in the recovered state (not applied again if delivered again)`);
       this.#applied = applied;
-      wal.wal.beforeWrite = () => applied.flush(this.dedup);
-      wal.wal.onLost = (fromSeq) => applied.void(fromSeq);
+      wal.wal.addHooks({ beforeWrite: () => applied.flush(this.dedup), onLost: (fromSeq) => applied.void(fromSeq) });
     }
     this.#o.ingest.attachShared(this);
     this.#reading = true;
@@ -275,7 +274,7 @@ export class RedisStreamLog implements SharedLog {
   append(b: SharedBatch, ack: SharedAck | undefined): SharedAck {
     const a = (ack as Ack | undefined) ?? new Ack(this);
     const n = b.ts.length;
-    const bytes = batchBytes(n, b.keys.length, b.stream.fields.length);
+    const bytes = batchBytes(n, b.keys.length, b.stream.fields.length, b.ids !== undefined);
     const id = `${this.#bootPrefix}${(this.#counter++).toString(36)}`;
     const nowMs = Date.now();
     if (this.#applied) {
@@ -290,7 +289,7 @@ export class RedisStreamLog implements SharedLog {
       a.settle(false);
       return a;
     }
-    const data = encodeBatch(b.stream, b.keys, b.ts, b.values, b.nowMs, this.#o.layout);
+    const data = encodeBatch(b.stream, b.keys, b.ts, b.values, b.nowMs, this.#o.layout, b.ids);
     a.left++;
     this.#queue.push({ id, data, events: n, ack: a, done: false });
     this.#backlogBytes += data.length;
@@ -538,7 +537,7 @@ export class RedisStreamLog implements SharedLog {
           const b = decodeBatch(data, this.#o.layout);
           const stream = streams[b.stream];
           if (!stream) throw new HotpathError('HP_ERR_EVENT_INVALID', `shared-log entry: stream ${b.stream} is not declared here`);
-          const r = this.#o.ingest.apply(stream, b.keys, b.ts, b.values, b.nowMs);
+          const r = this.#o.ingest.apply(stream, b.keys, b.ts, b.values, b.nowMs, b.ids);
           this.dedup.add(id, r.seq, now);
           this.#applied?.note(id, r.seq, now);
           if (r.seq > lastSeq) lastSeq = r.seq;

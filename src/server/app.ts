@@ -275,6 +275,9 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     throw err;
   }
   durability?.start();
+  // Idempotent ingest across restarts: the ids of the dedup streams' events the recovered
+  // state holds (src/ingest/event-ids-file.ts).
+  if (durability?.wal) ingest.attachEventIds(join(durability.dataDir, 'wal'), recovery?.replay.lastSeq ?? 0, durability.wal);
   if (sharedLog) {
     // After recovery: the ids of the shared-log batches the recovered state holds are known
     // (with a data directory), so none is applied twice. A Redis that is down does not
@@ -308,6 +311,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     if (durability) {
       await durability.close({ snapshot }).catch((err) => log(`durability: ${(err as Error).message}`));
       seq = snapshot ? durability.last?.seq : undefined;
+      ingest.closeEventIds();
     }
     await sharedLog?.close(snapshot ? config.server.drainTimeoutMs : 0);
     await alertsClosed;
