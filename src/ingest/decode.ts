@@ -22,6 +22,9 @@ function utf8ByteLength(s: string): number {
   return utf8.encode(s).length;
 }
 
+/** the two 32-bit lanes of a category string's hash (cyrb53's) */
+const lanes = new Uint32Array(2);
+
 /**
  * A category value as a number: integers stay themselves (so integer ids come back from
  * last_n unchanged), strings become a 53-bit hash (cyrb53).
@@ -34,16 +37,8 @@ export function categoryValue(v: unknown): number | undefined {
     const n = Number(v);
     if (Number.isSafeInteger(n)) return n;
   }
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < v.length; i++) {
-    const ch = v.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+  hashEventId(v, lanes, 0);
+  return 4294967296 * (2097151 & lanes[0]) + lanes[1];
 }
 
 const INTEGER_RE = /^(0|-?[1-9]\d*)$/;

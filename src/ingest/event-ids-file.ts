@@ -17,10 +17,11 @@
 // machine crash the ids of the last batches can be missing, and a retry of those events is
 // applied a second time (docs/ingest.md). Past its size limit it is rewritten from the
 // windows.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { EventIdWindow } from './event-ids.js';
+import { SideFile } from './side-file.js';
 
 export const EVENT_IDS_FILE = 'event-ids.bin';
 const RECORD = 32;
@@ -30,18 +31,15 @@ const MIN_REWRITE_BYTES = 32 * 1024 ** 2;
 export class EventIdsFile {
   readonly path: string;
   readonly #log: (line: string) => void;
-  #fd: number;
-  #size: number;
+  readonly #file: SideFile;
   #buf = Buffer.alloc(RECORD * 256);
   #used = 0;
-  #rewriteAt = MIN_REWRITE_BYTES;
   #failed = false;
 
   constructor(walDir: string, log: (line: string) => void) {
     this.path = join(walDir, EVENT_IDS_FILE);
     this.#log = log;
-    this.#fd = openSync(this.path, 'a', 0o600);
-    this.#size = fstatSync(this.#fd).size;
+    this.#file = new SideFile(this.path, MIN_REWRITE_BYTES);
   }
 
   /**
@@ -87,26 +85,23 @@ export class EventIdsFile {
 
   /** Writes the records noted since the last flush (the log calls this before its write). */
   flush(windows?: readonly (EventIdWindow | undefined)[]): void {
-    if (this.#used === 0 || this.#fd < 0) return;
+    if (this.#used === 0 || !this.#file.open) return;
     const used = this.#used;
     this.#used = 0;
     try {
-      let off = 0;
-      while (off < used) off += writeSync(this.#fd, this.#buf, off, used - off);
-      this.#size += used;
+      this.#file.append(this.#buf, used);
       this.#failed = false;
     } catch (err) {
       if (!this.#failed) this.#log(`ingest: cannot write ${this.path}: ${(err as Error).message} (after a crash, retried events may be applied twice)`);
       this.#failed = true;
       return;
     }
-    if (windows && this.#size > this.#rewriteAt) this.#rewrite(windows);
+    if (windows && this.#file.due) this.#rewrite(windows);
   }
 
   close(): void {
     this.flush();
-    if (this.#fd >= 0) closeSync(this.#fd);
-    this.#fd = -1;
+    this.#file.close();
   }
 
   #put(seq: number, ms: number, hi: number, lo: number, stream: number, kind: number): void {
@@ -125,44 +120,31 @@ export class EventIdsFile {
     this.#used += RECORD;
   }
 
-  /** The file again from the windows' ids that have a seq (a temporary file, then rename). */
+  /** The file again from the windows' ids that have a seq. */
   #rewrite(windows: readonly (EventIdWindow | undefined)[]): void {
-    const tmp = `${this.path}.tmp`;
-    let fd = -1;
     try {
-      fd = openSync(tmp, 'w', 0o600);
-      let bytes = 0;
-      const chunk = Buffer.alloc(RECORD * 4096);
-      let used = 0;
-      const put = () => {
-        let off = 0;
-        while (off < used) off += writeSync(fd, chunk, off, used - off);
-        bytes += used;
-        used = 0;
-      };
-      windows.forEach((w, stream) =>
-        w?.forEach((hi, lo, ms, seq) => {
-          if (seq <= 0) return;
-          chunk.writeDoubleLE(seq, used);
-          chunk.writeDoubleLE(ms, used + 8);
-          chunk.writeUInt32LE(hi, used + 16);
-          chunk.writeUInt32LE(lo, used + 20);
-          chunk.writeUInt32LE(stream, used + 24);
-          chunk.writeUInt32LE(0, used + 28);
-          used += RECORD;
-          if (used === chunk.length) put();
-        }),
-      );
-      put();
-      closeSync(fd);
-      fd = -1;
-      renameSync(tmp, this.path);
-      closeSync(this.#fd);
-      this.#fd = openSync(this.path, 'a', 0o600);
-      this.#size = bytes;
-      this.#rewriteAt = Math.max(MIN_REWRITE_BYTES, 2 * bytes);
+      this.#file.rewrite((put) => {
+        const chunk = Buffer.alloc(RECORD * 4096);
+        let used = 0;
+        windows.forEach((w, stream) =>
+          w?.forEach((hi, lo, ms, seq) => {
+            if (seq <= 0) return;
+            chunk.writeDoubleLE(seq, used);
+            chunk.writeDoubleLE(ms, used + 8);
+            chunk.writeUInt32LE(hi, used + 16);
+            chunk.writeUInt32LE(lo, used + 20);
+            chunk.writeUInt32LE(stream, used + 24);
+            chunk.writeUInt32LE(0, used + 28);
+            used += RECORD;
+            if (used === chunk.length) {
+              put(chunk, used);
+              used = 0;
+            }
+          }),
+        );
+        put(chunk, used);
+      });
     } catch (err) {
-      if (fd >= 0) closeSync(fd);
       this.#log(`ingest: cannot rewrite ${this.path}: ${(err as Error).message}`);
     }
   }

@@ -10,7 +10,10 @@
 // older than the horizon or when the window is full. Both arrays grow by doubling up to
 // what max_ids needs, so a quiet stream costs little memory.
 
-/** 64-bit hash of an id's text (two 32-bit lanes of the cyrb53 mix) into out[at], out[at + 1]. */
+/**
+ * 64-bit hash of an id's text (the two 32-bit lanes of cyrb53) into out[at], out[at + 1]. A
+ * category value (decode.ts) is the same hash cut to 53 bits.
+ */
 export function hashEventId(id: string, out: Uint32Array, at: number): void {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;

@@ -286,7 +286,7 @@ describe('a running hotpath exports what the adapter reads', () => {
     // and no data directory (the pod's volume)
     const cfg = loadConfigText(configMap.data['hotpath.yaml'].replaceAll('/app/models/', `${join(ROOT, 'models')}/`), { baseDir: ROOT, env: POD_ENV });
     cfg.durability.dataDir = undefined;
-    cfg.ingest.redisStreams = undefined; // no Redis here: the metrics checked are the server's own
+    cfg.ingest.redisStreams = null; // no Redis here: the metrics checked are the server's own
     server = await startServer({ config: cfg, port: 0, host: '127.0.0.1', log: () => {} });
   }, 60_000);
   afterAll(async () => {

@@ -16,29 +16,11 @@ import { spawnTracked, waitReady } from '../../src/bench/harness.js';
 import { loadConfigText } from '../../src/config/load.js';
 import { type Server, startServer } from '../../src/server/app.js';
 import { decodeServerFrame, encodeEvents } from '../../src/server/ws-protocol.js';
-import { HotpathError } from '../../src/errors.js';
-import { metric, metricsText, postJson, ROOT, until } from '../support/inference-server.js';
+import { type Counts, countsYaml, expectedCounts, readCounts, T0 } from '../support/counts.js';
+import { expectConfigRefused, metric, metricsText, postJson, ROOT, until } from '../support/inference-server.js';
 import { freePort, RedisProcess, RUN_REDIS } from '../support/redis.js';
 
-const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
-const CONFIG = (extra = '') => `
-server: { workers: 1, max_batch: 10000 }
-store: { max_future: 1d }
-streams:
-  tx:
-    keys: { user: user_id }
-    time_field: ts
-    allowed_lateness: 1d
-    dedup: { field: event_id, horizon: 10m }
-    fields: { amount: number }
-entities:
-  user:
-    memory: 16MiB
-    shards: 4
-    features:
-      n_1d:   { agg: count, window: 1d, tile: 1h }
-      sum_1d: { agg: sum, field: amount, window: 1d, tile: 1h }
-${extra}`;
+const CONFIG = (extra = '') => `${countsYaml('\n    dedup: { field: event_id, horizon: 10m }')}${extra}`;
 
 type Ev = { event_id: string; user_id: string; ts: number; amount: number };
 const ev = (i: number, user = `u${i % 7}`): Ev => ({ event_id: `e${i}`, user_id: user, ts: T0 + i, amount: (i % 5) + 1 });
@@ -61,26 +43,10 @@ async function start(yaml: string): Promise<{ server: Server; base: string; line
   return { server, base: `http://127.0.0.1:${server.port}`, lines };
 }
 
-/** n_1d and sum_1d per user, from the events given (each counted once). */
-function expected(events: Ev[]): Map<string, { n: number; sum: number }> {
-  const m = new Map<string, { n: number; sum: number }>();
-  for (const e of events) {
-    const x = m.get(e.user_id) ?? { n: 0, sum: 0 };
-    x.n++;
-    x.sum += e.amount;
-    m.set(e.user_id, x);
-  }
-  return m;
-}
-
-async function read(base: string, users: string[]): Promise<Map<string, { n: number; sum: number }>> {
-  const a = await postJson(base, '/v1/features', { entity: 'user', ids: users, at: T0 + 3_600_000 });
-  expect(a.status).toBe(200);
-  return new Map(a.body.results.map((x: { id: string; features: { n_1d: number; sum_1d: number } }) => [x.id, { n: x.features.n_1d ?? 0, sum: x.features.sum_1d ?? 0 }]));
-}
+const read = (base: string, users: string[]): Promise<Counts> => readCounts(base, users);
 
 async function expectOnce(base: string, events: Ev[]): Promise<void> {
-  const want = expected(events);
+  const want = expectedCounts(events);
   const got = await read(base, [...want.keys()]);
   for (const [u, w] of want) expect(got.get(u), u).toEqual(w);
 }
@@ -139,18 +105,7 @@ describe('idempotent ingest: streams.<name>.dedup', () => {
   });
 
   it('config: a bad dedup section names the field', () => {
-    const bad = (dedup: string, path: string, why: RegExp) => {
-      let caught: unknown;
-      try {
-        loadConfigText(CONFIG().replace('dedup: { field: event_id, horizon: 10m }', dedup));
-      } catch (err) {
-        caught = err;
-      }
-      expect(caught).toBeInstanceOf(HotpathError);
-      expect((caught as HotpathError).code).toBe('HP_ERR_CONFIG_INVALID');
-      expect((caught as HotpathError).message).toContain(path);
-      expect((caught as HotpathError).message).toMatch(why);
-    };
+    const bad = (dedup: string, path: string, why: RegExp) => expectConfigRefused(() => loadConfigText(CONFIG().replace('dedup: { field: event_id, horizon: 10m }', dedup)), path, why);
     bad('dedup: { horizon: 10m }', '/streams/tx/dedup', /field/);
     bad('dedup: { field: event_id, horizon: 100ms }', '/streams/tx/dedup/horizon', /between 1s and 7d/);
     bad('dedup: { field: ts }', '/streams/tx/dedup/field', /time field/);

@@ -26,29 +26,13 @@ import { decodeBatch } from '../../src/redis/codec.js';
 import { type Server, startServer } from '../../src/server/app.js';
 import { decodeServerFrame, encodeEvents } from '../../src/server/ws-protocol.js';
 import { spawnTracked, waitReady } from '../../src/bench/harness.js';
+import { countsYaml, expectedCounts, readCounts, T0 } from '../support/counts.js';
 import { metric, postJson, ROOT, until } from '../support/inference-server.js';
 import { freePort, RedisCluster, RedisProcess, RUN_REDIS } from '../support/redis.js';
 
 const KEY = '{hp}:events';
 const PROMTOOL = spawnSync('promtool', ['--version']).status === 0 || process.env.HOTPATH_CI === '1';
-const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
-const yaml = (url: string, replica: string, extra = '') => `
-server: { workers: 1, max_batch: 10000 }
-store: { max_future: 1d }
-streams:
-  tx:
-    keys: { user: user_id }
-    time_field: ts
-    allowed_lateness: 1d
-    fields: { amount: number }
-entities:
-  user:
-    memory: 16MiB
-    shards: 4
-    features:
-      n_1d:   { agg: count, window: 1d, tile: 1h }
-      sum_1d: { agg: sum, field: amount, window: 1d, tile: 1h }
-ingest:
+const yaml = (url: string, replica: string, extra = '') => `${countsYaml()}ingest:
   redis_streams:
     url: ${url}
     key: "${KEY}"
@@ -105,27 +89,11 @@ type Ev = { user_id: string; ts: number; amount: number };
 /** every other event */
 const i2 = (e: Ev) => e.ts % 2 === 0;
 
-/** Expected n_1d and sum_1d per user. */
-function expected(events: Ev[]): Map<string, { n: number; sum: number }> {
-  const m = new Map<string, { n: number; sum: number }>();
-  for (const e of events) {
-    const x = m.get(e.user_id) ?? { n: 0, sum: 0 };
-    x.n++;
-    x.sum += e.amount;
-    m.set(e.user_id, x);
-  }
-  return m;
-}
-
-async function features(r: Replica, users: string[]): Promise<Map<string, { n: number; sum: number }>> {
-  const a = await postJson(r.base, '/v1/features', { entity: 'user', ids: users, at: T0 + 3_600_000 });
-  expect(a.status).toBe(200);
-  return new Map(a.body.results.map((x: { id: string; features: { n_1d: number; sum_1d: number } }) => [x.id, { n: x.features.n_1d, sum: x.features.sum_1d }]));
-}
+const features = (r: Replica, users: string[]) => readCounts(r.base, users);
 
 /** Until every replica reads exactly the expected features (or the time runs out: the difference is shown). */
 async function converge(rs: Replica[], events: Ev[], ms = 20_000): Promise<void> {
-  const want = expected(events);
+  const want = expectedCounts(events);
   const users = [...want.keys()];
   const t0 = Date.now();
   for (;;) {
