@@ -139,9 +139,12 @@ export function mirrorRegistry(m: StreamMirror, o: MirrorOptions): client.Regist
   ]);
   scraped(registry, 'counter', 'hotpath_mirror_claimed_total', 'Entries claimed (XAUTOCLAIM) from an earlier mirror process that read and never acknowledged them', [], () => s.claimed);
   scraped(registry, 'counter', 'hotpath_mirror_acked_total', 'Entries acknowledged (XACK) on the source', [], () => s.acked);
-  scraped(registry, 'gauge', 'hotpath_mirror_lag_entries', 'Entries of the source stream not yet copied: not yet delivered to the mirror group plus pending', [], () => m.lag.entries);
-  scraped(registry, 'gauge', 'hotpath_mirror_lag_seconds', 'Age of the oldest of them (its id: the source Redis clock); 0 when none', [], () => m.lag.ms / 1000);
-  scraped(registry, 'gauge', 'hotpath_mirror_lag_read_age_seconds', 'How old the lag reading is (it is kept while the source is down)', [], () => (m.lag.at ? (Date.now() - m.lag.at) / 1000 : Number.NaN));
+  // NaN until the lag was first read (a gauge set to nothing would read 0: no lag)
+  const gauge = (name: string, help: string, value: () => number) =>
+    new client.Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
+  gauge('hotpath_mirror_lag_entries', 'Entries of the source stream not yet copied: not yet delivered to the mirror group plus pending (NaN until first read)', () => m.lag.entries);
+  gauge('hotpath_mirror_lag_seconds', 'Age of the oldest of them (its id: the source Redis clock); 0 when none', () => m.lag.ms / 1000);
+  gauge('hotpath_mirror_lag_read_age_seconds', 'How old the lag reading is (it is kept while the source is down)', () => (m.lag.at ? (Date.now() - m.lag.at) / 1000 : Number.NaN));
   scraped(registry, 'gauge', 'hotpath_mirror_connected', '1 while the connection to the source (side="from") or destination (side="to") Redis is up', ['side'], () => [
     [{ side: 'from' }, m.connectedFrom ? 1 : 0], [{ side: 'to' }, m.connectedTo ? 1 : 0],
   ]);
