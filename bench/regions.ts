@@ -383,6 +383,9 @@ interface Round {
   lagEntries: number;
   lagMs: number;
   lagAgeMs: number;
+  /** the largest readings over the last second before the loss */
+  maxLagEntries: number;
+  maxLagMs: number;
   /** a's acknowledged events/s over the second before the loss */
   rateA: number;
   ackedByA: number;
@@ -405,12 +408,14 @@ async function round(work: string, mode: 'kill' | 'hang', delayMs: number, tag: 
     client.start();
     // the mirror a -> b's lag, read every 100 ms
     let lag = { entries: NaN, ms: NaN, at: 0 };
+    const lags: (typeof lag)[] = [];
     let polling = true;
     const poller = (async () => {
       while (polling) {
         try {
           const t = await (await fetch(`http://${A.host}:${A.metricsPort}/metrics`, { signal: AbortSignal.timeout(200) })).text();
           lag = { entries: sample(t, 'hotpath_mirror_lag_entries'), ms: sample(t, 'hotpath_mirror_lag_seconds') * 1000, at: performance.now() };
+          lags.push(lag);
         } catch {
           // region a is gone
         }
@@ -424,6 +429,7 @@ async function round(work: string, mode: 'kill' | 'hang', delayMs: number, tag: 
     // ---- region a lost
     const before = lag;
     const tLoss = performance.now();
+    const lastSecondLags = lags.filter((l) => l.at > tLoss - 1000 && !Number.isNaN(l.ms));
     signalAll([la.redis, ...la.replicas, la.mirror], mode === 'kill' ? 'SIGKILL' : 'SIGSTOP');
     polling = false;
     await poller;
@@ -462,6 +468,7 @@ async function round(work: string, mode: 'kill' | 'hang', delayMs: number, tag: 
     return {
       mode, delayMs, failoverMs: firstB - tLoss, detectMs: client.failedOverAt - tLoss,
       lagEntries: before.entries, lagMs: before.ms, lagAgeMs: tLoss - before.at, rateA: lastSecond,
+      maxLagEntries: Math.max(...lastSecondLags.map((l) => l.entries)), maxLagMs: Math.max(...lastSecondLags.map((l) => l.ms)),
       ackedByA: aAcked.length * BATCH, lost: lostAmounts.length, duplicated, lostAfterFailback, probes, idleProbes,
     };
   } finally {
@@ -499,7 +506,7 @@ async function main(): Promise<void> {
         for (let i = 0; i < ROUNDS; i++) {
           const r = await round(join(work, `${delayMs}-${mode}-${i}`), mode, delayMs, `${delayMs}${mode}${i}`);
           results.push(r);
-          console.log(`${mode} ${delayMs} ms #${i + 1}: failover ${r.failoverMs.toFixed(0)} ms (detected ${r.detectMs.toFixed(0)} ms); lag ${r.lagEntries} entries / ${r.lagMs.toFixed(0)} ms (read ${r.lagAgeMs.toFixed(0)} ms before); a acked ${r.ackedByA} events, ${r.rateA}/s; lost ${r.lost} (lag × rate ${((r.lagMs / 1000) * r.rateA).toFixed(0)}), after fail-back ${r.lostAfterFailback}; duplicated ${r.duplicated}; probes p50 ${pct(r.probes, 50)?.toFixed(1)} ms`);
+          console.log(`${mode} ${delayMs} ms #${i + 1}: failover ${r.failoverMs.toFixed(0)} ms (detected ${r.detectMs.toFixed(0)} ms); lag ${r.lagEntries} entries / ${r.lagMs.toFixed(0)} ms (read ${r.lagAgeMs.toFixed(0)} ms before); max ${r.maxLagMs.toFixed(0)} ms; a acked ${r.ackedByA} events, ${r.rateA}/s; lost ${r.lost} (max lag × rate ${((r.maxLagMs / 1000) * r.rateA).toFixed(0)}), after fail-back ${r.lostAfterFailback}; duplicated ${r.duplicated}; probes p50 ${pct(r.probes, 50)?.toFixed(1)} ms`);
         }
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -512,8 +519,8 @@ async function main(): Promise<void> {
       const rs = results.filter((r) => r.delayMs === delayMs && r.mode === mode);
       rows.push([
         `${delayMs} ms`, mode, String(rs.length), mmm(rs.map((r) => r.failoverMs)), mmm(rs.map((r) => r.detectMs)),
-        mmm(rs.map((r) => r.lagEntries)), mmm(rs.map((r) => r.lagMs)), mmm(rs.map((r) => r.rateA)),
-        mmm(rs.map((r) => r.lost)), mmm(rs.map((r) => (r.lagMs / 1000) * r.rateA)), mmm(rs.map((r) => r.lostAfterFailback)), mmm(rs.map((r) => r.duplicated)),
+        mmm(rs.map((r) => r.lagEntries)), mmm(rs.map((r) => r.lagMs)), mmm(rs.map((r) => r.maxLagMs)), mmm(rs.map((r) => r.rateA)),
+        mmm(rs.map((r) => r.lost)), mmm(rs.map((r) => (r.maxLagMs / 1000) * r.rateA)), mmm(rs.map((r) => r.lostAfterFailback)), mmm(rs.map((r) => r.duplicated)),
       ]);
     }
     for (const [when, key] of [['idle', 'idleProbes'], ['under the load', 'probes']] as const) {
@@ -534,12 +541,12 @@ ${started}; ${machine()}; ${describeBuild(ROOT)}; redis-server ${redisVersion} (
 Topology: ${netns ? 'two network namespaces (veth pairs to the root namespace, no route between them)' : 'all on 127.0.0.1 (network namespaces unavailable)'}; each region a redis-server, two \`hotpath serve\` replicas and its outbound \`hotpath mirror\`; the cross-region links (each mirror's connection to the other region's Redis) go through a TCP proxy in the bench process that adds the one-way delay in each direction (\`tc netem\` is not available: the kernel has no sch_netem). The load client posts ${RATE} events/s per region (10 events per request every ${TICK_MS} ms, round robin over the region's replicas) without added delay. Region a is lost after ${args.pre} s: **kill** = SIGKILL of its Redis, replicas and mirror a -> b (connections refused at once); **hang** = SIGSTOP of the same (requests time out after ${REQUEST_TIMEOUT_MS} ms). a's traffic fails over to b after ${FAILOVER_AFTER} consecutive failures; failed requests are sent again to b. ${ROUNDS} rounds per row, min / median / max.
 
 - failover: from the loss to the first acknowledgement (200, \`shared: true\`) from b of a's traffic; detected: to the client's switch.
-- lag: the mirror a -> b's \`hotpath_mirror_lag_entries\` and \`_lag_seconds\` at its last scrape before the loss (read every 100 ms; the mirror reads its lag every 100 ms).
-- lost: events a acknowledged that b's stream does not hold once the loss settled; lag × rate: the lag in seconds × a's acknowledged events/s over the second before the loss. After fail-back: a's Redis restarted from its AOF with its mirror, lost events still not in b's stream.
+- lag: the mirror a -> b's \`hotpath_mirror_lag_entries\` and \`_lag_seconds\` at its last scrape before the loss (scraped every 100 ms; the mirror reads its lag every 100 ms), and the largest \`_lag_seconds\` of the scrapes in the last second before the loss (one reading is a moment of a sawtooth). The lag in entries counts every entry of a's stream not yet handled, those mirrored from b (skipped, never copied) too; one of a's own entries is one request of 10 events.
+- lost: events a acknowledged that b's stream does not hold once the loss settled; max lag × rate: that largest lag in seconds × a's acknowledged events/s over the second before the loss. After fail-back: a's Redis restarted from its AOF with its mirror, lost events still not in b's stream.
 - twice in b: events b's stream holds twice (a appended them and its answer never came: the client sent them again to b as a new batch; replicas apply both).
 
-| one-way delay | loss | rounds | failover ms | detected ms | lag entries | lag ms | a's rate, events/s | lost events | lag × rate | lost after fail-back | twice in b |
-|---|---|---|---|---|---|---|---|---|---|---|---|
+| one-way delay | loss | rounds | failover ms | detected ms | lag entries | lag ms | max lag ms, last 1 s | a's rate, events/s | lost events | max lag × rate | lost after fail-back | twice in b |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}
 
 Steady-state apply delay a -> b: one event POSTed to a1 or a2, then b1 or b2 polled (1 ms apart) until the event is readable; sequential probes, ${args['idle-probes']} per round before the load starts (idle) and then during the load until the loss; all rounds of the delay together (ms).
@@ -548,8 +555,8 @@ ${mdTable(['one-way delay', 'when', 'probes', 'p50', 'p99', 'max'], delayRows)}
 
 Per round:
 
-${mdTable(['delay', 'loss', 'failover ms', 'detected ms', 'lag entries', 'lag ms', 'lag read before the loss, ms', 'rate', 'a acked', 'lost', 'lost after fail-back', 'twice in b', 'probe p50 / p99 ms'], results.map((r) => [
-  String(r.delayMs), r.mode, r.failoverMs.toFixed(1), r.detectMs.toFixed(1), String(r.lagEntries), r.lagMs.toFixed(0), r.lagAgeMs.toFixed(0), String(r.rateA), String(r.ackedByA), String(r.lost),
+${mdTable(['delay', 'loss', 'failover ms', 'detected ms', 'lag entries', 'lag ms', 'lag read before the loss, ms', 'max lag entries / ms, last 1 s', 'rate', 'a acked', 'lost', 'lost after fail-back', 'twice in b', 'probe p50 / p99 ms'], results.map((r) => [
+  String(r.delayMs), r.mode, r.failoverMs.toFixed(1), r.detectMs.toFixed(1), String(r.lagEntries), r.lagMs.toFixed(0), r.lagAgeMs.toFixed(0), `${r.maxLagEntries} / ${r.maxLagMs.toFixed(0)}`, String(r.rateA), String(r.ackedByA), String(r.lost),
   Number.isNaN(r.lostAfterFailback) ? '-' : String(r.lostAfterFailback), String(r.duplicated), `${pct(r.probes, 50).toFixed(1)} / ${pct(r.probes, 99).toFixed(1)}`,
 ]))}
 `;

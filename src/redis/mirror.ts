@@ -5,7 +5,8 @@
 // The mirror is a consumer group on A's stream, `mirror:<to-region>`, so A's replicas and
 // other mirrors keep their own positions. Its loop: XREADGROUP a batch (BLOCK) -> one
 // pipeline of XADDs to B (each entry's fields as they are, `i` the batch id and `d` the
-// batch, plus `m` = the source region) -> once B replied, XACK on A. At least once: an entry
+// batch, plus `m` = the source region) -> once B replied, XACK on A; the next batches are
+// read while that one is on the wire (at most IN_FLIGHT batches). At least once: an entry
 // whose XADD failed, or whose XACK was lost, stays pending on A and is sent again; B's
 // replicas skip the second copy by its batch id (dedup.ts). Entries that already carry `m`
 // came from another region and are never copied: no loops with mirrors both ways.
@@ -28,6 +29,8 @@ import { DELAY_BUCKETS_MS } from './stream-log.js';
 
 const LOG_EVERY_MS = 10_000;
 const MAX_BACKOFF_MS = 2000;
+/** read batches whose XADDs may be on the wire at once (see #run) */
+const IN_FLIGHT = 4;
 
 export interface MirrorOptions {
   /** region A's Redis (redis:// or rediss://): the stream read */
@@ -99,8 +102,8 @@ export class StreamMirror {
   readonly #o: MirrorOptions;
   /** A: the loop's reads, claims and XACKs, one command at a time */
   readonly #from: Redis;
-  /** A: the lag poll (the loop's connection is held by a blocked read) */
-  readonly #poll: Redis;
+  /** A: XACKs and the lag poll (the loop's connection is held by a blocked read) */
+  readonly #cmd: Redis;
   /** B: the XADD pipelines */
   readonly #to: Redis;
   readonly #mark: Buffer;
@@ -109,6 +112,9 @@ export class StreamMirror {
   #groupReady = false;
   #ownPending = true;
   #nextClaimAt = 0;
+  /** copies sent and not yet acknowledged, oldest first; the first failure among them */
+  #inFlight: Promise<void>[] = [];
+  #copyError: Error | undefined;
   #lagTimer: NodeJS.Timeout | undefined;
   readonly #logged = new Map<string, { at: number; more: number }>();
 
@@ -118,7 +124,7 @@ export class StreamMirror {
     this.consumer = `${this.group}:${randomBytes(8).toString('hex')}`;
     this.#mark = Buffer.from(o.region);
     this.#from = this.#connect(o.from, 'from', 'read');
-    this.#poll = this.#connect(o.from, 'from', 'lag');
+    this.#cmd = this.#connect(o.from, 'from', 'cmd');
     this.#to = this.#connect(o.to, 'to', 'write');
   }
 
@@ -137,7 +143,7 @@ export class StreamMirror {
     const name = side === 'from' ? `region ${this.#o.region}'s Redis (--from)` : `region ${this.#o.toRegion}'s Redis (--to)`;
     c.on('error', (err: Error) => this.#every(`conn-${side}-${use}`, `mirror: ${name}: ${err.message}`));
     c.on('ready', () => {
-      if (use !== 'lag' && this.#logged.has(`conn-${side}-${use}`)) this.#o.log(`mirror: connected to ${name}`);
+      if (use !== 'cmd' && this.#logged.has(`conn-${side}-${use}`)) this.#o.log(`mirror: connected to ${name}`);
     });
     return c;
   }
@@ -153,9 +159,9 @@ export class StreamMirror {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    for (const c of [this.#from, this.#poll, this.#to]) c.connect().catch(() => undefined); // errors: the 'error' handler; it reconnects
+    for (const c of [this.#from, this.#cmd, this.#to]) c.connect().catch(() => undefined); // errors: the 'error' handler; it reconnects
     this.#loop = this.#run();
-    this.#lagTimer = setInterval(() => void this.#pollLag(), this.#o.lagIntervalMs);
+    this.#lagTimer = setInterval(() => void this.#cmdLag(), this.#o.lagIntervalMs);
     this.#lagTimer.unref();
   }
 
@@ -165,15 +171,24 @@ export class StreamMirror {
     this.#running = false;
     if (this.#lagTimer) clearInterval(this.#lagTimer);
     await Promise.race([this.#loop, sleep(this.#o.blockMs + 500)]);
-    for (const c of [this.#from, this.#poll, this.#to]) c.disconnect();
+    for (const c of [this.#from, this.#cmd, this.#to]) c.disconnect();
     await this.#loop?.catch(() => undefined);
   }
 
+  /**
+   * The loop. New entries are read while earlier copies are on the wire: up to IN_FLIGHT
+   * read batches, each one XADD pipeline on the one connection to B, so B appends them in
+   * the order they were read, and an entry does not wait for the reply to the batch before
+   * it (a cross-region round trip). Each batch is XACKed on its own once B replied. A
+   * failed copy stops the reading: the loop waits for the copies still out, then sends
+   * its pending entries again, oldest first, one batch at a time.
+   */
   async #run(): Promise<void> {
     const { key, batch, blockMs, claimMinIdleMs } = this.#o;
     let backoff = 50;
     while (this.#running) {
       try {
+        if (this.#copyError) throw this.#copyError;
         if (!this.connectedFrom || !this.connectedTo) {
           // Nothing is read while B is down: entries wait on A, and the lag grows.
           await sleep(Math.min(backoff, 200));
@@ -187,15 +202,19 @@ export class StreamMirror {
           if (entries.length === 0) this.#ownPending = false;
           else await this.#copy(entries);
         } else if (Date.now() >= this.#nextClaimAt) {
+          await this.#drain();
           await this.#claim();
           this.#nextClaimAt = Date.now() + claimMinIdleMs;
         } else {
           const block = Math.max(1, Math.min(blockMs, this.#nextClaimAt - Date.now()));
           const r = (await this.#from.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'BLOCK', block, 'STREAMS', key, '>')) as StreamReply | null;
-          if (r) for (const [, entries] of r) await this.#copy(entries);
+          if (r) for (const [, entries] of r) this.#send(entries);
+          while (this.#inFlight.length >= IN_FLIGHT) await this.#inFlight.shift();
         }
         backoff = 50;
       } catch (err) {
+        await this.#drain();
+        this.#copyError = undefined;
         if (!this.#running) break;
         const e = err as Error;
         const toB = e instanceof CopyFailed;
@@ -208,6 +227,17 @@ export class StreamMirror {
         backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
       }
     }
+    await this.#drain();
+  }
+
+  /** Starts a copy without waiting for it; its failure is kept for the loop. */
+  #send(entries: Entry[]): void {
+    this.#inFlight.push(this.#copy(entries).catch((err: Error) => void (this.#copyError ??= err)));
+  }
+
+  /** Waits for every copy still out. */
+  async #drain(): Promise<void> {
+    while (this.#inFlight.length > 0) await this.#inFlight.shift();
   }
 
   async #ensureGroup(): Promise<void> {
@@ -289,7 +319,7 @@ export class StreamMirror {
         this.#delay(now - Number.parseInt(id, 10));
       }
     }
-    if (ack.length > 0) this.stats.acked += Number(await this.#from.xack(key, this.group, ...ack));
+    if (ack.length > 0) this.stats.acked += Number(await this.#cmd.xack(key, this.group, ...ack));
     if (failed) throw new CopyFailed(failed.message);
   }
 
@@ -305,26 +335,27 @@ export class StreamMirror {
   }
 
   /** XINFO GROUPS: undelivered (lag) + pending; the oldest is the first pending, else the first undelivered. */
-  async #pollLag(): Promise<void> {
-    if (this.#poll.status !== 'ready') return;
+  async #cmdLag(): Promise<void> {
+    if (this.#cmd.status !== 'ready') return;
     const { key } = this.#o;
     try {
-      const groups = (await this.#poll.call('XINFO', 'GROUPS', key)) as unknown[][];
+      const groups = (await this.#cmd.call('XINFO', 'GROUPS', key)) as unknown[][];
       const g = groups.map(fields).find((f) => f.name === this.group);
       if (!g) return;
       const pending = Number(g.pending);
       const last = String(g['last-delivered-id']);
       let undelivered = g.lag === null || g.lag === undefined ? Number.NaN : Number(g.lag);
       if (Number.isNaN(undelivered)) {
-        // Redis cannot say (entries were deleted or trimmed): count them, up to 100k
-        undelivered = ((await this.#poll.call('XRANGE', key, `(${last}`, '+', 'COUNT', 100_000)) as unknown[]).length;
+        // Redis cannot say (after a restart from its AOF, or entries deleted): count them, at
+        // most 10,000 (a bounded read every lag interval)
+        undelivered = ((await this.#cmd.call('XRANGE', key, `(${last}`, '+', 'COUNT', 10_000)) as unknown[]).length;
       }
-      let oldest: string | undefined;
-      if (pending > 0) oldest = String(((await this.#poll.call('XPENDING', key, this.group)) as unknown[])[1]);
-      else if (undelivered > 0) oldest = String(((await this.#poll.call('XRANGE', key, `(${last}`, '+', 'COUNT', 1)) as unknown[][])[0]?.[0] ?? '');
+      // XPENDING's oldest id is null when the pending entries were acknowledged meanwhile
+      let oldest: unknown = pending > 0 ? ((await this.#cmd.call('XPENDING', key, this.group)) as unknown[])[1] : null;
+      if (!oldest && undelivered > 0) oldest = ((await this.#cmd.call('XRANGE', key, `(${last}`, '+', 'COUNT', 1)) as unknown[][])[0]?.[0];
       const now = Date.now();
       this.lag.entries = undelivered + pending;
-      this.lag.ms = oldest ? Math.max(0, now - Number.parseInt(oldest, 10)) : 0;
+      this.lag.ms = oldest ? Math.max(0, now - Number.parseInt(String(oldest), 10)) : 0;
       this.lag.at = now;
     } catch (err) {
       this.#every('lag', `mirror: reading the lag: ${(err as Error).message}`);
