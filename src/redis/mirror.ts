@@ -100,7 +100,7 @@ export class StreamMirror {
   readonly lag: MirrorLag = { entries: Number.NaN, ms: Number.NaN, at: 0 };
 
   readonly #o: MirrorOptions;
-  /** A: the loop's reads, claims and XACKs, one command at a time */
+  /** A: the loop's reads and claims, one command at a time */
   readonly #from: Redis;
   /** A: XACKs and the lag poll (the loop's connection is held by a blocked read) */
   readonly #cmd: Redis;
@@ -161,7 +161,7 @@ export class StreamMirror {
     this.#running = true;
     for (const c of [this.#from, this.#cmd, this.#to]) c.connect().catch(() => undefined); // errors: the 'error' handler; it reconnects
     this.#loop = this.#run();
-    this.#lagTimer = setInterval(() => void this.#cmdLag(), this.#o.lagIntervalMs);
+    this.#lagTimer = setInterval(() => void this.#pollLag(), this.#o.lagIntervalMs);
     this.#lagTimer.unref();
   }
 
@@ -335,7 +335,7 @@ export class StreamMirror {
   }
 
   /** XINFO GROUPS: undelivered (lag) + pending; the oldest is the first pending, else the first undelivered. */
-  async #cmdLag(): Promise<void> {
+  async #pollLag(): Promise<void> {
     if (this.#cmd.status !== 'ready') return;
     const { key } = this.#o;
     try {
