@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // hotpath command line: `hotpath serve ...`, `hotpath routes ...`, `hotpath bench ...`,
-// `hotpath eval ...` and `hotpath keys ...`.
+// `hotpath eval ...`, `hotpath keys ...` and `hotpath mirror ...`.
 //
 // Each command loads what it needs when it runs (import()), not at start: `serve` never
 // loads the bench, eval or keys code, and `serve --profile edge` sets its V8 flags before
@@ -54,8 +54,8 @@ const ROUTES_USAGE = `usage: hotpath routes [--config hotpath.yaml]
                without the file, the default limit)
 `;
 async function usage(): Promise<string> {
-  const [{ BENCH_USAGE }, { EVAL_USAGE }, { KEYS_USAGE }] = await Promise.all([import('./bench.js'), import('./eval.js'), import('./keys.js')]);
-  return `${SERVE_USAGE}\n${ROUTES_USAGE}\n${BENCH_USAGE}\n${EVAL_USAGE}\n${KEYS_USAGE}`;
+  const [{ BENCH_USAGE }, { EVAL_USAGE }, { KEYS_USAGE }, { MIRROR_USAGE }] = await Promise.all([import('./bench.js'), import('./eval.js'), import('./keys.js'), import('./mirror.js')]);
+  return `${SERVE_USAGE}\n${ROUTES_USAGE}\n${BENCH_USAGE}\n${EVAL_USAGE}\n${KEYS_USAGE}\n${MIRROR_USAGE}`;
 }
 
 /** Names a flag answers to: V8 takes --a-b and --a_b alike. */
@@ -177,6 +177,7 @@ async function main(): Promise<void> {
   if (command === 'bench') return (await import('./bench.js')).bench(rest);
   if (command === 'keys') return (await import('./keys.js')).keys(rest);
   if (command === 'eval') return (await import('./eval.js')).evaluate(rest);
+  if (command === 'mirror') return (await import('./mirror.js')).mirror(rest);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(await usage());
     return;

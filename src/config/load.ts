@@ -77,7 +77,12 @@ export interface StreamDef {
   timeField?: string;
   latenessMs: number;
   fields: { name: string; type: FieldType }[];
+  /** idempotent ingest (src/ingest/event-ids.ts): the event field holding the id, how long and how many ids are remembered */
+  dedup?: { field: string; horizonMs: number; maxIds: number };
 }
+
+/** streams.<name>.dedup defaults */
+export const DEDUP_DEFAULTS = { horizonMs: 10 * 60_000, maxIds: 1_000_000 } as const;
 
 /** server.host when the config does not set it: loopback, so nothing is exposed by accident */
 export const DEFAULT_HOST = '127.0.0.1';
@@ -189,7 +194,7 @@ interface RawConfig {
   recommenders?: Record<string, RawRecommender>;
   store?: { max_future?: number | string; sweep_interval?: number | string; huge_pages?: boolean };
   entities: Record<string, { ttl?: number | string; memory?: number | string; shards?: number; features: Record<string, RawFeature> }>;
-  streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; fields?: Record<string, FieldType> }>;
+  streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; dedup?: { field: string; horizon?: number | string; max_ids?: number }; fields?: Record<string, FieldType> }>;
   demo?: { stream: string; rate?: number; ids?: number; model?: string };
   auth?: RawAuth;
   tls?: RawTls;
@@ -255,6 +260,14 @@ export function compileConfig(given: unknown, opts: CompileOptions = {}): Config
     }
     if (s.time_field && (fields.some((f) => f.name === s.time_field) || keyFields.includes(s.time_field)))
       fail(`/streams/${name}/time_field`, `'${s.time_field}' is also a key or value field`);
+    let dedup: StreamDef['dedup'];
+    if (s.dedup) {
+      if (s.dedup.field === RESERVED_FIELD) fail(`/streams/${name}/dedup/field`, `'${RESERVED_FIELD}' is reserved: in an event it names the stream`);
+      if (s.dedup.field === s.time_field) fail(`/streams/${name}/dedup/field`, `'${s.dedup.field}' is the stream's time field`);
+      const horizonMs = s.dedup.horizon === undefined ? DEDUP_DEFAULTS.horizonMs : parseDuration(s.dedup.horizon);
+      if (horizonMs < 1000 || horizonMs > 7 * 86_400_000) fail(`/streams/${name}/dedup/horizon`, `must be between 1s and 7d, got ${horizonMs} ms`);
+      dedup = { field: s.dedup.field, horizonMs, maxIds: s.dedup.max_ids ?? DEDUP_DEFAULTS.maxIds };
+    }
     return {
       name,
       index,
@@ -263,6 +276,7 @@ export function compileConfig(given: unknown, opts: CompileOptions = {}): Config
       timeField: s.time_field,
       latenessMs: s.allowed_lateness === undefined ? 0 : parseDuration(s.allowed_lateness),
       fields,
+      dedup,
     };
   });
   const streamIndex = new Map(streams.map((s) => [s.name, s.index]));

@@ -334,6 +334,13 @@ export const configSchema = {
           keys: { type: 'object', minProperties: 1, maxProperties: limits.maxKeyColumns, propertyNames: name, additionalProperties: name },
           time_field: name,
           allowed_lateness: duration,
+          // idempotent ingest: events carry an id; one seen within the horizon is dropped
+          dedup: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['field'],
+            properties: { field: name, horizon: duration, max_ids: { type: 'integer', minimum: 1, maximum: 100_000_000 } },
+          },
           fields: { type: 'object', propertyNames: name, additionalProperties: { enum: ['number', 'category'] } },
           description: { type: 'string' },
         },

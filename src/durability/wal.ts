@@ -83,6 +83,11 @@ export interface WalStats {
 
 type Waiter = { seq: number; cb: (err: HotpathError | null) => void };
 
+export interface WalHooks {
+  beforeWrite?(): void;
+  onLost?(fromSeq: number): void;
+}
+
 export class Wal {
   readonly #o: WalOptions;
   #fd = -1;
@@ -109,13 +114,7 @@ export class Wal {
   readonly stats: WalStats = { bytes: 0, records: 0, writes: 0, fsyncs: 0, fsyncSeconds: 0, refused: 0, segmentsOpened: 0 };
   /** log bytes since the last snapshot (the snapshotter resets it) */
   bytesSinceSnapshot = 0;
-  /**
-   * Runs before each write of records (the shared log writes the ids of the batches it
-   * applied here, so that they are on file before the records: src/redis/applied-file.ts).
-   */
-  beforeWrite: (() => void) | undefined;
-  /** Told when records from seq on were lost by a failed write (their seqs are given out again). */
-  onLost: ((fromSeq: number) => void) | undefined;
+  readonly #hooks: WalHooks[] = [];
 
   /** Opens a new segment whose first record will be nextSeq. */
   constructor(opts: WalOptions, nextSeq: number) {
@@ -128,6 +127,17 @@ export class Wal {
       this.#timer = setInterval(() => this.#sync(), opts.fsyncIntervalMs);
       this.#timer.unref();
     }
+  }
+
+  /**
+   * Adds hooks: beforeWrite runs before each write of records (the shared log writes the
+   * ids of the batches it applied, src/redis/applied-file.ts, and the Ingestor the ids of
+   * the events of dedup streams, src/ingest/event-ids-file.ts, so that they are on file
+   * before the records); onLost is told when records from seq on were lost by a failed
+   * write (their seqs are given out again).
+   */
+  addHooks(h: WalHooks): void {
+    this.#hooks.push(h);
   }
 
   /** The seq of the last committed record (what a snapshot taken now stands for). */
@@ -228,7 +238,7 @@ export class Wal {
   readonly #flush = (): void => {
     this.#flushQueued = false;
     if (this.#used === 0 || this.#fd < 0) return;
-    this.beforeWrite?.();
+    for (const h of this.#hooks) h.beforeWrite?.();
     try {
       let off = 0;
       while (off < this.#used) off += writeSync(this.#fd, this.#buf, off, this.#used - off, this.#segPos + off);
@@ -238,7 +248,7 @@ export class Wal {
       const lost = this.#nextSeq - 1 - this.#writtenSeq;
       this.#nextSeq = this.#writtenSeq + 1;
       this.#used = 0;
-      this.onLost?.(this.#nextSeq);
+      for (const h of this.#hooks) h.onLost?.(this.#nextSeq);
       this.#failed(err as NodeJS.ErrnoException, `writing ${lost} record(s) to the log`);
       return;
     }

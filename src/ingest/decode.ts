@@ -5,6 +5,7 @@
 import type { Config, StreamDef } from '../config/load.js';
 import { HotpathError, showValue } from '../errors.js';
 import { limits } from '../native/binding.js';
+import { hashEventId } from './event-ids.js';
 
 const utf8 = new TextEncoder();
 
@@ -21,6 +22,9 @@ function utf8ByteLength(s: string): number {
   return utf8.encode(s).length;
 }
 
+/** the two 32-bit lanes of a category string's hash (cyrb53's) */
+const lanes = new Uint32Array(2);
+
 /**
  * A category value as a number: integers stay themselves (so integer ids come back from
  * last_n unchanged), strings become a 53-bit hash (cyrb53).
@@ -33,16 +37,8 @@ export function categoryValue(v: unknown): number | undefined {
     const n = Number(v);
     if (Number.isSafeInteger(n)) return n;
   }
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < v.length; i++) {
-    const ch = v.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+  hashEventId(v, lanes, 0);
+  return 4294967296 * (2097151 & lanes[0]) + lanes[1];
 }
 
 const INTEGER_RE = /^(0|-?[1-9]\d*)$/;
@@ -67,6 +63,8 @@ export interface StreamBatch {
   keys: string[][];
   ts: Float64Array;
   values: Float64Array;
+  /** with streams.<name>.dedup: each event's id hashed, two u32 halves per event */
+  ids?: Uint32Array;
 }
 
 /**
@@ -119,9 +117,18 @@ export function decodeEvents(config: Config, events: unknown[], nowMs: number, s
     const keys = def.keyFields.map(() => new Array<string>(n));
     const ts = new Float64Array(n);
     const values = new Float64Array(n * nf);
+    const ids = def.dedup ? new Uint32Array(2 * n) : undefined;
     for (let j = 0; j < n; j++) {
       const i = indices[j];
       const e = events[i] as Record<string, unknown>;
+      if (ids) {
+        const raw = own(e, def.dedup!.field);
+        if (raw === undefined) invalid(i, `missing event id field '${def.dedup!.field}' (streams.${def.name}.dedup)`);
+        const id = idOf(raw);
+        if (id === undefined)
+          throw new HotpathError('HP_ERR_ID_INVALID', `event ${i}: '${def.dedup!.field}' must be a non-empty string of at most ${limits.maxIdBytes} bytes or an integer`, { index: i });
+        hashEventId(id, ids, 2 * j);
+      }
       for (let k = 0; k < def.keyFields.length; k++) {
         const raw = own(e, def.keyFields[k]);
         if (raw === undefined) invalid(i, `missing key field '${def.keyFields[k]}'`);
@@ -152,7 +159,7 @@ export function decodeEvents(config: Config, events: unknown[], nowMs: number, s
         values[j * nf + f] = v;
       }
     }
-    batches.push({ stream: def, keys, ts, values });
+    batches.push({ stream: def, keys, ts, values, ids });
   }
   return batches;
 }

@@ -28,6 +28,8 @@ import type { Config, StreamDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import { type Binding, constants, type FeatureStore, type IngestResult, type WalRecord, type WalSlot, walRecordBytes } from '../native/binding.js';
 import { decodeEvents } from './decode.js';
+import { EventIdWindow } from './event-ids.js';
+import { EventIdsFile } from './event-ids-file.js';
 import { planRows, type RowsFrame, rowsError } from './rows.js';
 
 /** The write-ahead log as the Ingestor uses it (src/durability/wal.ts Wal). */
@@ -45,6 +47,8 @@ export interface Ingested extends IngestResult {
   seq: number;
   /** with a shared log: the verdict on the call's batches (settle() waits for it) */
   shared?: SharedAck;
+  /** events dropped because their id was seen within the stream's dedup horizon (undefined: no dedup stream in the call) */
+  duplicates?: number;
 }
 
 /** Where a batch came from (a label for taps and metrics); 'redis': another replica's batch, from the shared log. */
@@ -62,6 +66,8 @@ export interface SharedBatch {
   values: Float64Array;
   nowMs: number;
   seq: number;
+  /** with streams.<name>.dedup: the events' id hashes, two u32 halves per event */
+  ids?: Uint32Array;
 }
 
 /** The shared log's verdict on one ingest call's batches. */
@@ -117,6 +123,8 @@ export interface IngestTap {
 export interface IngestObserver {
   /** one call per ingest call; `stream` is the stream the request named, if any */
   eventsIngested(stream: string | undefined, accepted: number, late: number): void;
+  /** events of a dedup stream dropped as already applied (source: where they came from) */
+  duplicatesDropped(stream: string, source: IngestSource, n: number): void;
   tapFailed(tap: string): void;
 }
 
@@ -127,7 +135,7 @@ function minRowBytes(plan: Int32Array): number {
   return bytes;
 }
 
-const NO_OBSERVER: IngestObserver = { eventsIngested() {}, tapFailed() {} };
+const NO_OBSERVER: IngestObserver = { eventsIngested() {}, duplicatesDropped() {}, tapFailed() {} };
 /** A failing tap is logged on its first failure, then at most once per this many ms. */
 const TAP_LOG_EVERY_MS = 10_000;
 
@@ -143,6 +151,11 @@ export class Ingestor {
   #values = new Float64Array(0);
   #wal: IngestLog | undefined;
   #shared: SharedLog | undefined;
+  /** per stream index: the ids applied within its dedup horizon (streams.<name>.dedup) */
+  readonly windows: readonly (EventIdWindow | undefined)[];
+  #idsFile: EventIdsFile | undefined;
+  #keep = new Uint8Array(0);
+  readonly #dupSeq = new Float64Array(1);
   readonly #tapLogged = new Map<string, { at: number; failures: number }>();
   observer: IngestObserver = NO_OBSERVER;
 
@@ -150,6 +163,66 @@ export class Ingestor {
     this.#store = store;
     this.#config = config;
     this.#log = log;
+    this.windows = config.streams.map((st) => (st.dedup ? new EventIdWindow(st.dedup.horizonMs, st.dedup.maxIds) : undefined));
+  }
+
+  /**
+   * With a data directory and a dedup stream: the ids of the events the recovered state
+   * holds (up to log record lastSeq) are loaded from the log's folder, and from now on the
+   * ids of applied events are written there before their log records (event-ids-file.ts).
+   */
+  attachEventIds(walDir: string, lastSeq: number, wal: { addHooks(h: { beforeWrite?(): void; onLost?(fromSeq: number): void }): void }): void {
+    if (!this.windows.some((w) => w)) return;
+    const file = new EventIdsFile(walDir, this.#log);
+    const n = file.load(this.windows, lastSeq, Date.now());
+    if (n > 0) this.#log(`ingest: ${n} event ids of the dedup streams recovered`);
+    this.#idsFile = file;
+    wal.addHooks({
+      beforeWrite: () => file.flush(this.windows),
+      onLost: (fromSeq) => {
+        for (const w of this.windows) w?.dropFromSeq(fromSeq);
+        file.void(fromSeq);
+      },
+    });
+  }
+
+  /** Flushes and closes the event-ids file (at shutdown, after the last record). */
+  closeEventIds(): void {
+    this.#idsFile?.close();
+    this.#idsFile = undefined;
+  }
+
+  /**
+   * Drops the events of a batch whose ids the window holds (or that repeat an id earlier in
+   * the batch) and adds the others to it, with seq 0 until their record exists (stampNewest).
+   * keep[j] says which stay; returns how many stay, and the largest log seq of the dropped
+   * ones in dupSeq[0] (an answer waits until the first copy is durable).
+   */
+  #sift(w: EventIdWindow, ids: Uint32Array, n: number, nowMs: number, dupSeq: Float64Array): number {
+    if (this.#keep.length < n) this.#keep = new Uint8Array(n * 2);
+    w.expire(nowMs);
+    let kept = 0;
+    for (let j = 0; j < n; j++) {
+      const hi = ids[2 * j];
+      const lo = ids[2 * j + 1];
+      const seq = w.seqOf(hi, lo);
+      if (seq >= 0) {
+        this.#keep[j] = 0;
+        if (seq > dupSeq[0]) dupSeq[0] = seq;
+      } else {
+        this.#keep[j] = 1;
+        w.add(hi, lo, 0, nowMs);
+        kept++;
+      }
+    }
+    return kept;
+  }
+
+  /** After a batch with ids was applied with record seq: the window's newest ids get it, and the file notes them. */
+  #applied(stream: number, w: EventIdWindow, ids: Uint32Array, n: number, seq: number, nowMs: number): void {
+    w.stampNewest(n, seq);
+    const f = this.#idsFile;
+    if (f && seq > 0) for (let j = 0; j < n; j++) f.note(stream, ids[2 * j], ids[2 * j + 1], seq, nowMs);
   }
 
   /** Adds a tap after the others; returns the function that removes it. */
@@ -236,21 +309,42 @@ export class Ingestor {
     let late = 0;
     let seq = 0;
     let shared: SharedAck | undefined;
+    let duplicates: number | undefined;
+    const dupSeq = this.#dupSeq;
+    dupSeq[0] = 0;
     for (const b of batches) {
+      const w = b.ids ? this.windows[b.stream.index] : undefined;
+      if (w) {
+        const n = b.ts.length;
+        const kept = this.#sift(w, b.ids!, n, nowMs, dupSeq);
+        duplicates = (duplicates ?? 0) + n - kept;
+        if (kept < n) {
+          this.observer.duplicatesDropped(b.stream.name, source, n - kept);
+          compactStrings(this.#keep, n, b);
+          if (kept === 0) continue;
+        }
+      }
       let r: IngestResult;
-      if (log) {
-        const bytes = walRecordBytes(b.ts.length, b.keys.length, b.stream.fields.length);
-        r = this.#store.ingest(b.stream.index, b.keys, b.ts, b.values, nowMs, log.slot(bytes));
-        seq = log.commit(bytes);
-      } else r = this.#store.ingest(b.stream.index, b.keys, b.ts, b.values, nowMs);
+      try {
+        if (log) {
+          const bytes = walRecordBytes(b.ts.length, b.keys.length, b.stream.fields.length);
+          r = this.#store.ingest(b.stream.index, b.keys, b.ts, b.values, nowMs, log.slot(bytes));
+          seq = log.commit(bytes);
+        } else r = this.#store.ingest(b.stream.index, b.keys, b.ts, b.values, nowMs);
+      } catch (err) {
+        w?.dropNewest(b.ts.length);
+        throw err;
+      }
+      if (w) this.#applied(b.stream.index, w, b.ids!, b.ts.length, seq, nowMs);
       accepted += r.accepted;
       late += r.late;
-      if (this.#shared && source !== 'replay' && source !== 'redis') shared = this.#shared.append({ stream: b.stream, keys: b.keys, ts: b.ts, values: b.values, nowMs, seq }, shared);
+      if (this.#shared && source !== 'replay' && source !== 'redis') shared = this.#shared.append({ stream: b.stream, keys: b.keys, ts: b.ts, values: b.values, nowMs, seq, ids: b.ids }, shared);
       if (this.#taps.length > 0)
         this.#tap({ kind: 'columns', source, stream: b.stream, nowMs, accepted: r.accepted, late: r.late, keys: b.keys, ts: b.ts, values: b.values });
     }
     this.observer.eventsIngested(stream, accepted, late);
-    return { accepted, late, seq, shared };
+    // a dropped duplicate's answer waits until its first copy is durable
+    return { accepted, late, seq: Math.max(seq, dupSeq[0]), shared, duplicates };
   }
 
   /**
@@ -260,22 +354,46 @@ export class Ingestor {
    * Throws (applying nothing) when the columns do not fit the stream or the store refuses
    * them, and HP_ERR_WAL_UNAVAILABLE when the log cannot take them.
    */
-  apply(stream: StreamDef, keys: BigUint64Array[], ts: Float64Array, values: Float64Array, nowMs: number): Ingested {
-    const n = ts.length;
-    if (keys.length !== stream.tables.length || keys.some((k) => k.length !== n) || values.length !== n * stream.fields.length)
+  apply(stream: StreamDef, keys: BigUint64Array[], ts: Float64Array, values: Float64Array, nowMs: number, ids?: Uint32Array): Ingested {
+    let n = ts.length;
+    if (keys.length !== stream.tables.length || keys.some((k) => k.length !== n) || values.length !== n * stream.fields.length || (ids && ids.length !== 2 * n))
       throw new HotpathError('HP_ERR_EVENT_INVALID', `a shared-log batch of stream '${stream.name}' does not have the stream's keys and fields`);
+    // With a dedup stream, events whose ids were applied here already (the same event posted
+    // to two replicas) are dropped; ids are kept for the events posted to others.
+    const w = ids ? this.windows[stream.index] : undefined;
+    let duplicates: number | undefined;
+    if (w) {
+      const kept = this.#sift(w, ids!, n, nowMs, this.#dupSeq);
+      duplicates = n - kept;
+      if (kept < n) {
+        this.observer.duplicatesDropped(stream.name, 'redis', n - kept);
+        const c = compactColumns(this.#keep, n, keys, ts, values, stream.fields.length, ids!);
+        keys = c.keys;
+        ts = c.ts;
+        values = c.values;
+        ids = c.ids;
+        n = kept;
+        if (n === 0) return { accepted: 0, late: 0, seq: 0, duplicates };
+      }
+    }
     const log = this.#wal;
     let seq = 0;
     let r: IngestResult;
-    if (log) {
-      const bytes = walRecordBytes(n, keys.length, stream.fields.length);
-      log.ensure(bytes);
-      r = this.#store.ingest(stream.index, keys, ts, values, nowMs, log.slot(bytes));
-      seq = log.commit(bytes);
-    } else r = this.#store.ingest(stream.index, keys, ts, values, nowMs);
+    try {
+      if (log) {
+        const bytes = walRecordBytes(n, keys.length, stream.fields.length);
+        log.ensure(bytes);
+        r = this.#store.ingest(stream.index, keys, ts, values, nowMs, log.slot(bytes));
+        seq = log.commit(bytes);
+      } else r = this.#store.ingest(stream.index, keys, ts, values, nowMs);
+    } catch (err) {
+      w?.dropNewest(n);
+      throw err;
+    }
+    if (w) this.#applied(stream.index, w, ids!, n, seq, nowMs);
     if (this.#taps.length > 0) this.#tap({ kind: 'columns', source: 'redis', stream, nowMs, accepted: r.accepted, late: r.late, keys, ts, values });
     this.observer.eventsIngested(stream.name, r.accepted, r.late);
-    return { accepted: r.accepted, late: r.late, seq };
+    return { accepted: r.accepted, late: r.late, seq, duplicates };
   }
 
   /**
@@ -305,6 +423,11 @@ export class Ingestor {
   rows(h: RowsFrame, source: IngestSource, nowMs = Date.now()): Ingested | undefined {
     const p = planRows(this.#config, h);
     if (!p) return undefined;
+    if (p.stream.dedup)
+      throw new HotpathError(
+        'HP_ERR_EVENT_INVALID',
+        `stream '${p.stream.name}' drops events seen before by their '${p.stream.dedup.field}' (streams.${p.stream.name}.dedup), and binary frames carry no event id: send its events as JSON`,
+      );
     if (this.#decode.has(p.stream.name)) return this.#rowsAsColumns(h, p.stream, p.plan, source, nowMs);
     const log = this.#wal;
     let seq = 0;
@@ -378,4 +501,40 @@ export class Ingestor {
       }
     }
   }
+}
+
+/** Keeps the events keep[j] marks, in order, in a decoded JSON batch (its arrays are the Ingestor's own). */
+function compactStrings(keep: Uint8Array, n: number, b: { keys: string[][]; ts: Float64Array; values: Float64Array; ids?: Uint32Array }): void {
+  const nf = b.values.length / n;
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    if (!keep[j]) continue;
+    if (m !== j) {
+      for (const col of b.keys) col[m] = col[j];
+      b.ts[m] = b.ts[j];
+      b.values.copyWithin(m * nf, j * nf, (j + 1) * nf);
+      if (b.ids) b.ids.copyWithin(2 * m, 2 * j, 2 * j + 2);
+    }
+    m++;
+  }
+  for (const col of b.keys) col.length = m;
+  b.ts = b.ts.subarray(0, m);
+  b.values = b.values.subarray(0, m * nf);
+  if (b.ids) b.ids = b.ids.subarray(0, 2 * m);
+}
+
+/** The same for a shared-log batch's columns, moved within the views it was read into. */
+function compactColumns(keep: Uint8Array, n: number, keys: BigUint64Array[], ts: Float64Array, values: Float64Array, nf: number, ids: Uint32Array) {
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    if (!keep[j]) continue;
+    if (m !== j) {
+      for (const col of keys) col[m] = col[j];
+      ts[m] = ts[j];
+      values.copyWithin(m * nf, j * nf, (j + 1) * nf);
+      ids.copyWithin(2 * m, 2 * j, 2 * j + 2);
+    }
+    m++;
+  }
+  return { keys: keys.map((k) => k.subarray(0, m)), ts: ts.subarray(0, m), values: values.subarray(0, m * nf), ids: ids.subarray(0, 2 * m) };
 }

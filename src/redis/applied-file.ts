@@ -17,9 +17,10 @@
 // machine crash the ids of the last batches can be missing, and those batches, if Redis
 // still holds them as pending, are applied a second time (docs/redis.md).
 // When the file passes its size limit it is rewritten from the dedup window.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { SideFile } from '../ingest/side-file.js';
 import type { DedupWindow } from './dedup.js';
 
 export const APPLIED_FILE = 'redis-applied.log';
@@ -29,16 +30,13 @@ const MIN_REWRITE_BYTES = 16 * 1024 ** 2;
 export class AppliedFile {
   readonly path: string;
   readonly #log: (line: string) => void;
-  #fd: number;
-  #size: number;
+  readonly #file: SideFile;
   #lines: string[] = [];
-  #rewriteAt = MIN_REWRITE_BYTES;
 
   constructor(walDir: string, log: (line: string) => void) {
     this.path = join(walDir, APPLIED_FILE);
     this.#log = log;
-    this.#fd = openSync(this.path, 'a', 0o600);
-    this.#size = fstatSync(this.#fd).size;
+    this.#file = new SideFile(this.path, MIN_REWRITE_BYTES);
   }
 
   /**
@@ -82,57 +80,40 @@ export class AppliedFile {
 
   /** Writes the lines noted since the last flush (the log calls this before its write). */
   flush(dedup?: DedupWindow): void {
-    if (this.#lines.length === 0 || this.#fd < 0) return;
+    if (this.#lines.length === 0 || !this.#file.open) return;
     const buf = Buffer.from(this.#lines.join(''), 'latin1');
     this.#lines.length = 0;
     try {
-      let off = 0;
-      while (off < buf.length) off += writeSync(this.#fd, buf, off, buf.length - off);
-      this.#size += buf.length;
+      this.#file.append(buf);
     } catch (err) {
       this.#log(`redis: cannot write ${this.path}: ${(err as Error).message} (after a crash, batches may be applied twice)`);
       return;
     }
-    if (dedup && this.#size > this.#rewriteAt) this.#rewrite(dedup);
+    if (dedup && this.#file.due) this.#rewrite(dedup);
   }
 
-  /** The file again from the dedup window's ids that have a seq (a temporary file, then rename). */
+  /** The file again from the dedup window's ids that have a seq. */
   #rewrite(dedup: DedupWindow): void {
-    const tmp = `${this.path}.tmp`;
-    let fd = -1;
     try {
-      fd = openSync(tmp, 'w', 0o600);
-      let bytes = 0;
-      let chunk: string[] = [];
-      const put = () => {
-        const b = Buffer.from(chunk.join(''), 'latin1');
-        let off = 0;
-        while (off < b.length) off += writeSync(fd, b, off, b.length - off);
-        bytes += b.length;
-        chunk = [];
-      };
-      for (const [id, seq, ms] of dedup.entries()) {
-        if (seq <= 0) continue;
-        chunk.push(`a ${seq} ${Math.floor(ms)} ${id}\n`);
-        if (chunk.length >= 4096) put();
-      }
-      put();
-      closeSync(fd);
-      fd = -1;
-      renameSync(tmp, this.path);
-      closeSync(this.#fd);
-      this.#fd = openSync(this.path, 'a', 0o600);
-      this.#size = bytes;
-      this.#rewriteAt = Math.max(MIN_REWRITE_BYTES, 2 * bytes);
+      this.#file.rewrite((put) => {
+        let chunk: string[] = [];
+        for (const [id, seq, ms] of dedup.entries()) {
+          if (seq <= 0) continue;
+          chunk.push(`a ${seq} ${Math.floor(ms)} ${id}\n`);
+          if (chunk.length >= 4096) {
+            put(Buffer.from(chunk.join(''), 'latin1'));
+            chunk = [];
+          }
+        }
+        put(Buffer.from(chunk.join(''), 'latin1'));
+      });
     } catch (err) {
-      if (fd >= 0) closeSync(fd);
       this.#log(`redis: cannot rewrite ${this.path}: ${(err as Error).message}`);
     }
   }
 
   close(): void {
     this.flush();
-    if (this.#fd >= 0) closeSync(this.#fd);
-    this.#fd = -1;
+    this.#file.close();
   }
 }

@@ -3,10 +3,11 @@
 // replica applies it with one native call and no decoding of JSON. The layout is the
 // write-ahead log's (native/core/wal_record.h) with a header of its own:
 //
-//   u8 version (1), u8 reserved (0), u16 stream, u16 nkeys, u16 nfields, u32 n,
+//   u8 version (1), u8 flags, u16 stream, u16 nkeys, u16 nfields, u32 n,
 //   u32 layout (the state layout's CRC-32C: replicas with another feature layout refuse
 //   the entry instead of misreading it), f64 now_ms (the arrival time at the origin),
-//   then u64 keys[nkeys][n], f64 ts[n], f64 values[n][nfields]; little-endian.
+//   then u64 keys[nkeys][n], f64 ts[n], f64 values[n][nfields], and with flags bit 0
+//   (a stream with dedup) u32 ids[n][2], the events' id hashes; little-endian.
 //
 // The header is 24 bytes, so every column is 8-byte aligned in the entry; a decoded batch
 // views its columns in place when the buffer it was read into is aligned, else in one copy.
@@ -17,18 +18,21 @@ import { type Binding, hashIds } from '../native/binding.js';
 export const BATCH_VERSION = 1;
 export const BATCH_HEADER_BYTES = 24;
 
-export function batchBytes(n: number, nkeys: number, nfields: number): number {
-  return BATCH_HEADER_BYTES + 8 * n * (nkeys + 1 + nfields);
+/** flags bit 0: the batch carries its events' id hashes (streams.<name>.dedup) */
+const FLAG_IDS = 1;
+
+export function batchBytes(n: number, nkeys: number, nfields: number, ids = false): number {
+  return BATCH_HEADER_BYTES + 8 * n * (nkeys + 1 + nfields + (ids ? 1 : 0));
 }
 
 /** Encodes a batch into a new Buffer (string ids are hashed here, as the store would). */
-export function encodeBatch(stream: StreamDef, keys: Binding.KeyColumn[], ts: Float64Array, values: Float64Array, nowMs: number, layout: number): Buffer {
+export function encodeBatch(stream: StreamDef, keys: Binding.KeyColumn[], ts: Float64Array, values: Float64Array, nowMs: number, layout: number, ids?: Uint32Array): Buffer {
   const n = ts.length;
   const nkeys = keys.length;
   const nfields = stream.fields.length;
-  const out = Buffer.allocUnsafe(batchBytes(n, nkeys, nfields));
+  const out = Buffer.allocUnsafe(batchBytes(n, nkeys, nfields, ids !== undefined));
   out.writeUInt8(BATCH_VERSION, 0);
-  out.writeUInt8(0, 1);
+  out.writeUInt8(ids ? FLAG_IDS : 0, 1);
   out.writeUInt16LE(stream.index, 2);
   out.writeUInt16LE(nkeys, 4);
   out.writeUInt16LE(nfields, 6);
@@ -44,6 +48,8 @@ export function encodeBatch(stream: StreamDef, keys: Binding.KeyColumn[], ts: Fl
   out.set(new Uint8Array(ts.buffer, ts.byteOffset, n * 8), at);
   at += n * 8;
   out.set(new Uint8Array(values.buffer, values.byteOffset, n * nfields * 8), at);
+  at += n * nfields * 8;
+  if (ids) out.set(new Uint8Array(ids.buffer, ids.byteOffset, n * 8), at);
   return out;
 }
 
@@ -53,6 +59,8 @@ export interface DecodedBatch {
   keys: BigUint64Array[];
   ts: Float64Array;
   values: Float64Array;
+  /** the events' id hashes (two u32 halves each), when the origin's stream dedups */
+  ids?: Uint32Array;
 }
 
 function bad(why: string): never {
@@ -73,7 +81,10 @@ export function decodeBatch(buf: Uint8Array, layout: number): DecodedBatch {
   const n = dv.getUint32(8, true);
   const l = dv.getUint32(12, true);
   if (l !== layout >>> 0) bad(`made with another feature layout (crc ${l.toString(16)}, here ${(layout >>> 0).toString(16)})`);
-  if (buf.length !== batchBytes(n, nkeys, nfields)) bad(`${buf.length} bytes for ${n} events of ${nkeys} keys and ${nfields} fields`);
+  const flags = dv.getUint8(1);
+  if ((flags & ~FLAG_IDS) !== 0) bad(`unknown flags ${flags}`);
+  const hasIds = (flags & FLAG_IDS) !== 0;
+  if (buf.length !== batchBytes(n, nkeys, nfields, hasIds)) bad(`${buf.length} bytes for ${n} events of ${nkeys} keys and ${nfields} fields`);
   const nowMs = dv.getFloat64(16, true);
   // A Buffer from a socket may start anywhere: typed arrays need 8-byte alignment.
   const bytes = buf.byteOffset % 8 === 0 ? buf : new Uint8Array(buf);
@@ -82,5 +93,6 @@ export function decodeBatch(buf: Uint8Array, layout: number): DecodedBatch {
   for (let k = 0; k < nkeys; k++) keys.push(new BigUint64Array(bytes.buffer, base + k * n * 8, n));
   const ts = new Float64Array(bytes.buffer, base + nkeys * n * 8, n);
   const values = new Float64Array(bytes.buffer, base + (nkeys + 1) * n * 8, n * nfields);
-  return { stream, nowMs, keys, ts, values };
+  const ids = hasIds ? new Uint32Array(bytes.buffer, base + (nkeys + 1 + nfields) * n * 8, 2 * n) : undefined;
+  return { stream, nowMs, keys, ts, values, ids };
 }

@@ -119,7 +119,7 @@ export interface WalHooks {
   /** the last log record replayed at start */
   recoveredSeq: number;
   /** the log (src/durability/wal.ts Wal): its hooks are set here */
-  wal: { beforeWrite: (() => void) | undefined; onLost: ((fromSeq: number) => void) | undefined };
+  wal: { addHooks(h: { beforeWrite?(): void; onLost?(fromSeq: number): void }): void };
 }
 
 /**
@@ -297,8 +297,7 @@ export class RedisStreamLog implements SharedLog {
       const n = applied.load(this.dedup, wal.recoveredSeq, Date.now());
       if (n > 0) this.#o.log(`redis: ${n} shared-log batch ids are in the recovered state (not applied again if delivered again)`);
       this.#applied = applied;
-      wal.wal.beforeWrite = () => applied.flush(this.dedup);
-      wal.wal.onLost = (fromSeq) => applied.void(fromSeq);
+      wal.wal.addHooks({ beforeWrite: () => applied.flush(this.dedup), onLost: (fromSeq) => applied.void(fromSeq) });
     }
     this.#o.ingest.attachShared(this);
     this.#reading = true;
@@ -319,7 +318,7 @@ export class RedisStreamLog implements SharedLog {
   append(b: SharedBatch, ack: SharedAck | undefined): SharedAck {
     const a = (ack as Ack | undefined) ?? new Ack(this);
     const n = b.ts.length;
-    const bytes = batchBytes(n, b.keys.length, b.stream.fields.length);
+    const bytes = batchBytes(n, b.keys.length, b.stream.fields.length, b.ids !== undefined);
     const id = `${this.#bootPrefix}${(this.#counter++).toString(36)}`;
     const nowMs = Date.now();
     if (this.#applied) {
@@ -334,7 +333,7 @@ export class RedisStreamLog implements SharedLog {
       a.settle(false);
       return a;
     }
-    const data = encodeBatch(b.stream, b.keys, b.ts, b.values, b.nowMs, this.#o.layout);
+    const data = encodeBatch(b.stream, b.keys, b.ts, b.values, b.nowMs, this.#o.layout, b.ids);
     this.#ownOut.add(this.#counter - 1);
     a.left++;
     this.#queue.push({ id, data, events: n, ack: a, done: false });
@@ -637,17 +636,17 @@ export class RedisStreamLog implements SharedLog {
           const b = decodeBatch(data, this.#o.layout);
           const stream = streams[b.stream];
           if (!stream) throw new HotpathError('HP_ERR_EVENT_INVALID', `shared-log entry: stream ${b.stream} is not declared here`);
-          let { keys, ts, values } = b;
+          let { keys, ts, values, ids } = b;
           if (this.#warm) {
             if (this.#warm.done(entryId)) {
               this.#warm = undefined;
               this.#o.log(`redis: past ${entryId}: the stream is applied in full again (the warmed rows' entries are behind)`);
             } else {
               const keep = this.#warm.keep(entryId, id, stream, keys, ts.length);
-              if (keep) ({ keys, ts, values } = this.#keepRows(keep, stream, keys, ts, values));
+              if (keep) ({ keys, ts, values, ids } = this.#keepRows(keep, stream, keys, ts, values, ids));
             }
           }
-          const r = ts.length > 0 ? this.#o.ingest.apply(stream, keys, ts, values, b.nowMs) : { seq: 0 };
+          const r = ts.length > 0 ? this.#o.ingest.apply(stream, keys, ts, values, b.nowMs, ids) : { seq: 0 };
           this.dedup.add(id, r.seq, now);
           this.#applied?.note(id, r.seq, now);
           if (r.seq > lastSeq) lastSeq = r.seq;
@@ -682,8 +681,11 @@ export class RedisStreamLog implements SharedLog {
     else this.#o.ingest.durable(lastSeq, (err) => (err ? (this.#readPending = true) : ack()));
   }
 
-  /** The rows of a batch whose keep byte is set, copied out (counting the others as filtered). */
-  #keepRows(keep: Uint8Array, stream: StreamDef, keys: BigUint64Array[], ts: Float64Array, values: Float64Array) {
+  /**
+   * The rows of a batch whose keep byte is set, copied out (counting the others as
+   * filtered); with event ids (a dedup stream), theirs too, two u32 halves per event.
+   */
+  #keepRows(keep: Uint8Array, stream: StreamDef, keys: BigUint64Array[], ts: Float64Array, values: Float64Array, ids: Uint32Array | undefined) {
     const n = ts.length;
     const nf = stream.fields.length;
     let m = 0;
@@ -692,14 +694,19 @@ export class RedisStreamLog implements SharedLog {
     const k2 = keys.map(() => new BigUint64Array(m));
     const t2 = new Float64Array(m);
     const v2 = new Float64Array(m * nf);
+    const i2 = ids && new Uint32Array(2 * m);
     for (let i = 0, j = 0; i < n; i++) {
       if (!keep[i]) continue;
       for (let k = 0; k < keys.length; k++) k2[k][j] = keys[k][i];
       t2[j] = ts[i];
       v2.set(values.subarray(i * nf, (i + 1) * nf), j * nf);
+      if (i2 && ids) {
+        i2[2 * j] = ids[2 * i];
+        i2[2 * j + 1] = ids[2 * i + 1];
+      }
       j++;
     }
-    return { keys: k2, ts: t2, values: v2 };
+    return { keys: k2, ts: t2, values: v2, ids: i2 };
   }
 
   #delay(ms: number): void {

@@ -300,6 +300,9 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     throw err;
   }
   durability?.start();
+  // Idempotent ingest across restarts: the ids of the dedup streams' events the recovered
+  // state holds (src/ingest/event-ids-file.ts).
+  if (durability?.wal) ingest.attachEventIds(join(durability.dataDir, 'wal'), recovery?.replay.lastSeq ?? 0, durability.wal);
   // A replica that recovered no state warms from the online store before it is ready;
   // with the shared log, its group then starts where the imported rows end.
   let warmed: WarmFilter | undefined;
@@ -352,6 +355,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     if (durability) {
       await durability.close({ snapshot }).catch((err) => log(`durability: ${(err as Error).message}`));
       seq = snapshot ? durability.last?.seq : undefined;
+      ingest.closeEventIds();
     }
     await sharedLog?.close(snapshot ? config.server.drainTimeoutMs : 0);
     await online?.close(snapshot ? config.server.drainTimeoutMs : 0);

@@ -118,6 +118,7 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
   readonly #late = new FastMetric('hotpath_events_late_total', 'Events dropped as later than the allowed lateness', ['stream']);
   readonly #reads = new FastMetric('hotpath_feature_reads_total', 'Entity feature reads (GET and POST /v1/features, Feast get-online-features)', ['entity']);
   readonly #freshness = new FastMetric('hotpath_feature_freshness_seconds', 'Age of the newest event of an entity when its features are read', ['entity'], FRESHNESS_BUCKETS);
+  readonly #duplicates = new FastMetric('hotpath_events_duplicate_total', 'Events of dedup streams dropped because their id was applied within the horizon, by where they came from', ['stream', 'source']);
   readonly #tapErrors = new FastMetric('hotpath_ingest_tap_errors_total', 'Ingest taps that threw on a batch (the ingest itself succeeded)', ['tap']);
   readonly #wsSlow = new FastMetric('hotpath_ws_slow_closes_total', 'WebSocket connections closed because their unsent answers passed server.ws_max_buffered_bytes', []);
   readonly #authRefused = new FastMetric('hotpath_auth_refused_total', 'Requests, WebSocket upgrades and frames refused by authentication or scope, by error code', ['code']);
@@ -140,7 +141,7 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
     client.collectDefaultMetrics({ register: this.registry, prefix: 'hotpath_' });
     // prom-client names three gauges *_total, which promtool (rightly) refuses.
     for (const g of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`hotpath_nodejs_${g}`);
-    for (const m of [this.#requests, this.#fallbacks, this.#queue, this.#compute, this.#total, this.#ingested, this.#late, this.#reads, this.#freshness, this.#tapErrors, this.#wsSlow, this.#authRefused, this.#rateLimited, this.#recommend])
+    for (const m of [this.#requests, this.#fallbacks, this.#queue, this.#compute, this.#total, this.#ingested, this.#late, this.#duplicates, this.#reads, this.#freshness, this.#tapErrors, this.#wsSlow, this.#authRefused, this.#rateLimited, this.#recommend])
       this.registry.registerMetric(m as unknown as client.Metric);
     this.#wsSlow.series(); // 0 from the start, not only after the first close
     const metrics = this;
@@ -315,6 +316,10 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
   /** one answered recommend request and its server-side time */
   recommendServed(recommender: string, seconds: number): void {
     this.#recommend.observe(this.#recommend.series(recommender), seconds);
+  }
+
+  duplicatesDropped(stream: string, source: string, n: number): void {
+    this.#duplicates.inc(this.#duplicates.series(stream, source), n);
   }
 
   tapFailed(tap: string): void {

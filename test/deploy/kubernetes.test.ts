@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { DockerfileParser } from 'dockerfile-ast';
 import { validate as lintDockerfile } from 'dockerfile-utils';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
-import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
@@ -40,7 +40,7 @@ const DIR = join(ROOT, 'deploy/kubernetes');
 const KINDS: Record<string, { model: new (data: any) => { validate(): void }; module: string; type: string }> = {
   'v1/ConfigMap': { model: ConfigMap, module: 'kubernetes-models/v1/ConfigMap', type: 'IConfigMap' },
   'v1/Service': { model: Service, module: 'kubernetes-models/v1/Service', type: 'IService' },
-  'apps/v1/Deployment': { model: Deployment, module: 'kubernetes-models/apps/v1/Deployment', type: 'IDeployment' },
+  'apps/v1/StatefulSet': { model: StatefulSet, module: 'kubernetes-models/apps/v1/StatefulSet', type: 'IStatefulSet' },
   'policy/v1/PodDisruptionBudget': { model: PodDisruptionBudget, module: 'kubernetes-models/policy/v1/PodDisruptionBudget', type: 'IPodDisruptionBudget' },
   'autoscaling/v2/HorizontalPodAutoscaler': { model: HorizontalPodAutoscaler, module: 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler', type: 'IHorizontalPodAutoscaler' },
   'monitoring.coreos.com/v1/ServiceMonitor': {
@@ -64,23 +64,26 @@ function manifests(): Manifest[] {
 }
 
 const all = manifests();
-const one = (kind: string) => {
-  const found = all.filter((m) => m.doc.kind === kind);
+const one = (kind: string, name?: string) => {
+  const found = all.filter((m) => m.doc.kind === kind && (name === undefined || m.doc.metadata.name === name));
   expect(found, kind).toHaveLength(1);
   return found[0].doc;
 };
-const deployment = one('Deployment');
-const service = one('Service');
+const statefulSet = one('StatefulSet');
+const service = one('Service', 'hotpath');
+const peers = one('Service', 'hotpath-peers');
 const pdb = one('PodDisruptionBudget');
 const hpa = one('HorizontalPodAutoscaler');
 const monitor = one('ServiceMonitor');
 const configMap = one('ConfigMap');
-const container = deployment.spec.template.spec.containers[0];
+const container = statefulSet.spec.template.spec.containers[0];
 const adapter = parseYaml(readFileSync(join(DIR, 'prometheus-adapter/rules.yaml'), 'utf8')) as {
   rules: { seriesQuery: string; name: { matches: string; as: string }; metricsQuery: string; resources: { overrides: Record<string, { resource: string }> } }[];
 };
+/** the pod's environment as the StatefulSet sets it (POD_NAME from metadata.name) */
+const POD_ENV = { POD_NAME: 'hotpath-0' };
 /** the ConfigMap's hotpath.yaml compiled by hotpath, model repositories in the image (/app) */
-const config: Config = loadConfigText(configMap.data['hotpath.yaml'], { baseDir: '/app' });
+const config: Config = loadConfigText(configMap.data['hotpath.yaml'], { baseDir: '/app', env: POD_ENV });
 
 const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
 
@@ -98,9 +101,9 @@ describe('schemas', () => {
   });
 
   it('the schemas refuse what the API server would (the check can fail)', () => {
-    const bad = structuredClone(deployment);
+    const bad = structuredClone(statefulSet);
     bad.spec.template.spec.containers[0].ports[0].containerPort = 'http';
-    expect(() => new Deployment(bad).validate()).toThrow(/containerPort/);
+    expect(() => new StatefulSet(bad).validate()).toThrow(/containerPort/);
     const badHpa = structuredClone(hpa);
     badHpa.spec.metrics[0].pods.target.averageValue = 'twenty thousand';
     expect(() => new HorizontalPodAutoscaler(badHpa).validate()).toThrow(/averageValue/);
@@ -136,7 +139,7 @@ describe('schemas', () => {
   it('no manifest has a field its type lacks (strict field validation)', () => {
     expect(strict(all)).toEqual([]);
     // and the check sees one: a misspelt probe
-    const typo = structuredClone(deployment);
+    const typo = structuredClone(statefulSet);
     typo.spec.template.spec.containers[0].livenesProbe = typo.spec.template.spec.containers[0].livenessProbe;
     const errors = strict([{ file: 'typo', doc: typo }]);
     expect(errors.join('\n')).toMatch(/livenesProbe/);
@@ -144,15 +147,32 @@ describe('schemas', () => {
 });
 
 describe('the manifests fit together and fit hotpath', () => {
-  const podLabels = deployment.spec.template.metadata.labels;
+  const podLabels = statefulSet.spec.template.metadata.labels;
 
-  it('selectors: the Deployment, Service, PDB and ServiceMonitor pick the same pods', () => {
-    expect(matches(deployment.spec.selector.matchLabels, podLabels)).toBe(true);
+  it('selectors: the StatefulSet, Services, PDB and ServiceMonitor pick the same pods; the monitor one Service', () => {
+    expect(matches(statefulSet.spec.selector.matchLabels, podLabels)).toBe(true);
     expect(matches(service.spec.selector, podLabels)).toBe(true);
+    expect(matches(peers.spec.selector, podLabels)).toBe(true);
     expect(matches(pdb.spec.selector.matchLabels, podLabels)).toBe(true);
     expect(matches(monitor.spec.selector.matchLabels, service.metadata.labels)).toBe(true);
-    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
-    expect(deployment.spec.replicas).toBeUndefined(); // the HPA owns the count
+    expect(matches(monitor.spec.selector.matchLabels, peers.metadata.labels)).toBe(false); // each pod scraped once
+    expect(statefulSet.spec.serviceName).toBe(peers.metadata.name);
+    expect(peers.spec.clusterIP).toBe('None');
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'StatefulSet', name: statefulSet.metadata.name });
+    expect(statefulSet.spec.replicas).toBeUndefined(); // the HPA owns the count
+  });
+
+  it('the shared log: each pod is a replica named by its stable pod name, with its own volume', () => {
+    const r = config.ingest.redisStreams!;
+    expect(r).toBeDefined();
+    expect(r.replica).toBe(POD_ENV.POD_NAME);
+    const podName = container.env.find((e: any) => e.name === 'POD_NAME');
+    expect(podName.valueFrom.fieldRef.fieldPath).toBe('metadata.name');
+    // the key has a hash tag (Redis Cluster keeps it in one slot)
+    expect(r.key).toMatch(/^\{[^}]+\}/);
+    const data = statefulSet.spec.volumeClaimTemplates.find((v: any) => v.metadata.name === 'data');
+    expect(data.spec.accessModes).toEqual(['ReadWriteOnce']);
+    expect(statefulSet.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenScaled: 'Retain', whenDeleted: 'Retain' });
   });
 
   it('ports: the config, the container, the Service and the ServiceMonitor agree', () => {
@@ -173,23 +193,26 @@ describe('the manifests fit together and fit hotpath', () => {
     }
   });
 
-  it('the config comes from the ConfigMap, state and the executable cache from writable volumes', () => {
+  it('the config comes from the ConfigMap, state from the pod\'s volume, the executable cache from writable volumes', () => {
     const mounts = new Map<string, any>(container.volumeMounts.map((m: any) => [m.mountPath, m]));
-    const volumes = new Map<string, any>(deployment.spec.template.spec.volumes.map((v: any) => [v.name, v]));
+    const volumes = new Map<string, any>(statefulSet.spec.template.spec.volumes.map((v: any) => [v.name, v]));
+    const claims = new Set<string>(statefulSet.spec.volumeClaimTemplates.map((v: any) => v.metadata.name));
     const configArg = container.args[container.args.indexOf('--config') + 1];
     const configMount = mounts.get(configArg.slice(0, configArg.lastIndexOf('/')));
     expect(volumes.get(configMount.name).configMap.name).toBe(configMap.metadata.name);
     expect(Object.keys(configMap.data)).toContain(configArg.slice(configArg.lastIndexOf('/') + 1));
     const cacheDir = container.env.find((e: any) => e.name === 'HOTPATH_CACHE_DIR').value;
-    for (const dir of [config.durability.dataDir, cacheDir, '/tmp']) {
+    for (const dir of [config.durability.dataDir!, cacheDir, '/tmp']) {
       expect(mounts.get(dir), dir).toBeDefined();
       expect(mounts.get(dir).readOnly).not.toBe(true);
-      expect(volumes.get(mounts.get(dir).name).emptyDir, dir).toBeDefined();
     }
+    expect(claims.has(mounts.get(config.durability.dataDir!).name)).toBe(true);
+    expect(volumes.has(mounts.get(config.durability.dataDir!).name)).toBe(false);
+    for (const dir of [cacheDir, '/tmp']) expect(volumes.get(mounts.get(dir).name).emptyDir, dir).toBeDefined();
   });
 
   it('graceful stop: the grace period covers preStop, the drain, the webhooks and the last snapshot', () => {
-    const spec = deployment.spec.template.spec;
+    const spec = statefulSet.spec.template.spec;
     const preStop = container.lifecycle.preStop.exec.command;
     expect(preStop[0]).toMatch(/sleep$/);
     const sleep = Number(preStop[1]);
@@ -200,7 +223,7 @@ describe('the manifests fit together and fit hotpath', () => {
   });
 
   it('non-root, read-only root filesystem, no capabilities, requests and limits', () => {
-    const pod = deployment.spec.template.spec.securityContext;
+    const pod = statefulSet.spec.template.spec.securityContext;
     expect(pod).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: 'RuntimeDefault' } });
     expect(container.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     for (const r of ['cpu', 'memory']) {
@@ -252,7 +275,7 @@ describe('the manifests fit together and fit hotpath', () => {
     const out = execFileSync('kubectl', ['kustomize', DIR]).toString();
     const built = parseAllDocuments(out).map((d) => d.toJS());
     expect(built.map((d) => d.kind).sort()).toEqual(all.map((m) => m.doc.kind).sort());
-    expect(built.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].image).toBe('hotpath:0.1.0');
+    expect(built.find((d) => d.kind === 'StatefulSet').spec.template.spec.containers[0].image).toBe('hotpath:0.1.0');
   });
 });
 
@@ -261,8 +284,9 @@ describe('a running hotpath exports what the adapter reads', () => {
   beforeAll(async () => {
     // the ConfigMap's config, with the image's /app/models read from this checkout
     // and no data directory (the pod's volume)
-    const cfg = loadConfigText(configMap.data['hotpath.yaml'].replaceAll('/app/models/', `${join(ROOT, 'models')}/`), { baseDir: ROOT });
+    const cfg = loadConfigText(configMap.data['hotpath.yaml'].replaceAll('/app/models/', `${join(ROOT, 'models')}/`), { baseDir: ROOT, env: POD_ENV });
     cfg.durability.dataDir = undefined;
+    cfg.ingest.redisStreams = null; // no Redis here: the metrics checked are the server's own
     server = await startServer({ config: cfg, port: 0, host: '127.0.0.1', log: () => {} });
   }, 60_000);
   afterAll(async () => {

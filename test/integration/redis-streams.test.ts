@@ -7,7 +7,10 @@
 // never acknowledged, and catches up on what it missed; Redis down at start, killed under
 // load and restarted, or paused: the replicas keep serving, say `shared: false`, keep a
 // bounded backlog and append it when Redis is back, and nothing acknowledged is lost; a
-// full backlog drops from the shared log (local) or refuses (refuse) as configured.
+// full backlog drops from the shared log (local) or refuses (refuse) as configured. On a
+// three-master Redis Cluster, the node holding the stream and a replica are SIGKILLed under
+// load together: the other replicas answer every request, and every acknowledged event
+// reaches every replica once.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,29 +26,13 @@ import { decodeBatch } from '../../src/redis/codec.js';
 import { type Server, startServer } from '../../src/server/app.js';
 import { decodeServerFrame, encodeEvents } from '../../src/server/ws-protocol.js';
 import { spawnTracked, waitReady } from '../../src/bench/harness.js';
+import { countsYaml, expectedCounts, readCounts, T0 } from '../support/counts.js';
 import { metric, postJson, ROOT, until } from '../support/inference-server.js';
 import { freePort, RedisCluster, RedisProcess, RUN_REDIS } from '../support/redis.js';
 
 const KEY = '{hp}:events';
 const PROMTOOL = spawnSync('promtool', ['--version']).status === 0 || process.env.HOTPATH_CI === '1';
-const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
-const yaml = (url: string, replica: string, extra = '') => `
-server: { workers: 1, max_batch: 10000 }
-store: { max_future: 1d }
-streams:
-  tx:
-    keys: { user: user_id }
-    time_field: ts
-    allowed_lateness: 1d
-    fields: { amount: number }
-entities:
-  user:
-    memory: 16MiB
-    shards: 4
-    features:
-      n_1d:   { agg: count, window: 1d, tile: 1h }
-      sum_1d: { agg: sum, field: amount, window: 1d, tile: 1h }
-ingest:
+const yaml = (url: string, replica: string, extra = '') => `${countsYaml()}ingest:
   redis_streams:
     url: ${url}
     key: "${KEY}"
@@ -102,27 +89,11 @@ type Ev = { user_id: string; ts: number; amount: number };
 /** every other event */
 const i2 = (e: Ev) => e.ts % 2 === 0;
 
-/** Expected n_1d and sum_1d per user. */
-function expected(events: Ev[]): Map<string, { n: number; sum: number }> {
-  const m = new Map<string, { n: number; sum: number }>();
-  for (const e of events) {
-    const x = m.get(e.user_id) ?? { n: 0, sum: 0 };
-    x.n++;
-    x.sum += e.amount;
-    m.set(e.user_id, x);
-  }
-  return m;
-}
-
-async function features(r: Replica, users: string[]): Promise<Map<string, { n: number; sum: number }>> {
-  const a = await postJson(r.base, '/v1/features', { entity: 'user', ids: users, at: T0 + 3_600_000 });
-  expect(a.status).toBe(200);
-  return new Map(a.body.results.map((x: { id: string; features: { n_1d: number; sum_1d: number } }) => [x.id, { n: x.features.n_1d, sum: x.features.sum_1d }]));
-}
+const features = (r: Replica, users: string[]) => readCounts(r.base, users);
 
 /** Until every replica reads exactly the expected features (or the time runs out: the difference is shown). */
 async function converge(rs: Replica[], events: Ev[], ms = 20_000): Promise<void> {
-  const want = expected(events);
+  const want = expectedCounts(events);
   const users = [...want.keys()];
   const t0 = Date.now();
   for (;;) {
@@ -517,7 +488,7 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log', () => {
 });
 
 describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log on a Redis Cluster', () => {
-  it('three masters made with redis-cli --cluster create: replicas agree; the stream key has a hash tag', async () => {
+  it('three masters made with redis-cli --cluster create: replicas agree; the stream key has a hash tag; a replica and a node killed under load', async () => {
     const cluster = await RedisCluster.start(3);
     clusters.push(cluster);
     const url = 'redis://unused:1';
@@ -530,44 +501,66 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log on a Redis Cluster'
       servers.push(r);
       return r;
     };
-    const rs = [await start('a'), await start('b'), await start('c')];
-    const events: Ev[] = Array.from({ length: 90 }, (_, i) => ({ user_id: `c${i % 9}`, ts: T0 + i, amount: i % 5 }));
-    for (let i = 0; i < events.length; i += 3) {
-      const a = await postJson(rs[(i / 3) % 3].base, '/v1/events', events.slice(i, i + 3));
-      expect(a.body).toMatchObject({ accepted: 3, shared: true });
-    }
-    await converge(rs, events);
-    // the one key lives on the node of its slot
-    const node = cluster.nodeOf(KEY);
-    expect(Number(node.cli('XLEN', KEY).trim())).toBe(30);
-    await until(async () => {
-      const t = await scrape(rs[0]);
-      return ['a', 'b', 'c'].every((g) => t.includes(`hotpath_redis_log_lag_entries{replica="${g}"} 0`));
-    }, 5000);
-
-    // The node holding the stream killed under load and restarted (its AOF and nodes.conf):
-    // the replicas keep answering, and every event reaches every replica.
-    let stop = false;
-    let n = 0;
-    let failed = 0;
-    const load = async (r: Replica) => {
-      while (!stop) {
-        const batch = [{ user_id: `c${n % 9}`, ts: T0 + 1000 + (n++ % 500), amount: n % 3 }];
-        const a = await postJson(r.base, '/v1/events', batch);
-        if (a.status === 200) events.push(...batch);
-        else failed++;
-      }
+    // Replica c is a process of its own with a data directory, so that it can be SIGKILLed.
+    const dir = mkdtempSync(join(tmpdir(), 'hotpath-cluster-kill-'));
+    dirs.push(dir);
+    const cfgPath = join(dir, 'c.yaml');
+    writeFileSync(cfgPath, `${cfg('c')}\ndurability: { fsync: always, snapshot_interval: 0 }\n`);
+    const cPort = await freePort();
+    const c: Replica = { name: 'c', server: undefined as unknown as Server, base: `http://127.0.0.1:${cPort}`, lines: [] };
+    const startC = async () => {
+      const p = spawnTracked('hotpath c', process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', cfgPath, '--port', String(cPort), '--data-dir', join(dir, 'data')], { cwd: ROOT });
+      await waitReady(`${c.base}/readyz`, { proc: p, ok200: true, timeoutMs: 60_000 });
+      return p;
     };
-    const loops = rs.map(load);
-    await new Promise((r) => setTimeout(r, 500));
-    await node.kill('SIGKILL');
-    await new Promise((r) => setTimeout(r, 700));
-    await node.restart();
-    await new Promise((r) => setTimeout(r, 700));
-    stop = true;
-    await Promise.all(loops);
-    expect(failed).toBe(0);
-    await until(async () => (await Promise.all(rs.map(scrape))).every((t) => metric(t, 'hotpath_redis_log_backlog_batches') === 0), 20_000);
-    await converge(rs, events, 20_000);
-  }, 90_000);
+    let cProc = await startC();
+    try {
+      const rs = [await start('a'), await start('b'), c];
+      const events: Ev[] = Array.from({ length: 90 }, (_, i) => ({ user_id: `c${i % 9}`, ts: T0 + i, amount: i % 5 }));
+      for (let i = 0; i < events.length; i += 3) {
+        const a = await postJson(rs[(i / 3) % 3].base, '/v1/events', events.slice(i, i + 3));
+        expect(a.body).toMatchObject({ accepted: 3, shared: true });
+      }
+      await converge(rs, events);
+      // the one key lives on the node of its slot
+      const node = cluster.nodeOf(KEY);
+      expect(Number(node.cli('XLEN', KEY).trim())).toBe(30);
+      await until(async () => {
+        const t = await scrape(rs[0]);
+        return ['a', 'b', 'c'].every((g) => t.includes(`hotpath_redis_log_lag_entries{replica="${g}"} 0`));
+      }, 5000);
+
+      // Under load on a and b: the node holding the stream killed with SIGKILL and restarted
+      // (its AOF and nodes.conf), and replica c SIGKILLed and restarted on its data
+      // directory. a and b answer every request; every acknowledged event reaches every
+      // replica, c included, once.
+      let stop = false;
+      let n = 0;
+      let failed = 0;
+      const load = async (r: Replica) => {
+        while (!stop) {
+          const batch = [{ user_id: `c${n % 9}`, ts: T0 + 1000 + (n++ % 500), amount: n % 3 }];
+          const a = await postJson(r.base, '/v1/events', batch);
+          if (a.status === 200) events.push(...batch);
+          else failed++;
+        }
+      };
+      const loops = rs.slice(0, 2).map(load);
+      await new Promise((r) => setTimeout(r, 500));
+      await node.kill('SIGKILL');
+      cProc.child.kill('SIGKILL');
+      await new Promise((r) => cProc.child.once('exit', r));
+      await new Promise((r) => setTimeout(r, 700));
+      await node.restart();
+      cProc = await startC();
+      await new Promise((r) => setTimeout(r, 700));
+      stop = true;
+      await Promise.all(loops);
+      expect(failed).toBe(0);
+      await until(async () => (await Promise.all(rs.map(scrape))).every((t) => metric(t, 'hotpath_redis_log_backlog_batches') === 0), 20_000);
+      await converge(rs, events, 30_000);
+    } finally {
+      await cProc.stop();
+    }
+  }, 150_000);
 });

@@ -151,9 +151,14 @@ models:
     inputs: ${FRAUD_INPUTS}
     ${extra}
 `;
+  expectConfigRefused(() => loadConfigText(yaml, { baseDir: repo }), path, why);
+}
+
+/** Expects load() to throw HP_ERR_CONFIG_INVALID naming `path`, for `why`. */
+export function expectConfigRefused(load: () => unknown, path: string, why: RegExp): void {
   let caught: unknown;
   try {
-    loadConfigText(yaml, { baseDir: repo });
+    load();
   } catch (err) {
     caught = err;
   }

@@ -29,7 +29,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   cache: ['ingest', 'native', 'config', 'errors'], // the L1 answer caches and their invalidation tap
   server: ['cache', 'scaling', 'experiments', 'bandits', 'alerts', 'learn', 'recommend', 'durability', 'redis', 'ingest', 'runtime', 'native', 'config', 'errors'],
   bench: ['config', 'errors', 'server/ws-protocol'],
-  cli: ['server', 'bench', 'learn', 'recommend', 'eval', 'ingest', 'config', 'native', 'errors'],
+  cli: ['server', 'bench', 'learn', 'recommend', 'eval', 'redis', 'ingest', 'config', 'native', 'errors'],
   eval: ['learn', 'native', 'errors'], // offline evaluation (NAB): the server never imports it
 };
 

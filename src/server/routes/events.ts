@@ -24,7 +24,7 @@ export const eventRoutes: Route[] = [
       const detectors = scores ? ctx.learning.detectors : [];
       for (const d of detectors) d.lastCount = 0;
       const r = ctx.ingest.events(events, 'http', Date.now(), stream);
-      let body = `{"accepted":${r.accepted},"late":${r.late}}`;
+      let body = r.duplicates === undefined ? `{"accepted":${r.accepted},"late":${r.late}}` : `{"accepted":${r.accepted},"late":${r.late},"duplicates":${r.duplicates}}`;
       if (scores) {
         const out: Record<string, number[]> = {};
         for (const d of detectors) if (d.lastCount > 0) out[d.def.name] = Array.from(d.lastScores.subarray(0, d.lastCount));

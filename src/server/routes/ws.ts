@@ -210,7 +210,7 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
         const he = toAnswer(err, log);
         reply(ws, conn, binary ? encodeError(id as number, he.code, he.message) : JSON.stringify({ id, ok: false, ...he.toJSON() }), binary);
       } else
-        reply(ws, conn, binary ? encodeEventsResult(id as number, r.accepted, r.late, shared) : JSON.stringify({ id, ok: true, accepted: r.accepted, late: r.late, shared }), binary);
+        reply(ws, conn, binary ? encodeEventsResult(id as number, r.accepted, r.late, shared) : JSON.stringify({ id, ok: true, accepted: r.accepted, late: r.late, duplicates: r.duplicates, shared }), binary);
     };
     if (r.seq === 0 && !r.shared) answer(null, undefined);
     else ctx.ingest.settle(r, answer);
