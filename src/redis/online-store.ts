@@ -218,6 +218,9 @@ export class OnlineStore {
   #timer: NodeJS.Timeout | undefined;
   #flushing = false;
   #inFlight = 0;
+  /** after failed writes: no flush before this time (backs off from 50 ms to 1 s) */
+  #retryAt = 0;
+  #failStreak = 0;
   #soon = false;
   #closed = false;
   #wasConnected = false;
@@ -244,6 +247,7 @@ export class OnlineStore {
     this.#dirty = o.config.entities.map(() => new Set<bigint>());
     this.#client = connectRedis(o.def, 'hotpath:online-store', true);
     this.#client.on('ready', () => {
+      this.#retryAt = 0;
       if (this.#wasConnected || this.#dirtyCount > 0) o.log(`redis: online store connected${this.#dirtyCount > 0 ? `; writing ${this.#dirtyCount} dirty entities` : ''}`);
       this.#wasConnected = true;
       this.#flushSoon();
@@ -328,7 +332,7 @@ export class OnlineStore {
    * Does nothing while a flush is in flight or Redis is down (the entities stay dirty).
    */
   async flush(): Promise<void> {
-    if (this.#flushing || this.#dirtyCount === 0 || !this.connected) return;
+    if (this.#flushing || this.#dirtyCount === 0 || !this.connected || Date.now() < this.#retryAt) return;
     const shared = this.#shared;
     // The position is known once the group is ready: rows written before would not say
     // which entries they hold.
@@ -369,9 +373,14 @@ export class OnlineStore {
     if (failed > 0) {
       // Back into the dirty set, room permitting: written again once Redis answers.
       this.stats.writeFailures += failed;
+      this.#failStreak++;
+      this.#retryAt = Date.now() + Math.min(1000, 25 * 2 ** Math.min(this.#failStreak, 6));
       for (const { table, keys } of taken) this.#mark(table, keys, keys.length);
       this.#every('write', `redis: online store: ${failed} rows could not be written (${error}); ${this.#dirtyCount} entities wait`);
-    } else if (this.#dirtyCount >= this.def.pipeline) this.#flushSoon();
+    } else {
+      this.#failStreak = 0;
+      if (this.#dirtyCount >= this.def.pipeline) this.#flushSoon();
+    }
   }
 
   /** n keys out of a dirty set, into a new array (they leave the set). */
@@ -571,9 +580,9 @@ export class OnlineStore {
   async close(drainMs = 0): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     const deadline = Date.now() + drainMs;
-    while (this.#dirtyCount > 0 && this.connected && Date.now() < deadline) {
-      if (this.#flushing) await new Promise((r) => setTimeout(r, 5));
-      else await this.flush();
+    while ((this.#dirtyCount > 0 || this.#flushing) && this.connected && Date.now() < deadline) {
+      if (!this.#flushing) void this.flush();
+      await new Promise((r) => setTimeout(r, 5));
     }
     this.#closed = true;
     if (this.#dirtyCount > 0) this.#o.log(`redis: online store: ${this.#dirtyCount} dirty entities were not written at shutdown`);
