@@ -42,6 +42,7 @@ export const ingestSchema = {
         claim_min_idle: duration,
         claim_interval: duration,
         lag_interval: duration,
+        ready_without_redis: { type: 'boolean' },
       },
     },
   },
@@ -69,6 +70,7 @@ export interface RawIngest {
     claim_min_idle?: number | string;
     claim_interval?: number | string;
     lag_interval?: number | string;
+    ready_without_redis?: boolean;
   };
 }
 
@@ -110,6 +112,8 @@ export interface RedisStreamsDef {
   claimIntervalMs: number;
   /** how often the lag of every group is read (XINFO GROUPS) for /metrics */
   lagIntervalMs: number;
+  /** false: /readyz says not ready while Redis is unreachable (a load balancer then sends the traffic elsewhere) */
+  readyWithoutRedis: boolean;
 }
 
 export interface IngestDef {
@@ -172,6 +176,7 @@ export function compileIngest(raw: RawIngest | undefined, env: Env): IngestDef {
     claimMinIdleMs: ms(r.claim_min_idle, 30_000, 'claim_min_idle'),
     claimIntervalMs: ms(r.claim_interval, 5000, 'claim_interval', 10),
     lagIntervalMs: ms(r.lag_interval, 1000, 'lag_interval', 10),
+    readyWithoutRedis: r.ready_without_redis ?? true,
   };
   // A blocked XREADGROUP must come back before its command times out.
   if (def.blockMs >= def.commandTimeoutMs) fail(`${path}/block`, `must be shorter than command_timeout (${def.commandTimeoutMs} ms)`);

@@ -237,6 +237,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     reader,
     caching,
     online,
+    sharedLog,
     models,
     pool,
     ingest,

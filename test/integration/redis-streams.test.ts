@@ -394,6 +394,27 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log', () => {
     await converge([a, b], events);
   }, 30_000);
 
+  it('ready_without_redis: false: /readyz says not ready while Redis is unreachable, ready once it is back (the default stays ready)', async () => {
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    const strict = await replica(url, 'a', 'ready_without_redis: false');
+    const lenient = await replica(url, 'b');
+    const ready = async (r: Replica) => {
+      const res = await fetch(`${r.base}/readyz`);
+      return { status: res.status, text: await res.text() };
+    };
+    const down = await ready(strict);
+    expect(down.status).toBe(503);
+    expect(down.text).toContain("the shared log's Redis is not reachable");
+    expect((await ready(lenient)).status).toBe(200);
+    const rd = await RedisProcess.start({ port });
+    redises.push(rd);
+    await until(async () => (await ready(strict)).status === 200, 10_000);
+    await rd.kill('SIGKILL');
+    await until(async () => (await ready(strict)).status === 503, 10_000);
+    expect((await ready(lenient)).status).toBe(200);
+  }, 30_000);
+
   it('Redis killed under load and restarted: the replicas keep serving, nothing acknowledged is lost', async () => {
     const rd = await redis();
     const rs = [await replica(rd.url, 'a'), await replica(rd.url, 'b')];

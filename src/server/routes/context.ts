@@ -29,6 +29,8 @@ export interface ServerContext {
   readonly caching?: Caching;
   /** the online store on Redis (online_store:, docs/redis.md): read-through on a miss */
   readonly online?: OnlineStore;
+  /** the shared ingest log (ingest.redis_streams): readiness may depend on its Redis */
+  readonly sharedLog?: { readonly connected: boolean };
   /** the model registry: entries, versions, readiness, reload */
   readonly models: ModelRegistry;
   /** the inference workers (readiness, the fault-injection hook) */

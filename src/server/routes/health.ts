@@ -1,7 +1,8 @@
 // Liveness, readiness, Prometheus metrics, and the catch-all that answers unknown routes.
 // Liveness is true while the process serves HTTP; readiness (notReady below) is false while
 // the server cannot serve: starting (restoring, replaying, loading) or draining, a model not
-// loaded in a live worker, or every model's circuit breaker open.
+// loaded in a live worker, every model's circuit breaker open, or (with
+// ingest.redis_streams.ready_without_redis: false) the shared log's Redis unreachable.
 import { HotpathError } from '../../errors.js';
 import { nowMs } from '../../runtime/records.js';
 import type { ModelRegistry } from '../../runtime/registry.js';
@@ -30,6 +31,8 @@ export function notReady(ctx: ServerContext, now = nowMs()): string | null {
   if (waiting.length > 0) return `models not ready: ${waiting.join(', ')}`;
   const open = allBreakersOpen(models, now);
   if (open) return `every circuit breaker is open: ${open.join(', ')}`;
+  if (ctx.sharedLog && !ctx.sharedLog.connected && ctx.config.ingest.redisStreams?.readyWithoutRedis === false)
+    return "the shared log's Redis is not reachable (ingest.redis_streams.ready_without_redis: false)";
   return null;
 }
 
