@@ -172,8 +172,9 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     : undefined;
   if (online) {
     ingest.addTap(online.tap());
-    // Predicts read through without waiting: the request is answered from the store as it
-    // is, and the entity's row is on its way for the next one (counted as an l3 miss).
+    // The cache's L3 level (its counts, for feature reads): the row is fetched for the next
+    // read. Predicts and GET feature reads wait for their read-through (predict.ts,
+    // routes/features.ts).
     if (caching) caching.l3 = { warm: (t, id) => (void online.readThrough(t, id), false) };
   }
   const reader = new FeatureReader(store, caching);
@@ -198,7 +199,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   const experiments = new Experiments(config, log);
   for (const t of experiments.taps) ingest.addTap(t);
   if (!experiments.empty) registerExperimentMetrics(metrics.registry, experiments);
-  const predict = new PredictPipeline(models, inference, config.limits.idBytes, caching && { caching, reader });
+  const predict = new PredictPipeline(models, inference, config.limits.idBytes, { caching, reader, online });
   // each variant's target over the pipeline; a kind without an adapter is a config error here
   const experimentTargets = buildTargets(config.experiments, targetFactory({ predict, recommending, bandits }));
   const dataDir = opts.dataDir ?? config.durability.dataDir;

@@ -4,7 +4,7 @@
 // the one place a request meets the inference service (deadline, breaker, fallback).
 // Answer shaping for REST and WebSocket JSON is here too; the runtime knows no protocol.
 import type { AnswerCache, Caching, PredictAnswer } from '../cache/cache.js';
-import { HotpathError } from '../errors.js';
+import { HotpathError, toHotpathError } from '../errors.js';
 import { categoryValue } from '../ingest/decode.js';
 import { limits } from '../native/binding.js';
 import type { Answer, InferenceService, InferResult, ParsedPredict } from '../runtime/inference.js';
@@ -18,6 +18,12 @@ export interface PredictRequest extends ParsedPredict {
   model: ModelEntry;
 }
 
+/** The online store as the pipeline uses it (src/redis/online-store.ts): a row fetched into the store. */
+export interface ReadThrough {
+  /** true once the store holds the entity (Redis had it), false otherwise (at most read_timeout) */
+  readThrough(table: number, id: string): Promise<boolean>;
+}
+
 export class PredictPipeline {
   readonly #models: ModelRegistry;
   readonly #inference: InferenceService;
@@ -25,18 +31,21 @@ export class PredictPipeline {
   readonly #cache: AnswerCache<PredictAnswer> | undefined;
   readonly #caching: Caching | undefined;
   readonly #reader: FeatureReader | undefined;
+  readonly #online: ReadThrough | undefined;
 
   /**
-   * maxIdBytes: limits.id_bytes (at most the engine's limits.maxIdBytes); cache: the L1 of
-   * predict answers (cache.predict) and the reader its misses check L2 (the store) with.
+   * maxIdBytes: limits.id_bytes (at most the engine's limits.maxIdBytes); o.caching: the L1
+   * of predict answers (cache.predict); o.reader: what misses check L2 (the store) with;
+   * o.online: where an entity the store lacks is read through from before the request runs.
    */
-  constructor(models: ModelRegistry, inference: InferenceService, maxIdBytes = limits.maxIdBytes, cache?: { caching: Caching; reader: FeatureReader }) {
+  constructor(models: ModelRegistry, inference: InferenceService, maxIdBytes = limits.maxIdBytes, o: { caching?: Caching; reader?: FeatureReader; online?: ReadThrough } = {}) {
     this.#models = models;
     this.#inference = inference;
     this.#maxIdBytes = Math.min(maxIdBytes, limits.maxIdBytes);
-    this.#cache = cache?.caching.predict;
-    this.#caching = cache?.caching;
-    this.#reader = cache?.reader;
+    this.#cache = o.caching?.predict;
+    this.#caching = o.caching;
+    this.#reader = o.reader;
+    this.#online = o.online;
   }
 
   /** The model and its checked request; throws HP_ERR_MODEL_UNKNOWN or a coded 400. */
@@ -50,7 +59,8 @@ export class PredictPipeline {
     const current = r.model.current;
     // Learners are not cached: each of their answers registers a prediction for its label.
     if (cache === undefined || current === undefined || r.model.inline !== undefined) {
-      this.#inference.predict(r.model, r, cb);
+      if (this.#online === undefined) this.#inference.predict(r.model, r, cb);
+      else this.#readThrough(r, Date.now(), cb, () => this.#inference.predict(r.model, r, cb));
       return;
     }
     const now = Date.now();
@@ -62,20 +72,52 @@ export class PredictPipeline {
     }
     const keys = r.model.def.keys;
     const tables = keys.map((k) => k.table);
+    const run = (): void => {
+      // Stamped before the submit: an event applied while the request is in flight makes the
+      // answer stale at once, whichever rows the worker gathered.
+      const stamp = cache.stamp(tables, r.ids);
+      this.#inference.predict(r.model, r, (err, out) => {
+        if (err === null && out !== undefined && !out.fallback && out.predictionId === undefined && out.version === current.version)
+          cache.set(key, { model: out.model, version: out.version, values: out.values.slice(), rows: out.rows, outDim: out.outDim }, stamp, Date.now());
+        cb(err, out);
+      });
+    };
+    // With the online store, entities the store lacks are read through first (counted: l2
+    // miss, then l3 hit when Redis had every one of them).
+    if (this.#online !== undefined) {
+      this.#readThrough(r, now, cb, run, cache);
+      return;
+    }
     // L2: every entity of the request in the native store (the worker gathers from it)
     let found = true;
     for (let i = 0; i < keys.length && found; i++) found = this.#reader!.has(tables[i], r.ids[i], now);
     const l3 = this.#caching!.l3;
     // every absent entity is asked for (map, not every: one that L3 lacks must not stop the others)
     cache.below(found, l3 && (() => keys.map((k, i) => this.#reader!.has(k.table, r.ids[i], now) || l3.warm(k.table, r.ids[i])).every(Boolean)));
-    // Stamped before the submit: an event applied while the request is in flight makes the
-    // answer stale at once, whichever rows the worker gathered.
-    const stamp = cache.stamp(tables, r.ids);
-    this.#inference.predict(r.model, r, (err, out) => {
-      if (err === null && out !== undefined && !out.fallback && out.predictionId === undefined && out.version === current.version)
-        cache.set(key, { model: out.model, version: out.version, values: out.values.slice(), rows: out.rows, outDim: out.outDim }, stamp, Date.now());
-      cb(err, out);
-    });
+    run();
+  }
+
+  /**
+   * Runs `run` once every entity of the request is in the store: at once when all are,
+   * else after the online store's read-through of the missing ones (at most read_timeout;
+   * an entity Redis lacks too is gathered as the store would any unknown entity).
+   */
+  #readThrough(r: PredictRequest, now: number, cb: Answer, run: () => void, cache?: AnswerCache<PredictAnswer>): void {
+    const keys = r.model.def.keys;
+    let missing: Promise<boolean>[] | undefined;
+    for (let i = 0; i < keys.length; i++) if (!this.#reader!.has(keys[i].table, r.ids[i], now)) (missing ??= []).push(this.#online!.readThrough(keys[i].table, r.ids[i]));
+    if (missing === undefined) {
+      cache?.below(true);
+      run();
+      return;
+    }
+    Promise.all(missing).then(
+      (found) => {
+        cache?.below(false, () => found.every(Boolean));
+        run();
+      },
+      (err) => cb(toHotpathError(err), undefined),
+    );
   }
 
   /** Runs rows of a ready input matrix (rows x inDim) on a version (default: current). */

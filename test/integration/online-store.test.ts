@@ -3,7 +3,7 @@
 // started empty warms from them and answers what the writer answers (exactly, with the
 // shared log on and events flowing during the warm); a read of an entity only Redis has is
 // read through (a feature read waits at most read_timeout: a paused Redis is a counted
-// timeout; a predict fetches every absent entity without waiting); Redis down at start
+// timeout; a predict reads every absent entity through before it runs); Redis down at start
 // and during load: serving goes on, failures are counted,
 // and the rows are written once it is back; a full dirty set drops and counts; a
 // three-master Redis Cluster with the hash tags.
@@ -221,27 +221,37 @@ describe.skipIf(!RUN_REDIS)('the online store on Redis', () => {
     expect((await getJson(c.base, `/v1/features/user/u1?at=${AT}`)).body).toEqual(want);
   });
 
-  it('a predict of entities only Redis has fetches them without waiting; the next predict scores them', async () => {
+  it('a predict of entities only Redis has reads them through before it runs: the first answer scores them (with and without a predict cache)', async () => {
     const rd = await redis();
     const repo = makeRepo({ fraud: { 1: FRAUD_V1 } });
     const online = (extra = '') => `online_store:\n  url: ${rd.url}\n  flush_interval: 20ms\n${extra}`;
     const a = await startWith(repo, oneModelYaml('fraud') + online());
     const b = await startWith(repo, `${oneModelYaml('fraud')}${online('  warm: false\n')}cache:\n  predict: { ttl: 1h }\n`);
+    const c = await startWith(repo, `${oneModelYaml('fraud')}${online('  warm: false\n')}`);
     const wrap = (s: { server: Server; base: string }, name: string): Replica => ({ name, server: s.server, base: s.base, lines: [] });
-    servers.push(wrap(a, 'a'), wrap(b, 'b'));
+    servers.push(wrap(a, 'a'), wrap(b, 'b'), wrap(c, 'c'));
     const now = Date.now();
     const events = [1, 2, 3].map((i) => ({ stream: 'tx', user_id: 'u1', merchant_id: 'm1', amount: 10 * i, country: 'FR', ts: now - i * 1000 }));
     expect((await postJson(a.base, '/v1/events', events)).status).toBe(200);
     await flushed(wrap(a, 'a'), 2);
     const body = { entities: { user: 'u1', merchant: 'm1' }, fields: { amount: 100 } };
     const want = (await postJson(a.base, '/v1/predict/fraud', body)).body.score;
-    const cold = await postJson(b.base, '/v1/predict/fraud', body);
-    expect(cold.status).toBe(200);
+    // an entity nobody has: scored as any unknown entity, after a read-through miss
+    const unknown = { entities: { user: 'nobody', merchant: 'm1' }, fields: { amount: 100 } };
+    const unknownWant = (await postJson(a.base, '/v1/predict/fraud', unknown)).body.score;
+    for (const r of [b, c]) {
+      const cold = await postJson(r.base, '/v1/predict/fraud', body);
+      expect(cold.status).toBe(200);
+      expect(cold.body.score).toBe(want);
+      const t = await scrape(wrap(r, 'x'));
+      // both entities were asked for, not only the first
+      expect(metric(t, 'hotpath_online_store_read_through_total', 'result="hit"')).toBe(2);
+      expect((await postJson(r.base, '/v1/predict/fraud', unknown)).body.score).toBe(unknownWant);
+    }
     const t = await scrape(wrap(b, 'b'));
+    expect(metric(t, 'hotpath_cache_requests_total', 'cache="predict",level="l2",result="miss"')).toBe(2);
+    expect(metric(t, 'hotpath_cache_requests_total', 'cache="predict",level="l3",result="hit"')).toBe(1);
     expect(metric(t, 'hotpath_cache_requests_total', 'cache="predict",level="l3",result="miss"')).toBe(1);
-    // both entities were asked for, not only the first
-    await until(async () => metric(await scrape(wrap(b, 'b')), 'hotpath_online_store_read_through_total', 'result="hit"') === 2);
-    expect((await postJson(b.base, '/v1/predict/fraud', body)).body.score).toBe(want);
   });
 
   it('with the shared log: a replica warmed while events flow converges exactly', async () => {
