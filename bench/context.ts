@@ -27,6 +27,17 @@ export interface Context {
   faultRate: number;
   /** faults: the rows to run (their keys); undefined: all */
   faults?: string[];
+  /** peers: the instance price the cost per million requests is worked out from */
+  price: { perHour: number; vcpus: number };
+}
+
+/**
+ * Dollars per million requests at ctx.price, from server CPU seconds per 1,000 requests: the
+ * instance's price per vCPU-second times the CPU a million requests take (a server that
+ * keeps its cores busy; idle capacity is not counted).
+ */
+export function costPerMillion(cpuSecondsPer1k: number, price: Context['price']): number {
+  return (cpuSecondsPer1k * 1000 * price.perHour) / (3600 * price.vcpus);
 }
 
 export interface Section {

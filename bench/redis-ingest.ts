@@ -43,7 +43,7 @@ const { values: args } = parseArgs({
 });
 const ctx: Context = {
   root: ROOT, rounds: Number(args.rounds), durationMs: Number(args.seconds) * 1000, warmupMs: Number(args.warmup) * 1000, connections: 8,
-  wrk: false, gen: 'ours', rate: 0, gcConnections: [], faultRate: 0,
+  wrk: false, gen: 'ours', rate: 0, gcConnections: [], faultRate: 0, price: { perHour: 0.085, vcpus: 2 },
 };
 const PORT_A = 18620;
 const PORT_B = 18621;

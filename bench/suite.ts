@@ -56,7 +56,7 @@ const STANDARD = ['peers', 'serving', 'targets'];
 const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S] [--warmup S]
                         [--connections C] [--a DIR --b DIR] [--pin SRV/GEN] [--gen wrk|ours]
                         [--rate R] [--gc-connections C,...] [--fault-rate R] [--faults K,...]
-                        [--name SUITE] [--out DIR]
+                        [--price USD_PER_HOUR --vcpus N] [--name SUITE] [--out DIR]
 
   --only S,...        scenarios: ${Object.keys(SCENARIOS).join(', ')} (default ${STANDARD.join(',')})
   --rounds N          alternating rounds per measurement (default 3; 5 with ab, gc or auth)
@@ -74,6 +74,9 @@ const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S
   --faults K,...      faults: only these rows (keys: none, stall, throw, crash, full-ring,
                       slow-clients, overload-model, overload-model-bare, overload-front,
                       corrupt-reload, wal-disk-full)
+  --price P, --vcpus N  peers: the instance price per hour and its vCPUs, for the cost per
+                      million requests (default 0.085 and 2: an example figure for a 2-vCPU
+                      cloud instance, not a quote: set your own)
   --name SUITE        the <suite> part of the results' names (default: the scenarios joined
                       by -, e.g. ab-gc; standard without --only)
   --out DIR           where the results go (default bench/results)
@@ -84,7 +87,7 @@ const { values } = parseArgs({
     only: { type: 'string' }, rounds: { type: 'string' }, duration: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '64' }, a: { type: 'string' }, b: { type: 'string' }, pin: { type: 'string' }, gen: { type: 'string' },
     rate: { type: 'string', default: '25000' }, 'gc-connections': { type: 'string', default: '256' }, 'fault-rate': { type: 'string', default: '2000' }, faults: { type: 'string' },
-    name: { type: 'string' }, out: { type: 'string' },
+    name: { type: 'string' }, out: { type: 'string' }, price: { type: 'string', default: '0.0850' }, vcpus: { type: 'string', default: '2' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -134,6 +137,7 @@ const ctx: Context = {
   gcConnections: values['gc-connections']!.split(',').map((c) => num(c, 'gc-connections')),
   faultRate: num(values['fault-rate'], 'fault-rate'),
   faults: values.faults?.split(',').map((k) => k.trim()).filter(Boolean),
+  price: { perHour: num(values.price, 'price'), vcpus: num(values.vcpus, 'vcpus') },
 };
 
 // The scenarios that run this checkout's server need it built.

@@ -11,9 +11,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 
 import { kilo, loadStandardData, mdTable, msOf, type Proc, spawnTracked, startHotpath, waitReady } from '../src/bench/harness.js';
+import { cpuSeconds } from '../src/bench/proc.js';
 import type { Scenario } from '../src/bench/scenarios.js';
 import { compareSummary, median, strip } from '../src/bench/stats.js';
-import type { Context, Section } from './context.js';
+import { type Context, costPerMillion, type Section } from './context.js';
 import { ours, type Run, viaWrk, warnBad } from './measure.js';
 
 const HP = 18500;
@@ -71,6 +72,15 @@ async function startRedis(ctx: Context, dump: Dump): Promise<Proc | undefined> {
 
 interface Row { scenario: Scenario; peer: string; summary: ReturnType<typeof compareSummary>; cpuA: number[]; cpuB: number[]; a: Run[]; b: Run[]; wrkA: number[]; wrkB: number[] }
 
+/** CPU seconds of a process now (NaN when it cannot be read). */
+function cpuNow(pid: number | undefined): number {
+  try {
+    return pid ? cpuSeconds(pid) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
 export async function runPeers(ctx: Context): Promise<Section> {
   if (!existsSync(`${ctx.root}bench/node_modules/fastify`)) throw new Error('the peers need their dependencies: npm --prefix bench ci');
   const procs: Proc[] = [];
@@ -112,9 +122,14 @@ export async function runPeers(ctx: Context): Promise<Section> {
       const url = `http://127.0.0.1:${port}`;
       const a: Run[] = [];
       const b: Run[] = [];
+      // A peer that reads Redis costs its redis-server's CPU too (hotpath has no second process).
+      const withRedis = port === PEERS.fastifyRedis ? redis : undefined;
       for (let i = 0; i < ctx.rounds; i++) {
         a.push(await ours(ctx, hp.url, hp.pid, scenario));
-        b.push(await ours(ctx, url, proc.pid, peerScenario));
+        const r0 = cpuNow(withRedis?.pid);
+        const run = await ours(ctx, url, proc.pid, peerScenario);
+        if (withRedis) run.cpu += ((cpuNow(withRedis.pid) - r0) / Math.max(1, run.r.answeredTotal)) * 1000;
+        b.push(run);
       }
       // wrk, when installed, measures each pair's closed-loop throughput too: a C generator
       // that costs less per request than ours, so a ratio that ours bounds shows unbounded.
@@ -132,10 +147,11 @@ export async function runPeers(ctx: Context): Promise<Section> {
     // The generator's own ceiling: the uWS pair's peer side, our generator and wrk.
     const uwsRow = rows.find((x) => x.peer.startsWith('uWS'))!;
     const generator = { ours: uwsRow.b.map((x) => x.r.throughput), wrk: uwsRow.wrkB };
-    const head = ['scenario', 'peer', 'hotpath req/s', 'peer req/s', 'ratio', 'hotpath p99', 'peer p99', 'hotpath CPU s/1k', 'peer CPU s/1k', 'CPU ratio (peer / hotpath)', 'noise (hotpath / peer)', 'with wrk: hotpath / peer req/s', 'wrk ratio'];
+    const head = ['scenario', 'peer', 'hotpath req/s', 'peer req/s', 'ratio', 'hotpath p99', 'peer p99', 'hotpath CPU s/1k', 'peer CPU s/1k', 'CPU ratio (peer / hotpath)', 'hotpath $/1M req', 'peer $/1M req', 'noise (hotpath / peer)', 'with wrk: hotpath / peer req/s', 'wrk ratio'];
+    const dollars = (cpu: number) => `$${costPerMillion(cpu, ctx.price).toFixed(4)}`;
     const table = rows.map((r) => [
       r.scenario, r.peer, kilo(r.summary.throughput.a), kilo(r.summary.throughput.b), `**${r.summary.throughput.ratio.toFixed(2)}×**`, msOf(r.summary.p99Us.a), msOf(r.summary.p99Us.b),
-      median(r.cpuA).toFixed(3), median(r.cpuB).toFixed(3), `${(median(r.cpuB) / median(r.cpuA)).toFixed(2)}×`,
+      median(r.cpuA).toFixed(3), median(r.cpuB).toFixed(3), `${(median(r.cpuB) / median(r.cpuA)).toFixed(2)}×`, dollars(median(r.cpuA)), dollars(median(r.cpuB)),
       `${(r.summary.throughput.noiseA * 100).toFixed(0)} % / ${(r.summary.throughput.noiseB * 100).toFixed(0)} %`,
       r.wrkA.length ? `${kilo(median(r.wrkA))} / ${kilo(median(r.wrkB))}` : '-', r.wrkA.length ? `**${(median(r.wrkA) / median(r.wrkB)).toFixed(2)}×**` : '-',
     ]);
@@ -147,7 +163,8 @@ export async function runPeers(ctx: Context): Promise<Section> {
       `Load generator: \`hotpath bench\`'s (src/bench/loadgen.ts), closed loop, ${ctx.connections} connections, on the same machine; one process per server for the whole run.`,
       `Method: ${ctx.rounds} alternating rounds of ${ctx.durationMs / 1000} s per pair (hotpath, peer, hotpath, ...), ${ctx.warmupMs / 1000} s warm-up each; medians.`,
       'Same model (models/fraud, newest version), same features (dumped from hotpath after the standard data: 20,000 events for users 1..1000 and merchants 1..100), same payloads.',
-      "Noise: the spread of a target's own rounds over their median. CPU: seconds of the server process per 1,000 requests (/proc).",
+      "Noise: the spread of a target's own rounds over their median. CPU: seconds of the server process per 1,000 requests (/proc, all threads); a peer that reads Redis counts its redis-server's CPU too.",
+      `Cost: dollars per million requests at $${ctx.price.perHour}/hour for ${ctx.price.vcpus} vCPUs (\`--price\`, \`--vcpus\`: an example price, set your own), from the CPU per request: a server that keeps its cores busy; idle capacity is not counted.`,
       '',
       mdTable(head, table),
       '',
