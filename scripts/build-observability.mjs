@@ -86,6 +86,8 @@ const ROWS = [
     ts('Shared log entries behind and pending', 'none', [[`max by (replica) (hotpath_redis_log_lag_entries{${S}})`, 'behind {{replica}}'], [`max by (replica) (hotpath_redis_log_pending_entries{${S}})`, 'pending {{replica}}']]),
     ts('Apply delay p99 (append to applied here)', 's', [[q(0.99, 'hotpath_redis_log_apply_delay_seconds', 'instance', S), '{{instance}}']]),
     ts('Backlog not yet appended', 'none', [[`sum by (instance) (hotpath_redis_log_backlog_batches{${S}})`, 'batches {{instance}}']]),
+    ts('Backlog bytes', 'bytes', [[`sum by (instance) (hotpath_redis_log_backlog_bytes{${S}})`, '{{instance}}']]),
+    ts('Stream length and dedup window', 'none', [[`max(hotpath_redis_log_stream_length{${S}})`, 'stream entries (XLEN)'], [`max by (instance) (hotpath_redis_log_dedup_ids{${S}})`, 'dedup ids {{instance}}']]),
     ts('Shared log batches/s by outcome', 'ops', [[`sum by (outcome) (rate(hotpath_redis_log_batches_total{${S}}${R}))`, '{{outcome}}']]),
     ts('Shared log failures/s', 'ops', [[`sum by (instance) (rate(hotpath_redis_log_append_failures_total{${S}}${R}))`, 'append {{instance}}'], [`sum by (instance) (rate(hotpath_redis_log_read_failures_total{${S}}${R}))`, 'read {{instance}}'], [`sum by (instance) (rate(hotpath_redis_log_refused_total{${S}}${R}))`, 'refused {{instance}}']]),
     ts('Redis connections (1 up)', 'none', [[`min by (instance) (hotpath_redis_log_connected{${S}})`, 'shared log {{instance}}'], [`min by (instance) (hotpath_online_store_connected{${S}})`, 'online store {{instance}}']], { max: 1 }),
@@ -101,7 +103,7 @@ const ROWS = [
   ['Alerts', [
     ts('Alerts firing by rule', 'none', [[`sum by (rule) (hotpath_alerts_firing{${S}})`, '{{rule}}']]),
     ts('Alerts raised/s by rule and state', 'ops', [[`sum by (rule, state) (rate(hotpath_alerts_total{${S}}${R}))`, '{{rule}} {{state}}'], [`sum by (rule) (rate(hotpath_alerts_suppressed_total{${S}}${R}))`, '{{rule}} suppressed']]),
-    ts('Webhook deliveries/s and queue', 'ops', [[`sum by (webhook, outcome) (rate(hotpath_alert_webhook_deliveries_total{${S}}${R}))`, '{{webhook}} {{outcome}}'], [`sum by (webhook) (hotpath_alert_webhook_queue_depth{${S}})`, '{{webhook}} queued']]),
+    ts('Webhook deliveries/s and queue', 'ops', [[`sum by (webhook, outcome) (rate(hotpath_alert_webhook_deliveries_total{${S}}${R}))`, '{{webhook}} {{outcome}}'], [`sum by (webhook) (rate(hotpath_alert_webhook_retries_total{${S}}${R}))`, '{{webhook}} retries'], [`sum by (webhook) (hotpath_alert_webhook_queue_depth{${S}})`, '{{webhook}} queued']]),
   ]],
   ['Bandits and experiments', [
     ts('Bandit decisions/s and rewards/s', 'ops', [[`sum by (bandit) (rate(hotpath_bandit_decisions_total{${S}}${R}))`, '{{bandit}} decisions'], [`sum by (bandit, outcome) (rate(hotpath_bandit_rewards_total{${S}}${R}))`, '{{bandit}} rewards {{outcome}}']]),
