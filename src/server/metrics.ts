@@ -25,7 +25,8 @@ class FastMetric {
   readonly help: string;
   readonly type: 'counter' | 'histogram';
   readonly aggregator = 'sum' as const;
-  readonly #labelNames: readonly string[];
+  /** as prom-client's metrics name theirs (test/deploy/observability.test.ts reads both) */
+  readonly labelNames: readonly string[];
   readonly #buckets: number[];
   readonly #series = new Map<string, { labels: Record<string, string>; counts: Float64Array; sum: number; count: number }>();
 
@@ -33,7 +34,7 @@ class FastMetric {
     this.name = name;
     this.help = help;
     this.type = buckets ? 'histogram' : 'counter';
-    this.#labelNames = labelNames;
+    this.labelNames = labelNames;
     this.#buckets = buckets ?? [];
   }
 
@@ -43,7 +44,7 @@ class FastMetric {
     let s = this.#series.get(key);
     if (!s) {
       const labels: Record<string, string> = {};
-      this.#labelNames.forEach((n, i) => (labels[n] = values[i]));
+      this.labelNames.forEach((n, i) => (labels[n] = values[i]));
       s = { labels, counts: new Float64Array(this.#buckets.length), sum: 0, count: 0 };
       this.#series.set(key, s);
     }

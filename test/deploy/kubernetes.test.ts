@@ -1,8 +1,9 @@
 // deploy/kubernetes/ and the Dockerfile, checked without a cluster (docs/kubernetes.md,
 // "Validation"):
 // - every manifest against the API's schema: kubernetes-models (the Kubernetes 1.36 OpenAPI
-//   schemas, compiled to ajv validators) and, for the ServiceMonitor CRD,
-//   @kubernetes-models/prometheus-operator (the operator's CRD schema);
+//   schemas, compiled to ajv validators) and, for the ServiceMonitor and PrometheusRule CRDs,
+//   @kubernetes-models/prometheus-operator (the operator's CRD schemas; the rules' content is
+//   test/deploy/observability.test.ts's);
 // - unknown fields (which those schemas let through, as the API server's strict field
 //   validation would not): each manifest as an object literal of the package's TypeScript
 //   type, compiled by tsc, whose excess-property check names any field the type lacks;
@@ -19,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 
 import { DockerfileParser } from 'dockerfile-ast';
 import { validate as lintDockerfile } from 'dockerfile-utils';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
@@ -45,6 +47,9 @@ const KINDS: Record<string, { model: new (data: any) => { validate(): void }; mo
   'autoscaling/v2/HorizontalPodAutoscaler': { model: HorizontalPodAutoscaler, module: 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler', type: 'IHorizontalPodAutoscaler' },
   'monitoring.coreos.com/v1/ServiceMonitor': {
     model: ServiceMonitor, module: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor', type: 'IServiceMonitor',
+  },
+  'monitoring.coreos.com/v1/PrometheusRule': {
+    model: PrometheusRule, module: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule', type: 'IPrometheusRule',
   },
 };
 
