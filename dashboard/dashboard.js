@@ -29,6 +29,7 @@
       this.names = '';
       this.plot = null;
       this.data = null;
+      this.filled = 0; // points pushed since the chart was built (the x axis spans them, up to WINDOW)
     }
 
     /** Appends one point per series (values in the order of `labels`); rebuilds when the labels change. */
@@ -41,11 +42,13 @@
         a.copyWithin(0, 1);
         a[WINDOW - 1] = s === 0 ? t : values[s - 1] ?? null;
       }
+      if (this.filled < WINDOW) this.filled++;
       this.plot.setData(d);
     }
 
     #build(t, labels, names) {
       this.names = names;
+      this.filled = 0;
       if (this.plot) this.plot.destroy();
       // x: the last WINDOW seconds up to now; every series starts empty (null: no line).
       const x = new Array(WINDOW);
@@ -58,7 +61,8 @@
           height: 200,
           legend: { live: false },
           cursor: { show: false },
-          scales: { x: { time: true } },
+          // The x axis spans the points received so far (at least a minute), up to WINDOW.
+          scales: { x: { time: true, range: (u, min, max) => [Math.min(max - 60, this.data[0][WINDOW - Math.max(this.filled, 1)]), max] } },
           axes: [
             { stroke: '#7d8a97', grid: { stroke: '#26303b' } },
             { stroke: '#7d8a97', grid: { stroke: '#26303b' }, size: 60, values: (u, vals) => vals.map((v) => `${+v.toPrecision(3)}${unit}`) },
