@@ -78,6 +78,12 @@ describe.skipIf(why !== null)('single executable (dist/hotpath)', () => {
       server!.on('exit', (code) => reject(new Error(`dist/hotpath serve exited (${code}): ${stderr}`)));
     });
     const base = `http://127.0.0.1:${port}`;
+    // The dashboard's page and uPlot come from the executable's assets (no node_modules here).
+    for (const [path, needle] of [['/dashboard', '/dashboard/uPlot.iife.min.js'], ['/dashboard/uPlot.iife.min.js', 'uPlot'], ['/dashboard/dashboard.js', '/dashboard/ws']]) {
+      const r = await fetch(base + path);
+      expect(r.status, path).toBe(200);
+      expect(await r.text()).toContain(needle);
+    }
     for (;;) {
       const r = await fetch(`${base}/readyz`);
       if (r.status === 200) break;

@@ -15,13 +15,17 @@ import { fileURLToPath } from 'node:url';
 import uWS from 'uWebSockets.js';
 
 import { HotpathError } from '../../errors.js';
+import { inSea, seaFile } from '../../native/sea.js';
 import { DASHBOARD_TOPIC, type DashboardFeed } from '../dashboard.js';
 import { sendError } from '../http.js';
 import { addressKey } from '../security/buckets.js';
 import type { ServerContext } from './context.js';
 import { type Admitted, OPEN_POLICY, type Route, type RouteInfo } from './route.js';
 
-/** The page's own files (the package's dashboard/ folder) and uPlot's, by the name the page asks for. */
+/**
+ * The page's own files (the package's dashboard/ folder) and uPlot's, by the name the page
+ * asks for; inside the single executable, its assets `dashboard-<name>` (scripts/build-sea.mjs).
+ */
 const DIR = fileURLToPath(new URL('../../../dashboard/', import.meta.url));
 const require = createRequire(import.meta.url);
 const ASSETS: Record<string, { path: () => string; type: string }> = {
@@ -37,7 +41,7 @@ const files = new Map<string, string>();
 function asset(name: string): string {
   let text = files.get(name);
   if (text === undefined) {
-    text = readFileSync(ASSETS[name].path(), 'utf8');
+    text = readFileSync(inSea() ? seaFile(`dashboard-${name}`) : ASSETS[name].path(), 'utf8');
     files.set(name, text);
   }
   return text;
