@@ -81,8 +81,13 @@ export class DashboardFeed {
     this.#subscribers = 0;
   }
 
+  /** The next snapshot's JSON (rates since the previous one); what the timer publishes. */
+  snapshot(now = Date.now()): string {
+    return JSON.stringify(this.#read(now));
+  }
+
   #tick(): void {
-    const json = JSON.stringify(this.#read(Date.now()));
+    const json = this.snapshot();
     this.snapshots++;
     for (const p of this.#publishers) p(json);
   }
