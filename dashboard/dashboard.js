@@ -26,7 +26,7 @@
     constructor(id, unit) {
       this.el = $(id);
       this.unit = unit;
-      this.names = '';
+      this.names = null; // the first push builds the chart, with or without series
       this.plot = null;
       this.data = null;
       this.filled = 0; // points pushed since the chart was built (the x axis spans them, up to WINDOW)
@@ -80,7 +80,7 @@
 
     /** points received in this chart's window (a test reads it) */
     get points() {
-      return this.data ? this.data[1].filter((v) => v !== null).length : 0;
+      return this.data && this.data.length > 1 ? this.data[1].filter((v) => v !== null).length : 0;
     }
   }
 

@@ -7,7 +7,8 @@
 // Skipped, with a line that says so, only when chromium is absent and HOTPATH_CI is unset:
 // CI installs it (apt-get install -y chromium) and must run this.
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -51,9 +52,14 @@ models:
 `,
 );
 
+// The same with auth on: one API key with the scope admin.
+const KEY = `hp_${randomBytes(24).toString('base64url')}`;
+writeFileSync(join(repo, 'keys.yaml'), `keys:\n  - { name: dashboard, sha256: ${createHash('sha256').update(KEY).digest('hex')}, scopes: [admin] }\n`);
+writeFileSync(join(repo, 'auth.yaml'), `${readFileSync(join(repo, 'hotpath.yaml'), 'utf8')}\nauth:\n  keys_file: keys.yaml\n`);
+
 /** \`hotpath serve\` from the sources in a child process (a restart is a new process, as in production). */
-async function start(port: number): Promise<Proc> {
-  const p = spawnTracked('hotpath (dashboard e2e)', process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', join(repo, 'hotpath.yaml'), '--host', '127.0.0.1', '--port', String(port)], { cwd: ROOT });
+async function start(port: number, config = 'hotpath.yaml'): Promise<Proc> {
+  const p = spawnTracked('hotpath (dashboard e2e)', process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', join(repo, config), '--host', '127.0.0.1', '--port', String(port)], { cwd: ROOT });
   await waitReady(`http://127.0.0.1:${port}/readyz`, { proc: p, ok200: true, timeoutMs: 60_000 });
   return p;
 }
@@ -165,4 +171,28 @@ describe.skipIf(skip)('the dashboard in chromium', () => {
     // are the restart's; nothing else may have been logged.
     expect(errors.filter((e) => !/WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/dashboard\/ws' failed/.test(e))).toEqual([]);
   }, 90_000);
+
+  it('with auth on: refuses the page without a key, and works with ?key= (assets and WebSocket included)', async () => {
+    if (executablePath === undefined) throw new Error('HOTPATH_CI is set and chromium is not installed (apt-get install -y chromium)');
+    const port = await freePort();
+    const secured = await start(port, 'auth.yaml');
+    try {
+      browser ??= await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
+      // Without a key: refused (a page of its own: chromium logs the 401, and then asks for a favicon).
+      const refused = await browser.newPage();
+      expect((await refused.goto(`http://127.0.0.1:${port}/dashboard`))?.status()).toBe(401);
+      await refused.close();
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
+      page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
+      expect((await page.goto(`http://127.0.0.1:${port}/dashboard?key=${encodeURIComponent(KEY)}`))?.status()).toBe(200);
+      const s = await waitFor(page, 'snapshots', () => state(page), (v) => v.snapshots >= 2);
+      expect(s.connects).toBe(1);
+      expect(await page.locator('.uplot canvas').count()).toBe(7);
+      expect(errors, errors.join('\n')).toEqual([]);
+    } finally {
+      await stop(secured);
+    }
+  }, 60_000);
 });
