@@ -6,7 +6,7 @@
 //    into one CommonJS file each; uWebSockets.js and onnxruntime's binding are redirected to
 //    loadSeaNative (src/native/sea.ts), which loads them from the cache directory, and the
 //    config validators are ajv's standalone code, compiled here (below).
-// 2. The native files and the worker bundle become gzip-compressed assets, with a manifest of
+// 2. The native files, the worker bundle and the dashboard's files become gzip-compressed assets, with a manifest of
 //    their sha256 (the cache directory's key).
 // 3. node --experimental-sea-config makes the blob; postject injects it into a copy of node
 //    (stripped of its symbol table when `strip` is there; the dynamic symbols addons link against stay).
@@ -130,7 +130,15 @@ await build({ ...common, entryPoints: [join(ROOT, 'src', 'runtime', 'worker.ts')
 
 // ------------------------------------------------------------------- 2. assets
 
-const files = { ...natives, 'worker.cjs': join(OUT, 'worker.cjs') };
+// The dashboard's page (src/server/routes/dashboard.ts reads them through seaFile).
+const dashboard = {
+  'dashboard-index.html': join(ROOT, 'dashboard', 'index.html'),
+  'dashboard-dashboard.js': join(ROOT, 'dashboard', 'dashboard.js'),
+  'dashboard-dashboard.css': join(ROOT, 'dashboard', 'dashboard.css'),
+  'dashboard-uPlot.iife.min.js': require.resolve('uplot/dist/uPlot.iife.min.js'),
+  'dashboard-uPlot.min.css': require.resolve('uplot/dist/uPlot.min.css'),
+};
+const files = { ...natives, 'worker.cjs': join(OUT, 'worker.cjs'), ...dashboard };
 const manifest = { key: '', files: {} };
 const assets = {};
 const all = createHash('sha256');

@@ -133,6 +133,7 @@ const auth = {
       },
     },
     metrics: { enum: ['open', 'protected'] },
+    dashboard: { enum: ['open', 'protected'] },
     cache_size: { type: 'integer', minimum: 0, maximum: 10_000_000 },
   },
 } as const;

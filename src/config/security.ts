@@ -50,6 +50,8 @@ export interface AuthDef {
   jwt?: JwtDef;
   /** GET /metrics: open to anyone, or protected (metrics:read) */
   metrics: 'open' | 'protected';
+  /** GET /dashboard, its assets and its WebSocket: open to anyone, or protected (admin) */
+  dashboard: 'open' | 'protected';
   /** verified credentials remembered by their header value (0: none; docs/security.md) */
   cacheSize: number;
   /** what compileAuth read this from, for reloads */
@@ -95,6 +97,7 @@ export interface RawAuth {
     scope_claim?: string;
   };
   metrics?: 'open' | 'protected';
+  dashboard?: 'open' | 'protected';
   cache_size?: number;
 }
 export interface RawTls {
@@ -185,7 +188,7 @@ export function compileAuth(raw: RawAuth | undefined, baseDir: string, env: Env)
   }
   const jwt = raw.jwt && compileJwt(raw.jwt, baseDir, env);
   if (keys.length === 0 && !jwt) fail('/auth', 'auth is on but no credential can pass: give keys_file, keys_env or jwt (or enabled: false)');
-  return { keys, jwt, metrics: raw.metrics ?? 'protected', cacheSize: raw.cache_size ?? 10_000, raw, baseDir, env };
+  return { keys, jwt, metrics: raw.metrics ?? 'protected', dashboard: raw.dashboard ?? 'protected', cacheSize: raw.cache_size ?? 10_000, raw, baseDir, env };
 }
 
 function compileJwt(j: NonNullable<RawAuth['jwt']>, baseDir: string, env: Env): JwtDef {

@@ -49,6 +49,7 @@ import { PredictPipeline } from './predict.js';
 import { Caching } from '../cache/cache.js';
 import { registerCacheMetrics } from './cache-metrics.js';
 import type { ServerContext } from './routes/context.js';
+import { DashboardFeed, registerDashboardMetrics } from './dashboard.js';
 import { mountRoutes } from './routes/index.js';
 import { OPEN_POLICY, type RoutePolicy } from './routes/route.js';
 import { CoarseClock, ConnectionCounter } from './security/buckets.js';
@@ -255,10 +256,12 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     experimentTargets,
     recommending,
     bandits,
+    dashboard: new DashboardFeed({ metrics, pool, models, alerts }),
     phase: 'starting',
     ready: false,
     inflight: 0,
   };
+  registerDashboardMetrics(metrics.registry, ctx.dashboard);
   // Every app this server mounted (a TLS reload adds one): their WebSockets close at shutdown.
   const apps: { closeAll(): void; subscribers(): number }[] = [];
   registerAlertMetrics(metrics.registry, alerts, () => apps.reduce((n, a) => n + a.subscribers(), 0));
@@ -347,6 +350,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     forecast?.stop();
     stopListening();
     for (const a of apps) a.closeAll();
+    ctx.dashboard.stop();
     // Webhooks drain while the snapshot is written (a graceful stop), or stop at once.
     const alertsClosed = alerts.close(snapshot ? config.alerts.drainTimeoutMs : 0);
     // Nothing more is applied from the shared log once the last snapshot is cut; the XACKs

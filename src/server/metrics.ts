@@ -93,6 +93,15 @@ class FastMetric {
   reset(): void {
     this.#series.clear();
   }
+
+  /** every series: its label values (in labelNames order) and its live counts (the dashboard reads them) */
+  *each(): IterableIterator<{ labels: Record<string, string>; counts: Float64Array; count: number }> {
+    yield* this.#series.values();
+  }
+
+  get buckets(): readonly number[] {
+    return this.#buckets;
+  }
 }
 
 type Series = ReturnType<FastMetric['series']>;
@@ -365,6 +374,23 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
     let n = 0;
     for (const s of signals) n += (s === 'model_requests' ? this.#requests : s === 'events' ? this.#ingested : this.#reads).total() + (s === 'model_requests' ? this.cachedPredicts() : 0);
     return n;
+  }
+
+  /**
+   * The counters and histograms the dashboard reads once a second (src/server/dashboard.ts),
+   * cumulative, as /metrics would show them: the live series themselves, not copies.
+   */
+  dashboardSources() {
+    return {
+      requests: this.#requests,
+      fallbacks: this.#fallbacks,
+      queue: this.#queue,
+      total: this.#total,
+      ingested: this.#ingested,
+      late: this.#late,
+      reads: this.#reads,
+      freshness: this.#freshness,
+    };
   }
 
   async text(): Promise<string> {

@@ -178,6 +178,15 @@ export const HTTP_SEEDS: Record<string, RouteSeeds> = {
     },
   },
   'GET /metrics': { weight: 0.05, async: true, seeds: () => [{}] },
+  // the dashboard (routes/dashboard.ts): the page, with or without a key in the query, and its files by name
+  'GET /dashboard': { weight: 0.05, seeds: (rng): HttpSeed[] => [{}, { query: `key=${rng.pick(['', 'hp_x', '%ZZ', 'a&key=b'])}` }] },
+  'GET /dashboard/:file': {
+    weight: 0.1,
+    seeds: (rng): HttpSeed[] => [
+      { params: { file: rng.pick(['dashboard.js', 'dashboard.css', 'uPlot.iife.min.js', 'uPlot.min.css']) } },
+      { params: { file: rng.pick(['index.html', 'nope.js', '..%2Fpackage.json', 'constructor', '__proto__', 'ws']) } },
+    ],
+  },
   'GET /v1/alerts': {
     weight: 0.3,
     seeds: (rng): HttpSeed[] => [{}, { query: `since=${rng.int(1e6)}&limit=${1 + rng.int(20)}` }, { query: 'since=abc' }, { query: 'limit=0' }],
@@ -303,5 +312,5 @@ export const WS_SEEDS: Record<string, { weight: number; seed(rng: Rng, id: numbe
   'binary events': { weight: 4, seed: (rng, id) => ({ binary: eventsFrame(rng, id) }) },
 };
 
-/** The routes the WebSocket seeds cover (WS_ROUTES paths). */
+/** The routes the WebSocket seeds cover (WS_ROUTES paths that take frames: /dashboard/ws reads none). */
 export const WS_SEEDED_PATHS = ['/v1/ws'];

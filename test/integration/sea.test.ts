@@ -78,6 +78,12 @@ describe.skipIf(why !== null)('single executable (dist/hotpath)', () => {
       server!.on('exit', (code) => reject(new Error(`dist/hotpath serve exited (${code}): ${stderr}`)));
     });
     const base = `http://127.0.0.1:${port}`;
+    // The dashboard's page and uPlot come from the executable's assets (no node_modules here).
+    for (const [path, needle] of [['/dashboard', '/dashboard/uPlot.iife.min.js'], ['/dashboard/uPlot.iife.min.js', 'uPlot'], ['/dashboard/dashboard.js', '/dashboard/ws']]) {
+      const r = await fetch(base + path);
+      expect(r.status, path).toBe(200);
+      expect(await r.text()).toContain(needle);
+    }
     for (;;) {
       const r = await fetch(`${base}/readyz`);
       if (r.status === 200) break;
@@ -102,7 +108,10 @@ describe.skipIf(why !== null)('single executable (dist/hotpath)', () => {
     expect(existsSync(join(used, 'hotpath.node'))).toBe(true);
     const [key] = readdirSync(join(dir, 'cache')).filter((k) => k !== 'b'.repeat(32));
     expect(key).toMatch(/^[0-9a-f]{32}$/);
-    expect(readdirSync(join(dir, 'cache', key)).sort()).toEqual(['.in-use', 'hotpath.node', 'libonnxruntime.so.1', 'onnxruntime_binding.node', 'uws.node', 'worker.cjs']);
+    expect(readdirSync(join(dir, 'cache', key)).sort()).toEqual([
+      '.in-use', 'dashboard-dashboard.css', 'dashboard-dashboard.js', 'dashboard-index.html', 'dashboard-uPlot.iife.min.js', 'dashboard-uPlot.min.css',
+      'hotpath.node', 'libonnxruntime.so.1', 'onnxruntime_binding.node', 'uws.node', 'worker.cjs',
+    ]);
     expect(readdirSync(join(dir, 'cache', key, '.in-use'))).toEqual([String(server.pid)]);
     server.kill('SIGTERM');
     expect(await exited).toBe(0);

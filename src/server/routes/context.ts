@@ -13,6 +13,7 @@ import type { Ingestor } from '../../ingest/ingestor.js';
 import type { FeatureStore } from '../../native/binding.js';
 import type { Pool } from '../../runtime/pool.js';
 import type { ModelRegistry } from '../../runtime/registry.js';
+import type { DashboardFeed } from '../dashboard.js';
 import type { FeatureReader } from '../features.js';
 import type { Log } from '../http.js';
 import type { Metrics } from '../metrics.js';
@@ -58,6 +59,8 @@ export interface ServerContext {
   readonly recommending: Recommending;
   /** multi-armed bandits (src/bandits/) */
   readonly bandits: Bandits;
+  /** the live dashboard's snapshots (routes/dashboard.ts; runs only while a page is open) */
+  readonly dashboard: DashboardFeed;
   /**
    * 'starting' (restoring, replaying, loading models) and 'draining' (shutting down): only
    * `open` routes are served, the others answer HP_ERR_NOT_READY. 'serving': everything.

@@ -4,6 +4,7 @@
 import type uWS from 'uWebSockets.js';
 
 import type { ServerContext } from './context.js';
+import { dashboardRoutes, dashboardWsRoute, mountDashboardWs } from './dashboard.js';
 import { debugRoutes } from './debug.js';
 import { eventRoutes } from './events.js';
 import { feastRoutes } from './feast.js';
@@ -39,10 +40,11 @@ export const ROUTES: readonly Route[] = [
   ...metricsRoutes,
   ...healthRoutes,
   ...debugRoutes,
+  ...dashboardRoutes,
   ...fallbackRoutes,
 ];
 
-export const WS_ROUTES = [wsRoute] as const;
+export const WS_ROUTES = [wsRoute, { ...dashboardWsRoute, frameScopes: [] }] as const;
 
 /**
  * Mounts every route; the answer closes every WebSocket connection (at shutdown) and counts
@@ -50,11 +52,18 @@ export const WS_ROUTES = [wsRoute] as const;
  */
 export function mountRoutes(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll(): void; subscribers(): number } {
   const ws = mountWs(app, ctx);
+  const dashboard = mountDashboardWs(app, ctx, ctx.dashboard);
   mount(app, ROUTES, ctx);
-  return ws;
+  return {
+    subscribers: ws.subscribers,
+    closeAll() {
+      dashboard.closeAll();
+      ws.closeAll();
+    },
+  };
 }
 
 /** The table `hotpath routes` prints: method, path, scope, body limit. */
 export function printRoutes(maxBodyBytes: number, wsFrameBytes = maxBodyBytes): string {
-  return routeTable(ROUTES, WS_ROUTES.map((w) => ({ path: w.path, scopes: w.frameScopes, about: w.about, frameBytes: wsFrameBytes })), maxBodyBytes);
+  return routeTable(ROUTES, WS_ROUTES.map((w) => ({ path: w.path, scope: w.scope, scopes: w.frameScopes, about: w.about, frameBytes: wsFrameBytes })), maxBodyBytes);
 }

@@ -62,13 +62,18 @@ export interface Route {
   later?: boolean;
   /** true when the handler reads Call.start (the arrival time); otherwise it is 0 */
   timed?: boolean;
+  /**
+   * a dashboard route (routes/dashboard.ts): open with auth.dashboard: open, and the
+   * credential may come in the query as `?key=` (a browser cannot set headers on a page load)
+   */
+  dashboard?: boolean;
   /** one line for `hotpath routes` */
   about: string;
   handle(call: Call, ctx: ServerContext): void;
 }
 
 /** What a policy is told of a route (HTTP routes and the WebSocket upgrade alike). */
-export type RouteInfo = Pick<Route, 'method' | 'path' | 'scope'>;
+export type RouteInfo = Pick<Route, 'method' | 'path' | 'scope' | 'dashboard'>;
 
 /**
  * A policy's answer: admitted now (the caller, or undefined when no credential was
@@ -330,10 +335,10 @@ function run(call: Call, ctx: ServerContext): void {
 }
 
 /** The table as `hotpath routes` prints it. */
-export function routeTable(routes: readonly Route[], ws: readonly { path: string; scopes: readonly Scope[]; about: string; frameBytes?: number }[], maxBodyBytes: number): string {
+export function routeTable(routes: readonly Route[], ws: readonly { path: string; scope?: Scope; scopes: readonly Scope[]; about: string; frameBytes?: number }[], maxBodyBytes: number): string {
   const rows: string[][] = [['METHOD', 'PATH', 'SCOPE', 'BODY LIMIT', 'WHAT']];
   for (const r of routes) rows.push([r.method.toUpperCase(), r.path, r.scope, r.body === 'bytes' ? `${maxBodyBytes} B` : '-', r.about]);
-  for (const w of ws) rows.push(['WS', w.path, `${w.scopes.join(', ')} (per frame)`, `${w.frameBytes ?? maxBodyBytes} B per frame`, w.about]);
+  for (const w of ws) rows.push(['WS', w.path, w.scopes.length > 0 ? `${w.scopes.join(', ')} (per frame)` : (w.scope ?? 'open'), w.scopes.length > 0 ? `${w.frameBytes ?? maxBodyBytes} B per frame` : '-', w.about]);
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ')).join('\n') + '\n';
 }

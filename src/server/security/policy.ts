@@ -72,6 +72,7 @@ const PROTOCOL_PREFIX = 'bearer.';
 export class HardeningPolicy implements RoutePolicy {
   #auth: AuthState | undefined;
   readonly #metricsOpen: boolean;
+  readonly #dashboardOpen: boolean;
   readonly #perAddress: BucketTable<number | string> | undefined;
   readonly #perCredential: BucketTable<string> | undefined;
   readonly #observer: SecurityObserver;
@@ -92,6 +93,7 @@ export class HardeningPolicy implements RoutePolicy {
     this.#observer = observer;
     this.#clock = clock;
     this.#metricsOpen = config.auth?.metrics === 'open';
+    this.#dashboardOpen = config.auth?.dashboard === 'open';
     const r = config.limits.rate;
     this.#addressAlways = r.perAddressAuthenticated;
     const defs = (by: typeof r.perAddress) => RATE_CLASS_NAMES.map((c) => by[c]);
@@ -124,12 +126,13 @@ export class HardeningPolicy implements RoutePolicy {
     const now = this.#timed ? this.#clock.now : 0;
     const byAddress = this.#perAddress !== undefined && this.#perAddress.limits(cls);
     const a = this.#auth;
-    if (a === undefined || route.scope === 'open' || (route.scope === 'metrics:read' && this.#metricsOpen)) {
+    if (a === undefined || route.scope === 'open' || (route.scope === 'metrics:read' && this.#metricsOpen) || (route.dashboard === true && this.#dashboardOpen)) {
       if (byAddress) this.#byAddress(res, cls, now);
       return undefined;
     }
     const h = req.getHeader('authorization');
-    const token = h !== '' ? h : req.getHeader('x-api-key');
+    let token = h !== '' ? h : req.getHeader('x-api-key');
+    if (token === '' && route.dashboard === true) token = queryKey(req.getQuery() ?? '');
     const cache = h !== '' ? a.byHeader : a.byToken;
     const model = params.length > 0 ? params[0] : '';
     const hit = token !== '' ? cache.get(token) : undefined;
@@ -272,6 +275,15 @@ function remember(size: number, cache: Map<string, Caller>, key: string, c: Call
   if (size === 0) return;
   if (cache.size >= size) cache.delete(cache.keys().next().value!);
   cache.set(key, c);
+}
+
+/**
+ * The `key` parameter of a dashboard route's query (routes/dashboard.ts), or ''. A key in a
+ * URL can end up in browser history and proxy logs: docs/dashboard.md says so.
+ */
+export function queryKey(query: string): string {
+  if (query === '' || !query.includes('key=')) return '';
+  return new URLSearchParams(query).get('key') ?? '';
 }
 
 /** The credential in a `Sec-WebSocket-Protocol: hotpath, bearer.<credential>` offer, or ''. */

@@ -1,0 +1,256 @@
+// The live dashboard's data (docs/dashboard.md): one JSON snapshot a second, published to
+// the WebSocket topic "dashboard" (routes/dashboard.ts) while at least one page is open,
+// and nothing at all while none is: the timer runs only between the first subscriber and
+// the last one's close.
+//
+// A snapshot is read from the same sources /metrics reads (Metrics' live series, the pool's
+// counters, the registry, the alert hub), without the Prometheus text: rates are the
+// difference of cumulative counts since the previous snapshot, and the quantiles are
+// estimated from the difference of the latency histograms' bucket counts over that second,
+// by linear interpolation inside the bucket (as Prometheus' histogram_quantile does), so
+// they are as coarse as the buckets (LATENCY_BUCKETS in metrics.ts).
+import type client from 'prom-client';
+
+import type { AlertHub } from '../alerts/hub.js';
+import type { Pool } from '../runtime/pool.js';
+import { COUNTER } from '../runtime/records.js';
+import type { ModelRegistry } from '../runtime/registry.js';
+import type { Metrics } from './metrics.js';
+import { scraped } from './scrape-metrics.js';
+
+/** The uWS topic snapshots are published on. */
+export const DASHBOARD_TOPIC = 'dashboard';
+export const DASHBOARD_INTERVAL_MS = 1000;
+/** at most this many new alerts are carried in one snapshot (the count says how many came) */
+const ALERTS_PER_SNAPSHOT = 5;
+
+type Histogram = { counts: Float64Array; count: number };
+
+/** What the feed reads (a Server's parts). */
+export interface DashboardSources {
+  metrics: Metrics;
+  pool: Pool;
+  models: ModelRegistry;
+  alerts: AlertHub;
+}
+
+export class DashboardFeed {
+  readonly #src: DashboardSources;
+  readonly #publishers = new Set<(json: string) => void>();
+  #subscribers = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** snapshots built since the server started (hotpath_dashboard_snapshots_total) */
+  snapshots = 0;
+  // The previous snapshot's cumulative values, by key.
+  #prevAt = 0;
+  readonly #prev = new Map<string, number>();
+  readonly #prevHist = new Map<string, Float64Array>();
+  #alertsSince: number | undefined;
+
+  constructor(src: DashboardSources) {
+    this.#src = src;
+  }
+
+  /** An app's publish function (each mounted app has its own subscribers); returns its removal. */
+  addPublisher(publish: (json: string) => void): () => void {
+    this.#publishers.add(publish);
+    return () => this.#publishers.delete(publish);
+  }
+
+  get subscribers(): number {
+    return this.#subscribers;
+  }
+
+  /** A page subscribed: the first one starts the timer (and a baseline, so its first rates are for one second). */
+  subscribed(): void {
+    if (this.#subscribers++ > 0) return;
+    this.#read(Date.now()); // the baseline; not published
+    this.#timer = setInterval(() => this.#tick(), DASHBOARD_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  /** A page left: after the last one, nothing runs. */
+  unsubscribed(): void {
+    if (this.#subscribers === 0 || --this.#subscribers > 0) return;
+    this.stop();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#subscribers = 0;
+  }
+
+  /** The next snapshot's JSON (rates since the previous one); what the timer publishes. */
+  snapshot(now = Date.now()): string {
+    return JSON.stringify(this.#read(now));
+  }
+
+  #tick(): void {
+    const json = this.snapshot();
+    this.snapshots++;
+    for (const p of this.#publishers) p(json);
+  }
+
+  /** The rate of a cumulative count since the previous read (per second), and remembers it. */
+  #rate(key: string, total: number, dt: number): number {
+    const prev = this.#prev.get(key);
+    this.#prev.set(key, total);
+    return prev === undefined || dt <= 0 ? 0 : Math.max(0, total - prev) / dt;
+  }
+
+  /** The histogram's counts added since the previous read (the overflow bucket last), and remembers them. */
+  #delta(key: string, h: Histogram): Float64Array {
+    const n = h.counts.length;
+    let prev = this.#prevHist.get(key);
+    if (prev === undefined) {
+      prev = new Float64Array(n + 1);
+      this.#prevHist.set(key, prev);
+    }
+    const d = new Float64Array(n + 1);
+    let inBuckets = 0;
+    for (let i = 0; i < n; i++) {
+      d[i] = h.counts[i] - prev[i];
+      prev[i] = h.counts[i];
+      inBuckets += h.counts[i];
+    }
+    const over = h.count - inBuckets;
+    d[n] = over - prev[n];
+    prev[n] = over;
+    return d;
+  }
+
+  #read(now: number): DashboardSnapshot {
+    const { metrics, pool, models, alerts } = this.#src;
+    const dt = this.#prevAt === 0 ? 0 : (now - this.#prevAt) / 1000;
+    this.#prevAt = now;
+    const m = metrics.dashboardSources();
+    const bounds = m.total.buckets;
+
+    // Per model: requests (every outcome), fallbacks, latency quantiles, batch sizes, breaker.
+    const requests = new Map<string, number>();
+    for (const s of m.requests.each()) requests.set(s.labels.model, (requests.get(s.labels.model) ?? 0) + s.count);
+    const fallbacks = new Map<string, number>();
+    for (const s of m.fallbacks.each()) fallbacks.set(s.labels.model, (fallbacks.get(s.labels.model) ?? 0) + s.count);
+    const totals = new Map<string, Histogram>();
+    for (const s of m.total.each()) totals.set(s.labels.model, s);
+    const queues = new Map<string, Histogram>();
+    for (const s of m.queue.each()) queues.set(s.labels.model, s);
+    const modelRows: DashboardSnapshot['models'] = [];
+    for (const e of models.entries.values()) {
+      const name = e.def.name;
+      const r = models.retired.get(name);
+      let executions = r?.executions ?? 0;
+      let inferences = r?.inferences ?? 0;
+      for (const v of e.versions.values()) {
+        executions += pool.counter(v.slot, COUNTER.EXECUTIONS);
+        inferences += pool.counter(v.slot, COUNTER.INFERENCES);
+      }
+      const batches = this.#rate(`exec:${name}`, executions, dt);
+      const rows = this.#rate(`rows:${name}`, inferences, dt);
+      const t = totals.get(name);
+      const q = queues.get(name);
+      const lat = t ? this.#delta(`total:${name}`, t) : undefined;
+      const qd = q ? this.#delta(`queue:${name}`, q) : undefined;
+      modelRows.push({
+        name,
+        rps: this.#rate(`req:${name}`, requests.get(name) ?? 0, dt),
+        fallbacks: this.#rate(`fb:${name}`, fallbacks.get(name) ?? 0, dt),
+        p50_ms: lat ? ms(quantile(lat, bounds, 0.5)) : null,
+        p99_ms: lat ? ms(quantile(lat, bounds, 0.99)) : null,
+        p999_ms: lat ? ms(quantile(lat, bounds, 0.999)) : null,
+        queue_p99_ms: qd ? ms(quantile(qd, bounds, 0.99)) : null,
+        batch_mean: batches > 0 ? rows / batches : null,
+        breaker: e.breaker?.state ?? 'none',
+      });
+    }
+
+    const sum = (f: { each(): Iterable<{ count: number }> }) => {
+      let n = 0;
+      for (const s of f.each()) n += s.count;
+      return n;
+    };
+    const freshness: DashboardSnapshot['freshness'] = [];
+    for (const s of m.freshness.each()) {
+      const d = this.#delta(`fresh:${s.labels.entity}`, s);
+      freshness.push({ entity: s.labels.entity, p50_s: quantile(d, m.freshness.buckets, 0.5), p99_s: quantile(d, m.freshness.buckets, 0.99) });
+    }
+
+    const page = alerts.recent(this.#alertsSince, 1000);
+    const firstRead = this.#alertsSince === undefined;
+    this.#alertsSince = page.next;
+    const fresh = firstRead ? [] : page.json;
+
+    return {
+      t: now,
+      rates: {
+        predicts: this.#rate('predicts', sum(m.requests) + metrics.cachedPredicts(), dt),
+        feature_reads: this.#rate('reads', sum(m.reads), dt),
+        events: this.#rate('events', sum(m.ingested), dt),
+        late: this.#rate('late', sum(m.late), dt),
+      },
+      models: modelRows,
+      queue: { delay_ms: pool.queueDelay(), waiting: pool.waiting, shed: this.#rate('shed', pool.shed + pool.shedDelay, dt) },
+      rings: pool.occupancy().map((o) => ({ worker: o.worker, request: o.requests, response: o.responses })),
+      freshness,
+      alerts: { new: fresh.length + page.missed, latest: fresh.slice(-ALERTS_PER_SNAPSHOT).map((j) => JSON.parse(j) as unknown) },
+      pages: this.#subscribers,
+    };
+  }
+}
+
+export interface DashboardSnapshot {
+  /** ms since the epoch */
+  t: number;
+  /** per second, over the last interval: model requests (cached answers included), entity reads, events applied, late events dropped */
+  rates: { predicts: number; feature_reads: number; events: number; late: number };
+  models: {
+    name: string;
+    rps: number;
+    fallbacks: number;
+    /** server-side request time over the last interval (null: no histogram yet; NaN → null: no request) */
+    p50_ms: number | null;
+    p99_ms: number | null;
+    p999_ms: number | null;
+    queue_p99_ms: number | null;
+    /** rows per batch over the last interval */
+    batch_mean: number | null;
+    breaker: string;
+  }[];
+  queue: { delay_ms: number; waiting: number; shed: number };
+  rings: { worker: number; request: number; response: number }[];
+  /** age of the newest event of the entities read over the last interval (seconds) */
+  freshness: { entity: string; p50_s: number | null; p99_s: number | null }[];
+  alerts: { new: number; latest: unknown[] };
+  /** dashboard pages subscribed */
+  pages: number;
+}
+
+const ms = (s: number | null): number | null => (s === null ? null : s * 1000);
+
+/**
+ * The q-quantile of the observations counted in `d` (per bucket, `bounds` their upper
+ * bounds, the overflow last), interpolated inside its bucket; null with no observation.
+ * One past the last bound reads as the last bound (the histogram knows no more).
+ */
+export function quantile(d: Float64Array, bounds: readonly number[], q: number): number | null {
+  let n = 0;
+  for (let i = 0; i < d.length; i++) n += d[i];
+  if (n <= 0) return null;
+  const rank = q * n;
+  let acc = 0;
+  for (let i = 0; i < bounds.length; i++) {
+    if (d[i] > 0 && acc + d[i] >= rank) {
+      const lo = i === 0 ? 0 : bounds[i - 1];
+      return lo + (bounds[i] - lo) * ((rank - acc) / d[i]);
+    }
+    acc += d[i];
+  }
+  return bounds[bounds.length - 1];
+}
+
+/** The dashboard's own cost, on /metrics: the pages open and the snapshots built. */
+export function registerDashboardMetrics(registry: client.Registry, feed: DashboardFeed): void {
+  scraped(registry, 'gauge', 'hotpath_dashboard_pages', 'Dashboard pages subscribed to the snapshots (WebSocket /dashboard/ws)', [], () => feed.subscribers);
+  scraped(registry, 'counter', 'hotpath_dashboard_snapshots_total', 'Dashboard snapshots built (one a second while a page is open, none otherwise)', [], () => feed.snapshots);
+}

@@ -1,0 +1,184 @@
+// The live dashboard's routes on a real server (port 0): the page and its assets with their
+// content types and caching headers, the scope refusal with auth on (and ?key=, and
+// auth.dashboard: open), and WebSocket /dashboard/ws: one snapshot a second with the
+// expected keys while a page is subscribed, and no snapshot built while none is.
+// The page itself in a browser: test/e2e/dashboard.test.ts.
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+
+import { quantile } from '../../src/server/dashboard.js';
+import type { Server } from '../../src/server/app.js';
+import { FRAUD_V1, makeRepo, metric, metricsText, oneModelYaml, postJson, predictBody, startWith } from '../support/inference-server.js';
+import { call, type Secured, startSecured } from '../support/security.js';
+
+let server: Server | undefined;
+let secured: Secured | undefined;
+const sockets: WebSocket[] = [];
+
+afterEach(async () => {
+  for (const ws of sockets.splice(0)) ws.terminate();
+  await server?.close();
+  await secured?.server.close();
+  server = secured = undefined;
+});
+
+async function start(): Promise<string> {
+  const s = await startWith(makeRepo({ fraud: { 1: FRAUD_V1 } }), oneModelYaml('fraud'));
+  server = s.server;
+  return s.base;
+}
+
+/** Opens /dashboard/ws and collects its messages; resolves once open (or with the refusing status). */
+function openDashboard(base: string, query = ''): Promise<{ ws: WebSocket; messages: { at: number; data: any }[] } | number> {
+  const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/dashboard/ws${query}`);
+  sockets.push(ws);
+  const messages: { at: number; data: any }[] = [];
+  ws.on('message', (d) => messages.push({ at: performance.now(), data: JSON.parse(d.toString()) }));
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ ws, messages }));
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+    });
+    ws.once('error', reject);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('dashboard routes', () => {
+  it('serves the page and its assets with their types and caching, and 404s other names', async () => {
+    const base = await start();
+    const page = await fetch(`${base}/dashboard`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('cache-control')).toBe('no-cache');
+    const html = await page.text();
+    expect(html).toContain('<script src="/dashboard/uPlot.iife.min.js"></script>');
+    expect(html).not.toContain('{{query}}');
+    for (const [name, type, needle] of [
+      ['dashboard.js', 'text/javascript; charset=utf-8', '/dashboard/ws'],
+      ['dashboard.css', 'text/css; charset=utf-8', '.tiles'],
+      ['uPlot.iife.min.js', 'text/javascript; charset=utf-8', 'uPlot'],
+      ['uPlot.min.css', 'text/css; charset=utf-8', '.uplot'],
+    ]) {
+      const r = await fetch(`${base}/dashboard/${name}`);
+      expect(r.status, name).toBe(200);
+      expect(r.headers.get('content-type')).toBe(type);
+      expect(r.headers.get('cache-control')).toBe('private, max-age=3600');
+      expect(await r.text()).toContain(needle);
+    }
+    for (const bad of ['index.html', 'package.json', '..%2Fpackage.json', 'constructor']) {
+      const r = await call(base, 'GET', `/dashboard/${bad}`);
+      expect(r.status, bad).toBe(404);
+      expect(r.code).toBe('HP_ERR_ROUTE_NOT_FOUND');
+    }
+  });
+
+  it('publishes one snapshot a second to a subscribed page, and builds none while nobody subscribes', async () => {
+    const base = await start();
+    // Nobody subscribed: no snapshot is built.
+    await sleep(1500);
+    expect(metric(await metricsText(base), 'hotpath_dashboard_snapshots_total')).toBe(0);
+    expect(server!.metrics).toBeDefined();
+
+    const load = setInterval(() => {
+      const ev = (ts: number) => ({ user_id: 'u1', merchant_id: 'm1', amount: 5, country: 'FR', ts });
+      void postJson(base, '/v1/events', [ev(Date.now()), ev(Date.now() - 3 * 3600_000)]); // the second is late (allowed_lateness 1h)
+      void postJson(base, '/v1/predict/fraud', predictBody('u1'));
+      void fetch(`${base}/v1/features/user/u1`).then((r) => r.text());
+    }, 20);
+    try {
+      const page = await openDashboard(base);
+      if (typeof page === 'number') throw new Error(`upgrade refused: ${page}`);
+      expect(metric(await metricsText(base), 'hotpath_dashboard_pages')).toBe(1);
+      await sleep(4300);
+      const got = page.messages;
+      expect(got.length).toBeGreaterThanOrEqual(3);
+      expect(got.length).toBeLessThanOrEqual(5);
+      const gaps = got.slice(1).map((m, i) => m.at - got[i].at);
+      for (const g of gaps) expect(g).toBeGreaterThan(500), expect(g).toBeLessThan(1600);
+      const s = got[got.length - 1].data;
+      expect(Object.keys(s).sort()).toEqual(['alerts', 'freshness', 'models', 'pages', 'queue', 'rates', 't', 'rings'].sort());
+      expect(Object.keys(s.rates).sort()).toEqual(['events', 'feature_reads', 'late', 'predicts']);
+      expect(s.rates.events).toBeGreaterThan(10);
+      expect(s.rates.late).toBeGreaterThan(10);
+      expect(s.rates.predicts).toBeGreaterThan(10);
+      expect(s.rates.feature_reads).toBeGreaterThan(10);
+      expect(s.models).toHaveLength(1);
+      const m = s.models[0];
+      expect(m.name).toBe('fraud');
+      expect(m.breaker).toBe('none');
+      expect(m.p50_ms).toBeGreaterThan(0);
+      expect(m.p99_ms).toBeGreaterThanOrEqual(m.p50_ms);
+      expect(m.p999_ms).toBeGreaterThanOrEqual(m.p99_ms);
+      expect(m.batch_mean).toBeGreaterThanOrEqual(1);
+      expect(s.rings).toEqual([{ worker: 0, request: expect.any(Number), response: expect.any(Number) }]);
+      expect(s.freshness.map((f: { entity: string }) => f.entity)).toEqual(['user']);
+      expect(s.pages).toBe(1);
+
+      // The last page closes: the timer stops.
+      page.ws.close();
+      await sleep(300);
+      const built = metric(await metricsText(base), 'hotpath_dashboard_snapshots_total');
+      expect(built).toBe(got.length);
+      await sleep(2200);
+      expect(metric(await metricsText(base), 'hotpath_dashboard_snapshots_total')).toBe(built);
+      expect(metric(await metricsText(base), 'hotpath_dashboard_pages')).toBe(0);
+    } finally {
+      clearInterval(load);
+    }
+  });
+});
+
+describe('dashboard with auth on', () => {
+  it('needs admin, takes ?key= for the page, its assets and its WebSocket', async () => {
+    secured = await startSecured();
+    const { base, keys } = secured;
+    expect((await call(base, 'GET', '/dashboard')).code).toBe('HP_ERR_AUTH_REQUIRED');
+    expect((await call(base, 'GET', '/dashboard', keys.notAdmin)).code).toBe('HP_ERR_AUTH_FORBIDDEN');
+    expect((await call(base, 'GET', `/dashboard?key=${encodeURIComponent(keys.metrics)}`)).code).toBe('HP_ERR_AUTH_FORBIDDEN');
+    expect((await call(base, 'GET', '/dashboard/dashboard.js')).code).toBe('HP_ERR_AUTH_REQUIRED');
+    expect(await openDashboard(base)).toBe(401);
+    expect(await openDashboard(base, `?key=${encodeURIComponent(keys.alerts)}`)).toBe(403);
+    // ?key= is taken by the dashboard's routes only.
+    expect((await call(base, 'GET', `/v1/stats?key=${encodeURIComponent(keys.admin)}`)).code).toBe('HP_ERR_AUTH_REQUIRED');
+
+    const q = `?key=${encodeURIComponent(keys.admin)}`;
+    const page = await fetch(`${base}/dashboard${q}`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain(`<script src="/dashboard/dashboard.js${q}"></script>`);
+    expect((await fetch(`${base}/dashboard/uPlot.iife.min.js${q}`)).status).toBe(200);
+    expect((await call(base, 'GET', '/dashboard', keys.admin)).status).toBe(200);
+    const ws = await openDashboard(base, q);
+    if (typeof ws === 'number') throw new Error(`upgrade refused: ${ws}`);
+    await sleep(1300);
+    expect(ws.messages.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('auth.dashboard: open opens the page and its WebSocket to anyone, and nothing else', async () => {
+    secured = await startSecured({ auth: '  dashboard: open' });
+    const { base } = secured;
+    expect((await fetch(`${base}/dashboard`)).status).toBe(200);
+    expect((await fetch(`${base}/dashboard/dashboard.css`)).status).toBe(200);
+    const ws = await openDashboard(base);
+    expect(typeof ws).toBe('object');
+    expect((await call(base, 'GET', '/v1/stats')).code).toBe('HP_ERR_AUTH_REQUIRED');
+  });
+
+  it('names a bad auth.dashboard by its path', async () => {
+    await expect(startSecured({ auth: '  dashboard: public' })).rejects.toThrow(/\/auth\/dashboard/);
+  });
+});
+
+describe('quantile', () => {
+  it('interpolates inside the bucket, and reads past the last bound as the last bound', () => {
+    const b = [1, 2, 4];
+    expect(quantile(new Float64Array([0, 0, 0, 0]), b, 0.5)).toBeNull();
+    expect(quantile(new Float64Array([10, 0, 0, 0]), b, 0.5)).toBeCloseTo(0.5);
+    expect(quantile(new Float64Array([0, 10, 0, 0]), b, 0.9)).toBeCloseTo(1.9);
+    expect(quantile(new Float64Array([50, 0, 49, 1]), b, 0.99)).toBeCloseTo(4);
+    expect(quantile(new Float64Array([50, 0, 0, 50]), b, 0.99)).toBe(4);
+  });
+});
