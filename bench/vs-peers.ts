@@ -148,7 +148,7 @@ export async function runPeers(ctx: Context): Promise<Section> {
     const uwsRow = rows.find((x) => x.peer.startsWith('uWS'))!;
     const generator = { ours: uwsRow.b.map((x) => x.r.throughput), wrk: uwsRow.wrkB };
     const head = ['scenario', 'peer', 'hotpath req/s', 'peer req/s', 'ratio', 'hotpath p99', 'peer p99', 'hotpath CPU s/1k', 'peer CPU s/1k', 'CPU ratio (peer / hotpath)', 'hotpath $/1M req', 'peer $/1M req', 'noise (hotpath / peer)', 'with wrk: hotpath / peer req/s', 'wrk ratio'];
-    const dollars = (cpu: number) => `$${costPerMillion(cpu, ctx.price).toFixed(4)}`;
+    const dollars = (cpu: number) => `$${costPerMillion(cpu, ctx.price).toPrecision(3)}`;
     const table = rows.map((r) => [
       r.scenario, r.peer, kilo(r.summary.throughput.a), kilo(r.summary.throughput.b), `**${r.summary.throughput.ratio.toFixed(2)}×**`, msOf(r.summary.p99Us.a), msOf(r.summary.p99Us.b),
       median(r.cpuA).toFixed(3), median(r.cpuB).toFixed(3), `${(median(r.cpuB) / median(r.cpuA)).toFixed(2)}×`, dollars(median(r.cpuA)), dollars(median(r.cpuB)),
