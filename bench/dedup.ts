@@ -1,9 +1,9 @@
 // What idempotent ingest (streams.<name>.dedup, src/ingest/event-ids.ts) costs on the ingest
 // path: JSON event objects through the server's own Ingestor (decode, the id window, one
 // native store call per batch), the same events on the same store layout with and without
-// `dedup`, in alternating rounds; events/s and the ratio. Every event is new (the window
-// grows to its cap and then drops its oldest ids), and a second pass sends each batch twice
-// (half of the events dropped as duplicates).
+// `dedup`, in alternating rounds; events/s and the ratio. Every event is new (with the
+// defaults the window fills to its 1M-id cap by the end of a run), and a second pass sends
+// each batch twice (half of the events dropped as duplicates).
 //
 //   npx tsx bench/dedup.ts [--rounds 5] [--events 1000000] [--batch 100] [--out FILE]
 import { writeFileSync } from 'node:fs';

@@ -27,6 +27,7 @@
 import type { Config, StreamDef } from '../config/load.js';
 import { HotpathError } from '../errors.js';
 import { type Binding, constants, type FeatureStore, type IngestResult, type WalRecord, type WalSlot, walRecordBytes } from '../native/binding.js';
+import { keepRows } from './columns.js';
 import { decodeEvents } from './decode.js';
 import { EventIdWindow } from './event-ids.js';
 import { EventIdsFile } from './event-ids-file.js';
@@ -367,7 +368,7 @@ export class Ingestor {
       duplicates = n - kept;
       if (kept < n) {
         this.observer.duplicatesDropped(stream.name, 'redis', n - kept);
-        const c = compactColumns(this.#keep, n, keys, ts, values, stream.fields.length, ids!);
+        const c = keepRows(this.#keep, n, keys, ts, values, stream.fields.length, ids);
         keys = c.keys;
         ts = c.ts;
         values = c.values;
@@ -521,20 +522,4 @@ function compactStrings(keep: Uint8Array, n: number, b: { keys: string[][]; ts: 
   b.ts = b.ts.subarray(0, m);
   b.values = b.values.subarray(0, m * nf);
   if (b.ids) b.ids = b.ids.subarray(0, 2 * m);
-}
-
-/** The same for a shared-log batch's columns, moved within the views it was read into. */
-function compactColumns(keep: Uint8Array, n: number, keys: BigUint64Array[], ts: Float64Array, values: Float64Array, nf: number, ids: Uint32Array) {
-  let m = 0;
-  for (let j = 0; j < n; j++) {
-    if (!keep[j]) continue;
-    if (m !== j) {
-      for (const col of keys) col[m] = col[j];
-      ts[m] = ts[j];
-      values.copyWithin(m * nf, j * nf, (j + 1) * nf);
-      ids.copyWithin(2 * m, 2 * j, 2 * j + 2);
-    }
-    m++;
-  }
-  return { keys: keys.map((k) => k.subarray(0, m)), ts: ts.subarray(0, m), values: values.subarray(0, m * nf), ids: ids.subarray(0, 2 * m) };
 }

@@ -43,6 +43,7 @@ import { randomBytes } from 'node:crypto';
 
 import type { Config, RedisStreamsDef, StreamDef } from '../config/load.js';
 import { HotpathError, toHotpathError } from '../errors.js';
+import { keepRows } from '../ingest/columns.js';
 import type { Ingestor, SharedAck, SharedBatch, SharedLog } from '../ingest/ingestor.js';
 import { AppliedFile } from './applied-file.js';
 import { batchBytes, decodeBatch, encodeBatch } from './codec.js';
@@ -643,7 +644,11 @@ export class RedisStreamLog implements SharedLog {
               this.#o.log(`redis: past ${entryId}: the stream is applied in full again (the warmed rows' entries are behind)`);
             } else {
               const keep = this.#warm.keep(entryId, id, stream, keys, ts.length);
-              if (keep) ({ keys, ts, values, ids } = this.#keepRows(keep, stream, keys, ts, values, ids));
+              if (keep) {
+                const k = keepRows(keep, ts.length, keys, ts, values, stream.fields.length, ids);
+                this.stats.warmFiltered += ts.length - k.kept;
+                ({ keys, ts, values, ids } = k);
+              }
             }
           }
           const r = ts.length > 0 ? this.#o.ingest.apply(stream, keys, ts, values, b.nowMs, ids) : { seq: 0 };
@@ -679,34 +684,6 @@ export class RedisStreamLog implements SharedLog {
     };
     if (lastSeq === 0) ack();
     else this.#o.ingest.durable(lastSeq, (err) => (err ? (this.#readPending = true) : ack()));
-  }
-
-  /**
-   * The rows of a batch whose keep byte is set, copied out (counting the others as
-   * filtered); with event ids (a dedup stream), theirs too, two u32 halves per event.
-   */
-  #keepRows(keep: Uint8Array, stream: StreamDef, keys: BigUint64Array[], ts: Float64Array, values: Float64Array, ids: Uint32Array | undefined) {
-    const n = ts.length;
-    const nf = stream.fields.length;
-    let m = 0;
-    for (let i = 0; i < n; i++) m += keep[i] ? 1 : 0;
-    this.stats.warmFiltered += n - m;
-    const k2 = keys.map(() => new BigUint64Array(m));
-    const t2 = new Float64Array(m);
-    const v2 = new Float64Array(m * nf);
-    const i2 = ids && new Uint32Array(2 * m);
-    for (let i = 0, j = 0; i < n; i++) {
-      if (!keep[i]) continue;
-      for (let k = 0; k < keys.length; k++) k2[k][j] = keys[k][i];
-      t2[j] = ts[i];
-      v2.set(values.subarray(i * nf, (i + 1) * nf), j * nf);
-      if (i2 && ids) {
-        i2[2 * j] = ids[2 * i];
-        i2[2 * j + 1] = ids[2 * i + 1];
-      }
-      j++;
-    }
-    return { keys: k2, ts: t2, values: v2, ids: i2 };
   }
 
   #delay(ms: number): void {
