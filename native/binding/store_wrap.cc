@@ -37,6 +37,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
                            InstanceMethod<&FeatureStoreWrap::DecodeFrameRows>("decodeRows"),
                            InstanceMethod<&FeatureStoreWrap::Read>("read"),
                            InstanceMethod<&FeatureStoreWrap::ReadMany>("readMany"),
+                           InstanceMethod<&FeatureStoreWrap::Contains>("contains"),
                            InstanceMethod<&FeatureStoreWrap::Layout>("layout"),
                            InstanceMethod<&FeatureStoreWrap::ExportRows>("exportRows"),
                            InstanceMethod<&FeatureStoreWrap::ImportRows>("importRows"),
@@ -341,6 +342,22 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     double age;
     table.Read(key, now, out, &age);
     return Napi::Number::New(env, age);
+  }
+
+  // contains(table, id: string | bigint) -> whether the entity exists (no features computed)
+  Napi::Value Contains(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    uint64_t key;
+    if (info[1].IsBigInt()) {
+      bool lossless;
+      key = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+    } else {
+      std::string why;
+      if (!HashIdValue(env, info[1], &key, &why)) return ThrowArg(env, why);
+    }
+    return Napi::Boolean::New(env, store_->table(t).Contains(key));
   }
 
   // readMany(table, ids: string[] | BigUint64Array, nowMs, out: Float64Array (n x width),

@@ -173,6 +173,20 @@ bool Table::Read(uint64_t key, double now_ms, double* out, double* age_ms) const
   }
 }
 
+bool Table::Contains(uint64_t key) const {
+  const Shard& s = ShardFor(key);
+  for (;;) {
+    const uint32_t s1 = s.seq.load(std::memory_order_acquire);
+    if (s1 & 1) {
+      CpuRelax();
+      continue;
+    }
+    const bool found = s.Find(key) != nullptr;
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (s.seq.load(std::memory_order_relaxed) == s1) return found;
+  }
+}
+
 bool Table::ExportRow(uint64_t key, uint8_t* out) const {
   const Shard& s = ShardFor(key);
   const size_t bytes = layout_.row_bytes;

@@ -80,6 +80,9 @@ class Table {
   // Any thread. Writes width() values to out; returns whether the entity exists and sets
   // *age_ms to now_ms - newest event time (NaN when absent).
   bool Read(uint64_t key, double now_ms, double* out, double* age_ms) const;
+  // Any thread. Whether the entity exists, without computing its features: the index
+  // lookup of Read, under the same seqlock (a writer may be moving slots).
+  bool Contains(uint64_t key) const;
   // Any thread. Read for n keys, out n x width(), ages n; returns how many exist. Runs the
   // prefetch pipeline below over the batch, so that the cache misses of later keys
   // overlap the reads of earlier ones.

@@ -33,13 +33,17 @@ void TestExportImportRoundTrip() {
   std::vector<uint8_t> row(rb, 0xAB);
   // An absent entity: false, and out untouched.
   CHECK(!ta.ExportRow(Key(999), row.data()));
+  CHECK(!ta.Contains(Key(999)));
   CHECK_EQ(row[0], 0xAB);
   CHECK(!ta.ExportRow(Key(999), row.data()));
 
   // Every entity exported from a and imported into b reads the same in b.
   for (int e = 0; e < 50; e++) {
+    CHECK(ta.Contains(Key(e)));
+    CHECK(!tb.Contains(Key(e)));
     CHECK(ta.ExportRow(Key(e), row.data()));
     CHECK(tb.ImportRow(Key(e), row.data(), 2000) == ImportResult::kInserted);
+    CHECK(tb.Contains(Key(e)));
   }
   CHECK_EQ(tb.Stats().live, 50);
   for (int e = 0; e < 50; e++) {

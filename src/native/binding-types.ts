@@ -63,6 +63,7 @@ export namespace Binding {
     ): number;
     decodeRows(stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number, keys: BigUint64Array, ts: Float64Array, values: Float64Array, out: Float64Array): number;
     read(table: number, id: string | bigint, nowMs: number, out: Float64Array): number;
+    contains(table: number, id: string | bigint): boolean;
     readMany(table: number, ids: KeyColumn, nowMs: number, out: Float64Array, ages: Float64Array): number;
     layout(table: number): Layout;
     exportRows(table: number, keys: BigUint64Array, out: Uint8Array, found: Uint8Array): number;

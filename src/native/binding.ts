@@ -193,6 +193,11 @@ export class FeatureStore {
     return { found: !Number.isNaN(ageMs), ageMs };
   }
 
+  /** Whether the store holds the entity: the index lookup alone, no features computed. */
+  contains(table: number, id: string | bigint): boolean {
+    return call(() => this.#native.contains(table, id));
+  }
+
   /** Reads many entities: out is ids x width, ages gets one age per id (NaN if absent). */
   readMany(table: number, ids: Binding.KeyColumn, nowMs: number, out: Float64Array, ages: Float64Array): number {
     if (ages.length !== ids.length) throw new HotpathError('HP_ERR_NATIVE_INVALID_ARG', 'ages must have one slot per id');

@@ -69,11 +69,12 @@ export class FeatureReader {
     this.#caching = caching;
   }
 
-  /** Whether the store holds the entity (the L2 check of a predict that missed L1). */
-  has(table: number, id: string, atMs: number): boolean {
-    const width = this.#store.layout(table).width;
-    if (this.#out.length < width) this.#out = new Float64Array(width);
-    return this.#store.read(table, id, atMs, this.#out).found;
+  /**
+   * Whether the store holds the entity (the L2 check of a predict that missed L1, and the
+   * check before a read-through): the native index lookup, no features computed.
+   */
+  has(table: number, id: string): boolean {
+    return this.#store.contains(table, id);
   }
 
   /**

@@ -90,10 +90,10 @@ export class PredictPipeline {
     }
     // L2: every entity of the request in the native store (the worker gathers from it)
     let found = true;
-    for (let i = 0; i < keys.length && found; i++) found = this.#reader!.has(tables[i], r.ids[i], now);
+    for (let i = 0; i < keys.length && found; i++) found = this.#reader!.has(tables[i], r.ids[i]);
     const l3 = this.#caching!.l3;
     // every absent entity is asked for (map, not every: one that L3 lacks must not stop the others)
-    cache.below(found, l3 && (() => keys.map((k, i) => this.#reader!.has(k.table, r.ids[i], now) || l3.warm(k.table, r.ids[i])).every(Boolean)));
+    cache.below(found, l3 && (() => keys.map((k, i) => this.#reader!.has(k.table, r.ids[i]) || l3.warm(k.table, r.ids[i])).every(Boolean)));
     run();
   }
 
@@ -105,7 +105,7 @@ export class PredictPipeline {
   #readThrough(r: PredictRequest, now: number, cb: Answer, run: () => void, cache?: AnswerCache<PredictAnswer>): void {
     const keys = r.model.def.keys;
     let missing: Promise<boolean>[] | undefined;
-    for (let i = 0; i < keys.length; i++) if (!this.#reader!.has(keys[i].table, r.ids[i], now)) (missing ??= []).push(this.#online!.readThrough(keys[i].table, r.ids[i]));
+    for (let i = 0; i < keys.length; i++) if (!this.#reader!.has(keys[i].table, r.ids[i])) (missing ??= []).push(this.#online!.readThrough(keys[i].table, r.ids[i]));
     if (missing === undefined) {
       cache?.below(true);
       run();

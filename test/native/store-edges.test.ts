@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { compileConfig } from '../../src/config/load.js';
-import { FeatureStore } from '../../src/native/binding.js';
+import { FeatureStore, hashIds } from '../../src/native/binding.js';
 
 function make(extra: { ttl?: string; memory?: number | string; lateness?: string; maxFuture?: string } = {}) {
   const config = compileConfig({
@@ -55,6 +55,8 @@ describe('TTL and memory budget', () => {
     const out = new Float64Array(2);
     expect(store.read(0, 'old', now, out).found).toBe(false);
     expect(store.read(0, 'new', now, out).found).toBe(true);
+    expect(store.contains(0, 'old')).toBe(false);
+    expect(store.contains(0, 'new')).toBe(true);
     expect(store.stats(0).evictedTtl).toBe(1);
   });
 
@@ -77,6 +79,14 @@ describe('TTL and memory budget', () => {
     const oldest = ids.slice(0, Math.floor(cap / 4)).filter((id) => store.read(0, id, now, out).found).length;
     expect(recent).toBeGreaterThan(oldest);
     expect(recent).toBeGreaterThan(0.8 * Math.floor(cap / 4));
+    // contains() agrees with read().found for every id, evicted or live, by string and by hash
+    const hashes = hashIds(ids);
+    for (let i = 0; i < n; i++) {
+      const found = store.read(0, ids[i], now, out).found;
+      expect(store.contains(0, ids[i])).toBe(found);
+      expect(store.contains(0, hashes[i])).toBe(found);
+    }
+    expect(() => store.contains(7, 'a')).toThrow(/unknown table/);
   });
 
   it('refuses stats on a read-only handle', () => {
