@@ -8,7 +8,7 @@ import client from 'prom-client';
 import { parseDuration } from '../config/values.js';
 import { HotpathError } from '../errors.js';
 import { MIRROR_DEFAULTS, type MirrorOptions, StreamMirror } from '../redis/mirror.js';
-import { DELAY_BUCKETS_MS } from '../redis/stream-log.js';
+import { DELAY_BUCKETS_MS } from '../redis/reporting.js';
 import { scraped } from '../server/scrape-metrics.js';
 
 export const MIRROR_USAGE = `usage: hotpath mirror --from URL --to URL --region A --to-region B [--key K] [--batch N]

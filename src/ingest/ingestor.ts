@@ -321,7 +321,11 @@ export class Ingestor {
         duplicates = (duplicates ?? 0) + n - kept;
         if (kept < n) {
           this.observer.duplicatesDropped(b.stream.name, source, n - kept);
-          compactStrings(this.#keep, n, b);
+          const k = keepRows(this.#keep, n, b.keys, b.ts, b.values, b.values.length / n, b.ids);
+          b.keys = k.keys;
+          b.ts = k.ts;
+          b.values = k.values;
+          b.ids = k.ids;
           if (kept === 0) continue;
         }
       }
@@ -502,24 +506,4 @@ export class Ingestor {
       }
     }
   }
-}
-
-/** Keeps the events keep[j] marks, in order, in a decoded JSON batch (its arrays are the Ingestor's own). */
-function compactStrings(keep: Uint8Array, n: number, b: { keys: string[][]; ts: Float64Array; values: Float64Array; ids?: Uint32Array }): void {
-  const nf = b.values.length / n;
-  let m = 0;
-  for (let j = 0; j < n; j++) {
-    if (!keep[j]) continue;
-    if (m !== j) {
-      for (const col of b.keys) col[m] = col[j];
-      b.ts[m] = b.ts[j];
-      b.values.copyWithin(m * nf, j * nf, (j + 1) * nf);
-      if (b.ids) b.ids.copyWithin(2 * m, 2 * j, 2 * j + 2);
-    }
-    m++;
-  }
-  for (const col of b.keys) col.length = m;
-  b.ts = b.ts.subarray(0, m);
-  b.values = b.values.subarray(0, m * nf);
-  if (b.ids) b.ids = b.ids.subarray(0, 2 * m);
 }

@@ -22,12 +22,13 @@
 // yet on B (the group's undelivered entries plus its pending ones) and the age of the
 // oldest of them.
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Redis } from 'ioredis';
 
-import { DELAY_BUCKETS_MS } from './stream-log.js';
+import { delayHistogram, fields, observeDelay, ThrottledLog } from './reporting.js';
 
-const LOG_EVERY_MS = 10_000;
+
 const MAX_BACKOFF_MS = 2000;
 /** read batches whose XADDs may be on the wire at once (see #run) */
 const IN_FLIGHT = 4;
@@ -95,11 +96,13 @@ export class StreamMirror {
   readonly consumer: string;
   readonly stats: MirrorStats = {
     mirrored: 0, skipped: 0, trimmed: 0, claimed: 0, acked: 0, failuresFrom: 0, failuresTo: 0,
-    delayCounts: new Float64Array(DELAY_BUCKETS_MS.length + 1), delaySumMs: 0, delayCount: 0,
+    ...delayHistogram(),
   };
   readonly lag: MirrorLag = { entries: Number.NaN, ms: Number.NaN, at: 0 };
 
   readonly #o: MirrorOptions;
+  /** a failure's line, then at most one per LOG_EVERY_MS */
+  readonly #throttled: ThrottledLog;
   /** A: the loop's reads and claims, one command at a time */
   readonly #from: Redis;
   /** A: XACKs and the lag poll (the loop's connection is held by a blocked read) */
@@ -116,10 +119,10 @@ export class StreamMirror {
   #inFlight: Promise<void>[] = [];
   #copyError: Error | undefined;
   #lagTimer: NodeJS.Timeout | undefined;
-  readonly #logged = new Map<string, { at: number; more: number }>();
 
   constructor(o: MirrorOptions) {
     this.#o = o;
+    this.#throttled = new ThrottledLog(o.log);
     this.group = `mirror:${o.toRegion}`;
     this.consumer = `${this.group}:${randomBytes(8).toString('hex')}`;
     this.#mark = Buffer.from(o.region);
@@ -141,9 +144,9 @@ export class StreamMirror {
       lazyConnect: true,
     });
     const name = side === 'from' ? `region ${this.#o.region}'s Redis (--from)` : `region ${this.#o.toRegion}'s Redis (--to)`;
-    c.on('error', (err: Error) => this.#every(`conn-${side}-${use}`, `mirror: ${name}: ${err.message}`));
+    c.on('error', (err: Error) => this.#throttled.say(`conn-${side}-${use}`, `mirror: ${name}: ${err.message}`));
     c.on('ready', () => {
-      if (use !== 'cmd' && this.#logged.has(`conn-${side}-${use}`)) this.#o.log(`mirror: connected to ${name}`);
+      if (use !== 'cmd' && this.#throttled.said(`conn-${side}-${use}`)) this.#o.log(`mirror: connected to ${name}`);
     });
     return c;
   }
@@ -222,7 +225,7 @@ export class StreamMirror {
         else this.stats.failuresFrom++;
         if (/NOGROUP/.test(e.message)) this.#groupReady = false; // A's stream or the group is gone (a Redis without persistence restarted)
         this.#ownPending = true;
-        this.#every(toB ? 'copy' : 'read', `mirror ${this.#o.region} -> ${this.#o.toRegion}: ${toB ? 'writing to' : 'reading from'} ${toB ? this.#o.toRegion : this.#o.region} failed: ${e.message}; retrying with backoff`);
+        this.#throttled.say(toB ? 'copy' : 'read', `mirror ${this.#o.region} -> ${this.#o.toRegion}: ${toB ? 'writing to' : 'reading from'} ${toB ? this.#o.toRegion : this.#o.region} failed: ${e.message}; retrying with backoff`);
         await sleep(backoff);
         backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
       }
@@ -260,7 +263,7 @@ export class StreamMirror {
       const entries = r[1].filter((e) => e && e[1]);
       const deleted = r[2] ?? []; // trimmed from the stream while pending (Redis 7 removes them from the pending list)
       this.stats.trimmed += deleted.length;
-      if (deleted.length > 0) this.#every('trimmed', `mirror: ${deleted.length} pending entries were trimmed from ${key} in region ${this.#o.region} before they were copied: lost to ${this.#o.toRegion}`);
+      if (deleted.length > 0) this.#throttled.say('trimmed', `mirror: ${deleted.length} pending entries were trimmed from ${key} in region ${this.#o.region} before they were copied: lost to ${this.#o.toRegion}`);
       if (entries.length > 0) {
         this.stats.claimed += entries.length;
         this.#o.log(`mirror: claimed ${entries.length} entries an earlier mirror process read and never acknowledged`);
@@ -316,23 +319,13 @@ export class StreamMirror {
         const id = send[i][0].toString('latin1');
         ack.push(id);
         this.stats.mirrored++;
-        this.#delay(now - Number.parseInt(id, 10));
+        observeDelay(this.stats, now - Number.parseInt(id, 10));
       }
     }
     if (ack.length > 0) this.stats.acked += Number(await this.#cmd.xack(key, this.group, ...ack));
     if (failed) throw new CopyFailed(failed.message);
   }
 
-  #delay(ms: number): void {
-    if (!Number.isFinite(ms)) return;
-    const v = Math.max(0, ms);
-    const s = this.stats;
-    let i = 0;
-    while (i < DELAY_BUCKETS_MS.length && v > DELAY_BUCKETS_MS[i]) i++;
-    s.delayCounts[i]++;
-    s.delaySumMs += v;
-    s.delayCount++;
-  }
 
   /** XINFO GROUPS: undelivered (lag) + pending; the oldest is the first pending, else the first undelivered. */
   async #pollLag(): Promise<void> {
@@ -358,18 +351,10 @@ export class StreamMirror {
       this.lag.ms = oldest ? Math.max(0, now - Number.parseInt(String(oldest), 10)) : 0;
       this.lag.at = now;
     } catch (err) {
-      this.#every('lag', `mirror: reading the lag: ${(err as Error).message}`);
+      this.#throttled.say('lag', `mirror: reading the lag: ${(err as Error).message}`);
     }
   }
 
-  #every(key: string, line: string): void {
-    const now = Date.now();
-    const seen = this.#logged.get(key);
-    if (!seen || now - seen.at >= LOG_EVERY_MS) {
-      this.#o.log(seen && seen.more > 0 ? `${line} (and ${seen.more} more times since the last report)` : line);
-      this.#logged.set(key, { at: now, more: 0 });
-    } else seen.more++;
-  }
 }
 
 /** Whether an entry's fields (name, value, ...) hold `m`: it came from another region. */
@@ -378,13 +363,4 @@ function hasMark(kv: Buffer[]): boolean {
   return false;
 }
 
-/** An XINFO reply (a flat list of name, value, ...) as an object. */
-function fields(list: unknown[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i + 1 < list.length; i += 2) out[String(list[i])] = list[i + 1];
-  return out;
-}
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

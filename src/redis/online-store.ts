@@ -34,10 +34,9 @@ import { HotpathError } from '../errors.js';
 import type { AppliedBatch, IngestTap } from '../ingest/ingestor.js';
 import { type FeatureStore, hashIds } from '../native/binding.js';
 import { connectRedis, isReady, type RedisClient } from './connect.js';
+import { ThrottledLog } from './reporting.js';
 import { compareIds, type WarmStart } from './stream-log.js';
 
-/** A failing write is logged on its first failure, then at most once per this many ms. */
-const LOG_EVERY_MS = 10_000;
 /** the hash's own fields; features may not take these names */
 export const RESERVED_FIELDS = ['r', 'l', 't', 'p', 'o'] as const;
 /** a warm filter waits this long (stream time past the highest position) for its writers' own batches */
@@ -207,6 +206,8 @@ export class OnlineStore {
     written: 0, writeFailures: 0, dropped: 0, pipelines: 0, readHits: 0, readMisses: 0, readTimeouts: 0, warmImported: 0, warmMs: 0, refusedLayout: 0,
   };
   readonly #o: OnlineStoreOptions;
+  /** a failure's line, then at most one per LOG_EVERY_MS */
+  readonly #throttled: ThrottledLog;
   readonly #client: RedisClient;
   readonly #tableNames: string[];
   readonly #tableIndex = new Map<string, number>();
@@ -226,7 +227,6 @@ export class OnlineStore {
   #wasConnected = false;
   /** read-throughs in flight by table and key: requests for one entity share one fetch */
   readonly #reads = new Map<string, Promise<boolean>>();
-  readonly #logged = new Map<string, { at: number; more: number }>();
   // reused buffers of a flush (grown to the largest table's need, then kept)
   #keys = new BigUint64Array(0);
   #rows = new Uint8Array(0);
@@ -236,6 +236,7 @@ export class OnlineStore {
 
   constructor(o: OnlineStoreOptions) {
     this.#o = o;
+    this.#throttled = new ThrottledLog(o.log);
     this.def = o.def;
     this.#tableNames = o.config.entities.map((e) => e.name);
     this.#tableNames.forEach((n, i) => this.#tableIndex.set(n, i));
@@ -252,7 +253,7 @@ export class OnlineStore {
       this.#wasConnected = true;
       this.#flushSoon();
     });
-    this.#client.on('error', (err: Error) => this.#every('conn', `redis: online store connection: ${err.message}`));
+    this.#client.on('error', (err: Error) => this.#throttled.say('conn', `redis: online store connection: ${err.message}`));
   }
 
   get connected(): boolean {
@@ -376,7 +377,7 @@ export class OnlineStore {
       this.#failStreak++;
       this.#retryAt = Date.now() + Math.min(1000, 25 * 2 ** Math.min(this.#failStreak, 6));
       for (const { table, keys } of taken) this.#mark(table, keys, keys.length);
-      this.#every('write', `redis: online store: ${failed} rows could not be written (${error}); ${this.#dirtyCount} entities wait`);
+      this.#throttled.say('write', `redis: online store: ${failed} rows could not be written (${error}); ${this.#dirtyCount} entities wait`);
     } else {
       this.#failStreak = 0;
       if (this.#dirtyCount >= this.def.pipeline) this.#flushSoon();
@@ -489,7 +490,7 @@ export class OnlineStore {
       const [r, l, p, o] = rows[i];
       if (!r || !l || l.toString('latin1') !== this.#layoutText || r.length !== this.#o.store.layout(t).rowBytes) {
         this.stats.refusedLayout++;
-        this.#every('layout', `redis: online store: ${keys[i]} is a row of another feature layout (crc ${l?.toString('latin1') ?? 'none'}, here ${this.#layoutText}): not imported`);
+        this.#throttled.say('layout', `redis: online store: ${keys[i]} is a row of another feature layout (crc ${l?.toString('latin1') ?? 'none'}, here ${this.#layoutText}): not imported`);
         continue;
       }
       let g = byTable.get(t);
@@ -547,7 +548,7 @@ export class OnlineStore {
       reply = await Promise.race([get, timeout]);
     } catch (err) {
       this.stats.readMisses++;
-      this.#every('read', `redis: online store read-through: ${(err as Error).message}`);
+      this.#throttled.say('read', `redis: online store read-through: ${(err as Error).message}`);
       return false;
     } finally {
       clearTimeout(timer);
@@ -590,12 +591,4 @@ export class OnlineStore {
     this.#client.disconnect();
   }
 
-  #every(key: string, line: string): void {
-    const now = Date.now();
-    const seen = this.#logged.get(key);
-    if (!seen || now - seen.at >= LOG_EVERY_MS) {
-      this.#o.log(seen && seen.more > 0 ? `${line} (and ${seen.more} more times since the last report)` : line);
-      this.#logged.set(key, { at: now, more: 0 });
-    } else seen.more++;
-  }
 }

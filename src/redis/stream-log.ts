@@ -40,6 +40,7 @@
 // Lag: every lag_interval, XINFO GROUPS gives every group's entries not yet delivered
 // (lag) and XRANGE the age of the first of them: per replica in /metrics.
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Config, RedisStreamsDef, StreamDef } from '../config/load.js';
 import { HotpathError, toHotpathError } from '../errors.js';
@@ -49,11 +50,8 @@ import { AppliedFile } from './applied-file.js';
 import { batchBytes, decodeBatch, encodeBatch } from './codec.js';
 import { connectRedis, isReady, type RedisClient } from './connect.js';
 import { DedupWindow } from './dedup.js';
+import { delayHistogram, fields, observeDelay, ThrottledLog } from './reporting.js';
 
-/** A failing append or read is logged on its first failure, then at most once per this many ms. */
-const LOG_EVERY_MS = 10_000;
-/** apply-delay histogram bounds, ms (entry id time to applied here) */
-export const DELAY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000];
 const EMPTY = Buffer.alloc(0);
 
 export interface StreamLogStats {
@@ -198,7 +196,7 @@ export class RedisStreamLog implements SharedLog {
   readonly stats: StreamLogStats = {
     appendedBatches: 0, appendedEvents: 0, pipelines: 0, appendFailures: 0, droppedBatches: 0, droppedEvents: 0, refused: 0, abandonedBatches: 0,
     appliedBatches: 0, appliedEvents: 0, duplicates: 0, own: 0, failed: 0, claimed: 0, trimmed: 0, acked: 0, readFailures: 0, warmFiltered: 0, warmTrimmed: 0,
-    delayCounts: new Float64Array(DELAY_BUCKETS_MS.length + 1), delaySumMs: 0, delayCount: 0,
+    ...delayHistogram(),
   };
   /** every group's lag, by group name (refreshed every lag_interval) */
   readonly lag = new Map<string, GroupLag>();
@@ -208,6 +206,8 @@ export class RedisStreamLog implements SharedLog {
   position: string | undefined;
 
   readonly #o: StreamLogOptions;
+  /** a failure's line, then at most one per LOG_EVERY_MS */
+  readonly #throttled: ThrottledLog;
   readonly #cmd: RedisClient;
   readonly #read: RedisClient;
   readonly #bootPrefix: string;
@@ -240,12 +240,12 @@ export class RedisStreamLog implements SharedLog {
   #lagTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #wasConnected = false;
-  readonly #logged = new Map<string, { at: number; more: number }>();
 
   constructor(o: StreamLogOptions) {
     const def = o.config.ingest.redisStreams;
     if (!def) throw new HotpathError('HP_ERR_CONFIG_INVALID', '/ingest/redis_streams: not configured');
     this.#o = o;
+    this.#throttled = new ThrottledLog(o.log);
     this.def = def;
     this.boot = randomBytes(8).toString('hex');
     this.#bootPrefix = `${this.boot}-`;
@@ -262,8 +262,8 @@ export class RedisStreamLog implements SharedLog {
       this.#retryAt = 0;
       this.#schedule();
     });
-    this.#cmd.on('error', (err: Error) => this.#every('cmd', `redis: shared log connection: ${err.message}`));
-    this.#read.on('error', (err: Error) => this.#every('read', `redis: shared log reader: ${err.message}`));
+    this.#cmd.on('error', (err: Error) => this.#throttled.say('cmd', `redis: shared log connection: ${err.message}`));
+    this.#read.on('error', (err: Error) => this.#throttled.say('read', `redis: shared log reader: ${err.message}`));
   }
 
   get connected(): boolean {
@@ -330,7 +330,7 @@ export class RedisStreamLog implements SharedLog {
     if (this.def.onBacklogFull === 'local' && this.#backlogBytes + bytes > this.def.backlogBytes) {
       this.stats.droppedBatches++;
       this.stats.droppedEvents += n;
-      this.#every('full', `redis: the shared log's backlog is full (${this.#backlogBatches} batches, ${this.#backlogBytes} bytes, ingest.redis_streams.backlog): batches are applied on this replica only`);
+      this.#throttled.say('full', `redis: the shared log's backlog is full (${this.#backlogBatches} batches, ${this.#backlogBytes} bytes, ingest.redis_streams.backlog): batches are applied on this replica only`);
       a.settle(false);
       return a;
     }
@@ -472,7 +472,7 @@ export class RedisStreamLog implements SharedLog {
       this.stats.appendFailures += failed;
       this.#failStreak++;
       this.#retryAt = Date.now() + Math.min(1000, 25 * 2 ** Math.min(this.#failStreak, 6));
-      this.#every('append', `redis: ${failed} batches could not be appended to the shared log (${error?.message}); ${this.#backlogBatches} batches (${this.#backlogBytes} bytes) wait in the backlog`);
+      this.#throttled.say('append', `redis: ${failed} batches could not be appended to the shared log (${error?.message}); ${this.#backlogBatches} batches (${this.#backlogBytes} bytes) wait in the backlog`);
     } else this.#failStreak = 0;
     if (this.#closed && this.#head >= this.#queue.length) return;
     this.#schedule();
@@ -511,7 +511,7 @@ export class RedisStreamLog implements SharedLog {
         this.stats.readFailures++;
         if (/NOGROUP/.test(e.message)) this.#groupReady = false; // the stream or group is gone (a Redis without persistence restarted)
         this.#readPending = true;
-        this.#every('read-loop', `redis: reading the shared log: ${e.message}`);
+        this.#throttled.say('read-loop', `redis: reading the shared log: ${e.message}`);
         await sleep(backoff);
         backoff = Math.min(1000, backoff * 2);
       }
@@ -620,12 +620,12 @@ export class RedisStreamLog implements SharedLog {
         if (k.length === 1 && k[0] === 0x69) id = kv[i + 1].toString('latin1'); // 'i'
         else if (k.length === 1 && k[0] === 0x64) data = kv[i + 1]; // 'd'
       }
-      if (fresh) this.#delay(now - Number.parseInt(entryId, 10));
+      if (fresh) observeDelay(this.stats, now - Number.parseInt(entryId, 10));
       if (this.position === undefined || compareIds(entryId, this.position) > 0) this.position = entryId;
       if (kv === null) {
         // pending here, but trimmed from the stream (MAXLEN) before it was applied
         this.stats.trimmed++;
-        this.#every('trimmed', `redis: shared-log entry ${entryId} was trimmed from the stream before this replica applied it (ingest.redis_streams.max_len)`);
+        this.#throttled.say('trimmed', `redis: shared-log entry ${entryId} was trimmed from the stream before this replica applied it (ingest.redis_streams.max_len)`);
       } else if (id !== undefined && id.startsWith(this.#bootPrefix)) {
         this.stats.own++;
         this.#ownOut.delete(Number.parseInt(id.slice(this.#bootPrefix.length), 36));
@@ -662,11 +662,11 @@ export class RedisStreamLog implements SharedLog {
           if (e.code === 'HP_ERR_WAL_UNAVAILABLE') {
             // Not applied: left pending, read again once the log takes batches.
             this.#readPending = true;
-            this.#every('wal', `redis: the write-ahead log cannot take shared-log batches (${e.message}); they wait in Redis`);
+            this.#throttled.say('wal', `redis: the write-ahead log cannot take shared-log batches (${e.message}); they wait in Redis`);
             break;
           }
           this.stats.failed++;
-          this.#every('apply', `redis: shared-log entry ${entryId} not applied: ${e.message}`);
+          this.#throttled.say('apply', `redis: shared-log entry ${entryId} not applied: ${e.message}`);
         }
       }
       ids.push(entryId);
@@ -678,7 +678,7 @@ export class RedisStreamLog implements SharedLog {
         (n) => (this.stats.acked += Number(n)),
         (err: Error) => {
           this.#readPending = true;
-          this.#every('ack', `redis: XACK failed: ${err.message}`);
+          this.#throttled.say('ack', `redis: XACK failed: ${err.message}`);
         },
       );
     };
@@ -686,16 +686,6 @@ export class RedisStreamLog implements SharedLog {
     else this.#o.ingest.durable(lastSeq, (err) => (err ? (this.#readPending = true) : ack()));
   }
 
-  #delay(ms: number): void {
-    if (!Number.isFinite(ms)) return;
-    const v = Math.max(0, ms);
-    const s = this.stats;
-    let i = 0;
-    while (i < DELAY_BUCKETS_MS.length && v > DELAY_BUCKETS_MS[i]) i++;
-    s.delayCounts[i]++;
-    s.delaySumMs += v;
-    s.delayCount++;
-  }
 
   // ---------------------------------------------------------------- lag
 
@@ -722,7 +712,7 @@ export class RedisStreamLog implements SharedLog {
       for (const name of this.lag.keys()) if (!seen.has(name)) this.lag.delete(name);
     } catch (err) {
       if (/no such key/i.test((err as Error).message)) this.lag.clear();
-      else this.#every('lag', `redis: reading the lag: ${(err as Error).message}`);
+      else this.#throttled.say('lag', `redis: reading the lag: ${(err as Error).message}`);
     }
   }
 
@@ -764,26 +754,9 @@ export class RedisStreamLog implements SharedLog {
     this.#cmd.disconnect();
   }
 
-  #every(key: string, line: string): void {
-    const now = Date.now();
-    const seen = this.#logged.get(key);
-    if (!seen || now - seen.at >= LOG_EVERY_MS) {
-      this.#o.log(seen && seen.more > 0 ? `${line} (and ${seen.more} more times since the last report)` : line);
-      this.#logged.set(key, { at: now, more: 0 });
-    } else seen.more++;
-  }
 }
 
 type Entry = [id: Buffer, fields: Buffer[] | null];
 type StreamReply = [key: Buffer, entries: Entry[]][];
 
-/** An XINFO reply (a flat list of name, value, ...) as an object. */
-function fields(list: unknown[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i + 1 < list.length; i += 2) out[String(list[i])] = list[i + 1];
-  return out;
-}
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

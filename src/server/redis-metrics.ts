@@ -3,7 +3,8 @@
 // replica (consumer group) is the last XINFO GROUPS the log read (every lag_interval).
 import type client from 'prom-client';
 
-import { DELAY_BUCKETS_MS, type RedisStreamLog } from '../redis/stream-log.js';
+import { DELAY_BUCKETS_MS } from '../redis/reporting.js';
+import type { RedisStreamLog } from '../redis/stream-log.js';
 import { scraped } from './scrape-metrics.js';
 
 export function registerRedisMetrics(registry: client.Registry, log: RedisStreamLog): void {
