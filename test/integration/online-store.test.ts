@@ -12,8 +12,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfigText } from '../../src/config/load.js';
 import { hashIds } from '../../src/native/binding.js';
 import { type Server, startServer } from '../../src/server/app.js';
+import { expectedCounts } from '../support/counts.js';
 import { FRAUD_V1, getJson, makeRepo, metric, oneModelYaml, postJson, startWith, until } from '../support/inference-server.js';
-import { RedisCluster, RedisProcess, RUN_REDIS } from '../support/redis.js';
+import { RedisCluster, RUN_REDIS } from '../support/redis.js';
+import { converge, Fleet, type Replica } from '../support/replicas.js';
 
 const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
 const AT = T0 + 3_600_000;
@@ -53,35 +55,11 @@ ${shared ? `ingest:
     ack_timeout: 500ms` : ''}
 `;
 
-interface Replica {
-  name: string;
-  server: Server;
-  base: string;
-  lines: string[];
-}
+const fleet = new Fleet();
+afterEach(() => fleet.close());
 
-const servers: Replica[] = [];
-const redises: RedisProcess[] = [];
-const clusters: RedisCluster[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((r) => r.server.close()));
-  for (const r of redises.splice(0)) await r.stop();
-  for (const c of clusters.splice(0)) await c.stop();
-});
-
-async function replica(name: string, online: string, shared?: { url: string; replica: string }): Promise<Replica> {
-  const lines: string[] = [];
-  const server = await startServer({ config: loadConfigText(yaml(online, shared)), port: 0, host: '127.0.0.1', log: (l) => lines.push(l) });
-  const r = { name, server, base: `http://127.0.0.1:${server.port}`, lines };
-  servers.push(r);
-  return r;
-}
-
-async function redis(): Promise<RedisProcess> {
-  const r = await RedisProcess.start();
-  redises.push(r);
-  return r;
-}
+const replica = (name: string, online: string, shared?: { url: string; replica: string }) => fleet.replica(name, yaml(online, shared));
+const redis = () => fleet.redis();
 
 const keyOf = (id: string, prefix = 'hotpath') => `${prefix}:user:{${hashIds([id])[0].toString(16).padStart(16, '0')}}`;
 const scrape = async (r: Replica) => (await fetch(`${r.base}/metrics`)).text();
@@ -90,37 +68,10 @@ type Ev = { user_id: string; ts: number; amount: number };
 let seq = 0;
 const make = (n: number, users: number): Ev[] => Array.from({ length: n }, () => ({ user_id: `u${seq % users}`, ts: T0 + (seq++ % 3600) * 1000, amount: (seq % 11) + 0.5 }));
 
-function expected(events: Ev[]): Map<string, { n: number; sum: number }> {
-  const m = new Map<string, { n: number; sum: number }>();
-  for (const e of events) {
-    const x = m.get(e.user_id) ?? { n: 0, sum: 0 };
-    x.n++;
-    x.sum += e.amount;
-    m.set(e.user_id, x);
-  }
-  return m;
-}
-
 async function features(r: Replica, users: string[]) {
   const a = await postJson(r.base, '/v1/features', { entity: 'user', ids: users, at: AT });
   expect(a.status).toBe(200);
   return a.body.results as { id: string; found: boolean; features: { n_1d: number; sum_1d: number; recent: number[] } }[];
-}
-
-/** Until every replica reads exactly the expected n and sum of every user. */
-async function converge(rs: Replica[], events: Ev[], ms = 20_000): Promise<void> {
-  const want = expected(events);
-  const users = [...want.keys()];
-  const t0 = Date.now();
-  for (;;) {
-    const got = await Promise.all(rs.map((r) => features(r, users)));
-    const bad = got.flatMap((g, i) =>
-      g.filter((x) => x.features.n_1d !== want.get(x.id)!.n || Math.abs(x.features.sum_1d - want.get(x.id)!.sum) > 1e-6).map((x) => `${rs[i].name}:${x.id} ${JSON.stringify(x.features)} want ${JSON.stringify(want.get(x.id))}`),
-    );
-    if (bad.length === 0) return;
-    if (Date.now() - t0 > ms) expect(bad.slice(0, 10), rs.map((r) => r.lines.join('\n')).join('\n---\n')).toEqual([]);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Until the replica has nothing dirty and wrote at least `rows` rows. */
@@ -138,7 +89,7 @@ describe.skipIf(!RUN_REDIS)('the online store on Redis', () => {
     const events = make(40, 4);
     expect((await postJson(a.base, '/v1/events', events)).status).toBe(200);
     await flushed(a, 4);
-    const want = expected(events);
+    const want = expectedCounts(events);
     const got = await features(a, [...want.keys()]);
     for (const g of got) {
       const key = keyOf(g.id);
@@ -168,7 +119,7 @@ describe.skipIf(!RUN_REDIS)('the online store on Redis', () => {
     expect(Number(rd.cli('TTL', keyOf('u1')))).toBeGreaterThan(3000);
     const b = await replica('b', `url: ${rd.url}`);
     expect(b.lines.join('\n')).toMatch(/warmed 500 entities in \d+ ms/);
-    const users = [...expected(events).keys()];
+    const users = [...expectedCounts(events).keys()];
     expect(await features(b, users)).toEqual(await features(a, users));
     expect(metric(await scrape(b), 'hotpath_online_store_warm_rows_total')).toBe(500);
 
@@ -214,8 +165,7 @@ describe.skipIf(!RUN_REDIS)('the online store on Redis', () => {
     await flushed(a, 2);
     const lines: string[] = [];
     const server = await startServer({ config: loadConfigText(`${yaml(`url: ${rd.url}\n  warm: false`)}\ncache:\n  features: { ttl: 10s }\n`), port: 0, host: '127.0.0.1', log: (l) => lines.push(l) });
-    const c = { name: 'c', server, base: `http://127.0.0.1:${server.port}`, lines };
-    servers.push(c);
+    const c = fleet.adopt({ name: 'c', server, base: `http://127.0.0.1:${server.port}`, lines });
     const want = (await getJson(a.base, `/v1/features/user/u1?at=${AT}`)).body;
     expect((await getJson(c.base, `/v1/features/user/u1?at=${AT}`)).body).toEqual(want);
     expect((await getJson(c.base, `/v1/features/user/u1?at=${AT}`)).body).toEqual(want);
@@ -229,7 +179,7 @@ describe.skipIf(!RUN_REDIS)('the online store on Redis', () => {
     const b = await startWith(repo, `${oneModelYaml('fraud')}${online('  warm: false\n')}cache:\n  predict: { ttl: 1h }\n`);
     const c = await startWith(repo, `${oneModelYaml('fraud')}${online('  warm: false\n')}`);
     const wrap = (s: { server: Server; base: string }, name: string): Replica => ({ name, server: s.server, base: s.base, lines: [] });
-    servers.push(wrap(a, 'a'), wrap(b, 'b'), wrap(c, 'c'));
+    for (const [s, name] of [[a, 'a'], [b, 'b'], [c, 'c']] as const) fleet.adopt(wrap(s, name));
     const now = Date.now();
     const events = [1, 2, 3].map((i) => ({ stream: 'tx', user_id: 'u1', merchant_id: 'm1', amount: 10 * i, country: 'FR', ts: now - i * 1000 }));
     expect((await postJson(a.base, '/v1/events', events)).status).toBe(200);
@@ -303,7 +253,7 @@ describe.skipIf(!RUN_REDIS)('the online store on Redis', () => {
     expect(metric(await scrape(a), 'hotpath_online_store_dirty_entities')).toBe(50);
     await rd.restart();
     await flushed(a, 50);
-    expect(rd.cli('HGET', keyOf('u3'), 'n_1d').trim()).toBe(String(expected(events.slice(0, 100)).get('u3')!.n));
+    expect(rd.cli('HGET', keyOf('u3'), 'n_1d').trim()).toBe(String(expectedCounts(events.slice(0, 100)).get('u3')!.n));
     // down during load
     await rd.kill();
     expect((await postJson(a.base, '/v1/events', events.slice(100))).status).toBe(200);
@@ -311,7 +261,7 @@ describe.skipIf(!RUN_REDIS)('the online store on Redis', () => {
     expect(metric(await scrape(a), 'hotpath_online_store_dirty_entities')).toBe(50);
     await rd.restart();
     await flushed(a, 100);
-    expect(rd.cli('HGET', keyOf('u3'), 'n_1d').trim()).toBe(String(expected(events).get('u3')!.n));
+    expect(rd.cli('HGET', keyOf('u3'), 'n_1d').trim()).toBe(String(expectedCounts(events).get('u3')!.n));
   });
 
   it('a full dirty set drops further entities and counts them', async () => {
@@ -328,14 +278,13 @@ describe.skipIf(!RUN_REDIS)('the online store on Redis', () => {
   });
 
   it('Redis Cluster: each entity key lives on its hash tag slot; a new replica warms from every master', async () => {
-    const cluster = await RedisCluster.start();
-    clusters.push(cluster);
+    const cluster = fleet.cluster(await RedisCluster.start());
     const online = `cluster: [${cluster.seeds.map((s) => `"${s}"`).join(', ')}]`;
     const a = await replica('a', online);
     const events = make(2000, 200);
     for (let i = 0; i < events.length; i += 500) expect((await postJson(a.base, '/v1/events', events.slice(i, i + 500))).status).toBe(200);
     await flushed(a, 200);
-    const want = expected(events);
+    const want = expectedCounts(events);
     const ports = new Set<number>();
     for (const u of ['u0', 'u1', 'u2', 'u3', 'u50', 'u199']) {
       const key = keyOf(u);

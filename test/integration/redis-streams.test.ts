@@ -26,9 +26,10 @@ import { decodeBatch } from '../../src/redis/codec.js';
 import { type Server, startServer } from '../../src/server/app.js';
 import { decodeServerFrame, encodeEvents } from '../../src/server/ws-protocol.js';
 import { spawnTracked, waitReady } from '../../src/bench/harness.js';
-import { countsYaml, expectedCounts, readCounts, T0 } from '../support/counts.js';
+import { countsYaml, readCounts, T0 } from '../support/counts.js';
 import { metric, postJson, ROOT, until } from '../support/inference-server.js';
-import { freePort, RedisCluster, RedisProcess, RUN_REDIS } from '../support/redis.js';
+import { freePort, RedisCluster, RUN_REDIS } from '../support/redis.js';
+import { converge, Fleet, type Replica } from '../support/replicas.js';
 
 const KEY = '{hp}:events';
 const PROMTOOL = spawnSync('promtool', ['--version']).status === 0 || process.env.HOTPATH_CI === '1';
@@ -45,65 +46,22 @@ const yaml = (url: string, replica: string, extra = '') => `${countsYaml()}inges
     ${extra}
 `;
 
-interface Replica {
-  name: string;
-  server: Server;
-  base: string;
-  lines: string[];
-}
-
-const servers: Replica[] = [];
-const redises: RedisProcess[] = [];
-const clients: Redis[] = [];
+const fleet = new Fleet();
 const dirs: string[] = [];
-const clusters: RedisCluster[] = [];
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.disconnect();
-  await Promise.all(servers.splice(0).map((r) => r.server.close()));
-  for (const r of redises.splice(0)) await r.stop();
-  for (const c of clusters.splice(0)) await c.stop();
+  await fleet.close();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function replica(url: string, name: string, extra = '', dataDir?: string): Promise<Replica> {
-  const lines: string[] = [];
-  const server = await startServer({ config: loadConfigText(yaml(url, name, extra)), port: 0, host: '127.0.0.1', dataDir, log: (l) => lines.push(l) });
-  const r = { name, server, base: `http://127.0.0.1:${server.port}`, lines };
-  servers.push(r);
-  return r;
-}
-
-async function redis(): Promise<RedisProcess> {
-  const r = await RedisProcess.start();
-  redises.push(r);
-  return r;
-}
-
-function client(url: string): Redis {
-  const c = new Redis(url, { maxRetriesPerRequest: 1 });
-  clients.push(c);
-  return c;
-}
+const replica = (url: string, name: string, extra = '', dataDir?: string) => fleet.replica(name, yaml(url, name, extra), dataDir);
+const redis = () => fleet.redis();
+const client = (url: string) => fleet.client(url);
 
 type Ev = { user_id: string; ts: number; amount: number };
 /** every other event */
 const i2 = (e: Ev) => e.ts % 2 === 0;
 
 const features = (r: Replica, users: string[]) => readCounts(r.base, users);
-
-/** Until every replica reads exactly the expected features (or the time runs out: the difference is shown). */
-async function converge(rs: Replica[], events: Ev[], ms = 20_000): Promise<void> {
-  const want = expectedCounts(events);
-  const users = [...want.keys()];
-  const t0 = Date.now();
-  for (;;) {
-    const got = await Promise.all(rs.map((r) => features(r, users)));
-    const bad = got.flatMap((g, i) => users.filter((u) => g.get(u)?.n !== want.get(u)!.n || Math.abs(g.get(u)!.sum - want.get(u)!.sum) > 1e-6).map((u) => `${rs[i].name}:${u} ${JSON.stringify(g.get(u))} want ${JSON.stringify(want.get(u))}`));
-    if (bad.length === 0) return;
-    if (Date.now() - t0 > ms) expect(bad.slice(0, 10), rs.map((r) => r.lines.join('\n')).join('\n---\n')).toEqual([]);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const scrape = async (r: Replica) => (await fetch(`${r.base}/metrics`)).text();
 
@@ -248,8 +206,7 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log', () => {
     for (const e of events.slice(0, 10)) expect((await postJson(a.base, '/v1/events', e)).body.shared).toBe(true);
     await converge([a, b], events.slice(0, 10));
     // b stops; a takes 10 more events
-    await b.server.close();
-    servers.splice(servers.indexOf(b), 1);
+    await fleet.stop(b);
     for (const e of events.slice(10)) expect((await postJson(a.base, '/v1/events', e)).body.shared).toBe(true);
     // b's previous process had been delivered the next five and died before applying
     // them: a consumer of group b reads them and never acknowledges.
@@ -275,8 +232,7 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log', () => {
     const events: Ev[] = Array.from({ length: 20 }, (_, i) => ({ user_id: `q${i % 4}`, ts: T0 + i, amount: i }));
     for (const e of events.slice(0, 10)) await postJson(i2(e) ? a.base : b.base, '/v1/events', e);
     await converge([a, b], events.slice(0, 10));
-    await b.server.close();
-    servers.splice(servers.indexOf(b), 1);
+    await fleet.stop(b);
     for (const e of events.slice(10)) await postJson(a.base, '/v1/events', e);
     b = await replica(rd.url, 'b');
     await converge([a, b], events);
@@ -296,8 +252,7 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log', () => {
     // b applied and logged everything so far; as if it had died before its XACKs: the
     // entries are made pending again for an old consumer of group b (XCLAIM, idle).
     const c = client(rd.url);
-    await b.server.close();
-    servers.splice(servers.indexOf(b), 1);
+    await fleet.stop(b);
     const ids = ((await c.xrange(KEY, '-', '+')) as [string, string[]][]).map((x) => x[0]);
     await c.call('XGROUP', 'SETID', KEY, 'b', '0');
     await c.xreadgroup('GROUP', 'b', 'b:0123456789abcdef', 'COUNT', 100, 'STREAMS', KEY, '>');
@@ -383,8 +338,7 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log', () => {
     expect(metric(t, 'hotpath_redis_log_connected')).toBe(0);
     expect(metric(t, 'hotpath_redis_log_backlog_batches')).toBe(10);
     expect(a.lines.join('\n')).toMatch(/not reachable yet/);
-    const rd = await RedisProcess.start({ port });
-    redises.push(rd);
+    const rd = await fleet.redis({ port });
     await until(async () => metric(await scrape(a), 'hotpath_redis_log_backlog_batches') === 0, 10_000);
     t = await scrape(a);
     expect(metric(t, 'hotpath_redis_log_batches_total', 'outcome="appended"')).toBe(10);
@@ -407,8 +361,7 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log', () => {
     expect(down.status).toBe(503);
     expect(down.text).toContain("the shared log's Redis is not reachable");
     expect((await ready(lenient)).status).toBe(200);
-    const rd = await RedisProcess.start({ port });
-    redises.push(rd);
+    const rd = await fleet.redis({ port });
     await until(async () => (await ready(strict)).status === 200, 10_000);
     await rd.kill('SIGKILL');
     await until(async () => (await ready(strict)).status === 503, 10_000);
@@ -501,8 +454,7 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log', () => {
     // the refused events were not applied
     expect((await features(refuse, ['f1'])).get('f1')!.n).toBe(5);
     // Redis comes up: both backlogs drain, and refuse takes events again
-    const rd = await RedisProcess.start({ port });
-    redises.push(rd);
+    const rd = await fleet.redis({ port });
     await until(async () => metric(await scrape(refuse), 'hotpath_redis_log_backlog_batches') === 0, 10_000);
     expect((await postJson(refuse.base, '/v1/events', e)).body.shared).toBe(true);
   }, 30_000);
@@ -510,17 +462,14 @@ describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log', () => {
 
 describe.skipIf(!RUN_REDIS)('Redis Streams shared ingest log on a Redis Cluster', () => {
   it('three masters made with redis-cli --cluster create: replicas agree; the stream key has a hash tag; a replica and a node killed under load', async () => {
-    const cluster = await RedisCluster.start(3);
-    clusters.push(cluster);
+    const cluster = fleet.cluster(await RedisCluster.start(3));
     const url = 'redis://unused:1';
     const extra = `cluster: [${cluster.seeds.map((s) => `"${s}"`).join(', ')}]`;
     const cfg = (name: string) => yaml(url, name, extra).replace(`    url: ${url}\n`, '');
     const start = async (name: string) => {
       const lines: string[] = [];
       const server = await startServer({ config: loadConfigText(cfg(name)), port: 0, host: '127.0.0.1', log: (l) => lines.push(l) });
-      const r = { name, server, base: `http://127.0.0.1:${server.port}`, lines };
-      servers.push(r);
-      return r;
+      return fleet.adopt({ name, server, base: `http://127.0.0.1:${server.port}`, lines });
     };
     // Replica c is a process of its own with a data directory, so that it can be SIGKILLed.
     const dir = mkdtempSync(join(tmpdir(), 'hotpath-cluster-kill-'));

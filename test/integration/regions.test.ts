@@ -10,7 +10,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { mirrorOptions } from '../../src/cli/mirror.js';
@@ -19,9 +19,9 @@ import { describeLayout, layoutCrc } from '../../src/durability/layout.js';
 import { HotpathError } from '../../src/errors.js';
 import { decodeBatch } from '../../src/redis/codec.js';
 import { MIRROR_DEFAULTS, StreamMirror } from '../../src/redis/mirror.js';
-import { type Server, startServer } from '../../src/server/app.js';
 import { metric, postJson, ROOT, until } from '../support/inference-server.js';
-import { freePort, RedisProcess, RUN_REDIS } from '../support/redis.js';
+import { freePort, type RedisProcess, RUN_REDIS } from '../support/redis.js';
+import { converge, Fleet, type Replica } from '../support/replicas.js';
 
 const KEY = '{hp}:events';
 const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
@@ -55,45 +55,18 @@ ingest:
 `;
 const LAYOUT = layoutCrc(describeLayout(loadConfigText(yaml('redis://x:1', 'x'))));
 
-interface Replica {
-  name: string;
-  server: Server;
-  base: string;
-  lines: string[];
-}
-
-const servers: Replica[] = [];
-const redises: RedisProcess[] = [];
+const fleet = new Fleet();
 const mirrors: StreamMirror[] = [];
 const procs: ChildProcess[] = [];
-const clients: Redis[] = [];
 afterEach(async () => {
   for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
   await Promise.all(mirrors.splice(0).map((m) => m.close()));
-  for (const c of clients.splice(0)) c.disconnect();
-  await Promise.all(servers.splice(0).map((r) => r.server.close()));
-  for (const r of redises.splice(0)) await r.stop();
+  await fleet.close();
 });
 
-async function replica(url: string, name: string): Promise<Replica> {
-  const lines: string[] = [];
-  const server = await startServer({ config: loadConfigText(yaml(url, name)), port: 0, host: '127.0.0.1', log: (l) => lines.push(l) });
-  const r = { name, server, base: `http://127.0.0.1:${server.port}`, lines };
-  servers.push(r);
-  return r;
-}
-
-async function redis(): Promise<RedisProcess> {
-  const r = await RedisProcess.start();
-  redises.push(r);
-  return r;
-}
-
-function client(url: string): Redis {
-  const c = new Redis(url, { maxRetriesPerRequest: 1 });
-  clients.push(c);
-  return c;
-}
+const replica = (url: string, name: string) => fleet.replica(name, yaml(url, name));
+const redis = () => fleet.redis();
+const client = (url: string) => fleet.client(url);
 
 function mirror(from: RedisProcess, to: RedisProcess, region: string, toRegion: string, lines: string[] = []): StreamMirror {
   const m = new StreamMirror({ ...MIRROR_DEFAULTS, from: from.url, to: to.url, key: KEY, region, toRegion, blockMs: 200, claimMinIdleMs: 300, lagIntervalMs: 50, log: (l) => lines.push(l) });
@@ -128,32 +101,6 @@ async function post(r: Replica, events: Ev[]): Promise<void> {
   const a = await postJson(r.base, '/v1/events', events);
   expect(a.status).toBe(200);
   expect(a.body).toMatchObject({ accepted: events.length, shared: true });
-}
-
-/** Until every replica reads exactly the features of `events` (else the difference is shown). */
-async function converge(rs: Replica[], events: Ev[], ms = 20_000): Promise<void> {
-  const want = new Map<string, { n: number; sum: number }>();
-  for (const e of events) {
-    const x = want.get(e.user_id) ?? { n: 0, sum: 0 };
-    x.n++;
-    x.sum += e.amount;
-    want.set(e.user_id, x);
-  }
-  const users = [...want.keys()];
-  const t0 = Date.now();
-  for (;;) {
-    const bad: string[] = [];
-    for (const r of rs) {
-      const a = await postJson(r.base, '/v1/features', { entity: 'user', ids: users, at: T0 + 3_600_000 });
-      for (const x of a.body.results as { id: string; features: { n_1d: number; sum_1d: number } }[]) {
-        const w = want.get(x.id)!;
-        if (x.features.n_1d !== w.n || x.features.sum_1d !== w.sum) bad.push(`${r.name}:${x.id} n=${x.features.n_1d} sum=${x.features.sum_1d} want ${JSON.stringify(w)}`);
-      }
-    }
-    if (bad.length === 0) return;
-    if (Date.now() - t0 > ms) expect(bad.slice(0, 10), rs.map((r) => `${r.name}:\n${r.lines.join('\n')}`).join('\n---\n')).toEqual([]);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Every entry of a stream: its batch id, its `m` (or undefined), its events' amounts. */
