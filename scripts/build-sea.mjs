@@ -92,6 +92,11 @@ const seaPlugin = {
   name: 'hotpath-sea',
   setup(b) {
     b.onResolve({ filter: /^uWebSockets\.js$/ }, () => ({ path: 'uws.node', namespace: 'sea-native' }));
+    // debug (under ioredis) tries require('supports-color') at load, in a try: esbuild leaves
+    // that require to run time, where the executable's require takes builtins only and Node
+    // warns at every start. It is not installed: an empty module says the same.
+    b.onResolve({ filter: /^supports-color$/ }, () => ({ path: 'supports-color', namespace: 'sea-empty' }));
+    b.onLoad({ filter: /.*/, namespace: 'sea-empty' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
     b.onResolve({ filter: /^hotpath-sea-native:/ }, (a) => ({ path: a.path.slice('hotpath-sea-native:'.length), namespace: 'sea-native' }));
     b.onLoad({ filter: /.*/, namespace: 'sea-native' }, (a) => ({
       contents: `module.exports = require(${JSON.stringify(SEA_TS)}).loadSeaNative(${JSON.stringify(a.path)});`,
