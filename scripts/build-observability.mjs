@@ -94,6 +94,14 @@ const ROWS = [
     ts('Online store rows written and failures /s', 'ops', [[`sum by (instance) (rate(hotpath_online_store_rows_written_total{${S}}${R}))`, 'written {{instance}}'], [`sum by (instance) (rate(hotpath_online_store_write_failures_total{${S}}${R}))`, 'failed {{instance}}'], [`sum by (instance) (rate(hotpath_online_store_dropped_total{${S}}${R}))`, 'dropped {{instance}}']]),
     ts('Online store dirty entities and read-through', 'none', [[`sum by (instance) (hotpath_online_store_dirty_entities{${S}})`, 'dirty {{instance}}'], [`sum by (result) (rate(hotpath_online_store_read_through_total{${S}}${R}))`, 'read-through {{result}}/s']]),
   ]],
+  ['Regions: hotpath mirror (docs/multi-region.md)', [
+    ts('Mirror lag (oldest entry not yet copied)', 's', [[`max by (from_region, to_region) (hotpath_mirror_lag_seconds{${S}})`, '{{from_region}} → {{to_region}}']]),
+    ts('Mirror entries behind', 'none', [[`max by (from_region, to_region) (hotpath_mirror_lag_entries{${S}})`, '{{from_region}} → {{to_region}}']]),
+    ts('Copy delay p99 (append on the source to the copy\'s reply)', 's', [[q(0.99, 'hotpath_mirror_delay_seconds', 'from_region, to_region', S), '{{from_region}} → {{to_region}}']]),
+    ts('Mirror entries/s by outcome', 'ops', [[`sum by (from_region, to_region, outcome) (rate(hotpath_mirror_entries_total{${S}}${R}))`, '{{from_region}} → {{to_region}} {{outcome}}'], [`sum by (from_region, to_region) (rate(hotpath_mirror_acked_total{${S}}${R}))`, '{{from_region}} → {{to_region}} acked'], [`sum by (from_region, to_region) (rate(hotpath_mirror_claimed_total{${S}}${R}))`, '{{from_region}} → {{to_region}} claimed']]),
+    ts('Mirror failures/s by side', 'ops', [[`sum by (from_region, to_region, side) (rate(hotpath_mirror_failures_total{${S}}${R}))`, '{{from_region}} → {{to_region}} {{side}}']]),
+    ts('Mirror connections (1 up)', 'none', [[`min by (from_region, to_region, side) (hotpath_mirror_connected{${S}})`, '{{from_region}} → {{to_region}} {{side}}']], { max: 1 }),
+  ]],
   ['Learning and detectors', [
     ts('Learner labels/s by outcome', 'ops', [[`sum by (model, outcome) (rate(hotpath_learner_labels_total{${M}}${R}))`, '{{model}} {{outcome}}']]),
     ts('Learner quality (progressive validation)', 'none', [[`avg by (model) (hotpath_learner_roc_auc{${M}})`, '{{model}} ROC AUC'], [`avg by (model) (hotpath_learner_accuracy{${M}})`, '{{model}} accuracy'], [`avg by (model) (hotpath_learner_log_loss{${M}})`, '{{model}} log loss']]),

@@ -10,7 +10,8 @@
 //   that a running hotpath exports: a server on port 0 with every feature the expressions
 //   read (durability, dedup, cache, learners, detectors, recommenders, experiments, bandits,
 //   alerts with a webhook, the forecast, and the shared log and online store on a real
-//   redis-server, test/support/redis.ts), scraped after traffic through each;
+//   redis-server, test/support/redis.ts), scraped after traffic through each, and a
+//   `hotpath mirror` (its StreamMirror and registry) copying that stream to a second Redis;
 // - the dashboard's structure (unique ids, a grid without overlaps, the datasource variable
 //   on every panel and query, no panel without a query, no unknown variable) and the
 //   generated files being what scripts/build-observability.mjs writes.
@@ -25,6 +26,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 
 import { loadConfigText } from '../../src/config/load.js';
+import { mirrorRegistry } from '../../src/cli/mirror.js';
+import { MIRROR_DEFAULTS, type MirrorOptions, StreamMirror } from '../../src/redis/mirror.js';
 import { type Server, startServer } from '../../src/server/app.js';
 import { RedisProcess, RUN_REDIS } from '../support/redis.js';
 
@@ -351,6 +354,8 @@ ingest:
 describe.skipIf(!RUN_REDIS)('a running hotpath exports every series and label the rules and the dashboard read', () => {
   let server: Server;
   let redis: RedisProcess;
+  let redisB: RedisProcess;
+  let mirror: StreamMirror | undefined;
   let hook: HttpServer;
   let dataDir: string;
   /** metric name -> its type and every label name it has (its series' and its declaration's) */
@@ -358,6 +363,7 @@ describe.skipIf(!RUN_REDIS)('a running hotpath exports every series and label th
 
   beforeAll(async () => {
     redis = await RedisProcess.start();
+    redisB = await RedisProcess.start();
     hook = createServer((_req, res) => res.end()).listen(0, '127.0.0.1');
     await new Promise((r) => hook.once('listening', r));
     dataDir = mkdtempSync(join(tmpdir(), 'hotpath-obs-'));
@@ -384,20 +390,35 @@ describe.skipIf(!RUN_REDIS)('a running hotpath exports every series and label th
     for (let i = 0; i < 2; i++) expect((await fetch(`${base}/v1/features/user/u1`)).status).toBe(200);
     // the forecast's first interval (1 s) closes, the shared log's lag is read (100 ms)
     await new Promise((r) => setTimeout(r, 2200));
-    const text = await (await fetch(`${base}/metrics`)).text();
+    collect(await (await fetch(`${base}/metrics`)).text(), server.metrics.registry);
+    // `hotpath mirror` (regions, its own process and /metrics): the shared log's stream copied to a second Redis
+    const o: MirrorOptions = { ...MIRROR_DEFAULTS, from: redis.url, to: redisB.url, key: '{hp}:events', region: 'a', toRegion: 'b', blockMs: 100, lagIntervalMs: 50, log: () => {} };
+    mirror = new StreamMirror(o);
+    mirror.start();
+    const t0 = Date.now();
+    while ((mirror.stats.mirrored === 0 || !mirror.lag.at) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    expect(mirror.stats.mirrored).toBeGreaterThan(0);
+    const registry = mirrorRegistry(mirror, o);
+    collect(await registry.metrics(), registry);
+  }, 60_000);
+
+  /** Every family of a /metrics text into `exported`, with the label names its registry declares. */
+  const collect = (text: string, registry: Server['metrics']['registry']) => {
     for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
-      const declared = server.metrics.registry.getSingleMetric(m[1]) as { labelNames?: readonly string[] } | undefined;
+      const declared = registry.getSingleMetric(m[1]) as { labelNames?: readonly string[] } | undefined;
       exported.set(m[1], { type: m[2], labels: new Set(declared?.labelNames ?? []) });
     }
     for (const m of text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? \S+$/gm)) {
       const name = exported.has(m[1]) ? m[1] : m[1].replace(/_(bucket|sum|count)$/, '');
       for (const l of (m[2] ?? '').matchAll(/(\w+)="/g)) exported.get(name)?.labels.add(l[1]);
     }
-  }, 60_000);
+  };
 
   afterAll(async () => {
+    await mirror?.close();
     await server?.close();
     await redis?.stop();
+    await redisB?.stop();
     hook?.close();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
