@@ -16,7 +16,7 @@
 //   on every panel and query, no panel without a query, no unknown variable) and the
 //   generated files being what scripts/build-observability.mjs writes.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -486,5 +486,21 @@ describe.skipIf(!RUN_REDIS)('a running hotpath exports every series and label th
     const missing = [...exported.keys()].filter((n) => n.startsWith('hotpath_') && !NODE.test(n) && !used.has(n) && !LEFT_OUT.has(n));
     expect(missing).toEqual([]);
     for (const n of LEFT_OUT) expect(exported.has(n), `${n} is no longer exported: drop it from LEFT_OUT`).toBe(true);
+  });
+
+  it('documents every hotpath metric family by its full name (docs/api.md "GET /metrics" or the page of its feature)', () => {
+    const docs = readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => readFileSync(join(ROOT, 'docs', f), 'utf8')).join('\n');
+    const named = new Set<string>();
+    // a table cell may shorten the names after the first: `hotpath_wal_bytes_total`, `_records_total`
+    // names hotpath_wal_records_total (any prefix of the full name before it in the paragraph, at a `_`, plus the suffix)
+    for (const para of docs.split('\n\n')) {
+      let full = '';
+      for (const m of para.matchAll(/`(hotpath_[a-z0-9_]+|_[a-z0-9_]+)/g)) {
+        if (m[1].startsWith('hotpath_')) named.add((full = m[1]));
+        else if (full) for (let i = full.indexOf('_'); i > 0; i = full.indexOf('_', i + 1)) named.add(full.slice(0, i) + m[1]);
+      }
+    }
+    const undocumented = [...exported.keys()].filter((n) => n.startsWith('hotpath_') && !/^hotpath_(nodejs|process)_/.test(n) && !named.has(n));
+    expect(undocumented).toEqual([]);
   });
 });
