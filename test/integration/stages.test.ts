@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Server } from '../../src/server/app.js';
 import { nowMs } from '../../src/runtime/records.js';
 import { FRAUD_V1, getJson, makeRepo, metric, metricsText, oneModelYaml, postJson, predictBody, startWith } from '../support/inference-server.js';
-import { call, type Secured, startSecured } from '../support/security.js';
+import { encodePredict } from '../../src/server/ws-protocol.js';
+import { ask, call, openWs, type Secured, startSecured } from '../support/security.js';
 
 let server: Server | undefined;
 let secured: Secured | undefined;
@@ -64,6 +65,26 @@ describe('per-stage latency on /metrics', () => {
     expect(total(after, 'features') - total(before, 'features')).toBe(1);
     expect(count(after, 'predict', 'parse') - count(before, 'predict', 'parse')).toBe(0);
     expect(count(after, 'features', 'parse') - count(before, 'features', 'parse')).toBe(0);
+  });
+});
+
+describe('WebSocket predicts', () => {
+  it('count in route class ws_predict, JSON and binary frames alike; a frame refused before it is submitted does not', async () => {
+    const base = await start();
+    const ws = await openWs(base);
+    if (typeof ws === 'number') throw new Error(`upgrade refused: ${ws}`);
+    try {
+      const before = await metricsText(base);
+      expect((await ask(ws, JSON.stringify({ id: 1, op: 'predict', model: 'fraud', ...predictBody('u1') }))).ok).toBe(true);
+      expect(Buffer.isBuffer(await ask(ws, encodePredict({ id: 2, model: 'fraud', entities: { user: 'u1', merchant: 'm1' }, fields: { amount: 10 } })))).toBe(true);
+      expect((await ask(ws, JSON.stringify({ id: 3, op: 'predict', model: 'fraud', entities: { user: 'u1', merchant: 'm1' }, fields: { amount: 'x' } }))).ok).toBe(false);
+      const after = await metricsText(base);
+      for (const stage of ['parse', 'queue', 'batch_wait', 'run', 'answer']) expect(count(after, 'ws_predict', stage) - count(before, 'ws_predict', stage), stage).toBe(2);
+      // a frame refused before it reached the model is no predict of the route class: only answers of submitted requests count
+      expect(total(after, 'ws_predict') - total(before, 'ws_predict')).toBe(2);
+    } finally {
+      ws.close();
+    }
   });
 });
 
