@@ -121,8 +121,9 @@ export class Stages {
   }
 
   /** GET /v1/debug/slow's answer: the `limit` slowest requests of the last minute before `now` (epoch ms). */
-  slowest(limit: number, now: number): { window_s: number; requests: Record<string, unknown>[] } {
+  slowest(limit: number, now: number, enabled = true): { stage_timing: boolean; window_s: number; requests: Record<string, unknown>[] } {
     return {
+      stage_timing: enabled,
       window_s: 60,
       requests: this.slow.slowest(limit, now).map((e) => {
         const c = ROUTE_CLASSES[e.route];

@@ -89,7 +89,7 @@ export const debugRoutes: Route[] = [
     body: 'none',
     about: 'the slowest requests of the last 60 s with their stage split (?limit=, default 20, at most 100)',
     handle(c, ctx) {
-      c.send(200, JSON.stringify(ctx.stages.slowest(slowLimit(c.query), nowMs())));
+      c.send(200, JSON.stringify(ctx.stages.slowest(slowLimit(c.query), nowMs(), ctx.config.server.stageTiming)));
     },
   },
   {

@@ -231,7 +231,7 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
     // params array) serves all its requests, so the hot GETs allocate nothing here.
     const reuse = route.body === 'none' && !route.later ? new Call(NO_RES, route, new Array<string>(nParams), '', NO_STRINGS, ctx, 0) : undefined;
     const isAny = route.method === 'any';
-    const stageRoute = route.stages === undefined ? -1 : routeClassIndex(route.stages);
+    const stageRoute = route.stages === undefined || !ctx.config.server.stageTiming ? -1 : routeClassIndex(route.stages);
     const timed = route.timed === true || stageRoute >= 0;
     if (reuse) reuse.stageRoute = stageRoute;
     const onRequest = (res: Res, req: uWS.HttpRequest): void => {

@@ -243,7 +243,9 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
   // ws_predict): one scratch marks object, read synchronously by answered().
   const WS_PREDICT = routeClassIndex('ws_predict');
   const marks: StageMarks & { start: number } = { start: 0, mark1: 0, mark2: 0, result: undefined, subject: '' };
+  const timing = ctx.config.server.stageTiming;
   const answered = (start: number, model: string, r: InferResult | undefined, status: number): void => {
+    if (!timing) return;
     marks.start = start;
     marks.result = r;
     marks.subject = model;
