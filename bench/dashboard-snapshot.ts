@@ -27,7 +27,7 @@ try {
     await fetch(`${url}/v1/features/user/user-${1 + (k % 1000)}`).then((r) => r.text());
     for (const m of server.models.entries.keys()) await fetch(`${url}/v1/predict/${m}`, { method: 'POST', body: JSON.stringify({ entities: { user: `user-${1 + (k % 1000)}`, merchant: 'merchant-1' }, fields: { amount: 10 } }) }).then((r) => r.text());
   }
-  const feed = new DashboardFeed({ metrics: server.metrics, pool: server.pool, models: server.models, alerts: server.alerts });
+  const feed = new DashboardFeed({ metrics: server.metrics, stages: server.stages, pool: server.pool, models: server.models, alerts: server.alerts });
   let bytes = feed.snapshot().length;
   for (let k = 0; k < 200; k++) feed.snapshot(); // warm-up
   // Between two snapshots (untimed): the observations of a busy second, so that every rate
@@ -37,7 +37,7 @@ try {
     for (let r = 0; r < 100; r++) {
       for (const m of models) {
         server.metrics.request(m, 'success', '');
-        server.metrics.timings(m, 50 + Math.random() * 500, 100 + Math.random() * 200, 200 + Math.random() * 5000);
+        server.metrics.timings(m, 50 + Math.random() * 500, 100 + Math.random() * 200, 200 + Math.random() * 5000, 1 + Math.floor(Math.random() * 32));
       }
       server.metrics.featureRead('user', Math.random() * 2000);
       server.metrics.eventsIngested(undefined, 10, r % 10 === 0 ? 1 : 0);

@@ -4,7 +4,8 @@
 //
 // Memory stays flat: every chart keeps fixed-size arrays (WINDOW points per series),
 // shifted in place as each snapshot arrives; the alert list keeps ALERTS_KEPT items. A
-// chart is rebuilt only when its set of series changes (a model, worker or entity appears).
+// chart is rebuilt only when its set of series changes (a model, worker or entity appears,
+// or another route class is picked for the stage chart).
 'use strict';
 (() => {
   const WINDOW = 300; // seconds on screen
@@ -86,15 +87,46 @@
 
   const charts = {
     rates: new Chart('chart-rates', ''),
+    routes: new Chart('chart-routes', ''),
+    stages: new Chart('chart-stages', 'ms'),
     latency: new Chart('chart-latency', 'ms'),
     queue: new Chart('chart-queue', 'ms'),
     batch: new Chart('chart-batch', ''),
+    batchSizes: new Chart('chart-batch-sizes', ''),
     rings: new Chart('chart-rings', '%'),
     freshness: new Chart('chart-freshness', 's'),
     fallbacks: new Chart('chart-fallbacks', ''),
   };
   state.charts = charts;
   window.addEventListener('resize', () => Object.values(charts).forEach((c) => c.resize()));
+
+  // The stage chart shows one route class at a time (up to 5 stages x 3 quantiles); the
+  // select lists the classes the server has answered (predict by default, else the first).
+  const stageSelect = $('stage-route');
+  let stageRoute = null;
+  stageSelect.addEventListener('change', () => (stageRoute = stageSelect.value));
+
+  function stageChart(t, s) {
+    const routes = [...new Set(s.stages.map((x) => x.route))];
+    if (routes.join(',') !== stageSelect.dataset.routes) {
+      stageSelect.dataset.routes = routes.join(',');
+      stageSelect.replaceChildren(
+        ...routes.map((r) => {
+          const o = document.createElement('option');
+          o.value = o.textContent = r;
+          return o;
+        }),
+      );
+    }
+    if (!routes.includes(stageRoute)) stageRoute = routes.includes('predict') ? 'predict' : routes[0] ?? null;
+    if (stageRoute !== null) stageSelect.value = stageRoute;
+    const rows = s.stages.filter((x) => x.route === stageRoute);
+    charts.stages.push(
+      t,
+      rows.flatMap((x) => [`${x.stage} p50`, `${x.stage} p99`, `${x.stage} p99.9`]),
+      rows.flatMap((x) => [x.p50_ms, x.p99_ms, x.p999_ms]),
+    );
+  }
 
   function tiles(s) {
     const items = [
@@ -150,6 +182,8 @@
     const t = s.t / 1000;
     const models = s.models;
     charts.rates.push(t, ['predicts', 'feature reads', 'events', 'late'], [s.rates.predicts, s.rates.feature_reads, s.rates.events, s.rates.late]);
+    charts.routes.push(t, s.routes.map((r) => r.route), s.routes.map((r) => r.rps));
+    stageChart(t, s);
     charts.latency.push(
       t,
       models.flatMap((m) => [`${m.name} p50`, `${m.name} p99`, `${m.name} p99.9`]),
@@ -157,6 +191,11 @@
     );
     charts.queue.push(t, ['delay now', ...models.map((m) => `${m.name} queue p99`)], [s.queue.delay_ms, ...models.map((m) => m.queue_p99_ms)]);
     charts.batch.push(t, models.map((m) => m.name), models.map((m) => m.batch_mean));
+    charts.batchSizes.push(
+      t,
+      models.flatMap((m) => [`${m.name} p50`, `${m.name} p99`]),
+      models.flatMap((m) => [m.batch_p50, m.batch_p99]),
+    );
     charts.rings.push(t, s.rings.map((r) => `worker ${r.worker}`), s.rings.map((r) => r.request * 100));
     charts.freshness.push(
       t,

@@ -49,6 +49,14 @@ const ROWS = [
     ts('Recommend p99', 's', [[q(0.99, 'hotpath_recommend_duration_seconds', 'recommender', S), '{{recommender}}']]),
     ts('Event loop lag p99 (main thread)', 's', [[`hotpath_nodejs_eventloop_lag_p99_seconds{${S}}`, '{{instance}}']]),
   ]],
+  ['Stages (docs/api.md "Stages")', [
+    ts('Requests/s by route class (every status)', 'reqps', [[`sum by (route) (rate(hotpath_request_duration_seconds_count{${S}}${R}))`, '{{route}}']]),
+    ts('Request p99 by route class', 's', [[q(0.99, 'hotpath_request_duration_seconds', 'route', S), '{{route}}']]),
+    ts('Stage p99 by route class', 's', [[q(0.99, 'hotpath_stage_duration_seconds', 'route, stage', S), '{{route}} {{stage}}']]),
+    ts('Predict stages p50', 's', [[q(0.5, 'hotpath_stage_duration_seconds', 'stage', `${S}, route="predict"`), '{{stage}}']]),
+    ts('Predict stages p99.9', 's', [[q(0.999, 'hotpath_stage_duration_seconds', 'stage', `${S}, route="predict"`), '{{stage}}']]),
+    ts('Batch size the requests ran in: p50 / p99', 'none', [[q(0.5, 'hotpath_model_batch_size', 'model'), '{{model}} p50'], [q(0.99, 'hotpath_model_batch_size', 'model'), '{{model}} p99']]),
+  ]],
   ['Inference', [
     ts('Mean batch size', 'none', [[`sum by (model) (rate(hotpath_model_inference_count_total{${M}}${R})) / sum by (model) (rate(hotpath_model_execution_count_total{${M}}${R}))`, '{{model}}']]),
     ts('Queue delay (oldest request not yet running)', 's', [[`hotpath_queue_delay_seconds{${S}}`, '{{instance}}']]),

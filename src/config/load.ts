@@ -105,6 +105,8 @@ export interface Config {
     queueDelayBudgetMs: number;
     /** POST /v1/debug/fault injects faults (tests and the fault bench); off by default */
     faultInjection: boolean;
+    /** per-stage latency and the slowest-requests list (src/server/stages.ts); on by default */
+    stageTiming: boolean;
     /** a WebSocket whose unsent answers pass this is closed (1008) */
     wsMaxBufferedBytes: number;
     /** graceful shutdown: how long in-flight requests may take to finish */
@@ -183,6 +185,7 @@ interface RawConfig {
     wait_queue?: number;
     queue_delay_budget?: number | string;
     fault_injection?: boolean;
+    stage_timing?: boolean;
     ws_max_buffered_bytes?: number | string;
     drain_timeout?: number | string;
   };
@@ -380,6 +383,7 @@ export function compileConfig(given: unknown, opts: CompileOptions = {}): Config
       waitQueue: c.server?.wait_queue ?? 4096,
       queueDelayBudgetMs: queueDelayBudget(c.server?.queue_delay_budget, models),
       faultInjection: c.server?.fault_injection ?? false,
+      stageTiming: c.server?.stage_timing ?? true,
       wsMaxBufferedBytes: c.server?.ws_max_buffered_bytes === undefined ? 16 * 1024 ** 2 : parseSize(c.server.ws_max_buffered_bytes),
       drainTimeoutMs: c.server?.drain_timeout === undefined ? 10_000 : parseDuration(c.server.drain_timeout),
     },

@@ -277,6 +277,7 @@ export const configSchema = {
         wait_queue: { type: 'integer', minimum: 0, maximum: 1_000_000 },
         queue_delay_budget: duration,
         fault_injection: { type: 'boolean' },
+        stage_timing: { type: 'boolean' },
         ws_max_buffered_bytes: size,
         drain_timeout: duration,
       },

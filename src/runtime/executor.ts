@@ -20,6 +20,8 @@ import type { ControlMessage, LoadMessage } from './worker-protocol.js';
 interface Pending extends RequestHeader {
   /** a copy of the record body (fields, id lengths and bytes, or input rows) */
   body: Uint8Array;
+  /** epoch ms when it was taken out of the ring (its batch wait starts: RES.BATCH_WAIT_US) */
+  drained: number;
 }
 
 interface Slot {
@@ -172,7 +174,7 @@ export class Executor {
       // batch is due at once (queuedRows >= max_batch), so the loop runs it, then drains on.
       const s = this.slots.get(requestSlot(v, off));
       if (s && !s.batcher.accepting) return;
-      const p: Pending = { op: 0, slot: 0, id: 0, deadline: 0, enqueued: 0, rows: 0, body: requests.bytes.slice(off + REQ.BODY, off + requests.peekedLength) };
+      const p: Pending = { op: 0, slot: 0, id: 0, deadline: 0, enqueued: 0, rows: 0, body: requests.bytes.slice(off + REQ.BODY, off + requests.peekedLength), drained: nowMs() };
       readRequestHeader(v, off, p);
       requests.release();
       if (!s) this.#respondStatus(p, STATUS.NOT_READY, 0, 0, 0);
@@ -302,7 +304,7 @@ export class Executor {
     const responses = this.#responses;
     const n = p.rows * s.outDim;
     const off = this.#reserveResponse(responseSize(n));
-    writeResponseHeader(responses.view, off, STATUS.OK, batchRows, p.id, (start - p.enqueued) * 1000, computeUs, p.rows, s.outDim);
+    writeResponseHeader(responses.view, off, STATUS.OK, batchRows, p.id, (start - p.enqueued) * 1000, computeUs, p.rows, s.outDim, (start - p.drained) * 1000);
     writeResponseValues(responses, off, y, row * s.outDim, n);
     responses.publish();
     this.#dirty = true;

@@ -38,8 +38,17 @@ export interface InferResult {
   /** 'primary', or the fallback that answered: 'constant' or the fallback model's name */
   variant: string;
   queueUs: number;
+  /** the part of queueUs after the worker took the request out of its ring */
+  batchWaitUs: number;
   computeUs: number;
   batch: number;
+  /**
+   * nowMs() when the answering call was submitted to the pool (or run inline), and when its
+   * outcome was collected on this thread: the request's stages (src/server/stages.ts) are
+   * measured against them. For a fallback model's answer, its own call's.
+   */
+  submittedAt: number;
+  collectedAt: number;
   /** an online learner's predict: the id its label joins by (src/learn/) */
   predictionId?: number;
 }
@@ -48,7 +57,8 @@ export interface InferResult {
 export interface InferenceObserver {
   request(model: string, outcome: 'success' | 'failure', reason: string): void;
   fallback(model: string, reason: FailReason): void;
-  timings(model: string, queueUs: number, computeUs: number, totalUs: number): void;
+  /** batch: rows in the batch the request ran in (hotpath_model_batch_size) */
+  timings(model: string, queueUs: number, computeUs: number, totalUs: number, batch: number): void;
 }
 
 const NO_OBSERVER: InferenceObserver = { request() {}, fallback() {}, timings() {} };
@@ -222,12 +232,13 @@ export class InferenceService {
       this.#logFailure(e.def.name, c.start, (err as Error).message);
       return this.#fail(c, STATUS.ERROR, `model '${e.def.name}': ${(err as Error).message}`);
     }
-    const us = (nowMs() - c.start) * 1000;
+    const end = nowMs();
+    const us = (end - c.start) * 1000;
     this.observer.request(e.def.name, 'success', '');
-    this.observer.timings(e.def.name, 0, us, us);
+    this.observer.timings(e.def.name, 0, us, us, 1);
     this.#answer(c, null, {
       model: e.def.name, version: c.target.version, values, rows: c.rows, outDim: 1,
-      fallback: false, variant: 'primary', queueUs: 0, computeUs: us, batch: 1, predictionId,
+      fallback: false, variant: 'primary', queueUs: 0, batchWaitUs: 0, computeUs: us, batch: 1, submittedAt: c.start, collectedAt: end, predictionId,
     });
   }
 
@@ -247,10 +258,11 @@ export class InferenceService {
       return;
     }
     this.observer.request(name, 'success', '');
-    this.observer.timings(name, o.queueUs, o.computeUs, (end - c.start) * 1000);
+    this.observer.timings(name, o.queueUs, o.computeUs, (end - c.start) * 1000, o.batch);
     this.#answer(c, null, {
       model: name, version: c.target!.version, values: o.values!, rows: o.rows, outDim: o.outDim,
-      fallback: false, variant: 'primary', queueUs: o.queueUs, computeUs: o.computeUs, batch: o.batch,
+      fallback: false, variant: 'primary', queueUs: o.queueUs, batchWaitUs: o.batchWaitUs, computeUs: o.computeUs, batch: o.batch,
+      submittedAt: c.start, collectedAt: end,
     });
   }
 
@@ -287,7 +299,7 @@ export class InferenceService {
         const outDim = c.target?.outDim ?? 1;
         this.#answer(c, null, {
           model: name, version: c.target?.version ?? 0, values: new Float32Array(c.rows * outDim).fill(fb.constant), rows: c.rows, outDim,
-          fallback: true, reason, variant: 'constant', queueUs: 0, computeUs: 0, batch: 0,
+          fallback: true, reason, variant: 'constant', queueUs: 0, batchWaitUs: 0, computeUs: 0, batch: 0, submittedAt: c.start, collectedAt: nowMs(),
         });
         return;
       }

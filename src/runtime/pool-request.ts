@@ -42,6 +42,7 @@ export class PoolRequest implements Outcome {
   rows = 0;
   outDim = 0;
   queueUs = 0;
+  batchWaitUs = 0;
   computeUs = 0;
   batch = 0;
   message: string | undefined = undefined;
@@ -53,6 +54,7 @@ export class PoolRequest implements Outcome {
     this.rows = 0;
     this.outDim = 0;
     this.queueUs = queueUs;
+    this.batchWaitUs = 0;
     this.computeUs = 0;
     this.batch = 0;
     this.message = message;

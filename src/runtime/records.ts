@@ -179,13 +179,14 @@ export const RES = {
   COMPUTE_US: 12, // f32: the batch's gather + run
   ROWS: 16, // u32
   OUT_DIM: 20, // u32
-  BODY: 24, // OK: f32 x rows x outDim; ERROR: the message (UTF-8); else empty
+  BATCH_WAIT_US: 24, // f32: taken out of the ring by the worker -> batch start (part of QUEUE_US)
+  BODY: 28, // OK: f32 x rows x outDim; ERROR: the message (UTF-8); else empty
 } as const;
 
 /** The size of a response record whose body is `values` floats. */
 export const responseSize = (values: number): number => RES.BODY + values * 4;
 
-export function writeResponseHeader(v: DataView, off: number, status: Status, batchRows: number, id: number, queueUs: number, computeUs: number, rows: number, outDim: number): void {
+export function writeResponseHeader(v: DataView, off: number, status: Status, batchRows: number, id: number, queueUs: number, computeUs: number, rows: number, outDim: number, batchWaitUs = 0): void {
   v.setUint8(off + RES.STATUS, status);
   v.setUint16(off + RES.BATCH, Math.min(batchRows, 65535), true);
   v.setUint32(off + RES.ID, id, true);
@@ -193,11 +194,12 @@ export function writeResponseHeader(v: DataView, off: number, status: Status, ba
   v.setFloat32(off + RES.COMPUTE_US, computeUs, true);
   v.setUint32(off + RES.ROWS, rows, true);
   v.setUint32(off + RES.OUT_DIM, outDim, true);
+  v.setFloat32(off + RES.BATCH_WAIT_US, batchWaitUs, true);
 }
 
 /**
  * Writes rows x outDim answers taken from y at `base` as an OK record's body. One copy:
- * the body is 4-byte aligned (8-aligned records, RES.BODY = 24), and the rings are
+ * the body is 4-byte aligned (8-aligned records, RES.BODY = 28), and the rings are
  * little-endian, as every supported host.
  */
 export function writeResponseValues(ring: Ring, off: number, y: Float32Array, base: number, n: number): void {
@@ -212,6 +214,8 @@ export interface Outcome {
   rows: number;
   outDim: number;
   queueUs: number;
+  /** the part of queueUs after the worker took the request out of its ring (its batcher's wait) */
+  batchWaitUs: number;
   computeUs: number;
   /** rows in the batch this request ran in */
   batch: number;
@@ -229,6 +233,7 @@ export function readResponse(ring: Ring, off: number, len: number, o: Outcome): 
   o.outDim = v.getUint32(off + RES.OUT_DIM, true);
   o.queueUs = v.getFloat32(off + RES.QUEUE_US, true);
   o.computeUs = v.getFloat32(off + RES.COMPUTE_US, true);
+  o.batchWaitUs = v.getFloat32(off + RES.BATCH_WAIT_US, true);
   o.batch = v.getUint16(off + RES.BATCH, true);
   o.values = undefined;
   o.message = undefined;

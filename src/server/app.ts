@@ -45,6 +45,7 @@ import { RequestForecast } from '../scaling/request-forecast.js';
 import { registerForecastMetrics } from './forecast-metrics.js';
 import { FeatureReader } from './features.js';
 import { Metrics } from './metrics.js';
+import { Stages } from './stages.js';
 import { PredictPipeline } from './predict.js';
 import { Caching } from '../cache/cache.js';
 import { registerCacheMetrics } from './cache-metrics.js';
@@ -90,6 +91,8 @@ export interface Server {
   readonly inference: InferenceService;
   readonly ingest: Ingestor;
   readonly metrics: Metrics;
+  /** per-stage latency and the slowest requests of the last minute (src/server/stages.ts) */
+  readonly stages: Stages;
   /** the log and snapshots, when the server has a data directory */
   readonly durability?: Durability;
   /** streaming ML: learners and detectors */
@@ -153,6 +156,8 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   const inference = new InferenceService(models, pool, log);
   const metrics = new Metrics(pool, models, config.streams);
   inference.observer = metrics;
+  const stages = new Stages();
+  stages.register(metrics.registry);
   const ingest = new Ingestor(store, config, log);
   ingest.observer = metrics;
   // L1 answer caches (docs/cache.md): their tap first, so that nothing after it in the
@@ -245,6 +250,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     ingest,
     predict,
     metrics,
+    stages,
     log,
     policy: opts.policy ?? hardening ?? OPEN_POLICY,
     connections: new ConnectionCounter(config.limits.wsConnectionsPerAddress),
@@ -256,7 +262,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     experimentTargets,
     recommending,
     bandits,
-    dashboard: new DashboardFeed({ metrics, pool, models, alerts }),
+    dashboard: new DashboardFeed({ metrics, stages, pool, models, alerts }),
     phase: 'starting',
     ready: false,
     inflight: 0,
@@ -380,6 +386,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     inference,
     ingest,
     metrics,
+    stages,
     durability,
     learning,
     experiments,

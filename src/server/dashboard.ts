@@ -8,7 +8,8 @@
 // difference of cumulative counts since the previous snapshot, and the quantiles are
 // estimated from the difference of the latency histograms' bucket counts over that second,
 // by linear interpolation inside the bucket (as Prometheus' histogram_quantile does), so
-// they are as coarse as the buckets (LATENCY_BUCKETS in metrics.ts).
+// they are as coarse as the buckets (LATENCY_BUCKETS in metrics.ts; STAGE_BUCKETS in
+// stages.ts for the stages, BATCH_BUCKETS for batch sizes).
 import type client from 'prom-client';
 
 import type { AlertHub } from '../alerts/hub.js';
@@ -16,6 +17,7 @@ import type { Pool } from '../runtime/pool.js';
 import { COUNTER } from '../runtime/records.js';
 import type { ModelRegistry } from '../runtime/registry.js';
 import type { Metrics } from './metrics.js';
+import type { Stages } from './stages.js';
 import { scraped } from './scrape-metrics.js';
 
 /** The uWS topic snapshots are published on. */
@@ -29,6 +31,7 @@ type Histogram = { counts: Float64Array; count: number };
 /** What the feed reads (a Server's parts). */
 export interface DashboardSources {
   metrics: Metrics;
+  stages: Stages;
   pool: Pool;
   models: ModelRegistry;
   alerts: AlertHub;
@@ -121,7 +124,7 @@ export class DashboardFeed {
   }
 
   #read(now: number): DashboardSnapshot {
-    const { metrics, pool, models, alerts } = this.#src;
+    const { metrics, stages, pool, models, alerts } = this.#src;
     const dt = this.#prevAt === 0 ? 0 : (now - this.#prevAt) / 1000;
     this.#prevAt = now;
     const m = metrics.dashboardSources();
@@ -136,6 +139,8 @@ export class DashboardFeed {
     for (const s of m.total.each()) totals.set(s.labels.model, s);
     const queues = new Map<string, Histogram>();
     for (const s of m.queue.each()) queues.set(s.labels.model, s);
+    const batchSizes = new Map<string, Histogram>();
+    for (const s of m.batch.each()) batchSizes.set(s.labels.model, s);
     const modelRows: DashboardSnapshot['models'] = [];
     for (const e of models.entries.values()) {
       const name = e.def.name;
@@ -152,6 +157,8 @@ export class DashboardFeed {
       const q = queues.get(name);
       const lat = t ? this.#delta(`total:${name}`, t) : undefined;
       const qd = q ? this.#delta(`queue:${name}`, q) : undefined;
+      const bs = batchSizes.get(name);
+      const bd = bs ? this.#delta(`batch:${name}`, bs) : undefined;
       modelRows.push({
         name,
         rps: this.#rate(`req:${name}`, requests.get(name) ?? 0, dt),
@@ -161,6 +168,8 @@ export class DashboardFeed {
         p999_ms: lat ? ms(quantile(lat, bounds, 0.999)) : null,
         queue_p99_ms: qd ? ms(quantile(qd, bounds, 0.99)) : null,
         batch_mean: batches > 0 ? rows / batches : null,
+        batch_p50: bd ? quantile(bd, m.batch.buckets, 0.5) : null,
+        batch_p99: bd ? quantile(bd, m.batch.buckets, 0.99) : null,
         breaker: e.breaker?.state ?? 'none',
       });
     }
@@ -174,6 +183,17 @@ export class DashboardFeed {
     for (const s of m.freshness.each()) {
       const d = this.#delta(`fresh:${s.labels.entity}`, s);
       freshness.push({ entity: s.labels.entity, p50_s: quantile(d, m.freshness.buckets, 0.5), p99_s: quantile(d, m.freshness.buckets, 0.99) });
+    }
+
+    // Per route class: requests per second (every status) and each stage's quantiles.
+    const st = stages.sources();
+    const routes: DashboardSnapshot['routes'] = [];
+    for (const s of st.request.each()) routes.push({ route: s.labels.route, rps: this.#rate(`route:${s.labels.route}`, s.count, dt) });
+    const stageRows: DashboardSnapshot['stages'] = [];
+    for (const s of st.stage.each()) {
+      const d = this.#delta(`stage:${s.labels.route}:${s.labels.stage}`, s);
+      const b = st.stage.buckets;
+      stageRows.push({ route: s.labels.route, stage: s.labels.stage, p50_ms: ms(quantile(d, b, 0.5)), p99_ms: ms(quantile(d, b, 0.99)), p999_ms: ms(quantile(d, b, 0.999)) });
     }
 
     const page = alerts.recent(this.#alertsSince, 1000);
@@ -190,6 +210,8 @@ export class DashboardFeed {
         late: this.#rate('late', sum(m.late), dt),
       },
       models: modelRows,
+      routes,
+      stages: stageRows,
       queue: { delay_ms: pool.queueDelay(), waiting: pool.waiting, shed: this.#rate('shed', pool.shed + pool.shedDelay, dt) },
       rings: pool.occupancy().map((o) => ({ worker: o.worker, request: o.requests, response: o.responses })),
       freshness,
@@ -215,8 +237,15 @@ export interface DashboardSnapshot {
     queue_p99_ms: number | null;
     /** rows per batch over the last interval */
     batch_mean: number | null;
+    /** the batch size the requests of the last interval ran in, median and p99 (by request: hotpath_model_batch_size) */
+    batch_p50: number | null;
+    batch_p99: number | null;
     breaker: string;
   }[];
+  /** per route class seen so far (stages.ts ROUTE_CLASSES): requests per second over the last interval, every status */
+  routes: { route: string; rps: number }[];
+  /** per route class and stage seen so far: its time's quantiles over the last interval (null: no request in it) */
+  stages: { route: string; stage: string; p50_ms: number | null; p99_ms: number | null; p999_ms: number | null }[];
   queue: { delay_ms: number; waiting: number; shed: number };
   rings: { worker: number; request: number; response: number }[];
   /** age of the newest event of the entities read over the last interval (seconds) */

@@ -20,7 +20,7 @@ import type { SecurityObserver } from './security/policy.js';
  * thread under load (the serving bench with --cpu-prof). Label values are fixed per series:
  * callers get a series once (series()) and bump it by index.
  */
-class FastMetric {
+export class FastMetric {
   readonly name: string;
   readonly help: string;
   readonly type: 'counter' | 'histogram';
@@ -104,11 +104,13 @@ class FastMetric {
   }
 }
 
-type Series = ReturnType<FastMetric['series']>;
+export type Series = ReturnType<FastMetric['series']>;
 
 const LATENCY_BUCKETS = [
   0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
 ];
+/** rows in a batch: powers of two up to what a response record carries (RES.BATCH, u16) */
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65535];
 const FRESHNESS_BUCKETS = [0.001, 0.01, 0.1, 1, 10, 60, 600, 3600, 86400];
 const BREAKER_STATE = { closed: 0, half_open: 1, open: 2 } as const;
 
@@ -123,6 +125,12 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
   readonly #queue = new FastMetric('hotpath_model_queue_duration_seconds', 'Time from submission to the start of the batch', ['model'], LATENCY_BUCKETS);
   readonly #compute = new FastMetric('hotpath_model_compute_duration_seconds', 'Time the batch took to gather features and run', ['model'], LATENCY_BUCKETS);
   readonly #total = new FastMetric('hotpath_model_request_duration_seconds', 'Server-side time of a model request, end to end', ['model'], LATENCY_BUCKETS);
+  readonly #batch = new FastMetric(
+    'hotpath_model_batch_size',
+    'Rows in the batch each answered model request ran in (a distribution over requests, not batches: divide the counters of executions for the mean per batch)',
+    ['model'],
+    BATCH_BUCKETS,
+  );
   readonly #recommend = new FastMetric('hotpath_recommend_duration_seconds', 'Server-side time of a recommend request, from its arrival to its answer', ['recommender'], LATENCY_BUCKETS);
   readonly #ingested = new FastMetric('hotpath_events_ingested_total', 'Events applied to the feature store', ['stream']);
   readonly #late = new FastMetric('hotpath_events_late_total', 'Events dropped as later than the allowed lateness', ['stream']);
@@ -140,7 +148,7 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
   #wsBackpressured = 0;
   /** predict answers served from the L1 cache (src/cache/): requests too, though no model ran */
   cachedPredicts: () => number = () => 0;
-  readonly #perModel = new Map<string, { ok: Series; queue: Series; compute: Series; total: Series }>();
+  readonly #perModel = new Map<string, { ok: Series; queue: Series; compute: Series; total: Series; batch: Series }>();
   readonly #perEntity = new Map<string, { reads: Series; freshness: Series }>();
 
   readonly #defaultStream: string;
@@ -151,7 +159,7 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
     client.collectDefaultMetrics({ register: this.registry, prefix: 'hotpath_' });
     // prom-client names three gauges *_total, which promtool (rightly) refuses.
     for (const g of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`hotpath_nodejs_${g}`);
-    for (const m of [this.#requests, this.#fallbacks, this.#queue, this.#compute, this.#total, this.#ingested, this.#late, this.#duplicates, this.#reads, this.#freshness, this.#tapErrors, this.#wsSlow, this.#authRefused, this.#rateLimited, this.#recommend])
+    for (const m of [this.#requests, this.#fallbacks, this.#queue, this.#compute, this.#total, this.#batch, this.#ingested, this.#late, this.#duplicates, this.#reads, this.#freshness, this.#tapErrors, this.#wsSlow, this.#authRefused, this.#rateLimited, this.#recommend])
       this.registry.registerMetric(m as unknown as client.Metric);
     this.#wsSlow.series(); // 0 from the start, not only after the first close
     const metrics = this;
@@ -291,7 +299,10 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
   #model(model: string) {
     let m = this.#perModel.get(model);
     if (!m) {
-      m = { ok: this.#requests.series(model, 'success', ''), queue: this.#queue.series(model), compute: this.#compute.series(model), total: this.#total.series(model) };
+      m = {
+        ok: this.#requests.series(model, 'success', ''), queue: this.#queue.series(model), compute: this.#compute.series(model), total: this.#total.series(model),
+        batch: this.#batch.series(model),
+      };
       this.#perModel.set(model, m);
     }
     return m;
@@ -306,11 +317,12 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
     this.#fallbacks.inc(this.#fallbacks.series(model, reason));
   }
 
-  timings(model: string, queueUs: number, computeUs: number, totalUs: number): void {
+  timings(model: string, queueUs: number, computeUs: number, totalUs: number, batch: number): void {
     const m = this.#model(model);
     this.#queue.observe(m.queue, queueUs / 1e6);
     this.#compute.observe(m.compute, computeUs / 1e6);
     this.#total.observe(m.total, totalUs / 1e6);
+    if (batch > 0) this.#batch.observe(m.batch, batch);
   }
 
   /**
@@ -386,6 +398,7 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
       fallbacks: this.#fallbacks,
       queue: this.#queue,
       total: this.#total,
+      batch: this.#batch,
       ingested: this.#ingested,
       late: this.#late,
       reads: this.#reads,

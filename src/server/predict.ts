@@ -67,7 +67,11 @@ export class PredictPipeline {
     const key = predictKey(r, current.version);
     const hit = cache.get(key, now);
     if (hit !== undefined) {
-      cb(null, { model: hit.model, version: hit.version, values: hit.values.slice(), rows: hit.rows, outDim: hit.outDim, fallback: false, variant: 'primary', queueUs: 0, computeUs: 0, batch: 0 });
+      const at = nowMs();
+      cb(null, {
+        model: hit.model, version: hit.version, values: hit.values.slice(), rows: hit.rows, outDim: hit.outDim, fallback: false, variant: 'primary',
+        queueUs: 0, batchWaitUs: 0, computeUs: 0, batch: 0, submittedAt: at, collectedAt: at,
+      });
       return;
     }
     const keys = r.model.def.keys;

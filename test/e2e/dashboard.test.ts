@@ -142,11 +142,11 @@ describe.skipIf(skip)('the dashboard in chromium', () => {
     // Data arrives and every chart draws it.
     const first = await waitFor(page, 'snapshots', () => state(page), (s) => s.snapshots >= 3);
     expect(first.connects).toBe(1);
-    expect(await page.locator('.uplot canvas').count()).toBe(7);
+    expect(await page.locator('.uplot canvas').count()).toBe(10);
     await page.waitForTimeout(2500);
     const later = await state(page);
     expect(later.snapshots).toBeGreaterThanOrEqual(first.snapshots + 2);
-    for (const chart of ['rates', 'latency', 'queue', 'batch', 'rings', 'freshness', 'fallbacks'])
+    for (const chart of ['rates', 'routes', 'stages', 'latency', 'queue', 'batch', 'batchSizes', 'rings', 'freshness', 'fallbacks'])
       expect(later.points[chart], chart).toBeGreaterThan(first.points[chart]);
     expect(await page.locator('#status').textContent()).toBe('live');
     expect(Number(await page.locator('#count').textContent())).toBeGreaterThanOrEqual(later.snapshots - 1);
@@ -160,6 +160,15 @@ describe.skipIf(skip)('the dashboard in chromium', () => {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(statSync(SCREENSHOT).size).toBeGreaterThan(20_000);
     expect(errors).toEqual([]);
+
+    // The stage chart shows one route class, the one picked in its select: the events' stages
+    // once events is picked.
+    const routes = await page.locator('#stage-route option').allTextContents();
+    expect(routes.sort()).toEqual(['events', 'features', 'predict']);
+    const stageLabels = () => page.evaluate(() => (window as any).hotpathDashboard.charts.stages.names.split('\u0000'));
+    await page.selectOption('#stage-route', 'events');
+    await waitFor(page, 'the events stages', stageLabels, (l: string[]) => l.join() === 'parse p50,parse p99,parse p99.9,apply p50,apply p99,apply p99.9,durable p50,durable p99,durable p99.9');
+    await waitFor(page, 'events stage points', () => state(page), (s) => s.points.stages >= 2);
 
     // The server stops; a new one starts on the same port; the page comes back by itself.
     const before = await state(page);
@@ -193,7 +202,7 @@ describe.skipIf(skip)('the dashboard in chromium', () => {
       expect((await page.goto(`http://127.0.0.1:${port}/dashboard?key=${encodeURIComponent(KEY)}`))?.status()).toBe(200);
       const s = await waitFor(page, 'snapshots', () => state(page), (v) => v.snapshots >= 2);
       expect(s.connects).toBe(1);
-      expect(await page.locator('.uplot canvas').count()).toBe(7);
+      expect(await page.locator('.uplot canvas').count()).toBe(10);
       expect(errors, errors.join('\n')).toEqual([]);
     } finally {
       await stop(secured);

@@ -162,6 +162,11 @@ export const HTTP_SEEDS: Record<string, RouteSeeds> = {
       { body: { kind: 'json', value: { fault: 'fail', model: 'fraud', count: 1, for_ms: 10 } } },
     ],
   },
+  // The slowest requests of the last minute: the fuzz traffic itself fills the list.
+  'GET /v1/debug/slow': {
+    weight: 0.2,
+    seeds: (rng): HttpSeed[] => [{}, { query: `limit=${1 + rng.int(100)}` }, { query: 'limit=0' }, { query: `limit=${rng.int(1e6)}&limit=x` }],
+  },
   'POST /get-online-features': {
     weight: 2,
     seeds: (rng): HttpSeed[] => {

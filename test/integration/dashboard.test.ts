@@ -99,7 +99,7 @@ describe('dashboard routes', () => {
       const gaps = got.slice(1).map((m, i) => m.at - got[i].at);
       for (const g of gaps) expect(g).toBeGreaterThan(500), expect(g).toBeLessThan(1600);
       const s = got[got.length - 1].data;
-      expect(Object.keys(s).sort()).toEqual(['alerts', 'freshness', 'models', 'pages', 'queue', 'rates', 't', 'rings'].sort());
+      expect(Object.keys(s).sort()).toEqual(['alerts', 'freshness', 'models', 'pages', 'queue', 'rates', 'routes', 'stages', 't', 'rings'].sort());
       expect(Object.keys(s.rates).sort()).toEqual(['events', 'feature_reads', 'late', 'predicts']);
       expect(s.rates.events).toBeGreaterThan(10);
       expect(s.rates.late).toBeGreaterThan(10);
@@ -113,6 +113,26 @@ describe('dashboard routes', () => {
       expect(m.p99_ms).toBeGreaterThanOrEqual(m.p50_ms);
       expect(m.p999_ms).toBeGreaterThanOrEqual(m.p99_ms);
       expect(m.batch_mean).toBeGreaterThanOrEqual(1);
+      // the batch-size distribution: one row per request here (the load sends one at a time)
+      expect(m.batch_p50).toBeGreaterThan(0);
+      expect(m.batch_p99).toBeGreaterThanOrEqual(m.batch_p50);
+      // requests per second per route class, every route class the load uses
+      const rps = Object.fromEntries(s.routes.map((r: { route: string; rps: number }) => [r.route, r.rps]));
+      expect(Object.keys(rps).sort()).toEqual(['events', 'features', 'predict']);
+      for (const r of ['events', 'features', 'predict']) expect(rps[r], r).toBeGreaterThan(10);
+      // each stage of each route class, with quantiles over the last second
+      const stages = s.stages.map((x: { route: string; stage: string }) => `${x.route}:${x.stage}`);
+      expect(stages.sort()).toEqual(
+        ['events:parse', 'events:apply', 'events:durable', 'features:parse', 'features:store', 'features:answer', 'predict:parse', 'predict:queue', 'predict:batch_wait', 'predict:run', 'predict:answer'].sort(),
+      );
+      for (const x of s.stages) {
+        expect(x.p50_ms, `${x.route}:${x.stage}`).toBeGreaterThan(0);
+        expect(x.p99_ms).toBeGreaterThanOrEqual(x.p50_ms);
+        expect(x.p999_ms).toBeGreaterThanOrEqual(x.p99_ms);
+      }
+      // a stage is part of the request: its median is below the model's whole p99.9
+      const run = s.stages.find((x: { route: string; stage: string }) => x.route === 'predict' && x.stage === 'run');
+      expect(run.p50_ms).toBeLessThanOrEqual(m.p999_ms);
       expect(s.rings).toEqual([{ worker: 0, request: expect.any(Number), response: expect.any(Number) }]);
       expect(s.freshness.map((f: { entity: string }) => f.entity)).toEqual(['user']);
       expect(s.pages).toBe(1);

@@ -411,7 +411,7 @@ describe('defaults', () => {
     const cfg = compileConfig(c);
     expect(cfg.server).toEqual({
       host: '127.0.0.1', port: 8080, maxBodyBytes: 1024 ** 2, maxBatch: 10_000,
-      workers: Math.max(1, availableParallelism() - 1), ringBytes: 1024 ** 2, waitQueue: 4096, queueDelayBudgetMs: 0, faultInjection: false, wsMaxBufferedBytes: 16 * 1024 ** 2,
+      workers: Math.max(1, availableParallelism() - 1), ringBytes: 1024 ** 2, waitQueue: 4096, queueDelayBudgetMs: 0, faultInjection: false, stageTiming: true, wsMaxBufferedBytes: 16 * 1024 ** 2,
       drainTimeoutMs: 10_000,
     });
     expect(cfg.durability).toEqual({ fsync: 'interval', fsyncIntervalMs: 10, segmentBytes: 64 * 1024 ** 2, snapshotIntervalMs: 300_000, snapshotLogBytes: 1024 ** 3, keepSnapshots: 2 });

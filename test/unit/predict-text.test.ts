@@ -7,7 +7,7 @@ import { predictJson, predictText } from '../../src/server/predict.js';
 
 const base: InferResult = {
   model: 'fraud', version: 2, values: Float32Array.from([0.25]), rows: 1, outDim: 1, fallback: false,
-  variant: 'primary', queueUs: 1, computeUs: 2, batch: 3,
+  variant: 'primary', queueUs: 1, batchWaitUs: 0.5, computeUs: 2, batch: 3, submittedAt: 0, collectedAt: 0,
 };
 
 describe('predictText', () => {

@@ -49,7 +49,7 @@ describe('response records', () => {
     const { producer, consumer } = pair();
     const y = Float32Array.from([9, 9, 1, 2, 3, 4]);
     let off = producer.reserve(responseSize(4));
-    writeResponseHeader(producer.view, off, STATUS.OK, 70000, 42, 12.5, 80, 2, 2);
+    writeResponseHeader(producer.view, off, STATUS.OK, 70000, 42, 12.5, 80, 2, 2, 4.5);
     writeResponseValues(producer, off, y, 2, 4);
     producer.publish();
     const msg = Buffer.from('model raised');
@@ -58,12 +58,12 @@ describe('response records', () => {
     producer.bytes.set(msg, off + RES.BODY);
     producer.publish();
 
-    const o: Outcome = { status: STATUS.OK, values: undefined, rows: 0, outDim: 0, queueUs: 0, computeUs: 0, batch: 0, message: undefined };
+    const o: Outcome = { status: STATUS.OK, values: undefined, rows: 0, outDim: 0, queueUs: 0, batchWaitUs: 0, computeUs: 0, batch: 0, message: undefined };
     let at = consumer.peek();
     expect(responseId(consumer.view, at)).toBe(42);
     readResponse(consumer, at, consumer.peekedLength, o);
     consumer.release();
-    expect(o).toEqual({ status: STATUS.OK, values: Float32Array.from([1, 2, 3, 4]), rows: 2, outDim: 2, queueUs: 12.5, computeUs: 80, batch: 65535, message: undefined });
+    expect(o).toEqual({ status: STATUS.OK, values: Float32Array.from([1, 2, 3, 4]), rows: 2, outDim: 2, queueUs: 12.5, batchWaitUs: 4.5, computeUs: 80, batch: 65535, message: undefined });
     expect(o.values!.buffer).not.toBe(consumer.bytes.buffer); // a copy: the ring space is reused
     at = consumer.peek();
     readResponse(consumer, at, consumer.peekedLength, o);

@@ -18,6 +18,7 @@ import type { FeatureReader } from '../features.js';
 import type { Log } from '../http.js';
 import type { Metrics } from '../metrics.js';
 import type { PredictPipeline } from '../predict.js';
+import type { Stages } from '../stages.js';
 import type { CoarseClock, ConnectionCounter } from '../security/buckets.js';
 import type { RoutePolicy } from './route.js';
 import type { OnlineStore } from '../../redis/online-store.js';
@@ -39,6 +40,8 @@ export interface ServerContext {
   readonly ingest: Ingestor;
   readonly predict: PredictPipeline;
   readonly metrics: Metrics;
+  /** per-stage latency histograms and the slowest requests of the last minute (GET /v1/debug/slow) */
+  readonly stages: Stages;
   readonly log: Log;
   readonly policy: RoutePolicy;
   /**

@@ -3,7 +3,11 @@
 // that runs in another process (the fault bench, bench/faults.ts). In-process tests call
 // pool.fault() directly. Off, the route answers HP_ERR_FAULT_INJECTION_OFF (404) before it
 // looks at the body; on, it still needs the admin scope.
+// GET /v1/debug/slow (admin, always on): the slowest requests of the last minute with their
+// stage split (src/server/stages.ts, slow-log.ts).
 import { HotpathError } from '../../errors.js';
+import { nowMs } from '../../runtime/records.js';
+import { MAX_SLOW } from '../slow-log.js';
 import { parseJsonBody } from '../http.js';
 import type { ServerContext } from './context.js';
 import type { Route } from './route.js';
@@ -68,7 +72,26 @@ function inject(f: FaultBody, ctx: ServerContext): Record<string, unknown> {
   return { fault: f.fault, model: e.def.name, version: e.current.version, workers, until: until || null };
 }
 
+/** ?limit= of GET /v1/debug/slow: 1..MAX_SLOW, default 20. */
+export function slowLimit(query: string): number {
+  const raw = query.length > 0 ? new URLSearchParams(query).get('limit') : null;
+  if (raw === null) return 20;
+  const n = /^[0-9]{1,4}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= 1 && n <= MAX_SLOW)) throw new HotpathError('HP_ERR_QUERY_INVALID', `GET /v1/debug/slow: limit must be an integer from 1 to ${MAX_SLOW} (got ${JSON.stringify(raw.slice(0, 32))})`);
+  return n;
+}
+
 export const debugRoutes: Route[] = [
+  {
+    method: 'get',
+    path: '/v1/debug/slow',
+    scope: 'admin',
+    body: 'none',
+    about: 'the slowest requests of the last 60 s with their stage split (?limit=, default 20, at most 100)',
+    handle(c, ctx) {
+      c.send(200, JSON.stringify(ctx.stages.slowest(slowLimit(c.query), nowMs(), ctx.config.server.stageTiming)));
+    },
+  },
   {
     method: 'post',
     path: '/v1/debug/fault',

@@ -3,6 +3,7 @@
 // answer waits until the batch's log record is durable (at once without a data directory)
 // and, with a shared log, until Redis took the batches or ack_timeout passed (`shared`).
 import { HotpathError } from '../../errors.js';
+import { nowMs } from '../../runtime/records.js';
 import type { Route } from './route.js';
 
 export const eventRoutes: Route[] = [
@@ -12,18 +13,22 @@ export const eventRoutes: Route[] = [
     scope: 'events:write',
     body: 'bytes',
     headers: ['content-type'],
+    stages: 'events',
     about: 'ingest events: JSON, a JSON array, or NDJSON',
     handle(c, ctx) {
       ctx.ingest.checkLog();
       const q = c.query.length > 0 ? new URLSearchParams(c.query) : undefined;
       const stream = q?.get('stream') ?? undefined;
+      c.subject = stream ?? '';
       const events = parseEventBody(c.body.toString('utf8'), c.headers[0]);
       // ?scores=true: each anomaly detector's scores of these events (in the order of its
       // stream's events in the body), as the detector taps computed them.
       const scores = q !== undefined && flag(q.get('scores'));
       const detectors = scores ? ctx.learning.detectors : [];
       for (const d of detectors) d.lastCount = 0;
+      c.mark1 = nowMs();
       const r = ctx.ingest.events(events, 'http', Date.now(), stream);
+      c.mark2 = nowMs();
       let body = r.duplicates === undefined ? `{"accepted":${r.accepted},"late":${r.late}}` : `{"accepted":${r.accepted},"late":${r.late},"duplicates":${r.duplicates}}`;
       if (scores) {
         const out: Record<string, number[]> = {};

@@ -4,6 +4,7 @@
 // (user_id for user).
 import type { Config } from '../../config/load.js';
 import { HotpathError } from '../../errors.js';
+import { nowMs } from '../../runtime/records.js';
 import { checkId, type FeatureReader, tooManyFeatures } from '../features.js';
 import { parseJsonBody } from '../http.js';
 import type { Route } from './route.js';
@@ -28,6 +29,7 @@ export const feastRoutes: Route[] = [
     path: '/get-online-features',
     scope: 'features:read',
     body: 'bytes',
+    stages: 'feast',
     about: 'Feast get-online-features',
     handle(c, ctx) {
       const { config, reader, metrics } = ctx;
@@ -64,6 +66,7 @@ export const feastRoutes: Route[] = [
         return { ref, view: m[1], feature: m[2], table: t, index: f, col };
       });
       const now = Date.now();
+      c.mark1 = nowMs();
       const names: string[] = keyCols.map((k) => k.key);
       const results: { values: unknown[]; statuses: string[]; event_timestamps: string[] }[] = keyCols.map((k) => ({
         values: ents[k.key] as unknown[],
@@ -80,6 +83,8 @@ export const feastRoutes: Route[] = [
           for (const r of rs) metrics.featureRead(ent.name, r.freshness_ms);
         }
       }
+      c.mark2 = nowMs();
+      c.subject = config.entities[wanted[0].table].name;
       for (const w of wanted) {
         const rs = reads.get(w.table)!;
         names.push(full ? `${w.view}__${w.feature}` : w.feature);

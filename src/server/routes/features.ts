@@ -1,5 +1,6 @@
 // Feature reads: one entity by path, or a batch of ids of one entity.
 import { HotpathError } from '../../errors.js';
+import { nowMs } from '../../runtime/records.js';
 import { checkId, entityOf, readTime, selectFeatures } from '../features.js';
 import { parseJsonBody } from '../http.js';
 import type { Route } from './route.js';
@@ -10,9 +11,11 @@ export const featureRoutes: Route[] = [
     path: '/v1/features/:entity/:id',
     scope: 'features:read',
     body: 'none',
+    stages: 'features',
     about: 'one entity\'s features (?features=a,b&at=T)',
     handle(c, ctx) {
       const entity = entityOf(ctx.config, c.params[0]);
+      c.subject = entity.name;
       let rawId = c.params[1];
       if (rawId.includes('%')) {
         try {
@@ -26,6 +29,7 @@ export const featureRoutes: Route[] = [
       const names = q?.get('features');
       const select = selectFeatures(entity, names?.split(',').filter((s) => s.length > 0), ctx.config.limits.featuresPerRequest);
       const at = readTime(q?.get('at') ?? undefined, Date.now());
+      c.mark1 = nowMs();
       const r = ctx.reader.readJsonCached(entity, id, select, at, c.query);
       const online = ctx.online;
       if (r.ageMs === null && online) {
@@ -36,11 +40,13 @@ export const featureRoutes: Route[] = [
         online.readThrough(entity.index, id).then((found) => {
           const again = found ? ctx.reader.readJsonCached(entity, id, select, at, later.query) : r;
           ctx.metrics.featureRead(entity.name, again.ageMs);
+          later.mark2 = nowMs();
           later.send(200, again.json);
         }, (err) => later.fail(err));
         return;
       }
       ctx.metrics.featureRead(entity.name, r.ageMs);
+      c.mark2 = nowMs();
       c.send(200, r.json);
     },
   },
@@ -49,6 +55,7 @@ export const featureRoutes: Route[] = [
     path: '/v1/features',
     scope: 'features:read',
     body: 'bytes',
+    stages: 'features_batch',
     about: 'features of many ids of one entity',
     handle(c, ctx) {
       const { config } = ctx;
@@ -56,6 +63,7 @@ export const featureRoutes: Route[] = [
       if (typeof q !== 'object' || q === null || Array.isArray(q))
         throw new HotpathError('HP_ERR_QUERY_INVALID', 'body must be an object {"entity", "ids", "features"?, "at"?}');
       const entity = entityOf(config, q.entity);
+      c.subject = entity.name;
       if (!Array.isArray(q.ids)) throw new HotpathError('HP_ERR_QUERY_INVALID', '`ids` must be an array of entity ids');
       if (q.ids.length === 0) throw new HotpathError('HP_ERR_BATCH_EMPTY', '`ids` is empty');
       if (q.ids.length > config.server.maxBatch)
@@ -63,7 +71,9 @@ export const featureRoutes: Route[] = [
       const ids = q.ids.map((v) => checkId(v, config.limits.idBytes));
       const select = selectFeatures(entity, q.features, config.limits.featuresPerRequest);
       const at = readTime(q.at, Date.now());
+      c.mark1 = nowMs();
       const results = ctx.reader.read(entity, ids, select, at);
+      c.mark2 = nowMs();
       for (const r of results) ctx.metrics.featureRead(entity.name, r.freshness_ms);
       c.send(200, JSON.stringify({ entity: entity.name, at, results }));
     },

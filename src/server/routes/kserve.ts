@@ -69,9 +69,11 @@ function checkInfer(c: Parameters<Route['handle']>[0], ctx: ServerContext): { e:
 }
 
 const infer: Route['handle'] = (c, ctx) => {
+  c.subject = c.params[0];
   const { e, version, ks, rows, x, outputName } = checkInfer(c, ctx);
   ctx.predict.infer(e, version, x, rows, (err, r) => {
     if (err) return c.fail(err);
+    c.result = r;
     try {
       const out = encodeInferResponse(
         {
@@ -114,6 +116,6 @@ export const kserveRoutes: Route[] = [
   { ...ks, method: 'get', path: '/v2/models/:model/versions/:version', scope: 'predict:{model}', body: 'none', about: 'model version metadata', handle: modelMeta },
   { ...ks, method: 'get', path: '/v2/models/:model/ready', scope: 'predict:{model}', body: 'none', about: 'model readiness', handle: modelReady },
   { ...ks, method: 'get', path: '/v2/models/:model/versions/:version/ready', scope: 'predict:{model}', body: 'none', about: 'model version readiness', handle: modelReady },
-  { ...ks, method: 'post', path: '/v2/models/:model/infer', scope: 'predict:{model}', body: 'bytes', headers: INFER_HEADERS, about: 'run input tensors (JSON or binary)', handle: infer },
-  { ...ks, method: 'post', path: '/v2/models/:model/versions/:version/infer', scope: 'predict:{model}', body: 'bytes', headers: INFER_HEADERS, about: 'run input tensors on a version', handle: infer },
+  { ...ks, method: 'post', path: '/v2/models/:model/infer', scope: 'predict:{model}', body: 'bytes', headers: INFER_HEADERS, stages: 'infer', about: 'run input tensors (JSON or binary)', handle: infer },
+  { ...ks, method: 'post', path: '/v2/models/:model/versions/:version/infer', scope: 'predict:{model}', body: 'bytes', headers: INFER_HEADERS, stages: 'infer', about: 'run input tensors on a version', handle: infer },
 ];

@@ -11,17 +11,22 @@ export const predictRoutes: Route[] = [
     path: '/v1/predict/:model',
     scope: 'predict:{model}',
     body: 'bytes',
-    timed: true,
+    stages: 'predict',
     about: 'score entities and fields with a model; ?scores=true adds the anomaly detectors\' scores of the request',
     handle(c, ctx) {
+      c.subject = c.params[0];
       const r = ctx.predict.request(c.params[0], parseJsonBody(c.body));
       if (c.query.length > 0 && flag(new URLSearchParams(c.query).get('scores'))) {
         // the detectors that watch this request's fields (and entity), scored without learning
         const anomaly = ctx.learning.scoreRequest(r.model.def, r);
-        ctx.predict.submit(r, (err, out) => (err ? c.fail(err) : c.send(200, JSON.stringify({ ...predictJson(out!, c.start), anomaly }))));
+        ctx.predict.submit(r, (err, out) => (err ? c.fail(err) : ((c.result = out), c.send(200, JSON.stringify({ ...predictJson(out!, c.start), anomaly })))));
         return;
       }
-      ctx.predict.submit(r, (err, out) => (err ? c.fail(err) : c.send(200, predictText(out!, c.start))));
+      ctx.predict.submit(r, (err, out) => {
+        if (err) return c.fail(err);
+        c.result = out; // its times: the stage split (stages.ts)
+        c.send(200, predictText(out!, c.start));
+      });
     },
   },
 ];

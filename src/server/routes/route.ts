@@ -13,10 +13,12 @@
 // the promise settles.
 import type uWS from 'uWebSockets.js';
 
-import { HotpathError } from '../../errors.js';
+import { HotpathError, toHotpathError } from '../../errors.js';
+import type { InferResult } from '../../runtime/inference.js';
 import { nowMs } from '../../runtime/records.js';
 import { type BodySink, errorHeaders, readBody, type Res, send, type SendOptions, sendError, toAnswer } from '../http.js';
 import type { Caller } from '../security/caller.js';
+import { type RouteClass, routeClassIndex, type StageMarks } from '../stages.js';
 import type { ServerContext } from './context.js';
 
 /**
@@ -63,6 +65,11 @@ export interface Route {
   /** true when the handler reads Call.start (the arrival time); otherwise it is 0 */
   timed?: boolean;
   /**
+   * the route class whose stage split its requests record (src/server/stages.ts): every
+   * answer is timed (the route is timed) and counted; the handler sets the Call's marks
+   */
+  stages?: RouteClass;
+  /**
    * a dashboard route (routes/dashboard.ts): open with auth.dashboard: open, and the
    * credential may come in the query as `?key=` (a browser cannot set headers on a page load)
    */
@@ -102,7 +109,7 @@ export function scopeFor(route: RouteInfo, params: readonly string[]): string {
  * uWS's chunk, which uWS reclaims when the data callback returns): parse it there. A Call
  * counts in ctx.inflight from its start until it is answered or aborted.
  */
-export class Call implements BodySink {
+export class Call implements BodySink, StageMarks {
   res: Res;
   readonly route: Route;
   readonly params: string[];
@@ -113,10 +120,16 @@ export class Call implements BodySink {
   url = '';
   readonly ctx: ServerContext;
   /** arrival time, nowMs() */
-  readonly start: number;
+  start: number;
   body: Buffer = EMPTY;
   /** counted in ctx.inflight (until answered or aborted) */
   counted = false;
+  /** the route's class in stages.ts ROUTE_CLASSES (-1: no stage split), and the handler's marks */
+  stageRoute = -1;
+  mark1 = 0;
+  mark2 = 0;
+  result: InferResult | undefined = undefined;
+  subject = '';
 
   constructor(res: Res, route: Route, params: string[], query: string, headers: string[], ctx: ServerContext, start: number) {
     this.res = res;
@@ -135,14 +148,21 @@ export class Call implements BodySink {
     c.url = this.url;
     c.counted = this.counted; // the request stays in ctx.inflight, now through c
     this.counted = false;
+    c.stageRoute = this.stageRoute;
+    c.mark1 = this.mark1;
+    c.subject = this.subject;
     return c;
   }
 
   /** For a reused Call: the next request's fields. */
-  reset(res: Res, query: string, headers: string[]): this {
+  reset(res: Res, query: string, headers: string[], start: number): this {
     this.res = res;
     this.query = query;
     this.headers = headers;
+    this.start = start;
+    this.mark1 = this.mark2 = 0;
+    this.result = undefined;
+    this.subject = '';
     return this;
   }
 
@@ -173,16 +193,20 @@ export class Call implements BodySink {
 
   send(status: number, body: string | Uint8Array, opts?: SendOptions): void {
     this.done();
+    const answering = !this.res.aborted;
     send(this.res, status, body, opts);
+    if (this.stageRoute >= 0 && answering) this.ctx.stages.answered(this.stageRoute, this, status, nowMs());
   }
 
   /** Answers with the error in the route's words (does nothing once answered or aborted). */
   fail(err: unknown, closeConnection = false): void {
     this.done();
+    const answering = !this.res.aborted;
     if (this.route.errors === 'kserve') {
       const e = toAnswer(err, this.ctx.log);
       send(this.res, e.status, JSON.stringify({ error: e.message }), { closeConnection, headers: errorHeaders(e) });
     } else sendError(this.res, err, this.ctx.log, closeConnection);
+    if (this.stageRoute >= 0 && answering) this.ctx.stages.answered(this.stageRoute, this, toHotpathError(err).status, nowMs());
   }
 }
 
@@ -207,9 +231,12 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
     // params array) serves all its requests, so the hot GETs allocate nothing here.
     const reuse = route.body === 'none' && !route.later ? new Call(NO_RES, route, new Array<string>(nParams), '', NO_STRINGS, ctx, 0) : undefined;
     const isAny = route.method === 'any';
+    const stageRoute = route.stages === undefined || !ctx.config.server.stageTiming ? -1 : routeClassIndex(route.stages);
+    const timed = route.timed === true || stageRoute >= 0;
+    if (reuse) reuse.stageRoute = stageRoute;
     const onRequest = (res: Res, req: uWS.HttpRequest): void => {
       // Everything from req first: uWS reclaims it when this function returns.
-      const start = route.timed ? nowMs() : 0;
+      const start = timed ? nowMs() : 0;
       const params = reuse ? reuse.params : nParams > 0 ? new Array<string>(nParams) : NO_STRINGS;
       for (let i = 0; i < nParams; i++) params[i] = req.getParameter(i) ?? '';
       let headers = NO_STRINGS;
@@ -218,7 +245,8 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
         for (let i = 0; i < wanted.length; i++) headers[i] = req.getHeader(wanted[i]);
       }
       const query = req.getQuery() ?? '';
-      const call = reuse ? reuse.reset(res, query, headers) : new Call(res, route, params, query, headers, ctx, start);
+      const call = reuse ? reuse.reset(res, query, headers, start) : new Call(res, route, params, query, headers, ctx, start);
+      if (!reuse) call.stageRoute = stageRoute;
       call.counted = true;
       ctx.inflight++;
       if (isAny) {

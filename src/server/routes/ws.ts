@@ -17,14 +17,16 @@
 // up: its buffer stays bounded, and the alerts it missed are in GET /v1/alerts.
 import uWS from 'uWebSockets.js';
 
-import { HotpathError } from '../../errors.js';
+import { HotpathError, toHotpathError } from '../../errors.js';
 import type { Ingested } from '../../ingest/ingestor.js';
+import type { InferResult } from '../../runtime/inference.js';
 import { nowMs } from '../../runtime/records.js';
 import { sendError, toAnswer } from '../http.js';
 import { predictJson } from '../predict.js';
 import { addressKey, TokenBucket } from '../security/buckets.js';
 import type { Caller } from '../security/caller.js';
 import { selectProtocol } from '../security/policy.js';
+import { routeClassIndex, type StageMarks } from '../stages.js';
 import { decodeClientFrame, decodeEventsHeader, encodeError, encodeEventsResult, encodePredictResult, WS_OP } from '../ws-protocol.js';
 import type { ServerContext } from './context.js';
 import { type Admitted, OPEN_POLICY, type RouteInfo, type Scope } from './route.js';
@@ -237,6 +239,20 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
   /** The frame's scope against the connection's caller (auth on only); throws to refuse it. */
   const allow = (conn: Conn, scope: Scope, model: string): void => ctx.policy.frame?.(conn.caller, scope, model);
 
+  // A predict frame's answer in the stage histograms and the slow list (route class
+  // ws_predict): one scratch marks object, read synchronously by answered().
+  const WS_PREDICT = routeClassIndex('ws_predict');
+  const marks: StageMarks & { start: number } = { start: 0, mark1: 0, mark2: 0, result: undefined, subject: '' };
+  const timing = ctx.config.server.stageTiming;
+  const answered = (start: number, model: string, r: InferResult | undefined, status: number): void => {
+    if (!timing) return;
+    marks.start = start;
+    marks.result = r;
+    marks.subject = model;
+    ctx.stages.answered(WS_PREDICT, marks, status, nowMs());
+    marks.result = undefined;
+  };
+
   const binaryFrame = (ws: Ws, conn: Conn, bytes: Uint8Array): void => {
     const start = nowMs();
     let id = 0;
@@ -269,14 +285,17 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
       const rid = id;
       ctx.predict.submit(req, (err, r) => {
         let frame: Uint8Array;
+        let status = 200;
         try {
           if (err) throw err;
           frame = encodePredictResult(rid, { scores: r!.values, fallback: r!.fallback, version: String(r!.version), variant: r!.variant, latencyUs: (nowMs() - start) * 1000 });
         } catch (e2) {
           const he = toAnswer(e2, log); // the model's error, or more scores / a longer name than the binary frame holds
           frame = encodeError(rid, he.code, he.message);
+          status = he.status;
         }
         reply(ws, conn, frame, true);
+        answered(start, req.model.def.name, status === 200 ? r : undefined, status);
       });
     } catch (err) {
       const he = toAnswer(err, log);
@@ -313,7 +332,15 @@ export function mountWs(app: uWS.TemplatedApp, ctx: ServerContext): { closeAll()
       } else if (f.op === 'predict') {
         const req = ctx.predict.request(f.model as string, { entities: f.entities, fields: f.fields });
         const rid = id;
-        ctx.predict.submit(req, (err, r) => (err ? fail(err, rid) : reply(ws, conn, JSON.stringify({ id: rid, ok: true, result: predictJson(r!, start) }), false)));
+        ctx.predict.submit(req, (err, r) => {
+          if (err) {
+            fail(err, rid);
+            answered(start, req.model.def.name, undefined, toHotpathError(err).status);
+            return;
+          }
+          reply(ws, conn, JSON.stringify({ id: rid, ok: true, result: predictJson(r!, start) }), false);
+          answered(start, req.model.def.name, r, 200);
+        });
       } else if (f.op === 'subscribe' || f.op === 'unsubscribe') {
         if (f.topic !== ALERTS_TOPIC) throw new HotpathError('HP_ERR_WS_FRAME_INVALID', `\`topic\` must be "${ALERTS_TOPIC}"`);
         if (f.op === 'subscribe') {
