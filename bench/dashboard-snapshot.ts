@@ -27,7 +27,7 @@ try {
     await fetch(`${url}/v1/features/user/user-${1 + (k % 1000)}`).then((r) => r.text());
     for (const m of server.models.entries.keys()) await fetch(`${url}/v1/predict/${m}`, { method: 'POST', body: JSON.stringify({ entities: { user: `user-${1 + (k % 1000)}`, merchant: 'merchant-1' }, fields: { amount: 10 } }) }).then((r) => r.text());
   }
-  const feed = new DashboardFeed({ metrics: server.metrics, stages: server.stages, pool: server.pool, models: server.models, alerts: server.alerts });
+  const feed = new DashboardFeed({ metrics: server.metrics, stages: server.stages, pool: server.pool, models: server.models, alerts: server.alerts, bandits: server.bandits, experiments: server.experiments });
   let bytes = feed.snapshot().length;
   for (let k = 0; k < 200; k++) feed.snapshot(); // warm-up
   // Between two snapshots (untimed): the observations of a busy second, so that every rate

@@ -167,6 +167,45 @@
     );
   }
 
+  /** A table body's rows from arrays of cells ([text, class?]); an empty list shows one `none` row. */
+  function rows(id, list, width) {
+    const body = $(id).tBodies[0];
+    if (list.length === 0) {
+      const td = document.createElement('td');
+      td.colSpan = width;
+      td.className = 'muted';
+      td.textContent = 'none';
+      const tr = document.createElement('tr');
+      tr.append(td);
+      body.replaceChildren(tr);
+      return;
+    }
+    body.replaceChildren(
+      ...list.map((cells) => {
+        const tr = document.createElement('tr');
+        for (const [text, cls] of cells) {
+          const td = document.createElement('td');
+          td.textContent = text;
+          if (cls) td.className = cls;
+          tr.append(td);
+        }
+        return tr;
+      }),
+    );
+  }
+
+  // One row per arm (the bandit's rates on its first), one per variant (the experiment's state on its first).
+  function banditsAndExperiments(s) {
+    rows('bandits', (s.bandits ?? []).flatMap((b) => b.arms.map((a, i) => [
+      [i === 0 ? `${b.name} (${b.policy})` : ''], [a.arm], [String(a.pulls)], [fmt(a.mean_reward, 3)],
+      [i === 0 ? fmt(b.decisions, 1) : ''], [i === 0 ? fmt(b.rewards, 1) : ''],
+    ])), 6);
+    rows('experiments', (s.experiments ?? []).flatMap((x) => x.variants.map((v, i) => [
+      [i === 0 ? x.name : ''], [v.name, v.rolled_back ? 'open' : v.significant ? 'closed' : ''], [String(v.exposures)], [fmt(v.mean, 3)], [fmt(v.p, 4)],
+      [i === 0 ? `${x.status}, ${fmt(x.share * 100, 0)} %, ${fmt(x.srm_p, 3)}` : '', i === 0 && x.srm_p < 0.001 ? 'open' : ''],
+    ])), 6);
+  }
+
   function alerts(s) {
     const list = $('alerts');
     for (const a of s.alerts.latest) {
@@ -205,6 +244,7 @@
     charts.fallbacks.push(t, ['shed', ...models.map((m) => `${m.name} fallbacks`)], [s.queue.shed, ...models.map((m) => m.fallbacks)]);
     tiles(s);
     breakers(s);
+    banditsAndExperiments(s);
     alerts(s);
     $('clock').textContent = new Date(s.t).toLocaleTimeString();
     $('count').textContent = String(state.snapshots);

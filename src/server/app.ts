@@ -262,7 +262,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     experimentTargets,
     recommending,
     bandits,
-    dashboard: new DashboardFeed({ metrics, stages, pool, models, alerts }),
+    dashboard: new DashboardFeed({ metrics, stages, pool, models, alerts, bandits, experiments }),
     phase: 'starting',
     ready: false,
     inflight: 0,

@@ -13,6 +13,8 @@
 import type client from 'prom-client';
 
 import type { AlertHub } from '../alerts/hub.js';
+import type { Bandits } from '../bandits/bandits.js';
+import type { Experiments } from '../experiments/experiments.js';
 import type { Pool } from '../runtime/pool.js';
 import { COUNTER } from '../runtime/records.js';
 import type { ModelRegistry } from '../runtime/registry.js';
@@ -35,6 +37,8 @@ export interface DashboardSources {
   pool: Pool;
   models: ModelRegistry;
   alerts: AlertHub;
+  bandits: Bandits;
+  experiments: Experiments;
 }
 
 export class DashboardFeed {
@@ -124,7 +128,7 @@ export class DashboardFeed {
   }
 
   #read(now: number): DashboardSnapshot {
-    const { metrics, stages, pool, models, alerts } = this.#src;
+    const { metrics, stages, pool, models, alerts, bandits, experiments } = this.#src;
     const dt = this.#prevAt === 0 ? 0 : (now - this.#prevAt) / 1000;
     this.#prevAt = now;
     const m = metrics.dashboardSources();
@@ -196,6 +200,30 @@ export class DashboardFeed {
       stageRows.push({ route: s.labels.route, stage: s.labels.stage, p50_ms: ms(quantile(d, b, 0.5)), p99_ms: ms(quantile(d, b, 0.99)), p999_ms: ms(quantile(d, b, 0.999)) });
     }
 
+    // Bandits: decisions and applied rewards per second, each live arm's pulls and mean reward.
+    const banditRows: DashboardSnapshot['bandits'] = [];
+    for (const b of bandits.all.values()) {
+      banditRows.push({
+        name: b.name,
+        policy: b.def.policy,
+        decisions: this.#rate(`bandit:${b.name}`, b.counts.decisions, dt),
+        rewards: this.#rate(`reward:${b.name}`, b.rewards.applied, dt),
+        arms: b.armStats(),
+      });
+    }
+    // Experiments: one look a second (evaluate without deciding, as a scrape does).
+    const experimentRows: DashboardSnapshot['experiments'] = [];
+    const at = experiments.now();
+    for (const x of experiments.byName.values()) {
+      experimentRows.push({
+        name: x.def.name,
+        status: x.status,
+        share: x.share,
+        srm_p: x.srm().p,
+        variants: x.evaluate(at, false).map((r) => ({ name: r.variant, exposures: r.exposures, mean: r.mean, p: r.vs_control?.msprt.p ?? null, significant: r.vs_control?.significant ?? false, rolled_back: r.rolled_back })),
+      });
+    }
+
     const page = alerts.recent(this.#alertsSince, 1000);
     const firstRead = this.#alertsSince === undefined;
     this.#alertsSince = page.next;
@@ -216,6 +244,8 @@ export class DashboardFeed {
       rings: pool.occupancy().map((o) => ({ worker: o.worker, request: o.requests, response: o.responses })),
       freshness,
       alerts: { new: fresh.length + page.missed, latest: fresh.slice(-ALERTS_PER_SNAPSHOT).map((j) => JSON.parse(j) as unknown) },
+      bandits: banditRows,
+      experiments: experimentRows,
       pages: this.#subscribers,
     };
   }
@@ -251,6 +281,20 @@ export interface DashboardSnapshot {
   /** age of the newest event of the entities read over the last interval (seconds) */
   freshness: { entity: string; p50_s: number | null; p99_s: number | null }[];
   alerts: { new: number; latest: unknown[] };
+  /** per bandit: decisions and applied rewards per second over the last interval, and each live arm's learned pulls and mean reward (null: none yet) */
+  bandits: { name: string; policy: string; decisions: number; rewards: number; arms: { arm: string; pulls: number; mean_reward: number | null }[] }[];
+  /**
+   * per experiment: its status, ramp share and sample-ratio-mismatch p-value, and per variant
+   * its exposures, metric mean and always-valid (mSPRT) p-value against control (null for
+   * control, or before two samples per arm)
+   */
+  experiments: {
+    name: string;
+    status: string;
+    share: number;
+    srm_p: number;
+    variants: { name: string; exposures: number; mean: number | null; p: number | null; significant: boolean; rolled_back: boolean }[];
+  }[];
   /** dashboard pages subscribed */
   pages: number;
 }

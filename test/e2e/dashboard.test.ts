@@ -52,6 +52,13 @@ models:
     inputs: ${FRAUD_INPUTS}
     fallback: { constant: 0.5 }
     circuit_breaker: { error_rate: 0.5, window: 10s, min_requests: 20, open_for: 5s }
+bandits:
+  homepage: { policy: thompson, arms: [a, b] }
+experiments:
+  ranker:
+    variants:
+      control: { weight: 50, model: fraud }
+      treatment: { weight: 50, model: fraud }
 `,
 );
 
@@ -93,6 +100,8 @@ function load(base: string): () => void {
     postJson(base, '/v1/events', events).catch(done);
     for (let k = 0; k < 5; k++) postJson(base, '/v1/predict/fraud', { entities: { user: `u${(i + k) % 50}`, merchant: 'm1' }, fields: { amount: 10 + k } }).catch(done);
     fetch(`${base}/v1/features/user/u${i % 50}`).then((r) => r.text(), done);
+    postJson(base, '/v1/bandits/homepage/choose', {}).then((r) => postJson(base, '/v1/bandits/homepage/reward', { decision_id: r.body.decision_id, reward: r.body.arm === 'a' ? 1 : 0 }), done).catch(done);
+    postJson(base, '/v1/experiments/ranker/serve', { unit: `u${i % 50}`, entities: { user: `u${i % 50}`, merchant: 'm1' }, fields: { amount: 10 } }).catch(done);
   }, 10);
   return () => clearInterval(timer);
 }
@@ -150,6 +159,13 @@ describe.skipIf(skip)('the dashboard in chromium', () => {
       expect(later.points[chart], chart).toBeGreaterThan(first.points[chart]);
     expect(await page.locator('#status').textContent()).toBe('live');
     expect(Number(await page.locator('#count').textContent())).toBeGreaterThanOrEqual(later.snapshots - 1);
+    // The bandit's arms and the experiment's variants, one row each, with what they learned and saw
+    expect(await page.locator('#bandits tbody tr').count()).toBe(2);
+    const pulls = (await page.locator('#bandits tbody tr td:nth-child(3)').allTextContents()).map(Number);
+    expect(pulls[0] + pulls[1]).toBeGreaterThan(0);
+    expect(await page.locator('#experiments tbody tr td:nth-child(2)').allTextContents()).toEqual(['control', 'treatment']);
+    const exposures = (await page.locator('#experiments tbody tr td:nth-child(3)').allTextContents()).map(Number);
+    expect(exposures[0] + exposures[1]).toBeGreaterThan(0);
     const last = await page.evaluate(() => (window as any).hotpathDashboard.last);
     expect(last.rates.events).toBeGreaterThan(100);
     expect(last.rates.predicts).toBeGreaterThan(50);

@@ -99,7 +99,9 @@ describe('dashboard routes', () => {
       const gaps = got.slice(1).map((m, i) => m.at - got[i].at);
       for (const g of gaps) expect(g).toBeGreaterThan(500), expect(g).toBeLessThan(1600);
       const s = got[got.length - 1].data;
-      expect(Object.keys(s).sort()).toEqual(['alerts', 'freshness', 'models', 'pages', 'queue', 'rates', 'routes', 'stages', 't', 'rings'].sort());
+      expect(Object.keys(s).sort()).toEqual(['alerts', 'bandits', 'experiments', 'freshness', 'models', 'pages', 'queue', 'rates', 'routes', 'stages', 't', 'rings'].sort());
+      expect(s.bandits).toEqual([]);
+      expect(s.experiments).toEqual([]);
       expect(Object.keys(s.rates).sort()).toEqual(['events', 'feature_reads', 'late', 'predicts']);
       expect(s.rates.events).toBeGreaterThan(10);
       expect(s.rates.late).toBeGreaterThan(10);
@@ -148,6 +150,54 @@ describe('dashboard routes', () => {
     } finally {
       clearInterval(load);
     }
+  });
+});
+
+describe('dashboard: bandits and experiments', () => {
+  it('carries each bandit\'s decisions, rewards and arms, and each experiment\'s status, share and variants', async () => {
+    const outcomes = '  outcomes:\n    keys: { visitor: user_id }\n    fields: { decision_id: number, reward: number }\n';
+    const yaml = `${oneModelYaml('fraud').replace('streams:\n', `streams:\n${outcomes}`).replace('entities:\n', 'entities:\n  visitor: { memory: 1MiB, features: { n: { agg: count, window: 1h } } }\n')}
+bandits:
+  homepage: { policy: thompson, arms: [a, b], seed: 7, rewards: { stream: outcomes } }
+experiments:
+  ranker:
+    variants:
+      control: { weight: 50, model: fraud }
+      treatment: { weight: 50, model: fraud }
+    metric: { stream: outcomes, unit: visitor, kind: mean, field: reward }
+`;
+    const s = await startWith(makeRepo({ fraud: { 1: FRAUD_V1 } }), yaml);
+    server = s.server;
+    const page = await openDashboard(s.base);
+    if (typeof page === 'number') throw new Error(`upgrade refused: ${page}`);
+    // 30 decisions, 20 of them rewarded (10 over HTTP, 10 by events of the stream); 40 units served through the experiment, 30 with an outcome
+    const decisions: { decision_id: number; arm: string }[] = [];
+    for (let i = 0; i < 30; i++) decisions.push((await postJson(s.base, '/v1/bandits/homepage/choose', {})).body);
+    for (const d of decisions.slice(0, 10)) expect((await postJson(s.base, '/v1/bandits/homepage/reward', { decision_id: d.decision_id, reward: d.arm === 'a' ? 1 : 0 })).status).toBe(200);
+    expect((await postJson(s.base, '/v1/events?stream=outcomes', decisions.slice(10, 20).map((d) => ({ user_id: 'b', decision_id: d.decision_id, reward: 1 })))).status).toBe(200);
+    for (let u = 0; u < 40; u++) expect((await postJson(s.base, '/v1/experiments/ranker/serve', { unit: `u${u}`, ...predictBody(`u${u}`) })).status).toBe(200);
+    expect((await postJson(s.base, '/v1/events?stream=outcomes', Array.from({ length: 30 }, (_, u) => ({ user_id: `u${u}`, decision_id: -1, reward: u % 3 })))).status).toBe(200);
+    await sleep(2300);
+    const snaps = page.messages.map((m) => m.data);
+    const last = snaps[snaps.length - 1];
+    expect(last.bandits).toHaveLength(1);
+    const b = last.bandits[0];
+    expect(b).toMatchObject({ name: 'homepage', policy: 'thompson' });
+    expect(b.arms.map((x: { arm: string }) => x.arm)).toEqual(['a', 'b']);
+    expect(b.arms.reduce((n: number, x: { pulls: number }) => n + x.pulls, 0)).toBe(20);
+    const pulled = b.arms.filter((x: { pulls: number }) => x.pulls > 0);
+    for (const x of pulled) expect(x.mean_reward).toBeGreaterThanOrEqual(0);
+    // the decisions and rewards were made while the page was open: some second saw them
+    expect(Math.max(...snaps.map((x: any) => x.bandits[0].decisions))).toBeGreaterThan(0);
+    expect(Math.max(...snaps.map((x: any) => x.bandits[0].rewards))).toBeGreaterThan(0);
+    expect(last.experiments).toHaveLength(1);
+    const x = last.experiments[0];
+    expect(x).toMatchObject({ name: 'ranker', status: 'running', share: 1 });
+    expect(x.srm_p).toBeGreaterThan(0);
+    expect(x.variants.map((v: { name: string }) => v.name)).toEqual(['control', 'treatment']);
+    expect(x.variants.reduce((n: number, v: { exposures: number }) => n + v.exposures, 0)).toBe(40);
+    for (const v of x.variants) expect(v.mean).toBeGreaterThanOrEqual(0);
+    expect(x.variants[0].p).toBeNull(); // control has no test against itself
   });
 });
 
