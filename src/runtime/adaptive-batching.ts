@@ -12,9 +12,9 @@
 //     itself (or GROW_MIN_US from nothing): gently, since a window adds to every request;
 //   - in between: hold.
 // Growing stops while it no longer pays: when batches are full (mean ≥ FULL of max_batch);
-// when the rows that arrive in the longer window (the window's arrival rate times the
-// growth) would make batches less than STALL_GAIN larger (at 20 requests a second, a
-// window of 2 ms holds 1.04 requests: latency for nothing); and when two grows in a row
+// when even the longest window the target leaves room for would not make batches WORTH
+// larger (the window's arrival rate times that room, against the mean batch: at 20
+// requests a second, a window of 2 ms holds 1.04 requests, latency for nothing); and when two grows in a row
 // raised the mean batch by under STALL_GAIN all the same (the batches are cut by something
 // else, the worker's own pace), after which it tries again after HOLD_WINDOWS windows.
 // The cut is multiplicative and the growth bounded: AIMD's shape, which settles under a
@@ -46,6 +46,7 @@ const CUT = 0.3;
 const GROW_MIN_US = 50;
 const FULL = 0.95;
 const STALL_GAIN = 0.02;
+const WORTH = 0.1;
 const HOLD_WINDOWS = 20;
 /** histogram resolution: buckets per target; the last bucket holds everything over 4 x target */
 const PER_TARGET = 50;
@@ -149,7 +150,7 @@ export class QueueDelayController {
     } else if (p99 < target * SETPOINT && !(meanBatch >= this.#maxBatch * FULL)) {
       next = Math.min(max, d + Math.min((target * SETPOINT - p99) / 2, Math.max(GROW_MIN_US, d / 2)));
       // Unknown rate or batch (NaN): the comparison is false, and it grows.
-      if (rowsPerUs * (next - d) < STALL_GAIN * meanBatch) next = d;
+      if (rowsPerUs * (target * SETPOINT - p99) < WORTH * meanBatch) next = d;
       if (next > d) {
         action = 'grow';
         this.#batchBeforeGrow = meanBatch;
