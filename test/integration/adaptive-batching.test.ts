@@ -1,4 +1,5 @@
-// Adaptive batching with a real server on port 0 (src/runtime/adaptive-batching.ts): under a
+// Adaptive batching with a real server on port 0 (src/runtime/adaptive-batching.ts): the
+// worker waits for the window the main thread writes in the slot's shared word; under a
 // steady load with room under the target, the model's queue delay grows from its minimum
 // and /metrics shows the delay the workers use; when the model turns slow (a stall injected
 // into every batch, past the target), the delay is cut back.
@@ -18,6 +19,11 @@ models:
     repository: fraud
     inputs: ${FRAUD_INPUTS}
     batching: { max_batch: 64, adaptive: { target_p99_us: 100000, min_queue_delay_us: 0, max_queue_delay_us: 1500 } }
+    timeout: 5s
+  probe:
+    repository: fraud
+    inputs: ${FRAUD_INPUTS}
+    batching: { max_batch: 64, adaptive: { target_p99_us: 1000000 } }
     timeout: 5s
 `;
 
@@ -51,6 +57,22 @@ function load(clients: number): { stop: () => Promise<number[]> } {
 const gauge = async () => metric(await metricsText(base), 'hotpath_model_queue_delay_target_seconds', 'model="fraud"');
 
 describe('adaptive batching', () => {
+  it('has the worker wait for the window written in the slot\'s shared word, read at each look at the queue', async () => {
+    // The probe model's controller has not decided a window yet (no requests): write the
+    // word as it would, and time a lone request, which waits out the whole window.
+    const slot = server.models.get('probe').current!.slot;
+    const body = { entities: { user: 'u1', merchant: 'm1' }, fields: { amount: 10 } };
+    const timed = async () => {
+      const t = performance.now();
+      expect((await postJson(base, '/v1/predict/probe', body)).status).toBe(200);
+      return performance.now() - t;
+    };
+    server.pool.setQueueDelay(slot, 400_000);
+    expect(await timed()).toBeGreaterThanOrEqual(390);
+    server.pool.setQueueDelay(slot, 0);
+    expect(await timed()).toBeLessThan(300);
+  });
+
   it('grows the queue delay under load, shows it in /metrics, and cuts it when the model turns slow', async () => {
     const e = server.models.get('fraud');
     const c = e.adaptive!;
