@@ -60,6 +60,7 @@ const ROWS = [
   ['Inference', [
     ts('Mean batch size', 'none', [[`sum by (model) (rate(hotpath_model_inference_count_total{${M}}${R})) / sum by (model) (rate(hotpath_model_execution_count_total{${M}}${R}))`, '{{model}}']]),
     ts('Queue delay (oldest request not yet running)', 's', [[`hotpath_queue_delay_seconds{${S}}`, '{{instance}}']]),
+    ts('Batch window (max_queue_delay_us, or what adaptive batching chose)', 's', [[`max by (model) (hotpath_model_queue_delay_target_seconds{${M}})`, '{{model}}']]),
     ts('Shed/s by cause', 'reqps', [[`sum by (cause) (rate(hotpath_shed_requests_total{${S}}${R}))`, '{{cause}}']]),
     ts('Fallbacks/s by model and reason', 'reqps', [[`sum by (model, reason) (rate(hotpath_model_fallbacks_total{${M}}${R}))`, '{{model}} {{reason}}']]),
     ts('Circuit breaker state (0 closed, 1 half-open, 2 open)', 'none', [[`max by (model, instance) (hotpath_circuit_state{${M}})`, '{{model}} {{instance}}']], { max: 2 }),

@@ -414,6 +414,9 @@ export function compileConfig(given: unknown, opts: CompileOptions = {}): Config
     storeSpec: { tables: [], streams: [], maxFutureMs: 0 },
   };
   config.storeSpec = toStoreSpec(config);
+  const adaptive = models.find((m) => m.batching.adaptive);
+  if (adaptive && config.server.workers === 0)
+    fail(`/models/${adaptive.name}/batching/adaptive`, 'adaptive batching needs worker threads: with server.workers 0 a batch is what one event-loop turn brings, with no window to tune');
   return config;
 }
 
@@ -427,7 +430,7 @@ function queueDelayBudget(raw: number | string | undefined, models: ModelDef[]):
   const ms = parseDuration(raw);
   for (const m of models)
     if (ms > 0 && ms * 1000 <= m.batching.maxQueueDelayUs)
-      fail('/server/queue_delay_budget', `must be longer than every model's batch window, and /models/${m.name}/batching/max_queue_delay_us is ${m.batching.maxQueueDelayUs} us`);
+      fail('/server/queue_delay_budget', `must be longer than every model's batch window, and /models/${m.name}/batching/${m.batching.adaptive ? 'adaptive/' : ''}max_queue_delay_us is ${m.batching.maxQueueDelayUs} us`);
   return ms;
 }
 

@@ -57,7 +57,8 @@ export interface ModelDef {
   fields: string[];
   /** per request field: a category (a hashed learner input: a string or an integer), not a number */
   categoryFields?: boolean[];
-  batching: { maxBatch: number; maxQueueDelayUs: number; preferred: number[] };
+  /** maxQueueDelayUs: the fixed window, or with adaptive its largest (adaptive's maxDelayUs) */
+  batching: { maxBatch: number; maxQueueDelayUs: number; preferred: number[]; adaptive?: { targetP99Us: number; minDelayUs: number; maxDelayUs: number } };
   timeoutMs: number;
   fallback?: { constant: number } | { model: string };
   breaker?: BreakerDef;
@@ -73,7 +74,12 @@ export interface RawModel {
   precision?: 'fp32' | 'int8' | 'fp16' | 'bf16';
   cuda_graphs?: boolean;
   inputs?: { feature?: string; field?: string; transform?: 'none' | 'log1p'; fill?: number; hash?: boolean }[];
-  batching?: { max_batch?: number; max_queue_delay_us?: number; preferred_batch_sizes?: number[] };
+  batching?: {
+    max_batch?: number;
+    max_queue_delay_us?: number;
+    preferred_batch_sizes?: number[];
+    adaptive?: { target_p99_us: number; min_queue_delay_us?: number; max_queue_delay_us?: number };
+  };
   timeout?: number | string;
   fallback?: { constant?: number; model?: string };
   circuit_breaker?: {
@@ -146,6 +152,7 @@ export function compileModels(
     const maxBatch = b.max_batch ?? 64;
     const preferred = [...new Set(b.preferred_batch_sizes ?? [])].sort((x, y) => x - y);
     if (preferred.some((p) => p > maxBatch)) fail(`${path}/batching/preferred_batch_sizes`, `sizes must be <= max_batch (${maxBatch})`);
+    const adaptive = b.adaptive && compileAdaptive(b.adaptive, b.max_queue_delay_us, `${path}/batching`);
     const cb = m.circuit_breaker;
     const def: ModelDef = {
       name,
@@ -158,7 +165,7 @@ export function compileModels(
       inputs,
       keys,
       fields,
-      batching: { maxBatch, maxQueueDelayUs: b.max_queue_delay_us ?? 100, preferred },
+      batching: adaptive ? { maxBatch, maxQueueDelayUs: adaptive.maxDelayUs, preferred, adaptive } : { maxBatch, maxQueueDelayUs: b.max_queue_delay_us ?? 100, preferred },
       timeoutMs: m.timeout === undefined ? 100 : parseDuration(m.timeout),
       fallback: m.fallback?.model !== undefined ? { model: m.fallback.model } : m.fallback ? { constant: m.fallback.constant! } : undefined,
       breaker: cb && {
@@ -192,4 +199,22 @@ export function compileModels(
     if (missing.length) fail(path, `'${target.name}' needs ${missing.join(', ')}, which requests to '${m.name}' do not carry`);
   }
   return models;
+}
+
+/**
+ * batching.adaptive: the queue delay moves between min and max (default: the target, a
+ * window longer than the p99 it must hold cannot help) to hold the p99 (runtime/adaptive-batching.ts).
+ */
+function compileAdaptive(
+  a: NonNullable<NonNullable<RawModel['batching']>['adaptive']>,
+  fixed: number | undefined,
+  path: string,
+): { targetP99Us: number; minDelayUs: number; maxDelayUs: number } {
+  if (fixed !== undefined)
+    fail(`${path}/max_queue_delay_us`, 'with adaptive the queue delay is chosen at run time: bound it with adaptive.min_queue_delay_us and adaptive.max_queue_delay_us instead');
+  const minDelayUs = a.min_queue_delay_us ?? 0;
+  const maxDelayUs = a.max_queue_delay_us ?? a.target_p99_us;
+  if (maxDelayUs < minDelayUs) fail(`${path}/adaptive/max_queue_delay_us`, `must be >= min_queue_delay_us (${minDelayUs})`);
+  if (maxDelayUs > a.target_p99_us) fail(`${path}/adaptive/max_queue_delay_us`, `must be <= target_p99_us (${a.target_p99_us}): a longer window alone would pass the target`);
+  return { targetP99Us: a.target_p99_us, minDelayUs, maxDelayUs };
 }

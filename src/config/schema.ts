@@ -65,6 +65,16 @@ const model = {
         max_batch: { type: 'integer', minimum: 1, maximum: 65535 },
         max_queue_delay_us: { type: 'integer', minimum: 0, maximum: 10_000_000 },
         preferred_batch_sizes: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 } },
+        adaptive: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['target_p99_us'],
+          properties: {
+            target_p99_us: { type: 'integer', minimum: 1, maximum: 10_000_000 },
+            min_queue_delay_us: { type: 'integer', minimum: 0, maximum: 10_000_000 },
+            max_queue_delay_us: { type: 'integer', minimum: 0, maximum: 10_000_000 },
+          },
+        },
       },
     },
     timeout: duration,

@@ -123,3 +123,37 @@ export function linearOnnx(model: LinearModel, graphName = 'hotpath_learner'): U
 export function learnerOnnx(learner: NativeLearner): Uint8Array {
   return linearOnnx(learner.exportLinear());
 }
+
+/** One dense layer of denseChainOnnx: w is [outDim, inDim] row-major (Gemm with transB = 1). */
+export interface DenseLayer {
+  w: Float32Array;
+  b: Float32Array;
+  act: 'relu' | 'sigmoid' | 'none';
+}
+
+/**
+ * ONNX bytes of a chain of dense layers over x float [N, inDim]: `input` -> (Gemm, then Relu
+ * or Sigmoid) per layer -> `output` [N, outDim of the last]. The benches use it for models
+ * wider than the demo's (bench/adaptive-batching.ts).
+ */
+export function denseChainOnnx(inDim: number, layers: readonly DenseLayer[], graphName = 'hotpath_dense'): Uint8Array {
+  const graph = new Msg();
+  let x = 'input';
+  let d = inDim;
+  layers.forEach((l, i) => {
+    const out = l.b.length;
+    if (l.w.length !== out * d) throw new RangeError(`layer ${i}: w has ${l.w.length} values, not ${out} x ${d}`);
+    const y = i === layers.length - 1 && l.act === 'none' ? 'output' : `h${i}`;
+    graph.msg(1, node('Gemm', `gemm${i}`, [x, `W${i}`, `B${i}`], [y], { transB: 1 }));
+    graph.msg(5, tensor(`W${i}`, [out, d], l.w)).msg(5, tensor(`B${i}`, [out], l.b));
+    x = y;
+    if (l.act !== 'none') {
+      const a = i === layers.length - 1 ? 'output' : `a${i}`;
+      graph.msg(1, node(l.act === 'relu' ? 'Relu' : 'Sigmoid', `act${i}`, [x], [a]));
+      x = a;
+    }
+    d = out;
+  });
+  graph.str(2, graphName).msg(11, valueInfo('input', ['N', inDim])).msg(12, valueInfo('output', ['N', d]));
+  return new Msg().int(1, 8).str(2, 'hotpath').msg(7, graph).msg(8, new Msg().str(1, '').int(2, 13)).finish();
+}

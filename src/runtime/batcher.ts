@@ -68,6 +68,15 @@ export class Batcher<T extends BatchItem> {
     return p.deadline < now || p.enqueued + this.#maxWait < now;
   }
 
+  /**
+   * Sets the queue delay (ms) from now on: adaptive batching's controller moves it
+   * (adaptive-batching.ts). The requests waiting keep their enqueue times: a shorter delay
+   * closes the oldest one's window sooner.
+   */
+  setQueueDelay(ms: number): void {
+    this.policy.maxQueueDelayMs = ms;
+  }
+
   /** Rows waiting. */
   get queuedRows(): number {
     return this.#rows;

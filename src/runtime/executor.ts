@@ -8,7 +8,7 @@
 import { Gather } from '../native/binding.js';
 import { type Batch, Batcher } from './batcher.js';
 import {
-  BUSY_SINCE, COUNTER, nowMs, OP, readPredictBody, readRequestHeader, REQ, type RequestHeader, requestOp, requestSlot, responseSize, STATUS, type Status,
+  BUSY_SINCE, COUNTER, nowMs, OP, QUEUE_DELAY_US, readPredictBody, readRequestHeader, REQ, type RequestHeader, requestOp, requestSlot, responseSize, STATUS, type Status,
   writeResponseHeader, writeResponseValues,
 } from './records.js';
 import type { Ring } from './ring.js';
@@ -34,6 +34,8 @@ interface Slot {
   runner: Runner;
   gather?: Gather;
   batcher: Batcher<Pending>;
+  /** the queue delay is the main thread's adaptive batching's: read QUEUE_DELAY_US before each next() */
+  adaptive: boolean;
   // batch buffers, grown on demand and then reused
   x: Float32Array;
   y: Float32Array;
@@ -47,7 +49,7 @@ export interface ExecutorOptions {
   requests: Ring;
   /** executor -> main thread: one response record per request */
   responses: Ring;
-  /** records.ts COUNTER_WORDS: per-slot counters, then BUSY_SINCE; written here only */
+  /** records.ts COUNTER_WORDS: per-slot counters, then BUSY_SINCE, written here only; then QUEUE_DELAY_US, read here only */
   counters: Float64Array;
   storeId: number;
   /** a CONTROL record was read (in order with the requests): take the thread's control message */
@@ -107,6 +109,7 @@ export class Executor {
       runner,
       gather,
       batcher: new Batcher({ maxBatch: m.maxBatch, maxQueueDelayMs: m.maxQueueDelayUs / 1000, preferred: m.preferred, maxWaitMs: m.maxWaitMs }),
+      adaptive: m.adaptive === true,
       x: new Float32Array(m.maxBatch * m.inDim),
       y: new Float32Array(m.maxBatch * m.outDim),
       fields: new Float32Array(0),
@@ -195,6 +198,7 @@ export class Executor {
     st.nextDue = Infinity;
     st.budget = Infinity;
     for (const s of this.slots.values()) {
+      if (s.adaptive) s.batcher.setQueueDelay(this.#counters[QUEUE_DELAY_US + s.slot] / 1000);
       const b = s.batcher.next(now);
       this.#markStarted(s, b);
       // Past the deadline, or waited past the queue-delay budget before it could start: shed.

@@ -259,6 +259,7 @@ export class InferenceService {
     }
     this.observer.request(name, 'success', '');
     this.observer.timings(name, o.queueUs, o.computeUs, (end - c.start) * 1000, o.batch);
+    e.adaptive?.observe(end, (end - c.start) * 1000);
     this.#answer(c, null, {
       model: name, version: c.target!.version, values: o.values!, rows: o.rows, outDim: o.outDim,
       fallback: false, variant: 'primary', queueUs: o.queueUs, batchWaitUs: o.batchWaitUs, computeUs: o.computeUs, batch: o.batch,

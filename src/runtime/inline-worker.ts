@@ -118,8 +118,8 @@ export class InlineWorker {
       return;
     }
     try {
-      // No batch window on the main thread (see the top of the file).
-      await this.#executor.load({ ...m, maxQueueDelayUs: 0 });
+      // No batch window on the main thread (see the top of the file), adaptive or not.
+      await this.#executor.load({ ...m, maxQueueDelayUs: 0, adaptive: false });
     } catch (err) {
       const e = err as { code?: unknown; message?: string };
       throw new HotpathError(isErrorCode(e.code) ? e.code : 'HP_ERR_MODEL_LOAD_FAILED', e.message ?? String(err));

@@ -18,7 +18,9 @@ import { DeadlineQueues } from './deadlines.js';
 import { InlineWorker } from './inline-worker.js';
 import { type Job, PoolRequest } from './pool-request.js';
 import { largestDelay, markLate } from './queue-delay.js';
-import { BUSY_SINCE, COUNTER, COUNTER_WORDS, MAX_SLOTS, nowMs, readResponse, REQ, RES, responseId, STATUS, writeRequestHeader } from './records.js';
+import {
+  BUSY_SINCE, COUNTER, COUNTER_WORDS, MAX_SLOTS, nowMs, QUEUE_DELAY_US, readResponse, REQ, RES, responseId, STATUS, writeRequestHeader,
+} from './records.js';
 import { Ring, RING } from './ring.js';
 import { WaitQueue } from './wait-queue.js';
 import { WorkerHandle } from './worker-handle.js';
@@ -403,6 +405,11 @@ export class Pool {
     let n = 0;
     for (const c of this.counters) n += c[slot * COUNTER.PER_SLOT + which];
     return n;
+  }
+
+  /** Adaptive batching: the queue delay (µs) the workers use for a slot loaded with `adaptive`, from their next look at its batcher on. */
+  setQueueDelay(slot: number, us: number): void {
+    for (const c of this.counters) c[QUEUE_DELAY_US + slot] = us;
   }
 
   resetCounters(slot: number): void {

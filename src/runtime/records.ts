@@ -266,8 +266,18 @@ export const MAX_SLOTS = 256;
  */
 export const BUSY_SINCE = MAX_SLOTS * COUNTER.PER_SLOT;
 
+/**
+ * After BUSY_SINCE, one word per slot the other way: the queue delay (µs) the main thread's
+ * adaptive batching chose for the slot (adaptive-batching.ts), read by the worker for a slot
+ * loaded with `adaptive` each time it asks the slot's batcher. Written by the main thread only,
+ * with a plain store as STARTED and BUSY_SINCE are the other way (an aligned 8-byte store does
+ * not tear on the hosts hotpath runs on); a read that misses a new value uses the old window
+ * for one more look at the queue, which is all it costs.
+ */
+export const QUEUE_DELAY_US = BUSY_SINCE + 1;
+
 /** Float64 words in a worker's counter buffer. */
-export const COUNTER_WORDS = BUSY_SINCE + 1;
+export const COUNTER_WORDS = QUEUE_DELAY_US + MAX_SLOTS;
 
 const ORIGIN = performance.timeOrigin; // a getter that costs more than now() itself
 

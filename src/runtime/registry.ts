@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Config, ModelDef } from '../config/load.js';
 import { type ErrorCode, HotpathError, isErrorCode, showValue } from '../errors.js';
 import { backends, type Binding, constants, type FeatureStore } from '../native/binding.js';
+import { type AdaptiveDef, QueueDelayController } from './adaptive-batching.js';
 import { Breaker } from './breaker.js';
 import type { NativePlan } from '../native/binding.js';
 import { type OnnxValueInfo, readOnnx } from './onnx-graph.js';
@@ -69,6 +70,8 @@ export class ModelEntry {
   reloading: Promise<LoadedVersion> | null = null;
   /** loads that asked for cuda (device cuda or auto) and run on the CPU, by reason */
   readonly deviceFallbacks = new Map<string, number>();
+  /** batching.adaptive (with worker threads): what chooses the queue delay */
+  adaptive?: QueueDelayController;
 
   constructor(def: ModelDef) {
     this.def = def;
@@ -92,7 +95,27 @@ export class ModelRegistry {
     this.#store = store;
     this.#log = log;
     for (const def of config.models) this.entries.set(def.name, new ModelEntry(def));
+    for (const e of this.entries.values()) if (e.def.batching.adaptive) e.adaptive = this.#adaptive(e, e.def.batching.adaptive);
     pool.onDeviceLost = (slot, worker, why) => this.#deviceLost(slot, worker, why);
+  }
+
+  /** A model's adaptive batching: it reads the model's batch counters and writes its slots' QUEUE_DELAY_US words. */
+  #adaptive(e: ModelEntry, def: AdaptiveDef): QueueDelayController {
+    const pool = this.#pool;
+    return new QueueDelayController(def, e.def.batching.maxBatch, {
+      batches: (out) => {
+        const r = this.retired.get(e.def.name);
+        out.rows = r?.inferences ?? 0;
+        out.executions = r?.executions ?? 0;
+        for (const v of e.versions.values()) {
+          out.rows += pool.counter(v.slot, COUNTER.INFERENCES);
+          out.executions += pool.counter(v.slot, COUNTER.EXECUTIONS);
+        }
+      },
+      publish: (us) => {
+        for (const v of e.versions.values()) pool.setQueueDelay(v.slot, us);
+      },
+    });
   }
 
   get(name: string): ModelEntry {
@@ -291,6 +314,7 @@ export class ModelRegistry {
     const slot = this.#freeSlots.pop();
     if (slot === undefined) throw this.#loadError(e, `more than ${MAX_SLOTS} model versions loaded`);
     let precision = this.#precision(e, runtime, device);
+    if (e.adaptive) this.#pool.setQueueDelay(slot, e.adaptive.delayUs);
     const load = () =>
       this.#pool.load({
         type: 'load',
@@ -309,7 +333,8 @@ export class ModelRegistry {
         inputName: input.name,
         outputName: output.name,
         maxBatch: def.batching.maxBatch,
-        maxQueueDelayUs: def.batching.maxQueueDelayUs,
+        maxQueueDelayUs: e.adaptive ? e.adaptive.delayUs : def.batching.maxQueueDelayUs,
+        adaptive: e.adaptive !== undefined,
         preferred: def.batching.preferred,
         maxWaitMs: this.#maxWaitMs,
         gather: gatherSpec(def, this.#store),

@@ -10,7 +10,7 @@ import type { NativePlan } from '../native/binding.js';
 export interface WorkerData {
   requestRing: SharedArrayBuffer;
   responseRing: SharedArrayBuffer;
-  /** Float64Array of COUNTER_WORDS: MAX_SLOTS x COUNTER.PER_SLOT, then BUSY_SINCE; written by this worker only */
+  /** Float64Array of COUNTER_WORDS: MAX_SLOTS x COUNTER.PER_SLOT, then BUSY_SINCE, written by this worker only; then QUEUE_DELAY_US per slot, written by the main thread */
   counters: SharedArrayBuffer;
   storeId: number;
   controlPort: MessagePort;
@@ -37,6 +37,8 @@ export interface LoadMessage {
   outputName: string;
   maxBatch: number;
   maxQueueDelayUs: number;
+  /** adaptive batching: the queue delay is read from the slot's QUEUE_DELAY_US word (records.ts), which the main thread moves */
+  adaptive?: boolean;
   preferred: number[];
   /** server.queue_delay_budget (ms): a request not started this long after it was submitted is answered as shed; 0: none */
   maxWaitMs: number;

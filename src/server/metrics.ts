@@ -248,6 +248,19 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
       },
     });
     new client.Gauge({
+      name: 'hotpath_model_queue_delay_target_seconds',
+      help: 'The batch window (queue delay) the workers use for the model: the one batching.adaptive chose now, else max_queue_delay_us (0 with server.workers 0)',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        for (const e of models.entries.values()) {
+          if (e.def.learner) continue; // served inline: no batcher
+          const us = e.adaptive ? e.adaptive.delayUs : pool.threads === 0 ? 0 : e.def.batching.maxQueueDelayUs;
+          this.set({ model: e.def.name }, us / 1e6);
+        }
+      },
+    });
+    new client.Gauge({
       name: 'hotpath_model_ready',
       help: '1 when the model has a version loaded in a live worker',
       labelNames: ['model'],

@@ -692,4 +692,29 @@ describe('models', () => {
     c.server = { queue_delay_budget: 0 };
     expect(compileConfig(c).server.queueDelayBudgetMs).toBe(0);
   });
+
+  it('compiles adaptive batching with its defaults, and refuses bounds that cannot hold, naming the field', () => {
+    const adaptive = (a: Record<string, unknown>, more: Record<string, unknown> = {}) => withModels({ m: m({ batching: { max_batch: 32, ...more, adaptive: a } }) });
+    expect(compileConfig(adaptive({ target_p99_us: 3000 })).models[0].batching).toEqual({
+      maxBatch: 32, maxQueueDelayUs: 3000, preferred: [], adaptive: { targetP99Us: 3000, minDelayUs: 0, maxDelayUs: 3000 },
+    });
+    expect(compileConfig(adaptive({ target_p99_us: 3000, min_queue_delay_us: 50, max_queue_delay_us: 1000 })).models[0].batching.adaptive).toEqual({
+      targetP99Us: 3000, minDelayUs: 50, maxDelayUs: 1000,
+    });
+    rejects(() => compileConfig(adaptive({})), '/models/m/batching/adaptive');
+    rejects(() => compileConfig(adaptive({ target_p99_us: 0 })), '/models/m/batching/adaptive/target_p99_us');
+    rejects(() => compileConfig(adaptive({ target_p99_us: 3000, window: 5 })), '/models/m/batching/adaptive');
+    rejects(() => compileConfig(adaptive({ target_p99_us: 3000, min_queue_delay_us: -1 })), '/models/m/batching/adaptive/min_queue_delay_us');
+    rejects(() => compileConfig(adaptive({ target_p99_us: 3000 }, { max_queue_delay_us: 500 })), '/models/m/batching/max_queue_delay_us');
+    rejects(() => compileConfig(adaptive({ target_p99_us: 3000, min_queue_delay_us: 800, max_queue_delay_us: 500 })), '/models/m/batching/adaptive/max_queue_delay_us');
+    rejects(() => compileConfig(adaptive({ target_p99_us: 3000, max_queue_delay_us: 4000 })), '/models/m/batching/adaptive/max_queue_delay_us');
+    // No window to tune on the main thread.
+    const inline = adaptive({ target_p99_us: 3000 });
+    inline.server = { workers: 0 };
+    rejects(() => compileConfig(inline), '/models/m/batching/adaptive');
+    // The queue-delay budget is checked against the longest window adaptive may choose.
+    const budget = adaptive({ target_p99_us: 3000, max_queue_delay_us: 2000 });
+    budget.server = { queue_delay_budget: '2ms' };
+    expect(rejects(() => compileConfig(budget), '/server/queue_delay_budget').message).toContain('/models/m/batching/adaptive/max_queue_delay_us');
+  });
 });

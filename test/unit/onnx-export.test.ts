@@ -4,7 +4,7 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 
-import { learnerOnnx } from '../../src/learn/onnx-export.js';
+import { type DenseLayer, denseChainOnnx, learnerOnnx } from '../../src/learn/onnx-export.js';
 import { NativeLearner } from '../../src/native/learner.js';
 import { readOnnx } from '../../src/runtime/onnx-graph.js';
 import { planNative, runPlanReference } from '../../src/runtime/onnx-plan.js';
@@ -72,5 +72,48 @@ describe('ONNX export refusals', () => {
   it('a learner with a hashed block has no dense-only form', () => {
     const l = new NativeLearner({ dim: 2, hashBits: 4 });
     expect(() => learnerOnnx(l)).toThrow(expect.objectContaining({ code: 'HP_ERR_NATIVE_UNSUPPORTED' }));
+  });
+});
+
+describe('a chain of dense layers as ONNX (denseChainOnnx, the benches’ wide models)', () => {
+  const rand = mulberry32(3);
+  const dims = [5, 16, 8, 1];
+  const layers: DenseLayer[] = dims.slice(1).map((out, k) => ({
+    w: Float32Array.from({ length: out * dims[k] }, () => rand() * 2 - 1),
+    b: Float32Array.from({ length: out }, () => rand() - 0.5),
+    act: k < 2 ? 'relu' : 'sigmoid',
+  }));
+  const bytes = denseChainOnnx(5, layers);
+  const N = 32;
+  const x = Float32Array.from({ length: N * 5 }, () => rand() * 4 - 2);
+
+  it('compiles to a native plan of the same layers, and onnxruntime agrees with it within 1e-5', async () => {
+    const p = planNative(readOnnx(bytes));
+    if ('unsupported' in p) throw new Error(p.unsupported);
+    expect(p.plan.layers).toMatchObject([
+      { kind: 'dense', inDim: 5, outDim: 16, act: 'relu' },
+      { kind: 'dense', inDim: 16, outDim: 8, act: 'relu' },
+      { kind: 'dense', inDim: 8, outDim: 1, act: 'sigmoid' },
+    ]);
+    const want = runPlanReference(p.plan, x, N);
+    const session = await ort.InferenceSession.create(bytes);
+    try {
+      const y = (await session.run({ input: new ort.Tensor('float32', x, [N, 5]) })).output.data as Float32Array;
+      for (let r = 0; r < N; r++) expect(Math.abs(y[r] - want[r])).toBeLessThan(1e-5);
+      // A hand-computed row, so the plan itself is checked too: relu(W x + b) layer by layer.
+      let h = Array.from(x.subarray(0, 5));
+      for (const [k, l] of layers.entries()) {
+        const out = l.b.length;
+        const z = Array.from({ length: out }, (_, o) => h.reduce((acc, v, i) => acc + v * l.w[o * h.length + i], l.b[o]));
+        h = k < 2 ? z.map((v) => Math.max(0, v)) : z.map((v) => 1 / (1 + Math.exp(-v)));
+      }
+      expect(Math.abs(h[0] - y[0])).toBeLessThan(1e-5);
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('refuses a layer whose weights do not match its input width', () => {
+    expect(() => denseChainOnnx(4, layers)).toThrow(RangeError);
   });
 });
