@@ -1,5 +1,6 @@
 // POST /v1/predict/{model}: entity ids and request fields in, the model's scores out; the
 // worker gathers the model's features from the store.
+import { nowMs } from '../../runtime/records.js';
 import { parseJsonBody } from '../http.js';
 import { predictJson, predictText } from '../predict.js';
 import { flag } from './events.js';
@@ -14,14 +15,20 @@ export const predictRoutes: Route[] = [
     timed: true,
     about: 'score entities and fields with a model; ?scores=true adds the anomaly detectors\' scores of the request',
     handle(c, ctx) {
+      const t = c.trace;
+      const p0 = t !== undefined ? nowMs() : 0;
       const r = ctx.predict.request(c.params[0], parseJsonBody(c.body));
+      if (t !== undefined) {
+        t.model = r.model.def.name;
+        t.stage('parse', p0);
+      }
       if (c.query.length > 0 && flag(new URLSearchParams(c.query).get('scores'))) {
         // the detectors that watch this request's fields (and entity), scored without learning
         const anomaly = ctx.learning.scoreRequest(r.model.def, r);
-        ctx.predict.submit(r, (err, out) => (err ? c.fail(err) : c.send(200, JSON.stringify({ ...predictJson(out!, c.start), anomaly }))));
+        ctx.predict.submit(r, (err, out) => (err ? c.fail(err) : c.send(200, JSON.stringify({ ...predictJson(out!, c.start), anomaly }))), t);
         return;
       }
-      ctx.predict.submit(r, (err, out) => (err ? c.fail(err) : c.send(200, predictText(out!, c.start))));
+      ctx.predict.submit(r, (err, out) => (err ? c.fail(err) : c.send(200, predictText(out!, c.start))), t);
     },
   },
 ];

@@ -15,7 +15,8 @@ import type uWS from 'uWebSockets.js';
 
 import { HotpathError } from '../../errors.js';
 import { nowMs } from '../../runtime/records.js';
-import { type BodySink, errorHeaders, readBody, type Res, send, type SendOptions, sendError, toAnswer } from '../http.js';
+import { type BodySink, errorHeaders, readBody, type Res, send, type SendOptions, toAnswer } from '../http.js';
+import type { RequestTrace } from '../observe/tracing.js';
 import type { Caller } from '../security/caller.js';
 import type { ServerContext } from './context.js';
 
@@ -117,6 +118,10 @@ export class Call implements BodySink {
   body: Buffer = EMPTY;
   /** counted in ctx.inflight (until answered or aborted) */
   counted = false;
+  /** the request's trace when it is sampled (observe/tracing.ts): routes note their stages in it */
+  trace: RequestTrace | undefined = undefined;
+  /** the client's x-request-id, checked ('' when none, or not read: observe/requests.ts) */
+  requestId = '';
 
   constructor(res: Res, route: Route, params: string[], query: string, headers: string[], ctx: ServerContext, start: number) {
     this.res = res;
@@ -134,6 +139,8 @@ export class Call implements BodySink {
     c.method = this.method;
     c.url = this.url;
     c.counted = this.counted; // the request stays in ctx.inflight, now through c
+    c.trace = this.trace;
+    c.requestId = this.requestId;
     this.counted = false;
     return c;
   }
@@ -163,6 +170,7 @@ export class Call implements BodySink {
   /** Runs the route on the body (readBody's sink); the body view dies with this call. */
   onBody(body: Buffer): void {
     this.body = body;
+    if (this.trace !== undefined) this.trace.bodyAt = nowMs();
     run(this, this.ctx);
     this.body = EMPTY;
   }
@@ -173,16 +181,18 @@ export class Call implements BodySink {
 
   send(status: number, body: string | Uint8Array, opts?: SendOptions): void {
     this.done();
-    send(this.res, status, body, opts);
+    const o = this.ctx.observe;
+    send(this.res, status, body, o === undefined ? opts : o.answer(this, status, opts));
   }
 
   /** Answers with the error in the route's words (does nothing once answered or aborted). */
   fail(err: unknown, closeConnection = false): void {
     this.done();
-    if (this.route.errors === 'kserve') {
-      const e = toAnswer(err, this.ctx.log);
-      send(this.res, e.status, JSON.stringify({ error: e.message }), { closeConnection, headers: errorHeaders(e) });
-    } else sendError(this.res, err, this.ctx.log, closeConnection);
+    const e = toAnswer(err, this.ctx.log);
+    const body = this.route.errors === 'kserve' ? JSON.stringify({ error: e.message }) : JSON.stringify(e.toJSON());
+    const opts: SendOptions = { closeConnection, headers: errorHeaders(e) };
+    const o = this.ctx.observe;
+    send(this.res, e.status, body, o === undefined ? opts : o.answer(this, e.status, opts, e));
   }
 }
 
@@ -207,6 +217,8 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
     // params array) serves all its requests, so the hot GETs allocate nothing here.
     const reuse = route.body === 'none' && !route.later ? new Call(NO_RES, route, new Array<string>(nParams), '', NO_STRINGS, ctx, 0) : undefined;
     const isAny = route.method === 'any';
+    // traces and request ids (observe/requests.ts): undefined when both are off
+    const observe = ctx.observe;
     const onRequest = (res: Res, req: uWS.HttpRequest): void => {
       // Everything from req first: uWS reclaims it when this function returns.
       const start = route.timed ? nowMs() : 0;
@@ -225,6 +237,7 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
         call.method = req.getMethod();
         call.url = req.getUrl();
       }
+      if (observe !== undefined) observe.begin(call, req);
       if (ctx.phase !== 'serving' && route.scope !== 'open') {
         // Starting or draining: only liveness, readiness and the like are served.
         call.fail(new HotpathError('HP_ERR_NOT_READY', ctx.phase === 'starting' ? 'the server is starting' : 'the server is shutting down'), true);
