@@ -32,5 +32,6 @@ export const loggingSchema = {
   properties: {
     level: { enum: [...LOG_LEVELS] },
     requests: { enum: [...REQUEST_LINES] },
+    request_id_header: { type: 'boolean' },
   },
 } as const;

@@ -52,7 +52,7 @@ import type { ServerContext } from './routes/context.js';
 import { DashboardFeed, registerDashboardMetrics } from './dashboard.js';
 import { createLogger, lineLog, type LogStream, loggerOverLog } from './observe/logger.js';
 import { RequestObserver } from './observe/requests.js';
-import { Tracing } from './observe/tracing.js';
+import type { Tracing } from './observe/tracing.js';
 import { registerTracingMetrics } from './observe/metrics.js';
 import { mountRoutes } from './routes/index.js';
 import { OPEN_POLICY, type RoutePolicy } from './routes/route.js';
@@ -248,7 +248,8 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   const hardening = !opts.policy && HardeningPolicy.needed(config) ? new HardeningPolicy(config, metrics, clock) : undefined;
   // Traces (tracing:, off by default) and request lines: nothing on the request path when
   // both are off.
-  const tracing = config.tracing ? new Tracing(config.tracing, log) : undefined;
+  // The OpenTelemetry SDK is loaded only then: a server without tracing never imports it.
+  const tracing = config.tracing ? new (await import('./observe/tracing.js')).Tracing(config.tracing, log) : undefined;
   if (tracing) registerTracingMetrics(metrics.registry, tracing);
   const observe = RequestObserver.needed(config.logging, tracing) ? new RequestObserver(config.logging, logger, tracing) : undefined;
   const ctx: ServerContext = {
@@ -296,6 +297,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     port = uWS.us_socket_local_port(listenSocket);
   } catch (err) {
     clock.close();
+    await tracing?.shutdown();
     await sharedLog?.close();
     await online?.close();
     throw err;
@@ -316,6 +318,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   } catch (err) {
     stopListening();
     clock.close();
+    await tracing?.shutdown();
     await sharedLog?.close();
     await online?.close();
     await alerts.close(0);

@@ -48,7 +48,7 @@ describe('logs', () => {
 
   it('a 5xx logs one line with request_id, trace_id and the code, and the answer carries the id', async () => {
     rx = await OtlpReceiver.start();
-    const log = await start('{ level: info, requests: errors }', `tracing: { enabled: true, sample_ratio: 0, endpoint: "${rx.url}" }`);
+    const log = await start('{ level: info, requests: errors, request_id_header: true }', `tracing: { enabled: true, sample_ratio: 0, endpoint: "${rx.url}" }`);
     const { server, base, keys } = s!;
     // a model whose every batch fails, without a fallback: the answer is a 5xx
     server.pool.fault({ type: 'fault', kind: 'fail', slot: server.models.get('fraud').current!.slot, count: 1000 });

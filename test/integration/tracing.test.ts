@@ -29,8 +29,8 @@ afterEach(async () => {
   rx = undefined;
 });
 
-async function start(tracing: string, lines: string[] = []): Promise<string> {
-  const yaml = `${oneModelYaml('fraud')}\ntracing: ${tracing}\n`;
+async function start(tracing: string, lines: string[] = [], extra = ''): Promise<string> {
+  const yaml = `${oneModelYaml('fraud')}\ntracing: ${tracing}\n${extra}`;
   server = await startServer({ config: loadConfigText(yaml, { baseDir: repo }), port: 0, host: '127.0.0.1', log: (l) => lines.push(l) });
   return `http://127.0.0.1:${server.port}`;
 }
@@ -168,7 +168,7 @@ describe('tracing', () => {
 
   it('an error answer is a span with its status and code, and the client\'s x-request-id comes back', async () => {
     rx = await OtlpReceiver.start();
-    const base = await start(on(1));
+    const base = await start(on(1), [], 'logging: { request_id_header: true }\n');
     const r = await fetch(`${base}/v1/features/nobody/u1`, { headers: { 'x-request-id': 'client-req-7' } });
     expect(r.status).toBe(404);
     expect(r.headers.get('x-request-id')).toBe('client-req-7');
@@ -204,10 +204,11 @@ describe('tracing', () => {
     expect(rx.trace(traceId).length).toBeGreaterThanOrEqual(4);
   });
 
-  it('tracing off: no traceparent read or answered, no trace metric', async () => {
+  it('tracing off: no traceparent or x-request-id read or answered, no trace metric', async () => {
     const base = await start('{ enabled: false }');
-    const r = await fetch(`${base}/v1/features/user/u1`, { headers: { traceparent: sampled() } });
+    const r = await fetch(`${base}/v1/features/user/u1`, { headers: { traceparent: sampled(), 'x-request-id': 'not-read' } });
     expect(r.headers.get('traceparent')).toBeNull();
+    expect(r.headers.get('x-request-id')).toBeNull(); // logging.request_id_header is off by default: not read
     expect(await (await fetch(`${base}/metrics`)).text()).not.toContain('hotpath_trace_spans_total');
   });
 });

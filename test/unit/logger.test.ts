@@ -30,7 +30,7 @@ describe('redact', () => {
 describe('lineLog', () => {
   it('writes a module\'s line as JSON: its prefix the component, a level from its words', () => {
     const out: string[] = [];
-    const log = lineLog(createLogger({ level: 'info', requests: 'errors' }, { write: (s) => out.push(s) }));
+    const log = lineLog(createLogger({ level: 'info' }, { write: (s) => out.push(s) }));
     log('redis: online store: warmed 3 entities in 1 ms');
     log('hotpath: warning: listening on 0.0.0.0:1 with auth off');
     log('internal error: Error: boom');
@@ -45,7 +45,7 @@ describe('lineLog', () => {
 
   it('drops lines below the level', () => {
     const out: string[] = [];
-    const log = lineLog(createLogger({ level: 'warn', requests: 'errors' }, { write: (s) => out.push(s) }));
+    const log = lineLog(createLogger({ level: 'warn' }, { write: (s) => out.push(s) }));
     log('redis: connected');
     log('redis: the shared log is not reachable yet');
     expect(out.map((s) => JSON.parse(s).level)).toEqual(['warn']);

@@ -67,15 +67,16 @@ describe('tracing', () => {
 });
 
 describe('logging', () => {
-  it('defaults to info with a line per 5xx, and reads both keys', () => {
-    expect(compileConfig(base()).logging).toEqual({ level: 'info', requests: 'errors' });
-    expect(compileConfig(base({ logging: { level: 'trace', requests: 'all' } })).logging).toEqual({ level: 'trace', requests: 'all' });
+  it('defaults to info with a line per 5xx and no header read, and reads every key', () => {
+    expect(compileConfig(base()).logging).toEqual({ level: 'info', requests: 'errors', requestIdHeader: false });
+    expect(compileConfig(base({ logging: { level: 'trace', requests: 'all', request_id_header: true } })).logging).toEqual({ level: 'trace', requests: 'all', requestIdHeader: true });
   });
 
   it.each([
     [{ level: 'verbose' }, '/logging/level', /allowed values/],
     [{ requests: 'some' }, '/logging/requests', /allowed values/],
     [{ format: 'text' }, '/logging', /unknown key 'format'/],
+    [{ request_id_header: 'x-id' }, '/logging/request_id_header', /boolean/],
   ])('refuses %j at its field', (logging, path, message) => {
     const r = refusal({ logging });
     expect(r.path).toBe(path);

@@ -27,7 +27,7 @@ const REDACT_PATHS = [
 ];
 
 /** A pino logger with hotpath's fields: level by name, ISO time, no pid/hostname. */
-export function createLogger(def: LoggingDef, stream?: LogStream): Logger {
+export function createLogger(def: Pick<LoggingDef, 'level'>, stream?: LogStream): Logger {
   return pino(
     {
       level: def.level,
@@ -42,7 +42,7 @@ export function createLogger(def: LoggingDef, stream?: LogStream): Logger {
 }
 
 /** A logger over a `Log` function (tests' `opts.log`): each entry becomes one line of JSON text. */
-export function loggerOverLog(def: LoggingDef, log: Log): Logger {
+export function loggerOverLog(def: Pick<LoggingDef, 'level'>, log: Log): Logger {
   return createLogger(def, { write: (s) => log(s.endsWith('\n') ? s.slice(0, -1) : s) });
 }
 

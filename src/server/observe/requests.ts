@@ -1,13 +1,13 @@
 // What the HTTP routes do for traces and request logs, in one place that route.ts calls
 // twice per request: `begin` inside uWS's callback (the sampling decision, the client's
-// x-request-id) and `answer` just before the answer is written (the spans, the request's
-// log line, the traceparent and x-request-id headers). The server builds one only when
-// tracing is on or logging.requests is not `off`; without one, mount() reads no header for
-// it and the answer path does one check.
+// x-request-id), only when there is something to read, and `answer` just before the answer
+// is written (the spans, the request's log line, the traceparent and x-request-id
+// headers). The server builds one only when tracing is on or logging.requests is not
+// `off`; without one, mount() reads no header for it and the answer path does one check.
 //
-// The request id is the client's x-request-id (when it is printable and at most 128
-// characters), else the trace id of a traced request, else one made here, and only when a
-// line is logged. An answer carries it (x-request-id) whenever it is known, so a user can
+// The request id is the client's x-request-id (with logging.request_id_header, when it is
+// printable and at most 128 characters), else the trace id of a traced request, else one
+// made here, and only when a line is logged. An answer carries it (x-request-id) whenever it is known, so a user can
 // quote it; a line is logged for every 5xx (`errors`, the default) or every answer (`all`),
 // with request_id and trace_id, never a header, query or body.
 import type { HotpathError } from '../../errors.js';
@@ -34,6 +34,9 @@ export class RequestObserver {
   readonly #logger: Logger;
   readonly #all: boolean;
   readonly #errors: boolean;
+  readonly #readsId: boolean;
+  /** whether begin() has anything to read: mount() skips it otherwise */
+  readonly reads: boolean;
   /** requests answered with a line (and a request id made for it) */
   lines = 0;
 
@@ -42,16 +45,18 @@ export class RequestObserver {
     this.#logger = logger.child({ component: 'http' });
     this.#all = def.requests === 'all';
     this.#errors = def.requests !== 'off';
+    this.#readsId = def.requestIdHeader;
+    this.reads = tracing !== undefined || def.requestIdHeader;
   }
 
   /** Whether the server needs one: tracing on, or request lines asked for. */
   static needed(def: LoggingDef, tracing: Tracing | undefined): boolean {
-    return tracing !== undefined || def.requests !== 'off';
+    return tracing !== undefined || def.requests !== 'off' || def.requestIdHeader;
   }
 
   /** Inside uWS's callback (req is valid only there): the trace decision and the client's id. */
   begin(call: ObservedCall, req: uWS.HttpRequest): void {
-    call.requestId = this.#errors ? checkRequestId(req.getHeader('x-request-id')) : '';
+    call.requestId = this.#readsId ? checkRequestId(req.getHeader('x-request-id')) : '';
     call.trace = this.tracing?.begin(req);
   }
 

@@ -14,7 +14,7 @@
 // spans are dropped, never waited for) and the OTLP/HTTP exporter sends them as JSON on a
 // timer: a collector that is down or slow costs failed exports, counted in
 // hotpath_trace_spans_total{outcome="failed"} and logged once, never a request.
-import { type Context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import { type Attributes, type Context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { ExportResultCode, TraceState, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -197,13 +197,11 @@ export class Tracing {
         ...(t.state !== '' ? { traceState: new TraceState(t.state) } : {}),
       });
     }
-    const server = this.#tracer.startSpan(`${a.method} ${a.route}`, { kind: SpanKind.SERVER, startTime: t.start }, parent);
-    server.setAttribute(ATTR_HTTP_REQUEST_METHOD, a.method);
-    server.setAttribute(ATTR_HTTP_ROUTE, a.route);
-    server.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, a.status);
-    if (t.model !== '') server.setAttribute('hotpath.model', t.model);
-    if (t.entity !== '') server.setAttribute('hotpath.entity', t.entity);
-    if (a.code !== undefined) server.setAttribute(ATTR_ERROR_TYPE, a.code);
+    const attributes: Attributes = { [ATTR_HTTP_REQUEST_METHOD]: a.method, [ATTR_HTTP_ROUTE]: a.route, [ATTR_HTTP_RESPONSE_STATUS_CODE]: a.status };
+    if (t.model !== '') attributes['hotpath.model'] = t.model;
+    if (t.entity !== '') attributes['hotpath.entity'] = t.entity;
+    if (a.code !== undefined) attributes[ATTR_ERROR_TYPE] = a.code;
+    const server = this.#tracer.startSpan(`${a.method} ${a.route}`, { kind: SpanKind.SERVER, startTime: t.start, attributes }, parent);
     if (a.status >= 500) server.setStatus({ code: SpanStatusCode.ERROR, message: a.code });
     const sc = server.spanContext();
     t.traceId = sc.traceId;
@@ -220,9 +218,7 @@ export class Tracing {
     if (t.bodyAt > 0) child('receive', t.start, t.bodyAt);
     for (let i = 0; i < t.names.length; i++) child(t.names[i], t.starts[i], t.ends[i]);
     if (t.inferStart > 0 && t.inferEnd > 0) {
-      const inf = this.#tracer.startSpan('inference', { kind: SpanKind.INTERNAL, startTime: t.inferStart }, ctx);
-      inf.setAttribute('hotpath.batch', t.batch);
-      inf.setAttribute('hotpath.fallback', t.fallback);
+      const inf = this.#tracer.startSpan('inference', { kind: SpanKind.INTERNAL, startTime: t.inferStart, attributes: { 'hotpath.batch': t.batch, 'hotpath.fallback': t.fallback } }, ctx);
       const ictx = trace.setSpan(ROOT_CONTEXT, inf);
       // queue: from the submit until its batch ran; run: the batch's compute. Measured by the
       // worker (queueUs, computeUs), placed from the submit and kept inside the call.

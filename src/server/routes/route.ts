@@ -217,8 +217,8 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
     // params array) serves all its requests, so the hot GETs allocate nothing here.
     const reuse = route.body === 'none' && !route.later ? new Call(NO_RES, route, new Array<string>(nParams), '', NO_STRINGS, ctx, 0) : undefined;
     const isAny = route.method === 'any';
-    // traces and request ids (observe/requests.ts): undefined when both are off
-    const observe = ctx.observe;
+    // traces and request ids (observe/requests.ts): undefined when nothing is read from a request
+    const observe = ctx.observe?.reads ? ctx.observe : undefined;
     const onRequest = (res: Res, req: uWS.HttpRequest): void => {
       // Everything from req first: uWS reclaims it when this function returns.
       const start = route.timed ? nowMs() : 0;
