@@ -8,9 +8,16 @@
 // Printed: per round B/A and A'/A (the noise of the same config against itself) for
 // throughput and the server's CPU per request, then the medians of the per-round ratios.
 //
+// --profile: instead, one trial of B under `node --cpu-prof`, and the share of the main
+// thread's busy time (self time) spent in tracing's code (@opentelemetry/*, src/server/
+// observe/) during the load, the last --seconds of the profile but its final 0.5 s (the
+// stop). Feature reads run on the main thread, so this is what a saturated server loses;
+// unlike throughput on a shared machine, it does not move with the neighbours' load.
+//
 //   npx tsc -p tsconfig.build.json && node scripts/build-validators.mjs
 //   npx tsx bench/tracing-ab.ts [--rounds 6] [--seconds 5]
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+//   npx tsx bench/tracing-ab.ts --profile [--seconds 8]
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { loadStandardData, runWrk, startHotpath } from '../src/bench/harness.js';
 import { cpuSeconds } from '../src/bench/proc.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '6' }, seconds: { type: 'string', default: '5' }, ratio: { type: 'string', default: '0.01' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '6' }, seconds: { type: 'string', default: '5' }, ratio: { type: 'string', default: '0.01' }, profile: { type: 'boolean', default: false } } });
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const root = resolve('.');
@@ -43,6 +50,46 @@ const shipped = readFileSync(join(root, 'hotpath.yaml'), 'utf8').replace(/^(\s*r
 const cfg = { A: join(dir, 'A.yaml'), B: join(dir, 'B.yaml') };
 writeFileSync(cfg.A, shipped);
 writeFileSync(cfg.B, `${shipped}\ntracing: { enabled: true, sample_ratio: ${values.ratio}, endpoint: "${endpoint}", export_interval: 1s }\n`);
+
+if (values.profile) {
+  const profDir = mkdtempSync(join(tmpdir(), 'hotpath-tracing-prof-'));
+  const s = await startHotpath(root, PORT, { config: cfg.B, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+  let rps = 0;
+  try {
+    await loadStandardData(s.url);
+    const o = { url: s.url, connections: 64, script: 'bench/features.lua', cwd: root };
+    await runWrk({ ...o, durationS: 1 });
+    rps = (await runWrk({ ...o, durationS: seconds })).rps;
+  } finally {
+    await s.stop();
+  }
+  // the main thread's profile: the first one the process wrote (workers' come after)
+  const file = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort()[0];
+  const p = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as { nodes: { id: number; callFrame: { functionName: string; url: string } }[]; samples: number[]; timeDeltas: number[] };
+  const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
+  const at: number[] = [];
+  let t = 0;
+  for (const d of p.timeDeltas) at.push((t += d));
+  const to = t - 500_000;
+  const from = to - seconds * 1e6 + 500_000;
+  let busy = 0;
+  let tracingUs = 0;
+  let idle = 0;
+  p.samples.forEach((id, i) => {
+    if (at[i] < from || at[i] > to) return;
+    const f = byId.get(id)!;
+    const dt = p.timeDeltas[i];
+    if (f.functionName === '(idle)') idle += dt;
+    else {
+      busy += dt;
+      if (f.url.includes('@opentelemetry') || f.url.includes('/observe/')) tracingUs += dt;
+    }
+  });
+  console.log(`profile of B (sample_ratio ${values.ratio}) at ${(rps / 1e3).toFixed(1)}k req/s: main thread busy ${(busy / 1e6).toFixed(2)} s, idle ${(idle / 1e6).toFixed(2)} s; tracing's code ${((100 * tracingUs) / busy).toFixed(2)} % of busy (${profDir}/${file})`);
+  console.log(`collector: ${exports} export requests, ${(bytes / 1024).toFixed(0)} KiB of spans`);
+  collector.close();
+  process.exit(0);
+}
 
 type Trial = 'A' | 'B' | "A'";
 const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];

@@ -28,6 +28,8 @@ export interface ObservedCall {
 }
 
 const NO_OPTIONS: SendOptions = {};
+/** the header's name as bytes: uWS converts a string key to UTF-8 at each call (tracing.ts) */
+const X_REQUEST_ID = new Uint8Array(Buffer.from('x-request-id'));
 
 export class RequestObserver {
   readonly tracing: Tracing | undefined;
@@ -56,7 +58,7 @@ export class RequestObserver {
 
   /** Inside uWS's callback (req is valid only there): the trace decision and the client's id. */
   begin(call: ObservedCall, req: uWS.HttpRequest): void {
-    call.requestId = this.#readsId ? checkRequestId(req.getHeader('x-request-id')) : '';
+    call.requestId = this.#readsId ? checkRequestId(req.getHeader(X_REQUEST_ID)) : '';
     call.trace = this.tracing?.begin(req);
   }
 

@@ -4,11 +4,15 @@
 // `traceparent` with its sampled flag decides (parent-based), else Math.random() against
 // sample_ratio; nothing is allocated for a request that is not traced. A traced request
 // gets a RequestTrace, where the route notes its stages as plain numbers (start and end,
-// nowMs()). The spans are made at answer time, all at once, with those explicit times:
-// the SERVER span (method, route pattern, status, model or entity), and a child per stage
+// nowMs()). At answer time the trace id (a new trace's) and the server span's id are
+// chosen, for the answer's traceparent, and the trace joins a queue; the spans are made
+// from it later, in bursts (every 100 ms at most), with those explicit times and ids: the
+// SERVER span (method, route pattern, status, model or entity), and a child per stage
 // (receive, parse, feature_store.read, ingest, inference with its own `queue` and `run`
-// from the outcome's queueUs/computeUs, answer). Nothing of the SDK runs while the
-// request is being served, and no context is carried across callbacks.
+// from the outcome's queueUs/computeUs, answer). Nothing of the SDK runs while a request
+// is served, and no context is carried across callbacks. Why bursts: a trace's spans cost
+// ~10 µs when the SDK's code runs hot, several times that when one trace in a hundred runs
+// it between feature reads (a CPU profile of bench/tracing-ab.ts --profile).
 //
 // The SDK's BatchSpanProcessor queues ended spans (at most tracing.max_queue; past it new
 // spans are dropped, never waited for) and the OTLP/HTTP exporter sends them as JSON on a
@@ -18,7 +22,9 @@ import { type Attributes, type Context, ROOT_CONTEXT, SpanKind, SpanStatusCode, 
 import { ExportResultCode, TraceState, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, type IdGenerator, RandomIdGenerator, type ReadableSpan, type SpanExporter,
+} from '@opentelemetry/sdk-trace-base';
 import { ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type uWS from 'uWebSockets.js';
 
@@ -29,6 +35,11 @@ import type { Log } from '../http.js';
 import { checkTraceparent, PARENT_NONE, PARENT_SAMPLED, PARENT_UNSAMPLED, parentIdOf, TRACESTATE_MAX, traceIdOf } from './traceparent.js';
 
 const SERVER_VERSION = '0.1.0'; // package.json's version, as routes/kserve.ts says it
+
+// Header names as bytes: uWS reads a string key by converting it to UTF-8 at each call, a
+// byte key as it is (in a loop over getHeader, 75 ns against 120 ns on the bench machine).
+const TRACEPARENT = new Uint8Array(Buffer.from('traceparent'));
+const TRACESTATE = new Uint8Array(Buffer.from('tracestate'));
 
 /**
  * One traced request's timings, noted by the routes (plain numbers: ms since the epoch
@@ -55,9 +66,11 @@ export class RequestTrace {
   fallback = false;
   model = '';
   entity = '';
-  /** set when the spans are made: the trace and the server span's ids */
+  /** set at answer time (Tracing.finish): the trace and the server span's ids, and the answer */
   traceId = '';
   spanId = '';
+  end = 0;
+  answered: Answered | undefined = undefined;
 
   constructor(start: number, parent: string, state: string) {
     this.start = start;
@@ -98,6 +111,38 @@ export interface Answered {
   status: number;
   /** the error code of an error answer */
   code?: string;
+}
+
+/**
+ * The ids the SDK gives spans: random, but the next span's (and a new trace's) may be
+ * chosen beforehand, as the answer's traceparent names them before the spans are made.
+ */
+class PlannedIds implements IdGenerator {
+  readonly #random = new RandomIdGenerator();
+  nextTraceId = '';
+  nextSpanId = '';
+
+  generateTraceId(): string {
+    const id = this.nextTraceId;
+    if (id === '') return this.#random.generateTraceId();
+    this.nextTraceId = '';
+    return id;
+  }
+
+  generateSpanId(): string {
+    const id = this.nextSpanId;
+    if (id === '') return this.#random.generateSpanId();
+    this.nextSpanId = '';
+    return id;
+  }
+
+  newTraceId(): string {
+    return this.#random.generateTraceId();
+  }
+
+  newSpanId(): string {
+    return this.#random.generateSpanId();
+  }
 }
 
 /** The exporter with its outcomes counted (and the first failure logged). */
@@ -144,18 +189,27 @@ export class Tracing {
   readonly #provider: BasicTracerProvider;
   readonly #tracer: Tracer;
   readonly #exporter: CountingExporter;
+  readonly #ids = new PlannedIds();
+  /** answered traces whose spans are not made yet (at most max_queue) */
+  #pending: RequestTrace[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  readonly #flushMs: number;
   /** spans made (and ended) */
   ended = 0;
+  /** traces dropped before their spans were made: more than max_queue waiting */
+  dropped = 0;
 
   constructor(def: TracingDef, log: Log) {
     this.def = def;
     this.#ratio = def.sampleRatio;
+    this.#flushMs = Math.min(100, def.exportIntervalMs);
     const otlp = new OTLPTraceExporter({ url: def.endpoint, headers: def.headers, timeoutMillis: def.exportTimeoutMs });
     this.#exporter = new CountingExporter(otlp, log, def.endpoint);
     this.#provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: def.serviceName, [ATTR_SERVICE_VERSION]: SERVER_VERSION }),
       // The decision is ours (begin()): every span asked for is recorded.
       sampler: new AlwaysOnSampler(),
+      idGenerator: this.#ids,
       spanProcessors: [
         new BatchSpanProcessor(this.#exporter, {
           maxExportBatchSize: def.batchSize, maxQueueSize: def.maxQueue, scheduledDelayMillis: def.exportIntervalMs, exportTimeoutMillis: def.exportTimeoutMs,
@@ -179,17 +233,45 @@ export class Tracing {
    * or a check of a header that says "not sampled").
    */
   begin(req: uWS.HttpRequest): RequestTrace | undefined {
-    const h = req.getHeader('traceparent');
+    const h = req.getHeader(TRACEPARENT);
     const p = h.length === 0 ? PARENT_NONE : checkTraceparent(h);
     if (p === PARENT_UNSAMPLED || (p === PARENT_NONE && !(Math.random() < this.#ratio))) return undefined;
     if (p !== PARENT_SAMPLED) return new RequestTrace(nowMs(), '', '');
-    const state = req.getHeader('tracestate');
+    const state = req.getHeader(TRACESTATE);
     return new RequestTrace(nowMs(), h, state.length <= TRACESTATE_MAX ? state : '');
   }
 
-  /** Makes and ends the request's spans; sets t.traceId and t.spanId (the answer's traceparent). */
+  /**
+   * The request is answered: sets t.traceId and t.spanId (the answer's traceparent) and
+   * queues the trace; its spans are made within 100 ms.
+   */
   finish(t: RequestTrace, a: Answered): void {
-    const end = nowMs();
+    t.end = nowMs();
+    t.answered = a;
+    t.traceId = t.parent !== '' ? traceIdOf(t.parent) : this.#ids.newTraceId();
+    t.spanId = this.#ids.newSpanId();
+    if (this.#pending.length >= this.def.maxQueue) {
+      this.dropped++;
+      return;
+    }
+    this.#pending.push(t);
+    if (this.#timer === undefined) {
+      this.#timer = setTimeout(this.#flush, this.#flushMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** Makes the spans of every queued trace. */
+  readonly #flush = (): void => {
+    this.#timer = undefined;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const t of pending) this.#spans(t);
+  };
+
+  #spans(t: RequestTrace): void {
+    const a = t.answered!;
+    const end = t.end;
     let parent: Context = ROOT_CONTEXT;
     if (t.parent !== '') {
       parent = trace.setSpanContext(ROOT_CONTEXT, {
@@ -201,11 +283,11 @@ export class Tracing {
     if (t.model !== '') attributes['hotpath.model'] = t.model;
     if (t.entity !== '') attributes['hotpath.entity'] = t.entity;
     if (a.code !== undefined) attributes[ATTR_ERROR_TYPE] = a.code;
+    // the ids the answer's traceparent named
+    this.#ids.nextSpanId = t.spanId;
+    if (t.parent === '') this.#ids.nextTraceId = t.traceId;
     const server = this.#tracer.startSpan(`${a.method} ${a.route}`, { kind: SpanKind.SERVER, startTime: t.start, attributes }, parent);
     if (a.status >= 500) server.setStatus({ code: SpanStatusCode.ERROR, message: a.code });
-    const sc = server.spanContext();
-    t.traceId = sc.traceId;
-    t.spanId = sc.spanId;
     const ctx = trace.setSpan(ROOT_CONTEXT, server);
     let last = t.start;
     const child = (name: string, from: number, to: number, c: Context = ctx) => {
@@ -236,8 +318,10 @@ export class Tracing {
     this.ended++;
   }
 
-  /** Exports what is queued and stops; waits at most tracing.shutdown_timeout. */
+  /** Makes the queued traces' spans, exports what is queued and stops; waits at most tracing.shutdown_timeout. */
   async shutdown(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#flush();
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<void>((r) => {
       timer = setTimeout(r, this.def.shutdownTimeoutMs);
