@@ -50,8 +50,8 @@ export interface LoggingDef {
   level: LogLevel;
   requests: RequestLines;
   /**
-   * read the client's x-request-id on every request (one header read: about 1 % of
-   * feature-read throughput on the bench machine, so off by default)
+   * read the client's x-request-id on every request (one header read: 1 % of the main
+   * thread's CPU in a profile of feature reads, so off by default)
    */
   requestIdHeader: boolean;
 }
