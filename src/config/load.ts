@@ -24,6 +24,7 @@ import { type BanditDef, compileBandits, type RawBandit } from './bandits.js';
 import { type CacheDef, compileCache, type RawCache } from './cache.js';
 import { compileOnlineStore, type OnlineStoreDef, type RawOnlineStore } from './online-store.js';
 import { compileScaling, type RawScaling, type ScalingDef } from './scaling.js';
+import { compileLogging, compileTracing, type LoggingDef, type RawLogging, type RawTracing, type TracingDef } from './observe.js';
 import { type AuthDef, compileAuth, compileLimits, compileTls, type Env, type LimitsDef, type RawAuth, type RawLimits, type RawTls, type TlsDef } from './security.js';
 import { validator } from './validators.js';
 import { fail, parseDuration, parseSize } from './values.js';
@@ -140,6 +141,10 @@ export interface Config {
   bandits: BanditDef[];
   /** the request-rate forecast for autoscalers (src/scaling/; none: no section) */
   scaling: ScalingDef;
+  /** OpenTelemetry spans for a sampled share of requests (src/server/observe/; null: off) */
+  tracing: TracingDef | null;
+  /** the JSON log's level and its request lines (src/server/observe/logger.ts) */
+  logging: LoggingDef;
   /** the L1 answer caches (src/cache/, docs/cache.md; none: no section) */
   cache: CacheDef;
   /** the online store on Redis (src/redis/online-store.ts; null: no section) */
@@ -205,6 +210,8 @@ interface RawConfig {
   alerts?: RawAlerts;
   bandits?: Record<string, RawBandit>;
   scaling?: RawScaling;
+  tracing?: RawTracing;
+  logging?: RawLogging;
   cache?: RawCache;
   online_store?: RawOnlineStore;
 }
@@ -409,6 +416,8 @@ export function compileConfig(given: unknown, opts: CompileOptions = {}): Config
     alerts: compileAlerts(c.alerts, env),
     bandits: compileBandits(c.bandits, entities, entityIndex, streams, streamIndex),
     scaling: compileScaling(c.scaling),
+    tracing: compileTracing(c.tracing),
+    logging: compileLogging(c.logging),
     cache: compileCache(c.cache),
     onlineStore: compileOnlineStore(c.online_store, env),
     storeSpec: { tables: [], streams: [], maxFutureMs: 0 },

@@ -8,6 +8,7 @@ import { ingestSchema } from './redis.js';
 import { cacheSchema } from './cache-schema.js';
 import { onlineStoreSchema } from './online-store-schema.js';
 import { scalingSchema } from './scaling-schema.js';
+import { loggingSchema, tracingSchema } from './observe-schema.js';
 
 const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } as const;
 // "250ms", "10s", "5m", "1h", "7d", or a number of milliseconds
@@ -373,6 +374,8 @@ export const configSchema = {
     limits: limitsSchema,
     alerts,
     scaling: scalingSchema,
+    tracing: tracingSchema,
+    logging: loggingSchema,
     cache: cacheSchema,
     online_store: onlineStoreSchema,
     demo: {

@@ -51,6 +51,10 @@ import { Caching } from '../cache/cache.js';
 import { registerCacheMetrics } from './cache-metrics.js';
 import type { ServerContext } from './routes/context.js';
 import { DashboardFeed, registerDashboardMetrics } from './dashboard.js';
+import { createLogger, lineLog, type LogStream, loggerOverLog } from './observe/logger.js';
+import { RequestObserver } from './observe/requests.js';
+import type { Tracing } from './observe/tracing.js';
+import { registerTracingMetrics } from './observe/metrics.js';
 import { mountRoutes } from './routes/index.js';
 import { OPEN_POLICY, type RoutePolicy } from './routes/route.js';
 import { CoarseClock, ConnectionCounter } from './security/buckets.js';
@@ -63,7 +67,13 @@ export interface ServerOptions {
   port?: number;
   host?: string;
   demo?: boolean;
+  /**
+   * where the modules' lines go, as they are (tests); request lines reach it as JSON text.
+   * Default: JSON lines (pino) on stderr, or on `logStream`.
+   */
   log?: (line: string) => void;
+  /** the JSON log's destination instead of stderr (pino writes one line of JSON per write) */
+  logStream?: LogStream;
   /** who may use which route (default: everyone, every route) */
   policy?: RoutePolicy;
   /** the state directory (overrides durability.data_dir); none: nothing is persisted */
@@ -144,7 +154,10 @@ export function createStore(config: Config): FeatureStore {
 
 export async function startServer(opts: ServerOptions): Promise<Server> {
   const { config } = opts;
-  const log = opts.log ?? ((line: string) => console.error(line));
+  // The log (observe/logger.ts): JSON lines through pino; opts.log keeps the modules' lines
+  // as they are. Request lines (and traces) go through the RequestObserver.
+  const logger = opts.log ? loggerOverLog(config.logging, opts.log) : createLogger(config.logging, opts.logStream);
+  const log = opts.log ?? lineLog(logger);
   if (!uwsIsNative() && process.env.HOTPATH_ALLOW_UWS_FALLBACK !== '1')
     throw new Error('uWebSockets.js loaded its slow JavaScript fallback instead of its native build; set HOTPATH_ALLOW_UWS_FALLBACK=1 to run anyway');
 
@@ -238,6 +251,12 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   learning.alerts = alerts;
   experiments.alerts = alerts;
   const hardening = !opts.policy && HardeningPolicy.needed(config) ? new HardeningPolicy(config, metrics, clock) : undefined;
+  // Traces (tracing:, off by default) and request lines: nothing on the request path when
+  // both are off.
+  // The OpenTelemetry SDK is loaded only then: a server without tracing never imports it.
+  const tracing = config.tracing ? new (await import('./observe/tracing.js')).Tracing(config.tracing, log) : undefined;
+  if (tracing) registerTracingMetrics(metrics.registry, tracing);
+  const observe = RequestObserver.needed(config.logging, tracing) ? new RequestObserver(config.logging, logger, tracing) : undefined;
   const ctx: ServerContext = {
     config,
     store,
@@ -252,6 +271,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     metrics,
     stages,
     log,
+    observe,
     policy: opts.policy ?? hardening ?? OPEN_POLICY,
     connections: new ConnectionCounter(config.limits.wsConnectionsPerAddress),
     clock,
@@ -283,6 +303,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     port = uWS.us_socket_local_port(listenSocket);
   } catch (err) {
     clock.close();
+    await tracing?.shutdown();
     await sharedLog?.close();
     await online?.close();
     throw err;
@@ -303,6 +324,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   } catch (err) {
     stopListening();
     clock.close();
+    await tracing?.shutdown();
     await sharedLog?.close();
     await online?.close();
     await alerts.close(0);
@@ -374,6 +396,8 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     await alertsClosed;
     clock.close();
     await pool.close();
+    // the spans of the last requests, sent within tracing.shutdown_timeout
+    await tracing?.shutdown();
     return seq;
   };
 

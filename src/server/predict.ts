@@ -12,6 +12,7 @@ import type { ModelEntry, ModelRegistry } from '../runtime/registry.js';
 import { nowMs } from '../runtime/records.js';
 import type { FeatureReader } from './features.js';
 import { jsonNumber } from './http.js';
+import type { RequestTrace } from './observe/tracing.js';
 
 /** A checked predict request: the model, and the ids and fields in its record order. */
 export interface PredictRequest extends ParsedPredict {
@@ -53,8 +54,12 @@ export class PredictPipeline {
     return parsePredict(this.#models.get(model), body, this.#maxIdBytes);
   }
 
-  /** Scores a checked request; cb runs once (synchronously when refused before a worker). */
-  submit(r: PredictRequest, cb: Answer): void {
+  /**
+   * Scores a checked request; cb runs once (synchronously when refused before a worker).
+   * `trace`: a sampled request's, which times the call (submit to answer) and its outcome.
+   */
+  submit(r: PredictRequest, cb: Answer, trace?: RequestTrace): void {
+    if (trace !== undefined) cb = trace.inference(cb);
     const cache = this.#cache;
     const current = r.model.current;
     // Learners are not cached: each of their answers registers a prediction for its label.
@@ -125,8 +130,8 @@ export class PredictPipeline {
   }
 
   /** Runs rows of a ready input matrix (rows x inDim) on a version (default: current). */
-  infer(e: ModelEntry, version: number | undefined, x: Float32Array, rows: number, cb: Answer): void {
-    this.#inference.infer(e, version, x, rows, cb);
+  infer(e: ModelEntry, version: number | undefined, x: Float32Array, rows: number, cb: Answer, trace?: RequestTrace): void {
+    this.#inference.infer(e, version, x, rows, trace === undefined ? cb : trace.inference(cb));
   }
 }
 

@@ -17,6 +17,7 @@ import type { DashboardFeed } from '../dashboard.js';
 import type { FeatureReader } from '../features.js';
 import type { Log } from '../http.js';
 import type { Metrics } from '../metrics.js';
+import type { RequestObserver } from '../observe/requests.js';
 import type { PredictPipeline } from '../predict.js';
 import type { Stages } from '../stages.js';
 import type { CoarseClock, ConnectionCounter } from '../security/buckets.js';
@@ -43,6 +44,11 @@ export interface ServerContext {
   /** per-stage latency histograms and the slowest requests of the last minute (GET /v1/debug/slow) */
   readonly stages: Stages;
   readonly log: Log;
+  /**
+   * traces and request lines (observe/requests.ts): undefined when tracing is off and
+   * logging.requests is `off` (then no request reads a header for them)
+   */
+  readonly observe?: RequestObserver;
   readonly policy: RoutePolicy;
   /**
    * Where detectors, learners and ingest taps report: `observe(source, value, entity?)` for

@@ -17,6 +17,8 @@ export const eventRoutes: Route[] = [
     about: 'ingest events: JSON, a JSON array, or NDJSON',
     handle(c, ctx) {
       ctx.ingest.checkLog();
+      const t = c.trace;
+      const p0 = t !== undefined ? nowMs() : 0;
       const q = c.query.length > 0 ? new URLSearchParams(c.query) : undefined;
       const stream = q?.get('stream') ?? undefined;
       c.subject = stream ?? '';
@@ -26,9 +28,11 @@ export const eventRoutes: Route[] = [
       const scores = q !== undefined && flag(q.get('scores'));
       const detectors = scores ? ctx.learning.detectors : [];
       for (const d of detectors) d.lastCount = 0;
-      c.mark1 = nowMs();
+      const i0 = (c.mark1 = nowMs());
+      if (t !== undefined) t.stage('parse', p0, i0);
       const r = ctx.ingest.events(events, 'http', Date.now(), stream);
-      c.mark2 = nowMs();
+      const d0 = (c.mark2 = nowMs());
+      if (t !== undefined) t.stage('ingest', i0, d0);
       let body = r.duplicates === undefined ? `{"accepted":${r.accepted},"late":${r.late}}` : `{"accepted":${r.accepted},"late":${r.late},"duplicates":${r.duplicates}}`;
       if (scores) {
         const out: Record<string, number[]> = {};
@@ -36,7 +40,11 @@ export const eventRoutes: Route[] = [
         body = `${body.slice(0, -1)},"scores":${JSON.stringify(out)}}`;
       }
       // With a shared log (ingest.redis_streams) the answer says whether the batches reached it.
-      ctx.ingest.settle(r, (err, shared) => (err ? c.fail(err) : c.send(200, shared === undefined ? body : `${body.slice(0, -1)},"shared":${shared}}`)));
+      ctx.ingest.settle(r, (err, shared) => {
+        // durable: the log record written (and synced), and the shared log's verdict
+        if (t !== undefined) t.stage('durable', d0);
+        return err ? c.fail(err) : c.send(200, shared === undefined ? body : `${body.slice(0, -1)},"shared":${shared}}`);
+      });
     },
   },
 ];

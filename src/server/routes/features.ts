@@ -29,15 +29,23 @@ export const featureRoutes: Route[] = [
       const names = q?.get('features');
       const select = selectFeatures(entity, names?.split(',').filter((s) => s.length > 0), ctx.config.limits.featuresPerRequest);
       const at = readTime(q?.get('at') ?? undefined, Date.now());
-      c.mark1 = nowMs();
+      const r0 = (c.mark1 = nowMs());
+      const t = c.trace;
+      if (t !== undefined) {
+        t.entity = entity.name;
+        t.stage('parse', t.start, r0);
+      }
       const r = ctx.reader.readJsonCached(entity, id, select, at, c.query);
+      if (t !== undefined) t.stage('feature_store.read', r0);
       const online = ctx.online;
       if (r.ageMs === null && online) {
         // Not in this store: read through from the online store (at most read_timeout),
         // then answer from the store, which holds the entity when Redis had it.
         const later = c.detach();
         c.res.onAborted(() => later.onAborted());
+        const o0 = t !== undefined ? nowMs() : 0;
         online.readThrough(entity.index, id).then((found) => {
+          if (t !== undefined) t.stage('online_store.read', o0);
           const again = found ? ctx.reader.readJsonCached(entity, id, select, at, later.query) : r;
           ctx.metrics.featureRead(entity.name, again.ageMs);
           later.mark2 = nowMs();
@@ -59,6 +67,8 @@ export const featureRoutes: Route[] = [
     about: 'features of many ids of one entity',
     handle(c, ctx) {
       const { config } = ctx;
+      const t = c.trace;
+      const p0 = t !== undefined ? nowMs() : 0;
       const q = parseJsonBody(c.body) as { entity?: unknown; ids?: unknown; features?: unknown; at?: unknown };
       if (typeof q !== 'object' || q === null || Array.isArray(q))
         throw new HotpathError('HP_ERR_QUERY_INVALID', 'body must be an object {"entity", "ids", "features"?, "at"?}');
@@ -71,9 +81,14 @@ export const featureRoutes: Route[] = [
       const ids = q.ids.map((v) => checkId(v, config.limits.idBytes));
       const select = selectFeatures(entity, q.features, config.limits.featuresPerRequest);
       const at = readTime(q.at, Date.now());
-      c.mark1 = nowMs();
+      const r0 = (c.mark1 = nowMs());
+      if (t !== undefined) {
+        t.entity = entity.name;
+        t.stage('parse', p0, r0);
+      }
       const results = ctx.reader.read(entity, ids, select, at);
       c.mark2 = nowMs();
+      if (t !== undefined) t.stage('feature_store.read', r0, c.mark2);
       for (const r of results) ctx.metrics.featureRead(entity.name, r.freshness_ms);
       c.send(200, JSON.stringify({ entity: entity.name, at, results }));
     },

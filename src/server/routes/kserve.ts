@@ -2,6 +2,7 @@
 // infer (JSON tensors or the binary tensor extension). What Triton and KServe clients send.
 // Errors are `{"error": "<message>"}`, as the protocol words them.
 import { HotpathError } from '../../errors.js';
+import { nowMs } from '../../runtime/records.js';
 import type { ModelEntry } from '../../runtime/registry.js';
 import { type KsInferRequest, parseInferRequest } from '../kserve.js';
 import { encodeInferResponse } from '../kserve-encode.js';
@@ -70,7 +71,13 @@ function checkInfer(c: Parameters<Route['handle']>[0], ctx: ServerContext): { e:
 
 const infer: Route['handle'] = (c, ctx) => {
   c.subject = c.params[0];
+  const t = c.trace;
+  const p0 = t !== undefined ? nowMs() : 0;
   const { e, version, ks, rows, x, outputName } = checkInfer(c, ctx);
+  if (t !== undefined) {
+    t.model = e.def.name;
+    t.stage('parse', p0);
+  }
   ctx.predict.infer(e, version, x, rows, (err, r) => {
     if (err) return c.fail(err);
     c.result = r;
@@ -92,7 +99,7 @@ const infer: Route['handle'] = (c, ctx) => {
     } catch (e2) {
       c.fail(e2);
     }
-  });
+  }, t);
 };
 
 const ks = { errors: 'kserve' } as const;

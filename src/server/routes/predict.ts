@@ -1,5 +1,6 @@
 // POST /v1/predict/{model}: entity ids and request fields in, the model's scores out; the
 // worker gathers the model's features from the store.
+import { nowMs } from '../../runtime/records.js';
 import { parseJsonBody } from '../http.js';
 import { predictJson, predictText } from '../predict.js';
 import { flag } from './events.js';
@@ -15,18 +16,24 @@ export const predictRoutes: Route[] = [
     about: 'score entities and fields with a model; ?scores=true adds the anomaly detectors\' scores of the request',
     handle(c, ctx) {
       c.subject = c.params[0];
+      const t = c.trace;
+      const p0 = t !== undefined ? nowMs() : 0;
       const r = ctx.predict.request(c.params[0], parseJsonBody(c.body));
+      if (t !== undefined) {
+        t.model = r.model.def.name;
+        t.stage('parse', p0);
+      }
       if (c.query.length > 0 && flag(new URLSearchParams(c.query).get('scores'))) {
         // the detectors that watch this request's fields (and entity), scored without learning
         const anomaly = ctx.learning.scoreRequest(r.model.def, r);
-        ctx.predict.submit(r, (err, out) => (err ? c.fail(err) : ((c.result = out), c.send(200, JSON.stringify({ ...predictJson(out!, c.start), anomaly })))));
+        ctx.predict.submit(r, (err, out) => (err ? c.fail(err) : ((c.result = out), c.send(200, JSON.stringify({ ...predictJson(out!, c.start), anomaly })))), t);
         return;
       }
       ctx.predict.submit(r, (err, out) => {
         if (err) return c.fail(err);
         c.result = out; // its times: the stage split (stages.ts)
         c.send(200, predictText(out!, c.start));
-      });
+      }, t);
     },
   },
 ];

@@ -13,10 +13,11 @@
 // the promise settles.
 import type uWS from 'uWebSockets.js';
 
-import { HotpathError, toHotpathError } from '../../errors.js';
+import { HotpathError } from '../../errors.js';
 import type { InferResult } from '../../runtime/inference.js';
 import { nowMs } from '../../runtime/records.js';
-import { type BodySink, errorHeaders, readBody, type Res, send, type SendOptions, sendError, toAnswer } from '../http.js';
+import { type BodySink, errorHeaders, readBody, type Res, send, type SendOptions, toAnswer } from '../http.js';
+import type { RequestTrace } from '../observe/tracing.js';
 import type { Caller } from '../security/caller.js';
 import { type RouteClass, routeClassIndex, type StageMarks } from '../stages.js';
 import type { ServerContext } from './context.js';
@@ -130,6 +131,10 @@ export class Call implements BodySink, StageMarks {
   mark2 = 0;
   result: InferResult | undefined = undefined;
   subject = '';
+  /** the request's trace when it is sampled (observe/tracing.ts): routes note their stages in it */
+  trace: RequestTrace | undefined = undefined;
+  /** the client's x-request-id, checked ('' when none, or not read: observe/requests.ts) */
+  requestId = '';
 
   constructor(res: Res, route: Route, params: string[], query: string, headers: string[], ctx: ServerContext, start: number) {
     this.res = res;
@@ -147,6 +152,8 @@ export class Call implements BodySink, StageMarks {
     c.method = this.method;
     c.url = this.url;
     c.counted = this.counted; // the request stays in ctx.inflight, now through c
+    c.trace = this.trace;
+    c.requestId = this.requestId;
     this.counted = false;
     c.stageRoute = this.stageRoute;
     c.mark1 = this.mark1;
@@ -183,6 +190,7 @@ export class Call implements BodySink, StageMarks {
   /** Runs the route on the body (readBody's sink); the body view dies with this call. */
   onBody(body: Buffer): void {
     this.body = body;
+    if (this.trace !== undefined) this.trace.bodyAt = nowMs();
     run(this, this.ctx);
     this.body = EMPTY;
   }
@@ -194,7 +202,8 @@ export class Call implements BodySink, StageMarks {
   send(status: number, body: string | Uint8Array, opts?: SendOptions): void {
     this.done();
     const answering = !this.res.aborted;
-    send(this.res, status, body, opts);
+    const o = this.ctx.observe;
+    send(this.res, status, body, o === undefined ? opts : o.answer(this, status, opts));
     if (this.stageRoute >= 0 && answering) this.ctx.stages.answered(this.stageRoute, this, status, nowMs());
   }
 
@@ -202,11 +211,12 @@ export class Call implements BodySink, StageMarks {
   fail(err: unknown, closeConnection = false): void {
     this.done();
     const answering = !this.res.aborted;
-    if (this.route.errors === 'kserve') {
-      const e = toAnswer(err, this.ctx.log);
-      send(this.res, e.status, JSON.stringify({ error: e.message }), { closeConnection, headers: errorHeaders(e) });
-    } else sendError(this.res, err, this.ctx.log, closeConnection);
-    if (this.stageRoute >= 0 && answering) this.ctx.stages.answered(this.stageRoute, this, toHotpathError(err).status, nowMs());
+    const e = toAnswer(err, this.ctx.log);
+    const body = this.route.errors === 'kserve' ? JSON.stringify({ error: e.message }) : JSON.stringify(e.toJSON());
+    const opts: SendOptions = { closeConnection, headers: errorHeaders(e) };
+    const o = this.ctx.observe;
+    send(this.res, e.status, body, o === undefined ? opts : o.answer(this, e.status, opts, e));
+    if (this.stageRoute >= 0 && answering) this.ctx.stages.answered(this.stageRoute, this, e.status, nowMs());
   }
 }
 
@@ -234,6 +244,8 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
     const stageRoute = route.stages === undefined || !ctx.config.server.stageTiming ? -1 : routeClassIndex(route.stages);
     const timed = route.timed === true || stageRoute >= 0;
     if (reuse) reuse.stageRoute = stageRoute;
+    // traces and request ids (observe/requests.ts): undefined when nothing is read from a request
+    const observe = ctx.observe?.reads ? ctx.observe : undefined;
     const onRequest = (res: Res, req: uWS.HttpRequest): void => {
       // Everything from req first: uWS reclaims it when this function returns.
       const start = timed ? nowMs() : 0;
@@ -253,6 +265,7 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
         call.method = req.getMethod();
         call.url = req.getUrl();
       }
+      if (observe !== undefined) observe.begin(call, req);
       if (ctx.phase !== 'serving' && route.scope !== 'open') {
         // Starting or draining: only liveness, readiness and the like are served.
         call.fail(new HotpathError('HP_ERR_NOT_READY', ctx.phase === 'starting' ? 'the server is starting' : 'the server is shutting down'), true);
