@@ -16,7 +16,10 @@
 // larger (the window's arrival rate times that room, against the mean batch: at 20
 // requests a second, a window of 2 ms holds 1.04 requests, latency for nothing); and when two grows in a row
 // raised the mean batch by under STALL_GAIN all the same (the batches are cut by something
-// else, the worker's own pace), after which it tries again after HOLD_WINDOWS windows.
+// else, the worker's own pace), after which it tries again after HOLD_WINDOWS windows. A
+// grow to a window shorter than the mean gap between arrivals is not held against it:
+// requests that arrive evenly (a client sending at a steady rate) batch only once the window
+// spans that gap, so the first grows below it raise nothing and the ones after them do.
 // The cut is multiplicative and the growth bounded: AIMD's shape, which settles under a
 // latency bound instead of oscillating across it.
 //
@@ -75,8 +78,9 @@ export class QueueDelayController {
   readonly #counts = { rows: 0, executions: 0 };
   #lastRows = 0;
   #lastExecutions = 0;
-  /** the mean batch before the last grow (NaN: the last step did not grow) */
+  /** the mean batch before the last grow (NaN: the last step did not grow), and the delay it grew to */
   #batchBeforeGrow = NaN;
+  #grownToUs = 0;
   #stalls = 0;
   #holdLeft = 0;
   readonly last: StepInfo = { p99Us: 0, meanBatch: NaN, samples: 0, action: 'hold' };
@@ -130,7 +134,8 @@ export class QueueDelayController {
     let action: StepInfo['action'] = 'hold';
 
     // Did the last grow pay? (NaN compares false: an unknown batch neither stalls nor clears.)
-    if (!Number.isNaN(this.#batchBeforeGrow) && !Number.isNaN(meanBatch)) {
+    // (A window under the mean gap between arrivals, rowsPerUs x window < 1, is not judged.)
+    if (!Number.isNaN(this.#batchBeforeGrow) && !Number.isNaN(meanBatch) && this.#grownToUs * rowsPerUs >= 1) {
       if (meanBatch < this.#batchBeforeGrow * (1 + STALL_GAIN)) this.#stalls++;
       else this.#stalls = 0;
       if (this.#stalls >= 2) {
@@ -154,6 +159,7 @@ export class QueueDelayController {
       if (next > d) {
         action = 'grow';
         this.#batchBeforeGrow = meanBatch;
+        this.#grownToUs = next;
       }
     }
     this.#delayUs = Math.round(next);

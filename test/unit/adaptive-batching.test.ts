@@ -27,6 +27,8 @@ interface Load {
   /** µs per batch, and per row of it */
   batchUs: number;
   rowUs: number;
+  /** arrivals evenly spaced (a steady client): a window batches only the requests it spans whole gaps for */
+  even?: boolean;
 }
 
 class FakeServer implements DelaySink {
@@ -51,7 +53,8 @@ class FakeServer implements DelaySink {
   }
 
   batchAt(load: Load, delayUs: number): number {
-    return Math.min(this.maxBatch, 1 + (load.rate * delayUs) / 1000);
+    const more = (load.rate * delayUs) / 1000;
+    return Math.min(this.maxBatch, 1 + (load.even ? Math.floor(more) : more));
   }
 
   /** one request's server-side time (µs) under a window of delayUs */
@@ -138,6 +141,18 @@ describe('QueueDelayController', () => {
     const low = c.delayUs;
     s.drive(c, { rate: 10, batchUs: 150, rowUs: 2 }, 30_000);
     expect(c.delayUs).toBeGreaterThan(low * 1.5);
+  });
+
+  it('with evenly spaced arrivals, grows through windows shorter than the gap (they batch nothing) until batches form', () => {
+    const s = new FakeServer(64);
+    const c = new QueueDelayController({ targetP99Us: 5000, minDelayUs: 0, maxDelayUs: 5000 }, 64, s);
+    // 1,000 requests a second, one every 1,000 µs: a window under 1,000 µs batches nothing
+    const load: Load = { rate: 1, batchUs: 150, rowUs: 20, even: true };
+    // within 6 s (24 windows): a stall hold (HOLD_WINDOWS, 5 s) after the first grows would keep it under the gap
+    const windows = s.drive(c, load, 6000);
+    expect(c.delayUs).toBeGreaterThan(1000);
+    expect(s.batchAt(load, c.delayUs)).toBeGreaterThanOrEqual(2);
+    for (const w of windows.slice(-10)) expect(w.p99).toBeLessThanOrEqual(5000);
   });
 
   it('does not add delay that no batch grows from (too few requests arrive in any window)', () => {
