@@ -74,6 +74,15 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
   Napi::Value Id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), store_ ? store_->id() : 0); }
   Napi::Value Writable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), writable_); }
 
+  // An entity id argument: its hash as a BigInt (hashIds), or the id itself to hash.
+  static bool KeyArg(Napi::Env env, const Napi::Value& v, uint64_t* key, std::string* why) {
+    if (v.IsBigInt()) {
+      bool lossless;
+      *key = v.As<Napi::BigInt>().Uint64Value(&lossless);
+      return true;
+    }
+    return HashIdValue(env, v, key, why);
+  }
   bool TableArg(const Napi::CallbackInfo& info, int* t) {
     if (!store_ || !info[0].IsNumber()) return false;
     *t = info[0].As<Napi::Number>().Int32Value();
@@ -330,13 +339,8 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     const Table& table = store_->table(t);
     REQUIRE_ARGUMENT_TIME(2, now);
     uint64_t key;
-    if (info[1].IsBigInt()) {
-      bool lossless;
-      key = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
-    } else {
-      std::string why;
-      if (!HashIdValue(env, info[1], &key, &why)) return ThrowArg(env, why);
-    }
+    std::string why;
+    if (!KeyArg(env, info[1], &key, &why)) return ThrowArg(env, why);
     REQUIRE_ARGUMENT_FLOAT64_ARRAY(3, out, len, "out must be a Float64Array of the table's width");
     if (len < size_t(table.width())) return ThrowArg(env, "out must be a Float64Array of the table's width");
     double age;
@@ -350,13 +354,8 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     int t;
     if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
     uint64_t key;
-    if (info[1].IsBigInt()) {
-      bool lossless;
-      key = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
-    } else {
-      std::string why;
-      if (!HashIdValue(env, info[1], &key, &why)) return ThrowArg(env, why);
-    }
+    std::string why;
+    if (!KeyArg(env, info[1], &key, &why)) return ThrowArg(env, why);
     return Napi::Boolean::New(env, store_->table(t).Contains(key));
   }
 

@@ -32,6 +32,24 @@ inline void CpuRelax() {
 #endif
 }
 
+// A reader's look at one key under its shard's seqlock: `read(row)` (the key's row, or
+// nullptr) runs until no writer moved the shard while it ran (an odd count: a write is under
+// way, so it waits), and the last run's result is returned. What `read` writes must be the
+// caller's own: a run that raced is thrown away by running it again.
+template <typename Shard, typename F>
+auto ReadConsistent(const Shard& s, uint64_t key, F&& read) {
+  for (;;) {
+    const uint32_t s1 = s.seq.load(std::memory_order_acquire);
+    if (s1 & 1) {
+      CpuRelax();
+      continue;
+    }
+    const auto result = read(s.Find(key));
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (s.seq.load(std::memory_order_relaxed) == s1) return result;
+  }
+}
+
 std::mutex g_registry_mu;
 std::unordered_map<uint32_t, std::weak_ptr<Store>>& Registry() {
   static auto* m = new std::unordered_map<uint32_t, std::weak_ptr<Store>>();
@@ -155,55 +173,31 @@ uint64_t Table::Sweep(double now_ms, uint64_t max_rows) {
 // Reads
 
 bool Table::Read(uint64_t key, double now_ms, double* out, double* age_ms) const {
-  const Shard& s = ShardFor(key);
-  for (;;) {
-    const uint32_t s1 = s.seq.load(std::memory_order_acquire);
-    if (s1 & 1) {
-      CpuRelax();
-      continue;
-    }
-    const uint8_t* row = s.Find(key);
+  struct Seen {
+    bool found;
+    double last;  // the newest event's time
+  };
+  const Seen seen = ReadConsistent(ShardFor(key), key, [&](const uint8_t* row) {
     row::Compute(layout_, row ? row : layout_.fresh.data(), now_ms, out);
-    const double last = row ? At<double>(row, kOffLastTs) : kNaN;
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (s.seq.load(std::memory_order_relaxed) == s1) {
-      *age_ms = row ? now_ms - last : kNaN;
-      return row != nullptr;
-    }
-  }
+    return row ? Seen{true, At<double>(row, kOffLastTs)} : Seen{false, kNaN};
+  });
+  *age_ms = seen.found ? now_ms - seen.last : kNaN;
+  return seen.found;
 }
 
 bool Table::Contains(uint64_t key) const {
-  const Shard& s = ShardFor(key);
-  for (;;) {
-    const uint32_t s1 = s.seq.load(std::memory_order_acquire);
-    if (s1 & 1) {
-      CpuRelax();
-      continue;
-    }
-    const bool found = s.Find(key) != nullptr;
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (s.seq.load(std::memory_order_relaxed) == s1) return found;
-  }
+  return ReadConsistent(ShardFor(key), key, [](const uint8_t* row) { return row != nullptr; });
 }
 
 bool Table::ExportRow(uint64_t key, uint8_t* out) const {
-  const Shard& s = ShardFor(key);
   const size_t bytes = layout_.row_bytes;
-  for (;;) {
-    const uint32_t s1 = s.seq.load(std::memory_order_acquire);
-    if (s1 & 1) {
-      CpuRelax();
-      continue;
-    }
-    const uint8_t* row = s.Find(key);
-    // A racing writer may change the row while it is copied: the copy is kept only when
-    // the counter did not move (as Read does). Byte copies of racy memory are what the
-    // seqlock's readers do throughout the store.
+  // A racing writer may change the row while it is copied: the copy is kept only when the
+  // counter did not move. Byte copies of racy memory are what the seqlock's readers do
+  // throughout the store.
+  return ReadConsistent(ShardFor(key), key, [&](const uint8_t* row) {
     if (row) std::memcpy(out, row, bytes);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (s.seq.load(std::memory_order_relaxed) == s1) return row != nullptr;
-  }
+    return row != nullptr;
+  });
 }
 
 uint32_t Table::ReadMany(const uint64_t* keys, size_t n, double now_ms, double* out, double* ages) const {

@@ -154,6 +154,19 @@ models:
   expectConfigRefused(() => loadConfigText(yaml, { baseDir: repo }), path, why);
 }
 
+/** The refusal load() throws: HP_ERR_CONFIG_INVALID, with the path it names and its message (fails when load() accepts). */
+export function configRefusal(load: () => unknown): { path: string; message: string } {
+  try {
+    load();
+  } catch (err) {
+    expect(err).toBeInstanceOf(HotpathError);
+    const e = err as HotpathError;
+    expect(e.code).toBe('HP_ERR_CONFIG_INVALID');
+    return { path: (e.details as { path: string }).path, message: e.message };
+  }
+  throw new Error('accepted');
+}
+
 /** Expects load() to throw HP_ERR_CONFIG_INVALID naming `path`, for `why`. */
 export function expectConfigRefused(load: () => unknown, path: string, why: RegExp): void {
   let caught: unknown;

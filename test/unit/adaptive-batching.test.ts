@@ -5,21 +5,10 @@
 // what the server would give it: each request's time, and the rows and executions counters.
 import { describe, expect, it } from 'vitest';
 
+import { mulberry32 } from '../../src/bench/random.js';
 import { type DelaySink, MIN_SAMPLES, QueueDelayController, WINDOW_MS } from '../../src/runtime/adaptive-batching.js';
 
 const T0 = 1_700_000_000_000;
-
-/** mulberry32: a seeded uniform in [0, 1) */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Load {
   /** requests per ms */
@@ -36,7 +25,7 @@ class FakeServer implements DelaySink {
   executions = 0;
   published: number[] = [];
   now = T0;
-  readonly #rand = rng(7);
+  readonly #rand = mulberry32(7);
   readonly maxBatch: number;
 
   constructor(maxBatch: number) {

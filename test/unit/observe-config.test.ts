@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { compileConfig } from '../../src/config/load.js';
 import { TRACING_DEFAULTS } from '../../src/config/observe.js';
-import { HotpathError } from '../../src/errors.js';
+import { configRefusal } from '../support/inference-server.js';
 
 const base = (extra: Record<string, unknown> = {}): any => ({
   streams: { tx: { keys: { user: 'user_id' }, fields: { amount: 'number' } } },
@@ -12,17 +12,7 @@ const base = (extra: Record<string, unknown> = {}): any => ({
   ...extra,
 });
 
-function refusal(extra: Record<string, unknown>): { path: string; message: string } {
-  try {
-    compileConfig(base(extra));
-  } catch (err) {
-    expect(err).toBeInstanceOf(HotpathError);
-    const e = err as HotpathError;
-    expect(e.code).toBe('HP_ERR_CONFIG_INVALID');
-    return { path: (e.details as { path: string }).path, message: e.message };
-  }
-  throw new Error('accepted');
-}
+const refusal = (extra: Record<string, unknown>) => configRefusal(() => compileConfig(base(extra)));
 
 describe('tracing', () => {
   it('is off without the section or without enabled: true', () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { compileConfig } from '../../src/config/load.js';
 import { FORECAST_DEFAULTS } from '../../src/config/scaling.js';
-import { HotpathError } from '../../src/errors.js';
+import { configRefusal } from '../support/inference-server.js';
 
 const base = (scaling?: unknown): any => ({
   streams: { tx: { keys: { user: 'user_id' }, fields: { amount: 'number' } } },
@@ -12,17 +12,7 @@ const base = (scaling?: unknown): any => ({
   ...(scaling === undefined ? {} : { scaling }),
 });
 
-function refusal(scaling: unknown): { path: string; message: string } {
-  try {
-    compileConfig(base(scaling));
-  } catch (err) {
-    expect(err).toBeInstanceOf(HotpathError);
-    const e = err as HotpathError;
-    expect(e.code).toBe('HP_ERR_CONFIG_INVALID');
-    return { path: (e.details as { path: string }).path, message: e.message };
-  }
-  throw new Error('accepted');
-}
+const refusal = (scaling: unknown) => configRefusal(() => compileConfig(base(scaling)));
 
 describe('scaling.forecast', () => {
   it('is off without the section, and takes the defaults with an empty one', () => {
