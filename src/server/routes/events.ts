@@ -28,10 +28,10 @@ export const eventRoutes: Route[] = [
       const scores = q !== undefined && flag(q.get('scores'));
       const detectors = scores ? ctx.learning.detectors : [];
       for (const d of detectors) d.lastCount = 0;
-      const i0 = (c.mark1 = nowMs());
+      const i0 = (c.mark1 = c.markNow());
       if (t !== undefined) t.stage('parse', p0, i0);
       const r = ctx.ingest.events(events, 'http', Date.now(), stream);
-      const d0 = (c.mark2 = nowMs());
+      const d0 = (c.mark2 = c.markNow());
       if (t !== undefined) t.stage('ingest', i0, d0);
       let body = r.duplicates === undefined ? `{"accepted":${r.accepted},"late":${r.late}}` : `{"accepted":${r.accepted},"late":${r.late},"duplicates":${r.duplicates}}`;
       if (scores) {

@@ -66,7 +66,7 @@ export const feastRoutes: Route[] = [
         return { ref, view: m[1], feature: m[2], table: t, index: f, col };
       });
       const now = Date.now();
-      c.mark1 = nowMs();
+      c.mark1 = c.markNow();
       const names: string[] = keyCols.map((k) => k.key);
       const results: { values: unknown[]; statuses: string[]; event_timestamps: string[] }[] = keyCols.map((k) => ({
         values: ents[k.key] as unknown[],
@@ -83,7 +83,7 @@ export const feastRoutes: Route[] = [
           for (const r of rs) metrics.featureRead(ent.name, r.freshness_ms);
         }
       }
-      c.mark2 = nowMs();
+      c.mark2 = c.markNow();
       c.subject = config.entities[wanted[0].table].name;
       for (const w of wanted) {
         const rs = reads.get(w.table)!;

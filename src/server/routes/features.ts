@@ -29,7 +29,7 @@ export const featureRoutes: Route[] = [
       const names = q?.get('features');
       const select = selectFeatures(entity, names?.split(',').filter((s) => s.length > 0), ctx.config.limits.featuresPerRequest);
       const at = readTime(q?.get('at') ?? undefined, Date.now());
-      const r0 = (c.mark1 = nowMs());
+      const r0 = (c.mark1 = c.markNow());
       const t = c.trace;
       if (t !== undefined) {
         t.entity = entity.name;
@@ -48,13 +48,13 @@ export const featureRoutes: Route[] = [
           if (t !== undefined) t.stage('online_store.read', o0);
           const again = found ? ctx.reader.readJsonCached(entity, id, select, at, later.query) : r;
           ctx.metrics.featureRead(entity.name, again.ageMs);
-          later.mark2 = nowMs();
+          later.mark2 = later.markNow();
           later.send(200, again.json);
         }, (err) => later.fail(err));
         return;
       }
       ctx.metrics.featureRead(entity.name, r.ageMs);
-      c.mark2 = nowMs();
+      c.mark2 = c.markNow();
       c.send(200, r.json);
     },
   },
@@ -81,13 +81,13 @@ export const featureRoutes: Route[] = [
       const ids = q.ids.map((v) => checkId(v, config.limits.idBytes));
       const select = selectFeatures(entity, q.features, config.limits.featuresPerRequest);
       const at = readTime(q.at, Date.now());
-      const r0 = (c.mark1 = nowMs());
+      const r0 = (c.mark1 = c.markNow());
       if (t !== undefined) {
         t.entity = entity.name;
         t.stage('parse', p0, r0);
       }
       const results = ctx.reader.read(entity, ids, select, at);
-      c.mark2 = nowMs();
+      c.mark2 = c.markNow();
       if (t !== undefined) t.stage('feature_store.read', r0, c.mark2);
       for (const r of results) ctx.metrics.featureRead(entity.name, r.freshness_ms);
       c.send(200, JSON.stringify({ entity: entity.name, at, results }));

@@ -199,6 +199,14 @@ export class Call implements BodySink, StageMarks {
     this.fail(err, true);
   }
 
+  /**
+   * A stage mark (nowMs()) when something reads it: the stage split (server.stage_timing) or
+   * a sampled trace; 0 otherwise, so that a server with neither reads no clock for it.
+   */
+  markNow(): number {
+    return this.stageRoute >= 0 || this.trace !== undefined ? nowMs() : 0;
+  }
+
   send(status: number, body: string | Uint8Array, opts?: SendOptions): void {
     this.done();
     const answering = !this.res.aborted;
