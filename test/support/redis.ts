@@ -26,8 +26,28 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** PING on a raw socket until +PONG (a server that is loading its AOF answers -LOADING). */
-export async function waitPong(port: number, timeoutMs = 10_000): Promise<void> {
+/** Whether `port` can be bound on 127.0.0.1 now. */
+async function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** A free port whose cluster bus port (port + 10000, Redis Cluster's) is free too. */
+async function freeClusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10_000 <= 65_535 && (await bindable(port + 10_000))) return port;
+  }
+}
+
+/**
+ * PING on a raw socket until +PONG (a server that is loading its AOF answers -LOADING);
+ * throws at once when `alive` says the server is gone (it could not bind its port).
+ */
+export async function waitPong(port: number, timeoutMs = 10_000, alive: () => boolean = () => true): Promise<void> {
   const t0 = Date.now();
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -48,6 +68,7 @@ export async function waitPong(port: number, timeoutMs = 10_000): Promise<void> 
       sock.on('error', () => resolve(false));
     });
     if (ok) return;
+    if (!alive()) throw new Error(`redis on port ${port} exited before it answered PING`);
     if (Date.now() - t0 > timeoutMs) throw new Error(`redis on port ${port} did not answer PING within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -65,11 +86,24 @@ export class RedisProcess {
     this.extra = extra;
   }
 
-  /** A redis-server on a free port (or `port`), its files in a new temporary directory. */
+  /**
+   * A redis-server on a free port (or `port`), its files in a new temporary directory. A free
+   * port can be taken by another process before the server binds it (and a cluster node needs
+   * port + 10000 too): a server that exits before it answers is started again on another port.
+   */
   static async start(o: { port?: number; extra?: string[] } = {}): Promise<RedisProcess> {
-    const r = new RedisProcess(o.port ?? (await freePort()), mkdtempSync(join(tmpdir(), 'hotpath-redis-')), o.extra ?? []);
-    await r.restart();
-    return r;
+    const cluster = (o.extra ?? []).includes('--cluster-enabled');
+    for (let attempt = 1; ; attempt++) {
+      const port = o.port ?? (cluster ? await freeClusterPort() : await freePort());
+      const r = new RedisProcess(port, mkdtempSync(join(tmpdir(), 'hotpath-redis-')), o.extra ?? []);
+      try {
+        await r.restart();
+        return r;
+      } catch (err) {
+        await r.stop(); // its directory too: a cluster node's nodes.conf names the port it had
+        if (o.port !== undefined || attempt === 3) throw err;
+      }
+    }
   }
 
   get url(): string {
@@ -88,7 +122,7 @@ export class RedisProcess {
       '--protected-mode', 'no', '--logfile', join(this.dir, 'redis.log'), ...this.extra,
     ];
     this.#proc = spawn('redis-server', args, { stdio: 'ignore' });
-    await waitPong(this.port);
+    await waitPong(this.port, 10_000, () => this.running);
   }
 
   /** SIGKILL (a crash) or SIGTERM; resolves once the process is gone. */
