@@ -29,6 +29,7 @@ import { loadConfigText } from '../../src/config/load.js';
 import { mirrorRegistry } from '../../src/cli/mirror.js';
 import { MIRROR_DEFAULTS, type MirrorOptions, StreamMirror } from '../../src/redis/mirror.js';
 import { type Server, startServer } from '../../src/server/app.js';
+import { FRAUD_INPUTS } from '../support/inference-server.js';
 import { RedisProcess, RUN_REDIS } from '../support/redis.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -301,17 +302,7 @@ models:
   fraud:
     repository: ${ROOT}models/fraud
     device: auto
-    inputs:
-      - { field: amount, transform: log1p }
-      - { feature: user.txn_count_10m, transform: log1p }
-      - { feature: user.txn_count_1h, transform: log1p }
-      - { feature: user.amount_mean_1h, transform: log1p }
-      - { feature: user.amount_max_1h, transform: log1p }
-      - { feature: user.amount_std_1h, transform: log1p }
-      - { feature: user.countries_24h }
-      - { feature: merchant.txn_count_1m, transform: log1p }
-      - { feature: merchant.amount_mean_1h, transform: log1p }
-      - { feature: merchant.users_1h, transform: log1p }
+    inputs: ${FRAUD_INPUTS}
     timeout: 50ms
     fallback: { constant: 0.0 }
     circuit_breaker: { error_rate: 0.5, latency: 25ms, window: 10s, min_requests: 20, open_for: 5s }
