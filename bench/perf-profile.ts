@@ -180,6 +180,10 @@ const sections = results.map((r) => [
   `${r.rate} over the whole load (perf recording costs some of it); the server used ${r.cores.toFixed(2)} cores (utime + stime, all threads) over the ${r.recordedS} s recorded; ${r.s.total} samples. ` +
     `Samples per thread: ${r.s.threads.map((t) => `${t.thread} ${pc(t.share)}`).join(', ')}.`,
   '',
+  'JIT\'d JS by source file (with the builtins and C library calls charged to it), share of all the process\'s samples:',
+  '',
+  mdTable(['share', 'file', 'stage'], r.s.files.slice(0, 15).map((f) => [pc(f.share), `\`${f.file}\``, f.stage.replace(/^JS: /, '')])),
+  '',
   'Heaviest leaf frames (self samples, share of all the process\'s samples):',
   '',
   mdTable(['share', 'frame', 'in'], r.s.top.map((t) => [pc(t.share), `\`${t.frame.replace(/`/g, "'").slice(0, 140)}\``, t.dso])),

@@ -24,6 +24,8 @@ export type Group = (typeof GROUPS)[number];
 export interface Stage {
   group: Group;
   stage: string;
+  /** JS stages: the source file (its path from dist/ or src/, or node:...) */
+  file?: string;
 }
 
 /** Parses perf script output: a header line `comm tid` per sample, then one `\taddr sym (dso)` line per frame. */
@@ -113,7 +115,7 @@ export function classify(s: Sample): Stage {
     if (isUws(f)) return { group: 'uWS/libuv', stage: 'uWS (uws_*.node, with the V8 and C library calls it makes)' };
     if (isLibuv(f)) return { group: 'uWS/libuv', stage: 'libuv (event loop, epoll wait, threadpool)' };
     const file = jsFile(f);
-    if (file) return { group: "V8 (JIT'd JS and the builtins it calls)", stage: `JS: ${stageOfFile(file)}` };
+    if (file) return { group: "V8 (JIT'd JS and the builtins it calls)", stage: `JS: ${stageOfFile(file)}`, file: /\/((?:dist|src|node_modules)\/.*)$/.exec(file)?.[1] ?? file };
     if (isPerfMap(f) || isNodeBinary(f)) continue;
     return { group: 'other', stage: `other native (${f.dso.split('/').at(-1)})` };
   }
@@ -135,6 +137,8 @@ export interface Shares {
   groups: { group: Group; samples: number; share: number }[];
   /** leaf frames (self samples), most first */
   top: { frame: string; dso: string; samples: number; share: number }[];
+  /** JS stages by source file, most first */
+  files: { file: string; stage: string; samples: number; share: number }[];
   /** the main thread's samples per group (share of all the process's samples); empty without a pid */
   mainGroups: { group: Group; samples: number; share: number }[];
   /** samples per thread: the main thread (tid = pid) apart, others by name */
@@ -148,11 +152,17 @@ export function shares(samples: Sample[], pid?: number, topN = 20): Shares {
   const top = new Map<string, { frame: string; dso: string; samples: number; share: number }>();
   const th = new Map<string, number>();
   const mg = new Map<Group, number>();
+  const fl = new Map<string, { file: string; stage: string; samples: number; share: number }>();
   for (const s of samples) {
     const c = classify(s);
     if (pid !== undefined && s.tid === pid) mg.set(c.group, (mg.get(c.group) ?? 0) + 1);
+    if (c.file) {
+      const f = fl.get(c.file) ?? { file: c.file, stage: c.stage, samples: 0, share: 0 };
+      f.samples++;
+      fl.set(c.file, f);
+    }
     const key = `${c.group}\u0000${c.stage}`;
-    const e = st.get(key) ?? { ...c, samples: 0, share: 0 };
+    const e = st.get(key) ?? { group: c.group, stage: c.stage, samples: 0, share: 0 };
     e.samples++;
     st.set(key, e);
     gr.set(c.group, (gr.get(c.group) ?? 0) + 1);
@@ -171,6 +181,7 @@ export function shares(samples: Sample[], pid?: number, topN = 20): Shares {
     total,
     stages: [...st.values()].map((e) => ({ ...e, share: sh(e.samples) })).sort((a, b) => order(a.group) - order(b.group) || b.samples - a.samples),
     groups: GROUPS.map((g) => ({ group: g, samples: gr.get(g) ?? 0, share: sh(gr.get(g) ?? 0) })),
+    files: [...fl.values()].sort((a, b) => b.samples - a.samples).map((f) => ({ ...f, share: sh(f.samples) })),
     mainGroups: pid === undefined ? [] : GROUPS.map((g) => ({ group: g, samples: mg.get(g) ?? 0, share: sh(mg.get(g) ?? 0) })),
     top: [...top.values()].sort((a, b) => b.samples - a.samples).slice(0, topN).map((t) => ({ ...t, share: sh(t.samples) })),
     threads: [...th.entries()].map(([thread, n]) => ({ thread, samples: n, share: sh(n) })).sort((a, b) => b.samples - a.samples),

@@ -7,6 +7,8 @@
 //   npm run bench -- --only serving --duration 10   # what bench/serving.sh did
 //   npm run bench -- --only ab --a ../base --b . --rounds 5 --duration 15
 //   npm run bench -- --only gc --a ../base --b . --rounds 5 --duration 10
+//   npm run bench -- --only floor,tail --rounds 5 --duration 10          # issue 17, this checkout
+//   npm run bench -- --only floor,tail --b ../merged --rounds 5          # issue 17, another build
 //
 // Scenarios (--only a,b,...):
 //   peers    hotpath against Fastify/node:http + onnxruntime-node, Fastify + Redis, and
@@ -27,6 +29,14 @@
 //   faults   the fault table: each fault on a fresh server under a steady open-loop load
 //            (--fault-rate, 2k req/s) for --duration seconds: answered share, p99, what the
 //            server answered (bench/faults.ts)
+//   floor    issue 17's ratio targets: wrk -t1 -c64 against uWS GET constant, hotpath feature
+//            reads, uWS POST that parses the body, hotpath predicts, alternating rounds; req/s
+//            and the server's CPU µs/request; per-round ratios read CPU ÷ hello CPU (<= 1.5),
+//            read ÷ hello req/s (>= 0.8), predict ÷ POST-echo req/s (>= 0.8) (bench/floor.ts)
+//   tail     issue 17's open-loop tail: the maximum (closed loop), then open loop at 25/50/75 %
+//            of it for reads and predicts: p50/p99/p99.9, send lag, main-thread GC ms/s;
+//            p99 at 50 % <= 1 ms (reads), <= 2 ms (predicts) (bench/tail.ts)
+//            floor and tail run this checkout, --b DIR alone, or --a and --b side by side
 //   learning the cost of a learner tap and of detector taps on binary WebSocket ingest of
 //            labelled events, alternating rounds (bench/learning.ts)
 import { execFileSync } from 'node:child_process';
@@ -41,15 +51,17 @@ import { runAb } from './ab.js';
 import { runAuthAb } from './auth-ab.js';
 import { runDurability } from './durability.js';
 import { runFaults } from './faults.js';
+import { runFloor } from './floor.js';
 import type { Context, Section } from './context.js';
 import { runGc } from './gc.js';
 import { runLearning } from './learning.js';
 import { runServing } from './serving.js';
+import { runTail } from './tail.js';
 import { runTargets } from './targets.js';
 import { runPeers } from './vs-peers.js';
 
 const SCENARIOS: Record<string, (ctx: Context) => Promise<Section>> = {
-  peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc, auth: runAuthAb, durability: runDurability, faults: runFaults, learning: runLearning,
+  peers: runPeers, serving: runServing, targets: runTargets, ab: runAb, gc: runGc, auth: runAuthAb, durability: runDurability, faults: runFaults, learning: runLearning, floor: runFloor, tail: runTail,
 };
 const STANDARD = ['peers', 'serving', 'targets'];
 
@@ -59,11 +71,13 @@ const USAGE = `usage: npm run bench -- [--only S,...] [--rounds N] [--duration S
                         [--price USD_PER_HOUR --vcpus N] [--name SUITE] [--out DIR]
 
   --only S,...        scenarios: ${Object.keys(SCENARIOS).join(', ')} (default ${STANDARD.join(',')})
-  --rounds N          alternating rounds per measurement (default 3; 5 with ab, gc or auth)
+  --rounds N          alternating rounds per measurement (default 3; 5 with ab, gc, auth,
+                      floor or tail)
   --duration S        measured seconds per trial (default 5); --warmup S before it (default 1)
   --connections C     closed-loop connections (default 64)
   --a DIR, --b DIR    ab, gc: two built hotpath checkouts (dist/cli/main.js and
-                      build/Release/hotpath.node); the ratios are B / A
+                      build/Release/hotpath.node); the ratios are B / A; floor, tail: the
+                      builds measured side by side (or --b DIR alone: that build only)
   --pin SRV/GEN       taskset CPU lists for the servers and the load generator, e.g. 0/1
                       (default: not pinned)
   --gen wrk|ours      ab, auth: the generator for feature reads and predicts (default wrk when
@@ -102,7 +116,9 @@ const fail = (msg: string): never => {
 const only = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : STANDARD;
 for (const s of only) if (!SCENARIOS[s]) fail(`unknown scenario '${s}'`);
 if (only.includes('ab') && !(values.a && values.b)) fail('the ab scenario needs --a DIR and --b DIR');
-if (Boolean(values.a) !== Boolean(values.b)) fail('--a and --b go together');
+// floor and tail take --b alone (that build instead of this checkout)
+if (values.a && !values.b) fail('--a needs --b');
+if (values.b && !values.a && !only.every((s) => s === 'floor' || s === 'tail')) fail('--a and --b go together (--b alone: only with floor and tail)');
 const num = (v: string | undefined, name: string): number => {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) fail(`--${name} must be a positive number, got '${v}'`);
@@ -124,7 +140,7 @@ const root = fileURLToPath(new URL('../', import.meta.url));
 const abs = (d: string | undefined) => (d === undefined ? undefined : resolve(process.env.INIT_CWD ?? process.cwd(), d));
 const ctx: Context = {
   root,
-  rounds: values.rounds ? num(values.rounds, 'rounds') : only.some((s) => s === 'ab' || s === 'gc' || s === 'auth') ? 5 : 3,
+  rounds: values.rounds ? num(values.rounds, 'rounds') : only.some((s) => s === 'ab' || s === 'gc' || s === 'auth' || s === 'floor' || s === 'tail') ? 5 : 3,
   durationMs: num(values.duration, 'duration') * 1000,
   warmupMs: Number(values.warmup) * 1000,
   connections: num(values.connections, 'connections'),
@@ -141,7 +157,7 @@ const ctx: Context = {
 };
 
 // The scenarios that run this checkout's server need it built.
-if (only.some((s) => s !== 'ab' && !(s === 'gc' && ctx.a)) && !existsSync(join(root, 'dist/cli/main.js'))) execFileSync('npm', ['run', 'prepare'], { cwd: root, stdio: 'inherit' });
+if (only.some((s) => s !== 'ab' && !(s === 'gc' && ctx.a) && !((s === 'floor' || s === 'tail') && ctx.b)) && !existsSync(join(root, 'dist/cli/main.js'))) execFileSync('npm', ['run', 'prepare'], { cwd: root, stdio: 'inherit' });
 
 const t0 = Date.now();
 const started = new Date();
