@@ -111,6 +111,7 @@ function freePort(base: number): number {
 }
 
 const work = values.keep ? resolve(cwd, values.keep) : mkdtempSync(join(tmpdir(), 'hotpath-perf-'));
+mkdirSync(work, { recursive: true });
 const results: Result[] = [];
 for (const w of WORKLOADS) {
   const server = await startHotpath(DIR, freePort(18760), { nodeArgs: ['--perf-basic-prof'] });
