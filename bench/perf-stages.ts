@@ -78,8 +78,9 @@ export function stageOfFile(file: string): string {
   const p = /\/dist\/(.*)$/.exec(file)?.[1] ?? /\/src\/(.*)$/.exec(file)?.[1] ?? file;
   if (/^server\/(routes\/|app\.|security\/)/.test(p)) return 'route (routes/, app, security/)';
   if (/^server\/(predict|kserve\.|ws-decode|ws-frames|ws-protocol)|^ingest\/(decode|columns|rows)/.test(p)) return 'parse (predict/kserve body, WebSocket frames, ingest decode)';
-  if (/^(native\/|cache\/|ingest\/|durability\/|state-parts)|^server\/(features|feast)/.test(p)) return 'store (native/ binding, features, caches, ingest, WAL)';
-  if (/^server\/(http\.|kserve-encode|ws-encode)/.test(p)) return 'JSON encode and the uWS write (http, kserve-encode, ws-encode)';
+  // server/features.ts is the feature read's JSON text (readJson), its native read apart (the addon)
+  if (/^server\/(http\.|kserve-encode|ws-encode|features\.|feast)/.test(p)) return 'JSON encode and the uWS write (features readJson, http, kserve-encode, ws-encode)';
+  if (/^(native\/|cache\/|ingest\/|durability\/|state-parts)/.test(p)) return 'store (native/ binding, caches, ingest, WAL)';
   if (/(^|\/)[a-z-]*metrics\.|^server\/(stages|slow-log|observe\/)/.test(p)) return 'metrics, stage timing, logs, tracing';
   if (/^runtime\//.test(p)) return 'inference runtime (runtime/: pool, rings, batcher, worker)';
   return 'other hotpath JS';

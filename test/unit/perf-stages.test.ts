@@ -47,6 +47,8 @@ describe('perf stages', () => {
 
   it('sorts JS files into stages', () => {
     expect(stageOfFile('file:///w/dist/server/http.js')).toMatch(/^JSON encode/);
+    expect(stageOfFile('file:///w/dist/server/features.js')).toMatch(/^JSON encode/);
+    expect(stageOfFile('file:///w/dist/native/binding.js')).toMatch(/^store/);
     expect(stageOfFile('file:///w/dist/server/stages.js')).toMatch(/^metrics/);
     expect(stageOfFile('file:///w/dist/server/predict.js')).toMatch(/^parse/);
     expect(stageOfFile('file:///w/dist/runtime/pool.js')).toMatch(/^inference runtime/);
