@@ -17,7 +17,7 @@
 // running process with kernel frames.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -110,6 +110,7 @@ function freePort(base: number): number {
   throw new Error(`no free port in ${base}..${base + 49}`);
 }
 
+const mach = machine();
 const work = values.keep ? resolve(cwd, values.keep) : mkdtempSync(join(tmpdir(), 'hotpath-perf-'));
 mkdirSync(work, { recursive: true });
 const results: Result[] = [];
@@ -207,7 +208,7 @@ const argv = process.argv.slice(2).join(' ');
 const md = [
   `# perf profile per stage, whole process (${date})`,
   '',
-  `Command: \`npx tsx bench/perf-profile.ts${argv ? ` ${argv}` : ''}\`. Machine: ${machine()}. Build profiled: ${describeBuild(DIR)}, its server code (src/, native/, binding.gyp) last changed in git ${serverCommit()}; perf_event_paranoid ${paranoid}${isRoot ? ', run as root' : ''}.`,
+  `Command: \`npx tsx bench/perf-profile.ts${argv ? ` ${argv}` : ''}\`. Machine: ${mach}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end. Build profiled: ${describeBuild(DIR)}, its server code (src/, native/, binding.gyp) last changed in git ${serverCommit()}; perf_event_paranoid ${paranoid}${isRoot ? ', run as root' : ''}.`,
   '',
   `Each workload: a fresh \`node --perf-basic-prof dist/cli/main.js serve --config hotpath.yaml\` with the standard data, loaded for ${durationS} s after ${WARMUP_S} s of warm-up; ` +
     `\`perf record -g -F ${freq} -p PID\` over ${durationS - 2 * EDGE_S} s of it (from ${EDGE_S} s after the warm-up to ${EDGE_S} s before the end), all the process's threads, kernel frames included. ` +
@@ -224,7 +225,7 @@ const md = [
   ...sections,
 ].join('\n');
 writeFileSync(`${base}.md`, md);
-writeFileSync(`${base}.json`, JSON.stringify({ command: `npx tsx bench/perf-profile.ts ${argv}`.trim(), machine: machine(), build: describeBuild(DIR), durationS, freq, results }, null, 2));
+writeFileSync(`${base}.json`, JSON.stringify({ command: `npx tsx bench/perf-profile.ts ${argv}`.trim(), machine: mach, build: describeBuild(DIR), durationS, freq, results }, null, 2));
 process.stdout.write(md);
 console.error(`written: ${base}.md, .json`);
 process.exit(0);
