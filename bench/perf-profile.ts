@@ -8,7 +8,7 @@
 // (kernel, uWS/libuv, V8 JS by file, V8 runtime, GC, the addon, onnxruntime, other), per
 // thread, and the 20 heaviest leaf frames.
 //
-//   npx tsx bench/perf-profile.ts [--dir DIR] [--duration 10] [--connections 64] [--freq 999]
+//   npx tsx bench/perf-profile.ts [--dir DIR] [--duration 10] [--repeat 1] [--connections 64] [--freq 999]
 //                                 [--only features,predict,ws-events] [--name perf-profile] [--keep DIR]
 //   flock /tmp/hotpath-bench.lock npx tsx bench/perf-profile.ts      # on a shared machine
 //
@@ -26,7 +26,7 @@ import { runLoad } from '../src/bench/loadgen.js';
 import { pidListeningOn } from '../src/bench/proc.js';
 import { buildRequests, scenarioWsPath } from '../src/bench/scenarios.js';
 import { INGEST_BATCH, INGEST_CONNECTIONS, OPTS } from './measure.js';
-import { GROUPS, parsePerfScript, type Shares, shares } from './perf-stages.js';
+import { GROUPS, parsePerfScript, type Sample, type Shares, shares } from './perf-stages.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '64' },
     freq: { type: 'string', default: '999' },
+    repeat: { type: 'string', default: '1' },
     only: { type: 'string', default: 'features,predict,ws-events' },
     name: { type: 'string', default: 'perf-profile' },
     keep: { type: 'string' },
@@ -46,6 +47,7 @@ const DIR = values.dir ? resolve(cwd, values.dir) : ROOT;
 const durationS = Number(values.duration);
 const connections = Number(values.connections);
 const freq = Number(values.freq);
+const repeat = Math.max(1, Math.floor(Number(values.repeat)));
 const WARMUP_S = 1;
 /** perf records from WARMUP_S + EDGE_S into the load until EDGE_S before its end */
 const EDGE_S = 0.5;
@@ -113,46 +115,58 @@ function freePort(base: number): number {
 const mach = machine();
 const work = values.keep ? resolve(cwd, values.keep) : mkdtempSync(join(tmpdir(), 'hotpath-perf-'));
 mkdirSync(work, { recursive: true });
-const results: Result[] = [];
-for (const w of WORKLOADS) {
-  const server = await startHotpath(DIR, freePort(18760), { nodeArgs: ['--perf-basic-prof'] });
-  const data = join(work, `${w.key}.perf.data`);
-  let rate = '';
-  let cores = NaN;
-  const recordS = durationS - 2 * EDGE_S;
-  try {
-    await loadStandardData(server.url);
-    let recorded: Promise<{ cpuS: number; wallS: number }>;
-    if (w.key === 'ws-events') {
-      recorded = record(server.pid, WARMUP_S + EDGE_S, recordS, data);
-      const r = await runLoad({
-        url: server.url, requests: buildRequests('ws-events', { ...OPTS, batch: INGEST_BATCH, host: new URL(server.url).host }), connections: INGEST_CONNECTIONS,
-        durationMs: durationS * 1000, warmupMs: WARMUP_S * 1000, timeoutMs: 5000, ws: scenarioWsPath('ws-events'),
-      });
-      rate = `${((r.ok * INGEST_BATCH) / r.durationS / 1e6).toFixed(2)}M events/s`;
-    } else {
-      const o = { url: server.url, connections, script: w.key === 'features' ? 'bench/features.lua' : 'bench/predict.lua', cwd: ROOT };
-      await runWrk({ ...o, durationS: WARMUP_S });
-      recorded = record(server.pid, EDGE_S, recordS, data);
-      const r = await runWrk({ ...o, durationS });
-      rate = `${(r.rps / 1000).toFixed(1)}k req/s${r.non2xx + r.socketErrors ? ` (${r.non2xx} non-2xx, ${r.socketErrors} socket errors)` : ''}`;
+const got = new Map<Key, { samples: Sample[]; rates: string[]; cores: number[] }>(WORKLOADS.map((w) => [w.key, { samples: [], rates: [], cores: [] }]));
+const recordS = durationS - 2 * EDGE_S;
+// --repeat rounds of every workload in turn (features, predict, ws-events, features, ...),
+// each on a fresh server; a workload's samples are summed over its rounds
+for (let round = 1; round <= repeat; round++)
+  for (const w of WORKLOADS) {
+    const server = await startHotpath(DIR, freePort(18760), { nodeArgs: ['--perf-basic-prof'] });
+    const data = join(work, `${w.key}-${round}.perf.data`);
+    let rate = '';
+    let cores = NaN;
+    try {
+      await loadStandardData(server.url);
+      let recorded: Promise<{ cpuS: number; wallS: number }>;
+      if (w.key === 'ws-events') {
+        recorded = record(server.pid, WARMUP_S + EDGE_S, recordS, data);
+        const r = await runLoad({
+          url: server.url, requests: buildRequests('ws-events', { ...OPTS, batch: INGEST_BATCH, host: new URL(server.url).host }), connections: INGEST_CONNECTIONS,
+          durationMs: durationS * 1000, warmupMs: WARMUP_S * 1000, timeoutMs: 5000, ws: scenarioWsPath('ws-events'),
+        });
+        rate = `${((r.ok * INGEST_BATCH) / r.durationS / 1e6).toFixed(2)}M events/s`;
+      } else {
+        const o = { url: server.url, connections, script: w.key === 'features' ? 'bench/features.lua' : 'bench/predict.lua', cwd: ROOT };
+        await runWrk({ ...o, durationS: WARMUP_S });
+        recorded = record(server.pid, EDGE_S, recordS, data);
+        const r = await runWrk({ ...o, durationS });
+        rate = `${(r.rps / 1000).toFixed(1)}k req/s${r.non2xx + r.socketErrors ? ` (${r.non2xx} non-2xx, ${r.socketErrors} socket errors)` : ''}`;
+      }
+      const c = await recorded;
+      cores = c.cpuS / c.wallS;
+    } finally {
+      await server.stop(20_000);
     }
-    const c = await recorded;
-    cores = c.cpuS / c.wallS;
-  } finally {
-    await server.stop(20_000);
+    // perf script resolves the JIT'd frames from /tmp/perf-PID.map, which the server leaves behind
+    const text = execFileSync('perf', ['script', '-i', data, '-F', 'comm,tid,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
+    if (values.keep) writeFileSync(join(work, `${w.key}-${round}.perf.txt`), text);
+    else rmSync(data, { force: true });
+    rmSync(`/tmp/perf-${server.pid}.map`, { force: true });
+    // --perf-basic-prof also has V8 write isolate-*-PID-v8.log into the server's directory
+    for (const f of readdirSync(DIR)) if (new RegExp(`^isolate-0x[0-9a-f]+-${server.pid}-v8\\.log$`).test(f)) rmSync(join(DIR, f), { force: true });
+    // the main thread's samples under tid 0, whichever server they came from
+    const samples = parsePerfScript(text).map((x) => (x.tid === server.pid ? { ...x, tid: 0 } : x));
+    const g = got.get(w.key)!;
+    g.samples.push(...samples);
+    g.rates.push(rate);
+    g.cores.push(cores);
+    const one = shares(samples, 0);
+    console.error(`perf-profile round ${round} ${w.key}: ${rate}, ${one.total} samples; ${one.groups.filter((x) => x.samples).map((x) => `${x.group} ${(x.share * 100).toFixed(1)} %`).join(', ')}`);
   }
-  // perf script resolves the JIT'd frames from /tmp/perf-PID.map, which the server leaves behind
-  const text = execFileSync('perf', ['script', '-i', data, '-F', 'comm,tid,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
-  if (values.keep) writeFileSync(join(work, `${w.key}.perf.txt`), text);
-  else rmSync(data, { force: true });
-  rmSync(`/tmp/perf-${server.pid}.map`, { force: true });
-  // --perf-basic-prof also has V8 write isolate-*-PID-v8.log into the server's directory
-  for (const f of readdirSync(DIR)) if (new RegExp(`^isolate-0x[0-9a-f]+-${server.pid}-v8\\.log$`).test(f)) rmSync(join(DIR, f), { force: true });
-  const s = shares(parsePerfScript(text), server.pid);
-  results.push({ key: w.key, what: w.what, rate, cores, recordedS: recordS, s });
-  console.error(`perf-profile ${w.key}: ${rate}, ${s.total} samples; ${s.groups.filter((g) => g.samples).map((g) => `${g.group} ${(g.share * 100).toFixed(1)} %`).join(', ')}`);
-}
+const results: Result[] = WORKLOADS.map((w) => {
+  const g = got.get(w.key)!;
+  return { key: w.key, what: w.what, rate: g.rates.join(', '), cores: g.cores.reduce((a, b) => a + b, 0) / g.cores.length, recordedS: recordS * repeat, s: shares(g.samples, 0) };
+});
 if (!values.keep) rmSync(work, { recursive: true, force: true });
 
 const pc = (x: number) => `${(x * 100).toFixed(1)} %`;
@@ -179,7 +193,7 @@ mainRows.push(['all the main thread\'s samples', ...results.map((r) => pc(r.s.th
 const sections = results.map((r) => [
   `## ${r.what}`,
   '',
-  `${r.rate} over the whole load (perf recording costs some of it); the server used ${r.cores.toFixed(2)} cores (utime + stime, all threads) over the ${r.recordedS} s recorded; ${r.s.total} samples. ` +
+  `${r.rate} over the whole load${repeat > 1 ? ` (each of the ${repeat} rounds)` : ''} (perf recording costs some of it); the server used ${r.cores.toFixed(2)} cores (utime + stime, all threads${repeat > 1 ? ', mean of the rounds' : ''}) over the ${r.recordedS} s recorded; ${r.s.total} samples. ` +
     `Samples per thread: ${r.s.threads.map((t) => `${t.thread} ${pc(t.share)}`).join(', ')}.`,
   '',
   'JIT\'d JS by source file (with the builtins and C library calls charged to it), share of all the process\'s samples:',
@@ -210,7 +224,7 @@ const md = [
   '',
   `Command: \`npx tsx bench/perf-profile.ts${argv ? ` ${argv}` : ''}\`. Machine: ${mach}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end. Build profiled: ${describeBuild(DIR)}, its server code (src/, native/, binding.gyp) last changed in git ${serverCommit()}; perf_event_paranoid ${paranoid}${isRoot ? ', run as root' : ''}.`,
   '',
-  `Each workload: a fresh \`node --perf-basic-prof dist/cli/main.js serve --config hotpath.yaml\` with the standard data, loaded for ${durationS} s after ${WARMUP_S} s of warm-up; ` +
+  `${repeat > 1 ? `${repeat} rounds of the workloads in turn, the samples of a workload's rounds summed. ` : ''}Each workload${repeat > 1 ? ' and round' : ''}: a fresh \`node --perf-basic-prof dist/cli/main.js serve --config hotpath.yaml\` with the standard data, loaded for ${durationS} s after ${WARMUP_S} s of warm-up; ` +
     `\`perf record -g -F ${freq} -p PID\` over ${durationS - 2 * EDGE_S} s of it (from ${EDGE_S} s after the warm-up to ${EDGE_S} s before the end), all the process's threads, kernel frames included. ` +
     'Every sample counts once, in the stage of its leaf frame; a leaf in the C library, a V8 builtin or Node\'s C++ glue is charged to the first caller that is JIT\'d JS (by its file), a native module (uWS, the addon, onnxruntime) or libuv; ' +
     'any V8 GC frame in the chain makes it GC, any compiler frame the compiler; kernel samples are split by the kernel frames of their chain (rules in bench/perf-stages.ts). ' +
