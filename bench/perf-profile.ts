@@ -26,7 +26,7 @@ import { runLoad } from '../src/bench/loadgen.js';
 import { pidListeningOn } from '../src/bench/proc.js';
 import { buildRequests, scenarioWsPath } from '../src/bench/scenarios.js';
 import { INGEST_BATCH, INGEST_CONNECTIONS, OPTS } from './measure.js';
-import { GROUPS, parsePerfScript, type Sample, type Shares, shares } from './perf-stages.js';
+import { GROUPS, latestPerfMap, parsePerfScript, type Sample, type Shares, shares } from './perf-stages.js';
 
 const { values } = parseArgs({
   options: {
@@ -79,6 +79,8 @@ interface Result {
   /** the server's CPU (utime + stime, all threads) over the recorded window, in cores */
   cores: number;
   recordedS: number;
+  /** perf map entries left out per round (their addresses reused by later code) */
+  dropped: number[];
   s: Shares;
 }
 
@@ -115,7 +117,7 @@ function freePort(base: number): number {
 const mach = machine();
 const work = values.keep ? resolve(cwd, values.keep) : mkdtempSync(join(tmpdir(), 'hotpath-perf-'));
 mkdirSync(work, { recursive: true });
-const got = new Map<Key, { samples: Sample[]; rates: string[]; cores: number[] }>(WORKLOADS.map((w) => [w.key, { samples: [], rates: [], cores: [] }]));
+const got = new Map<Key, { samples: Sample[]; rates: string[]; cores: number[]; dropped: number[] }>(WORKLOADS.map((w) => [w.key, { samples: [], rates: [], cores: [], dropped: [] }]));
 const recordS = durationS - 2 * EDGE_S;
 // --repeat rounds of every workload in turn (features, predict, ws-events, features, ...),
 // each on a fresh server; a workload's samples are summed over its rounds
@@ -147,7 +149,17 @@ for (let round = 1; round <= repeat; round++)
     } finally {
       await server.stop(20_000);
     }
-    // perf script resolves the JIT'd frames from /tmp/perf-PID.map, which the server leaves behind
+    // perf script resolves the JIT'd frames from /tmp/perf-PID.map, which the server leaves
+    // behind: first without the entries whose addresses V8 gave to later code
+    const mapFile = `/tmp/perf-${server.pid}.map`;
+    let dropped = 0;
+    try {
+      const m = latestPerfMap(readFileSync(mapFile, 'utf8'));
+      writeFileSync(mapFile, m.text);
+      dropped = m.dropped;
+    } catch {
+      console.error(`perf-profile: no ${mapFile}: JIT'd frames will be unnamed`);
+    }
     const text = execFileSync('perf', ['script', '-i', data, '-F', 'comm,tid,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
     if (values.keep) writeFileSync(join(work, `${w.key}-${round}.perf.txt`), text);
     else rmSync(data, { force: true });
@@ -160,12 +172,13 @@ for (let round = 1; round <= repeat; round++)
     g.samples.push(...samples);
     g.rates.push(rate);
     g.cores.push(cores);
+    g.dropped.push(dropped);
     const one = shares(samples, 0);
     console.error(`perf-profile round ${round} ${w.key}: ${rate}, ${one.total} samples; ${one.groups.filter((x) => x.samples).map((x) => `${x.group} ${(x.share * 100).toFixed(1)} %`).join(', ')}`);
   }
 const results: Result[] = WORKLOADS.map((w) => {
   const g = got.get(w.key)!;
-  return { key: w.key, what: w.what, rate: g.rates.join(', '), cores: g.cores.reduce((a, b) => a + b, 0) / g.cores.length, recordedS: recordS * repeat, s: shares(g.samples, 0) };
+  return { key: w.key, what: w.what, dropped: g.dropped, rate: g.rates.join(', '), cores: g.cores.reduce((a, b) => a + b, 0) / g.cores.length, recordedS: recordS * repeat, s: shares(g.samples, 0) };
 });
 if (!values.keep) rmSync(work, { recursive: true, force: true });
 
@@ -194,7 +207,7 @@ const sections = results.map((r) => [
   `## ${r.what}`,
   '',
   `${r.rate} over the whole load${repeat > 1 ? ` (each of the ${repeat} rounds)` : ''} (perf recording costs some of it); the server used ${r.cores.toFixed(2)} cores (utime + stime, all threads${repeat > 1 ? ', mean of the rounds' : ''}) over the ${r.recordedS} s recorded; ${r.s.total} samples. ` +
-    `Samples per thread: ${r.s.threads.map((t) => `${t.thread} ${pc(t.share)}`).join(', ')}.`,
+    `Perf map entries left out as overlapped by later code: ${r.dropped.join(', ')}. Samples per thread: ${r.s.threads.map((t) => `${t.thread} ${pc(t.share)}`).join(', ')}.`,
   '',
   'JIT\'d JS by source file (with the builtins and C library calls charged to it), share of all the process\'s samples:',
   '',
@@ -228,6 +241,7 @@ const md = [
     `\`perf record -g -F ${freq} -p PID\` over ${durationS - 2 * EDGE_S} s of it (from ${EDGE_S} s after the warm-up to ${EDGE_S} s before the end), all the process's threads, kernel frames included. ` +
     'Every sample counts once, in the stage of its leaf frame; a leaf in the C library, a V8 builtin or Node\'s C++ glue is charged to the first caller that is JIT\'d JS (by its file), a native module (uWS, the addon, onnxruntime) or libuv; ' +
     'any V8 GC frame in the chain makes it GC, any compiler frame the compiler; kernel samples are split by the kernel frames of their chain (rules in bench/perf-stages.ts). ' +
+    'Before perf script reads /tmp/perf-PID.map, the entries whose addresses V8 later gave to other code are left out (else a sample in a predict handler can be named after startup code that lived there first). ' +
     'On loopback the kernel\'s network share includes delivering the answer to the load generator\'s socket (softirq in the sender\'s context).',
   '',
   mdTable(head, rows),

@@ -188,3 +188,39 @@ export function shares(samples: Sample[], pid?: number, topN = 20): Shares {
     threads: [...th.entries()].map(([thread, n]) => ({ thread, samples: n, share: sh(n) })).sort((a, b) => b.samples - a.samples),
   };
 }
+
+/**
+ * A perf map (`/tmp/perf-PID.map`: `start size name` per line, appended as V8 makes code)
+ * with every entry that a later entry overlaps left out: V8 reuses the addresses of code it
+ * has dropped (startup code, say), and perf would otherwise name a sample in today's code
+ * after the function that lived there first. The profile is taken after the warm-up, so
+ * the latest entry for an address is the one to keep.
+ */
+export function latestPerfMap(text: string): { text: string; dropped: number } {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const ents = lines.map((l) => {
+    const m = /^([0-9a-fA-F]+) ([0-9a-fA-F]+) /.exec(l);
+    return m ? { start: Number.parseInt(m[1], 16), end: Number.parseInt(m[1], 16) + Number.parseInt(m[2], 16) } : undefined;
+  });
+  const keptStarts: number[] = [];
+  const keptEnds: number[] = [];
+  const keep = new Array<boolean>(lines.length).fill(false);
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const e = ents[i];
+    if (!e) continue;
+    // the kept intervals are disjoint and sorted: the one starting last before e.end has the largest end of those
+    let lo = 0;
+    let hi = keptStarts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (keptStarts[mid] < e.end) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0 && keptEnds[lo - 1] > e.start) continue;
+    keptStarts.splice(lo, 0, e.start);
+    keptEnds.splice(lo, 0, e.end);
+    keep[i] = true;
+  }
+  const out = lines.filter((_, i) => keep[i]);
+  return { text: `${out.join('\n')}\n`, dropped: lines.length - out.length };
+}

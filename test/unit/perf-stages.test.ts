@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { classify, parsePerfScript, shares, stageOfFile } from '../../bench/perf-stages.js';
+import { classify, latestPerfMap, parsePerfScript, shares, stageOfFile } from '../../bench/perf-stages.js';
 
 // perf script -F comm,tid,ip,sym,dso output, four samples of process 100: a kernel send, a
 // JIT'd route function, a libc memmove under the addon, a scavenge on another thread.
@@ -65,5 +65,25 @@ describe('perf stages', () => {
     ]);
     expect(s.mainGroups.find((g) => g.group === 'GC')!.samples).toBe(0);
     expect(s.top[0].samples).toBe(1);
+  });
+});
+
+describe('latestPerfMap', () => {
+  it('keeps the latest entry for an address, drops the ones a later entry overlaps', () => {
+    const map = [
+      '1000 100 JS:~lexer node:internal/deps/cjs-module-lexer/lexer:1:1', // startup code, dropped later
+      '2000 10 Builtin:A',
+      '1080 40 JS:*handle file:///w/dist/server/routes/predict.js:30:35', // reuses 1080..10c0
+      '3000 20 JS:*other file:///w/dist/server/x.js:1:1',
+      '2010 10 Builtin:B', // adjacent, not overlapping
+    ].join('\n');
+    const { text, dropped } = latestPerfMap(map);
+    expect(dropped).toBe(1);
+    expect(text.split('\n').filter(Boolean)).toEqual([
+      '2000 10 Builtin:A',
+      '1080 40 JS:*handle file:///w/dist/server/routes/predict.js:30:35',
+      '3000 20 JS:*other file:///w/dist/server/x.js:1:1',
+      '2010 10 Builtin:B',
+    ]);
   });
 });
