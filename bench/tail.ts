@@ -7,12 +7,14 @@
 // round's maximum, with enough connections for the rate (10 ms of requests, at least 64:
 // the send-lag note in bench/README.md). Reported per workload and load: p50, p99, p99.9,
 // the send lag p99, the main thread's GC pause time per second, and at 50 % the targets
-// (reads p99 <= 1 ms, predicts p99 <= 2 ms) as pass/miss on the median over the rounds.
+// (reads p99 <= 1 ms, predicts p99 <= 2 ms) as pass/miss on the median over the rounds. The
+// uWS servers that do no work (bench/uws-hello.mjs) are driven at the same rates beside the
+// first build: the part of the tail that is this box and this generator.
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { describeBuild, kilo, loadStandardData, mdTable, msOf, startHotpath } from '../src/bench/harness.js';
+import { describeBuild, kilo, loadStandardData, mdTable, msOf, spawnTracked, startHotpath, waitReady } from '../src/bench/harness.js';
 import type { LoadResult } from '../src/bench/loadgen.js';
 import { pidListeningOn } from '../src/bench/proc.js';
 import { median, strip } from '../src/bench/stats.js';
@@ -21,6 +23,10 @@ import { buildsOf } from './floor.js';
 import { ours, viaWrk } from './measure.js';
 
 const PORT = 18780;
+/** the uWS servers that do no work (bench/uws-hello.mjs), driven at the same rates: the part of the tail that is this box and this generator */
+const HELLO_PORT = 18789;
+const NO_WORK = 'uWS, no work';
+const HELLO_SCENARIO = { features: 'hello', predict: 'predict' } as const;
 export const TAIL_FRACTIONS = [0.25, 0.5, 0.75];
 /** p99 targets at 50 % of the maximum, µs */
 export const TAIL_TARGETS = { features: 1000, predict: 2000 } as const;
@@ -31,6 +37,9 @@ const WHAT: Record<Workload, string> = { features: 'feature reads, GET /v1/featu
 export function connectionsFor(rate: number): number {
   return Math.max(64, Math.ceil((rate * 0.01) / 64) * 64);
 }
+
+const log = (t: TailRun) =>
+  console.error(`tail round ${t.round} ${t.build} ${t.workload} ${t.fraction * 100} % of ${kilo(t.maxRps)} = ${kilo(t.rate)} req/s, ${t.connections} conn.: p50 ${msOf(t.r.latencyUs.p50)}, p99 ${msOf(t.r.latencyUs.p99)}, p99.9 ${msOf(t.r.latencyUs.p999)}, send lag p99 ${msOf(t.r.sendLagUs?.p99 ?? NaN)}, GC ${t.gcMsPerS.toFixed(2)} ms/s${t.r.reachedRate ? '' : ' (rate not kept)'}`);
 
 interface GcSnapshot { at: number; minor: [number, number]; major: [number, number] }
 
@@ -49,7 +58,7 @@ interface TailRun {
   cpuPer1k: number;
 }
 
-async function roundOf(ctx: Context, build: string, dir: string, round: number, port: number): Promise<TailRun[]> {
+async function roundOf(ctx: Context, build: string, dir: string, round: number, port: number, hello?: { url: string; pid: number }): Promise<TailRun[]> {
   if (pidListeningOn(port) !== undefined) throw new Error(`port ${port} is taken: another benchmark is running on this machine`);
   const file = join(tmpdir(), `hotpath-bench-tail-${process.pid}-${port}.json`);
   rmSync(file, { force: true });
@@ -76,7 +85,14 @@ async function roundOf(ctx: Context, build: string, dir: string, round: number, 
         const scavenge = (s1.minor[1] - s0.minor[1]) / s;
         const t: TailRun = { round, build, workload, fraction, maxRps, rate, connections, r, gcMsPerS: scavenge + (s1.major[1] - s0.major[1]) / s, scavengeMsPerS: scavenge, cpuPer1k: cpu };
         out.push(t);
-        console.error(`tail round ${round} ${build} ${workload} ${fraction * 100} % of ${kilo(maxRps)} = ${kilo(rate)} req/s, ${connections} conn.: p50 ${msOf(r.latencyUs.p50)}, p99 ${msOf(r.latencyUs.p99)}, p99.9 ${msOf(r.latencyUs.p999)}, send lag p99 ${msOf(r.sendLagUs?.p99 ?? NaN)}, GC ${t.gcMsPerS.toFixed(2)} ms/s${r.reachedRate ? '' : ' (rate not kept)'}`);
+        log(t);
+        if (hello) {
+          // the same rate and connections against the uWS server that does no work
+          const h = await ours(ctx, hello.url, hello.pid, HELLO_SCENARIO[workload], { rate, connections });
+          const u: TailRun = { round, build: NO_WORK, workload, fraction, maxRps, rate, connections, r: h.r, gcMsPerS: NaN, scavengeMsPerS: NaN, cpuPer1k: h.cpu };
+          out.push(u);
+          log(u);
+        }
       }
     }
   } finally {
@@ -89,22 +105,32 @@ async function roundOf(ctx: Context, build: string, dir: string, round: number, 
 export async function runTail(ctx: Context): Promise<Section> {
   const builds = buildsOf(ctx);
   const runs: TailRun[] = [];
-  const per = 2 * (1 + TAIL_FRACTIONS.length);
+  const per = 2 * (1 + 2 * TAIL_FRACTIONS.length);
   const n = ctx.rounds * builds.length * per;
   console.error(`tail: ${n} runs, about ${((n * (ctx.durationMs / 1000 + Math.max(1, ctx.warmupMs / 1000) + 0.3) + ctx.rounds * builds.length * 3) / 60).toFixed(1)} min`);
-  for (let round = 1; round <= ctx.rounds; round++)
-    for (const [i, [build, dir]] of builds.entries()) runs.push(...(await roundOf(ctx, build, dir, round, PORT + i)));
+  if (pidListeningOn(HELLO_PORT) !== undefined) throw new Error(`port ${HELLO_PORT} is taken: another benchmark is running on this machine`);
+  const helloProc = spawnTracked('uws-hello', process.execPath, ['bench/uws-hello.mjs', String(HELLO_PORT)], { cwd: ctx.root, cpus: ctx.pin?.server });
+  const hello = { url: `http://127.0.0.1:${HELLO_PORT}`, pid: helloProc.pid };
+  try {
+    await waitReady(`${hello.url}/`, { proc: helloProc });
+    for (let round = 1; round <= ctx.rounds; round++)
+      // the uWS comparison once per round, beside the first build
+      for (const [i, [build, dir]] of builds.entries()) runs.push(...(await roundOf(ctx, build, dir, round, PORT + i, i === 0 ? hello : undefined)));
+  } finally {
+    await helloProc.stop();
+  }
+  const shown: [string, string][] = [...builds, [NO_WORK, '']];
 
   const f2 = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(2));
   const head = ['workload', 'build', 'load', 'rate (median)', 'connections', 'p50', '**p99**', 'p99 range', 'p99.9', 'send lag p99', 'main-thread GC ms/s', 'server CPU µs/request', 'rate kept', 'target at 50 %', 'pass'];
   const rows: string[][] = [];
   for (const workload of ['features', 'predict'] as const)
-    for (const [build] of builds)
+    for (const [build] of shown)
       for (const fraction of TAIL_FRACTIONS) {
         const ts = runs.filter((t) => t.workload === workload && t.build === build && t.fraction === fraction);
         const m = (f: (t: TailRun) => number) => median(ts.map(f));
         const p99 = m((t) => t.r.latencyUs.p99);
-        const target = fraction === 0.5 ? TAIL_TARGETS[workload] : undefined;
+        const target = fraction === 0.5 && build !== NO_WORK ? TAIL_TARGETS[workload] : undefined;
         const p99s = ts.map((t) => t.r.latencyUs.p99);
         rows.push([
           WHAT[workload], build, `${fraction * 100} % of ${kilo(m((t) => t.maxRps))} max`, `${kilo(m((t) => t.rate))} req/s`, ts.map((t) => t.connections).join('/'),
@@ -121,6 +147,7 @@ export async function runTail(ctx: Context): Promise<Section> {
     `for ${ctx.durationMs / 1000} s after ${ctx.warmupMs / 1000} s of warm-up, with 10 ms of requests' worth of connections (at least 64, in steps of 64).`,
     `Latency from each request's due time (coordinated omission corrected); send lag = due time to send, part of it. GC: the main thread's pause time (scavenges and major GCs, perf_hooks 'gc' entries) per second over the measured window.`,
     `Server CPU: utime + stime of the whole process, all threads, per answered request (warm-up included). Medians over the rounds; pass/miss on the median p99 at 50 %.`,
+    `The rows "${NO_WORK}" drive bench/uws-hello.mjs (GET answers a constant; POST parses the predict body) at the same rates and connections as the first build in each round: the part of the tail that is this box, its kernel and this generator.`,
   ].join(' ');
   const medianRun = (ts: TailRun[]) => [...ts].sort((x, y) => x.r.latencyUs.p99 - y.r.latencyUs.p99)[ts.length >> 1];
   return {
@@ -131,7 +158,7 @@ export async function runTail(ctx: Context): Promise<Section> {
     tables: [{ caption: 'Open-loop tail', head: head.map((h) => h.replace(/\*/g, '')), rows: rows.map((r) => r.map((c) => c.replace(/\*/g, ''))) }],
     plots: (['features', 'predict'] as const).map((w) => ({
       title: `${WHAT[w]}, open loop at 25/50/75 % of the maximum (the median-p99 round of each)`,
-      series: builds.flatMap(([b]) => TAIL_FRACTIONS.map((f) => ({ label: `${builds.length > 1 ? `${b} ` : ''}${f * 100} %`, histogram: medianRun(runs.filter((t) => t.workload === w && t.build === b && t.fraction === f)).r.histogram }))),
+      series: shown.flatMap(([b]) => TAIL_FRACTIONS.map((f) => ({ label: `${b} ${f * 100} %`, histogram: medianRun(runs.filter((t) => t.workload === w && t.build === b && t.fraction === f)).r.histogram }))),
     })),
   };
 }
