@@ -18,6 +18,7 @@
 #include "../core/feature_store.h"
 #include "../core/wal_record.h"
 #include "args.h"
+#include "feature_json.h"
 #include "ids.h"
 #include "spec_args.h"
 #include "wraps.h"
@@ -36,6 +37,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
                            InstanceMethod<&FeatureStoreWrap::IngestRows>("ingestRows"),
                            InstanceMethod<&FeatureStoreWrap::DecodeFrameRows>("decodeRows"),
                            InstanceMethod<&FeatureStoreWrap::Read>("read"),
+                           InstanceMethod<&FeatureStoreWrap::ReadJson>("readJson"),
                            InstanceMethod<&FeatureStoreWrap::ReadMany>("readMany"),
                            InstanceMethod<&FeatureStoreWrap::Contains>("contains"),
                            InstanceMethod<&FeatureStoreWrap::Layout>("layout"),
@@ -346,6 +348,91 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     double age;
     table.Read(key, now, out, &age);
     return Napi::Number::New(env, age);
+  }
+
+  // readJson(table, id: string, nowMs, out: Float64Array (width + 1), program: Int32Array,
+  //          lits: Uint8Array, text: Uint8Array) -> bytes written to text, or minus the
+  //          bytes it needs when text is too short (nothing is read then)
+  // Read, then the answer's JSON text written into text by program's [op, a, b] triples
+  // (feature_json.h): the values in out[0, width), the age (NaN if absent) in out[width].
+  Napi::Value ReadJson(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    const Table& table = store_->table(t);
+    REQUIRE_ARGUMENT_TIME(2, now);
+    if (!info[1].IsString()) return ThrowArg(env, "id must be a string");
+    uint64_t key;
+    std::string why;
+    if (!KeyArg(env, info[1], &key, &why)) return ThrowArg(env, why);
+    thread_local std::u16string id;
+    size_t units = 0;
+    if (napi_get_value_string_utf16(env, info[1], nullptr, 0, &units) != napi_ok) return ThrowArg(env, "id must be a string");
+    id.resize(units + 1);
+    napi_get_value_string_utf16(env, info[1], id.data(), units + 1, &units);
+    REQUIRE_ARGUMENT_FLOAT64_ARRAY(3, out, len, "out must be a Float64Array of the table's width + 1");
+    REQUIRE_ARGUMENT_INT32_ARRAY(4, prog, nprog, "program must be an Int32Array");
+    REQUIRE_ARGUMENT_UINT8_ARRAY(5, lits, nlits, "lits must be a Uint8Array");
+    REQUIRE_ARGUMENT_UINT8_ARRAY(6, text, cap, "text must be a Uint8Array");
+    const int width = table.width();
+    if (len < size_t(width) + 1) return ThrowArg(env, "out must be a Float64Array of the table's width + 1");
+    if (nprog % 3 != 0) return ThrowArg(env, "program must hold [op, a, b] triples");
+    size_t need = 0;  // an upper bound of the text, checking the program on the way
+    for (size_t i = 0; i < nprog; i += 3) {
+      const int32_t op = prog[i], a = prog[i + 1], b = prog[i + 2];
+      switch (op) {
+        case kJsonLit:
+          if (a < 0 || b < 0 || size_t(a) + size_t(b) > nlits) return ThrowArg(env, "program: literal out of range");
+          need += size_t(b);
+          break;
+        case kJsonAt: case kJsonAge: case kJsonValue: need += kJsNumberMaxBytes; break;
+        case kJsonFound: need += 5; break;
+        case kJsonId: need += JsonStringMaxBytes(units); break;
+        case kJsonList:
+          if (b < 0 || b > width) return ThrowArg(env, "program: list out of range");
+          need += 2 + size_t(b) * (kJsNumberMaxBytes + 1);
+          break;
+        default: return ThrowArg(env, "program: unknown op");
+      }
+      if ((op == kJsonValue || op == kJsonList) && (a < 0 || a + (op == kJsonList ? b : 1) > width))
+        return ThrowArg(env, "program: value out of range");
+    }
+    if (need > cap) return Napi::Number::New(env, -double(need));
+    double age;
+    table.Read(key, now, out, &age);
+    out[width] = age;
+    const bool found = !std::isnan(age);
+    char* w = reinterpret_cast<char*>(text);
+    size_t o = 0;
+    for (size_t i = 0; i < nprog; i += 3) {
+      const int32_t op = prog[i], a = prog[i + 1], b = prog[i + 2];
+      switch (op) {
+        case kJsonLit: std::memcpy(w + o, lits + a, size_t(b)); o += size_t(b); break;
+        case kJsonAt: o += WriteJsonNumber(now, w + o); break;
+        case kJsonId: o += WriteJsonString(id.data(), units, w + o); break;
+        case kJsonFound:
+          std::memcpy(w + o, found ? "true" : "false", found ? 4 : 5);
+          o += found ? 4 : 5;
+          break;
+        case kJsonAge:
+          if (found) o += WriteJsonNumber(age, w + o);
+          else { std::memcpy(w + o, "null", 4); o += 4; }
+          break;
+        case kJsonValue:
+          if (std::isnan(out[a])) { std::memcpy(w + o, "null", 4); o += 4; }
+          else o += WriteJsonNumber(out[a], w + o);
+          break;
+        case kJsonList:
+          w[o++] = '[';
+          for (int k = 0; k < b && !std::isnan(out[a + k]); k++) {
+            if (k) w[o++] = ',';
+            o += WriteJsonNumber(out[a + k], w + o);
+          }
+          w[o++] = ']';
+          break;
+      }
+    }
+    return Napi::Number::New(env, double(o));
   }
 
   // contains(table, id: string | bigint) -> whether the entity exists (no features computed)

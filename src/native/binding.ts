@@ -193,6 +193,22 @@ export class FeatureStore {
     return { found: !Number.isNaN(ageMs), ageMs };
   }
 
+  /**
+   * Reads one entity (its values into out[0, width), its age in ms, NaN when absent, into
+   * out[width]) and writes the JSON text `program` describes into text, in one call:
+   * program is [op, a, b] triples (native/binding/feature_json.h: literal bytes of lits,
+   * the read time, the id, found, the age, a value, a last_n list), numbers as
+   * Number#toString writes them. Returns the bytes written, or minus the bytes text must
+   * hold (nothing is read then).
+   */
+  readJson(table: number, id: string, nowMs: number, out: Float64Array, program: Int32Array, lits: Uint8Array, text: Uint8Array): number {
+    try {
+      return this.#native.readJson(table, id, nowMs, out, program, lits, text); // no closure: the GET hot path
+    } catch (err) {
+      throw toHotpathError(err);
+    }
+  }
+
   /** Whether the store holds the entity: the index lookup alone, no features computed. */
   contains(table: number, id: string | bigint): boolean {
     return call(() => this.#native.contains(table, id));
