@@ -6,7 +6,9 @@
 // the server's own CPU per answer does not depend on how much of the CPU it was given.
 // On a machine shared with other benchmarks, run it under flock /tmp/hotpath-bench.lock.
 //
-//   npx tsx bench/tools/cpu-per-request.ts [--dir .] [--path read|predict] [--rounds 3] [--duration 5] [--only hotpath|uws]
+// With --base DIR, a second built checkout (the one before a change) runs in every round too.
+//
+//   npx tsx bench/tools/cpu-per-request.ts [--dir .] [--base DIR] [--path read|predict] [--rounds 3] [--duration 5]
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -20,7 +22,7 @@ const { values } = parseArgs({
     path: { type: 'string', default: 'read' },
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
-    only: { type: 'string' },
+    base: { type: 'string' },
   },
 });
 const dir = resolve(values.dir!);
@@ -44,20 +46,17 @@ async function load(url: string, pid: number): Promise<{ rps: number; us: number
   return { rps: r.rps, us: ((c1 - c0) * 1000) / (r.rps * duration) };
 }
 
-const medians = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const hp: { rps: number; us: number }[] = [];
-const uws: { rps: number; us: number }[] = [];
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const servers = values.base ? ['base', 'hotpath', 'uws'] : ['hotpath', 'uws'];
+const got: Record<string, { rps: number; us: number }[]> = { base: [], hotpath: [], uws: [] };
 for (let r = 1; r <= rounds; r++) {
-  const order = r % 2 ? ['hotpath', 'uws'] : ['uws', 'hotpath'];
+  const order = r % 2 ? servers : [...servers].reverse();
   for (const which of order) {
-    if (values.only && values.only !== which) continue;
-    if (which === 'hotpath') {
-      const s = await startHotpath(dir, 18650);
+    if (which !== 'uws') {
+      const s = await startHotpath(which === 'base' ? resolve(values.base!) : dir, 18650);
       try {
         await loadStandardData(s.url);
-        const m = await load(s.url, s.child.pid!);
-        hp.push(m);
-        console.log(`round ${r} hotpath: ${(m.rps / 1e3).toFixed(1)}k req/s, ${m.us.toFixed(2)} µs CPU/req`);
+        got[which].push(await load(s.url, s.child.pid!));
       } finally {
         await s.stop();
       }
@@ -65,15 +64,17 @@ for (let r = 1; r <= rounds; r++) {
       const p = spawnTracked('uws-hello', process.execPath, ['bench/uws-hello.mjs', '18651'], { cwd: resolve('.') });
       try {
         await waitReady('http://127.0.0.1:18651/');
-        const m = await load('http://127.0.0.1:18651', p.child.pid!);
-        uws.push(m);
-        console.log(`round ${r} uws-hello: ${(m.rps / 1e3).toFixed(1)}k req/s, ${m.us.toFixed(2)} µs CPU/req`);
+        got.uws.push(await load('http://127.0.0.1:18651', p.child.pid!));
       } finally {
         await p.stop();
       }
     }
+    const m = got[which][got[which].length - 1];
+    console.log(`round ${r} ${which}: ${(m.rps / 1e3).toFixed(1)}k req/s, ${m.us.toFixed(2)} µs CPU/req`);
   }
 }
-const h = { us: medians(hp.map((m) => m.us)), rps: medians(hp.map((m) => m.rps)) };
-const u = { us: medians(uws.map((m) => m.us)), rps: medians(uws.map((m) => m.rps)) };
-console.log(`median hotpath ${h.us.toFixed(2)} µs/req ${(h.rps / 1e3).toFixed(1)}k req/s; uws-hello ${u.us.toFixed(2)} µs/req ${(u.rps / 1e3).toFixed(1)}k req/s; CPU ratio ${(h.us / u.us).toFixed(2)}×, throughput ratio ${(h.rps / u.rps).toFixed(2)}×`);
+const u = { us: median(got.uws.map((m) => m.us)), rps: median(got.uws.map((m) => m.rps)) };
+for (const which of servers) {
+  const h = { us: median(got[which].map((m) => m.us)), rps: median(got[which].map((m) => m.rps)) };
+  console.log(`median ${which}: ${h.us.toFixed(2)} µs CPU/req, ${(h.rps / 1e3).toFixed(1)}k req/s; vs uws-hello: CPU ${(h.us / u.us).toFixed(2)}×, throughput ${(h.rps / u.rps).toFixed(2)}×`);
+}

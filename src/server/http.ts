@@ -30,9 +30,12 @@ let corkStatus = 0;
 let corkBody: string | Uint8Array = '';
 let corkOpts: SendOptions = NO_OPTIONS;
 
+// A 200 writes no status line of its own: uWS writes "HTTP/1.1 200 OK" when end() comes
+// first, and every uWS call from JS costs a crossing and a string conversion.
 function writeCorked(): void {
   const res = corkRes!;
-  res.writeStatus(STATUS_TEXT[corkStatus] ?? `${corkStatus} Error`).writeHeader('content-type', corkOpts.contentType ?? 'application/json');
+  if (corkStatus !== 200) res.writeStatus(STATUS_TEXT[corkStatus] ?? `${corkStatus} Error`);
+  res.writeHeader('content-type', corkOpts.contentType ?? 'application/json');
   if (corkOpts.headers) for (const [k, v] of corkOpts.headers) res.writeHeader(k, v);
   res.end(corkBody, corkOpts.closeConnection ?? false);
 }
