@@ -31,24 +31,34 @@ const duration = Number(values.duration);
 const script = values.path === 'predict' ? 'bench/predict.lua' : 'bench/features.lua';
 const HZ = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
-function cpuMs(pid: number): number {
+/** [user, system] CPU ms of the process, all its threads */
+function cpuMs(pid: number): [number, number] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / HZ; // utime, stime (fields 14, 15)
+  return [(Number(f[11]) * 1000) / HZ, (Number(f[12]) * 1000) / HZ]; // utime, stime (fields 14, 15)
 }
 
-async function load(url: string, pid: number): Promise<{ rps: number; us: number }> {
+interface Round {
+  rps: number;
+  /** CPU µs per request: all, user, system (the kernel's share: the socket calls, loopback TCP) */
+  us: number;
+  user: number;
+  sys: number;
+}
+
+async function load(url: string, pid: number): Promise<Round> {
   const o = { url, connections: 64, script, cwd: resolve('.') };
   await runWrk({ ...o, durationS: 1 });
   const c0 = cpuMs(pid);
   const r = await runWrk({ ...o, durationS: duration });
   const c1 = cpuMs(pid);
-  return { rps: r.rps, us: ((c1 - c0) * 1000) / (r.rps * duration) };
+  const per = (ms: number): number => (ms * 1000) / (r.rps * duration);
+  return { rps: r.rps, us: per(c1[0] + c1[1] - c0[0] - c0[1]), user: per(c1[0] - c0[0]), sys: per(c1[1] - c0[1]) };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const servers = values.base ? ['base', 'hotpath', 'uws'] : ['hotpath', 'uws'];
-const got: Record<string, { rps: number; us: number }[]> = { base: [], hotpath: [], uws: [] };
+const got: Record<string, Round[]> = { base: [], hotpath: [], uws: [] };
 for (let r = 1; r <= rounds; r++) {
   const order = r % 2 ? servers : [...servers].reverse();
   for (const which of order) {
@@ -70,11 +80,15 @@ for (let r = 1; r <= rounds; r++) {
       }
     }
     const m = got[which][got[which].length - 1];
-    console.log(`round ${r} ${which}: ${(m.rps / 1e3).toFixed(1)}k req/s, ${m.us.toFixed(2)} µs CPU/req`);
+    console.log(`round ${r} ${which}: ${(m.rps / 1e3).toFixed(1)}k req/s, ${m.us.toFixed(2)} µs CPU/req (user ${m.user.toFixed(2)}, system ${m.sys.toFixed(2)})`);
   }
 }
 const u = { us: median(got.uws.map((m) => m.us)), rps: median(got.uws.map((m) => m.rps)) };
 for (const which of servers) {
-  const h = { us: median(got[which].map((m) => m.us)), rps: median(got[which].map((m) => m.rps)) };
-  console.log(`median ${which}: ${h.us.toFixed(2)} µs CPU/req, ${(h.rps / 1e3).toFixed(1)}k req/s; vs uws-hello: CPU ${(h.us / u.us).toFixed(2)}×, throughput ${(h.rps / u.rps).toFixed(2)}×`);
+  const g = got[which];
+  const h = { us: median(g.map((m) => m.us)), rps: median(g.map((m) => m.rps)), user: median(g.map((m) => m.user)), sys: median(g.map((m) => m.sys)) };
+  console.log(
+    `median ${which}: ${h.us.toFixed(2)} µs CPU/req (user ${h.user.toFixed(2)}, system ${h.sys.toFixed(2)}), ${(h.rps / 1e3).toFixed(1)}k req/s; ` +
+      `vs uws-hello: CPU ${(h.us / u.us).toFixed(2)}×, throughput ${(h.rps / u.rps).toFixed(2)}×`,
+  );
 }
