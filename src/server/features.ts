@@ -135,16 +135,20 @@ export class FeatureReader {
    * exactly what JSON.stringify of read()'s result says (test/native/feature-json.test.ts).
    */
   readAnswer(entity: EntityDef, id: string, select: number[], atMs: number): FeatureAnswer {
-    const layout = this.#store.layout(entity.index);
-    if (this.#out.length < layout.width + 1) this.#out = new Float64Array(layout.width + 1);
-    const p = this.#program(entity, select);
-    let n = this.#store.readJson(entity.index, id, atMs, this.#out, p.program, p.lits, this.#text);
+    const program = this.#program(entity, select);
+    let n = this.#store.readJson(entity.index, id, atMs, program, this.#text);
     if (n < 0) {
-      this.#text = Buffer.allocUnsafe(Math.max(-n, 2 * this.#text.length));
-      n = this.#store.readJson(entity.index, id, atMs, this.#out, p.program, p.lits, this.#text);
+      this.#grow(-n);
+      n = this.#store.readJson(entity.index, id, atMs, program, this.#text);
     }
-    const age = this.#out[layout.width];
-    return { body: this.#text.subarray(0, n), ageMs: Number.isNaN(age) ? null : age };
+    const age = this.#age[0];
+    return { body: Buffer.from(this.#text.buffer, 8, n), ageMs: Number.isNaN(age) ? null : age };
+  }
+
+  #grow(bytes: number): void {
+    const buf = new ArrayBuffer(Math.max(bytes, 2 * this.#text.length));
+    this.#text = new Uint8Array(buf);
+    this.#age = new Float64Array(buf, 0, 1);
   }
 
   /** readAnswer as a string (the L1 cache keeps these). */
@@ -158,13 +162,15 @@ export class FeatureReader {
    * all features (entity.allFeatures, the common GET), and for each named selection once
    * per request (a few hundred ns).
    */
-  #program(entity: EntityDef, select: number[]): FeatureProgram {
+  #program(entity: EntityDef, select: number[]): Uint8Array {
     if (select === entity.allFeatures) return (this.#programs[entity.index] ??= compileProgram(entity, select, this.#store.layout(entity.index)));
     return compileProgram(entity, select, this.#store.layout(entity.index));
   }
 
-  readonly #programs: FeatureProgram[] = [];
-  #text = Buffer.allocUnsafe(4096);
+  readonly #programs: Uint8Array[] = [];
+  /** the age (float64) then the answer's text; its own ArrayBuffer: 8-byte aligned */
+  #text = new Uint8Array(4096);
+  #age = new Float64Array(this.#text.buffer, 0, 1);
 }
 
 /** A GET answer: the body to send and the age of the entity's newest event (null: absent). */
@@ -173,15 +179,13 @@ export interface FeatureAnswer {
   ageMs: number | null;
 }
 
-interface FeatureProgram {
-  program: Int32Array;
-  lits: Uint8Array;
-}
-
 const OP_LIT = 0, OP_AT = 1, OP_ID = 2, OP_FOUND = 3, OP_AGE = 4, OP_VALUE = 5, OP_LIST = 6;
 
-/** The program that writes readJson's text for `select` of `entity` (native/binding/feature_json.h). */
-function compileProgram(entity: EntityDef, select: number[], layout: { offsets: number[]; widths: number[] }): FeatureProgram {
+/**
+ * The program that writes readJson's text for `select` of `entity` (native/binding/feature_json.h):
+ * int32 [nops, litsAt], the [op, a, b] triples, then the literal bytes at litsAt.
+ */
+function compileProgram(entity: EntityDef, select: number[], layout: { offsets: number[]; widths: number[] }): Uint8Array {
   const ops: number[] = [];
   let lits = '';
   const lit = (s: string): void => {
@@ -204,5 +208,10 @@ function compileProgram(entity: EntityDef, select: number[], layout: { offsets: 
     else ops.push(OP_VALUE, layout.offsets[f], 1);
   });
   lit('}}');
-  return { program: Int32Array.from(ops), lits: Buffer.from(lits, 'utf8') };
+  const bytes = Buffer.from(lits, 'utf8');
+  const litsAt = 8 + 4 * ops.length;
+  const program = new Uint8Array(new ArrayBuffer(litsAt + bytes.length)); // its own buffer: 4-byte aligned
+  new Int32Array(program.buffer, 0, 2 + ops.length).set([ops.length / 3, litsAt, ...ops]);
+  program.set(bytes, litsAt);
+  return program;
 }
