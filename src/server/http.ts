@@ -40,6 +40,17 @@ function writeCorked(): void {
   res.end(corkBody, corkOpts.closeConnection ?? false);
 }
 
+// The response whose uWS request handler is running now (mount sets it around a body-less
+// route's synchronous run): uWS has corked its socket for the handler, so an answer written
+// there needs no res.cork of its own, a crossing into uWS and back into JS less. Answers
+// written later (a predict's, from the pool's collect) are corked here.
+let handlerRes: Res | undefined;
+
+/** mount(): `res`'s handler runs from now (undefined: it has returned). */
+export function inHandler(res: Res | undefined): void {
+  handlerRes = res;
+}
+
 export function send(res: Res, status: number, body: string | Uint8Array, opts: SendOptions = NO_OPTIONS): void {
   if (res.aborted) return;
   res.aborted = true; // answered: nothing may touch res again
@@ -48,7 +59,8 @@ export function send(res: Res, status: number, body: string | Uint8Array, opts: 
   corkBody = body;
   corkOpts = opts;
   try {
-    res.cork(writeCorked);
+    if (res === handlerRes) writeCorked();
+    else res.cork(writeCorked);
   } finally {
     corkRes = undefined;
     corkBody = '';
