@@ -31,11 +31,15 @@ const duration = Number(values.duration);
 const script = values.path === 'predict' ? 'bench/predict.lua' : 'bench/features.lua';
 const HZ = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
-/** [user, system] CPU ms of the process, all its threads */
-function cpuMs(pid: number): [number, number] {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return [(Number(f[11]) * 1000) / HZ, (Number(f[12]) * 1000) / HZ]; // utime, stime (fields 14, 15)
+/** [user, system, main thread user + system] CPU ms of the process (all its threads) */
+function cpuMs(pid: number): [number, number, number] {
+  const fields = (path: string): string[] => {
+    const stat = readFileSync(path, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  };
+  const f = fields(`/proc/${pid}/stat`);
+  const m = fields(`/proc/${pid}/task/${pid}/stat`);
+  return [(Number(f[11]) * 1000) / HZ, (Number(f[12]) * 1000) / HZ, ((Number(m[11]) + Number(m[12])) * 1000) / HZ]; // utime, stime (fields 14, 15)
 }
 
 interface Round {
@@ -44,6 +48,8 @@ interface Round {
   us: number;
   user: number;
   sys: number;
+  /** the main thread's (user + system): without the inference workers */
+  main: number;
 }
 
 async function load(url: string, pid: number): Promise<Round> {
@@ -53,7 +59,7 @@ async function load(url: string, pid: number): Promise<Round> {
   const r = await runWrk({ ...o, durationS: duration });
   const c1 = cpuMs(pid);
   const per = (ms: number): number => (ms * 1000) / (r.rps * duration);
-  return { rps: r.rps, us: per(c1[0] + c1[1] - c0[0] - c0[1]), user: per(c1[0] - c0[0]), sys: per(c1[1] - c0[1]) };
+  return { rps: r.rps, us: per(c1[0] + c1[1] - c0[0] - c0[1]), user: per(c1[0] - c0[0]), sys: per(c1[1] - c0[1]), main: per(c1[2] - c0[2]) };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -80,15 +86,15 @@ for (let r = 1; r <= rounds; r++) {
       }
     }
     const m = got[which][got[which].length - 1];
-    console.log(`round ${r} ${which}: ${(m.rps / 1e3).toFixed(1)}k req/s, ${m.us.toFixed(2)} µs CPU/req (user ${m.user.toFixed(2)}, system ${m.sys.toFixed(2)})`);
+    console.log(`round ${r} ${which}: ${(m.rps / 1e3).toFixed(1)}k req/s, ${m.us.toFixed(2)} µs CPU/req (user ${m.user.toFixed(2)}, system ${m.sys.toFixed(2)}, main thread ${m.main.toFixed(2)})`);
   }
 }
 const u = { us: median(got.uws.map((m) => m.us)), rps: median(got.uws.map((m) => m.rps)) };
 for (const which of servers) {
   const g = got[which];
-  const h = { us: median(g.map((m) => m.us)), rps: median(g.map((m) => m.rps)), user: median(g.map((m) => m.user)), sys: median(g.map((m) => m.sys)) };
+  const h = { us: median(g.map((m) => m.us)), rps: median(g.map((m) => m.rps)), user: median(g.map((m) => m.user)), sys: median(g.map((m) => m.sys)), main: median(g.map((m) => m.main)) };
   console.log(
-    `median ${which}: ${h.us.toFixed(2)} µs CPU/req (user ${h.user.toFixed(2)}, system ${h.sys.toFixed(2)}), ${(h.rps / 1e3).toFixed(1)}k req/s; ` +
+    `median ${which}: ${h.us.toFixed(2)} µs CPU/req (user ${h.user.toFixed(2)}, system ${h.sys.toFixed(2)}, main thread ${h.main.toFixed(2)}), ${(h.rps / 1e3).toFixed(1)}k req/s; ` +
       `vs uws-hello: CPU ${(h.us / u.us).toFixed(2)}×, throughput ${(h.rps / u.rps).toFixed(2)}×`,
   );
 }
