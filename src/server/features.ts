@@ -58,7 +58,7 @@ export class FeatureReader {
   readonly #store: FeatureStore;
   #out = new Float64Array(0);
   #ages = new Float64Array(0);
-  readonly #cache: AnswerCache<{ json: string; ageMs: number | null }> | undefined;
+  readonly #cache: AnswerCache<{ body: string; ageMs: number | null }> | undefined;
   readonly #caching: Caching | undefined;
 
   /** caching: the L1 of GET reads when it has `features` (cache.features) */
@@ -88,13 +88,14 @@ export class FeatureReader {
     if (cache === undefined) return this.readAnswer(entity, id, select, atMs);
     const key = `${entity.index}\u0000${id.length}:${id}\u0000${query}`;
     const hit = cache.get(key, now);
-    if (hit !== undefined) return { body: hit.json, ageMs: hit.ageMs };
+    if (hit !== undefined) return hit;
     const stamp = cache.stamp([entity.index], [id]);
     const r = this.readJson(entity, id, select, atMs);
     const l3 = this.#caching!.l3;
     cache.below(r.ageMs !== null, l3 && (() => l3.warm(entity.index, id)));
-    cache.set(key, r, stamp, now);
-    return { body: r.json, ageMs: r.ageMs };
+    const answer = { body: r.json, ageMs: r.ageMs };
+    cache.set(key, answer, stamp, now);
+    return answer;
   }
 
   read(entity: EntityDef, ids: string[], select: number[], atMs: number): EntityFeatures[] {
