@@ -26,5 +26,6 @@ const out = new Float64Array(256);
 for (let round = 0; round < 2; round++) {
   time('native read only', (id) => store.read(user.index, id, now, out));
   time('read + object + stringify', (id) => JSON.stringify({ entity: user.name, at: now, ...reader.read(user, [id], user.allFeatures, now)[0] }));
-  time('readJson (the GET path)', (id) => reader.readJson(user, id, user.allFeatures, now).json);
+  time('readJson (as a string)', (id) => reader.readJson(user, id, user.allFeatures, now).json);
+  time('readAnswer (the GET path)', (id) => reader.readAnswer(user, id, user.allFeatures, now).body);
 }

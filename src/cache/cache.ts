@@ -101,7 +101,7 @@ export class AnswerCache<V> {
 
 /** The caches a config asks for, their shared generations and their invalidation tap. */
 export class Caching {
-  readonly features?: AnswerCache<{ json: string; ageMs: number | null }>;
+  readonly features?: AnswerCache<{ body: string; ageMs: number | null }>;
   readonly predict?: AnswerCache<PredictAnswer>;
   readonly generations: Generations;
   /** the Redis level, when an online store is configured */

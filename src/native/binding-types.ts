@@ -63,6 +63,8 @@ export namespace Binding {
     ): number;
     decodeRows(stream: number, frame: Uint8Array, offset: number, n: number, plan: Int32Array, nowMs: number, keys: BigUint64Array, ts: Float64Array, values: Float64Array, out: Float64Array): number;
     read(table: number, id: string | bigint, nowMs: number, out: Float64Array): number;
+    /** read, then the answer's JSON text by program (native/binding/feature_json.h) at text[8..], the age at text[0..8]: bytes written, or minus the bytes text needs */
+    readJson(table: number, id: string, nowMs: number, program: Uint8Array, text: Uint8Array): number;
     contains(table: number, id: string | bigint): boolean;
     readMany(table: number, ids: KeyColumn, nowMs: number, out: Float64Array, ages: Float64Array): number;
     layout(table: number): Layout;

@@ -193,6 +193,23 @@ export class FeatureStore {
     return { found: !Number.isNaN(ageMs), ageMs };
   }
 
+  /**
+   * Reads one entity and writes the JSON text `program` describes at text[8..], in one
+   * call; the entity's age in ms (NaN when absent) goes in text[0..8] as a float64.
+   * program (4-byte aligned): int32 [nops, litsAt], nops [op, a, b] triples
+   * (native/binding/feature_json.h: literal bytes, the read time, the id, found, the age, a
+   * value, a last_n list), then the literal bytes at litsAt. text is 8-byte aligned.
+   * Numbers are written as Number#toString writes them. Returns the bytes of text written
+   * after the age, or minus the bytes text must hold (nothing is read then).
+   */
+  readJson(table: number, id: string, nowMs: number, program: Uint8Array, text: Uint8Array): number {
+    try {
+      return this.#native.readJson(table, id, nowMs, program, text); // no closure: the GET hot path
+    } catch (err) {
+      throw toHotpathError(err);
+    }
+  }
+
   /** Whether the store holds the entity: the index lookup alone, no features computed. */
   contains(table: number, id: string | bigint): boolean {
     return call(() => this.#native.contains(table, id));

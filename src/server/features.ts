@@ -4,7 +4,6 @@ import type { Config, EntityDef } from '../config/load.js';
 import { HotpathError, showValue } from '../errors.js';
 import { type FeatureStore, limits } from '../native/binding.js';
 import { idOf, timeOf } from '../ingest/decode.js';
-import { jsonNumber } from './http.js';
 
 export type FeatureValue = number | null | number[];
 
@@ -59,7 +58,7 @@ export class FeatureReader {
   readonly #store: FeatureStore;
   #out = new Float64Array(0);
   #ages = new Float64Array(0);
-  readonly #cache: AnswerCache<{ json: string; ageMs: number | null }> | undefined;
+  readonly #cache: AnswerCache<{ body: string; ageMs: number | null }> | undefined;
   readonly #caching: Caching | undefined;
 
   /** caching: the L1 of GET reads when it has `features` (cache.features) */
@@ -78,14 +77,15 @@ export class FeatureReader {
   }
 
   /**
-   * readJson through the L1 cache, when there is one: `query` (the request's raw query:
+   * readAnswer through the L1 cache, when there is one: `query` (the request's raw query:
    * features and at) is part of the key. An answer is served for at most cache.features.ttl
    * and never after an event for its entity has been applied; an answer read without `at`
-   * says the time it was read at, which may be up to the TTL old.
+   * says the time it was read at, which may be up to the TTL old. Without a cache the body
+   * is readAnswer's view (valid until the next read); with one, the cached string.
    */
-  readJsonCached(entity: EntityDef, id: string, select: number[], atMs: number, query: string, now = Date.now()): { json: string; ageMs: number | null } {
+  readJsonCached(entity: EntityDef, id: string, select: number[], atMs: number, query: string, now = Date.now()): FeatureAnswer {
     const cache = this.#cache;
-    if (cache === undefined) return this.readJson(entity, id, select, atMs);
+    if (cache === undefined) return this.readAnswer(entity, id, select, atMs);
     const key = `${entity.index}\u0000${id.length}:${id}\u0000${query}`;
     const hit = cache.get(key, now);
     if (hit !== undefined) return hit;
@@ -93,8 +93,9 @@ export class FeatureReader {
     const r = this.readJson(entity, id, select, atMs);
     const l3 = this.#caching!.l3;
     cache.below(r.ageMs !== null, l3 && (() => l3.warm(entity.index, id)));
-    cache.set(key, r, stamp, now);
-    return r;
+    const answer = { body: r.json, ageMs: r.ageMs };
+    cache.set(key, answer, stamp, now);
+    return answer;
   }
 
   read(entity: EntityDef, ids: string[], select: number[], atMs: number): EntityFeatures[] {
@@ -128,34 +129,90 @@ export class FeatureReader {
 
   /**
    * The GET answer for one entity, `{"entity", "at", "id", "found", "freshness_ms",
-   * "features"}`, written as JSON text straight from the read buffer: the hot path of
-   * feature reads. For the demo user row, read + object + JSON.stringify takes 3.4-3.7 us,
-   * this 2.1-2.3 us, the native read alone 0.6 us (bench/tools/feature-read-micro.ts).
-   * It says exactly what JSON.stringify of read()'s result says (a test checks).
+   * "features"}`, as UTF-8 JSON text written by the native read itself
+   * (FeatureStore.readJson: the read and the encoding in one call, by a program compiled
+   * once per entity and selection): no JS string is built. The body is a view of a buffer
+   * this reader reuses: valid until its next read (uWS copies it when it answers). It says
+   * exactly what JSON.stringify of read()'s result says (test/native/feature-json.test.ts).
    */
-  readJson(entity: EntityDef, id: string, select: number[], atMs: number): { json: string; ageMs: number | null } {
-    const layout = this.#store.layout(entity.index);
-    if (this.#out.length < layout.width) this.#out = new Float64Array(layout.width);
-    const out = this.#out;
-    const age = this.#store.read(entity.index, id, atMs, out).ageMs;
-    const keys = (this.#keys[entity.index] ??= entity.features.map((f) => `${JSON.stringify(f.name)}:`));
-    let body = '';
-    for (let i = 0; i < select.length; i++) {
-      const f = select[i];
-      const off = layout.offsets[f];
-      body += (i ? ',' : '') + keys[f];
-      if (entity.features[f].agg === 'last_n') {
-        body += '[';
-        for (let k = 0; k < layout.widths[f] && !Number.isNaN(out[off + k]); k++) body += (k ? ',' : '') + jsonNumber(out[off + k]);
-        body += ']';
-      } else body += Number.isNaN(out[off]) ? 'null' : jsonNumber(out[off]);
+  readAnswer(entity: EntityDef, id: string, select: number[], atMs: number): FeatureAnswer {
+    const program = this.#program(entity, select);
+    let n = this.#store.readJson(entity.index, id, atMs, program, this.#text);
+    if (n < 0) {
+      this.#grow(-n);
+      n = this.#store.readJson(entity.index, id, atMs, program, this.#text);
     }
-    const found = !Number.isNaN(age);
-    const json =
-      `{"entity":${JSON.stringify(entity.name)},"at":${jsonNumber(atMs)},"id":${JSON.stringify(id)},"found":${found},` +
-      `"freshness_ms":${found ? jsonNumber(age) : 'null'},"features":{${body}}}`;
-    return { json, ageMs: found ? age : null };
+    const age = this.#age[0];
+    return { body: Buffer.from(this.#text.buffer, 8, n), ageMs: Number.isNaN(age) ? null : age };
   }
 
-  readonly #keys: string[][] = [];
+  #grow(bytes: number): void {
+    const buf = new ArrayBuffer(Math.max(bytes, 2 * this.#text.length));
+    this.#text = new Uint8Array(buf);
+    this.#age = new Float64Array(buf, 0, 1);
+  }
+
+  /** readAnswer as a string (the L1 cache keeps these). */
+  readJson(entity: EntityDef, id: string, select: number[], atMs: number): { json: string; ageMs: number | null } {
+    const r = this.readAnswer(entity, id, select, atMs);
+    return { json: (r.body as Buffer).toString('utf8'), ageMs: r.ageMs };
+  }
+
+  /**
+   * The encoding program of an answer of `select` (feature_json.h's ops): compiled once for
+   * all features (entity.allFeatures, the common GET), and for each named selection once
+   * per request (a few hundred ns).
+   */
+  #program(entity: EntityDef, select: number[]): Uint8Array {
+    if (select === entity.allFeatures) return (this.#programs[entity.index] ??= compileProgram(entity, select, this.#store.layout(entity.index)));
+    return compileProgram(entity, select, this.#store.layout(entity.index));
+  }
+
+  readonly #programs: Uint8Array[] = [];
+  /** the age (float64) then the answer's text; its own ArrayBuffer: 8-byte aligned */
+  #text = new Uint8Array(4096);
+  #age = new Float64Array(this.#text.buffer, 0, 1);
+}
+
+/** A GET answer: the body to send and the age of the entity's newest event (null: absent). */
+export interface FeatureAnswer {
+  body: string | Uint8Array;
+  ageMs: number | null;
+}
+
+const OP_LIT = 0, OP_AT = 1, OP_ID = 2, OP_FOUND = 3, OP_AGE = 4, OP_VALUE = 5, OP_LIST = 6;
+
+/**
+ * The program that writes readJson's text for `select` of `entity` (native/binding/feature_json.h):
+ * int32 [nops, litsAt], the [op, a, b] triples, then the literal bytes at litsAt.
+ */
+function compileProgram(entity: EntityDef, select: number[], layout: { offsets: number[]; widths: number[] }): Uint8Array {
+  const ops: number[] = [];
+  let lits = '';
+  const lit = (s: string): void => {
+    const at = Buffer.byteLength(lits);
+    lits += s;
+    ops.push(OP_LIT, at, Buffer.byteLength(s));
+  };
+  lit(`{"entity":${JSON.stringify(entity.name)},"at":`);
+  ops.push(OP_AT, 0, 0);
+  lit(',"id":');
+  ops.push(OP_ID, 0, 0);
+  lit(',"found":');
+  ops.push(OP_FOUND, 0, 0);
+  lit(',"freshness_ms":');
+  ops.push(OP_AGE, 0, 0);
+  lit(',"features":{');
+  select.forEach((f, i) => {
+    lit(`${i ? ',' : ''}${JSON.stringify(entity.features[f].name)}:`);
+    if (entity.features[f].agg === 'last_n') ops.push(OP_LIST, layout.offsets[f], layout.widths[f]);
+    else ops.push(OP_VALUE, layout.offsets[f], 1);
+  });
+  lit('}}');
+  const bytes = Buffer.from(lits, 'utf8');
+  const litsAt = 8 + 4 * ops.length;
+  const program = new Uint8Array(new ArrayBuffer(litsAt + bytes.length)); // its own buffer: 4-byte aligned
+  new Int32Array(program.buffer, 0, 2 + ops.length).set([ops.length / 3, litsAt, ...ops]);
+  program.set(bytes, litsAt);
+  return program;
 }

@@ -30,11 +30,25 @@ let corkStatus = 0;
 let corkBody: string | Uint8Array = '';
 let corkOpts: SendOptions = NO_OPTIONS;
 
+// A 200 writes no status line of its own: uWS writes "HTTP/1.1 200 OK" when end() comes
+// first, and every uWS call from JS costs a crossing and a string conversion.
 function writeCorked(): void {
   const res = corkRes!;
-  res.writeStatus(STATUS_TEXT[corkStatus] ?? `${corkStatus} Error`).writeHeader('content-type', corkOpts.contentType ?? 'application/json');
+  if (corkStatus !== 200) res.writeStatus(STATUS_TEXT[corkStatus] ?? `${corkStatus} Error`);
+  res.writeHeader('content-type', corkOpts.contentType ?? 'application/json');
   if (corkOpts.headers) for (const [k, v] of corkOpts.headers) res.writeHeader(k, v);
   res.end(corkBody, corkOpts.closeConnection ?? false);
+}
+
+// The response whose uWS request handler is running now (mount sets it around a body-less
+// route's synchronous run): uWS has corked its socket for the handler, so an answer written
+// there needs no res.cork of its own, a crossing into uWS and back into JS less. Answers
+// written later (a predict's, from the pool's collect) are corked here.
+let handlerRes: Res | undefined;
+
+/** mount(): `res`'s handler runs from now (undefined: it has returned). */
+export function inHandler(res: Res | undefined): void {
+  handlerRes = res;
 }
 
 export function send(res: Res, status: number, body: string | Uint8Array, opts: SendOptions = NO_OPTIONS): void {
@@ -45,7 +59,8 @@ export function send(res: Res, status: number, body: string | Uint8Array, opts: 
   corkBody = body;
   corkOpts = opts;
   try {
-    res.cork(writeCorked);
+    if (res === handlerRes) writeCorked();
+    else res.cork(writeCorked);
   } finally {
     corkRes = undefined;
     corkBody = '';

@@ -219,9 +219,10 @@ const PRIMARY_MIDDLE = { variant: '"fallback":false,"variant":"primary","latency
  * answer, whose `variant` is the experiment's.
  */
 export function predictText(r: InferResult, startMs: number, variantKey: 'variant' | 'model_variant' = 'variant'): string {
-  let scores = '';
-  for (let i = 0; i < r.values.length; i++) scores += (i ? ',' : '') + jsonNumber(r.values[i]);
+  // the first value is converted once: a double's text is the costly part of the answer
   const score = r.values.length ? jsonNumber(r.values[0]) : 'null';
+  let scores = r.values.length ? score : '';
+  for (let i = 1; i < r.values.length; i++) scores += ',' + jsonNumber(r.values[i]);
   const latency = Math.round((nowMs() - startMs) * 1000);
   if (r.predictionId !== undefined && !r.fallback)
     return `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":${score},"scores":[${scores}],"fallback":false,"${variantKey}":"primary","prediction_id":${r.predictionId},"latency_us":${latency}}`;

@@ -42,20 +42,21 @@ export const featureRoutes: Route[] = [
         // Not in this store: read through from the online store (at most read_timeout),
         // then answer from the store, which holds the entity when Redis had it.
         const later = c.detach();
+        const absent = typeof r.body === 'string' ? r.body : Buffer.from(r.body); // r.body's buffer is the next read's
         c.res.onAborted(() => later.onAborted());
         const o0 = t !== undefined ? nowMs() : 0;
         online.readThrough(entity.index, id).then((found) => {
           if (t !== undefined) t.stage('online_store.read', o0);
-          const again = found ? ctx.reader.readJsonCached(entity, id, select, at, later.query) : r;
+          const again = found ? ctx.reader.readJsonCached(entity, id, select, at, later.query) : { body: absent, ageMs: null };
           ctx.metrics.featureRead(entity.name, again.ageMs);
           later.mark2 = later.markNow();
-          later.send(200, again.json);
+          later.send(200, again.body);
         }, (err) => later.fail(err));
         return;
       }
       ctx.metrics.featureRead(entity.name, r.ageMs);
       c.mark2 = c.markNow();
-      c.send(200, r.json);
+      c.send(200, r.body);
     },
   },
   {

@@ -16,7 +16,7 @@ import type uWS from 'uWebSockets.js';
 import { HotpathError } from '../../errors.js';
 import type { InferResult } from '../../runtime/inference.js';
 import { nowMs } from '../../runtime/records.js';
-import { type BodySink, errorHeaders, readBody, type Res, send, type SendOptions, toAnswer } from '../http.js';
+import { type BodySink, errorHeaders, inHandler, readBody, type Res, send, type SendOptions, toAnswer } from '../http.js';
 import type { RequestTrace } from '../observe/tracing.js';
 import type { Caller } from '../security/caller.js';
 import { type RouteClass, routeClassIndex, type StageMarks } from '../stages.js';
@@ -298,7 +298,9 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
       }
       if (route.body === 'none') {
         if (route.later) res.onAborted(() => call.onAborted());
+        inHandler(res); // answered now, inside uWS's cork (http.ts)
         run(call, ctx);
+        inHandler(undefined);
         return;
       }
       readBody(res, limit, call);
