@@ -54,8 +54,10 @@ describe('per-stage latency on /metrics', () => {
     for (const route of ['predict', 'infer', 'features', 'features_batch', 'feast', 'events']) expect(total(after, route) - total(before, route), route).toBe(3);
     // The model waits 2 ms from a request's submission for a batch to fill: one request alone
     // waits it out, in queue until the worker takes it from the ring, then in batch_wait.
+    // How the 2 ms split between the two depends on how soon the worker thread wakes (on a
+    // loaded machine most of it can be queue), so only their sum is held to the window.
     const mean = (st: string) => metric(after, 'hotpath_stage_duration_seconds_sum', `route="predict",stage="${st}"`) / count(after, 'predict', st);
-    expect(mean('batch_wait')).toBeGreaterThan(0.0003);
+    expect(mean('batch_wait')).toBeGreaterThan(0);
     expect(mean('queue') + mean('batch_wait')).toBeGreaterThan(0.0019);
     expect(metric(after, 'hotpath_model_batch_size_count', 'model="fraud"')).toBeGreaterThanOrEqual(7);
 
