@@ -211,8 +211,9 @@ constexpr int kEmbeddingMaxCandidates = 65536;  // a request's own re-rank size,
 // per-aggregate state, HLL registers) and of the shard index's hashing. Snapshots carry
 // it; a snapshot whose version differs cannot be mapped back and must be rebuilt from
 // events. Bump it with any change to what row_layout.cc, windows.h, hll.h or
-// shard_index.h write into shard memory (TestRowLayoutVersion1 in
-// native/test/store_parts_test.cc pins the layout of version 1).
-constexpr int kRowLayoutVersion = 1;
+// shard_index.h write into shard memory (TestRowLayoutVersion2 in
+// native/test/store_parts_test.cc pins the layout of version 2). Version 2: the HLL state
+// carries a bitmap of its occupied registers (hll.h).
+constexpr int kRowLayoutVersion = 2;
 
 }  // namespace hotpath

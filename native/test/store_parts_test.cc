@@ -167,7 +167,28 @@ void TestHllEstimateAndWindow() {
   CHECK_EQ(hll::Count(st.data(), p, 10, 12, 110), 0);
   hll::Add(st.data(), p, 12, 110, 1e9);
   CHECK_EQ(hll::Count(st.data(), p, 10, 12, 110), 1);
-  CHECK_EQ(hll::Bytes(4), 16 + 16 * 6);
+  CHECK_EQ(hll::Bytes(4), 16 + 8 + 16 * 6);
+  CHECK_EQ(hll::Bytes(12), 16 + 512 + 4096 * 6);
+  // The occupancy bits: set for each register an Add wrote, cleared by the expiry pass
+  // once both of a register's entries have expired.
+  {
+    std::vector<uint8_t> s2 = FreshHll(12);
+    hll::View h(s2.data(), 12);
+    std::set<uint32_t> regs;
+    for (int i = 0; i < 300; i++) {
+      hll::Add(s2.data(), 12, 12, 500, double(i));
+      regs.insert(hll::RegisterOf(double(i), 12));
+    }
+    bool bits_ok = true;
+    for (uint32_t r = 0; r < 4096; r++) bits_ok = bits_ok && (((h.occ[r / 64] >> (r % 64)) & 1) == regs.count(r));
+    CHECK(bits_ok);
+    hll::Add(s2.data(), 12, 12, 500 + 12, 1e9);  // a full pass: every entry of epoch 500 expires
+    const uint32_t last = hll::RegisterOf(1e9, 12);
+    bool cleared = true;
+    for (uint32_t r = 0; r < 4096; r++) cleared = cleared && (((h.occ[r / 64] >> (r % 64)) & 1) == (r == last));
+    CHECK(cleared);
+    CHECK_EQ(hll::Count(s2.data(), 12, 12, 12, 512), 1);
+  }
   CHECK_EQ(hll::RegisterOf(42.0, 6), double(HashDouble(42.0) >> 58));
 }
 
@@ -193,6 +214,59 @@ void TestHllEpochsSurviveWraps() {
   CHECK(before == st);
 }
 
+// Count against the read it replaced, written out the long way: every entry's full epoch
+// checked against the window, the ranks into an array, hll::Estimate over it. Random
+// register states (ranks up to 61, so the double-sum fallback runs too), heads and read
+// times before, inside and past the retained span must give the same double.
+void TestHllCountMatchesReference() {
+  std::mt19937_64 rng(23);
+  int checked = 0, slow = 0;
+  bool ok = true;
+  for (int trial = 0; trial < 4000; trial++) {
+    const int p = 4 + int(rng() % 9);
+    const int m = 1 << p;
+    const int keep = 2 + int(rng() % 200), ntiles = 1 + int(rng() % keep);
+    std::vector<uint8_t> st = FreshHll(p);
+    hll::View h(st.data(), p);
+    const int64_t head = int64_t(rng() % 300000) - 1000;
+    *h.head = head;
+    *h.pruned = head;
+    const int maxr = trial % 4 == 0 ? 64 - p + 1 : 12;
+    const int fill = int(rng() % 101);  // percent of registers with entries
+    for (int i = 0; i < m; i++) {
+      if (int(rng() % 100) >= fill) {
+        if (rng() % 8 == 0) h.occ[i / 64] |= uint64_t(1) << (i % 64);  // a set bit may mark an empty register
+        continue;
+      }
+      h.occ[i / 64] |= uint64_t(1) << (i % 64);
+      const int64_t e1 = head - int64_t(rng() % uint64_t(2 * keep + 2)), e2 = head - int64_t(rng() % uint64_t(2 * keep + 2));
+      h.reg[i] = hll::Reg{uint16_t(e1), uint16_t(e2), uint8_t(1 + rng() % maxr), uint8_t(rng() % 3 ? 1 + rng() % maxr : 0)};
+    }
+    for (int k = 0; k < 6; k++) {
+      const int64_t cur = head + int64_t(rng() % uint64_t(3 * keep)) - 2 * keep;
+      const int64_t lo = std::max(cur - ntiles + 1, head - keep + 1);
+      std::vector<uint8_t> ranks(size_t(m), 0);
+      bool beyond = false;
+      for (int i = 0; i < m; i++) {
+        const hll::Reg& g = h.reg[i];
+        uint8_t r = 0;
+        const int64_t f1 = hll::FullEpoch(head, g.e1), f2 = hll::FullEpoch(head, g.e2);
+        if (g.r1 && f1 >= lo && f1 <= cur) r = g.r1;
+        if (g.r2 && g.r2 > r && f2 >= lo && f2 <= cur) r = g.r2;
+        ranks[size_t(i)] = r;
+        beyond = beyond || r > 40;
+      }
+      const double want = hll::Estimate(ranks.data(), p), got = hll::Count(st.data(), p, ntiles, keep, cur);
+      ok = ok && (got == want);
+      checked++;
+      slow += beyond;
+    }
+  }
+  CHECK(ok);
+  CHECK(checked == 24000);
+  CHECK(slow > 100);  // the fallback sum was exercised
+}
+
 // ---------------------------------------------------------------------------------------
 // Row layout
 
@@ -206,10 +280,10 @@ StoreSpec LayoutSpec() {
   return spec;
 }
 
-// Pins the byte layout that kRowLayoutVersion 1 names. If this test has to change, the
+// Pins the byte layout that kRowLayoutVersion 2 names. If this test has to change, the
 // layout changed: bump kRowLayoutVersion in constants.h with it.
-void TestRowLayoutVersion1() {
-  CHECK_EQ(kRowLayoutVersion, 1);
+void TestRowLayoutVersion2() {
+  CHECK_EQ(kRowLayoutVersion, 2);
   const StoreSpec spec = LayoutSpec();
   row::Layout L;
   CHECK_OK(row::Layout::Compile(spec.tables[0], spec, &L));
@@ -229,7 +303,7 @@ void TestRowLayoutVersion1() {
   const uint32_t want_off[] = {0, 0, 0, 0, 2288, 2304, 2328, 2384};
   for (int f = 4; f < 8; f++) CHECK_EQ(L.feats[f].off, want_off[f]);
   CHECK_EQ(L.feats[7].keep_tiles, 70);
-  CHECK_EQ(L.row_bytes, 2496);
+  CHECK_EQ(L.row_bytes, 2504);  // the HLL (p = 4): 16 B of epochs, one bitmap word, 16 registers
   CHECK_EQ(L.width, 10);
   CHECK_EQ(L.calcs.size(), 1);
   CHECK_EQ(L.stream_groups[0].size(), 1);
@@ -266,7 +340,7 @@ void TestRowLayoutRefusals() {
   CHECK_CODE(row::Layout::Compile(spec.tables[0], spec, &L), Code::INVALID_ARG);
   spec = LayoutSpec();
   CHECK_OK(row::Layout::Compile(spec.tables[0], spec, &L));  // and a Layout can be reused
-  CHECK_EQ(L.row_bytes, 2496);
+  CHECK_EQ(L.row_bytes, 2504);  // the HLL (p = 4): 16 B of epochs, one bitmap word, 16 registers
 }
 
 // ---------------------------------------------------------------------------------------
@@ -384,7 +458,8 @@ void RunStorePartsTests() {
   RUN(TestShardEvictsExpiredThenLeastRecent);
   RUN(TestHllEstimateAndWindow);
   RUN(TestHllEpochsSurviveWraps);
-  RUN(TestRowLayoutVersion1);
+  RUN(TestHllCountMatchesReference);
+  RUN(TestRowLayoutVersion2);
   RUN(TestRowLayoutRefusals);
   RUN(TestForOccupiedMatchesAScan);
   RUN(TestWindowsOnABareRow);
