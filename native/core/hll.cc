@@ -84,8 +84,8 @@ double Count(const uint8_t* state, int p, int ntiles, int keep, int64_t cur) {
   uint64_t zi = 0;
   for (uint32_t w = 0; w < words; w++) {
     const uint64_t bits = w == words - 1 && m % 64 ? h.occ[w] & ((uint64_t(1) << (m % 64)) - 1) : h.occ[w];
-    occupied += uint32_t(__builtin_popcountll(bits));
     for (uint64_t word = bits; word; word &= word - 1) {
+      occupied++;
       const uint32_t r = rank(h.reg[w * 64 + uint32_t(__builtin_ctzll(word))]);
       rmax = std::max(r, rmax);
       zeros += r == 0;
@@ -97,7 +97,7 @@ double Count(const uint8_t* state, int p, int ntiles, int keep, int64_t cur) {
   if (zeros == m) return 0;
   double z;
   if (rmax <= uint32_t(kFastRank)) {
-    z = std::ldexp(double(zi), -kFastRank);
+    z = double(zi) * (1.0 / double(uint64_t(1) << kFastRank));  // exact: a power of two
   } else {  // a rank beyond the exact range: the double sum in register order, as Estimate
     z = 0;
     for (int i = 0; i < m; i++) z += kPow2Neg.v[rank(h.reg[i]) & 63];

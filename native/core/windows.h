@@ -27,7 +27,8 @@ template <typename F>
 inline void ForOccupied(const uint64_t* bits, int64_t lo, int64_t hi, int n, F&& f) {
   if (hi < lo) return;
   const uint32_t len = uint32_t(std::min<int64_t>(hi - lo + 1, n));
-  const uint32_t s0 = uint32_t(((lo % n) + n) % n);
+  // Epochs of valid times are >= 0: one unsigned division then (a read pays one per pass).
+  const uint32_t s0 = lo >= 0 ? uint32_t(uint64_t(lo) % uint32_t(n)) : uint32_t(((lo % n) + n) % n);
   const uint32_t first = std::min<uint32_t>(len, uint32_t(n) - s0);
   auto segment = [&](uint32_t a, uint32_t b) {  // slots [a, b)
     for (uint32_t w = a / 64; w * 64 < b; w++) {
