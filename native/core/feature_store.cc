@@ -234,8 +234,10 @@ void Table::PrefetchRow(uint64_t key, int stream, double ts, const double* value
   if (stream >= 0) {  // a write touches the ring's head, the event's tile, and each other state
     for (int gi : layout_.stream_groups[stream]) {
       const row::Group& g = layout_.groups[gi];
+      const uint32_t slot = row::Slot(row::Epoch(ts, g.tile_ms), g.ntiles);
       __builtin_prefetch(row + g.off_head);
-      __builtin_prefetch(row + g.off_tiles + row::Slot(row::Epoch(ts, g.tile_ms), g.ntiles) * g.tile_bytes);
+      __builtin_prefetch(row + g.off_counts + 4 * slot);
+      __builtin_prefetch(row + g.off_tiles + slot * g.tile_bytes);
     }
     for (int fi : layout_.stream_feats[stream]) {
       const row::Feat& f = layout_.feats[fi];
@@ -272,6 +274,8 @@ void Table::PrefetchReadLines(const uint8_t* row) const {
   for (const row::Group& g : layout_.groups) {
     const uint64_t* bits = reinterpret_cast<const uint64_t*>(row + g.off_bits);
     const uint8_t* tiles = row + g.off_tiles;
+    const uintptr_t c0 = reinterpret_cast<uintptr_t>(row + g.off_counts), c1 = c0 + 4u * uint32_t(g.ntiles);
+    for (uintptr_t l = c0 & ~uintptr_t(63); l < c1; l += 64) __builtin_prefetch(reinterpret_cast<const void*>(l));
     for (int w = 0; w * 64 < g.ntiles; w++)
       for (uint64_t word = bits[w]; word; word &= word - 1)
         __builtin_prefetch(tiles + (uint32_t(w) * 64 + uint32_t(__builtin_ctzll(word))) * g.tile_bytes);

@@ -55,7 +55,7 @@ inline void UpdateTiles(uint8_t* row, const Group& g, double ts, const double* v
   auto clear = [&](uint32_t slot) {
     bits[slot / 64] &= ~(uint64_t(1) << (slot % 64));
     uint8_t* tile = row + g.off_tiles + slot * g.tile_bytes;
-    At<uint32_t>(tile, 0) = 0;
+    At<uint32_t>(row, g.off_counts + 4 * slot) = 0;
     for (const Col& c : g.cols) At<double>(tile, c.off) = ColEmpty(c.kind);
   };
   if (head == kEmptyEpoch) {
@@ -74,7 +74,7 @@ inline void UpdateTiles(uint8_t* row, const Group& g, double ts, const double* v
   const uint32_t slot = Slot(e, n);
   bits[slot / 64] |= uint64_t(1) << (slot % 64);
   uint8_t* tile = row + g.off_tiles + slot * g.tile_bytes;
-  uint32_t& count = At<uint32_t>(tile, 0);
+  uint32_t& count = At<uint32_t>(row, g.off_counts + 4 * slot);
   const uint32_t n0 = count;
   count = n0 + 1;
   for (const Col& c : g.cols) {

@@ -280,10 +280,10 @@ StoreSpec LayoutSpec() {
   return spec;
 }
 
-// Pins the byte layout that kRowLayoutVersion 2 names. If this test has to change, the
+// Pins the byte layout that kRowLayoutVersion 3 names. If this test has to change, the
 // layout changed: bump kRowLayoutVersion in constants.h with it.
-void TestRowLayoutVersion2() {
-  CHECK_EQ(kRowLayoutVersion, 2);
+void TestRowLayoutVersion3() {
+  CHECK_EQ(kRowLayoutVersion, 3);
   const StoreSpec spec = LayoutSpec();
   row::Layout L;
   CHECK_OK(row::Layout::Compile(spec.tables[0], spec, &L));
@@ -293,17 +293,19 @@ void TestRowLayoutVersion2() {
   CHECK_EQ(g.ntiles, 70);  // 60 + max_future's 10
   CHECK_EQ(g.off_head, 24);
   CHECK_EQ(g.off_bits, 32);
-  CHECK_EQ(g.off_tiles, 48);  // two bitmap words
+  CHECK_EQ(g.off_counts, 48);  // two bitmap words
+  CHECK_EQ(g.off_tiles, 48 + 280);  // 70 uint32 counts
   CHECK_EQ(g.cols.size(), 3);
   CHECK(g.cols[0].kind == row::kM2 && g.cols[0].field == 0);  // M2 first
   CHECK(g.cols[1].kind == row::kSum && g.cols[1].field == 0);
   CHECK(g.cols[2].kind == row::kMax && g.cols[2].field == 1);
   CHECK_EQ(g.cols[0].sum_off, g.cols[1].off);
-  CHECK_EQ(g.tile_bytes, 32);
-  const uint32_t want_off[] = {0, 0, 0, 0, 2288, 2304, 2328, 2384};
+  CHECK_EQ(g.cols[0].off, 0);
+  CHECK_EQ(g.tile_bytes, 24);
+  const uint32_t want_off[] = {0, 0, 0, 0, 2008, 2024, 2048, 2104};
   for (int f = 4; f < 8; f++) CHECK_EQ(L.feats[f].off, want_off[f]);
   CHECK_EQ(L.feats[7].keep_tiles, 70);
-  CHECK_EQ(L.row_bytes, 2504);  // the HLL (p = 4): 16 B of epochs, one bitmap word, 16 registers
+  CHECK_EQ(L.row_bytes, 2224);  // the HLL (p = 4): 16 B of epochs, one bitmap word, 16 registers
   CHECK_EQ(L.width, 10);
   CHECK_EQ(L.calcs.size(), 1);
   CHECK_EQ(L.stream_groups[0].size(), 1);
@@ -314,8 +316,8 @@ void TestRowLayoutVersion2() {
   CHECK(row::At<double>(r, row::kOffLastTs) == -kInf);
   CHECK(row::At<int64_t>(r, g.off_head) == row::kEmptyEpoch);
   CHECK(row::At<double>(r, g.off_tiles + 69 * g.tile_bytes + g.cols[2].off) == -kInf);
-  CHECK(row::At<int64_t>(r, 2384) == row::kEmptyEpoch);
-  CHECK_NAN(row::At<double>(r, 2288 + 8));
+  CHECK(row::At<int64_t>(r, 2104) == row::kEmptyEpoch);
+  CHECK_NAN(row::At<double>(r, 2008 + 8));
 }
 
 void TestRowLayoutRefusals() {
@@ -340,7 +342,7 @@ void TestRowLayoutRefusals() {
   CHECK_CODE(row::Layout::Compile(spec.tables[0], spec, &L), Code::INVALID_ARG);
   spec = LayoutSpec();
   CHECK_OK(row::Layout::Compile(spec.tables[0], spec, &L));  // and a Layout can be reused
-  CHECK_EQ(L.row_bytes, 2504);  // the HLL (p = 4): 16 B of epochs, one bitmap word, 16 registers
+  CHECK_EQ(L.row_bytes, 2224);  // the HLL (p = 4): 16 B of epochs, one bitmap word, 16 registers
 }
 
 // ---------------------------------------------------------------------------------------
@@ -459,7 +461,7 @@ void RunStorePartsTests() {
   RUN(TestHllEstimateAndWindow);
   RUN(TestHllEpochsSurviveWraps);
   RUN(TestHllCountMatchesReference);
-  RUN(TestRowLayoutVersion2);
+  RUN(TestRowLayoutVersion3);
   RUN(TestRowLayoutRefusals);
   RUN(TestForOccupiedMatchesAScan);
   RUN(TestWindowsOnABareRow);
