@@ -1,5 +1,6 @@
 // Tests of the feature store's pieces one at a time (region, shard index, HLL, row layout,
 // windows), below the Store API that core_test.cc exercises. Run by core_test's main.
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <set>
@@ -402,6 +403,52 @@ void TestWindowsOnABareRow() {
   CHECK_EQ(out[9], 0);
 }
 
+// UpdateTiles leaves tiles whose occupancy bit is clear alone when the head advances over
+// them, which is right only while a clear bit means a neutral tile. Random events (sparse
+// and dense stretches, jumps past the whole ring, late ones) on a bare row: after each,
+// every tile with a clear bit must hold count 0 and each column's neutral value, and a
+// ring kept by clearing every passed tile must read the same.
+void TestClearBitMeansNeutralTile() {
+  const StoreSpec spec = LayoutSpec();
+  row::Layout L;
+  CHECK_OK(row::Layout::Compile(spec.tables[0], spec, &L));
+  const row::Group& g = L.groups[0];
+  std::vector<uint8_t> r = L.fresh, ref = L.fresh;
+  std::mt19937_64 rng(31);
+  double t = 5e6;
+  bool neutral = true, same = true;
+  for (int i = 0; i < 20000; i++) {
+    const uint64_t k = rng() % 100;
+    t += k < 60 ? double(rng() % 400) : k < 90 ? double(rng() % 20000) : k < 97 ? double(rng() % 90000) : -double(rng() % 80000);
+    const double v[2] = {double(rng() % 1000) / 8, double(rng() % 50)};
+    row::UpdateTiles(r.data(), g, t, v);
+    // The reference: every tile the head passes is reset, occupied or not.
+    {
+      const int64_t e = row::Epoch(t, g.tile_ms), n = g.ntiles;
+      int64_t& head = row::At<int64_t>(ref.data(), g.off_head);
+      if (head != row::kEmptyEpoch && e > head)
+        for (int64_t x = std::max(head + 1, e - n + 1); x <= e; x++) {
+          const uint32_t sl = row::Slot(x, int(n));
+          reinterpret_cast<uint64_t*>(ref.data() + g.off_bits)[sl / 64] &= ~(uint64_t(1) << (sl % 64));
+          row::At<uint32_t>(ref.data(), g.off_counts + 4 * sl) = 0;
+          for (const row::Col& c : g.cols) row::At<double>(ref.data(), g.off_tiles + sl * g.tile_bytes + c.off) = row::ColEmpty(c.kind);
+        }
+      if (head != row::kEmptyEpoch && e > head) head = e - 1;  // passed tiles reset: UpdateTiles advances by one
+      row::UpdateTiles(ref.data(), g, t, v);
+    }
+    const uint64_t* bits = reinterpret_cast<const uint64_t*>(r.data() + g.off_bits);
+    for (int sl = 0; sl < g.ntiles; sl++) {
+      if ((bits[sl / 64] >> (sl % 64)) & 1) continue;
+      neutral = neutral && row::At<uint32_t>(r.data(), g.off_counts + 4 * uint32_t(sl)) == 0;
+      for (const row::Col& c : g.cols)
+        neutral = neutral && row::At<double>(r.data(), g.off_tiles + uint32_t(sl) * g.tile_bytes + c.off) == row::ColEmpty(c.kind);
+    }
+    same = same && std::equal(r.begin(), r.end(), ref.begin());
+  }
+  CHECK(neutral);
+  CHECK(same);
+}
+
 // ---------------------------------------------------------------------------------------
 // Table and Store over the pieces
 
@@ -465,6 +512,7 @@ void RunStorePartsTests() {
   RUN(TestRowLayoutRefusals);
   RUN(TestForOccupiedMatchesAScan);
   RUN(TestWindowsOnABareRow);
+  RUN(TestClearBitMeansNeutralTile);
   RUN(TestReadManyMatchesRead);
   RUN(TestKeyColumnCap);
 }
