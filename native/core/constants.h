@@ -211,8 +211,10 @@ constexpr int kEmbeddingMaxCandidates = 65536;  // a request's own re-rank size,
 // per-aggregate state, HLL registers) and of the shard index's hashing. Snapshots carry
 // it; a snapshot whose version differs cannot be mapped back and must be rebuilt from
 // events. Bump it with any change to what row_layout.cc, windows.h, hll.h or
-// shard_index.h write into shard memory (TestRowLayoutVersion1 in
-// native/test/store_parts_test.cc pins the layout of version 1).
-constexpr int kRowLayoutVersion = 1;
+// shard_index.h write into shard memory (TestRowLayoutVersion3 in
+// native/test/store_parts_test.cc pins the layout of version 3). Version 2: the HLL state
+// carries a bitmap of its occupied registers (hll.h). Version 3: a ring's tile counts are
+// one uint32 array, the tiles hold only their doubles (no 4-byte pad per tile).
+constexpr int kRowLayoutVersion = 3;
 
 }  // namespace hotpath

@@ -173,11 +173,19 @@ uint64_t Table::Sweep(double now_ms, uint64_t max_rows) {
 // Reads
 
 bool Table::Read(uint64_t key, double now_ms, double* out, double* age_ms) const {
+  return ReadOne(key, now_ms, out, age_ms, true);
+}
+
+bool Table::ReadOne(uint64_t key, double now_ms, double* out, double* age_ms, bool prefetch) const {
   struct Seen {
     bool found;
     double last;  // the newest event's time
   };
   const Seen seen = ReadConsistent(ShardFor(key), key, [&](const uint8_t* row) {
+    // A row's lines are scattered misses: ask for all of them at once, so that they arrive
+    // together rather than one after another as Compute walks them (ReadMany has asked
+    // for them keys ahead already).
+    if (row && prefetch) PrefetchReadLines(row);
     row::Compute(layout_, row ? row : layout_.fresh.data(), now_ms, out);
     return row ? Seen{true, At<double>(row, kOffLastTs)} : Seen{false, kNaN};
   });
@@ -209,7 +217,7 @@ uint32_t Table::ReadMany(const uint64_t* keys, size_t n, double now_ms, double* 
     if (i + 16 < n) PrefetchSlot(keys[i + 16]);
     if (i + 8 < n) PrefetchRow(keys[i + 8], -1, now_ms, nullptr);
     if (i + 4 < n) PrefetchReadState(keys[i + 4]);
-    found += Read(keys[i], now_ms, out + i * w, &ages[i]);
+    found += ReadOne(keys[i], now_ms, out + i * w, &ages[i], false);
   }
   return found;
 }
@@ -226,14 +234,16 @@ void Table::PrefetchRow(uint64_t key, int stream, double ts, const double* value
   if (stream >= 0) {  // a write touches the ring's head, the event's tile, and each other state
     for (int gi : layout_.stream_groups[stream]) {
       const row::Group& g = layout_.groups[gi];
+      const uint32_t slot = row::Slot(row::Epoch(ts, g.tile_ms), g.ntiles);
       __builtin_prefetch(row + g.off_head);
-      __builtin_prefetch(row + g.off_tiles + row::Slot(row::Epoch(ts, g.tile_ms), g.ntiles) * g.tile_bytes);
+      __builtin_prefetch(row + g.off_counts + 4 * slot);
+      __builtin_prefetch(row + g.off_tiles + slot * g.tile_bytes);
     }
     for (int fi : layout_.stream_feats[stream]) {
       const row::Feat& f = layout_.feats[fi];
       __builtin_prefetch(row + f.off);
       if (f.agg == Agg::DISTINCT) {  // the register this event's value lands in
-        __builtin_prefetch(row + f.off + hll::kOffRegs + 6 * hll::RegisterOf(values[f.field], f.hll_p));
+        __builtin_prefetch(row + f.off + hll::RegsOff(f.hll_p) + 6 * hll::RegisterOf(values[f.field], f.hll_p));
       } else if (f.agg == Agg::LAST_N) {
         for (uint32_t o = 64; o < row::StateBytes(f); o += 64) __builtin_prefetch(row + f.off + o);
       }
@@ -249,18 +259,26 @@ void Table::PrefetchRow(uint64_t key, int stream, double ts, const double* value
 // all the lines of each state a read walks.
 void Table::PrefetchReadState(uint64_t key) const {
   const uint8_t* row = ShardFor(key).Find(key);
-  if (!row) return;
+  if (row) PrefetchReadLines(row);
+}
+
+void Table::PrefetchReadLines(const uint8_t* row) const {
+  // The state blocks first: their addresses need no load, so these misses are under way
+  // while the bitmaps (a load each) are read for the occupied tiles.
+  for (const row::Feat& f : layout_.feats) {
+    if (f.group >= 0) continue;
+    const uintptr_t a = reinterpret_cast<uintptr_t>(row + f.off);
+    const uintptr_t end = a + row::StateBytes(f);
+    for (uintptr_t l = a & ~uintptr_t(63); l < end; l += 64) __builtin_prefetch(reinterpret_cast<const void*>(l));
+  }
   for (const row::Group& g : layout_.groups) {
     const uint64_t* bits = reinterpret_cast<const uint64_t*>(row + g.off_bits);
     const uint8_t* tiles = row + g.off_tiles;
+    const uintptr_t c0 = reinterpret_cast<uintptr_t>(row + g.off_counts), c1 = c0 + 4u * uint32_t(g.ntiles);
+    for (uintptr_t l = c0 & ~uintptr_t(63); l < c1; l += 64) __builtin_prefetch(reinterpret_cast<const void*>(l));
     for (int w = 0; w * 64 < g.ntiles; w++)
       for (uint64_t word = bits[w]; word; word &= word - 1)
         __builtin_prefetch(tiles + (uint32_t(w) * 64 + uint32_t(__builtin_ctzll(word))) * g.tile_bytes);
-  }
-  for (const row::Feat& f : layout_.feats) {
-    if (f.group >= 0) continue;
-    const uint32_t bytes = row::StateBytes(f);
-    for (uint32_t o = 64; o < bytes; o += 64) __builtin_prefetch(row + f.off + o);
   }
 }
 

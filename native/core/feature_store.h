@@ -96,6 +96,8 @@ class Table {
   void PrefetchSlot(uint64_t key) const;
   void PrefetchRow(uint64_t key, int stream, double ts, const double* values) const;  // stream < 0: a read
   void PrefetchReadState(uint64_t key) const;
+  // The lines a read of this row walks: every state block, and the ring tiles that hold events.
+  void PrefetchReadLines(const uint8_t* row) const;
 
  private:
   friend class StoreSnapshot;  // the cut reads, and restore sets, the writer's fields
@@ -104,6 +106,8 @@ class Table {
   friend void ClearStore(Store& store);
   explicit Table(const TableSpec& spec) : spec_(spec) {}
   Status Allocate();
+  // Read, with or without PrefetchReadLines on the row first (ReadMany prefetches ahead).
+  bool ReadOne(uint64_t key, double now_ms, double* out, double* age_ms, bool prefetch) const;
 
   // High bits pick the shard (shift 64 = one shard: `key >> 64` would be undefined).
   uint32_t ShardIndex(uint64_t key) const { return shard_shift_ >= 64 ? 0 : uint32_t(key >> shard_shift_); }

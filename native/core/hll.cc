@@ -1,5 +1,6 @@
 #include "hll.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace hotpath {
@@ -18,41 +19,90 @@ const Pow2Neg kPow2Neg;
 }  // namespace
 
 void Prune(View h, int p, int64_t old_head, int64_t lo) {
-  const int m = 1 << p;
-  for (int i = 0; i < m; i++) {
-    Reg& g = h.reg[i];
-    if (g.r2 && FullEpoch(old_head, g.e2) < lo) g.r2 = 0;
-    if (g.r1 && FullEpoch(old_head, g.e1) < lo) {
-      g.r1 = g.r2;
-      g.e1 = g.e2;
-      g.r2 = 0;
+  const uint32_t words = OccWords(p);
+  for (uint32_t w = 0; w < words; w++) {
+    for (uint64_t word = h.occ[w]; word; word &= word - 1) {
+      const uint32_t i = w * 64 + uint32_t(__builtin_ctzll(word));
+      Reg& g = h.reg[i];
+      if (g.r2 && FullEpoch(old_head, g.e2) < lo) g.r2 = 0;
+      if (g.r1 && FullEpoch(old_head, g.e1) < lo) {
+        g.r1 = g.r2;
+        g.e1 = g.e2;
+        g.r2 = 0;
+      }
+      if (g.r1 == 0 && g.r2 == 0) h.occ[w] &= ~(uint64_t(1) << (i % 64));
     }
   }
 }
 
+namespace {
+
+// The estimate from the sum z of 2^-rank over the registers and the count of zero ranks.
+double Finish(double z, int zeros, int p) {
+  const int m = 1 << p;
+  if (zeros == m) return 0;
+  double alpha = m == 16 ? 0.673 : m == 32 ? 0.697 : m == 64 ? 0.709 : 0.7213 / (1 + 1.079 / m);
+  double e = alpha * m * m / z;
+  if (e <= 2.5 * m && zeros > 0) e = m * std::log(double(m) / zeros);
+  return std::round(e);
+}
+
+// Ranks up to kFastRank sum exactly in a uint64 as multiples of 2^-kFastRank: 2^p terms of
+// at most 2^kFastRank each stay below 2^53 (p <= 12), so the sum converts to a double
+// exactly, and equals the double sum in any order (each partial sum is a multiple of
+// 2^-kFastRank below 2^13, which a double holds exactly).
+constexpr int kFastRank = 40;
+static_assert(kMaxHllPrecision + kFastRank <= 52, "the fast HLL sum must stay exact");
+
+}  // namespace
+
 double Count(const uint8_t* state, int p, int ntiles, int keep, int64_t cur) {
   const int m = 1 << p;
-  View h(const_cast<uint8_t*>(state));  // read only
+  View h(const_cast<uint8_t*>(state), p);  // read only
   const int64_t head = *h.head;
   if (head == row::kEmptyEpoch) return 0;
   // Entries older than the retained span may still be stored (expiry is lazy): the same
   // cutoff as Add's keeps reads identical to eager expiry.
   const int64_t lo = std::max(cur - ntiles + 1, head - keep + 1);
-  uint8_t ranks[1 << kMaxHllPrecision];
-  for (int i = 0; i < m; i++) {
-    uint8_t r = 0;
-    const Reg& g = h.reg[i];
-    if (g.r1) {
-      const int64_t e = FullEpoch(head, g.e1);
-      if (e >= lo && e <= cur) r = g.r1;
+  // An entry's epoch is head - d, d = (head - e) mod 2^16 (FullEpoch): lo <= e <= cur is
+  // dmin <= d <= dmax, so each entry is one 16-bit difference and one unsigned compare.
+  const int64_t dmin64 = std::max<int64_t>(head - cur, 0), dmax64 = std::min<int64_t>(head - lo, 0xffff);
+  if (dmax64 < dmin64) return 0;  // no entry can be in the window: every rank reads 0
+  const uint32_t dmin = uint32_t(dmin64), span = uint32_t(dmax64 - dmin64);
+  const uint16_t h16 = uint16_t(head);
+  auto rank = [&](const Reg& g) -> uint32_t {
+    const uint32_t d1 = uint16_t(h16 - g.e1), d2 = uint16_t(h16 - g.e2);
+    // Masks, not branches: whether an entry is in the window is a coin flip per register.
+    const uint32_t a = g.r1 & (0u - uint32_t(d1 - dmin <= span));  // an empty entry has rank 0
+    const uint32_t b = g.r2 & (0u - uint32_t(d2 - dmin <= span));
+    return std::max(a, b);
+  };
+  // Registers whose bit is clear have rank 0: each adds 2^0 to z and one to zeros.
+  const uint32_t words = OccWords(p);
+  uint32_t occupied = 0, rmax = 0;
+  int zeros = 0;
+  uint64_t zi = 0;
+  for (uint32_t w = 0; w < words; w++) {
+    const uint64_t bits = w == words - 1 && m % 64 ? h.occ[w] & ((uint64_t(1) << (m % 64)) - 1) : h.occ[w];
+    for (uint64_t word = bits; word; word &= word - 1) {
+      occupied++;
+      const uint32_t r = rank(h.reg[w * 64 + uint32_t(__builtin_ctzll(word))]);
+      rmax = std::max(r, rmax);
+      zeros += r == 0;
+      zi += (uint64_t(1) << (kFastRank - std::min(r, uint32_t(kFastRank)))) & (0 - uint64_t(r <= uint32_t(kFastRank)));
     }
-    if (g.r2 && g.r2 > r) {
-      const int64_t e = FullEpoch(head, g.e2);
-      if (e >= lo && e <= cur) r = g.r2;
-    }
-    ranks[i] = r;
   }
-  return Estimate(ranks, p);
+  zeros += m - int(occupied);
+  zi += uint64_t(m - int(occupied)) << kFastRank;
+  if (zeros == m) return 0;
+  double z;
+  if (rmax <= uint32_t(kFastRank)) {
+    z = double(zi) * (1.0 / double(uint64_t(1) << kFastRank));  // exact: a power of two
+  } else {  // a rank beyond the exact range: the double sum in register order, as Estimate
+    z = 0;
+    for (int i = 0; i < m; i++) z += kPow2Neg.v[rank(h.reg[i]) & 63];
+  }
+  return Finish(z, zeros, p);
 }
 
 double Estimate(const uint8_t* ranks, int p) {
@@ -63,11 +113,7 @@ double Estimate(const uint8_t* ranks, int p) {
     z += kPow2Neg.v[ranks[i] & 63];
     zeros += ranks[i] == 0;
   }
-  if (zeros == m) return 0;
-  double alpha = m == 16 ? 0.673 : m == 32 ? 0.697 : m == 64 ? 0.709 : 0.7213 / (1 + 1.079 / m);
-  double e = alpha * m * m / z;
-  if (e <= 2.5 * m && zeros > 0) e = m * std::log(double(m) / zeros);
-  return std::round(e);
+  return Finish(z, zeros, p);
 }
 
 }  // namespace hll

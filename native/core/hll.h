@@ -5,7 +5,9 @@
 // after a register's maximum expires; docs/config.md states the measured error.
 //
 // State block (row_layout.h places it in the row): int64 newest epoch seen, int64 epoch
-// of the last full expiry pass, then 2^p registers of 6 bytes. Epochs are stored in 16
+// of the last full expiry pass, a bitmap of the registers that may hold an entry (a clear
+// bit: both entries empty; reads and expiry passes visit only the set ones, which for the
+// small cardinalities of most entities is a few of the 2^p), then 2^p registers of 6 bytes. Epochs are stored in 16
 // bits; FullEpoch restores them relative to the head, which is why a window plus
 // max_future may span at most kMaxTilesPerWindow + 64 tiles (well below 2^15).
 //
@@ -26,9 +28,11 @@ struct Reg {  // one register: its two entries, packed so an update touches one 
 };
 static_assert(sizeof(Reg) == 6, "HLL register is 6 bytes");
 
-constexpr uint32_t kOffHead = 0, kOffPruned = 8, kOffRegs = 16;
+constexpr uint32_t kOffHead = 0, kOffPruned = 8, kOffOcc = 16;
 
-inline uint32_t Bytes(int p) { return row::Align8(kOffRegs + (1u << p) * 6u); }
+inline uint32_t OccWords(int p) { return ((1u << p) + 63u) / 64u; }
+inline uint32_t RegsOff(int p) { return kOffOcc + 8u * OccWords(p); }
+inline uint32_t Bytes(int p) { return row::Align8(RegsOff(p) + (1u << p) * 6u); }
 inline int64_t FullEpoch(int64_t head, uint16_t e16) { return head - int64_t(uint16_t(uint16_t(head) - e16)); }
 // The register a value lands in (the top p bits of its hash).
 inline uint32_t RegisterOf(double x, int p) { return uint32_t(HashDouble(x) >> (64 - p)); }
@@ -36,11 +40,13 @@ inline uint32_t RegisterOf(double x, int p) { return uint32_t(HashDouble(x) >> (
 struct View {
   int64_t* head;
   int64_t* pruned;
+  uint64_t* occ;
   Reg* reg;
-  explicit View(uint8_t* base)
+  View(uint8_t* base, int p)
       : head(reinterpret_cast<int64_t*>(base + kOffHead)),
         pruned(reinterpret_cast<int64_t*>(base + kOffPruned)),
-        reg(reinterpret_cast<Reg*>(base + kOffRegs)) {}
+        occ(reinterpret_cast<uint64_t*>(base + kOffOcc)),
+        reg(reinterpret_cast<Reg*>(base + RegsOff(p))) {}
 };
 
 // Drops the entries older than lo from every register (the lazy expiry's full pass).
@@ -49,7 +55,7 @@ void Prune(View h, int p, int64_t old_head, int64_t lo);
 // Adds value x at tile epoch e to the state at `state`: p bits of precision, entries kept
 // for keep tiles (window + max_future).
 inline void Add(uint8_t* state, int p, int keep, int64_t e, double x) {
-  View h(state);
+  View h(state, p);
   if (*h.head == row::kEmptyEpoch) {
     *h.head = e;
     *h.pruned = e;
@@ -91,6 +97,7 @@ inline void Add(uint8_t* state, int p, int keep, int64_t e, double x) {
   rg.e1 = uint16_t(front[0].e);
   rg.r2 = nf > 1 ? front[1].r : 0;
   rg.e2 = nf > 1 ? uint16_t(front[1].e) : 0;
+  h.occ[reg / 64] |= uint64_t(1) << (reg % 64);  // front[0] is this event's entry or a higher one
 }
 
 // The distinct count of the window [cur - ntiles + 1, cur] (tile epochs), reading only

@@ -61,7 +61,7 @@ void JoinGroup(Layout* L, Feat* f) {
   for (size_t i = 0; i < L->groups.size(); i++)
     if (L->groups[i].stream == f->stream && L->groups[i].tile_ms == f->tile_ms) gi = int(i);
   if (gi < 0) {
-    L->groups.push_back(Group{f->stream, f->tile_ms, 0, 0, 0, 0, 0, {}});
+    L->groups.push_back(Group{f->stream, f->tile_ms, 0, 0, 0, 0, 0, 0, {}});
     gi = int(L->groups.size() - 1);
     L->stream_groups[f->stream].push_back(gi);
   }
@@ -181,7 +181,9 @@ Status Layout::Compile(const TableSpec& spec, const StoreSpec& store, Layout* ou
     off += 8;
     g.off_bits = off;
     off += 8u * uint32_t((g.ntiles + 63) / 64);
-    g.tile_bytes = 8;  // uint32 count + pad
+    g.off_counts = off;
+    off += Align8(4u * uint32_t(g.ntiles));
+    g.tile_bytes = 0;
     for (Col& c : g.cols) {
       c.off = g.tile_bytes;
       g.tile_bytes += 8;

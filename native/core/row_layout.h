@@ -5,10 +5,11 @@
 // share a stream and a tile length share one ring of tiles per row ("group"), sized for
 // the longest of their windows plus the tiles that max_future spans (so an event from a
 // skewed clock does not push live tiles out of the ring); each tile keeps only the
-// columns its features need (event count, and per field sum, M2, min, max), stored
-// tile-major (a tile's count and columns are adjacent, so an event or a read of one tile
-// touches one cache line), with a bitmap of the tiles that hold events so reads skip empty
-// ones. Other aggregates (last, ewm, last_n, distinct) have a state block of their own.
+// columns its features need (event count, and per field sum, M2, min, max): the counts
+// as one array of uint32 per ring (4 bytes a tile, no padding: a read sums them from a few
+// adjacent lines), the columns tile-major (a tile's doubles are adjacent, so an event or a
+// read of one tile touches one line), with a bitmap of the tiles that hold events so reads
+// skip empty ones. Other aggregates (last, ewm, last_n, distinct) have a state block of their own.
 //
 // What is written here is what kRowLayoutVersion (constants.h) versions.
 #pragma once
@@ -65,7 +66,8 @@ struct Group {
   int ntiles;
   uint32_t off_head;    // int64 newest epoch in the ring, kEmptyEpoch when none
   uint32_t off_bits;    // uint64[ceil(ntiles / 64)]: which tiles hold events
-  uint32_t off_tiles;   // ntiles tiles of tile_bytes: uint32 count, pad, double per column
+  uint32_t off_counts;  // uint32[ntiles]: each tile's event count (padded to 8 bytes)
+  uint32_t off_tiles;   // ntiles tiles of tile_bytes: a double per column
   uint32_t tile_bytes;
   std::vector<Col> cols;  // M2 columns first (an update reads its field's sum before adding)
 };

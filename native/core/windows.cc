@@ -22,15 +22,18 @@ void Compute(const Layout& L, const uint8_t* row, double now_ms, double* out) {
     lo_of[ci] = lo;
     hi_of[ci] = hi;
     const uint8_t* tiles = row + g.off_tiles;
+    const uint32_t* counts = reinterpret_cast<const uint32_t*>(row + g.off_counts);
     const uint64_t* bits = reinterpret_cast<const uint64_t*>(row + g.off_bits);
     double* r = acc + c.acc;
     const size_t ncols = c.cols.size();
-    // The occupied tiles once, then one tight loop per column over them.
+    // The occupied tiles once (counted as they are found), then one tight loop per column.
     const uint8_t** occ = occupied;
     uint32_t nocc = 0;
-    ForOccupied(bits, lo, hi, g.ntiles, [&](uint32_t s) { occ[nocc++] = tiles + s * g.tile_bytes; });
     uint64_t cnt = 0;
-    for (uint32_t i = 0; i < nocc; i++) cnt += At<uint32_t>(occ[i], 0);
+    ForOccupied(bits, lo, hi, g.ntiles, [&](uint32_t s) {
+      cnt += counts[s];
+      occ[nocc++] = tiles + s * g.tile_bytes;
+    });
     r[0] = double(cnt);
     for (size_t k = 0; k < ncols; k++) {
       const Col& col = g.cols[c.cols[k]];
@@ -63,12 +66,13 @@ void Compute(const Layout& L, const uint8_t* row, double now_ms, double* out) {
           const Group& g = L.groups[f.group];
           const uint32_t sum_off = g.cols[f.col_sum].off, m2_off = g.cols[f.col_m2].off;
           const uint8_t* tiles = row + g.off_tiles;
+          const uint32_t* counts = reinterpret_cast<const uint32_t*>(row + g.off_counts);
           const double mean = acc[f.acc_sum] / cnt;
           double m2 = 0;
           ForOccupied(reinterpret_cast<const uint64_t*>(row + g.off_bits), lo_of[f.calc], hi_of[f.calc], g.ntiles,
                       [&](uint32_t s) {
                         const uint8_t* t = tiles + s * g.tile_bytes;
-                        const double n = At<uint32_t>(t, 0);
+                        const double n = counts[s];
                         const double d = At<double>(t, sum_off) / n - mean;
                         m2 += At<double>(t, m2_off) + n * d * d;
                       });

@@ -27,7 +27,8 @@ template <typename F>
 inline void ForOccupied(const uint64_t* bits, int64_t lo, int64_t hi, int n, F&& f) {
   if (hi < lo) return;
   const uint32_t len = uint32_t(std::min<int64_t>(hi - lo + 1, n));
-  const uint32_t s0 = uint32_t(((lo % n) + n) % n);
+  // Epochs of valid times are >= 0: one unsigned division then (a read pays one per pass).
+  const uint32_t s0 = lo >= 0 ? uint32_t(uint64_t(lo) % uint32_t(n)) : uint32_t(((lo % n) + n) % n);
   const uint32_t first = std::min<uint32_t>(len, uint32_t(n) - s0);
   auto segment = [&](uint32_t a, uint32_t b) {  // slots [a, b)
     for (uint32_t w = a / 64; w * 64 < b; w++) {
@@ -51,10 +52,15 @@ inline void UpdateTiles(uint8_t* row, const Group& g, double ts, const double* v
   int64_t& head = At<int64_t>(row, g.off_head);
   const int n = g.ntiles;
   uint64_t* bits = reinterpret_cast<uint64_t*>(row + g.off_bits);
+  // A tile whose bit is clear already holds the neutral state (a fresh row's tiles do, and
+  // only clear() drops a bit): advancing over the empty tiles of a sparse entity writes
+  // nothing to them, so a head that jumps a whole ring touches only the occupied tiles.
   auto clear = [&](uint32_t slot) {
-    bits[slot / 64] &= ~(uint64_t(1) << (slot % 64));
+    const uint64_t bit = uint64_t(1) << (slot % 64);
+    if (!(bits[slot / 64] & bit)) return;
+    bits[slot / 64] &= ~bit;
     uint8_t* tile = row + g.off_tiles + slot * g.tile_bytes;
-    At<uint32_t>(tile, 0) = 0;
+    At<uint32_t>(row, g.off_counts + 4 * slot) = 0;
     for (const Col& c : g.cols) At<double>(tile, c.off) = ColEmpty(c.kind);
   };
   if (head == kEmptyEpoch) {
@@ -64,7 +70,11 @@ inline void UpdateTiles(uint8_t* row, const Group& g, double ts, const double* v
     if (adv >= n) {
       for (int s = 0; s < n; s++) clear(uint32_t(s));
     } else {
-      for (int64_t k = 1; k <= adv; k++) clear(Slot(head + k, n));
+      uint32_t s = Slot(head + 1, n);  // then step, wrapping: one division per advance
+      for (int64_t k = 1; k <= adv; k++) {
+        clear(s);
+        s = s + 1 == uint32_t(n) ? 0 : s + 1;
+      }
     }
     head = e;
   } else if (e <= head - n) {
@@ -73,7 +83,7 @@ inline void UpdateTiles(uint8_t* row, const Group& g, double ts, const double* v
   const uint32_t slot = Slot(e, n);
   bits[slot / 64] |= uint64_t(1) << (slot % 64);
   uint8_t* tile = row + g.off_tiles + slot * g.tile_bytes;
-  uint32_t& count = At<uint32_t>(tile, 0);
+  uint32_t& count = At<uint32_t>(row, g.off_counts + 4 * slot);
   const uint32_t n0 = count;
   count = n0 + 1;
   for (const Col& c : g.cols) {

@@ -1,5 +1,6 @@
 // Tests of the feature store's pieces one at a time (region, shard index, HLL, row layout,
 // windows), below the Store API that core_test.cc exercises. Run by core_test's main.
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <set>
@@ -167,7 +168,28 @@ void TestHllEstimateAndWindow() {
   CHECK_EQ(hll::Count(st.data(), p, 10, 12, 110), 0);
   hll::Add(st.data(), p, 12, 110, 1e9);
   CHECK_EQ(hll::Count(st.data(), p, 10, 12, 110), 1);
-  CHECK_EQ(hll::Bytes(4), 16 + 16 * 6);
+  CHECK_EQ(hll::Bytes(4), 16 + 8 + 16 * 6);
+  CHECK_EQ(hll::Bytes(12), 16 + 512 + 4096 * 6);
+  // The occupancy bits: set for each register an Add wrote, cleared by the expiry pass
+  // once both of a register's entries have expired.
+  {
+    std::vector<uint8_t> s2 = FreshHll(12);
+    hll::View h(s2.data(), 12);
+    std::set<uint32_t> regs;
+    for (int i = 0; i < 300; i++) {
+      hll::Add(s2.data(), 12, 12, 500, double(i));
+      regs.insert(hll::RegisterOf(double(i), 12));
+    }
+    bool bits_ok = true;
+    for (uint32_t r = 0; r < 4096; r++) bits_ok = bits_ok && (((h.occ[r / 64] >> (r % 64)) & 1) == regs.count(r));
+    CHECK(bits_ok);
+    hll::Add(s2.data(), 12, 12, 500 + 12, 1e9);  // a full pass: every entry of epoch 500 expires
+    const uint32_t last = hll::RegisterOf(1e9, 12);
+    bool cleared = true;
+    for (uint32_t r = 0; r < 4096; r++) cleared = cleared && (((h.occ[r / 64] >> (r % 64)) & 1) == (r == last));
+    CHECK(cleared);
+    CHECK_EQ(hll::Count(s2.data(), 12, 12, 12, 512), 1);
+  }
   CHECK_EQ(hll::RegisterOf(42.0, 6), double(HashDouble(42.0) >> 58));
 }
 
@@ -193,6 +215,59 @@ void TestHllEpochsSurviveWraps() {
   CHECK(before == st);
 }
 
+// Count against the read it replaced, written out the long way: every entry's full epoch
+// checked against the window, the ranks into an array, hll::Estimate over it. Random
+// register states (ranks up to 61, so the double-sum fallback runs too), heads and read
+// times before, inside and past the retained span must give the same double.
+void TestHllCountMatchesReference() {
+  std::mt19937_64 rng(23);
+  int checked = 0, slow = 0;
+  bool ok = true;
+  for (int trial = 0; trial < 4000; trial++) {
+    const int p = 4 + int(rng() % 9);
+    const int m = 1 << p;
+    const int keep = 2 + int(rng() % 200), ntiles = 1 + int(rng() % keep);
+    std::vector<uint8_t> st = FreshHll(p);
+    hll::View h(st.data(), p);
+    const int64_t head = int64_t(rng() % 300000) - 1000;
+    *h.head = head;
+    *h.pruned = head;
+    const int maxr = trial % 4 == 0 ? 64 - p + 1 : 12;
+    const int fill = int(rng() % 101);  // percent of registers with entries
+    for (int i = 0; i < m; i++) {
+      if (int(rng() % 100) >= fill) {
+        if (rng() % 8 == 0) h.occ[i / 64] |= uint64_t(1) << (i % 64);  // a set bit may mark an empty register
+        continue;
+      }
+      h.occ[i / 64] |= uint64_t(1) << (i % 64);
+      const int64_t e1 = head - int64_t(rng() % uint64_t(2 * keep + 2)), e2 = head - int64_t(rng() % uint64_t(2 * keep + 2));
+      h.reg[i] = hll::Reg{uint16_t(e1), uint16_t(e2), uint8_t(1 + rng() % maxr), uint8_t(rng() % 3 ? 1 + rng() % maxr : 0)};
+    }
+    for (int k = 0; k < 6; k++) {
+      const int64_t cur = head + int64_t(rng() % uint64_t(3 * keep)) - 2 * keep;
+      const int64_t lo = std::max(cur - ntiles + 1, head - keep + 1);
+      std::vector<uint8_t> ranks(size_t(m), 0);
+      bool beyond = false;
+      for (int i = 0; i < m; i++) {
+        const hll::Reg& g = h.reg[i];
+        uint8_t r = 0;
+        const int64_t f1 = hll::FullEpoch(head, g.e1), f2 = hll::FullEpoch(head, g.e2);
+        if (g.r1 && f1 >= lo && f1 <= cur) r = g.r1;
+        if (g.r2 && g.r2 > r && f2 >= lo && f2 <= cur) r = g.r2;
+        ranks[size_t(i)] = r;
+        beyond = beyond || r > 40;
+      }
+      const double want = hll::Estimate(ranks.data(), p), got = hll::Count(st.data(), p, ntiles, keep, cur);
+      ok = ok && (got == want);
+      checked++;
+      slow += beyond;
+    }
+  }
+  CHECK(ok);
+  CHECK(checked == 24000);
+  CHECK(slow > 100);  // the fallback sum was exercised
+}
+
 // ---------------------------------------------------------------------------------------
 // Row layout
 
@@ -206,10 +281,10 @@ StoreSpec LayoutSpec() {
   return spec;
 }
 
-// Pins the byte layout that kRowLayoutVersion 1 names. If this test has to change, the
+// Pins the byte layout that kRowLayoutVersion 3 names. If this test has to change, the
 // layout changed: bump kRowLayoutVersion in constants.h with it.
-void TestRowLayoutVersion1() {
-  CHECK_EQ(kRowLayoutVersion, 1);
+void TestRowLayoutVersion3() {
+  CHECK_EQ(kRowLayoutVersion, 3);
   const StoreSpec spec = LayoutSpec();
   row::Layout L;
   CHECK_OK(row::Layout::Compile(spec.tables[0], spec, &L));
@@ -219,17 +294,19 @@ void TestRowLayoutVersion1() {
   CHECK_EQ(g.ntiles, 70);  // 60 + max_future's 10
   CHECK_EQ(g.off_head, 24);
   CHECK_EQ(g.off_bits, 32);
-  CHECK_EQ(g.off_tiles, 48);  // two bitmap words
+  CHECK_EQ(g.off_counts, 48);  // two bitmap words
+  CHECK_EQ(g.off_tiles, 48 + 280);  // 70 uint32 counts
   CHECK_EQ(g.cols.size(), 3);
   CHECK(g.cols[0].kind == row::kM2 && g.cols[0].field == 0);  // M2 first
   CHECK(g.cols[1].kind == row::kSum && g.cols[1].field == 0);
   CHECK(g.cols[2].kind == row::kMax && g.cols[2].field == 1);
   CHECK_EQ(g.cols[0].sum_off, g.cols[1].off);
-  CHECK_EQ(g.tile_bytes, 32);
-  const uint32_t want_off[] = {0, 0, 0, 0, 2288, 2304, 2328, 2384};
+  CHECK_EQ(g.cols[0].off, 0);
+  CHECK_EQ(g.tile_bytes, 24);
+  const uint32_t want_off[] = {0, 0, 0, 0, 2008, 2024, 2048, 2104};
   for (int f = 4; f < 8; f++) CHECK_EQ(L.feats[f].off, want_off[f]);
   CHECK_EQ(L.feats[7].keep_tiles, 70);
-  CHECK_EQ(L.row_bytes, 2496);
+  CHECK_EQ(L.row_bytes, 2224);  // the HLL (p = 4): 16 B of epochs, one bitmap word, 16 registers
   CHECK_EQ(L.width, 10);
   CHECK_EQ(L.calcs.size(), 1);
   CHECK_EQ(L.stream_groups[0].size(), 1);
@@ -240,8 +317,8 @@ void TestRowLayoutVersion1() {
   CHECK(row::At<double>(r, row::kOffLastTs) == -kInf);
   CHECK(row::At<int64_t>(r, g.off_head) == row::kEmptyEpoch);
   CHECK(row::At<double>(r, g.off_tiles + 69 * g.tile_bytes + g.cols[2].off) == -kInf);
-  CHECK(row::At<int64_t>(r, 2384) == row::kEmptyEpoch);
-  CHECK_NAN(row::At<double>(r, 2288 + 8));
+  CHECK(row::At<int64_t>(r, 2104) == row::kEmptyEpoch);
+  CHECK_NAN(row::At<double>(r, 2008 + 8));
 }
 
 void TestRowLayoutRefusals() {
@@ -266,7 +343,7 @@ void TestRowLayoutRefusals() {
   CHECK_CODE(row::Layout::Compile(spec.tables[0], spec, &L), Code::INVALID_ARG);
   spec = LayoutSpec();
   CHECK_OK(row::Layout::Compile(spec.tables[0], spec, &L));  // and a Layout can be reused
-  CHECK_EQ(L.row_bytes, 2496);
+  CHECK_EQ(L.row_bytes, 2224);  // the HLL (p = 4): 16 B of epochs, one bitmap word, 16 registers
 }
 
 // ---------------------------------------------------------------------------------------
@@ -324,6 +401,52 @@ void TestWindowsOnABareRow() {
   CHECK_NAN(out[2]);
   CHECK_NAN(out[4]);
   CHECK_EQ(out[9], 0);
+}
+
+// UpdateTiles leaves tiles whose occupancy bit is clear alone when the head advances over
+// them, which is right only while a clear bit means a neutral tile. Random events (sparse
+// and dense stretches, jumps past the whole ring, late ones) on a bare row: after each,
+// every tile with a clear bit must hold count 0 and each column's neutral value, and a
+// ring kept by clearing every passed tile must read the same.
+void TestClearBitMeansNeutralTile() {
+  const StoreSpec spec = LayoutSpec();
+  row::Layout L;
+  CHECK_OK(row::Layout::Compile(spec.tables[0], spec, &L));
+  const row::Group& g = L.groups[0];
+  std::vector<uint8_t> r = L.fresh, ref = L.fresh;
+  std::mt19937_64 rng(31);
+  double t = 5e6;
+  bool neutral = true, same = true;
+  for (int i = 0; i < 20000; i++) {
+    const uint64_t k = rng() % 100;
+    t += k < 60 ? double(rng() % 400) : k < 90 ? double(rng() % 20000) : k < 97 ? double(rng() % 90000) : -double(rng() % 80000);
+    const double v[2] = {double(rng() % 1000) / 8, double(rng() % 50)};
+    row::UpdateTiles(r.data(), g, t, v);
+    // The reference: every tile the head passes is reset, occupied or not.
+    {
+      const int64_t e = row::Epoch(t, g.tile_ms), n = g.ntiles;
+      int64_t& head = row::At<int64_t>(ref.data(), g.off_head);
+      if (head != row::kEmptyEpoch && e > head)
+        for (int64_t x = std::max(head + 1, e - n + 1); x <= e; x++) {
+          const uint32_t sl = row::Slot(x, int(n));
+          reinterpret_cast<uint64_t*>(ref.data() + g.off_bits)[sl / 64] &= ~(uint64_t(1) << (sl % 64));
+          row::At<uint32_t>(ref.data(), g.off_counts + 4 * sl) = 0;
+          for (const row::Col& c : g.cols) row::At<double>(ref.data(), g.off_tiles + sl * g.tile_bytes + c.off) = row::ColEmpty(c.kind);
+        }
+      if (head != row::kEmptyEpoch && e > head) head = e - 1;  // passed tiles reset: UpdateTiles advances by one
+      row::UpdateTiles(ref.data(), g, t, v);
+    }
+    const uint64_t* bits = reinterpret_cast<const uint64_t*>(r.data() + g.off_bits);
+    for (int sl = 0; sl < g.ntiles; sl++) {
+      if ((bits[sl / 64] >> (sl % 64)) & 1) continue;
+      neutral = neutral && row::At<uint32_t>(r.data(), g.off_counts + 4 * uint32_t(sl)) == 0;
+      for (const row::Col& c : g.cols)
+        neutral = neutral && row::At<double>(r.data(), g.off_tiles + uint32_t(sl) * g.tile_bytes + c.off) == row::ColEmpty(c.kind);
+    }
+    same = same && std::equal(r.begin(), r.end(), ref.begin());
+  }
+  CHECK(neutral);
+  CHECK(same);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -384,10 +507,12 @@ void RunStorePartsTests() {
   RUN(TestShardEvictsExpiredThenLeastRecent);
   RUN(TestHllEstimateAndWindow);
   RUN(TestHllEpochsSurviveWraps);
-  RUN(TestRowLayoutVersion1);
+  RUN(TestHllCountMatchesReference);
+  RUN(TestRowLayoutVersion3);
   RUN(TestRowLayoutRefusals);
   RUN(TestForOccupiedMatchesAScan);
   RUN(TestWindowsOnABareRow);
+  RUN(TestClearBitMeansNeutralTile);
   RUN(TestReadManyMatchesRead);
   RUN(TestKeyColumnCap);
 }
