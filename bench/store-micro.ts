@@ -226,16 +226,17 @@ function report(runs: Result[][], check: Check, totalSeconds: number): string {
     per('TS heap B/entity', vals(tsMain, (r) => r.heapGrowthPerEntity), B);
   }
 
-  // Row layout. The state outside the tile ring has fixed sizes (native/core/row_layout.cc);
-  // the ring is what remains of stats().rowBytes, split into its payload (head epoch,
-  // occupancy bitmap, per tile a u32 count and an f64 each for sum, M2 and max) and the
-  // padding/alignment the layout adds (e.g. 4 B per tile when tiles are 8-byte aligned structs).
+  // Row layout (version 3, native/core/row_layout.cc). The state outside the tile ring has
+  // fixed sizes; the ring is what remains of stats().rowBytes, split into its payload (head
+  // epoch, occupancy bitmap, the tiles' u32 counts in one array padded to 8 B, per tile an
+  // f64 each for sum, M2 and max) and whatever else the layout adds, shown as padding
+  // (0 for this layout: a non-zero line means these sizes are out of date).
   const h0 = hpMain[0];
   const nt = 60 + Math.ceil(h0.maxFutureMs / TILE_MS); // ring: window + ceil(max_future / tile)
   const align8 = (x: number) => (x + 7) & ~7;
   const fixed: [string, number][] = [
     ['header (id hash, newest ts, write clock)', 24],
-    ['distinct merchants: sliding HLL p=6 (8 + 6 x 64)', align8(8 + 6 * 64)],
+    ['distinct merchants: sliding HLL p=6 (epochs 16 + register bitmap 8 + 6 x 64)', align8(16 + 8 + 6 * 64)],
     ['last amount (ts, value)', 16],
     ['last_5 merchants (len + 5 x (ts, value))', 8 + 16 * 5],
     ['ewm amount (t_ref, sum, weight)', 24],
@@ -244,7 +245,7 @@ function report(runs: Result[][], check: Check, totalSeconds: number): string {
   const ringParts: [string, number][] = [
     ['tile ring tx/1m: head epoch', 8],
     [`tile ring: occupancy bitmap (${nt} bits)`, 8 * Math.ceil(nt / 64)],
-    [`tile ring: counts u32 x ${nt} tiles (count_10m, count_1h, mean, std)`, 4 * nt],
+    [`tile ring: counts u32 x ${nt} tiles, one array padded to 8 B (count_10m, count_1h, mean, std)`, align8(4 * nt)],
     [`tile ring: sum f64 x ${nt} (sum, mean, std)`, 8 * nt],
     [`tile ring: M2 f64 x ${nt} (std)`, 8 * nt],
     [`tile ring: max f64 x ${nt} (max)`, 8 * nt],
