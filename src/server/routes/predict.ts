@@ -2,7 +2,7 @@
 // worker gathers the model's features from the store.
 import { nowMs } from '../../runtime/records.js';
 import { parseJsonBody } from '../http.js';
-import { predictJson, predictText } from '../predict.js';
+import { predictBytes, predictJson } from '../predict.js';
 import { flag } from './events.js';
 import type { Route } from './route.js';
 
@@ -32,7 +32,7 @@ export const predictRoutes: Route[] = [
       ctx.predict.submit(r, (err, out) => {
         if (err) return c.fail(err);
         c.result = out; // its times: the stage split (stages.ts)
-        c.send(200, predictText(out!, c.start));
+        c.send(200, predictBytes(out!, c.start)); // sent at once: the bytes are a shared buffer's
       }, t);
     },
   },
