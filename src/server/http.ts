@@ -151,21 +151,51 @@ export interface BodySink {
  * inside onBody.
  */
 export function readBody(res: Res, maxBytes: number, sink: BodySink): void {
-  let buf: Buffer | undefined;
-  let size = 0;
-  let refused = false;
-  res.onAborted(() => sink.onAborted());
-  res.onData((chunk, isLast) => {
-    if (refused) return;
-    size += chunk.byteLength;
+  new BodyReader(sink).start(res, maxBytes);
+}
+
+/**
+ * readBody's state and the two callbacks it hands uWS, made once per reader: a reader
+ * that a pooled request object owns (route.ts) reads each of its requests' bodies with no
+ * closure made per request. start() may be called again only once nothing of the last
+ * response can call back: its body was read to the end and it was answered (uWS drops
+ * onAborted when end() is called) or aborted.
+ */
+export class BodyReader {
+  readonly #sink: BodySink;
+  #maxBytes = 0;
+  #buf: Buffer | undefined = undefined;
+  #size = 0;
+  #refused = false;
+  readonly #onAborted = (): void => this.#sink.onAborted();
+  readonly #onData = (chunk: ArrayBuffer, isLast: boolean): void => this.#data(chunk, isLast);
+
+  constructor(sink: BodySink) {
+    this.#sink = sink;
+  }
+
+  start(res: Res, maxBytes: number): void {
+    this.#maxBytes = maxBytes;
+    this.#buf = undefined;
+    this.#size = 0;
+    this.#refused = false;
+    res.onAborted(this.#onAborted);
+    res.onData(this.#onData);
+  }
+
+  #data(chunk: ArrayBuffer, isLast: boolean): void {
+    if (this.#refused) return;
+    const maxBytes = this.#maxBytes;
+    const size = (this.#size += chunk.byteLength);
     if (size > maxBytes) {
-      refused = true;
-      buf = undefined;
-      sink.onTooLarge(new HotpathError('HP_ERR_BODY_TOO_LARGE', `body is larger than ${maxBytes} bytes (server.max_body_bytes)`));
+      this.#refused = true;
+      this.#buf = undefined;
+      this.#sink.onTooLarge(new HotpathError('HP_ERR_BODY_TOO_LARGE', `body is larger than ${maxBytes} bytes (server.max_body_bytes)`));
       return;
     }
+    let buf = this.#buf;
     if (isLast && buf === undefined) {
-      sink.onBody(Buffer.from(chunk)); // a view: valid during this callback only
+      this.#sink.onBody(Buffer.from(chunk)); // a view: valid during this callback only
       return;
     }
     // Later chunks are copied into one buffer that doubles as it fills (uWS neuters chunk):
@@ -174,13 +204,12 @@ export function readBody(res: Res, maxBytes: number, sink: BodySink): void {
     if (buf === undefined || size > buf.length) {
       const grown = Buffer.allocUnsafe(Math.min(maxBytes, Math.max(size, 2 * (buf?.length ?? 0), 4096)));
       buf?.copy(grown, 0, 0, at);
-      buf = grown;
+      this.#buf = buf = grown;
     }
     buf.set(new Uint8Array(chunk), at);
     if (isLast) {
-      const body = buf.subarray(0, size);
-      buf = undefined;
-      sink.onBody(body);
+      this.#buf = undefined;
+      this.#sink.onBody(buf.subarray(0, size));
     }
-  });
+  }
 }

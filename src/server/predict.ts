@@ -235,3 +235,57 @@ export function predictText(r: InferResult, startMs: number, variantKey: 'varian
   if (h?.version !== r.version) heads.set(r.model, (h = { version: r.version, head: `{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":` }));
   return `${h.head}${score},"scores":[${scores}],${PRIMARY_MIDDLE[variantKey]}${latency}}`;
 }
+
+// predictBytes' answer buffer: the REST answer is written here and handed to uWS, which
+// copies it before send() returns (answers are written inside res.cork, synchronously), so
+// one buffer serves every answer. A view per answer length is made once and kept.
+const ANSWER_BYTES = 4096;
+const answerBuf = Buffer.alloc(ANSWER_BYTES);
+const answerViews: (Uint8Array | undefined)[] = [];
+/** Per model, predictText's head for its current version as bytes. */
+const headBytes = new Map<string, { version: number; head: Buffer }>();
+const PRIMARY_MIDDLE_BYTES = Buffer.from(PRIMARY_MIDDLE.variant, 'latin1');
+const SCORES_OPEN = Buffer.from(',"scores":[', 'latin1');
+
+/** Writes a non-negative safe integer's digits at `at`; returns the end (no string made). */
+function writeUint(n: number, at: number): number {
+  let end = at;
+  let m = n;
+  do {
+    end++;
+    m = Math.floor(m / 10);
+  } while (m > 0);
+  for (let i = end - 1, v = n; i >= at; i--, v = Math.floor(v / 10)) answerBuf[i] = 48 + (v % 10);
+  return end;
+}
+
+/**
+ * predictText(r, startMs) as bytes, for the REST answer: the common answer (the model's
+ * own, no prediction id) is written into a shared buffer without the intermediate strings
+ * the text's concatenation makes; the returned view is valid until the next call, so it
+ * must be sent at once. Other answers are predictText's string.
+ */
+export function predictBytes(r: InferResult, startMs: number): string | Uint8Array {
+  if (r.fallback || r.variant !== 'primary' || r.predictionId !== undefined || r.values.length === 0) return predictText(r, startMs);
+  const latency = Math.round((nowMs() - startMs) * 1000);
+  if (!(latency >= 0 && latency <= Number.MAX_SAFE_INTEGER) || r.values.length > 64) return predictText(r, startMs);
+  let h = headBytes.get(r.model);
+  if (h?.version !== r.version) headBytes.set(r.model, (h = { version: r.version, head: Buffer.from(`{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":`) }));
+  // the head as UTF-8 (as uWS writes a string); JSON numbers are ASCII, so latin1 is byte-exact
+  if (h.head.length + 2 * 24 * r.values.length + 64 > ANSWER_BYTES) return predictText(r, startMs);
+  const score = jsonNumber(r.values[0]);
+  let at = h.head.copy(answerBuf, 0);
+  at += answerBuf.write(score, at, 'latin1');
+  at += SCORES_OPEN.copy(answerBuf, at);
+  at += answerBuf.write(score, at, 'latin1');
+  for (let i = 1; i < r.values.length; i++) {
+    answerBuf[at++] = 44; // ,
+    at += answerBuf.write(jsonNumber(r.values[i]), at, 'latin1');
+  }
+  answerBuf[at++] = 93; // ]
+  answerBuf[at++] = 44; // ,
+  at += PRIMARY_MIDDLE_BYTES.copy(answerBuf, at);
+  at = writeUint(latency, at);
+  answerBuf[at++] = 125; // }
+  return (answerViews[at] ??= new Uint8Array(answerBuf.buffer, answerBuf.byteOffset, at));
+}

@@ -120,3 +120,35 @@ describe('values nested thousands deep', () => {
     expect([stream.status, stream.body.error.code]).toEqual([400, 'HP_ERR_STREAM_UNKNOWN']);
   });
 });
+
+describe('predicts on reused Calls (the predict route is pooled)', () => {
+  it('answer each request alike, whole or chunked, around bodies cut off, refused as too large or left before the answer', async () => {
+    const body = JSON.stringify({ entities: { user: 'u1', merchant: 'm1' }, fields: { amount: 12 } });
+    const same = (b: Record<string, unknown>) => ({ ...b, latency_us: 0 });
+    const one = await postJson(base, '/v1/predict/fraud', body);
+    expect(one.status).toBe(200);
+    // clients that leave mid-body, and after the body (before or after the answer)
+    await Promise.all(Array.from({ length: 40 }, (_, i) => new Promise<void>((resolve) => {
+      const s = connect(server.port, '127.0.0.1', () => s.write(`POST /v1/predict/fraud HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n${i % 2 ? body : body.slice(0, 10)}`, () => {
+        s.destroy();
+        resolve();
+      }));
+      s.on('error', () => resolve());
+    })));
+    const big = await raw(`POST /v1/predict/fraud HTTP/1.1\r\nhost: x\r\ncontent-length: 1100000\r\n\r\n${'x'.repeat(1100000)}`, /\r\n\r\n\{.*\}$/);
+    expect(big).toMatch(/^HTTP\/1\.1 413 [\s\S]*HP_ERR_BODY_TOO_LARGE/);
+    const bad = await postJson(base, '/v1/predict/fraud', '{"entities":');
+    expect([bad.status, bad.body.error.code]).toEqual([400, 'HP_ERR_BAD_JSON']);
+    const parts: Buffer[] = [Buffer.from('POST /v1/predict/fraud HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n')];
+    for (let at = 0, n = 1; at < body.length; at += n, n = (n % 5) + 1) {
+      const c = Buffer.from(body).subarray(at, at + n);
+      parts.push(Buffer.from(`${c.length.toString(16)}\r\n`), c, Buffer.from('\r\n'));
+    }
+    parts.push(Buffer.from('0\r\n\r\n'));
+    const chunked = await raw(Buffer.concat(parts).toString('latin1'), /\r\n\r\n\{.*\}$/);
+    expect(chunked).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(same(JSON.parse(chunked.slice(chunked.indexOf('\r\n\r\n') + 4)))).toEqual(same(one.body));
+    const many = await Promise.all(Array.from({ length: 200 }, (_, i) => postJson(base, '/v1/predict/fraud', i % 10 === 0 ? '{"entities":{}}' : body)));
+    many.forEach((m, i) => expect(i % 10 === 0 ? [m.status, m.body.error.code] : [m.status, same(m.body)]).toEqual(i % 10 === 0 ? [400, 'HP_ERR_PREDICT_INVALID'] : [200, same(one.body)]));
+  });
+});

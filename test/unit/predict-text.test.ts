@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { InferResult } from '../../src/runtime/inference.js';
-import { predictJson, predictText } from '../../src/server/predict.js';
+import { predictBytes, predictJson, predictText } from '../../src/server/predict.js';
 
 const base: InferResult = {
   model: 'fraud', version: 2, values: Float32Array.from([0.25]), rows: 1, outDim: 1, fallback: false,
@@ -30,6 +30,33 @@ describe('predictText', () => {
       delete obj.latency_us;
       expect(text).toEqual(obj);
       expect(text.version).toBe(String(r.version));
+    }
+  });
+});
+
+describe('predictBytes', () => {
+  it('says byte for byte what predictText says', () => {
+    const cases: InferResult[] = [
+      base,
+      { ...base, values: Float32Array.from([0.1, 1e-30, -3.5, NaN, Infinity]), outDim: 5 },
+      { ...base, model: 'we"ird\\name' },
+      { ...base, model: 'mod\u00e8le\u4e2d' },
+      { ...base, version: 3 },
+      base,
+      { ...base, fallback: true, reason: 'deadline', variant: 'constant' },
+      { ...base, predictionId: 17 },
+      { ...base, values: new Float32Array(0), outDim: 0 },
+      { ...base, values: new Float32Array(200).fill(1 / 3), outDim: 200 },
+    ];
+    const noLatency = (s: string): string => s.replace(/"latency_us":\d+\}$/, '"latency_us":0}');
+    for (const start of [0, 1e9, -1e6]) {
+      for (const r of cases) {
+        const b = predictBytes(r, start);
+        const bytes = typeof b === 'string' ? Buffer.from(b) : Buffer.from(b);
+        const text = predictText(r, start);
+        expect(noLatency(bytes.toString('utf8'))).toBe(noLatency(text));
+        expect(bytes.equals(Buffer.from(bytes.toString('utf8')))).toBe(true);
+      }
     }
   });
 });

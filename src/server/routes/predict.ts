@@ -1,10 +1,11 @@
 // POST /v1/predict/{model}: entity ids and request fields in, the model's scores out; the
 // worker gathers the model's features from the store.
+import type { Answer } from '../../runtime/inference.js';
 import { nowMs } from '../../runtime/records.js';
 import { parseJsonBody } from '../http.js';
-import { predictJson, predictText } from '../predict.js';
+import { predictBytes, predictJson } from '../predict.js';
 import { flag } from './events.js';
-import type { Route } from './route.js';
+import type { Call, Route } from './route.js';
 
 export const predictRoutes: Route[] = [
   {
@@ -13,6 +14,7 @@ export const predictRoutes: Route[] = [
     scope: 'predict:{model}',
     body: 'bytes',
     stages: 'predict',
+    pooled: true,
     about: 'score entities and fields with a model; ?scores=true adds the anomaly detectors\' scores of the request',
     handle(c, ctx) {
       c.subject = c.params[0];
@@ -29,11 +31,24 @@ export const predictRoutes: Route[] = [
         ctx.predict.submit(r, (err, out) => (err ? c.fail(err) : ((c.result = out), c.send(200, JSON.stringify({ ...predictJson(out!, c.start), anomaly })))), t);
         return;
       }
-      ctx.predict.submit(r, (err, out) => {
-        if (err) return c.fail(err);
-        c.result = out; // its times: the stage split (stages.ts)
-        c.send(200, predictText(out!, c.start));
-      }, t);
+      ctx.predict.submit(r, (c.slot as Answer | undefined) ?? (c.slot = answerOf(c)), t);
     },
   },
 ];
+
+/**
+ * A predict's answer callback, made once per Call (the route is pooled: the Call keeps it
+ * in its slot). The pipeline calls it once per request; after the answer, nothing of the
+ * request can reach the Call (uWS drops onAborted at end(), the body was read to its end),
+ * so it is released for a later request.
+ */
+function answerOf(c: Call): Answer {
+  return (err, out) => {
+    if (err) c.fail(err);
+    else {
+      c.result = out; // its times: the stage split (stages.ts)
+      c.send(200, predictBytes(out!, c.start)); // sent at once: the bytes are a shared buffer's
+    }
+    c.release();
+  };
+}

@@ -16,7 +16,7 @@ import type uWS from 'uWebSockets.js';
 import { HotpathError } from '../../errors.js';
 import type { InferResult } from '../../runtime/inference.js';
 import { nowMs } from '../../runtime/records.js';
-import { type BodySink, errorHeaders, inHandler, readBody, type Res, send, type SendOptions, toAnswer } from '../http.js';
+import { type BodySink, BodyReader, errorHeaders, inHandler, readBody, type Res, send, type SendOptions, toAnswer } from '../http.js';
 import type { RequestTrace } from '../observe/tracing.js';
 import type { Caller } from '../security/caller.js';
 import { type RouteClass, routeClassIndex, type StageMarks } from '../stages.js';
@@ -65,6 +65,14 @@ export interface Route {
   later?: boolean;
   /** true when the handler reads Call.start (the arrival time); otherwise it is 0 */
   timed?: boolean;
+  /**
+   * a body route whose handler calls Call.release() once it has answered and nothing of the
+   * request can reach the Call any more (no callback of its pending): mount then serves
+   * later requests with released Calls and their body readers, instead of making a Call,
+   * its params and readBody's callbacks per request. A Call that is not released (an
+   * error answered in the handler, a refused or aborted body) is simply left to the GC.
+   */
+  pooled?: boolean;
   /**
    * the route class whose stage split its requests record (src/server/stages.ts): every
    * answer is timed (the route is timed) and counted; the handler sets the Call's marks
@@ -135,6 +143,12 @@ export class Call implements BodySink, StageMarks {
   trace: RequestTrace | undefined = undefined;
   /** the client's x-request-id, checked ('' when none, or not read: observe/requests.ts) */
   requestId = '';
+  /** a pooled route's free Calls, while this request may still be released into them */
+  free: Call[] | undefined = undefined;
+  /** a pooled Call's body reader, kept across its requests */
+  reader: BodyReader | undefined = undefined;
+  /** what a pooled route keeps with each Call across its requests (its answer callback) */
+  slot: unknown = undefined;
 
   constructor(res: Res, route: Route, params: string[], query: string, headers: string[], ctx: ServerContext, start: number) {
     this.res = res;
@@ -171,6 +185,25 @@ export class Call implements BodySink, StageMarks {
     this.result = undefined;
     this.subject = '';
     return this;
+  }
+
+  /**
+   * A pooled route's handler, once its answer is written (or the client has gone) and
+   * nothing of the request can call back: the Call is kept for a later request. Does
+   * nothing for a Call that may not be reused (not pooled, or held by an admission wait).
+   */
+  release(): void {
+    const free = this.free;
+    if (free === undefined) return;
+    this.free = undefined;
+    this.done();
+    this.res = NO_RES;
+    this.body = EMPTY;
+    this.result = undefined;
+    this.trace = undefined;
+    this.requestId = '';
+    this.subject = '';
+    if (free.length < MAX_FREE_CALLS) free.push(this);
   }
 
   /** Leaves ctx.inflight: answered or aborted. */
@@ -229,6 +262,8 @@ export class Call implements BodySink, StageMarks {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** released Calls a pooled route keeps (about the requests it has in flight at once) */
+const MAX_FREE_CALLS = 1024;
 const NO_STRINGS: string[] = [];
 /** The response of a reused Call between requests: nothing may be sent on it. */
 const NO_RES = { aborted: true } as Res;
@@ -252,12 +287,14 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
     const stageRoute = route.stages === undefined || !ctx.config.server.stageTiming ? -1 : routeClassIndex(route.stages);
     const timed = route.timed === true || stageRoute >= 0;
     if (reuse) reuse.stageRoute = stageRoute;
+    const pool: Call[] | undefined = route.pooled === true && route.body === 'bytes' ? [] : undefined;
     // traces and request ids (observe/requests.ts): undefined when nothing is read from a request
     const observe = ctx.observe?.reads ? ctx.observe : undefined;
     const onRequest = (res: Res, req: uWS.HttpRequest): void => {
       // Everything from req first: uWS reclaims it when this function returns.
       const start = timed ? nowMs() : 0;
-      const params = reuse ? reuse.params : nParams > 0 ? new Array<string>(nParams) : NO_STRINGS;
+      const pooled = pool?.pop();
+      const params = reuse ? reuse.params : pooled !== undefined ? pooled.params : nParams > 0 ? new Array<string>(nParams) : NO_STRINGS;
       for (let i = 0; i < nParams; i++) params[i] = req.getParameter(i) ?? '';
       let headers = NO_STRINGS;
       if (wanted.length > 0) {
@@ -265,8 +302,9 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
         for (let i = 0; i < wanted.length; i++) headers[i] = req.getHeader(wanted[i]);
       }
       const query = req.getQuery() ?? '';
-      const call = reuse ? reuse.reset(res, query, headers, start) : new Call(res, route, params, query, headers, ctx, start);
+      const call = reuse ? reuse.reset(res, query, headers, start) : pooled !== undefined ? pooled.reset(res, query, headers, start) : new Call(res, route, params, query, headers, ctx, start);
       if (!reuse) call.stageRoute = stageRoute;
+      if (pool !== undefined) call.free = pool;
       call.counted = true;
       ctx.inflight++;
       if (isAny) {
@@ -303,7 +341,8 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
         inHandler(undefined);
         return;
       }
-      readBody(res, limit, call);
+      if (pool !== undefined) (call.reader ??= new BodyReader(call)).start(res, limit);
+      else readBody(res, limit, call);
     };
     if (route.method === 'get') app.get(route.path, onRequest);
     else if (route.method === 'post') app.post(route.path, onRequest);
@@ -318,6 +357,7 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
  */
 function runAdmitted(call: Call, admitted: Promise<unknown>, limit: number): void {
   const res = call.res;
+  call.free = undefined; // the wait holds it: not reused
   if (call.route.body === 'none') {
     res.onAborted(() => call.onAborted());
     admitted.then(
