@@ -12,7 +12,7 @@
 
 namespace hotpath {
 
-// At most this many bytes for one number: "-1.2345678901234567e-308" is 24.
+// At most this many bytes for one number: "-0.0000012345678901234567" is 25.
 constexpr size_t kJsNumberMaxBytes = 25;
 
 // v finite. ECMAScript Number::toString(v) (ES2023 6.1.6.1.20) from the shortest

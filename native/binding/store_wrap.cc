@@ -401,7 +401,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
           break;
         default: return ThrowArg(env, "program: unknown op");
       }
-      if ((op == kJsonValue || op == kJsonList) && (a < 0 || a + (op == kJsonList ? b : 1) > width))
+      if ((op == kJsonValue || op == kJsonList) && (a < 0 || int64_t(a) + (op == kJsonList ? b : 1) > width))
         return ThrowArg(env, "program: value out of range");
     }
     if (need > cap) return Napi::Number::New(env, -double(need));

@@ -246,6 +246,8 @@ const answerViews: (Uint8Array | undefined)[] = [];
 const headBytes = new Map<string, { version: number; head: Buffer }>();
 const PRIMARY_MIDDLE_BYTES = Buffer.from(PRIMARY_MIDDLE.variant, 'latin1');
 const SCORES_OPEN = Buffer.from(',"scores":[', 'latin1');
+/** the longest text Number#toString gives a double: "-0.0000012345678901234567" */
+const MAX_NUMBER_BYTES = 25;
 
 /** Writes a non-negative safe integer's digits at `at`; returns the end (no string made). */
 function writeUint(n: number, at: number): number {
@@ -271,8 +273,11 @@ export function predictBytes(r: InferResult, startMs: number): string | Uint8Arr
   if (!(latency >= 0 && latency <= Number.MAX_SAFE_INTEGER) || r.values.length > 64) return predictText(r, startMs);
   let h = headBytes.get(r.model);
   if (h?.version !== r.version) headBytes.set(r.model, (h = { version: r.version, head: Buffer.from(`{"model":${JSON.stringify(r.model)},"version":"${r.version}","score":`) }));
-  // the head as UTF-8 (as uWS writes a string); JSON numbers are ASCII, so latin1 is byte-exact
-  if (h.head.length + 2 * 24 * r.values.length + 64 > ANSWER_BYTES) return predictText(r, startMs);
+  // the head as UTF-8 (as uWS writes a string); JSON numbers are ASCII, so latin1 is byte-exact.
+  // What it takes at most: the score twice and the other scores (a number's text is at most
+  // 25 bytes, plus its comma), the literals, "]," and "}", and the latency's 16 digits.
+  if (h.head.length + SCORES_OPEN.length + PRIMARY_MIDDLE_BYTES.length + MAX_NUMBER_BYTES * (r.values.length + 1) + r.values.length + 3 + 16 > ANSWER_BYTES)
+    return predictText(r, startMs);
   const score = jsonNumber(r.values[0]);
   let at = h.head.copy(answerBuf, 0);
   at += answerBuf.write(score, at, 'latin1');

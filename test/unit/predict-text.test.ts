@@ -47,9 +47,13 @@ describe('predictBytes', () => {
       { ...base, predictionId: 17 },
       { ...base, values: new Float32Array(0), outDim: 0 },
       { ...base, values: new Float32Array(200).fill(1 / 3), outDim: 200 },
+      // names that leave the shared 4 KiB buffer only just enough room, or not enough, with
+      // the longest number texts (and, at start -1e12, a 16-digit latency)
+      ...[3900, 3950, 3990, 4100].map((n) => ({ ...base, model: 'm'.repeat(n), values: Float32Array.from([-1.0000001e-7]) })),
+      { ...base, model: 'm'.repeat(3000), values: new Float32Array(30).fill(-1.0000001e-7), outDim: 30 },
     ];
     const noLatency = (s: string): string => s.replace(/"latency_us":\d+\}$/, '"latency_us":0}');
-    for (const start of [0, 1e9, -1e6]) {
+    for (const start of [0, 1e9, -1e6, -1e12]) {
       for (const r of cases) {
         const b = predictBytes(r, start);
         const bytes = typeof b === 'string' ? Buffer.from(b) : Buffer.from(b);
