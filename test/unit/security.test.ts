@@ -76,6 +76,28 @@ describe('TokenBucket', () => {
     const stopped = c.now;
     await new Promise((r) => setTimeout(r, 20));
     expect(c.now).toBe(stopped);
+    expect(c.ticking).toBe(false);
+  });
+
+  it('stops its timer when nobody reads it, and reads the time afresh when read again', async () => {
+    const c = new CoarseClock(1);
+    expect(c.ticking).toBe(true);
+    // 200 ticks of 1 ms with no read (timers fire at most every ms; allow for a slow box)
+    const deadline = Date.now() + 5000;
+    while (c.ticking && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(c.ticking).toBe(false);
+    await new Promise((r) => setTimeout(r, 30));
+    const before = Date.now();
+    const t = c.now; // starts it again with the current time, not the time it stopped at
+    expect(t).toBeGreaterThanOrEqual(before);
+    expect(c.ticking).toBe(true);
+    // read now and then, it keeps ticking
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 40));
+      expect(c.now).toBeGreaterThan(t);
+      expect(c.ticking).toBe(true);
+    }
+    c.close();
   });
 
   it('keeps a bounded table, forgetting full buckets first', () => {

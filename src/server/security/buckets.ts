@@ -6,21 +6,62 @@ import type { BucketDef } from '../../config/load.js';
 /**
  * Milliseconds since the epoch, read from a field that a timer refreshes every `everyMs`.
  * Date.now() costs 70–170 ns on this project's VMs (1–2 % of a feature read); the buckets
- * and token expiry need no finer time than a few ms. The timer is unref'd; close() stops it.
+ * and token expiry need no finer time than a few ms. The timer runs only while the clock is
+ * read: after IDLE_TICKS ticks with no read it stops, and the next read starts it again
+ * (reading Date.now() once), so a server nobody calls sleeps instead of waking every
+ * `everyMs`. The timer is unref'd; close() stops it for good (the time then stays as it was).
  */
 export class CoarseClock {
-  now = Date.now();
-  readonly #timer: NodeJS.Timeout;
+  #now = Date.now();
+  #timer: NodeJS.Timeout | undefined = undefined;
+  #read = false;
+  #idle = 0;
+  #closed = false;
+  readonly #everyMs: number;
 
   constructor(everyMs = 5) {
-    this.#timer = setInterval(() => (this.now = Date.now()), everyMs);
+    this.#everyMs = everyMs;
+    this.#start();
+  }
+
+  get now(): number {
+    this.#read = true;
+    if (this.#timer === undefined && !this.#closed) this.#start();
+    return this.#now;
+  }
+
+  /** whether the timer is running (tests) */
+  get ticking(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  #start(): void {
+    this.#now = Date.now();
+    this.#idle = 0;
+    this.#timer = setInterval(this.#tick, this.#everyMs);
     this.#timer.unref();
   }
 
+  readonly #tick = (): void => {
+    this.#now = Date.now();
+    if (this.#read) {
+      this.#read = false;
+      this.#idle = 0;
+    } else if (++this.#idle >= IDLE_TICKS) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  };
+
   close(): void {
+    this.#closed = true;
     clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 }
+
+/** CoarseClock: ticks with no read before its timer stops */
+const IDLE_TICKS = 200;
 
 /** `rate` tokens per second, at most `burst` saved; one request takes one token. */
 export class TokenBucket {
