@@ -10,6 +10,7 @@
 #include <napi.h>
 
 #include "../core/constants.h"
+#include "feature_json.h"
 #include "../core/cuda_backend.h"
 #include "../core/wal_record.h"
 #include "ids.h"
@@ -122,6 +123,15 @@ Napi::Object Constants(Napi::Env env) {
   o.Set("learner", learner);
   o.Set("covisit", CovisitConstants(env));
   o.Set("embedding", embedding);
+  Napi::Object featureJson = Napi::Object::New(env);  // FeatureStore.readJson's program ops
+  featureJson.Set("lit", int32_t(kJsonLit));
+  featureJson.Set("at", int32_t(kJsonAt));
+  featureJson.Set("id", int32_t(kJsonId));
+  featureJson.Set("found", int32_t(kJsonFound));
+  featureJson.Set("age", int32_t(kJsonAge));
+  featureJson.Set("value", int32_t(kJsonValue));
+  featureJson.Set("list", int32_t(kJsonList));
+  o.Set("featureJson", featureJson);
   return o;
 }
 

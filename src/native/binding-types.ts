@@ -119,6 +119,8 @@ export namespace Binding {
     rowErrors: string[];
     /** value types of a binary events frame's columns */
     rowTypes: { f64: number; str16: number };
+    /** FeatureStore.readJson's program ops (native/binding/feature_json.h) */
+    featureJson: { lit: number; at: number; id: number; found: number; age: number; value: number; list: number };
     limits: {
       maxIdBytes: number;
       maxTilesPerWindow: number;

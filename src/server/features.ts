@@ -2,7 +2,7 @@
 import type { AnswerCache, Caching } from '../cache/cache.js';
 import type { Config, EntityDef } from '../config/load.js';
 import { HotpathError, showValue } from '../errors.js';
-import { type FeatureStore, limits } from '../native/binding.js';
+import { constants, type FeatureStore, limits } from '../native/binding.js';
 import { idOf, timeOf } from '../ingest/decode.js';
 
 export type FeatureValue = number | null | number[];
@@ -180,7 +180,8 @@ export interface FeatureAnswer {
   ageMs: number | null;
 }
 
-const OP_LIT = 0, OP_AT = 1, OP_ID = 2, OP_FOUND = 3, OP_AGE = 4, OP_VALUE = 5, OP_LIST = 6;
+// the ops, defined once in native/binding/feature_json.h and exported by the addon
+const { lit: OP_LIT, at: OP_AT, id: OP_ID, found: OP_FOUND, age: OP_AGE, value: OP_VALUE, list: OP_LIST } = constants.featureJson;
 
 /**
  * The program that writes readJson's text for `select` of `entity` (native/binding/feature_json.h):
