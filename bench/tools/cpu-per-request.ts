@@ -9,12 +9,11 @@
 // With --base DIR, a second built checkout (the one before a change) runs in every round too.
 //
 //   npx tsx bench/tools/cpu-per-request.ts [--dir .] [--base DIR] [--path read|predict] [--rounds 3] [--duration 5]
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { loadStandardData, runWrk, spawnTracked, startHotpath, waitReady } from '../../src/bench/harness.js';
+import { cpuSeconds, cpuTimes } from '../../src/bench/proc.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,17 +28,11 @@ const dir = resolve(values.dir!);
 const rounds = Number(values.rounds);
 const duration = Number(values.duration);
 const script = values.path === 'predict' ? 'bench/predict.lua' : 'bench/features.lua';
-const HZ = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
 /** [user, system, main thread user + system] CPU ms of the process (all its threads) */
 function cpuMs(pid: number): [number, number, number] {
-  const fields = (path: string): string[] => {
-    const stat = readFileSync(path, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  };
-  const f = fields(`/proc/${pid}/stat`);
-  const m = fields(`/proc/${pid}/task/${pid}/stat`);
-  return [(Number(f[11]) * 1000) / HZ, (Number(f[12]) * 1000) / HZ, ((Number(m[11]) + Number(m[12])) * 1000) / HZ]; // utime, stime (fields 14, 15)
+  const t = cpuTimes(pid);
+  return [t.user * 1000, t.system * 1000, cpuSeconds(`${pid}/task/${pid}`) * 1000];
 }
 
 interface Round {

@@ -46,12 +46,18 @@ export function pidListeningOn(port: number): number | undefined {
   return undefined;
 }
 
-/** CPU seconds (user + system) the process (or "pid/task/tid": one thread) has used so far. */
-export function cpuSeconds(pid: number | string): number {
+/** CPU seconds the process (or "pid/task/tid": one thread) has used so far, in user and system (kernel) mode. */
+export function cpuTimes(pid: number | string): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime (fields 14 and 15)
+  return { user: Number(f[11]) / CLK_TCK, system: Number(f[12]) / CLK_TCK }; // utime, stime (fields 14 and 15)
+}
+
+/** CPU seconds (user + system) the process (or "pid/task/tid": one thread) has used so far. */
+export function cpuSeconds(pid: number | string): number {
+  const t = cpuTimes(pid);
+  return t.user + t.system;
 }
 
 /** Per thread of the process: voluntary context switches and CPU seconds so far (/proc/<pid>/task). */
