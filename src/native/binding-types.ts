@@ -65,6 +65,12 @@ export namespace Binding {
     read(table: number, id: string | bigint, nowMs: number, out: Float64Array): number;
     /** read, then the answer's JSON text by program (native/binding/feature_json.h) at text[8..], the age at text[0..8]: bytes written, or minus the bytes text needs */
     readJson(table: number, id: string, nowMs: number, program: Uint8Array, text: Uint8Array): number;
+    /** readJson's program checked and kept for the table: a handle for readJsonTo */
+    jsonProgram(table: number, program: Uint8Array): number;
+    /** the text buffer readJsonTo writes (8-byte aligned), kept until the next call */
+    jsonText(text: Uint8Array): void;
+    /** readJson by a kept program into the kept text */
+    readJsonTo(program: number, id: string, nowMs: number): number;
     contains(table: number, id: string | bigint): boolean;
     readMany(table: number, ids: KeyColumn, nowMs: number, out: Float64Array, ages: Float64Array): number;
     layout(table: number): Layout;

@@ -125,6 +125,7 @@ export class FeatureStore {
   private constructor(native: Binding.NativeStore, tables: number) {
     this.#native = native;
     this.#layouts = Array.from({ length: tables }, (_, t) => native.layout(t));
+    this.#keepText(4096);
   }
 
   static create(spec: Binding.StoreSpec): FeatureStore {
@@ -209,6 +210,59 @@ export class FeatureStore {
       throw toHotpathError(err);
     }
   }
+
+  /**
+   * readJson's program (for `table`), checked and copied once: a handle for readJsonTo.
+   * Programs are kept as long as the store: make one per entity and selection kept, not per read.
+   */
+  jsonProgram(table: number, program: Uint8Array): number {
+    return call(() => this.#native.jsonProgram(table, program));
+  }
+
+  /**
+   * readJson by a jsonProgram handle, into a text buffer this store keeps and the addon
+   * holds (jsonText: registered once, so no typed array is unwrapped and no program checked
+   * per read; three plain arguments). Returns the bytes of text: the answer is
+   * jsonView(n), the entity's age jsonAge, both valid until the next readJsonTo.
+   */
+  readJsonTo(program: number, id: string, nowMs: number): number {
+    try {
+      let n = this.#native.readJsonTo(program, id, nowMs); // no closure: the GET hot path
+      if (n < 0) {
+        this.#keepText(Math.max(-n, 2 * this.#text.length));
+        n = this.#native.readJsonTo(program, id, nowMs);
+      }
+      return n;
+    } catch (err) {
+      throw toHotpathError(err);
+    }
+  }
+
+  /** The age in ms of the entity readJsonTo last read (NaN: absent). */
+  get jsonAge(): number {
+    return this.#age[0];
+  }
+
+  /**
+   * The n bytes of text readJsonTo last wrote: a view made once per length and reused (a
+   * Buffer made per read cost more than the native call's argument reads).
+   */
+  jsonView(n: number): Buffer {
+    return (this.#views[n] ??= Buffer.from(this.#text.buffer, 8, n));
+  }
+
+  #keepText(bytes: number): void {
+    const buf = new ArrayBuffer(bytes); // its own buffer: 8-byte aligned
+    this.#native.jsonText(new Uint8Array(buf));
+    this.#text = new Uint8Array(buf);
+    this.#age = new Float64Array(buf, 0, 1);
+    this.#views = [];
+  }
+
+  /** readJsonTo's text (the addon holds it): the age (float64) at 0, the answer from 8 */
+  #text = new Uint8Array(0);
+  #age = new Float64Array(1);
+  #views: Buffer[] = [];
 
   /** Whether the store holds the entity: the index lookup alone, no features computed. */
   contains(table: number, id: string | bigint): boolean {

@@ -83,9 +83,10 @@ export class FeatureReader {
    * says the time it was read at, which may be up to the TTL old. Without a cache the body
    * is readAnswer's view (valid until the next read); with one, the cached string.
    */
-  readJsonCached(entity: EntityDef, id: string, select: number[], atMs: number, query: string, now = Date.now()): FeatureAnswer {
+  readJsonCached(entity: EntityDef, id: string, select: number[], atMs: number, query: string, now?: number): FeatureAnswer {
     const cache = this.#cache;
     if (cache === undefined) return this.readAnswer(entity, id, select, atMs);
+    now ??= Date.now(); // only with a cache: a clock read per GET otherwise
     const key = `${entity.index}\u0000${id.length}:${id}\u0000${query}`;
     const hit = cache.get(key, now);
     if (hit !== undefined) return hit;
@@ -131,20 +132,42 @@ export class FeatureReader {
    * The GET answer for one entity, `{"entity", "at", "id", "found", "freshness_ms",
    * "features"}`, as UTF-8 JSON text written by the native read itself
    * (FeatureStore.readJson: the read and the encoding in one call, by a program compiled
-   * once per entity and selection): no JS string is built. The body is a view of a buffer
-   * this reader reuses: valid until its next read (uWS copies it when it answers). It says
-   * exactly what JSON.stringify of read()'s result says (test/native/feature-json.test.ts).
+   * once per entity and selection): no JS string is built. The answer, its body and its
+   * age are this reader's and its store's, reused: valid until the next read (uWS copies
+   * the body when it answers). It says exactly what JSON.stringify of read()'s result says
+   * (test/native/feature-json.test.ts).
+   *
+   * All features (the common GET) go through readJsonTo: the program and the text buffer
+   * are handed to the addon once, so a read crosses N-API with three plain arguments and
+   * its body is a view made once per length. A named selection is compiled per request
+   * and read with readJson.
    */
   readAnswer(entity: EntityDef, id: string, select: number[], atMs: number): FeatureAnswer {
+    const store = this.#store;
+    const a = this.#answer;
+    if (select === entity.allFeatures) {
+      const n = store.readJsonTo((this.#kept[entity.index] ??= store.jsonProgram(entity.index, this.#program(entity, select))), id, atMs);
+      const age = store.jsonAge;
+      a.body = store.jsonView(n);
+      a.ageMs = Number.isNaN(age) ? null : age;
+      return a;
+    }
     const program = this.#program(entity, select);
-    let n = this.#store.readJson(entity.index, id, atMs, program, this.#text);
+    let n = store.readJson(entity.index, id, atMs, program, this.#text);
     if (n < 0) {
       this.#grow(-n);
-      n = this.#store.readJson(entity.index, id, atMs, program, this.#text);
+      n = store.readJson(entity.index, id, atMs, program, this.#text);
     }
     const age = this.#age[0];
-    return { body: Buffer.from(this.#text.buffer, 8, n), ageMs: Number.isNaN(age) ? null : age };
+    a.body = Buffer.from(this.#text.buffer, 8, n);
+    a.ageMs = Number.isNaN(age) ? null : age;
+    return a;
   }
+
+  /** readAnswer's answer, reused: no object per read */
+  readonly #answer: FeatureAnswer = { body: '', ageMs: null };
+  /** per entity: its all-features program's jsonProgram handle */
+  readonly #kept: number[] = [];
 
   #grow(bytes: number): void {
     const buf = new ArrayBuffer(Math.max(bytes, 2 * this.#text.length));

@@ -25,17 +25,22 @@ export const featureRoutes: Route[] = [
         }
       }
       const id = checkId(rawId, ctx.config.limits.idBytes);
-      const q = c.query.length > 0 ? new URLSearchParams(c.query) : undefined;
-      const names = q?.get('features');
-      const select = selectFeatures(entity, names?.split(',').filter((s) => s.length > 0), ctx.config.limits.featuresPerRequest);
-      const at = readTime(q?.get('at') ?? undefined, Date.now());
+      const now = Date.now(); // the read time unless ?at=, and the cache's clock: one clock read
+      let select = entity.allFeatures;
+      let at = now;
+      if (c.query.length > 0) {
+        const q = new URLSearchParams(c.query);
+        const names = q.get('features');
+        select = selectFeatures(entity, names?.split(',').filter((s) => s.length > 0), ctx.config.limits.featuresPerRequest);
+        at = readTime(q.get('at') ?? undefined, now);
+      }
       const r0 = (c.mark1 = c.markNow());
       const t = c.trace;
       if (t !== undefined) {
         t.entity = entity.name;
         t.stage('parse', t.start, r0);
       }
-      const r = ctx.reader.readJsonCached(entity, id, select, at, c.query);
+      const r = ctx.reader.readJsonCached(entity, id, select, at, c.query, now);
       if (t !== undefined) t.stage('feature_store.read', r0);
       const online = ctx.online;
       if (r.ageMs === null && online) {
