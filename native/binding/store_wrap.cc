@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
                            InstanceMethod<&FeatureStoreWrap::JsonProgramArg>("jsonProgram"),
                            InstanceMethod<&FeatureStoreWrap::JsonText>("jsonText"),
                            InstanceMethod<&FeatureStoreWrap::ReadJsonTo>("readJsonTo"),
+                           InstanceMethod<&FeatureStoreWrap::Clock>("clock"),
                            InstanceMethod<&FeatureStoreWrap::ReadMany>("readMany"),
                            InstanceMethod<&FeatureStoreWrap::Contains>("contains"),
                            InstanceMethod<&FeatureStoreWrap::Layout>("layout"),
@@ -376,7 +378,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     JsonProgram p;
     const char* why = CheckJsonProgram(pbytes, plen, store_->table(t).width(), &p);
     if (why) return ThrowArg(env, why);
-    return ReadAnswer(info, t, p, now, text, cap);
+    return ReadAnswer(info, t, p, now, text, cap, 8);
   }
 
   // jsonProgram(table, program: Uint8Array) -> a handle for readJsonTo
@@ -397,23 +399,39 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     return Napi::Number::New(env, double(programs_.size() - 1));
   }
 
-  // jsonText(text: Uint8Array): the buffer readJsonTo writes, kept (a reference holds it)
-  // until the next jsonText. The one pointer into JS memory this wrap keeps: its owner
-  // (FeatureReader, src/server/features.ts) never transfers or detaches it.
+  // jsonText(text: Uint8Array, clock: boolean): the buffer readJsonTo writes, kept (a
+  // reference holds it) until the next jsonText. The one pointer into JS memory this wrap
+  // keeps: its owner (FeatureStore, src/native/binding.ts) never transfers or detaches it.
+  // With clock, readJsonTo also writes the times it started and ended (the stage split's
+  // marks, read here for less than a JS clock read costs).
   Napi::Value JsonText(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     REQUIRE_ARGUMENT_UINT8_ARRAY(0, text, cap, "text must be a Uint8Array");
-    if (reinterpret_cast<uintptr_t>(text) % 8 != 0 || cap < 8) return ThrowArg(env, "text must be 8-byte aligned, at least 8 bytes");
+    if (reinterpret_cast<uintptr_t>(text) % 8 != 0 || cap < kTextHead) return ThrowArg(env, "text must be 8-byte aligned, at least 24 bytes");
     text_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
     text_ = text;
     text_cap_ = cap;
+    clock_ = info.Length() > 1 && info[1].ToBoolean().Value();
     return env.Undefined();
+  }
+
+  // clock() -> CLOCK_MONOTONIC in ms: readJsonTo's marks are on this clock (the one
+  // performance.now() reads, from another origin: the caller calibrates once)
+  Napi::Value Clock(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), MonotonicMs()); }
+
+  static double MonotonicMs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
   }
 
   // readJsonTo(program: handle, id: string, nowMs) -> readJson's answer, by a program kept
   // by jsonProgram (its table's), into the text kept by jsonText: three plain arguments
-  // and no program check per read (each N-API argument read costs about 0.1 us).
+  // and no program check per read (each N-API argument read costs about 0.1 us). The text
+  // has a 24-byte head: the age, then (with jsonText's clock, else untouched) the call's
+  // start and end, clock() ms, as float64s; the answer's text follows.
   Napi::Value ReadJsonTo(const Napi::CallbackInfo& info) {
+    const double started = clock_ ? MonotonicMs() : 0;
     Napi::Env env = info.Env();
     if (!info[0].IsNumber()) return ThrowArg(env, "program must be a jsonProgram handle");
     const int64_t h = info[0].As<Napi::Number>().Int64Value();
@@ -421,8 +439,12 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     if (!text_) return ThrowArg(env, "no text buffer: call jsonText first");
     REQUIRE_ARGUMENT_TIME(2, now);
     const KeptProgram& k = programs_[size_t(h)];
-    // shifted to readJson's argument positions: the id at 1, as ReadAnswer reads it
-    return ReadAnswer(info, k.table, k.p, now, text_, text_cap_);
+    Napi::Value n = ReadAnswer(info, k.table, k.p, now, text_, text_cap_, kTextHead);
+    if (clock_) {
+      const double marks[2] = {started, MonotonicMs()};
+      std::memcpy(text_ + 8, marks, sizeof marks);
+    }
+    return n;
   }
 
   // A program checked against its table: where its ops and literals are, and the bytes its
@@ -474,9 +496,9 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
   }
 
   // The read and its text for a checked program: info[1] is the id (a string), text holds
-  // cap bytes (8-byte aligned). Returns the bytes written after the age, or minus the
-  // bytes text must hold (nothing read).
-  Napi::Value ReadAnswer(const Napi::CallbackInfo& info, int t, const JsonProgram& p, double now, uint8_t* text, size_t cap) {
+  // cap bytes (8-byte aligned), the age at 0 and the text from `head`. Returns the bytes
+  // of text, or minus the bytes the buffer must hold (nothing read).
+  Napi::Value ReadAnswer(const Napi::CallbackInfo& info, int t, const JsonProgram& p, double now, uint8_t* text, size_t cap, size_t head) {
     Napi::Env env = info.Env();
     const Table& table = store_->table(t);
     if (!info[1].IsString()) return ThrowArg(env, "id must be a string");
@@ -500,7 +522,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
       std::string why;
       if (!HashIdValue(env, info[1], &key, &why)) return ThrowArg(env, why);
     }
-    const size_t need = p.need + p.ids * JsonStringMaxBytes(units);
+    const size_t need = p.need - 8 + head + p.ids * JsonStringMaxBytes(units);
     if (need > cap) return Napi::Number::New(env, -double(need));
     const int width = table.width();
     if (row_.size() < size_t(width)) row_.resize(size_t(width));
@@ -509,7 +531,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     table.Read(key, now, row_.data(), &age);
     std::memcpy(text, &age, 8);
     const bool found = !std::isnan(age);
-    char* w = reinterpret_cast<char*>(text) + 8;
+    char* w = reinterpret_cast<char*>(text) + head;
     size_t o = 0;
     const int32_t* prog = p.ops;
     const uint8_t* lits = p.lits;
@@ -710,6 +732,8 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
   Napi::ObjectReference text_ref_;
   uint8_t* text_ = nullptr;
   size_t text_cap_ = 0;
+  bool clock_ = false;
+  static constexpr size_t kTextHead = 24;  // readJsonTo's: the age, its start and end
   std::vector<double> row_;
   bool writable_ = false;
   bool restoring_ = false;  // a restore is running on the thread pool

@@ -110,9 +110,11 @@ export class Stages {
       split[4] = end - r.collectedAt;
       n = 5;
     } else if (m.mark2 > 0) {
-      split[0] = m.mark1 - m.start;
+      // a feature read's marks are the native read's own, on a clock calibrated to nowMs()'s
+      // to within a fraction of a µs (features.ts): never below 0 for that
+      split[0] = Math.max(0, m.mark1 - m.start);
       split[1] = m.mark2 - m.mark1;
-      split[2] = end - m.mark2;
+      split[2] = Math.max(0, end - m.mark2);
       n = 3;
     }
     if (n === 0) split[0] = NaN;
