@@ -113,14 +113,14 @@ export interface ReadResult {
   ageMs: number;
 }
 
+/** readJsonTo's head: the age, its start and end (float64s), then the text */
+const JSON_HEAD = 24;
+
 /**
  * A native feature store. `FeatureStore.create(spec)` makes one owned by the calling thread,
  * the only thread that may ingest or sweep. `FeatureStore.attach(id)` opens the same store
  * read-only from another thread (worker_threads): reads never block the writer.
  */
-/** readJsonTo's head: the age, its start and end (float64s), then the text */
-const JSON_HEAD = 24;
-
 export class FeatureStore {
   readonly #native: Binding.NativeStore;
   readonly #layouts: Binding.Layout[];

@@ -19,8 +19,9 @@
 // parse: its answer's stages are those of the call that answered.
 //
 // Cost per request: the route's arrival time and one or two marks (nowMs(), about 30 ns
-// each), the end, and 5-7 histogram observations on preallocated series: no allocation
-// (bench/stages.ts measures it).
+// each; a GET feature read's two are taken by its native read, calibrated to nowMs()'s
+// scale: src/server/features.ts), the end, and 5-7 histogram observations on preallocated
+// series: no allocation (bench/stages.ts measures it).
 import type client from 'prom-client';
 
 import type { InferResult } from '../runtime/inference.js';
