@@ -293,12 +293,13 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
   for (const route of routes) {
     if (!SCOPES.includes(route.scope)) throw new Error(`route ${route.method.toUpperCase()} ${route.path} has no valid scope (${String(route.scope)})`);
     const nParams = paramNames(route.path).length;
-    // A pattern with parameters and no `*` (every hot route's): its parameters are sliced
-    // from one getUrl() instead of a getParameter() call each, a crossing into uWS apiece.
-    // uWS matched every static segment, so the URL has the pattern's segments, none empty.
+    // A pattern with two or more parameters and no `*` (GET /v1/features/:entity/:id): its
+    // parameters are sliced from one getUrl() instead of a getParameter() call each, a
+    // crossing into uWS apiece (with one parameter there is nothing to save). uWS matched
+    // every static segment, so the URL has the pattern's segments, none empty.
     const segments = route.path.split('/');
     const firstParam = segments.findIndex((seg) => seg.startsWith(':'));
-    const sliced = nParams > 0 && !route.path.includes('*');
+    const sliced = nParams > 1 && !route.path.includes('*');
     const prefixLen = sliced ? segments.slice(0, firstParam).join('/').length + 1 : 0;
     const tail = sliced ? segments.slice(firstParam).map((seg) => seg.startsWith(':')) : undefined;
     const modelAt = paramNames(route.path).indexOf(':model');
