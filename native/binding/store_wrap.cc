@@ -46,6 +46,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
                            InstanceMethod<&FeatureStoreWrap::JsonText>("jsonText"),
                            InstanceMethod<&FeatureStoreWrap::ReadJsonTo>("readJsonTo"),
                            InstanceMethod<&FeatureStoreWrap::Clock>("clock"),
+                           InstanceMethod<&FeatureStoreWrap::ReadJsonToFn>("readJsonToFn"),
                            InstanceMethod<&FeatureStoreWrap::ReadMany>("readMany"),
                            InstanceMethod<&FeatureStoreWrap::Contains>("contains"),
                            InstanceMethod<&FeatureStoreWrap::Layout>("layout"),
@@ -413,6 +414,18 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     text_cap_ = cap;
     clock_ = info.Length() > 1 && info[1].ToBoolean().Value();
     return env.Undefined();
+  }
+
+  // readJsonToFn() -> readJsonTo as a plain function bound to this store: called as a
+  // method, every call unwraps `this` (napi_unwrap: a private-symbol lookup through V8's
+  // runtime, about as much as the rest of the call's glue); this one finds the store in its
+  // own data, and holds the store's object (a property of the function) so that it cannot
+  // outlive it.
+  Napi::Value ReadJsonToFn(const Napi::CallbackInfo& info) {
+    Napi::Function f = Napi::Function::New(
+        info.Env(), [](const Napi::CallbackInfo& i) -> Napi::Value { return static_cast<FeatureStoreWrap*>(i.Data())->ReadJsonTo(i); }, "readJsonTo", this);
+    f.Set("store", info.This());
+    return f;
   }
 
   // clock() -> CLOCK_MONOTONIC in ms: readJsonTo's marks are on this clock (the one

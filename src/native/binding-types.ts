@@ -71,6 +71,8 @@ export namespace Binding {
     jsonText(text: Uint8Array, clock: boolean): void;
     /** readJson by a kept program into the kept text: [age, start, end] float64s, the text from byte 24 */
     readJsonTo(program: number, id: string, nowMs: number): number;
+    /** readJsonTo as a plain function bound to this store (no `this` to unwrap per call; it holds the store) */
+    readJsonToFn(): (program: number, id: string, nowMs: number) => number;
     /** CLOCK_MONOTONIC, ms: the clock of readJsonTo's start and end */
     clock(): number;
     contains(table: number, id: string | bigint): boolean;

@@ -124,11 +124,14 @@ const JSON_HEAD = 24;
 export class FeatureStore {
   readonly #native: Binding.NativeStore;
   readonly #layouts: Binding.Layout[];
+  /** the native readJsonTo bound to #native: a call with no `this` to unwrap */
+  readonly #readJsonTo: (program: number, id: string, nowMs: number) => number;
 
   private constructor(native: Binding.NativeStore, tables: number) {
     this.#native = native;
     this.#layouts = Array.from({ length: tables }, (_, t) => native.layout(t));
     this.#keepText(4096);
+    this.#readJsonTo = native.readJsonToFn(); // lives as long as this, beside #native
   }
 
   static create(spec: Binding.StoreSpec): FeatureStore {
@@ -230,10 +233,11 @@ export class FeatureStore {
    */
   readJsonTo(program: number, id: string, nowMs: number): number {
     try {
-      let n = this.#native.readJsonTo(program, id, nowMs); // no closure: the GET hot path
+      const read = this.#readJsonTo;
+      let n = read(program, id, nowMs); // no closure: the GET hot path
       if (n < 0) {
         this.#keepText(Math.max(-n, 2 * this.#text.length));
-        n = this.#native.readJsonTo(program, id, nowMs);
+        n = read(program, id, nowMs);
       }
       return n;
     } catch (err) {
