@@ -5,17 +5,21 @@
 // frames and plans are read (string ids are hashed into thread-local scratch that grows
 // to the largest batch once); out, ages, the ingestRows result array and the write-ahead
 // log record (the optional wal, walAt, seq arguments of ingest and ingestRows) are written
-// before the call returns. Nothing keeps a pointer into JS memory after a call.
+// before the call returns. Nothing keeps a pointer into JS memory after a call, but for the
+// one text buffer jsonText is given (readJsonTo writes the GET answer there; a reference
+// keeps it alive until it is replaced).
 #include <napi.h>
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "../core/event_rows.h"
 #include "../core/feature_store.h"
+#include "../core/hash.h"
 #include "../core/wal_record.h"
 #include "args.h"
 #include "feature_json.h"
@@ -38,6 +42,11 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
                            InstanceMethod<&FeatureStoreWrap::DecodeFrameRows>("decodeRows"),
                            InstanceMethod<&FeatureStoreWrap::Read>("read"),
                            InstanceMethod<&FeatureStoreWrap::ReadJson>("readJson"),
+                           InstanceMethod<&FeatureStoreWrap::JsonProgramArg>("jsonProgram"),
+                           InstanceMethod<&FeatureStoreWrap::JsonText>("jsonText"),
+                           InstanceMethod<&FeatureStoreWrap::ReadJsonTo>("readJsonTo"),
+                           InstanceMethod<&FeatureStoreWrap::Clock>("clock"),
+                           InstanceMethod<&FeatureStoreWrap::ReadJsonToFn>("readJsonToFn"),
                            InstanceMethod<&FeatureStoreWrap::ReadMany>("readMany"),
                            InstanceMethod<&FeatureStoreWrap::Contains>("contains"),
                            InstanceMethod<&FeatureStoreWrap::Layout>("layout"),
@@ -356,70 +365,195 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
   // Read, then the answer's JSON text written by program (feature_json.h: a header of
   // int32 words [nops, litsAt], the [op, a, b] triples, then the literal bytes at litsAt).
   // The age in ms (NaN if absent) goes in text[0..8] as a float64 (host order); the row
-  // itself is read into scratch and never crosses to JS. Two typed arrays, one UTF-16 copy
-  // of the id: each N-API argument read costs about 0.1 us on the read path.
+  // itself is read into scratch and never crosses to JS. The program is checked on every
+  // call: this is the way for a selection read once (?features=a,b); the GET of all
+  // features uses a program kept by jsonProgram and the text kept by jsonText (readJsonTo).
   Napi::Value ReadJson(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     int t;
     if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
-    const Table& table = store_->table(t);
     REQUIRE_ARGUMENT_TIME(2, now);
-    if (!info[1].IsString()) return ThrowArg(env, "id must be a string");
-    uint64_t key;
-    std::string why;
-    if (!KeyArg(env, info[1], &key, &why)) return ThrowArg(env, why);
-    constexpr size_t kIdUnits = 1024;  // ids are at most 256 UTF-8 bytes (limits.id_bytes)
-    thread_local std::u16string id(kIdUnits + 1, u'\0');
-    size_t units = 0;
-    if (napi_get_value_string_utf16(env, info[1], id.data(), kIdUnits + 1, &units) != napi_ok) return ThrowArg(env, "id must be a string");
-    if (units == kIdUnits) return ThrowArg(env, "id too long");
     REQUIRE_ARGUMENT_UINT8_ARRAY(3, pbytes, plen, "program must be a Uint8Array");
     REQUIRE_ARGUMENT_UINT8_ARRAY(4, text, cap, "text must be a Uint8Array");
-    if (plen < 8 || reinterpret_cast<uintptr_t>(pbytes) % 4 != 0) return ThrowArg(env, "program must be a 4-byte aligned Uint8Array with its header");
     if (reinterpret_cast<uintptr_t>(text) % 8 != 0) return ThrowArg(env, "text must be 8-byte aligned");
+    JsonProgram p;
+    const char* why = CheckJsonProgram(pbytes, plen, store_->table(t).width(), &p);
+    if (why) return ThrowArg(env, why);
+    return ReadAnswer(info, t, p, now, text, cap, 8);
+  }
+
+  // jsonProgram(table, program: Uint8Array) -> a handle for readJsonTo
+  // The program (as readJson takes it) is checked and copied once; it is kept as long as
+  // this handle (one per entity, for the GET of all its features).
+  Napi::Value JsonProgramArg(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int t;
+    if (!TableArg(info, &t)) return ThrowArg(env, "unknown table");
+    REQUIRE_ARGUMENT_UINT8_ARRAY(1, pbytes, plen, "program must be a Uint8Array");
+    KeptProgram k;
+    k.table = t;
+    k.words.resize((plen + 3) / 4);
+    std::memcpy(k.words.data(), pbytes, plen);  // a copy: the caller's bytes may change
+    const char* why = CheckJsonProgram(reinterpret_cast<const uint8_t*>(k.words.data()), plen, store_->table(t).width(), &k.p);
+    if (why) return ThrowArg(env, why);
+    programs_.push_back(std::move(k));
+    return Napi::Number::New(env, double(programs_.size() - 1));
+  }
+
+  // jsonText(text: Uint8Array, clock: boolean): the buffer readJsonTo writes, kept (a
+  // reference holds it) until the next jsonText. The one pointer into JS memory this wrap
+  // keeps: its owner (FeatureStore, src/native/binding.ts) never transfers or detaches it.
+  // With clock, readJsonTo also writes the times it started and ended (the stage split's
+  // marks, read here for less than a JS clock read costs).
+  Napi::Value JsonText(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    REQUIRE_ARGUMENT_UINT8_ARRAY(0, text, cap, "text must be a Uint8Array");
+    if (reinterpret_cast<uintptr_t>(text) % 8 != 0 || cap < kTextHead) return ThrowArg(env, "text must be 8-byte aligned, at least 24 bytes");
+    text_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+    text_ = text;
+    text_cap_ = cap;
+    clock_ = info.Length() > 1 && info[1].ToBoolean().Value();
+    return env.Undefined();
+  }
+
+  // readJsonToFn() -> readJsonTo as a plain function bound to this store: called as a
+  // method, every call unwraps `this` (napi_unwrap: a private-symbol lookup through V8's
+  // runtime, about as much as the rest of the call's glue); this one finds the store in its
+  // own data, and holds the store's object (a property of the function) so that it cannot
+  // outlive it.
+  Napi::Value ReadJsonToFn(const Napi::CallbackInfo& info) {
+    Napi::Function f = Napi::Function::New(
+        info.Env(), [](const Napi::CallbackInfo& i) -> Napi::Value { return static_cast<FeatureStoreWrap*>(i.Data())->ReadJsonTo(i); }, "readJsonTo", this);
+    f.Set("store", info.This());
+    return f;
+  }
+
+  // clock() -> CLOCK_MONOTONIC in ms: readJsonTo's marks are on this clock (the one
+  // performance.now() reads, from another origin: the caller calibrates once)
+  Napi::Value Clock(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), MonotonicMs()); }
+
+  static double MonotonicMs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
+  }
+
+  // readJsonTo(program: handle, id: string, nowMs) -> readJson's answer, by a program kept
+  // by jsonProgram (its table's), into the text kept by jsonText: three plain arguments
+  // and no program check per read (each N-API argument read costs about 0.1 us). The text
+  // has a 24-byte head: the age, then (with jsonText's clock, else untouched) the call's
+  // start and end, clock() ms, as float64s; the answer's text follows.
+  Napi::Value ReadJsonTo(const Napi::CallbackInfo& info) {
+    const double started = clock_ ? MonotonicMs() : 0;
+    Napi::Env env = info.Env();
+    if (!info[0].IsNumber()) return ThrowArg(env, "program must be a jsonProgram handle");
+    const int64_t h = info[0].As<Napi::Number>().Int64Value();
+    if (h < 0 || uint64_t(h) >= programs_.size()) return ThrowArg(env, "program must be a jsonProgram handle");
+    if (!text_) return ThrowArg(env, "no text buffer: call jsonText first");
+    REQUIRE_ARGUMENT_TIME(2, now);
+    const KeptProgram& k = programs_[size_t(h)];
+    Napi::Value n = ReadAnswer(info, k.table, k.p, now, text_, text_cap_, kTextHead);
+    if (clock_) {
+      const double marks[2] = {started, MonotonicMs()};
+      std::memcpy(text_ + 8, marks, sizeof marks);
+    }
+    return n;
+  }
+
+  // A program checked against its table: where its ops and literals are, and the bytes its
+  // text needs apart from the id's (and how many times it writes the id).
+  struct JsonProgram {
+    const int32_t* ops = nullptr;
+    int32_t nops = 0;
+    const uint8_t* lits = nullptr;
+    size_t nlits = 0;
+    size_t need = 8;  // the age first
+    size_t ids = 0;
+  };
+  struct KeptProgram {
+    int table = 0;
+    std::vector<int32_t> words;  // a copy of the program's bytes, 4-byte aligned
+    JsonProgram p;
+  };
+
+  // nullptr when the program is well formed for a row of `width`, else why not.
+  static const char* CheckJsonProgram(const uint8_t* pbytes, size_t plen, int width, JsonProgram* p) {
+    if (plen < 8 || reinterpret_cast<uintptr_t>(pbytes) % 4 != 0) return "program must be a 4-byte aligned Uint8Array with its header";
     const int32_t* head = reinterpret_cast<const int32_t*>(pbytes);
     const int32_t nops = head[0], lits_at = head[1];
-    if (nops < 0 || lits_at < 8 + 12 * int64_t(nops) || size_t(lits_at) > plen) return ThrowArg(env, "program: bad header");
-    const int32_t* prog = head + 2;
-    const uint8_t* lits = pbytes + lits_at;
-    const size_t nlits = plen - size_t(lits_at);
-    const int width = table.width();
-    size_t need = 8;  // the age, then an upper bound of the text, checking the program on the way
+    if (nops < 0 || lits_at < 8 + 12 * int64_t(nops) || size_t(lits_at) > plen) return "program: bad header";
+    p->ops = head + 2;
+    p->nops = nops;
+    p->lits = pbytes + lits_at;
+    p->nlits = plen - size_t(lits_at);
     for (int32_t i = 0; i < 3 * nops; i += 3) {
-      const int32_t op = prog[i], a = prog[i + 1], b = prog[i + 2];
+      const int32_t op = p->ops[i], a = p->ops[i + 1], b = p->ops[i + 2];
       switch (op) {
         case kJsonLit:
-          if (a < 0 || b < 0 || size_t(a) + size_t(b) > nlits) return ThrowArg(env, "program: literal out of range");
-          need += size_t(b);
+          if (a < 0 || b < 0 || size_t(a) + size_t(b) > p->nlits) return "program: literal out of range";
+          p->need += size_t(b);
           break;
-        case kJsonAt: case kJsonAge: case kJsonValue: need += kJsNumberMaxBytes; break;
-        case kJsonFound: need += 5; break;
-        case kJsonId: need += JsonStringMaxBytes(units); break;
+        case kJsonAt: case kJsonAge: case kJsonValue: p->need += kJsNumberMaxBytes; break;
+        case kJsonFound: p->need += 5; break;
+        case kJsonId: p->ids++; break;
         case kJsonList:
-          if (b < 0 || b > width) return ThrowArg(env, "program: list out of range");
-          need += 2 + size_t(b) * (kJsNumberMaxBytes + 1);
+          if (b < 0 || b > width) return "program: list out of range";
+          p->need += 2 + size_t(b) * (kJsNumberMaxBytes + 1);
           break;
-        default: return ThrowArg(env, "program: unknown op");
+        default: return "program: unknown op";
       }
       if ((op == kJsonValue || op == kJsonList) && (a < 0 || int64_t(a) + (op == kJsonList ? b : 1) > width))
-        return ThrowArg(env, "program: value out of range");
+        return "program: value out of range";
     }
+    return nullptr;
+  }
+
+  // The read and its text for a checked program: info[1] is the id (a string), text holds
+  // cap bytes (8-byte aligned), the age at 0 and the text from `head`. Returns the bytes
+  // of text, or minus the bytes the buffer must hold (nothing read).
+  Napi::Value ReadAnswer(const Napi::CallbackInfo& info, int t, const JsonProgram& p, double now, uint8_t* text, size_t cap, size_t head) {
+    Napi::Env env = info.Env();
+    const Table& table = store_->table(t);
+    if (!info[1].IsString()) return ThrowArg(env, "id must be a string");
+    // The id's UTF-16 once (for the text); its hash from the same copy when it is ASCII (its
+    // UTF-8 bytes are then its units), else from a UTF-8 read as every other call hashes.
+    constexpr size_t kIdUnits = 1024;  // ids are at most 256 UTF-8 bytes (limits.id_bytes)
+    char16_t id[kIdUnits + 1];
+    size_t units = 0;
+    if (napi_get_value_string_utf16(env, info[1], id, kIdUnits + 1, &units) != napi_ok) return ThrowArg(env, "id must be a string");
+    if (units == kIdUnits) return ThrowArg(env, "id too long");
+    uint64_t key;
+    char ascii[kMaxIdBytes];
+    bool is_ascii = units > 0 && units <= size_t(kMaxIdBytes);
+    for (size_t i = 0; is_ascii && i < units; i++) {
+      is_ascii = id[i] < 0x80;
+      ascii[i] = char(id[i]);
+    }
+    if (is_ascii) {
+      key = HashBytes(ascii, units);
+    } else {
+      std::string why;
+      if (!HashIdValue(env, info[1], &key, &why)) return ThrowArg(env, why);
+    }
+    const size_t need = p.need - 8 + head + p.ids * JsonStringMaxBytes(units);
     if (need > cap) return Napi::Number::New(env, -double(need));
-    thread_local std::vector<double> row;
-    if (row.size() < size_t(width)) row.resize(size_t(width));
-    double* out = row.data();
+    const int width = table.width();
+    if (row_.size() < size_t(width)) row_.resize(size_t(width));
+    const double* out = row_.data();
     double age;
-    table.Read(key, now, out, &age);
+    table.Read(key, now, row_.data(), &age);
     std::memcpy(text, &age, 8);
     const bool found = !std::isnan(age);
-    char* w = reinterpret_cast<char*>(text) + 8;
+    char* w = reinterpret_cast<char*>(text) + head;
     size_t o = 0;
-    for (int32_t i = 0; i < 3 * nops; i += 3) {
+    const int32_t* prog = p.ops;
+    const uint8_t* lits = p.lits;
+    for (int32_t i = 0; i < 3 * p.nops; i += 3) {
       const int32_t op = prog[i], a = prog[i + 1], b = prog[i + 2];
       switch (op) {
         case kJsonLit: std::memcpy(w + o, lits + a, size_t(b)); o += size_t(b); break;
         case kJsonAt: o += WriteJsonNumber(now, w + o); break;
-        case kJsonId: o += WriteJsonString(id.data(), units, w + o); break;
+        case kJsonId: o += WriteJsonString(id, units, w + o); break;
         case kJsonFound:
           std::memcpy(w + o, found ? "true" : "false", found ? 4 : 5);
           o += found ? 4 : 5;
@@ -606,6 +740,14 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
   }
 
   std::shared_ptr<Store> store_;
+  // readJsonTo's kept programs (jsonProgram), its text (jsonText) and the row it reads into
+  std::vector<KeptProgram> programs_;
+  Napi::ObjectReference text_ref_;
+  uint8_t* text_ = nullptr;
+  size_t text_cap_ = 0;
+  bool clock_ = false;
+  static constexpr size_t kTextHead = 24;  // readJsonTo's: the age, its start and end
+  std::vector<double> row_;
   bool writable_ = false;
   bool restoring_ = false;  // a restore is running on the thread pool
 };

@@ -65,6 +65,16 @@ export namespace Binding {
     read(table: number, id: string | bigint, nowMs: number, out: Float64Array): number;
     /** read, then the answer's JSON text by program (native/binding/feature_json.h) at text[8..], the age at text[0..8]: bytes written, or minus the bytes text needs */
     readJson(table: number, id: string, nowMs: number, program: Uint8Array, text: Uint8Array): number;
+    /** readJson's program checked and kept for the table: a handle for readJsonTo */
+    jsonProgram(table: number, program: Uint8Array): number;
+    /** the text buffer readJsonTo writes (8-byte aligned), kept until the next call; with clock, readJsonTo writes its start and end */
+    jsonText(text: Uint8Array, clock: boolean): void;
+    /** readJson by a kept program into the kept text: [age, start, end] float64s, the text from byte 24 */
+    readJsonTo(program: number, id: string, nowMs: number): number;
+    /** readJsonTo as a plain function bound to this store (no `this` to unwrap per call; it holds the store) */
+    readJsonToFn(): (program: number, id: string, nowMs: number) => number;
+    /** CLOCK_MONOTONIC, ms: the clock of readJsonTo's start and end */
+    clock(): number;
     contains(table: number, id: string | bigint): boolean;
     readMany(table: number, ids: KeyColumn, nowMs: number, out: Float64Array, ages: Float64Array): number;
     layout(table: number): Layout;

@@ -113,6 +113,9 @@ export interface ReadResult {
   ageMs: number;
 }
 
+/** readJsonTo's head: the age, its start and end (float64s), then the text */
+const JSON_HEAD = 24;
+
 /**
  * A native feature store. `FeatureStore.create(spec)` makes one owned by the calling thread,
  * the only thread that may ingest or sweep. `FeatureStore.attach(id)` opens the same store
@@ -121,10 +124,14 @@ export interface ReadResult {
 export class FeatureStore {
   readonly #native: Binding.NativeStore;
   readonly #layouts: Binding.Layout[];
+  /** the native readJsonTo bound to #native: a call with no `this` to unwrap */
+  readonly #readJsonTo: (program: number, id: string, nowMs: number) => number;
 
   private constructor(native: Binding.NativeStore, tables: number) {
     this.#native = native;
     this.#layouts = Array.from({ length: tables }, (_, t) => native.layout(t));
+    this.#keepText(4096);
+    this.#readJsonTo = native.readJsonToFn(); // lives as long as this, beside #native
   }
 
   static create(spec: Binding.StoreSpec): FeatureStore {
@@ -209,6 +216,85 @@ export class FeatureStore {
       throw toHotpathError(err);
     }
   }
+
+  /**
+   * readJson's program (for `table`), checked and copied once: a handle for readJsonTo.
+   * Programs are kept as long as the store: make one per entity and selection kept, not per read.
+   */
+  jsonProgram(table: number, program: Uint8Array): number {
+    return call(() => this.#native.jsonProgram(table, program));
+  }
+
+  /**
+   * readJson by a jsonProgram handle, into a text buffer this store keeps and the addon
+   * holds (jsonText: registered once, so no typed array is unwrapped and no program checked
+   * per read; three plain arguments). Returns the bytes of text: the answer is
+   * jsonView(n), the entity's age jsonAge, both valid until the next readJsonTo.
+   */
+  readJsonTo(program: number, id: string, nowMs: number): number {
+    try {
+      const read = this.#readJsonTo;
+      let n = read(program, id, nowMs); // no closure: the GET hot path
+      if (n < 0) {
+        this.#keepText(Math.max(-n, 2 * this.#text.length));
+        n = read(program, id, nowMs);
+      }
+      return n;
+    } catch (err) {
+      throw toHotpathError(err);
+    }
+  }
+
+  /** The age in ms of the entity readJsonTo last read (NaN: absent). */
+  get jsonAge(): number {
+    return this.#head[0];
+  }
+
+  /**
+   * With on, readJsonTo notes when it started and ended (jsonStart, jsonEnd): a stage
+   * split's marks for the cost of two native clock reads, less than one from JS.
+   */
+  jsonClock(on: boolean): void {
+    if (on === this.#clock) return;
+    this.#clock = on;
+    call(() => this.#native.jsonText(this.#text, on));
+  }
+
+  /** When the last readJsonTo started and ended (with jsonClock on), clock() ms. */
+  get jsonStart(): number {
+    return this.#head[1];
+  }
+
+  get jsonEnd(): number {
+    return this.#head[2];
+  }
+
+  /** The monotonic clock of jsonStart and jsonEnd, ms (its origin is not performance.now()'s). */
+  clock(): number {
+    return this.#native.clock();
+  }
+
+  /**
+   * The n bytes of text readJsonTo last wrote: a view made once per length and reused (a
+   * Buffer made per read cost more than the native call's argument reads).
+   */
+  jsonView(n: number): Buffer {
+    return (this.#views[n] ??= Buffer.from(this.#text.buffer, JSON_HEAD, n));
+  }
+
+  #keepText(bytes: number): void {
+    const buf = new ArrayBuffer(bytes); // its own buffer: 8-byte aligned
+    this.#native.jsonText(new Uint8Array(buf), this.#clock);
+    this.#text = new Uint8Array(buf);
+    this.#head = new Float64Array(buf, 0, 3);
+    this.#views = [];
+  }
+
+  /** readJsonTo's text (the addon holds it): [age, start, end] float64s, the answer from JSON_HEAD */
+  #text = new Uint8Array(0);
+  #head = new Float64Array(3);
+  #views: Buffer[] = [];
+  #clock = false;
 
   /** Whether the store holds the entity: the index lookup alone, no features computed. */
   contains(table: number, id: string | bigint): boolean {

@@ -4,6 +4,7 @@ import type { Config, EntityDef } from '../config/load.js';
 import { HotpathError, showValue } from '../errors.js';
 import { constants, type FeatureStore, limits } from '../native/binding.js';
 import { idOf, timeOf } from '../ingest/decode.js';
+import { nowMs } from '../runtime/records.js';
 
 export type FeatureValue = number | null | number[];
 
@@ -83,9 +84,19 @@ export class FeatureReader {
    * says the time it was read at, which may be up to the TTL old. Without a cache the body
    * is readAnswer's view (valid until the next read); with one, the cached string.
    */
-  readJsonCached(entity: EntityDef, id: string, select: number[], atMs: number, query: string, now = Date.now()): FeatureAnswer {
+  readJsonCached(entity: EntityDef, id: string, select: number[], atMs: number, query: string, now?: number, timed = false): FeatureAnswer {
     const cache = this.#cache;
-    if (cache === undefined) return this.readAnswer(entity, id, select, atMs);
+    if (cache === undefined) return this.readAnswer(entity, id, select, atMs, timed);
+    const start = timed ? nowMs() : 0;
+    const r = this.#readCached(cache, entity, id, select, atMs, query, now ?? Date.now()); // Date.now only with a cache
+    if (timed) {
+      this.readStart = start;
+      this.readEnd = nowMs();
+    }
+    return r;
+  }
+
+  #readCached(cache: AnswerCache<{ body: string; ageMs: number | null }>, entity: EntityDef, id: string, select: number[], atMs: number, query: string, now: number): FeatureAnswer {
     const key = `${entity.index}\u0000${id.length}:${id}\u0000${query}`;
     const hit = cache.get(key, now);
     if (hit !== undefined) return hit;
@@ -131,20 +142,79 @@ export class FeatureReader {
    * The GET answer for one entity, `{"entity", "at", "id", "found", "freshness_ms",
    * "features"}`, as UTF-8 JSON text written by the native read itself
    * (FeatureStore.readJson: the read and the encoding in one call, by a program compiled
-   * once per entity and selection): no JS string is built. The body is a view of a buffer
-   * this reader reuses: valid until its next read (uWS copies it when it answers). It says
-   * exactly what JSON.stringify of read()'s result says (test/native/feature-json.test.ts).
+   * once per entity and selection): no JS string is built. The answer, its body and its
+   * age are this reader's and its store's, reused: valid until the next read (uWS copies
+   * the body when it answers). It says exactly what JSON.stringify of read()'s result says
+   * (test/native/feature-json.test.ts).
+   *
+   * All features (the common GET) go through readJsonTo: the program and the text buffer
+   * are handed to the addon once, so a read crosses N-API with three plain arguments and
+   * its body is a view made once per length. A named selection is compiled per request
+   * and read with readJson.
    */
-  readAnswer(entity: EntityDef, id: string, select: number[], atMs: number): FeatureAnswer {
+  readAnswer(entity: EntityDef, id: string, select: number[], atMs: number, timed = false): FeatureAnswer {
+    const store = this.#store;
+    const a = this.#answer;
+    if (select === entity.allFeatures) {
+      if (timed) store.jsonClock(true); // stays on: timed reads are the rule once one is asked for
+      const n = store.readJsonTo((this.#kept[entity.index] ??= store.jsonProgram(entity.index, this.#program(entity, select))), id, atMs);
+      const age = store.jsonAge;
+      a.body = store.jsonView(n);
+      a.ageMs = Number.isNaN(age) ? null : age;
+      if (timed) {
+        const o = Number.isNaN(this.#offset) ? (this.#offset = this.#calibrate()) : this.#offset;
+        this.readStart = store.jsonStart + o;
+        this.readEnd = store.jsonEnd + o;
+      }
+      return a;
+    }
+    const start = timed ? nowMs() : 0;
     const program = this.#program(entity, select);
-    let n = this.#store.readJson(entity.index, id, atMs, program, this.#text);
+    let n = store.readJson(entity.index, id, atMs, program, this.#text);
     if (n < 0) {
       this.#grow(-n);
-      n = this.#store.readJson(entity.index, id, atMs, program, this.#text);
+      n = store.readJson(entity.index, id, atMs, program, this.#text);
     }
     const age = this.#age[0];
-    return { body: Buffer.from(this.#text.buffer, 8, n), ageMs: Number.isNaN(age) ? null : age };
+    a.body = Buffer.from(this.#text.buffer, 8, n);
+    a.ageMs = Number.isNaN(age) ? null : age;
+    if (timed) {
+      this.readStart = start;
+      this.readEnd = nowMs();
+    }
+    return a;
   }
+
+  /**
+   * With `timed`, readAnswer and readJsonCached note when the read started and ended
+   * (nowMs(); the stage split's store stage): the native read's own marks when it has them.
+   */
+  readStart = 0;
+  readEnd = 0;
+  /** nowMs() - the store's clock(): both read the monotonic clock, from different origins */
+  #offset = NaN;
+
+  /** The offset from a nowMs() read between two clock() reads, the closest pair of a few. */
+  #calibrate(): number {
+    const store = this.#store;
+    let best = Infinity;
+    let offset = 0;
+    for (let i = 0; i < 8; i++) {
+      const a = store.clock();
+      const p = nowMs();
+      const b = store.clock();
+      if (b - a < best) {
+        best = b - a;
+        offset = p - (a + b) / 2;
+      }
+    }
+    return offset;
+  }
+
+  /** readAnswer's answer, reused: no object per read */
+  readonly #answer: FeatureAnswer = { body: '', ageMs: null };
+  /** per entity: its all-features program's jsonProgram handle */
+  readonly #kept: number[] = [];
 
   #grow(bytes: number): void {
     const buf = new ArrayBuffer(Math.max(bytes, 2 * this.#text.length));

@@ -30,12 +30,18 @@ let corkStatus = 0;
 let corkBody: string | Uint8Array = '';
 let corkOpts: SendOptions = NO_OPTIONS;
 
+// The common header as bytes: uWS copies a string argument to UTF-8 in a heap buffer of
+// its own per call (V8's String::Utf8Value), a typed array it reads in place.
+const CONTENT_TYPE = new TextEncoder().encode('content-type');
+const APPLICATION_JSON = new TextEncoder().encode('application/json');
+
 // A 200 writes no status line of its own: uWS writes "HTTP/1.1 200 OK" when end() comes
 // first, and every uWS call from JS costs a crossing and a string conversion.
 function writeCorked(): void {
   const res = corkRes!;
   if (corkStatus !== 200) res.writeStatus(STATUS_TEXT[corkStatus] ?? `${corkStatus} Error`);
-  res.writeHeader('content-type', corkOpts.contentType ?? 'application/json');
+  const type = corkOpts.contentType;
+  res.writeHeader(CONTENT_TYPE, type === undefined ? APPLICATION_JSON : type);
   if (corkOpts.headers) for (const [k, v] of corkOpts.headers) res.writeHeader(k, v);
   res.end(corkBody, corkOpts.closeConnection ?? false);
 }

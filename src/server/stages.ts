@@ -19,8 +19,9 @@
 // parse: its answer's stages are those of the call that answered.
 //
 // Cost per request: the route's arrival time and one or two marks (nowMs(), about 30 ns
-// each), the end, and 5-7 histogram observations on preallocated series: no allocation
-// (bench/stages.ts measures it).
+// each; a GET feature read's two are taken by its native read, calibrated to nowMs()'s
+// scale: src/server/features.ts), the end, and 5-7 histogram observations on preallocated
+// series: no allocation (bench/stages.ts measures it).
 import type client from 'prom-client';
 
 import type { InferResult } from '../runtime/inference.js';
@@ -110,9 +111,11 @@ export class Stages {
       split[4] = end - r.collectedAt;
       n = 5;
     } else if (m.mark2 > 0) {
-      split[0] = m.mark1 - m.start;
+      // a feature read's marks are the native read's own, on a clock calibrated to nowMs()'s
+      // to within a fraction of a µs (features.ts): never below 0 for that
+      split[0] = Math.max(0, m.mark1 - m.start);
       split[1] = m.mark2 - m.mark1;
-      split[2] = end - m.mark2;
+      split[2] = Math.max(0, end - m.mark2);
       n = 3;
     }
     if (n === 0) split[0] = NaN;

@@ -7,6 +7,7 @@ import { loadConfigText } from '../../src/config/load.js';
 import { createStore } from '../../src/server/app.js';
 import { Ingestor } from '../../src/ingest/ingestor.js';
 import { FeatureReader } from '../../src/server/features.js';
+import { nowMs } from '../../src/runtime/records.js';
 
 const YAML = `
 streams:
@@ -64,5 +65,26 @@ describe('FeatureReader.readJson', () => {
     const sample = reader.readJson(entity, 'a', entity.allFeatures, now).json;
     expect(sample).toContain('"last3":[');
     expect(reader.readJson(entity, 'never-seen', entity.allFeatures, now).json).toContain('"found":false');
+  });
+
+  it('notes a timed read\'s start and end on nowMs()\'s scale, from the native read or around it', () => {
+    const config = loadConfigText(YAML);
+    const store = createStore(config);
+    const now = Date.now();
+    new Ingestor(store, config).events([{ user_id: 'a', amount: 3, country: 'FR', ts: now - 1000 }], 'replay', now);
+    const reader = new FeatureReader(store);
+    const entity = config.entities[0];
+    for (const select of [entity.allFeatures, [2, 0]]) {
+      for (let i = 0; i < 50; i++) {
+        const before = nowMs();
+        const body = String(reader.readAnswer(entity, 'a', select, now, true).body);
+        const after = nowMs();
+        expect(body).toContain('"found":true');
+        expect(reader.readEnd).toBeGreaterThanOrEqual(reader.readStart);
+        // calibrated to within a µs or so (nowMs() itself resolves about 0.24 µs at today's epoch)
+        expect(reader.readStart).toBeGreaterThan(before - 0.005);
+        expect(reader.readEnd).toBeLessThan(after + 0.005);
+      }
+    }
   });
 });

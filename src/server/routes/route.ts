@@ -272,11 +272,36 @@ function paramNames(path: string): string[] {
   return path.split('/').filter((s) => s.startsWith(':'));
 }
 
+/**
+ * The parameters of a URL that matched a pattern: `tail` says which of the segments after
+ * the static prefix (prefixLen characters, its last slash included) are parameters.
+ * As getParameter() gives them: raw, percent-encoding and all.
+ */
+function paramsOf(url: string, prefixLen: number, tail: readonly boolean[], params: string[]): void {
+  let at = prefixLen;
+  let p = 0;
+  for (let k = 0; k < tail.length; k++) {
+    let end = url.indexOf('/', at);
+    if (end < 0) end = url.length;
+    if (tail[k]) params[p++] = url.slice(at, end);
+    at = end + 1;
+  }
+}
+
 /** Registers routes on the app, in order (uWS matches the most specific pattern first). */
 export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: ServerContext): void {
   for (const route of routes) {
     if (!SCOPES.includes(route.scope)) throw new Error(`route ${route.method.toUpperCase()} ${route.path} has no valid scope (${String(route.scope)})`);
     const nParams = paramNames(route.path).length;
+    // A pattern with two or more parameters and no `*` (GET /v1/features/:entity/:id): its
+    // parameters are sliced from one getUrl() instead of a getParameter() call each, a
+    // crossing into uWS apiece (with one parameter there is nothing to save). uWS matched
+    // every static segment, so the URL has the pattern's segments, none empty.
+    const segments = route.path.split('/');
+    const firstParam = segments.findIndex((seg) => seg.startsWith(':'));
+    const sliced = nParams > 1 && !route.path.includes('*');
+    const prefixLen = sliced ? segments.slice(0, firstParam).join('/').length + 1 : 0;
+    const tail = sliced ? segments.slice(firstParam).map((seg) => seg.startsWith(':')) : undefined;
     const modelAt = paramNames(route.path).indexOf(':model');
     const wanted = route.headers ?? NO_STRINGS;
     const limit = ctx.config.server.maxBodyBytes;
@@ -295,7 +320,8 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
       const start = timed ? nowMs() : 0;
       const pooled = pool?.pop();
       const params = reuse ? reuse.params : pooled !== undefined ? pooled.params : nParams > 0 ? new Array<string>(nParams) : NO_STRINGS;
-      for (let i = 0; i < nParams; i++) params[i] = req.getParameter(i) ?? '';
+      if (tail !== undefined) paramsOf(req.getUrl(), prefixLen, tail, params);
+      else for (let i = 0; i < nParams; i++) params[i] = req.getParameter(i) ?? '';
       let headers = NO_STRINGS;
       if (wanted.length > 0) {
         headers = new Array<string>(wanted.length);
