@@ -270,12 +270,29 @@ export class Pool {
     writeRequestHeader(ring.view, off, r.op, r.slot, r.id, r.deadline, r.enqueued, r.reqRows);
     r.job!.write(ring, off + REQ.BODY);
     ring.publish();
-    ring.notify();
+    if (ring.notify()) this.#flushLater();
     r.worker = best;
     best.pending.set(r.id, r);
     this.#arm(best);
     return true;
   }
+
+  /**
+   * A worker asleep with nothing queued was left asleep (ring.ts, idle sleeps): wake it
+   * once this event-loop turn has written the requests it brought, so that it finds them
+   * all at once (one wake-up per batch, not one for the first request and one to run).
+   */
+  #flushLater(): void {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    setImmediate(this.#flushRings);
+  }
+
+  #flushing = false;
+  readonly #flushRings = (): void => {
+    this.#flushing = false;
+    for (const w of this.#workers) w.requests.flush();
+  };
 
   #flushWaiting(): void {
     this.#waiting.flush(this.#placeOne, this.#passed);

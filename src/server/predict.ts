@@ -170,7 +170,7 @@ export function parsePredict(e: ModelEntry, body: unknown, maxIdBytes: number = 
     if (typeof v === 'string') id = v;
     else if (typeof v === 'number' && Number.isSafeInteger(v)) id = String(v);
     if (id === undefined) throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' needs entities.${k.entity}: a string id or an integer`);
-    const n = Buffer.byteLength(id);
+    const n = utf8Length(id);
     if (n === 0 || n > maxIdBytes) throw new HotpathError('HP_ERR_ID_INVALID', `entities.${k.entity}: an entity id must be 1..${maxIdBytes} UTF-8 bytes`);
     ids[i] = id;
     idBytes[i] = n;
@@ -191,6 +191,26 @@ export function parsePredict(e: ModelEntry, body: unknown, maxIdBytes: number = 
     fields[i] = v;
   }
   return { model: e, ids, idBytes, fields };
+}
+
+/**
+ * Buffer.byteLength(s) (UTF-8, a lone surrogate as U+FFFD's 3 bytes), counted here for a
+ * short id: each predict measures its ids, and the call into Buffer's C++ cost more.
+ */
+export function utf8Length(s: string): number {
+  const len = s.length;
+  if (len > 64) return Buffer.byteLength(s);
+  let n = 0;
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < len && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4; // a surrogate pair: one code point
+      i++;
+    } else n += 3;
+  }
+  return n;
 }
 
 /** The JSON a predict answers with (REST and WebSocket JSON frames). */
