@@ -212,6 +212,12 @@ export function writeResponseHeader(v: DataView, off: number, status: Status, ba
  * little-endian, as every supported host.
  */
 export function writeResponseValues(ring: Ring, off: number, y: Float32Array, base: number, n: number): void {
+  if (n <= 16) {
+    // A predict's few values, one by one: the two typed arrays of the copy below cost more.
+    const v = ring.view;
+    for (let i = 0; i < n; i++) v.setFloat32(off + RES.BODY + i * 4, y[base + i], true);
+    return;
+  }
   new Float32Array(ring.bytes.buffer, ring.bytes.byteOffset + off + RES.BODY, n).set(y.subarray(base, base + n));
 }
 

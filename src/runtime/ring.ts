@@ -41,7 +41,8 @@
 // per batch. It may instead sleep with a BUDGET too and set IDLE: the producer then lets
 // that many records pass, and promises to call flush() once it has published what it has
 // at hand (the pool does it at the end of the event-loop turn), which wakes an idle sleeper
-// that the budget left asleep. That flush is what keeps a record from being stranded.
+// that the budget left asleep. That flush is what keeps a record from being stranded. A
+// producer that expects no more records soon passes notify(false) and wakes it at once.
 
 export const RING = {
   HEAD: 0,
@@ -150,12 +151,16 @@ export class Ring {
   /**
    * After one or more publish() calls: bump SEQ and wake a sleeping consumer. The producer
    * takes WAITING back to 0 itself (compareExchange), so a burst of publishes pays for one
-   * Atomics.notify per sleep, not one each until the consumer has run.
+   * Atomics.notify per sleep, not one each until the consumer has run. Returns true when it
+   * left an idle sleeper asleep (within its budget): the producer owes it a flush(). With
+   * `defer` false an idle sleeper is woken at once (a lone record: nothing to batch it with).
    */
-  notify(): boolean {
+  notify(defer = true): boolean {
     Atomics.add(this.ctl, RING.SEQ, 1);
     if (Atomics.load(this.ctl, RING.WAITING) !== 1) return false;
-    if (Atomics.load(this.ctl, RING.BUDGET) > 1 && Atomics.sub(this.ctl, RING.BUDGET, 1) > 1) return Atomics.load(this.ctl, RING.IDLE) === 1; // within the budget, not yet
+    const idle = Atomics.load(this.ctl, RING.IDLE) === 1;
+    // within the budget: not yet (an idle sleeper only when the producer defers: see flush())
+    if ((defer || !idle) && Atomics.load(this.ctl, RING.BUDGET) > 1 && Atomics.sub(this.ctl, RING.BUDGET, 1) > 1) return idle;
     this.wake();
     return false;
   }

@@ -336,6 +336,12 @@ describe('wake budget', () => {
     expect(producer.notify()).toBe(true);
     producer.flush();
     expect(Atomics.load(ctl, RING.WAITING)).toBe(0);
+    // notify(false): the producer will not defer, so an idle sleeper is woken at once.
+    while (consumer.peek() >= 0) consumer.release();
+    sleep();
+    publish(producer, new Uint8Array([5]));
+    expect(producer.notify(false)).toBe(false);
+    expect(Atomics.load(ctl, RING.WAITING)).toBe(0);
     // A timed sleeper is the timeout's to wake: notify does not ask for a flush.
     Atomics.store(ctl, RING.IDLE, 0);
     Atomics.store(ctl, RING.BUDGET, 3);
