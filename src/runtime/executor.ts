@@ -16,13 +16,25 @@ import { FaultRunner } from './runners/fault.js';
 import { createRunner, type Runner } from './runners/runner.js';
 import type { ControlMessage, LoadMessage } from './worker-protocol.js';
 
-/** A request taken out of the ring; lives until it is answered. */
+/**
+ * A request taken out of the ring; lives until it is answered, then goes back to the
+ * executor's free list with its body buffer (one per request drained was young-generation
+ * garbage: the object, a Uint8Array and its ArrayBuffer).
+ */
 interface Pending extends RequestHeader {
-  /** a copy of the record body (fields, id lengths and bytes, or input rows) */
+  /** a copy of the record body (fields, id lengths and bytes, or input rows) in its first `len` bytes; kept across reuse */
   body: Uint8Array;
+  /** the body's DataView, made with it */
+  dv: DataView;
+  len: number;
   /** epoch ms when it was taken out of the ring (its batch wait starts: RES.BATCH_WAIT_US) */
   drained: number;
 }
+
+/** Body buffers up to this size stay with a pooled Pending; a larger one (a big tensor) is dropped after its answer. */
+const KEEP_BODY_BYTES = 4096;
+const NO_BODY = new Uint8Array(0);
+const NO_VIEW = new DataView(NO_BODY.buffer);
 
 interface Slot {
   slot: number;
@@ -87,6 +99,7 @@ export class Executor {
   /** responses published since the last notify */
   #dirty = false;
   readonly #step: Step = { ran: false, nextDue: Infinity, budget: Infinity };
+  readonly #free: Pending[] = [];
 
   constructor(o: ExecutorOptions) {
     this.#o = o;
@@ -125,7 +138,10 @@ export class Executor {
     if (!s) return;
     const left: Pending[] = [];
     s.batcher.clear(left);
-    for (const p of left) this.#respondStatus(p, STATUS.NOT_READY, 0, 0, 0);
+    for (const p of left) {
+      this.#respondStatus(p, STATUS.NOT_READY, 0, 0, 0);
+      this.#give(p);
+    }
     await s.runner.release();
   }
 
@@ -177,15 +193,45 @@ export class Executor {
       // batch is due at once (queuedRows >= max_batch), so the loop runs it, then drains on.
       const s = this.slots.get(requestSlot(v, off));
       if (s && !s.batcher.accepting) return;
-      const p: Pending = { op: 0, slot: 0, id: 0, deadline: 0, enqueued: 0, rows: 0, body: requests.bytes.slice(off + REQ.BODY, off + requests.peekedLength), drained: nowMs() };
+      const p = this.#take(requests, off);
       readRequestHeader(v, off, p);
       requests.release();
+      if (s && (op !== OP.PREDICT || s.gather) && responseSize(p.rows * s.outDim) <= this.#responses.maxPayload) {
+        s.batcher.enqueue(p);
+        continue;
+      }
       if (!s) this.#respondStatus(p, STATUS.NOT_READY, 0, 0, 0);
       else if (op === OP.PREDICT && !s.gather) this.#respondStatus(p, STATUS.ERROR, 0, 0, 0, ENCODER.encode(`model '${s.name}' takes tensors only (no inputs: in the config)`));
-      else if (responseSize(p.rows * s.outDim) > this.#responses.maxPayload)
-        this.#respondStatus(p, STATUS.ERROR, 0, 0, 0, ENCODER.encode(`the answer (${p.rows} x ${s.outDim} values) is larger than a response ring`));
-      else s.batcher.enqueue(p);
+      else this.#respondStatus(p, STATUS.ERROR, 0, 0, 0, ENCODER.encode(`the answer (${p.rows} x ${s.outDim} values) is larger than a response ring`));
+      this.#give(p);
     }
+  }
+
+  /** A Pending (from the free list) holding a copy of the record body at `off`. */
+  #take(requests: Ring, off: number): Pending {
+    const len = requests.peekedLength - REQ.BODY;
+    const p = this.#free.pop() ?? { op: 0, slot: 0, id: 0, deadline: 0, enqueued: 0, rows: 0, body: NO_BODY, dv: NO_VIEW, len: 0, drained: 0 };
+    if (p.body.length < len) {
+      // 8-byte aligned at 0 (its own ArrayBuffer): an INFER body is read as a Float32Array in place
+      p.body = new Uint8Array(Math.max(64, 2 ** Math.ceil(Math.log2(len))));
+      p.dv = new DataView(p.body.buffer);
+    }
+    const src = requests.bytes;
+    const from = off + REQ.BODY;
+    if (len <= 64) for (let i = 0; i < len; i++) p.body[i] = src[from + i]; // a predict body: cheaper than a subarray and a copy
+    else p.body.set(src.subarray(from, from + len));
+    p.len = len;
+    p.drained = nowMs();
+    return p;
+  }
+
+  /** Back to the free list: after its answer is written, when nothing reads it any more. */
+  #give(p: Pending): void {
+    if (p.body.length > KEEP_BODY_BYTES) {
+      p.body = NO_BODY;
+      p.dv = NO_VIEW;
+    }
+    this.#free.push(p);
   }
 
   /**
@@ -202,9 +248,13 @@ export class Executor {
       const b = s.batcher.next(now);
       this.#markStarted(s, b);
       // Past the deadline, or waited past the queue-delay budget before it could start: shed.
-      for (const p of b.expired) this.#respondStatus(p, p.deadline < now ? STATUS.DEADLINE : STATUS.OVERLOADED, 0, now - p.enqueued, 0);
+      for (const p of b.expired) {
+        this.#respondStatus(p, p.deadline < now ? STATUS.DEADLINE : STATUS.OVERLOADED, 0, now - p.enqueued, 0);
+        this.#give(p);
+      }
       if (b.items.length > 0) {
         await this.#execute(s, b);
+        for (const p of b.items) this.#give(p);
         st.ran = true;
       } else if (b.waitMs < Infinity) {
         st.nextDue = Math.min(st.nextDue, now + b.waitMs);
@@ -212,6 +262,21 @@ export class Executor {
       }
     }
     return st;
+  }
+
+  /**
+   * With nothing queued: the requests that may arrive before one must run (the smallest
+   * over the models of a preferred batch size, else max_batch); 0 when one runs at once
+   * (no window and no preferred size) or no model is loaded.
+   */
+  idleBudget(): number {
+    let n = Infinity;
+    for (const s of this.slots.values()) {
+      const p = s.batcher.policy;
+      if (p.preferred.length === 0 && p.maxQueueDelayMs === 0) return 0;
+      n = Math.min(n, p.preferred[0] ?? p.maxBatch);
+    }
+    return Number.isFinite(n) ? n : 0;
   }
 
   /** Wakes the main thread if answers were published since the last wake-up. */
@@ -241,7 +306,7 @@ export class Executor {
       let row = predictRows;
       for (const p of batch) {
         if (p.op !== OP.INFER) continue;
-        s.x.set(new Float32Array(p.body.buffer, p.body.byteOffset, p.rows * s.inDim), row * s.inDim);
+        s.x.set(new Float32Array(p.body.buffer, 0, p.rows * s.inDim), row * s.inDim);
         row += p.rows;
       }
       const out = s.runner.run(s.x, rows, s.y);
@@ -276,11 +341,11 @@ export class Executor {
     if (s.fields.length < n * s.nFields) s.fields = new Float32Array(n * s.nFields * 2);
     if (s.refs.length < n * s.nKeys * 2) s.refs = new Uint32Array(n * s.nKeys * 4);
     let idBytes = 0;
-    for (const p of batch) if (p.op === OP.PREDICT) idBytes += p.body.length;
+    for (const p of batch) if (p.op === OP.PREDICT) idBytes += p.len;
     if (s.ids.length < idBytes) s.ids = new Uint8Array(idBytes * 2);
     let r = 0;
     let at = 0;
-    for (const p of batch) if (p.op === OP.PREDICT) at = readPredictBody(p.body, s.nFields, s.nKeys, r++, s.fields, s.ids, at, s.refs);
+    for (const p of batch) if (p.op === OP.PREDICT) at = readPredictBody(p.body, p.dv, s.nFields, s.nKeys, r++, s.fields, s.ids, at, s.refs);
     s.gather!.run(s.ids, s.refs, s.fields, n, now, s.x);
   }
 

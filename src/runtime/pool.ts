@@ -152,7 +152,10 @@ export class Pool {
 
   /** True when a live worker has the slot loaded. */
   ready(slot: number): boolean {
-    return this.#loaded.has(slot) && this.#workers.some((w) => w.alive && w.slots.has(slot));
+    if (!this.#loaded.has(slot)) return false;
+    // a loop, not some(): asked once per request, and some()'s callback was a closure each time
+    for (const w of this.#workers) if (w.alive && w.slots.has(slot)) return true;
+    return false;
   }
 
   /**
@@ -270,12 +273,37 @@ export class Pool {
     writeRequestHeader(ring.view, off, r.op, r.slot, r.id, r.deadline, r.enqueued, r.reqRows);
     r.job!.write(ring, off + REQ.BODY);
     ring.publish();
-    ring.notify();
+    // Under load (the last turn wrote several requests) an idle worker is left asleep until
+    // its budget fills or this turn ends; a lone request wakes it at once, so that an idle
+    // server's answer never waits for whatever else its turn runs.
+    ring.notify(this.#lastTurnWrites > 1);
+    this.#turnWrites++;
+    if (!this.#flushing) {
+      this.#flushing = true;
+      setImmediate(this.#flushRings);
+    }
     r.worker = best;
     best.pending.set(r.id, r);
     this.#arm(best);
     return true;
   }
+
+  /**
+   * At the end of an event-loop turn that wrote requests: wake a worker asleep with nothing
+   * queued that the budget left asleep (ring.ts, idle sleeps), so that it finds the turn's
+   * requests all at once (one wake-up per batch, not one for the first request and one to
+   * run), and remember how many the turn wrote. The trade: under load a request's batch
+   * starts at the end of the turn that wrote it at the latest, not at once.
+   */
+  #flushing = false;
+  #turnWrites = 0;
+  #lastTurnWrites = 0;
+  readonly #flushRings = (): void => {
+    this.#flushing = false;
+    this.#lastTurnWrites = this.#turnWrites;
+    this.#turnWrites = 0;
+    for (const w of this.#workers) w.requests.flush();
+  };
 
   #flushWaiting(): void {
     this.#waiting.flush(this.#placeOne, this.#passed);

@@ -134,9 +134,17 @@ export function writePredictBody(ring: Ring, off: number, nFields: number, p: Pr
   const lensAt = nFields * 4;
   let at = off + lensAt + ((nKeys * 2 + 3) & ~3);
   for (let f = 0; f < nFields; f++) v.setFloat32(off + f * 4, p.fields[f], true);
+  const bytes = ring.bytes;
   for (let k = 0; k < nKeys; k++) {
-    v.setUint16(off + lensAt + k * 2, p.idBytes[k], true);
-    at += ring.buffer.write(p.ids[k], at, 'utf8');
+    const id = p.ids[k];
+    const n = p.idBytes[k];
+    v.setUint16(off + lensAt + k * 2, n, true);
+    // As many UTF-8 bytes as UTF-16 units: all ASCII. A short one is copied here, without
+    // the call into Buffer's C++ that write() makes for each id.
+    if (n === id.length && n <= 64) {
+      for (let i = 0; i < n; i++) bytes[at + i] = id.charCodeAt(i);
+      at += n;
+    } else at += ring.buffer.write(id, at, 'utf8');
   }
 }
 
@@ -146,21 +154,22 @@ export function writeInferBody(ring: Ring, off: number, x: Float32Array): void {
 }
 
 /**
- * Decodes a PREDICT body (a copy of it, `b`) as row `row` of a batch: its fields into
- * fields[row * nFields ..], its ids' bytes into ids[idsAt ..], and each id's (offset,
- * length) in ids into refs[(row * nKeys + k) * 2 ..], the layout Gather.run takes. Returns
- * where the next row's ids start. The arenas are sized by the caller (body.length bytes
- * of ids per row at most).
+ * Decodes a PREDICT body (a copy of it, `b`, with `dv` a DataView of the same bytes) as
+ * row `row` of a batch: its fields into fields[row * nFields ..], its ids' bytes into
+ * ids[idsAt ..], and each id's (offset, length) in ids into refs[(row * nKeys + k) * 2 ..],
+ * the layout Gather.run takes. Returns where the next row's ids start. The arenas are
+ * sized by the caller (the body's length in bytes of ids per row at most).
  */
-export function readPredictBody(b: Uint8Array, nFields: number, nKeys: number, row: number, fields: Float32Array, ids: Uint8Array, idsAt: number, refs: Uint32Array): number {
+export function readPredictBody(b: Uint8Array, dv: DataView, nFields: number, nKeys: number, row: number, fields: Float32Array, ids: Uint8Array, idsAt: number, refs: Uint32Array): number {
   const lensAt = nFields * 4;
   const bytesAt = lensAt + ((nKeys * 2 + 3) & ~3);
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   for (let f = 0; f < nFields; f++) fields[row * nFields + f] = dv.getFloat32(f * 4, true);
   let src = bytesAt;
   for (let k = 0; k < nKeys; k++) {
     const len = dv.getUint16(lensAt + k * 2, true);
-    ids.set(b.subarray(src, src + len), idsAt);
+    // ids are short: a byte loop costs less than the subarray that set() would need
+    if (len <= 64) for (let i = 0; i < len; i++) ids[idsAt + i] = b[src + i];
+    else ids.set(b.subarray(src, src + len), idsAt);
     refs[(row * nKeys + k) * 2] = idsAt;
     refs[(row * nKeys + k) * 2 + 1] = len;
     idsAt += len;
@@ -203,6 +212,12 @@ export function writeResponseHeader(v: DataView, off: number, status: Status, ba
  * little-endian, as every supported host.
  */
 export function writeResponseValues(ring: Ring, off: number, y: Float32Array, base: number, n: number): void {
+  if (n <= 16) {
+    // A predict's few values, one by one: the two typed arrays of the copy below cost more.
+    const v = ring.view;
+    for (let i = 0; i < n; i++) v.setFloat32(off + RES.BODY + i * 4, y[base + i], true);
+    return;
+  }
   new Float32Array(ring.bytes.buffer, ring.bytes.byteOffset + off + RES.BODY, n).set(y.subarray(base, base + n));
 }
 
@@ -237,7 +252,16 @@ export function readResponse(ring: Ring, off: number, len: number, o: Outcome): 
   o.batch = v.getUint16(off + RES.BATCH, true);
   o.values = undefined;
   o.message = undefined;
-  if (st === STATUS.OK) o.values = new Float32Array(ring.bytes.buffer, ring.bytes.byteOffset + off + RES.BODY, o.rows * o.outDim).slice();
+  if (st === STATUS.OK) {
+    const n = o.rows * o.outDim;
+    if (n <= 16) {
+      // A predict's few values: read one by one into a fresh (small, on-heap) array, without
+      // the view of the ring that a slice() needs.
+      const values = new Float32Array(n);
+      for (let i = 0; i < n; i++) values[i] = v.getFloat32(off + RES.BODY + i * 4, true);
+      o.values = values;
+    } else o.values = new Float32Array(ring.bytes.buffer, ring.bytes.byteOffset + off + RES.BODY, n).slice();
+  }
   else if (st === STATUS.ERROR) o.message = ring.buffer.toString('utf8', off + RES.BODY, off + len);
 }
 

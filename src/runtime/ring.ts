@@ -11,6 +11,7 @@
 //   WAITING  1 while the consumer is (about to be) asleep in Atomics.wait / waitAsync
 //   BUDGET   publishes the producer lets pass before it wakes a consumer in a timed wait
 //            (0: wake at the first); on WAITING's cache line
+//   IDLE     1 while the consumer sleeps without a timeout but with a BUDGET (see flush())
 // HEAD and TAIL are free-running byte counters that wrap at 2^32; (TAIL - HEAD) >>> 0 is
 // the bytes in use, correct across the wrap because the capacity is a power of two far
 // below 2^31. Data follows the control block. A record is a u32 length then the payload,
@@ -33,8 +34,15 @@
 // Batch windows. A worker that sleeps until a batch window closes needs waking only when
 // the batch could fill before that: it sets BUDGET to the records that would fill it, and
 // the producer notifies at the last of them (the timeout covers the rest). A skipped notify
-// can never strand a record: the SEQ bump still comes first, and an untimed wait always
-// has BUDGET 0.
+// can never strand a record: the SEQ bump still comes first, and the timeout comes.
+//
+// Idle sleeps. A worker with nothing queued sleeps without a timeout; woken at the first
+// record, it would find one request, open that model's window and sleep again: two wake-ups
+// per batch. It may instead sleep with a BUDGET too and set IDLE: the producer then lets
+// that many records pass, and promises to call flush() once it has published what it has
+// at hand (the pool does it at the end of the event-loop turn), which wakes an idle sleeper
+// that the budget left asleep. That flush is what keeps a record from being stranded. A
+// producer that expects no more records soon passes notify(false) and wakes it at once.
 
 export const RING = {
   HEAD: 0,
@@ -42,6 +50,7 @@ export const RING = {
   SEQ: 32,
   WAITING: 48,
   BUDGET: 49,
+  IDLE: 50,
   CONTROL_INTS: 64, // 4 cache lines of 16 Int32s
   HEADER_BYTES: 4, // u32 record length
   ALIGN: 8,
@@ -142,13 +151,37 @@ export class Ring {
   /**
    * After one or more publish() calls: bump SEQ and wake a sleeping consumer. The producer
    * takes WAITING back to 0 itself (compareExchange), so a burst of publishes pays for one
-   * Atomics.notify per sleep, not one each until the consumer has run.
+   * Atomics.notify per sleep, not one each until the consumer has run. Returns true when it
+   * left an idle sleeper asleep (within its budget): the producer owes it a flush(). With
+   * `defer` false an idle sleeper is woken at once (a lone record: nothing to batch it with).
    */
-  notify(): void {
+  notify(defer = true): boolean {
     Atomics.add(this.ctl, RING.SEQ, 1);
-    if (Atomics.load(this.ctl, RING.WAITING) !== 1) return;
-    if (Atomics.load(this.ctl, RING.BUDGET) > 1 && Atomics.sub(this.ctl, RING.BUDGET, 1) > 1) return; // a timed wait, not yet
+    if (Atomics.load(this.ctl, RING.WAITING) !== 1) return false;
+    const idle = Atomics.load(this.ctl, RING.IDLE) === 1;
+    // within the budget: not yet (an idle sleeper only when the producer defers: see flush())
+    if ((defer || !idle) && Atomics.load(this.ctl, RING.BUDGET) > 1 && Atomics.sub(this.ctl, RING.BUDGET, 1) > 1) return idle;
+    this.wake();
+    return false;
+  }
+
+  /**
+   * Wakes the consumer if it is asleep in an idle wait (wait() with an infinite timeout and
+   * a budget) that notify() left asleep: the producer calls it once it has published what it
+   * has at hand, whenever a notify() since returned true.
+   */
+  flush(): void {
+    if (Atomics.load(this.ctl, RING.IDLE) === 1 && !this.#emptyProduced()) this.wake();
+  }
+
+  /** Wakes a sleeping consumer whatever its budget (a control record must not wait). */
+  wake(): void {
     if (Atomics.compareExchange(this.ctl, RING.WAITING, 1, 0) === 1) Atomics.notify(this.ctl, RING.SEQ);
+  }
+
+  /** The producer's view: nothing published that the consumer has not released. */
+  #emptyProduced(): boolean {
+    return this.ctl[RING.TAIL] === Atomics.load(this.ctl, RING.HEAD);
   }
 
   // ---- consumer side ----
@@ -198,15 +231,20 @@ export class Ring {
 
   /**
    * Blocks (worker threads only) until the producer publishes or timeoutMs passes.
-   * Returns at once when records are already there. With a finite timeout, `budget` > 1
-   * lets that many publishes (notify calls) pass before the producer wakes it (BUDGET).
+   * Returns at once when records are already there. `budget` > 1 lets that many publishes
+   * (notify calls) pass before the producer wakes it (BUDGET); with an infinite timeout
+   * only when `idle` says the producer flushes (see flush()), else it is ignored.
    */
-  wait(timeoutMs: number, budget = 0): void {
+  wait(timeoutMs: number, budget = 0, idle = false): void {
     const seq = Atomics.load(this.ctl, RING.SEQ);
-    Atomics.store(this.ctl, RING.BUDGET, Number.isFinite(timeoutMs) ? budget : 0);
+    const timed = Number.isFinite(timeoutMs);
+    const isIdle = !timed && idle && budget > 1;
+    Atomics.store(this.ctl, RING.BUDGET, timed || isIdle ? budget : 0);
+    Atomics.store(this.ctl, RING.IDLE, isIdle ? 1 : 0);
     Atomics.store(this.ctl, RING.WAITING, 1);
     if (this.#empty()) Atomics.wait(this.ctl, RING.SEQ, seq, timeoutMs);
     Atomics.store(this.ctl, RING.WAITING, 0);
+    Atomics.store(this.ctl, RING.IDLE, 0);
   }
 
   /** The main thread's wait: resolves when the producer publishes (or at once if not empty). */

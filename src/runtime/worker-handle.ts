@@ -123,6 +123,7 @@ export class WorkerHandle {
       writeRequestHeader(this.requests.view, off, OP.CONTROL, 0, 0, 0, 0, 0);
       this.requests.publish();
       this.requests.notify();
+      this.requests.wake(); // whatever the worker's budget: a control message does not wait
     };
     put();
   }

@@ -81,9 +81,14 @@ async function main(): Promise<void> {
     // While a window is open, a request that cannot fill a batch need not wake the worker:
     // the ring lets that many arrivals pass (each request is at least one row, so a batch
     // of multi-row requests may wait for its window instead).
+    // With nothing queued the sleep has no timeout, and lets the arrivals that would fill a
+    // batch pass too: the main thread wakes this worker at the last of them, or once it has
+    // written what its event-loop turn brought (ring.ts, idle sleeps). Woken at the first
+    // request, the worker would only open its window and sleep again.
     const left = step.nextDue - nowMs();
     if (left <= 0) continue;
-    requests.wait(left, Number.isFinite(step.budget) ? Math.max(1, step.budget) : 0);
+    if (left === Infinity) requests.wait(Infinity, executor.idleBudget(), true);
+    else requests.wait(left, Number.isFinite(step.budget) ? Math.max(1, step.budget) : 0);
   }
   await executor.releaseAll();
   control.close();

@@ -11,7 +11,7 @@ import type { Answer, InferenceService, InferResult, ParsedPredict } from '../ru
 import type { ModelEntry, ModelRegistry } from '../runtime/registry.js';
 import { nowMs } from '../runtime/records.js';
 import type { FeatureReader } from './features.js';
-import { jsonNumber } from './http.js';
+import { jsonNumber, parseJsonBody } from './http.js';
 import type { RequestTrace } from './observe/tracing.js';
 
 /** A checked predict request: the model, and the ids and fields in its record order. */
@@ -52,6 +52,17 @@ export class PredictPipeline {
   /** The model and its checked request; throws HP_ERR_MODEL_UNKNOWN or a coded 400. */
   request(model: string, body: unknown): PredictRequest {
     return parsePredict(this.#models.get(model), body, this.#maxIdBytes);
+  }
+
+  /**
+   * request(model, parseJsonBody(body)) for a REST body, the same answer and the same
+   * errors in the same order: the common body is read straight from its bytes
+   * (readPredictBytes); anything else goes through JSON.parse.
+   */
+  requestBytes(model: string, body: Buffer): PredictRequest {
+    const e = this.#models.entries.get(model);
+    const r = e !== undefined ? readPredictBytes(e, body, this.#maxIdBytes) : undefined;
+    return r ?? this.request(model, parseJsonBody(body));
   }
 
   /**
@@ -170,7 +181,7 @@ export function parsePredict(e: ModelEntry, body: unknown, maxIdBytes: number = 
     if (typeof v === 'string') id = v;
     else if (typeof v === 'number' && Number.isSafeInteger(v)) id = String(v);
     if (id === undefined) throw new HotpathError('HP_ERR_PREDICT_INVALID', `model '${def.name}' needs entities.${k.entity}: a string id or an integer`);
-    const n = Buffer.byteLength(id);
+    const n = utf8Length(id);
     if (n === 0 || n > maxIdBytes) throw new HotpathError('HP_ERR_ID_INVALID', `entities.${k.entity}: an entity id must be 1..${maxIdBytes} UTF-8 bytes`);
     ids[i] = id;
     idBytes[i] = n;
@@ -191,6 +202,260 @@ export function parsePredict(e: ModelEntry, body: unknown, maxIdBytes: number = 
     fields[i] = v;
   }
   return { model: e, ids, idBytes, fields };
+}
+
+/** Per model definition: its entity and field names as bytes, for readPredictBytes. */
+const names = new WeakMap<object, { entities: Uint8Array[]; fields: Uint8Array[]; plain: boolean }>();
+
+let lastDef: object | undefined;
+let lastNames: { entities: Uint8Array[]; fields: Uint8Array[]; plain: boolean } | undefined;
+
+function namesOf(def: ModelEntry['def']): { entities: Uint8Array[]; fields: Uint8Array[]; plain: boolean } {
+  if (def === lastDef) return lastNames!; // the same model as the last body, most often
+  let n = names.get(def);
+  if (n === undefined) {
+    n = {
+      entities: def.keys.map((k) => Buffer.from(k.entity)),
+      fields: def.fields.map((f) => Buffer.from(f)),
+      // a learner's hashed (category) fields and non-ASCII names take the JSON.parse path
+      plain: !def.categoryFields?.some(Boolean) && [...def.keys.map((k) => k.entity), ...def.fields].every((x) => /^[\x20-\x7e]*$/.test(x) && !/["\\]/.test(x)),
+    };
+    names.set(def, n);
+  }
+  lastDef = def;
+  lastNames = n;
+  return n;
+}
+
+/** the body's two keys, in their section numbers' order (1, 2) */
+const SECTIONS = [Buffer.from('entities'), Buffer.from('fields')];
+const EMPTY = Buffer.alloc(0);
+type Latin1 = Buffer & { latin1Slice(start: number, end: number): string };
+
+/**
+ * The byte scanner of readPredictBytes: one instance, reused (the main thread reads one
+ * body at a time). A class, not module-level `let`s: V8 checks those for their temporal
+ * dead zone on every access, which cost more than the scan.
+ */
+class Scanner {
+  src: Latin1 = EMPTY as Latin1;
+  pos = 0;
+  /** where the last string's bytes start and end (without the quotes) */
+  strStart = 0;
+  strEnd = 0;
+  /** the last number, where its text starts, and whether it is a plain integer of at most 15 digits other than -0 */
+  num = 0;
+  numStart = 0;
+  numPlainInt = false;
+
+  skipWs(): void {
+    const src = this.src;
+    let pos = this.pos;
+    for (let c = src[pos]; c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = src[++pos]);
+    this.pos = pos;
+  }
+
+  /** The byte at pos, and past it. */
+  next(): number | undefined {
+    return this.src[this.pos++];
+  }
+
+  /** A string of printable ASCII without escapes at pos; false for anything else. */
+  string(): boolean {
+    const src = this.src;
+    let pos = this.pos;
+    if (src[pos] !== 0x22) return false;
+    this.strStart = ++pos;
+    for (;;) {
+      const c = src[pos];
+      if (c === 0x22) break;
+      if (c === undefined || c < 0x20 || c > 0x7e || c === 0x5c) return false;
+      pos++;
+    }
+    this.strEnd = pos;
+    this.pos = pos + 1;
+    return true;
+  }
+
+  /** A JSON number at pos (its grammar exactly); false for anything else. */
+  number(): boolean {
+    const src = this.src;
+    let pos = this.pos;
+    const start = pos;
+    let neg = false;
+    if (src[pos] === 0x2d) {
+      neg = true;
+      pos++;
+    }
+    let c = src[pos];
+    if (c === 0x30) c = src[++pos];
+    else if (c !== undefined && c >= 0x31 && c <= 0x39) {
+      do c = src[++pos];
+      while (c !== undefined && c >= 0x30 && c <= 0x39);
+    } else return false;
+    const intEnd = pos;
+    let plain = true;
+    if (c === 0x2e) {
+      plain = false;
+      c = src[++pos];
+      if (c === undefined || c < 0x30 || c > 0x39) return false;
+      do c = src[++pos];
+      while (c !== undefined && c >= 0x30 && c <= 0x39);
+    }
+    if (c === 0x65 || c === 0x45) {
+      plain = false;
+      c = src[++pos];
+      if (c === 0x2b || c === 0x2d) c = src[++pos];
+      if (c === undefined || c < 0x30 || c > 0x39) return false;
+      do c = src[++pos];
+      while (c !== undefined && c >= 0x30 && c <= 0x39);
+    }
+    const digits = intEnd - start - (neg ? 1 : 0);
+    let v: number;
+    if (plain && digits <= 15) {
+      // exact in a double: the same value JSON.parse gives
+      v = 0;
+      for (let i = intEnd - digits; i < intEnd; i++) v = v * 10 + (src[i] - 0x30);
+      if (neg) v = -v;
+    } else v = Number(src.latin1Slice(start, pos)); // correctly rounded, as JSON.parse
+    this.num = v;
+    this.numStart = start;
+    this.numPlainInt = plain && digits <= 15 && !(neg && v === 0);
+    this.pos = pos;
+    return true;
+  }
+
+  /** Which of `names` the last string is; -1 for none. */
+  nameIndex(names: Uint8Array[]): number {
+    const src = this.src;
+    const from = this.strStart;
+    const len = this.strEnd - from;
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i];
+      if (n.length !== len) continue;
+      let j = 0;
+      while (j < len && n[j] === src[from + j]) j++;
+      if (j === len) return i;
+    }
+    return -1;
+  }
+
+  /** The body's bytes [from, to) as a string (ASCII there): latin1Slice, without toString's argument checks. */
+  text(from: number, to: number): string {
+    return this.src.latin1Slice(from, to);
+  }
+}
+
+const scan = new Scanner();
+
+/**
+ * The common REST predict body, {"entities": {<entity>: "id" | integer, ...}, "fields":
+ * {<field>: number, ...}} in either order, ASCII strings without escapes, read from its
+ * bytes into what parsePredict returns, without the body's text or JSON.parse's objects.
+ * undefined for anything else (another shape, an escape, a missing or invalid value, a
+ * repeated key, a learner's category fields): the caller then takes JSON.parse and
+ * parsePredict, whose answer (or error) it is.
+ */
+export function readPredictBytes(e: ModelEntry, body: Buffer, maxIdBytes: number = limits.maxIdBytes): PredictRequest | undefined {
+  const def = e.def;
+  if (!def.inputs) return undefined;
+  const n = namesOf(def);
+  if (!n.plain) return undefined;
+  const s = scan;
+  s.src = body as Latin1;
+  s.pos = 0;
+  const r = readBody(s, e, n, maxIdBytes);
+  s.src = EMPTY as Latin1; // the body is uWS's chunk, valid only during the call: keep no reference
+  return r;
+}
+
+function readBody(s: Scanner, e: ModelEntry, n: { entities: Uint8Array[]; fields: Uint8Array[] }, maxIdBytes: number): PredictRequest | undefined {
+  const nKeys = n.entities.length;
+  const nFields = n.fields.length;
+  const ids = new Array<string>(nKeys);
+  const idBytes = new Array<number>(nKeys);
+  const fields = new Array<number>(nFields);
+  let seen = 0; // entities and fields found (each once)
+  let sections = 0; // 1: entities, 2: fields
+  s.skipWs();
+  if (s.next() !== 0x7b) return undefined;
+  s.skipWs();
+  for (;;) {
+    if (!s.string()) return undefined;
+    const section = s.nameIndex(SECTIONS) + 1;
+    if (section === 0 || sections & section) return undefined;
+    sections |= section;
+    s.skipWs();
+    if (s.next() !== 0x3a) return undefined;
+    s.skipWs();
+    if (s.next() !== 0x7b) return undefined;
+    s.skipWs();
+    if (s.src[s.pos] === 0x7d) s.pos++;
+    else
+      for (;;) {
+        if (!s.string()) return undefined;
+        const k = s.nameIndex(section === 1 ? n.entities : n.fields);
+        s.skipWs();
+        if (s.next() !== 0x3a) return undefined;
+        s.skipWs();
+        if (section === 1) {
+          let id = '';
+          if (s.src[s.pos] === 0x22) {
+            if (!s.string()) return undefined;
+            if (k >= 0) id = s.text(s.strStart, s.strEnd);
+          } else {
+            if (!s.number() || !s.numPlainInt) return undefined;
+            if (k >= 0) id = s.text(s.numStart, s.pos); // a plain integer's text is String(n)
+          }
+          if (k >= 0) {
+            if (ids[k] !== undefined || id.length === 0 || id.length > maxIdBytes) return undefined; // repeated, or the check's error
+            ids[k] = id;
+            idBytes[k] = id.length; // ASCII
+            seen++;
+          }
+        } else {
+          if (!s.number()) return undefined;
+          if (k >= 0) {
+            if (fields[k] !== undefined || !Number.isFinite(s.num)) return undefined;
+            fields[k] = s.num;
+            seen++;
+          }
+        }
+        s.skipWs();
+        const c = s.next();
+        if (c === 0x7d) break;
+        if (c !== 0x2c) return undefined;
+        s.skipWs();
+      }
+    s.skipWs();
+    const c = s.next();
+    if (c === 0x7d) break;
+    if (c !== 0x2c) return undefined;
+    s.skipWs();
+  }
+  s.skipWs();
+  if (s.pos !== s.src.length || seen !== nKeys + nFields) return undefined;
+  return { model: e, ids, idBytes, fields };
+}
+
+/**
+ * Buffer.byteLength(s) (UTF-8, a lone surrogate as U+FFFD's 3 bytes), counted here for a
+ * short id: each predict measures its ids, and the call into Buffer's C++ cost more.
+ */
+export function utf8Length(s: string): number {
+  const len = s.length;
+  if (len > 64) return Buffer.byteLength(s);
+  let n = 0;
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < len && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4; // a surrogate pair: one code point
+      i++;
+    } else n += 3;
+  }
+  return n;
 }
 
 /** The JSON a predict answers with (REST and WebSocket JSON frames). */

@@ -37,7 +37,7 @@ describe('request records', () => {
     const fields = new Float32Array(6);
     const ids = new Uint8Array(64);
     const refs = new Uint32Array(8);
-    const end = readPredictBody(body, 3, 2, 1, fields, ids, 5, refs);
+    const end = readPredictBody(body, new DataView(body.buffer, body.byteOffset, body.byteLength), 3, 2, 1, fields, ids, 5, refs);
     expect(Array.from(fields.subarray(3))).toEqual([1.5, -2, 1e6]);
     expect(Array.from(refs.subarray(4))).toEqual([5, req.idBytes[0], 5 + req.idBytes[0], 2]);
     expect(Buffer.from(ids.subarray(5, end)).toString()).toBe('user-ém1');

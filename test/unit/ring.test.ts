@@ -310,6 +310,57 @@ describe('wake budget', () => {
     expect(Atomics.load(ctl, RING.WAITING)).toBe(0);
   });
 
+  it('an idle sleeper with budget N is left asleep (notify says so) until the Nth publish or the producer\'s flush', () => {
+    const { producer, consumer } = ringAt(RING.MIN_CAPACITY);
+    const ctl = consumer.ctl;
+    // What wait(Infinity, 3, true) leaves while the consumer sleeps.
+    const sleep = (): void => {
+      Atomics.store(ctl, RING.BUDGET, 3);
+      Atomics.store(ctl, RING.IDLE, 1);
+      Atomics.store(ctl, RING.WAITING, 1);
+    };
+    sleep();
+    const skipped: boolean[] = [];
+    for (let i = 0; i < 3; i++) {
+      publish(producer, new Uint8Array([i]));
+      skipped.push(producer.notify());
+    }
+    expect(skipped).toEqual([true, true, false]);
+    expect(Atomics.load(ctl, RING.WAITING)).toBe(0);
+    // Fewer than the budget: the flush wakes it.
+    while (consumer.peek() >= 0) consumer.release();
+    sleep();
+    producer.flush();
+    expect(Atomics.load(ctl, RING.WAITING)).toBe(1); // nothing published: left asleep
+    publish(producer, new Uint8Array([7]));
+    expect(producer.notify()).toBe(true);
+    producer.flush();
+    expect(Atomics.load(ctl, RING.WAITING)).toBe(0);
+    // notify(false): the producer will not defer, so an idle sleeper is woken at once.
+    while (consumer.peek() >= 0) consumer.release();
+    sleep();
+    publish(producer, new Uint8Array([5]));
+    expect(producer.notify(false)).toBe(false);
+    expect(Atomics.load(ctl, RING.WAITING)).toBe(0);
+    // A timed sleeper is the timeout's to wake: notify does not ask for a flush.
+    Atomics.store(ctl, RING.IDLE, 0);
+    Atomics.store(ctl, RING.BUDGET, 3);
+    Atomics.store(ctl, RING.WAITING, 1);
+    publish(producer, new Uint8Array([8]));
+    expect(producer.notify()).toBe(false);
+    producer.flush();
+    expect(Atomics.load(ctl, RING.WAITING)).toBe(1);
+  });
+
+  it('an untimed wait() without idle ignores the budget', () => {
+    const { producer, consumer } = ringAt(RING.MIN_CAPACITY);
+    publish(producer, new Uint8Array([1]));
+    producer.notify();
+    consumer.wait(Infinity, 5); // records wait: returns at once
+    expect(Atomics.load(consumer.ctl, RING.BUDGET)).toBe(0);
+    expect(Atomics.load(consumer.ctl, RING.IDLE)).toBe(0);
+  });
+
   it('wait() with a budget still returns at its timeout, and at once when records wait', () => {
     const { producer, consumer } = ringAt(RING.MIN_CAPACITY);
     const t0 = performance.now();
