@@ -2,7 +2,6 @@
 // worker gathers the model's features from the store.
 import type { Answer } from '../../runtime/inference.js';
 import { nowMs } from '../../runtime/records.js';
-import { parseJsonBody } from '../http.js';
 import { predictBytes, predictJson } from '../predict.js';
 import { flag } from './events.js';
 import type { Call, Route } from './route.js';
@@ -20,7 +19,8 @@ export const predictRoutes: Route[] = [
       c.subject = c.params[0];
       const t = c.trace;
       const p0 = t !== undefined ? nowMs() : 0;
-      const r = ctx.predict.request(c.params[0], parseJsonBody(c.body));
+      // the common body read from its bytes; anything unusual falls back to JSON.parse (same errors)
+      const r = ctx.predict.requestBytes(c.params[0], c.body);
       if (t !== undefined) {
         t.model = r.model.def.name;
         t.stage('parse', p0);
