@@ -66,6 +66,7 @@ Status Table::Create(const TableSpec& spec, const StoreSpec& store, std::unique_
   std::unique_ptr<Table> t(new Table(spec));
   HP_RETURN_IF_ERROR(row::Layout::Compile(spec, store, &t->layout_));
   HP_RETURN_IF_ERROR(t->Allocate());
+  t->demote_scratch_.assign(t->layout_.mem_bytes, 0);
   *out = std::move(t);
   return Status::Ok();
 }
@@ -129,8 +130,12 @@ void Table::Apply(uint64_t key, int stream, double ts, const double* values, dou
     if (ext == nullptr) {
       row::CompactUpdate(layout_, row, stream, ts, values);
     } else {
+      const uint32_t hoff = layout_.stream_head_off[stream];
+      const int64_t head0 = hoff != UINT32_MAX ? At<int64_t>(ext, hoff) : 0;
       for (int gi : layout_.stream_groups[stream]) row::UpdateTiles(ext, layout_.groups[gi], ts, values);
       for (int fi : layout_.stream_feats[stream]) row::UpdateState(ext, layout_.feats[fi], ts, values);
+      if (ext != row && hoff != UINT32_MAX && At<int64_t>(ext, hoff) != head0 && !layout_.promote_all)
+        TryDemote(s, row, ext);
     }
   }
   s.EndWrite(seq);
@@ -145,6 +150,17 @@ uint8_t* Table::Promote(Shard& s, uint8_t* row) {
   row::ToWire(layout_, row, nullptr, ext);
   At<uint32_t>(row, row::kOffExt) = ref;
   return ext;
+}
+
+void Table::TryDemote(Shard& s, uint8_t* row, const uint8_t* ext) {
+  uint8_t* mem = demote_scratch_.data();
+  std::memcpy(mem, layout_.mem_fresh.data(), layout_.mem_bytes);
+  if (!row::StateFromWire(layout_, ext, mem)) return;
+  // The caller has called BeforeRowWrite for this row (FindOrInsert): the snapshot has it.
+  std::memcpy(row + row::kMemHeaderBytes, mem + row::kMemHeaderBytes, layout_.mem_bytes - row::kMemHeaderBytes);
+  const uint32_t ref = At<uint32_t>(row, row::kOffExt);
+  At<uint32_t>(row, row::kOffExt) = 0;
+  s.FreeExt(ref);
 }
 
 void Table::WireRow(const Shard& s, const uint8_t* row, uint8_t* out) const {

@@ -119,6 +119,9 @@ class Table {
   bool ReadOne(uint64_t key, double now_ms, double* out, double* age_ms, bool prefetch) const;
   // Writer only: gives a compact row an ext block holding its wire form; returns the block.
   uint8_t* Promote(Shard& s, uint8_t* row);
+  // Writer only: a promoted row whose state fits the compact form again goes back to it
+  // (its ext block freed). Tried when an event moves the row's head (once a tile).
+  void TryDemote(Shard& s, uint8_t* row, const uint8_t* ext);
   // The prefetches of a row in wire form (a row of a table that keeps them so, or an ext block).
   void PrefetchWire(const uint8_t* row, int stream, double ts, const double* values) const;
   void PrefetchWireReadLines(const uint8_t* row) const;
@@ -138,6 +141,7 @@ class Table {
   uint64_t updates_ = 0;
   double watermark_ = 0;
   uint32_t sweep_shard_ = 0, sweep_row_ = 0;
+  std::vector<uint8_t> demote_scratch_;  // writer only: layout_.mem_bytes
 };
 
 struct IngestResult {

@@ -181,6 +181,18 @@ void LayOutCompact(Layout* L, int slots, bool promote_all) {
       std::memcpy(r + m.off, L->fresh.data() + f.off, StateBytes(f));
     }
   }
+  L->stream_head_off.assign(L->stream_groups.size(), UINT32_MAX);
+  for (size_t st = 0; st < L->stream_groups.size(); st++) {
+    if (!L->stream_groups[st].empty()) {
+      L->stream_head_off[st] = L->groups[L->stream_groups[st][0]].off_head;
+      continue;
+    }
+    for (int fi : L->stream_feats[st])
+      if (L->feats[fi].agg == Agg::DISTINCT) {
+        L->stream_head_off[st] = L->feats[fi].off + hll::kOffHead;
+        break;
+      }
+  }
   L->compact = slots != 0 && (slots > 0 || promote_all || uint64_t(L->mem_bytes) * 4 <= uint64_t(L->row_bytes) * 3);
   if (!L->compact) {  // rows in wire form
     L->promote_all = false;

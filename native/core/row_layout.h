@@ -136,6 +136,10 @@ struct Layout {
   // so (compact_slots 0) or its compact row would not be smaller by a quarter.
   bool compact = false;
   bool promote_all = false;       // TableSpec::promote_all (tests): every compact row promoted
+  // Per stream, the wire offset of an int64 head an event of the stream may advance (its
+  // first group's, else its first distinct's), or UINT32_MAX: a promoted row tries to go
+  // back to the compact form when it moves (feature_store.cc, Table::Apply).
+  std::vector<uint32_t> stream_head_off;
 
   // Checks the table's features against the store's streams and lays the row out.
   static Status Compile(const TableSpec& spec, const StoreSpec& store, Layout* out);

@@ -278,6 +278,10 @@ bool FromWire(const Layout& L, const uint8_t* wire, uint8_t* mem) {
   std::memcpy(mem, wire, kHeaderBytes);
   if (At<uint64_t>(wire, kOffTouch) == 0) return true;  // a dead row: only its header is read
   if (L.promote_all) return false;
+  return StateFromWire(L, wire, mem);
+}
+
+bool StateFromWire(const Layout& L, const uint8_t* wire, uint8_t* mem) {
   for (size_t gi = 0; gi < L.groups.size(); gi++) {
     const Group& g = L.groups[gi];
     const CGroup& c = L.cgroups[gi];

@@ -280,6 +280,9 @@ void ToWire(const Layout& L, const uint8_t* row, const uint8_t* ext, uint8_t* ou
 // False when the wire row does not fit (or is not one the compact form reproduces byte
 // for byte): the row must then be promoted (mem gets the header, the caller the block).
 bool FromWire(const Layout& L, const uint8_t* wire, uint8_t* mem);
+// FromWire's state part: the groups and state blocks of a live row (mem's header and ext
+// reference are left as they are: the caller's, e.g. mem_fresh's).
+bool StateFromWire(const Layout& L, const uint8_t* wire, uint8_t* mem);
 
 }  // namespace row
 }  // namespace hotpath

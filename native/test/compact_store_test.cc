@@ -154,8 +154,17 @@ void TestCompactMatchesWireForm() {
     const Batch b = w.Events(1500);
     st.Ingest(b, w.now);
     if (round % 7 == 6) {  // a quiet spell: rings and HLLs expire, TTL removes idle rows
+      const uint64_t before = st.s[kCompactK3]->table(0).Stats().promoted;
       w.now += 2.5 * 60 * kMin;
       st.Sweep(w.now);
+      // One event for every entity: each moves its head, and a promoted row whose state
+      // has expired goes back to the compact form.
+      Batch one(2);
+      for (uint64_t key : w.keys) one.Add(key, w.now, {1, 1});
+      st.Ingest(one, w.now);
+      CheckSame(st.s, kModes, w, "after a quiet spell, round " + std::to_string(round));
+      Record(before > 0 && st.s[kCompact]->table(0).Stats().promoted == 0 && st.s[kCompactK3]->table(0).Stats().promoted == 0,
+             __FILE__, __LINE__, "rows go back to the compact form (K=3: " + std::to_string(before) + " before)");
     }
     max_promoted = std::max(max_promoted, st.s[kCompact]->table(0).Stats().promoted);
     max_promoted_k3 = std::max(max_promoted_k3, st.s[kCompactK3]->table(0).Stats().promoted);
