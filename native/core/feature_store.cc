@@ -266,10 +266,9 @@ bool Table::Contains(uint64_t key) const {
 }
 
 bool Table::ExportRow(uint64_t key, uint8_t* out) const {
-  // A racing writer may change the row while it is converted: the result is kept only when
-  // the counter did not move. Reads of racy memory are what the seqlock's readers do
-  // throughout the store (every index stays in bounds). The first run that finds the row
-  // writes out; an absent entity leaves it unchanged.
+  // The row in wire form (WireRow). A racing writer may change the row while it is
+  // converted: the result is kept only when the counter did not move. Reads of racy memory
+  // are what the seqlock's readers do throughout the store (every index stays in bounds).
   const Shard& s = ShardFor(key);
   return ReadConsistent(s, key, [&](const uint8_t* row) {
     if (row) WireRow(s, row, out);

@@ -106,7 +106,9 @@ uint32_t StateBytes(const Feat& f);
 //     (int64 head, int64 pruned, S entries of u16 register + its 6-byte Reg; r1 == 0: free).
 // When an event needs a ring slot or an HLL entry and none is free, the row is promoted:
 // it gets an ext block (feature_store.h) holding the whole row in wire form, and from then
-// on every update and read uses that block (the code of the wire form, unchanged).
+// on every update and read uses that block (the code of the wire form, unchanged), until an
+// event that moves its head finds the state small enough again: the row goes back to the
+// compact form and the block is freed (Table::TryDemote).
 constexpr uint32_t kOffExt = 24;       // u32: ext block reference (index + 1), 0 = none
 constexpr uint32_t kMemHeaderBytes = 32;
 constexpr int kMaxSparseSlots = 16;    // K: ring slots of a compact group
