@@ -164,8 +164,9 @@ function report(runs: Result[][], check: Check, totalSeconds: number): string {
   add('  same, absent id (diagnostic)', '', vals(hpMain, (r) => r.readAbsentString.median), null, K, null, 'N-API call + hash + probe + template row');
   add(`Batched reads, readMany ${READ_BATCH} hashed ids (entities/s)`, '>= 10 M/s', vals(hpMain, (r) => r.readManyHashed.median), vals(tsMain, (r) => r.readManyStrings.median), K, (h) => h >= 10e6, 'TS column: its readMany over string ids');
   add(`  same, ${READ_BATCH} string ids`, '', vals(hpMain, (r) => r.readManyStrings.median), vals(tsMain, (r) => r.readManyStrings.median), K, null, '');
-  add('Bytes per entity, stats().bytesPerEntity', '<= 1024 B', vals(hpMain, (r) => r.stats.bytesPerEntity), null, B, (h) => h <= 1024, 'row + index share at capacity');
-  add('Bytes per entity, allocatedBytes / live', '<= 1024 B', vals(hpMain, (r) => r.stats.allocatedBytes / r.stats.live), null, B, (h) => h <= 1024, 'index + rows used (rows are reserved per shard, committed on first use)');
+  add('Bytes per entity, stats().bytesPerEntity', '<= 1024 B', vals(hpMain, (r) => r.stats.bytesPerEntity), null, B, (h) => h <= 1024, 'compact row + index share at capacity + the live rows\' share of ext blocks');
+  add('Bytes per entity, allocatedBytes / live', '<= 1024 B', vals(hpMain, (r) => r.stats.allocatedBytes / r.stats.live), null, B, (h) => h <= 1024, 'index + compact rows used + ext blocks used (reserved per shard, committed on first use)');
+  add('  rows promoted to an ext block (wire form) / live', '', vals(hpMain, (r) => (100 * (r.stats.promoted ?? 0)) / r.stats.live), null, (x) => `${x.toFixed(2)}%`, null, `compact row ${hpMain[0]?.stats.memRowBytes ?? '?'} B in memory; a promoted row adds ${hpMain[0]?.stats.rowBytes ?? '?'} B`);
   add('Bytes per entity, RSS growth / live (after gc)', '<= 1024 B', vals(hpMain, (r) => r.rssGrowthPerEntity), vals(tsMain, (r) => r.rssGrowthPerEntity), B, (h) => h <= 1024, '');
   add('TS: heapUsed growth / entity (after gc)', '', [], vals(tsMain, (r) => r.heapGrowthPerEntity), B, null, 'entity key strings excluded (held by the benchmark)');
   add('Full GC (global.gc()) with the filled store live, ms', '', vals(hpMain, (r) => r.gcMs), vals(tsMain, (r) => r.gcMs), (x) => `${x.toFixed(0)} ms`, null, 'blocking pause; V8 heap only');
@@ -255,8 +256,13 @@ function report(runs: Result[][], check: Check, totalSeconds: number): string {
   const rowSum = parts.reduce((a, [, b]) => a + b, 0);
   lines.push('', '### Where the bytes go (one row)', '', '| Part | Bytes | Share |', '|---|---|---|');
   for (const [p, b] of parts) lines.push(`| ${p} | ${b} | ${((100 * b) / rowSum).toFixed(1)}% |`);
-  const idxPerEntity = h0.stats.bytesPerEntity - h0.stats.rowBytes;
-  lines.push(`| **row total** (stats().rowBytes) | ${rowSum} | 100% |`);
+  // bytesPerEntity = compact row + index share + the live rows' share of ext blocks (integer division)
+  const memRow = h0.stats.memRowBytes ?? h0.stats.rowBytes;
+  const extShare = Math.floor(((h0.stats.promoted ?? 0) * h0.stats.rowBytes) / Math.max(1, h0.stats.live));
+  const idxPerEntity = h0.stats.bytesPerEntity - memRow - extShare;
+  lines.push(`| **row total, wire form** (stats().rowBytes: snapshots, exportRows; in memory a promoted row's ext block) | ${rowSum} | 100% |`);
+  lines.push(`| row in memory, compact form (stats().memRowBytes: header + ext ref, a 16-slot sparse ring, a 16-entry sparse HLL, the other states) | ${memRow} | |`);
+  lines.push(`| ext blocks' share per live entity (${h0.stats.promoted ?? 0} promoted of ${h0.stats.live}) | ${extShare} | |`);
   lines.push(`| index share (16 B slots, ${h0.stats.capacity} capacity, load ${(h0.stats.live / (idxPerEntity * h0.stats.capacity / 16)).toFixed(2)} at ${h0.stats.live} live) | ${idxPerEntity} | |`, '');
   lines.push(`Store budget: \`memory: ${h0.memoryBytes}\` (${(h0.memoryBytes / 2 ** 30).toFixed(2)} GiB) for ${N} entities, ${SHARDS} shards; evictions during the fill: ${h0.stats.evictedLru} LRU, ${h0.stats.evictedTtl} TTL. Entities live after the fill: ${h0.live} (uniform keys miss ~N·e^-(E/N)).`, '');
 

@@ -698,6 +698,8 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     o.Set("live", double(s.live));
     o.Set("capacity", double(s.capacity));
     o.Set("rowBytes", double(s.row_bytes));
+    o.Set("memRowBytes", double(s.mem_row_bytes));
+    o.Set("promoted", double(s.promoted));
     o.Set("bytesPerEntity", double(s.bytes_per_entity));
     o.Set("allocatedBytes", double(s.allocated_bytes));
     o.Set("evictedTtl", double(s.evicted_ttl));

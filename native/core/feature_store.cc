@@ -66,6 +66,7 @@ Status Table::Create(const TableSpec& spec, const StoreSpec& store, std::unique_
   std::unique_ptr<Table> t(new Table(spec));
   HP_RETURN_IF_ERROR(row::Layout::Compile(spec, store, &t->layout_));
   HP_RETURN_IF_ERROR(t->Allocate());
+  t->demote_scratch_.assign(t->layout_.mem_bytes, 0);
   *out = std::move(t);
   return Status::Ok();
 }
@@ -102,7 +103,9 @@ Status Table::Allocate() {
   shard_shift_ = bits == 0 ? 64 : 64 - bits;
   shards_.reset(new Shard[ns]);
   for (uint64_t i = 0; i < ns; i++) {
-    const Status s = shards_[i].Allocate(slots, cap, uint32_t(row_bytes), i, spec_.huge_pages);
+    // Capacity is sized by the wire row (any row may be promoted); rows are compact.
+    Status s = shards_[i].Allocate(slots, cap, layout_.mem_bytes, i, spec_.huge_pages);
+    if (s.ok() && layout_.compact) s = shards_[i].AllocateExt(cap, uint32_t(row_bytes));
     if (!s.ok()) return Status(s.code(), "table '" + spec_.name + "': " + s.message());
   }
   return Status::Ok();
@@ -116,24 +119,78 @@ Table::~Table() = default;
 void Table::Apply(uint64_t key, int stream, double ts, const double* values, double now_ms) {
   Shard& s = ShardFor(key);
   const uint32_t seq = s.BeginWrite();
-  uint8_t* row = s.FindOrInsert(key, layout_.fresh.data(), spec_.ttl_ms, now_ms, &evicted_);
+  uint8_t* row = s.FindOrInsert(key, layout_.mem_fresh.data(), spec_.ttl_ms, now_ms, &evicted_);
   if (row) {
     double& last = At<double>(row, kOffLastTs);
     if (ts > last) last = ts;
     At<uint64_t>(row, kOffTouch) = ++clock_;
-    for (int gi : layout_.stream_groups[stream]) row::UpdateTiles(row, layout_.groups[gi], ts, values);
-    for (int fi : layout_.stream_feats[stream]) row::UpdateState(row, layout_.feats[fi], ts, values);
+    uint8_t* ext = !layout_.compact ? row : s.ExtPtr(At<uint32_t>(row, row::kOffExt));
+    if (ext == nullptr && (layout_.promote_all || !row::CompactFits(layout_, row, stream, ts, values)))
+      ext = Promote(s, row);
+    if (ext == nullptr) {
+      row::CompactUpdate(layout_, row, stream, ts, values);
+    } else {
+      const uint32_t hoff = layout_.stream_head_off[stream];
+      const int64_t head0 = hoff != UINT32_MAX ? At<int64_t>(ext, hoff) : 0;
+      for (int gi : layout_.stream_groups[stream]) row::UpdateTiles(ext, layout_.groups[gi], ts, values);
+      for (int fi : layout_.stream_feats[stream]) row::UpdateState(ext, layout_.feats[fi], ts, values);
+      if (ext != row && hoff != UINT32_MAX && At<int64_t>(ext, hoff) != head0 && !layout_.promote_all)
+        TryDemote(s, row, ext);
+    }
   }
   s.EndWrite(seq);
   if (ts > watermark_) watermark_ = ts;
   updates_++;
 }
 
+uint8_t* Table::Promote(Shard& s, uint8_t* row) {
+  const uint32_t ref = s.NewExt();
+  uint8_t* ext = s.ExtPtr(ref);
+  if (ext == nullptr) return nullptr;  // not reached: a shard has an ext block per row
+  row::ToWire(layout_, row, nullptr, ext);
+  At<uint32_t>(row, row::kOffExt) = ref;
+  return ext;
+}
+
+void Table::TryDemote(Shard& s, uint8_t* row, const uint8_t* ext) {
+  uint8_t* mem = demote_scratch_.data();
+  std::memcpy(mem, layout_.mem_fresh.data(), layout_.mem_bytes);
+  if (!row::StateFromWire(layout_, ext, mem)) return;
+  // The caller has called BeforeRowWrite for this row (FindOrInsert): the snapshot has it.
+  std::memcpy(row + row::kMemHeaderBytes, mem + row::kMemHeaderBytes, layout_.mem_bytes - row::kMemHeaderBytes);
+  const uint32_t ref = At<uint32_t>(row, row::kOffExt);
+  At<uint32_t>(row, row::kOffExt) = 0;
+  s.FreeExt(ref);
+}
+
+void Table::WireRow(const Shard& s, const uint8_t* row, uint8_t* out) const {
+  if (!layout_.compact) {
+    std::memcpy(out, row, layout_.row_bytes);
+    return;
+  }
+  row::ToWire(layout_, row, s.ExtPtr(At<uint32_t>(row, row::kOffExt)), out);
+}
+
+void Table::SetFromWire(Shard& s, uint8_t* mem, const uint8_t* wire) {
+  if (!layout_.compact) {
+    std::memcpy(mem, wire, layout_.row_bytes);
+    return;
+  }
+  if (row::FromWire(layout_, wire, mem)) return;
+  const uint32_t ref = s.NewExt();
+  uint8_t* ext = s.ExtPtr(ref);
+  if (ext == nullptr) return;  // not reached: a shard has an ext block per row
+  std::memcpy(ext, wire, layout_.row_bytes);
+  At<uint32_t>(mem, row::kOffExt) = ref;
+}
+
 ImportResult Table::ImportRow(uint64_t key, const uint8_t* row, double now_ms) {
   Shard& s = ShardFor(key);
   if (s.Find(key) != nullptr) return ImportResult::kPresent;
   const uint32_t seq = s.BeginWrite();
-  uint8_t* p = s.FindOrInsert(key, row, spec_.ttl_ms, now_ms, &evicted_);  // copies row, sets its key
+  uint8_t* p = s.FindOrInsert(key, layout_.mem_fresh.data(), spec_.ttl_ms, now_ms, &evicted_);
+  SetFromWire(s, p, row);
+  At<uint64_t>(p, kOffKey) = key;
   At<uint64_t>(p, kOffTouch) = ++clock_;
   s.EndWrite(seq);
   const double last = At<double>(p, kOffLastTs);
@@ -181,12 +238,23 @@ bool Table::ReadOne(uint64_t key, double now_ms, double* out, double* age_ms, bo
     bool found;
     double last;  // the newest event's time
   };
-  const Seen seen = ReadConsistent(ShardFor(key), key, [&](const uint8_t* row) {
+  const Shard& s = ShardFor(key);
+  const Seen seen = ReadConsistent(s, key, [&](const uint8_t* row) {
     // A row's lines are scattered misses: ask for all of them at once, so that they arrive
     // together rather than one after another as Compute walks them (ReadMany has asked
     // for them keys ahead already).
     if (row && prefetch) PrefetchReadLines(row);
-    row::Compute(layout_, row ? row : layout_.fresh.data(), now_ms, out);
+    if (row == nullptr || !layout_.compact) {
+      row::Compute(layout_, row ? row : layout_.fresh.data(), now_ms, out);
+    } else {
+      const uint32_t ref = At<uint32_t>(row, row::kOffExt);
+      if (ref == 0) {
+        row::CompactCompute(layout_, row, now_ms, out);
+      } else {
+        const uint8_t* ext = s.ExtPtr(ref);  // out of bounds only in a racy read
+        row::Compute(layout_, ext ? ext : layout_.fresh.data(), now_ms, out);
+      }
+    }
     return row ? Seen{true, At<double>(row, kOffLastTs)} : Seen{false, kNaN};
   });
   *age_ms = seen.found ? now_ms - seen.last : kNaN;
@@ -198,12 +266,12 @@ bool Table::Contains(uint64_t key) const {
 }
 
 bool Table::ExportRow(uint64_t key, uint8_t* out) const {
-  const size_t bytes = layout_.row_bytes;
-  // A racing writer may change the row while it is copied: the copy is kept only when the
-  // counter did not move. Byte copies of racy memory are what the seqlock's readers do
-  // throughout the store.
-  return ReadConsistent(ShardFor(key), key, [&](const uint8_t* row) {
-    if (row) std::memcpy(out, row, bytes);
+  // The row in wire form (WireRow). A racing writer may change the row while it is
+  // converted: the result is kept only when the counter did not move. Reads of racy memory
+  // are what the seqlock's readers do throughout the store (every index stays in bounds).
+  const Shard& s = ShardFor(key);
+  return ReadConsistent(s, key, [&](const uint8_t* row) {
+    if (row) WireRow(s, row, out);
     return row != nullptr;
   });
 }
@@ -227,10 +295,7 @@ void Table::PrefetchSlot(uint64_t key) const {
   __builtin_prefetch(&s.index[uint32_t(key) & s.mask]);
 }
 
-void Table::PrefetchRow(uint64_t key, int stream, double ts, const double* values) const {
-  const uint8_t* row = ShardFor(key).Find(key);
-  if (!row) return;
-  __builtin_prefetch(row);
+void Table::PrefetchWire(const uint8_t* row, int stream, double ts, const double* values) const {
   if (stream >= 0) {  // a write touches the ring's head, the event's tile, and each other state
     for (int gi : layout_.stream_groups[stream]) {
       const row::Group& g = layout_.groups[gi];
@@ -255,6 +320,36 @@ void Table::PrefetchRow(uint64_t key, int stream, double ts, const double* value
     if (f.group < 0) __builtin_prefetch(row + f.off);
 }
 
+void Table::PrefetchRow(uint64_t key, int stream, double ts, const double* values) const {
+  const uint8_t* row = ShardFor(key).Find(key);
+  if (!row) return;
+  __builtin_prefetch(row);
+  if (!layout_.compact) return PrefetchWire(row, stream, ts, values);
+  // A compact row is a few lines, most of which an event or a read touches: a write asks
+  // for the blocks of the stream's groups and states, a read for the group heads and
+  // states (the rest follows in PrefetchReadLines). The ext block of a promoted row is
+  // behind the row's first line, not yet here: it is not asked for.
+  auto lines = [](const uint8_t* a, uint32_t bytes) {
+    const uintptr_t end = reinterpret_cast<uintptr_t>(a) + bytes;
+    for (uintptr_t l = reinterpret_cast<uintptr_t>(a) & ~uintptr_t(63); l < end; l += 64)
+      __builtin_prefetch(reinterpret_cast<const void*>(l));
+  };
+  if (stream >= 0) {
+    for (int gi : layout_.stream_groups[stream]) {
+      const row::CGroup& c = layout_.cgroups[gi];
+      lines(row + c.off_head, c.off_tiles - c.off_head + uint32_t(c.k) * layout_.groups[gi].tile_bytes);
+    }
+    for (int fi : layout_.stream_feats[stream]) {
+      const row::Feat& f = layout_.mem_feats[fi];
+      lines(row + f.off, f.agg == Agg::DISTINCT ? hll::SparseBytes(row::kSparseHllEntries) : row::StateBytes(f));
+    }
+    return;
+  }
+  for (const row::CGroup& c : layout_.cgroups) lines(row + c.off_head, c.off_tiles - c.off_head);
+  for (const row::Feat& f : layout_.mem_feats)
+    if (f.group < 0) __builtin_prefetch(row + f.off);
+}
+
 // Second stage for reads, once the row's first lines have arrived: the occupied tiles and
 // all the lines of each state a read walks.
 void Table::PrefetchReadState(uint64_t key) const {
@@ -263,6 +358,18 @@ void Table::PrefetchReadState(uint64_t key) const {
 }
 
 void Table::PrefetchReadLines(const uint8_t* row) const {
+  if (!layout_.compact) return PrefetchWireReadLines(row);
+  const uint8_t* ext = ShardFor(At<uint64_t>(row, kOffKey)).ExtPtr(At<uint32_t>(row, row::kOffExt));
+  if (ext == nullptr) {  // compact: the whole row (a read walks nearly all of it)
+    const uintptr_t a = reinterpret_cast<uintptr_t>(row);
+    for (uintptr_t l = a & ~uintptr_t(63); l < a + layout_.mem_bytes; l += 64)
+      __builtin_prefetch(reinterpret_cast<const void*>(l));
+    return;
+  }
+  PrefetchWireReadLines(ext);
+}
+
+void Table::PrefetchWireReadLines(const uint8_t* row) const {
   // At most kLines lines of one block: a large block (a distinct of precision 12 holds
   // 25 KB, of which a read visits only the registers in use; a long ring's count array)
   // would cost hundreds of prefetches per read for lines the read may never touch.
@@ -291,18 +398,22 @@ void Table::PrefetchReadLines(const uint8_t* row) const {
 
 TableStats Table::Stats() const {
   TableStats st;
-  uint64_t index_bytes = 0, row_bytes = 0, cap = 0;
+  uint64_t index_bytes = 0, row_bytes = 0, ext_bytes = 0, cap = 0;
   for (uint32_t i = 0; i < nshards_; i++) {
     const Shard& s = shards_[i];
     st.live += s.live;
+    st.promoted += s.ext_live;
     cap += s.cap;
     index_bytes += uint64_t(s.mask + 1) * sizeof(IndexSlot);
-    row_bytes += uint64_t(s.next_unused) * layout_.row_bytes;
+    row_bytes += uint64_t(s.next_unused) * layout_.mem_bytes;
+    ext_bytes += uint64_t(s.ext_next) * layout_.row_bytes;
   }
   st.capacity = cap;
   st.row_bytes = layout_.row_bytes;
-  st.bytes_per_entity = layout_.row_bytes + (cap ? index_bytes / cap : 0);
-  st.allocated_bytes = index_bytes + row_bytes;
+  st.mem_row_bytes = layout_.mem_bytes;
+  st.bytes_per_entity = layout_.mem_bytes + (cap ? index_bytes / cap : 0) +
+                        (st.live ? st.promoted * layout_.row_bytes / st.live : 0);
+  st.allocated_bytes = index_bytes + row_bytes + ext_bytes;
   st.evicted_ttl = evicted_.ttl;
   st.evicted_lru = evicted_.lru;
   st.updates = updates_;

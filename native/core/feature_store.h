@@ -39,9 +39,11 @@ enum class ImportResult : uint8_t {
 struct TableStats {
   uint64_t live = 0;
   uint64_t capacity = 0;
-  uint64_t row_bytes = 0;
-  uint64_t bytes_per_entity = 0;  // row + its share of the index
-  uint64_t allocated_bytes = 0;   // index + rows used so far
+  uint64_t row_bytes = 0;         // the wire form's (ExportRow, snapshots)
+  uint64_t mem_row_bytes = 0;     // a row in memory (compact form, row_layout.h)
+  uint64_t promoted = 0;          // rows with an ext block (wire form, row_bytes each)
+  uint64_t bytes_per_entity = 0;  // compact row + its share of the index + the live rows' share of ext blocks
+  uint64_t allocated_bytes = 0;   // index + rows used so far + ext blocks used so far
   uint64_t evicted_ttl = 0;
   uint64_t evicted_lru = 0;
   uint64_t updates = 0;
@@ -90,6 +92,13 @@ class Table {
   // Writer thread only (the counters are the writer's plain fields).
   TableStats Stats() const;
 
+  // Any thread (racy reads stay in bounds; the seqlock decides whether they count): the
+  // wire form of the compact row `row` of shard s, into out (layout().row_bytes).
+  void WireRow(const Shard& s, const uint8_t* row, uint8_t* out) const;
+  // Writer only: the compact form of the wire row into mem (a row of shard s, its ext
+  // block freed by the caller already); a row that does not fit is promoted.
+  void SetFromWire(Shard& s, uint8_t* mem, const uint8_t* wire);
+
   // Cache hints for batches (any thread; they read nothing they rely on). A batch loop
   // calls PrefetchSlot a few keys ahead, then PrefetchRow once that slot has arrived:
   // with 1M entities nearly every key misses the cache, and this overlaps the misses.
@@ -108,6 +117,14 @@ class Table {
   Status Allocate();
   // Read, with or without PrefetchReadLines on the row first (ReadMany prefetches ahead).
   bool ReadOne(uint64_t key, double now_ms, double* out, double* age_ms, bool prefetch) const;
+  // Writer only: gives a compact row an ext block holding its wire form; returns the block.
+  uint8_t* Promote(Shard& s, uint8_t* row);
+  // Writer only: a promoted row whose state fits the compact form again goes back to it
+  // (its ext block freed). Tried when an event moves the row's head (once a tile).
+  void TryDemote(Shard& s, uint8_t* row, const uint8_t* ext);
+  // The prefetches of a row in wire form (a row of a table that keeps them so, or an ext block).
+  void PrefetchWire(const uint8_t* row, int stream, double ts, const double* values) const;
+  void PrefetchWireReadLines(const uint8_t* row) const;
 
   // High bits pick the shard (shift 64 = one shard: `key >> 64` would be undefined).
   uint32_t ShardIndex(uint64_t key) const { return shard_shift_ >= 64 ? 0 : uint32_t(key >> shard_shift_); }
@@ -124,6 +141,7 @@ class Table {
   uint64_t updates_ = 0;
   double watermark_ = 0;
   uint32_t sweep_shard_ = 0, sweep_row_ = 0;
+  std::vector<uint8_t> demote_scratch_;  // writer only: layout_.mem_bytes
 };
 
 struct IngestResult {

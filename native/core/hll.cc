@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace hotpath {
 namespace hll {
@@ -23,14 +24,7 @@ void Prune(View h, int p, int64_t old_head, int64_t lo) {
   for (uint32_t w = 0; w < words; w++) {
     for (uint64_t word = h.occ[w]; word; word &= word - 1) {
       const uint32_t i = w * 64 + uint32_t(__builtin_ctzll(word));
-      Reg& g = h.reg[i];
-      if (g.r2 && FullEpoch(old_head, g.e2) < lo) g.r2 = 0;
-      if (g.r1 && FullEpoch(old_head, g.e1) < lo) {
-        g.r1 = g.r2;
-        g.e1 = g.e2;
-        g.r2 = 0;
-      }
-      if (g.r1 == 0 && g.r2 == 0) h.occ[w] &= ~(uint64_t(1) << (i % 64));
+      if (!PruneReg(h.reg[i], old_head, lo)) h.occ[w] &= ~(uint64_t(1) << (i % 64));
     }
   }
 }
@@ -103,6 +97,93 @@ double Count(const uint8_t* state, int p, int ntiles, int keep, int64_t cur) {
     for (int i = 0; i < m; i++) z += kPow2Neg.v[rank(h.reg[i]) & 63];
   }
   return Finish(z, zeros, p);
+}
+
+double SparseCount(const uint8_t* state, int p, int slots, int ntiles, int keep, int64_t cur) {
+  // Count's steps over the occupied registers (the entries with r1 != 0) instead of the
+  // bitmap: the exact integer sum does not depend on their order.
+  const int m = 1 << p;
+  const int64_t head = row::At<int64_t>(state, kOffHead);
+  if (head == row::kEmptyEpoch) return 0;
+  const int64_t lo = std::max(cur - ntiles + 1, head - keep + 1);
+  const int64_t dmin64 = std::max<int64_t>(head - cur, 0), dmax64 = std::min<int64_t>(head - lo, 0xffff);
+  if (dmax64 < dmin64) return 0;
+  const uint32_t dmin = uint32_t(dmin64), span = uint32_t(dmax64 - dmin64);
+  const uint16_t h16 = uint16_t(head);
+  auto rank = [&](const Reg& g) -> uint32_t {
+    const uint32_t d1 = uint16_t(h16 - g.e1), d2 = uint16_t(h16 - g.e2);
+    const uint32_t a = g.r1 & (0u - uint32_t(d1 - dmin <= span));
+    const uint32_t b = g.r2 & (0u - uint32_t(d2 - dmin <= span));
+    return std::max(a, b);
+  };
+  const SparseEntry* en = Entries(state);
+  uint32_t occupied = 0, rmax = 0;
+  int zeros = 0;
+  uint64_t zi = 0;
+  for (int i = 0; i < slots; i++) {
+    if (en[i].r.r1 == 0) continue;
+    occupied++;
+    const uint32_t r = rank(en[i].r);
+    rmax = std::max(r, rmax);
+    zeros += r == 0;
+    zi += (uint64_t(1) << (kFastRank - std::min(r, uint32_t(kFastRank)))) & (0 - uint64_t(r <= uint32_t(kFastRank)));
+  }
+  zeros += m - int(occupied);
+  zi += uint64_t(m - int(occupied)) << kFastRank;
+  if (zeros == m) return 0;
+  double z;
+  if (rmax <= uint32_t(kFastRank)) {
+    z = double(zi) * (1.0 / double(uint64_t(1) << kFastRank));
+  } else {  // Count's double sum in register order
+    uint8_t ranks[1 << kMaxHllPrecision];
+    std::fill(ranks, ranks + m, uint8_t(0));
+    for (int i = 0; i < slots; i++)
+      if (en[i].r.r1 != 0) ranks[en[i].reg & (m - 1)] = uint8_t(rank(en[i].r));
+    z = 0;
+    for (int i = 0; i < m; i++) z += kPow2Neg.v[ranks[i] & 63];
+  }
+  return Finish(z, zeros, p);
+}
+
+void SparseToWire(const uint8_t* sparse, int p, int slots, uint8_t* out) {
+  const uint32_t m = 1u << p;
+  View h(out, p);
+  *h.head = row::At<int64_t>(sparse, kOffHead);
+  *h.pruned = row::At<int64_t>(sparse, kOffPruned);
+  const SparseEntry* en = Entries(sparse);
+  for (int i = 0; i < slots; i++) {
+    if (en[i].r.r1 == 0) continue;
+    const uint32_t reg = en[i].reg & (m - 1);
+    h.reg[reg] = en[i].r;
+    h.occ[reg / 64] |= uint64_t(1) << (reg % 64);
+  }
+}
+
+bool WireToSparse(const uint8_t* wire, int p, int slots, uint8_t* out) {
+  const uint32_t m = 1u << p;
+  View h(const_cast<uint8_t*>(wire), p);  // read only
+  std::memset(out, 0, SparseBytes(slots));
+  row::At<int64_t>(out, kOffHead) = *h.head;
+  row::At<int64_t>(out, kOffPruned) = *h.pruned;
+  SparseEntry* en = Entries(out);
+  int n = 0;
+  for (uint32_t w = 0; w < OccWords(p); w++) {
+    const uint64_t valid = m - w * 64 >= 64 ? ~uint64_t(0) : (uint64_t(1) << (m - w * 64)) - 1;
+    if (h.occ[w] & ~valid) return false;
+  }
+  for (uint32_t i = 0; i < m; i++) {
+    const Reg& g = h.reg[i];
+    const bool set = h.occ[i / 64] >> (i % 64) & 1;
+    if (!set) {
+      if (g.r1 != 0 || g.r2 != 0) return false;  // an entry the bitmap does not list
+      continue;  // an empty register: its epochs are never read (Prune left some behind)
+    }
+    if (g.r1 == 0 || n == slots) return false;
+    en[n].reg = uint16_t(i);
+    en[n].r = g;
+    n++;
+  }
+  return true;
 }
 
 double Estimate(const uint8_t* ranks, int p) {

@@ -1,6 +1,7 @@
 #include "row_layout.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "hll.h"
@@ -139,6 +140,69 @@ void FillFreshRow(Layout* L) {
   }
 }
 
+// The compact form (row_layout.h): offsets, and the image of a fresh row.
+void LayOutCompact(Layout* L, int slots, bool promote_all) {
+  L->promote_all = promote_all;
+  const int kmax = slots < 0 ? kMaxSparseSlots : std::max(1, std::min(slots, kMaxSparseSlots));
+  uint32_t off = kMemHeaderBytes;
+  L->cgroups.clear();
+  for (const Group& g : L->groups) {
+    CGroup c;
+    c.k = std::min(g.ntiles, kmax);
+    c.off_head = off;
+    off += 8;
+    c.off_ep = off;
+    off += Align8(2u * uint32_t(c.k));
+    c.off_counts = off;
+    off += Align8(4u * uint32_t(c.k));
+    c.off_tiles = off;
+    off += g.tile_bytes * uint32_t(c.k);
+    L->cgroups.push_back(c);
+  }
+  L->mem_feats = L->feats;
+  for (Feat& f : L->mem_feats) {
+    if (f.group >= 0) continue;
+    f.off = off;
+    off += f.agg == Agg::DISTINCT ? hll::SparseBytes(kSparseHllEntries) : StateBytes(f);
+  }
+  L->mem_bytes = Align8(off);
+  L->mem_fresh.assign(L->mem_bytes, 0);
+  uint8_t* r = L->mem_fresh.data();
+  std::memcpy(r, L->fresh.data(), kHeaderBytes);
+  for (size_t gi = 0; gi < L->groups.size(); gi++) At<int64_t>(r, L->cgroups[gi].off_head) = kEmptyEpoch;
+  for (size_t fi = 0; fi < L->feats.size(); fi++) {
+    const Feat& f = L->feats[fi];
+    if (f.group >= 0) continue;
+    const Feat& m = L->mem_feats[fi];
+    if (f.agg == Agg::DISTINCT) {
+      At<int64_t>(r, m.off + hll::kOffHead) = kEmptyEpoch;
+      At<int64_t>(r, m.off + hll::kOffPruned) = kEmptyEpoch;
+    } else {
+      std::memcpy(r + m.off, L->fresh.data() + f.off, StateBytes(f));
+    }
+  }
+  L->stream_head_off.assign(L->stream_groups.size(), UINT32_MAX);
+  for (size_t st = 0; st < L->stream_groups.size(); st++) {
+    if (!L->stream_groups[st].empty()) {
+      L->stream_head_off[st] = L->groups[L->stream_groups[st][0]].off_head;
+      continue;
+    }
+    for (int fi : L->stream_feats[st])
+      if (L->feats[fi].agg == Agg::DISTINCT) {
+        L->stream_head_off[st] = L->feats[fi].off + hll::kOffHead;
+        break;
+      }
+  }
+  L->compact = slots != 0 && (slots > 0 || promote_all || uint64_t(L->mem_bytes) * 4 <= uint64_t(L->row_bytes) * 3);
+  if (!L->compact) {  // rows in wire form
+    L->promote_all = false;
+    L->mem_bytes = L->row_bytes;
+    L->mem_fresh = L->fresh;
+    L->mem_feats = L->feats;
+    for (size_t gi = 0; gi < L->groups.size(); gi++) L->cgroups[gi] = CGroup{0, 0, 0, 0, 0};
+  }
+}
+
 }  // namespace
 
 Status Layout::Compile(const TableSpec& spec, const StoreSpec& store, Layout* out) {
@@ -223,6 +287,7 @@ Status Layout::Compile(const TableSpec& spec, const StoreSpec& store, Layout* ou
   }
   L.width = int(width);
   FillFreshRow(&L);
+  LayOutCompact(&L, spec.compact_slots, spec.promote_all);
   return Status::Ok();
 }
 

@@ -96,6 +96,29 @@ struct Feat {
 // Bytes of a non-group aggregate's state block.
 uint32_t StateBytes(const Feat& f);
 
+// The in-memory (compact) form of a row. The layout above is the canonical, wire form:
+// snapshots, ExportRow/ImportRow and kRowLayoutVersion know only it. In memory a row is
+//   header (24 B, as the wire form's) | u32 ext reference, u32 pad |
+//   per group: int64 head, u16 epoch[K], u32 count[K], K tiles of tile_bytes (a sparse
+//     ring: a slot with count 0 is free; a live slot's epoch is within ntiles of the head,
+//     stored in 16 bits and restored relative to the head as the HLL's are) |
+//   per other feature: its state block as in the wire form, except distinct: a sparse HLL
+//     (int64 head, int64 pruned, S entries of u16 register + its 6-byte Reg; r1 == 0: free).
+// When an event needs a ring slot or an HLL entry and none is free, the row is promoted:
+// it gets an ext block (feature_store.h) holding the whole row in wire form, and from then
+// on every update and read uses that block (the code of the wire form, unchanged), until an
+// event that moves its head finds the state small enough again: the row goes back to the
+// compact form and the block is freed (Table::TryDemote).
+constexpr uint32_t kOffExt = 24;       // u32: ext block reference (index + 1), 0 = none
+constexpr uint32_t kMemHeaderBytes = 32;
+constexpr int kMaxSparseSlots = 16;    // K: ring slots of a compact group
+constexpr int kSparseHllEntries = 16;  // S: entries of a compact distinct
+
+struct CGroup {
+  uint32_t off_head, off_ep, off_counts, off_tiles;
+  int k;  // slots; == ntiles when the ring is that short (it can then never overflow)
+};
+
 struct Layout {
   std::vector<Group> groups;
   std::vector<Calc> calcs;
@@ -105,6 +128,20 @@ struct Layout {
   std::vector<uint8_t> fresh;  // the image every new row starts from, and absent entities read
   uint32_t row_bytes = 0;
   int width = 0;  // output vector: one slot per feature, n slots for last_n
+
+  // The compact (in-memory) form: see above.
+  std::vector<CGroup> cgroups;    // one per group
+  std::vector<Feat> mem_feats;    // feats with `off` at their place in the compact row
+  std::vector<uint8_t> mem_fresh; // the compact image of `fresh`
+  uint32_t mem_bytes = 0;
+  // false: rows are kept in wire form (mem_* are the wire layout's), because the table asked
+  // so (compact_slots 0) or its compact row would not be smaller by a quarter.
+  bool compact = false;
+  bool promote_all = false;       // TableSpec::promote_all (tests): every compact row promoted
+  // Per stream, the wire offset of an int64 head an event of the stream may advance (its
+  // first group's, else its first distinct's), or UINT32_MAX: a promoted row tries to go
+  // back to the compact form when it moves (feature_store.cc, Table::Apply).
+  std::vector<uint32_t> stream_head_off;
 
   // Checks the table's features against the store's streams and lays the row out.
   static Status Compile(const TableSpec& spec, const StoreSpec& store, Layout* out);

@@ -22,6 +22,14 @@ Status Shard::Allocate(uint64_t slots, uint64_t capacity, uint32_t bytes, uint64
   return Status::Ok();
 }
 
+Status Shard::AllocateExt(uint64_t blocks, uint32_t bytes) {
+  ext_bytes = bytes;
+  ext_cap = uint32_t(blocks);
+  ext = ext_region.Map(blocks * bytes, false);
+  if (!ext) return Status::Exhausted("cannot reserve memory");
+  return Status::Ok();
+}
+
 uint8_t* Shard::Insert(uint64_t key, uint32_t i, const uint8_t* fresh, int64_t ttl_ms, double now_ms,
                        EvictCounts* evicted) {
   if (live >= cap) {
@@ -66,6 +74,11 @@ void Shard::Remove(uint64_t key, uint32_t r) {
   index[i] = IndexSlot{0, 0, 0};
   BeforeRowWrite(r);
   uint8_t* p = RowPtr(r);
+  if (ext_bytes != 0) {  // a compact row (row_layout.h): its ext block goes with it
+    const uint32_t ref = At<uint32_t>(p, row::kOffExt);
+    if (ExtPtr(ref) != nullptr) FreeExt(ref);
+    At<uint32_t>(p, row::kOffExt) = 0;
+  }
   At<uint64_t>(p, kOffTouch) = 0;  // dead rows have clock 0
   At<uint32_t>(p, kOffKey) = free_head;
   free_head = r + 1;

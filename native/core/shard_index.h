@@ -47,9 +47,10 @@ struct EvictCounts {
 };
 
 struct ShardSnap;  // snapshot.h
-// The slow path of Shard::BeforeRowWrite (snapshot.cc): copies the row's block if it is
-// still waiting to be written out, or waits while the background writer encodes it.
-void SnapBeforeRowWrite(ShardSnap* snap, const uint8_t* rows, uint32_t row_bytes, uint32_t row);
+// The slow path of Shard::BeforeRowWrite (snapshot.cc): copies the row (in wire form) if
+// its block is still waiting to be written out, or waits while the background writer
+// encodes it.
+void SnapBeforeRowWrite(ShardSnap* snap, uint32_t row);
 
 struct alignas(64) Shard {
   std::atomic<uint32_t> seq{0};
@@ -60,12 +61,43 @@ struct alignas(64) Shard {
   Region index_region, rows_region;
   uint64_t rng = 0;  // eviction sampling
   ShardSnap* snap = nullptr;  // writer only: the snapshot being written, if any
+  // Ext blocks (row_layout.h: a promoted row's state in wire form), reserved like the rows
+  // (one per row at most) and committed as first used; a freed block heads the free list
+  // (its first u32: the next free block's reference). References are index + 1.
+  uint32_t ext_bytes = 0, ext_cap = 0, ext_next = 0, ext_free = 0, ext_live = 0;
+  uint8_t* ext = nullptr;
+  Region ext_region;
 
   // Reserves `slots` index slots (a power of two) and `capacity` rows. Once, at creation.
   // huge_pages: see Region::Map.
   Status Allocate(uint64_t slots, uint64_t capacity, uint32_t row_bytes, uint64_t seed, bool huge_pages = true);
 
+  // Reserves `blocks` ext blocks of `bytes` (4 KiB pages: promoted rows are few and
+  // scattered over the shards). Once, after Allocate.
+  Status AllocateExt(uint64_t blocks, uint32_t bytes);
+
   uint8_t* RowPtr(uint32_t row) const { return row < cap ? rows + size_t(row) * row_bytes : nullptr; }
+  // Any thread: the ext block of a reference, clamped like RowPtr (nullptr for 0).
+  uint8_t* ExtPtr(uint32_t ref) const { return ref - 1 < ext_cap ? ext + size_t(ref - 1) * ext_bytes : nullptr; }
+  // Writer only: a new ext block's reference (its bytes as last left), 0 when none is left.
+  uint32_t NewExt() {
+    uint32_t ref;
+    if (ext_free != 0) {
+      ref = ext_free;
+      ext_free = row::At<uint32_t>(ExtPtr(ref), 0);
+    } else if (ext_next < ext_cap) {
+      ref = ++ext_next;
+    } else {
+      return 0;
+    }
+    ext_live++;
+    return ref;
+  }
+  void FreeExt(uint32_t ref) {
+    row::At<uint32_t>(ExtPtr(ref), 0) = ext_free;
+    ext_free = ref;
+    ext_live--;
+  }
 
   // Any thread (under the seqlock protocol). The row of key, or nullptr.
   const uint8_t* Find(uint64_t key) const {
@@ -101,7 +133,7 @@ struct alignas(64) Shard {
 
   // Writer only: before any change to row r (see the top of the file).
   void BeforeRowWrite(uint32_t r) {
-    if (snap != nullptr) SnapBeforeRowWrite(snap, rows, row_bytes, r);
+    if (snap != nullptr) SnapBeforeRowWrite(snap, r);
   }
 
   // Writer only, on a shard with no rows in use: the rows [0, used) and the scalars of a

@@ -162,6 +162,8 @@ class FileIn {
 // written out (done) and which of its rows the writer copied aside first (copied, copy).
 struct ShardSnap {
   SnapShared* shared = nullptr;
+  const Table* t = nullptr;  // rows are written in wire form (Table::WireRow)
+  const Shard* s = nullptr;
   uint32_t table = 0, shard = 0;
   uint32_t rows = 0, free_head = 0, live = 0, cap = 0;
   uint64_t rng = 0;
@@ -199,16 +201,16 @@ struct SnapShared {
   }
 };
 
-void SnapBeforeRowWrite(ShardSnap* ss, const uint8_t* rows, uint32_t row_bytes, uint32_t row) {
+void SnapBeforeRowWrite(ShardSnap* ss, uint32_t row) {
   if (row >= ss->rows) return;  // a row first used after the cut
   const uint32_t b = row / kSnapBlockRows;
   const uint64_t bit = uint64_t(1) << (row % kSnapBlockRows);
   if (ss->done[b].load(std::memory_order_acquire)) return;                // written out already
   if (ss->copied[b].load(std::memory_order_relaxed) & bit) return;        // copied already (only this thread sets bits)
   const Clock::time_point t0 = Clock::now();
-  uint8_t* c = ss->shared->Arena(row_bytes);
+  uint8_t* c = ss->shared->Arena(ss->t->layout().row_bytes);
   if (c) {
-    std::memcpy(c, rows + size_t(row) * row_bytes, row_bytes);
+    ss->t->WireRow(*ss->s, ss->s->RowPtr(row), c);
     ss->copy[row] = c;
     // The copy and its pointer before the bit (release); the bit before this thread's
     // coming stores to the row (the fence), as the shard's seqlock orders its counter
@@ -257,6 +259,8 @@ Status StoreSnapshot::Begin(const std::shared_ptr<Store>& store, std::unique_ptr
       Shard& s = t.shards_[si];
       std::unique_ptr<ShardSnap> ss(new ShardSnap());
       ss->shared = &sh;
+      ss->t = &t;
+      ss->s = &s;
       ss->table = uint32_t(ti);
       ss->shard = si;
       ss->rows = s.next_unused;
@@ -298,7 +302,7 @@ Status StoreSnapshot::Write(const std::string& path) {
   const Clock::time_point t0 = Clock::now();
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   Status result = fd < 0 ? Status::Unavailable(Errno("snapshot open " + path)) : Status::Ok();
-  std::vector<uint8_t> payload, fixed;
+  std::vector<uint8_t> payload, fixed, wire;
   std::vector<size_t> offs(kSnapBlockRows + 1);
   if (fd >= 0) {
     FileOut out(fd);
@@ -321,9 +325,13 @@ Status StoreSnapshot::Write(const std::string& path) {
         const size_t code = RowCodeBytes(row_bytes);
         if (payload.size() < size_t(n) * code) payload.resize(size_t(n) * code);
         size_t at = 0;
+        wire.resize(row_bytes);
         for (uint32_t i = 0; i < n; i++) {
           offs[i] = at;
-          at += EncodeRow(shard.rows + size_t(first + i) * row_bytes, row_bytes, fresh, payload.data() + at);
+          // The row in wire form, read as the writer may be changing it (racy, in bounds):
+          // a row it changed is replaced from its copy below.
+          t.WireRow(shard, shard.RowPtr(first + i), wire.data());
+          at += EncodeRow(wire.data(), row_bytes, fresh, payload.data() + at);
         }
         offs[n] = at;
         std::atomic_thread_fence(std::memory_order_acquire);
@@ -412,6 +420,7 @@ void ClearStore(Store& store) {
       Shard& s = t->shards_[si];
       std::memset(static_cast<void*>(s.index), 0, (size_t(s.mask) + 1) * sizeof(IndexSlot));
       s.next_unused = s.free_head = s.live = 0;
+      s.ext_next = s.ext_free = s.ext_live = 0;
     }
     t->clock_ = t->updates_ = 0;
     t->evicted_ = EvictCounts{};
@@ -521,7 +530,7 @@ Status RestoreInto(Store& store, const std::string& path, RestoreStats* stats) {
       total_rows += sh.rows;
     }
   }
-  std::vector<uint8_t> payload;
+  std::vector<uint8_t> payload, wire;
   uint64_t blocks = 0;
   for (;;) {
     uint8_t bh[kBlockHeaderBytes];
@@ -553,8 +562,9 @@ Status RestoreInto(Store& store, const std::string& path, RestoreStats* stats) {
     Shard& shard = t.shards_[si];
     const uint8_t* fresh = t.layout_.fresh.data();
     size_t at = 0;
+    wire.resize(row_bytes);
     for (uint32_t r = 0; r < n; r++) {
-      uint8_t* row = shard.rows + size_t(first + r) * row_bytes;
+      uint8_t* row = wire.data();  // decoded in wire form, then set into the shard's row
       std::memcpy(row, fresh, row_bytes);
       if (at + map_words * 8 > len) return Corrupt(path, "block payload");
       const uint8_t* map = payload.data() + at;
@@ -567,6 +577,7 @@ Status RestoreInto(Store& store, const std::string& path, RestoreStats* stats) {
           at += 8;
         }
       }
+      t.SetFromWire(shard, shard.RowPtr(first + r), row);
     }
     if (at != len) return Corrupt(path, "block payload");
     blocks++;

@@ -26,6 +26,12 @@ struct TableSpec {
   uint64_t memory_bytes = 64ull << 20;
   int shards = 64;                // rounded down to a power of two
   bool huge_pages = true;         // Region::Map: transparent huge pages for large regions
+  // Ring slots of a compact row (row_layout.h): -1 picks min(ring tiles, 16) and keeps
+  // the rows in wire form when that would not save a quarter of their bytes; 0 keeps every
+  // row in wire form (the code path of row layout v3 alone); n > 0: at most n slots.
+  int compact_slots = -1;
+  // Tests: every compact row is promoted at its first event (the ext block's code path).
+  bool promote_all = false;
   std::vector<FeatureSpec> features;
 };
 

@@ -3,6 +3,48 @@
 namespace hotpath {
 namespace row {
 
+namespace {
+
+// The output of a feature outside the groups, from its state block (row + f.off).
+inline void ComputeState(const Feat& f, const uint8_t* row, double now_ms, double* o) {
+  switch (f.agg) {
+    case Agg::LAST:
+      *o = At<double>(row, f.off) == -kInf ? kNaN : At<double>(row, f.off + 8);
+      break;
+    case Agg::EWM: {
+      const double w = At<double>(row, f.off + 16);
+      *o = w > 0 ? At<double>(row, f.off + 8) / w : kNaN;
+      break;
+    }
+    case Agg::LAST_N: {
+      const uint32_t n = uint32_t(f.last_n);
+      const uint32_t len = std::min(At<uint32_t>(row, f.off), n);
+      const double* xv = reinterpret_cast<const double*>(row + f.off + 8) + n;
+      for (uint32_t i = 0; i < n; i++) o[i] = i < len ? xv[len - 1 - i] : kNaN;  // newest first
+      break;
+    }
+    case Agg::DISTINCT:
+      *o = hll::Count(row + f.off, f.hll_p, f.ntiles, f.keep_tiles, Epoch(now_ms, f.tile_ms));
+      break;
+    default:
+      *o = kNaN;
+  }
+}
+
+// The output of a windowed feature from its calc's reductions.
+inline double WindowOut(const Feat& f, const double* acc, double cnt) {
+  switch (f.agg) {
+    case Agg::COUNT: return cnt;
+    case Agg::SUM: return acc[f.acc_sum];
+    case Agg::MEAN: return cnt > 0 ? acc[f.acc_sum] / cnt : kNaN;
+    case Agg::MIN: return cnt > 0 ? acc[f.acc_min] : kNaN;
+    case Agg::MAX: return cnt > 0 ? acc[f.acc_max] : kNaN;
+    default: return kNaN;
+  }
+}
+
+}  // namespace
+
 void Compute(const Layout& L, const uint8_t* row, double now_ms, double* out) {
   // Window reductions first, one pass per (window, column); empty tiles hold the neutral
   // element of each column (0, +inf, -inf), so no tile needs a branch.
@@ -83,29 +125,204 @@ void Compute(const Layout& L, const uint8_t* row, double now_ms, double* out) {
       }
       continue;
     }
-    switch (f.agg) {
-      case Agg::LAST:
-        *o = At<double>(row, f.off) == -kInf ? kNaN : At<double>(row, f.off + 8);
-        break;
-      case Agg::EWM: {
-        const double w = At<double>(row, f.off + 16);
-        *o = w > 0 ? At<double>(row, f.off + 8) / w : kNaN;
-        break;
+    ComputeState(f, row, now_ms, o);
+  }
+}
+
+}  // namespace row
+}  // namespace hotpath
+
+namespace hotpath {
+namespace row {
+
+namespace {
+
+// The live slots of a compact ring with epochs in [lo, hi], in epoch order (the order the
+// wire ring's walk visits its tiles): their slot numbers into out, their count returned.
+inline uint32_t Gather(const uint8_t* row, const CGroup& c, int64_t head, int64_t lo, int64_t hi, uint8_t* out) {
+  const uint16_t* ep = reinterpret_cast<const uint16_t*>(row + c.off_ep);
+  const uint32_t* cnt = reinterpret_cast<const uint32_t*>(row + c.off_counts);
+  int64_t es[kMaxSparseSlots];
+  uint32_t n = 0;
+  for (int k = 0; k < c.k; k++) {
+    if (cnt[k] == 0) continue;
+    const int64_t e = SlotEpoch(head, ep[k]);
+    if (e < lo || e > hi) continue;
+    uint32_t i = n++;
+    for (; i > 0 && es[i - 1] > e; i--) {  // insertion sort: K <= 16
+      es[i] = es[i - 1];
+      out[i] = out[i - 1];
+    }
+    es[i] = e;
+    out[i] = uint8_t(k);
+  }
+  return n;
+}
+
+}  // namespace
+
+void CompactCompute(const Layout& L, const uint8_t* row, double now_ms, double* out) {
+  double acc[kMaxAcc];
+  int64_t lo_of[kMaxFeaturesPerTable], hi_of[kMaxFeaturesPerTable];
+  for (size_t ci = 0; ci < L.calcs.size(); ci++) {
+    const Calc& c = L.calcs[ci];
+    const Group& g = L.groups[c.group];
+    const CGroup& cg = L.cgroups[c.group];
+    const int64_t head = At<int64_t>(row, cg.off_head);
+    int64_t lo = 0, hi = -1;
+    if (head != kEmptyEpoch) {
+      const int64_t cur = Epoch(now_ms, g.tile_ms);
+      lo = std::max(cur - c.ntiles + 1, head - g.ntiles + 1);
+      hi = std::min(cur, head);
+    }
+    lo_of[ci] = lo;
+    hi_of[ci] = hi;
+    uint8_t slots[kMaxSparseSlots];
+    const uint32_t nocc = hi < lo ? 0 : Gather(row, cg, head, lo, hi, slots);
+    const uint32_t* counts = reinterpret_cast<const uint32_t*>(row + cg.off_counts);
+    const uint8_t* tiles = row + cg.off_tiles;
+    double* r = acc + c.acc;
+    uint64_t cnt = 0;
+    for (uint32_t i = 0; i < nocc; i++) cnt += counts[slots[i]];
+    r[0] = double(cnt);
+    for (size_t k = 0; k < c.cols.size(); k++) {
+      const Col& col = g.cols[c.cols[k]];
+      double x = ColEmpty(col.kind);
+      for (uint32_t i = 0; i < nocc; i++) {
+        const double v = At<double>(tiles + slots[i] * g.tile_bytes, col.off);
+        switch (col.kind) {
+          case kMin: x = std::min(x, v); break;
+          case kMax: x = std::max(x, v); break;
+          default: x += v;
+        }
       }
-      case Agg::LAST_N: {
-        const uint32_t n = uint32_t(f.last_n);
-        const uint32_t len = std::min(At<uint32_t>(row, f.off), n);
-        const double* xv = reinterpret_cast<const double*>(row + f.off + 8) + n;
-        for (uint32_t i = 0; i < n; i++) o[i] = i < len ? xv[len - 1 - i] : kNaN;  // newest first
-        break;
-      }
-      case Agg::DISTINCT:
-        *o = hll::Count(row + f.off, f.hll_p, f.ntiles, f.keep_tiles, Epoch(now_ms, f.tile_ms));
-        break;
-      default:
-        *o = kNaN;
+      r[1 + k] = x;
     }
   }
+  for (size_t fi = 0; fi < L.feats.size(); fi++) {
+    const Feat& f = L.feats[fi];
+    double* o = out + f.out_off;
+    if (f.group < 0) {
+      const Feat& m = L.mem_feats[fi];
+      if (f.agg == Agg::DISTINCT)
+        *o = hll::SparseCount(row + m.off, f.hll_p, kSparseHllEntries, f.ntiles, f.keep_tiles, Epoch(now_ms, f.tile_ms));
+      else
+        ComputeState(m, row, now_ms, o);
+      continue;
+    }
+    const double cnt = acc[L.calcs[f.calc].acc];
+    if (f.agg != Agg::STDDEV) {
+      *o = WindowOut(f, acc, cnt);
+      continue;
+    }
+    if (cnt == 0) {
+      *o = kNaN;
+      continue;
+    }
+    const Group& g = L.groups[f.group];
+    const CGroup& cg = L.cgroups[f.group];
+    const uint32_t sum_off = g.cols[f.col_sum].off, m2_off = g.cols[f.col_m2].off;
+    const uint32_t* counts = reinterpret_cast<const uint32_t*>(row + cg.off_counts);
+    const double mean = acc[f.acc_sum] / cnt;
+    uint8_t slots[kMaxSparseSlots];
+    const int64_t lo = lo_of[f.calc], hi = hi_of[f.calc];
+    const uint32_t nocc = hi < lo ? 0 : Gather(row, cg, At<int64_t>(row, cg.off_head), lo, hi, slots);
+    double m2 = 0;
+    for (uint32_t i = 0; i < nocc; i++) {
+      const uint8_t* t = row + cg.off_tiles + slots[i] * g.tile_bytes;
+      const double n = counts[slots[i]];
+      const double d = At<double>(t, sum_off) / n - mean;
+      m2 += At<double>(t, m2_off) + n * d * d;
+    }
+    *o = std::sqrt(std::max(0.0, m2 / cnt));
+  }
+}
+
+void ToWire(const Layout& L, const uint8_t* row, const uint8_t* ext, uint8_t* out) {
+  if (ext != nullptr) {
+    std::memcpy(out, ext, L.row_bytes);
+    std::memcpy(out, row, kHeaderBytes);
+    return;
+  }
+  std::memcpy(out, L.fresh.data(), L.row_bytes);
+  std::memcpy(out, row, kHeaderBytes);
+  if (At<uint64_t>(row, kOffTouch) == 0) return;  // a dead row: only its header is read
+  for (size_t gi = 0; gi < L.groups.size(); gi++) {
+    const Group& g = L.groups[gi];
+    const CGroup& c = L.cgroups[gi];
+    const int64_t head = At<int64_t>(row, c.off_head);
+    At<int64_t>(out, g.off_head) = head;
+    if (head == kEmptyEpoch) continue;
+    const uint16_t* ep = reinterpret_cast<const uint16_t*>(row + c.off_ep);
+    const uint32_t* cnt = reinterpret_cast<const uint32_t*>(row + c.off_counts);
+    uint64_t* bits = reinterpret_cast<uint64_t*>(out + g.off_bits);
+    for (int k = 0; k < c.k; k++) {
+      if (cnt[k] == 0) continue;
+      const uint32_t s = Slot(SlotEpoch(head, ep[k]), g.ntiles);
+      bits[s / 64] |= uint64_t(1) << (s % 64);
+      At<uint32_t>(out, g.off_counts + 4 * s) = cnt[k];
+      std::memcpy(out + g.off_tiles + s * g.tile_bytes, row + c.off_tiles + uint32_t(k) * g.tile_bytes, g.tile_bytes);
+    }
+  }
+  for (size_t fi = 0; fi < L.feats.size(); fi++) {
+    const Feat& f = L.feats[fi];
+    if (f.group >= 0) continue;
+    const Feat& m = L.mem_feats[fi];
+    if (f.agg == Agg::DISTINCT) hll::SparseToWire(row + m.off, f.hll_p, kSparseHllEntries, out + f.off);
+    else std::memcpy(out + f.off, row + m.off, StateBytes(f));
+  }
+}
+
+bool FromWire(const Layout& L, const uint8_t* wire, uint8_t* mem) {
+  std::memcpy(mem, L.mem_fresh.data(), L.mem_bytes);
+  std::memcpy(mem, wire, kHeaderBytes);
+  if (At<uint64_t>(wire, kOffTouch) == 0) return true;  // a dead row: only its header is read
+  if (L.promote_all) return false;
+  return StateFromWire(L, wire, mem);
+}
+
+bool StateFromWire(const Layout& L, const uint8_t* wire, uint8_t* mem) {
+  for (size_t gi = 0; gi < L.groups.size(); gi++) {
+    const Group& g = L.groups[gi];
+    const CGroup& c = L.cgroups[gi];
+    const int n = g.ntiles;
+    const int64_t head = At<int64_t>(wire, g.off_head);
+    At<int64_t>(mem, c.off_head) = head;
+    const uint64_t* bits = reinterpret_cast<const uint64_t*>(wire + g.off_bits);
+    uint16_t* ep = reinterpret_cast<uint16_t*>(mem + c.off_ep);
+    uint32_t* cnt = reinterpret_cast<uint32_t*>(mem + c.off_counts);
+    int used = 0;
+    for (int s = 0; s < n; s++) {
+      const bool set = bits[s / 64] >> (s % 64) & 1;
+      const uint32_t count = At<uint32_t>(wire, g.off_counts + 4 * uint32_t(s));
+      const uint8_t* tile = wire + g.off_tiles + uint32_t(s) * g.tile_bytes;
+      if (!set || head == kEmptyEpoch) {  // must hold the neutral tile, as the fresh row's
+        if (set || count != 0 || std::memcmp(tile, L.fresh.data() + g.off_tiles + uint32_t(s) * g.tile_bytes, g.tile_bytes) != 0)
+          return false;
+        continue;
+      }
+      if (count == 0 || used == c.k) return false;
+      // The epoch in (head - n, head] of slot s.
+      const int64_t e = head - int64_t((Slot(head, n) + uint32_t(n) - uint32_t(s)) % uint32_t(n));
+      ep[used] = uint16_t(e);
+      cnt[used] = count;
+      std::memcpy(mem + c.off_tiles + uint32_t(used) * g.tile_bytes, tile, g.tile_bytes);
+      used++;
+    }
+    for (uint32_t w = uint32_t(n) / 64; w < (uint32_t(n) + 63) / 64; w++)  // no bits past the ring
+      if (n % 64 && bits[w] >> (n % 64)) return false;
+  }
+  for (size_t fi = 0; fi < L.feats.size(); fi++) {
+    const Feat& f = L.feats[fi];
+    if (f.group >= 0) continue;
+    const Feat& m = L.mem_feats[fi];
+    if (f.agg == Agg::DISTINCT) {
+      if (!hll::WireToSparse(wire + f.off, f.hll_p, kSparseHllEntries, mem + m.off)) return false;
+    } else {
+      std::memcpy(mem + m.off, wire + f.off, StateBytes(f));
+    }
+  }
+  return true;
 }
 
 }  // namespace row

@@ -46,6 +46,29 @@ inline void ForOccupied(const uint64_t* bits, int64_t lo, int64_t hi, int n, F&&
   if (first < len) segment(0u, len - first);
 }
 
+// Adds an event (the stream's field values) to one tile of a group and its count.
+inline void AddToTile(uint8_t* tile, uint32_t& count, const Group& g, const double* values) {
+  const uint32_t n0 = count;
+  count = n0 + 1;
+  for (const Col& c : g.cols) {
+    double& v = At<double>(tile, c.off);
+    const double x = values[c.field];
+    switch (c.kind) {
+      case kM2: {  // Welford, using the tile's sum before this event (M2 columns come first)
+        if (n0 > 0) {
+          const double s0 = At<double>(tile, c.sum_off);
+          const double mean0 = s0 / n0, mean1 = (s0 + x) / (n0 + 1);
+          v += (x - mean0) * (x - mean1);
+        }
+        break;
+      }
+      case kSum: v += x; break;
+      case kMin: v = std::min(v, x); break;
+      case kMax: v = std::max(v, x); break;
+    }
+  }
+}
+
 // Adds an event (time ts, the stream's field values) to a group's ring.
 inline void UpdateTiles(uint8_t* row, const Group& g, double ts, const double* values) {
   const int64_t e = Epoch(ts, g.tile_ms);
@@ -82,27 +105,7 @@ inline void UpdateTiles(uint8_t* row, const Group& g, double ts, const double* v
   }
   const uint32_t slot = Slot(e, n);
   bits[slot / 64] |= uint64_t(1) << (slot % 64);
-  uint8_t* tile = row + g.off_tiles + slot * g.tile_bytes;
-  uint32_t& count = At<uint32_t>(row, g.off_counts + 4 * slot);
-  const uint32_t n0 = count;
-  count = n0 + 1;
-  for (const Col& c : g.cols) {
-    double& v = At<double>(tile, c.off);
-    const double x = values[c.field];
-    switch (c.kind) {
-      case kM2: {  // Welford, using the tile's sum before this event (M2 columns come first)
-        if (n0 > 0) {
-          const double s0 = At<double>(tile, c.sum_off);
-          const double mean0 = s0 / n0, mean1 = (s0 + x) / (n0 + 1);
-          v += (x - mean0) * (x - mean1);
-        }
-        break;
-      }
-      case kSum: v += x; break;
-      case kMin: v = std::min(v, x); break;
-      case kMax: v = std::max(v, x); break;
-    }
-  }
+  AddToTile(row + g.off_tiles + slot * g.tile_bytes, At<uint32_t>(row, g.off_counts + 4 * slot), g, values);
 }
 
 // Adds an event to the state block of a feature outside the groups (last, ewm, last_n,
@@ -173,6 +176,113 @@ inline void UpdateState(uint8_t* row, const Feat& f, double ts, const double* va
 
 // Writes the layout's width() outputs for the row at read time now_ms.
 void Compute(const Layout& L, const uint8_t* row, double now_ms, double* out);
+
+// ---------------------------------------------------------------------------------------
+// The compact form (row_layout.h). A live slot has count > 0 and an epoch within ntiles
+// of the head (a head advance frees the slots it expires), so the 16-bit epoch restores
+// as the HLL's do.
+
+inline int64_t SlotEpoch(int64_t head, uint16_t e16) { return head - int64_t(uint16_t(uint16_t(head) - e16)); }
+
+// Whether CompactUpdateTiles finds a slot for an event at ts (changes nothing).
+inline bool CompactTilesFit(const uint8_t* row, const Group& g, const CGroup& c, double ts) {
+  const int64_t e = Epoch(ts, g.tile_ms);
+  const int64_t head = At<int64_t>(row, c.off_head);
+  const int n = g.ntiles;
+  if (head == kEmptyEpoch || e <= head - n) return true;
+  const int64_t nh = std::max(head, e);
+  const uint16_t* ep = reinterpret_cast<const uint16_t*>(row + c.off_ep);
+  const uint32_t* cnt = reinterpret_cast<const uint32_t*>(row + c.off_counts);
+  int used = 0;
+  for (int k = 0; k < c.k; k++) {
+    if (cnt[k] == 0) continue;
+    const int64_t se = SlotEpoch(head, ep[k]);
+    if (se == e) return true;
+    used += se > nh - n;
+  }
+  return used < c.k;
+}
+
+// UpdateTiles on a compact ring; CompactTilesFit must have said yes.
+inline void CompactUpdateTiles(uint8_t* row, const Group& g, const CGroup& c, double ts, const double* values) {
+  const int64_t e = Epoch(ts, g.tile_ms);
+  int64_t& head = At<int64_t>(row, c.off_head);
+  const int n = g.ntiles;
+  uint16_t* ep = reinterpret_cast<uint16_t*>(row + c.off_ep);
+  uint32_t* cnt = reinterpret_cast<uint32_t*>(row + c.off_counts);
+  if (head == kEmptyEpoch) {
+    head = e;
+  } else if (e > head) {
+    for (int k = 0; k < c.k; k++)
+      if (cnt[k] != 0 && SlotEpoch(head, ep[k]) <= e - n) cnt[k] = 0;
+    head = e;
+  } else if (e <= head - n) {
+    return;
+  }
+  int at = -1, free_at = -1;
+  const uint16_t e16 = uint16_t(e);
+  for (int k = 0; k < c.k; k++) {
+    if (cnt[k] == 0) {
+      if (free_at < 0) free_at = k;
+    } else if (ep[k] == e16) {  // live slots are within n < 2^15 of the head: 16 bits decide
+      at = k;
+      break;
+    }
+  }
+  uint8_t* tile;
+  if (at < 0) {
+    if (free_at < 0) return;  // CompactTilesFit said there was room: not reached
+    at = free_at;
+    ep[at] = e16;
+    tile = row + c.off_tiles + uint32_t(at) * g.tile_bytes;
+    for (const Col& col : g.cols) At<double>(tile, col.off) = ColEmpty(col.kind);
+  } else {
+    tile = row + c.off_tiles + uint32_t(at) * g.tile_bytes;
+  }
+  AddToTile(tile, cnt[at], g, values);
+}
+
+// Whether an event of `stream` at ts fits the compact row (no ring or HLL overflows).
+inline bool CompactFits(const Layout& L, const uint8_t* row, int stream, double ts, const double* values) {
+  for (int gi : L.stream_groups[stream])
+    if (!CompactTilesFit(row, L.groups[gi], L.cgroups[gi], ts)) return false;
+  for (int fi : L.stream_feats[stream]) {
+    const Feat& f = L.mem_feats[fi];
+    if (f.agg == Agg::DISTINCT &&
+        !hll::SparseFits(row + f.off, f.hll_p, f.keep_tiles, kSparseHllEntries, Epoch(ts, f.tile_ms), values[f.field]))
+      return false;
+  }
+  return true;
+}
+
+// Applies an event to a compact row; CompactFits must have said yes.
+inline void CompactUpdate(const Layout& L, uint8_t* row, int stream, double ts, const double* values) {
+  for (int gi : L.stream_groups[stream]) CompactUpdateTiles(row, L.groups[gi], L.cgroups[gi], ts, values);
+  for (int fi : L.stream_feats[stream]) {
+    const Feat& f = L.mem_feats[fi];
+    if (f.agg == Agg::DISTINCT)
+      hll::SparseAdd(row + f.off, f.hll_p, f.keep_tiles, kSparseHllEntries, Epoch(ts, f.tile_ms), values[f.field]);
+    else
+      UpdateState(row, f, ts, values);
+  }
+}
+
+// Compute on a compact row: the same outputs as Compute on its wire form, bit for bit
+// (the tiles of a window are summed in epoch order, as the ring's walk does).
+void CompactCompute(const Layout& L, const uint8_t* row, double now_ms, double* out);
+
+// The wire form of a compact row whose ext block (if any) is `ext` (nullptr: none, or a
+// reference out of bounds). A dead row (write clock 0) is written as the fresh row with
+// its header. out: L.row_bytes. Safe on a row a writer is changing (the result is then
+// garbage, but every index stays in bounds).
+void ToWire(const Layout& L, const uint8_t* row, const uint8_t* ext, uint8_t* out);
+// The compact form of a wire row, into mem (L.mem_bytes; its ext reference set to 0).
+// False when the wire row does not fit (or is not one the compact form reproduces byte
+// for byte): the row must then be promoted (mem gets the header, the caller the block).
+bool FromWire(const Layout& L, const uint8_t* wire, uint8_t* mem);
+// FromWire's state part: the groups and state blocks of a live row (mem's header and ext
+// reference are left as they are: the caller's, e.g. mem_fresh's).
+bool StateFromWire(const Layout& L, const uint8_t* wire, uint8_t* mem);
 
 }  // namespace row
 }  // namespace hotpath

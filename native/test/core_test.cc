@@ -31,6 +31,7 @@ using namespace hptest;
 
 void RunStorePartsTests();  // store_parts_test.cc
 void RunRowTransferTests();  // row_transfer_test.cc
+void RunCompactStoreTests();  // compact_store_test.cc
 void RunDurabilityTests();  // durability_test.cc
 void RunDetectorsTests();   // detectors_test.cc
 void RunLearnerTests();     // learner_test.cc
@@ -119,7 +120,7 @@ void TestCreateWithEveryAggregate() {
   CHECK_EQ(s.watermark_ms, 2000);
   CHECK(s.capacity > 0);
   CHECK(s.row_bytes > 0);
-  CHECK(s.bytes_per_entity >= s.row_bytes);
+  CHECK(s.bytes_per_entity >= s.mem_row_bytes);  // a row in memory (compact, row_layout.h) + its index share
 }
 
 Status CreateStatus(const StoreSpec& spec) {
@@ -1129,6 +1130,7 @@ int main() {
   RUN(TestDecodeRows);
   RunStorePartsTests();
   RunRowTransferTests();
+  RunCompactStoreTests();
   RunDurabilityTests();
   RunDetectorsTests();
   RunLearnerTests();

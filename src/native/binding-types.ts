@@ -36,8 +36,15 @@ export namespace Binding {
   export interface TableStats {
     live: number;
     capacity: number;
+    /** bytes of a row in its wire form (snapshots, exportRows/importRows) */
     rowBytes: number;
+    /** bytes of a row in memory (the compact form; a promoted row adds an ext block of rowBytes) */
+    memRowBytes: number;
+    /** live rows promoted to an ext block (their state in wire form) */
+    promoted: number;
+    /** compact row + index share + the live rows' share of the ext blocks in use */
     bytesPerEntity: number;
+    /** index + compact rows used + ext blocks used */
     allocatedBytes: number;
     evictedTtl: number;
     evictedLru: number;

@@ -92,7 +92,10 @@ describe('stats', () => {
     const user = r.body.entities.user;
     expect(user.live).toBeGreaterThan(0);
     expect(user.capacity).toBeGreaterThanOrEqual(user.live);
-    expect(user.bytes_per_entity).toBeGreaterThan(user.row_bytes);
+    // row_bytes is the wire row (snapshots, exportRows); in memory rows are compact, so bytes
+    // per entity (compact row + index share + ext blocks in use) may be the smaller
+    expect(user.bytes_per_entity).toBeGreaterThan(0);
+    expect(user.row_bytes).toBeGreaterThan(0);
     expect(user.allocated_bytes).toBeLessThanOrEqual(user.memory_budget_bytes);
     expect(user.updates).toBeGreaterThan(0);
     expect(typeof user.newest_event_ms).toBe('number');
