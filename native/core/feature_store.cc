@@ -97,15 +97,25 @@ Status Table::Allocate() {
       slots = cand;
     }
   }
+  // Compact rows leave part of the share free: it pays for the ext blocks of promoted rows
+  // (at least one, so that a row can always be promoted, taking another's block if need be).
+  uint64_t ext_limit = 0;
+  if (layout_.compact && cap > 0) {
+    const uint64_t mem = layout_.mem_bytes;
+    while (cap > 0 && share - slots * sizeof(IndexSlot) - cap * mem < row_bytes) cap--;
+    if (cap > 0) ext_limit = (share - slots * sizeof(IndexSlot) - cap * mem) / row_bytes;
+    if (layout_.promote_all) ext_limit = cap;  // the tests' reference of the wire code path: every row holds a block
+  }
   if (cap == 0) return Status::InvalidArg(too_small);
   if (cap > (uint64_t(1) << 30)) return Status::InvalidArg("table '" + spec_.name + "': more than 2^30 entities per shard; use more shards");
   nshards_ = uint32_t(ns);
   shard_shift_ = bits == 0 ? 64 : 64 - bits;
   shards_.reset(new Shard[ns]);
   for (uint64_t i = 0; i < ns; i++) {
-    // Capacity is sized by the wire row (any row may be promoted); rows are compact.
+    // Capacity is sized by the wire row; rows are compact, and what they leave of the
+    // budget holds ext_limit promoted rows' blocks (more are reserved for a restore).
     Status s = shards_[i].Allocate(slots, cap, layout_.mem_bytes, i, spec_.huge_pages);
-    if (s.ok() && layout_.compact) s = shards_[i].AllocateExt(cap, uint32_t(row_bytes));
+    if (s.ok() && layout_.compact) s = shards_[i].AllocateExt(cap, uint32_t(row_bytes), ext_limit);
     if (!s.ok()) return Status(s.code(), "table '" + spec_.name + "': " + s.message());
   }
   return Status::Ok();
@@ -143,10 +153,18 @@ void Table::Apply(uint64_t key, int stream, double ts, const double* values, dou
   updates_++;
 }
 
+uint32_t Table::NewExtEvicting(Shard& s, const uint8_t* row) {
+  uint32_t ref = s.NewExt();
+  // The budget's blocks are all in use: another promoted row goes (there is one: the
+  // shard's limit is at least 1, and this row holds none).
+  if (ref == 0 && s.EvictPromoted(s.RowOf(row), &evicted_)) ref = s.NewExt();
+  return ref;
+}
+
 uint8_t* Table::Promote(Shard& s, uint8_t* row) {
-  const uint32_t ref = s.NewExt();
+  const uint32_t ref = NewExtEvicting(s, row);
   uint8_t* ext = s.ExtPtr(ref);
-  if (ext == nullptr) return nullptr;  // not reached: a shard has an ext block per row
+  if (ext == nullptr) return nullptr;  // not reached (NewExtEvicting)
   row::ToWire(layout_, row, nullptr, ext);
   At<uint32_t>(row, row::kOffExt) = ref;
   return ext;
@@ -171,15 +189,15 @@ void Table::WireRow(const Shard& s, const uint8_t* row, uint8_t* out) const {
   row::ToWire(layout_, row, s.ExtPtr(At<uint32_t>(row, row::kOffExt)), out);
 }
 
-void Table::SetFromWire(Shard& s, uint8_t* mem, const uint8_t* wire) {
+void Table::SetFromWire(Shard& s, uint8_t* mem, const uint8_t* wire, bool restoring) {
   if (!layout_.compact) {
     std::memcpy(mem, wire, layout_.row_bytes);
     return;
   }
   if (row::FromWire(layout_, wire, mem)) return;
-  const uint32_t ref = s.NewExt();
+  const uint32_t ref = restoring ? s.NewExt(true) : NewExtEvicting(s, mem);
   uint8_t* ext = s.ExtPtr(ref);
-  if (ext == nullptr) return;  // not reached: a shard has an ext block per row
+  if (ext == nullptr) return;  // not reached: a shard reserves a block per row
   std::memcpy(ext, wire, layout_.row_bytes);
   At<uint32_t>(mem, row::kOffExt) = ref;
 }

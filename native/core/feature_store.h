@@ -96,8 +96,10 @@ class Table {
   // wire form of the compact row `row` of shard s, into out (layout().row_bytes).
   void WireRow(const Shard& s, const uint8_t* row, uint8_t* out) const;
   // Writer only: the compact form of the wire row into mem (a row of shard s, its ext
-  // block freed by the caller already); a row that does not fit is promoted.
-  void SetFromWire(Shard& s, uint8_t* mem, const uint8_t* wire);
+  // block freed by the caller already); a row that does not fit is promoted, evicting
+  // another promoted row when the budget's ext blocks are all in use (restoring: past the
+  // budget instead, as the snapshot's rows are).
+  void SetFromWire(Shard& s, uint8_t* mem, const uint8_t* wire, bool restoring = false);
 
   // Cache hints for batches (any thread; they read nothing they rely on). A batch loop
   // calls PrefetchSlot a few keys ahead, then PrefetchRow once that slot has arrived:
@@ -119,6 +121,9 @@ class Table {
   bool ReadOne(uint64_t key, double now_ms, double* out, double* age_ms, bool prefetch) const;
   // Writer only: gives a compact row an ext block holding its wire form; returns the block.
   uint8_t* Promote(Shard& s, uint8_t* row);
+  // Writer only: a new ext block for `row`, evicting another promoted row when the
+  // budget's blocks are all in use.
+  uint32_t NewExtEvicting(Shard& s, const uint8_t* row);
   // Writer only: a promoted row whose state fits the compact form again goes back to it
   // (its ext block freed). Tried when an event moves the row's head (once a tile).
   void TryDemote(Shard& s, uint8_t* row, const uint8_t* ext);

@@ -1,5 +1,6 @@
 #include "shard_index.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "hash.h"
@@ -22,9 +23,10 @@ Status Shard::Allocate(uint64_t slots, uint64_t capacity, uint32_t bytes, uint64
   return Status::Ok();
 }
 
-Status Shard::AllocateExt(uint64_t blocks, uint32_t bytes) {
+Status Shard::AllocateExt(uint64_t blocks, uint32_t bytes, uint64_t limit) {
   ext_bytes = bytes;
   ext_cap = uint32_t(blocks);
+  ext_limit = uint32_t(std::min(limit, blocks));
   ext = ext_region.Map(blocks * bytes, false);
   if (!ext) return Status::Exhausted("cannot reserve memory");
   return Status::Ok();
@@ -141,6 +143,33 @@ void Shard::EvictOne(double expire_before, EvictCounts* evicted) {
   if (best == UINT32_MAX) return;
   Remove(At<uint64_t>(RowPtr(best), kOffKey), best);
   (best_expired ? evicted->ttl : evicted->lru)++;
+}
+
+bool Shard::EvictPromoted(uint32_t keep, EvictCounts* evicted) {
+  auto promoted = [&](uint32_t r) {
+    const uint8_t* p = RowPtr(r);
+    return r != keep && At<uint64_t>(p, kOffTouch) != 0 && At<uint32_t>(p, row::kOffExt) != 0;
+  };
+  uint32_t best = UINT32_MAX;
+  uint64_t best_touch = UINT64_MAX;
+  int seen = 0;
+  for (int tries = 0; tries < 64 && seen < 8 && next_unused > 0; tries++) {
+    rng = Mix64(rng + 0x9e3779b97f4a7c15ull);
+    const uint32_t r = uint32_t(rng % next_unused);
+    if (!promoted(r)) continue;
+    seen++;
+    const uint64_t touch = At<uint64_t>(RowPtr(r), kOffTouch);
+    if (touch < best_touch) {
+      best = r;
+      best_touch = touch;
+    }
+  }
+  for (uint32_t r = 0; best == UINT32_MAX && r < next_unused; r++)  // few promoted rows: a scan
+    if (promoted(r)) best = r;
+  if (best == UINT32_MAX) return false;
+  Remove(At<uint64_t>(RowPtr(best), kOffKey), best);
+  evicted->lru++;
+  return true;
 }
 
 }  // namespace hotpath

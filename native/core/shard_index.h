@@ -62,9 +62,13 @@ struct alignas(64) Shard {
   uint64_t rng = 0;  // eviction sampling
   ShardSnap* snap = nullptr;  // writer only: the snapshot being written, if any
   // Ext blocks (row_layout.h: a promoted row's state in wire form), reserved like the rows
-  // (one per row at most) and committed as first used; a freed block heads the free list
-  // (its first u32: the next free block's reference). References are index + 1.
-  uint32_t ext_bytes = 0, ext_cap = 0, ext_next = 0, ext_free = 0, ext_live = 0;
+  // (one per row, address space only) and committed as first used; a freed block heads the
+  // free list (its first u32: the next free block's reference). References are index + 1.
+  // The table's memory budget pays for ext_limit of them (what the compact rows leave of
+  // the budget): past it, a row that must be promoted takes the block of another promoted
+  // row, evicted (EvictPromoted). Only a restore may go past it (a snapshot of a store
+  // whose rows fitted another budget, or in the wire form before compact rows).
+  uint32_t ext_bytes = 0, ext_cap = 0, ext_limit = 0, ext_next = 0, ext_free = 0, ext_live = 0;
   uint8_t* ext = nullptr;
   Region ext_region;
 
@@ -73,16 +77,19 @@ struct alignas(64) Shard {
   Status Allocate(uint64_t slots, uint64_t capacity, uint32_t row_bytes, uint64_t seed, bool huge_pages = true);
 
   // Reserves `blocks` ext blocks of `bytes` (4 KiB pages: promoted rows are few and
-  // scattered over the shards). Once, after Allocate.
-  Status AllocateExt(uint64_t blocks, uint32_t bytes);
+  // scattered over the shards), of which the budget pays for `limit`. Once, after Allocate.
+  Status AllocateExt(uint64_t blocks, uint32_t bytes, uint64_t limit);
 
   uint8_t* RowPtr(uint32_t row) const { return row < cap ? rows + size_t(row) * row_bytes : nullptr; }
   // Any thread: the ext block of a reference, clamped like RowPtr (nullptr for 0).
   uint8_t* ExtPtr(uint32_t ref) const { return ref - 1 < ext_cap ? ext + size_t(ref - 1) * ext_bytes : nullptr; }
-  // Writer only: a new ext block's reference (its bytes as last left), 0 when none is left.
-  uint32_t NewExt() {
+  // Writer only: a new ext block's reference (its bytes as last left), 0 when the budget's
+  // blocks are all in use (past_limit: a restore's, 0 only when every block is).
+  uint32_t NewExt(bool past_limit = false) {
     uint32_t ref;
-    if (ext_free != 0) {
+    if (ext_live >= ext_limit && !past_limit) {
+      return 0;
+    } else if (ext_free != 0) {
       ref = ext_free;
       ext_free = row::At<uint32_t>(ExtPtr(ref), 0);
     } else if (ext_next < ext_cap) {
@@ -130,6 +137,13 @@ struct alignas(64) Shard {
 
   // Writer only, between BeginWrite and EndWrite: frees the row and its index slot.
   void Remove(uint64_t key, uint32_t row);
+
+  // Writer only, between BeginWrite and EndWrite, when NewExt has no block left within the
+  // budget: evicts the least recently written of a sample of promoted rows other than row
+  // `keep` (counted as an LRU eviction), freeing its block. False when no other row is
+  // promoted.
+  bool EvictPromoted(uint32_t keep, EvictCounts* evicted);
+  uint32_t RowOf(const uint8_t* p) const { return uint32_t(size_t(p - rows) / row_bytes); }
 
   // Writer only: before any change to row r (see the top of the file).
   void BeforeRowWrite(uint32_t r) {

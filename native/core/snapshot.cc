@@ -577,7 +577,7 @@ Status RestoreInto(Store& store, const std::string& path, RestoreStats* stats) {
           at += 8;
         }
       }
-      t.SetFromWire(shard, shard.RowPtr(first + r), row);
+      t.SetFromWire(shard, shard.RowPtr(first + r), row, true);
     }
     if (at != len) return Corrupt(path, "block payload");
     blocks++;

@@ -338,10 +338,50 @@ void TestConcurrentReadsWhileRowsPromote() {
   CHECK(demoted_seen > 0);
 }
 
+// The memory budget pays for the compact rows and, out of what they leave, the ext blocks
+// of promoted rows: when more rows must promote than that holds, another promoted row is
+// evicted (LRU), so that allocated memory stays within the budget. Every entity still
+// present reads as a store with room for all of them does.
+void TestPromotedRowsStayWithinBudget() {
+  const uint64_t per = MakeStore(Spec(kWire, 0, 64 << 20))->table(0).layout().row_bytes + 32;
+  const uint64_t budget = 4 * 40 * per;  // about 40 entities a shard
+  std::shared_ptr<Store> small = MakeStore(Spec(kCompactK3, 0, budget));
+  std::shared_ptr<Store> room = MakeStore(Spec(kWire, 0, 64 << 20));
+  World w(29, 300);
+  uint64_t max_alloc = 0;
+  for (int round = 0; round < 12; round++) {
+    // 25 new entities a round (one evicted is never written again, so that the ones kept
+    // have all their events), each with events in 6 tiles: more than K=3 slots, so each
+    // must promote.
+    Batch b(2);
+    for (int t = 0; t < 6; t++)
+      for (size_t i = 0; i < 25; i++) b.Add(w.keys[size_t(round) * 25 + i], w.now + t * kMin, {double(i), double(t)});
+    w.now += 6 * kMin;
+    CHECK_OK(b.Ingest(*small, w.now));
+    CHECK_OK(b.Ingest(*room, w.now));
+    max_alloc = std::max(max_alloc, small->table(0).Stats().allocated_bytes);
+  }
+  const TableStats st = small->table(0).Stats();
+  CHECK(max_alloc <= budget);
+  CHECK(st.promoted > 0);
+  CHECK(st.evicted_lru > 0);
+  // Evicted entities read as absent; the others as the roomy store reads them.
+  int present = 0, bad = 0;
+  for (uint64_t key : w.keys) {
+    const ReadOut a = Read(small->table(0), key, w.now);
+    if (!a.found) continue;
+    present++;
+    bad += !SameBits(a, Read(room->table(0), key, w.now));
+  }
+  CHECK(present > 0);
+  Record(bad == 0, __FILE__, __LINE__, "entities kept read as with room for all: " + std::to_string(bad) + " of " + std::to_string(present) + " differ");
+}
+
 }  // namespace
 
 void RunCompactStoreTests() {
   RUN(TestCompactMatchesWireForm);
   RUN(TestOddWireRowsPromote);
   RUN(TestConcurrentReadsWhileRowsPromote);
+  RUN(TestPromotedRowsStayWithinBudget);
 }

@@ -96,6 +96,9 @@ describe('stats', () => {
     // per entity (compact row + index share + ext blocks in use) may be the smaller
     expect(user.bytes_per_entity).toBeGreaterThan(0);
     expect(user.row_bytes).toBeGreaterThan(0);
+    expect(user.mem_row_bytes).toBeGreaterThan(0);
+    expect(user.mem_row_bytes).toBeLessThan(user.row_bytes); // the demo's 1 h rings of 1 min tiles are kept compact
+    expect(user.promoted).toBeGreaterThanOrEqual(0);
     expect(user.allocated_bytes).toBeLessThanOrEqual(user.memory_budget_bytes);
     expect(user.updates).toBeGreaterThan(0);
     expect(typeof user.newest_event_ms).toBe('number');

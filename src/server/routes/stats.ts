@@ -1,5 +1,7 @@
 // GET /v1/stats: per entity table, live entities, capacity, bytes per entity and in
-// total, evictions.
+// total, evictions. row_bytes is a row in its wire form (snapshots, the online store's
+// rows); mem_row_bytes a row in memory (compact), and promoted the live rows whose state
+// outgrew it (each holds a block of row_bytes more).
 import type { Route } from './route.js';
 
 export const statsRoutes: Route[] = [
@@ -17,6 +19,8 @@ export const statsRoutes: Route[] = [
           live: st.live,
           capacity: st.capacity,
           row_bytes: st.rowBytes,
+          mem_row_bytes: st.memRowBytes,
+          promoted: st.promoted,
           bytes_per_entity: st.bytesPerEntity,
           allocated_bytes: st.allocatedBytes,
           memory_budget_bytes: e.memoryBytes,
