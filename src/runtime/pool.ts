@@ -273,6 +273,14 @@ export class Pool {
     writeRequestHeader(ring.view, off, r.op, r.slot, r.id, r.deadline, r.enqueued, r.reqRows);
     r.job!.write(ring, off + REQ.BODY);
     ring.publish();
+    r.worker = best;
+    best.pending.set(r.id, r);
+    if (best instanceof InlineWorker) {
+      // Its consumer is this thread (a setImmediate that schedule() sets, once a turn): no
+      // sleeper to wake, so none of the SEQ bump, the notify or the end-of-turn flush.
+      best.schedule();
+      return true;
+    }
     // Under load (the last turn wrote several requests) an idle worker is left asleep until
     // its budget fills or this turn ends; a lone request wakes it at once, so that an idle
     // server's answer never waits for whatever else its turn runs.
@@ -282,8 +290,6 @@ export class Pool {
       this.#flushing = true;
       setImmediate(this.#flushRings);
     }
-    r.worker = best;
-    best.pending.set(r.id, r);
     this.#arm(best);
     return true;
   }

@@ -303,6 +303,9 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
     const prefixLen = sliced ? segments.slice(0, firstParam).join('/').length + 1 : 0;
     const tail = sliced ? segments.slice(firstParam).map((seg) => seg.startsWith(':')) : undefined;
     const modelAt = paramNames(route.path).indexOf(':model');
+    // The last model name that passed MODEL_NAME_RE: clients call the same model over and
+    // over, and comparing with it is cheaper than the regex on every request.
+    let modelOk: string | undefined;
     const wanted = route.headers ?? NO_STRINGS;
     const limit = ctx.config.server.maxBodyBytes;
     // A synchronous body-less route answers before handle() returns: one Call (and one
@@ -343,9 +346,12 @@ export function mount(app: uWS.TemplatedApp, routes: readonly Route[], ctx: Serv
         call.fail(new HotpathError('HP_ERR_NOT_READY', ctx.phase === 'starting' ? 'the server is starting' : 'the server is shutting down'), true);
         return;
       }
-      if (modelAt >= 0 && !MODEL_NAME_RE.test(params[modelAt])) {
-        call.fail(new HotpathError('HP_ERR_MODEL_NAME_INVALID', `${JSON.stringify(params[modelAt].slice(0, 64))} is not a model name (letters, digits and _)`), route.body === 'bytes');
-        return;
+      if (modelAt >= 0 && params[modelAt] !== modelOk) {
+        if (!MODEL_NAME_RE.test(params[modelAt])) {
+          call.fail(new HotpathError('HP_ERR_MODEL_NAME_INVALID', `${JSON.stringify(params[modelAt].slice(0, 64))} is not a model name (letters, digits and _)`), route.body === 'bytes');
+          return;
+        }
+        modelOk = params[modelAt];
       }
       if (ctx.policy !== OPEN_POLICY) {
         let admitted: Admitted | void;
