@@ -47,6 +47,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
                            InstanceMethod<&FeatureStoreWrap::ReadJsonTo>("readJsonTo"),
                            InstanceMethod<&FeatureStoreWrap::Clock>("clock"),
                            InstanceMethod<&FeatureStoreWrap::ReadJsonToFn>("readJsonToFn"),
+                           InstanceMethod<&FeatureStoreWrap::ReadFn>("readFn"),
                            InstanceMethod<&FeatureStoreWrap::ReadMany>("readMany"),
                            InstanceMethod<&FeatureStoreWrap::Contains>("contains"),
                            InstanceMethod<&FeatureStoreWrap::Layout>("layout"),
@@ -356,6 +357,52 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     if (len < size_t(table.width())) return ThrowArg(env, "out must be a Float64Array of the table's width");
     double age;
     table.Read(key, now, out, &age);
+    return Napi::Number::New(env, age);
+  }
+
+  // readFn() -> read as a plain function bound to this store (as readJsonToFn: no `this`
+  // to unwrap per call; the function holds the store's object). Its arguments are read
+  // with one N-API call each, the checks falling out of the calls' statuses (a value of the
+  // wrong type fails them), and a string id is hashed from its UTF-16 units when they are
+  // ASCII (a plain copy; the UTF-8 encoder costs more). Anything else (a BigInt id, a
+  // non-ASCII id, any argument the fast checks refuse) goes through Read, so the answers
+  // and errors are read()'s.
+  Napi::Value ReadFn(const Napi::CallbackInfo& info) {
+    Napi::Function f = Napi::Function::New(
+        info.Env(), [](const Napi::CallbackInfo& i) -> Napi::Value { return static_cast<FeatureStoreWrap*>(i.Data())->ReadFast(i); }, "read", this);
+    f.Set("store", info.This());
+    return f;
+  }
+
+  Napi::Value ReadFast(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    int32_t t;
+    double now;
+    void* data = nullptr;
+    napi_typedarray_type type;
+    size_t len = 0;
+    if (!store_ || napi_get_value_int32(env, info[0], &t) != napi_ok || t < 0 || t >= store_->table_count() ||
+        napi_get_value_double(env, info[2], &now) != napi_ok || !(std::fabs(now) <= kMaxTimeMs) ||
+        napi_get_typedarray_info(env, info[3], &type, &len, &data, nullptr, nullptr) != napi_ok || type != napi_float64_array)
+      return Read(info);
+    // (napi_get_value_int32 truncates a number that is not an int32, as TableArg's
+    // Int32Value does: the same table.)
+    const Table& table = store_->table(t);
+    if (len < size_t(table.width())) return Read(info);
+    char16_t id[kMaxIdBytes + 1];
+    size_t units = 0;
+    if (napi_get_value_string_utf16(env, info[1], id, kMaxIdBytes + 1, &units) != napi_ok || units == 0 ||
+        units >= size_t(kMaxIdBytes))  // empty, or maybe cut short: Read says why or hashes
+      return Read(info);
+    char ascii[kMaxIdBytes];
+    char16_t any = 0;
+    for (size_t i = 0; i < units; i++) {
+      any |= id[i];
+      ascii[i] = char(id[i]);
+    }
+    if (any >= 0x80) return Read(info);  // UTF-8 differs from the units: hash as Read does
+    double age;
+    table.Read(HashBytes(ascii, units), now, static_cast<double*>(data), &age);
     return Napi::Number::New(env, age);
   }
 

@@ -138,22 +138,32 @@ namespace row {
 namespace {
 
 // The live slots of a compact ring with epochs in [lo, hi], in epoch order (the order the
-// wire ring's walk visits its tiles): their slot numbers into out, their count returned.
-inline uint32_t Gather(const uint8_t* row, const CGroup& c, int64_t head, int64_t lo, int64_t hi, uint8_t* out) {
+// wire ring's walk visits its tiles): their slot numbers into out, their distances hi - e
+// (descending: oldest first) into dist, their count returned.
+inline uint32_t Gather(const uint8_t* row, const CGroup& c, int64_t head, int64_t lo, int64_t hi, uint8_t* out,
+                       uint16_t* dist) {
   const uint16_t* ep = reinterpret_cast<const uint16_t*>(row + c.off_ep);
   const uint32_t* cnt = reinterpret_cast<const uint32_t*>(row + c.off_counts);
-  int64_t es[kMaxSparseSlots];
+  // lo <= e <= hi is hi - e <= hi - lo: one 16-bit difference and one unsigned compare per
+  // slot (live slots are within ntiles < 2^15 of the head, and hi <= head).
+  if (head - hi > 0xffff) return 0;  // past any live slot (a read long before the head)
+  const uint32_t span = uint32_t(hi - lo);
+  const uint32_t back = uint32_t(head - hi);
   uint32_t n = 0;
   for (int k = 0; k < c.k; k++) {
     if (cnt[k] == 0) continue;
-    const int64_t e = SlotEpoch(head, ep[k]);
-    if (e < lo || e > hi) continue;
+    // A live slot's epoch is in (head - ntiles, head]: head - e as 16 bits is exact, and
+    // e > hi (only when hi = cur < head) shows as head - e < head - hi.
+    const uint32_t dh = uint16_t(uint16_t(head) - ep[k]);
+    if (dh < back) continue;
+    const uint32_t d = dh - back;
+    if (d > span) continue;
     uint32_t i = n++;
-    for (; i > 0 && es[i - 1] > e; i--) {  // insertion sort: K <= 16
-      es[i] = es[i - 1];
+    for (; i > 0 && dist[i - 1] < d; i--) {  // insertion sort, oldest first: K <= 16
+      dist[i] = dist[i - 1];
       out[i] = out[i - 1];
     }
-    es[i] = e;
+    dist[i] = uint16_t(d);
     out[i] = uint8_t(k);
   }
   return n;
@@ -162,39 +172,74 @@ inline uint32_t Gather(const uint8_t* row, const CGroup& c, int64_t head, int64_
 }  // namespace
 
 void CompactCompute(const Layout& L, const uint8_t* row, double now_ms, double* out) {
+  // Each ring is gathered once (its live slots in epoch order, for the widest window read
+  // on it); a window of that ring is then a suffix of the list (all windows end at the same
+  // hi = min(cur, head)), reduced from its first slot on, so every sum still adds its
+  // tiles in epoch order, as the wire ring's walk does (floating-point sums depend on
+  // the order: Compute on the wire form must give the same bits).
+  const size_t ngroups = L.groups.size();
+  struct Ring {
+    int64_t lo, hi;           // the widest window's epochs (hi < lo: nothing to read)
+    uint32_t n;               // live slots in [lo, hi]
+    uint8_t slots[kMaxSparseSlots];
+    uint16_t dist[kMaxSparseSlots];  // hi - epoch, descending
+  };
+  Ring rings[kMaxFeaturesPerTable];
+  int64_t cur_of[kMaxFeaturesPerTable];
+  for (size_t gi = 0; gi < ngroups; gi++) rings[gi].lo = 1, rings[gi].hi = 0, rings[gi].n = 0;
+  // The widest window per ring first (calcs of one ring are not adjacent in the plan).
+  int widest[kMaxFeaturesPerTable];
+  for (size_t gi = 0; gi < ngroups; gi++) widest[gi] = 0;
+  for (const Calc& c : L.calcs) widest[c.group] = std::max(widest[c.group], c.ntiles);
+  for (size_t gi = 0; gi < ngroups; gi++) {
+    if (widest[gi] == 0) continue;
+    const Group& g = L.groups[gi];
+    const CGroup& cg = L.cgroups[gi];
+    const int64_t head = At<int64_t>(row, cg.off_head);
+    if (head == kEmptyEpoch) continue;
+    const int64_t cur = Epoch(now_ms, g.tile_ms);
+    cur_of[gi] = cur;
+    Ring& r = rings[gi];
+    r.lo = std::max(cur - widest[gi] + 1, head - g.ntiles + 1);
+    r.hi = std::min(cur, head);
+    if (r.hi >= r.lo) r.n = Gather(row, cg, head, r.lo, r.hi, r.slots, r.dist);
+  }
   double acc[kMaxAcc];
-  int64_t lo_of[kMaxFeaturesPerTable], hi_of[kMaxFeaturesPerTable];
+  uint8_t first_of[kMaxFeaturesPerTable];  // per calc: its first slot in its ring's list
   for (size_t ci = 0; ci < L.calcs.size(); ci++) {
     const Calc& c = L.calcs[ci];
     const Group& g = L.groups[c.group];
     const CGroup& cg = L.cgroups[c.group];
-    const int64_t head = At<int64_t>(row, cg.off_head);
-    int64_t lo = 0, hi = -1;
-    if (head != kEmptyEpoch) {
-      const int64_t cur = Epoch(now_ms, g.tile_ms);
-      lo = std::max(cur - c.ntiles + 1, head - g.ntiles + 1);
-      hi = std::min(cur, head);
+    const Ring& rg = rings[c.group];
+    uint32_t i0 = rg.n;
+    if (rg.n != 0) {
+      // This window's epochs: [max(cur - ntiles + 1, ring lo), hi], i.e. distances up to
+      // hi - lo; the list is oldest first, so its window starts at the first slot within.
+      const int64_t lo = std::max(cur_of[c.group] - c.ntiles + 1, rg.lo);
+      if (lo <= rg.hi) {
+        const uint32_t dmax = uint32_t(rg.hi - lo);
+        i0 = 0;
+        while (i0 < rg.n && rg.dist[i0] > dmax) i0++;
+      }
     }
-    lo_of[ci] = lo;
-    hi_of[ci] = hi;
-    uint8_t slots[kMaxSparseSlots];
-    const uint32_t nocc = hi < lo ? 0 : Gather(row, cg, head, lo, hi, slots);
+    first_of[ci] = uint8_t(i0);
+    const uint8_t* slots = rg.slots;
+    const uint32_t n = rg.n;
     const uint32_t* counts = reinterpret_cast<const uint32_t*>(row + cg.off_counts);
     const uint8_t* tiles = row + cg.off_tiles;
+    const uint32_t tb = g.tile_bytes;
     double* r = acc + c.acc;
     uint64_t cnt = 0;
-    for (uint32_t i = 0; i < nocc; i++) cnt += counts[slots[i]];
+    for (uint32_t i = i0; i < n; i++) cnt += counts[slots[i]];
     r[0] = double(cnt);
     for (size_t k = 0; k < c.cols.size(); k++) {
       const Col& col = g.cols[c.cols[k]];
+      const uint8_t* base = tiles + col.off;
       double x = ColEmpty(col.kind);
-      for (uint32_t i = 0; i < nocc; i++) {
-        const double v = At<double>(tiles + slots[i] * g.tile_bytes, col.off);
-        switch (col.kind) {
-          case kMin: x = std::min(x, v); break;
-          case kMax: x = std::max(x, v); break;
-          default: x += v;
-        }
+      switch (col.kind) {  // one tight loop per column kind, in epoch order
+        case kMin: for (uint32_t i = i0; i < n; i++) x = std::min(x, At<double>(base, slots[i] * tb)); break;
+        case kMax: for (uint32_t i = i0; i < n; i++) x = std::max(x, At<double>(base, slots[i] * tb)); break;
+        default: for (uint32_t i = i0; i < n; i++) x += At<double>(base, slots[i] * tb);
       }
       r[1 + k] = x;
     }
@@ -219,18 +264,28 @@ void CompactCompute(const Layout& L, const uint8_t* row, double now_ms, double* 
       *o = kNaN;
       continue;
     }
+    // Chan et al. around the window mean: a second pass over the window's slots (the
+    // mean needs the whole sum first), from the ring's list, not a second gather.
     const Group& g = L.groups[f.group];
     const CGroup& cg = L.cgroups[f.group];
+    const Ring& rg = rings[f.group];
     const uint32_t sum_off = g.cols[f.col_sum].off, m2_off = g.cols[f.col_m2].off;
     const uint32_t* counts = reinterpret_cast<const uint32_t*>(row + cg.off_counts);
+    const uint8_t* tiles = row + cg.off_tiles;
     const double mean = acc[f.acc_sum] / cnt;
-    uint8_t slots[kMaxSparseSlots];
-    const int64_t lo = lo_of[f.calc], hi = hi_of[f.calc];
-    const uint32_t nocc = hi < lo ? 0 : Gather(row, cg, At<int64_t>(row, cg.off_head), lo, hi, slots);
     double m2 = 0;
-    for (uint32_t i = 0; i < nocc; i++) {
-      const uint8_t* t = row + cg.off_tiles + slots[i] * g.tile_bytes;
-      const double n = counts[slots[i]];
+    for (uint32_t i = first_of[f.calc]; i < rg.n; i++) {
+      const uint8_t* t = tiles + rg.slots[i] * g.tile_bytes;
+      const uint32_t c = counts[rg.slots[i]];
+      // A tile of one event (the common case of a sparse entity): its mean is its sum and
+      // n * d * d is d * d, exactly, so the division (a long latency per slot) is skipped
+      // with the same bits.
+      if (c == 1) {
+        const double d = At<double>(t, sum_off) - mean;
+        m2 += At<double>(t, m2_off) + d * d;
+        continue;
+      }
+      const double n = c;
       const double d = At<double>(t, sum_off) / n - mean;
       m2 += At<double>(t, m2_off) + n * d * d;
     }

@@ -80,6 +80,8 @@ export namespace Binding {
     readJsonTo(program: number, id: string, nowMs: number): number;
     /** readJsonTo as a plain function bound to this store (no `this` to unwrap per call; it holds the store) */
     readJsonToFn(): (program: number, id: string, nowMs: number) => number;
+    /** read as a plain function bound to this store (no `this` to unwrap per call; it holds the store) */
+    readFn(): (table: number, id: string | bigint, nowMs: number, out: Float64Array) => number;
     /** CLOCK_MONOTONIC, ms: the clock of readJsonTo's start and end */
     clock(): number;
     contains(table: number, id: string | bigint): boolean;

@@ -126,12 +126,15 @@ export class FeatureStore {
   readonly #layouts: Binding.Layout[];
   /** the native readJsonTo bound to #native: a call with no `this` to unwrap */
   readonly #readJsonTo: (program: number, id: string, nowMs: number) => number;
+  /** the native read bound to #native, as #readJsonTo */
+  readonly #read: (table: number, id: string | bigint, nowMs: number, out: Float64Array) => number;
 
   private constructor(native: Binding.NativeStore, tables: number) {
     this.#native = native;
     this.#layouts = Array.from({ length: tables }, (_, t) => native.layout(t));
     this.#keepText(4096);
     this.#readJsonTo = native.readJsonToFn(); // lives as long as this, beside #native
+    this.#read = native.readFn();
   }
 
   static create(spec: Binding.StoreSpec): FeatureStore {
@@ -196,8 +199,13 @@ export class FeatureStore {
 
   /** Reads one entity's feature vector into out (length >= layout(table).width). */
   read(table: number, id: string | bigint, nowMs: number, out: Float64Array): ReadResult {
-    const ageMs = call(() => this.#native.read(table, id, nowMs, out));
-    return { found: !Number.isNaN(ageMs), ageMs };
+    let ageMs: number;
+    try {
+      ageMs = this.#read(table, id, nowMs, out); // no closure: a read per request
+    } catch (err) {
+      throw toHotpathError(err);
+    }
+    return { found: ageMs === ageMs, ageMs }; // NaN (absent) is the only age unequal to itself
   }
 
   /**
