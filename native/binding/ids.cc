@@ -23,6 +23,19 @@ bool HashIdValue(napi_env env, napi_value v, uint64_t* out, std::string* why) {
   return true;
 }
 
+bool HashAsciiUnits(const char16_t* id, size_t units, uint64_t* out) {
+  if (units == 0 || units > size_t(kMaxIdBytes)) return false;
+  char ascii[kMaxIdBytes];
+  char16_t any = 0;
+  for (size_t i = 0; i < units; i++) {
+    any |= id[i];
+    ascii[i] = char(id[i]);
+  }
+  if (any >= 0x80) return false;
+  *out = HashBytes(ascii, units);
+  return true;
+}
+
 bool GetKeys(Napi::Env env, const Napi::Value& v, size_t n, std::vector<uint64_t>* scratch,
              const uint64_t** keys, std::string* why, bool strings_done) {
   uint64_t* data;

@@ -13,6 +13,12 @@ namespace hotpath {
 // refused, with *why set.
 bool HashIdValue(napi_env env, napi_value v, uint64_t* out, std::string* why);
 
+// The hash of an id given as its UTF-16 units (napi_get_value_string_utf16), when every
+// unit is ASCII and there are 1..kMaxIdBytes of them: its UTF-8 bytes are then its units,
+// so the hash is HashIdValue's without a second copy of the string. False otherwise (the
+// caller hashes through HashIdValue, which also says why an id is refused).
+bool HashAsciiUnits(const char16_t* id, size_t units, uint64_t* out);
+
 // A key column: a BigUint64Array of n hashes (from hashIds) or an Array of n string ids,
 // hashed into *scratch. Reading an Array's elements can run JS (getters); with
 // strings_done, a string column was already hashed into scratch by an earlier call and

@@ -19,7 +19,6 @@
 
 #include "../core/event_rows.h"
 #include "../core/feature_store.h"
-#include "../core/hash.h"
 #include "../core/wal_record.h"
 #include "args.h"
 #include "feature_json.h"
@@ -394,15 +393,10 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     if (napi_get_value_string_utf16(env, info[1], id, kMaxIdBytes + 1, &units) != napi_ok || units == 0 ||
         units >= size_t(kMaxIdBytes))  // empty, or maybe cut short: Read says why or hashes
       return Read(info);
-    char ascii[kMaxIdBytes];
-    char16_t any = 0;
-    for (size_t i = 0; i < units; i++) {
-      any |= id[i];
-      ascii[i] = char(id[i]);
-    }
-    if (any >= 0x80) return Read(info);  // UTF-8 differs from the units: hash as Read does
+    uint64_t key;
+    if (!HashAsciiUnits(id, units, &key)) return Read(info);  // UTF-8 differs from the units: hash as Read does
     double age;
-    table.Read(HashBytes(ascii, units), now, static_cast<double*>(data), &age);
+    table.Read(key, now, static_cast<double*>(data), &age);
     return Napi::Number::New(env, age);
   }
 
@@ -570,15 +564,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
     if (napi_get_value_string_utf16(env, info[1], id, kIdUnits + 1, &units) != napi_ok) return ThrowArg(env, "id must be a string");
     if (units == kIdUnits) return ThrowArg(env, "id too long");
     uint64_t key;
-    char ascii[kMaxIdBytes];
-    bool is_ascii = units > 0 && units <= size_t(kMaxIdBytes);
-    for (size_t i = 0; is_ascii && i < units; i++) {
-      is_ascii = id[i] < 0x80;
-      ascii[i] = char(id[i]);
-    }
-    if (is_ascii) {
-      key = HashBytes(ascii, units);
-    } else {
+    if (!HashAsciiUnits(id, units, &key)) {
       std::string why;
       if (!HashIdValue(env, info[1], &key, &why)) return ThrowArg(env, why);
     }

@@ -71,55 +71,80 @@ double Finish(double z, int zeros, int p) {
 constexpr int kFastRank = 40;
 static_assert(kMaxHllPrecision + kFastRank <= 52, "the fast HLL sum must stay exact");
 
-}  // namespace
-
-double Count(const uint8_t* state, int p, int ntiles, int keep, int64_t cur) {
-  const int m = 1 << p;
-  View h(const_cast<uint8_t*>(state), p);  // read only
-  const int64_t head = *h.head;
-  if (head == row::kEmptyEpoch) return 0;
-  // Entries older than the retained span may still be stored (expiry is lazy): the same
-  // cutoff as Add's keeps reads identical to eager expiry.
-  const int64_t lo = std::max(cur - ntiles + 1, head - keep + 1);
-  // An entry's epoch is head - d, d = (head - e) mod 2^16 (FullEpoch): lo <= e <= cur is
-  // dmin <= d <= dmax, so each entry is one 16-bit difference and one unsigned compare.
-  const int64_t dmin64 = std::max<int64_t>(head - cur, 0), dmax64 = std::min<int64_t>(head - lo, 0xffff);
-  if (dmax64 < dmin64) return 0;  // no entry can be in the window: every rank reads 0
-  const uint32_t dmin = uint32_t(dmin64), span = uint32_t(dmax64 - dmin64);
-  const uint16_t h16 = uint16_t(head);
-  auto rank = [&](const Reg& g) -> uint32_t {
+// A register's rank within the window [cur - ntiles + 1, cur] of tile epochs, reading only
+// entries still retained (keep tiles back from head): what Count and SparseCount read.
+struct WindowRank {
+  uint32_t dmin = 0, span = 0;
+  uint16_t h16 = 0;
+  bool none = true;  // no entry can be in the window: every rank reads 0
+  WindowRank(int64_t head, int ntiles, int keep, int64_t cur) {
+    // Entries older than the retained span may still be stored (expiry is lazy): the same
+    // cutoff as Add's keeps reads identical to eager expiry.
+    const int64_t lo = std::max(cur - ntiles + 1, head - keep + 1);
+    // An entry's epoch is head - d, d = (head - e) mod 2^16 (FullEpoch): lo <= e <= cur is
+    // dmin <= d <= dmax, so each entry is one 16-bit difference and one unsigned compare.
+    const int64_t dmin64 = std::max<int64_t>(head - cur, 0), dmax64 = std::min<int64_t>(head - lo, 0xffff);
+    if (dmax64 < dmin64) return;
+    none = false;
+    dmin = uint32_t(dmin64);
+    span = uint32_t(dmax64 - dmin64);
+    h16 = uint16_t(head);
+  }
+  uint32_t operator()(const Reg& g) const {
     const uint32_t d1 = uint16_t(h16 - g.e1), d2 = uint16_t(h16 - g.e2);
     // Masks, not branches: whether an entry is in the window is a coin flip per register.
     const uint32_t a = g.r1 & (0u - uint32_t(d1 - dmin <= span));  // an empty entry has rank 0
     const uint32_t b = g.r2 & (0u - uint32_t(d2 - dmin <= span));
     return std::max(a, b);
-  };
-  // Registers whose bit is clear have rank 0: each adds 2^0 to z and one to zeros.
-  const uint32_t words = OccWords(p);
+  }
+};
+
+// The sum of 2^-rank over m registers, fed the ranks of the occupied ones (the others
+// rank 0): exact in an integer while no rank passes kFastRank.
+struct RankSum {
   uint32_t occupied = 0, rmax = 0;
   int zeros = 0;
   uint64_t zi = 0;
+  void Add(uint32_t r) {
+    occupied++;
+    rmax = std::max(r, rmax);
+    zeros += r == 0;
+    zi += (uint64_t(1) << (kFastRank - std::min(r, uint32_t(kFastRank)))) & (0 - uint64_t(r <= uint32_t(kFastRank)));
+  }
+  // Counts the m - occupied registers of rank 0; whether the integer sum is exact (Z()).
+  bool Close(int m) {
+    zeros += m - int(occupied);
+    zi += uint64_t(m - int(occupied)) << kFastRank;
+    return rmax <= uint32_t(kFastRank);
+  }
+  double Z() const { return double(zi) * (1.0 / double(uint64_t(1) << kFastRank)); }  // exact: a power of two
+};
+
+}  // namespace
+
+double Count(const uint8_t* state, int p, int ntiles, int keep, int64_t cur) {
+  const int m = 1 << p;
+  View h(const_cast<uint8_t*>(state), p);  // read only
+  if (*h.head == row::kEmptyEpoch) return 0;
+  const WindowRank rank(*h.head, ntiles, keep, cur);
+  if (rank.none) return 0;
+  // Registers whose bit is clear have rank 0: each adds 2^0 to z and one to zeros.
+  const uint32_t words = OccWords(p);
+  RankSum sum;
   for (uint32_t w = 0; w < words; w++) {
     const uint64_t bits = w == words - 1 && m % 64 ? h.occ[w] & ((uint64_t(1) << (m % 64)) - 1) : h.occ[w];
-    for (uint64_t word = bits; word; word &= word - 1) {
-      occupied++;
-      const uint32_t r = rank(h.reg[w * 64 + uint32_t(__builtin_ctzll(word))]);
-      rmax = std::max(r, rmax);
-      zeros += r == 0;
-      zi += (uint64_t(1) << (kFastRank - std::min(r, uint32_t(kFastRank)))) & (0 - uint64_t(r <= uint32_t(kFastRank)));
-    }
+    for (uint64_t word = bits; word; word &= word - 1) sum.Add(rank(h.reg[w * 64 + uint32_t(__builtin_ctzll(word))]));
   }
-  zeros += m - int(occupied);
-  zi += uint64_t(m - int(occupied)) << kFastRank;
-  if (zeros == m) return 0;
+  const bool exact = sum.Close(m);
+  if (sum.zeros == m) return 0;
   double z;
-  if (rmax <= uint32_t(kFastRank)) {
-    z = double(zi) * (1.0 / double(uint64_t(1) << kFastRank));  // exact: a power of two
+  if (exact) {
+    z = sum.Z();
   } else {  // a rank beyond the exact range: the double sum in register order, as Estimate
     z = 0;
     for (int i = 0; i < m; i++) z += kPow2Neg.v[rank(h.reg[i]) & 63];
   }
-  return Finish(z, zeros, p);
+  return Finish(z, sum.zeros, p);
 }
 
 double SparseCount(const uint8_t* state, int p, int slots, int ntiles, int keep, int64_t cur) {
@@ -128,35 +153,17 @@ double SparseCount(const uint8_t* state, int p, int slots, int ntiles, int keep,
   const int m = 1 << p;
   const int64_t head = row::At<int64_t>(state, kOffHead);
   if (head == row::kEmptyEpoch) return 0;
-  const int64_t lo = std::max(cur - ntiles + 1, head - keep + 1);
-  const int64_t dmin64 = std::max<int64_t>(head - cur, 0), dmax64 = std::min<int64_t>(head - lo, 0xffff);
-  if (dmax64 < dmin64) return 0;
-  const uint32_t dmin = uint32_t(dmin64), span = uint32_t(dmax64 - dmin64);
-  const uint16_t h16 = uint16_t(head);
-  auto rank = [&](const Reg& g) -> uint32_t {
-    const uint32_t d1 = uint16_t(h16 - g.e1), d2 = uint16_t(h16 - g.e2);
-    const uint32_t a = g.r1 & (0u - uint32_t(d1 - dmin <= span));
-    const uint32_t b = g.r2 & (0u - uint32_t(d2 - dmin <= span));
-    return std::max(a, b);
-  };
+  const WindowRank rank(head, ntiles, keep, cur);
+  if (rank.none) return 0;
   const SparseEntry* en = Entries(state);
-  uint32_t occupied = 0, rmax = 0;
-  int zeros = 0;
-  uint64_t zi = 0;
-  for (int i = 0; i < slots; i++) {
-    if (en[i].r.r1 == 0) continue;
-    occupied++;
-    const uint32_t r = rank(en[i].r);
-    rmax = std::max(r, rmax);
-    zeros += r == 0;
-    zi += (uint64_t(1) << (kFastRank - std::min(r, uint32_t(kFastRank)))) & (0 - uint64_t(r <= uint32_t(kFastRank)));
-  }
-  zeros += m - int(occupied);
-  zi += uint64_t(m - int(occupied)) << kFastRank;
-  if (zeros == m) return 0;
+  RankSum sum;
+  for (int i = 0; i < slots; i++)
+    if (en[i].r.r1 != 0) sum.Add(rank(en[i].r));
+  const bool exact = sum.Close(m);
+  if (sum.zeros == m) return 0;
   double z;
-  if (rmax <= uint32_t(kFastRank)) {
-    z = double(zi) * (1.0 / double(uint64_t(1) << kFastRank));
+  if (exact) {
+    z = sum.Z();
   } else {  // Count's double sum in register order
     uint8_t ranks[1 << kMaxHllPrecision];
     std::fill(ranks, ranks + m, uint8_t(0));
@@ -165,7 +172,7 @@ double SparseCount(const uint8_t* state, int p, int slots, int ntiles, int keep,
     z = 0;
     for (int i = 0; i < m; i++) z += kPow2Neg.v[ranks[i] & 63];
   }
-  return Finish(z, zeros, p);
+  return Finish(z, sum.zeros, p);
 }
 
 void SparseToWire(const uint8_t* sparse, int p, int slots, uint8_t* out) {
