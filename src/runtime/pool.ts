@@ -325,12 +325,34 @@ export class Pool {
     if (w.armed || !w.alive) return;
     const p = w.responses.waitAsync();
     w.armed = true;
-    if (p === null) {
-      setImmediate(() => this.#drain(w));
-      return;
-    }
-    void p.then(() => this.#drain(w));
+    const arm = ++w.arms;
+    const drain = (): void => {
+      if (w.armed && w.arms === arm) this.#drain(w);
+    };
+    if (p === null) setImmediate(drain);
+    else void p.then(drain);
   }
+
+  /**
+   * A worker's answers must not wait on one promise alone: if its wait was woken (the
+   * worker took WAITING to 0 and answers are in the ring) and the same arm is still
+   * pending a tick later, the ticker drains it and re-arms; the late resolution of the
+   * replaced wait is then ignored (#arm's arm check). Counted in wakeupsRecovered.
+   */
+  #watch(): void {
+    for (const w of this.#workers) {
+      if (!(w instanceof WorkerHandle) || !w.armed) continue;
+      if (!w.responses.woken()) w.wokenArm = 0;
+      else if (w.wokenArm !== w.arms) w.wokenArm = w.arms;
+      else {
+        this.wakeupsRecovered++;
+        this.#drain(w);
+      }
+    }
+  }
+
+  /** times #watch drained a worker whose woken wait had not resolved a tick later */
+  wakeupsRecovered = 0;
 
   #drain(w: WorkerHandle | InlineWorker): void {
     w.armed = false;
@@ -393,6 +415,7 @@ export class Pool {
     if (this.#ticker) return;
     this.#ticker = setInterval(() => {
       const live = this.#deadlines.sweep(nowMs(), this.#expire, this.#passed);
+      this.#watch();
       if (this.#waiting.length > 0) {
         this.#waiting.dropFinished(this.#passed);
         this.#flushWaiting();

@@ -259,6 +259,15 @@ export class Ring {
     return r.async ? r.value : null;
   }
 
+  /**
+   * While a waitAsync is pending: the producer has taken WAITING to 0 (it woke this consumer)
+   * and records wait. The promise should resolve within the event-loop turn; a caller that
+   * sees this on two looks a turn apart drains without it (pool.ts #watch).
+   */
+  woken(): boolean {
+    return Atomics.load(this.ctl, RING.WAITING) === 0 && !this.#empty();
+  }
+
   /** The consumer is awake again (call after waitAsync resolves). */
   awake(): void {
     Atomics.store(this.ctl, RING.WAITING, 0);

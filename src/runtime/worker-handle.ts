@@ -44,6 +44,10 @@ export class WorkerHandle {
   exited = false;
   /** the main thread waits (waitAsync) on the response ring */
   armed = false;
+  /** bumped at each arm: a wait's resolution drains only if no later arm replaced it */
+  arms = 0;
+  /** the arm that pool.ts #watch last saw woken but not yet drained (0: none) */
+  wokenArm = 0;
   /** its queue delay is over the pool's budget: new requests go elsewhere or are shed (pool.ts) */
   late = false;
   /** requests written into this worker's ring and not yet answered, by id */

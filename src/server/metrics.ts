@@ -229,6 +229,15 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
       },
     });
     new client.Counter({
+      name: 'hotpath_worker_wakeups_recovered_total',
+      help: 'Times a worker had woken the main thread (its answers waiting in the response ring) and the wait had not resolved a tick later: the deadline ticker drained the answers instead',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(pool.wakeupsRecovered);
+      },
+    });
+    new client.Counter({
       name: 'hotpath_shed_requests_total',
       help: 'Requests shed (HP_ERR_OVERLOADED, or the fallback): cause wait_queue_full (the rings and the wait queue were full) or queue_delay (the queue delay was over server.queue_delay_budget)',
       labelNames: ['cause'],

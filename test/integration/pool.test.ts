@@ -1,7 +1,8 @@
 // The worker pool on its own (no HTTP): races around worker restarts found in review, each
 // kept as a test. A model version loaded while a worker restarts reaches that worker; a
 // pool closed while a worker restarts leaves no thread behind; a dead worker's rings are
-// released; an answer larger than the response ring is refused, not left to hang the worker.
+// released; an answer larger than the response ring is refused, not left to hang the worker;
+// answers are collected even when a wait on the response ring never resolves.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -10,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { LoadMessage } from '../../src/runtime/worker-protocol.js';
 import { Pool } from '../../src/runtime/pool.js';
 import { OP, statusName, writeInferBody } from '../../src/runtime/records.js';
+import { Ring } from '../../src/runtime/ring.js';
 
 /** y = x . w for a 1-wide input and `outDim` outputs, tensor-only. */
 function model(slot: number, outDim = 1): LoadMessage {
@@ -117,6 +119,32 @@ describe('worker pool', () => {
       expect([big.status, big.message]).toEqual(['error', expect.stringMatching(/larger than a response ring/)]);
       expect((await ask(pool, 0, 2)).status).toBe('ok'); // the worker still serves
     } finally {
+      await pool.close();
+    }
+  });
+
+  it('collects answers whose wake-up never resolves the main thread\'s wait', async () => {
+    // Every waitAsync of this thread registers (WAITING = 1, the worker notifies) but its
+    // promise is dropped: as if the platform lost the resolution. The deadline ticker must
+    // see the woken ring and collect the answers long before their 3 s deadline.
+    const waitAsync = Object.getOwnPropertyDescriptor(Ring.prototype, 'waitAsync')!.value as Ring['waitAsync'];
+    Ring.prototype.waitAsync = function (this: Ring) {
+      const p = waitAsync.call(this);
+      return p === null ? null : new Promise<unknown>(() => {});
+    };
+    const pool = new Pool({ workers: 1, ringBytes: 1 << 16, waitQueue: 64, storeId: 0, log: () => {} });
+    try {
+      await pool.start();
+      await pool.load(model(0));
+      const t0 = performance.now();
+      for (let round = 0; round < 20; round++) {
+        const answers = await Promise.all(Array.from({ length: 1 + (round % 5) }, () => ask(pool, 0)));
+        expect(answers.map((a) => [a.status, a.values![0]])).toEqual(answers.map(() => ['ok', 3]));
+      }
+      expect(performance.now() - t0).toBeLessThan(2000); // 20 rounds, none waiting out a deadline
+      expect(pool.wakeupsRecovered).toBeGreaterThan(0);
+    } finally {
+      Ring.prototype.waitAsync = waitAsync;
       await pool.close();
     }
   });

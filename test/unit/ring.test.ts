@@ -389,26 +389,44 @@ describe('ring across threads', () => {
     let failed: unknown = null;
     produced.catch((e: unknown) => (failed = e));
 
-    const consumed = (async (): Promise<ConsumeResult & { sleeps: number }> => {
-      const r = { ...newConsumeResult(), sleeps: 1 };
-      await firstWait;
+    // A wait still pending 10 s after it was woken is the platform's loss, not the ring's:
+    // the producer did its part (WAITING taken to 0) and the records are there. Such a wait
+    // is counted and left, as the pool's ticker does (pool.ts #watch); a wait whose records
+    // wait with WAITING still 1 is the ring's lost wake-up, and fails the test.
+    const stall = (p: Promise<unknown>, r: { errors: string[]; platformLost: number }): Promise<unknown> => {
+      let timer: NodeJS.Timeout | undefined;
+      const look = (): Promise<void> =>
+        new Promise((resolve) => {
+          timer = setTimeout(() => {
+            if (ring.woken()) r.platformLost++;
+            else if (ring.used() > 0) r.errors.push(`lost wake-up: ${ring.used()} bytes wait, WAITING ${Atomics.load(ring.ctl, RING.WAITING)}`);
+            else return resolve(look());
+            resolve();
+          }, 10_000);
+        });
+      return Promise.race([p, look()]).finally(() => clearTimeout(timer));
+    };
+    const consumed = (async (): Promise<ConsumeResult & { sleeps: number; platformLost: number }> => {
+      const r = { ...newConsumeResult(), sleeps: 1, platformLost: 0 };
+      await stall(firstWait!, r);
       ring.awake();
-      while (r.received < COUNT && failed === null) {
+      while (r.received < COUNT && failed === null && r.errors.length === 0) {
         consumeWaiting(ring, r);
         if (r.received >= COUNT) break;
         const p = ring.waitAsync();
         if (p) {
           r.sleeps++;
-          await p;
+          await stall(p, r);
         }
         ring.awake();
       }
+      if (r.platformLost > 0) console.warn(`ring test: ${r.platformLost} woken waitAsync promise(s) not resolved within 10 s`);
       return r;
     })();
 
-    const [done, r] = await Promise.all([produced, consumed]);
-    expect(done).toEqual({ produced: COUNT });
-    expect(r.errors).toEqual([]);
+    const r = await consumed;
+    expect(r.errors).toEqual([]); // before the producer, which a lost wake-up leaves blocked on a full ring
+    expect(await produced).toEqual({ produced: COUNT });
     expect(r.received).toBe(COUNT);
     expect(ring.peek()).toBe(-1);
     expect(ring.used()).toBe(0);
