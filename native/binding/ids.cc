@@ -7,6 +7,16 @@
 namespace hotpath {
 
 bool HashIdValue(napi_env env, napi_value v, uint64_t* out, std::string* why) {
+  // An ASCII id (the common one) is hashed from its UTF-16 copy: V8 copies a one-byte
+  // string's units as they are, where the UTF-8 write checks every character. The bytes
+  // hashed are the same (ASCII's UTF-8 is its units); anything else goes the UTF-8 way.
+  // (The buffer holds one unit more than an id may have, plus N-API's terminator: a copy
+  // of at most kMaxIdBytes units is then the whole string.)
+  char16_t units[kMaxIdBytes + 2];
+  size_t nu = 0;
+  if (napi_get_value_string_utf16(env, v, units, kMaxIdBytes + 2, &nu) == napi_ok && nu <= size_t(kMaxIdBytes) &&
+      HashAsciiUnits(units, nu, out))
+    return true;
   // N-API never writes part of a character, so leave room for a whole one (4 bytes)
   // past the limit: any id over kMaxIdBytes then copies more than kMaxIdBytes bytes.
   char buf[kMaxIdBytes + 5];

@@ -14,6 +14,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "hll.h"
 #include "row_layout.h"
 
@@ -184,6 +188,44 @@ void Compute(const Layout& L, const uint8_t* row, double now_ms, double* out);
 
 inline int64_t SlotEpoch(int64_t head, uint16_t e16) { return head - int64_t(uint16_t(uint16_t(head) - e16)); }
 
+// A ring of kMaxSparseSlots slots (the default compact ring) is scanned as bit masks,
+// slot k at bit k: its 16 counts and 16 epochs are 96 bytes, a few SSE2 compares where
+// the scalar loops run 16 iterations of branches (each event's fit check and update, and
+// each read's gather, scan the whole ring). A shorter ring (k < 16, e.g. a ring of few
+// tiles) keeps the scalar loops: its arrays end before 16 entries.
+#if defined(__SSE2__)
+constexpr bool kSlotMasks = true;
+// Bits of the slots whose count is not 0.
+inline uint32_t LiveSlots(const uint32_t* cnt) {
+  const __m128i z = _mm_setzero_si128();
+  const __m128i* p = reinterpret_cast<const __m128i*>(cnt);
+  const __m128i a = _mm_packs_epi32(_mm_cmpeq_epi32(_mm_loadu_si128(p), z), _mm_cmpeq_epi32(_mm_loadu_si128(p + 1), z));
+  const __m128i b = _mm_packs_epi32(_mm_cmpeq_epi32(_mm_loadu_si128(p + 2), z), _mm_cmpeq_epi32(_mm_loadu_si128(p + 3), z));
+  return ~uint32_t(_mm_movemask_epi8(_mm_packs_epi16(a, b))) & 0xffff;
+}
+// The distances head16 - ep[k] (16-bit, exact for a live slot: within 2^15 of the head)
+// as two vectors of 8 signed lanes.
+struct SlotDist {
+  __m128i lo, hi;
+};
+inline SlotDist SlotDistances(const uint16_t* ep, uint16_t head16) {
+  const __m128i h = _mm_set1_epi16(int16_t(head16));
+  const __m128i* p = reinterpret_cast<const __m128i*>(ep);
+  return {_mm_sub_epi16(h, _mm_loadu_si128(p)), _mm_sub_epi16(h, _mm_loadu_si128(p + 1))};
+}
+// Bits of the slots whose distance d (from SlotDistances) has a <= d <= b, for
+// -2^15 <= a, b < 2^15 (a live slot's d is in [0, 2^15)).
+inline uint32_t DistInRange(const SlotDist& d, int32_t a, int32_t b) {
+  if (a > b) return 0;
+  const __m128i lo = _mm_set1_epi16(int16_t(a - 1)), hi = _mm_set1_epi16(int16_t(b + 1));
+  const __m128i x = _mm_and_si128(_mm_cmpgt_epi16(d.lo, lo), _mm_cmplt_epi16(d.lo, hi));
+  const __m128i y = _mm_and_si128(_mm_cmpgt_epi16(d.hi, lo), _mm_cmplt_epi16(d.hi, hi));
+  return uint32_t(_mm_movemask_epi8(_mm_packs_epi16(x, y)));
+}
+#else
+constexpr bool kSlotMasks = false;
+#endif
+
 // Whether CompactUpdateTiles finds a slot for an event at ts (changes nothing).
 inline bool CompactTilesFit(const uint8_t* row, const Group& g, const CGroup& c, double ts) {
   const int64_t e = Epoch(ts, g.tile_ms);
@@ -193,6 +235,19 @@ inline bool CompactTilesFit(const uint8_t* row, const Group& g, const CGroup& c,
   const int64_t nh = std::max(head, e);
   const uint16_t* ep = reinterpret_cast<const uint16_t*>(row + c.off_ep);
   const uint32_t* cnt = reinterpret_cast<const uint32_t*>(row + c.off_counts);
+#if defined(__SSE2__)
+  if (c.k == kMaxSparseSlots) {
+    // Live slots hold epochs in (head - n, head], at distances [0, n) from the head: the
+    // event's own tile (e <= head) is at distance head - e; a slot stays live at the new
+    // head nh when its distance is below n - (nh - head).
+    const uint32_t live = LiveSlots(cnt);
+    const SlotDist d = SlotDistances(ep, uint16_t(head));
+    if (e <= head && (live & DistInRange(d, int32_t(head - e), int32_t(head - e)))) return true;
+    const int64_t keep = n - (nh - head);
+    const int used = keep > 0 ? __builtin_popcount(live & DistInRange(d, 0, int32_t(keep - 1))) : 0;
+    return used < c.k;
+  }
+#endif
   int used = 0;
   for (int k = 0; k < c.k; k++) {
     if (cnt[k] == 0) continue;
@@ -210,17 +265,37 @@ inline void CompactUpdateTiles(uint8_t* row, const Group& g, const CGroup& c, do
   const int n = g.ntiles;
   uint16_t* ep = reinterpret_cast<uint16_t*>(row + c.off_ep);
   uint32_t* cnt = reinterpret_cast<uint32_t*>(row + c.off_counts);
+  const bool masks = kSlotMasks && c.k == kMaxSparseSlots;
   if (head == kEmptyEpoch) {
     head = e;
   } else if (e > head) {
-    for (int k = 0; k < c.k; k++)
-      if (cnt[k] != 0 && SlotEpoch(head, ep[k]) <= e - n) cnt[k] = 0;
+#if defined(__SSE2__)
+    if (masks) {
+      // Expired: live slots at distance >= n - (e - head) from the old head.
+      const int64_t keep = n - (e - head);
+      uint32_t gone = LiveSlots(cnt);
+      if (keep > 0) gone &= ~DistInRange(SlotDistances(ep, uint16_t(head)), 0, int32_t(keep - 1));
+      for (; gone; gone &= gone - 1) cnt[__builtin_ctz(gone)] = 0;
+    } else
+#endif
+      for (int k = 0; k < c.k; k++)
+        if (cnt[k] != 0 && SlotEpoch(head, ep[k]) <= e - n) cnt[k] = 0;
     head = e;
   } else if (e <= head - n) {
     return;
   }
   int at = -1, free_at = -1;
   const uint16_t e16 = uint16_t(e);
+#if defined(__SSE2__)
+  if (masks) {
+    // Every live slot is now within n of the head (>= e): its distance decides.
+    const uint32_t live = LiveSlots(cnt);
+    const int32_t de = int32_t(head - e);
+    const uint32_t mine = live & DistInRange(SlotDistances(ep, uint16_t(head)), de, de);
+    if (mine) at = __builtin_ctz(mine);
+    else if (live != 0xffff) free_at = __builtin_ctz(~live);
+  } else
+#endif
   for (int k = 0; k < c.k; k++) {
     if (cnt[k] == 0) {
       if (free_at < 0) free_at = k;

@@ -49,6 +49,25 @@ describe('layout limits', () => {
   });
 });
 
+const M64 = (1n << 64n) - 1n;
+const mix64 = (x: bigint): bigint => {
+  x ^= x >> 30n;
+  x = (x * 0xbf58476d1ce4e5b9n) & M64;
+  x ^= x >> 27n;
+  x = (x * 0x94d049bb133111ebn) & M64;
+  return x ^ (x >> 31n);
+};
+/** native/core/hash.h HashBytes, in BigInt: the reference for an id's hash. */
+function hashBytes(b: Buffer): bigint {
+  const n = BigInt(b.length);
+  let h = 0x9e3779b97f4a7c15n ^ ((n * 0xff51afd7ed558ccdn) & M64);
+  let i = 0;
+  for (; b.length - i >= 8; i += 8) h = (mix64(h ^ b.readBigUInt64LE(i)) + 0x9e3779b97f4a7c15n) & M64;
+  let tail = 0n;
+  for (let k = b.length - 1; k >= i; k--) tail = (tail << 8n) | BigInt(b[k]);
+  return mix64(h ^ tail ^ (BigInt(b.length - i) << 56n)); // the tail's length (HashBytes counts n down)
+}
+
 describe('ids', () => {
   it('refuses an id over 256 bytes even when its last character is multi-byte', () => {
     const store = FeatureStore.create(spec({ c: { agg: 'count', window: '1m' } }));
@@ -56,6 +75,31 @@ describe('ids', () => {
     expect(() => store.read(0, `${'a'.repeat(255)}€`, Date.now(), out)).toThrow(invalid);
     expect(() => hashIds([`${'a'.repeat(255)}€`])).toThrow(invalid);
     expect(store.read(0, 'a'.repeat(256), Date.now(), out).found).toBe(false);
+  });
+
+  it('hashes an ASCII id (read from its UTF-16 units) as the UTF-8 bytes of every other id, up to the 256-byte limit', () => {
+    // hashIds, ingest and readMany hash ASCII ids from their units; an id with one non-ASCII
+    // character goes the UTF-8 way. The same bytes must give the same hash either way: a
+    // 256-unit ASCII id and one past the limit, ids cut by a multi-byte character, Latin-1.
+    const ids = ['a', 'a'.repeat(255), 'a'.repeat(256), `${'a'.repeat(254)}é`, 'é', 'user-1', 'x\u007f', `${'b'.repeat(128)}€`];
+    const hashes = hashIds(ids);
+    expect([...hashes]).toEqual(ids.map((id) => hashBytes(Buffer.from(id, 'utf8')))); // native/core/hash.h HashBytes of the UTF-8 bytes
+    const store = FeatureStore.create(spec({ c: { agg: 'count', window: '1m' } }));
+    const now = Date.now();
+    store.ingest(0, [ids], new Float64Array(ids.length).fill(now), new Float64Array(ids.length), now);
+    const hashed = FeatureStore.create(spec({ c: { agg: 'count', window: '1m' } }));
+    hashed.ingest(0, [hashes], new Float64Array(ids.length).fill(now), new Float64Array(ids.length), now);
+    const out = new Float64Array(1);
+    expect(new Set(hashes).size).toBe(ids.length); // distinct ids, distinct hashes
+    for (let i = 0; i < ids.length; i++) {
+      // each found once under its id, and in the store fed its hash
+      expect(store.read(0, ids[i], now, out).found).toBe(true);
+      expect(out[0]).toBe(1);
+      expect(hashed.read(0, ids[i], now, out).found).toBe(true);
+    }
+    expect(() => hashIds(['a'.repeat(257)])).toThrow(invalid);
+    expect(() => hashIds([''])).toThrow(invalid);
+    expect(() => hashIds([7 as unknown as string])).toThrow(invalid);
   });
 
   it('hashIds returns one hash per id even if a getter grows the array', () => {
