@@ -1,6 +1,9 @@
 #include "spec_args.h"
 
+#include <cmath>
+
 #include "args.h"
+#include "../core/row_layout.h"
 
 namespace hotpath {
 namespace {
@@ -68,6 +71,13 @@ bool TableArg(Napi::Value v, uint32_t i, TableSpec* t, std::string* why) {
   t->ttl_ms = int64_t(Num(to, "ttlMs", 0));
   t->memory_bytes = uint64_t(Num(to, "memoryBytes", double(t->memory_bytes)));
   t->shards = int(Num(to, "shards", t->shards));
+  const double slots = Num(to, "compactSlots", t->compact_slots);
+  if (!(slots >= -1 && slots <= row::kMaxSparseSlots) || slots != std::floor(slots)) {
+    *why = "table " + t->name + ": compactSlots must be -1 (picked), 0 (rows in wire form) or 1.." +
+           std::to_string(row::kMaxSparseSlots);
+    return false;
+  }
+  t->compact_slots = int(slots);
   Napi::Value hp = to.Get("hugePages");
   if (hp.IsBoolean()) t->huge_pages = hp.As<Napi::Boolean>().Value();
   Napi::Value fv = to.Get("features");

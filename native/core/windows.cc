@@ -150,26 +150,6 @@ inline uint32_t Gather(const uint8_t* row, const CGroup& c, int64_t head, int64_
   const uint32_t span = uint32_t(hi - lo);
   const uint32_t back = uint32_t(head - hi);
   uint32_t n = 0;
-  auto insert = [&](int k, uint32_t d) {
-    uint32_t i = n++;
-    for (; i > 0 && dist[i - 1] < d; i--) {  // insertion sort, oldest first: K <= 16
-      dist[i] = dist[i - 1];
-      out[i] = out[i - 1];
-    }
-    dist[i] = uint16_t(d);
-    out[i] = uint8_t(k);
-  };
-  if (kSlotMasks && c.k == kMaxSparseSlots && back + span < 0x7fff) {
-#if defined(__SSE2__)
-    // The live slots at distances [back, back + span] from the head, in slot order as below.
-    uint32_t m = LiveSlots(cnt) & DistInRange(SlotDistances(ep, uint16_t(head)), int32_t(back), int32_t(back + span));
-    for (; m; m &= m - 1) {
-      const int k = __builtin_ctz(m);
-      insert(k, uint32_t(uint16_t(uint16_t(head) - ep[k])) - back);
-    }
-    return n;
-#endif
-  }
   for (int k = 0; k < c.k; k++) {
     if (cnt[k] == 0) continue;
     // A live slot's epoch is in (head - ntiles, head]: head - e as 16 bits is exact, and
@@ -178,7 +158,13 @@ inline uint32_t Gather(const uint8_t* row, const CGroup& c, int64_t head, int64_
     if (dh < back) continue;
     const uint32_t d = dh - back;
     if (d > span) continue;
-    insert(k, d);
+    uint32_t i = n++;
+    for (; i > 0 && dist[i - 1] < d; i--) {  // insertion sort, oldest first: K <= 16
+      dist[i] = dist[i - 1];
+      out[i] = out[i - 1];
+    }
+    dist[i] = uint16_t(d);
+    out[i] = uint8_t(k);
   }
   return n;
 }

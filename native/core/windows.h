@@ -14,7 +14,16 @@
 #include <cstdint>
 #include <cstring>
 
+// HOTPATH_SLOT_MASKS: the compact ring's scans as SSE2 bit masks (below); define it to 0
+// to build the scalar loops alone (bench/tools/slot-scan.cc compares the two).
+#ifndef HOTPATH_SLOT_MASKS
 #if defined(__SSE2__)
+#define HOTPATH_SLOT_MASKS 1
+#else
+#define HOTPATH_SLOT_MASKS 0
+#endif
+#endif
+#if HOTPATH_SLOT_MASKS
 #include <emmintrin.h>
 #endif
 
@@ -188,12 +197,13 @@ void Compute(const Layout& L, const uint8_t* row, double now_ms, double* out);
 
 inline int64_t SlotEpoch(int64_t head, uint16_t e16) { return head - int64_t(uint16_t(uint16_t(head) - e16)); }
 
-// A ring of kMaxSparseSlots slots (the default compact ring) is scanned as bit masks,
-// slot k at bit k: its 16 counts and 16 epochs are 96 bytes, a few SSE2 compares where
-// the scalar loops run 16 iterations of branches (each event's fit check and update, and
-// each read's gather, scan the whole ring). A shorter ring (k < 16, e.g. a ring of few
-// tiles) keeps the scalar loops: its arrays end before 16 entries.
-#if defined(__SSE2__)
+// A ring of kMaxSparseSlots slots (the default compact ring) is scanned as bit masks on
+// each event, slot k at bit k: its 16 counts and 16 epochs are 96 bytes, a few SSE2
+// compares for the fit check, the expiry and the slot search, where the scalar loops run
+// 16 iterations of branches. A shorter ring (k < 16, e.g. a ring of few tiles) keeps the
+// scalar loops: its arrays end before 16 entries. (bench/tools/slot-scan.sh: +5 % ingest
+// on rows in cache; a read's gather as masks gained nothing there and stays a loop.)
+#if HOTPATH_SLOT_MASKS
 constexpr bool kSlotMasks = true;
 // Bits of the slots whose count is not 0.
 inline uint32_t LiveSlots(const uint32_t* cnt) {
@@ -235,7 +245,7 @@ inline bool CompactTilesFit(const uint8_t* row, const Group& g, const CGroup& c,
   const int64_t nh = std::max(head, e);
   const uint16_t* ep = reinterpret_cast<const uint16_t*>(row + c.off_ep);
   const uint32_t* cnt = reinterpret_cast<const uint32_t*>(row + c.off_counts);
-#if defined(__SSE2__)
+#if HOTPATH_SLOT_MASKS
   if (c.k == kMaxSparseSlots) {
     // Live slots hold epochs in (head - n, head], at distances [0, n) from the head: the
     // event's own tile (e <= head) is at distance head - e; a slot stays live at the new
@@ -269,7 +279,7 @@ inline void CompactUpdateTiles(uint8_t* row, const Group& g, const CGroup& c, do
   if (head == kEmptyEpoch) {
     head = e;
   } else if (e > head) {
-#if defined(__SSE2__)
+#if HOTPATH_SLOT_MASKS
     if (masks) {
       // Expired: live slots at distance >= n - (e - head) from the old head.
       const int64_t keep = n - (e - head);
@@ -286,7 +296,7 @@ inline void CompactUpdateTiles(uint8_t* row, const Group& g, const CGroup& c, do
   }
   int at = -1, free_at = -1;
   const uint16_t e16 = uint16_t(e);
-#if defined(__SSE2__)
+#if HOTPATH_SLOT_MASKS
   if (masks) {
     // Every live slot is now within n of the head (>= e): its distance decides.
     const uint32_t live = LiveSlots(cnt);

@@ -63,6 +63,8 @@ export interface EntityDef {
   ttlMs: number;
   memoryBytes: number;
   shards: number;
+  /** ring slots of a compact row (native/core/store_spec.h): -1 picks (the default), 0 keeps rows in wire form */
+  compactSlots: number;
   features: FeatureDef[];
   featureIndex: Map<string, number>;
   /** 0..features.length - 1: the selection "all features" */
@@ -201,7 +203,7 @@ interface RawConfig {
   experiments?: Record<string, RawExperiment>;
   recommenders?: Record<string, RawRecommender>;
   store?: { max_future?: number | string; sweep_interval?: number | string; huge_pages?: boolean };
-  entities: Record<string, { ttl?: number | string; memory?: number | string; shards?: number; features: Record<string, RawFeature> }>;
+  entities: Record<string, { ttl?: number | string; memory?: number | string; shards?: number; compact_slots?: number; features: Record<string, RawFeature> }>;
   streams: Record<string, { keys: Record<string, string>; time_field?: string; allowed_lateness?: number | string; dedup?: { field: string; horizon?: number | string; max_ids?: number }; fields?: Record<string, FieldType> }>;
   demo?: { stream: string; rate?: number; ids?: number; model?: string };
   auth?: RawAuth;
@@ -247,6 +249,7 @@ export function compileConfig(given: unknown, opts: CompileOptions = {}): Config
     ttlMs: e.ttl === undefined ? 0 : parseDuration(e.ttl),
     memoryBytes: e.memory === undefined ? 64 * 1024 ** 2 : parseSize(e.memory),
     shards: e.shards ?? 64,
+    compactSlots: e.compact_slots ?? -1,
     features: [],
     featureIndex: new Map(),
     allFeatures: [],
@@ -453,6 +456,7 @@ function toStoreSpec(c: Config): Binding.StoreSpec {
       ttlMs: e.ttlMs,
       memoryBytes: e.memoryBytes,
       shards: e.shards,
+      compactSlots: e.compactSlots,
       hugePages: c.store.hugePages,
       features: e.features.map((f) => {
         const stream = c.streams[c.streamIndex.get(f.stream)!];

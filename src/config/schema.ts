@@ -329,6 +329,7 @@ export const configSchema = {
           ttl: duration,
           memory: size,
           shards: { type: 'integer', minimum: 1, maximum: 4096 },
+          compact_slots: { type: 'integer', minimum: 0, maximum: 16 },
           description: { type: 'string' },
           features: { type: 'object', minProperties: 1, propertyNames: name, additionalProperties: feature },
         },

@@ -20,6 +20,8 @@ export namespace Binding {
     shards: number;
     /** transparent huge pages for the table's regions of 2 MiB and more (absent: true); config store.huge_pages */
     hugePages?: boolean;
+    /** ring slots of a compact row (absent or -1: picked; 0: rows in wire form); config entities.<name>.compact_slots */
+    compactSlots?: number;
     features: FeatureSpec[];
   }
   export interface StreamSpec {
