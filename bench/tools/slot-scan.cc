@@ -14,31 +14,14 @@
 #include <cstdlib>
 #include <vector>
 
-#include "../../native/core/feature_store.h"
 #include "../../native/core/windows.h"
+#include "../../native/test/test_util.h"  // Feature, Key
 
 using namespace hotpath;
+using hptest::Feature;
+using hptest::Key;
 
 namespace {
-
-FeatureSpec F(const char* name, Agg agg, int field, int64_t window_ms, int64_t tile_ms, double param = 0) {
-  FeatureSpec f;
-  f.param = param;  // distinct: the HLL precision
-  f.name = name;
-  f.agg = agg;
-  f.stream = 0;
-  f.field = field;
-  f.window_ms = window_ms;
-  f.tile_ms = tile_ms;
-  return f;
-}
-
-uint64_t Key(uint64_t i) {
-  uint64_t x = i + 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -53,11 +36,11 @@ int main(int argc, char** argv) {
   t.name = "user";
   t.memory_bytes = 256ull << 20;
   t.shards = 16;
-  t.features = {F("n_10m", Agg::COUNT, -1, 10 * kMin, kMin),   F("n_1h", Agg::COUNT, -1, kHour, kMin),
-                F("sum_1h", Agg::SUM, 0, kHour, kMin),          F("mean_1h", Agg::MEAN, 0, kHour, kMin),
-                F("std_1h", Agg::STDDEV, 0, kHour, kMin),       F("max_1h", Agg::MAX, 0, kHour, kMin),
-                F("sum_10m", Agg::SUM, 0, 10 * kMin, kMin),     F("merchants_1h", Agg::DISTINCT, 1, kHour, kMin, 6),
-                F("last_amount", Agg::LAST, 0, 0, 0)};
+  t.features = {Feature("n_10m", Agg::COUNT, -1, 10 * kMin, kMin),   Feature("n_1h", Agg::COUNT, -1, kHour, kMin),
+                Feature("sum_1h", Agg::SUM, 0, kHour, kMin),          Feature("mean_1h", Agg::MEAN, 0, kHour, kMin),
+                Feature("std_1h", Agg::STDDEV, 0, kHour, kMin),       Feature("max_1h", Agg::MAX, 0, kHour, kMin),
+                Feature("sum_10m", Agg::SUM, 0, 10 * kMin, kMin),     Feature("merchants_1h", Agg::DISTINCT, 1, kHour, kMin, 6),
+                Feature("last_amount", Agg::LAST, 0, 0, 0)};
   spec.tables.push_back(t);
   StreamSpec s;
   s.name = "tx";
