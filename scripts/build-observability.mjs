@@ -81,6 +81,11 @@ const ROWS = [
     ts('Last snapshot size, log behind it', 'none', [[`max by (instance) (hotpath_snapshot_last_bytes{${S}})`, 'bytes {{instance}}'], [`max by (instance) (hotpath_wal_last_seq{${S}} - hotpath_snapshot_last_seq{${S}})`, 'records since {{instance}}']]),
     ts('Recovery at start', 's', [[`max by (instance) (hotpath_recovery_seconds{${S}})`, 'seconds {{instance}}'], [`max by (instance) (hotpath_recovery_dropped_records{${S}})`, 'torn records {{instance}}'], [`max by (instance) (hotpath_recovery_replayed_events{${S}})`, 'replayed events {{instance}}']]),
   ]],
+  ['Entity tables (docs/config.md "Budget")', [
+    ts('Entities held / capacity', 'percentunit', [[`max by (entity, instance) (hotpath_entity_rows{${S}} / hotpath_entity_capacity{${S}})`, '{{entity}} {{instance}}']], { max: 1 }),
+    ts('Rows promoted to the full form / entities held', 'percentunit', [[`max by (entity, instance) (hotpath_entity_promoted_rows{${S}} / hotpath_entity_rows{${S}})`, '{{entity}} {{instance}}']], { max: 1 }),
+    ts('Entities evicted/s by reason', 'ops', [[`sum by (entity, reason) (rate(hotpath_entity_evictions_total{${S}}${R}))`, '{{entity}} {{reason}}']]),
+  ]],
   ['Freshness', [
     ts('Feature freshness p50 (age of the newest event when read)', 's', [[q(0.5, 'hotpath_feature_freshness_seconds', 'entity', S), '{{entity}}']], { w: 12 }),
     ts('Feature freshness p99', 's', [[q(0.99, 'hotpath_feature_freshness_seconds', 'entity', S), '{{entity}}']], { w: 12 }),

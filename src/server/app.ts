@@ -46,6 +46,7 @@ import { registerForecastMetrics } from './forecast-metrics.js';
 import { FeatureReader } from './features.js';
 import { Metrics } from './metrics.js';
 import { Stages } from './stages.js';
+import { registerStoreMetrics } from './store-metrics.js';
 import { PredictPipeline } from './predict.js';
 import { Caching } from '../cache/cache.js';
 import { registerCacheMetrics } from './cache-metrics.js';
@@ -168,6 +169,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
   const models = new ModelRegistry(config, pool, store, log);
   const inference = new InferenceService(models, pool, log);
   const metrics = new Metrics(pool, models, config.streams);
+  registerStoreMetrics(metrics.registry, store, config.entities);
   inference.observer = metrics;
   const stages = new Stages();
   stages.register(metrics.registry);
