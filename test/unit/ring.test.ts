@@ -393,13 +393,17 @@ describe('ring across threads', () => {
     // the producer did its part (WAITING taken to 0) and the records are there. Such a wait
     // is counted and left, as the pool's ticker does (pool.ts #watch); a wait whose records
     // wait with WAITING still 1 is the ring's lost wake-up, and fails the test.
-    const stall = (p: Promise<unknown>, r: { errors: string[]; platformLost: number }): Promise<unknown> => {
+    // A producer that has published nothing after 30 s never started (its worker's
+    // bootstrap hung): said as such, rather than left to the test's timeout.
+    const stall = (p: Promise<unknown>, r: { errors: string[]; platformLost: number; received: number }): Promise<unknown> => {
       let timer: NodeJS.Timeout | undefined;
+      let idle = 0;
       const look = (): Promise<void> =>
         new Promise((resolve) => {
           timer = setTimeout(() => {
             if (ring.woken()) r.platformLost++;
             else if (ring.used() > 0) r.errors.push(`lost wake-up: ${ring.used()} bytes wait, WAITING ${Atomics.load(ring.ctl, RING.WAITING)}`);
+            else if (r.received === 0 && ++idle === 3) r.errors.push('the producer published nothing in 30 s: its worker did not start');
             else return resolve(look());
             resolve();
           }, 10_000);
