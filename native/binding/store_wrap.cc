@@ -366,9 +366,14 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
   // ASCII (a plain copy; the UTF-8 encoder costs more). Anything else (a BigInt id, a
   // non-ASCII id, any argument the fast checks refuse) goes through Read, so the answers
   // and errors are read()'s.
-  Napi::Value ReadFn(const Napi::CallbackInfo& info) {
+  Napi::Value ReadFn(const Napi::CallbackInfo& info) { return Bound<&FeatureStoreWrap::ReadFast>(info, "read"); }
+
+  // A method as a plain function whose data is this wrap (no `this` to unwrap per call),
+  // holding the store's object (a property of the function) so that it cannot outlive it.
+  template <Napi::Value (FeatureStoreWrap::*M)(const Napi::CallbackInfo&)>
+  Napi::Value Bound(const Napi::CallbackInfo& info, const char* name) {
     Napi::Function f = Napi::Function::New(
-        info.Env(), [](const Napi::CallbackInfo& i) -> Napi::Value { return static_cast<FeatureStoreWrap*>(i.Data())->ReadFast(i); }, "read", this);
+        info.Env(), [](const Napi::CallbackInfo& i) -> Napi::Value { return (static_cast<FeatureStoreWrap*>(i.Data())->*M)(i); }, name, this);
     f.Set("store", info.This());
     return f;
   }
@@ -462,12 +467,7 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
   // runtime, about as much as the rest of the call's glue); this one finds the store in its
   // own data, and holds the store's object (a property of the function) so that it cannot
   // outlive it.
-  Napi::Value ReadJsonToFn(const Napi::CallbackInfo& info) {
-    Napi::Function f = Napi::Function::New(
-        info.Env(), [](const Napi::CallbackInfo& i) -> Napi::Value { return static_cast<FeatureStoreWrap*>(i.Data())->ReadJsonTo(i); }, "readJsonTo", this);
-    f.Set("store", info.This());
-    return f;
-  }
+  Napi::Value ReadJsonToFn(const Napi::CallbackInfo& info) { return Bound<&FeatureStoreWrap::ReadJsonTo>(info, "readJsonTo"); }
 
   // clock() -> CLOCK_MONOTONIC in ms: readJsonTo's marks are on this clock (the one
   // performance.now() reads, from another origin: the caller calibrates once)

@@ -204,7 +204,6 @@ inline int64_t SlotEpoch(int64_t head, uint16_t e16) { return head - int64_t(uin
 // scalar loops: its arrays end before 16 entries. (bench/tools/slot-scan.sh: +5 % ingest
 // on rows in cache; a read's gather as masks gained nothing there and stays a loop.)
 #if HOTPATH_SLOT_MASKS
-constexpr bool kSlotMasks = true;
 // Bits of the slots whose count is not 0.
 inline uint32_t LiveSlots(const uint32_t* cnt) {
   const __m128i z = _mm_setzero_si128();
@@ -232,8 +231,6 @@ inline uint32_t DistInRange(const SlotDist& d, int32_t a, int32_t b) {
   const __m128i y = _mm_and_si128(_mm_cmpgt_epi16(d.hi, lo), _mm_cmplt_epi16(d.hi, hi));
   return uint32_t(_mm_movemask_epi8(_mm_packs_epi16(x, y)));
 }
-#else
-constexpr bool kSlotMasks = false;
 #endif
 
 // Whether CompactUpdateTiles finds a slot for an event at ts (changes nothing).
@@ -275,12 +272,11 @@ inline void CompactUpdateTiles(uint8_t* row, const Group& g, const CGroup& c, do
   const int n = g.ntiles;
   uint16_t* ep = reinterpret_cast<uint16_t*>(row + c.off_ep);
   uint32_t* cnt = reinterpret_cast<uint32_t*>(row + c.off_counts);
-  const bool masks = kSlotMasks && c.k == kMaxSparseSlots;
   if (head == kEmptyEpoch) {
     head = e;
   } else if (e > head) {
 #if HOTPATH_SLOT_MASKS
-    if (masks) {
+    if (c.k == kMaxSparseSlots) {
       // Expired: live slots at distance >= n - (e - head) from the old head.
       const int64_t keep = n - (e - head);
       uint32_t gone = LiveSlots(cnt);
@@ -297,7 +293,7 @@ inline void CompactUpdateTiles(uint8_t* row, const Group& g, const CGroup& c, do
   int at = -1, free_at = -1;
   const uint16_t e16 = uint16_t(e);
 #if HOTPATH_SLOT_MASKS
-  if (masks) {
+  if (c.k == kMaxSparseSlots) {
     // Every live slot is now within n of the head (>= e): its distance decides.
     const uint32_t live = LiveSlots(cnt);
     const int32_t de = int32_t(head - e);
