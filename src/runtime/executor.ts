@@ -274,7 +274,7 @@ export class Executor {
     for (const s of this.slots.values()) {
       const p = s.batcher.policy;
       if (p.preferred.length === 0 && p.maxQueueDelayMs === 0) return 0;
-      n = Math.min(n, p.preferred[0] ?? p.maxBatch);
+      n = Math.min(n, s.batcher.rowsToFill); // nothing queued: the smallest preferred size, else maxBatch
     }
     return Number.isFinite(n) ? n : 0;
   }
