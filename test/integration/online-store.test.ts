@@ -12,13 +12,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfigText } from '../../src/config/load.js';
 import { hashIds } from '../../src/native/binding.js';
 import { type Server, startServer } from '../../src/server/app.js';
-import { expectedCounts } from '../support/counts.js';
+import { expectedCounts, T0 } from '../support/counts.js';
 import { FRAUD_V1, getJson, makeRepo, metric, oneModelYaml, postJson, startWith, until } from '../support/inference-server.js';
 import { RedisCluster, RUN_REDIS } from '../support/redis.js';
 import { converge, Fleet, type Replica } from '../support/replicas.js';
 
-const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
-const AT = T0 + 3_600_000;
+const AT = T0 + 3_600_000; // features are read an hour after the events start (support/counts.ts T0)
 const STREAM_KEY = '{hp}:events';
 
 /** online: the online_store section's lines (after `url`/`cluster`); shared: a redis_streams url */

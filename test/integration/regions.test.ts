@@ -21,10 +21,10 @@ import { decodeBatch } from '../../src/redis/codec.js';
 import { MIRROR_DEFAULTS, StreamMirror } from '../../src/redis/mirror.js';
 import { metric, postJson, ROOT, until } from '../support/inference-server.js';
 import { freePort, type RedisProcess, RUN_REDIS } from '../support/redis.js';
+import { T0 } from '../support/counts.js';
 import { converge, Fleet, type Replica } from '../support/replicas.js';
 
 const KEY = '{hp}:events';
-const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
 const CLI = join(ROOT, 'src/cli/main.ts');
 const yaml = (url: string, replica: string) => `
 server: { workers: 1 }

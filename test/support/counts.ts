@@ -4,8 +4,13 @@ import { expect } from 'vitest';
 
 import { postJson } from './inference-server.js';
 
-/** The time the tests' events start at; features are read an hour later. */
-export const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
+/**
+ * The time the tests' events start at, features read an hour later: a whole hour two to
+ * three hours before the run. Not a fixed date: the online store writes the features' text
+ * as of the wall clock, and n_1d by then no longer held events of a day-old fixed date.
+ */
+const HOUR = 3_600_000;
+export const T0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
 
 /** One stream `tx` keyed by user (`streamExtra`: more lines of the stream) and the user's n_1d and sum_1d. */
 export const countsYaml = (streamExtra = '') => `
