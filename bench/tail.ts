@@ -122,7 +122,7 @@ export async function runTail(ctx: Context): Promise<Section> {
   const shown: [string, string][] = [...builds, [NO_WORK, '']];
 
   const f2 = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(2));
-  const head = ['workload', 'build', 'load', 'rate (median)', 'connections', 'p50', '**p99**', 'p99 range', 'p99.9', 'send lag p99', 'main-thread GC ms/s', 'server CPU µs/request', 'rate kept', 'target at 50 %', 'pass'];
+  const head = ['workload', 'build', 'load', 'rate (median)', 'connections', 'p50', '**p99**', 'p99 range', 'p99.9', 'send lag p99', 'main-thread GC ms/s', 'server CPU µs/request', 'server CPU used (cores)', 'rate kept', 'target at 50 %', 'pass'];
   const rows: string[][] = [];
   for (const workload of ['features', 'predict'] as const)
     for (const [build] of shown)
@@ -135,7 +135,7 @@ export async function runTail(ctx: Context): Promise<Section> {
         rows.push([
           WHAT[workload], build, `${fraction * 100} % of ${kilo(m((t) => t.maxRps))} max`, `${kilo(m((t) => t.rate))} req/s`, ts.map((t) => t.connections).join('/'),
           msOf(m((t) => t.r.latencyUs.p50)), `**${msOf(p99)}**`, `${msOf(Math.min(...p99s))}–${msOf(Math.max(...p99s))}`, msOf(m((t) => t.r.latencyUs.p999)),
-          msOf(m((t) => t.r.sendLagUs?.p99 ?? NaN)), f2(m((t) => t.gcMsPerS)), f2(m((t) => t.cpuPer1k * 1000)),
+          msOf(m((t) => t.r.sendLagUs?.p99 ?? NaN)), f2(m((t) => t.gcMsPerS)), f2(m((t) => t.cpuPer1k * 1000)), f2(m((t) => (t.cpuPer1k * t.rate) / 1000)),
           `${ts.filter((t) => t.r.reachedRate).length} of ${ts.length}`,
           target ? `p99 <= ${target / 1000} ms` : '', target ? (p99 <= target ? 'pass' : '**miss**') : '',
         ]);
@@ -146,7 +146,7 @@ export async function runTail(ctx: Context): Promise<Section> {
     `the maximum, closed loop (${ctx.wrk ? `wrk -t1 -c${ctx.connections}, after a 1 s warm-up run` : `our generator, ${ctx.connections} connections`}, ${ctx.durationMs / 1000} s), then our generator open loop at ${TAIL_FRACTIONS.map((f) => `${f * 100} %`).join(', ')} of that round's maximum`,
     `for ${ctx.durationMs / 1000} s after ${ctx.warmupMs / 1000} s of warm-up, with 10 ms of requests' worth of connections (at least 64, in steps of 64).`,
     `Latency from each request's due time (coordinated omission corrected); send lag = due time to send, part of it. GC: the main thread's pause time (scavenges and major GCs, perf_hooks 'gc' entries) per second over the measured window.`,
-    `Server CPU: utime + stime of the whole process, all threads, per answered request (warm-up included). Medians over the rounds; pass/miss on the median p99 at 50 %.`,
+    `Server CPU: utime + stime of the whole process, all threads, per answered request (warm-up included), and that times the rate: the cores it kept busy (a pinned server near 0.8 of its one core has stretches of tens of ms with no idle moment, bench/results/2026-12-07-issue17-fourth-pass.md). Medians over the rounds; pass/miss on the median p99 at 50 %.`,
     `The rows "${NO_WORK}" drive bench/uws-hello.mjs (GET answers a constant; POST parses the predict body) at the same rates and connections as the first build in each round: the part of the tail that is this box, its kernel and this generator.`,
   ].join(' ');
   const medianRun = (ts: TailRun[]) => [...ts].sort((x, y) => x.r.latencyUs.p99 - y.r.latencyUs.p99)[ts.length >> 1];
