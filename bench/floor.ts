@@ -30,6 +30,8 @@ interface Measured {
   rps: number;
   /** server CPU µs per request over the measured run (all threads) */
   cpuUs: number;
+  /** the same, the main thread's alone (the event loop: saturated at the maximum, so the bottleneck) */
+  mainUs: number;
   p99Us: number;
   errors: number;
 }
@@ -45,16 +47,19 @@ export function buildsOf(ctx: Context): [string, string][] {
 async function measure(ctx: Context, url: string, pid: number, scenario: Scenario): Promise<Measured> {
   const o = { url, connections: ctx.connections, script: WRK_SCRIPT[scenario], cwd: ctx.root, cpus: ctx.pin?.generator };
   if (ctx.warmupMs > 0) await runWrk({ ...o, durationS: Math.max(1, Math.round(ctx.warmupMs / 1000)) });
+  const main = `${pid}/task/${pid}`;
   const c0 = cpuSeconds(pid);
+  const m0 = cpuSeconds(main);
   const t0 = performance.now();
   const w: WrkResult = await runWrk({ ...o, durationS: ctx.durationMs / 1000 });
   const c1 = cpuSeconds(pid);
+  const m1 = cpuSeconds(main);
   const wallS = (performance.now() - t0) / 1000;
   // wrk's req/s is its requests over its own run; the requests it made are that times its
   // duration (the CPU window is the same run plus wrk's start and exit, a few ms)
   const requests = w.rps * Math.min(wallS, ctx.durationMs / 1000);
   if (w.non2xx || w.socketErrors) console.error(`floor ${scenario} on ${url}: ${w.non2xx} non-2xx answers, ${w.socketErrors} socket errors`);
-  return { rps: w.rps, cpuUs: ((c1 - c0) * 1e6) / requests, p99Us: w.p99Us, errors: w.non2xx + w.socketErrors };
+  return { rps: w.rps, cpuUs: ((c1 - c0) * 1e6) / requests, mainUs: ((m1 - m0) * 1e6) / requests, p99Us: w.p99Us, errors: w.non2xx + w.socketErrors };
 }
 
 const f2 = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(2));
@@ -101,10 +106,10 @@ export async function runFloor(ctx: Context): Promise<Section> {
       ['(c) uWS POST, JSON body parsed', got.echo],
       ...builds.map(([b], i): [string, Measured[]] => [`(d) hotpath POST /v1/predict/fraud${builds.length > 1 || b !== 'this checkout' ? `, ${b}` : ''}`, got.predict[i]]),
     ];
-    const head = ['target', 'req/s (median)', 'req/s range', 'spread', 'server CPU µs/request (median)', 'CPU µs/request range', 'wrk p99 (median)', 'non-2xx + errors'];
+    const head = ['target', 'req/s (median)', 'req/s range', 'spread', 'server CPU µs/request (median)', 'CPU µs/request range', 'main thread CPU µs/request (median)', 'wrk p99 (median)', 'non-2xx + errors'];
     const rows = targets.map(([what, ms]) => [
       what, kilo(median(ms.map((m) => m.rps))), range(ms.map((m) => m.rps), kilo), pct(spread(ms.map((m) => m.rps))),
-      f2(median(ms.map((m) => m.cpuUs))), range(ms.map((m) => m.cpuUs), f2), `${(median(ms.map((m) => m.p99Us)) / 1000).toFixed(2)} ms`, String(ms.reduce((t, m) => t + m.errors, 0)),
+      f2(median(ms.map((m) => m.cpuUs))), range(ms.map((m) => m.cpuUs), f2), f2(median(ms.map((m) => m.mainUs))), `${(median(ms.map((m) => m.p99Us)) / 1000).toFixed(2)} ms`, String(ms.reduce((t, m) => t + m.errors, 0)),
     ]);
 
     // the ratios, per round, per build
@@ -116,6 +121,7 @@ export async function runFloor(ctx: Context): Promise<Section> {
         { build: b, what: 'read req/s ÷ hello req/s', target: `>= ${FLOOR_TARGETS.readRps}`, pass: (x) => x >= FLOOR_TARGETS.readRps, xs: got.read[i].map((m, r) => m.rps / got.hello[r].rps) },
         { build: b, what: 'predict req/s ÷ POST-echo req/s', target: `>= ${FLOOR_TARGETS.predictRps}`, pass: (x) => x >= FLOOR_TARGETS.predictRps, xs: got.predict[i].map((m, r) => m.rps / got.echo[r].rps) },
         { build: b, what: 'predict CPU/request ÷ POST-echo CPU/request (no target; for scale)', target: '', pass: () => true, xs: got.predict[i].map((m, r) => m.cpuUs / got.echo[r].cpuUs) },
+        { build: b, what: 'POST-echo main-thread CPU/request ÷ predict main-thread CPU/request (no target; the main threads are saturated, so this is what the req/s ratio follows)', target: '', pass: () => true, xs: got.predict[i].map((m, r) => got.echo[r].mainUs / m.mainUs) },
       );
     }
     const rHead = ['build', 'ratio', 'target', '**median**', 'range', 'per round', 'pass'];
@@ -127,7 +133,7 @@ export async function runFloor(ctx: Context): Promise<Section> {
       `${builds.map(([b, d]) => `${b}: ${describeBuild(d)}`).join('; ')}.`,
       `wrk -t1 -c${ctx.connections}, closed loop, ${ctx.rounds} rounds of every target in turn (a, b, c, d), ${ctx.durationMs / 1000} s measured after a ${Math.max(1, Math.round(ctx.warmupMs / 1000))} s wrk warm-up run;`,
       `one uWS server (bench/uws-hello.mjs) and one hotpath server per build (\`node dist/cli/main.js serve --config hotpath.yaml\`, standard data) for the whole run.`,
-      `Server CPU: utime + stime of the server's whole process (all threads) from /proc/PID/stat, read just before and just after the measured run (10 ms ticks), divided by the requests wrk made in it.`,
+      `Server CPU: utime + stime of the server's whole process (all threads) from /proc/PID/stat, read just before and just after the measured run (10 ms ticks), divided by the requests wrk made in it; the main thread's alone from /proc/PID/task/PID/stat (at the maximum it is saturated in every server here, so the req/s ratio follows the ratio of main-thread CPU per request: bench/results/2026-12-07-issue17-fourth-pass.md).`,
       `Ratios are taken per round (each round's hotpath against the same round's uWS) and summarised by their median; pass/miss is on the median.`,
       'Scripts: bench/features.lua, bench/predict.lua.',
     ].join(' ');
