@@ -282,11 +282,7 @@ function nameIndex(names: Uint8Array[], src: Uint8Array, from: number, to: numbe
 }
 
 /** What number() read: the value, and whether its text is a plain integer of at most 15 digits other than -0. */
-class NumberRead {
-  value = 0;
-  plainInt = false;
-}
-const numberRead = new NumberRead();
+const numberRead = { value: 0, plainInt: false };
 
 /**
  * A JSON number at pos (its grammar exactly): the position after it, its value and kind in

@@ -1,4 +1,4 @@
-// The entity tables in /metrics (src/server/metrics.ts watchStore): a table too small for
+// The entity tables in /metrics (src/server/store-metrics.ts): a table too small for
 // the entities written to it evicts the least recently written, and /metrics says so with
 // the same numbers as GET /v1/stats: rows held, capacity, promoted rows, evictions by reason.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
