@@ -18,17 +18,9 @@ SCRIPT=$ROOT/bench/$([ "$SCENARIO" = predict ] && echo predict.lua || echo featu
 PORT=18799
 OUT=$(mktemp -d)
 trap 'kill $S 2>/dev/null || true; rm -rf "$OUT"' EXIT
-if [ "$TARGET" = hello ]; then
-  node --perf-basic-prof bench/uws-hello.mjs $PORT &
-  S=$!
-  for i in $(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:$PORT/ && break; sleep 0.1; done
-else
-  (cd "$TARGET" && exec node --perf-basic-prof dist/cli/main.js serve --config hotpath.yaml --host 127.0.0.1 --port $PORT > "$OUT/server.log" 2>&1) &
-  S=$!
-  for i in $(seq 1 150); do curl -sf http://127.0.0.1:$PORT/readyz > /dev/null && break; sleep 0.2; done
-  node -e "import('$ROOT/dist/bench/harness.js').then((m) => m.loadStandardData('http://127.0.0.1:$PORT'))"
-fi
-S=$(ss -ltnpH "sport = :$PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+S=
+source bench/tools/start-target.sh
+start_target "$TARGET" $PORT "$OUT"
 wrk -t1 -c64 -d2s -s "$SCRIPT" http://127.0.0.1:$PORT > /dev/null
 (
   sleep 1

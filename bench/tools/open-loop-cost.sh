@@ -15,22 +15,12 @@ set -euo pipefail
 TARGET=$1
 RATE=$2
 SCENARIO=${3:-predict}
-ROOT=$PWD
 PORT=18797
 OUT=$(mktemp -d)
 trap 'kill $S 2>/dev/null || true; rm -rf "$OUT"' EXIT
-if [ "$TARGET" = hello ]; then
-  taskset -c 0 node --perf-basic-prof bench/uws-hello.mjs $PORT &
-  S=$!
-  for i in $(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:$PORT/ && break; sleep 0.1; done
-else
-  (cd "$TARGET" && exec taskset -c 0 node --perf-basic-prof dist/cli/main.js serve --config hotpath.yaml --host 127.0.0.1 --port $PORT > "$OUT/server.log" 2>&1) &
-  S=$!
-  for i in $(seq 1 150); do curl -sf http://127.0.0.1:$PORT/readyz > /dev/null && break; sleep 0.2; done
-  node -e "import('$ROOT/dist/bench/harness.js').then((m) => m.loadStandardData('http://127.0.0.1:$PORT'))"
-fi
-sleep 0.5
-S=$(ss -ltnpH "sport = :$PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)  # the node process itself (taskset execs it)
+S=
+source bench/tools/start-target.sh
+start_target "$TARGET" $PORT "$OUT" 0
 (
   sleep 3
   perf stat -e task-clock,context-switches,raw_syscalls:sys_enter -p "$S" -o "$OUT/stat.txt" -- sleep 3 > /dev/null 2>&1
