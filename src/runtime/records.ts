@@ -6,6 +6,8 @@
 // Lifetimes. A record's payload is valid from Ring.peek() until Ring.release(); a reader
 // copies what it keeps before it releases (the worker copies request bodies, the main
 // thread copies answer values into a Float32Array the caller owns).
+import { performance } from 'node:perf_hooks';
+
 import type { ErrorCode } from '../errors.js';
 import type { Ring } from './ring.js';
 
@@ -304,6 +306,9 @@ export const QUEUE_DELAY_US = BUSY_SINCE + 1;
 export const COUNTER_WORDS = QUEUE_DELAY_US + MAX_SLOTS;
 
 const ORIGIN = performance.timeOrigin; // a getter that costs more than now() itself
+// performance is imported, not the global: in Node 20 the global is a lazy getter
+// (node:internal/util), run on every read of it; nowMs() is read 5-6 times a predict
+// (45.5 against 51 ns a call, one thread, 3e6 calls).
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across threads. */
 export function nowMs(): number {

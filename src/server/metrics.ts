@@ -318,7 +318,12 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
     });
   }
 
+  /** the last model #model looked up, and its series: a predict looks its model up twice */
+  #lastModel = '';
+  #lastSeries: { ok: Series; queue: Series; compute: Series; total: Series; batch: Series } | undefined;
+
   #model(model: string) {
+    if (model === this.#lastModel && this.#lastSeries !== undefined) return this.#lastSeries;
     let m = this.#perModel.get(model);
     if (!m) {
       m = {
@@ -327,6 +332,8 @@ export class Metrics implements InferenceObserver, IngestObserver, SecurityObser
       };
       this.#perModel.set(model, m);
     }
+    this.#lastModel = model;
+    this.#lastSeries = m;
     return m;
   }
 
