@@ -208,7 +208,7 @@ export class InferenceService {
     if (!target || !this.#pool.ready(target.slot)) return this.#fail(c, STATUS.NOT_READY, `model '${name}' is not ready${e.error ? `: ${e.error}` : ''}`);
     if (e.breaker && !e.breaker.allow(c.start)) return this.#fail(c, STATUS.CIRCUIT_OPEN, `model '${name}': circuit breaker open`);
     c.generation = e.breaker?.generation ?? 0;
-    this.#pool.submit(target.slot, c.op, c.rows, size, e.def.timeoutMs, c, c.since);
+    this.#pool.submit(target.slot, c.op, c.rows, size, e.def.timeoutMs, c, c.since, c.start);
   }
 
   /**

@@ -16,7 +16,7 @@
 // window: max_queue_delay_us would only hold the one thread idle, so loads here set it to 0.
 import { HotpathError, isErrorCode } from '../errors.js';
 import { Executor } from './executor.js';
-import type { PoolRequest } from './pool-request.js';
+import { PendingList } from './pending.js';
 import { nowMs } from './records.js';
 import { Ring } from './ring.js';
 import type { ControlMessage } from './worker-protocol.js';
@@ -42,7 +42,7 @@ export class InlineWorker {
   /** its queue delay is over the pool's budget (pool.ts) */
   late = false;
   /** requests written into the ring and not yet answered, by id */
-  readonly pending = new Map<number, PoolRequest>();
+  readonly pending = new PendingList();
   /** slots loaded here */
   readonly slots = new Set<number>();
   readonly started = Promise.resolve();

@@ -36,6 +36,9 @@ export class PoolRequest implements Outcome {
   inWaiting = false;
   /** on the pool's free list (a request is put there once) */
   inFree = false;
+  /** its neighbours in its worker's list of unanswered requests (pending.ts) */
+  prevPending: PoolRequest | undefined = undefined;
+  nextPending: PoolRequest | undefined = undefined;
   // the outcome
   status: Status = STATUS.OK;
   values: Float32Array | undefined = undefined;

@@ -16,6 +16,7 @@
 import type { HotpathError } from '../errors.js';
 import { DeadlineQueues } from './deadlines.js';
 import { InlineWorker } from './inline-worker.js';
+import { PendingIds } from './pending.js';
 import { type Job, PoolRequest } from './pool-request.js';
 import { largestDelay, markLate } from './queue-delay.js';
 import {
@@ -54,6 +55,8 @@ export class Pool {
   readonly #waiting = new WaitQueue();
   readonly #deadlines = new DeadlineQueues();
   readonly #free: PoolRequest[] = [];
+  /** every worker's unanswered requests by id (each worker lists its own: w.pending) */
+  readonly #ids = new PendingIds();
   readonly #inflight = new Int32Array(MAX_SLOTS);
   #nextId = 1;
   #ticker: NodeJS.Timeout | undefined;
@@ -138,8 +141,8 @@ export class Pool {
     // waitAsync on its ring (its callback holds the handle and both rings).
     this.#collect(w);
     Atomics.notify(w.responses.ctl, RING.SEQ);
-    const lost = [...w.pending.values()];
-    w.pending.clear();
+    const lost = w.pending.takeAll();
+    for (const r of lost) this.#ids.delete(r);
     for (const r of lost) this.#finish(r.failWith(STATUS.CRASHED, 0, `inference worker exited with code ${code}`));
     if (this.#closing || this.#workers[w.index] !== w) return;
     this.restarts++;
@@ -215,9 +218,10 @@ export class Pool {
    * Submits one request for a model slot. `size` is the body's byte length; job.write fills
    * it in place in the ring; job.done is called exactly once. `since` (a fallback model's
    * request for one shed for load): when that one was submitted; shed at once past the budget.
+   * `now`: nowMs() as the caller read it just before (the inference service's submit time),
+   * so that a request reads the clock once for both.
    */
-  submit(slot: number, op: number, rows: number, size: number, timeoutMs: number, job: Job, since = 0): void {
-    const now = nowMs();
+  submit(slot: number, op: number, rows: number, size: number, timeoutMs: number, job: Job, since = 0, now = nowMs()): void {
     const r = this.#free.pop() ?? new PoolRequest();
     r.inFree = false;
     r.id = this.#nextId;
@@ -274,7 +278,8 @@ export class Pool {
     r.job!.write(ring, off + REQ.BODY);
     ring.publish();
     r.worker = best;
-    best.pending.set(r.id, r);
+    best.pending.add(r);
+    this.#ids.add(r);
     if (best instanceof InlineWorker) {
       // Its consumer is this thread (a setImmediate that schedule() sets, once a turn): no
       // sleeper to wake, so none of the SEQ bump, the notify or the end-of-turn flush.
@@ -367,12 +372,13 @@ export class Pool {
   #collect(w: WorkerHandle | InlineWorker): void {
     const ring = w.responses;
     for (let off = ring.peek(); off >= 0; off = ring.peek()) {
-      const r = w.pending.get(responseId(ring.view, off));
-      if (!r) {
+      const r = this.#ids.get(responseId(ring.view, off));
+      if (r === undefined || r.worker !== w) {
         ring.release(); // answered already (deadline passed on this side)
         continue;
       }
-      w.pending.delete(r.id);
+      w.pending.delete(r);
+      this.#ids.delete(r);
       readResponse(ring, off, ring.peekedLength, r);
       ring.release();
       if (r.status === STATUS.OVERLOADED) this.shedDelay++; // the worker found it waited past the budget
@@ -403,7 +409,10 @@ export class Pool {
   }
 
   readonly #expire = (r: PoolRequest): void => {
-    r.worker?.pending.delete(r.id);
+    if (r.worker !== undefined) {
+      r.worker.pending.delete(r);
+      this.#ids.delete(r);
+    }
     this.#finish(r.failWith(STATUS.DEADLINE, (nowMs() - r.enqueued) * 1000));
   };
 

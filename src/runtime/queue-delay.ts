@@ -55,7 +55,7 @@ export interface DelayedWorker {
   readonly index: number;
   readonly alive: boolean;
   /** unanswered requests, in submission order */
-  readonly pending: Map<number, Placed>;
+  readonly pending: { values(): Iterable<Placed> };
   late: boolean;
 }
 

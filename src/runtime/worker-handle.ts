@@ -9,7 +9,7 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 
 import { HotpathError, isErrorCode } from '../errors.js';
-import type { PoolRequest } from './pool-request.js';
+import { PendingList } from './pending.js';
 import { OP, REQ, writeRequestHeader } from './records.js';
 import { Ring } from './ring.js';
 import type { ControlMessage, WorkerData, WorkerReply } from './worker-protocol.js';
@@ -51,7 +51,7 @@ export class WorkerHandle {
   /** its queue delay is over the pool's budget: new requests go elsewhere or are shed (pool.ts) */
   late = false;
   /** requests written into this worker's ring and not yet answered, by id */
-  readonly pending = new Map<number, PoolRequest>();
+  readonly pending = new PendingList();
   /** slots this worker has loaded (acknowledged) */
   readonly slots = new Set<number>();
   /** resolves when the worker is ready; rejects if it exits first */

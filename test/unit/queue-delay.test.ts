@@ -18,7 +18,7 @@ function counters(started: Record<number, number> = {}, busySince = 0): Float64A
 
 const req = (slot: number, enqueued: number): Placed => ({ slot, enqueued });
 
-function worker(index: number, placed: Placed[], alive = true): DelayedWorker {
+function worker(index: number, placed: Placed[], alive = true): DelayedWorker & { pending: Map<number, Placed> } {
   return { index, alive, late: false, pending: new Map(placed.map((p, i) => [i + 1, p])) };
 }
 
