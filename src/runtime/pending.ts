@@ -10,7 +10,8 @@
 // so the live ones lie in a window as wide as the requests submitted while the oldest of
 // them waits; the table doubles whenever two live ids would share an entry, and so holds at
 // most about twice that window (a request leaves at its answer, its deadline, or its
-// worker's death). An answer whose request is gone finds no entry, or an entry with
+// worker's death). It never shrinks: a model whose timeout is long and that stalls under
+// load leaves it at about twice the requests submitted within that timeout. An answer whose request is gone finds no entry, or an entry with
 // another id: ids are not reused before 2^32 more requests.
 import type { PoolRequest } from './pool-request.js';
 
@@ -33,7 +34,7 @@ export class PendingList {
     this.#size++;
   }
 
-  /** Takes r out; nothing when r is not in this list. */
+  /** Takes r out; nothing when r is in no list (r must not be in another list). */
   delete(r: PoolRequest): void {
     if (r.prevPending === undefined && this.#head !== r) return;
     const prev = r.prevPending;

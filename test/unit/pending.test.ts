@@ -48,6 +48,13 @@ describe('PendingList', () => {
     expect(l.takeAll().map((r) => r.id)).toEqual([2, 3]);
     expect(l.size).toBe(0);
     expect(ids(l)).toEqual([]);
+    expect([b.prevPending, b.nextPending, c.prevPending, c.nextPending]).toEqual([undefined, undefined, undefined, undefined]);
+    // taken requests go to another worker's list (a restart's replay) and leave it cleanly
+    const other = new PendingList();
+    other.add(c);
+    other.add(b);
+    other.delete(c);
+    expect(ids(other)).toEqual([2]);
     l.add(a);
     expect(ids(l)).toEqual([1]);
   });
@@ -110,6 +117,20 @@ describe('PendingIds', () => {
     expect(t.capacity).toBeGreaterThan(start);
     expect(t.capacity).toBeLessThanOrEqual(8192); // about twice the live window (1 .. 4999)
     for (const r of live) expect(t.get(r.id)).toBe(r);
+  });
+
+  it('stays at its first size in steady state: answered ids leave no trace', () => {
+    const t = new PendingIds();
+    const start = t.capacity;
+    const inFlight: PoolRequest[] = [];
+    for (let id = 1; id <= 1_000_000; id++) {
+      const r = request(id);
+      t.add(r);
+      inFlight.push(r);
+      if (inFlight.length > 64) t.delete(inFlight.shift()!);
+    }
+    expect(t.capacity).toBe(start);
+    for (const r of inFlight) expect(t.get(r.id)).toBe(r);
   });
 
   it('works across the wrap of 32-bit ids', () => {
