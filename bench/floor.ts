@@ -30,7 +30,7 @@ interface Measured {
   rps: number;
   /** server CPU µs per request over the measured run (all threads) */
   cpuUs: number;
-  /** the same, the main thread's alone (the event loop: saturated at the maximum, so the bottleneck) */
+  /** the same, the main thread's alone (the event loop: 90–98 % busy at the maximum, the bottleneck) */
   mainUs: number;
   p99Us: number;
   errors: number;
@@ -133,7 +133,7 @@ export async function runFloor(ctx: Context): Promise<Section> {
       `${builds.map(([b, d]) => `${b}: ${describeBuild(d)}`).join('; ')}.`,
       `wrk -t1 -c${ctx.connections}, closed loop, ${ctx.rounds} rounds of every target in turn (a, b, c, d), ${ctx.durationMs / 1000} s measured after a ${Math.max(1, Math.round(ctx.warmupMs / 1000))} s wrk warm-up run;`,
       `one uWS server (bench/uws-hello.mjs) and one hotpath server per build (\`node dist/cli/main.js serve --config hotpath.yaml\`, standard data) for the whole run.`,
-      `Server CPU: utime + stime of the server's whole process (all threads) from /proc/PID/stat, read just before and just after the measured run (10 ms ticks), divided by the requests wrk made in it; the main thread's alone from /proc/PID/task/PID/stat (at the maximum it is saturated in every server here, so the req/s ratio follows the ratio of main-thread CPU per request: bench/results/2026-12-07-issue17-fourth-pass.md).`,
+      `Server CPU: utime + stime of the server's whole process (all threads) from /proc/PID/stat, read just before and just after the measured run (10 ms ticks), divided by the requests wrk made in it; the main thread's alone from /proc/PID/task/PID/stat (at the maximum it is 90–98 % busy in every server here, so the req/s ratio follows the ratio of main-thread CPU per request, less the moments hotpath's main thread waits on its worker: bench/results/2026-12-07-issue17-fourth-pass.md, …-fifth-pass.md).`,
       `Ratios are taken per round (each round's hotpath against the same round's uWS) and summarised by their median; pass/miss is on the median.`,
       'Scripts: bench/features.lua, bench/predict.lua.',
     ].join(' ');
