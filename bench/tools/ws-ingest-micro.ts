@@ -15,8 +15,8 @@ const { values } = parseArgs({ options: { ids: { type: 'string', default: '10000
 const ids = Number(values.ids);
 const batch = Number(values.batch);
 const config = loadConfigFile(new URL('../../hotpath.yaml', import.meta.url).pathname);
-const columns = ['user_id', 'merchant_id', 'country', 'channel'].map((name) => ({ name, type: 'string' as const }));
-columns.splice(2, 0, { name: 'amount', type: 'number' as const });
+const columns: { name: string; type: 'number' | 'string' }[] = ['user_id', 'merchant_id', 'country', 'channel'].map((name) => ({ name, type: 'string' }));
+columns.splice(2, 0, { name: 'amount', type: 'number' });
 const frames = Array.from({ length: 50 }, (_, f) =>
   encodeEvents(f + 1, 'transactions', columns, Array.from({ length: batch }, (_, k) => {
     const i = f * batch + k;
