@@ -152,6 +152,33 @@ describe('NativeModel against onnxruntime', () => {
     model.forward(new Float32Array(0), 0, y0);
     expect(Array.from(y0)).toEqual([7, 7, 7]);
   });
+
+  it('gives a dense layer the bits of a float32 sum in input order, for every tile and remainder width', () => {
+    // The kernel adds each output's terms in vector tiles of 32, 16 and 8 outputs and then
+    // one output at a time; whatever the split, each output must be
+    // fround(... fround(b + fround(x0 * w0)) + fround(x1 * w1) ...), exactly (float32 sums
+    // and products computed in double and rounded once are float32's own: 53 >= 2 * 24 + 2).
+    const rand = rng(17);
+    for (const [inDim, outDim] of [[3, 1], [10, 7], [10, 8], [5, 9], [17, 16], [6, 24], [13, 32], [4, 33], [9, 57], [32, 64], [2, 95]]) {
+      const w = Float32Array.from({ length: outDim * inDim }, () => rand() * 4 - 2);
+      const b = Float32Array.from({ length: outDim }, () => rand() - 0.5);
+      const model = new NativeModel({ inDim, maxBatch: 8, device: 'cpu', layers: [{ kind: 0, inDim, outDim, w, b, act: constants.acts.relu }] });
+      for (const batch of [1, 5]) {
+        const x = inputs(batch, inDim, inDim * 100 + outDim);
+        const y = new Float32Array(batch * outDim);
+        model.forward(x, batch, y);
+        const want = new Float32Array(batch * outDim);
+        for (let r = 0; r < batch; r++) {
+          for (let o = 0; o < outDim; o++) {
+            let acc = b[o];
+            for (let k = 0; k < inDim; k++) acc = Math.fround(acc + Math.fround(x[r * inDim + k] * w[o * inDim + k]));
+            want[r * outDim + o] = Math.max(0, acc);
+          }
+        }
+        expect(Buffer.from(y.buffer).equals(Buffer.from(want.buffer)), `${inDim} -> ${outDim}, batch ${batch}`).toBe(true);
+      }
+    }
+  });
 });
 
 describe('NativeModel refuses bad specs and arguments', () => {
