@@ -55,7 +55,8 @@ void DenseForwardInt8(const int8_t* xq, const float* xs, const int8_t* wqt, cons
     }
     float* yr = y + size_t(r) * out;
     const float sr = xs[r];
-    for (int o = 0; o < out; o++) yr[o] = Activate(act, bias[o] + float(acc[o]) * (sr * ws[o]));
+    for (int o = 0; o < out; o++) yr[o] = bias[o] + float(acc[o]) * (sr * ws[o]);
+    ActivateAll(act, yr, size_t(out));
   }
 }
 

@@ -106,48 +106,65 @@ namespace {
 // y[r, :] = act(b + sum_k x[r, k] * wt[k, :]). Each output adds its terms in the order
 // k = 0, 1, ... (a multiply, then an add: no fused multiply-add, no reassociated sum), so
 // results stay close to onnxruntime's and are the same bits whatever the vector width.
-// The outputs go in tiles of 32, 16 and 8 whose sums stay in vector registers across the
-// whole k loop (a loop over y itself stored and reloaded every output for every k: the
-// compiler cannot keep y in registers while it may alias the weights). GCC's vector
-// extensions, not intrinsics: the same code is SSE in the default build and AVX2 in the
-// clone below.
+// The outputs go in tiles of 32, 16 and 8, for one row or four at a time, whose sums stay
+// in vector registers across the whole k loop (a loop over y itself stored and reloaded
+// every output for every k: the compiler cannot keep y in registers while it may alias
+// the weights). GCC's vector extensions, not intrinsics: the same code is SSE in the
+// default build and AVX2 in the clone below.
 typedef float V8 __attribute__((vector_size(32)));
 // The same vector at any float's address (unaligned loads and stores, no aliasing rules broken).
 typedef float V8u __attribute__((vector_size(32), aligned(4), may_alias));
 
-// Outputs [0, 8 * N) of one row: wt and b start at the tile's first output, w rows `out` apart.
-template <int N>
-__attribute__((always_inline)) inline void DenseTile(const float* xr, int in, int out, const float* wt, const float* b, float* yr) {
-  V8 acc[N];
-  for (int j = 0; j < N; j++) acc[j] = reinterpret_cast<const V8u*>(b)[j];
+// Outputs [0, 8 * N) of R rows (x: R rows `in` apart, y: R rows `out` apart): wt, b and y
+// start at the tile's first output, weight rows `out` apart. Each weight vector is loaded
+// once for the R rows, and the R x N sums are independent chains of adds.
+template <int R, int N>
+__attribute__((always_inline)) inline void DenseTile(const float* x, int in, int out, const float* wt, const float* b, float* y) {
+  V8 acc[R][N];
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < N; j++) acc[r][j] = reinterpret_cast<const V8u*>(b)[j];
   for (int k = 0; k < in; k++) {
-    const float x = xr[k];
-    const V8 xv = {x, x, x, x, x, x, x, x};
     const V8u* w = reinterpret_cast<const V8u*>(wt + size_t(k) * out);
-    for (int j = 0; j < N; j++) acc[j] += xv * w[j];
+    V8 wk[N];
+    for (int j = 0; j < N; j++) wk[j] = w[j];
+    for (int r = 0; r < R; r++) {
+      const float v = x[size_t(r) * in + k];
+      const V8 xv = {v, v, v, v, v, v, v, v};
+      for (int j = 0; j < N; j++) acc[r][j] += xv * wk[j];
+    }
   }
-  for (int j = 0; j < N; j++) reinterpret_cast<V8u*>(yr)[j] = acc[j];
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < N; j++) reinterpret_cast<V8u*>(y + size_t(r) * out)[j] = acc[r][j];
+}
+
+// R rows: their outputs in tiles (32 wide for one row, 16 for four: at most 8 sums held),
+// then the last out % 8 one output at a time, then the activation.
+template <int R>
+__attribute__((always_inline)) inline void DenseBlock(const float* x, int in, int out, const float* wt, const float* b, Act act, float* y) {
+  int o = 0;
+  if (R == 1)
+    for (; o + 32 <= out; o += 32) DenseTile<1, 4>(x, in, out, wt + o, b + o, y + o);
+  for (; o + 16 <= out; o += 16) DenseTile<R, 2>(x, in, out, wt + o, b + o, y + o);
+  if (o + 8 <= out) DenseTile<R, 1>(x, in, out, wt + o, b + o, y + o), o += 8;
+  for (int r = 0; r < R; r++) {
+    const float* xr = x + size_t(r) * in;
+    float* yr = y + size_t(r) * out;
+    for (int q = o; q < out; q++) {
+      float acc = b[q];
+      for (int k = 0; k < in; k++) acc += xr[k] * wt[size_t(k) * out + q];
+      yr[q] = acc;
+    }
+    ActivateAll(act, yr, size_t(out));
+  }
 }
 
 // AVX2 where the CPU has it (the loader picks the clone once), else SSE2: both give the same
 // bits (no FMA in either).
 __attribute__((target_clones("avx2", "default")))
 void DenseRows(const float* x, int batch, int in, int out, const float* wt, const float* b, Act act, float* y) {
-  for (int r = 0; r < batch; r++) {
-    const float* xr = x + size_t(r) * in;
-    float* yr = y + size_t(r) * out;
-    int o = 0;
-    for (; o + 32 <= out; o += 32) DenseTile<4>(xr, in, out, wt + o, b + o, yr + o);
-    if (o + 16 <= out) DenseTile<2>(xr, in, out, wt + o, b + o, yr + o), o += 16;
-    if (o + 8 <= out) DenseTile<1>(xr, in, out, wt + o, b + o, yr + o), o += 8;
-    for (; o < out; o++) {
-      float acc = b[o];
-      for (int k = 0; k < in; k++) acc += xr[k] * wt[size_t(k) * out + o];
-      yr[o] = acc;
-    }
-    if (act != Act::NONE)
-      for (int q = 0; q < out; q++) yr[q] = Activate(act, yr[q]);
-  }
+  int r = 0;
+  for (; r + 4 <= batch; r += 4) DenseBlock<4>(x + size_t(r) * in, in, out, wt, b, act, y + size_t(r) * out);
+  for (; r < batch; r++) DenseBlock<1>(x + size_t(r) * in, in, out, wt, b, act, y + size_t(r) * out);
 }
 
 void SoftmaxRows(float* v, int batch, int width) {
@@ -192,7 +209,7 @@ Status Model::ChunkCpu(const float* x, int batch, float* y) {
       if (l.kind == LayerKind::SOFTMAX) {
         SoftmaxRows(dst, batch, l.out);
       } else {
-        for (size_t k = 0; k < n; k++) dst[k] = Activate(l.act, dst[k]);
+        ActivateAll(l.act, dst, n);
       }
     }
     src = dst;
