@@ -14,9 +14,8 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 
 import { mulberry32 } from '../src/bench/random.js';
-import { constants, layerSpecs, NativeModel } from '../src/native/binding.js';
-import { readOnnx } from '../src/runtime/onnx-graph.js';
-import { planNative } from '../src/runtime/onnx-plan.js';
+import type { NativeModel } from '../src/native/binding.js';
+import { fraudModel as model, wideMlp } from './dense-models.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -49,24 +48,6 @@ function auc(score: Float32Array, y: Uint8Array): number {
   }
   const neg = idx.length - pos;
   return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
-}
-
-function model(version: number, precision: 'fp32' | 'int8', maxBatch: number): NativeModel {
-  const p = planNative(readOnnx(new Uint8Array(readFileSync(`models/fraud/${version}/model.onnx`))));
-  if (!('plan' in p)) throw new Error(p.unsupported);
-  return new NativeModel({ inDim: p.plan.inDim, maxBatch, device: 'cpu', precision, layers: layerSpecs(p.plan) });
-}
-
-function wideMlp(precision: 'fp32' | 'int8', maxBatch: number): NativeModel {
-  const rng = mulberry32(5);
-  const dims = [256, 512, 512, 1];
-  const layers = dims.slice(1).map((out, k) => {
-    const inDim = dims[k];
-    const w = new Float32Array(inDim * out).map(() => (rng() * 2 - 1) / Math.sqrt(inDim));
-    const b = new Float32Array(out).map(() => (rng() * 2 - 1) * 0.1);
-    return { kind: constants.layerKinds.dense, inDim, outDim: out, w, b, act: k < 2 ? constants.acts.relu : constants.acts.sigmoid };
-  });
-  return new NativeModel({ inDim: 256, maxBatch, device: 'cpu', precision, layers });
 }
 
 function scores(m: NativeModel): Float32Array {

@@ -17,34 +17,15 @@ const { values } = parseArgs({
 const BATCHES = [1, 20, 64, 256];
 
 if (values.child) {
-  const { readFileSync } = await import('node:fs');
   const { createHash } = await import('node:crypto');
-  const { constants, layerSpecs, NativeModel } = await import('../../src/native/binding.js');
-  const { readOnnx } = await import('../../src/runtime/onnx-graph.js');
-  const { planNative } = await import('../../src/runtime/onnx-plan.js');
   const { mulberry32 } = await import('../../src/bench/random.js');
-  type Precision = 'fp32' | 'int8';
-  const fraud = (v: number, precision: Precision) => {
-    const p = planNative(readOnnx(new Uint8Array(readFileSync(new URL(`../../models/fraud/${v}/model.onnx`, import.meta.url)))));
-    if (!('plan' in p)) throw new Error(p.unsupported);
-    return new NativeModel({ inDim: p.plan.inDim, maxBatch: 256, device: 'cpu', precision, layers: layerSpecs(p.plan) });
-  };
-  const wide = (precision: Precision) => {
-    const rng = mulberry32(5);
-    const dims = [256, 512, 512, 1];
-    const layers = dims.slice(1).map((out, k) => ({
-      kind: constants.layerKinds.dense, inDim: dims[k], outDim: out,
-      w: new Float32Array(dims[k] * out).map(() => (rng() * 2 - 1) / Math.sqrt(dims[k])),
-      b: new Float32Array(out).map(() => (rng() * 2 - 1) * 0.1),
-      act: k < 2 ? constants.acts.relu : constants.acts.sigmoid,
-    }));
-    return new NativeModel({ inDim: 256, maxBatch: 256, device: 'cpu', precision, layers });
-  };
+  const { fraudModel, wideMlp } = await import('../dense-models.js');
+  type Model = ReturnType<typeof wideMlp>;
   const ms = Number(values.ms);
   const out: Record<string, number | string> = {};
-  const models: [string, InstanceType<typeof NativeModel>, number][] = [];
+  const models: [string, Model, number][] = [];
   for (const precision of ['fp32', 'int8'] as const)
-    models.push([`fraud v1 ${precision}`, fraud(1, precision), 10], [`fraud v2 ${precision}`, fraud(2, precision), 10], [`MLP 256-512-512-1 ${precision}`, wide(precision), 256]);
+    models.push([`fraud v1 ${precision}`, fraudModel(1, precision, 256), 10], [`fraud v2 ${precision}`, fraudModel(2, precision, 256), 10], [`MLP 256-512-512-1 ${precision}`, wideMlp(precision, 256), 256]);
   for (const [name, m, inDim] of models) {
     const rng = mulberry32(11);
     const x = new Float32Array(4096 * inDim).map(() => rng() * 4 - 1);

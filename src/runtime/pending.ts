@@ -11,8 +11,9 @@
 // them waits; the table doubles whenever two live ids would share an entry, and so holds at
 // most about twice that window (a request leaves at its answer, its deadline, or its
 // worker's death). It never shrinks: a model whose timeout is long and that stalls under
-// load leaves it at about twice the requests submitted within that timeout. An answer whose request is gone finds no entry, or an entry with
-// another id: ids are not reused before 2^32 more requests.
+// load leaves it at about twice the requests submitted within that timeout. An answer
+// whose request is gone finds no entry, or an entry with another id: ids are not reused
+// before 2^32 more requests.
 import type { PoolRequest } from './pool-request.js';
 
 /** A worker's unanswered requests, oldest first. */

@@ -154,8 +154,9 @@ describe('NativeModel against onnxruntime', () => {
   });
 
   it('gives a dense layer the bits of a float32 sum in input order, for every tile and remainder width', () => {
-    // The kernel adds each output's terms in vector tiles of 32, 16 and 8 outputs and then
-    // one output at a time; whatever the split, each output must be
+    // The kernel adds each output's terms in vector tiles of 32, 16 and 8 outputs, for one
+    // row or blocks of four (batch 5 runs both), and then one output at a time; whatever
+    // the split, each output must be
     // fround(... fround(b + fround(x0 * w0)) + fround(x1 * w1) ...), exactly (float32 sums
     // and products computed in double and rounded once are float32's own: 53 >= 2 * 24 + 2).
     const rand = rng(17);
